@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a purpose needs, only when something is missing.
+# Usage: deps.sh test|lab|bench
+set -euo pipefail
+purpose=${1:-test}
+
+declare -A pkg_of=(
+  [ip]=iproute2 [nft]=nftables [tcpdump]=tcpdump [tshark]=tshark [curl]=curl
+  [keepalived]=keepalived [ethtool]=ethtool [ping]=iputils-ping [nstat]=iproute2
+  [iperf3]=iperf3 [wrk]=wrk [haproxy]=haproxy [nginx]=nginx [socat]=socat
+  [pcap-config]=libpcap-dev [make]=make [g++]=g++ [python3]=python3
+)
+case "$purpose" in
+  test)  cmds=(ip nft curl keepalived ethtool ping tcpdump socat make g++ python3) ;;
+  lab)   cmds=(ip nft curl ethtool ping make g++ python3) ;;
+  bench) cmds=(ip nft curl ethtool ping iperf3 wrk haproxy nginx make g++ python3) ;;
+  *) echo "deps.sh: unknown purpose '$purpose' (test, lab or bench)" >&2; exit 2 ;;
+esac
+
+missing=()
+for c in "${cmds[@]}"; do
+  command -v "$c" >/dev/null 2>&1 || missing+=("${pkg_of[$c]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing Debian packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
