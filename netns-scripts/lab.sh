@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# uvs labs in network namespaces.
+#
+#   lab.sh up dr [--rs N]     client, director and N (default 2) real servers on one L2 segment
+#   lab.sh down               removes every namespace, device and process of the lab
+#   lab.sh demo               up dr, run uvsd + uvsadm like the seed tutorial, curl the VIP, down
+#   lab.sh status             what is up
+#
+# Every name starts with "uvs" + the lab suffix (UVS_LAB, default "lab"), so several labs (and the
+# test suite's) can coexist and `down` finds everything it made. Addresses exist only inside the
+# lab's namespaces; nothing is added to the root namespace.
+#
+# Topology (dr):
+#   uvs<S>cl   client     10.77.0.10/24
+#   uvs<S>dir  director   10.77.0.2/24 + VIP 10.77.0.100/32
+#   uvs<S>rsI  real srv   10.77.0.(20+I)/24, VIP on lo, arp_ignore=1, arp_announce=2
+#   uvs<S>sw   switch     bridge uvs<S>br joining everyone's uvs<S>pK
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+S=${UVS_LAB:-lab}
+if ! [[ $S =~ ^[a-z0-9]{1,6}$ ]]; then
+  echo "lab.sh: UVS_LAB must be 1-6 lowercase letters or digits (interface names have 15 characters), got '$S'" >&2
+  exit 2
+fi
+P="uvs$S"
+state_dir="/run/uvs-lab/$S"
+VIP=10.77.0.100
+NET=10.77.0
+
+die() { echo "lab.sh: $*" >&2; exit 1; }
+need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"; }
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}(cl|dir|sw|rs[0-9]+)$" || true; }
+
+# Joins namespace $1 to the lab switch with interface $2 inside it (index $3 names the switch port).
+plug() {
+  local ns=$1 ifname=$2 idx=$3
+  ip link add "$ifname" netns "$ns" type veth peer name "${P}p$idx" netns "${P}sw"
+  nsx "${P}sw" ip link set "${P}p$idx" master "${P}br" up
+  nsx "$ns" ip link set "$ifname" up
+}
+
+start_bg() { # ns name cmd...: starts a lab process, remembers its pid
+  local ns=$1 name=$2; shift 2
+  mkdir -p "$state_dir"
+  nsx "$ns" "$@" >"$state_dir/$name.log" 2>&1 &
+  echo $! >"$state_dir/$name.pid"
+}
+
+up_dr() {
+  local nrs=$1
+  need_root
+  bash "$here/deps.sh" lab
+  [ -z "$(lab_namespaces)" ] || die "lab '$S' is already up (lab.sh down first)"
+  trap 'echo "lab.sh: setup failed, tearing down" >&2; down' ERR
+  for ns in cl dir sw; do ip netns add "${P}$ns"; done
+  for i in $(seq 1 "$nrs"); do ip netns add "${P}rs$i"; done
+  for ns in $(lab_namespaces); do nsx "$ns" ip link set lo up; done
+
+  nsx "${P}sw" ip link add "${P}br" type bridge
+  nsx "${P}sw" ip link set "${P}br" up
+
+  plug "${P}cl" "${P}e0" 0
+  nsx "${P}cl" ip addr add "$NET.10/24" dev "${P}e0"
+
+  plug "${P}dir" "${P}e0" 1
+  nsx "${P}dir" ip addr add "$NET.2/24" dev "${P}e0"
+  nsx "${P}dir" ip addr add "$VIP/32" dev "${P}e0"
+  # The seed tutorial's director settings for DR.
+  nsx "${P}dir" sysctl -qw net.ipv4.ip_forward=0 net.ipv4.conf.all.send_redirects=0 \
+    net.ipv4.conf.default.send_redirects=0
+
+  for i in $(seq 1 "$nrs"); do
+    local ns="${P}rs$i"
+    plug "$ns" "${P}e0" $((i + 1))
+    nsx "$ns" ip addr add "$NET.$((20 + i))/24" dev "${P}e0"
+    nsx "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+      net.ipv4.conf.lo.arp_ignore=1 net.ipv4.conf.lo.arp_announce=2
+    nsx "$ns" ip addr add "$VIP/32" dev lo
+    start_bg "$ns" "rs$i" node "$here/rs-server.mjs" "rs$i" --port 80 --udp-port 53
+  done
+  # Wait (bounded) until every real server answers on its own address.
+  for i in $(seq 1 "$nrs"); do
+    local ok=0
+    for _ in $(seq 1 50); do
+      if nsx "${P}cl" curl -s -m 1 "http://$NET.$((20 + i))/" >/dev/null 2>&1; then ok=1; break; fi
+      sleep 0.1
+    done
+    [ $ok -eq 1 ] || die "real server rs$i did not come up (see $state_dir/rs$i.log)"
+  done
+  trap - ERR
+  echo "lab '$S' up (dr): client ${P}cl $NET.10, director ${P}dir $NET.2 VIP $VIP, real servers $(seq -s ' ' -f "$NET.%g" 21 $((20 + nrs)))"
+}
+
+down() {
+  # Processes first (uvsd removes its own nftables table on SIGTERM), then the namespaces.
+  for ns in $(lab_namespaces); do
+    local pids
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [ -n "$pids" ] && kill $pids 2>/dev/null || true
+  done
+  for _ in $(seq 1 30); do
+    local alive=0
+    for ns in $(lab_namespaces); do [ -n "$(ip netns pids "$ns" 2>/dev/null)" ] && alive=1; done
+    [ $alive -eq 0 ] && break
+    sleep 0.1
+  done
+  for ns in $(lab_namespaces); do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "$state_dir"
+}
+
+status() {
+  local nss
+  nss=$(lab_namespaces)
+  if [ -z "$nss" ]; then echo "lab '$S' is down"; return; fi
+  echo "lab '$S':"
+  for ns in $nss; do echo "  $ns: $(nsx "$ns" ip -4 -o addr show | awk '$2 != "lo" || $4 != "127.0.0.1/8" {print $2" "$4}' | tr '\n' ' ')"; done
+}
+
+uvsd_bin="$top/dist/src/cli/uvsd.js"
+uvsadm_bin="$top/dist/src/cli/uvsadm.js"
+uvsadm() { nsx "${P}dir" node "$uvsadm_bin" "$@"; }
+
+demo() {
+  need_root
+  [ -f "$uvsd_bin" ] || (cd "$top" && npm run -s build) || die "build failed"
+  up_dr 2
+  trap down EXIT
+  echo "== director: uvsd, then the seed tutorial's ipvsadm lines with uvsadm"
+  start_bg "${P}dir" uvsd node "$uvsd_bin" -n -l
+  for _ in $(seq 1 50); do uvsadm -L -n >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "+ uvsadm -A -t $VIP:80 -s rr";               uvsadm -A -t "$VIP:80" -s rr
+  echo "+ uvsadm -a -t $VIP:80 -r $NET.21:80 -g";    uvsadm -a -t "$VIP:80" -r "$NET.21:80" -g
+  echo "+ uvsadm -a -t $VIP:80 -r $NET.22:80 -g";    uvsadm -a -t "$VIP:80" -r "$NET.22:80" -g
+  echo "+ uvsadm -L -n";                             uvsadm -L -n
+  echo "== client: curl http://$VIP/ six times"
+  for _ in 1 2 3 4 5 6; do nsx "${P}cl" curl -s -m 2 "http://$VIP/" || echo "(no answer)"; done
+  echo "+ uvsadm -L -n --stats";                     uvsadm -L -n --stats
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  up)
+    mode=${1:-dr}; shift || true
+    nrs=2
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --rs) nrs=${2:?--rs needs a number}; shift 2 ;;
+        *) die "unknown option '$1' for up" ;;
+      esac
+    done
+    [[ $nrs =~ ^[1-9]$ ]] || die "--rs takes 1 to 9, got '$nrs'"
+    case "$mode" in
+      dr) up_dr "$nrs" ;;
+      nat|tun|vrrp) die "mode '$mode' is not built yet (dr is)" ;;
+      *) die "unknown mode '$mode' (dr, nat, tun, vrrp)" ;;
+    esac ;;
+  down) need_root; down ;;
+  demo) demo ;;
+  status) status ;;
+  *) echo "usage: lab.sh up dr [--rs N] | down | demo | status   (UVS_LAB=suffix selects the lab)" >&2; exit 2 ;;
+esac
