@@ -1,0 +1,133 @@
+// The kernel guard: an nftables table that keeps the director's own kernel away from the packets
+// uvs forwards.
+//
+// The AF_PACKET ring sees every frame before netfilter does (packet taps run in
+// __netif_receive_skb_core before the ingress and prerouting hooks), so dropping a frame here does
+// not hide it from uvs; it only stops the kernel from also handling it: answering a SYN to the VIP
+// with a RST (the VIP is a local address and nothing listens), or forwarding a NAT reply itself
+// when net.ipv4.ip_forward is on. The chain runs at prerouting priority raw, before conntrack, so
+// the dropped packets cost the kernel almost nothing.
+//
+// What is dropped, exactly:
+//   - packets to a virtual service: ip daddr . l4proto . dport in @services
+//   - NAT replies from a real server to a client: ip saddr . l4proto . sport in @nat_replies,
+//     unless the destination is one of the director's own addresses (health-check replies and
+//     anything else the director itself talks to real servers about stay untouched).
+// Everything else — VRRP, ICMP to the VIP, management traffic, other ports — passes.
+//
+// The table is installed at start (after removing one a crashed daemon left), its sets are
+// replaced in one nft transaction whenever the services change, and it is removed on exit.
+
+import { spawn } from 'node:child_process';
+
+export interface CommandResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** How the guard runs `nft`; tests pass a fake that records the scripts. */
+export interface CommandRunner {
+  run(cmd: string, args: readonly string[], input?: string): Promise<CommandResult>;
+}
+
+export const execRunner: CommandRunner = {
+  run(cmd, args, input) {
+    return new Promise((resolve) => {
+      const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', (err) => resolve({ status: -1, stdout, stderr: stderr + String(err.message) }));
+      child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+      child.stdin.end(input ?? '');
+    });
+  },
+};
+
+/** One (address, protocol, port) triple of a set. Address in dotted quad, protocol 'tcp'|'udp'. */
+export interface GuardTuple {
+  addr: string;
+  protocol: 'tcp' | 'udp';
+  port: number;
+}
+
+export class GuardError extends Error {
+  readonly code = 'UVS_GUARD';
+}
+
+export const DEFAULT_GUARD_TABLE = 'uvs';
+
+export class KernelGuard {
+  private installed = false;
+
+  constructor(
+    private readonly runner: CommandRunner = execRunner,
+    readonly table: string = DEFAULT_GUARD_TABLE,
+  ) {
+    if (!/^uvs[A-Za-z0-9_]{0,28}$/.test(table)) {
+      throw new GuardError(`kernel guard: table name must start with "uvs" and be a plain word, got "${table}"`);
+    }
+  }
+
+  /** Removes a table left by a crashed daemon, then creates ours with empty sets. */
+  async install(): Promise<void> {
+    await this.removeStale();
+    await this.nft(this.baseScript(), 'install');
+    this.installed = true;
+  }
+
+  /** Replaces both sets' contents in one transaction: either all of it applies or none. */
+  async setTuples(services: readonly GuardTuple[], natReplies: readonly GuardTuple[]): Promise<void> {
+    if (!this.installed) throw new GuardError('kernel guard: setTuples() before install()');
+    const lines = [`flush set ip ${this.table} services`, `flush set ip ${this.table} nat_replies`];
+    if (services.length) lines.push(`add element ip ${this.table} services { ${services.map(tupleText).join(', ')} }`);
+    if (natReplies.length) lines.push(`add element ip ${this.table} nat_replies { ${natReplies.map(tupleText).join(', ')} }`);
+    await this.nft(lines.join('\n') + '\n', 'update sets');
+  }
+
+  /** Removes the table; harmless when it is not there. */
+  async remove(): Promise<void> {
+    this.installed = false;
+    await this.removeStale();
+  }
+
+  private async removeStale(): Promise<void> {
+    const list = await this.runner.run('nft', ['list', 'tables', 'ip']);
+    if (list.status !== 0) {
+      throw new GuardError(`kernel guard: "nft list tables ip" failed (${list.status}): ${list.stderr.trim()}`);
+    }
+    const present = list.stdout.split('\n').some((l) => l.trim() === `table ip ${this.table}`);
+    if (present) await this.nft(`delete table ip ${this.table}\n`, 'remove');
+  }
+
+  private baseScript(): string {
+    const t = this.table;
+    return [
+      `table ip ${t} {`,
+      `  set services { type ipv4_addr . inet_proto . inet_service; }`,
+      `  set nat_replies { type ipv4_addr . inet_proto . inet_service; }`,
+      `  chain prerouting {`,
+      `    type filter hook prerouting priority raw; policy accept;`,
+      `    ip daddr . meta l4proto . th dport @services counter drop`,
+      `    ip saddr . meta l4proto . th sport @nat_replies fib daddr type != local counter drop`,
+      `  }`,
+      `}`,
+      '',
+    ].join('\n');
+  }
+
+  private async nft(script: string, what: string): Promise<void> {
+    const r = await this.runner.run('nft', ['-f', '-'], script);
+    if (r.status !== 0) {
+      throw new GuardError(`kernel guard: nft ${what} failed (exit ${r.status}): ${r.stderr.trim()}\nscript:\n${script}`);
+    }
+  }
+}
+
+function tupleText(t: GuardTuple): string {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(t.addr)) throw new GuardError(`kernel guard: bad IPv4 address "${t.addr}"`);
+  if (!Number.isInteger(t.port) || t.port < 0 || t.port > 65535) throw new GuardError(`kernel guard: bad port ${t.port}`);
+  return `${t.addr} . ${t.protocol} . ${t.port}`;
+}
