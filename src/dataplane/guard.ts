@@ -34,14 +34,18 @@ export interface CommandRunner {
 export const execRunner: CommandRunner = {
   run(cmd, args, input) {
     return new Promise((resolve) => {
-      const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', (err) => resolve({ status: -1, stdout, stderr: stderr + String(err.message) }));
       child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
-      child.stdin.end(input ?? '');
+      if (child.stdin) {
+        // A command that exits without reading its input must not crash us with EPIPE.
+        child.stdin.on('error', () => {});
+        child.stdin.end(input);
+      }
     });
   },
 };

@@ -1,0 +1,163 @@
+// What the control plane needs to know about the director's network: its interfaces and
+// addresses, the route toward a real server or a client, and next-hop MAC addresses from the
+// kernel's neighbour table (resolved when missing). Everything goes through `ip -j` (iproute2's
+// JSON output) behind a CommandRunner, so tests can feed recorded output.
+
+import * as dgram from 'node:dgram';
+import { execRunner, type CommandRunner } from './guard';
+
+export interface InterfaceInfo {
+  ifname: string;
+  ifindex: number;
+  mac: string;
+  mtu: number;
+  up: boolean;
+  loopback: boolean;
+  /** IPv4 addresses with prefix length. */
+  addrs: { addr: string; prefixlen: number }[];
+}
+
+export interface RouteInfo {
+  /** The destination asked about. */
+  dst: string;
+  ifname: string;
+  /** The next-hop router, or null when the destination is on-link. */
+  gateway: string | null;
+  /** The source address the kernel would use toward dst. */
+  prefsrc: string | null;
+  /** 'local' when dst is one of our own addresses. */
+  type: string;
+}
+
+export class NetInfoError extends Error {
+  readonly code = 'UVS_NETINFO';
+}
+
+interface IpAddrJson {
+  ifname: string;
+  ifindex: number;
+  address?: string;
+  mtu: number;
+  flags?: string[];
+  link_type?: string;
+  operstate?: string;
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+
+export function parseIpAddrJson(json: string): InterfaceInfo[] {
+  const rows = JSON.parse(json) as IpAddrJson[];
+  return rows.map((r) => {
+    const flags = r.flags ?? [];
+    return {
+      ifname: r.ifname,
+      ifindex: r.ifindex,
+      mac: r.address ?? '00:00:00:00:00:00',
+      mtu: r.mtu,
+      up: flags.includes('UP'),
+      loopback: flags.includes('LOOPBACK') || r.link_type === 'loopback',
+      addrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ addr: a.local, prefixlen: a.prefixlen })),
+    };
+  });
+}
+
+interface IpRouteJson {
+  dst: string;
+  dev: string;
+  gateway?: string;
+  prefsrc?: string;
+  type?: string;
+}
+
+export function parseIpRouteGetJson(json: string): RouteInfo {
+  const rows = JSON.parse(json) as IpRouteJson[];
+  const r = rows[0];
+  if (!r) throw new NetInfoError('ip route get: empty answer');
+  return { dst: r.dst, ifname: r.dev, gateway: r.gateway ?? null, prefsrc: r.prefsrc ?? null, type: r.type ?? 'unicast' };
+}
+
+interface IpNeighJson {
+  dst: string;
+  dev?: string;
+  lladdr?: string;
+  state?: string[];
+}
+
+/** The usable MAC for `addr` in `ip -j neigh` output, or null (absent, INCOMPLETE or FAILED). */
+export function parseNeighMac(json: string, addr: string): string | null {
+  const rows = JSON.parse(json) as IpNeighJson[];
+  for (const r of rows) {
+    if (r.dst !== addr || !r.lladdr) continue;
+    const state = r.state ?? [];
+    if (state.includes('FAILED') || state.includes('INCOMPLETE')) continue;
+    return r.lladdr;
+  }
+  return null;
+}
+
+export interface NetInfoOptions {
+  runner?: CommandRunner;
+  /** Makes the kernel resolve a neighbour: by default one UDP datagram to the discard port (9),
+   *  which the kernel cannot send before it knows the next hop's MAC. */
+  probe?: (addr: string) => Promise<void>;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export class NetInfo {
+  private readonly runner: CommandRunner;
+  private readonly probe: (addr: string) => Promise<void>;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(opts: NetInfoOptions = {}) {
+    this.runner = opts.runner ?? execRunner;
+    this.probe = opts.probe ?? udpDiscardProbe;
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  async interfaces(): Promise<InterfaceInfo[]> {
+    return parseIpAddrJson(await this.ip(['-j', 'addr', 'show']));
+  }
+
+  async route(dst: string): Promise<RouteInfo> {
+    return parseIpRouteGetJson(await this.ip(['-j', 'route', 'get', dst]));
+  }
+
+  /** The MAC of `addr` on `ifname`, resolving it when the kernel does not know it yet.
+   *  Waits at most `timeoutMs`; null when the neighbour does not answer. */
+  async neighbourMac(addr: string, ifname: string, timeoutMs = 3000): Promise<string | null> {
+    const show = ['-j', 'neigh', 'show', 'to', addr, 'dev', ifname];
+    let mac = parseNeighMac(await this.ip(show), addr);
+    if (mac) return mac;
+    const deadline = Date.now() + timeoutMs;
+    let nextProbe = 0;
+    while (Date.now() < deadline) {
+      if (Date.now() >= nextProbe) {
+        await this.probe(addr);
+        nextProbe = Date.now() + 1000;
+      }
+      await this.sleep(50);
+      mac = parseNeighMac(await this.ip(show), addr);
+      if (mac) return mac;
+    }
+    return null;
+  }
+
+  private async ip(args: string[]): Promise<string> {
+    const r = await this.runner.run('ip', args);
+    if (r.status !== 0) throw new NetInfoError(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.status}`}`);
+    return r.stdout;
+  }
+}
+
+function udpDiscardProbe(addr: string): Promise<void> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket('udp4');
+    sock.on('error', () => {
+      sock.close();
+      resolve();
+    });
+    sock.send(Buffer.alloc(0), 9, addr, () => {
+      sock.close();
+      resolve();
+    });
+  });
+}
