@@ -1,0 +1,191 @@
+// The compiled service table that data-plane workers read.
+//
+// The control plane keeps a readable model of virtual services (model.ts); every change compiles
+// it into a ServiceSnapshot: one SharedArrayBuffer holding the services' fixed fields and an
+// open-addressing index from (protocol, VIP, port) to the service's stable slot. The snapshot is
+// immutable once built; a change builds a new one with a higher generation and hands it to the
+// workers, which switch between two batches. Numbers only: no strings, no objects per lookup.
+//
+// Service slots are stable ids like real servers' DestTable slots: per-worker counters and
+// connection entries refer to services by slot, so a slot keeps its meaning across snapshots.
+
+/** Cells of one service in the services region. */
+export const enum SvcField {
+  /** SvcFlag bits; 0 = slot unused. */
+  FLAGS = 0,
+  /** IP protocol number (6, 17), or 0 for a firewall-mark service. */
+  PROTOCOL = 1,
+  /** Virtual IPv4 address, host order (int32; read with >>> 0). */
+  ADDR = 2,
+  PORT = 3,
+  FWMARK = 4,
+  /** Persistence timeout in seconds (ipvsadm -p); 0 when not persistent. */
+  PERSIST_TIMEOUT = 5,
+  /** Persistence netmask (ipvsadm -M), host order. */
+  NETMASK = 6,
+  /** Index of the service's scheduler in the snapshot's scheduler list. */
+  SCHED_INDEX = 7,
+  /** Scheduler flags (-b). */
+  SCHED_FLAGS = 8,
+  /** Number of real servers at compile time (0: new connections cannot be scheduled). */
+  DEST_COUNT = 9,
+}
+
+export const SVC_CELLS = 10;
+
+export const enum SvcFlag {
+  IN_USE = 1 << 0,
+  PERSISTENT = 1 << 1,
+  /** One-packet scheduling (ipvsadm -o, UDP only). */
+  ONE_PACKET = 1 << 2,
+  /** The VIP's VRRP instance is master (or the service has no VRRP): forward. */
+  ACTIVE = 1 << 3,
+}
+
+const HEADER_CELLS = 4;
+const H_GEN = 0;
+const H_CAPACITY = 1;
+const H_INDEX_SIZE = 2;
+const H_COUNT = 3;
+
+/** What the control plane compiles from its model for one service. */
+export interface CompiledService {
+  slot: number;
+  protocol: number;
+  addr: number;
+  port: number;
+  fwmark: number;
+  persistTimeout: number;
+  netmask: number;
+  schedIndex: number;
+  schedFlags: number;
+  destCount: number;
+  onePacket: boolean;
+  active: boolean;
+}
+
+function indexHash(protocol: number, addr: number, port: number): number {
+  // Multiplicative mixing of the three keys (Knuth's 2654435761); all int32 arithmetic.
+  let h = Math.imul(addr ^ (port << 16) ^ protocol, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+export class ServiceSnapshot {
+  readonly buffer: SharedArrayBuffer;
+  readonly cells: Int32Array;
+  readonly generation: number;
+  /** Maximum number of service slots. */
+  readonly capacity: number;
+  private readonly indexSize: number;
+  private readonly indexMask: number;
+  private readonly indexBase: number;
+
+  private constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.cells = new Int32Array(buffer);
+    this.generation = this.cells[H_GEN]!;
+    this.capacity = this.cells[H_CAPACITY]!;
+    this.indexSize = this.cells[H_INDEX_SIZE]!;
+    this.indexMask = this.indexSize - 1;
+    this.indexBase = HEADER_CELLS + this.capacity * SVC_CELLS;
+  }
+
+  /** Worker side: a view over a snapshot built elsewhere. */
+  static attach(buffer: SharedArrayBuffer): ServiceSnapshot {
+    return new ServiceSnapshot(buffer);
+  }
+
+  /** Control plane: compiles `services` (slots below `capacity`) into a new snapshot. */
+  static build(generation: number, capacity: number, services: readonly CompiledService[]): ServiceSnapshot {
+    if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`ServiceSnapshot: bad capacity ${capacity}`);
+    // Index at most half full so probe sequences stay short.
+    let indexSize = 16;
+    while (indexSize < capacity * 2) indexSize *= 2;
+    const buffer = new SharedArrayBuffer((HEADER_CELLS + capacity * SVC_CELLS + indexSize) * 4);
+    const cells = new Int32Array(buffer);
+    cells[H_GEN] = generation;
+    cells[H_CAPACITY] = capacity;
+    cells[H_INDEX_SIZE] = indexSize;
+    cells[H_COUNT] = services.length;
+    const indexBase = HEADER_CELLS + capacity * SVC_CELLS;
+    for (const s of services) {
+      if (!Number.isInteger(s.slot) || s.slot < 0 || s.slot >= capacity) {
+        throw new RangeError(`ServiceSnapshot: service slot ${s.slot} outside 0..${capacity - 1}`);
+      }
+      const base = HEADER_CELLS + s.slot * SVC_CELLS;
+      if (cells[base + SvcField.FLAGS] !== 0) throw new RangeError(`ServiceSnapshot: service slot ${s.slot} used twice`);
+      cells[base + SvcField.FLAGS] =
+        SvcFlag.IN_USE |
+        (s.persistTimeout > 0 ? SvcFlag.PERSISTENT : 0) |
+        (s.onePacket ? SvcFlag.ONE_PACKET : 0) |
+        (s.active ? SvcFlag.ACTIVE : 0);
+      cells[base + SvcField.PROTOCOL] = s.protocol;
+      cells[base + SvcField.ADDR] = s.addr | 0;
+      cells[base + SvcField.PORT] = s.port;
+      cells[base + SvcField.FWMARK] = s.fwmark;
+      cells[base + SvcField.PERSIST_TIMEOUT] = s.persistTimeout;
+      cells[base + SvcField.NETMASK] = s.netmask | 0;
+      cells[base + SvcField.SCHED_INDEX] = s.schedIndex;
+      cells[base + SvcField.SCHED_FLAGS] = s.schedFlags;
+      cells[base + SvcField.DEST_COUNT] = s.destCount;
+      // Firewall-mark services are listed but cannot be matched on the wire (DESIGN.md): the
+      // AF_PACKET tap runs before netfilter sets marks. They stay out of the index.
+      if (s.protocol === 0) continue;
+      let i = indexHash(s.protocol, s.addr | 0, s.port) & (indexSize - 1);
+      for (;;) {
+        const cur = cells[indexBase + i]!;
+        if (cur === 0) {
+          cells[indexBase + i] = s.slot + 1;
+          break;
+        }
+        const other = HEADER_CELLS + (cur - 1) * SVC_CELLS;
+        if (cells[other + SvcField.PROTOCOL] === s.protocol && cells[other + SvcField.ADDR] === (s.addr | 0) && cells[other + SvcField.PORT] === s.port) {
+          throw new RangeError(`ServiceSnapshot: two services with protocol ${s.protocol}, address ${s.addr >>> 0}, port ${s.port}`);
+        }
+        i = (i + 1) & (indexSize - 1);
+      }
+    }
+    return new ServiceSnapshot(buffer);
+  }
+
+  get count(): number {
+    return this.cells[H_COUNT]!;
+  }
+
+  /** The service slot for a packet to addr:port over protocol, or -1. Hot path: no allocation. */
+  lookup(protocol: number, addr: number, port: number): number {
+    const cells = this.cells;
+    const a = addr | 0;
+    let i = indexHash(protocol, a, port) & this.indexMask;
+    for (;;) {
+      const cur = cells[this.indexBase + i]!;
+      if (cur === 0) return -1;
+      const base = HEADER_CELLS + (cur - 1) * SVC_CELLS;
+      if (cells[base + SvcField.ADDR] === a && cells[base + SvcField.PORT] === port && cells[base + SvcField.PROTOCOL] === protocol) {
+        return cur - 1;
+      }
+      i = (i + 1) & this.indexMask;
+    }
+  }
+
+  /** The distinct virtual addresses of matchable services: the BPF filter and the kernel guard
+   *  are built from them. Control plane only. */
+  addresses(): number[] {
+    const out = new Set<number>();
+    for (let slot = 0; slot < this.capacity; slot++) {
+      const base = HEADER_CELLS + slot * SVC_CELLS;
+      if (this.cells[base + SvcField.FLAGS] !== 0 && this.cells[base + SvcField.PROTOCOL] !== 0) out.add(this.cells[base + SvcField.ADDR]! >>> 0);
+    }
+    return [...out];
+  }
+
+  get(slot: number, field: SvcField): number {
+    return this.cells[HEADER_CELLS + slot * SVC_CELLS + field]!;
+  }
+
+  flags(slot: number): number {
+    return this.cells[HEADER_CELLS + slot * SVC_CELLS + SvcField.FLAGS]!;
+  }
+}
