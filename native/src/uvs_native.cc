@@ -1,0 +1,1208 @@
+// uvs_native: the packet I/O that Node.js does not expose — AF_PACKET with a TPACKET_V3 RX ring,
+// batch transmit by sendmmsg, raw IPv4 sockets (VRRP, IPIP), TUN devices, fd readiness, and the few
+// interface look-ups (index, MAC, MTU, ethtool offload flags) the control plane needs.
+//
+// Loaded only by src/dataplane/native.ts, which gives it a TypeScript type. The addon is a
+// Napi::Addon: Node-API modules are context-aware, and no state lives in statics (save a process-wide
+// instance counter), so it loads in every worker thread, each getting its own instance.
+//
+// Errors: every failing system call throws an Error whose message names the call and its arguments
+// and whose `code` is the errno name (EINVAL, ENODEV, ...). On the data path (rx/send) conditions
+// that can happen with good input (no room in the socket buffer, a frame the device refuses) are
+// counted, not thrown; bad arguments (an offset outside the buffer) are programming errors and throw.
+
+#include <napi.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/ethtool.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+// struct virtio_net_hdr and its flags from <linux/virtio_net.h>, which does not compile as C++ (a
+// field named `class`). The layout is the virtio spec's (5.1.6) legacy 10-byte header.
+struct virtio_net_hdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+static_assert(sizeof(virtio_net_hdr) == 10, "virtio_net_hdr is 10 bytes");
+constexpr int VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+constexpr int VIRTIO_NET_HDR_F_DATA_VALID = 2;
+constexpr int VIRTIO_NET_HDR_GSO_NONE = 0;
+constexpr int VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+constexpr int VIRTIO_NET_HDR_GSO_UDP = 3;
+constexpr int VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+constexpr int VIRTIO_NET_HDR_GSO_ECN = 0x80;
+
+// ---------------------------------------------------------------------------------------------
+// Errors and argument helpers
+
+std::string ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  return name != nullptr ? std::string(name) : "E" + std::to_string(err);
+}
+
+[[noreturn]] void ThrowSys(Napi::Env env, const std::string& call, int err) {
+  Napi::Error e = Napi::Error::New(env, call + ": " + strerror(err));
+  Napi::Object o = e.Value();
+  o.Set("code", Napi::String::New(env, ErrnoName(err)));
+  o.Set("errno", Napi::Number::New(env, err));
+  o.Set("syscall", Napi::String::New(env, call.substr(0, call.find('('))));
+  throw e;
+}
+
+[[noreturn]] void ThrowType(Napi::Env env, const std::string& msg) {
+  throw Napi::TypeError::New(env, msg);
+}
+
+[[noreturn]] void ThrowRange(Napi::Env env, const std::string& msg) {
+  throw Napi::RangeError::New(env, msg);
+}
+
+bool Present(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
+int64_t IntValue(Napi::Env env, const Napi::Value& v, const std::string& what, int64_t min, int64_t max) {
+  if (!v.IsNumber()) ThrowType(env, what + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (std::floor(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max)) {
+    ThrowRange(env, what + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                        "], got " + v.ToString().Utf8Value());
+  }
+  return static_cast<int64_t>(d);
+}
+
+int64_t OptInt(const Napi::Object& o, const char* where, const char* key, int64_t def, int64_t min, int64_t max) {
+  if (!Present(o, key)) return def;
+  return IntValue(o.Env(), o.Get(key), std::string(where) + ": option " + key, min, max);
+}
+
+bool OptBool(const Napi::Object& o, const char* where, const char* key, bool def) {
+  if (!Present(o, key)) return def;
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) ThrowType(o.Env(), std::string(where) + ": option " + key + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) ThrowType(info.Env(), std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+int64_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t min, int64_t max) {
+  if (info.Length() <= i) ThrowType(info.Env(), std::string(what) + " is required");
+  return IntValue(info.Env(), info[i], what, min, max);
+}
+
+struct Bytes {
+  uint8_t* data;
+  size_t len;
+};
+
+// Accepts an ArrayBuffer, a typed array or a DataView (the view's window only).
+Bytes BytesOf(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (v.IsArrayBuffer()) {
+    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+    return {static_cast<uint8_t*>(ab.Data()), ab.ByteLength()};
+  }
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    return {static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength()};
+  }
+  if (v.IsDataView()) {
+    Napi::DataView dv = v.As<Napi::DataView>();
+    return {static_cast<uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset(), dv.ByteLength()};
+  }
+  ThrowType(env, std::string(what) + " must be an ArrayBuffer, a typed array or a DataView");
+}
+
+// An Int32Array or Uint32Array seen as 32-bit cells (the caller interprets signedness).
+uint32_t* Cells32(Napi::Env env, const Napi::Value& v, size_t* count, const char* what) {
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    napi_typedarray_type t = ta.TypedArrayType();
+    if (t == napi_int32_array || t == napi_uint32_array) {
+      *count = ta.ElementLength();
+      return reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+    }
+  }
+  ThrowType(env, std::string(what) + " must be an Int32Array or a Uint32Array");
+}
+
+in_addr_t Ipv4Arg(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>().Utf8Value();
+    in_addr a;
+    if (inet_pton(AF_INET, s.c_str(), &a) != 1) ThrowType(env, what + ": '" + s + "' is not an IPv4 address");
+    return a.s_addr;
+  }
+  if (v.IsNumber()) return htonl(static_cast<uint32_t>(IntValue(env, v, what, 0, 0xffffffffLL)));
+  ThrowType(env, what + " must be a dotted IPv4 string or a 32-bit number (host order)");
+}
+
+std::string Ipv4Text(in_addr_t a) {
+  char buf[INET_ADDRSTRLEN];
+  in_addr ia;
+  ia.s_addr = a;
+  inet_ntop(AF_INET, &ia, buf, sizeof buf);
+  return buf;
+}
+
+void SetSockOpt(Napi::Env env, int fd, int level, int opt, const void* val, socklen_t len, const std::string& desc) {
+  if (setsockopt(fd, level, opt, val, len) < 0) ThrowSys(env, "setsockopt(" + desc + ")", errno);
+}
+
+void SetIntOpt(Napi::Env env, int fd, int level, int opt, int value, const std::string& desc) {
+  SetSockOpt(env, fd, level, opt, &value, sizeof value, desc + ", " + std::to_string(value));
+}
+
+// poll(2) on one fd: true when ready, false on timeout (or EINTR, which the caller's loop retries).
+bool PollOne(Napi::Env env, int fd, short events, int timeoutMs, const char* what) {
+  pollfd p = {fd, events, 0};
+  int r = poll(&p, 1, timeoutMs);
+  if (r < 0) {
+    if (errno == EINTR) return false;
+    ThrowSys(env, std::string("poll(") + what + " fd=" + std::to_string(fd) + ", timeout=" + std::to_string(timeoutMs) + ")", errno);
+  }
+  return r > 0;
+}
+
+// Classic BPF program from JS: an array of {code, jt, jf, k}.
+std::vector<sock_filter> FilterFromJs(Napi::Env env, const Napi::Value& v, const char* where) {
+  if (!v.IsArray()) ThrowType(env, std::string(where) + ": filter must be an array of {code, jt, jf, k}");
+  Napi::Array arr = v.As<Napi::Array>();
+  uint32_t n = arr.Length();
+  if (n == 0 || n > BPF_MAXINSNS) {
+    ThrowRange(env, std::string(where) + ": filter must have 1.." + std::to_string(BPF_MAXINSNS) + " instructions, got " + std::to_string(n));
+  }
+  std::vector<sock_filter> prog(n);
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsObject()) ThrowType(env, std::string(where) + ": filter[" + std::to_string(i) + "] must be an object");
+    Napi::Object o = e.As<Napi::Object>();
+    std::string at = std::string(where) + ": filter[" + std::to_string(i) + "].";
+    prog[i].code = static_cast<uint16_t>(IntValue(env, o.Get("code"), at + "code", 0, 0xffff));
+    prog[i].jt = static_cast<uint8_t>(IntValue(env, o.Get("jt"), at + "jt", 0, 0xff));
+    prog[i].jf = static_cast<uint8_t>(IntValue(env, o.Get("jf"), at + "jf", 0, 0xff));
+    prog[i].k = static_cast<uint32_t>(IntValue(env, o.Get("k"), at + "k", INT32_MIN, 0xffffffffLL));
+  }
+  return prog;
+}
+
+void AttachFilter(Napi::Env env, int fd, const std::vector<sock_filter>& prog) {
+  sock_fprog fprog;
+  fprog.len = static_cast<unsigned short>(prog.size());
+  fprog.filter = const_cast<sock_filter*>(prog.data());
+  SetSockOpt(env, fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog,
+             "SOL_SOCKET, SO_ATTACH_FILTER, len=" + std::to_string(prog.size()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// PacketSocket: AF_PACKET, SOCK_RAW, optional TPACKET_V3 RX ring, sendmmsg batches.
+
+// Per frame, rx() writes FRAME_STRIDE 32-bit cells into the caller's descriptor array.
+enum FrameCell : uint32_t {
+  kFrameOffset = 0,   // offset of the Ethernet header in the ring ArrayBuffer
+  kFrameCaplen = 1,   // bytes present in the ring (tp_snaplen)
+  kFrameWirelen = 2,  // bytes on the wire (tp_len); > caplen when the block could not hold it all
+  kFrameStatus = 3,   // tp_status bits: TP_STATUS_CSUMNOTREADY, TP_STATUS_VLAN_VALID, TP_STATUS_CSUM_VALID...
+  kFrameVlanTci = 4,  // tp_vlan_tci (valid when TP_STATUS_VLAN_VALID)
+  kFrameVlanTpid = 5, // tp_vlan_tpid (valid when TP_STATUS_VLAN_TPID_VALID)
+  kFramePkttype = 6,  // sll_pkttype: PACKET_HOST, PACKET_BROADCAST, PACKET_OTHERHOST, PACKET_OUTGOING...
+  kFrameIfindex = 7,  // sll_ifindex the frame arrived on
+  kFrameStride = 8,
+};
+
+// The ring memory outlives whichever of the socket and its ArrayBuffer goes last: JS may keep the
+// ArrayBuffer after the socket is collected, and close() detaches the ArrayBuffer first anyway.
+struct RingMem {
+  uint8_t* base = nullptr;
+  size_t len = 0;
+  ~RingMem() {
+    if (base != nullptr) munmap(base, len);
+  }
+};
+
+class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "PacketSocket",
+                       {
+                           InstanceAccessor<&PacketSocket::GetFd>("fd"),
+                           InstanceAccessor<&PacketSocket::GetRing>("ring"),
+                           InstanceAccessor<&PacketSocket::GetBlockSize>("blockSize"),
+                           InstanceAccessor<&PacketSocket::GetBlockCount>("blockCount"),
+                           InstanceAccessor<&PacketSocket::GetIfindex>("ifindex"),
+                           InstanceAccessor<&PacketSocket::GetVnetHdr>("vnetHdr"),
+                           InstanceMethod<&PacketSocket::Rx>("rx"),
+                           InstanceMethod<&PacketSocket::Release>("release"),
+                           InstanceMethod<&PacketSocket::Wait>("wait"),
+                           InstanceMethod<&PacketSocket::Send>("send"),
+                           InstanceMethod<&PacketSocket::SetFilter>("setFilter"),
+                           InstanceMethod<&PacketSocket::DetachFilter>("detachFilter"),
+                           InstanceMethod<&PacketSocket::Stats>("stats"),
+                           InstanceMethod<&PacketSocket::Close>("close"),
+                       });
+  }
+
+  explicit PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketSocket>(info) {
+    Napi::Env env = info.Env();
+    const char* W = "PacketSocket";
+    if (info.Length() < 1 || !info[0].IsObject()) ThrowType(env, "PacketSocket(options): options must be an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    if (!Present(o, "ifindex")) ThrowType(env, "PacketSocket: option ifindex is required (0 = every interface)");
+    ifindex_ = static_cast<int>(OptInt(o, W, "ifindex", 0, 0, INT32_MAX));
+    int protocol = static_cast<int>(OptInt(o, W, "protocol", ETH_P_ALL, 0, 0xffff));
+    int txBatch = static_cast<int>(OptInt(o, W, "txBatch", 256, 1, 1024));
+
+    // Protocol 0 at socket() time: nothing is queued before the filter and ring are in place; the
+    // real protocol comes with bind() (the kernel's packet_do_bind hooks the socket in only then).
+    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) ThrowSys(env, "socket(AF_PACKET, SOCK_RAW, 0)", errno);
+    try {
+      Setup(env, o, protocol);
+    } catch (...) {
+      close(fd_);
+      fd_ = -1;
+      throw;
+    }
+    msgs_.resize(txBatch);
+    iovs_.resize(txBatch);
+  }
+
+  ~PacketSocket() override {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  void Setup(Napi::Env env, const Napi::Object& o, int protocol) {
+    const char* W = "PacketSocket";
+    if (Present(o, "filter")) AttachFilter(env, fd_, FilterFromJs(env, o.Get("filter"), W));
+
+    // Must precede the ring: the kernel refuses PACKET_VNET_HDR once a ring exists (EBUSY).
+    vnet_ = OptBool(o, W, "vnetHdr", false);
+    if (vnet_) SetIntOpt(env, fd_, SOL_PACKET, PACKET_VNET_HDR, 1, "SOL_PACKET, PACKET_VNET_HDR");
+
+    int sndbuf = static_cast<int>(OptInt(o, W, "sndbuf", 0, 0, INT32_MAX));
+    if (sndbuf > 0) SetIntOpt(env, fd_, SOL_SOCKET, SO_SNDBUF, sndbuf, "SOL_SOCKET, SO_SNDBUF");
+
+    if (Present(o, "ring")) {
+      Napi::Value rv = o.Get("ring");
+      if (!rv.IsObject()) ThrowType(env, "PacketSocket: option ring must be an object {blockSize, blockCount, blockTimeoutMs, frameSize}");
+      SetupRing(env, rv.As<Napi::Object>());
+    }
+
+    if (OptBool(o, W, "qdiscBypass", false)) {
+      SetIntOpt(env, fd_, SOL_PACKET, PACKET_QDISC_BYPASS, 1, "SOL_PACKET, PACKET_QDISC_BYPASS");
+    }
+    if (OptBool(o, W, "ignoreOutgoing", false)) {
+      SetIntOpt(env, fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1, "SOL_PACKET, PACKET_IGNORE_OUTGOING");
+    }
+
+    sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(static_cast<uint16_t>(protocol));
+    sll.sll_ifindex = ifindex_;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) < 0) {
+      char hex[8];
+      snprintf(hex, sizeof hex, "0x%04x", protocol);
+      ThrowSys(env, std::string("bind(AF_PACKET, protocol=") + hex + ", ifindex=" + std::to_string(ifindex_) + ")", errno);
+    }
+
+    if (Present(o, "fanout")) {
+      Napi::Value fv = o.Get("fanout");
+      if (!fv.IsObject()) ThrowType(env, "PacketSocket: option fanout must be an object {group, mode}");
+      Napi::Object f = fv.As<Napi::Object>();
+      const char* FW = "PacketSocket fanout";
+      if (!Present(f, "group")) ThrowType(env, "PacketSocket: fanout.group is required (0..65535)");
+      int group = static_cast<int>(OptInt(f, FW, "group", 0, 0, 0xffff));
+      int mode = PACKET_FANOUT_HASH;
+      std::string modeName = "hash";
+      if (Present(f, "mode")) {
+        Napi::Value mv = f.Get("mode");
+        if (!mv.IsString()) ThrowType(env, "PacketSocket: fanout.mode must be a string");
+        modeName = mv.As<Napi::String>().Utf8Value();
+        if (modeName == "hash") mode = PACKET_FANOUT_HASH;
+        else if (modeName == "lb") mode = PACKET_FANOUT_LB;
+        else if (modeName == "cpu") mode = PACKET_FANOUT_CPU;
+        else if (modeName == "rollover") mode = PACKET_FANOUT_ROLLOVER;
+        else if (modeName == "rnd") mode = PACKET_FANOUT_RND;
+        else if (modeName == "qm") mode = PACKET_FANOUT_QM;
+        else ThrowRange(env, "PacketSocket: fanout.mode '" + modeName + "' is not one of hash, lb, cpu, rollover, rnd, qm");
+      }
+      // DEFRAG: the kernel reassembles IPv4 fragments before hashing, so all fragments of a
+      // datagram reach the same worker (fanout_demux_hash hashes the flow, which needs the ports).
+      if (OptBool(f, FW, "defrag", mode == PACKET_FANOUT_HASH)) mode |= PACKET_FANOUT_FLAG_DEFRAG;
+      if (OptBool(f, FW, "rollover", false)) mode |= PACKET_FANOUT_FLAG_ROLLOVER;
+      int arg = group | (mode << 16);
+      SetSockOpt(env, fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg,
+                 "SOL_PACKET, PACKET_FANOUT, group=" + std::to_string(group) + ", mode=" + modeName +
+                     ((mode & PACKET_FANOUT_FLAG_DEFRAG) ? "|defrag" : "") + ((mode & PACKET_FANOUT_FLAG_ROLLOVER) ? "|rollover" : ""));
+    }
+  }
+
+  void SetupRing(Napi::Env env, const Napi::Object& r) {
+    const char* W = "PacketSocket ring";
+    long page = sysconf(_SC_PAGESIZE);
+    // 256 KiB blocks hold a 64 KiB GSO super-frame several times over; 1 ms block timeout so a
+    // quiet link does not hold a half-filled block back (tp_retire_blk_tov).
+    uint32_t blockSize = static_cast<uint32_t>(OptInt(r, W, "blockSize", 1 << 18, page, 1 << 30));
+    uint32_t blockCount = static_cast<uint32_t>(OptInt(r, W, "blockCount", 32, 1, 1 << 16));
+    uint32_t timeoutMs = static_cast<uint32_t>(OptInt(r, W, "blockTimeoutMs", 1, 0, 60000));
+    uint32_t frameSize = static_cast<uint32_t>(OptInt(r, W, "frameSize", 2048, TPACKET_ALIGNMENT, 1 << 30));
+    if (blockSize % page != 0) ThrowRange(env, "PacketSocket: ring.blockSize " + std::to_string(blockSize) + " must be a multiple of the page size " + std::to_string(page));
+    if (frameSize % TPACKET_ALIGNMENT != 0 || blockSize % frameSize != 0) {
+      ThrowRange(env, "PacketSocket: ring.frameSize " + std::to_string(frameSize) + " must be a multiple of " + std::to_string(TPACKET_ALIGNMENT) + " dividing blockSize");
+    }
+    SetIntOpt(env, fd_, SOL_PACKET, PACKET_VERSION, TPACKET_V3, "SOL_PACKET, PACKET_VERSION, TPACKET_V3");
+    tpacket_req3 req;
+    memset(&req, 0, sizeof req);
+    req.tp_block_size = blockSize;
+    req.tp_block_nr = blockCount;
+    req.tp_frame_size = frameSize;
+    req.tp_frame_nr = (blockSize / frameSize) * blockCount;
+    req.tp_retire_blk_tov = timeoutMs;
+    req.tp_sizeof_priv = 0;
+    req.tp_feature_req_word = 0;
+    SetSockOpt(env, fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req,
+               "SOL_PACKET, PACKET_RX_RING, block_size=" + std::to_string(blockSize) + ", block_nr=" +
+                   std::to_string(blockCount) + ", frame_size=" + std::to_string(frameSize) +
+                   ", retire_blk_tov=" + std::to_string(timeoutMs));
+    size_t len = static_cast<size_t>(blockSize) * blockCount;
+    void* base = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, 0);
+    if (base == MAP_FAILED) ThrowSys(env, "mmap(PACKET_RX_RING, length=" + std::to_string(len) + ")", errno);
+    ring_ = std::make_shared<RingMem>();
+    ring_->base = static_cast<uint8_t*>(base);
+    ring_->len = len;
+    blockSize_ = blockSize;
+    blockCount_ = blockCount;
+    auto* hold = new std::shared_ptr<RingMem>(ring_);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+        env, base, len, [](Napi::Env, void*, std::shared_ptr<RingMem>* h) { delete h; }, hold);
+    ringRef_ = Napi::Persistent(ab);
+  }
+
+  void CheckOpen(Napi::Env env, const char* what) {
+    if (fd_ < 0) throw Napi::Error::New(env, std::string("PacketSocket.") + what + ": socket is closed");
+  }
+
+  Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+  Napi::Value GetRing(const Napi::CallbackInfo& info) {
+    if (ringRef_.IsEmpty()) return info.Env().Undefined();
+    return ringRef_.Value();
+  }
+  Napi::Value GetBlockSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), blockSize_); }
+  Napi::Value GetBlockCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), blockCount_); }
+  Napi::Value GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
+  Napi::Value GetVnetHdr(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vnet_); }
+
+  tpacket_block_desc* Block(uint32_t i) const {
+    return reinterpret_cast<tpacket_block_desc*>(ring_->base + static_cast<size_t>(i) * blockSize_);
+  }
+
+  // True when a frame can be read now without waiting.
+  bool FrameReady() const {
+    if (nextFrame_ != nullptr) return true;
+    if (held_ == blockCount_) return false;
+    return (__atomic_load_n(&Block(cur_)->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+  }
+
+  // rx(desc, maxFrames): the ready frames, in ring order, FRAME_STRIDE cells each. Continues where
+  // the last call stopped (also inside a block). Frames stay valid until release().
+  Napi::Value Rx(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "rx");
+    if (!ring_) throw Napi::Error::New(env, "PacketSocket.rx: socket was opened without a ring");
+    size_t cells;
+    uint32_t* desc = Cells32(env, info[0], &cells, "PacketSocket.rx: desc");
+    uint32_t max = static_cast<uint32_t>(cells / kFrameStride);
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      uint32_t want = static_cast<uint32_t>(IntArg(info, 1, "PacketSocket.rx: maxFrames", 0, UINT32_MAX));
+      if (want > max) ThrowRange(env, "PacketSocket.rx: maxFrames " + std::to_string(want) + " needs " + std::to_string(want * kFrameStride) + " cells, desc has " + std::to_string(cells));
+      max = want;
+    }
+    uint32_t n = 0;
+    const size_t hdrLen = TPACKET_ALIGN(sizeof(tpacket3_hdr));
+    while (n < max) {
+      if (nextFrame_ == nullptr) {
+        if (held_ == blockCount_) break;  // every block is ours: the caller must release()
+        tpacket_block_desc* b = Block(cur_);
+        if ((__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
+        framesLeft_ = b->hdr.bh1.num_pkts;
+        if (framesLeft_ == 0) {
+          NextBlock();
+          continue;
+        }
+        nextFrame_ = reinterpret_cast<uint8_t*>(b) + b->hdr.bh1.offset_to_first_pkt;
+      }
+      const tpacket3_hdr* h = reinterpret_cast<const tpacket3_hdr*>(nextFrame_);
+      const sockaddr_ll* sll = reinterpret_cast<const sockaddr_ll*>(nextFrame_ + hdrLen);
+      uint32_t* d = desc + static_cast<size_t>(n) * kFrameStride;
+      d[kFrameOffset] = static_cast<uint32_t>((nextFrame_ - ring_->base) + h->tp_mac);
+      d[kFrameCaplen] = h->tp_snaplen;
+      d[kFrameWirelen] = h->tp_len;
+      d[kFrameStatus] = h->tp_status;
+      d[kFrameVlanTci] = h->hv1.tp_vlan_tci;
+      d[kFrameVlanTpid] = h->hv1.tp_vlan_tpid;
+      d[kFramePkttype] = sll->sll_pkttype;
+      d[kFrameIfindex] = static_cast<uint32_t>(sll->sll_ifindex);
+      n++;
+      if (--framesLeft_ == 0) {
+        NextBlock();
+      } else {
+        nextFrame_ += h->tp_next_offset;
+      }
+    }
+    return Napi::Number::New(env, n);
+  }
+
+  void NextBlock() {
+    nextFrame_ = nullptr;
+    framesLeft_ = 0;
+    held_++;
+    cur_ = (cur_ + 1) % blockCount_;
+  }
+
+  // release(): gives every fully read block back to the kernel. A block read only in part stays
+  // with us until a later rx() finishes it.
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "release");
+    uint32_t n = held_;
+    for (uint32_t i = 0; i < n; i++) {
+      __atomic_store_n(&Block(releaseFrom_)->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      releaseFrom_ = (releaseFrom_ + 1) % blockCount_;
+    }
+    held_ = 0;
+    return Napi::Number::New(env, n);
+  }
+
+  // wait(timeoutMs): true when rx() has something (at once if a block is already ready), false after
+  // the timeout. Blocks this thread for at most timeoutMs — meant for a worker's own loop, which
+  // calls it with a short timeout and yields to its event loop between rounds.
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "wait");
+    int timeoutMs = static_cast<int>(IntArg(info, 0, "PacketSocket.wait: timeoutMs", 0, INT32_MAX));
+    if (ring_) {
+      if (FrameReady()) return Napi::Boolean::New(env, true);
+      PollOne(env, fd_, POLLIN | POLLRDNORM | POLLERR, timeoutMs, "AF_PACKET");
+      return Napi::Boolean::New(env, FrameReady());
+    }
+    return Napi::Boolean::New(env, PollOne(env, fd_, POLLIN | POLLRDNORM | POLLERR, timeoutMs, "AF_PACKET"));
+  }
+
+  // send(buffer, offsets, lengths, count): one sendmmsg per txBatch frames. Frames point into any
+  // ArrayBuffer — a TX buffer, or a ring (this socket's or another's) to forward in place. With
+  // vnetHdr every frame starts with its 10-byte virtio_net_hdr (for a ring frame: offset - 10).
+  // Returns how many the kernel took; the rest are counted in stats() (txErrors, txDropped).
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "send");
+    if (info.Length() < 4) ThrowType(env, "PacketSocket.send(buffer, offsets, lengths, count): 4 arguments expected");
+    Bytes buf = BytesOf(env, info[0], "PacketSocket.send: buffer");
+    size_t nOff, nLen;
+    const uint32_t* off = Cells32(env, info[1], &nOff, "PacketSocket.send: offsets");
+    const uint32_t* len = Cells32(env, info[2], &nLen, "PacketSocket.send: lengths");
+    uint32_t count = static_cast<uint32_t>(IntArg(info, 3, "PacketSocket.send: count", 0, UINT32_MAX));
+    if (count > nOff || count > nLen) {
+      ThrowRange(env, "PacketSocket.send: count " + std::to_string(count) + " exceeds offsets (" + std::to_string(nOff) + ") or lengths (" + std::to_string(nLen) + ")");
+    }
+    for (uint32_t i = 0; i < count; i++) {
+      if (len[i] == 0 || static_cast<uint64_t>(off[i]) + len[i] > buf.len) {
+        ThrowRange(env, "PacketSocket.send: frame " + std::to_string(i) + " (offset " + std::to_string(off[i]) + ", length " + std::to_string(len[i]) + ") is outside the buffer of " + std::to_string(buf.len) + " bytes");
+      }
+    }
+    const uint32_t batch = static_cast<uint32_t>(msgs_.size());
+    uint32_t sent = 0;
+    uint32_t i = 0;
+    while (i < count) {
+      uint32_t chunk = count - i < batch ? count - i : batch;
+      for (uint32_t j = 0; j < chunk; j++) {
+        iovs_[j].iov_base = buf.data + off[i + j];
+        iovs_[j].iov_len = len[i + j];
+        memset(&msgs_[j], 0, sizeof(mmsghdr));
+        msgs_[j].msg_hdr.msg_iov = &iovs_[j];
+        msgs_[j].msg_hdr.msg_iovlen = 1;
+      }
+      int r = sendmmsg(fd_, msgs_.data(), chunk, 0);
+      if (r < 0) {
+        int err = errno;
+        if (err == EINTR) continue;
+        lastTxErrno_ = err;
+        txErrors_++;
+        if (err == EAGAIN || err == ENOBUFS) {
+          // No room now: the rest of this batch is dropped, as a full qdisc would.
+          txDropped_ += count - i;
+          break;
+        }
+        if (err == EBADF || err == ENOTSOCK || err == EFAULT) ThrowSys(env, "sendmmsg(fd=" + std::to_string(fd_) + ", vlen=" + std::to_string(chunk) + ")", err);
+        // The first frame of the chunk was refused (EMSGSIZE, EINVAL for a bad vnet header,
+        // ENETDOWN...): drop it and go on with the next.
+        txDropped_++;
+        i++;
+        continue;
+      }
+      sent += static_cast<uint32_t>(r);
+      i += static_cast<uint32_t>(r);
+    }
+    return Napi::Number::New(env, sent);
+  }
+
+  Napi::Value SetFilter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "setFilter");
+    AttachFilter(env, fd_, FilterFromJs(env, info.Length() > 0 ? info[0] : env.Undefined(), "PacketSocket.setFilter"));
+    return env.Undefined();
+  }
+
+  Napi::Value DetachFilter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "detachFilter");
+    int zero = 0;
+    if (setsockopt(fd_, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof zero) < 0 && errno != ENOENT) {
+      ThrowSys(env, "setsockopt(SOL_SOCKET, SO_DETACH_FILTER)", errno);
+    }
+    return env.Undefined();
+  }
+
+  // stats(): the kernel's PACKET_STATISTICS (reset by each read, so these are deltas since the
+  // last call) and this socket's transmit counters (totals).
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "stats");
+    tpacket_stats_v3 st;
+    memset(&st, 0, sizeof st);
+    socklen_t sl = sizeof st;
+    if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0) ThrowSys(env, "getsockopt(SOL_PACKET, PACKET_STATISTICS)", errno);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("packets", Napi::Number::New(env, st.tp_packets));
+    o.Set("drops", Napi::Number::New(env, st.tp_drops));
+    o.Set("freezeQueueCount", Napi::Number::New(env, ring_ ? st.tp_freeze_q_cnt : 0));
+    o.Set("txErrors", Napi::Number::New(env, static_cast<double>(txErrors_)));
+    o.Set("txDropped", Napi::Number::New(env, static_cast<double>(txDropped_)));
+    o.Set("lastTxError", lastTxErrno_ ? Napi::Value(Napi::String::New(env, ErrnoName(lastTxErrno_))) : env.Null());
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+    if (!ringRef_.IsEmpty()) {
+      // Detach first: JS can no longer touch the ring; the mapping goes with the last owner.
+      Napi::ArrayBuffer ab = ringRef_.Value();
+      if (!ab.IsDetached()) ab.Detach();
+      ringRef_.Reset();
+    }
+    ring_.reset();
+    nextFrame_ = nullptr;
+    return env.Undefined();
+  }
+
+  int fd_ = -1;
+  int ifindex_ = 0;
+  bool vnet_ = false;
+  std::shared_ptr<RingMem> ring_;
+  Napi::Reference<Napi::ArrayBuffer> ringRef_;
+  uint32_t blockSize_ = 0;
+  uint32_t blockCount_ = 0;
+  uint32_t cur_ = 0;          // block rx() reads
+  uint32_t releaseFrom_ = 0;  // oldest block not yet given back
+  uint32_t held_ = 0;         // fully read blocks not yet given back
+  uint8_t* nextFrame_ = nullptr;
+  uint32_t framesLeft_ = 0;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+  uint64_t txErrors_ = 0;
+  uint64_t txDropped_ = 0;
+  int lastTxErrno_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// RawSocket: AF_INET, SOCK_RAW, one IP protocol (112 VRRP, 4 IPIP). Receives with the IP header
+// (raw IPv4 sockets always deliver it) and the arrival ifindex (IP_PKTINFO).
+
+class RawSocket : public Napi::ObjectWrap<RawSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "RawSocket",
+                       {
+                           InstanceAccessor<&RawSocket::GetFd>("fd"),
+                           InstanceMethod<&RawSocket::AddMembership>("addMembership"),
+                           InstanceMethod<&RawSocket::DropMembership>("dropMembership"),
+                           InstanceMethod<&RawSocket::Recv>("recv"),
+                           InstanceMethod<&RawSocket::Send>("send"),
+                           InstanceMethod<&RawSocket::Wait>("wait"),
+                           InstanceMethod<&RawSocket::Close>("close"),
+                       });
+  }
+
+  explicit RawSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawSocket>(info) {
+    Napi::Env env = info.Env();
+    const char* W = "RawSocket";
+    if (info.Length() < 1 || !info[0].IsObject()) ThrowType(env, "RawSocket(options): options must be an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    if (!Present(o, "protocol")) ThrowType(env, "RawSocket: option protocol is required (112 VRRP, 4 IPIP)");
+    protocol_ = static_cast<int>(OptInt(o, W, "protocol", 0, 1, 255));
+    fd_ = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol_);
+    if (fd_ < 0) ThrowSys(env, "socket(AF_INET, SOCK_RAW, " + std::to_string(protocol_) + ")", errno);
+    try {
+      Setup(env, o);
+    } catch (...) {
+      close(fd_);
+      fd_ = -1;
+      throw;
+    }
+  }
+
+  ~RawSocket() override {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  void Setup(Napi::Env env, const Napi::Object& o) {
+    const char* W = "RawSocket";
+    SetIntOpt(env, fd_, IPPROTO_IP, IP_PKTINFO, 1, "IPPROTO_IP, IP_PKTINFO");
+    if (Present(o, "device")) {
+      Napi::Value dv = o.Get("device");
+      if (!dv.IsString()) ThrowType(env, "RawSocket: option device must be an interface name");
+      std::string dev = dv.As<Napi::String>().Utf8Value();
+      SetSockOpt(env, fd_, SOL_SOCKET, SO_BINDTODEVICE, dev.c_str(), static_cast<socklen_t>(dev.size() + 1), "SOL_SOCKET, SO_BINDTODEVICE, " + dev);
+    }
+    if (OptBool(o, W, "hdrincl", false)) SetIntOpt(env, fd_, IPPROTO_IP, IP_HDRINCL, 1, "IPPROTO_IP, IP_HDRINCL");
+    if (Present(o, "ttl")) SetIntOpt(env, fd_, IPPROTO_IP, IP_TTL, static_cast<int>(OptInt(o, W, "ttl", 64, 1, 255)), "IPPROTO_IP, IP_TTL");
+    if (Present(o, "multicastTtl")) {
+      SetIntOpt(env, fd_, IPPROTO_IP, IP_MULTICAST_TTL, static_cast<int>(OptInt(o, W, "multicastTtl", 1, 0, 255)), "IPPROTO_IP, IP_MULTICAST_TTL");
+    }
+    if (Present(o, "multicastLoop")) {
+      SetIntOpt(env, fd_, IPPROTO_IP, IP_MULTICAST_LOOP, OptBool(o, W, "multicastLoop", false) ? 1 : 0, "IPPROTO_IP, IP_MULTICAST_LOOP");
+    }
+    // Off by default here: with IP_MULTICAST_ALL on (the kernel default) a raw socket would get
+    // the groups joined by every socket of the host, not just its own.
+    SetIntOpt(env, fd_, IPPROTO_IP, IP_MULTICAST_ALL, OptBool(o, W, "multicastAll", false) ? 1 : 0, "IPPROTO_IP, IP_MULTICAST_ALL");
+    if (Present(o, "multicastIf")) {
+      ip_mreqn m;
+      memset(&m, 0, sizeof m);
+      m.imr_ifindex = static_cast<int>(OptInt(o, W, "multicastIf", 0, 1, INT32_MAX));
+      SetSockOpt(env, fd_, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m, "IPPROTO_IP, IP_MULTICAST_IF, ifindex=" + std::to_string(m.imr_ifindex));
+    }
+    int rcvbuf = static_cast<int>(OptInt(o, W, "rcvbuf", 0, 0, INT32_MAX));
+    if (rcvbuf > 0) SetIntOpt(env, fd_, SOL_SOCKET, SO_RCVBUF, rcvbuf, "SOL_SOCKET, SO_RCVBUF");
+    if (Present(o, "bindAddress")) {
+      sockaddr_in sa;
+      memset(&sa, 0, sizeof sa);
+      sa.sin_family = AF_INET;
+      sa.sin_addr.s_addr = Ipv4Arg(env, o.Get("bindAddress"), "RawSocket: option bindAddress");
+      if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) ThrowSys(env, "bind(AF_INET, " + Ipv4Text(sa.sin_addr.s_addr) + ")", errno);
+    }
+  }
+
+  void CheckOpen(Napi::Env env, const char* what) {
+    if (fd_ < 0) throw Napi::Error::New(env, std::string("RawSocket.") + what + ": socket is closed");
+  }
+
+  Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+  Napi::Value Membership(const Napi::CallbackInfo& info, bool add) {
+    Napi::Env env = info.Env();
+    const char* name = add ? "addMembership" : "dropMembership";
+    CheckOpen(env, name);
+    if (info.Length() < 2) ThrowType(env, std::string("RawSocket.") + name + "(group, ifindex): 2 arguments expected");
+    ip_mreqn m;
+    memset(&m, 0, sizeof m);
+    m.imr_multiaddr.s_addr = Ipv4Arg(env, info[0], std::string("RawSocket.") + name + ": group");
+    m.imr_ifindex = static_cast<int>(IntArg(info, 1, "ifindex", 0, INT32_MAX));
+    int opt = add ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP;
+    SetSockOpt(env, fd_, IPPROTO_IP, opt, &m, sizeof m,
+               std::string("IPPROTO_IP, ") + (add ? "IP_ADD_MEMBERSHIP" : "IP_DROP_MEMBERSHIP") + ", group=" +
+                   Ipv4Text(m.imr_multiaddr.s_addr) + ", ifindex=" + std::to_string(m.imr_ifindex));
+    return env.Undefined();
+  }
+  Napi::Value AddMembership(const Napi::CallbackInfo& info) { return Membership(info, true); }
+  Napi::Value DropMembership(const Napi::CallbackInfo& info) { return Membership(info, false); }
+
+  // recv(buffer, info): one datagram, IP header included, or -1 when none is queued. info (an
+  // Int32Array/Uint32Array of >= 4 cells) gets [ifindex, source (host order), header destination
+  // (host order), truncated ? 1 : 0].
+  Napi::Value Recv(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "recv");
+    if (info.Length() < 2) ThrowType(env, "RawSocket.recv(buffer, info): 2 arguments expected");
+    Bytes buf = BytesOf(env, info[0], "RawSocket.recv: buffer");
+    size_t cells;
+    uint32_t* out = Cells32(env, info[1], &cells, "RawSocket.recv: info");
+    if (cells < 4) ThrowRange(env, "RawSocket.recv: info needs 4 cells, has " + std::to_string(cells));
+    sockaddr_in from;
+    iovec iov = {buf.data, buf.len};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
+    msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_name = &from;
+    mh.msg_namelen = sizeof from;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    ssize_t r;
+    do {
+      r = recvmsg(fd_, &mh, MSG_DONTWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
+      ThrowSys(env, "recvmsg(raw IPv4 protocol " + std::to_string(protocol_) + ")", errno);
+    }
+    out[0] = 0;
+    out[1] = ntohl(from.sin_addr.s_addr);
+    out[2] = 0;
+    out[3] = (mh.msg_flags & MSG_TRUNC) ? 1 : 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo pi;
+        memcpy(&pi, CMSG_DATA(c), sizeof pi);
+        out[0] = static_cast<uint32_t>(pi.ipi_ifindex);
+        out[2] = ntohl(pi.ipi_addr.s_addr);
+      }
+    }
+    return Napi::Number::New(env, static_cast<double>(r));
+  }
+
+  // send(buffer, length, destination): one datagram (the payload after the IP header, or the
+  // whole packet with hdrincl). Returns bytes sent, or -1 when the socket buffer is full.
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "send");
+    if (info.Length() < 3) ThrowType(env, "RawSocket.send(buffer, length, destination): 3 arguments expected");
+    Bytes buf = BytesOf(env, info[0], "RawSocket.send: buffer");
+    size_t len = static_cast<size_t>(IntArg(info, 1, "RawSocket.send: length", 1, INT32_MAX));
+    if (len > buf.len) ThrowRange(env, "RawSocket.send: length " + std::to_string(len) + " exceeds the buffer (" + std::to_string(buf.len) + " bytes)");
+    sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = Ipv4Arg(env, info[2], "RawSocket.send: destination");
+    ssize_t r;
+    do {
+      r = sendto(fd_, buf.data, len, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return Napi::Number::New(env, -1);
+      ThrowSys(env, "sendto(raw IPv4 protocol " + std::to_string(protocol_) + ", " + Ipv4Text(to.sin_addr.s_addr) + ", length=" + std::to_string(len) + ")", errno);
+    }
+    return Napi::Number::New(env, static_cast<double>(r));
+  }
+
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "wait");
+    int timeoutMs = static_cast<int>(IntArg(info, 0, "RawSocket.wait: timeoutMs", 0, INT32_MAX));
+    return Napi::Boolean::New(env, PollOne(env, fd_, POLLIN, timeoutMs, "raw IPv4"));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    return info.Env().Undefined();
+  }
+
+  int fd_ = -1;
+  int protocol_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// FdWatcher: libuv readiness on any fd, for threads that live on their event loop (VRRP, the TUN
+// agent) rather than in a tight poll loop. The callback gets (status, events) — events carries
+// READABLE=1, WRITABLE=2 (uv_poll_event).
+
+class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FdWatcher",
+                       {
+                           InstanceMethod<&FdWatcher::Start>("start"),
+                           InstanceMethod<&FdWatcher::Stop>("stop"),
+                           InstanceMethod<&FdWatcher::Close>("close"),
+                       });
+  }
+
+  explicit FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
+    Napi::Env env = info.Env();
+    int fd = static_cast<int>(IntArg(info, 0, "FdWatcher(fd, callback): fd", 0, INT32_MAX));
+    if (info.Length() < 2 || !info[1].IsFunction()) ThrowType(env, "FdWatcher(fd, callback): callback must be a function");
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) throw Napi::Error::New(env, "FdWatcher: no event loop");
+    handle_ = new uv_poll_t;
+    int r = uv_poll_init(loop, handle_, fd);
+    if (r != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      ThrowSys(env, "uv_poll_init(fd=" + std::to_string(fd) + ")", -r);
+    }
+    handle_->data = this;
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    env_ = env;
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+    hooked_ = true;
+  }
+
+  ~FdWatcher() override { CloseHandle(); }
+
+ private:
+  static void CleanupHook(void* arg) {
+    FdWatcher* self = static_cast<FdWatcher*>(arg);
+    self->hooked_ = false;  // the hook is being run: no removal needed
+    self->CloseHandle();
+  }
+
+  void CloseHandle() {
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+      hooked_ = false;
+    }
+    if (handle_ != nullptr) {
+      uv_poll_stop(handle_);
+      handle_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      handle_ = nullptr;
+    }
+  }
+
+  static void OnPoll(uv_poll_t* h, int status, int events) {
+    FdWatcher* self = static_cast<FdWatcher*>(h->data);
+    if (self == nullptr) return;
+    Napi::Env env(self->env_);
+    Napi::HandleScope scope(env);
+    try {
+      self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, status), Napi::Number::New(env, events)});
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  // start(events = 1): 1 readable, 2 writable, 3 both. Keeps the watcher (and the loop) alive.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (handle_ == nullptr) throw Napi::Error::New(env, "FdWatcher.start: watcher is closed");
+    int events = info.Length() > 0 ? static_cast<int>(IntArg(info, 0, "FdWatcher.start: events", 1, 3)) : UV_READABLE;
+    int r = uv_poll_start(handle_, events, OnPoll);
+    if (r != 0) ThrowSys(env, "uv_poll_start(events=" + std::to_string(events) + ")", -r);
+    if (!active_) {
+      Ref();
+      active_ = true;
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_poll_stop(handle_);
+    if (active_) {
+      Unref();
+      active_ = false;
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Stop(info);
+    CloseHandle();
+    return info.Env().Undefined();
+  }
+
+  uv_poll_t* handle_ = nullptr;
+  Napi::FunctionReference callback_;
+  napi_env env_ = nullptr;
+  bool hooked_ = false;
+  bool active_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Interface look-ups, ethtool offload flags, TUN, plain fd I/O
+
+// Each look-up opens its own socket: ioctls answer for the network namespace the socket was made
+// in, and a long-lived one would keep answering for the old namespace.
+class CtlSocket {
+ public:
+  explicit CtlSocket(Napi::Env env) {
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) ThrowSys(env, "socket(AF_INET, SOCK_DGRAM, 0)", errno);
+  }
+  ~CtlSocket() { close(fd_); }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+ifreq IfReq(Napi::Env env, const std::string& name) {
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    ThrowRange(env, "interface name '" + name + "' must have 1.." + std::to_string(IFNAMSIZ - 1) + " characters");
+  }
+  ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name.c_str(), name.size());
+  return ifr;
+}
+
+void Ioctl(Napi::Env env, int fd, unsigned long req, void* arg, const std::string& desc) {
+  if (ioctl(fd, req, arg) < 0) ThrowSys(env, "ioctl(" + desc + ")", errno);
+}
+
+struct EthtoolFeature {
+  const char* name;
+  uint32_t get;
+  uint32_t set;
+};
+
+// The legacy one-flag ethtool commands; the kernel maps them onto netdev features
+// (ethtool_get_one_feature / ethtool_set_one_feature in net/ethtool/ioctl.c).
+const EthtoolFeature kEthtoolFeatures[] = {
+    {"rx", ETHTOOL_GRXCSUM, ETHTOOL_SRXCSUM},  {"tx", ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM},
+    {"sg", ETHTOOL_GSG, ETHTOOL_SSG},          {"tso", ETHTOOL_GTSO, ETHTOOL_STSO},
+    {"gso", ETHTOOL_GGSO, ETHTOOL_SGSO},       {"gro", ETHTOOL_GGRO, ETHTOOL_SGRO},
+};
+
+const EthtoolFeature& FindFeature(Napi::Env env, const std::string& name) {
+  for (const EthtoolFeature& f : kEthtoolFeatures) {
+    if (name == f.name) return f;
+  }
+  ThrowRange(env, "ethtool feature '" + name + "' is not one of rx, tx, sg, tso, gso, gro");
+}
+
+class UvsNative : public Napi::Addon<UvsNative> {
+ public:
+  UvsNative(Napi::Env env, Napi::Object exports) {
+    Napi::Object consts = Napi::Object::New(env);
+    auto c = [&](const char* k, double v) { consts.Set(k, Napi::Number::New(env, v)); };
+    c("FRAME_STRIDE", kFrameStride);
+    c("FRAME_OFFSET", kFrameOffset);
+    c("FRAME_CAPLEN", kFrameCaplen);
+    c("FRAME_WIRELEN", kFrameWirelen);
+    c("FRAME_STATUS", kFrameStatus);
+    c("FRAME_VLAN_TCI", kFrameVlanTci);
+    c("FRAME_VLAN_TPID", kFrameVlanTpid);
+    c("FRAME_PKTTYPE", kFramePkttype);
+    c("FRAME_IFINDEX", kFrameIfindex);
+    c("TP_STATUS_USER", TP_STATUS_USER);
+    c("TP_STATUS_COPY", TP_STATUS_COPY);
+    c("TP_STATUS_LOSING", TP_STATUS_LOSING);
+    c("TP_STATUS_CSUMNOTREADY", TP_STATUS_CSUMNOTREADY);
+    c("TP_STATUS_VLAN_VALID", TP_STATUS_VLAN_VALID);
+    c("TP_STATUS_BLK_TMO", TP_STATUS_BLK_TMO);
+    c("TP_STATUS_VLAN_TPID_VALID", TP_STATUS_VLAN_TPID_VALID);
+    c("TP_STATUS_CSUM_VALID", TP_STATUS_CSUM_VALID);
+    c("PACKET_HOST", PACKET_HOST);
+    c("PACKET_BROADCAST", PACKET_BROADCAST);
+    c("PACKET_MULTICAST", PACKET_MULTICAST);
+    c("PACKET_OTHERHOST", PACKET_OTHERHOST);
+    c("PACKET_OUTGOING", PACKET_OUTGOING);
+    c("VNET_HDR_LEN", sizeof(virtio_net_hdr));
+    c("VIRTIO_NET_HDR_F_NEEDS_CSUM", VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    c("VIRTIO_NET_HDR_F_DATA_VALID", VIRTIO_NET_HDR_F_DATA_VALID);
+    c("VIRTIO_NET_HDR_GSO_NONE", VIRTIO_NET_HDR_GSO_NONE);
+    c("VIRTIO_NET_HDR_GSO_TCPV4", VIRTIO_NET_HDR_GSO_TCPV4);
+    c("VIRTIO_NET_HDR_GSO_UDP", VIRTIO_NET_HDR_GSO_UDP);
+    c("VIRTIO_NET_HDR_GSO_TCPV6", VIRTIO_NET_HDR_GSO_TCPV6);
+    c("VIRTIO_NET_HDR_GSO_ECN", VIRTIO_NET_HDR_GSO_ECN);
+    c("ETH_P_ALL", ETH_P_ALL);
+    c("IFF_UP", IFF_UP);
+    c("IFF_RUNNING", IFF_RUNNING);
+    c("IFF_LOOPBACK", IFF_LOOPBACK);
+
+    DefineAddon(exports, {
+                             InstanceValue("constants", consts, napi_enumerable),
+                             InstanceValue("PacketSocket", PacketSocket::Define(env), napi_enumerable),
+                             InstanceValue("RawSocket", RawSocket::Define(env), napi_enumerable),
+                             InstanceValue("FdWatcher", FdWatcher::Define(env), napi_enumerable),
+                             InstanceMethod<&UvsNative::IfIndex>("ifIndex", napi_enumerable),
+                             InstanceMethod<&UvsNative::IfInfo>("ifInfo", napi_enumerable),
+                             InstanceMethod<&UvsNative::EthtoolGet>("ethtoolGet", napi_enumerable),
+                             InstanceMethod<&UvsNative::EthtoolSet>("ethtoolSet", napi_enumerable),
+                             InstanceMethod<&UvsNative::TunOpen>("tunOpen", napi_enumerable),
+                             InstanceMethod<&UvsNative::FdRead>("fdRead", napi_enumerable),
+                             InstanceMethod<&UvsNative::FdWrite>("fdWrite", napi_enumerable),
+                             InstanceMethod<&UvsNative::FdWait>("fdWait", napi_enumerable),
+                             InstanceMethod<&UvsNative::FdClose>("fdClose", napi_enumerable),
+                             InstanceMethod<&UvsNative::ThreadId>("threadId", napi_enumerable),
+                         });
+    instanceId_ = ++instances_;
+  }
+
+ private:
+  // Which instance answered: lets the worker test prove each thread got its own instance.
+  Napi::Value ThreadId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), instanceId_); }
+
+  Napi::Value IfIndex(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = StringArg(info, 0, "ifIndex(name): name");
+    unsigned idx = if_nametoindex(name.c_str());
+    if (idx == 0) ThrowSys(env, "if_nametoindex(" + name + ")", errno);
+    return Napi::Number::New(env, idx);
+  }
+
+  Napi::Value IfInfo(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = StringArg(info, 0, "ifInfo(name): name");
+    CtlSocket s(env);
+    ifreq ifr = IfReq(env, name);
+    Ioctl(env, s.fd(), SIOCGIFINDEX, &ifr, "SIOCGIFINDEX, " + name);
+    int index = ifr.ifr_ifindex;
+    ifr = IfReq(env, name);
+    Ioctl(env, s.fd(), SIOCGIFHWADDR, &ifr, "SIOCGIFHWADDR, " + name);
+    const uint8_t* hw = reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data);
+    char mac[18];
+    snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", hw[0], hw[1], hw[2], hw[3], hw[4], hw[5]);
+    int hwType = ifr.ifr_hwaddr.sa_family;
+    ifr = IfReq(env, name);
+    Ioctl(env, s.fd(), SIOCGIFMTU, &ifr, "SIOCGIFMTU, " + name);
+    int mtu = ifr.ifr_mtu;
+    ifr = IfReq(env, name);
+    Ioctl(env, s.fd(), SIOCGIFFLAGS, &ifr, "SIOCGIFFLAGS, " + name);
+    int flags = ifr.ifr_flags & 0xffff;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", name);
+    o.Set("index", Napi::Number::New(env, index));
+    o.Set("mac", Napi::String::New(env, mac));
+    o.Set("hwType", Napi::Number::New(env, hwType));
+    o.Set("mtu", Napi::Number::New(env, mtu));
+    o.Set("flags", Napi::Number::New(env, flags));
+    o.Set("up", Napi::Boolean::New(env, (flags & IFF_UP) != 0));
+    o.Set("running", Napi::Boolean::New(env, (flags & IFF_RUNNING) != 0));
+    return o;
+  }
+
+  Napi::Value EthtoolGet(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = StringArg(info, 0, "ethtoolGet(name, feature): name");
+    const EthtoolFeature& f = FindFeature(env, StringArg(info, 1, "ethtoolGet(name, feature): feature"));
+    CtlSocket s(env);
+    ifreq ifr = IfReq(env, name);
+    ethtool_value ev = {f.get, 0};
+    ifr.ifr_data = reinterpret_cast<char*>(&ev);
+    Ioctl(env, s.fd(), SIOCETHTOOL, &ifr, std::string("SIOCETHTOOL, ") + name + ", get " + f.name);
+    return Napi::Boolean::New(env, ev.data != 0);
+  }
+
+  Napi::Value EthtoolSet(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = StringArg(info, 0, "ethtoolSet(name, feature, on): name");
+    const EthtoolFeature& f = FindFeature(env, StringArg(info, 1, "ethtoolSet(name, feature, on): feature"));
+    if (info.Length() < 3 || !info[2].IsBoolean()) ThrowType(env, "ethtoolSet(name, feature, on): on must be a boolean");
+    bool on = info[2].As<Napi::Boolean>().Value();
+    CtlSocket s(env);
+    ifreq ifr = IfReq(env, name);
+    ethtool_value ev = {f.set, on ? 1u : 0u};
+    ifr.ifr_data = reinterpret_cast<char*>(&ev);
+    Ioctl(env, s.fd(), SIOCETHTOOL, &ifr, std::string("SIOCETHTOOL, ") + name + ", set " + f.name + " " + (on ? "on" : "off"));
+    return env.Undefined();
+  }
+
+  // tunOpen(name): a TUN device (IFF_TUN | IFF_NO_PI: reads and writes are bare IP packets), fd
+  // non-blocking. The device lives as long as the fd. Returns {fd, name} (the kernel's name).
+  Napi::Value TunOpen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = info.Length() > 0 && !info[0].IsUndefined() ? StringArg(info, 0, "tunOpen(name): name") : "";
+    if (name.size() >= IFNAMSIZ) ThrowRange(env, "tunOpen: name '" + name + "' is longer than " + std::to_string(IFNAMSIZ - 1) + " characters");
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) ThrowSys(env, "open(/dev/net/tun)", errno);
+    ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    memcpy(ifr.ifr_name, name.c_str(), name.size());
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      int err = errno;
+      close(fd);
+      ThrowSys(env, "ioctl(TUNSETIFF, " + name + ", IFF_TUN|IFF_NO_PI)", err);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("fd", Napi::Number::New(env, fd));
+    o.Set("name", Napi::String::New(env, ifr.ifr_name));
+    return o;
+  }
+
+  // fdRead(fd, buffer): bytes read, or -1 when nothing is ready (non-blocking fds).
+  Napi::Value FdRead(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = static_cast<int>(IntArg(info, 0, "fdRead(fd, buffer): fd", 0, INT32_MAX));
+    Bytes b = BytesOf(env, info.Length() > 1 ? info[1] : env.Undefined(), "fdRead(fd, buffer): buffer");
+    ssize_t r;
+    do {
+      r = read(fd, b.data, b.len);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
+      ThrowSys(env, "read(fd=" + std::to_string(fd) + ", length=" + std::to_string(b.len) + ")", errno);
+    }
+    return Napi::Number::New(env, static_cast<double>(r));
+  }
+
+  // fdWrite(fd, buffer, length): bytes written, or -1 when the fd would block.
+  Napi::Value FdWrite(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = static_cast<int>(IntArg(info, 0, "fdWrite(fd, buffer, length): fd", 0, INT32_MAX));
+    Bytes b = BytesOf(env, info.Length() > 1 ? info[1] : env.Undefined(), "fdWrite(fd, buffer, length): buffer");
+    size_t len = static_cast<size_t>(IntArg(info, 2, "fdWrite(fd, buffer, length): length", 0, INT32_MAX));
+    if (len > b.len) ThrowRange(env, "fdWrite: length " + std::to_string(len) + " exceeds the buffer (" + std::to_string(b.len) + " bytes)");
+    ssize_t r;
+    do {
+      r = write(fd, b.data, len);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
+      ThrowSys(env, "write(fd=" + std::to_string(fd) + ", length=" + std::to_string(len) + ")", errno);
+    }
+    return Napi::Number::New(env, static_cast<double>(r));
+  }
+
+  // fdWait(fd, timeoutMs): true when readable.
+  Napi::Value FdWait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = static_cast<int>(IntArg(info, 0, "fdWait(fd, timeoutMs): fd", 0, INT32_MAX));
+    int timeoutMs = static_cast<int>(IntArg(info, 1, "fdWait(fd, timeoutMs): timeoutMs", 0, INT32_MAX));
+    return Napi::Boolean::New(env, PollOne(env, fd, POLLIN, timeoutMs, "fd"));
+  }
+
+  Napi::Value FdClose(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = static_cast<int>(IntArg(info, 0, "fdClose(fd): fd", 0, INT32_MAX));
+    if (close(fd) < 0) ThrowSys(env, "close(fd=" + std::to_string(fd) + ")", errno);
+    return env.Undefined();
+  }
+
+  // Counts instances across threads; atomic because workers load the addon concurrently.
+  static inline std::atomic<int> instances_{0};
+  int instanceId_ = 0;
+};
+
+}  // namespace
+
+NODE_API_ADDON(UvsNative)
