@@ -1,0 +1,115 @@
+// Why a frame was not accepted by a decoder or by the data plane.
+//
+// The numeric codes are stable: they index per-worker counter arrays in shared memory and appear in
+// `uvsadm` listings, so a code is never reused or renumbered. New reasons are appended at the end
+// (before DROP_REASON_COUNT) and get a row in DROP_REASON_NAMES. 0 is never a reason: decoders
+// return `DropReason | 0` and 0 means "accepted".
+
+export const enum DropReason {
+  /** Frame shorter than the 14-byte Ethernet II header. */
+  TRUNCATED_ETH = 1,
+  /** EtherType says 802.1Q/802.1ad but the 4-byte tag is not all there. */
+  TRUNCATED_VLAN = 2,
+  /** Fewer than 28 bytes of ARP (Ethernet/IPv4 form). */
+  TRUNCATED_ARP = 3,
+  /** ARP for something else than Ethernet hardware and IPv4 protocol addresses (htype/ptype/hlen/plen). */
+  BAD_ARP_FORMAT = 4,
+  /** Fewer than 20 bytes of IPv4 header, or fewer than IHL×4, or fewer than the total length says. */
+  TRUNCATED_IP = 5,
+  /** IP version nibble is not 4. */
+  BAD_IP_VERSION = 6,
+  /** IHL below 5 (a header is at least 20 bytes). */
+  BAD_IHL = 7,
+  /** Total length smaller than the header itself. */
+  BAD_IP_TOTAL_LENGTH = 8,
+  /** Header checksum does not verify (RFC 1071 sum over the header is not 0xffff). */
+  BAD_IP_CHECKSUM = 9,
+  /** An option's length byte is below 2 or runs past the header (the kernel's ip_options_compile refuses these). */
+  BAD_IP_OPTIONS = 10,
+  /** Fewer than 20 bytes of TCP header, or fewer than data offset × 4. */
+  TRUNCATED_TCP = 11,
+  /** TCP data offset below 5 (tcp_v4_rcv's bad_packet). */
+  BAD_TCP_OFFSET = 12,
+  /** TCP checksum (with the pseudo-header) does not verify. */
+  BAD_TCP_CHECKSUM = 13,
+  /** Fewer than 8 bytes of UDP header. */
+  TRUNCATED_UDP = 14,
+  /** UDP length field below 8 or beyond the IP payload. */
+  BAD_UDP_LENGTH = 15,
+  /** UDP checksum (non-zero, with the pseudo-header) does not verify. */
+  BAD_UDP_CHECKSUM = 16,
+  /** Fewer than 8 bytes of ICMP header. */
+  TRUNCATED_ICMP = 17,
+  /** ICMP checksum does not verify. */
+  BAD_ICMP_CHECKSUM = 18,
+  /** An ICMP error quotes less than an IP header + 8 bytes (RFC 792), so the flow cannot be found. */
+  TRUNCATED_ICMP_QUOTE = 19,
+  /** Fewer bytes of VRRP than the fixed part, the address list and (v2) the auth data need. */
+  TRUNCATED_VRRP = 20,
+  /** VRRP version other than 2 or 3. */
+  BAD_VRRP_VERSION = 21,
+  /** VRRP packet type other than 1 (advertisement), RFC 3768 5.3.2 / RFC 5798 5.2.2. */
+  BAD_VRRP_TYPE = 22,
+  /** VRRP checksum does not verify. */
+  BAD_VRRP_CHECKSUM = 23,
+  /** VRRP advert with IP TTL other than 255 (RFC 3768 7.1 / RFC 5798 7.1: must be discarded). */
+  BAD_VRRP_TTL = 24,
+  /** VRRP v2 authentication type or data does not match the instance (RFC 3768 7.1). */
+  BAD_VRRP_AUTH = 25,
+  /** Asked to strip IP-in-IP from a packet whose protocol is not 4. */
+  NOT_IPIP = 26,
+  /** A fragment other than the first: it has no transport header to classify on. */
+  IP_FRAGMENT = 27,
+  /** EtherType the data plane does not handle. */
+  UNSUPPORTED_ETHERTYPE = 28,
+  /** IP protocol the data plane does not handle. */
+  UNSUPPORTED_IP_PROTOCOL = 29,
+  /** TTL would reach 0 when forwarded. */
+  TTL_EXPIRED = 30,
+  /** The packet would not fit in the MTU after encapsulation and DF is set. */
+  TOO_BIG = 31,
+}
+
+/** One past the largest code; size counter arrays with it. */
+export const DROP_REASON_COUNT = 32;
+
+/** Counter/listing names, indexed by code; index 0 is "OK". */
+export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
+  'OK',
+  'TRUNCATED_ETH',
+  'TRUNCATED_VLAN',
+  'TRUNCATED_ARP',
+  'BAD_ARP_FORMAT',
+  'TRUNCATED_IP',
+  'BAD_IP_VERSION',
+  'BAD_IHL',
+  'BAD_IP_TOTAL_LENGTH',
+  'BAD_IP_CHECKSUM',
+  'BAD_IP_OPTIONS',
+  'TRUNCATED_TCP',
+  'BAD_TCP_OFFSET',
+  'BAD_TCP_CHECKSUM',
+  'TRUNCATED_UDP',
+  'BAD_UDP_LENGTH',
+  'BAD_UDP_CHECKSUM',
+  'TRUNCATED_ICMP',
+  'BAD_ICMP_CHECKSUM',
+  'TRUNCATED_ICMP_QUOTE',
+  'TRUNCATED_VRRP',
+  'BAD_VRRP_VERSION',
+  'BAD_VRRP_TYPE',
+  'BAD_VRRP_CHECKSUM',
+  'BAD_VRRP_TTL',
+  'BAD_VRRP_AUTH',
+  'NOT_IPIP',
+  'IP_FRAGMENT',
+  'UNSUPPORTED_ETHERTYPE',
+  'UNSUPPORTED_IP_PROTOCOL',
+  'TTL_EXPIRED',
+  'TOO_BIG',
+]);
+
+/** Name of a code for logs and listings; unknown codes are shown as numbers, never thrown on. */
+export function dropReasonName(code: number): string {
+  return DROP_REASON_NAMES[code] ?? `DROP_${code}`;
+}
