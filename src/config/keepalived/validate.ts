@@ -1,0 +1,275 @@
+/**
+ * The checks `keepalived -t` makes once the file is parsed: cross references (track_script names,
+ * sync group members, virtual_server groups), ranges and combinations keepalived refuses, and the
+ * checks against this machine (interfaces, script programs, users). The machine is an interface so
+ * tests pass a fake one; machine.ts has the Linux implementation.
+ *
+ * Messages follow keepalived's wording where users search for it; anything keepalived reports
+ * through report_config_error() is marked failsConfigTest, as `keepalived -t` exits 5 on it.
+ */
+import { Diagnostic, DiagnosticSink, EXIT_CONFIG_TEST_SECURITY, Loc } from './diagnostics';
+import { KeepalivedConfig, RouteSpec, ScriptSpec, VirtualIp, VirtualServer, VrrpInstance } from './model';
+
+export interface MachineInterface {
+  name: string;
+  loopback: boolean;
+}
+
+export interface Machine {
+  /** The network interface of that name in this network namespace, or null. */
+  getInterface(name: string): MachineInterface | null;
+  /** Where a script's program resolves (absolute path, or a PATH search like execvp), or null when not found/executable. */
+  findExecutable(program: string): string | null;
+  userExists(name: string): boolean;
+}
+
+/** keepalived's default for vrrp instances without `interface` (global_defs default_interface). */
+const DEFAULT_INTERFACE = 'eth0';
+
+/** IPVS schedulers (net/netfilter/ipvs/ip_vs_*.c) that keepalived passes to the kernel by name. */
+const IPVS_SCHEDULERS = new Set(['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos']);
+
+/** RFC 3768 §5.3.10 leaves no room for more than 20 addresses only in strict mode's checks (keepalived's vrrp_strict). */
+const STRICT_MAX_VIPS = 20;
+
+function vsName(vs: VirtualServer): string {
+  const k = vs.key;
+  if (k.kind === 'fwmark') return `FWM ${k.mark}`;
+  if (k.kind === 'group') return `group ${k.name}`;
+  const addr = k.address.family === 6 ? `[${k.address.text}]` : k.address.text;
+  return `${addr}:${(vs.protocol ?? 'TCP').toLowerCase()}:${k.port}`;
+}
+
+export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machine): Diagnostic[] {
+  const sink = new DiagnosticSink();
+  let missingInterface = false;
+
+  const checkIfExists = (name: string, loc: Loc, what: string): boolean => {
+    if (machine.getInterface(name)) return true;
+    sink.warnStrict(loc, 'no-such-interface', `WARNING - interface ${name} for ${what} doesn't exist`);
+    missingInterface = true;
+    return false;
+  };
+  const checkVips = (vips: VirtualIp[]): void => {
+    for (const vip of vips) if (vip.dev !== undefined) checkIfExists(vip.dev, vip.loc, `ip address ${vip.address.text}`);
+  };
+  const checkRoutes = (routes: RouteSpec[], tracked: boolean): void => {
+    for (const r of routes) {
+      if (r.dev !== undefined) checkIfExists(r.dev, r.loc, 'VROUTE nexthop');
+      else if (tracked && !r.noTrack && r.destination) {
+        const d = r.destination;
+        sink.warnStrict(r.loc, 'route-not-tracked', `Warning - cannot track route ${d.text}/${d.prefixLen} with no interface specified, not tracking`);
+      }
+    }
+  };
+
+  // --- static addresses and routes
+  checkVips(model.staticIpaddress);
+  checkRoutes(model.staticRoutes, false);
+
+  // --- vrrp_script: one without a script is dropped, so tracking it later fails too.
+  const scripts = new Map<string, (typeof model.vrrpScripts)[number]>();
+  for (const s of model.vrrpScripts) {
+    if (!s.script) {
+      sink.warnStrict(s.loc, 'script-missing', `No script set for vrrp_script ${s.name} - removing`);
+      continue;
+    }
+    scripts.set(s.name, s);
+  }
+  const trackFiles = new Set(model.vrrpTrackFiles.filter((t) => t.file !== undefined).map((t) => t.name));
+  for (const t of model.vrrpTrackFiles) if (t.file === undefined) sink.warnStrict(t.loc, 'track-file-missing', `No file set for track_file ${t.name} - removing`);
+
+  // --- vrrp_instance
+  const strict = model.global.vrrpStrict;
+  const byVrid = new Map<string, VrrpInstance>();
+  const instances = new Map<string, VrrpInstance>();
+  for (const v of model.vrrpInstances) {
+    if (instances.has(v.name)) sink.error(v.loc, 'duplicate-instance', `vrrp_instance ${v.name} is defined twice (first at ${fmt(instances.get(v.name)!.loc)})`);
+    instances.set(v.name, v);
+    const tag = `(${v.name})`;
+
+    let ifName: string | null = v.interface ?? null;
+    if (ifName !== null) {
+      const ifc = machine.getInterface(ifName);
+      if (!ifc) {
+        sink.warnStrict(v.interfaceLoc ?? v.loc, 'no-such-interface', `WARNING - interface ${ifName} for vrrp_instance ${v.name} doesn't exist`);
+        missingInterface = true;
+      } else if (ifc.loopback) {
+        sink.warnStrict(v.interfaceLoc ?? v.loc, 'loopback-interface', `${tag} cannot use a loopback interface (${ifName}) for vrrp - ignoring`);
+        ifName = null;
+      }
+    }
+    if (ifName === null && (v.interface === undefined || machine.getInterface(v.interface)?.loopback)) {
+      // keepalived falls back to its default interface; when that is missing too, it gives up.
+      const dflt = machine.getInterface(DEFAULT_INTERFACE);
+      if (dflt && !dflt.loopback) ifName = DEFAULT_INTERFACE;
+      else sink.error(v.loc, 'no-interface', `${tag} Unknown interface! (no 'interface' usable and no default interface ${DEFAULT_INTERFACE})`);
+    }
+
+    if (v.virtualRouterId === undefined) sink.error(v.loc, 'vrid-missing', `${tag} the virtual router id must be set`);
+    else if (ifName !== null) {
+      const family = v.virtualIpaddress[0]?.address.family ?? 4;
+      const key = `${ifName}/${family}/${v.virtualRouterId}`;
+      const other = byVrid.get(key);
+      if (other) sink.error(v.loc, 'duplicate-vrid', `${tag} virtual_router_id ${v.virtualRouterId} is already used by ${other.name} (${fmt(other.loc)}) on interface ${ifName}`);
+      else byVrid.set(key, v);
+    }
+
+    if (v.priority === 255 && v.state === 'BACKUP') sink.note(v.stateLoc ?? v.loc, 'owner-backup', `${tag} priority 255 (address owner) with state BACKUP: it will become master anyway`);
+    if (v.version === 2 && v.advertInt !== undefined && !Number.isInteger(v.advertInt)) {
+      sink.warnStrict(v.loc, 'advert-int-rounded', `${tag} VRRPv2 adverts carry whole seconds: advert_int ${v.advertInt} is rounded`);
+    }
+
+    const auth = v.authentication;
+    if (auth) {
+      if (!auth.type) sink.error(auth.loc, 'auth-type-missing', `${tag} authentication block without auth_type`);
+      if (auth.type && auth.pass === undefined) sink.error(auth.loc, 'auth-pass-missing', `${tag} auth_type ${auth.type} needs auth_pass`);
+      if (auth.type === 'AH' && v.state === 'MASTER') sink.warnStrict(v.stateLoc ?? auth.loc, 'ah-master', `${tag} Initial state master is incompatible with AH authentication - clearing`);
+      const version = v.version ?? model.global.vrrpVersion ?? 2;
+      if (version === 3) sink.warnStrict(auth.loc, 'auth-v3', `${tag} authentication is not supported by VRRPv3 (RFC 5798) - ignoring`);
+      if (strict) sink.warnStrict(auth.loc, 'strict-auth', `${tag} cannot use authentication with vrrp_strict - ignoring`);
+    }
+    if (strict && v.unicastPeers.length > 0) sink.error(v.unicastPeerLoc ?? v.loc, 'strict-unicast', `${tag} unicast_peer is not allowed with vrrp_strict (RFC 5798 uses multicast only)`);
+    if (strict && v.virtualIpaddress.length > STRICT_MAX_VIPS) sink.error(v.loc, 'strict-vips', `${tag} vrrp_strict allows at most ${STRICT_MAX_VIPS} virtual_ipaddress entries, ${v.virtualIpaddress.length} given`);
+    if (strict && v.nopreempt) sink.warnStrict(v.loc, 'strict-nopreempt', `${tag} nopreempt is not allowed with vrrp_strict - ignoring`);
+    if (v.virtualIpaddress.length === 0) sink.warnStrict(v.loc, 'no-vip', `${tag} No VIP specified; at least one is required`);
+
+    const families = new Set(v.virtualIpaddress.map((a) => a.address.family));
+    if (families.size > 1) sink.error(v.loc, 'mixed-family', `${tag} virtual_ipaddress mixes IPv4 and IPv6; use virtual_ipaddress_excluded for the other family`);
+    if (v.unicastSrcIp) {
+      for (const peer of v.unicastPeers) {
+        if (peer.address.family !== v.unicastSrcIp.family) sink.error(peer.loc, 'mixed-family', `${tag} unicast_peer ${peer.address.text} is not of the same family as unicast_src_ip ${v.unicastSrcIp.text}`);
+      }
+    }
+
+    for (const t of v.trackInterface) {
+      if (!machine.getInterface(t.name)) {
+        sink.warnStrict(t.loc, 'no-such-interface', `${tag} tracked interface ${t.name} doesn't exist`);
+        missingInterface = true;
+      }
+    }
+    for (const t of v.trackScript) if (!scripts.has(t.name)) sink.warnStrict(t.loc, 'unknown-track-script', `${tag} track script ${t.name} not found, ignoring...`);
+    for (const t of v.trackFile) if (!trackFiles.has(t.name)) sink.warnStrict(t.loc, 'unknown-track-file', `${tag} track file ${t.name} not found, ignoring...`);
+    checkVips(v.virtualIpaddress);
+    checkVips(v.virtualIpaddressExcluded);
+    checkRoutes(v.virtualRoutes, true);
+  }
+
+  // --- vrrp_sync_group
+  const inGroup = new Map<string, string>();
+  for (const g of model.vrrpSyncGroups) {
+    let members = 0;
+    for (const m of g.group) {
+      if (!instances.has(m.name)) {
+        sink.warnStrict(m.loc, 'unknown-instance', `Virtual router ${m.name} specified in sync group ${g.name} doesn't exist - ignoring`);
+        continue;
+      }
+      const prev = inGroup.get(m.name);
+      if (prev !== undefined) {
+        sink.warnStrict(m.loc, 'instance-in-two-groups', `Virtual router ${m.name} cannot exist in more than one sync group; it is already in ${prev}`);
+        continue;
+      }
+      inGroup.set(m.name, g.name);
+      members++;
+    }
+    if (members === 0) sink.warnStrict(g.loc, 'empty-sync-group', `Sync group ${g.name} has no virtual router(s). removing`);
+    for (const t of g.trackScript) if (!scripts.has(t.name)) sink.warnStrict(t.loc, 'unknown-track-script', `(${g.name}) track script ${t.name} not found, ignoring...`);
+  }
+
+  if (model.global.lvsSyncDaemon) {
+    const l = model.global.lvsSyncDaemon;
+    checkIfExists(l.interface, l.loc, 'lvs_sync_daemon');
+    if (l.vrrpInstance !== undefined && !instances.has(l.vrrpInstance)) sink.warnStrict(l.loc, 'unknown-instance', `lvs_sync_daemon: vrrp_instance ${l.vrrpInstance} doesn't exist`);
+  }
+
+  // --- virtual_server
+  const groups = new Map(model.virtualServerGroups.map((g) => [g.name, g]));
+  for (const vs of model.virtualServers) {
+    const name = vsName(vs);
+    const k = vs.key;
+    let fwmarkOnly = k.kind === 'fwmark';
+    if (k.kind === 'group') {
+      const g = groups.get(k.name);
+      if (!g) sink.error(vs.loc, 'unknown-group', `Virtual server group ${k.name} specified but not configured (no virtual_server_group ${k.name})`);
+      else fwmarkOnly = g.entries.length > 0 && g.entries.every((e) => e.kind === 'fwmark');
+    }
+    if (vs.protocol !== undefined && fwmarkOnly) sink.warnStrict(vs.protocolLoc ?? vs.loc, 'fwmark-protocol', `Warning: Virtual server ${name}: protocol specified for fwmark - protocol will be ignored`);
+    if (k.kind === 'ip' && k.port === 0 && vs.persistenceTimeout === undefined) {
+      sink.warnStrict(vs.loc, 'zero-port', `Virtual server ${name}: zero port only valid for persistent services - setting`);
+    }
+    if (vs.scheduler === undefined) sink.warnStrict(vs.loc, 'no-scheduler', `Virtual server ${name}: no scheduler set, setting default 'wlc'`);
+    else if (!IPVS_SCHEDULERS.has(vs.scheduler)) sink.note(vs.schedulerLoc ?? vs.loc, 'unknown-scheduler', `Virtual server ${name}: '${vs.scheduler}' is not an IPVS scheduler uvs knows (${[...IPVS_SCHEDULERS].join(' ')})`);
+    if (vs.forwarding === undefined) sink.warnStrict(vs.loc, 'no-forwarding', `Virtual server ${name}: no forwarding method set, setting default NAT`);
+    if (vs.haSuspend && fwmarkOnly) sink.warnStrict(vs.loc, 'fwmark-ha-suspend', `Virtual server ${name}: cannot use ha_suspend with fwmarks - clearing ha_suspend`);
+    if (vs.ops && vs.protocol !== 'UDP') sink.warnStrict(vs.loc, 'ops-not-udp', `Virtual server ${name}: one packet scheduling requires UDP - resetting`);
+    if (vs.quorum !== undefined && vs.hysteresis !== undefined && vs.hysteresis >= vs.quorum) {
+      sink.warnStrict(vs.loc, 'hysteresis', `Virtual server ${name}: hysteresis ${vs.hysteresis} >= quorum ${vs.quorum} - setting hysteresis to ${vs.quorum - 1}`);
+    }
+    const vsFamily = k.kind === 'ip' ? k.address.family : undefined;
+    for (const rs of vs.realServers) {
+      const method = rs.lvsMethod ?? vs.forwarding ?? 'NAT';
+      if (vsFamily !== undefined && rs.address.family !== vsFamily && method !== 'TUN') {
+        sink.error(rs.loc, 'mixed-family', `Virtual server ${name}: real server ${rs.address.text} is not of the virtual server's address family (only TUN can mix)`);
+      }
+      if (k.kind === 'ip' && method === 'DR' && rs.port !== undefined && rs.port !== k.port) {
+        sink.note(rs.loc, 'dr-port', `Virtual server ${name}: DR cannot translate ports; real server port ${rs.port} is ignored`);
+      }
+      if (rs.uthreshold !== undefined && rs.lthreshold !== undefined && rs.lthreshold > rs.uthreshold) {
+        sink.warnStrict(rs.loc, 'thresholds', `Real server ${rs.address.text}: lthreshold ${rs.lthreshold} above uthreshold ${rs.uthreshold}`);
+      }
+    }
+  }
+
+  // --- scripts and their security (keepalived's check_script_secure / script_security)
+  checkScripts(model, machine, sink);
+
+  if (missingInterface) sink.error(null, 'non-existent-interface', 'Non-existent interface specified in configuration');
+  return sink.list;
+}
+
+function fmt(loc: Loc): string {
+  return `${loc.file}:${loc.line}`;
+}
+
+/**
+ * keepalived refuses to run scripts as root unless `enable_script_security` is set
+ * ("SECURITY VIOLATION - scripts are being executed but script_security not enabled", exit 6).
+ * Scripts run as script_user, else as keepalived_script when that user exists, else as root;
+ * scripts whose program cannot be found are not run and so do not count.
+ */
+function checkScripts(model: KeepalivedConfig, machine: Machine, sink: DiagnosticSink): void {
+  const all: { spec: ScriptSpec; user?: string }[] = [];
+  const add = (spec: ScriptSpec | undefined, user?: string): void => {
+    if (spec) all.push({ spec, user: user ?? spec.user });
+  };
+  for (const s of model.vrrpScripts) add(s.script, s.user);
+  for (const v of model.vrrpInstances) for (const n of Object.values(v.notify)) add(n);
+  for (const g of model.vrrpSyncGroups) for (const n of Object.values(g.notify)) add(n);
+  for (const vs of model.virtualServers) {
+    add(vs.quorumUp);
+    add(vs.quorumDown);
+    for (const rs of vs.realServers) {
+      add(rs.notifyUp);
+      add(rs.notifyDown);
+      for (const c of rs.checkers) add(c.miscPath);
+    }
+  }
+  const defaultUser = model.global.scriptUser?.user ?? (machine.userExists('keepalived_script') ? 'keepalived_script' : 'root');
+  if (model.global.scriptUser && !machine.userExists(model.global.scriptUser.user)) {
+    sink.warnStrict(model.global.scriptUser.loc, 'unknown-user', `script_user: user '${model.global.scriptUser.user}' does not exist`);
+  }
+  let runsAsRoot: ScriptSpec | null = null;
+  for (const { spec, user } of all) {
+    const program = spec.argv[0];
+    if (program === undefined) continue;
+    if (user !== undefined && user !== 'root' && !machine.userExists(user)) {
+      sink.warnStrict(spec.loc, 'unknown-user', `${spec.command}: user '${user}' does not exist`);
+      continue;
+    }
+    if (machine.findExecutable(program) === null) continue;
+    if ((user ?? defaultUser) === 'root' && !runsAsRoot) runsAsRoot = spec;
+  }
+  if (runsAsRoot && !model.global.enableScriptSecurity) {
+    sink.push('error', runsAsRoot.loc, 'script-security', `SECURITY VIOLATION - scripts are being executed but script_security not enabled (first: '${runsAsRoot.command}' as root; set enable_script_security and script_user)`, true, EXIT_CONFIG_TEST_SECURITY);
+  }
+}
