@@ -249,7 +249,6 @@ export class VrrpInstance {
       return;
     }
     this.wantState = 'MASTER';
-    this.state = 'MASTER';
     // keepalived vrrp_state_master_tx(): the advert goes first, so the old master drops the
     // VIPs before our gratuitous ARPs arrive (RFC 3768 §6.4.2: send an ADVERTISEMENT, then
     // broadcast a gratuitous ARP for each address).
