@@ -1,0 +1,986 @@
+// The connection table: IPVS's ip_vs_conn_tab rebuilt in one SharedArrayBuffer that every
+// data-plane worker maps, so that a NAT reply arriving on any worker finds the entry the
+// client's first packet created on another.
+//
+// Memory layout (Int32 cells, one SharedArrayBuffer):
+//
+//   [ header: HEADER_CELLS ][ entries: capacity × ENTRY_CELLS ][ forward index ][ reply index ]
+//
+// - An entry is 12 cells (48 bytes), the fields of struct ip_vs_conn that the data path needs
+//   (see EntryCell). Entry slots are allocated from a free list; no allocation per connection.
+// - Two open-addressing indexes with linear probing, each 2 × capacity int32 buckets
+//   (16 bytes per entry for the two), so a full table runs at load factor 0.5. Total: 48 + 16 = 64 bytes per entry, indexes included.
+//   - forward index, key (protocol, template bit, caddr, cport, vaddr, vport): ip_vs_conn_in_get
+//     and ip_vs_ct_in_get;
+//   - reply index, key (protocol, daddr, dport, caddr, cport): ip_vs_conn_out_get, for NAT
+//     replies from the real server. Only MASQ entries that are not templates are in it.
+//   A bucket holds 0 (empty) or (tag << 24) | (entry + 1): the tag is 8 other bits of the hash, so
+//   a probe that meets another key's bucket usually does not touch that entry's memory. Hence the
+//   capacity limit MAX_CAPACITY (24 bits of entry number).
+//
+// IPv6 plan: META has a 2-bit address family (0 = IPv4, the only one written today). IPv6
+// entries will take a pair of consecutive slots (the second holding the three upper words of
+// caddr, vaddr and daddr), allocated together from a separate pair free list; the hash will
+// fold all four words of each address and the key compare will check the second slot only when
+// the family says IPv6. The index encoding and the concurrency rules below do not change.
+//
+// Concurrency model (workers are threads of one process; all share this buffer):
+//
+// 1. Readers (lookups, every packet) take no lock. They load a bucket with Atomics.load, then
+//    the entry's SEQ word, compare the key, copy what they need into a caller-owned ConnRef and
+//    load SEQ again: SEQ carries a generation that changes whenever the slot is freed or
+//    reused, so a reader never takes a half-written or recycled entry for a live one.
+// 2. The immutable part of an entry (key, destination, forwarding method, owner) is written
+//    once by the worker that creates it, before the entry is published in the indexes, and
+//    never changes while it is live. Its slot is freed only by that worker (its owner), in its
+//    expiry sweep, like IPVS's per-connection timer firing on one CPU.
+// 3. The mutable part (STATE word, EXPIRES, TIMEOUT) follows packets of both directions, which
+//    may arrive on any worker. STATE changes (and the ACTIVE/INACTIVE counter moves they
+//    imply) are made under the entry's own lock: the BUSY bit of SEQ taken with
+//    Atomics.compareExchange, as IPVS takes cp->lock in tcp_state_transition. The per-packet
+//    expiry refresh is a single Atomics.store. Template reference counts (CONTROL of a
+//    template, IPVS's n_control) change with Atomics.add.
+// 4. The indexes change only on connection creation and deletion, never per packet, under one
+//    table-wide spin lock (Atomics.compareExchange on H_LOCK). Insertion writes the entry
+//    first and then stores the bucket (Atomics.store), so a reader that sees the bucket sees
+//    the entry. Deletion uses backward-shift deletion, not tombstones: tombstones never go away
+//    on their own under churn, and a table that runs for months would fill with them and make
+//    every miss a full scan. Backward shift can make a concurrent reader miss a key that is
+//    being moved past it; so a shift bumps H_VERSION to odd before its first move and to even
+//    after its last one, and a reader that misses confirms the miss by probing again between
+//    two equal, even loads of H_VERSION. Hits need no confirmation: a bucket value is always
+//    a real entry, checked by its SEQ. So the common case (a hit) costs no extra shared load.
+//
+// Times are milliseconds on one clock shared by all threads (connNowMs), stored modulo 2^32 and
+// compared by signed difference, so they wrap safely; every timeout is clamped below 2^31 ms
+// (24.8 days).
+
+import { DestField, DestFlag, ForwardMethod, type DestTable } from '../service/dest-table';
+
+/** Header cells. LOCK and VERSION sit on their own 64-byte lines: both are written from any
+ *  worker, and VERSION is read on every confirmed miss. */
+export const enum HeaderCell {
+  LOCK = 0,
+  VERSION = 16,
+  MAGIC = 32,
+  CAPACITY = 33,
+  BUCKETS = 34,
+  /** Live entries. */
+  COUNT = 35,
+  /** Head of the free list: entry + 1, 0 = empty. */
+  FREE = 36,
+  /** Slots [0, BUMP) have been used at least once; the rest were never handed out. */
+  BUMP = 37,
+  /** New connections refused because the table was full. */
+  REFUSED = 38,
+  SEED = 39,
+  /** IPVS sysctls (net.ipv4.vs.*), shared so that every worker sees a change at once. */
+  SLOPPY_TCP = 40,
+  EXPIRE_NODEST_CONN = 41,
+  EXPIRE_QUIESCENT_TEMPLATE = 42,
+  CONN_REUSE_MODE = 43,
+  /** Timeouts in ms: TCP states 0..10 at TIMEOUTS + state, UDP at TIMEOUTS + UDP_TIMEOUT_SLOT. */
+  TIMEOUTS = 44,
+}
+export const UDP_TIMEOUT_SLOT = 11;
+export const HEADER_CELLS = 64;
+const MAGIC = 0x75767363; // "uvsc"
+
+/** Cells of one entry. */
+export const enum EntryCell {
+  /** bit 0 BUSY (entry lock), bit 1 LIVE, bits 2.. generation (changes on free and reuse). */
+  SEQ = 0,
+  /** Immutable: Meta bits (protocol, family, template, forwarding method, owner worker). */
+  META = 1,
+  CADDR = 2,
+  VADDR = 3,
+  /** cport << 16 | vport. */
+  PORTS = 4,
+  DADDR = 5,
+  /** dport << 16 | DestTable slot (65535 = none). */
+  DPORT_DEST = 6,
+  /** Mutable under the entry lock: protocol state | StateFlag bits. */
+  STATE = 7,
+  /** When the entry expires, ms modulo 2^32. */
+  EXPIRES = 8,
+  /** Current timeout in ms (IPVS cp->timeout), re-armed on each packet. */
+  TIMEOUT = 9,
+  /** Normal entry: its template + 1 (0 = none, IPVS cp->control).
+   *  Template: how many entries it controls (IPVS n_control), changed with Atomics.add. */
+  CONTROL = 10,
+  /** Packets seen in the client's direction (IPVS in_pkts, for the sync threshold later). */
+  IN_PKTS = 11,
+}
+export const ENTRY_CELLS = 12;
+
+/** META bits. */
+export const enum Meta {
+  PROTO_MASK = 0xff,
+  /** Address family: 0 = IPv4 (the only one today), 1 = IPv6 (planned). */
+  FAMILY_SHIFT = 8,
+  FAMILY_MASK = 0x300,
+  /** IPVS IP_VS_CONN_F_TEMPLATE: a persistence template. */
+  TEMPLATE = 0x400,
+  /** The bits that are part of the forward key. */
+  KEY_MASK = 0x7ff,
+  /** ForwardMethod (IP_VS_CONN_F_FWD_MASK) in bits 11..12. */
+  FWD_SHIFT = 11,
+  FWD_MASK = 0x1800,
+  /** IPVS IP_VS_CONN_F_NO_CPORT. */
+  NO_CPORT = 0x2000,
+  /** IPVS IP_VS_CONN_F_ONE_PACKET (ops): UDP entries that expire after one packet. */
+  ONE_PACKET = 0x4000,
+  OWNER_SHIFT = 16,
+  OWNER_MASK = 0xff0000,
+}
+
+/** Flag bits of the STATE cell above the protocol state (bits 0..7). */
+export const enum StateFlag {
+  STATE_MASK = 0xff,
+  /** IPVS IP_VS_CONN_F_INACTIVE: counted in the destination's INACTIVE, not ACTIVE. */
+  INACTIVE = 0x100,
+  /** IPVS IP_VS_CONN_F_NOOUTPUT: no reply seen (DR/TUN see none): the input-only TCP table. */
+  NOOUTPUT = 0x200,
+  /** Unreachable for lookups (IPVS unhashes an invalid template, expire_now): freed by the
+   *  owner's sweep as soon as nothing refers to it. */
+  DEAD = 0x400,
+}
+
+const SEQ_BUSY = 1;
+const SEQ_LIVE = 2;
+const SEQ_GEN_STEP = 4;
+
+/** Entry numbers occupy 24 bits of a bucket. */
+export const MAX_CAPACITY = 0xfffffd;
+/** DPORT_DEST low half when the entry has no destination. */
+export const NO_DEST = 0xffff;
+const IDX_MASK = 0xffffff;
+/** IPVS expire_later: an expired template that still controls entries waits 60 s more. */
+const EXPIRE_LATER_MS = 60_000;
+/** Timeouts are stored as int32 ms and compared by signed difference. */
+export const MAX_TIMEOUT_MS = 0x7fffffff;
+
+/** Lookup result, filled in place (no allocation per packet). */
+export class ConnRef {
+  index = -1;
+  /** SEQ at lookup time: pass back to the lock so a recycled slot is never changed. */
+  seq = 0;
+  meta = 0;
+  daddr = 0;
+  dport = 0;
+  destSlot = -1;
+  /** STATE cell at lookup time (protocol state | StateFlag). */
+  state = 0;
+  /** Normal entry: template + 1; template: n_control. */
+  control = 0;
+}
+
+/** One live entry as `uvsadm -c` lists it (control plane, allocates). */
+export interface ConnListing {
+  index: number;
+  protocol: number;
+  caddr: number;
+  cport: number;
+  vaddr: number;
+  vport: number;
+  daddr: number;
+  dport: number;
+  destSlot: number;
+  /** Protocol state number (TcpState for TCP). */
+  state: number;
+  /** ms until it expires (0 when overdue). */
+  expiresMs: number;
+  template: boolean;
+  forward: ForwardMethod;
+  owner: number;
+  inactive: boolean;
+  /** Template: entries it controls; normal entry: 1 when controlled by a template. */
+  control: number;
+}
+
+/** The clock every thread must use for table times: performance.now() alone differs per
+ *  worker (each has its own time origin). Milliseconds, fractional. */
+export function connNowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function mix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function finish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** Bytes of the SharedArrayBuffer for `capacity` entries. */
+export function connTableBytes(capacity: number): number {
+  return (HEADER_CELLS + capacity * ENTRY_CELLS + 4 * capacity) * 4;
+}
+
+/** IPVS's default TCP timeouts (ip_vs_proto_tcp.c tcp_timeouts) and UDP's, in ms. */
+export const DEFAULT_TIMEOUTS_MS: readonly number[] = [
+  2_000, // NONE
+  900_000, // ESTABLISHED
+  120_000, // SYN_SENT
+  60_000, // SYN_RECV
+  120_000, // FIN_WAIT
+  120_000, // TIME_WAIT
+  10_000, // CLOSE
+  60_000, // CLOSE_WAIT
+  30_000, // LAST_ACK
+  120_000, // LISTEN
+  120_000, // SYNACK
+  300_000, // UDP (ip_vs_proto_udp.c udp_timeouts[IP_VS_UDP_S_NORMAL])
+];
+
+export interface ConnTableOptions {
+  /** This thread's worker id, 0..255: the owner written into entries it creates. */
+  workerId: number;
+  /** Attach to a table created elsewhere (another thread). */
+  buffer?: SharedArrayBuffer;
+}
+
+export class ConnTable {
+  readonly capacity: number;
+  readonly buckets: number;
+  readonly buffer: SharedArrayBuffer;
+  readonly workerId: number;
+  readonly dests: DestTable;
+  /** All cells; header at 0. */
+  readonly cells: Int32Array;
+  private readonly entryBase: number;
+  private readonly fwdBase: number;
+  private readonly replyBase: number;
+  private readonly seed: number;
+  /** buckets / 2^32: a hash maps to bucket floor(h * scale) (Lemire's multiply-shift range
+   *  reduction; the exact product never reaches `buckets`). It uses the high bits of the hash,
+   *  so the bucket tag takes the low 8. */
+  private readonly scale: number;
+  /** Sweep position of this worker (entries), per thread. */
+  private sweepCursor = 0;
+
+  constructor(capacity: number, dests: DestTable, options: ConnTableOptions) {
+    if (!Number.isInteger(capacity) || capacity <= 0 || capacity > MAX_CAPACITY) {
+      throw new RangeError(`ConnTable: capacity (--conn-max) must be an integer in 1..${MAX_CAPACITY}, got ${capacity}`);
+    }
+    const { workerId } = options;
+    if (!Number.isInteger(workerId) || workerId < 0 || workerId > 255) {
+      throw new RangeError(`ConnTable: workerId must be an integer in 0..255, got ${workerId}`);
+    }
+    const bytes = connTableBytes(capacity);
+    if (options.buffer && options.buffer.byteLength !== bytes) {
+      throw new RangeError(`ConnTable: buffer is ${options.buffer.byteLength} bytes, expected ${bytes} for capacity ${capacity}`);
+    }
+    this.capacity = capacity;
+    this.buckets = 2 * capacity;
+    this.scale = this.buckets / 0x100000000;
+    this.workerId = workerId;
+    this.dests = dests;
+    this.buffer = options.buffer ?? new SharedArrayBuffer(bytes);
+    this.cells = new Int32Array(this.buffer);
+    this.entryBase = HEADER_CELLS;
+    this.fwdBase = HEADER_CELLS + capacity * ENTRY_CELLS;
+    this.replyBase = this.fwdBase + this.buckets;
+    const c = this.cells;
+    if (options.buffer) {
+      if (c[HeaderCell.MAGIC] !== MAGIC || c[HeaderCell.CAPACITY] !== capacity) {
+        throw new Error(`ConnTable: buffer does not hold a connection table of capacity ${capacity}`);
+      }
+    } else {
+      c[HeaderCell.CAPACITY] = capacity;
+      c[HeaderCell.BUCKETS] = this.buckets;
+      c[HeaderCell.SEED] = (Math.random() * 0x100000000) | 0;
+      c[HeaderCell.CONN_REUSE_MODE] = 1;
+      for (let i = 0; i < DEFAULT_TIMEOUTS_MS.length; i++) c[HeaderCell.TIMEOUTS + i] = DEFAULT_TIMEOUTS_MS[i]!;
+      Atomics.store(c, HeaderCell.MAGIC, MAGIC);
+    }
+    this.seed = c[HeaderCell.SEED]!;
+    // Each worker starts its sweep at a different place so they do not walk in lockstep.
+    this.sweepCursor = (workerId * 7919) % capacity;
+  }
+
+  // ---- knobs and counters ------------------------------------------------------------------
+
+  get count(): number {
+    return Atomics.load(this.cells, HeaderCell.COUNT);
+  }
+  get refused(): number {
+    return Atomics.load(this.cells, HeaderCell.REFUSED);
+  }
+  /** Counts a new connection that could not be created (full table). */
+  countRefused(): void {
+    Atomics.add(this.cells, HeaderCell.REFUSED, 1);
+  }
+  knob(cell: HeaderCell): number {
+    return Atomics.load(this.cells, cell);
+  }
+  setKnob(cell: HeaderCell, value: number): void {
+    Atomics.store(this.cells, cell, value | 0);
+  }
+  /** Timeout of TCP state `slot` (0..10) or UDP (UDP_TIMEOUT_SLOT), in ms. */
+  timeoutMs(slot: number): number {
+    return Atomics.load(this.cells, HeaderCell.TIMEOUTS + slot);
+  }
+  setTimeoutMs(slot: number, ms: number): void {
+    if (slot < 0 || slot > UDP_TIMEOUT_SLOT) throw new RangeError(`ConnTable.setTimeoutMs: no timeout slot ${slot}`);
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`ConnTable.setTimeoutMs: timeout must be >= 0 ms, got ${ms}`);
+    Atomics.store(this.cells, HeaderCell.TIMEOUTS + slot, Math.min(Math.round(ms), MAX_TIMEOUT_MS));
+  }
+
+  // ---- entry field access ------------------------------------------------------------------
+
+  /** First cell of entry `index`. */
+  base(index: number): number {
+    return this.entryBase + index * ENTRY_CELLS;
+  }
+  field(index: number, cell: EntryCell): number {
+    return this.cells[this.entryBase + index * ENTRY_CELLS + cell]!;
+  }
+  /** ms left before entry `index` expires (negative when overdue). */
+  remainingMs(index: number, nowMs: number): number {
+    return (Atomics.load(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.EXPIRES) - (nowMs | 0)) | 0;
+  }
+  isLive(index: number): boolean {
+    return (Atomics.load(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.SEQ) & SEQ_LIVE) !== 0;
+  }
+
+  // ---- hashing -----------------------------------------------------------------------------
+
+  private hashForward(keyMeta: number, caddr: number, ports: number, vaddr: number): number {
+    let h = mix(this.seed ^ keyMeta, caddr);
+    h = mix(h, vaddr);
+    h = mix(h, ports);
+    return finish(h ^ 12);
+  }
+
+  private hashReply(proto: number, daddr: number, ports: number, caddr: number): number {
+    let h = mix(~this.seed ^ proto, daddr);
+    h = mix(h, caddr);
+    h = mix(h, ports);
+    return finish(h ^ 12);
+  }
+
+  // ---- lookups (any thread, lock-free) -----------------------------------------------------
+
+  /** IPVS ip_vs_conn_in_get: the entry of a packet from the client (caddr:cport → vaddr:vport).
+   *  Templates are not found here. Fills `out` and returns true on a hit. */
+  lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number, out: ConnRef): boolean {
+    return this.lookupForward(proto & Meta.PROTO_MASK, caddr, cport, vaddr, vport, out);
+  }
+
+  /** IPVS ip_vs_ct_in_get: a persistence template with this key (cport is 0 for templates). */
+  lookupTemplate(proto: number, caddr: number, cport: number, vaddr: number, vport: number, out: ConnRef): boolean {
+    return this.lookupForward((proto & Meta.PROTO_MASK) | Meta.TEMPLATE, caddr, cport, vaddr, vport, out);
+  }
+
+  private lookupForward(keyMeta: number, caddr: number, cport: number, vaddr: number, vport: number, out: ConnRef): boolean {
+    const ports = ((cport << 16) | (vport & 0xffff)) | 0;
+    caddr |= 0;
+    vaddr |= 0;
+    const h = this.hashForward(keyMeta, caddr, ports, vaddr);
+    if (this.probeForward(h, keyMeta, caddr, ports, vaddr, out)) return true;
+    return this.confirmMiss(h, keyMeta, caddr, ports, vaddr, out, true);
+  }
+
+  /** IPVS ip_vs_conn_out_get: the NAT entry of a reply from the real server
+   *  (daddr:dport → caddr:cport). */
+  lookupOut(proto: number, daddr: number, dport: number, caddr: number, cport: number, out: ConnRef): boolean {
+    const ports = ((dport << 16) | (cport & 0xffff)) | 0;
+    proto &= Meta.PROTO_MASK;
+    daddr |= 0;
+    caddr |= 0;
+    const h = this.hashReply(proto, daddr, ports, caddr);
+    if (this.probeReply(h, proto, daddr, ports, caddr, out)) return true;
+    return this.confirmMiss(h, proto, daddr, ports, caddr, out, false);
+  }
+
+  /** A miss may be false while a deletion shifts buckets: probe again between two equal, even
+   *  loads of VERSION. Bounded: after 64 rounds of constant churn we report the miss. */
+  private confirmMiss(h: number, k0: number, a: number, ports: number, b: number, out: ConnRef, forward: boolean): boolean {
+    const c = this.cells;
+    for (let round = 0; round < 64; round++) {
+      const v1 = Atomics.load(c, HeaderCell.VERSION);
+      if ((v1 & 1) !== 0) continue;
+      const hit = forward ? this.probeForward(h, k0, a, ports, b, out) : this.probeReply(h, k0, a, ports, b, out);
+      if (hit) return true;
+      if (Atomics.load(c, HeaderCell.VERSION) === v1) return false;
+    }
+    return false;
+  }
+
+  private probeForward(h: number, keyMeta: number, caddr: number, ports: number, vaddr: number, out: ConnRef): boolean {
+    const c = this.cells;
+    const nb = this.buckets;
+    const ib = this.fwdBase;
+    const tag = h & 0xff;
+    let b = ((h >>> 0) * this.scale) | 0;
+    for (let n = 0; n < nb; n++) {
+      const v = Atomics.load(c, ib + b);
+      if (v === 0) return false;
+      if (v >>> 24 === tag) {
+        const e = this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS;
+        const s1 = Atomics.load(c, e + EntryCell.SEQ);
+        if (
+          (s1 & SEQ_LIVE) !== 0 &&
+          (c[e + EntryCell.META]! & Meta.KEY_MASK) === keyMeta &&
+          c[e + EntryCell.CADDR] === caddr &&
+          c[e + EntryCell.PORTS] === ports &&
+          c[e + EntryCell.VADDR] === vaddr
+        ) {
+          const state = c[e + EntryCell.STATE]!;
+          if ((state & StateFlag.DEAD) === 0) {
+            this.fill(out, e, v, state);
+            if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) === (s1 | SEQ_BUSY)) {
+              out.seq = s1 & ~SEQ_BUSY;
+              return true;
+            }
+          }
+        }
+      }
+      if (++b === nb) b = 0;
+    }
+    return false;
+  }
+
+  private probeReply(h: number, proto: number, daddr: number, ports: number, caddr: number, out: ConnRef): boolean {
+    const c = this.cells;
+    const nb = this.buckets;
+    const ib = this.replyBase;
+    const tag = h & 0xff;
+    let b = ((h >>> 0) * this.scale) | 0;
+    for (let n = 0; n < nb; n++) {
+      const v = Atomics.load(c, ib + b);
+      if (v === 0) return false;
+      if (v >>> 24 === tag) {
+        const e = this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS;
+        const s1 = Atomics.load(c, e + EntryCell.SEQ);
+        if (
+          (s1 & SEQ_LIVE) !== 0 &&
+          (c[e + EntryCell.META]! & Meta.PROTO_MASK) === proto &&
+          c[e + EntryCell.DADDR] === daddr &&
+          c[e + EntryCell.CADDR] === caddr &&
+          ((c[e + EntryCell.DPORT_DEST]! & 0xffff0000) | (c[e + EntryCell.PORTS]! >>> 16)) === ports
+        ) {
+          const state = c[e + EntryCell.STATE]!;
+          if ((state & StateFlag.DEAD) === 0) {
+            this.fill(out, e, v, state);
+            if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) === (s1 | SEQ_BUSY)) {
+              out.seq = s1 & ~SEQ_BUSY;
+              return true;
+            }
+          }
+        }
+      }
+      if (++b === nb) b = 0;
+    }
+    return false;
+  }
+
+  private fill(out: ConnRef, e: number, bucket: number, state: number): void {
+    const c = this.cells;
+    out.index = (bucket & IDX_MASK) - 1;
+    out.meta = c[e + EntryCell.META]!;
+    out.daddr = c[e + EntryCell.DADDR]! >>> 0;
+    const dd = c[e + EntryCell.DPORT_DEST]!;
+    out.dport = dd >>> 16;
+    const slot = dd & 0xffff;
+    out.destSlot = slot === NO_DEST ? -1 : slot;
+    out.state = state;
+    out.control = c[e + EntryCell.CONTROL]!;
+  }
+
+  // ---- the entry lock (state changes, from any worker) -------------------------------------
+
+  /** Takes entry `index`'s lock if it is still the entry `seq` names (same generation, live).
+   *  Returns false when the slot was freed or reused meanwhile. Spins: holders keep it for a
+   *  few stores only. */
+  lockEntry(index: number, seq: number): boolean {
+    const c = this.cells;
+    const at = this.entryBase + index * ENTRY_CELLS + EntryCell.SEQ;
+    const expected = (seq & ~SEQ_BUSY) | SEQ_LIVE;
+    for (let spin = 0; spin < 1_000_000; spin++) {
+      const old = Atomics.compareExchange(c, at, expected, expected | SEQ_BUSY);
+      if (old === expected) return true;
+      if ((old & ~SEQ_BUSY) !== expected) return false;
+    }
+    throw new Error(`ConnTable.lockEntry: entry ${index} stayed locked for 1e6 spins (a worker died holding it?)`);
+  }
+
+  unlockEntry(index: number, seq: number): void {
+    Atomics.store(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.SEQ, (seq & ~SEQ_BUSY) | SEQ_LIVE);
+  }
+
+  /** Current SEQ of an entry (for lockEntry), without the BUSY bit. */
+  seqOf(index: number): number {
+    return Atomics.load(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.SEQ) & ~SEQ_BUSY;
+  }
+
+  /** Writes the STATE cell; caller holds the entry lock. */
+  setStateCell(index: number, state: number): void {
+    Atomics.store(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.STATE, state);
+  }
+
+  /** IPVS ip_vs_conn_put: re-arms the expiry to now + the entry's current timeout. One store,
+   *  lock-free: any worker may call it per packet. */
+  touch(index: number, nowMs: number): void {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    Atomics.store(c, e + EntryCell.EXPIRES, ((nowMs | 0) + c[e + EntryCell.TIMEOUT]!) | 0);
+  }
+
+  /** Sets the timeout (and re-arms the expiry); caller holds the entry lock. */
+  setTimeout(index: number, timeoutMs: number, nowMs: number): void {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    const t = Math.min(Math.max(0, Math.round(timeoutMs)), MAX_TIMEOUT_MS);
+    Atomics.store(c, e + EntryCell.TIMEOUT, t);
+    Atomics.store(c, e + EntryCell.EXPIRES, ((nowMs | 0) + t) | 0);
+  }
+
+  /** Counts a packet in the client's direction (IPVS in_pkts). */
+  countInPacket(index: number): number {
+    return Atomics.add(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.IN_PKTS, 1) + 1;
+  }
+
+  /** IPVS ip_vs_conn_expire_now: makes the entry unreachable for lookups at once and due for
+   *  the owner's sweep. Any worker may call it. Returns false if the slot is no longer `seq`. */
+  expireNow(index: number, seq: number, nowMs: number): boolean {
+    if (!this.lockEntry(index, seq)) return false;
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    Atomics.store(c, e + EntryCell.STATE, c[e + EntryCell.STATE]! | StateFlag.DEAD);
+    Atomics.store(c, e + EntryCell.EXPIRES, nowMs | 0);
+    this.unlockEntry(index, seq);
+    return true;
+  }
+
+  /** IPVS ip_vs_check_template's invalidation: unreachable for lookups from now on (the kernel
+   *  rehashes it under ports 0xffff). Being unreachable, it is freed by the owner's next sweep
+   *  once it controls nothing. Returns false if the slot is no longer `seq`. */
+  invalidate(index: number, seq: number): boolean {
+    if (!this.lockEntry(index, seq)) return false;
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    Atomics.store(c, e + EntryCell.STATE, c[e + EntryCell.STATE]! | StateFlag.DEAD);
+    this.unlockEntry(index, seq);
+    return true;
+  }
+
+  // ---- the table lock (index changes) ------------------------------------------------------
+
+  private lockTable(): void {
+    const c = this.cells;
+    for (let spin = 0; spin < 10_000_000; spin++) {
+      if (Atomics.compareExchange(c, HeaderCell.LOCK, 0, 1) === 0) return;
+    }
+    throw new Error('ConnTable: table lock held for 1e7 spins (a worker died holding it?)');
+  }
+
+  private unlockTable(): void {
+    Atomics.store(this.cells, HeaderCell.LOCK, 0);
+  }
+
+  // ---- insertion (the creating worker) -----------------------------------------------------
+
+  /**
+   * IPVS ip_vs_conn_new + ip_vs_bind_dest + ip_vs_control_add: creates an entry owned by this
+   * worker, counts it on its destination, links it to its template, publishes it in the
+   * indexes. Returns the entry number, or -1 when the table is full (counted in REFUSED;
+   * nothing else changes).
+   *
+   * `meta`: Meta.TEMPLATE / Meta.NO_CPORT / Meta.ONE_PACKET bits (protocol, forwarding method
+   * and owner are filled in here). `state`: initial STATE cell (state | StateFlag bits).
+   * `controlTemplate`: the template entry controlling it, or -1.
+   */
+  insert(
+    proto: number,
+    caddr: number,
+    cport: number,
+    vaddr: number,
+    vport: number,
+    daddr: number,
+    dport: number,
+    destSlot: number,
+    forward: ForwardMethod,
+    meta: number,
+    state: number,
+    timeoutMs: number,
+    nowMs: number,
+    controlTemplate: number,
+  ): number {
+    const c = this.cells;
+    const fullMeta =
+      (proto & Meta.PROTO_MASK) |
+      (meta & (Meta.TEMPLATE | Meta.NO_CPORT | Meta.ONE_PACKET)) |
+      ((forward << Meta.FWD_SHIFT) & Meta.FWD_MASK) |
+      (this.workerId << Meta.OWNER_SHIFT);
+    const ports = ((cport << 16) | (vport & 0xffff)) | 0;
+    const t = Math.min(Math.max(0, Math.round(timeoutMs)), MAX_TIMEOUT_MS);
+    const isTemplate = (meta & Meta.TEMPLATE) !== 0;
+    const inReply = !isTemplate && forward === ForwardMethod.MASQ;
+    const hf = this.hashForward(fullMeta & Meta.KEY_MASK, caddr | 0, ports, vaddr | 0);
+    const hr = inReply ? this.hashReply(proto & Meta.PROTO_MASK, daddr | 0, ((dport << 16) | (cport & 0xffff)) | 0, caddr | 0) : 0;
+
+    this.lockTable();
+    let index: number;
+    const free = c[HeaderCell.FREE]!;
+    if (free !== 0) {
+      index = free - 1;
+      c[HeaderCell.FREE] = c[this.entryBase + index * ENTRY_CELLS + EntryCell.CADDR]!;
+    } else if (c[HeaderCell.BUMP]! < this.capacity) {
+      index = c[HeaderCell.BUMP]!;
+      c[HeaderCell.BUMP] = index + 1;
+    } else {
+      this.unlockTable();
+      Atomics.add(c, HeaderCell.REFUSED, 1);
+      return -1;
+    }
+    const e = this.entryBase + index * ENTRY_CELLS;
+    // Readers that still hold a bucket of this slot's previous life see LIVE clear until the
+    // final SEQ store, and a new generation after it.
+    const gen = c[e + EntryCell.SEQ]! & ~(SEQ_BUSY | SEQ_LIVE);
+    c[e + EntryCell.META] = fullMeta;
+    c[e + EntryCell.CADDR] = caddr;
+    c[e + EntryCell.VADDR] = vaddr;
+    c[e + EntryCell.PORTS] = ports;
+    c[e + EntryCell.DADDR] = daddr;
+    c[e + EntryCell.DPORT_DEST] = ((dport << 16) | (destSlot < 0 ? NO_DEST : destSlot & 0xffff)) | 0;
+    c[e + EntryCell.STATE] = state;
+    c[e + EntryCell.TIMEOUT] = t;
+    c[e + EntryCell.EXPIRES] = ((nowMs | 0) + t) | 0;
+    c[e + EntryCell.CONTROL] = isTemplate ? 0 : controlTemplate + 1;
+    c[e + EntryCell.IN_PKTS] = 0;
+    Atomics.store(c, e + EntryCell.SEQ, gen | SEQ_LIVE);
+    this.publish(this.fwdBase, hf, index);
+    if (inReply) this.publish(this.replyBase, hr, index);
+    c[HeaderCell.COUNT] = c[HeaderCell.COUNT]! + 1;
+    this.unlockTable();
+
+    if (!isTemplate && controlTemplate >= 0) {
+      Atomics.add(c, this.entryBase + controlTemplate * ENTRY_CELLS + EntryCell.CONTROL, 1);
+    }
+    if (destSlot >= 0) this.bindDest(destSlot, isTemplate, (state & StateFlag.INACTIVE) !== 0);
+    return index;
+  }
+
+  /** Stores the bucket of entry `index` in the first empty bucket of its probe sequence.
+   *  Table lock held; the table is never more than half full, so an empty bucket exists. */
+  private publish(base: number, h: number, index: number): void {
+    const c = this.cells;
+    const nb = this.buckets;
+    let b = ((h >>> 0) * this.scale) | 0;
+    while (c[base + b] !== 0) if (++b === nb) b = 0;
+    Atomics.store(c, base + b, ((h & 0xff) << 24) | (index + 1));
+  }
+
+  /** Home bucket of the entry in bucket value `v` of the given index (re-hashed from its key). */
+  private homeOf(forward: boolean, v: number): number {
+    const c = this.cells;
+    const e = this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS;
+    const meta = c[e + EntryCell.META]!;
+    const h = forward
+      ? this.hashForward(meta & Meta.KEY_MASK, c[e + EntryCell.CADDR]!, c[e + EntryCell.PORTS]!, c[e + EntryCell.VADDR]!)
+      : this.hashReply(
+          meta & Meta.PROTO_MASK,
+          c[e + EntryCell.DADDR]!,
+          ((c[e + EntryCell.DPORT_DEST]! & 0xffff0000) | (c[e + EntryCell.PORTS]! >>> 16)) | 0,
+          c[e + EntryCell.CADDR]!,
+        );
+    return ((h >>> 0) * this.scale) | 0;
+  }
+
+  /** Removes entry `index` from one index by backward-shift deletion. Table lock held. */
+  private unpublish(forward: boolean, index: number): void {
+    const c = this.cells;
+    const nb = this.buckets;
+    const base = forward ? this.fwdBase : this.replyBase;
+    let i = this.homeOf(forward, (index + 1) | 0);
+    // Find the bucket that holds this entry.
+    for (let n = 0; ; n++) {
+      const v = c[base + i]!;
+      if ((v & IDX_MASK) === index + 1) break;
+      if (v === 0 || n >= nb) throw new Error(`ConnTable: entry ${index} missing from the ${forward ? 'forward' : 'reply'} index`);
+      if (++i === nb) i = 0;
+    }
+    let shifting = false;
+    let j = i;
+    for (;;) {
+      if (++j === nb) j = 0;
+      const v = c[base + j]!;
+      if (v === 0) break;
+      const home = this.homeOf(forward, v);
+      // The entry at j may fill the hole at i unless its home lies cyclically in (i, j].
+      if ((j - home + nb) % nb >= (j - i + nb) % nb) {
+        if (!shifting) {
+          shifting = true;
+          Atomics.add(c, HeaderCell.VERSION, 1); // odd: readers distrust their misses
+        }
+        Atomics.store(c, base + i, v);
+        i = j;
+      }
+    }
+    Atomics.store(c, base + i, 0);
+    if (shifting) Atomics.add(c, HeaderCell.VERSION, 1); // even again
+  }
+
+  // ---- destination counters (ip_vs_bind_dest / ip_vs_unbind_dest) --------------------------
+
+  private bindDest(slot: number, template: boolean, inactive: boolean): void {
+    const d = this.dests;
+    if (template) d.add(slot, DestField.PERSIST, 1);
+    else d.add(slot, inactive ? DestField.INACTIVE : DestField.ACTIVE, 1);
+    const upper = d.get(slot, DestField.U_THRESHOLD);
+    if (upper !== 0 && d.load(slot, DestField.ACTIVE) + d.load(slot, DestField.INACTIVE) >= upper) {
+      Atomics.or(d.cells, d.base(slot) + DestField.FLAGS, DestFlag.OVERLOAD);
+    }
+  }
+
+  private unbindDest(slot: number, template: boolean, inactive: boolean): void {
+    const d = this.dests;
+    if (template) d.add(slot, DestField.PERSIST, -1);
+    else d.add(slot, inactive ? DestField.INACTIVE : DestField.ACTIVE, -1);
+    clearOverload(d, slot);
+  }
+
+  /** Moves one connection between ACTIVE and INACTIVE of its destination (set_tcp_state). */
+  moveActivity(slot: number, toActive: boolean): void {
+    if (slot < 0) return;
+    this.dests.add(slot, DestField.ACTIVE, toActive ? 1 : -1);
+    this.dests.add(slot, DestField.INACTIVE, toActive ? -1 : 1);
+  }
+
+  // ---- expiry (the owner) ------------------------------------------------------------------
+
+  /**
+   * IPVS's per-connection timers as an incremental sweep: looks at `budget` entry slots from
+   * where this worker stopped last time and frees those it owns that have expired. Bounded
+   * work per call, so the worker loop never stalls. Returns how many entries were freed.
+   */
+  expire(nowMs: number, budget: number): number {
+    const c = this.cells;
+    const used = Atomics.load(c, HeaderCell.BUMP);
+    if (used === 0) return 0;
+    const now = nowMs | 0;
+    const me = this.workerId;
+    let freed = 0;
+    let idx = this.sweepCursor;
+    if (idx >= used) idx = 0;
+    const steps = Math.min(budget, used);
+    for (let k = 0; k < steps; k++) {
+      const e = this.entryBase + idx * ENTRY_CELLS;
+      const seq = Atomics.load(c, e + EntryCell.SEQ);
+      if ((seq & SEQ_LIVE) !== 0 && ((c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT) === me) {
+        const due = ((now - Atomics.load(c, e + EntryCell.EXPIRES)) | 0) >= 0 || (c[e + EntryCell.STATE]! & StateFlag.DEAD) !== 0;
+        if (due && this.expireEntry(idx, seq & ~SEQ_BUSY, now)) freed++;
+      }
+      if (++idx >= used) idx = 0;
+    }
+    this.sweepCursor = idx;
+    return freed;
+  }
+
+  /** IPVS ip_vs_conn_expire for one entry this worker owns. Returns true when freed. */
+  private expireEntry(index: number, seq: number, now: number): boolean {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    if (!this.lockEntry(index, seq)) return false;
+    // A packet on another worker may have re-armed it since we looked. A DEAD entry is
+    // unreachable already: nothing but its controlled entries keeps it.
+    if (((now - Atomics.load(c, e + EntryCell.EXPIRES)) | 0) < 0 && (c[e + EntryCell.STATE]! & StateFlag.DEAD) === 0) {
+      this.unlockEntry(index, seq);
+      return false;
+    }
+    const meta = c[e + EntryCell.META]!;
+    const isTemplate = (meta & Meta.TEMPLATE) !== 0;
+    if (isTemplate && Atomics.load(c, e + EntryCell.CONTROL) > 0) {
+      // "do I control anybody?": try again in 60 s (expire_later).
+      Atomics.store(c, e + EntryCell.TIMEOUT, EXPIRE_LATER_MS);
+      Atomics.store(c, e + EntryCell.EXPIRES, (now + EXPIRE_LATER_MS) | 0);
+      this.unlockEntry(index, seq);
+      return false;
+    }
+    const state = c[e + EntryCell.STATE]!;
+    const dd = c[e + EntryCell.DPORT_DEST]!;
+    const control = c[e + EntryCell.CONTROL]!;
+    const inReply = !isTemplate && ((meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) === ForwardMethod.MASQ;
+
+    this.lockTable();
+    this.unpublish(true, index);
+    if (inReply) this.unpublish(false, index);
+    // Free: LIVE cleared, generation advanced, BUSY released, in one store.
+    Atomics.store(c, e + EntryCell.SEQ, ((seq & ~(SEQ_BUSY | SEQ_LIVE)) + SEQ_GEN_STEP) | 0);
+    c[e + EntryCell.CADDR] = c[HeaderCell.FREE]!;
+    c[HeaderCell.FREE] = index + 1;
+    c[HeaderCell.COUNT] = c[HeaderCell.COUNT]! - 1;
+    this.unlockTable();
+
+    if (!isTemplate && control > 0) {
+      Atomics.sub(c, this.entryBase + (control - 1) * ENTRY_CELLS + EntryCell.CONTROL, 1);
+    }
+    const slot = dd & 0xffff;
+    if (slot !== NO_DEST) this.unbindDest(slot, isTemplate, (state & StateFlag.INACTIVE) !== 0);
+    return true;
+  }
+
+  // ---- listing (control plane) -------------------------------------------------------------
+
+  /** Every live entry, for `uvsadm -c` / `-lc`. Allocates; not for the data path. */
+  list(nowMs: number): ConnListing[] {
+    const c = this.cells;
+    const out: ConnListing[] = [];
+    const used = Atomics.load(c, HeaderCell.BUMP);
+    for (let index = 0; index < used; index++) {
+      const e = this.entryBase + index * ENTRY_CELLS;
+      const s1 = Atomics.load(c, e + EntryCell.SEQ);
+      if ((s1 & SEQ_LIVE) === 0) continue;
+      const meta = c[e + EntryCell.META]!;
+      const ports = c[e + EntryCell.PORTS]!;
+      const dd = c[e + EntryCell.DPORT_DEST]!;
+      const state = c[e + EntryCell.STATE]!;
+      if (state & StateFlag.DEAD) continue;
+      const template = (meta & Meta.TEMPLATE) !== 0;
+      const row: ConnListing = {
+        index,
+        protocol: meta & Meta.PROTO_MASK,
+        caddr: c[e + EntryCell.CADDR]! >>> 0,
+        cport: ports >>> 16,
+        vaddr: c[e + EntryCell.VADDR]! >>> 0,
+        vport: ports & 0xffff,
+        daddr: c[e + EntryCell.DADDR]! >>> 0,
+        dport: dd >>> 16,
+        destSlot: (dd & 0xffff) === NO_DEST ? -1 : dd & 0xffff,
+        state: state & StateFlag.STATE_MASK,
+        expiresMs: Math.max(0, this.remainingMs(index, nowMs)),
+        template,
+        forward: ((meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) as ForwardMethod,
+        owner: (meta & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT,
+        inactive: (state & StateFlag.INACTIVE) !== 0,
+        control: template ? Atomics.load(c, e + EntryCell.CONTROL) : c[e + EntryCell.CONTROL]! > 0 ? 1 : 0,
+      };
+      if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (s1 | SEQ_BUSY)) continue; // freed meanwhile
+      out.push(row);
+    }
+    return out;
+  }
+
+  // ---- connection sync (later: ip_vs_sync) -------------------------------------------------
+
+  /**
+   * Serialises live entries into `out` (SYNC_RECORD_CELLS cells each), starting at entry
+   * `cursor`. Returns the cursor to pass next time, or -1 when the walk is complete. Templates
+   * and normal entries alike; the template link is not carried (IPVS sync does not carry it
+   * either: the backup rebuilds templates from their own records). The owner is not carried.
+   */
+  exportBatch(cursor: number, out: Int32Array, nowMs: number): { next: number; records: number } {
+    const c = this.cells;
+    const used = Atomics.load(c, HeaderCell.BUMP);
+    const room = Math.floor(out.length / SYNC_RECORD_CELLS);
+    let records = 0;
+    let index = Math.max(0, cursor);
+    for (; index < used && records < room; index++) {
+      const e = this.entryBase + index * ENTRY_CELLS;
+      const s1 = Atomics.load(c, e + EntryCell.SEQ);
+      if ((s1 & SEQ_LIVE) === 0) continue;
+      const state = c[e + EntryCell.STATE]!;
+      if (state & StateFlag.DEAD) continue;
+      const o = records * SYNC_RECORD_CELLS;
+      out[o + SyncCell.META] = c[e + EntryCell.META]! & ~Meta.OWNER_MASK;
+      out[o + SyncCell.CADDR] = c[e + EntryCell.CADDR]!;
+      out[o + SyncCell.VADDR] = c[e + EntryCell.VADDR]!;
+      out[o + SyncCell.PORTS] = c[e + EntryCell.PORTS]!;
+      out[o + SyncCell.DADDR] = c[e + EntryCell.DADDR]!;
+      out[o + SyncCell.DPORT] = c[e + EntryCell.DPORT_DEST]! >>> 16;
+      out[o + SyncCell.STATE] = state & ~StateFlag.DEAD;
+      out[o + SyncCell.REMAINING_MS] = Math.max(0, this.remainingMs(index, nowMs));
+      out[o + SyncCell.TIMEOUT_MS] = c[e + EntryCell.TIMEOUT]!;
+      out[o + SyncCell.RESERVED] = 0;
+      if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (s1 | SEQ_BUSY)) continue; // freed meanwhile: drop it
+      records++;
+    }
+    return { next: index >= used ? -1 : index, records };
+  }
+
+  /**
+   * Creates an entry from one exported record (at `offset` in `rec`), owned by this worker and
+   * bound to DestTable slot `destSlot` (the caller resolves daddr:dport to a slot of this
+   * director, as ip_vs_try_bind_dest does; -1 for none). Returns the entry number or -1 (full).
+   */
+  importEntry(rec: Int32Array, offset: number, destSlot: number, nowMs: number): number {
+    if (offset < 0 || offset + SYNC_RECORD_CELLS > rec.length) {
+      throw new RangeError(`ConnTable.importEntry: record at ${offset} runs past the buffer (${rec.length} cells)`);
+    }
+    const meta = rec[offset + SyncCell.META]!;
+    const ports = rec[offset + SyncCell.PORTS]!;
+    const family = (meta & Meta.FAMILY_MASK) >>> Meta.FAMILY_SHIFT;
+    if (family !== 0) throw new RangeError(`ConnTable.importEntry: address family ${family} is not supported yet`);
+    const remaining = rec[offset + SyncCell.REMAINING_MS]!;
+    const index = this.insert(
+      meta & Meta.PROTO_MASK,
+      rec[offset + SyncCell.CADDR]!,
+      ports >>> 16,
+      rec[offset + SyncCell.VADDR]!,
+      ports & 0xffff,
+      rec[offset + SyncCell.DADDR]!,
+      rec[offset + SyncCell.DPORT]! & 0xffff,
+      destSlot,
+      ((meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) as ForwardMethod,
+      meta,
+      rec[offset + SyncCell.STATE]! & ~StateFlag.DEAD,
+      rec[offset + SyncCell.TIMEOUT_MS]!,
+      nowMs,
+      -1,
+    );
+    if (index >= 0) {
+      Atomics.store(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.EXPIRES, ((nowMs | 0) + remaining) | 0);
+    }
+    return index;
+  }
+}
+
+/** One exported entry. */
+export const enum SyncCell {
+  META = 0,
+  CADDR = 1,
+  VADDR = 2,
+  PORTS = 3,
+  DADDR = 4,
+  DPORT = 5,
+  STATE = 6,
+  REMAINING_MS = 7,
+  TIMEOUT_MS = 8,
+  RESERVED = 9,
+}
+export const SYNC_RECORD_CELLS = 10;
+
+/**
+ * The OVERLOAD clearing rule of IPVS ip_vs_unbind_dest: below -y when it is set; otherwise
+ * below 3/4 of -x (totalconns * 4 < u_threshold * 3); with no thresholds, never overloaded.
+ * totalconns is ACTIVE + INACTIVE (ip_vs_dest_totalconns; templates do not count).
+ */
+export function clearOverload(d: DestTable, slot: number): void {
+  const lower = d.get(slot, DestField.L_THRESHOLD);
+  const upper = d.get(slot, DestField.U_THRESHOLD);
+  const total = d.load(slot, DestField.ACTIVE) + d.load(slot, DestField.INACTIVE);
+  const flagsAt = d.base(slot) + DestField.FLAGS;
+  if (lower !== 0) {
+    if (total < lower) Atomics.and(d.cells, flagsAt, ~DestFlag.OVERLOAD);
+  } else if (upper !== 0) {
+    if (total * 4 < upper * 3) Atomics.and(d.cells, flagsAt, ~DestFlag.OVERLOAD);
+  } else {
+    Atomics.and(d.cells, flagsAt, ~DestFlag.OVERLOAD);
+  }
+}
+
+/** Dotted quad of a host-order IPv4 address (control plane). */
+export function ipv4ToString(addr: number): string {
+  return `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}`;
+}
