@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// uvsadm: ipvsadm's interface for the uvsd of this network namespace. Thin entry point.
+
+import { basename } from 'node:path';
+import { systemResolver } from '../config/ipvsadm-addr';
+import { runUvsadm } from '../control/uvsadm-main';
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (chunk: string) => { text += chunk; });
+    process.stdin.on('end', () => resolve(text));
+    process.stdin.on('error', reject);
+  });
+}
+
+const program = basename(process.argv[1] ?? 'uvsadm').replace(/\.js$/, '');
+
+runUvsadm(process.argv.slice(2), {
+  program,
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  readStdin,
+  env: process.env,
+  resolver: systemResolver(),
+}).then(
+  (status) => { process.exitCode = status; },
+  (err: unknown) => {
+    process.stderr.write(`${program}: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,67 @@
+// uvsadm's side of the control socket: one request, one response.
+
+import { connect } from 'node:net';
+import { LineSplitter } from './protocol';
+import type { Request, Response } from './protocol';
+
+/** No daemon answers on the socket (none started, or it died and left its socket behind). */
+export class NoDaemonError extends Error {
+  constructor(readonly socketPath: string, readonly reason: string) {
+    super(`no uvsd is running in this network namespace (${reason} on ${socketPath})`);
+    this.name = 'NoDaemonError';
+  }
+}
+
+export class ControlClientError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ControlClientError';
+  }
+}
+
+type RequestBody = Request extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+let nextId = 1;
+
+/** Sends one request and resolves with the daemon's response. */
+export function request(socketPath: string, body: RequestBody, timeoutMs = 10_000): Promise<Response> {
+  const id = nextId++;
+  const req = { ...body, id } as Request;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const socket = connect(socketPath);
+    const finish = (err: Error | null, res?: Response): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(res!);
+    };
+    const timer = setTimeout(() => finish(new ControlClientError(`uvsd did not answer within ${timeoutMs} ms on ${socketPath}`)), timeoutMs);
+    const splitter = new LineSplitter(
+      (line) => {
+        let parsed: Response;
+        try {
+          parsed = JSON.parse(line) as Response;
+        } catch {
+          finish(new ControlClientError(`uvsd sent a malformed response on ${socketPath}`));
+          return;
+        }
+        if (parsed.id === id) finish(null, parsed);
+      },
+      () => finish(new ControlClientError(`uvsd sent an oversized response on ${socketPath}`)),
+    );
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`${JSON.stringify(req)}\n`));
+    socket.on('data', (chunk: string) => splitter.push(chunk));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'ENOTSOCK') {
+        finish(new NoDaemonError(socketPath, err.code === 'ENOENT' ? 'no socket' : 'no answer'));
+      } else {
+        finish(new ControlClientError(`cannot talk to uvsd on ${socketPath}: ${err.message}`));
+      }
+    });
+    socket.on('close', () => finish(new ControlClientError(`uvsd closed the connection on ${socketPath} without answering`)));
+  });
+}

@@ -1,0 +1,88 @@
+// uvsd's control plane: the service model, the statistics, the control socket, config loading and
+// the signals. The data plane and VRRP join here later (they attach a CounterSource, a ConnLister,
+// and read the model's DestTable).
+
+import { ServiceModel, applyChange, planReload } from '../service/model';
+import type { ModelConfig } from '../service/model';
+import { ESTIMATOR_PERIOD_MS, StatsBook } from '../service/stats';
+import { loadKeepalivedConfig } from './config-loader';
+import { ControlHandler } from './handler';
+import type { DaemonInfo } from './protocol';
+import { ControlServer } from './server';
+import { resolveSocketPath } from './socket-path';
+import type { UvsdOptions } from './uvsd-options';
+
+/** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
+export const IPVS_VERSION = '1.2.1';
+export const IPVS_CONN_TAB_SIZE = 4096;
+
+export interface Logger {
+  info(line: string): void;
+  error(line: string): void;
+}
+
+export class Daemon {
+  readonly model: ServiceModel;
+  readonly stats = new StatsBook();
+  readonly handler: ControlHandler;
+  readonly server: ControlServer;
+  private timer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
+    this.model = new ServiceModel();
+    const info: DaemonInfo = { version: IPVS_VERSION, connTableSize: IPVS_CONN_TAB_SIZE, pid: process.pid };
+    this.handler = new ControlHandler(this.model, this.stats, info);
+    this.server = new ControlServer(this.handler, (line) => log.info(line));
+  }
+
+  /** Loads the configuration (if any), then opens the control socket. */
+  static async start(options: UvsdOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+    const daemon = new Daemon(options, resolveSocketPath(options.socket ?? undefined, env), log);
+    if (options.configFile) daemon.applyConfig(daemon.readConfig(options.configFile));
+    await daemon.server.listen(daemon.socketPath);
+    daemon.timer = setInterval(() => daemon.handler.tick(), ESTIMATOR_PERIOD_MS);
+    daemon.timer.unref();
+    log.info(`uvsd ${process.pid}: control socket ${daemon.socketPath}; ` +
+      `${options.configFile ? `configuration ${options.configFile}` : 'empty table (no -f)'}; ` +
+      `io=${options.io} workers=${options.workers} conn-max=${options.connMax}` +
+      (options.ifaces.length ? ` iface=${options.ifaces.join(',')}` : ''));
+    return daemon;
+  }
+
+  private readConfig(file: string): ModelConfig {
+    const loaded = loadKeepalivedConfig(file);
+    for (const w of loaded.warnings) this.log.info(w);
+    return loaded.model;
+  }
+
+  /** Applies a configuration by diff: checked whole first, so a bad file changes nothing. */
+  applyConfig(next: ModelConfig): void {
+    for (const change of planReload(this.model, next)) applyChange(this.model, change);
+  }
+
+  /** SIGHUP: re-read the file and apply the difference. */
+  reload(): void {
+    if (!this.options.configFile) {
+      this.log.info('SIGHUP: no configuration file (-f) to reload');
+      return;
+    }
+    try {
+      this.applyConfig(this.readConfig(this.options.configFile));
+      this.log.info(`reloaded ${this.options.configFile}`);
+    } catch (err) {
+      this.log.error(`reload of ${this.options.configFile} failed, the running table is unchanged: ${(err as Error).message}`);
+    }
+  }
+
+  stop(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = (async () => {
+        if (this.timer) clearInterval(this.timer);
+        this.timer = null;
+        await this.server.close();
+      })();
+    }
+    return this.stopping;
+  }
+}

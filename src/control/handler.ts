@@ -1,0 +1,141 @@
+// The daemon side of uvsadm: applies a parsed command to the service model and answers with data.
+// No sockets here, so the whole command set is testable in-process.
+
+import type { IpvsadmCommand } from '../config/ipvsadm-args';
+import { NO_CONNECTIONS } from '../service/conn-list';
+import type { ConnLister } from '../service/conn-list';
+import { IpvsError, ServiceModel, applyChange, diffConfigs } from '../service/model';
+import type { ModelChange, ModelConfig } from '../service/model';
+import type { ServiceEntry } from '../service/model';
+import { StatsBook } from '../service/stats';
+import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
+
+/** The most connection records one `-L -c` returns (the kernel's seq file has no limit; a bound
+ *  keeps a huge table from building a huge reply). */
+export const CONN_LIST_LIMIT = 1_000_000;
+
+export class ControlHandler {
+  conns: ConnLister = NO_CONNECTIONS;
+
+  constructor(
+    readonly model: ServiceModel,
+    readonly stats: StatsBook,
+    readonly info: DaemonInfo,
+  ) {
+    this.retrack();
+  }
+
+  /** Runs one command; a refused one throws IpvsError and has changed nothing. */
+  execute(c: IpvsadmCommand): Result {
+    const m = this.model;
+    switch (c.cmd) {
+      case 'add-service':
+      case 'edit-service':
+      case 'delete-service':
+      case 'flush':
+      case 'add-dest':
+      case 'edit-dest':
+      case 'delete-dest':
+      case 'set-timeouts':
+        applyMutation(m, c);
+        break;
+      case 'zero': {
+        const services = m.checkZero(c.service);
+        this.stats.zero(services.map((s) => s.id), services.flatMap((s) => s.dests.map((d) => d.slot)));
+        return { kind: 'ok' };
+      }
+      case 'list':
+        switch (c.what) {
+          case 'all': return { kind: 'services', info: this.info, services: this.listed() };
+          case 'service': return { kind: 'service', service: this.listedOne(m.get(c.service!, 'get_service')) };
+          case 'timeout': return { kind: 'timeouts', timeouts: m.getTimeouts() };
+          case 'daemon': return { kind: 'daemons', daemons: [] };
+          case 'connections': return { kind: 'connections', connections: this.conns.list(CONN_LIST_LIMIT) };
+        }
+        break;
+      case 'save': return { kind: 'services', info: this.info, services: this.listed() };
+      case 'start-daemon':
+      case 'stop-daemon':
+        // Connection sync between directors is not built yet; uvsadm answers this itself, but a
+        // client that sends it anyway is told plainly.
+        throw new IpvsError(c.cmd === 'start-daemon' ? 'start_daemon' : 'stop_daemon', 'EOPNOTSUPP',
+          'connection sync (--start-daemon/--stop-daemon) is not implemented in uvs yet');
+      case 'restore':
+        throw new IpvsError('flush', 'EINVAL', '-R is sent as a batch of its lines, not as a command');
+    }
+    this.retrack();
+    return { kind: 'ok' };
+  }
+
+  /** -R: every line, all or nothing. The batch is first run on a scratch copy of the table, so a
+   *  line the kernel would refuse leaves the live table untouched (ipvsadm itself would have applied
+   *  the lines before it; uvs keeps its promise that a failed command changes nothing). */
+  executeBatch(commands: readonly IpvsadmCommand[]): { result: Result } | { error: IpvsFailure } {
+    const scratch = new ServiceModel({ destCapacity: this.model.destTable.capacity, maxServices: this.model.maxServices });
+    try {
+      for (const c of planLoad(this.model.exportConfig())) applyChange(scratch, c);
+    } catch (err) {
+      throw new Error(`uvsd: cannot copy the live table for -R: ${(err as Error).message}`);
+    }
+    for (let i = 0; i < commands.length; i++) {
+      try {
+        applyMutation(scratch, commands[i]!);
+      } catch (err) {
+        if (err instanceof IpvsError) return { error: { op: err.op, errno: err.errno, detail: err.message, index: i } };
+        throw err;
+      }
+    }
+    for (const c of commands) this.execute(c);
+    return { result: { kind: 'ok' } };
+  }
+
+  /** One estimator period: the daemon calls this every 2 seconds. */
+  tick(): void {
+    this.model.sweepTrash();
+    this.stats.tick();
+  }
+
+  private retrack(): void {
+    const services = this.model.list();
+    this.stats.track(services.map((s) => s.id), services.flatMap((s) => s.dests.map((d) => d.slot)));
+  }
+
+  private listed(): ListedService[] {
+    return this.model.list().map((s) => this.listedOne(s));
+  }
+
+  private listedOne(s: ServiceEntry): ListedService {
+    const { counters, rates } = this.stats.serviceStats(s.id);
+    return {
+      ...s,
+      stats: counters,
+      rates,
+      dests: s.dests.map((d) => {
+        const ds = this.stats.destStats(d.slot);
+        return { ...d, stats: ds.counters, rates: ds.rates };
+      }),
+    };
+  }
+}
+
+/** The changes that build `config` in an empty model. */
+function planLoad(config: ModelConfig): ModelChange[] {
+  return diffConfigs({ services: [], timeouts: config.timeouts }, config);
+}
+
+/** The table-changing part of a command, on any model (the live one or a scratch copy). */
+function applyMutation(m: ServiceModel, c: IpvsadmCommand): void {
+  switch (c.cmd) {
+    case 'add-service': m.addService(c.service); break;
+    case 'edit-service': m.editService(c.service); break;
+    case 'delete-service': m.deleteService(c.service); break;
+    case 'flush': m.flush(); break;
+    case 'add-dest': m.addDest(c.service, c.dest); break;
+    case 'edit-dest': m.editDest(c.service, c.dest); break;
+    case 'delete-dest': m.deleteDest(c.service, c.dest); break;
+    case 'set-timeouts': m.setTimeouts(c.timeouts); break;
+    case 'zero': m.checkZero(c.service); break;
+    default:
+      throw new IpvsError('flush', 'EINVAL', `"${c.cmd}" cannot be part of a -R batch`);
+  }
+}

@@ -1,0 +1,84 @@
+// The control protocol between uvsadm and uvsd: JSON, one object per line, over the daemon's
+// unix socket. A client sends one request and reads one response; the daemon answers requests of
+// one connection in order. Formatting happens in uvsadm (format.ts): the daemon returns data.
+
+import type { IpvsadmCommand } from '../config/ipvsadm-args';
+import type { ConnRecord } from '../service/conn-list';
+import type { DestEntry, Errno, IpvsOp, ServiceEntry, Timeouts } from '../service/model';
+import type { Counters, Rates } from '../service/stats';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Longest request or response line accepted (a -R batch of a large table fits easily). */
+export const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+export type Request =
+  | { id: number; type: 'command'; command: IpvsadmCommand }
+  /** -R: the commands of every line, applied in order; the first refused one stops the batch. */
+  | { id: number; type: 'batch'; commands: IpvsadmCommand[] }
+  | { id: number; type: 'ping' };
+
+export interface ListedDest extends DestEntry {
+  stats: Counters;
+  rates: Rates;
+}
+
+export interface ListedService extends Omit<ServiceEntry, 'dests'> {
+  stats: Counters;
+  rates: Rates;
+  dests: ListedDest[];
+}
+
+/** What the daemon says about itself (the header line of `-L`). */
+export interface DaemonInfo {
+  /** IPVS version ipvsadm prints: 1.2.1. */
+  version: string;
+  /** Connection hash table size ipvsadm prints: 4096. */
+  connTableSize: number;
+  pid: number;
+}
+
+export type Result =
+  | { kind: 'ok' }
+  | { kind: 'services'; info: DaemonInfo; services: ListedService[] }
+  | { kind: 'service'; service: ListedService }
+  | { kind: 'timeouts'; timeouts: Timeouts }
+  | { kind: 'connections'; connections: ConnRecord[] }
+  | { kind: 'daemons'; daemons: [] }
+  | { kind: 'pong'; info: DaemonInfo };
+
+/** A refused command, as the kernel refuses it: uvsadm prints libipvs's message for (op, errno). */
+export interface IpvsFailure {
+  op: IpvsOp;
+  errno: Errno;
+  detail: string;
+  /** For a batch: the index of the refused command (those before it were applied). */
+  index?: number;
+}
+
+export type Response =
+  | { id: number; ok: true; result: Result }
+  | { id: number; ok: false; error: IpvsFailure }
+  /** The request itself was malformed (a client bug, or a version mismatch). */
+  | { id: number; ok: false; protocolError: string };
+
+/** Splits a byte stream into lines; calls `onLine` for each complete one. */
+export class LineSplitter {
+  private buffered = '';
+
+  constructor(private readonly onLine: (line: string) => void, private readonly onOverflow: () => void) {}
+
+  push(chunk: string): void {
+    this.buffered += chunk;
+    let nl: number;
+    while ((nl = this.buffered.indexOf('\n')) >= 0) {
+      const line = this.buffered.slice(0, nl);
+      this.buffered = this.buffered.slice(nl + 1);
+      if (line.trim() !== '') this.onLine(line);
+    }
+    if (this.buffered.length > MAX_LINE_BYTES) {
+      this.buffered = '';
+      this.onOverflow();
+    }
+  }
+}

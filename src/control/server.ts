@@ -1,0 +1,169 @@
+// uvsd's control socket: a unix stream socket, mode 0600, JSON lines (protocol.ts).
+//
+// Starting: a socket file left by a crashed daemon is replaced; one that still answers belongs to a
+// live uvsd in this namespace, and this one refuses to start.
+
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { IpvsError } from '../service/model';
+import type { ControlHandler } from './handler';
+import { LineSplitter, PROTOCOL_VERSION } from './protocol';
+import type { Request, Response } from './protocol';
+
+export class DaemonAlreadyRunningError extends Error {
+  constructor(readonly socketPath: string) {
+    super(`another uvsd already runs in this network namespace: it answers on ${socketPath}; stop it first`);
+    this.name = 'DaemonAlreadyRunningError';
+  }
+}
+
+/** True when something accepts connections on `path` (within `timeoutMs`). */
+export function socketAnswers(path: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    const done = (v: boolean): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(true), timeoutMs); // a live but busy daemon: do not steal
+    s.on('connect', () => done(true));
+    s.on('error', () => done(false));
+  });
+}
+
+export class ControlServer {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private socketIno = -1;
+  path = '';
+
+  constructor(private readonly handler: ControlHandler, private readonly log: (line: string) => void = () => {}) {}
+
+  async listen(path: string): Promise<void> {
+    const dir = dirname(path);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await this.clearStale(path);
+      try {
+        await this.bind(path);
+        this.path = path;
+        this.socketIno = lstatSync(path).ino;
+        return;
+      } catch (err) {
+        // Another uvsd bound between our check and our bind: check again who answers.
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+    throw new DaemonAlreadyRunningError(path);
+  }
+
+  private async clearStale(path: string): Promise<void> {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return;
+    }
+    if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; remove it or choose another --socket`);
+    if (await socketAnswers(path)) throw new DaemonAlreadyRunningError(path);
+    this.log(`replacing stale control socket ${path} (no daemon answers on it)`);
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  private bind(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = createServer((socket) => this.serve(socket));
+      // The socket file is created 0600 from the start: no window where others could connect.
+      const oldMask = process.umask(0o177);
+      const onError = (err: Error): void => {
+        process.umask(oldMask);
+        reject(err);
+      };
+      server.once('error', onError);
+      server.listen(path, () => {
+        process.umask(oldMask);
+        server.off('error', onError);
+        chmodSync(path, 0o600);
+        server.on('error', (err) => this.log(`control socket error: ${err.message}`));
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  private serve(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.setEncoding('utf8');
+    const splitter = new LineSplitter(
+      (line) => this.answer(socket, line),
+      () => {
+        this.send(socket, { id: 0, ok: false, protocolError: 'request line too long' });
+        socket.end();
+      },
+    );
+    socket.on('data', (chunk: string) => splitter.push(chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+
+  private answer(socket: Socket, line: string): void {
+    let req: Request;
+    try {
+      req = JSON.parse(line) as Request;
+    } catch {
+      this.send(socket, { id: 0, ok: false, protocolError: 'request is not JSON' });
+      return;
+    }
+    const id = typeof req.id === 'number' ? req.id : 0;
+    try {
+      switch (req.type) {
+        case 'ping':
+          this.send(socket, { id, ok: true, result: { kind: 'pong', info: this.handler.info } });
+          return;
+        case 'command':
+          this.send(socket, { id, ok: true, result: this.handler.execute(req.command) });
+          return;
+        case 'batch': {
+          const r = this.handler.executeBatch(req.commands);
+          if ('error' in r) this.send(socket, { id, ok: false, error: r.error });
+          else this.send(socket, { id, ok: true, result: r.result });
+          return;
+        }
+        default:
+          this.send(socket, { id, ok: false, protocolError: `unknown request type (protocol version ${PROTOCOL_VERSION})` });
+      }
+    } catch (err) {
+      if (err instanceof IpvsError) {
+        this.send(socket, { id, ok: false, error: { op: err.op, errno: err.errno, detail: err.message } });
+      } else {
+        this.log(`request failed: ${(err as Error).stack ?? String(err)}`);
+        this.send(socket, { id, ok: false, protocolError: `uvsd: ${(err as Error).message}` });
+      }
+    }
+  }
+
+  private send(socket: Socket, res: Response): void {
+    if (!socket.destroyed) socket.write(`${JSON.stringify(res)}\n`);
+  }
+
+  /** Stops accepting, drops open connections and removes the socket file if it is still ours. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    try {
+      if (lstatSync(this.path).ino === this.socketIno) unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+}

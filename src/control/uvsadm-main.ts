@@ -1,0 +1,128 @@
+// uvsadm: ipvsadm's command line, talking to the uvsd of this network namespace.
+// Parse (config/ipvsadm-args), send (client), print (format) — and exit as ipvsadm exits.
+
+import { FMT_NUMERIC, IpvsadmExit, parseIpvsadmArgs, splitRestoreLines } from '../config/ipvsadm-args';
+import type { IpvsadmCommand } from '../config/ipvsadm-args';
+import type { NameResolver } from '../config/ipvsadm-addr';
+import { NoDaemonError, request } from './client';
+import { ipvsStrerror, listAll, listConnections, listService, listTimeout } from './format';
+import type { Response } from './protocol';
+import { resolveSocketPath } from './socket-path';
+
+export interface UvsadmIo {
+  program: string;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readStdin(): Promise<string>;
+  env: NodeJS.ProcessEnv;
+  resolver: NameResolver;
+}
+
+export const SYNC_NOT_BUILT =
+  'connection synchronisation (--start-daemon/--stop-daemon) is not implemented in uvs yet; nothing was started or stopped';
+
+/** Runs one uvsadm invocation; resolves with the exit status. */
+export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<number> {
+  let command: IpvsadmCommand;
+  // ipvsadm with no arguments lists the table.
+  if (argv.length === 0) {
+    command = { cmd: 'list', what: 'all', service: null, format: 0 };
+  } else {
+    try {
+      command = parseIpvsadmArgs(argv, { program: io.program, resolver: io.resolver });
+    } catch (err) {
+      if (err instanceof IpvsadmExit) return printExit(err, io);
+      throw err;
+    }
+  }
+
+  if (command.cmd === 'start-daemon' || command.cmd === 'stop-daemon') {
+    io.stderr(`${io.program}: ${SYNC_NOT_BUILT}\n`);
+    return 2;
+  }
+
+  let socketPath: string;
+  try {
+    socketPath = resolveSocketPath(undefined, io.env);
+  } catch (err) {
+    io.stderr(`${io.program}: ${(err as Error).message}\n`);
+    return 2;
+  }
+
+  try {
+    if (command.cmd === 'restore') return await restore(socketPath, io);
+    const res = await request(socketPath, { type: 'command', command });
+    return show(command, res, io);
+  } catch (err) {
+    return communicationFailure(err, io);
+  }
+}
+
+function printExit(e: IpvsadmExit, io: UvsadmIo): number {
+  if (e.stdout) io.stdout(e.stdout);
+  if (e.stderr) io.stderr(e.stderr);
+  return e.status;
+}
+
+function communicationFailure(err: unknown, io: UvsadmIo): number {
+  if (err instanceof NoDaemonError) {
+    io.stderr(`${io.program}: ${err.message}\n`);
+    return 2;
+  }
+  io.stderr(`${io.program}: ${(err as Error).message}\n`);
+  return 2;
+}
+
+/** -R: read every line first, parse them all (a bad line stops before anything is sent), then
+ *  send them as one all-or-nothing batch. */
+async function restore(socketPath: string, io: UvsadmIo): Promise<number> {
+  const text = await io.readStdin();
+  const commands: IpvsadmCommand[] = [];
+  for (const words of splitRestoreLines(text)) {
+    try {
+      const c = parseIpvsadmArgs(words, { program: io.program, resolver: io.resolver, readingStdin: true });
+      if (c.cmd === 'list' || c.cmd === 'save' || c.cmd === 'start-daemon' || c.cmd === 'stop-daemon') {
+        io.stderr(`${io.program}: -R input: "${words.join(' ')}" is not a table change; only -A -E -D -C -a -e -d -Z --set lines are restored\n`);
+        return 2;
+      }
+      commands.push(c);
+    } catch (err) {
+      if (err instanceof IpvsadmExit) return printExit(err, io);
+      throw err;
+    }
+  }
+  if (commands.length === 0) return 0;
+  const res = await request(socketPath, { type: 'batch', commands });
+  if (res.ok) return 0;
+  if ('error' in res) {
+    io.stderr(`${ipvsStrerror(res.error.op, res.error.errno)}\n`);
+    return 255;
+  }
+  io.stderr(`${io.program}: ${res.protocolError}\n`);
+  return 2;
+}
+
+function show(command: IpvsadmCommand, res: Response, io: UvsadmIo): number {
+  if (!res.ok) {
+    if ('error' in res) {
+      io.stderr(`${ipvsStrerror(res.error.op, res.error.errno)}\n`);
+      // list_service exits 1 when the service is missing; a refused change returns -1 (255).
+      return res.error.op === 'get_service' ? 1 : 255;
+    }
+    io.stderr(`${io.program}: ${res.protocolError}\n`);
+    return 2;
+  }
+  const r = res.result;
+  const format = command.cmd === 'list' || command.cmd === 'save' ? command.format : FMT_NUMERIC;
+  switch (r.kind) {
+    case 'services': io.stdout(listAll(r.info, r.services, format, io.resolver)); break;
+    case 'service': io.stdout(listService(r.service, format, io.resolver)); break;
+    case 'timeouts': io.stdout(listTimeout(r.timeouts)); break;
+    case 'connections': io.stdout(listConnections(r.connections, format, io.resolver)); break;
+    case 'daemons': break; // no sync daemon runs: ipvsadm prints nothing
+    case 'ok':
+    case 'pong':
+      break;
+  }
+  return 0;
+}

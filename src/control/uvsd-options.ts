@@ -1,0 +1,157 @@
+// uvsd's command line (DESIGN.md "What a user runs"): keepalived's -n -l -f -t, the data-plane
+// options, and the control socket. Pure: argv in, options or a usage error out.
+
+import { availableParallelism } from 'node:os';
+
+export type IoBackend = 'ring' | 'pcap';
+
+export interface UvsdOptions {
+  /** -n/--dont-fork: accepted, changes nothing (uvsd always stays in the foreground). */
+  dontFork: boolean;
+  /** -l/--log-console: log to the console. */
+  logConsole: boolean;
+  /** -f/--use-file FILE: a keepalived.conf; null = start with an empty table. */
+  configFile: string | null;
+  /** -t/--config-test: check the configuration and exit (0 = good). */
+  configTest: boolean;
+  io: IoBackend;
+  /** --iface IF, repeatable; empty = chosen from the configuration (DESIGN.md "Which interfaces"). */
+  ifaces: string[];
+  workers: number;
+  connMax: number;
+  /** --socket PATH; null = UVS_SOCKET or /run/uvs/<netns inode>.sock. */
+  socket: string | null;
+  help: boolean;
+  version: boolean;
+}
+
+export const DEFAULT_CONN_MAX = 1 << 18;
+export const MAX_WORKERS = 64;
+/** Connection-table slots are int32-indexed. */
+export const MAX_CONN_MAX = 2 ** 31 - 1;
+
+export class UvsdUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UvsdUsageError';
+  }
+}
+
+export const UVSD_USAGE = `Usage: uvsd [options]
+  -f, --use-file FILE     read this keepalived.conf (without it: an empty table, no file read)
+  -t, --config-test       check the configuration and exit (0 = good)
+  -n, --dont-fork         accepted for keepalived compatibility; uvsd stays in the foreground
+  -l, --log-console       log to the console
+      --io ring|pcap      packet I/O backend (default ring)
+      --iface IF          capture on IF; repeatable (default: from the configuration)
+      --workers N         data-plane worker threads (default: number of CPUs)
+      --conn-max N        connection table capacity (default ${DEFAULT_CONN_MAX})
+      --socket PATH       control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
+  -h, --help              this text
+  -v, --version           version
+`;
+
+interface Spec {
+  long: string;
+  short: string;
+  takesArg: boolean;
+}
+
+const SPECS: Spec[] = [
+  { long: 'dont-fork', short: 'n', takesArg: false },
+  { long: 'log-console', short: 'l', takesArg: false },
+  { long: 'use-file', short: 'f', takesArg: true },
+  { long: 'config-test', short: 't', takesArg: false },
+  { long: 'io', short: '', takesArg: true },
+  { long: 'iface', short: '', takesArg: true },
+  { long: 'workers', short: '', takesArg: true },
+  { long: 'conn-max', short: '', takesArg: true },
+  { long: 'socket', short: '', takesArg: true },
+  { long: 'help', short: 'h', takesArg: false },
+  { long: 'version', short: 'v', takesArg: false },
+];
+
+function positiveInt(option: string, text: string, max: number): number {
+  if (!/^[0-9]+$/.test(text)) throw new UvsdUsageError(`${option}: "${text}" is not a whole number`);
+  const n = Number(text);
+  if (n < 1 || n > max) throw new UvsdUsageError(`${option}: ${text} is out of range 1..${max}`);
+  return n;
+}
+
+export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
+  const o: UvsdOptions = {
+    dontFork: false, logConsole: false, configFile: null, configTest: false, io: 'ring', ifaces: [],
+    workers: Math.min(availableParallelism(), MAX_WORKERS), connMax: DEFAULT_CONN_MAX, socket: null,
+    help: false, version: false,
+  };
+  const words = [...argv];
+  while (words.length > 0) {
+    const word = words.shift()!;
+    let spec: Spec | undefined;
+    let value: string | null = null;
+    if (word.startsWith('--')) {
+      const eq = word.indexOf('=');
+      const name = eq >= 0 ? word.slice(2, eq) : word.slice(2);
+      spec = SPECS.find((s) => s.long === name);
+      if (eq >= 0) value = word.slice(eq + 1);
+      if (spec && !spec.takesArg && value !== null) throw new UvsdUsageError(`option --${name} takes no value`);
+    } else if (word.startsWith('-') && word.length > 1) {
+      // Short options combine (-nl); one taking a value ends the group (-f/etc/x.conf or -f FILE).
+      const letters = word.slice(1);
+      for (let i = 0; i < letters.length; i++) {
+        const s = SPECS.find((x) => x.short === letters[i]);
+        if (!s) throw new UvsdUsageError(`unknown option -${letters[i]}`);
+        if (s.takesArg) {
+          const rest = letters.slice(i + 1);
+          if (rest) value = rest;
+          spec = s;
+          break;
+        }
+        apply(o, s, null);
+      }
+      if (!spec) continue;
+    } else {
+      throw new UvsdUsageError(`unexpected argument "${word}"`);
+    }
+    if (!spec) throw new UvsdUsageError(`unknown option ${word}`);
+    if (spec.takesArg && value === null) {
+      const next = words.shift();
+      if (next === undefined) throw new UvsdUsageError(`option --${spec.long} needs a value`);
+      value = next;
+    }
+    apply(o, spec, value);
+  }
+  return o;
+}
+
+function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
+  const v = value ?? '';
+  switch (spec.long) {
+    case 'dont-fork': o.dontFork = true; break;
+    case 'log-console': o.logConsole = true; break;
+    case 'use-file':
+      if (v === '') throw new UvsdUsageError('--use-file: empty file name');
+      o.configFile = v;
+      break;
+    case 'config-test': o.configTest = true; break;
+    case 'io':
+      if (v !== 'ring' && v !== 'pcap') throw new UvsdUsageError(`--io: "${v}" is neither ring nor pcap`);
+      o.io = v;
+      break;
+    case 'iface':
+      // IFNAMSIZ is 16 with the NUL; the kernel refuses '/', ':' and whitespace in names.
+      if (v === '' || v.length > 15 || /[\s/:]/.test(v) || v === '.' || v === '..') {
+        throw new UvsdUsageError(`--iface: "${v}" is not a valid interface name`);
+      }
+      if (!o.ifaces.includes(v)) o.ifaces.push(v);
+      break;
+    case 'workers': o.workers = positiveInt('--workers', v, MAX_WORKERS); break;
+    case 'conn-max': o.connMax = positiveInt('--conn-max', v, MAX_CONN_MAX); break;
+    case 'socket':
+      if (v === '') throw new UvsdUsageError('--socket: empty path');
+      o.socket = v;
+      break;
+    case 'help': o.help = true; break;
+    case 'version': o.version = true; break;
+  }
+}

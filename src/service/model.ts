@@ -1,0 +1,610 @@
+// The service model: virtual services and their real servers, as IPVS keeps them.
+//
+// This is the control plane's table, changed by uvsadm commands and by config reloads. Every
+// operation validates completely before it changes anything, so a refused command leaves the
+// model exactly as it was (the kernel's ip_vs_ctl.c does the same: it looks everything up and
+// checks every argument before it links a service or a destination).
+//
+// Each real server owns one DestTable slot for its whole life; the slot index is its stable id,
+// the cells the data plane and the schedulers read. ActiveConn/InActConn/PersistConn come from
+// that slot's counters, which the connection table maintains with Atomics.
+//
+// Errors carry the errno the kernel would return (EEXIST, ESRCH, ENOENT, ERANGE, EINVAL, ...) and
+// the libipvs operation name, so uvsadm can print exactly the message ipvsadm prints for them
+// (libipvs's ipvs_strerror table maps (function, errno) to a message).
+
+import { DestField, DestFlag, DestTable, ForwardMethod } from './dest-table';
+
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
+/** IP_VS_SVC_F_* (include/uapi/linux/ip_vs.h). */
+export const SVC_F_PERSISTENT = 0x0001;
+export const SVC_F_ONEPACKET = 0x0004;
+export const SVC_F_SCHED1 = 0x0008;
+export const SVC_F_SCHED2 = 0x0010;
+export const SVC_F_SCHED3 = 0x0020;
+export const SVC_F_SCHED_MASK = SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3;
+/** Flags a user may set; the kernel ignores the others (HASHED is internal). */
+const SVC_F_USER = SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED_MASK;
+
+/** IP_VS_CONN_F_TUNNEL_TYPE_* */
+export const enum TunnelType {
+  IPIP = 0,
+  GUE = 1,
+  GRE = 2,
+}
+
+/** IP_VS_TUNNEL_ENCAP_FLAG_*: 0 = no checksum. */
+export const TUN_F_CSUM = 1 << 0;
+export const TUN_F_REMCSUM = 1 << 1;
+
+/** The kernel's default persistence timeout, used by a bare `-p` (IPVS_SVC_PERSISTENT_TIMEOUT). */
+export const DEFAULT_PERSISTENT_TIMEOUT = 300;
+
+/** IPVS's schedulers (net/netfilter/ipvs/ip_vs_*.c). A service naming any other is refused with
+ *  ENOENT, as ip_vs_scheduler_get() fails for a module that does not exist. */
+export const KNOWN_SCHEDULERS: readonly string[] = [
+  'rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos',
+];
+/** Persistence engines: the kernel has only "sip" (ip_vs_pe_sip.c). */
+export const KNOWN_PERSISTENCE_ENGINES: readonly string[] = ['sip'];
+
+/** How a virtual service is identified: by fwmark, or by protocol + VIP + port. */
+export interface ServiceKey {
+  /** Firewall mark, 0 for a TCP/UDP service. */
+  fwmark: number;
+  /** 4 or 6. IPv6 is parsed but not yet served (EOPNOTSUPP). */
+  af: 4 | 6;
+  /** IPPROTO_TCP / IPPROTO_UDP; IPPROTO_TCP for fwmark services (ipvsadm sets it so). */
+  protocol: number;
+  /** IPv4 address, host byte order, unsigned (0 for fwmark services). */
+  addr: number;
+  /** Port in host byte order (0 for fwmark services). */
+  port: number;
+}
+
+export interface ServiceConfig extends ServiceKey {
+  scheduler: string;
+  /** SVC_F_* bits. */
+  flags: number;
+  /** Persistence timeout in seconds (meaningful with SVC_F_PERSISTENT). */
+  timeout: number;
+  /** Persistence granularity, IPv4 netmask, host byte order, unsigned; 0xffffffff by default. */
+  netmask: number;
+  /** Persistence engine name, '' for none. */
+  peName: string;
+}
+
+export interface DestKey {
+  af: 4 | 6;
+  addr: number;
+  port: number;
+}
+
+export interface DestConfig extends DestKey {
+  fwd: ForwardMethod;
+  weight: number;
+  uThreshold: number;
+  lThreshold: number;
+  tunType: TunnelType;
+  /** GUE destination port, host byte order; 0 = n/a. */
+  tunPort: number;
+  /** TUN_F_* bits. */
+  tunFlags: number;
+}
+
+/** One real server as listed: its configuration, its slot and the slot's counters. */
+export interface DestEntry extends DestConfig {
+  slot: number;
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+}
+
+export interface ServiceEntry extends ServiceConfig {
+  /** Stable small integer id of the service (its index in the compiled service table). */
+  id: number;
+  /** Real servers in the order they were added (IPVS's list order; ipvsadm sorts for display). */
+  dests: DestEntry[];
+}
+
+/** --set tcp tcpfin udp, in seconds. */
+export interface Timeouts {
+  tcp: number;
+  tcpFin: number;
+  udp: number;
+}
+
+/** IPVS's defaults: TCP ESTABLISHED 15 min, FIN_WAIT 2 min, UDP 5 min (ip_vs_proto_tcp.c, _udp.c). */
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = { tcp: 900, tcpFin: 120, udp: 300 };
+
+/** The libipvs function a command maps to; selects the message in ipvs_strerror's table. */
+export type IpvsOp =
+  | 'add_service' | 'update_service' | 'del_service' | 'zero_service'
+  | 'add_dest' | 'update_dest' | 'del_dest' | 'set_timeout' | 'flush'
+  | 'get_service' | 'start_daemon' | 'stop_daemon';
+
+export type Errno =
+  | 'EEXIST' | 'ESRCH' | 'ENOENT' | 'ERANGE' | 'EINVAL' | 'ENOMEM' | 'EOPNOTSUPP' | 'EAFNOSUPPORT';
+
+/** A refused model operation, as the kernel would refuse it. */
+export class IpvsError extends Error {
+  constructor(readonly op: IpvsOp, readonly errno: Errno, detail: string) {
+    super(`${op}: ${errno}: ${detail}`);
+    this.name = 'IpvsError';
+  }
+}
+
+/** Canonical string of a service key (control plane only; never on the packet path). */
+export function serviceKeyString(k: ServiceKey): string {
+  return k.fwmark !== 0 ? `fwm:${k.af}:${k.fwmark}` : `${k.protocol}:${k.addr >>> 0}:${k.port}`;
+}
+
+function destKeyString(k: DestKey): string {
+  return `${k.addr >>> 0}:${k.port}`;
+}
+
+interface ServiceState {
+  id: number;
+  config: ServiceConfig;
+  /** Insertion order, like the kernel's svc->destinations list. */
+  dests: Map<string, { config: DestConfig; slot: number }>;
+}
+
+/** A real server deleted while connections still referred to it: kept, unavailable, until its
+ *  counters reach zero (the kernel's dest trash, ip_vs_trash_put_dest / ip_vs_dest_trash_expire). */
+interface TrashedDest {
+  serviceKey: string;
+  destKey: string;
+  slot: number;
+}
+
+export interface ServiceModelOptions {
+  /** DestTable to use; created with `destCapacity` slots when absent. */
+  destTable?: DestTable;
+  destCapacity?: number;
+  /** Highest number of virtual services (service ids are 0..maxServices-1). */
+  maxServices?: number;
+}
+
+export class ServiceModel {
+  readonly destTable: DestTable;
+  readonly maxServices: number;
+  private readonly services = new Map<string, ServiceState>();
+  private readonly trash: TrashedDest[] = [];
+  private timeouts: Timeouts = { ...DEFAULT_TIMEOUTS };
+  /** Bumped after every successful change, so a compiler knows when to build a new snapshot. */
+  generation = 0;
+  /** Called after every successful change (the daemon recompiles the data-plane snapshot). */
+  onChange: (() => void) | null = null;
+
+  constructor(options: ServiceModelOptions = {}) {
+    this.destTable = options.destTable ?? new DestTable(options.destCapacity ?? 4096);
+    this.maxServices = options.maxServices ?? 1024;
+  }
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  /** Services in the order they were added; ipvsadm's listing sorts them itself. */
+  list(): ServiceEntry[] {
+    const out: ServiceEntry[] = [];
+    for (const s of this.services.values()) out.push(this.entry(s));
+    return out;
+  }
+
+  get(key: ServiceKey, op: IpvsOp = 'get_service'): ServiceEntry {
+    return this.entry(this.find(key, op));
+  }
+
+  has(key: ServiceKey): boolean {
+    return this.services.has(serviceKeyString(key));
+  }
+
+  getTimeouts(): Timeouts {
+    return { ...this.timeouts };
+  }
+
+  /** The configuration only (no slots, no counters): what a reload diffs against. */
+  exportConfig(): ModelConfig {
+    const services: ModelServiceConfig[] = [];
+    for (const s of this.services.values()) {
+      services.push({ ...s.config, dests: [...s.dests.values()].map((d) => ({ ...d.config })) });
+    }
+    return { services, timeouts: { ...this.timeouts } };
+  }
+
+  // ---- service commands ----------------------------------------------------------------------
+
+  addService(config: ServiceConfig): ServiceEntry {
+    const op: IpvsOp = 'add_service';
+    checkFamily(op, config.af);
+    const key = serviceKeyString(config);
+    if (this.services.has(key)) throw new IpvsError(op, 'EEXIST', `service ${describeService(config)} exists`);
+    checkServiceConfig(op, config);
+    const id = this.freeServiceId();
+    if (id < 0) throw new IpvsError(op, 'ENOMEM', `no room for more than ${this.maxServices} services`);
+    const state: ServiceState = { id, config: normalizeService(config), dests: new Map() };
+    this.services.set(key, state);
+    this.changed();
+    return this.entry(state);
+  }
+
+  /** ipvsadm -E replaces the whole configuration of the service (scheduler, flags, persistence). */
+  editService(config: ServiceConfig): ServiceEntry {
+    const op: IpvsOp = 'update_service';
+    checkFamily(op, config.af);
+    const state = this.find(config, op);
+    checkServiceConfig(op, config);
+    state.config = normalizeService(config);
+    this.changed();
+    return this.entry(state);
+  }
+
+  deleteService(key: ServiceKey): void {
+    const op: IpvsOp = 'del_service';
+    checkFamily(op, key.af);
+    const state = this.find(key, op);
+    const skey = serviceKeyString(key);
+    for (const [dkey, d] of state.dests) this.retireDest(skey, dkey, d.slot);
+    this.services.delete(skey);
+    this.changed();
+  }
+
+  /** ipvsadm -C. */
+  flush(): void {
+    for (const [skey, s] of this.services) {
+      for (const [dkey, d] of s.dests) this.retireDest(skey, dkey, d.slot);
+    }
+    this.services.clear();
+    this.changed();
+  }
+
+  /** ipvsadm -Z [service]: checks the service exists; counters live in the stats layer. */
+  checkZero(key: ServiceKey | null): ServiceEntry[] {
+    if (key === null) return this.list();
+    checkFamily('zero_service', key.af);
+    return [this.entry(this.find(key, 'zero_service'))];
+  }
+
+  setTimeouts(t: Timeouts): void {
+    // ip_vs_set_timeout: a zero leaves that timeout unchanged.
+    for (const v of [t.tcp, t.tcpFin, t.udp]) {
+      if (!Number.isInteger(v) || v < 0) throw new IpvsError('set_timeout', 'EINVAL', `bad timeout ${v}`);
+    }
+    this.timeouts = {
+      tcp: t.tcp || this.timeouts.tcp,
+      tcpFin: t.tcpFin || this.timeouts.tcpFin,
+      udp: t.udp || this.timeouts.udp,
+    };
+    this.changed();
+  }
+
+  // ---- real-server commands ------------------------------------------------------------------
+
+  addDest(service: ServiceKey, dest: DestConfig): DestEntry {
+    const op: IpvsOp = 'add_dest';
+    checkFamily(op, service.af);
+    const state = this.find(service, op);
+    checkFamily(op, dest.af);
+    checkDestConfig(op, dest);
+    const dkey = destKeyString(dest);
+    if (state.dests.has(dkey)) throw new IpvsError(op, 'EEXIST', `destination ${describeDest(dest)} exists`);
+    // A real server deleted while connections still used it comes back from the trash with its
+    // slot (ip_vs_trash_get_dest), so those connections keep counting against it.
+    const skey = serviceKeyString(service);
+    const trashIndex = this.trash.findIndex((t) => t.serviceKey === skey && t.destKey === dkey);
+    let slot: number;
+    if (trashIndex >= 0) {
+      slot = this.trash[trashIndex]!.slot;
+    } else {
+      slot = this.destTable.allocate();
+      if (slot < 0) throw new IpvsError(op, 'ENOMEM', `the real-server table is full (${this.destTable.capacity} slots)`);
+    }
+    if (trashIndex >= 0) this.trash.splice(trashIndex, 1);
+    const config = normalizeDest(dest);
+    state.dests.set(dkey, { config, slot });
+    this.writeSlot(slot, state.id, config, true);
+    this.changed();
+    return this.destEntry(config, slot);
+  }
+
+  editDest(service: ServiceKey, dest: DestConfig): DestEntry {
+    const op: IpvsOp = 'update_dest';
+    checkFamily(op, service.af);
+    const state = this.find(service, op);
+    checkFamily(op, dest.af);
+    checkDestConfig(op, dest);
+    const found = state.dests.get(destKeyString(dest));
+    if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
+    found.config = normalizeDest(dest);
+    this.writeSlot(found.slot, state.id, found.config, false);
+    this.changed();
+    return this.destEntry(found.config, found.slot);
+  }
+
+  deleteDest(service: ServiceKey, dest: DestKey): void {
+    const op: IpvsOp = 'del_dest';
+    checkFamily(op, service.af);
+    const state = this.find(service, op);
+    const dkey = destKeyString(dest);
+    const found = state.dests.get(dkey);
+    if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
+    state.dests.delete(dkey);
+    this.retireDest(serviceKeyString(service), dkey, found.slot);
+    this.changed();
+  }
+
+  /** Frees the slots of trashed real servers that no connection refers to any more. */
+  sweepTrash(): number {
+    let freed = 0;
+    for (let i = this.trash.length - 1; i >= 0; i--) {
+      const t = this.trash[i]!;
+      if (this.slotConnections(t.slot) === 0) {
+        this.destTable.release(t.slot);
+        this.trash.splice(i, 1);
+        freed++;
+      }
+    }
+    return freed;
+  }
+
+  trashSize(): number {
+    return this.trash.length;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private find(key: ServiceKey, op: IpvsOp): ServiceState {
+    const state = this.services.get(serviceKeyString(key));
+    if (!state) throw new IpvsError(op, 'ESRCH', `no service ${describeService(key)}`);
+    return state;
+  }
+
+  private freeServiceId(): number {
+    const used = new Set<number>();
+    for (const s of this.services.values()) used.add(s.id);
+    for (let id = 0; id < this.maxServices; id++) if (!used.has(id)) return id;
+    return -1;
+  }
+
+  private slotConnections(slot: number): number {
+    const t = this.destTable;
+    return t.load(slot, DestField.ACTIVE) + t.load(slot, DestField.INACTIVE) + t.load(slot, DestField.PERSIST);
+  }
+
+  private retireDest(serviceKey: string, destKey: string, slot: number): void {
+    if (this.slotConnections(slot) === 0) {
+      this.destTable.release(slot);
+      return;
+    }
+    // Connections still point here: stop scheduling to it, keep the slot (IP_VS_DEST_F_AVAILABLE).
+    const t = this.destTable;
+    t.set(slot, DestField.FLAGS, t.get(slot, DestField.FLAGS) & ~DestFlag.AVAILABLE);
+    Atomics.add(t.cells, t.base(slot) + DestField.GEN, 1);
+    this.trash.push({ serviceKey, destKey, slot });
+  }
+
+  private writeSlot(slot: number, serviceId: number, d: DestConfig, fresh: boolean): void {
+    const t = this.destTable;
+    t.set(slot, DestField.ADDR, d.addr | 0);
+    t.set(slot, DestField.PORT, d.port);
+    t.set(slot, DestField.WEIGHT, d.weight);
+    t.set(slot, DestField.U_THRESHOLD, d.uThreshold);
+    t.set(slot, DestField.L_THRESHOLD, d.lThreshold);
+    t.set(slot, DestField.FWD, d.fwd);
+    t.set(slot, DestField.SERVICE, serviceId);
+    let flags = t.get(slot, DestField.FLAGS) | DestFlag.IN_USE | DestFlag.AVAILABLE;
+    // __ip_vs_update_dest: a changed upper threshold clears the overload mark; the data plane
+    // sets it again when the server is still over the new limit.
+    if (fresh || d.uThreshold === 0) flags &= ~DestFlag.OVERLOAD;
+    t.set(slot, DestField.FLAGS, flags);
+    Atomics.add(t.cells, t.base(slot) + DestField.GEN, 1);
+  }
+
+  private destEntry(config: DestConfig, slot: number): DestEntry {
+    const t = this.destTable;
+    return {
+      ...config,
+      slot,
+      activeConns: t.load(slot, DestField.ACTIVE),
+      inactConns: t.load(slot, DestField.INACTIVE),
+      persistConns: t.load(slot, DestField.PERSIST),
+    };
+  }
+
+  private entry(s: ServiceState): ServiceEntry {
+    const dests: DestEntry[] = [];
+    for (const d of s.dests.values()) dests.push(this.destEntry(d.config, d.slot));
+    return { ...s.config, id: s.id, dests };
+  }
+
+  private changed(): void {
+    this.generation++;
+    this.sweepTrash();
+    if (this.onChange) this.onChange();
+  }
+}
+
+function checkFamily(op: IpvsOp, af: number): void {
+  // IPv6 services and real servers are parsed (ipvsadm accepts them) but not served yet.
+  if (af !== 4) throw new IpvsError(op, 'EOPNOTSUPP', 'IPv6 is not supported by uvs yet');
+}
+
+function checkServiceConfig(op: IpvsOp, c: ServiceConfig): void {
+  if (c.fwmark === 0 && c.protocol !== IPPROTO_TCP && c.protocol !== IPPROTO_UDP) {
+    throw new IpvsError(op, 'EINVAL', `protocol ${c.protocol} is neither TCP nor UDP`);
+  }
+  if (!KNOWN_SCHEDULERS.includes(c.scheduler)) {
+    throw new IpvsError(op, 'ENOENT', `scheduler "${c.scheduler}" not found`);
+  }
+  if (c.peName !== '' && !KNOWN_PERSISTENCE_ENGINES.includes(c.peName)) {
+    throw new IpvsError(op, 'ENOENT', `persistence engine "${c.peName}" not found`);
+  }
+  if (!Number.isInteger(c.timeout) || c.timeout < 0) throw new IpvsError(op, 'EINVAL', `bad timeout ${c.timeout}`);
+  if (!isU16(c.port)) throw new IpvsError(op, 'EINVAL', `bad port ${c.port}`);
+}
+
+function checkDestConfig(op: IpvsOp, d: DestConfig): void {
+  // ip_vs_add_dest / ip_vs_edit_dest: weight and thresholds are checked first, with ERANGE.
+  if (!Number.isInteger(d.weight) || d.weight < 0) throw new IpvsError(op, 'ERANGE', `weight ${d.weight} below zero`);
+  if (d.lThreshold > d.uThreshold) {
+    throw new IpvsError(op, 'ERANGE', `lower threshold ${d.lThreshold} above upper threshold ${d.uThreshold}`);
+  }
+  // ip_vs_new_dest: the address must be unicast (inet_addr_type RTN_UNICAST or RTN_LOCAL).
+  const a = d.addr >>> 0;
+  if (a === 0 || a === 0xffffffff || a >>> 28 === 0xe) {
+    throw new IpvsError(op, 'EINVAL', `real server address ${ipv4ToString(a)} is not unicast`);
+  }
+  if (!isU16(d.port) || !isU16(d.tunPort)) throw new IpvsError(op, 'EINVAL', 'bad port');
+}
+
+function isU16(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0xffff;
+}
+
+function normalizeService(c: ServiceConfig): ServiceConfig {
+  return {
+    fwmark: c.fwmark >>> 0,
+    af: c.af,
+    protocol: c.protocol,
+    addr: c.addr >>> 0,
+    port: c.port,
+    scheduler: c.scheduler,
+    flags: c.flags & SVC_F_USER,
+    timeout: c.timeout,
+    netmask: c.netmask >>> 0,
+    peName: c.peName,
+  };
+}
+
+function normalizeDest(d: DestConfig): DestConfig {
+  return {
+    af: d.af,
+    addr: d.addr >>> 0,
+    port: d.port,
+    fwd: d.fwd,
+    weight: d.weight,
+    uThreshold: d.uThreshold,
+    lThreshold: d.lThreshold,
+    tunType: d.tunType,
+    tunPort: d.tunPort,
+    tunFlags: d.tunFlags,
+  };
+}
+
+export function ipv4ToString(a: number): string {
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}
+
+export function describeService(k: ServiceKey): string {
+  if (k.fwmark !== 0) return `FWM ${k.fwmark}`;
+  return `${k.protocol === IPPROTO_UDP ? 'UDP' : 'TCP'} ${ipv4ToString(k.addr >>> 0)}:${k.port}`;
+}
+
+function describeDest(d: DestKey): string {
+  return `${ipv4ToString(d.addr >>> 0)}:${d.port}`;
+}
+
+// ---- configuration as plain data, and the diff a reload applies ------------------------------
+
+export interface ModelServiceConfig extends ServiceConfig {
+  dests: DestConfig[];
+}
+
+export interface ModelConfig {
+  services: ModelServiceConfig[];
+  timeouts: Timeouts;
+}
+
+export type ModelChange =
+  | { kind: 'add-service'; service: ServiceConfig }
+  | { kind: 'edit-service'; service: ServiceConfig }
+  | { kind: 'delete-service'; service: ServiceKey }
+  | { kind: 'add-dest'; service: ServiceKey; dest: DestConfig }
+  | { kind: 'edit-dest'; service: ServiceKey; dest: DestConfig }
+  | { kind: 'delete-dest'; service: ServiceKey; dest: DestKey }
+  | { kind: 'set-timeouts'; timeouts: Timeouts };
+
+function sameService(a: ServiceConfig, b: ServiceConfig): boolean {
+  return a.scheduler === b.scheduler && a.flags === b.flags && a.timeout === b.timeout &&
+    (a.netmask >>> 0) === (b.netmask >>> 0) && a.peName === b.peName;
+}
+
+function sameDest(a: DestConfig, b: DestConfig): boolean {
+  return a.fwd === b.fwd && a.weight === b.weight && a.uThreshold === b.uThreshold &&
+    a.lThreshold === b.lThreshold && a.tunType === b.tunType && a.tunPort === b.tunPort &&
+    a.tunFlags === b.tunFlags;
+}
+
+/** The smallest list of changes that turns `from` into `to`, keeping every unchanged real server
+ *  (and so its slot, its connections and its counters) in place. Deletions come first so that a
+ *  full table has room for the additions. */
+export function diffConfigs(from: ModelConfig, to: ModelConfig): ModelChange[] {
+  const changes: ModelChange[] = [];
+  const before = new Map(from.services.map((s) => [serviceKeyString(s), s] as const));
+  const after = new Map(to.services.map((s) => [serviceKeyString(s), s] as const));
+  for (const [key, s] of before) {
+    if (!after.has(key)) changes.push({ kind: 'delete-service', service: s });
+  }
+  for (const [key, s] of after) {
+    const old = before.get(key);
+    if (!old) {
+      const { dests, ...service } = s;
+      changes.push({ kind: 'add-service', service });
+      for (const d of dests) changes.push({ kind: 'add-dest', service: s, dest: d });
+      continue;
+    }
+    if (!sameService(old, s)) {
+      const { dests: _unused, ...service } = s;
+      void _unused;
+      changes.push({ kind: 'edit-service', service });
+    }
+    const oldDests = new Map(old.dests.map((d) => [destKeyString(d), d] as const));
+    const newDests = new Map(s.dests.map((d) => [destKeyString(d), d] as const));
+    for (const [dk, d] of oldDests) if (!newDests.has(dk)) changes.push({ kind: 'delete-dest', service: s, dest: d });
+    for (const [dk, d] of newDests) {
+      const o = oldDests.get(dk);
+      if (!o) changes.push({ kind: 'add-dest', service: s, dest: d });
+      else if (!sameDest(o, d)) changes.push({ kind: 'edit-dest', service: s, dest: d });
+    }
+  }
+  const a = from.timeouts;
+  const b = to.timeouts;
+  if (a.tcp !== b.tcp || a.tcpFin !== b.tcpFin || a.udp !== b.udp) changes.push({ kind: 'set-timeouts', timeouts: b });
+  // Deletions first, then the rest in order.
+  const deletions = changes.filter((c) => c.kind === 'delete-service' || c.kind === 'delete-dest');
+  return [...deletions, ...changes.filter((c) => c.kind !== 'delete-service' && c.kind !== 'delete-dest')];
+}
+
+/** Applies one change; throws IpvsError as the single commands do. */
+export function applyChange(model: ServiceModel, c: ModelChange): void {
+  switch (c.kind) {
+    case 'add-service': model.addService(c.service); break;
+    case 'edit-service': model.editService(c.service); break;
+    case 'delete-service': model.deleteService(c.service); break;
+    case 'add-dest': model.addDest(c.service, c.dest); break;
+    case 'edit-dest': model.editDest(c.service, c.dest); break;
+    case 'delete-dest': model.deleteDest(c.service, c.dest); break;
+    case 'set-timeouts': model.setTimeouts(c.timeouts); break;
+  }
+}
+
+/** Checks a whole configuration against a scratch model first, so applying it to the live model
+ *  cannot fail half-way on a bad entry. Returns the changes to apply. */
+export function planReload(model: ServiceModel, next: ModelConfig): ModelChange[] {
+  const scratch = new ServiceModel({ destCapacity: Math.max(1, countDests(next)), maxServices: model.maxServices });
+  for (const s of next.services) {
+    const { dests, ...service } = s;
+    scratch.addService(service);
+    for (const d of dests) scratch.addDest(service, d);
+  }
+  scratch.setTimeouts(next.timeouts);
+  return diffConfigs(model.exportConfig(), next);
+}
+
+function countDests(c: ModelConfig): number {
+  let n = 0;
+  for (const s of c.services) n += s.dests.length;
+  return n;
+}
