@@ -872,6 +872,28 @@ export class ConnTable {
     return out;
   }
 
+  /** Shape of the indexes (control plane, tests, benchmarks): occupied buckets, the longest
+   *  distance of a bucket from its home, and how many entries wrapped past the last bucket. */
+  indexStats(): { forward: IndexStats; reply: IndexStats } {
+    const one = (forward: boolean): IndexStats => {
+      const c = this.cells;
+      const base = forward ? this.fwdBase : this.replyBase;
+      const nb = this.buckets;
+      const s: IndexStats = { used: 0, maxDisplacement: 0, wrapped: 0 };
+      for (let b = 0; b < nb; b++) {
+        const v = Atomics.load(c, base + b);
+        if (v === 0) continue;
+        s.used++;
+        const home = this.homeOf(forward, v);
+        const dist = (b - home + nb) % nb;
+        if (dist > s.maxDisplacement) s.maxDisplacement = dist;
+        if (b < home) s.wrapped++;
+      }
+      return s;
+    };
+    return { forward: one(true), reply: one(false) };
+  }
+
   // ---- connection sync (later: ip_vs_sync) -------------------------------------------------
 
   /**
@@ -944,6 +966,12 @@ export class ConnTable {
     }
     return index;
   }
+}
+
+export interface IndexStats {
+  used: number;
+  maxDisplacement: number;
+  wrapped: number;
 }
 
 /** One exported entry. */

@@ -1,0 +1,281 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/service/dest-table';
+import {
+  ConnRef,
+  ConnTable,
+  connTableBytes,
+  EntryCell,
+  HeaderCell,
+  Meta,
+  StateFlag,
+  SYNC_RECORD_CELLS,
+  ipv4ToString,
+} from '../../src/conn/table';
+import { addDest, counters, ip } from './helpers';
+
+const TCP = 6;
+const UDP = 17;
+const NOW = 1_000_000;
+
+function setup(capacity = 64) {
+  const dests = new DestTable(8);
+  const nat = addDest(dests, '10.0.1.1', 8080, ForwardMethod.MASQ);
+  const dr = addDest(dests, '10.0.1.2', 80, ForwardMethod.DROUTE);
+  const table = new ConnTable(capacity, dests, { workerId: 0 });
+  return { dests, nat, dr, table };
+}
+
+/** A plain entry (not a template, no control) with a given timeout. */
+function put(table: ConnTable, slot: number, fwd: ForwardMethod, c: number, cport: number, timeoutMs = 60_000, proto = TCP): number {
+  return table.insert(proto, c, cport, ip('10.0.0.100'), 80, table.dests.addr(slot), table.dests.get(slot, DestField.PORT), slot, fwd, 0, StateFlag.INACTIVE, timeoutMs, NOW, -1);
+}
+
+test('64 bytes per entry including both indexes', () => {
+  const cap = 1 << 20;
+  const perEntry = connTableBytes(cap) / cap;
+  assert.ok(perEntry <= 64.01, `${perEntry} bytes per entry`);
+});
+
+test('insert then lookup in both directions; DR entries are not in the reply index', () => {
+  const { table, nat, dr, dests } = setup();
+  const c = ip('192.168.7.9');
+  const a = put(table, nat, ForwardMethod.MASQ, c, 40000);
+  const b = put(table, dr, ForwardMethod.DROUTE, c, 40001);
+  assert.ok(a >= 0 && b >= 0);
+  const ref = new ConnRef();
+  assert.equal(table.lookupIn(TCP, c, 40000, ip('10.0.0.100'), 80, ref), true);
+  assert.equal(ref.index, a);
+  assert.equal(ref.daddr, ip('10.0.1.1'));
+  assert.equal(ref.dport, 8080);
+  assert.equal(ref.destSlot, nat);
+  assert.equal((ref.meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT, ForwardMethod.MASQ);
+  // Reply: real server 10.0.1.1:8080 → client.
+  assert.equal(table.lookupOut(TCP, ip('10.0.1.1'), 8080, c, 40000, ref), true);
+  assert.equal(ref.index, a);
+  assert.equal(table.field(a, EntryCell.VADDR) >>> 0, ip('10.0.0.100'));
+  // Wrong protocol, port or address: misses.
+  assert.equal(table.lookupIn(UDP, c, 40000, ip('10.0.0.100'), 80, ref), false);
+  assert.equal(table.lookupIn(TCP, c, 40002, ip('10.0.0.100'), 80, ref), false);
+  assert.equal(table.lookupOut(TCP, ip('10.0.1.1'), 8081, c, 40000, ref), false);
+  // DR: found forward only.
+  assert.equal(table.lookupIn(TCP, c, 40001, ip('10.0.0.100'), 80, ref), true);
+  assert.equal(ref.index, b);
+  assert.equal(table.lookupOut(TCP, ip('10.0.1.2'), 80, c, 40001, ref), false);
+  // Templates are found only by lookupTemplate and vice versa.
+  assert.equal(table.lookupTemplate(TCP, c, 40000, ip('10.0.0.100'), 80, ref), false);
+  assert.equal(table.count, 2);
+  assert.deepEqual(counters(dests, nat), { active: 0, inactive: 1, persist: 0 });
+  assert.deepEqual(counters(dests, dr), { active: 0, inactive: 1, persist: 0 });
+});
+
+test('expiry frees entries, unbinds them and removes them from both indexes', () => {
+  const { table, nat, dests } = setup();
+  const c = ip('192.168.7.9');
+  put(table, nat, ForwardMethod.MASQ, c, 1000, 5_000);
+  const ref = new ConnRef();
+  assert.equal(table.expire(NOW + 4_999, 1000), 0, 'not yet due');
+  assert.equal(table.expire(NOW + 5_000, 1000), 1);
+  assert.equal(table.count, 0);
+  assert.equal(table.lookupIn(TCP, c, 1000, ip('10.0.0.100'), 80, ref), false);
+  assert.equal(table.lookupOut(TCP, ip('10.0.1.1'), 8080, c, 1000, ref), false);
+  assert.deepEqual(counters(dests, nat), { active: 0, inactive: 0, persist: 0 });
+  // The slot is reused for the next entry.
+  const again = put(table, nat, ForwardMethod.MASQ, c, 1001);
+  assert.ok(again >= 0);
+  assert.equal(table.lookupIn(TCP, c, 1001, ip('10.0.0.100'), 80, ref), true);
+});
+
+test('touch re-arms the expiry by the entry timeout', () => {
+  const { table, nat } = setup();
+  const i = put(table, nat, ForwardMethod.MASQ, ip('1.2.3.4'), 5, 10_000);
+  assert.equal(table.remainingMs(i, NOW), 10_000);
+  table.touch(i, NOW + 7_000);
+  assert.equal(table.remainingMs(i, NOW + 7_000), 10_000);
+  assert.equal(table.expire(NOW + 12_000, 100), 0);
+  assert.equal(table.expire(NOW + 17_000, 100), 1);
+});
+
+test('collisions and wrap-around: random churn against a model, every live key found, every dead key missed', () => {
+  const capacity = 48;
+  const { table, nat } = setup(capacity);
+  // Deterministic PRNG (mulberry32).
+  let seed = 12345;
+  const rnd = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const live = new Map<number, number>(); // cport → entry
+  const ref = new ConnRef();
+  let wrappedSeen = 0;
+  let maxDisp = 0;
+  let now = NOW;
+  for (let round = 0; round < 3000; round++) {
+    const cport = 1 + Math.floor(rnd() * 200);
+    if (live.has(cport)) {
+      // Expire this one: make it due and sweep the whole table.
+      const idx = live.get(cport)!;
+      assert.equal(table.expireNow(idx, table.seqOf(idx), now), true);
+      let freed = 0;
+      for (let k = 0; k < 2 && freed === 0; k++) freed += table.expire(now, capacity);
+      assert.equal(freed, 1, `round ${round}: one entry freed`);
+      live.delete(cport);
+    } else if (live.size < capacity) {
+      const idx = put(table, nat, ForwardMethod.MASQ, ip('172.16.0.1'), cport, 1e9);
+      assert.ok(idx >= 0, `round ${round}: insert`);
+      live.set(cport, idx);
+    }
+    now += 1;
+    if (round % 25 === 0 || live.size === capacity) {
+      for (let p = 1; p <= 200; p++) {
+        const hitIn = table.lookupIn(TCP, ip('172.16.0.1'), p, ip('10.0.0.100'), 80, ref);
+        assert.equal(hitIn, live.has(p), `round ${round}: forward lookup of port ${p}`);
+        if (hitIn) assert.equal(ref.index, live.get(p));
+        const hitOut = table.lookupOut(TCP, ip('10.0.1.1'), 8080, ip('172.16.0.1'), p, ref);
+        assert.equal(hitOut, live.has(p), `round ${round}: reply lookup of port ${p}`);
+      }
+      const st = table.indexStats();
+      assert.equal(st.forward.used, live.size);
+      assert.equal(st.reply.used, live.size);
+      wrappedSeen += st.forward.wrapped + st.reply.wrapped;
+      maxDisp = Math.max(maxDisp, st.forward.maxDisplacement, st.reply.maxDisplacement);
+    }
+  }
+  assert.equal(table.count, live.size);
+  assert.ok(wrappedSeen > 0, 'some probe sequences wrapped past the last bucket');
+  assert.ok(maxDisp > 0, 'collisions happened');
+});
+
+test('a full table refuses new connections, counts them and disturbs nothing else', () => {
+  const { table, nat, dests } = setup(4);
+  for (let i = 0; i < 4; i++) assert.ok(put(table, nat, ForwardMethod.MASQ, ip('1.1.1.1'), 100 + i) >= 0);
+  assert.equal(put(table, nat, ForwardMethod.MASQ, ip('1.1.1.1'), 200), -1);
+  assert.equal(put(table, nat, ForwardMethod.MASQ, ip('1.1.1.1'), 201), -1);
+  assert.equal(table.refused, 2);
+  assert.equal(table.count, 4);
+  assert.equal(dests.load(nat, DestField.INACTIVE), 4);
+  const ref = new ConnRef();
+  for (let i = 0; i < 4; i++) assert.equal(table.lookupIn(TCP, ip('1.1.1.1'), 100 + i, ip('10.0.0.100'), 80, ref), true);
+  assert.equal(table.lookupIn(TCP, ip('1.1.1.1'), 200, ip('10.0.0.100'), 80, ref), false);
+});
+
+test('expiry sweeping is bounded per call and frees only entries this worker owns', () => {
+  const capacity = 1000;
+  const { table, nat, dests } = setup(capacity);
+  const other = new ConnTable(capacity, dests, { workerId: 3, buffer: table.buffer });
+  for (let i = 0; i < 600; i++) assert.ok(put(table, nat, ForwardMethod.MASQ, ip('2.2.2.2'), i + 1, 1_000) >= 0);
+  for (let i = 0; i < 400; i++) assert.ok(put(other, nat, ForwardMethod.MASQ, ip('3.3.3.3'), i + 1, 1_000) >= 0);
+  const later = NOW + 2_000;
+  let calls = 0;
+  let total = 0;
+  while (calls < 100) {
+    const freed = table.expire(later, 100);
+    assert.ok(freed <= 100, `freed ${freed} in one call`);
+    total += freed;
+    calls++;
+    if (total === 600) break;
+  }
+  assert.equal(total, 600);
+  assert.ok(calls >= 6, `took ${calls} calls of 100`);
+  assert.equal(table.count, 400, "the other worker's entries are left to it");
+  let otherFreed = 0;
+  for (let k = 0; k < 20; k++) otherFreed += other.expire(later, 100);
+  assert.equal(otherFreed, 400);
+  assert.equal(table.count, 0);
+  assert.deepEqual(counters(dests, nat), { active: 0, inactive: 0, persist: 0 });
+});
+
+test('a template outlives its timeout while it controls entries (expire_later, 60 s)', () => {
+  const { table, nat, dests } = setup();
+  const c = ip('9.9.9.9');
+  const tpl = table.insert(TCP, c, 0, ip('10.0.0.100'), 80, ip('10.0.1.1'), 8080, nat, ForwardMethod.MASQ, Meta.TEMPLATE, StateFlag.INACTIVE, 300_000, NOW, -1);
+  const conn = table.insert(TCP, c, 5555, ip('10.0.0.100'), 80, ip('10.0.1.1'), 8080, nat, ForwardMethod.MASQ, 0, StateFlag.INACTIVE, 900_000, NOW, tpl);
+  assert.equal(table.field(tpl, EntryCell.CONTROL), 1);
+  assert.deepEqual(counters(dests, nat), { active: 0, inactive: 1, persist: 1 });
+  const t1 = NOW + 300_000;
+  assert.equal(table.expire(t1, 100), 0, 'template kept: it controls an entry');
+  assert.equal(table.remainingMs(tpl, t1), 60_000);
+  const ref = new ConnRef();
+  assert.equal(table.lookupTemplate(TCP, c, 0, ip('10.0.0.100'), 80, ref), true);
+  const t2 = NOW + 900_000;
+  assert.equal(table.expire(t2, 100), 1, 'the connection goes');
+  assert.equal(table.field(tpl, EntryCell.CONTROL), 0);
+  assert.equal(table.expire(t2 + 60_000, 100), 1, 'then the template');
+  assert.deepEqual(counters(dests, nat), { active: 0, inactive: 0, persist: 0 });
+  void conn;
+});
+
+test('listing gives every live entry with its remaining time', () => {
+  const { table, nat, dr } = setup();
+  put(table, nat, ForwardMethod.MASQ, ip('192.168.0.5'), 33000, 120_000);
+  put(table, dr, ForwardMethod.DROUTE, ip('192.168.0.6'), 33001, 60_000, UDP);
+  const rows = table.list(NOW + 1_000);
+  assert.equal(rows.length, 2);
+  const [a, b] = rows.sort((x, y) => x.cport - y.cport);
+  assert.equal(ipv4ToString(a!.caddr), '192.168.0.5');
+  assert.equal(a!.cport, 33000);
+  assert.equal(ipv4ToString(a!.vaddr), '10.0.0.100');
+  assert.equal(a!.vport, 80);
+  assert.equal(ipv4ToString(a!.daddr), '10.0.1.1');
+  assert.equal(a!.dport, 8080);
+  assert.equal(a!.expiresMs, 119_000);
+  assert.equal(a!.template, false);
+  assert.equal(a!.forward, ForwardMethod.MASQ);
+  assert.equal(b!.protocol, UDP);
+  assert.equal(b!.forward, ForwardMethod.DROUTE);
+  assert.equal(b!.expiresMs, 59_000);
+});
+
+test('export/import round trip in several batches', () => {
+  const { table, nat, dr } = setup(128);
+  for (let i = 0; i < 50; i++) put(table, i % 2 ? nat : dr, i % 2 ? ForwardMethod.MASQ : ForwardMethod.DROUTE, ip('5.5.5.5') + i, 1000 + i, 10_000 + i);
+  table.insert(TCP, ip('5.5.5.0'), 0, ip('10.0.0.100'), 80, ip('10.0.1.1'), 8080, nat, ForwardMethod.MASQ, Meta.TEMPLATE, StateFlag.INACTIVE, 360_000, NOW, -1);
+  const { dests: dests2 } = setup();
+  const copy = new ConnTable(128, dests2, { workerId: 1 });
+  const buf = new Int32Array(SYNC_RECORD_CELLS * 7);
+  let cursor = 0;
+  let batches = 0;
+  let exported = 0;
+  const later = NOW + 500;
+  while (cursor >= 0) {
+    const { next, records } = table.exportBatch(cursor, buf, later);
+    assert.ok(records <= 7);
+    for (let r = 0; r < records; r++) {
+      const rec = r * SYNC_RECORD_CELLS;
+      // Resolve the real server on this side by address, as sync would.
+      const daddr = buf[rec + 4]! >>> 0;
+      const slot = daddr === ip('10.0.1.1') ? nat : dr;
+      assert.ok(copy.importEntry(buf, rec, slot, later) >= 0);
+    }
+    exported += records;
+    cursor = next;
+    batches++;
+  }
+  assert.equal(exported, 51);
+  assert.ok(batches >= 8);
+  const strip = (t: ConnTable) =>
+    t
+      .list(later)
+      .map(({ index: _i, owner: _o, ...rest }) => rest)
+      .sort((x, y) => x.caddr - y.caddr || x.cport - y.cport);
+  assert.deepEqual(strip(copy), strip(table));
+  const ref = new ConnRef();
+  assert.equal(copy.lookupOut(TCP, ip('10.0.1.1'), 8080, ip('5.5.5.5') + 1, 1001, ref), true);
+  assert.equal(copy.lookupTemplate(TCP, ip('5.5.5.0'), 0, ip('10.0.0.100'), 80, ref), true);
+  assert.equal(dests2.load(nat, DestField.PERSIST), 1);
+});
+
+test('attaching checks the buffer and shares knobs', () => {
+  const { table, dests } = setup(16);
+  assert.throws(() => new ConnTable(17, dests, { workerId: 1, buffer: table.buffer }), /buffer is/);
+  assert.throws(() => new ConnTable(16, dests, { workerId: 256 }), /workerId/);
+  assert.throws(() => new ConnTable(0, dests, { workerId: 0 }), /capacity/);
+  const view = new ConnTable(16, dests, { workerId: 1, buffer: table.buffer });
+  table.setKnob(HeaderCell.SLOPPY_TCP, 1);
+  assert.equal(view.knob(HeaderCell.SLOPPY_TCP), 1);
+  assert.equal(view.knob(HeaderCell.CONN_REUSE_MODE), 1, 'IPVS default conn_reuse_mode = 1');
+  assert.equal(dests.get(0, DestField.FLAGS) & DestFlag.IN_USE, DestFlag.IN_USE);
+});
