@@ -1,0 +1,181 @@
+// Main-thread side of the VRRP worker: starts it, forwards interface and track_script results
+// in, and hands state changes, notify requests and logs out. The daemon connects onState to the
+// data plane (forward a VIP's services only while its instance is MASTER) and the notifier to
+// the script runner.
+
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { VrrpRuntimeConfig, validateRuntimeConfig } from './config';
+import { HostToWorker, VrrpIoSpec, VrrpWorkerData, WorkerToHost } from './protocol';
+import type { RouterStats } from './router';
+import { Logger, Notifier, VrrpState } from './types';
+
+export interface VrrpHostOptions {
+  config: VrrpRuntimeConfig;
+  io: VrrpIoSpec;
+  notifier?: Notifier;
+  logger?: Logger;
+  onState?: (instance: string, state: VrrpState, previous: VrrpState, priority: number) => void;
+  onGroupState?: (group: string, state: VrrpState) => void;
+  /** Poll interface state in the worker (ms); 0 = the io or the main thread reports changes. */
+  interfacePollMs?: number;
+  /** How long start() waits for the worker to come up. */
+  startTimeoutMs?: number;
+}
+
+export class VrrpHostError extends Error {
+  constructor(
+    readonly code: 'EVRRPSTART' | 'EVRRPSTOPPED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'VrrpHostError';
+  }
+}
+
+export class VrrpHost {
+  /** Last state reported for each instance. */
+  readonly states = new Map<string, VrrpState>();
+  private readonly worker: Worker;
+  private readonly options: VrrpHostOptions;
+  private nextStatsId = 1;
+  private readonly statsWaiters = new Map<number, (stats: RouterStats) => void>();
+  private exited = false;
+  private readonly exitPromise: Promise<void>;
+  private stopRequested = false;
+  private stoppedReported = false;
+
+  private constructor(options: VrrpHostOptions, worker: Worker) {
+    this.options = options;
+    this.worker = worker;
+    this.exitPromise = new Promise((resolve) => {
+      worker.once('exit', () => {
+        this.exited = true;
+        resolve();
+      });
+    });
+  }
+
+  /** Starts the worker and resolves once every instance has been started. */
+  static start(options: VrrpHostOptions): Promise<VrrpHost> {
+    validateRuntimeConfig(options.config);
+    const data: VrrpWorkerData = {
+      config: options.config,
+      io: options.io,
+      interfacePollMs: options.interfacePollMs ?? 0,
+    };
+    const worker = new Worker(join(__dirname, 'thread.js'), { workerData: data });
+    const host = new VrrpHost(options, worker);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        void worker.terminate();
+        reject(new VrrpHostError('EVRRPSTART', `vrrp thread did not start within ${options.startTimeoutMs ?? 5000} ms`));
+      }, options.startTimeoutMs ?? 5000);
+      worker.on('message', (message: WorkerToHost) => {
+        if (message.type === 'ready') {
+          clearTimeout(timer);
+          resolve(host);
+        } else if (message.type === 'fatal') {
+          clearTimeout(timer);
+          void worker.terminate();
+          reject(new VrrpHostError('EVRRPSTART', `vrrp thread failed: ${message.message}`));
+        } else {
+          host.handle(message);
+        }
+      });
+      worker.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new VrrpHostError('EVRRPSTART', `vrrp thread crashed: ${err.message}`));
+      });
+      worker.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new VrrpHostError('EVRRPSTART', `vrrp thread exited with code ${code} before it was ready`));
+      });
+    });
+  }
+
+  private handle(message: WorkerToHost): void {
+    switch (message.type) {
+      case 'state':
+        this.states.set(message.instance, message.state);
+        this.options.onState?.(message.instance, message.state, message.previous, message.priority);
+        break;
+      case 'group-state':
+        this.options.onGroupState?.(message.group, message.state);
+        break;
+      case 'notify':
+        this.options.notifier?.run(message.script, message.args);
+        break;
+      case 'log':
+        if (message.level === 'warn') this.options.logger?.warn(message.message);
+        else this.options.logger?.info(message.message);
+        break;
+      case 'stats': {
+        const waiter = this.statsWaiters.get(message.id);
+        this.statsWaiters.delete(message.id);
+        waiter?.(message.stats);
+        break;
+      }
+      case 'stopped':
+        this.stoppedReported = true;
+        break;
+      case 'ready':
+      case 'fatal':
+        break;
+    }
+  }
+
+  private send(message: HostToWorker): void {
+    if (this.exited || this.stopRequested) {
+      throw new VrrpHostError('EVRRPSTOPPED', `vrrp thread is stopped; cannot send "${message.type}"`);
+    }
+    this.worker.postMessage(message);
+  }
+
+  setInterfaceState(name: string, up: boolean): void {
+    this.send({ type: 'interface', name, up });
+  }
+
+  setScriptResult(name: string, ok: boolean): void {
+    this.send({ type: 'script', name, ok });
+  }
+
+  stats(timeoutMs = 2000): Promise<RouterStats> {
+    const id = this.nextStatsId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.statsWaiters.delete(id);
+        reject(new VrrpHostError('EVRRPSTOPPED', `vrrp thread did not answer a stats request within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.statsWaiters.set(id, (stats) => {
+        clearTimeout(timer);
+        resolve(stats);
+      });
+      this.send({ type: 'stats', id });
+    });
+  }
+
+  /**
+   * Shutdown: masters send priority 0 and remove their VIPs, notify_stop runs; the worker then
+   * exits. If it does not within timeoutMs it is terminated. Resolves true for a clean stop.
+   */
+  async stop(timeoutMs = 3000): Promise<boolean> {
+    if (this.exited) return this.stoppedReported;
+    if (!this.stopRequested) {
+      this.stopRequested = true;
+      this.worker.postMessage({ type: 'stop' } satisfies HostToWorker);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const result = await Promise.race([this.exitPromise, timedOut]);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      this.options.logger?.warn(`vrrp thread did not exit within ${timeoutMs} ms; terminating it`);
+      await this.worker.terminate();
+      return false;
+    }
+    return this.stoppedReported;
+  }
+}
