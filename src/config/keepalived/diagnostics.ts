@@ -24,6 +24,8 @@ export interface Diagnostic {
   failsConfigTest: boolean;
   /** Exit code keepalived -t uses for it when it differs from 5 (6 = script security violation). */
   exitCode?: number;
+  /** keepalived -t stops reading at this problem, so its exit code wins over everything else. */
+  aborts?: boolean;
 }
 
 export interface Loc {
@@ -55,9 +57,10 @@ export class DiagnosticSink {
     this.push('warning', loc, code, message, false);
   }
 
-  push(severity: Severity, loc: Loc | null, code: string, message: string, failsConfigTest: boolean, exitCode?: number): void {
+  push(severity: Severity, loc: Loc | null, code: string, message: string, failsConfigTest: boolean, exitCode?: number, aborts = false): void {
     const d: Diagnostic = { severity, code, file: loc ? loc.file : '', line: loc ? loc.line : 0, message, failsConfigTest };
     if (exitCode !== undefined) d.exitCode = exitCode;
+    if (aborts) d.aborts = true;
     this.list.push(d);
   }
 }
@@ -69,15 +72,19 @@ export function formatDiagnostic(d: Diagnostic): string {
 }
 
 /**
- * The exit status `keepalived -t` would give for these diagnostics: 0 when nothing counts
- * against the config, otherwise the largest specific code (6 for script security) or 5.
+ * The exit status `keepalived -t` would give for these diagnostics: 0 when nothing counts against
+ * the config; the code of the first problem keepalived aborts on (a failed include check);
+ * 5 when any ordinary config error counts (keepalived stops there, before its script
+ * security check); otherwise the specific code (6 for a script security violation).
  */
 export function configTestExitCode(diagnostics: readonly Diagnostic[]): number {
-  let code = EXIT_OK;
+  for (const d of diagnostics) if (d.failsConfigTest && d.aborts) return d.exitCode ?? EXIT_CONFIG_TEST;
+  let special = EXIT_OK;
   for (const d of diagnostics) {
     if (!d.failsConfigTest) continue;
     const c = d.exitCode ?? EXIT_CONFIG_TEST;
-    if (c > code) code = c;
+    if (c === EXIT_CONFIG_TEST) return EXIT_CONFIG_TEST;
+    if (c > special) special = c;
   }
-  return code;
+  return special;
 }

@@ -386,10 +386,27 @@ function parseRule(s: Statement, p: Parser, block: string): RuleSpec {
 // ---------------------------------------------------------------------------------------------
 // vrrp_script, vrrp_track_file
 
+/** UINT_MAX / TIMER_HZ: the largest whole-second interval keepalived can hold in microseconds. */
+const MAX_SCRIPT_SECONDS = 4294;
+
+function scriptSeconds(s: Statement, v: VrrpScript, p: Parser, what: string): number | undefined {
+  const text = s.args[0] ?? '';
+  if (!/^\d+$/.test(text) || Number(text) > MAX_SCRIPT_SECONDS) {
+    p.sink.error(s.loc, 'invalid-number', `(${v.name}): vrrp script ${what} '${text}' must be between 1 and ${MAX_SCRIPT_SECONDS} (whole seconds) - ignoring`);
+    return undefined;
+  }
+  if (Number(text) === 0) {
+    p.sink.warnStrict(s.loc, 'number-out-of-range', `(${v.name}): vrrp script ${what} must be greater than 0, setting to 1`);
+    return 1;
+  }
+  return Number(text);
+}
+
 const SCRIPT_HANDLERS: Record<string, Handler<VrrpScript>> = {
   script: (s, v, p) => (v.script = p.script(s, false)),
-  interval: (s, v, p) => (v.interval = p.seconds(s, s.args[0], 0, 86400)),
-  timeout: (s, v, p) => (v.timeout = p.seconds(s, s.args[0], 0, 86400)),
+  // keepalived reads these two as whole seconds (vrrp_parser.c), unlike most other timers.
+  interval: (s, v, p) => (v.interval = scriptSeconds(s, v, p, 'interval')),
+  timeout: (s, v, p) => (v.timeout = scriptSeconds(s, v, p, 'timeout')),
   weight: (s, v, p) => {
     v.weight = p.integer(s, s.args[0], -253, 253);
     if (s.args[1] === 'reverse') v.weightReverse = true;
@@ -668,7 +685,7 @@ function checkerHandlers(v6: KeepalivedConfig['ipv6Uses']): Record<string, Handl
       if (c.type !== 'HTTP_GET' && c.type !== 'SSL_GET') return p.unknown(s);
       const u: HttpUrl = { statusCodes: [], loc: s.loc };
       p.block(p.needBlock(s), u, URL_HANDLERS, URL_KNOWN);
-      if (u.path === undefined) p.sink.error(s.loc, 'url-no-path', `${c.type}: url block without a path`);
+      if (u.path === undefined) p.sink.error(s.loc, 'url-no-path', `HTTP/SSL_GET checker url has no path - ignoring`);
       c.urls.push(u);
     },
     virtualhost: (s, c, p) => {
@@ -727,12 +744,21 @@ function realServerHandlers(v6: KeepalivedConfig['ipv6Uses']): Record<string, Ha
     handlers[type] = (s, r, p) => {
       const c = makeChecker(type, s.loc);
       p.block(p.needBlock(s), c, ch, CHECKER_KNOWN, c.other);
-      if (type === 'MISC_CHECK' && !c.miscPath) p.sink.error(s.loc, 'misc-no-path', 'MISC_CHECK: misc_path is missing');
+      if (type === 'MISC_CHECK' && !c.miscPath) p.sink.error(s.loc, 'misc-no-path', 'No script path has been specified for MISC_CHECKER - skipping');
+      if ((type === 'HTTP_GET' || type === 'SSL_GET') && c.urls.every((u) => u.path === undefined)) {
+        p.sink.warnStrict(s.loc, 'no-urls', `${type} checker has no urls specified - ignoring`);
+      }
       r.checkers.push(c);
     };
   }
   return handlers;
 }
+
+/**
+ * The scheduler names keepalived 2.2 accepts (its lvs_schedulers[] table, the IPVS schedulers of
+ * net/netfilter/ipvs); anything else is refused while parsing.
+ */
+export const LVS_SCHEDULERS: ReadonlySet<string> = new Set(['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh']);
 
 const VS_KNOWN = new Set(['ip_family', 'persistence_engine', 'snmp_name', 'flag-1', 'flag-2', 'flag-3', 'sh-port', 'sh-fallback', 'mh-port', 'mh-fallback', 'ops', 'bind_if']);
 
@@ -740,7 +766,9 @@ function virtualServerHandlers(v6: KeepalivedConfig['ipv6Uses']): Record<string,
   const rsHandlers = realServerHandlers(v6);
   const scheduler: Handler<VirtualServer> = (s, vs, p) => {
     const a = p.arg(s, 'a scheduler name');
-    if (a !== null) {
+    if (a !== null && !LVS_SCHEDULERS.has(a)) {
+      p.sink.error(s.loc, 'invalid-scheduler', `Invalid lvs_scheduler '${a}' - ignoring (one of ${[...LVS_SCHEDULERS].join(' ')})`);
+    } else if (a !== null) {
       vs.scheduler = a;
       vs.schedulerLoc = s.loc;
     }

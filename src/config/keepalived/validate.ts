@@ -23,12 +23,6 @@ export interface Machine {
   userExists(name: string): boolean;
 }
 
-/** keepalived's default for vrrp instances without `interface` (global_defs default_interface). */
-const DEFAULT_INTERFACE = 'eth0';
-
-/** IPVS schedulers (net/netfilter/ipvs/ip_vs_*.c) that keepalived passes to the kernel by name. */
-const IPVS_SCHEDULERS = new Set(['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos']);
-
 /** RFC 3768 §5.3.10 leaves no room for more than 20 addresses only in strict mode's checks (keepalived's vrrp_strict). */
 const STRICT_MAX_VIPS = 20;
 
@@ -36,7 +30,7 @@ function vsName(vs: VirtualServer): string {
   const k = vs.key;
   if (k.kind === 'fwmark') return `FWM ${k.mark}`;
   if (k.kind === 'group') return `group ${k.name}`;
-  const addr = k.address.family === 6 ? `[${k.address.text}]` : k.address.text;
+  const addr = `[${k.address.text}]`;
   return `${addr}:${(vs.protocol ?? 'TCP').toLowerCase()}:${k.port}`;
 }
 
@@ -100,10 +94,8 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
       }
     }
     if (ifName === null && (v.interface === undefined || machine.getInterface(v.interface)?.loopback)) {
-      // keepalived falls back to its default interface; when that is missing too, it gives up.
-      const dflt = machine.getInterface(DEFAULT_INTERFACE);
-      if (dflt && !dflt.loopback) ifName = DEFAULT_INTERFACE;
-      else sink.error(v.loc, 'no-interface', `${tag} Unknown interface! (no 'interface' usable and no default interface ${DEFAULT_INTERFACE})`);
+      // keepalived 2.2.7 -t refuses this even when its default interface eth0 exists (crafted/no-interface.conf).
+      sink.error(v.loc, 'no-interface', `${tag} Unknown interface! (set 'interface' to a non-loopback interface)`);
     }
 
     if (v.virtualRouterId === undefined) sink.error(v.loc, 'vrid-missing', `${tag} the virtual router id must be set`);
@@ -116,8 +108,10 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
     }
 
     if (v.priority === 255 && v.state === 'BACKUP') sink.note(v.stateLoc ?? v.loc, 'owner-backup', `${tag} priority 255 (address owner) with state BACKUP: it will become master anyway`);
-    if (v.version === 2 && v.advertInt !== undefined && !Number.isInteger(v.advertInt)) {
-      sink.warnStrict(v.loc, 'advert-int-rounded', `${tag} VRRPv2 adverts carry whole seconds: advert_int ${v.advertInt} is rounded`);
+    const version = v.version ?? model.global.vrrpVersion ?? 2;
+    if (version === 2 && v.advertInt !== undefined && !Number.isInteger(v.advertInt)) {
+      // RFC 3768 §5.3.7: the v2 Adver Int field counts whole seconds.
+      sink.warnStrict(v.loc, 'advert-int-rounded', `${tag} VRRPv2 advertisement interval ${v.advertInt}s must be an integer. rounding`);
     }
 
     const auth = v.authentication;
@@ -125,14 +119,13 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
       if (!auth.type) sink.error(auth.loc, 'auth-type-missing', `${tag} authentication block without auth_type`);
       if (auth.type && auth.pass === undefined) sink.error(auth.loc, 'auth-pass-missing', `${tag} auth_type ${auth.type} needs auth_pass`);
       if (auth.type === 'AH' && v.state === 'MASTER') sink.warnStrict(v.stateLoc ?? auth.loc, 'ah-master', `${tag} Initial state master is incompatible with AH authentication - clearing`);
-      const version = v.version ?? model.global.vrrpVersion ?? 2;
-      if (version === 3) sink.warnStrict(auth.loc, 'auth-v3', `${tag} authentication is not supported by VRRPv3 (RFC 5798) - ignoring`);
-      if (strict) sink.warnStrict(auth.loc, 'strict-auth', `${tag} cannot use authentication with vrrp_strict - ignoring`);
+      if (version === 3) sink.warnStrict(auth.loc, 'auth-v3', `${tag} VRRP version 3 does not support authentication (RFC 5798). Ignoring.`);
+      if (strict) sink.warnStrict(auth.loc, 'strict-auth', `${tag} Strict mode does not support authentication. Ignoring.`);
     }
-    if (strict && v.unicastPeers.length > 0) sink.error(v.unicastPeerLoc ?? v.loc, 'strict-unicast', `${tag} unicast_peer is not allowed with vrrp_strict (RFC 5798 uses multicast only)`);
+    // keepalived 2.2.7 accepts unicast_peer with vrrp_strict (crafted/strict-unicast.conf), so no check here.
     if (strict && v.virtualIpaddress.length > STRICT_MAX_VIPS) sink.error(v.loc, 'strict-vips', `${tag} vrrp_strict allows at most ${STRICT_MAX_VIPS} virtual_ipaddress entries, ${v.virtualIpaddress.length} given`);
     if (strict && v.nopreempt) sink.warnStrict(v.loc, 'strict-nopreempt', `${tag} nopreempt is not allowed with vrrp_strict - ignoring`);
-    if (v.virtualIpaddress.length === 0) sink.warnStrict(v.loc, 'no-vip', `${tag} No VIP specified; at least one is required`);
+    if (v.virtualIpaddress.length === 0) sink.warnStrict(v.loc, 'no-vip', `${tag} No VIP specified; at least one is sensible`);
 
     const families = new Set(v.virtualIpaddress.map((a) => a.address.family));
     if (families.size > 1) sink.error(v.loc, 'mixed-family', `${tag} virtual_ipaddress mixes IPv4 and IPv6; use virtual_ipaddress_excluded for the other family`);
@@ -173,6 +166,7 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
       members++;
     }
     if (members === 0) sink.warnStrict(g.loc, 'empty-sync-group', `Sync group ${g.name} has no virtual router(s). removing`);
+    else if (members === 1) sink.warnStrict(g.loc, 'single-sync-group', `Sync group ${g.name} has only 1 virtual router(s) - this probably isn't what you want`);
     for (const t of g.trackScript) if (!scripts.has(t.name)) sink.warnStrict(t.loc, 'unknown-track-script', `(${g.name}) track script ${t.name} not found, ignoring...`);
   }
 
@@ -190,7 +184,8 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
     let fwmarkOnly = k.kind === 'fwmark';
     if (k.kind === 'group') {
       const g = groups.get(k.name);
-      if (!g) sink.error(vs.loc, 'unknown-group', `Virtual server group ${k.name} specified but not configured (no virtual_server_group ${k.name})`);
+      // keepalived -t accepts this (crafted/vs-unknown-group.conf); the service simply has no address.
+      if (!g) sink.note(vs.loc, 'unknown-group', `Virtual server group ${k.name} is not configured (no virtual_server_group ${k.name}): this service matches nothing`);
       else fwmarkOnly = g.entries.length > 0 && g.entries.every((e) => e.kind === 'fwmark');
     }
     if (vs.protocol !== undefined && fwmarkOnly) sink.warnStrict(vs.protocolLoc ?? vs.loc, 'fwmark-protocol', `Warning: Virtual server ${name}: protocol specified for fwmark - protocol will be ignored`);
@@ -198,25 +193,37 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
       sink.warnStrict(vs.loc, 'zero-port', `Virtual server ${name}: zero port only valid for persistent services - setting`);
     }
     if (vs.scheduler === undefined) sink.warnStrict(vs.loc, 'no-scheduler', `Virtual server ${name}: no scheduler set, setting default 'wlc'`);
-    else if (!IPVS_SCHEDULERS.has(vs.scheduler)) sink.note(vs.schedulerLoc ?? vs.loc, 'unknown-scheduler', `Virtual server ${name}: '${vs.scheduler}' is not an IPVS scheduler uvs knows (${[...IPVS_SCHEDULERS].join(' ')})`);
     if (vs.forwarding === undefined) sink.warnStrict(vs.loc, 'no-forwarding', `Virtual server ${name}: no forwarding method set, setting default NAT`);
     if (vs.haSuspend && fwmarkOnly) sink.warnStrict(vs.loc, 'fwmark-ha-suspend', `Virtual server ${name}: cannot use ha_suspend with fwmarks - clearing ha_suspend`);
     if (vs.ops && vs.protocol !== 'UDP') sink.warnStrict(vs.loc, 'ops-not-udp', `Virtual server ${name}: one packet scheduling requires UDP - resetting`);
-    if (vs.quorum !== undefined && vs.hysteresis !== undefined && vs.hysteresis >= vs.quorum) {
-      sink.warnStrict(vs.loc, 'hysteresis', `Virtual server ${name}: hysteresis ${vs.hysteresis} >= quorum ${vs.quorum} - setting hysteresis to ${vs.quorum - 1}`);
-    }
     const vsFamily = k.kind === 'ip' ? k.address.family : undefined;
+    let usable = 0;
+    let totalWeight = 0;
     for (const rs of vs.realServers) {
       const method = rs.lvsMethod ?? vs.forwarding ?? 'NAT';
       if (vsFamily !== undefined && rs.address.family !== vsFamily && method !== 'TUN') {
-        sink.error(rs.loc, 'mixed-family', `Virtual server ${name}: real server ${rs.address.text} is not of the virtual server's address family (only TUN can mix)`);
+        sink.error(rs.loc, 'mixed-family', `Address family of virtual server ${name} and real server ${rs.address.text} don't match - skipping real server (only TUN can mix)`);
+        continue;
       }
+      usable++;
+      totalWeight += rs.weight ?? 1;
       if (k.kind === 'ip' && method === 'DR' && rs.port !== undefined && rs.port !== k.port) {
         sink.note(rs.loc, 'dr-port', `Virtual server ${name}: DR cannot translate ports; real server port ${rs.port} is ignored`);
       }
       if (rs.uthreshold !== undefined && rs.lthreshold !== undefined && rs.lthreshold > rs.uthreshold) {
-        sink.warnStrict(rs.loc, 'thresholds', `Real server ${rs.address.text}: lthreshold ${rs.lthreshold} above uthreshold ${rs.uthreshold}`);
+        // keepalived does not complain (crafted/rs-thresholds.conf), but the server would flap.
+        sink.note(rs.loc, 'thresholds', `Real server ${rs.address.text}: lthreshold ${rs.lthreshold} above uthreshold ${rs.uthreshold}`);
       }
+    }
+    if (vs.realServers.length > 0 && usable === 0) sink.warnStrict(vs.loc, 'no-real-servers', `Virtual server ${name} has no real servers - ignoring`);
+    // keepalived lowers an unreachable quorum to the total weight, then keeps hysteresis below it.
+    let quorum = vs.quorum;
+    if (quorum !== undefined && usable > 0 && quorum > totalWeight) {
+      sink.warnStrict(vs.loc, 'quorum-too-high', `Warning - quorum ${quorum} for ${name} VS exceeds total weight of real servers ${totalWeight}, reducing quorum to ${totalWeight}`);
+      quorum = totalWeight;
+    }
+    if (quorum !== undefined && vs.hysteresis !== undefined && vs.hysteresis >= quorum) {
+      sink.warnStrict(vs.loc, 'hysteresis', `Virtual server ${name}: hysteresis ${vs.hysteresis} >= quorum ${quorum}; setting hysteresis to ${quorum - 1}`);
     }
   }
 
@@ -255,6 +262,9 @@ function checkScripts(model: KeepalivedConfig, machine: Machine, sink: Diagnosti
     }
   }
   const defaultUser = model.global.scriptUser?.user ?? (machine.userExists('keepalived_script') ? 'keepalived_script' : 'root');
+  if (all.length > 0 && model.global.enableScriptSecurity && !model.global.scriptUser && !machine.userExists('keepalived_script')) {
+    sink.warnStrict(all[0].spec.loc, 'no-script-user', 'Unable to set default user keepalived_script for script (create that user or set script_user)');
+  }
   if (model.global.scriptUser && !machine.userExists(model.global.scriptUser.user)) {
     sink.warnStrict(model.global.scriptUser.loc, 'unknown-user', `script_user: user '${model.global.scriptUser.user}' does not exist`);
   }
