@@ -217,7 +217,8 @@ export class Ipv4Header {
   /** Bytes encode writes: IHL×4 as set, or 20 + options rounded up to 4 with FIX_LENGTHS. */
   encodedLength(flags: number = EncodeFlag.NONE): number {
     if (flags & EncodeFlag.FIX_LENGTHS) return IPV4_HEADER_LENGTH + ((this.optionsLength + 3) & ~3);
-    return this.ihl * 4;
+    // A deliberately short header (below 5 words) is still written as the fixed 20 bytes.
+    return this.ihl < 5 ? IPV4_HEADER_LENGTH : this.ihl * 4;
   }
 
   /**

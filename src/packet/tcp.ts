@@ -157,7 +157,8 @@ export class TcpHeader {
 
   encodedLength(flags: number = EncodeFlag.NONE): number {
     if (flags & EncodeFlag.FIX_LENGTHS) return TCP_HEADER_LENGTH + ((this.optionsLength + 3) & ~3);
-    return this.dataOffset * 4;
+    // A deliberately short header (below 5 words) is still written as the fixed 20 bytes.
+    return this.dataOffset < 5 ? TCP_HEADER_LENGTH : this.dataOffset * 4;
   }
 
   /**
