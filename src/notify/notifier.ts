@@ -1,0 +1,128 @@
+// Turns the check runner's events into what keepalived does for them: a real server's
+// notify_up / notify_down script (no extra arguments), a virtual server's quorum_up /
+// quorum_down script, and an SMTP alert when smtp_alert is on for the real server (default
+// yes) or the virtual server (default no). Scripts are prepared (split + security-checked) once,
+// when the notifier is built, so a refused script is reported at start, as keepalived reports
+// it at config load, and never runs.
+import type { CheckEvent, CheckRunner } from '../check/runner';
+import type { RealServerOptions, VirtualServerOptions } from '../check/types';
+import type { PreparedScript, ScriptOutcome, ScriptRunner } from './script';
+import { ScriptError } from './script';
+import type { SendOutcome, SmtpAlerter } from './smtp';
+import { alertForEvent } from './smtp';
+
+export interface NotifierOptions {
+  scripts: ScriptRunner;
+  /** Absent when smtp_server / notification_email are not configured. */
+  smtp?: SmtpAlerter;
+  /** Bound on each notify script's run time (keepalived does not wait on them; we bound them). */
+  scriptTimeoutMs?: number;
+  /** global smtp_alert / smtp_alert_checker: the default for real and virtual servers when set. */
+  smtpAlertDefault?: boolean;
+  /** Where problems and results go; default nothing. */
+  log?: (line: string) => void;
+}
+
+export interface NotifyRecord {
+  event: CheckEvent['type'];
+  script?: { command: string; outcome: ScriptOutcome };
+  mail?: { subject: string; outcome: SendOutcome };
+}
+
+export class Notifier {
+  private readonly prepared = new Map<string, PreparedScript>();
+  private readonly pending = new Set<Promise<void>>();
+  /** Problems found while preparing scripts (refused by security, not found). */
+  readonly problems: string[] = [];
+
+  constructor(
+    virtualServers: readonly VirtualServerOptions[],
+    private readonly options: NotifierOptions,
+    /** Called after each notification completes, for tests and logs. */
+    private readonly onRecord?: (r: NotifyRecord) => void,
+  ) {
+    for (const vs of virtualServers) {
+      this.prepare(`vs${vs.id}:up`, vs.quorumUp?.command, vs.quorumUp?.user, vs.quorumUp?.group);
+      this.prepare(`vs${vs.id}:down`, vs.quorumDown?.command, vs.quorumDown?.user, vs.quorumDown?.group);
+      for (const rs of vs.realServers) {
+        this.prepare(`rs${vs.id}/${rs.id}:up`, rs.notifyUp?.command, rs.notifyUp?.user, rs.notifyUp?.group);
+        this.prepare(`rs${vs.id}/${rs.id}:down`, rs.notifyDown?.command, rs.notifyDown?.user, rs.notifyDown?.group);
+      }
+    }
+  }
+
+  private prepare(key: string, command: string | undefined, user?: string, group?: string): void {
+    if (command === undefined) return;
+    try {
+      const p = this.options.scripts.prepare({ command, user, group });
+      for (const w of p.warnings) this.options.log?.(w);
+      this.prepared.set(key, p);
+    } catch (err) {
+      const msg = err instanceof ScriptError ? err.message : `script "${command}": ${(err as Error).message}`;
+      this.problems.push(msg);
+      this.options.log?.(msg);
+    }
+  }
+
+  /** Subscribes to a runner. */
+  attach(runner: CheckRunner): void {
+    runner.on('event', (e) => this.handle(e));
+  }
+
+  /** Handles one event; the work runs in the background (see `idle`). */
+  handle(e: CheckEvent): void {
+    const job = this.process(e).catch((err: Error) => this.options.log?.(`notifier: ${e.type}: ${err.message}`));
+    this.pending.add(job);
+    void job.finally(() => this.pending.delete(job));
+  }
+
+  /** Resolves when every notification started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
+  }
+
+  private rsAlert(rs: RealServerOptions): boolean {
+    return rs.smtpAlert ?? this.options.smtpAlertDefault ?? true;
+  }
+
+  private vsAlert(vs: VirtualServerOptions): boolean {
+    return vs.smtpAlert ?? this.options.smtpAlertDefault ?? false;
+  }
+
+  private async process(e: CheckEvent): Promise<void> {
+    let key: string | null = null;
+    let mail = false;
+    if (e.type === 'rs-up' || e.type === 'rs-down') {
+      key = `rs${e.vs.id}/${e.rs.id}:${e.type === 'rs-up' ? 'up' : 'down'}`;
+      mail = this.rsAlert(e.rs);
+    } else if (e.type === 'quorum-gained' || e.type === 'quorum-lost') {
+      key = `vs${e.vs.id}:${e.type === 'quorum-gained' ? 'up' : 'down'}`;
+      mail = this.vsAlert(e.vs);
+    } else return;
+
+    const record: NotifyRecord = { event: e.type };
+    const script = this.prepared.get(key);
+    const jobs: Array<Promise<void>> = [];
+    if (script)
+      jobs.push(
+        this.options.scripts.run(script, [], this.options.scriptTimeoutMs ?? 10_000).then((outcome) => {
+          record.script = { command: script.command, outcome };
+          if (outcome.spawnError || outcome.timedOut || outcome.exitCode !== 0)
+            this.options.log?.(`notify script "${script.command}": ${outcome.spawnError ?? (outcome.timedOut ? 'timed out' : `exit ${outcome.exitCode ?? outcome.signal}`)}`);
+        }),
+      );
+    const smtp = this.options.smtp;
+    if (mail && smtp) {
+      const alert = alertForEvent(e, smtp.routerId);
+      if (alert)
+        jobs.push(
+          smtp.send(alert).then((outcome) => {
+            record.mail = { subject: alert.subject, outcome };
+            if (!outcome.ok) this.options.log?.(outcome.message);
+          }),
+        );
+    }
+    await Promise.all(jobs);
+    if (record.script || record.mail) this.onRecord?.(record);
+  }
+}

@@ -1,0 +1,136 @@
+// smtp_alert: mails to notification_email through smtp_server, with keepalived's subjects and
+// bodies (keepalived/core/smtp.c, check/ipwrapper.c, vrrp/vrrp.c), sent with nodemailer.
+//
+// Subjects (router_id defaults to the host name):
+//   [router_id] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:80 - DOWN
+//   [router_id] Virtualserver [10.0.0.1]:80 - UP
+//   [router_id] VRRP Instance VI_1 - Entering MASTER state
+//   [router_id] VRRP Group VG_1 - Entering BACKUP state
+// Bodies: one line such as "=> TCP CHECK failed on service <=" (keepalived's), followed here by
+// the check's message trail so the reader sees why. Headers as keepalived writes them: Date,
+// From, Subject, X-Mailer: Keepalived, To. keepalived speaks plain SMTP (no STARTTLS, no AUTH),
+// HELO smtp_helo_name (default the host name), one connection per alert, smtp_connect_timeout
+// (default 30 s) bounding it.
+import * as os from 'node:os';
+import * as nodemailer from 'nodemailer';
+import type { CheckEvent } from '../check/runner';
+import { formatEndpoint } from '../check/checker';
+import type { CheckerKind } from '../check/types';
+
+export interface SmtpAlertGlobals {
+  /** smtp_server host and port (default 25). */
+  smtpServer: { host: string; port?: number };
+  /** notification_email: recipients. */
+  notificationEmail: string[];
+  /** notification_email_from: default keepalived@<host name>. */
+  notificationEmailFrom?: string;
+  /** smtp_helo_name: default the host name. */
+  smtpHeloName?: string;
+  /** smtp_connect_timeout in seconds: default 30. */
+  smtpConnectTimeout?: number;
+  /** router_id: default the host name. */
+  routerId?: string;
+}
+
+export interface Alert {
+  subject: string;
+  body: string;
+}
+
+export interface SendOutcome {
+  ok: boolean;
+  /** The server's final reply, or the error. */
+  message: string;
+}
+
+const CHECK_LABEL: Record<CheckerKind, string> = {
+  TCP_CHECK: 'TCP CHECK',
+  HTTP_GET: 'HTTP_GET CHECK',
+  SSL_GET: 'SSL_GET CHECK',
+  MISC_CHECK: 'MISC CHECK',
+  SMTP_CHECK: 'SMTP CHECK',
+  DNS_CHECK: 'DNS CHECK',
+  UDP_CHECK: 'UDP CHECK',
+  PING_CHECK: 'PING CHECK',
+};
+
+/**
+ * The alert keepalived would send for a runner event, or null when the event sends none
+ * (keepalived mails real-server transitions, quorum changes and shutdown under omega).
+ */
+export function alertForEvent(e: CheckEvent, routerId: string): Alert | null {
+  switch (e.type) {
+    case 'rs-up':
+    case 'rs-down': {
+      if (e.type === 'rs-down' && e.initial) return null; // keepalived sends no mail for alpha's first failure
+      const up = e.type === 'rs-up';
+      const subject = `[${routerId}] Realserver ${formatEndpoint(e.rs.address, e.rs.port)} of virtual server ${formatEndpoint(e.vs.address, e.vs.port)} - ${up ? 'UP' : 'DOWN'}`;
+      const head =
+        e.type === 'rs-down' && e.stopping ? '=> Shutting down <=' : `=> ${e.checker ? CHECK_LABEL[e.checker] : 'CHECK'} ${up ? 'succeed' : 'failed'} on service <=`;
+      return { subject, body: [head, '', ...e.trail].join('\r\n') };
+    }
+    case 'quorum-gained':
+    case 'quorum-lost': {
+      const up = e.type === 'quorum-gained';
+      const subject = `[${routerId}] Virtualserver ${formatEndpoint(e.vs.address, e.vs.port)} - ${up ? 'UP' : 'DOWN'}`;
+      if (e.stopping) return { subject, body: '=> Shutting down <=' };
+      const what = up ? (e.init ? 'Starting with quorum up' : 'Gained quorum') : e.init ? 'Starting with quorum down' : 'Lost quorum';
+      const quorum = e.vs.quorum ?? 1;
+      const hysteresis = e.vs.hysteresis ?? 0;
+      return { subject, body: `=> ${what} ${quorum}+${hysteresis}=${e.threshold} <= ${e.weightSum} <=` };
+    }
+    default:
+      return null;
+  }
+}
+
+/** keepalived's VRRP alert texts (vrrp.c: vrrp_state_become_master / leave_master / fault). */
+export function alertForVrrp(routerId: string, kind: 'INSTANCE' | 'GROUP', name: string, state: 'MASTER' | 'BACKUP' | 'FAULT'): Alert {
+  const subject = `[${routerId}] VRRP ${kind === 'INSTANCE' ? 'Instance' : 'Group'} ${name} - Entering ${state} state`;
+  const body = state === 'MASTER' ? '=> VRRP Instance is now owning VRRP VIPs <=' : '=> VRRP Instance is no longer owning VRRP VIPs <=';
+  return { subject, body };
+}
+
+export class SmtpAlerter {
+  readonly routerId: string;
+  private readonly from: string;
+  private readonly transport: nodemailer.Transporter;
+
+  constructor(readonly globals: SmtpAlertGlobals) {
+    if (globals.notificationEmail.length === 0) throw new Error('smtp_alert: notification_email has no recipient');
+    const host = os.hostname();
+    this.routerId = globals.routerId ?? host;
+    this.from = globals.notificationEmailFrom ?? `keepalived@${host}`;
+    const timeoutMs = Math.round((globals.smtpConnectTimeout ?? 30) * 1000);
+    this.transport = nodemailer.createTransport({
+      host: globals.smtpServer.host,
+      port: globals.smtpServer.port ?? 25,
+      secure: false,
+      ignoreTLS: true, // keepalived speaks plain SMTP
+      name: globals.smtpHeloName ?? host,
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs,
+    });
+  }
+
+  /** Sends one alert; never rejects (a mail server being down must not disturb the daemon). */
+  async send(alert: Alert): Promise<SendOutcome> {
+    try {
+      const info = await this.transport.sendMail({
+        from: this.from,
+        to: this.globals.notificationEmail,
+        subject: alert.subject,
+        text: alert.body,
+        headers: { 'X-Mailer': 'Keepalived' },
+      });
+      return { ok: true, message: String(info.response) };
+    } catch (err) {
+      return { ok: false, message: `SMTP alert to ${this.globals.smtpServer.host}:${this.globals.smtpServer.port ?? 25} failed: ${(err as Error).message}` };
+    }
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}
