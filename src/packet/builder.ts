@@ -14,6 +14,7 @@
 
 import { macToInt, ipv4ToInt } from './addr';
 import { EncodeFlag, viewOf } from './layer';
+import { internetChecksum, pseudoHeaderSum } from './checksum';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_VLAN, EthernetHeader } from './ethernet';
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_VRRP, IPV4_FLAG_DF, IPV4_FLAG_MF, Ipv4Header } from './ipv4';
 import { TcpHeader } from './tcp';
@@ -285,7 +286,8 @@ export class PacketBuilder {
         h.vrid = o.vrid;
         h.priority = o.priority;
         o.addresses.forEach((a, i) => (h.addresses[i] = ip(a)));
-        h.count = o.count ?? o.addresses.length;
+        // An overriding count is patched in after encoding (see write): the list holds what was given.
+        h.count = o.addresses.length;
         if (o.version === 2) {
           h.advertInt = o.advertInt ?? 1;
           h.authType = o.authType ?? (o.password !== undefined ? 1 : 0);
@@ -376,6 +378,17 @@ export class PacketBuilder {
         const v = h as VrrpPacket;
         const { src, dst } = this.enclosingIp(i);
         v.checksum = l.o.checksum ?? 0;
+        if (l.o.count !== undefined) {
+          v.encode(buf, view, offset, EncodeFlag.NONE, src, dst);
+          buf[offset + 3] = l.o.count;
+          if (l.o.checksum === undefined) {
+            const n = v.encodedLength();
+            const initial = v.version === 3 ? pseudoHeaderSum(src, dst, IPPROTO_VRRP, n) : 0;
+            view.setUint16(offset + 6, 0);
+            view.setUint16(offset + 6, internetChecksum(buf, offset, n, initial));
+          }
+          return;
+        }
         v.encode(buf, view, offset, l.o.checksum === undefined ? EncodeFlag.COMPUTE_CHECKSUMS : EncodeFlag.NONE, src, dst);
         return;
       }
