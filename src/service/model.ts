@@ -105,7 +105,7 @@ export interface DestEntry extends DestConfig {
 export interface ServiceEntry extends ServiceConfig {
   /** Stable small integer id of the service (its index in the compiled service table). */
   id: number;
-  /** Real servers in the order they were added (IPVS's list order; ipvsadm sorts for display). */
+  /** Real servers in IPVS's list order: the most recently added first (ipvsadm sorts for display). */
   dests: DestEntry[];
 }
 
@@ -414,8 +414,10 @@ export class ServiceModel {
   }
 
   private entry(s: ServiceState): ServiceEntry {
+    // The kernel's list order: __ip_vs_update_dest adds a new real server at the head
+    // (list_add_rcu), so the newest comes first; editing one does not move it.
     const dests: DestEntry[] = [];
-    for (const d of s.dests.values()) dests.push(this.destEntry(d.config, d.slot));
+    for (const d of s.dests.values()) dests.unshift(this.destEntry(d.config, d.slot));
     return { ...s.config, id: s.id, dests };
   }
 
