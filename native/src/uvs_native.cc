@@ -560,14 +560,17 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
         if (err == EINTR) continue;
         lastTxErrno_ = err;
         txErrors_++;
-        if (err == EAGAIN || err == ENOBUFS) {
-          // No room now: the rest of this batch is dropped, as a full qdisc would.
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+          // Socket buffer full (only on a non-blocking socket): drop the rest of this batch, as a
+          // full queue would.
           txDropped_ += count - i;
           break;
         }
         if (err == EBADF || err == ENOTSOCK || err == EFAULT) ThrowSys(env, "sendmmsg(fd=" + std::to_string(fd_) + ", vlen=" + std::to_string(chunk) + ")", err);
-        // The first frame of the chunk was refused (EMSGSIZE, EINVAL for a bad vnet header,
-        // ENETDOWN...): drop it and go on with the next.
+        // The first frame of the chunk was refused: EMSGSIZE, EINVAL (a bad vnet header), ENETDOWN,
+        // or ENOBUFS — the device or qdisc dropped it (net_xmit_errno(NET_XMIT_DROP)), which with
+        // PACKET_QDISC_BYPASS is also what packet_direct_xmit does with a GSO frame the device
+        // cannot take whole. Drop that frame and go on with the next.
         txDropped_++;
         i++;
         continue;

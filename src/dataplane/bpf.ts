@@ -1,0 +1,155 @@
+// Classic BPF programs for the AF_PACKET sockets, so the kernel hands userspace only the frames
+// uvs forwards (include/uapi/linux/filter.h, Documentation/networking/filter.rst).
+//
+// The filter runs on the frame as the packet socket sees it: from the Ethernet header, with a VLAN
+// tag already taken out by the driver or veth (its TCI is in the ring's frame header), so the
+// EtherType is at offset 12 and the IPv4 header at 14.
+import type { BpfInsn } from './native';
+
+// Opcode pieces (linux/bpf_common.h).
+export const BPF_LD = 0x00;
+export const BPF_JMP = 0x05;
+export const BPF_RET = 0x06;
+export const BPF_W = 0x00;
+export const BPF_H = 0x08;
+export const BPF_B = 0x10;
+export const BPF_ABS = 0x20;
+export const BPF_JEQ = 0x10;
+export const BPF_K = 0x00;
+
+/** Ancillary data offsets (linux/filter.h): loads at SKF_AD_OFF + x read skb fields, not bytes. */
+export const SKF_AD_OFF = -0x1000;
+export const SKF_AD_PKTTYPE = 4;
+
+export const PACKET_HOST = 0;
+export const ETHERTYPE_IPV4 = 0x0800;
+export const ETHERTYPE_ARP = 0x0806;
+
+/** What a matching frame keeps: enough for a 64 KiB GSO super-frame and its headers. */
+export const ACCEPT_BYTES = 0x40000;
+
+export function stmt(code: number, k: number): BpfInsn {
+  return { code, jt: 0, jf: 0, k: k >>> 0 };
+}
+
+export function jump(code: number, k: number, jt: number, jf: number): BpfInsn {
+  return { code, jt, jf, k: k >>> 0 };
+}
+
+export interface HostFilterOptions {
+  /** IPv4 destinations to accept (VIPs, or the director's own address for NAT replies). */
+  destinations: readonly (string | number)[];
+  /** Also accept IPv4 frames from these sources (real servers, for NAT replies to clients). */
+  sources?: readonly (string | number)[];
+  /** Also accept ARP frames of any packet type (requests are broadcast). */
+  arp?: boolean;
+}
+
+/** "10.0.0.1" or a host-order number → host-order uint32. */
+export function ipv4ToNumber(addr: string | number): number {
+  if (typeof addr === 'number') {
+    if (!Number.isInteger(addr) || addr < 0 || addr > 0xffffffff) throw new RangeError(`IPv4 address ${addr} is not a 32-bit unsigned integer`);
+    return addr;
+  }
+  const parts = addr.split('.');
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
+    throw new TypeError(`'${addr}' is not a dotted IPv4 address`);
+  }
+  return ((Number(parts[0]) << 24) | (Number(parts[1]) << 16) | (Number(parts[2]) << 8) | Number(parts[3])) >>> 0;
+}
+
+/**
+ * Accepts PACKET_HOST frames that are IPv4 to one of `destinations` (or from one of `sources`),
+ * plus ARP when asked; drops everything else in the kernel.
+ *
+ *   ldh [12]; jeq #ARP → accept              (only with arp)
+ *   ld  pkttype; jne #PACKET_HOST → drop
+ *   ldh [12]; jne #IPv4 → drop               (reload: A was replaced by pkttype)
+ *   ld  [30]; jeq #dst_i → accept ...         (IPv4 destination)
+ *   ld  [26]; jeq #src_i → accept ...         (IPv4 source)
+ *   drop: ret #0;  accept: ret #ACCEPT_BYTES
+ *
+ * Jumps are 8-bit, so the address list is bounded; the error says by how much it is too long.
+ */
+export function buildHostFilter(opts: HostFilterOptions): BpfInsn[] {
+  const dsts = opts.destinations.map(ipv4ToNumber);
+  const srcs = (opts.sources ?? []).map(ipv4ToNumber);
+  if (dsts.length + srcs.length === 0) throw new RangeError('buildHostFilter: no destinations or sources: the filter would drop everything');
+  const prog: BpfInsn[] = [];
+  // Jump targets are patched once the two return instructions' positions are known.
+  const toAccept: number[] = [];
+  const toDrop: number[] = [];
+  if (opts.arp === true) {
+    prog.push(stmt(BPF_LD | BPF_H | BPF_ABS, 12));
+    toAccept.push(prog.length);
+    prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_ARP, 0, 0));
+  }
+  prog.push(stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE));
+  toDrop.push(prog.length);
+  prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, 0, 0)); // jt: next, jf: drop
+  prog.push(stmt(BPF_LD | BPF_H | BPF_ABS, 12));
+  toDrop.push(prog.length);
+  prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_IPV4, 0, 0));
+  const matchAll = (offset: number, addrs: number[]): void => {
+    if (addrs.length === 0) return;
+    prog.push(stmt(BPF_LD | BPF_W | BPF_ABS, offset));
+    for (const a of addrs) {
+      toAccept.push(prog.length);
+      prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, a, 0, 0)); // jt: accept, jf: next
+    }
+  };
+  matchAll(14 + 16, dsts);
+  matchAll(14 + 12, srcs);
+  const drop = prog.length;
+  prog.push(stmt(BPF_RET | BPF_K, 0));
+  const accept = prog.length;
+  prog.push(stmt(BPF_RET | BPF_K, ACCEPT_BYTES));
+  const rel = (from: number, to: number): number => {
+    const d = to - from - 1;
+    if (d > 255) {
+      throw new RangeError(`buildHostFilter: ${dsts.length + srcs.length} addresses need a jump of ${d} instructions; ` +
+        `classic BPF allows 255, so use at most ${dsts.length + srcs.length - (d - 255)} addresses`);
+    }
+    return d;
+  };
+  for (const i of toAccept) prog[i]!.jt = rel(i, accept);
+  for (const i of toDrop) prog[i]!.jf = rel(i, drop);
+  return prog;
+}
+
+/**
+ * A classic BPF interpreter for the instructions this module emits (ld/ldh/ldb abs, ld pkttype,
+ * jeq k, ret k), so filters can be tested without a kernel. Returns the accepted length (0 = drop),
+ * or throws on an instruction it does not know or a jump out of the program.
+ */
+export function runFilter(prog: readonly BpfInsn[], frame: Uint8Array, pkttype: number): number {
+  let a = 0;
+  for (let pc = 0; pc < prog.length; pc++) {
+    const { code, jt, jf } = prog[pc]!;
+    const k = prog[pc]!.k >>> 0;
+    switch (code) {
+      case BPF_LD | BPF_W | BPF_ABS:
+        if (k === (SKF_AD_OFF + SKF_AD_PKTTYPE) >>> 0) a = pkttype;
+        else if (k + 4 > frame.length) return 0; // the kernel drops on an out-of-bounds load
+        else a = ((frame[k]! << 24) | (frame[k + 1]! << 16) | (frame[k + 2]! << 8) | frame[k + 3]!) >>> 0;
+        break;
+      case BPF_LD | BPF_H | BPF_ABS:
+        if (k + 2 > frame.length) return 0;
+        a = (frame[k]! << 8) | frame[k + 1]!;
+        break;
+      case BPF_LD | BPF_B | BPF_ABS:
+        if (k + 1 > frame.length) return 0;
+        a = frame[k]!;
+        break;
+      case BPF_JMP | BPF_JEQ | BPF_K:
+        pc += a === k ? jt : jf;
+        if (pc + 1 >= prog.length) throw new RangeError(`runFilter: jump from ${pc} leaves the program`);
+        break;
+      case BPF_RET | BPF_K:
+        return Math.min(k, frame.length);
+      default:
+        throw new RangeError(`runFilter: instruction ${pc} has opcode 0x${code.toString(16)}, which this interpreter does not know`);
+    }
+  }
+  throw new RangeError('runFilter: the program ends without ret');
+}

@@ -1,0 +1,349 @@
+// The only module that loads the native addon (native/build/Release/uvs_native.node, built by
+// `npm install`). Everything else depends on the NativeAddon interface below, so tests and other
+// backends can pass a fake (serialport/bindings-cpp does the same).
+//
+// Loading: the addon is a Node-API module and therefore context-aware; every worker thread that
+// calls loadNative() gets its own instance (the per-thread cache below is the module's own state,
+// which is per isolate).
+//
+// Waiting for frames: PacketSocket.wait(ms) is a poll(2) with a timeout. It blocks the calling
+// thread for at most `ms` and is meant for dataplane workers, which run a tight loop of
+// wait(1) → rx → work → send → release and yield to their event loop (setImmediate) every so many
+// rounds so messages from the main thread get through. Threads that live on their event loop (VRRP,
+// the TUN agent) use FdWatcher (libuv readiness) instead and never block.
+import { endianness } from 'node:os';
+import { join } from 'node:path';
+
+/** One classic BPF instruction (struct sock_filter). */
+export interface BpfInsn {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
+}
+
+export interface RingOptions {
+  /** Bytes per block; a multiple of the page size. Default 256 KiB (holds several 64 KiB super-frames). */
+  blockSize?: number;
+  /** Blocks in the ring. Default 32. */
+  blockCount?: number;
+  /** The kernel hands over a partly filled block after this long (tp_retire_blk_tov). Default 1. */
+  blockTimeoutMs?: number;
+  /** tp_frame_size (TPACKET_V3 only checks it); divides blockSize. Default 2048. */
+  frameSize?: number;
+}
+
+export type FanoutMode = 'hash' | 'lb' | 'cpu' | 'rollover' | 'rnd' | 'qm';
+
+export interface FanoutOptions {
+  /** Fanout group id (0..65535), the same in every worker sharing the interface. */
+  group: number;
+  /** Default 'hash' (the kernel's flow hash: both directions of a TCP flow are not guaranteed one worker). */
+  mode?: FanoutMode;
+  /** PACKET_FANOUT_FLAG_DEFRAG; default on for 'hash' so fragments hash like their datagram. */
+  defrag?: boolean;
+  /** PACKET_FANOUT_FLAG_ROLLOVER: a full socket passes frames on to the next. */
+  rollover?: boolean;
+}
+
+export interface PacketSocketOptions {
+  /** Interface index to bind to; 0 = every interface. */
+  ifindex: number;
+  /** EtherType to bind with (host order). Default ETH_P_ALL; 0 = a send-only socket that receives nothing. */
+  protocol?: number;
+  /** A TPACKET_V3 RX ring; without it the socket only sends. */
+  ring?: RingOptions;
+  fanout?: FanoutOptions;
+  /**
+   * PACKET_QDISC_BYPASS: transmit straight to the driver (packet_direct_xmit), no qdisc. Not with
+   * vnetHdr when the egress device may lack TSO/GSO for the frames: packet_direct_xmit drops (ENOBUFS)
+   * any frame that validate_xmit_skb had to segment in software, where dev_queue_xmit would send
+   * the segments. (veth has no qdisc anyway — noqueue — so bypass saves little there.)
+   */
+  qdiscBypass?: boolean;
+  /** PACKET_IGNORE_OUTGOING: no PACKET_OUTGOING copies of what this host sends. */
+  ignoreOutgoing?: boolean;
+  /**
+   * PACKET_VNET_HDR: every received frame is preceded by a 10-byte virtio_net_hdr (at offset − 10
+   * in the ring) and every sent frame must begin with one, so GSO super-frames and frames whose
+   * checksum is left to the hardware (TP_STATUS_CSUMNOTREADY) go back out and the kernel segments
+   * and checksums them (DESIGN.md, "Offloads").
+   */
+  vnetHdr?: boolean;
+  /** Classic BPF filter attached before the socket is bound (see bpf.ts). */
+  filter?: readonly BpfInsn[];
+  /** Frames per sendmmsg call (1..1024). Default 256. */
+  txBatch?: number;
+  sndbuf?: number;
+}
+
+export interface PacketSocketStats {
+  /** PACKET_STATISTICS since the previous stats() call (the kernel resets them on read). */
+  packets: number;
+  drops: number;
+  freezeQueueCount: number;
+  /** Totals since open: sendmmsg failures, and frames not sent because of them. */
+  txErrors: number;
+  txDropped: number;
+  /** errno name of the last transmit failure, or null. */
+  lastTxError: string | null;
+}
+
+export type U32Cells = Int32Array | Uint32Array;
+
+export interface PacketSocket {
+  readonly fd: number;
+  /** The RX ring's memory (external, no copy); undefined without a ring or after close(). */
+  readonly ring: ArrayBuffer | undefined;
+  readonly blockSize: number;
+  readonly blockCount: number;
+  readonly ifindex: number;
+  readonly vnetHdr: boolean;
+  /**
+   * Writes up to maxFrames (default desc.length / FRAME_STRIDE) ready frames as FRAME_STRIDE cells
+   * each (FRAME_OFFSET, FRAME_CAPLEN, ...) and returns how many. Frames stay valid until release().
+   */
+  rx(desc: U32Cells, maxFrames?: number): number;
+  /** Gives every fully read block back to the kernel; returns how many. */
+  release(): number;
+  /** True when rx() has frames; waits at most timeoutMs (poll). */
+  wait(timeoutMs: number): boolean;
+  /**
+   * Sends frames[i] = buffer[offsets[i] .. offsets[i] + lengths[i]) for i < count, with sendmmsg.
+   * buffer may be any ring (forward in place) or a TX buffer. Returns how many the kernel took.
+   */
+  send(buffer: ArrayBuffer | ArrayBufferView, offsets: U32Cells, lengths: U32Cells, count: number): number;
+  setFilter(filter: readonly BpfInsn[]): void;
+  detachFilter(): void;
+  stats(): PacketSocketStats;
+  close(): void;
+}
+
+export interface RawSocketOptions {
+  /** IP protocol: 112 VRRP, 4 IPIP. */
+  protocol: number;
+  /** SO_BINDTODEVICE. */
+  device?: string;
+  /** IP_HDRINCL: send() gets the whole IPv4 packet. */
+  hdrincl?: boolean;
+  ttl?: number;
+  /** IP_MULTICAST_TTL (VRRP: 255, RFC 5798 section 5.1.1.3). */
+  multicastTtl?: number;
+  /** IP_MULTICAST_LOOP; the kernel's default is on. */
+  multicastLoop?: boolean;
+  /** IP_MULTICAST_IF by interface index. */
+  multicastIf?: number;
+  /** IP_MULTICAST_ALL; default off here (only this socket's own groups). */
+  multicastAll?: boolean;
+  rcvbuf?: number;
+  bindAddress?: string;
+}
+
+export interface RawSocket {
+  readonly fd: number;
+  addMembership(group: string | number, ifindex: number): void;
+  dropMembership(group: string | number, ifindex: number): void;
+  /**
+   * One datagram with its IP header into buffer, or -1 when none is queued. info (>= 4 cells) gets
+   * RAW_INFO_IFINDEX, RAW_INFO_SOURCE, RAW_INFO_DESTINATION (host order), RAW_INFO_TRUNCATED.
+   */
+  recv(buffer: ArrayBuffer | ArrayBufferView, info: U32Cells): number;
+  /** Bytes sent, or -1 when the socket buffer is full. destination: dotted string or host-order number. */
+  send(buffer: ArrayBuffer | ArrayBufferView, length: number, destination: string | number): number;
+  wait(timeoutMs: number): boolean;
+  close(): void;
+}
+
+export const RAW_INFO_IFINDEX = 0;
+export const RAW_INFO_SOURCE = 1;
+export const RAW_INFO_DESTINATION = 2;
+export const RAW_INFO_TRUNCATED = 3;
+
+/** libuv readiness on an fd; the callback runs on the event loop of the thread that made it. */
+export interface FdWatcher {
+  /** events: 1 readable (default), 2 writable, 3 both. */
+  start(events?: number): void;
+  stop(): void;
+  close(): void;
+}
+
+export interface InterfaceInfo {
+  name: string;
+  index: number;
+  /** aa:bb:cc:dd:ee:ff */
+  mac: string;
+  /** ARPHRD_* (1 Ethernet, 772 loopback). */
+  hwType: number;
+  mtu: number;
+  flags: number;
+  up: boolean;
+  running: boolean;
+}
+
+export type EthtoolFeature = 'rx' | 'tx' | 'sg' | 'tso' | 'gso' | 'gro';
+
+export interface NativeConstants {
+  readonly FRAME_STRIDE: number;
+  readonly FRAME_OFFSET: number;
+  readonly FRAME_CAPLEN: number;
+  readonly FRAME_WIRELEN: number;
+  readonly FRAME_STATUS: number;
+  readonly FRAME_VLAN_TCI: number;
+  readonly FRAME_VLAN_TPID: number;
+  readonly FRAME_PKTTYPE: number;
+  readonly FRAME_IFINDEX: number;
+  readonly TP_STATUS_USER: number;
+  readonly TP_STATUS_COPY: number;
+  readonly TP_STATUS_LOSING: number;
+  readonly TP_STATUS_CSUMNOTREADY: number;
+  readonly TP_STATUS_VLAN_VALID: number;
+  readonly TP_STATUS_BLK_TMO: number;
+  readonly TP_STATUS_VLAN_TPID_VALID: number;
+  readonly TP_STATUS_CSUM_VALID: number;
+  readonly PACKET_HOST: number;
+  readonly PACKET_BROADCAST: number;
+  readonly PACKET_MULTICAST: number;
+  readonly PACKET_OTHERHOST: number;
+  readonly PACKET_OUTGOING: number;
+  readonly VNET_HDR_LEN: number;
+  readonly VIRTIO_NET_HDR_F_NEEDS_CSUM: number;
+  readonly VIRTIO_NET_HDR_F_DATA_VALID: number;
+  readonly VIRTIO_NET_HDR_GSO_NONE: number;
+  readonly VIRTIO_NET_HDR_GSO_TCPV4: number;
+  readonly VIRTIO_NET_HDR_GSO_UDP: number;
+  readonly VIRTIO_NET_HDR_GSO_TCPV6: number;
+  readonly VIRTIO_NET_HDR_GSO_ECN: number;
+  readonly ETH_P_ALL: number;
+  readonly IFF_UP: number;
+  readonly IFF_RUNNING: number;
+  readonly IFF_LOOPBACK: number;
+}
+
+export interface NativeAddon {
+  readonly constants: NativeConstants;
+  readonly PacketSocket: new (options: PacketSocketOptions) => PacketSocket;
+  readonly RawSocket: new (options: RawSocketOptions) => RawSocket;
+  readonly FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => FdWatcher;
+  /** if_nametoindex; throws ENODEV for an unknown name. */
+  ifIndex(name: string): number;
+  ifInfo(name: string): InterfaceInfo;
+  /** One legacy ethtool flag (ETHTOOL_GGRO, ...). */
+  ethtoolGet(name: string, feature: EthtoolFeature): boolean;
+  ethtoolSet(name: string, feature: EthtoolFeature, on: boolean): void;
+  /** A TUN device (IFF_TUN | IFF_NO_PI, non-blocking fd); it lives as long as the fd. */
+  tunOpen(name?: string): { fd: number; name: string };
+  /** Bytes read, or -1 when nothing is ready. */
+  fdRead(fd: number, buffer: ArrayBuffer | ArrayBufferView): number;
+  /** Bytes written, or -1 when the fd would block. */
+  fdWrite(fd: number, buffer: ArrayBuffer | ArrayBufferView, length: number): number;
+  fdWait(fd: number, timeoutMs: number): boolean;
+  fdClose(fd: number): void;
+  /** Which addon instance answered (1, 2, ... in load order across threads). */
+  threadId(): number;
+}
+
+// The frame descriptor layout, fixed here so hot code can use plain constants; the addon's own
+// values are checked against these when it is loaded.
+export const FRAME_STRIDE = 8;
+export const FRAME_OFFSET = 0;
+export const FRAME_CAPLEN = 1;
+export const FRAME_WIRELEN = 2;
+export const FRAME_STATUS = 3;
+export const FRAME_VLAN_TCI = 4;
+export const FRAME_VLAN_TPID = 5;
+export const FRAME_PKTTYPE = 6;
+export const FRAME_IFINDEX = 7;
+/** struct virtio_net_hdr (legacy, 10 bytes), just before the Ethernet header with vnetHdr. */
+export const VNET_HDR_LEN = 10;
+
+/** Where the addon is, relative to this file in dist/src/dataplane/ (or src/dataplane/). */
+export function nativeAddonPath(): string {
+  return process.env['UVS_NATIVE_ADDON'] ?? join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'uvs_native.node');
+}
+
+export class NativeLoadError extends Error {
+  readonly code = 'UVS_NATIVE_NOT_LOADED';
+  constructor(path: string, cause: unknown) {
+    super(`cannot load the uvs native addon from ${path}: ${cause instanceof Error ? cause.message : String(cause)} ` +
+      '(build it with "npm install", which runs node-gyp rebuild -C native)');
+    this.name = 'NativeLoadError';
+  }
+}
+
+let loaded: NativeAddon | undefined;
+
+/** Loads the addon once per thread. Throws NativeLoadError when it is not built. */
+export function loadNative(): NativeAddon {
+  if (loaded !== undefined) return loaded;
+  const path = nativeAddonPath();
+  let addon: NativeAddon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(path) as NativeAddon;
+  } catch (err) {
+    throw new NativeLoadError(path, err);
+  }
+  const c = addon.constants;
+  const expected: Array<[string, number, number]> = [
+    ['FRAME_STRIDE', c.FRAME_STRIDE, FRAME_STRIDE], ['FRAME_OFFSET', c.FRAME_OFFSET, FRAME_OFFSET],
+    ['FRAME_CAPLEN', c.FRAME_CAPLEN, FRAME_CAPLEN], ['FRAME_WIRELEN', c.FRAME_WIRELEN, FRAME_WIRELEN],
+    ['FRAME_STATUS', c.FRAME_STATUS, FRAME_STATUS], ['FRAME_VLAN_TCI', c.FRAME_VLAN_TCI, FRAME_VLAN_TCI],
+    ['FRAME_VLAN_TPID', c.FRAME_VLAN_TPID, FRAME_VLAN_TPID], ['FRAME_PKTTYPE', c.FRAME_PKTTYPE, FRAME_PKTTYPE],
+    ['FRAME_IFINDEX', c.FRAME_IFINDEX, FRAME_IFINDEX], ['VNET_HDR_LEN', c.VNET_HDR_LEN, VNET_HDR_LEN],
+  ];
+  for (const [name, got, want] of expected) {
+    if (got !== want) throw new NativeLoadError(path, new Error(`${name} is ${got} in the addon but ${want} in native.ts: rebuild the addon`));
+  }
+  loaded = addon;
+  return addon;
+}
+
+/** The virtio_net_hdr fields (virtio spec 5.1.6). */
+export interface VnetHdr {
+  flags: number;
+  gsoType: number;
+  hdrLen: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+}
+
+export function newVnetHdr(): VnetHdr {
+  return { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
+}
+
+// The kernel writes the legacy header in the host's byte order for packet sockets (vio_le() is
+// virtio_legacy_is_little_endian()).
+const vnetLittleEndian = endianness() === 'LE';
+
+/** Reads the virtio_net_hdr that precedes the frame at frameOffset (vnetHdr sockets). No allocation. */
+export function readVnetHdr(view: DataView, frameOffset: number, out: VnetHdr): void {
+  const at = frameOffset - VNET_HDR_LEN;
+  out.flags = view.getUint8(at);
+  out.gsoType = view.getUint8(at + 1);
+  out.hdrLen = view.getUint16(at + 2, vnetLittleEndian);
+  out.gsoSize = view.getUint16(at + 4, vnetLittleEndian);
+  out.csumStart = view.getUint16(at + 6, vnetLittleEndian);
+  out.csumOffset = view.getUint16(at + 8, vnetLittleEndian);
+}
+
+/** Writes a virtio_net_hdr at `at` (the start of a frame to send on a vnetHdr socket). */
+export function writeVnetHdr(view: DataView, at: number, hdr: VnetHdr): void {
+  view.setUint8(at, hdr.flags);
+  view.setUint8(at + 1, hdr.gsoType);
+  view.setUint16(at + 2, hdr.hdrLen, vnetLittleEndian);
+  view.setUint16(at + 4, hdr.gsoSize, vnetLittleEndian);
+  view.setUint16(at + 6, hdr.csumStart, vnetLittleEndian);
+  view.setUint16(at + 8, hdr.csumOffset, vnetLittleEndian);
+}
+
+/** Parses "aa:bb:cc:dd:ee:ff" into 6 bytes at `at` of out. */
+export function writeMac(out: Uint8Array, at: number, mac: string): void {
+  const parts = mac.split(':');
+  if (parts.length !== 6) throw new TypeError(`'${mac}' is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+  for (let i = 0; i < 6; i++) {
+    const b = Number.parseInt(parts[i]!, 16);
+    if (!/^[0-9a-fA-F]{1,2}$/.test(parts[i]!) || Number.isNaN(b)) throw new TypeError(`'${mac}' is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+    out[at + i] = b;
+  }
+}

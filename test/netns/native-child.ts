@@ -1,0 +1,395 @@
+// A small program the native-ring tests and the native bench run inside a namespace
+// (`ip netns exec NS node dist/test/netns/native-child.js '<json>'`): it opens the addon's sockets
+// there, prints READY once they are open, does one job bounded in time, and prints one JSON line
+// with what it saw. Not a test file itself (no .test suffix).
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import {
+  FRAME_CAPLEN, FRAME_IFINDEX, FRAME_OFFSET, FRAME_PKTTYPE, FRAME_STATUS, FRAME_STRIDE, FRAME_WIRELEN,
+  loadNative, newVnetHdr, readVnetHdr, RAW_INFO_DESTINATION, RAW_INFO_IFINDEX, RAW_INFO_SOURCE,
+  VNET_HDR_LEN, writeMac,
+  type BpfInsn, type FanoutOptions, type PacketSocket, type PacketSocketStats, type RingOptions, type VnetHdr,
+} from '../../src/dataplane/native';
+
+export interface RxJob {
+  mode: 'rx';
+  iface: string;
+  durationMs: number;
+  /** Stop once this many frames were seen (0: run for durationMs). */
+  expect: number;
+  ring?: RingOptions;
+  filter?: BpfInsn[];
+  fanout?: FanoutOptions;
+  vnetHdr?: boolean;
+  /** Keep only frames with this EtherType (after the MAC addresses), when set. */
+  etherType?: number;
+  /** Hex of the first captureBytes bytes of each kept frame (0: none). */
+  captureBytes: number;
+  /** Keep only frames whose wire length is at least this (0: all). */
+  minWirelen?: number;
+}
+
+export interface RxFrame {
+  wirelen: number;
+  caplen: number;
+  status: number;
+  pkttype: number;
+  ifindex: number;
+  hex: string;
+  vnet?: VnetHdr;
+}
+
+export interface RxResult {
+  instance: number;
+  frames: RxFrame[];
+  /** How many frames each non-empty rx() call returned. */
+  batches: number[];
+  total: number;
+  kept: number;
+}
+
+export interface TxJob {
+  mode: 'tx';
+  iface: string;
+  /** Frames as hex; all go out in one send() call. */
+  frames: string[];
+  qdiscBypass?: boolean;
+}
+
+export interface WorkersJob {
+  mode: 'workers';
+  workers: number;
+  rx: RxJob;
+}
+
+export interface VrrpJob {
+  mode: 'vrrp';
+  role: 'send' | 'recv';
+  iface: string;
+  group: string;
+  durationMs: number;
+  /** Payload to send (hex), for role send. */
+  payload?: string;
+}
+
+export interface ForwardSide {
+  iface: string;
+  /** MAC of the next hop behind this interface (the frames sent out here go to it). */
+  peerMac: string;
+  /** Accept only IPv4 frames to these addresses (frames to be forwarded out of the other side). */
+  filter: BpfInsn[];
+}
+
+export interface ForwardJob {
+  mode: 'forward';
+  sides: [ForwardSide, ForwardSide];
+  durationMs: number;
+  vnetHdr: boolean;
+  batch: number;
+  /** Forward only side 0 → side 1 (bench), else both ways. */
+  oneWay?: boolean;
+  /** PACKET_QDISC_BYPASS on the sockets (see native.ts: not with vnetHdr where segmentation may be needed). */
+  qdiscBypass: boolean;
+  /** Stop this long after the last frame, once something was forwarded (0: run for durationMs). */
+  idleStopMs?: number;
+}
+
+export interface ForwardResult {
+  forwarded: [number, number];
+  sent: [number, number];
+  truncated: number;
+  superFrames: number;
+  maxWirelen: number;
+  elapsed: number;
+  stats: PacketSocketStats[];
+}
+
+export interface GenJob {
+  mode: 'gen';
+  iface: string;
+  frame: string;
+  durationMs: number;
+  batch: number;
+}
+
+export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob;
+
+const native = loadNative();
+
+function hexToBytes(hex: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+function openRx(job: RxJob): PacketSocket {
+  const ifindex = native.ifIndex(job.iface);
+  return new native.PacketSocket({
+    ifindex,
+    ring: job.ring ?? { blockSize: 1 << 16, blockCount: 16, blockTimeoutMs: 1 },
+    ...(job.filter ? { filter: job.filter } : {}),
+    ...(job.fanout ? { fanout: job.fanout } : {}),
+    vnetHdr: job.vnetHdr === true,
+    ignoreOutgoing: true,
+  });
+}
+
+function runRx(sock: PacketSocket, job: RxJob): RxResult {
+  const desc = new Uint32Array(FRAME_STRIDE * 64);
+  const ring = sock.ring!;
+  const bytes = new Uint8Array(ring);
+  const view = new DataView(ring);
+  const result: RxResult = { instance: native.threadId(), frames: [], batches: [], total: 0, kept: 0 };
+  const deadline = Date.now() + job.durationMs;
+  while (Date.now() < deadline && (job.expect === 0 || result.kept < job.expect)) {
+    if (!sock.wait(5)) continue;
+    const n = sock.rx(desc);
+    if (n > 0) result.batches.push(n);
+    for (let i = 0; i < n; i++) {
+      const d = i * FRAME_STRIDE;
+      const off = desc[d + FRAME_OFFSET]!;
+      const caplen = desc[d + FRAME_CAPLEN]!;
+      const wirelen = desc[d + FRAME_WIRELEN]!;
+      result.total++;
+      if (job.etherType !== undefined && (caplen < 14 || view.getUint16(off + 12) !== job.etherType)) continue;
+      if (job.minWirelen !== undefined && wirelen < job.minWirelen) continue;
+      result.kept++;
+      const frame: RxFrame = {
+        wirelen, caplen,
+        status: desc[d + FRAME_STATUS]!,
+        pkttype: desc[d + FRAME_PKTTYPE]!,
+        ifindex: desc[d + FRAME_IFINDEX]!,
+        hex: Buffer.from(bytes.subarray(off, off + Math.min(caplen, job.captureBytes))).toString('hex'),
+      };
+      if (sock.vnetHdr) {
+        const v = newVnetHdr();
+        readVnetHdr(view, off, v);
+        frame.vnet = v;
+      }
+      if (result.frames.length < 4096) result.frames.push(frame);
+    }
+    sock.release();
+  }
+  return result;
+}
+
+function runTx(job: TxJob): { sent: number } {
+  const sock = new native.PacketSocket({ ifindex: native.ifIndex(job.iface), protocol: 0, qdiscBypass: job.qdiscBypass === true });
+  const frames = job.frames.map(hexToBytes);
+  const total = frames.reduce((s, f) => s + f.length, 0);
+  const buf = new Uint8Array(total);
+  const offsets = new Uint32Array(frames.length);
+  const lengths = new Uint32Array(frames.length);
+  let at = 0;
+  frames.forEach((f, i) => {
+    buf.set(f, at);
+    offsets[i] = at;
+    lengths[i] = f.length;
+    at += f.length;
+  });
+  process.stdout.write('READY\n');
+  const sent = sock.send(buf, offsets, lengths, frames.length);
+  sock.close();
+  return { sent };
+}
+
+async function runWorkers(job: WorkersJob): Promise<RxResult[]> {
+  const workers: Worker[] = [];
+  const results: Promise<RxResult>[] = [];
+  const ready: Promise<void>[] = [];
+  for (let i = 0; i < job.workers; i++) {
+    const w = new Worker(__filename, { workerData: job.rx });
+    workers.push(w);
+    ready.push(new Promise((resolve, reject) => {
+      w.once('message', (m: unknown) => (m === 'ready' ? resolve() : reject(new Error(`worker ${i}: expected ready, got ${String(m)}`))));
+      w.once('error', reject);
+    }));
+  }
+  await Promise.all(ready);
+  for (const w of workers) {
+    results.push(new Promise((resolve, reject) => {
+      w.once('message', (m: RxResult) => resolve(m));
+      w.once('error', reject);
+    }));
+  }
+  process.stdout.write('READY\n');
+  return Promise.all(results);
+}
+
+function parseIpv4Header(buf: Uint8Array): { ttl: number; protocol: number; headerLength: number } {
+  return { ttl: buf[8]!, protocol: buf[9]!, headerLength: (buf[0]! & 0x0f) * 4 };
+}
+
+function ipText(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+function runVrrp(job: VrrpJob): Record<string, unknown> {
+  const ifindex = native.ifIndex(job.iface);
+  const sock = new native.RawSocket({ protocol: 112, device: job.iface, multicastTtl: 255, multicastIf: ifindex, multicastLoop: false });
+  sock.addMembership(job.group, ifindex);
+  const buf = new Uint8Array(2048);
+  const info = new Uint32Array(4);
+  process.stdout.write('READY\n');
+  if (job.role === 'send') {
+    const payload = hexToBytes(job.payload ?? '');
+    const sent = sock.send(payload, payload.length, job.group);
+    // With IP_MULTICAST_LOOP off the sender must not hear itself.
+    const heard = sock.wait(300) ? sock.recv(buf, info) : -1;
+    sock.close();
+    return { sent, selfReceived: heard };
+  }
+  const deadline = Date.now() + job.durationMs;
+  while (Date.now() < deadline) {
+    if (!sock.wait(20)) continue;
+    const n = sock.recv(buf, info);
+    if (n < 0) continue;
+    const ip = parseIpv4Header(buf);
+    sock.close();
+    return {
+      length: n, ttl: ip.ttl, protocol: ip.protocol,
+      source: ipText(info[RAW_INFO_SOURCE]!), destination: ipText(info[RAW_INFO_DESTINATION]!),
+      ifindex: info[RAW_INFO_IFINDEX]!, expectedIfindex: ifindex,
+      payload: Buffer.from(buf.subarray(ip.headerLength, n)).toString('hex'),
+    };
+  }
+  sock.close();
+  return { length: -1 };
+}
+
+// The forwarding loop a dataplane worker runs, reduced to its I/O: RX batch, MAC rewrite in the
+// ring, TX batch pointing into the same ring, release.
+function runForward(job: ForwardJob): ForwardResult {
+  const socks = job.sides.map((side) => new native.PacketSocket({
+    ifindex: native.ifIndex(side.iface),
+    ring: { blockSize: 1 << 18, blockCount: 16, blockTimeoutMs: 1 },
+    filter: side.filter,
+    vnetHdr: job.vnetHdr,
+    qdiscBypass: job.qdiscBypass,
+    ignoreOutgoing: true,
+    txBatch: job.batch,
+  }));
+  const srcMacs = job.sides.map((side) => {
+    const b = new Uint8Array(6);
+    writeMac(b, 0, native.ifInfo(side.iface).mac);
+    return b;
+  });
+  const dstMacs = job.sides.map((side) => {
+    const b = new Uint8Array(6);
+    writeMac(b, 0, side.peerMac);
+    return b;
+  });
+  const desc = new Uint32Array(FRAME_STRIDE * job.batch);
+  const offsets = new Uint32Array(job.batch);
+  const lengths = new Uint32Array(job.batch);
+  const pre = job.vnetHdr ? VNET_HDR_LEN : 0;
+  const forwarded: [number, number] = [0, 0];
+  const sent: [number, number] = [0, 0];
+  let truncated = 0;
+  let superFrames = 0;
+  let maxWirelen = 0;
+  process.stdout.write('READY\n');
+  const start = Date.now();
+  const deadline = start + job.durationMs;
+  const idleStopMs = job.idleStopMs ?? 0;
+  let lastActivity = start;
+  let rounds = 0;
+  for (;;) {
+    if ((rounds++ & 63) === 0) {
+      const now = Date.now();
+      if (now >= deadline) break;
+      if (idleStopMs > 0 && forwarded[0] + forwarded[1] > 0 && now - lastActivity > idleStopMs) break;
+    }
+    let moved = 0;
+    for (let from = 0; from < 2; from++) {
+      if (job.oneWay === true && from === 1) break;
+      const to = 1 - from;
+      const rxSock = socks[from]!;
+      const n = rxSock.rx(desc, job.batch);
+      if (n === 0) continue;
+      const ring = new Uint8Array(rxSock.ring!);
+      const dstMac = dstMacs[to]!;
+      const srcMac = srcMacs[to]!;
+      let count = 0;
+      for (let i = 0; i < n; i++) {
+        const d = i * FRAME_STRIDE;
+        const off = desc[d + FRAME_OFFSET]!;
+        const caplen = desc[d + FRAME_CAPLEN]!;
+        const wirelen = desc[d + FRAME_WIRELEN]!;
+        if (caplen < wirelen) {
+          truncated++;
+          continue;
+        }
+        if (wirelen > 1514) superFrames++;
+        if (wirelen > maxWirelen) maxWirelen = wirelen;
+        ring.set(dstMac, off);
+        ring.set(srcMac, off + 6);
+        offsets[count] = off - pre;
+        lengths[count] = caplen + pre;
+        count++;
+      }
+      forwarded[from] += count;
+      sent[from] += socks[to]!.send(rxSock.ring!, offsets, lengths, count);
+      rxSock.release();
+      moved += n;
+    }
+    if (moved === 0) socks[0]!.wait(1);
+    else if (idleStopMs > 0) lastActivity = Date.now();
+  }
+  const elapsed = (Date.now() - start) / 1000;
+  const stats = socks.map((s) => s.stats());
+  for (const s of socks) s.close();
+  return { forwarded, sent, truncated, superFrames, maxWirelen, elapsed, stats };
+}
+
+function runGen(job: GenJob): Record<string, unknown> {
+  const sock = new native.PacketSocket({ ifindex: native.ifIndex(job.iface), protocol: 0, qdiscBypass: true, txBatch: job.batch });
+  const frame = hexToBytes(job.frame);
+  const buf = new Uint8Array(frame.length);
+  buf.set(frame);
+  const offsets = new Uint32Array(job.batch); // all frames are the same bytes
+  const lengths = new Uint32Array(job.batch).fill(frame.length);
+  process.stdout.write('READY\n');
+  let sent = 0;
+  let calls = 0;
+  const start = Date.now();
+  const deadline = start + job.durationMs;
+  while ((calls++ & 63) !== 0 || Date.now() < deadline) sent += sock.send(buf, offsets, lengths, job.batch);
+  const elapsed = (Date.now() - start) / 1000;
+  const stats = sock.stats();
+  sock.close();
+  return { sent, elapsed, pps: sent / elapsed, stats };
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2] ?? '{}') as ChildJob;
+  let out: unknown;
+  switch (job.mode) {
+    case 'rx': {
+      const sock = openRx(job);
+      process.stdout.write('READY\n');
+      out = runRx(sock, job);
+      sock.close();
+      break;
+    }
+    case 'tx': out = runTx(job); break;
+    case 'workers': out = await runWorkers(job); break;
+    case 'vrrp': out = runVrrp(job); break;
+    case 'forward': out = runForward(job); break;
+    case 'gen': out = runGen(job); break;
+    default: throw new Error(`native-child: unknown mode in ${process.argv[2]}`);
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+if (isMainThread) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`native-child: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+} else {
+  // A worker of the 'workers' job: its own addon instance, its own fanout member.
+  const job = workerData as RxJob;
+  const sock = openRx(job);
+  parentPort!.postMessage('ready');
+  const result = runRx(sock, job);
+  sock.close();
+  parentPort!.postMessage(result);
+}
