@@ -2,6 +2,8 @@
 // (`ip netns exec NS node dist/test/netns/native-child.js '<json>'`): it opens the addon's sockets
 // there, prints READY once they are open, does one job bounded in time, and prints one JSON line
 // with what it saw. Not a test file itself (no .test suffix).
+import { execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import {
   FRAME_CAPLEN, FRAME_IFINDEX, FRAME_OFFSET, FRAME_PKTTYPE, FRAME_STATUS, FRAME_STRIDE, FRAME_WIRELEN,
@@ -111,7 +113,29 @@ export interface GenJob {
   batch: number;
 }
 
-export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob;
+/** IPIP (protocol 4) over a raw socket: the receiver waits with an FdWatcher on its event loop. */
+export interface IpipJob {
+  mode: 'ipip';
+  role: 'send' | 'recv';
+  destination: string;
+  /** The inner IPv4 packet (hex), for role send. */
+  inner?: string;
+  durationMs: number;
+}
+
+/** A TUN device: reads what the kernel routes into it (FdWatcher), writes a UDP datagram back in. */
+export interface TunJob {
+  mode: 'tun';
+  name: string;
+  cidr: string;
+  /** The packet to write into the device (hex), and where a UDP socket waits for it. */
+  write: string;
+  listenIp: string;
+  listenPort: number;
+  durationMs: number;
+}
+
+export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob | IpipJob | TunJob;
 
 const native = loadNative();
 
@@ -358,6 +382,80 @@ function runGen(job: GenJob): Record<string, unknown> {
   return { sent, elapsed, pps: sent / elapsed, stats };
 }
 
+function runIpip(job: IpipJob): Promise<Record<string, unknown>> {
+  const sock = new native.RawSocket({ protocol: 4 });
+  if (job.role === 'send') {
+    const inner = hexToBytes(job.inner ?? '');
+    process.stdout.write('READY\n');
+    const sent = sock.send(inner, inner.length, job.destination);
+    sock.close();
+    return Promise.resolve({ sent });
+  }
+  return new Promise((resolve) => {
+    const buf = new Uint8Array(4096);
+    const info = new Uint32Array(4);
+    const timer = setTimeout(() => finish({ length: -1 }), job.durationMs);
+    const watcher = new native.FdWatcher(sock.fd, (status) => {
+      const n = status === 0 ? sock.recv(buf, info) : -1;
+      if (n < 0) return;
+      const ip = parseIpv4Header(buf);
+      finish({
+        length: n, protocol: ip.protocol, source: ipText(info[RAW_INFO_SOURCE]!),
+        inner: Buffer.from(buf.subarray(ip.headerLength, n)).toString('hex'),
+      });
+    });
+    function finish(r: Record<string, unknown>): void {
+      clearTimeout(timer);
+      watcher.close();
+      sock.close();
+      resolve(r);
+    }
+    watcher.start(1);
+    process.stdout.write('READY\n');
+  });
+}
+
+function runTun(job: TunJob): Promise<Record<string, unknown>> {
+  const tun = native.tunOpen(job.name);
+  execFileSync('ip', ['addr', 'add', job.cidr, 'dev', tun.name]);
+  execFileSync('ip', ['link', 'set', tun.name, 'up']);
+  const udp = createSocket('udp4');
+  return new Promise((resolve, reject) => {
+    const buf = new Uint8Array(65536);
+    const result: Record<string, unknown> = { name: tun.name };
+    const timer = setTimeout(() => finish(), job.durationMs);
+    const watcher = new native.FdWatcher(tun.fd, () => {
+      for (;;) {
+        const n = native.fdRead(tun.fd, buf);
+        if (n < 0) break;
+        // The first IPv4 packet the kernel routed into the device (IFF_NO_PI: no 4-byte prefix).
+        if (result['readProtocol'] === undefined && n >= 20 && buf[0]! >> 4 === 4) {
+          result['readProtocol'] = buf[9];
+          result['readDestination'] = `${buf[16]}.${buf[17]}.${buf[18]}.${buf[19]}`;
+          const out = hexToBytes(job.write);
+          result['written'] = native.fdWrite(tun.fd, out, out.length);
+        }
+      }
+    });
+    udp.on('message', (msg) => {
+      result['udpReceived'] = msg.toString('hex');
+      finish();
+    });
+    udp.on('error', reject);
+    function finish(): void {
+      clearTimeout(timer);
+      watcher.close();
+      udp.close();
+      native.fdClose(tun.fd);
+      resolve(result);
+    }
+    udp.bind(job.listenPort, job.listenIp, () => {
+      watcher.start();
+      process.stdout.write('READY\n');
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as ChildJob;
   let out: unknown;
@@ -374,6 +472,8 @@ async function main(): Promise<void> {
     case 'vrrp': out = runVrrp(job); break;
     case 'forward': out = runForward(job); break;
     case 'gen': out = runGen(job); break;
+    case 'ipip': out = await runIpip(job); break;
+    case 'tun': out = await runTun(job); break;
     default: throw new Error(`native-child: unknown mode in ${process.argv[2]}`);
   }
   process.stdout.write(JSON.stringify(out) + '\n');
