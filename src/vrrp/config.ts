@@ -42,6 +42,8 @@ export interface VrrpInstanceConfig {
   /** PASS password, at most 8 bytes (keepalived truncates longer ones). */
   authPass: string;
   virtualAddresses: VirtualAddress[];
+  /** `virtual_ipaddress_excluded`: added and removed with the VIPs but not listed in adverts. */
+  excludedAddresses: VirtualAddress[];
   /** `unicast_src_ip`; undefined = primaryAddress. */
   unicastSource: string | undefined;
   /** `unicast_peer { ... }`; empty = multicast. */
@@ -125,6 +127,7 @@ export function instanceConfig(input: VrrpInstanceInput): VrrpInstanceConfig {
     authType: AUTH_NONE,
     authPass: '',
     virtualAddresses: [],
+    excludedAddresses: [],
     unicastSource: undefined,
     unicastPeers: [],
     multicastGroup: VRRP_MCAST_GROUP4,
@@ -189,7 +192,7 @@ export function instanceConfig(input: VrrpInstanceInput): VrrpInstanceConfig {
   if (c.garpMasterRepeat < 0 || c.garpMasterRefreshRepeat < 0 || c.garpMasterDelayMs < 0 || c.garpMasterRefreshMs < 0) {
     throw new VrrpConfigError(where, 'garp_master_* values must not be negative');
   }
-  for (const vip of c.virtualAddresses) {
+  for (const vip of [...c.virtualAddresses, ...c.excludedAddresses]) {
     if (!isIPv4(vip.address)) {
       throw new VrrpConfigError(where, `virtual_ipaddress "${vip.address}" is not IPv4 (IPv6 VIPs are not supported yet)`);
     }

@@ -264,6 +264,7 @@ export class VrrpInstance {
     this.masterAddress = '';
     this.deps.logger.info(`(${this.name}) Entering MASTER STATE`);
     for (const vip of this.config.virtualAddresses) this.deps.vips.add(vip);
+    for (const vip of this.config.excludedAddresses) this.deps.vips.add(vip);
     this.vipsSet = true;
     this.sendGarps(this.config.garpMasterRepeat);
     this.clearGarpTimers();
@@ -298,6 +299,7 @@ export class VrrpInstance {
     this.clearGarpTimers();
     if (!this.vipsSet) return;
     for (const vip of this.config.virtualAddresses) this.deps.vips.remove(vip);
+    for (const vip of this.config.excludedAddresses) this.deps.vips.remove(vip);
     this.vipsSet = false;
   }
 
@@ -397,7 +399,9 @@ export class VrrpInstance {
   private sendGarps(repeat: number): void {
     if (!this.vipsSet) return;
     for (let i = 0; i < repeat; i++) {
+      // keepalived vrrp_send_link_update(): the excluded addresses are announced too.
       for (const vip of this.config.virtualAddresses) this.deps.vips.gratuitousArp(vip);
+      for (const vip of this.config.excludedAddresses) this.deps.vips.gratuitousArp(vip);
     }
   }
 
