@@ -5,8 +5,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { viewOf } from '../../src/packet/layer';
 
-// dist/test/packet → repository root
-export const FIXTURE_DIR = resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'packets');
+// dist/test/packet → repository root. UVS_PACKET_FIXTURES points the tests at a freshly captured set
+// (netns-scripts/capture-fixtures.sh DIR) to check that new captures pass too.
+export const FIXTURE_DIR = process.env['UVS_PACKET_FIXTURES'] ?? resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'packets');
 
 export interface FixtureFrame {
   fixture: string;
