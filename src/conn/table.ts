@@ -265,6 +265,9 @@ export class ConnTable {
    *  reduction; the exact product never reaches `buckets`). It uses the high bits of the hash,
    *  so the bucket tag takes the low 8. */
   private readonly scale: number;
+  /** Lookups of this thread whose first probe missed a key a concurrent deletion was shifting,
+   *  and that the confirming probe found (observability of the race the VERSION word closes). */
+  recoveredMisses = 0;
   /** Sweep position of this worker (entries), per thread. */
   private sweepCursor = 0;
 
@@ -411,7 +414,10 @@ export class ConnTable {
       const v1 = Atomics.load(c, HeaderCell.VERSION);
       if ((v1 & 1) !== 0) continue;
       const hit = forward ? this.probeForward(h, k0, a, ports, b, out) : this.probeReply(h, k0, a, ports, b, out);
-      if (hit) return true;
+      if (hit) {
+        this.recoveredMisses++;
+        return true;
+      }
       if (Atomics.load(c, HeaderCell.VERSION) === v1) return false;
     }
     return false;
