@@ -16,7 +16,8 @@ import { gcd } from './hash';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 
 const SPEC: LayoutSpec = { magic: 0x5c4e0002, halfExtra: 2, globalCells: 1 };
-const CAS_RETRIES = 64;
+/** See rr.ts: bounds starvation only. */
+const CAS_RETRIES = 1 << 20;
 const enum Extra {
   MW = 0,
   DI = 1,
