@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // uvsd: the uvs daemon. Thin entry point: options, config test, start, signals.
 
-import { ConfigInvalidError, ConfigSupportMissingError, loadKeepalivedConfig } from '../control/config-loader';
+import { ConfigInvalidError, loadKeepalivedConfig } from '../control/config-loader';
 import { Daemon } from '../control/daemon';
 import type { Logger } from '../control/daemon';
 import { DaemonAlreadyRunningError } from '../control/server';
@@ -49,10 +49,9 @@ async function main(): Promise<void> {
       const loaded = loadKeepalivedConfig(options.configFile);
       for (const w of loaded.warnings) process.stderr.write(`${w}\n`);
       process.stdout.write(`uvsd: ${options.configFile}: configuration is valid ` +
-        `(${loaded.model.services.length} virtual servers)\n`);
+        `(${loaded.model.services.length} virtual services for the IPVS table)\n`);
       return;
     } catch (err) {
-      if (err instanceof ConfigSupportMissingError) fatal(err.message, 2);
       if (err instanceof ConfigInvalidError) fatal(err.message, err.exitCode);
       fatal(`${options.configFile}: ${(err as Error).message}`, 1);
     }
@@ -63,7 +62,6 @@ async function main(): Promise<void> {
     daemon = await Daemon.start(options, log);
   } catch (err) {
     if (err instanceof DaemonAlreadyRunningError) fatal(err.message, 1);
-    if (err instanceof ConfigSupportMissingError) fatal(err.message, 2);
     if (err instanceof ConfigInvalidError) fatal(err.message, err.exitCode);
     fatal((err as Error).message, 1);
   }

@@ -1,23 +1,19 @@
-// The adapter between uvsd and the keepalived.conf parser (src/config/keepalived/, built in
-// parallel): `-f FILE` and `-t` come through here. The parser is pure (text in, typed model and
-// diagnostics out); this adapter turns its virtual_server blocks into the service model's
-// configuration, which the daemon applies by diff.
-//
-// Until that parser exists, loading says so plainly and fails: uvsd never pretends a file was
-// checked.
+// The adapter between uvsd and the keepalived.conf parser (src/config/keepalived/): `-f FILE` and
+// `-t` come through here. The parser is pure (text in, typed model and diagnostics out); this
+// adapter judges the diagnostics as `keepalived -t` would and turns the virtual_server blocks into
+// the service model's configuration, which the daemon applies by diff.
 
-import { ForwardMethod } from '../service/dest-table';
-import { IPPROTO_TCP, IPPROTO_UDP, TunnelType } from '../service/model';
-import type { DestConfig, ModelConfig, ModelServiceConfig } from '../service/model';
-import { DEFAULT_TIMEOUTS } from '../service/model';
+import {
+  configTestExitCode, formatDiagnostic, fsReader, linuxMachine, parseKeepalivedConfig, validateKeepalivedModel,
+} from '../config/keepalived/index';
+import type { ConfigReader, Diagnostic, KeepalivedConfig, Machine, RealServer, VirtualServer } from '../config/keepalived/index';
 import { inetAton } from '../config/ipvsadm-addr';
-
-export class ConfigSupportMissingError extends Error {
-  constructor(detail: string) {
-    super(`keepalived.conf support is not built yet in this uvs (${detail}); cannot read or test a configuration file`);
-    this.name = 'ConfigSupportMissingError';
-  }
-}
+import { ForwardMethod } from '../service/dest-table';
+import {
+  DEFAULT_TIMEOUTS, IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2,
+  SVC_F_SCHED3, TunnelType,
+} from '../service/model';
+import type { DestConfig, ModelConfig, ModelServiceConfig } from '../service/model';
 
 export class ConfigInvalidError extends Error {
   constructor(readonly file: string, readonly messages: string[], readonly exitCode: number) {
@@ -26,135 +22,150 @@ export class ConfigInvalidError extends Error {
   }
 }
 
-/** What this adapter expects of src/config/keepalived (its index module). */
-interface KeepalivedDiagnostic {
-  severity: 'error' | 'warning';
-}
-interface KeepalivedModule {
-  parseKeepalivedConfig(file: string): unknown;
-  formatDiagnostic?(d: KeepalivedDiagnostic): string;
-  configTestExitCode?(d: readonly KeepalivedDiagnostic[]): number;
-}
-
 export interface LoadedConfig {
   file: string;
+  /** The virtual servers as the service model's configuration. */
   model: ModelConfig;
+  /** Diagnostics that do not fail the file, and what uvs skips (IPv6, SCTP), one line each. */
   warnings: string[];
-  /** The parser's whole result, for the parts uvsd's other subsystems read (VRRP, checkers). */
-  raw: unknown;
+  /** The parser's whole model, for the parts other subsystems read (VRRP, checkers, notify). */
+  keepalived: KeepalivedConfig;
 }
 
-function loadParser(): KeepalivedModule {
-  let mod: Partial<KeepalivedModule>;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mod = require('../config/keepalived/index') as Partial<KeepalivedModule>;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'MODULE_NOT_FOUND') throw new ConfigSupportMissingError('src/config/keepalived/index is missing');
-    throw err;
-  }
-  if (typeof mod.parseKeepalivedConfig !== 'function') {
-    throw new ConfigSupportMissingError('src/config/keepalived/index has no parseKeepalivedConfig()');
-  }
-  return mod as KeepalivedModule;
+export interface LoadDeps {
+  reader: ConfigReader;
+  machine: Machine;
 }
 
-/** Reads and checks `file`; throws ConfigSupportMissingError, ConfigInvalidError, or returns. */
-export function loadKeepalivedConfig(file: string): LoadedConfig {
-  const parser = loadParser();
-  const raw = parser.parseKeepalivedConfig(file);
-  const result = asRecord(raw, 'parseKeepalivedConfig() result');
-  const diagnostics = (Array.isArray(result['diagnostics']) ? result['diagnostics'] : []) as KeepalivedDiagnostic[];
-  const format = (d: KeepalivedDiagnostic): string => (parser.formatDiagnostic ? parser.formatDiagnostic(d) : JSON.stringify(d));
-  const errors = diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0) {
-    const exitCode = parser.configTestExitCode ? parser.configTestExitCode(diagnostics) : 1;
-    throw new ConfigInvalidError(file, errors.map(format), exitCode || 1);
+/** Reads and checks `file` as `keepalived -t` does; throws ConfigInvalidError (with keepalived's
+ *  exit code) or returns the configuration. */
+export function loadKeepalivedConfig(file: string, deps: LoadDeps = { reader: fsReader, machine: linuxMachine() }): LoadedConfig {
+  const parsed = parseKeepalivedConfig(file, deps.reader);
+  const diagnostics: Diagnostic[] = [...parsed.diagnostics, ...validateKeepalivedModel(parsed.model, deps.machine)];
+  const exitCode = configTestExitCode(diagnostics);
+  if (exitCode !== 0) {
+    throw new ConfigInvalidError(file, diagnostics.filter((d) => d.failsConfigTest).map(formatDiagnostic), exitCode);
   }
-  const config = result['config'] ?? result['model'] ?? result;
+  const warnings = diagnostics.filter((d) => !d.failsConfigTest).map(formatDiagnostic);
+  const model = toModelConfig(parsed.model, (line) => warnings.push(line));
+  return { file, model, warnings, keepalived: parsed.model };
+}
+
+function forwardMethod(kind: 'NAT' | 'DR' | 'TUN' | undefined): ForwardMethod {
+  switch (kind) {
+    case 'DR': return ForwardMethod.DROUTE;
+    case 'TUN': return ForwardMethod.TUNNEL;
+    default: return ForwardMethod.MASQ; // keepalived's default lb_kind
+  }
+}
+
+const SCHED_FLAG_BITS: Record<string, number> = {
+  'flag-1': SVC_F_SCHED1, 'flag-2': SVC_F_SCHED2, 'flag-3': SVC_F_SCHED3,
+  'sh-fallback': SVC_F_SCHED1, 'sh-port': SVC_F_SCHED2, 'mh-fallback': SVC_F_SCHED1, 'mh-port': SVC_F_SCHED2,
+};
+
+/** One virtual_server key expanded: a VIP:port or a fwmark (a group gives several). */
+type Endpoint = { fwmark: number; addr: number; port: number };
+
+/** keepalived's virtual servers → the service model. IPv6 and SCTP are skipped with a warning
+ *  (uvs serves IPv4 TCP/UDP only, for now). */
+export function toModelConfig(config: KeepalivedConfig, warn: (line: string) => void = () => {}): ModelConfig {
+  const services: ModelServiceConfig[] = [];
+  const where = (vs: { loc: { file: string; line: number } }): string => `${vs.loc.file}:${vs.loc.line}`;
+  for (const vs of config.virtualServers) {
+    if (vs.protocol === 'SCTP') {
+      warn(`${where(vs)}: warning: SCTP virtual servers are not supported by uvs; skipped`);
+      continue;
+    }
+    for (const ep of endpoints(vs, config, (m) => warn(`${where(vs)}: warning: ${m}`))) {
+      services.push(service(vs, ep, (m) => warn(`${where(vs)}: warning: ${m}`)));
+    }
+  }
+  return { services, timeouts: { ...DEFAULT_TIMEOUTS } };
+}
+
+function endpoints(vs: VirtualServer, config: KeepalivedConfig, warn: (m: string) => void): Endpoint[] {
+  const key = vs.key;
+  if (key.kind === 'fwmark') return [{ fwmark: key.mark, addr: 0, port: 0 }];
+  if (key.kind === 'ip') {
+    const addr = key.address.family === 4 ? inetAton(key.address.text) : null;
+    if (addr === null) {
+      warn(`virtual_server ${key.address.text}: IPv6 is not supported by uvs yet; skipped`);
+      return [];
+    }
+    return [{ fwmark: 0, addr, port: key.port }];
+  }
+  const group = config.virtualServerGroups.find((g) => g.name === key.name);
+  if (!group) {
+    warn(`virtual_server group ${key.name} is not defined; skipped`);
+    return [];
+  }
+  const out: Endpoint[] = [];
+  for (const e of group.entries) {
+    if (e.kind === 'fwmark') {
+      out.push({ fwmark: e.mark, addr: 0, port: 0 });
+      continue;
+    }
+    const first = e.range.family === 4 ? inetAton(e.range.text.replace(/-\d+$/, '')) : null;
+    if (first === null) {
+      warn(`virtual_server_group ${key.name}: ${e.range.text}: IPv6 is not supported by uvs yet; skipped`);
+      continue;
+    }
+    // A.B.C.D-E: the last octet runs from D to E.
+    for (let last = e.range.rangeStart; last <= e.range.rangeEnd; last++) {
+      out.push({ fwmark: 0, addr: ((first & 0xffffff00) | last) >>> 0, port: e.port ?? 0 });
+    }
+  }
+  return out;
+}
+
+function service(vs: VirtualServer, ep: Endpoint, warn: (m: string) => void): ModelServiceConfig {
+  let flags = 0;
+  if (vs.persistenceTimeout !== undefined) flags |= SVC_F_PERSISTENT;
+  if (vs.ops) flags |= SVC_F_ONEPACKET;
+  for (const f of vs.schedulerFlags) {
+    const bit = SCHED_FLAG_BITS[f];
+    if (bit === undefined) warn(`unknown scheduler flag "${f}" ignored`);
+    else flags |= bit;
+  }
+  const netmask = vs.persistenceGranularity ? inetAton(vs.persistenceGranularity.text) : null;
+  const kind = forwardMethod(vs.forwarding);
+  const dests: DestConfig[] = [];
+  for (const rs of vs.realServers) {
+    const d = dest(rs, kind, ep);
+    if (d) dests.push(d);
+    else warn(`real_server ${rs.address.text}: IPv6 is not supported by uvs yet; skipped`);
+  }
   return {
-    file,
-    model: toModelConfig(config),
-    warnings: diagnostics.filter((d) => d.severity === 'warning').map(format),
-    raw,
+    fwmark: ep.fwmark,
+    af: 4,
+    protocol: vs.protocol === 'UDP' ? IPPROTO_UDP : IPPROTO_TCP,
+    addr: ep.addr,
+    port: ep.port,
+    scheduler: vs.scheduler ?? 'wlc',
+    flags,
+    timeout: vs.persistenceTimeout ?? 0,
+    netmask: netmask ?? 0xffffffff,
+    peName: '',
+    dests,
   };
 }
 
-// ---- keepalived virtual_server → model -----------------------------------------------------------
-
-function asRecord(v: unknown, what: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null) throw new Error(`keepalived adapter: ${what} is not an object`);
-  return v as Record<string, unknown>;
-}
-
-function num(v: unknown, fallback: number): number {
-  return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
-}
-
-function str(v: unknown, fallback: string): string {
-  return typeof v === 'string' ? v : fallback;
-}
-
-function addr(v: unknown, what: string): number {
-  const a = typeof v === 'string' ? inetAton(v) : typeof v === 'number' ? v >>> 0 : null;
-  if (a === null) throw new Error(`keepalived adapter: ${what} "${String(v)}" is not an IPv4 address`);
-  return a;
-}
-
-function lbKind(v: unknown): ForwardMethod {
-  switch (str(v, 'NAT').toUpperCase()) {
-    case 'DR': return ForwardMethod.DROUTE;
-    case 'TUN': return ForwardMethod.TUNNEL;
-    default: return ForwardMethod.MASQ;
-  }
-}
-
-/** keepalived's virtual_server fields (lb_algo, lb_kind, persistence_timeout, ...), read from the
- *  parser's model in either camelCase or keepalived's own snake_case spelling. */
-export function toModelConfig(config: unknown): ModelConfig {
-  const c = asRecord(config, 'configuration');
-  const list = (c['virtualServers'] ?? c['virtual_servers'] ?? c['virtualServer'] ?? []) as unknown[];
-  if (!Array.isArray(list)) throw new Error('keepalived adapter: virtualServers is not a list');
-  const services: ModelServiceConfig[] = [];
-  for (const item of list) {
-    const vs = asRecord(item, 'virtual_server');
-    const fwmark = num(vs['fwmark'], 0);
-    const protocol = str(vs['protocol'], 'TCP').toUpperCase() === 'UDP' ? IPPROTO_UDP : IPPROTO_TCP;
-    const kind = lbKind(vs['lbKind'] ?? vs['lb_kind']);
-    const timeout = num(vs['persistenceTimeout'] ?? vs['persistence_timeout'], 0);
-    const granularity = vs['persistenceGranularity'] ?? vs['persistence_granularity'];
-    const port = fwmark ? 0 : num(vs['port'], 0);
-    const dests: DestConfig[] = [];
-    for (const rsItem of (vs['realServers'] ?? vs['real_servers'] ?? []) as unknown[]) {
-      const rs = asRecord(rsItem, 'real_server');
-      const fwd = rs['lbKind'] !== undefined || rs['lb_kind'] !== undefined ? lbKind(rs['lbKind'] ?? rs['lb_kind']) : kind;
-      dests.push({
-        af: 4,
-        addr: addr(rs['address'] ?? rs['ip'], 'real_server address'),
-        port: fwd === ForwardMethod.MASQ || fwmark ? num(rs['port'], port) : port,
-        fwd,
-        weight: num(rs['weight'], 1),
-        uThreshold: num(rs['uthreshold'] ?? rs['uThreshold'], 0),
-        lThreshold: num(rs['lthreshold'] ?? rs['lThreshold'], 0),
-        tunType: TunnelType.IPIP,
-        tunPort: 0,
-        tunFlags: 0,
-      });
-    }
-    services.push({
-      fwmark,
-      af: 4,
-      protocol,
-      addr: fwmark ? 0 : addr(vs['address'] ?? vs['ip'], 'virtual_server address'),
-      port,
-      scheduler: str(vs['lbAlgo'] ?? vs['lb_algo'], 'wlc'),
-      flags: timeout > 0 ? 1 : 0,
-      timeout,
-      netmask: granularity !== undefined ? addr(granularity, 'persistence_granularity') : 0xffffffff,
-      peName: str(vs['persistenceEngine'] ?? vs['persistence_engine'], ''),
-      dests,
-    });
-  }
-  return { services, timeouts: { ...DEFAULT_TIMEOUTS } };
+function dest(rs: RealServer, serviceKind: ForwardMethod, ep: Endpoint): DestConfig | null {
+  const addr = rs.address.family === 4 ? inetAton(rs.address.text) : null;
+  if (addr === null) return null;
+  const fwd = rs.lvsMethod ? forwardMethod(rs.lvsMethod) : serviceKind;
+  return {
+    af: 4,
+    addr,
+    // DR and TUN cannot change the destination port (the packet keeps the VIP's).
+    port: fwd === ForwardMethod.MASQ || ep.fwmark ? rs.port ?? ep.port : ep.port,
+    fwd,
+    weight: rs.weight ?? 1,
+    uThreshold: rs.uthreshold ?? 0,
+    lThreshold: rs.lthreshold ?? 0,
+    tunType: TunnelType.IPIP,
+    tunPort: 0,
+    tunFlags: 0,
+  };
 }
