@@ -171,12 +171,16 @@ export class VrrpInstance {
       return;
     }
     this.masterAdverIntMs = this.config.advertIntMs;
+    // keepalived's preempt_delay counts "after startup or seeing a lower priority master": its
+    // parser starts the delay when the daemon starts.
+    if (this.config.preemptDelayMs > 0) this.preemptTime = this.deps.clock.now() + this.config.preemptDelayMs;
     if (this.basePriority === PRIORITY_OWNER) {
       // RFC 3768 §6.4.1: "If the Priority = 255 ... transition to the Master state". keepalived
       // does it by entering BACKUP silently with an immediately expiring timer; a 0 ms timer
       // lets every instance of the router start before any sync-group decision is taken.
       this.wantState = 'MASTER';
-      this.state = 'BACKUP';
+      if (this.group !== null) this.setState('BACKUP'); // a sync group may hold it in BACKUP a while
+      else this.state = 'BACKUP';
       this.armTimer(0);
       return;
     }

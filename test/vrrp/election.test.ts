@@ -96,19 +96,35 @@ test('nopreempt: a higher-priority backup never takes over from a live lower-pri
   assert.equal(h.router.instance('VI_1').state, 'MASTER');
 });
 
-test('preempt_delay: the takeover waits preempt_delay from the first lower-priority advert', () => {
+test('preempt_delay counts from startup (keepalived starts it when the daemon starts)', () => {
   const h = harness([config({ priority: 150, preemptDelayMs: 10000 })]);
   h.router.start();
+  // The lower-priority master is first heard at t=2000; adverts before t=10000 are accepted.
+  h.clock.advance(2000);
   for (let t = 0; t < 30 && h.router.instance('VI_1').state !== 'MASTER'; t++) {
     h.router.receive(advert({ priority: 100 }), receipt());
     h.clock.advance(1000);
   }
-  assert.equal(h.router.instance('VI_1').state, 'MASTER');
-  // The first advert (t=0) starts preempt_time = 10000; adverts before it are accepted and
-  // reset the timer; the one at t=10000 is discarded, so the timer armed at t=9000 fires at
-  // 9000 + Master_Down_Interval(150) = 9000 + 3414.062.
   assert.equal(h.sent[0]?.at, 9000 + 3414.062);
-  assert.ok(h.logs.some((l) => l.includes('start preempt delay (10s)')));
+});
+
+test('preempt_delay after a fall back to BACKUP: counted from the first lower-priority advert', () => {
+  const h = harness([config({ priority: 150, preemptDelayMs: 5000 })]);
+  h.router.start();
+  h.clock.advance(20000);
+  assert.equal(h.router.instance('VI_1').state, 'MASTER');
+  // Outranked: back to BACKUP, preempt_time cleared (keepalived vrrp_state_leave_master).
+  h.router.receive(advert({ priority: 200 }), receipt());
+  h.clock.advance(1000);
+  // The 200 router drops to 100 (say a track script failed): the delay starts now, at t=21000.
+  const sentBefore = h.sent.length;
+  for (let t = 0; t < 30 && h.router.instance('VI_1').state !== 'MASTER'; t++) {
+    h.router.receive(advert({ priority: 100 }), receipt());
+    h.clock.advance(1000);
+  }
+  assert.ok(h.logs.some((l) => l.includes('start preempt delay (5s)')));
+  // Accepted at 21000..25000, discarded from 26000 on: takeover at 25000 + 3414.062.
+  assert.equal(h.sent[sentBefore]?.at, 25000 + 3414.062);
 });
 
 test('a master steps down for a higher-priority advert: VIPs removed, notify_backup', () => {
