@@ -23,7 +23,7 @@
 import { DropReason } from './drop';
 import { EncodeFlag, clipLength } from './layer';
 import { checksumVerifies, internetChecksum } from './checksum';
-import { Ipv4Header } from './ipv4';
+import { IPPROTO_ICMP, IPV4_HEADER_LENGTH, Ipv4Header } from './ipv4';
 
 export const ICMP_HEADER_LENGTH = 8;
 
@@ -174,4 +174,62 @@ export class IcmpHeader {
     }
     return ICMP_HEADER_LENGTH;
   }
+}
+
+/**
+ * Largest quote in an error, as the kernel's icmp_send() does it: the whole error stays within
+ * 576 bytes (RFC 1812 4.3.2.3), so 576 − 20 (IP) − 8 (ICMP) = 548 bytes of the offending datagram.
+ */
+export const ICMP_MAX_QUOTE = 548;
+/** TOS of an error: the offending packet's TOS bits with precedence "internetwork control" (icmp_send). */
+const IPTOS_TOS_MASK = 0x1e;
+const IPTOS_PREC_INTERNETCONTROL = 0xc0;
+
+/**
+ * Writes a complete ICMP error packet (IPv4 header + ICMP header + quote) at `offset` of `out`,
+ * quoting the offending IPv4 datagram `original[originalOffset .. +originalLength)`, cut at
+ * ICMP_MAX_QUOTE bytes. `ip` and `icmp` are scratch headers (overwritten). Returns the bytes
+ * written, or -1 when out has no room. No allocation: for the data plane's "fragmentation needed"
+ * (TUN mode) and TTL-expired answers.
+ */
+export function writeIcmpError(
+  out: Uint8Array,
+  outView: DataView,
+  offset: number,
+  ip: Ipv4Header,
+  icmp: IcmpHeader,
+  type: number,
+  code: number,
+  rest: number,
+  src: number,
+  dst: number,
+  ttl: number,
+  id: number,
+  original: Uint8Array,
+  originalOffset: number,
+  originalLength: number,
+): number {
+  const quoteLength = clipLength(original, originalOffset, originalLength < ICMP_MAX_QUOTE ? originalLength : ICMP_MAX_QUOTE);
+  const total = IPV4_HEADER_LENGTH + ICMP_HEADER_LENGTH + quoteLength;
+  if (quoteLength < 1 || clipLength(out, offset, total) < total) return -1;
+  const quoteAt = offset + IPV4_HEADER_LENGTH + ICMP_HEADER_LENGTH;
+  // copyWithin when quoting from the same buffer, so overlapping ranges are handled.
+  if (original.buffer === out.buffer && original.byteOffset === out.byteOffset) out.copyWithin(quoteAt, originalOffset, originalOffset + quoteLength);
+  else out.set(original.subarray(originalOffset, originalOffset + quoteLength), quoteAt);
+  const originalTos = original[originalOffset + 1]!;
+  icmp.reset();
+  icmp.type = type;
+  icmp.code = code;
+  icmp.rest = rest >>> 0;
+  icmp.encode(out, outView, offset + IPV4_HEADER_LENGTH, EncodeFlag.COMPUTE_CHECKSUMS, quoteLength);
+  ip.reset();
+  ip.version = 4;
+  ip.tos = (originalTos & IPTOS_TOS_MASK) | IPTOS_PREC_INTERNETCONTROL;
+  ip.id = id & 0xffff;
+  ip.ttl = ttl;
+  ip.protocol = IPPROTO_ICMP;
+  ip.src = src;
+  ip.dst = dst;
+  ip.encode(out, outView, offset, EncodeFlag.FIX_ALL, ICMP_HEADER_LENGTH + quoteLength);
+  return total;
 }

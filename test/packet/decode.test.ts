@@ -5,8 +5,9 @@ import { allFrames, field, fields, loadFixture, macOf, num, section, subsection,
 import { DecodedFrame } from './chain';
 import { intToIpv4, intToMac } from '../../src/packet/addr';
 import { ETHERTYPE_VLAN } from '../../src/packet/ethernet';
-import { IPPROTO_UDP } from '../../src/packet/ipv4';
-import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED } from '../../src/packet/icmp';
+import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpHeader, writeIcmpError } from '../../src/packet/icmp';
+import { IPPROTO_UDP, Ipv4Header } from '../../src/packet/ipv4';
+import { viewOf } from '../../src/packet/layer';
 import { TCP_SYN } from '../../src/packet/tcp';
 
 const hex = (n: number) => '0x' + n.toString(16).padStart(4, '0');
@@ -219,4 +220,29 @@ test('fixture-specific facts the captures were made to show', () => {
   decode('vlan-arp', 0);
   assert.equal(d.eth.vlanId, 100);
   assert.equal(d.eth.pcp, 5);
+});
+
+test('writeIcmpError reproduces the kernel router errors byte for byte (548-byte quote, TOS 0xc0)', async (t) => {
+  const cases: [string, number, number][] = [
+    ['icmp-frag-needed', ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED],
+    ['icmp-time-exceeded', ICMP_TIME_EXCEEDED, 0],
+    ['icmp-port-unreachable', ICMP_DEST_UNREACH, ICMP_PORT_UNREACH],
+  ];
+  for (const [name, type, code] of cases) {
+    await t.test(name, () => {
+      const [offending, error] = loadFixture(name) as [FixtureFrame, FixtureFrame];
+      const o = new DecodedFrame();
+      const e = new DecodedFrame();
+      assert.equal(o.decode(offending.bytes, offending.view, offending.bytes.length), 0);
+      assert.equal(e.decode(error.bytes, error.view, error.bytes.length), 0);
+      const out = new Uint8Array(error.bytes.length);
+      out.set(error.bytes.subarray(0, 14)); // the Ethernet header is not ours to write here
+      const n = writeIcmpError(
+        out, viewOf(out), 14, new Ipv4Header(), new IcmpHeader(), type, code, e.icmp.rest,
+        e.ip.src, e.ip.dst, e.ip.ttl, e.ip.id, offending.bytes, o.ip.headerOffset, o.ip.totalLength,
+      );
+      assert.equal(n, error.bytes.length - 14);
+      assert.deepEqual(out, error.bytes);
+    });
+  }
 });
