@@ -1,0 +1,157 @@
+// uvsd and uvsadm as processes (node dist/src/cli/*.js) on a socket in a temporary directory:
+// socket mode, a second daemon refused, a stale socket replaced after kill -9, SIGTERM/SIGINT exit,
+// -t with and without a keepalived.conf, option validation. No root needed.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { parseUvsdArgs, UvsdUsageError } from '../../src/control/uvsd-options';
+
+const root = join(__dirname, '..', '..', '..');
+const UVSD = join(root, 'dist', 'src', 'cli', 'uvsd.js');
+const UVSADM = join(root, 'dist', 'src', 'cli', 'uvsadm.js');
+const dir = mkdtempSync(join(tmpdir(), 'uvs-cli-'));
+const children = new Set<ChildProcess>();
+
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function startUvsd(socket: string, extra: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [UVSD, '-n', '--socket', socket, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  return child;
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function uvsadm(socket: string, args: string[], input = ''): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [UVSADM, ...args], { env: { ...process.env, UVS_SOCKET: socket }, input, encoding: 'utf8', timeout: 10_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function exited(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: string | null }> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    const timer = setTimeout(() => reject(new Error(`uvsd did not exit within ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+function collect(child: ChildProcess): () => string {
+  let text = '';
+  child.stderr!.on('data', (d: Buffer) => { text += d.toString(); });
+  return () => text;
+}
+
+test('socket 0600, a second daemon refused, SIGTERM exits promptly and removes the socket', async () => {
+  const socket = join(dir, 'a.sock');
+  const first = startUvsd(socket);
+  await waitFor('the control socket', () => existsSync(socket));
+  assert.equal(statSync(socket).mode & 0o777, 0o600);
+  assert.equal(uvsadm(socket, ['-A', '-t', '10.0.0.1:80', '-s', 'rr']).status, 0);
+
+  const second = spawnSync(process.execPath, [UVSD, '--socket', socket], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(second.status, 1);
+  assert.match(second.stderr, /^uvsd: another uvsd already runs in this network namespace: it answers on .*a\.sock; stop it first\n$/);
+  // The first daemon and its table are untouched.
+  assert.match(uvsadm(socket, ['-Ln']).stdout, /TCP {2}10\.0\.0\.1:80 rr/);
+
+  const t0 = Date.now();
+  first.kill('SIGTERM');
+  const r = await exited(first, 4000);
+  assert.deepEqual(r, { code: 0, signal: null });
+  assert.ok(Date.now() - t0 < 3000, 'SIGTERM took too long');
+  assert.equal(existsSync(socket), false);
+  const none = uvsadm(socket, ['-Ln']);
+  assert.equal(none.status, 2);
+  assert.equal(none.stderr.split('\n').length, 2, 'one line');
+});
+
+test('a stale socket left by kill -9 does not block the next start; SIGINT exits too', async () => {
+  const socket = join(dir, 'b.sock');
+  const crashed = startUvsd(socket);
+  await waitFor('the control socket', () => existsSync(socket));
+  crashed.kill('SIGKILL');
+  await exited(crashed, 4000);
+  assert.ok(existsSync(socket), 'kill -9 leaves the socket file behind');
+  assert.equal(uvsadm(socket, ['-Ln']).status, 2, 'nobody answers on the stale socket');
+
+  const next = startUvsd(socket, ['-l']);
+  await waitFor('the new daemon to answer', () => uvsadm(socket, ['-Ln']).status === 0);
+  assert.equal(uvsadm(socket, ['-Ln']).stdout, 'IP Virtual Server version 1.2.1 (size=4096)\n' +
+    'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n');
+  next.kill('SIGINT');
+  assert.deepEqual(await exited(next, 4000), { code: 0, signal: null });
+  assert.equal(existsSync(socket), false);
+});
+
+test('-f loads a keepalived.conf; -t checks it with keepalived -t exit codes', async () => {
+  const good = join(dir, 'good.conf');
+  writeFileSync(good, 'virtual_server 10.0.0.5 80 {\n  lb_algo wrr\n  lb_kind DR\n  protocol TCP\n' +
+    '  real_server 10.0.1.1 80 {\n    weight 4\n  }\n}\n');
+  const bad = join(dir, 'bad.conf');
+  writeFileSync(bad, 'virtual_server 10.0.0.5 80 {\n  real_server 10.0.1.1 80 {\n    weight abc\n  }\n}\n');
+  const ok = spawnSync(process.execPath, [UVSD, '-t', '-f', good], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(ok.status, 0, ok.stderr);
+  const ko = spawnSync(process.execPath, [UVSD, '-t', '-f', bad], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(ko.status, 5);
+  assert.match(ko.stderr, /bad\.conf:3: error: .*abc/);
+  const missing = spawnSync(process.execPath, [UVSD, '-t', '-f', join(dir, 'nonexistent.conf')], { encoding: 'utf8', timeout: 10_000 });
+  assert.notEqual(missing.status, 0);
+
+  const socket = join(dir, 'c.sock');
+  const daemon = startUvsd(socket, ['-f', good]);
+  const stderr = collect(daemon);
+  await waitFor('the daemon to answer', () => existsSync(socket) && uvsadm(socket, ['-Ln']).status === 0);
+  assert.equal(uvsadm(socket, ['-S', '-n']).stdout, '-A -t 10.0.0.5:80 -s wrr\n-a -t 10.0.0.5:80 -r 10.0.1.1:80 -g -w 4\n');
+  daemon.kill('SIGTERM');
+  await exited(daemon, 4000);
+  assert.equal(stderr(), '');
+  // A daemon whose file does not check out does not start.
+  const refused = spawnSync(process.execPath, [UVSD, '--socket', join(dir, 'd.sock'), '-f', bad], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(refused.status, 5);
+  assert.equal(existsSync(join(dir, 'd.sock')), false);
+});
+
+test('uvsd options: data-plane options are validated', () => {
+  const o = parseUvsdArgs(['-nl', '--io', 'pcap', '--iface', 'uvs0', '--iface=uvs1', '--workers', '3', '--conn-max=1024', '--socket', '/tmp/x.sock']);
+  assert.equal(o.io, 'pcap');
+  assert.deepEqual(o.ifaces, ['uvs0', 'uvs1']);
+  assert.equal(o.workers, 3);
+  assert.equal(o.connMax, 1024);
+  assert.ok(o.dontFork && o.logConsole);
+  assert.equal(parseUvsdArgs(['-f/etc/k.conf']).configFile, '/etc/k.conf');
+  const bad: [string[], RegExp][] = [
+    [['--io', 'xdp'], /--io: "xdp" is neither ring nor pcap/],
+    [['--workers', '0'], /--workers: 0 is out of range/],
+    [['--workers', 'two'], /not a whole number/],
+    [['--conn-max', '99999999999'], /out of range/],
+    [['--iface', 'a-name-longer-than-15'], /not a valid interface name/],
+    [['--iface'], /needs a value/],
+    [['-x'], /unknown option -x/],
+    [['--bogus'], /unknown option --bogus/],
+    [['stray'], /unexpected argument/],
+  ];
+  for (const [argv, message] of bad) assert.throws(() => parseUvsdArgs(argv), (e: unknown) => e instanceof UvsdUsageError && message.test(e.message), argv.join(' '));
+  const r = spawnSync(process.execPath, [UVSD, '--io', 'xdp'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^uvsd: --io: "xdp" is neither ring nor pcap\nUsage: uvsd/);
+});
