@@ -110,7 +110,11 @@ test('sync groups: members must exist, once, and a group of one is suspicious', 
 });
 
 test('virtual_server: defaults keepalived complains about, fwmark protocol, ops, quorum', () => {
-  const vs = (head: string, body: string, rs = 'real_server 10.0.1.1 80 {\n}'): string => `virtual_server ${head} {\n${body}\n${rs}\n}\n`;
+  // Address services get `protocol TCP` unless the body sets one, since keepalived wants it.
+  const vs = (head: string, body: string, rs = 'real_server 10.0.1.1 80 {\n}'): string =>
+    `virtual_server ${head} {\n${body}${/protocol|fwmark/.test(body + head) ? '' : '\nprotocol TCP'}\n${rs}\n}\n`;
+  assert.deepEqual(check('virtual_server 10.0.0.1 80 {\nlb_algo rr\nlb_kind NAT\nreal_server 10.0.1.1 80 {\n}\n}\n').codes, ['1 no-protocol']);
+  assert.deepEqual(check('virtual_server 10.0.0.1 80 {\nlb_algo rr\nlb_kind NAT\nprotocol TCP\n}\n').codes, ['1 no-real-servers']);
   assert.deepEqual(check(vs('10.0.0.1 80', 'lb_kind NAT')).codes, ['1 no-scheduler']);
   assert.deepEqual(check(vs('10.0.0.1 80', 'lb_algo rr')).codes, ['1 no-forwarding']);
   assert.deepEqual(check(vs('fwmark 1', 'lb_algo rr\nlb_kind DR\nprotocol TCP', 'real_server 10.0.1.1 {\n}')).codes, ['4 fwmark-protocol']);
@@ -119,7 +123,7 @@ test('virtual_server: defaults keepalived complains about, fwmark protocol, ops,
   assert.deepEqual(check(vs('10.0.0.1 0', 'lb_algo rr\nlb_kind NAT')).codes, ['1 zero-port']);
   assert.deepEqual(check(vs('10.0.0.1 0', 'lb_algo rr\nlb_kind NAT\npersistence_timeout 60')).codes, []);
   assert.deepEqual(check(vs('10.0.0.1 80', 'lb_algo rr\nlb_kind NAT\nquorum 2\nhysteresis 2')).codes, ['1 quorum-too-high', '1 hysteresis']);
-  assert.deepEqual(check(vs('10.0.0.1 80', 'lb_algo rr\nlb_kind NAT', 'real_server fd00::1 80 {\n}')).codes, ['4 mixed-family', '1 no-real-servers']);
+  assert.deepEqual(check(vs('10.0.0.1 80', 'lb_algo rr\nlb_kind NAT', 'real_server fd00::1 80 {\n}')).codes, ['5 mixed-family', '1 no-real-servers']);
   assert.deepEqual(check(vs('10.0.0.1 80', 'lb_algo rr\nlb_kind TUN', 'real_server fd00::1 80 {\n}')).codes, []);
   // Notes that keepalived does not give do not fail the test.
   const g = check(vs('group NOPE', 'lb_algo rr\nlb_kind NAT'));

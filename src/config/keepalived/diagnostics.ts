@@ -72,19 +72,17 @@ export function formatDiagnostic(d: Diagnostic): string {
 }
 
 /**
- * The exit status `keepalived -t` would give for these diagnostics: 0 when nothing counts against
- * the config; the code of the first problem keepalived aborts on (a failed include check);
- * 5 when any ordinary config error counts (keepalived stops there, before its script
- * security check); otherwise the specific code (6 for a script security violation).
+ * The exit status `keepalived -t` would give for these diagnostics. Measured on keepalived 2.2.7:
+ * a failed include check (6) and a missing interface (5) end the test at once; otherwise a script
+ * security violation (6) wins over ordinary config errors (5); 0 when nothing counts.
  */
 export function configTestExitCode(diagnostics: readonly Diagnostic[]): number {
   for (const d of diagnostics) if (d.failsConfigTest && d.aborts) return d.exitCode ?? EXIT_CONFIG_TEST;
-  let special = EXIT_OK;
+  let code = EXIT_OK;
   for (const d of diagnostics) {
     if (!d.failsConfigTest) continue;
     const c = d.exitCode ?? EXIT_CONFIG_TEST;
-    if (c === EXIT_CONFIG_TEST) return EXIT_CONFIG_TEST;
-    if (c > special) special = c;
+    if (c > code) code = c;
   }
-  return special;
+  return code;
 }

@@ -8,8 +8,10 @@
  *     (before anything else, so an include line cannot use @ or $), conditional lines (@id, @^id),
  *     parameter definitions ($NAME=value, multi-line with trailing '\'), substitution ($NAME
  *     followed by whitespace, ${NAME} anywhere; recursive, at use time; undefined names stay as
- *     written) and ~SEQ/~SEQx sequence lines. Then each line is split into words: quotes (" and ')
- *     group words and disappear, backslash escapes inside quotes, '{' and '}' are words of their own.
+ *     written) and ~SEQ/~SEQx sequence lines. Then each line is split into words: double quotes
+ *     group words and disappear, backslash escapes inside them, '{' and '}' are words of their own.
+ *     Single quotes stay in the word (keepalived 2.2.7 reads `lb_algo 'rr'` as "'rr'", measured);
+ *     they only group a script's arguments, which parser.ts's splitScriptArgs handles.
  *  2. buildTree(): words → statements, a statement being `keyword args… [{ statements… }]`.
  */
 import * as path from 'node:path';
@@ -115,7 +117,7 @@ export function splitWords(text: string): Word[] {
     }
     if (c === ' ' || c === '\t' || c === '\r' || c === '\n' || c === '\v' || c === '\f') {
       flush();
-    } else if (c === '"' || c === "'") {
+    } else if (c === '"') {
       quote = c;
       inWord = true;
       curQuoted = true;

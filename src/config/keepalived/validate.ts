@@ -188,6 +188,8 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
       if (!g) sink.note(vs.loc, 'unknown-group', `Virtual server group ${k.name} is not configured (no virtual_server_group ${k.name}): this service matches nothing`);
       else fwmarkOnly = g.entries.length > 0 && g.entries.every((e) => e.kind === 'fwmark');
     }
+    // keepalived 2.2.7 insists on a protocol for address-based services (measured, even for groups).
+    if (vs.protocol === undefined && !fwmarkOnly) sink.warnStrict(vs.loc, 'no-protocol', `Virtual server ${name}: no protocol set - defaulting to UDP`);
     if (vs.protocol !== undefined && fwmarkOnly) sink.warnStrict(vs.protocolLoc ?? vs.loc, 'fwmark-protocol', `Warning: Virtual server ${name}: protocol specified for fwmark - protocol will be ignored`);
     if (k.kind === 'ip' && k.port === 0 && vs.persistenceTimeout === undefined) {
       sink.warnStrict(vs.loc, 'zero-port', `Virtual server ${name}: zero port only valid for persistent services - setting`);
@@ -215,7 +217,7 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
         sink.note(rs.loc, 'thresholds', `Real server ${rs.address.text}: lthreshold ${rs.lthreshold} above uthreshold ${rs.uthreshold}`);
       }
     }
-    if (vs.realServers.length > 0 && usable === 0) sink.warnStrict(vs.loc, 'no-real-servers', `Virtual server ${name} has no real servers - ignoring`);
+    if (usable === 0) sink.warnStrict(vs.loc, 'no-real-servers', `Virtual server ${name} has no real servers - ignoring`);
     // keepalived lowers an unreachable quorum to the total weight, then keeps hysteresis below it.
     let quorum = vs.quorum;
     if (quorum !== undefined && usable > 0 && quorum > totalWeight) {
@@ -230,7 +232,9 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
   // --- scripts and their security (keepalived's check_script_secure / script_security)
   checkScripts(model, machine, sink);
 
-  if (missingInterface) sink.error(null, 'non-existent-interface', 'Non-existent interface specified in configuration');
+  // keepalived -t stops here with exit 5, before its script security check (measured: samples'
+  // vrrp.localcheck gives 5 on a machine without eth0 but 6 on one with it).
+  if (missingInterface) sink.push('error', null, 'non-existent-interface', 'Non-existent interface specified in configuration', true, 5, true);
   return sink.list;
 }
 
