@@ -5,24 +5,42 @@
 // the dest at which it reaches <= 0 is that choice. choice2 wins when weight2 * overhead1 >
 // weight1 * overhead2 (overhead = activeconns * 256 + inactconns), otherwise choice1.
 //
-// The kernel draws from get_random_u32(); here a `RandomU32` source, Math.random by default, and
-// injectable so tests can replay exact sequences.
+// The kernel draws get_random_u32() % (total + 1). Here the default source is a per-thread
+// xorshift128 generator seeded from crypto (Math.random allocates a heap number per call in V8,
+// which schedule() must not); tests inject a `RandomU32` source to replay exact sequences.
 
 import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import type { PacketKey, SchedulerFactory } from './scheduler';
+import { randomFillSync } from 'node:crypto';
 
 const SPEC: LayoutSpec = { magic: 0x5c4e000e, halfExtra: 0, globalCells: 0 };
 
 /** Returns a uniformly distributed integer in [0, 2^32). */
 export type RandomU32 = () => number;
 
-export const mathRandomU32: RandomU32 = () => (Math.random() * 4294967296) >>> 0;
+/** xorshift128 state (Marsaglia 2003), one per thread (module instance). */
+const xorshift = randomFillSync(new Uint32Array(4));
+if ((xorshift[0]! | xorshift[1]! | xorshift[2]! | xorshift[3]!) === 0) xorshift[0] = 1;
+
+/** A uniform draw in [0, bound) from xorshift128 (bound <= 2^31), u32 % bound like the kernel. */
+function drawBelow(bound: number): number {
+  let t = xorshift[3]!;
+  const s = xorshift[0]!;
+  xorshift[3] = xorshift[2]!;
+  xorshift[2] = xorshift[1]!;
+  xorshift[1] = s;
+  t ^= t << 11;
+  t ^= t >>> 8;
+  const next = (t ^ s ^ (s >>> 19)) >>> 0;
+  xorshift[0] = next;
+  return next % bound;
+}
 
 export class PowerOfTwoScheduler extends BaseScheduler {
-  private readonly random: RandomU32;
+  private readonly random: RandomU32 | null;
 
-  constructor(dests: DestTable, flags: number, shared: SharedArrayBuffer, owner: boolean, random: RandomU32) {
+  constructor(dests: DestTable, flags: number, shared: SharedArrayBuffer, owner: boolean, random: RandomU32 | null) {
     super('twos', SPEC, dests, flags, shared, owner);
     this.random = random;
   }
@@ -46,8 +64,9 @@ export class PowerOfTwoScheduler extends BaseScheduler {
       }
       // "Add 1 to total_weight so that the random weights are inclusive from 0 to total_weight".
       total += 1;
-      let r1 = (this.random() >>> 0) % total;
-      let r2 = (this.random() >>> 0) % total;
+      const random = this.random;
+      let r1 = random === null ? drawBelow(total) : (random() >>> 0) % total;
+      let r2 = random === null ? drawBelow(total) : (random() >>> 0) % total;
       let choice1 = -1;
       let choice2 = -1;
       let w1 = -1;
@@ -81,8 +100,8 @@ export class PowerOfTwoScheduler extends BaseScheduler {
   }
 }
 
-/** A twos factory drawing from `random` (tests pass a scripted source). */
-export function makeTwosFactory(random: RandomU32 = mathRandomU32): SchedulerFactory {
+/** A twos factory drawing from `random` (tests pass a scripted source); xorshift128 when omitted. */
+export function makeTwosFactory(random: RandomU32 | null = null): SchedulerFactory {
   return {
     name: 'twos',
     create: (dests: DestTable, flags: number, maxDests: number) =>

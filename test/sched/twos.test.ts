@@ -35,7 +35,7 @@ test('twos: equal draws, overloaded and quiesced skipped, none available', () =>
   assert.deepEqual(lab.run(twos, 1), ['-']);
 });
 
-test('twos: with Math.random the picks follow the weights', () => {
+test('twos: with the default random source the picks follow the weights', () => {
   const lab = new Lab();
   lab.add({ name: 'A', weight: 1 }, { name: 'B', weight: 3 });
   const twos = makeTwosFactory().create(lab.dests, 0, 8);
