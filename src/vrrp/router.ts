@@ -12,6 +12,7 @@ import {
   Clock,
   Logger,
   Notifier,
+  SocketEndpoint,
   VipManager,
   VrrpAdvert,
   VrrpObserver,
@@ -91,10 +92,26 @@ export class VrrpRouter implements AdvertSink, TrackingView {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.socket = this.deps.socketFactory(this);
+    this.socket = this.deps.socketFactory(this, this.endpoints());
     for (const inst of this.instances) inst.refreshTracking();
     for (const g of this.groups) g.init();
     for (const inst of this.instances) inst.start();
+  }
+
+  /** The interfaces (and groups) the socket must listen on, one entry per interface. */
+  endpoints(): SocketEndpoint[] {
+    const out: SocketEndpoint[] = [];
+    for (const inst of this.instances) {
+      const c = inst.config;
+      const group = c.unicastPeers.length === 0 ? c.multicastGroup : undefined;
+      const known = out.find((e) => e.interfaceName === c.interface);
+      if (known === undefined) {
+        out.push({ interfaceName: c.interface, ifindex: c.ifindex, multicastGroup: group, source: c.unicastSource ?? c.primaryAddress });
+      } else if (known.multicastGroup === undefined && group !== undefined) {
+        known.multicastGroup = group;
+      }
+    }
+    return out;
   }
 
   // ---- TrackingView ----

@@ -87,8 +87,22 @@ export interface VrrpSocket {
   close(): void;
 }
 
-/** Makes the socket for a set of instances; injected so tests and the real addon both fit. */
-export type VrrpSocketFactory = (sink: AdvertSink) => VrrpSocket;
+/** Where adverts must be received: one entry per interface (and unicast source) the instances use. */
+export interface SocketEndpoint {
+  interfaceName: string;
+  /** 0 when the config did not know it. */
+  ifindex: number;
+  /** Group to join (IP_ADD_MEMBERSHIP) when some instance here multicasts; undefined for unicast only. */
+  multicastGroup: string | undefined;
+  /** Source address of our adverts on this interface. */
+  source: string;
+}
+
+/**
+ * Makes the socket for a set of instances; injected so tests and the real addon both fit. It
+ * must listen on every endpoint from the start: a backup receives without ever sending.
+ */
+export type VrrpSocketFactory = (sink: AdvertSink, endpoints: readonly SocketEndpoint[]) => VrrpSocket;
 
 export type TimerId = number;
 

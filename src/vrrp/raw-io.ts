@@ -1,0 +1,249 @@
+// The real io module for the VRRP worker (workerData.io.module = require.resolve of this file):
+// - adverts on a raw IPPROTO_VRRP (112) socket per interface from the native addon, IP_HDRINCL
+//   so the packet is exactly what VrrpWire builds (TTL 255, TOS 0xc0, our source address), the
+//   multicast group joined on that interface, readiness from a libuv fd watcher (no polling);
+// - VIPs with iproute2 (`ip -4 addr add|del`), the way an operator would, queued so they apply in order;
+// - gratuitous ARP as Ethernet frames on a send-only AF_PACKET socket;
+// - link state from the addon's interface look-up, polled.
+// Needs CAP_NET_RAW and CAP_NET_ADMIN (root in the network namespace).
+
+import { execFile } from 'node:child_process';
+import { ipv4ToInt, macToInt } from '../packet/addr';
+import {
+  FdWatcher,
+  NativeAddon,
+  PacketSocket,
+  RAW_INFO_IFINDEX,
+  RawSocket,
+  loadNative,
+} from '../dataplane/native';
+import { gratuitousArpFrame } from './garp';
+import { CreateVrrpIo, VrrpIo, VrrpIoContext } from './protocol';
+import { AdvertSink, Logger, OutgoingAdvert, SocketEndpoint, VipManager, VirtualAddress, VrrpSocket } from './types';
+import { VrrpWire } from './wire';
+
+export interface RawIoOptions {
+  /** How often link state is polled for track_interface (ms). Default 500. */
+  interfacePollMs?: number;
+  /** The iproute2 binary. Default "ip". */
+  ipCommand?: string;
+}
+
+const RECV_BUFFER = 2048;
+/** Reads per readiness callback, so a flood cannot starve the timers. */
+const MAX_READS = 64;
+const IPPROTO_VRRP = 112;
+
+interface Endpoint {
+  name: string;
+  ifindex: number;
+  raw: RawSocket;
+  watcher: FdWatcher;
+  group: string | undefined;
+}
+
+class RawVrrpSocket implements VrrpSocket {
+  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly wire = new VrrpWire();
+  private readonly buffer = new Uint8Array(RECV_BUFFER);
+  private readonly info = new Uint32Array(4);
+  private ipId = 1;
+  undecodable = 0;
+
+  constructor(
+    private readonly native: NativeAddon,
+    private readonly sink: AdvertSink,
+    private readonly logger: Logger,
+    wanted: readonly SocketEndpoint[],
+  ) {
+    for (const e of wanted) this.open(e.interfaceName, e.ifindex, e.multicastGroup);
+  }
+
+  private open(name: string, knownIfindex: number, group: string | undefined): Endpoint {
+    const ifindex = knownIfindex || this.native.ifIndex(name);
+    const raw = new this.native.RawSocket({
+      protocol: IPPROTO_VRRP,
+      device: name,
+      hdrincl: true,
+      ttl: 255,
+      multicastTtl: 255,
+      multicastIf: ifindex,
+      multicastLoop: false,
+    });
+    if (group !== undefined) raw.addMembership(group, ifindex);
+    const endpoint: Endpoint = { name, ifindex, raw, group, watcher: undefined as unknown as FdWatcher };
+    endpoint.watcher = new this.native.FdWatcher(raw.fd, (status) => {
+      if (status < 0) this.logger.warn(`vrrp socket on ${name}: poll error ${status}`);
+      else this.drain(endpoint);
+    });
+    endpoint.watcher.start(1);
+    this.endpoints.set(name, endpoint);
+    return endpoint;
+  }
+
+  private drain(endpoint: Endpoint): void {
+    for (let i = 0; i < MAX_READS; i++) {
+      const n = endpoint.raw.recv(this.buffer, this.info);
+      if (n < 0) return;
+      const decoded = this.wire.decode(this.buffer.subarray(0, n), this.info[RAW_INFO_IFINDEX] || endpoint.ifindex);
+      if ('error' in decoded) {
+        this.undecodable++;
+        continue;
+      }
+      this.sink.receive(decoded.advert, decoded.receipt);
+    }
+  }
+
+  send(advert: OutgoingAdvert): void {
+    const endpoint = this.endpoints.get(advert.interfaceName) ?? this.open(advert.interfaceName, 0, undefined);
+    const source = advert.source ?? '0.0.0.0';
+    const packet = this.wire.encodePacket(advert, source, this.ipId);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    let sent = -1;
+    try {
+      sent = endpoint.raw.send(packet, packet.length, advert.destination);
+    } catch (err) {
+      // keepalived does not log a failed priority-0 advert on a link that is down.
+      if (advert.priority !== 0) this.logger.warn(`vrrp: send advert to ${advert.destination} on ${endpoint.name}: ${String(err)}`);
+      return;
+    }
+    if (sent < 0) this.logger.warn(`vrrp: send advert to ${advert.destination} on ${endpoint.name}: socket buffer full`);
+  }
+
+  close(): void {
+    for (const e of this.endpoints.values()) {
+      e.watcher.stop();
+      e.watcher.close();
+      if (e.group !== undefined) {
+        try {
+          e.raw.dropMembership(e.group, e.ifindex);
+        } catch {
+          // The interface may be gone already; closing the socket leaves the group anyway.
+        }
+      }
+      e.raw.close();
+    }
+    this.endpoints.clear();
+  }
+}
+
+class IprouteVips implements VipManager {
+  private queue: Promise<void> = Promise.resolve();
+  private readonly arpSockets = new Map<string, { socket: PacketSocket; mac: number }>();
+  private readonly offsets = new Uint32Array(1);
+  private readonly lengths = new Uint32Array(1);
+
+  constructor(
+    private readonly native: NativeAddon,
+    private readonly logger: Logger,
+    private readonly ipCommand: string,
+  ) {}
+
+  private run(args: string[], ignore: RegExp): void {
+    this.queue = this.queue.then(
+      () =>
+        new Promise<void>((resolve) => {
+          execFile(this.ipCommand, args, { timeout: 5000 }, (err, _stdout, stderr) => {
+            if (err && !ignore.test(String(stderr))) {
+              this.logger.warn(`vrrp: ${this.ipCommand} ${args.join(' ')}: ${String(stderr).trim() || err.message}`);
+            }
+            resolve();
+          });
+        }),
+    );
+  }
+
+  private addressArgs(op: 'add' | 'del', vip: VirtualAddress): string[] {
+    const args = ['-4', 'addr', op, `${vip.address}/${vip.prefixLength}`, 'dev', vip.dev];
+    if (op === 'add') {
+      if (vip.broadcast !== undefined) args.push('broadcast', vip.broadcast);
+      if (vip.label !== undefined) args.push('label', vip.label);
+      if (vip.scope !== undefined) args.push('scope', vip.scope);
+    }
+    return args;
+  }
+
+  add(vip: VirtualAddress): void {
+    this.run(this.addressArgs('add', vip), /File exists/);
+  }
+
+  remove(vip: VirtualAddress): void {
+    this.run(this.addressArgs('del', vip), /Cannot assign requested address/);
+  }
+
+  /** Resolves once every queued address change has been applied. */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+
+  gratuitousArp(vip: VirtualAddress): void {
+    try {
+      let entry = this.arpSockets.get(vip.dev);
+      if (entry === undefined) {
+        const info = this.native.ifInfo(vip.dev);
+        entry = { socket: new this.native.PacketSocket({ ifindex: info.index, protocol: 0 }), mac: macToInt(info.mac) };
+        this.arpSockets.set(vip.dev, entry);
+      }
+      const frame = gratuitousArpFrame(entry.mac, ipv4ToInt(vip.address));
+      this.offsets[0] = 0;
+      this.lengths[0] = frame.length;
+      entry.socket.send(frame, this.offsets, this.lengths, 1);
+    } catch (err) {
+      this.logger.warn(`vrrp: gratuitous ARP for ${vip.address} on ${vip.dev}: ${String(err)}`);
+    }
+  }
+
+  close(): void {
+    for (const { socket } of this.arpSockets.values()) socket.close();
+    this.arpSockets.clear();
+  }
+}
+
+export const createVrrpIo: CreateVrrpIo = (options: unknown, context: VrrpIoContext): VrrpIo => {
+  const opts = (options ?? {}) as RawIoOptions;
+  const native = loadNative();
+  const vips = new IprouteVips(native, context.logger, opts.ipCommand ?? 'ip');
+  let socket: RawVrrpSocket | undefined;
+  let poller: NodeJS.Timeout | undefined;
+  const watched = new Map<string, boolean>();
+  const isUp = (name: string): boolean => {
+    try {
+      const info = native.ifInfo(name);
+      return info.up && info.running;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    socketFactory: (sink, endpoints) => {
+      socket = new RawVrrpSocket(native, sink, context.logger, endpoints);
+      return socket;
+    },
+    vips,
+    interfaces: {
+      isUp: (name) => {
+        const up = isUp(name);
+        watched.set(name, up);
+        return up;
+      },
+    },
+    watchInterfaces: (onChange) => {
+      poller = setInterval(() => {
+        for (const [name, was] of watched) {
+          const up = isUp(name);
+          if (up !== was) {
+            watched.set(name, up);
+            onChange(name, up);
+          }
+        }
+      }, opts.interfacePollMs ?? 500);
+    },
+    close: async () => {
+      if (poller !== undefined) clearInterval(poller);
+      socket?.close();
+      // Let the VIP removals of the shutdown sequence finish before the thread exits.
+      await vips.settled();
+      vips.close();
+    },
+  };
+};
