@@ -5,6 +5,8 @@
 import { ServiceModel, applyChange, planReload } from '../service/model';
 import type { ModelConfig } from '../service/model';
 import { ESTIMATOR_PERIOD_MS, StatsBook } from '../service/stats';
+import type { CounterSource } from '../service/stats';
+import type { ConnLister } from '../service/conn-list';
 import { loadKeepalivedConfig } from './config-loader';
 import { ControlHandler } from './handler';
 import type { DaemonInfo } from './protocol';
@@ -73,6 +75,16 @@ export class Daemon {
     } catch (err) {
       this.log.error(`reload of ${this.options.configFile} failed, the running table is unchanged: ${(err as Error).message}`);
     }
+  }
+
+  /** The data plane, once running, hands over its summed counters (for --stats/--rate). */
+  attachCounters(source: CounterSource): void {
+    this.stats.setSource(source);
+  }
+
+  /** The connection table, once running, answers `uvsadm -L -c`. */
+  attachConnections(lister: ConnLister): void {
+    this.handler.conns = lister;
   }
 
   stop(): Promise<void> {

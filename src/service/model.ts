@@ -13,6 +13,7 @@
 // the libipvs operation name, so uvsadm can print exactly the message ipvsadm prints for them
 // (libipvs's ipvs_strerror table maps (function, errno) to a message).
 
+import { SCHEDULER_NAMES } from '../sched/index';
 import { DestField, DestFlag, DestTable, ForwardMethod } from './dest-table';
 
 export const IPPROTO_TCP = 6;
@@ -42,11 +43,10 @@ export const TUN_F_REMCSUM = 1 << 1;
 /** The kernel's default persistence timeout, used by a bare `-p` (IPVS_SVC_PERSISTENT_TIMEOUT). */
 export const DEFAULT_PERSISTENT_TIMEOUT = 300;
 
-/** IPVS's schedulers (net/netfilter/ipvs/ip_vs_*.c). A service naming any other is refused with
- *  ENOENT, as ip_vs_scheduler_get() fails for a module that does not exist. */
-export const KNOWN_SCHEDULERS: readonly string[] = [
-  'rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos',
-];
+/** The schedulers uvs runs (src/sched: IPVS's rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos).
+ *  A service naming any other is refused with ENOENT, as the kernel's ip_vs_scheduler_get() fails
+ *  for a module that does not exist. */
+export const KNOWN_SCHEDULERS: readonly string[] = SCHEDULER_NAMES;
 /** Persistence engines: the kernel has only "sip" (ip_vs_pe_sip.c). */
 export const KNOWN_PERSISTENCE_ENGINES: readonly string[] = ['sip'];
 
