@@ -172,7 +172,7 @@ interface PoptResult {
 }
 interface PoptError {
   kind: 'error';
-  message: 'unknown option' | 'missing argument';
+  message: 'unknown option' | 'missing argument' | 'option does not take an argument';
   word: string;
 }
 interface PoptEnd {
@@ -221,8 +221,8 @@ class Popt {
     const spec = OPTIONS.find((o) => o.long === name);
     if (!spec) return { kind: 'error', message: 'unknown option', word };
     if (spec.arg === ArgKind.NONE) {
-      // popt refuses a value given to an option that takes none.
-      if (eq >= 0) return { kind: 'error', message: 'unknown option', word };
+      // popt refuses a value given to an option that takes none (POPT_ERROR_UNWANTEDARG).
+      if (eq >= 0) return { kind: 'error', message: 'option does not take an argument', word };
       return { kind: 'opt', tag: spec.tag, arg: null, word };
     }
     if (eq >= 0) return { kind: 'opt', tag: spec.tag, arg: word.slice(eq + 1), word };
