@@ -3,7 +3,7 @@ export { parseKeepalivedConfig, parseStatements, splitScriptArgs } from './parse
 export type { ParseOptions, ParseResult } from './parser';
 export { validateKeepalivedModel } from './validate';
 export type { Machine, MachineInterface } from './validate';
-export { linuxMachine } from './machine';
+export { defaultConfigId, linuxMachine } from './machine';
 export { fsReader, memoryReader } from './reader';
 export type { ConfigReader } from './reader';
 export { configTestExitCode, formatDiagnostic, EXIT_CONFIG_TEST, EXIT_CONFIG_TEST_SECURITY, EXIT_OK } from './diagnostics';

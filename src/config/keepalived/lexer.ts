@@ -262,6 +262,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
     }
   };
 
+  // `queue` is a stack: the next item to process is at the end, so expansions push in reverse.
   const drain = (queue: QueueItem[]): void => {
     let budget = MAX_SEQ_VALUES * 4;
     while (queue.length > 0) {
@@ -270,7 +271,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
         queue.length = 0;
         return;
       }
-      const item = queue.shift() as QueueItem;
+      const item = queue.pop() as QueueItem;
       if (item.kind === 'define') {
         defs.set(item.name, { value: item.value, multiline: false });
         continue;
@@ -315,7 +316,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
       if (replaced) {
         // The result may itself be a conditional, a definition or several lines: process again.
         const parts = substituted.split('\n').map((t): QueueItem => ({ kind: 'line', text: t, loc, substituted: true, pwd: item.pwd }));
-        queue.unshift(...parts);
+        for (let k = parts.length - 1; k >= 0; k--) queue.push(parts[k]);
         if (rounds <= MAX_SUBSTITUTION_ROUNDS) continue;
         queue.length = 0;
         continue;
@@ -363,7 +364,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
       items.push({ kind: 'define', name, value: hex ? v.toString(16) : String(v) });
       items.push({ kind: 'line', text: rest, loc, substituted: false, pwd });
     }
-    queue.unshift(...items);
+    for (let k = items.length - 1; k >= 0; k--) queue.push(items[k]);
   };
 
   readInto(file, 0, null);

@@ -3,6 +3,7 @@
  * from /sys/class/net, programs through PATH like execvp(3), users from /etc/passwd.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Machine, MachineInterface } from './validate';
 
@@ -51,4 +52,9 @@ export function linuxMachine(env: NodeJS.ProcessEnv = process.env): Machine {
       return users.has(name);
     },
   };
+}
+
+/** keepalived's default config id for @id lines (without -i): the host name up to the first dot. */
+export function defaultConfigId(): string {
+  return os.hostname().split('.')[0];
 }
