@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/service/dest-table';
 import {
+  ConnLookupBatch,
   ConnRef,
   ConnTable,
   connTableBytes,
@@ -278,4 +279,40 @@ test('attaching checks the buffer and shares knobs', () => {
   assert.equal(view.knob(HeaderCell.SLOPPY_TCP), 1);
   assert.equal(view.knob(HeaderCell.CONN_REUSE_MODE), 1, 'IPVS default conn_reuse_mode = 1');
   assert.equal(dests.get(0, DestField.FLAGS) & DestFlag.IN_USE, DestFlag.IN_USE);
+});
+
+test('batched lookups give the same answers as single ones', () => {
+  const { table, nat, dr } = setup(256);
+  const c = ip('192.0.2.1');
+  const expected: number[] = [];
+  for (let i = 0; i < 100; i++) expected.push(put(table, i % 3 ? nat : dr, i % 3 ? ForwardMethod.MASQ : ForwardMethod.DROUTE, c + (i >> 2), 1000 + i));
+  const batch = new ConnLookupBatch(32);
+  const ref = new ConnRef();
+  for (let start = 0; start < 140; start += 32) {
+    const n = Math.min(32, 140 - start);
+    for (let j = 0; j < n; j++) {
+      const i = start + j;
+      batch.proto[j] = TCP;
+      batch.caddr[j] = c + (i >> 2);
+      batch.cport[j] = 1000 + i;
+      batch.vaddr[j] = ip('10.0.0.100') | 0;
+      batch.vport[j] = 80;
+    }
+    const hits = table.lookupInBatch(batch, n);
+    let want = 0;
+    for (let j = 0; j < n; j++) {
+      const i = start + j;
+      const single = table.lookupIn(TCP, c + (i >> 2), 1000 + i, ip('10.0.0.100'), 80, ref);
+      assert.equal(batch.index[j] >= 0, single, `packet ${i}`);
+      if (single) {
+        want++;
+        assert.equal(batch.index[j], expected[i]);
+        assert.equal(batch.daddr[j] >>> 0, ref.daddr);
+        assert.equal(batch.dport[j], ref.dport);
+        assert.equal(batch.destSlot[j], ref.destSlot);
+        assert.equal(batch.seq[j], ref.seq);
+      }
+    }
+    assert.equal(hits, want);
+  }
 });
