@@ -20,7 +20,7 @@ export class MiscChecker implements Checker {
     private readonly runner: ScriptRunner,
     delayLoop: number = CHECK_DEFAULTS.delayLoop,
   ) {
-    this.script = runner.prepare({ command: options.miscPath, user: options.user, group: options.group });
+    this.script = runner.prepare({ command: options.miscPath, argv: options.miscArgv, user: options.user, group: options.group });
     this.timeoutMs = Math.round((options.miscTimeout ?? delayLoop) * 1000);
   }
 

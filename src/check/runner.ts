@@ -184,11 +184,15 @@ export class CheckRunner extends EventEmitter {
         const delayLoop = ck.delayLoop ?? rs.delayLoop ?? vs.delayLoop ?? CHECK_DEFAULTS.delayLoop;
         const connectTimeout = 'connectTimeout' in ck && ck.connectTimeout !== undefined ? ck.connectTimeout : (rs.connectTimeout ?? vs.connectTimeout);
         const merged = (ck.kind === 'MISC_CHECK' ? ck : { ...ck, connectTimeout }) as CheckerOptions;
-        const checker = make(merged, {
-          ...this.options.checkerContext,
-          virtualhost: rs.virtualhost ?? vs.virtualhost,
-          delayLoop,
-        });
+        let checker: Checker;
+        try {
+          checker = make(merged, { ...this.options.checkerContext, virtualhost: rs.virtualhost ?? vs.virtualhost, delayLoop });
+        } catch (err) {
+          // Say which checker of which server, so the config error can be found.
+          throw new Error(
+            `virtual_server ${formatEndpoint(vs.address, vs.port)} real_server ${formatEndpoint(rs.address, rs.port)} ${ck.kind} #${index + 1}: ${(err as Error).message}`,
+          );
+        }
         const alpha = ck.alpha ?? rs.alpha ?? vs.alpha ?? false;
         const warmup = ck.warmup ?? rs.warmup ?? vs.warmup ?? delayLoop;
         rsState.checkers.push({

@@ -82,6 +82,8 @@ export interface MiscCheckOptions extends SchedulingOptions {
   kind: 'MISC_CHECK';
   /** misc_path: the command line, split by keepalived's rules (see src/notify/command.ts). */
   miscPath: string;
+  /** misc_path already split by the config parser (else `miscPath` is split by keepalived's rules). */
+  miscArgv?: string[];
   /** misc_timeout in seconds; keepalived uses delay_loop when unset. */
   miscTimeout?: number;
   /** misc_dynamic: exit 0 = up, 1 = down, 2..255 = up with weight exit-2. */
@@ -137,6 +139,8 @@ export type CheckerOptions =
 export interface ScriptSpec {
   /** The command line as written in the config (split later by keepalived's rules). */
   command: string;
+  /** Already split by the config parser; when given, used instead of splitting `command`. */
+  argv?: string[];
   /** Run as this user / group (keepalived: `script [username [[:]groupname]]`). */
   user?: string;
   group?: string;

@@ -5,7 +5,7 @@
 // when the notifier is built, so a refused script is reported at start, as keepalived reports
 // it at config load, and never runs.
 import type { CheckEvent, CheckRunner } from '../check/runner';
-import type { RealServerOptions, VirtualServerOptions } from '../check/types';
+import type { RealServerOptions, ScriptSpec, VirtualServerOptions } from '../check/types';
 import type { PreparedScript, ScriptOutcome, ScriptRunner } from './script';
 import { ScriptError } from './script';
 import type { SendOutcome, SmtpAlerter } from './smtp';
@@ -42,19 +42,20 @@ export class Notifier {
     private readonly onRecord?: (r: NotifyRecord) => void,
   ) {
     for (const vs of virtualServers) {
-      this.prepare(`vs${vs.id}:up`, vs.quorumUp?.command, vs.quorumUp?.user, vs.quorumUp?.group);
-      this.prepare(`vs${vs.id}:down`, vs.quorumDown?.command, vs.quorumDown?.user, vs.quorumDown?.group);
+      this.prepare(`vs${vs.id}:up`, vs.quorumUp);
+      this.prepare(`vs${vs.id}:down`, vs.quorumDown);
       for (const rs of vs.realServers) {
-        this.prepare(`rs${vs.id}/${rs.id}:up`, rs.notifyUp?.command, rs.notifyUp?.user, rs.notifyUp?.group);
-        this.prepare(`rs${vs.id}/${rs.id}:down`, rs.notifyDown?.command, rs.notifyDown?.user, rs.notifyDown?.group);
+        this.prepare(`rs${vs.id}/${rs.id}:up`, rs.notifyUp);
+        this.prepare(`rs${vs.id}/${rs.id}:down`, rs.notifyDown);
       }
     }
   }
 
-  private prepare(key: string, command: string | undefined, user?: string, group?: string): void {
-    if (command === undefined) return;
+  private prepare(key: string, spec: ScriptSpec | undefined): void {
+    if (spec === undefined) return;
+    const command = spec.command;
     try {
-      const p = this.options.scripts.prepare({ command, user, group });
+      const p = this.options.scripts.prepare(spec);
       for (const w of p.warnings) this.options.log?.(w);
       this.prepared.set(key, p);
     } catch (err) {

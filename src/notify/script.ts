@@ -104,7 +104,7 @@ export class ScriptRunner {
   prepare(spec: ScriptSpec): PreparedScript {
     let args: string[];
     try {
-      args = splitCommand(spec.command);
+      args = spec.argv && spec.argv.length ? [...spec.argv] : splitCommand(spec.command);
     } catch (err) {
       throw new ScriptError('SCRIPT_SYNTAX', (err as Error).message);
     }
