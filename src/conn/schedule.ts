@@ -106,6 +106,8 @@ export class ConnScheduler {
   readonly dests: DestTable;
   private readonly tplKey = new TemplateKey();
   private readonly tplRef = new ConnRef();
+  /** Whether the last inPacket() created the entry (a new connection for the counters). */
+  created = false;
 
   constructor(table: ConnTable) {
     this.table = table;
@@ -120,6 +122,7 @@ export class ConnScheduler {
   inPacket(svc: ConnService, key: PacketKey, tcpFlags: number, nowMs: number, out: ConnRef): ConnVerdict {
     const table = this.table;
     const proto = key.protocol;
+    this.created = false;
     let hit = table.lookupIn(proto, key.saddr, key.sport, key.daddr, key.dport, out);
 
     // Port reuse: a new connection (SYN) that hits an old entry nobody controls.
@@ -259,6 +262,7 @@ export class ConnScheduler {
       tplIndex,
     );
     if (index < 0) return ConnVerdict.TABLE_FULL;
+    this.created = true;
     out.index = index;
     out.seq = table.seqOf(index);
     out.meta = table.field(index, EntryCell.META);

@@ -68,10 +68,27 @@ export const enum DropReason {
   TTL_EXPIRED = 30,
   /** The packet would not fit in the MTU after encapsulation and DF is set. */
   TOO_BIG = 31,
+  // Data-plane verdicts (src/dataplane/pipeline.ts), beyond what a header decoder can say.
+  /** A packet for a service whose VIP this director does not hold now (VRRP backup). */
+  SERVICE_INACTIVE = 32,
+  /** No connection, and this packet may not start one (TCP without SYN while sloppy_tcp is 0). */
+  NO_CONN = 33,
+  /** The scheduler found no available real server (IPVS: "no destination available"). */
+  NO_DEST = 34,
+  /** The connection table is full: a new connection was refused. */
+  CONN_TABLE_FULL = 35,
+  /** The connection's real server was deleted (expire_nodest_conn decides what follows). */
+  DEST_UNAVAILABLE = 36,
+  /** The next hop's MAC is not resolved (yet). */
+  NO_NEXT_HOP = 37,
+  /** DR toward a real server that is not on the director's L2 segment. */
+  NOT_ON_LINK = 38,
+  /** A forwarding method this data plane does not implement yet. */
+  METHOD_UNSUPPORTED = 39,
 }
 
 /** One past the largest code; size counter arrays with it. */
-export const DROP_REASON_COUNT = 32;
+export const DROP_REASON_COUNT = 40;
 
 /** Counter/listing names, indexed by code; index 0 is "OK". */
 export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
@@ -107,6 +124,14 @@ export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
   'UNSUPPORTED_IP_PROTOCOL',
   'TTL_EXPIRED',
   'TOO_BIG',
+  'SERVICE_INACTIVE',
+  'NO_CONN',
+  'NO_DEST',
+  'CONN_TABLE_FULL',
+  'DEST_UNAVAILABLE',
+  'NO_NEXT_HOP',
+  'NOT_ON_LINK',
+  'METHOD_UNSUPPORTED',
 ]);
 
 /** Name of a code for logs and listings; unknown codes are shown as numbers, never thrown on. */

@@ -64,6 +64,9 @@ export interface CompiledService {
   active: boolean;
 }
 
+/** Hash input standing for "any port" in the address index (no real port is this large). */
+const ADDR_ONLY_PORT = 0x10000;
+
 function indexHash(protocol: number, addr: number, port: number): number {
   // Multiplicative mixing of the three keys (Knuth's 2654435761); all int32 arithmetic.
   let h = Math.imul(addr ^ (port << 16) ^ protocol, 0x9e3779b1);
@@ -103,7 +106,9 @@ export class ServiceSnapshot {
     // Index at most half full so probe sequences stay short.
     let indexSize = 16;
     while (indexSize < capacity * 2) indexSize *= 2;
-    const buffer = new SharedArrayBuffer((HEADER_CELLS + capacity * SVC_CELLS + indexSize) * 4);
+    // Two indexes of the same size: (protocol, address, port) → service, and (protocol, address)
+    // → any service on that address (fragments carry no port, yet must be recognised).
+    const buffer = new SharedArrayBuffer((HEADER_CELLS + capacity * SVC_CELLS + 2 * indexSize) * 4);
     const cells = new Int32Array(buffer);
     cells[H_GEN] = generation;
     cells[H_CAPACITY] = capacity;
@@ -133,6 +138,18 @@ export class ServiceSnapshot {
       // Firewall-mark services are listed but cannot be matched on the wire (DESIGN.md): the
       // AF_PACKET tap runs before netfilter sets marks. They stay out of the index.
       if (s.protocol === 0) continue;
+      const addrBase = indexBase + indexSize;
+      let j = indexHash(s.protocol, s.addr | 0, ADDR_ONLY_PORT) & (indexSize - 1);
+      for (;;) {
+        const cur = cells[addrBase + j]!;
+        if (cur === 0) {
+          cells[addrBase + j] = s.slot + 1;
+          break;
+        }
+        const other = HEADER_CELLS + (cur - 1) * SVC_CELLS;
+        if (cells[other + SvcField.PROTOCOL] === s.protocol && cells[other + SvcField.ADDR] === (s.addr | 0)) break;
+        j = (j + 1) & (indexSize - 1);
+      }
       let i = indexHash(s.protocol, s.addr | 0, s.port) & (indexSize - 1);
       for (;;) {
         const cur = cells[indexBase + i]!;
@@ -166,6 +183,21 @@ export class ServiceSnapshot {
       if (cells[base + SvcField.ADDR] === a && cells[base + SvcField.PORT] === port && cells[base + SvcField.PROTOCOL] === protocol) {
         return cur - 1;
       }
+      i = (i + 1) & this.indexMask;
+    }
+  }
+
+  /** True when some service of `protocol` has the virtual address `addr` (any port). Hot path. */
+  hasAddress(protocol: number, addr: number): boolean {
+    const cells = this.cells;
+    const a = addr | 0;
+    const base = this.indexBase + this.indexSize;
+    let i = indexHash(protocol, a, ADDR_ONLY_PORT) & this.indexMask;
+    for (;;) {
+      const cur = cells[base + i]!;
+      if (cur === 0) return false;
+      const svc = HEADER_CELLS + (cur - 1) * SVC_CELLS;
+      if (cells[svc + SvcField.ADDR] === a && cells[svc + SvcField.PROTOCOL] === protocol) return true;
       i = (i + 1) & this.indexMask;
     }
   }

@@ -29,6 +29,10 @@ test('lookup finds each service by protocol, address and port, and nothing else'
   assert.equal(snap.flags(5) & SvcFlag.PERSISTENT, SvcFlag.PERSISTENT);
   assert.equal(snap.get(5, SvcField.PERSIST_TIMEOUT), 300);
   assert.deepEqual(snap.addresses().sort(), [VIP, 0xc0a80001].sort());
+  assert.equal(snap.hasAddress(6, VIP), true);
+  assert.equal(snap.hasAddress(17, VIP), true);
+  assert.equal(snap.hasAddress(17, 0xc0a80001), false);
+  assert.equal(snap.hasAddress(6, VIP + 1), false);
 });
 
 test('a full index with many colliding services still finds every one', () => {

@@ -1,0 +1,172 @@
+// Per-worker traffic counters in shared memory.
+//
+// Each worker owns one Float64Array over its own SharedArrayBuffer and is its only writer, so a
+// counter update is a plain `+=` — no Atomics, no BigInt on the packet path (DESIGN.md). Float64
+// counts exactly up to 2^53, which at 10 Mpps lasts 28 years. The control plane sums the workers'
+// arrays when `uvsadm --stats`, `--rate` or the worker listing asks; a torn read is impossible
+// for an aligned 8-byte value on the machines Node supports, and a count one packet behind is fine.
+//
+// Layout, in cells:
+//   [ services: maxServices × STAT_CELLS ][ dests: maxDests × STAT_CELLS ][ drops: DROP_CELLS ][ worker: WorkerStat ]
+
+import type { CounterSource, Counters } from '../service/stats';
+
+/** The five IPVS counters of a service or real server (struct ip_vs_kstats). */
+export const enum Stat {
+  CONNS = 0,
+  INPKTS = 1,
+  OUTPKTS = 2,
+  INBYTES = 3,
+  OUTBYTES = 4,
+}
+export const STAT_CELLS = 5;
+
+/** Room for drop reasons: DropReason codes index it (codes are below 64). */
+export const DROP_CELLS = 64;
+
+/** Per-worker figures that explain a run (the worker listing). */
+export const enum WorkerStat {
+  RX_BATCHES = 0,
+  RX_FRAMES = 1,
+  TX_FRAMES = 2,
+  /** Frames the kernel refused in sendmmsg. */
+  TX_DROPPED = 3,
+  /** Frames that were not for a virtual service or one of its flows (left to the kernel). */
+  NOT_OURS = 4,
+  /** Entries freed by this worker's expiry sweep. */
+  EXPIRED = 5,
+  /** Event-loop yields (how often messages from the main thread could get in). */
+  YIELDS = 6,
+  /** Frames received with a vnet header announcing GSO (super-frames). */
+  GSO_FRAMES = 7,
+  /** Generation of the service snapshot this worker runs. */
+  SNAPSHOT_GEN = 8,
+  /** Time spent processing frames (parse → rewrite), ns, and in send(), ns. */
+  PROCESS_NS = 9,
+  SEND_NS = 10,
+  /** Kernel ring drops (PACKET_STATISTICS tp_drops), summed. */
+  RING_DROPS = 11,
+}
+export const WORKER_STAT_CELLS = 16;
+
+export const WORKER_STAT_NAMES: readonly string[] = [
+  'rx_batches', 'rx_frames', 'tx_frames', 'tx_dropped', 'not_ours', 'expired', 'yields', 'gso_frames',
+  'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops',
+];
+
+export interface CounterLayout {
+  maxServices: number;
+  maxDests: number;
+}
+
+export function counterCells(layout: CounterLayout): number {
+  return (layout.maxServices + layout.maxDests) * STAT_CELLS + DROP_CELLS + WORKER_STAT_CELLS;
+}
+
+/** One worker's counters; the worker writes, everyone may read. */
+export class WorkerCounters {
+  readonly buffer: SharedArrayBuffer;
+  readonly cells: Float64Array;
+  /** First cell of the real-server region, of the drop region and of the worker region. */
+  readonly destBase: number;
+  readonly dropBase: number;
+  readonly workerBase: number;
+
+  constructor(readonly layout: CounterLayout, buffer?: SharedArrayBuffer) {
+    const bytes = counterCells(layout) * 8;
+    if (buffer && buffer.byteLength !== bytes) {
+      throw new RangeError(`WorkerCounters: buffer is ${buffer.byteLength} bytes, expected ${bytes}`);
+    }
+    this.buffer = buffer ?? new SharedArrayBuffer(bytes);
+    this.cells = new Float64Array(this.buffer);
+    this.destBase = layout.maxServices * STAT_CELLS;
+    this.dropBase = this.destBase + layout.maxDests * STAT_CELLS;
+    this.workerBase = this.dropBase + DROP_CELLS;
+  }
+
+  /** A packet in the client → real server direction (hot path). */
+  countIn(service: number, dest: number, bytes: number): void {
+    const c = this.cells;
+    const s = service * STAT_CELLS;
+    const d = this.destBase + dest * STAT_CELLS;
+    c[s + Stat.INPKTS]! += 1;
+    c[s + Stat.INBYTES]! += bytes;
+    c[d + Stat.INPKTS]! += 1;
+    c[d + Stat.INBYTES]! += bytes;
+  }
+
+  /** A reply in the real server → client direction (NAT). */
+  countOut(service: number, dest: number, bytes: number): void {
+    const c = this.cells;
+    const s = service * STAT_CELLS;
+    const d = this.destBase + dest * STAT_CELLS;
+    c[s + Stat.OUTPKTS]! += 1;
+    c[s + Stat.OUTBYTES]! += bytes;
+    c[d + Stat.OUTPKTS]! += 1;
+    c[d + Stat.OUTBYTES]! += bytes;
+  }
+
+  /** A new connection scheduled to `dest`. */
+  countConn(service: number, dest: number): void {
+    this.cells[service * STAT_CELLS + Stat.CONNS]! += 1;
+    this.cells[this.destBase + dest * STAT_CELLS + Stat.CONNS]! += 1;
+  }
+
+  drop(reason: number): void {
+    this.cells[this.dropBase + reason]! += 1;
+  }
+
+  add(stat: WorkerStat, n: number): void {
+    this.cells[this.workerBase + stat]! += n;
+  }
+
+  set(stat: WorkerStat, v: number): void {
+    this.cells[this.workerBase + stat] = v;
+  }
+
+  get(stat: WorkerStat): number {
+    return this.cells[this.workerBase + stat]!;
+  }
+
+  drops(reason: number): number {
+    return this.cells[this.dropBase + reason]!;
+  }
+
+  /** Zeroes the service's and real servers' counters (a restarted worker starts from the last
+   *  values instead, see WorkerSet). Control plane only. */
+  clear(): void {
+    this.cells.fill(0);
+  }
+}
+
+/** The data plane's CounterSource: sums over every worker, including retired ones' final counts. */
+export class CounterSum implements CounterSource {
+  constructor(private readonly workers: () => readonly WorkerCounters[]) {}
+
+  readService(serviceId: number, out: Counters): void {
+    this.sum(serviceId * STAT_CELLS, out);
+  }
+
+  readDest(slot: number, out: Counters): void {
+    const w = this.workers();
+    this.sum((w[0]?.destBase ?? 0) + slot * STAT_CELLS, out);
+  }
+
+  drops(reason: number): number {
+    let n = 0;
+    for (const w of this.workers()) n += w.drops(reason);
+    return n;
+  }
+
+  private sum(base: number, out: Counters): void {
+    out.conns = out.inpkts = out.outpkts = out.inbytes = out.outbytes = 0;
+    for (const w of this.workers()) {
+      const c = w.cells;
+      out.conns += c[base + Stat.CONNS]!;
+      out.inpkts += c[base + Stat.INPKTS]!;
+      out.outpkts += c[base + Stat.OUTPKTS]!;
+      out.inbytes += c[base + Stat.INBYTES]!;
+      out.outbytes += c[base + Stat.OUTBYTES]!;
+    }
+  }
+}
