@@ -8,6 +8,7 @@ import { ESTIMATOR_PERIOD_MS, StatsBook } from '../service/stats';
 import type { CounterSource } from '../service/stats';
 import type { ConnLister } from '../service/conn-list';
 import { loadKeepalivedConfig } from './config-loader';
+import type { LoadedConfig } from './config-loader';
 import { ControlHandler } from './handler';
 import type { DaemonInfo } from './protocol';
 import { ControlServer } from './server';
@@ -30,6 +31,10 @@ export class Daemon {
   readonly server: ControlServer;
   private timer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  private readonly stopHooks: { name: string; run: () => void | Promise<void> }[] = [];
+  private readonly configListeners: ((loaded: LoadedConfig) => void)[] = [];
+  /** The configuration last loaded with -f (null without -f). */
+  config: LoadedConfig | null = null;
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
     this.model = new ServiceModel();
@@ -55,7 +60,21 @@ export class Daemon {
   private readConfig(file: string): ModelConfig {
     const loaded = loadKeepalivedConfig(file);
     for (const w of loaded.warnings) this.log.info(w);
+    this.config = loaded;
+    for (const listener of this.configListeners) listener(loaded);
     return loaded.model;
+  }
+
+  /** Subsystems that read the rest of keepalived.conf (VRRP, checkers) hear of every (re)load. */
+  onConfig(listener: (loaded: LoadedConfig) => void): void {
+    this.configListeners.push(listener);
+    if (this.config) listener(this.config);
+  }
+
+  /** Work to do on SIGTERM/SIGINT before the socket closes (VRRP priority-0 adverts, VIPs and the
+   *  kernel guard removed, ...): run newest first, each one's failure logged, not fatal. */
+  onStop(name: string, run: () => void | Promise<void>): void {
+    this.stopHooks.push({ name, run });
   }
 
   /** Applies a configuration by diff: checked whole first, so a bad file changes nothing. */
@@ -92,6 +111,13 @@ export class Daemon {
       this.stopping = (async () => {
         if (this.timer) clearInterval(this.timer);
         this.timer = null;
+        for (const hook of [...this.stopHooks].reverse()) {
+          try {
+            await hook.run();
+          } catch (err) {
+            this.log.error(`shutdown of ${hook.name} failed: ${(err as Error).message}`);
+          }
+        }
         await this.server.close();
       })();
     }

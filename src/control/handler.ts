@@ -23,6 +23,8 @@ export class ControlHandler {
     readonly info: DaemonInfo,
   ) {
     this.retrack();
+    // Changes made outside uvsadm (config loads and reloads) are tracked too.
+    model.onChange(() => this.retrack());
   }
 
   /** Runs one command; a refused one throws IpvsError and has changed nothing. */
@@ -63,7 +65,6 @@ export class ControlHandler {
       case 'restore':
         throw new IpvsError('flush', 'EINVAL', '-R is sent as a batch of its lines, not as a command');
     }
-    this.retrack();
     return { kind: 'ok' };
   }
 

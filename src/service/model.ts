@@ -176,8 +176,7 @@ export class ServiceModel {
   private timeouts: Timeouts = { ...DEFAULT_TIMEOUTS };
   /** Bumped after every successful change, so a compiler knows when to build a new snapshot. */
   generation = 0;
-  /** Called after every successful change (the daemon recompiles the data-plane snapshot). */
-  onChange: (() => void) | null = null;
+  private readonly changeListeners: (() => void)[] = [];
 
   constructor(options: ServiceModelOptions = {}) {
     this.destTable = options.destTable ?? new DestTable(options.destCapacity ?? 4096);
@@ -424,7 +423,13 @@ export class ServiceModel {
   private changed(): void {
     this.generation++;
     this.sweepTrash();
-    if (this.onChange) this.onChange();
+    for (const listener of this.changeListeners) listener();
+  }
+
+  /** Called after every successful change (statistics tracking; the data plane recompiles its
+   *  snapshot of the table). */
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
   }
 }
 
