@@ -323,6 +323,9 @@ export class ConnTable {
     if (!Number.isInteger(workerId) || workerId < 0 || workerId > 255) {
       throw new RangeError(`ConnTable: workerId must be an integer in 0..255, got ${workerId}`);
     }
+    if (dests.capacity > NO_DEST) {
+      throw new RangeError(`ConnTable: entries keep a real server in 16 bits, so the DestTable may have at most ${NO_DEST} slots, not ${dests.capacity}`);
+    }
     const bytes = connTableBytes(capacity);
     if (options.buffer && options.buffer.byteLength !== bytes) {
       throw new RangeError(`ConnTable: buffer is ${options.buffer.byteLength} bytes, expected ${bytes} for capacity ${capacity}`);
