@@ -450,6 +450,9 @@ function checkServiceConfig(op: IpvsOp, c: ServiceConfig): void {
   }
   if (!Number.isInteger(c.timeout) || c.timeout < 0) throw new IpvsError(op, 'EINVAL', `bad timeout ${c.timeout}`);
   if (!isU16(c.port)) throw new IpvsError(op, 'EINVAL', `bad port ${c.port}`);
+  if (!isU32(c.addr) || !isU32(c.fwmark) || !isU32(c.netmask) || !Number.isInteger(c.flags) || typeof c.peName !== 'string') {
+    throw new IpvsError(op, 'EINVAL', 'malformed service');
+  }
 }
 
 function checkDestConfig(op: IpvsOp, d: DestConfig): void {
@@ -464,6 +467,25 @@ function checkDestConfig(op: IpvsOp, d: DestConfig): void {
     throw new IpvsError(op, 'EINVAL', `real server address ${ipv4ToString(a)} is not unicast`);
   }
   if (!isU16(d.port) || !isU16(d.tunPort)) throw new IpvsError(op, 'EINVAL', 'bad port');
+  // What the kernel's netlink policy would refuse from a malformed request.
+  if (!isU32(d.addr) || !isInt31(d.weight) || !isInt31(d.uThreshold) || !isInt31(d.lThreshold)) {
+    throw new IpvsError(op, 'EINVAL', 'malformed real server');
+  }
+  if (![ForwardMethod.MASQ, ForwardMethod.LOCAL, ForwardMethod.TUNNEL, ForwardMethod.DROUTE].includes(d.fwd)) {
+    throw new IpvsError(op, 'EINVAL', `unknown forwarding method ${String(d.fwd)}`);
+  }
+  if (![TunnelType.IPIP, TunnelType.GUE, TunnelType.GRE].includes(d.tunType) || !Number.isInteger(d.tunFlags) ||
+    d.tunFlags < 0 || d.tunFlags > (TUN_F_CSUM | TUN_F_REMCSUM)) {
+    throw new IpvsError(op, 'EINVAL', 'bad tunnel type or flags');
+  }
+}
+
+function isU32(v: number): boolean {
+  return Number.isInteger(v) && v >= -0x80000000 && v <= 0xffffffff;
+}
+
+function isInt31(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
 }
 
 function isU16(v: number): boolean {
