@@ -57,7 +57,8 @@ export type CheckEvent =
       vs: VirtualServerOptions;
       rs: RealServerOptions;
       weight: number;
-      checker: CheckerKind;
+      /** The checker whose success completed the recovery; null when a reload removed the failing one. */
+      checker: CheckerKind | null;
       trail: string[];
     }
   | {
@@ -98,7 +99,9 @@ export interface RunnerOptions {
 interface CheckerState {
   readonly checker: Checker;
   readonly kind: CheckerKind;
-  readonly index: number;
+  /** The options as configured (compared on reload to decide whether the checker changed). */
+  readonly config: string;
+  index: number;
   readonly delayLoopMs: number;
   readonly retry: number;
   readonly delayBeforeRetryMs: number;
@@ -111,22 +114,26 @@ interface CheckerState {
   timer: unknown;
   abort: AbortController | null;
   lastResult: CheckResult | null;
+  /** Removed by a reload: its loop ends and its results are ignored. */
+  retired: boolean;
 }
 
+// Real and virtual server states are mutated in place on reload, so the loops of unchanged
+// checkers (whose timers hold these objects) carry on undisturbed.
 interface RealServerState {
-  readonly opts: RealServerOptions;
+  opts: RealServerOptions;
   readonly target: CheckTarget;
-  readonly configuredWeight: number;
-  readonly inhibit: boolean;
+  configuredWeight: number;
+  inhibit: boolean;
   alive: boolean;
   numFailed: number;
   checkers: CheckerState[];
 }
 
 interface VirtualServerState {
-  readonly opts: VirtualServerOptions;
-  readonly quorum: number;
-  readonly hysteresis: number;
+  opts: VirtualServerOptions;
+  quorum: number;
+  hysteresis: number;
   quorumUp: boolean;
   sorryActive: boolean;
   servers: RealServerState[];
@@ -144,9 +151,14 @@ export interface CheckRunner {
   on(event: 'event', listener: (e: CheckEvent) => void): this;
 }
 
+/** Options as a comparable string (Buffers as hex), to tell a changed checker on reload. */
+function configKey(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? `hex:${Buffer.from((v as { data: number[] }).data).toString('hex')}` : v));
+}
+
 export class CheckRunner extends EventEmitter {
   private readonly clock: Clock;
-  private readonly services: VirtualServerState[] = [];
+  private services: VirtualServerState[] = [];
   private running = false;
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -159,6 +171,62 @@ export class CheckRunner extends EventEmitter {
     for (const vs of virtualServers) this.services.push(this.buildVs(vs));
   }
 
+  private buildChecker(vs: VirtualServerOptions, rs: RealServerOptions, ck: CheckerOptions, index: number, initial: boolean): CheckerState {
+    const make = this.options.makeChecker ?? createChecker;
+    // Inheritance: checker keyword, else real server's, else virtual server's, else default.
+    const delayLoop = ck.delayLoop ?? rs.delayLoop ?? vs.delayLoop ?? CHECK_DEFAULTS.delayLoop;
+    const connectTimeout = 'connectTimeout' in ck && ck.connectTimeout !== undefined ? ck.connectTimeout : (rs.connectTimeout ?? vs.connectTimeout);
+    const merged = (ck.kind === 'MISC_CHECK' ? ck : { ...ck, connectTimeout }) as CheckerOptions;
+    const virtualhost = rs.virtualhost ?? vs.virtualhost;
+    let checker: Checker;
+    try {
+      checker = make(merged, { ...this.options.checkerContext, virtualhost, delayLoop });
+    } catch (err) {
+      // Say which checker of which server, so the config error can be found.
+      throw new Error(
+        `virtual_server ${formatEndpoint(vs.address, vs.port)} real_server ${formatEndpoint(rs.address, rs.port)} ${ck.kind} #${index + 1}: ${(err as Error).message}`,
+      );
+    }
+    // A checker added by a reload to an existing server starts up, so the server is not
+    // disturbed; alpha applies at start (keepalived: no instant re-add/removal on reload).
+    const alpha = initial && (ck.alpha ?? rs.alpha ?? vs.alpha ?? false);
+    const warmup = ck.warmup ?? rs.warmup ?? vs.warmup ?? delayLoop;
+    return {
+      checker,
+      kind: ck.kind,
+      config: configKey([merged, virtualhost, delayLoop, rs.retry, rs.delayBeforeRetry, vs.retry, vs.delayBeforeRetry]),
+      index,
+      delayLoopMs: delayLoop * 1000,
+      retry: ck.retry ?? rs.retry ?? vs.retry ?? defaultRetry(ck.kind),
+      delayBeforeRetryMs: (ck.delayBeforeRetry ?? rs.delayBeforeRetry ?? vs.delayBeforeRetry ?? defaultDelayBeforeRetry(ck.kind, delayLoop)) * 1000,
+      warmupMs: warmup * 1000,
+      isUp: !alpha,
+      hasRun: false,
+      retryIt: 0,
+      weightDelta: 0,
+      timer: null,
+      abort: null,
+      lastResult: null,
+      retired: false,
+    };
+  }
+
+  private buildRs(vs: VirtualServerOptions, rs: RealServerOptions): RealServerState {
+    const state: RealServerState = {
+      opts: rs,
+      target: { address: rs.address, port: rs.port },
+      configuredWeight: rs.weight ?? CHECK_DEFAULTS.weight,
+      inhibit: rs.inhibitOnFailure ?? vs.inhibitOnFailure ?? false,
+      alive: false,
+      numFailed: 0,
+      checkers: rs.checkers.map((ck, index) => this.buildChecker(vs, rs, ck, index, true)),
+    };
+    state.numFailed = state.checkers.filter((c) => !c.isUp).length;
+    // init_service_rs: a server with no failed checker (no alpha) starts alive, in the pool.
+    state.alive = state.numFailed === 0;
+    return state;
+  }
+
   private buildVs(vs: VirtualServerOptions): VirtualServerState {
     const state: VirtualServerState = {
       opts: vs,
@@ -166,72 +234,136 @@ export class CheckRunner extends EventEmitter {
       hysteresis: vs.hysteresis ?? CHECK_DEFAULTS.hysteresis,
       quorumUp: false,
       sorryActive: false,
-      servers: [],
+      servers: vs.realServers.map((rs) => this.buildRs(vs, rs)),
     };
-    const make = this.options.makeChecker ?? createChecker;
-    for (const rs of vs.realServers) {
-      const rsState: RealServerState = {
-        opts: rs,
-        target: { address: rs.address, port: rs.port },
-        configuredWeight: rs.weight ?? CHECK_DEFAULTS.weight,
-        inhibit: rs.inhibitOnFailure ?? vs.inhibitOnFailure ?? false,
-        alive: false,
-        numFailed: 0,
-        checkers: [],
-      };
-      rs.checkers.forEach((ck, index) => {
-        // Inheritance: checker keyword, else real server's, else virtual server's, else default.
-        const delayLoop = ck.delayLoop ?? rs.delayLoop ?? vs.delayLoop ?? CHECK_DEFAULTS.delayLoop;
-        const connectTimeout = 'connectTimeout' in ck && ck.connectTimeout !== undefined ? ck.connectTimeout : (rs.connectTimeout ?? vs.connectTimeout);
-        const merged = (ck.kind === 'MISC_CHECK' ? ck : { ...ck, connectTimeout }) as CheckerOptions;
-        let checker: Checker;
-        try {
-          checker = make(merged, { ...this.options.checkerContext, virtualhost: rs.virtualhost ?? vs.virtualhost, delayLoop });
-        } catch (err) {
-          // Say which checker of which server, so the config error can be found.
-          throw new Error(
-            `virtual_server ${formatEndpoint(vs.address, vs.port)} real_server ${formatEndpoint(rs.address, rs.port)} ${ck.kind} #${index + 1}: ${(err as Error).message}`,
-          );
-        }
-        const alpha = ck.alpha ?? rs.alpha ?? vs.alpha ?? false;
-        const warmup = ck.warmup ?? rs.warmup ?? vs.warmup ?? delayLoop;
-        rsState.checkers.push({
-          checker,
-          kind: ck.kind,
-          index,
-          delayLoopMs: delayLoop * 1000,
-          retry: ck.retry ?? rs.retry ?? vs.retry ?? defaultRetry(ck.kind),
-          delayBeforeRetryMs: (ck.delayBeforeRetry ?? rs.delayBeforeRetry ?? vs.delayBeforeRetry ?? defaultDelayBeforeRetry(ck.kind, delayLoop)) * 1000,
-          warmupMs: warmup * 1000,
-          isUp: !alpha,
-          hasRun: false,
-          retryIt: 0,
-          weightDelta: 0,
-          timer: null,
-          abort: null,
-          lastResult: null,
-        });
-        if (alpha) rsState.numFailed++;
-      });
-      // init_service_rs: a server with no failed checker (no alpha) starts alive, in the pool.
-      rsState.alive = rsState.numFailed === 0;
-      state.servers.push(rsState);
-    }
     // set_quorum_states: quorum starts up iff weight_sum >= quorum + hysteresis.
     state.quorumUp = this.weightSum(state) >= state.quorum + state.hysteresis;
     return state;
+  }
+
+  private retireChecker(ck: CheckerState): void {
+    ck.retired = true;
+    if (ck.timer !== null) this.clock.clearTimeout(ck.timer);
+    ck.timer = null;
+    ck.abort?.abort(new Error('checker removed by reload'));
+  }
+
+  /**
+   * Applies a new configuration without disturbing what did not change (SIGHUP reload): a
+   * virtual server is matched by id and address:port, a real server by id and address:port, a
+   * checker by position and identical options. Matched checkers keep their state, timers and
+   * retry counts; matched servers keep alive/dead; a changed weight applies at once (rs-weight,
+   * pool); removed servers and checkers stop; new ones start as at start-up. Quorum is then
+   * re-evaluated as keepalived does on reload, and a pool event is emitted only for virtual
+   * servers whose pool changed (or that were added or removed).
+   */
+  reconfigure(virtualServers: readonly VirtualServerOptions[]): void {
+    // Build everything new first, so a bad checker (e.g. a refused script) throws before any
+    // running state is touched and the old configuration keeps running.
+    const previous = new Map(this.services.map((v) => [v.opts.id, v]));
+    const plans: Array<{ opts: VirtualServerOptions; prev: VirtualServerState | undefined; fresh: VirtualServerState | null; rsPlans: Array<{ opts: RealServerOptions; prev: RealServerState | undefined; fresh: RealServerState | null; checkers: Array<CheckerState | null> }> }> = [];
+    for (const opts of virtualServers) {
+      const old = previous.get(opts.id);
+      const prev = old && old.opts.address === opts.address && old.opts.port === opts.port ? old : undefined;
+      if (!prev) {
+        plans.push({ opts, prev: undefined, fresh: this.buildVs(opts), rsPlans: [] });
+        continue;
+      }
+      const rsPlans = opts.realServers.map((rsOpts) => {
+        const prevRs = prev.servers.find((r) => r.opts.id === rsOpts.id && r.opts.address === rsOpts.address && r.opts.port === rsOpts.port);
+        if (!prevRs) return { opts: rsOpts, prev: undefined, fresh: this.buildRs(opts, rsOpts), checkers: [] };
+        const checkers = rsOpts.checkers.map((ck, index) => {
+          const candidate = this.buildChecker(opts, rsOpts, ck, index, false);
+          const same = prevRs.checkers[index];
+          return same && same.config === candidate.config ? null : candidate; // null: keep the old one
+        });
+        return { opts: rsOpts, prev: prevRs, fresh: null, checkers };
+      });
+      plans.push({ opts, prev, fresh: null, rsPlans });
+    }
+
+    const kept = new Set<VirtualServerState>();
+    const next: VirtualServerState[] = [];
+    for (const plan of plans) {
+      if (plan.fresh) {
+        next.push(plan.fresh);
+        if (this.running) this.startVs(plan.fresh);
+        continue;
+      }
+      const vs = plan.prev!;
+      kept.add(vs);
+      const poolBefore = configKey(this.computePool(vs));
+      vs.opts = plan.opts;
+      vs.quorum = plan.opts.quorum ?? CHECK_DEFAULTS.quorum;
+      vs.hysteresis = plan.opts.hysteresis ?? CHECK_DEFAULTS.hysteresis;
+      if (!plan.opts.sorryServer) vs.sorryActive = false;
+      const servers: RealServerState[] = [];
+      const keptRs = new Set<RealServerState>();
+      for (const rp of plan.rsPlans) {
+        if (rp.fresh) {
+          servers.push(rp.fresh);
+          if (this.running) for (const ck of rp.fresh.checkers) this.schedule(vs, rp.fresh, ck, this.warmupDelay(ck));
+          continue;
+        }
+        const rs = rp.prev!;
+        keptRs.add(rs);
+        const weightBefore = this.effectiveWeight(rs);
+        rs.opts = rp.opts;
+        rs.configuredWeight = rp.opts.weight ?? CHECK_DEFAULTS.weight;
+        rs.inhibit = rp.opts.inhibitOnFailure ?? plan.opts.inhibitOnFailure ?? false;
+        const checkers: CheckerState[] = [];
+        rp.checkers.forEach((fresh, index) => {
+          const old = rs.checkers[index]!;
+          if (fresh === null) {
+            checkers.push(old);
+            return;
+          }
+          if (old) this.retireChecker(old);
+          checkers.push(fresh);
+          if (this.running) this.schedule(vs, rs, fresh, this.warmupDelay(fresh));
+        });
+        for (const old of rs.checkers.slice(rp.checkers.length)) this.retireChecker(old);
+        rs.checkers = checkers;
+        rs.numFailed = checkers.filter((c) => !c.isUp).length;
+        const weightAfter = this.effectiveWeight(rs);
+        if (weightAfter !== weightBefore)
+          this.emitEvent({ type: 'rs-weight', vs: vs.opts, rs: rs.opts, weight: weightAfter, previous: weightBefore, alive: rs.alive });
+        // A removed checker may have been the only failing one: the server comes back.
+        if (!rs.alive && rs.numFailed === 0) {
+          rs.alive = true;
+          this.emitEvent({ type: 'rs-up', vs: vs.opts, rs: rs.opts, weight: weightAfter, checker: null, trail: ['failing checker removed by reload'] });
+        }
+        servers.push(rs);
+      }
+      for (const rs of vs.servers) if (!keptRs.has(rs)) for (const ck of rs.checkers) this.retireChecker(ck);
+      vs.servers = servers;
+      this.updateQuorum(vs, true);
+      if (configKey(this.computePool(vs)) !== poolBefore) this.emitPool(vs);
+      next.push(vs);
+    }
+    for (const old of this.services) {
+      if (kept.has(old)) continue;
+      for (const rs of old.servers) for (const ck of rs.checkers) this.retireChecker(ck);
+      this.emitEvent({ type: 'pool', vs: old.opts, dests: [] });
+    }
+    this.services = next;
+  }
+
+  private warmupDelay(ck: CheckerState): number {
+    return ck.warmupMs > 0 ? Math.floor(this.clock.random() * ck.warmupMs) : 0;
+  }
+
+  private startVs(vs: VirtualServerState): void {
+    this.updateQuorum(vs, true);
+    this.emitPool(vs);
+    for (const rs of vs.servers) for (const ck of rs.checkers) this.schedule(vs, rs, ck, this.warmupDelay(ck));
   }
 
   /** Starts every checker loop and publishes the initial pool of each virtual server. */
   start(): void {
     if (this.running) return;
     this.running = true;
-    for (const vs of this.services) {
-      this.updateQuorum(vs, true);
-      this.emitPool(vs);
-      for (const rs of vs.servers)
-        for (const ck of rs.checkers) this.schedule(vs, rs, ck, ck.warmupMs > 0 ? Math.floor(this.clock.random() * ck.warmupMs) : 0);
-    }
+    for (const vs of this.services) this.startVs(vs);
   }
 
   /**
@@ -293,7 +425,7 @@ export class CheckRunner extends EventEmitter {
   // ---- the loop -------------------------------------------------------------------------------
 
   private schedule(vs: VirtualServerState, rs: RealServerState, ck: CheckerState, delayMs: number): void {
-    if (!this.running) return;
+    if (!this.running || ck.retired) return;
     ck.timer = this.clock.setTimeout(() => {
       ck.timer = null;
       const p = this.runOnce(vs, rs, ck);
@@ -303,7 +435,7 @@ export class CheckRunner extends EventEmitter {
   }
 
   private async runOnce(vs: VirtualServerState, rs: RealServerState, ck: CheckerState): Promise<void> {
-    if (!this.running) return;
+    if (!this.running || ck.retired) return;
     ck.abort = new AbortController();
     let result: CheckResult;
     try {
@@ -313,7 +445,7 @@ export class CheckRunner extends EventEmitter {
       result = { ok: false, trail: [`checker threw: ${(err as Error).message}`], elapsedMs: 0 };
     }
     ck.abort = null;
-    if (!this.running) return;
+    if (!this.running || ck.retired) return;
     ck.lastResult = result;
     this.emitEvent({ type: 'check', vs: vs.opts, rs: rs.opts, checker: ck.kind, index: ck.index, result });
     this.schedule(vs, rs, ck, this.apply(vs, rs, ck, result));
