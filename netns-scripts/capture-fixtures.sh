@@ -21,6 +21,8 @@
 # "# " comments, then the frame's bytes as hex (whitespace is ignored by the reader).
 #
 # Usage: netns-scripts/capture-fixtures.sh [OUTDIR]   (default test/fixtures/packets)
+#        UVS_KEEP_TMP=1 keeps the pcaps and logs of the run (the path is printed).
+# Check a fresh capture against the tests: UVS_PACKET_FIXTURES=OUTDIR node --test dist/test/packet/
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +30,6 @@ out=${1:-$here/test/fixtures/packets}
 suffix=$(printf '%04x' $((RANDOM % 65536)))
 nsA=uvsfA$suffix nsB=uvsfB$suffix nsC=uvsfC$suffix
 vAB=uvsfab$suffix vBA=uvsfba$suffix vBC=uvsfbc$suffix vCB=uvsfcb$suffix
-tmp=$(mktemp -d /tmp/uvs-fix-XXXXXX)
 pids=()
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -38,6 +39,14 @@ fi
 for c in ip tcpdump tshark python3 curl socat ping arping keepalived ethtool timeout; do
   command -v "$c" >/dev/null || { echo "capture-fixtures.sh: '$c' not found" >&2; exit 1; }
 done
+# -V (802.1Q tag) and -S/-U as used below are Thomas Habets' arping (Debian package "arping"), not
+# iputils-arping.
+arpingUsage=$(arping 2>&1 || true)
+if [[ $arpingUsage != *Habets* ]]; then
+  echo "capture-fixtures.sh: needs Thomas Habets' arping (apt-get install arping)" >&2
+  exit 1
+fi
+tmp=$(mktemp -d /tmp/uvs-fix-XXXXXX)
 
 cleanup() {
   set +e
