@@ -103,7 +103,7 @@ test('a stale socket left by kill -9 does not block the next start; SIGINT exits
   assert.equal(existsSync(socket), false);
 });
 
-test('-f loads a keepalived.conf; -t checks it with keepalived -t exit codes', async () => {
+test('-f loads a keepalived.conf, SIGHUP reloads it by diff; -t checks it with keepalived -t exit codes', async () => {
   const good = join(dir, 'good.conf');
   writeFileSync(good, 'virtual_server 10.0.0.5 80 {\n  lb_algo wrr\n  lb_kind DR\n  protocol TCP\n' +
     '  real_server 10.0.1.1 80 {\n    weight 4\n  }\n}\n');
@@ -122,9 +122,20 @@ test('-f loads a keepalived.conf; -t checks it with keepalived -t exit codes', a
   const stderr = collect(daemon);
   await waitFor('the daemon to answer', () => existsSync(socket) && uvsadm(socket, ['-Ln']).status === 0);
   assert.equal(uvsadm(socket, ['-S', '-n']).stdout, '-A -t 10.0.0.5:80 -s wrr\n-a -t 10.0.0.5:80 -r 10.0.1.1:80 -g -w 4\n');
+  // SIGHUP: the file is read again and applied by diff; a broken file leaves the table as it was.
+  writeFileSync(good, 'virtual_server 10.0.0.5 80 {\n  lb_algo wrr\n  lb_kind DR\n  protocol TCP\n' +
+    '  real_server 10.0.1.1 80 {\n    weight 9\n  }\n}\n');
+  daemon.kill('SIGHUP');
+  await waitFor('the reload', () => uvsadm(socket, ['-S', '-n']).stdout.includes('-w 9'));
+  assert.equal(uvsadm(socket, ['-S', '-n']).stdout, '-A -t 10.0.0.5:80 -s wrr\n-a -t 10.0.0.5:80 -r 10.0.1.1:80 -g -w 9\n');
+  assert.equal(stderr(), '');
+  writeFileSync(good, 'virtual_server 10.0.0.5 80 {\n  real_server 10.0.1.1 80 {\n    weight abc\n');
+  daemon.kill('SIGHUP');
+  await waitFor('the refused reload to be reported', () => stderr().includes('reload of'));
+  assert.match(stderr(), /^uvsd: reload of .*good\.conf failed, the running table is unchanged: /);
+  assert.equal(uvsadm(socket, ['-S', '-n']).stdout, '-A -t 10.0.0.5:80 -s wrr\n-a -t 10.0.0.5:80 -r 10.0.1.1:80 -g -w 9\n');
   daemon.kill('SIGTERM');
   await exited(daemon, 4000);
-  assert.equal(stderr(), '');
   // A daemon whose file does not check out does not start.
   const refused = spawnSync(process.execPath, [UVSD, '--socket', join(dir, 'd.sock'), '-f', bad], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(refused.status, 5);
