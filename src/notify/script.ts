@@ -195,9 +195,12 @@ export interface VrrpNotifyScripts {
 }
 
 /**
- * Runs VRRP's notify scripts for a transition, as keepalived does: the state's own script
- * (notify_master / notify_backup / notify_fault / notify_stop) with no extra arguments, then the
- * generic `notify` with "INSTANCE"|"GROUP", the name, the state and the priority appended.
+ * Runs VRRP's notify scripts for a transition, as keepalived does (vrrp_notify.c:
+ * send_instance_notifies / notify_script_exec): the state's own script (notify_master /
+ * notify_backup / notify_fault / notify_stop) with no extra arguments, then the generic `notify`
+ * with "INSTANCE"|"GROUP", the name, the state and the priority appended (keepalived passes the
+ * effective priority for an instance and 0 for a group). keepalived forks both without waiting;
+ * here they run one after the other, each bounded by `timeoutMs`.
  */
 export async function notifyVrrp(
   runner: ScriptRunner,

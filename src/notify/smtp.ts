@@ -84,10 +84,18 @@ export function alertForEvent(e: CheckEvent, routerId: string): Alert | null {
   }
 }
 
-/** keepalived's VRRP alert texts (vrrp.c: vrrp_state_become_master / leave_master / fault). */
-export function alertForVrrp(routerId: string, kind: 'INSTANCE' | 'GROUP', name: string, state: 'MASTER' | 'BACKUP' | 'FAULT'): Alert {
-  const subject = `[${routerId}] VRRP ${kind === 'INSTANCE' ? 'Instance' : 'Group'} ${name} - Entering ${state} state`;
-  const body = state === 'MASTER' ? '=> VRRP Instance is now owning VRRP VIPs <=' : '=> VRRP Instance is no longer owning VRRP VIPs <=';
+/**
+ * keepalived's VRRP alert texts (vrrp_notify.c: vrrp_smtp_notifier / vrrp_sync_smtp_notifier).
+ * The caller sends one only when the state differs from the last one mailed, as keepalived does.
+ */
+export function alertForVrrp(routerId: string, kind: 'INSTANCE' | 'GROUP', name: string, state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP'): Alert {
+  const what = kind === 'INSTANCE' ? 'Instance' : 'Group';
+  const subject = `[${routerId}] VRRP ${what} ${name} - ${state === 'STOP' ? 'Stopping' : `Entering ${state} state`}`;
+  let body: string;
+  if (kind === 'GROUP') body = state === 'STOP' ? '=> All VRRP group instances are now stopping <=' : `=> All VRRP group instances are now in ${state} state <=`;
+  else if (state === 'MASTER') body = '=> VRRP Instance is now owning VRRP VIPs <=';
+  else if (state === 'STOP') body = '=> VRRP Instance stopping <=';
+  else body = '=> VRRP Instance is no longer owning VRRP VIPs <=';
   return { subject, body };
 }
 

@@ -72,7 +72,9 @@ test('keepalived subjects and bodies for real server, quorum and VRRP alerts', (
   const lost = alertForEvent({ type: 'quorum-lost', vs, weightSum: 0, threshold: 1, init: false, stopping: false, sorrySwitched: true }, 'LVS1')!;
   assert.deepEqual(lost, { subject: '[LVS1] Virtualserver [10.0.0.100]:80 - DOWN', body: '=> Lost quorum 2+1=1 <= 0 <=' });
   assert.equal(alertForEvent({ ...down, initial: true }, 'LVS1'), null);
-  assert.equal(alertForVrrp('LVS1', 'INSTANCE', 'VI_1', 'MASTER').subject, '[LVS1] VRRP Instance VI_1 - Entering MASTER state');
+  assert.deepEqual(alertForVrrp('LVS1', 'INSTANCE', 'VI_1', 'MASTER'), { subject: '[LVS1] VRRP Instance VI_1 - Entering MASTER state', body: '=> VRRP Instance is now owning VRRP VIPs <=' });
+  assert.deepEqual(alertForVrrp('LVS1', 'INSTANCE', 'VI_1', 'BACKUP').body, '=> VRRP Instance is no longer owning VRRP VIPs <=');
+  assert.deepEqual(alertForVrrp('LVS1', 'GROUP', 'VG', 'STOP'), { subject: '[LVS1] VRRP Group VG - Stopping', body: '=> All VRRP group instances are now stopping <=' });
 });
 
 test('a stopped server goes down after retry: notify_down runs and a DOWN mail arrives; restarted, it comes back', async () => {
