@@ -4,7 +4,7 @@
 import { FMT_NUMERIC, IpvsadmExit, parseIpvsadmArgs, splitRestoreLines } from '../config/ipvsadm-args';
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import type { NameResolver } from '../config/ipvsadm-addr';
-import { NoDaemonError, request } from './client';
+import { ControlClientError, NoDaemonError, request } from './client';
 import { ipvsStrerror, listAll, listConnections, listService, listTimeout } from './format';
 import type { Response } from './protocol';
 import { resolveSocketPath } from './socket-path';
@@ -64,12 +64,10 @@ function printExit(e: IpvsadmExit, io: UvsadmIo): number {
   return e.status;
 }
 
+/** One line, exit 2 — ipvsadm's status when it cannot reach IPVS at all ("Can't initialize ipvs"). */
 function communicationFailure(err: unknown, io: UvsadmIo): number {
-  if (err instanceof NoDaemonError) {
-    io.stderr(`${io.program}: ${err.message}\n`);
-    return 2;
-  }
-  io.stderr(`${io.program}: ${(err as Error).message}\n`);
+  if (!(err instanceof NoDaemonError) && !(err instanceof ControlClientError)) throw err;
+  io.stderr(`${io.program}: ${err.message}\n`);
   return 2;
 }
 

@@ -566,6 +566,12 @@ function sameDest(a: DestConfig, b: DestConfig): boolean {
     a.tunFlags === b.tunFlags;
 }
 
+function serviceOnly(s: ModelServiceConfig): ServiceConfig {
+  const { dests, ...service } = s;
+  void dests;
+  return service;
+}
+
 /** The smallest list of changes that turns `from` into `to`, keeping every unchanged real server
  *  (and so its slot, its connections and its counters) in place. Deletions come first so that a
  *  full table has room for the additions. */
@@ -579,16 +585,11 @@ export function diffConfigs(from: ModelConfig, to: ModelConfig): ModelChange[] {
   for (const [key, s] of after) {
     const old = before.get(key);
     if (!old) {
-      const { dests, ...service } = s;
-      changes.push({ kind: 'add-service', service });
-      for (const d of dests) changes.push({ kind: 'add-dest', service: s, dest: d });
+      changes.push({ kind: 'add-service', service: serviceOnly(s) });
+      for (const d of s.dests) changes.push({ kind: 'add-dest', service: s, dest: d });
       continue;
     }
-    if (!sameService(old, s)) {
-      const { dests: _unused, ...service } = s;
-      void _unused;
-      changes.push({ kind: 'edit-service', service });
-    }
+    if (!sameService(old, s)) changes.push({ kind: 'edit-service', service: serviceOnly(s) });
     const oldDests = new Map(old.dests.map((d) => [destKeyString(d), d] as const));
     const newDests = new Map(s.dests.map((d) => [destKeyString(d), d] as const));
     for (const [dk, d] of oldDests) if (!newDests.has(dk)) changes.push({ kind: 'delete-dest', service: s, dest: d });
@@ -624,9 +625,8 @@ export function applyChange(model: ServiceModel, c: ModelChange): void {
 export function planReload(model: ServiceModel, next: ModelConfig): ModelChange[] {
   const scratch = new ServiceModel({ destCapacity: Math.max(1, countDests(next)), maxServices: model.maxServices });
   for (const s of next.services) {
-    const { dests, ...service } = s;
-    scratch.addService(service);
-    for (const d of dests) scratch.addDest(service, d);
+    scratch.addService(serviceOnly(s));
+    for (const d of s.dests) scratch.addDest(s, d);
   }
   scratch.setTimeouts(next.timeouts);
   return diffConfigs(model.exportConfig(), next);
