@@ -30,18 +30,26 @@ parentPort.postMessage({ instance: native.threadId(), loIndex: native.ifIndex('l
 describe('native addon: loading and errors', { skip }, () => {
   it('loads and works in two worker threads at once, each with its own instance', async () => {
     const nativeJs = join(__dirname, '..', '..', 'src', 'dataplane', 'native.js');
+    // Loaded here first and both workers kept alive until both answered: instance numbers count
+    // loads of one dlopen'ed library, which Node may unload once no thread holds it.
+    const main = loadNative();
+    const workers: Worker[] = [];
     const run = (): Promise<WorkerReport> => new Promise((resolve, reject) => {
       const w = new Worker(WORKER_JS, { eval: true, workerData: { nativeJs } });
-      w.once('message', (m: WorkerReport) => {
-        resolve(m);
-        void w.terminate();
-      });
+      workers.push(w);
+      w.once('message', (m: WorkerReport) => resolve(m));
       w.once('error', reject);
     });
-    const [a, b] = await Promise.all([run(), run()]);
-    const main = loadNative();
+    let a: WorkerReport;
+    let b: WorkerReport;
+    try {
+      [a, b] = await Promise.all([run(), run()]);
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
     assert.notEqual(a.instance, b.instance);
     assert.notEqual(a.instance, main.threadId());
+    assert.notEqual(b.instance, main.threadId());
     for (const r of [a, b]) {
       assert.equal(r.loIndex, main.ifIndex('lo'));
       assert.equal(r.loMtu, main.ifInfo('lo').mtu);

@@ -4,6 +4,7 @@
 // with what it saw. Not a test file itself (no .test suffix).
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import {
   FRAME_CAPLEN, FRAME_IFINDEX, FRAME_OFFSET, FRAME_PKTTYPE, FRAME_STATUS, FRAME_STRIDE, FRAME_WIRELEN,
@@ -471,7 +472,8 @@ function runTun(job: TunJob): Promise<Record<string, unknown>> {
 }
 
 async function main(): Promise<void> {
-  const job = JSON.parse(process.argv[2] ?? '{}') as ChildJob;
+  const arg = process.argv[2] ?? '{}';
+  const job = JSON.parse(arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg) as ChildJob;
   let out: unknown;
   switch (job.mode) {
     case 'rx': {

@@ -3,6 +3,8 @@
 // Everything a Lab makes is removed by destroy(), which tests call from `after` hooks.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildJob } from './native-child';
 
@@ -138,13 +140,27 @@ export function spawnIn<T>(ns: string, argv: string[], timeoutMs: number): Child
       }
     });
   });
-  // Callers may await only `result`; an unobserved ready rejection must not crash the run.
+  // Callers may await only one of the two; the other's rejection must not crash the run.
   ready.catch(() => undefined);
+  result.catch(() => undefined);
   return { ready, result, kill: () => proc.kill('SIGKILL') };
 }
 
+let jobFiles = 0;
+const jobPaths: string[] = [];
+
+/** Runs native-child.js in ns; the job goes through a file (frames can exceed the argument limit). */
 export function spawnChild<T>(ns: string, job: ChildJob, timeoutMs: number): Child<T> {
-  return spawnIn<T>(ns, [process.execPath, CHILD_PATH, JSON.stringify(job)], timeoutMs);
+  return spawnIn<T>(ns, [process.execPath, CHILD_PATH, jobArg(job)], timeoutMs);
+}
+
+/** `@file` holding the job's JSON, removed when this process exits. */
+export function jobArg(job: ChildJob): string {
+  const path = join(tmpdir(), `uvs-native-job-${process.pid}-${jobFiles++}.json`);
+  writeFileSync(path, JSON.stringify(job));
+  if (jobPaths.length === 0) process.once('exit', () => jobPaths.forEach((p) => rmSync(p, { force: true })));
+  jobPaths.push(path);
+  return `@${path}`;
 }
 
 // ---- frames
