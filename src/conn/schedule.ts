@@ -9,7 +9,7 @@
 import type { PacketKey, Scheduler } from '../sched/scheduler';
 import { DestField, DestFlag, ForwardMethod, type DestTable } from '../service/dest-table';
 import { checkTemplate, TemplateKey, templateKey } from './persistence';
-import { ConnRef, EntryCell, HeaderCell, Meta, StateFlag, type ConnTable } from './table';
+import { ConnRef, EntryCell, HeaderCell, Meta, NO_DEST, StateFlag, type ConnTable } from './table';
 import { ConnDir, IPPROTO_TCP, IPPROTO_UDP, TcpFlag, TcpState, tcpStateTransition, udpStateTransition } from './tcp-state';
 
 /** What the connection table needs to know of a virtual service. */
@@ -205,7 +205,11 @@ export class ConnScheduler {
     const tpl = this.tplRef;
     let slot: number;
     let tplIndex: number;
-    if (table.lookupTemplate(tk.protocol, tk.caddr, 0, tk.vaddr, tk.vport, tpl) && checkTemplate(table, d, tpl)) {
+    if (
+      table.lookupTemplate(tk.protocol, tk.caddr, 0, tk.vaddr, tk.vport, tpl) &&
+      checkTemplate(table, d, tpl) &&
+      table.holdTemplate(tpl.index, tpl.seq)
+    ) {
       slot = tpl.destSlot;
       tplIndex = tpl.index;
       // ip_vs_conn_put(ct): each use re-arms the template.
@@ -232,10 +236,18 @@ export class ConnScheduler {
         -1,
       );
       if (tplIndex < 0) return ConnVerdict.TABLE_FULL;
+      // Another worker may have created the client network's template meanwhile: use its
+      // real server, so the network stays on one server.
+      const tplSlot = table.field(tplIndex, EntryCell.DPORT_DEST) & 0xffff;
+      if (tplSlot !== NO_DEST) slot = tplSlot;
+      // Ours (this thread owns it, no sweep can run meanwhile) or another's: hold it either way.
+      if (!table.holdTemplate(tplIndex, table.seqOf(tplIndex))) return ConnVerdict.NO_DEST;
     }
     const destPort = d.get(slot, DestField.PORT);
     const dport = key.dport === svc.port && destPort !== 0 ? destPort : key.dport;
-    return this.createConn(svc, key, slot, dport, tplIndex, nowMs, out);
+    const verdict = this.createConn(svc, key, slot, dport, tplIndex, nowMs, out);
+    if (verdict !== ConnVerdict.FORWARD) table.releaseTemplate(tplIndex);
+    return verdict;
   }
 
   private createConn(svc: ConnService, key: PacketKey, slot: number, dport: number, tplIndex: number, nowMs: number, out: ConnRef): ConnVerdict {

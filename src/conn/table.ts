@@ -312,6 +312,8 @@ export class ConnTable {
   /** Lookups of this thread whose first probe missed a key a concurrent deletion was shifting,
    *  and that the confirming probe found (observability of the race the VERSION word closes). */
   recoveredMisses = 0;
+  /** Lookup scratch for the table's own use (template uniqueness). */
+  private readonly scratch = new ConnRef();
   /** Sweep position of this worker (entries), per thread. */
   private sweepCursor = 0;
 
@@ -679,6 +681,21 @@ export class ConnTable {
     return true;
   }
 
+  /** IPVS ip_vs_control_add, first half: counts one more entry controlled by template
+   *  `index` (generation `seq`), under the template's lock so that its owner cannot be freeing
+   *  it at the same moment. Returns false when the template is gone (schedule anew). */
+  holdTemplate(index: number, seq: number): boolean {
+    if (!this.lockEntry(index, seq)) return false;
+    Atomics.add(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.CONTROL, 1);
+    this.unlockEntry(index, seq);
+    return true;
+  }
+
+  /** Undoes holdTemplate when the controlled entry could not be created. */
+  releaseTemplate(index: number): void {
+    Atomics.sub(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.CONTROL, 1);
+  }
+
   // ---- the table lock (index changes) ------------------------------------------------------
 
   private lockTable(): void {
@@ -703,7 +720,13 @@ export class ConnTable {
    *
    * `meta`: Meta.TEMPLATE / Meta.NO_CPORT / Meta.ONE_PACKET bits (protocol, forwarding method
    * and owner are filled in here). `state`: initial STATE cell (state | StateFlag bits).
-   * `controlTemplate`: the template entry controlling it, or -1.
+   * `controlTemplate`: the template entry controlling it, or -1; the caller must hold it
+   * (holdTemplate) before, so that it cannot be freed in between.
+   *
+   * Templates are unique: when another worker published a usable template with the same key
+   * since our lookup, that one is returned instead of a new one (check its destination). The
+   * kernel has this race between CPUs and lets two templates live; we close it because it is
+   * cheap here (the check runs under the table lock, only when a template is created).
    */
   insert(
     proto: number,
@@ -735,6 +758,10 @@ export class ConnTable {
     const hr = inReply ? this.hashReply(proto & Meta.PROTO_MASK, daddr | 0, ((dport << 16) | (cport & 0xffff)) | 0, caddr | 0) : 0;
 
     this.lockTable();
+    if (isTemplate && this.probeForward(hf, fullMeta & Meta.KEY_MASK, caddr | 0, ports, vaddr | 0, this.scratch)) {
+      this.unlockTable();
+      return this.scratch.index;
+    }
     let index: number;
     const free = c[HeaderCell.FREE]!;
     if (free !== 0) {
@@ -769,9 +796,6 @@ export class ConnTable {
     c[HeaderCell.COUNT] = c[HeaderCell.COUNT]! + 1;
     this.unlockTable();
 
-    if (!isTemplate && controlTemplate >= 0) {
-      Atomics.add(c, this.entryBase + controlTemplate * ENTRY_CELLS + EntryCell.CONTROL, 1);
-    }
     if (destSlot >= 0) this.bindDest(destSlot, isTemplate, (state & StateFlag.INACTIVE) !== 0);
     return index;
   }

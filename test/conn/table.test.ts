@@ -193,7 +193,11 @@ test('a template outlives its timeout while it controls entries (expire_later, 6
   const { table, nat, dests } = setup();
   const c = ip('9.9.9.9');
   const tpl = table.insert(TCP, c, 0, ip('10.0.0.100'), 80, ip('10.0.1.1'), 8080, nat, ForwardMethod.MASQ, Meta.TEMPLATE, StateFlag.INACTIVE, 300_000, NOW, -1);
+  assert.equal(table.holdTemplate(tpl, table.seqOf(tpl)), true);
   const conn = table.insert(TCP, c, 5555, ip('10.0.0.100'), 80, ip('10.0.1.1'), 8080, nat, ForwardMethod.MASQ, 0, StateFlag.INACTIVE, 900_000, NOW, tpl);
+  // A second template with the same key is not created: the live one is returned.
+  assert.equal(table.insert(TCP, c, 0, ip('10.0.0.100'), 80, ip('10.0.1.2'), 80, nat, ForwardMethod.MASQ, Meta.TEMPLATE, StateFlag.INACTIVE, 300_000, NOW, -1), tpl);
+  assert.equal(table.count, 2);
   assert.equal(table.field(tpl, EntryCell.CONTROL), 1);
   assert.deepEqual(counters(dests, nat), { active: 0, inactive: 1, persist: 1 });
   const t1 = NOW + 300_000;
@@ -204,7 +208,9 @@ test('a template outlives its timeout while it controls entries (expire_later, 6
   const t2 = NOW + 900_000;
   assert.equal(table.expire(t2, 100), 1, 'the connection goes');
   assert.equal(table.field(tpl, EntryCell.CONTROL), 0);
+  const tplSeq = table.seqOf(tpl);
   assert.equal(table.expire(t2 + 60_000, 100), 1, 'then the template');
+  assert.equal(table.holdTemplate(tpl, tplSeq), false, 'a freed template cannot be held');
   assert.deepEqual(counters(dests, nat), { active: 0, inactive: 0, persist: 0 });
   void conn;
 });
