@@ -96,9 +96,10 @@ export class DnsChecker implements Checker {
         if (d.signal.aborted) return onAbort();
         d.signal.addEventListener('abort', onAbort, { once: true });
         socket.on('error', reject);
-        socket.on('message', (msg, rinfo) => {
-          // Only the server we asked, only our id: anything else is ignored, not a failure.
-          if (rinfo.address !== to.address || rinfo.port !== to.port) return;
+        // A connected socket (as keepalived's) only receives from the server asked, and gets
+        // its ICMP port unreachable as ECONNREFUSED instead of waiting for the timeout.
+        socket.on('message', (msg) => {
+          // Only our id: anything else is ignored, not a failure.
           try {
             const r = parseReplyHeader(msg);
             if (r.id !== id || !r.isResponse) return;
@@ -107,10 +108,12 @@ export class DnsChecker implements Checker {
             reject(err);
           }
         });
-        const send = (): void => socket.send(query, to.port, to.address, (err) => err && reject(err));
-        if (this.options.bindTo || this.options.bindPort)
-          socket.bind({ address: this.options.bindTo, port: this.options.bindPort ?? 0 }, send);
-        else send();
+        socket.bind({ address: this.options.bindTo, port: this.options.bindPort ?? 0 }, () =>
+          socket.connect(to.port, to.address, (err?: Error) => {
+            if (err) return reject(err);
+            socket.send(query, (e) => e && reject(e));
+          }),
+        );
       });
       const rcodeName = RCODE_NAMES[reply.rcode] ?? `RCODE${reply.rcode}`;
       trail.add(`reply ${rcodeName}, ${reply.answers} answer(s)`);

@@ -138,9 +138,17 @@ test('DNS_CHECK: a hand-built query; NOERROR is up, REFUSED is down, foreign ids
     const ignored = await new DnsChecker({ kind: 'DNS_CHECK', connectTimeout: 0.3 }).check({ address: '127.0.0.1', port: wrongId.port }, never());
     assert.equal(ignored.ok, false);
     assert.match(ignored.trail.at(-1)!, /timed out/);
+    // Nothing listening: the ICMP port unreachable fails the check at once.
+    const gone = refused.port;
+    refused.close();
+    await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    const closed = await new DnsChecker({ kind: 'DNS_CHECK', connectTimeout: 3 }).check({ address: '127.0.0.1', port: gone }, never());
+    assert.equal(closed.ok, false);
+    assert.match(closed.trail.at(-1)!, /ECONNREFUSED/);
+    assert.ok(Date.now() - started < 2000);
   } finally {
     ok.close();
-    refused.close();
     wrongId.close();
   }
   assert.throws(() => new DnsChecker({ kind: 'DNS_CHECK', name: 'a..b' }), /label "" must be 1..63 bytes/);
