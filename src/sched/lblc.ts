@@ -29,8 +29,10 @@ export class LocalityLeastConnectionScheduler extends LocalityScheduler {
     const index = this.find(addr);
     if (index >= 0) {
       const e = this.entry(index);
-      Atomics.store(cells, e + Entry.LASTUSE, now);
-      const dest = Atomics.load(cells, e + DEST);
+      // "We only hold a read lock, but this is atomic": a plain store, and none when unchanged,
+      // so workers hitting the same entry do not keep stealing its cache line.
+      if (cells[e + Entry.LASTUSE] !== now) cells[e + Entry.LASTUSE] = now;
+      const dest = cells[e + DEST]!;
       if (this.available(dest) && this.weightOf(dest) > 0 && !this.localityOverloaded(dest)) return dest;
     }
     const dest = this.leastLoaded();

@@ -38,9 +38,9 @@ export class LocalityReplicationScheduler extends LocalityScheduler {
     const index = this.find(addr);
     if (index >= 0) {
       const e = this.entry(index);
-      Atomics.store(cells, e + Entry.LASTUSE, now);
+      if (cells[e + Entry.LASTUSE] !== now) cells[e + Entry.LASTUSE] = now;
       let dest = this.setMin(e);
-      const expiration = Atomics.load(cells, this.globalBase + Global.EXPIRATION);
+      const expiration = cells[this.globalBase + Global.EXPIRATION]!;
       if (cells[e + SIZE]! > 1 && timeBefore((cells[e + LASTMOD]! + expiration) | 0, now)) {
         this.lock();
         const again = this.find(addr);

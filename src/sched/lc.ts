@@ -28,7 +28,7 @@ export class LeastConnectionScheduler extends BaseScheduler {
         const slot = cells[base + 1 + i]!;
         const cell = slot * DEST_SLOT_CELLS;
         if ((d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) !== 0 || d[cell + DestField.WEIGHT]! === 0) continue;
-        const doh = (Atomics.load(d, cell + DestField.ACTIVE) << 8) + Atomics.load(d, cell + DestField.INACTIVE);
+        const doh = (d[cell + DestField.ACTIVE]! << 8) + d[cell + DestField.INACTIVE]!;
         if (least < 0 || doh < loh) {
           least = slot;
           loh = doh;

@@ -174,12 +174,12 @@ export abstract class LocalityScheduler extends BaseScheduler {
   protected localityOverloaded(slot: number): boolean {
     const d = this.d;
     const cell = slot * DEST_SLOT_CELLS;
-    if (Atomics.load(d, cell + DestField.ACTIVE) <= d[cell + DestField.WEIGHT]!) return false;
+    if (d[cell + DestField.ACTIVE]! <= d[cell + DestField.WEIGHT]!) return false;
     const base = this.halfBase(Atomics.load(this.cells, Header.GEN));
     const n = this.cells[base]!;
     for (let i = 0; i < n; i++) {
       const other = this.cells[base + 1 + i]! * DEST_SLOT_CELLS;
-      if (Atomics.load(d, other + DestField.ACTIVE) * 2 < d[other + DestField.WEIGHT]!) return true;
+      if (d[other + DestField.ACTIVE]! * 2 < d[other + DestField.WEIGHT]!) return true;
     }
     return false;
   }
@@ -194,12 +194,12 @@ export abstract class LocalityScheduler extends BaseScheduler {
   protected maybeExpire(now: number): void {
     const cells = this.cells;
     const g = this.globalBase;
-    if (Atomics.load(cells, g + Global.ARMED) === 0) {
+    if (cells[g + Global.ARMED] === 0) {
       // The kernel arms its timer at init_service; here at the first decision.
       if (Atomics.compareExchange(cells, g + Global.ARMED, 0, 1) === 0) Atomics.store(cells, g + Global.NEXT_CHECK, (now + CHECK_EXPIRE_INTERVAL_MS) | 0);
       return;
     }
-    const next = Atomics.load(cells, g + Global.NEXT_CHECK);
+    const next = cells[g + Global.NEXT_CHECK]!; // plain read; the compareExchange decides
     if (timeBefore(now, next)) return;
     if (Atomics.compareExchange(cells, g + Global.NEXT_CHECK, next, (now + CHECK_EXPIRE_INTERVAL_MS) | 0) !== next) return;
     this.checkExpire(now);

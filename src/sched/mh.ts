@@ -18,7 +18,7 @@ import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import { fls, gcd, hasPorts } from './hash';
 import { SchedFlag, type PacketKey, type SchedulerFactory } from './scheduler';
-import { hsiphashU32 } from './siphash';
+import { hsiphashBits } from './siphash';
 
 export const MH_TAB_SIZE = 4093;
 export const MH_TAB_BITS = 6;
@@ -27,9 +27,10 @@ export const MH_HASH1 = 2654435761;
 export const MH_HASH2 = 2654446892;
 const SPEC: LayoutSpec = { magic: 0x5c4e000d, halfExtra: MH_TAB_SIZE, globalCells: 0 };
 
-/** ip_vs_mh_hashkey for IPv4: hsiphash of the u32 (offset + port + addr). */
-export function mhHashKey(addr: number, port: number, secret: number, offset: number): number {
-  return hsiphashU32((offset + port + addr) >>> 0, secret, 0, secret, 0);
+/** ip_vs_mh_hashkey for IPv4 reduced mod `modulus`: hsiphash of the u32 (offset + port + addr),
+ *  taken as unsigned, % modulus — here so that no uint32 crosses a call boundary. */
+export function mhHashKey(addr: number, port: number, secret: number, offset: number, modulus: number): number {
+  return (hsiphashBits((offset + port + addr) | 0, secret | 0, 0, secret | 0, 0) >>> 0) % modulus;
 }
 
 export interface MhDest {
@@ -58,8 +59,8 @@ export function mhLookup(destList: readonly MhDest[]): Int32Array {
   const skip = new Int32Array(count);
   const turns = new Int32Array(count);
   destList.forEach((dest, i) => {
-    perm[i] = mhHashKey(dest.addr, dest.port, MH_HASH1, 0) % M;
-    skip[i] = (mhHashKey(dest.addr, dest.port, MH_HASH2, 0) % (M - 1)) + 1;
+    perm[i] = mhHashKey(dest.addr, dest.port, MH_HASH1, 0, M);
+    skip[i] = mhHashKey(dest.addr, dest.port, MH_HASH2, 0, M - 1) + 1;
     const lw = dest.lastWeight;
     turns[i] = Math.floor(lw / g) >> rshift || (lw !== 0 ? 1 : 0);
   });
@@ -105,7 +106,7 @@ export class MaglevHashingScheduler extends BaseScheduler {
     const d = this.d;
     const addr = key.saddr >>> 0;
     const port = (this.flags & SchedFlag.SCHED2) !== 0 && hasPorts(key.protocol) ? key.sport & 0xffff : 0;
-    const ihash = mhHashKey(addr, port, MH_HASH1, 0) % MH_TAB_SIZE;
+    const ihash = mhHashKey(addr, port, MH_HASH1, 0, MH_TAB_SIZE);
     for (let attempt = 0; ; attempt++) {
       const gen = Atomics.load(cells, Header.GEN);
       const table = this.extraBase(gen);
@@ -118,7 +119,7 @@ export class MaglevHashingScheduler extends BaseScheduler {
         } else if ((this.flags & SchedFlag.SCHED1) !== 0) {
           for (let offset = 0; offset < MH_TAB_SIZE; offset++) {
             const roffset = (offset + ihash) % MH_TAB_SIZE;
-            slot = cells[table + (mhHashKey(addr, port, MH_HASH1, roffset) % MH_TAB_SIZE)]!;
+            slot = cells[table + mhHashKey(addr, port, MH_HASH1, roffset, MH_TAB_SIZE)]!;
             if (slot < 0) break;
             cell = slot * DEST_SLOT_CELLS;
             if (d[cell + DestField.WEIGHT]! > 0 && (d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) === 0) {

@@ -30,7 +30,7 @@ export class NeverQueueScheduler extends BaseScheduler {
         const cell = slot * DEST_SLOT_CELLS;
         const dw = d[cell + DestField.WEIGHT]!;
         if ((d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) !== 0 || dw === 0) continue;
-        const active = Atomics.load(d, cell + DestField.ACTIVE);
+        const active = d[cell + DestField.ACTIVE]!;
         if (active === 0) {
           least = slot;
           break;

@@ -28,7 +28,7 @@ export class OverflowScheduler extends BaseScheduler {
         const slot = cells[base + 1 + i]!;
         const cell = slot * DEST_SLOT_CELLS;
         const w = d[cell + DestField.WEIGHT]!;
-        if ((d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) !== 0 || Atomics.load(d, cell + DestField.ACTIVE) > w || w === 0) continue;
+        if ((d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) !== 0 || d[cell + DestField.ACTIVE]! > w || w === 0) continue;
         if (best < 0 || w > hw) {
           best = slot;
           hw = w;

@@ -34,7 +34,8 @@ export class RoundRobinScheduler extends BaseScheduler {
     const at = this.globalBase;
     let found = -1;
     for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
-      const cursor = Atomics.load(cells, at);
+      // A plain read: the compareExchange below validates it.
+      const cursor = cells[at]!;
       const base = this.halfBase(cursor >>> 24);
       const n = cells[base]!;
       let i = (cursor & POS_MASK) - 1;

@@ -32,7 +32,7 @@ export class ShortestExpectedDelayScheduler extends BaseScheduler {
         if ((d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) === 0 && d[cell + DestField.WEIGHT]! > 0) {
           least = slot;
           lw = d[cell + DestField.WEIGHT]!;
-          loh = Atomics.load(d, cell + DestField.ACTIVE) + 1;
+          loh = d[cell + DestField.ACTIVE]! + 1;
           break;
         }
       }
@@ -42,7 +42,7 @@ export class ShortestExpectedDelayScheduler extends BaseScheduler {
           const cell = slot * DEST_SLOT_CELLS;
           if ((d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) !== 0) continue;
           const dw = d[cell + DestField.WEIGHT]!;
-          const doh = Atomics.load(d, cell + DestField.ACTIVE) + 1;
+          const doh = d[cell + DestField.ACTIVE]! + 1;
           if (loh * dw > doh * lw) {
             least = slot;
             loh = doh;

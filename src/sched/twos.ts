@@ -84,12 +84,12 @@ export class PowerOfTwoScheduler extends BaseScheduler {
         if (r1 <= 0 && w1 === -1) {
           choice1 = slot;
           w1 = w;
-          oh1 = (Atomics.load(d, cell + DestField.ACTIVE) << 8) + Atomics.load(d, cell + DestField.INACTIVE);
+          oh1 = (d[cell + DestField.ACTIVE]! << 8) + d[cell + DestField.INACTIVE]!;
         }
         if (r2 <= 0 && w2 === -1) {
           choice2 = slot;
           w2 = w;
-          oh2 = (Atomics.load(d, cell + DestField.ACTIVE) << 8) + Atomics.load(d, cell + DestField.INACTIVE);
+          oh2 = (d[cell + DestField.ACTIVE]! << 8) + d[cell + DestField.INACTIVE]!;
         }
         if (w1 !== -1 && w2 !== -1) break;
       }

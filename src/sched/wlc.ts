@@ -24,7 +24,7 @@ export function weightedLeastConnection(cells: Int32Array, base: number, d: Int3
     if ((d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) === 0 && d[cell + DestField.WEIGHT]! > 0) {
       least = slot;
       lw = d[cell + DestField.WEIGHT]!;
-      loh = (Atomics.load(d, cell + DestField.ACTIVE) << 8) + Atomics.load(d, cell + DestField.INACTIVE);
+      loh = (d[cell + DestField.ACTIVE]! << 8) + d[cell + DestField.INACTIVE]!;
       break;
     }
   }
@@ -34,7 +34,7 @@ export function weightedLeastConnection(cells: Int32Array, base: number, d: Int3
     const cell = slot * DEST_SLOT_CELLS;
     if ((d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) !== 0) continue;
     const dw = d[cell + DestField.WEIGHT]!;
-    const doh = (Atomics.load(d, cell + DestField.ACTIVE) << 8) + Atomics.load(d, cell + DestField.INACTIVE);
+    const doh = (d[cell + DestField.ACTIVE]! << 8) + d[cell + DestField.INACTIVE]!;
     if (loh * dw > doh * lw) {
       least = slot;
       loh = doh;

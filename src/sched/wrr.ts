@@ -47,7 +47,7 @@ export class WeightedRoundRobinScheduler extends BaseScheduler {
     const posBits = this.posBits;
     let result = -1;
     for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
-      const mark = Atomics.load(cells, at);
+      const mark = cells[at]!; // validated by the compareExchange below
       const tag = mark >>> this.tagShift;
       const ext = this.extraBase(tag);
       const mw = cells[ext + Extra.MW]!;
