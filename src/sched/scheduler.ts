@@ -34,7 +34,9 @@ export interface Scheduler {
   /** State shared with every worker; pass to the factory's `attach` in a worker thread. */
   readonly shared: SharedArrayBuffer;
   /** Control plane: the service's real servers changed (added, removed, weight or flags changed).
-   *  `slots` are DestTable slots in the order the real servers were added, as IPVS keeps its list. */
+   *  `slots` are DestTable slots in the order the real servers were added (oldest first). IPVS adds
+   *  each new real server at the HEAD of svc->destinations (list_add_rcu), so the schedulers walk
+   *  `slots` from the end: the newest first, which decides ties and the rr/wrr/sh/dh/mh layouts. */
   update(slots: readonly number[]): void;
   /** Picks the DestTable slot for a new connection, or -1 when no real server is available
    *  (IPVS logs "no destination available" and the packet is dropped).
