@@ -142,9 +142,15 @@ export function tcpStateTransition(table: ConnTable, ref: ConnRef, dir: ConnDir,
   const cur = table.field(index, EntryCell.STATE);
   const predicted = tcpNextStateCell(cur, dir, tcpFlags);
   if (predicted === cur) {
-    // The common case (data in ESTABLISHED): nothing to change but the expiry.
-    table.touch(index, nowMs);
-    return cur & StateFlag.STATE_MASK;
+    // The common case (data in ESTABLISHED): the state stays. set_tcp_state still reloads
+    // cp->timeout from the timeout table on every packet, so an `ipvsadm --set` reaches
+    // established connections at their next packet; that rare change takes the lock.
+    const state = cur & StateFlag.STATE_MASK;
+    const t = table.timeoutMs(state);
+    if (table.field(index, EntryCell.TIMEOUT) === t) {
+      table.touch(index, nowMs);
+      return state;
+    }
   }
   if (!table.lockEntry(index, ref.seq)) return -1;
   // Re-read under the lock: another worker may have moved it meanwhile.

@@ -129,7 +129,7 @@ test('input-only differences from the input table, and an output packet clears N
   assert.equal(tcpNextStateCell(TcpState.NONE, ConnDir.OUTPUT, SYN) & 0xff, TcpState.SYN_SENT);
 });
 
-test('--set tcp tcpfin udp: 0 leaves a value, new values apply at the next state change', () => {
+test('--set tcp tcpfin udp: 0 leaves a value, new values apply from the next packet', () => {
   const { table, dests, slot } = setup(ForwardMethod.MASQ);
   assert.deepEqual(getTimeouts(table), { tcp: 900, tcpfin: 120, udp: 300 });
   const ref = newConn(table, slot, ForwardMethod.MASQ, 40003);
@@ -138,9 +138,11 @@ test('--set tcp tcpfin udp: 0 leaves a value, new values apply at the next state
   assert.equal(table.remainingMs(ref.index, T0), 900_000);
   setTimeouts(table, 100, 0, 50);
   assert.deepEqual(getTimeouts(table), { tcp: 100, tcpfin: 120, udp: 50 });
-  // Same state: the entry keeps the timeout it had (cp->timeout changes only on a transition).
+  // Same state: set_tcp_state reloads the timeout from the table on every packet.
+  assert.equal(table.remainingMs(ref.index, T0 + 1), 899_999, 'not before a packet');
   tcpStateTransition(table, ref, ConnDir.INPUT, ACK, T0 + 1);
-  assert.equal(table.remainingMs(ref.index, T0 + 1), 900_000);
+  assert.equal(table.remainingMs(ref.index, T0 + 1), 100_000);
+  assert.deepEqual(counters(dests, slot), { active: 1, inactive: 0, persist: 0 });
   tcpStateTransition(table, ref, ConnDir.OUTPUT, FIN, T0 + 2);
   assert.equal(table.remainingMs(ref.index, T0 + 2), 120_000);
   setTimeouts(table, 0, 7, 0);
@@ -150,7 +152,6 @@ test('--set tcp tcpfin udp: 0 leaves a value, new values apply at the next state
   const u = newConn(table, slot, ForwardMethod.MASQ, 40004, UDP);
   udpStateTransition(table, u, T0 + 10);
   assert.equal(table.remainingMs(u.index, T0 + 10), 50_000);
-  void dests;
 });
 
 test('state names as ipvsadm -lc prints them', () => {
