@@ -140,7 +140,11 @@ test('script security: root scripts need enable_script_security (exit 6); missin
   const bad = check(script + inst, found);
   assert.deepEqual(bad.codes, ['2 script-security']);
   assert.equal(bad.exit, 6);
-  assert.deepEqual(check(script + inst, machine()).codes, [], 'a script that cannot be found is never run');
+  // A tracked script whose program is missing is disabled (an error), but it is not run as root.
+  const missing = check(script + inst, machine());
+  assert.deepEqual(missing.codes, ['1 script-not-found']);
+  assert.equal(missing.exit, 5);
+  assert.deepEqual(check(INSTANCE('VI_1', GOOD + '\nnotify_master "/nowhere/n.sh"')).codes, [], 'missing notify scripts are never run and not reported');
   assert.deepEqual(check('global_defs {\nenable_script_security\nscript_user root\n}\n' + script + inst, found).codes, []);
   assert.deepEqual(check('global_defs {\nenable_script_security\n}\n' + script + inst, found).codes, ['5 no-script-user']);
   assert.deepEqual(check('global_defs {\nenable_script_security\n}\n' + script + inst, machine({ programs: ['pidof'], users: ['keepalived_script'] })).codes, []);
@@ -154,4 +158,29 @@ test('script security: root scripts need enable_script_security (exit 6); missin
 
 test('lvs_sync_daemon interface and instance', () => {
   assert.deepEqual(check('global_defs {\nlvs_sync_daemon eth5 VI_9\n}\n').codes, ['2 no-such-interface', '2 unknown-instance', '0 non-existent-interface']);
+});
+
+test('initial state MASTER clears nopreempt and preempt_delay, as keepalived warns', () => {
+  const r = check(INSTANCE('VI_1', 'state MASTER\n' + GOOD + '\nnopreempt\npreempt_delay 5'));
+  assert.deepEqual(r.codes, ['2 nopreempt-master', '2 preempt-delay-master']);
+  assert.equal(r.diagnostics[0].message, '(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing');
+  assert.deepEqual(check(INSTANCE('VI_1', 'state BACKUP\n' + GOOD + '\nnopreempt\npreempt_delay 5')).codes, []);
+});
+
+test('unicast keywords without a usable peer fall back to multicast', () => {
+  assert.deepEqual(check(INSTANCE('VI_1', GOOD + '\nunicast_src_ip 10.0.0.1')).codes, ['1 unicast-no-peers']);
+  assert.deepEqual(check(INSTANCE('VI_1', GOOD + '\nunicast_peer {\n}')).codes, ['8 unicast-no-peers']);
+});
+
+test('real servers: DR/TUN port must match, duplicates are removed; groups need entries', () => {
+  const svc = (kind: string, rs: string): string => `virtual_server 10.0.0.1 80 {\nlb_algo rr\nlb_kind ${kind}\nprotocol TCP\n${rs}\n}\n`;
+  const dr = check(svc('DR', 'real_server 10.0.1.1 8080 {\n}'));
+  assert.deepEqual(dr.codes, ['5 port-mismatch']);
+  assert.equal(dr.diagnostics[0].message, "WARNING - virtual server [10.0.0.1]:tcp:80 and real server [10.0.1.1]:tcp:8080 ports don't match - resetting");
+  assert.deepEqual(check(svc('NAT', 'real_server 10.0.1.1 8080 {\n}')).codes, []);
+  assert.deepEqual(check(svc('NAT', 'real_server 10.0.1.1 80 {\n}\nreal_server 10.0.1.1 80 {\n}')).codes, ['7 duplicate-real-server']);
+  assert.deepEqual(check('virtual_server_group G {\n10.0.0.9-3 80\n}\n').codes, ['2 invalid-address', '1 empty-group']);
+  const twice = check(svc('NAT', 'real_server 10.0.1.1 80 {\n}') + svc('NAT', 'real_server 10.0.1.2 80 {\n}'));
+  assert.deepEqual(twice.codes, ['8 duplicate-virtual-server']);
+  assert.equal(twice.exit, 0, 'keepalived -t accepts a service defined twice');
 });

@@ -547,7 +547,7 @@ function instanceHandlers(model: KeepalivedConfig): Record<string, Handler<VrrpI
     virtual_rules: (s, v, p) => {
       for (const e of p.needBlock(s)) v.virtualRules.push(parseRule(e, p, 'virtual_rules'));
     },
-    track_interface: (s, v, p) => v.trackInterface.push(...trackRefs(s, p, -254, 254)),
+    track_interface: (s, v, p) => v.trackInterface.push(...trackRefs(s, p, -253, 253)),
     track_script: (s, v, p) => v.trackScript.push(...trackRefs(s, p, -254, 254)),
     track_file: (s, v, p) => v.trackFile.push(...trackRefs(s, p, -254, 254)),
     unicast_src_ip: (s, v, p) => {
@@ -731,7 +731,8 @@ const REAL_SERVER_KNOWN = new Set(['log_all_failures', 'snmp_name', 'connect_ip'
 function realServerHandlers(v6: KeepalivedConfig['ipv6Uses']): Record<string, Handler<RealServer>> {
   const ch = checkerHandlers(v6);
   const handlers: Record<string, Handler<RealServer>> = {
-    weight: (s, r, p) => (r.weight = p.integer(s, s.args[0], 0, 65535)),
+    // IPVS weights are non-negative ints; keepalived 2.2.7 takes 70000 (crafted/rs-weight-range.conf).
+    weight: (s, r, p) => (r.weight = p.integer(s, s.args[0], 0, 0x7fffffff)),
     inhibit_on_failure: (s, r, p) => (r.inhibitOnFailure = p.bool(s)),
     notify_up: (s, r, p) => (r.notifyUp = p.script(s, true)),
     notify_down: (s, r, p) => (r.notifyDown = p.script(s, true)),

@@ -107,6 +107,11 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
       else byVrid.set(key, v);
     }
 
+    if (v.state === 'MASTER' && v.nopreempt) sink.warnStrict(v.stateLoc ?? v.loc, 'nopreempt-master', `${tag} Warning - nopreempt will not work with initial state MASTER - clearing`);
+    if (v.state === 'MASTER' && v.preemptDelay !== undefined) sink.warnStrict(v.stateLoc ?? v.loc, 'preempt-delay-master', `${tag} Warning - preempt delay will not work with initial state MASTER - clearing`);
+    if ((v.unicastSrcIp || v.unicastPeerLoc) && !v.unicastPeers.some((p) => p.address.family === (v.unicastSrcIp?.family ?? p.address.family))) {
+      sink.warnStrict(v.unicastPeerLoc ?? v.loc, 'unicast-no-peers', `${tag} A unicast keyword has been specified without any unicast peers. Defaulting to multicast.`);
+    }
     if (v.priority === 255 && v.state === 'BACKUP') sink.note(v.stateLoc ?? v.loc, 'owner-backup', `${tag} priority 255 (address owner) with state BACKUP: it will become master anyway`);
     const version = v.version ?? model.global.vrrpVersion ?? 2;
     if (version === 2 && v.advertInt !== undefined && !Number.isInteger(v.advertInt)) {
@@ -116,7 +121,8 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
 
     const auth = v.authentication;
     if (auth) {
-      if (!auth.type) sink.error(auth.loc, 'auth-type-missing', `${tag} authentication block without auth_type`);
+      // keepalived 2.2.7 accepts an empty block (crafted/auth-empty.conf): no authentication then.
+      if (!auth.type) sink.note(auth.loc, 'auth-type-missing', `${tag} authentication block without auth_type: no authentication`);
       if (auth.type && auth.pass === undefined) sink.error(auth.loc, 'auth-pass-missing', `${tag} auth_type ${auth.type} needs auth_pass`);
       if (auth.type === 'AH' && v.state === 'MASTER') sink.warnStrict(v.stateLoc ?? auth.loc, 'ah-master', `${tag} Initial state master is incompatible with AH authentication - clearing`);
       if (version === 3) sink.warnStrict(auth.loc, 'auth-v3', `${tag} VRRP version 3 does not support authentication (RFC 5798). Ignoring.`);
@@ -178,6 +184,17 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
 
   // --- virtual_server
   const groups = new Map(model.virtualServerGroups.map((g) => [g.name, g]));
+  for (const g of model.virtualServerGroups) {
+    if (g.entries.length === 0) sink.warnStrict(g.loc, 'empty-group', `virtual server group ${g.name} has no entries - removing`);
+  }
+  const seenVs = new Map<string, Loc>();
+  for (const vs of model.virtualServers) {
+    const key = `${vsName(vs)}`;
+    const first = seenVs.get(key);
+    // keepalived -t accepts this (crafted/vs-duplicate.conf); uvs keeps the first.
+    if (first) sink.note(vs.loc, 'duplicate-virtual-server', `virtual_server ${key} is defined twice (first at ${fmt(first)})`);
+    else seenVs.set(key, vs.loc);
+  }
   for (const vs of model.virtualServers) {
     const name = vsName(vs);
     const k = vs.key;
@@ -199,6 +216,7 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
     if (vs.haSuspend && fwmarkOnly) sink.warnStrict(vs.loc, 'fwmark-ha-suspend', `Virtual server ${name}: cannot use ha_suspend with fwmarks - clearing ha_suspend`);
     if (vs.ops && vs.protocol !== 'UDP') sink.warnStrict(vs.loc, 'ops-not-udp', `Virtual server ${name}: one packet scheduling requires UDP - resetting`);
     const vsFamily = k.kind === 'ip' ? k.address.family : undefined;
+    const seenRs = new Map<string, Loc>();
     let usable = 0;
     let totalWeight = 0;
     for (const rs of vs.realServers) {
@@ -209,9 +227,14 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
       }
       usable++;
       totalWeight += rs.weight ?? 1;
-      if (k.kind === 'ip' && method === 'DR' && rs.port !== undefined && rs.port !== k.port) {
-        sink.note(rs.loc, 'dr-port', `Virtual server ${name}: DR cannot translate ports; real server port ${rs.port} is ignored`);
+      // DR and TUN cannot change the port (the packet is forwarded unchanged inside).
+      if (k.kind === 'ip' && method !== 'NAT' && rs.port !== undefined && rs.port !== 0 && rs.port !== k.port) {
+        sink.warnStrict(rs.loc, 'port-mismatch', `WARNING - virtual server ${name} and real server [${rs.address.text}]:${(vs.protocol ?? 'TCP').toLowerCase()}:${rs.port} ports don't match - resetting`);
       }
+      const rsKey = `${rs.address.text}/${rs.port ?? 0}`;
+      const firstRs = seenRs.get(rsKey);
+      if (firstRs) sink.warnStrict(rs.loc, 'duplicate-real-server', `VS ${name}: real server [${rs.address.text}]:${rs.port ?? 0} is duplicated (first at line ${firstRs.line}) - removing second rs`);
+      else seenRs.set(rsKey, rs.loc);
       if (rs.uthreshold !== undefined && rs.lthreshold !== undefined && rs.lthreshold > rs.uthreshold) {
         // keepalived does not complain (crafted/rs-thresholds.conf), but the server would flap.
         sink.note(rs.loc, 'thresholds', `Real server ${rs.address.text}: lthreshold ${rs.lthreshold} above uthreshold ${rs.uthreshold}`);
@@ -226,6 +249,18 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
     }
     if (quorum !== undefined && vs.hysteresis !== undefined && vs.hysteresis >= quorum) {
       sink.warnStrict(vs.loc, 'hysteresis', `Virtual server ${name}: hysteresis ${vs.hysteresis} >= quorum ${quorum}; setting hysteresis to ${quorum - 1}`);
+    }
+  }
+
+  // --- tracked vrrp_scripts must be runnable; notify and checker scripts that are missing are
+  // silently never run (samples' vrrp.scripts and misc_check pass keepalived -t).
+  const tracked = new Set<string>();
+  for (const v of model.vrrpInstances) for (const t of v.trackScript) tracked.add(t.name);
+  for (const g of model.vrrpSyncGroups) for (const t of g.trackScript) tracked.add(t.name);
+  for (const name of tracked) {
+    const program = scripts.get(name)?.script?.argv[0];
+    if (program !== undefined && machine.findExecutable(program) === null) {
+      sink.warnStrict(scripts.get(name)!.loc, 'script-not-found', `Disabling track script ${name} since not found/accessible ('${program}')`);
     }
   }
 
