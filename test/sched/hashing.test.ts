@@ -216,3 +216,27 @@ test('mh: empty table gives -1, too many servers refused', () => {
   assert.deepEqual(lab.run(mh, 1), ['-']);
   assert.equal(SH_TAB_SIZE, 256);
 });
+
+test('sh: a weight change rebuilds the buckets in the next update', () => {
+  const lab = new Lab();
+  lab.add({ name: 'A', weight: 1 }, { name: 'B', weight: 1 });
+  const sh = shFactory.create(lab.dests, 0, 8);
+  sh.update(lab.list('A', 'B')); // list B A: B A B A ...
+  const key = packetKey();
+  const bucketOf = (saddr: number) => hash32Big(saddr);
+  // A client in bucket 1 (A) and one in bucket 2 (B):
+  let onOne = 1;
+  while (bucketOf(onOne) !== 1) onOne++;
+  let onTwo = 1;
+  while (bucketOf(onTwo) !== 2) onTwo++;
+  key.saddr = onOne;
+  assert.deepEqual(lab.run(sh, 1, { key }), ['A']);
+  key.saddr = onTwo;
+  assert.deepEqual(lab.run(sh, 1, { key }), ['B']);
+  lab.set('B', { weight: 2 }); // list B2 A1: B B A B B A ...: bucket 1 -> B, bucket 2 -> A
+  assert.deepEqual(lab.run(sh, 1, { key }), ['B'], 'the table changes only with update()');
+  sh.update(lab.list('A', 'B'));
+  assert.deepEqual(lab.run(sh, 1, { key }), ['A']);
+  key.saddr = onOne;
+  assert.deepEqual(lab.run(sh, 1, { key }), ['B']);
+});

@@ -87,3 +87,24 @@ for (const name of ['rr', 'wrr']) {
     assert.deepEqual(Object.fromEntries([...totals.entries()].sort()), want);
   });
 }
+
+for (const name of ['sh', 'mh', 'dh', 'lblc', 'wlc']) {
+  test(`${name}: a worker attached over the same buffer follows the control plane's updates`, async () => {
+    const lab = new Lab();
+    lab.add({ name: 'A', weight: 1 }, { name: 'B', weight: 2 }, { name: 'C', weight: 3 });
+    const cp = getSchedulerFactory(name).create(lab.dests, 0, 8);
+    cp.update(lab.list('A', 'B', 'C'));
+    const worker = startWorker(lab, cp);
+    // The fixture's key: saddr 10.0.0.1, daddr 10.0.0.2.
+    const key = { protocol: 6, saddr: 0x0a000001, sport: 40000, daddr: 0x0a000002, dport: 80 };
+    const [first] = await ask<number[]>(worker, { cmd: 'step', count: 1 });
+    assert.equal(first, cp.schedule(key, 0));
+    assert.notEqual(first, -1);
+    // The chosen server leaves; the worker must see the new table/list at once.
+    const gone = lab.name(first!);
+    cp.update(lab.list(...['A', 'B', 'C'].filter((n) => n !== gone)));
+    const [second] = await ask<number[]>(worker, { cmd: 'step', count: 1 });
+    assert.notEqual(lab.name(second!), gone);
+    assert.equal(second, cp.schedule(key, 0));
+  });
+}
