@@ -78,12 +78,19 @@ const OUTPUT_LIMIT = 4096;
 const KILL_GRACE_MS = 1000;
 
 export class ScriptRunner {
-  private readonly defaultUser: UserId;
+  private readonly defaultUser: UserId | null;
   private readonly security: boolean;
 
   constructor(readonly globals: ScriptGlobals = {}) {
     this.security = globals.enableScriptSecurity ?? false;
-    this.defaultUser = globals.scriptUser ? this.resolveUser(globals.scriptUser.user, globals.scriptUser.group) : defaultScriptUser();
+    if (globals.scriptUser) this.defaultUser = this.resolveUser(globals.scriptUser.user, globals.scriptUser.group);
+    else {
+      // keepalived (notify.c: get_default_script_user): keepalived_script if that user exists,
+      // else the daemon's own user — but with enable_script_security a missing keepalived_script
+      // is a config error and scripts without their own user are not run.
+      const own = defaultScriptUser();
+      this.defaultUser = this.security && own.name !== 'keepalived_script' ? null : own;
+    }
   }
 
   private resolveUser(name: string, group?: string): UserId {
@@ -109,6 +116,11 @@ export class ScriptRunner {
       throw new ScriptError('SCRIPT_SYNTAX', (err as Error).message);
     }
     const user = spec.user ? this.resolveUser(spec.user, spec.group) : this.defaultUser;
+    if (!user)
+      throw new ScriptError(
+        'SCRIPT_USER',
+        `script "${spec.command}": unable to set default user keepalived_script for script (enable_script_security needs that user, or script_user, or a user on the script)`,
+      );
     const verdict = checkScriptSecurity(args, user, this.security);
     if (!verdict.runnable) throw new ScriptError('SCRIPT_REFUSED', `script "${spec.command}" refused: ${verdict.messages.join('; ')}`);
     const useShell = verdict.file === null || !directlyExecutable(verdict.file);

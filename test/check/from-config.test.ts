@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import { parseKeepalivedConfig, memoryReader } from '../../src/config/keepalived';
 import { checkConfigFromModel } from '../../src/check/from-config';
 import { CheckRunner } from '../../src/check/runner';
+import { HealthService } from '../../src/check/service';
 import type { CheckEvent } from '../../src/check/runner';
 import { ScriptRunner } from '../../src/notify/script';
 import { listen, tempDir, writeScript } from './helpers';
@@ -171,6 +172,38 @@ virtual_server 10.0.0.100 80 {
       () => new CheckRunner(bad.virtualServers, { checkerContext: { scripts: new ScriptRunner({ scriptUser: { user: 'root' } }) } }),
       /virtual_server \[10\.0\.0\.100\]:80 real_server \[10\.0\.0\.1\]:80 MISC_CHECK #1: script .* refused: Script .*missing\.sh cannot be accessed/,
     );
+  } finally {
+    s.close();
+  }
+});
+
+test('HealthService: parsed config → pools for the data plane, reload changes a weight, stop empties', async () => {
+  const s = net.createServer((c) => c.destroy());
+  const port = await listen(s);
+  const text = (weight: number): string => `
+global_defs {
+  script_user root
+}
+virtual_server 10.0.0.100 80 {
+  delay_loop 0.1
+  warmup 0
+  real_server 127.0.0.1 ${port} {
+    weight ${weight}
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`;
+  const model = (w: number) => parseKeepalivedConfig('/k.conf', memoryReader({ '/k.conf': text(w) })).model;
+  const pools: string[] = [];
+  const health = HealthService.fromModel(model(1), { onPool: (vsId, dests) => pools.push(`${vsId}:${dests.map((d) => `${d.address}:${d.port}w${d.weight}`).join(',')}`) });
+  try {
+    health.start();
+    health.reload(model(5));
+    health.reload(model(5)); // same again: nothing
+    await health.stop();
+    assert.deepEqual(pools, [`0:127.0.0.1:${port}w1`, `0:127.0.0.1:${port}w5`, '0:']);
   } finally {
     s.close();
   }

@@ -147,3 +147,16 @@ test('security: not found, not executable, and PATH search', () => {
   assert.match(found.messages.join(), /resolved by path search/);
   assert.match(checkScriptSecurity(['no-such-command-uvs'], user, false).messages.join(), /Cannot find script no-such-command-uvs in path/);
 });
+
+test('enable_script_security without script_user and without a keepalived_script user: scripts are not run', (t) => {
+  if (lookupUser('keepalived_script')) {
+    t.skip('this machine has a keepalived_script user');
+    return;
+  }
+  const s = writeScript(dir, 'ok-default.sh', '#!/bin/sh\nexit 0\n');
+  assert.throws(() => new ScriptRunner({ enableScriptSecurity: true }).prepare({ command: s }), /unable to set default user keepalived_script/);
+  // a user on the script itself is enough
+  assert.equal(new ScriptRunner({ enableScriptSecurity: true }).prepare({ command: s, user: 'root' }).user.uid, 0);
+  // without security the daemon's own user runs it
+  assert.equal(new ScriptRunner({}).prepare({ command: s }).user.uid, process.getuid?.());
+});

@@ -1,0 +1,109 @@
+// The health-check service as the daemon uses it: from the parsed keepalived.conf to a running
+// CheckRunner with its Notifier (scripts + SMTP), one callback for the pools the data plane must
+// apply, reload by reconfiguring, and stop with keepalived's omega semantics.
+//
+//   const health = HealthService.fromModel(model, { onPool: (vsId, dests) => ..., log });
+//   health.start();
+//   ...SIGHUP: health.reload(newModel)   // throws, old config still running, if the new one is bad
+//   ...SIGTERM: await health.stop()
+import type { KeepalivedConfig } from '../config/keepalived/model';
+import { Notifier } from '../notify/notifier';
+import { ScriptRunner } from '../notify/script';
+import { SmtpAlerter } from '../notify/smtp';
+import type { Clock } from './clock';
+import type { CheckConfig } from './from-config';
+import { checkConfigFromModel } from './from-config';
+import type { CheckEvent, PoolDest } from './runner';
+import { CheckRunner } from './runner';
+
+export interface HealthServiceOptions {
+  /** The destinations virtual server `vsId` must have now (apply by diffing). */
+  onPool: (vsId: number, dests: PoolDest[]) => void;
+  /** Every runner event, for logs and status (optional). */
+  onEvent?: (e: CheckEvent) => void;
+  log?: (line: string) => void;
+  clock?: Clock;
+  /** Bound on notify scripts' run time (ms). */
+  scriptTimeoutMs?: number;
+}
+
+export class HealthService {
+  private runner: CheckRunner;
+  private notifier: Notifier;
+  /** Notifiers replaced by reloads, awaited on stop so no notification is cut short. */
+  private readonly previousNotifiers: Notifier[] = [];
+  private readonly scripts: ScriptRunner;
+  private readonly smtp: SmtpAlerter | undefined;
+
+  private constructor(
+    private config: CheckConfig,
+    private readonly options: HealthServiceOptions,
+  ) {
+    for (const p of config.problems) options.log?.(p);
+    this.scripts = new ScriptRunner(config.scripts);
+    this.smtp = config.smtp ? new SmtpAlerter(config.smtp) : undefined;
+    this.runner = new CheckRunner(config.virtualServers, { clock: options.clock, checkerContext: { scripts: this.scripts } });
+    this.notifier = this.makeNotifier(config);
+    this.runner.on('event', (e) => this.dispatch(e));
+  }
+
+  static fromModel(model: KeepalivedConfig, options: HealthServiceOptions): HealthService {
+    return new HealthService(checkConfigFromModel(model), options);
+  }
+
+  static fromConfig(config: CheckConfig, options: HealthServiceOptions): HealthService {
+    return new HealthService(config, options);
+  }
+
+  private makeNotifier(config: CheckConfig): Notifier {
+    return new Notifier(config.virtualServers, {
+      scripts: this.scripts,
+      smtp: this.smtp,
+      smtpAlertDefault: config.smtpAlertDefault,
+      scriptTimeoutMs: this.options.scriptTimeoutMs,
+      log: this.options.log,
+    });
+  }
+
+  private dispatch(e: CheckEvent): void {
+    if (e.type === 'pool') this.options.onPool(e.vs.id, e.dests);
+    this.notifier.handle(e);
+    this.options.onEvent?.(e);
+  }
+
+  start(): void {
+    this.runner.start();
+  }
+
+  /**
+   * Applies a new model. Script-user and security settings, and the SMTP settings, are those of
+   * the first configuration (as the notifier and script runner were built with them); changes to
+   * them need a restart. Throws before changing anything when a checker of the new model cannot
+   * be built.
+   */
+  reload(model: KeepalivedConfig): void {
+    const next = checkConfigFromModel(model);
+    for (const p of next.problems) this.options.log?.(p);
+    const notifier = this.makeNotifier(next);
+    this.runner.reconfigure(next.virtualServers);
+    this.previousNotifiers.push(this.notifier);
+    this.notifier = notifier;
+    this.config = next;
+  }
+
+  status(): ReturnType<CheckRunner['status']> {
+    return this.runner.status();
+  }
+
+  /** Stops checks (omega notifications run), waits for notifications, closes the SMTP transport. */
+  async stop(): Promise<void> {
+    await this.runner.stop();
+    for (const n of this.previousNotifiers) await n.idle();
+    await this.notifier.idle();
+    this.smtp?.close();
+  }
+
+  get checkConfig(): CheckConfig {
+    return this.config;
+  }
+}
