@@ -55,7 +55,7 @@
 // compared by signed difference, so they wrap safely; every timeout is clamped below 2^31 ms
 // (24.8 days).
 
-import { DestField, DestFlag, ForwardMethod, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, ForwardMethod, type DestTable } from '../service/dest-table';
 
 /** Header cells. LOCK and VERSION sit on their own 64-byte lines: both are written from any
  *  worker, and VERSION is read on every confirmed miss. */
@@ -903,11 +903,21 @@ export class ConnTable {
     let idx = this.sweepCursor;
     if (idx >= used) idx = 0;
     const steps = Math.min(budget, used);
+    // expire_nodest_conn also drops, in the background, the entries of a real server that was
+    // removed (Linux ≥ 5.9, ip_vs_expire_nodest_conn_flush), not only when a packet comes.
+    const nodest = Atomics.load(c, HeaderCell.EXPIRE_NODEST_CONN) !== 0;
+    const dcells = this.dests.cells;
     for (let k = 0; k < steps; k++) {
       const e = this.entryBase + idx * ENTRY_CELLS;
       const seq = Atomics.load(c, e + EntryCell.SEQ);
       if ((seq & SEQ_LIVE) !== 0 && ((c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT) === me) {
-        const due = ((now - Atomics.load(c, e + EntryCell.EXPIRES)) | 0) >= 0 || (c[e + EntryCell.STATE]! & StateFlag.DEAD) !== 0;
+        let due = ((now - Atomics.load(c, e + EntryCell.EXPIRES)) | 0) >= 0 || (c[e + EntryCell.STATE]! & StateFlag.DEAD) !== 0;
+        if (!due && nodest) {
+          const slot = c[e + EntryCell.DPORT_DEST]! & 0xffff;
+          if (slot !== NO_DEST && (Atomics.load(dcells, slot * DEST_SLOT_CELLS + DestField.FLAGS) & DestFlag.AVAILABLE) === 0) {
+            due = this.expireNow(idx, seq & ~SEQ_BUSY, now);
+          }
+        }
         if (due && this.expireEntry(idx, seq & ~SEQ_BUSY, now)) freed++;
       }
       if (++idx >= used) idx = 0;

@@ -298,3 +298,19 @@ test('no real server available: NO_DEST, nothing created', () => {
   assert.equal(sched.inPacket(svc, key('192.168.7.1', 1), SYN, T0, out), ConnVerdict.NO_DEST);
   assert.equal(table.count, 0);
 });
+
+test('expire_nodest_conn: the sweep also drops the entries of a removed real server without waiting for a packet', () => {
+  for (const knob of [0, 1]) {
+    const { sched, svc, table, a, dests } = setup();
+    setKnobs(table, { expireNodestConn: knob });
+    const out = new ConnRef();
+    for (let p = 0; p < 5; p++) {
+      sched.inPacket(svc, key('192.168.9.1', 100 + p), SYN, T0, out);
+      sched.inPacket(svc, key('192.168.9.1', 100 + p), ACK, T0, out);
+    }
+    assert.equal(dests.load(a, DestField.ACTIVE), 3, 'rr: 3 of 5 on the first server');
+    dests.set(a, DestField.FLAGS, dests.get(a, DestField.FLAGS) & ~DestFlag.AVAILABLE);
+    assert.equal(table.expire(T0 + 1, 256), knob === 1 ? 3 : 0, `knob ${knob}`);
+    assert.equal(table.count, knob === 1 ? 2 : 5);
+  }
+});
