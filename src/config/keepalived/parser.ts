@@ -255,7 +255,7 @@ const GLOBAL_HANDLERS: Record<string, Handler<GlobalDefs>> = {
     if (ip && (ip.family !== 6 || !isMulticast(ip))) p.sink.error(s.loc, 'invalid-address', `vrrp_mcast_group6: '${ip.text}' is not an IPv6 multicast address`);
     else if (ip) g.vrrpMcastGroup6 = ip;
   },
-  vrrp_strict: (s, g) => void (g.vrrpStrict = true, s),
+  vrrp_strict: (_s, g) => void (g.vrrpStrict = true),
   vrrp_skip_check_adv_addr: (s, g, p) => (g.vrrpSkipCheckAdvAddr = p.bool(s)),
   vrrp_iptables: (s, g) => (g.vrrpIptables = s.args.slice()),
   script_user: (s, g, p) => {
