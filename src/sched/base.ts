@@ -15,7 +15,7 @@
 // worker reading half (GEN & 1) never sees it being written — unless two updates land inside one
 // decision, which readers detect by reading GEN again and retrying (a seqlock over two buffers).
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, type DestTable } from '../service/dest-table';
 import type { PacketKey, Scheduler } from './scheduler';
 
 export const enum Header {
@@ -165,14 +165,6 @@ export abstract class BaseScheduler implements Scheduler {
 
   protected weightOf(slot: number): number {
     return this.d[slot * DEST_SLOT_CELLS + DestField.WEIGHT]!;
-  }
-
-  protected overloaded(slot: number): boolean {
-    return (this.d[slot * DEST_SLOT_CELLS + DestField.FLAGS]! & DestFlag.OVERLOAD) !== 0;
-  }
-
-  protected activeOf(slot: number): number {
-    return this.d[slot * DEST_SLOT_CELLS + DestField.ACTIVE]!;
   }
 
   /** ip_vs_dest_conn_overhead(): activeconns * 256 + inactconns. */
