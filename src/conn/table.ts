@@ -9,14 +9,16 @@
 // - An entry is 12 cells (48 bytes), the fields of struct ip_vs_conn that the data path needs
 //   (see EntryCell). Entry slots are allocated from a free list; no allocation per connection.
 // - Two open-addressing indexes with linear probing, each 2 × capacity int32 buckets
-//   (16 bytes per entry for the two), so a full table runs at load factor 0.5. Total: 48 + 16 = 64 bytes per entry, indexes included.
+//   (16 bytes per entry for the two), so a full table runs at load factor 0.5.
+//   Total: 48 + 16 = 64 bytes per entry, indexes included.
 //   - forward index, key (protocol, template bit, caddr, cport, vaddr, vport): ip_vs_conn_in_get
 //     and ip_vs_ct_in_get;
 //   - reply index, key (protocol, daddr, dport, caddr, cport): ip_vs_conn_out_get, for NAT
 //     replies from the real server. Only MASQ entries that are not templates are in it.
-//   A bucket holds 0 (empty) or (tag << 24) | (entry + 1): the tag is 8 other bits of the hash, so
-//   a probe that meets another key's bucket usually does not touch that entry's memory. Hence the
-//   capacity limit MAX_CAPACITY (24 bits of entry number).
+//   A bucket holds 0 (empty) or (tag << 24) | (entry + 1). The home bucket comes from the high
+//   bits of the 32-bit hash (multiply-shift range reduction), the tag is its low 8 bits, so a
+//   probe that meets another key's bucket usually does not touch that entry's memory. Hence
+//   the capacity limit MAX_CAPACITY (24 bits of entry number).
 //
 // IPv6 plan: META has a 2-bit address family (0 = IPv4, the only one written today). IPv6
 // entries will take a pair of consecutive slots (the second holding the three upper words of
@@ -33,13 +35,18 @@
 // 2. The immutable part of an entry (key, destination, forwarding method, owner) is written
 //    once by the worker that creates it, before the entry is published in the indexes, and
 //    never changes while it is live. Its slot is freed only by that worker (its owner), in its
-//    expiry sweep, like IPVS's per-connection timer firing on one CPU.
+//    expiry sweep, like IPVS's per-connection timer firing on one CPU. Any worker may mark an
+//    entry DEAD (expire_now, an invalid template): lookups skip it at once, and its owner
+//    frees it at its next sweep. A worker that replaces a dead one must take its worker id,
+//    or the dead worker's entries are never freed.
 // 3. The mutable part (STATE word, EXPIRES, TIMEOUT) follows packets of both directions, which
 //    may arrive on any worker. STATE changes (and the ACTIVE/INACTIVE counter moves they
 //    imply) are made under the entry's own lock: the BUSY bit of SEQ taken with
 //    Atomics.compareExchange, as IPVS takes cp->lock in tcp_state_transition. The per-packet
 //    expiry refresh is a single Atomics.store. Template reference counts (CONTROL of a
-//    template, IPVS's n_control) change with Atomics.add.
+//    template, IPVS's n_control) are raised under the template's entry lock (holdTemplate),
+//    so an owner can never free a template that a new connection is being linked to, and
+//    lowered with Atomics.sub.
 // 4. The indexes change only on connection creation and deletion, never per packet, under one
 //    table-wide spin lock (Atomics.compareExchange on H_LOCK). Insertion writes the entry
 //    first and then stores the bucket (Atomics.store), so a reader that sees the bucket sees
@@ -50,6 +57,10 @@
 //    after its last one, and a reader that misses confirms the miss by probing again between
 //    two equal, even loads of H_VERSION. Hits need no confirmation: a bucket value is always
 //    a real entry, checked by its SEQ. So the common case (a hit) costs no extra shared load.
+//    (test/conn/workers.test.ts shows the race is real: without the confirmation, lookups
+//    from one thread miss keys that another thread's deletions are shifting.)
+//    Both locks spin: their holders keep them for a few dozen stores. A thread that died
+//    holding one makes the others throw after a bounded spin instead of hanging.
 //
 // Times are milliseconds on one clock shared by all threads (connNowMs), stored modulo 2^32 and
 // compared by signed difference, so they wrap safely; every timeout is clamped below 2^31 ms
