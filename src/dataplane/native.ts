@@ -337,6 +337,19 @@ export function writeVnetHdr(view: DataView, at: number, hdr: VnetHdr): void {
   view.setUint16(at + 8, hdr.csumOffset, vnetLittleEndian);
 }
 
+const oneOffset = new Uint32Array(1);
+const oneLength = new Uint32Array(1);
+
+/**
+ * Sends one whole frame (a gratuitous ARP built in JS, a probe) on a packet socket; true when the
+ * kernel took it. Not for the data path, which sends batches.
+ */
+export function sendFrame(sock: PacketSocket, frame: Uint8Array): boolean {
+  oneOffset[0] = 0;
+  oneLength[0] = frame.length;
+  return sock.send(frame, oneOffset, oneLength, 1) === 1;
+}
+
 /** Parses "aa:bb:cc:dd:ee:ff" into 6 bytes at `at` of out. */
 export function writeMac(out: Uint8Array, at: number, mac: string): void {
   const parts = mac.split(':');

@@ -9,7 +9,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import {
   FRAME_CAPLEN, FRAME_IFINDEX, FRAME_OFFSET, FRAME_PKTTYPE, FRAME_STATUS, FRAME_STRIDE, FRAME_WIRELEN,
   loadNative, newVnetHdr, readVnetHdr, RAW_INFO_DESTINATION, RAW_INFO_IFINDEX, RAW_INFO_SOURCE,
-  VNET_HDR_LEN, writeMac,
+  sendFrame, VNET_HDR_LEN, writeMac,
   type BpfInsn, type FanoutOptions, type PacketSocket, type PacketSocketStats, type RingOptions, type VnetHdr,
 } from '../../src/dataplane/native';
 
@@ -56,6 +56,8 @@ export interface TxJob {
   /** Frames as hex; all go out in one send() call. */
   frames: string[];
   qdiscBypass?: boolean;
+  /** Send each frame with sendFrame() instead of one batch. */
+  oneByOne?: boolean;
 }
 
 export interface WorkersJob {
@@ -213,7 +215,9 @@ function runTx(job: TxJob): { sent: number } {
     at += f.length;
   });
   process.stdout.write('READY\n');
-  const sent = sock.send(buf, offsets, lengths, frames.length);
+  const sent = job.oneByOne === true
+    ? frames.reduce((n, f) => n + (sendFrame(sock, f) ? 1 : 0), 0)
+    : sock.send(buf, offsets, lengths, frames.length);
   sock.close();
   return { sent };
 }

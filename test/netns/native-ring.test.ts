@@ -111,6 +111,18 @@ describe('native addon: rings, batches, fanout, filter, VRRP, vnet header (two n
     assert.ok(got.batches.some((n) => n > 1), `rx() returned frames in batches (${got.batches.join(',')})`);
   });
 
+  it('sendFrame sends a gratuitous ARP built in JavaScript, one frame at a time', async () => {
+    // Gratuitous ARP (RFC 5227 section 3): sender and target protocol address both the announced one.
+    const garp = [arpRequest(macA, ipA, ipA), arpRequest(macA, '10.201.0.77', '10.201.0.77')];
+    const rx = spawnChild<RxResult>(nsB, rxJob({ expect: 2, etherType: 0x0806, captureBytes: 64 }), 10_000);
+    await rx.ready;
+    const tx = spawnChild<{ sent: number }>(nsA, { mode: 'tx', iface: devA, frames: garp.map(hex), oneByOne: true }, 10_000);
+    assert.equal((await tx.result).sent, 2);
+    const got = await rx.result;
+    assert.deepEqual(got.frames.map((f) => f.hex), garp.map(hex));
+    assert.ok(got.frames.every((f) => f.pkttype === 1), 'arrived as PACKET_BROADCAST');
+  });
+
   it('PACKET_FANOUT hash spreads flows over two worker threads, each flow on one of them', async () => {
     const flows = 64;
     const perFlow = 4;
