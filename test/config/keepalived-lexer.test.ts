@@ -193,4 +193,5 @@ test('CRLF line endings and a missing main file', () => {
   const r = lines({}, 'x', '/nope.conf');
   assert.equal(r.sink.list[0].code, 'unreadable-file');
   assert.equal(r.sink.list[0].file, '/nope.conf');
+  assert.equal(r.sink.list[0].exitCode, 7, 'KEEPALIVED_EXIT_NO_CONFIG');
 });

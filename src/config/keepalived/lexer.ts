@@ -16,7 +16,7 @@
  */
 import * as path from 'node:path';
 import { ConfigReader, globFiles } from './reader';
-import { DiagnosticSink, Loc } from './diagnostics';
+import { DiagnosticSink, EXIT_NO_CONFIG, Loc } from './diagnostics';
 
 export interface Word {
   text: string;
@@ -192,7 +192,10 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
   const readInto = (fileName: string, depth: number, includeLoc: Loc | null): void => {
     const text = reader.readFile(fileName);
     if (text === null) {
-      sink.error(includeLoc ?? { file: fileName, line: 0 }, 'unreadable-file', `cannot read configuration file '${fileName}'`);
+      if (includeLoc) sink.error(includeLoc, 'unreadable-file', `cannot read configuration file '${fileName}'`);
+      // keepalived 2.2.7 -t says "Config files missing" and exits 0 here (measured); a config test
+      // that passes without a config helps nobody, so uvs stops with KEEPALIVED_EXIT_NO_CONFIG.
+      else sink.push('error', { file: fileName, line: 0 }, 'unreadable-file', `cannot read configuration file '${fileName}'`, true, EXIT_NO_CONFIG, true);
       return;
     }
     const pwd = path.posix.dirname(fileName);
