@@ -534,6 +534,52 @@ export class ConnTable {
     return hits;
   }
 
+  /**
+   * lookupOut for a batch of NAT replies, warmed like lookupInBatch. The batch's caddr/cport
+   * hold the reply's source (the real server: daddr:dport of the entry) and vaddr/vport its
+   * destination (the client: caddr:cport of the entry), i.e. the packet's own addresses in order.
+   */
+  lookupOutBatch(batch: ConnLookupBatch, n: number): number {
+    const c = this.cells;
+    const m = Math.min(n, batch.size);
+    const { proto, caddr, cport, vaddr, vport, hash, warm } = batch;
+    const ib = this.replyBase;
+    for (let i = 0; i < m; i++) {
+      const ports = ((cport[i]! << 16) | (vport[i]! & 0xffff)) | 0;
+      const h = this.hashReply(proto[i]! & Meta.PROTO_MASK, caddr[i]!, ports, vaddr[i]!);
+      hash[i] = h;
+      warm[i] = c[ib + (((h >>> 0) * this.scale) | 0)]!;
+    }
+    let sink = 0;
+    for (let i = 0; i < m; i++) {
+      const v = warm[i]!;
+      if (v !== 0) sink ^= c[this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS + EntryCell.CADDR]!;
+    }
+    batch.sink = sink;
+    const ref = batch.ref;
+    let hits = 0;
+    for (let i = 0; i < m; i++) {
+      const p = proto[i]! & Meta.PROTO_MASK;
+      const ports = ((cport[i]! << 16) | (vport[i]! & 0xffff)) | 0;
+      const h = hash[i]!;
+      const hit = this.probeReply(h, p, caddr[i]!, ports, vaddr[i]!, ref) || this.confirmMiss(h, p, caddr[i]!, ports, vaddr[i]!, ref, false);
+      if (hit) {
+        hits++;
+        batch.index[i] = ref.index;
+        batch.seq[i] = ref.seq;
+        batch.daddr[i] = ref.daddr;
+        batch.dport[i] = ref.dport;
+        batch.destSlot[i] = ref.destSlot;
+        batch.state[i] = ref.state;
+        batch.meta[i] = ref.meta;
+        batch.control[i] = ref.control;
+      } else {
+        batch.index[i] = -1;
+      }
+    }
+    return hits;
+  }
+
   private probeForward(h: number, keyMeta: number, caddr: number, ports: number, vaddr: number, out: ConnRef): boolean {
     const c = this.cells;
     const nb = this.buckets;

@@ -320,5 +320,27 @@ test('batched lookups give the same answers as single ones', () => {
       }
     }
     assert.equal(hits, want);
+    // The replies of the same packets: NAT entries only.
+    for (let j = 0; j < n; j++) {
+      const i = start + j;
+      batch.proto[j] = TCP;
+      batch.caddr[j] = ip('10.0.1.1') | 0;
+      batch.cport[j] = 8080;
+      batch.vaddr[j] = c + (i >> 2);
+      batch.vport[j] = 1000 + i;
+    }
+    const replyHits = table.lookupOutBatch(batch, n);
+    let wantReplies = 0;
+    for (let j = 0; j < n; j++) {
+      const i = start + j;
+      const single = table.lookupOut(TCP, ip('10.0.1.1'), 8080, c + (i >> 2), 1000 + i, ref);
+      assert.equal(batch.index[j] >= 0, single, `reply ${i}`);
+      if (single) {
+        wantReplies++;
+        assert.equal(batch.index[j], expected[i]);
+      }
+    }
+    assert.equal(replyHits, wantReplies);
+    assert.ok(wantReplies > 0);
   }
 });
