@@ -1062,14 +1062,14 @@ class UvsNative : public Napi::Addon<UvsNative> {
                              InstanceMethod<&UvsNative::FdWrite>("fdWrite", napi_enumerable),
                              InstanceMethod<&UvsNative::FdWait>("fdWait", napi_enumerable),
                              InstanceMethod<&UvsNative::FdClose>("fdClose", napi_enumerable),
-                             InstanceMethod<&UvsNative::ThreadId>("threadId", napi_enumerable),
+                             InstanceMethod<&UvsNative::InstanceId>("instanceId", napi_enumerable),
                          });
     instanceId_ = ++instances_;
   }
 
  private:
   // Which instance answered: lets the worker test prove each thread got its own instance.
-  Napi::Value ThreadId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), instanceId_); }
+  Napi::Value InstanceId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), instanceId_); }
 
   Napi::Value IfIndex(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -239,7 +239,7 @@ export interface NativeAddon {
   fdWait(fd: number, timeoutMs: number): boolean;
   fdClose(fd: number): void;
   /** Which addon instance answered (1, 2, ... in load order across threads). */
-  threadId(): number;
+  instanceId(): number;
 }
 
 // The frame descriptor layout, fixed here so hot code can use plain constants; the addon's own

@@ -24,7 +24,7 @@ const native = loadNative();
 let enodev;
 try { native.ifIndex('uvs-no-such-if'); } catch (e) { enodev = { code: e.code, message: e.message }; }
 const lo = native.ifInfo('lo');
-parentPort.postMessage({ instance: native.threadId(), loIndex: native.ifIndex('lo'), loMtu: lo.mtu, enodev });
+parentPort.postMessage({ instance: native.instanceId(), loIndex: native.ifIndex('lo'), loMtu: lo.mtu, enodev });
 `;
 
 describe('native addon: loading and errors', { skip }, () => {
@@ -48,8 +48,8 @@ describe('native addon: loading and errors', { skip }, () => {
       await Promise.all(workers.map((w) => w.terminate()));
     }
     assert.notEqual(a.instance, b.instance);
-    assert.notEqual(a.instance, main.threadId());
-    assert.notEqual(b.instance, main.threadId());
+    assert.notEqual(a.instance, main.instanceId());
+    assert.notEqual(b.instance, main.instanceId());
     for (const r of [a, b]) {
       assert.equal(r.loIndex, main.ifIndex('lo'));
       assert.equal(r.loMtu, main.ifInfo('lo').mtu);

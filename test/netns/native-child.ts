@@ -166,7 +166,7 @@ function runRx(sock: PacketSocket, job: RxJob): RxResult {
   const ring = sock.ring!;
   const bytes = new Uint8Array(ring);
   const view = new DataView(ring);
-  const result: RxResult = { instance: native.threadId(), frames: [], batches: [], total: 0, kept: 0 };
+  const result: RxResult = { instance: native.instanceId(), frames: [], batches: [], total: 0, kept: 0 };
   const deadline = Date.now() + job.durationMs;
   while (Date.now() < deadline && (job.expect === 0 || result.kept < job.expect)) {
     if (!sock.wait(5)) continue;
