@@ -14,6 +14,9 @@
 // The control plane writes the half that is not current, then bumps GEN (Atomics.store), so a
 // worker reading half (GEN & 1) never sees it being written — unless two updates land inside one
 // decision, which readers detect by reading GEN again and retrying (a seqlock over two buffers).
+// Readers take GEN with Atomics.load (ordering: the half's cells are read after it) and re-check
+// it with a plain read: Atomics.load is a ~10 ns call in Node 20, and the re-check only guards
+// against two control-plane updates inside one decision.
 
 import { DEST_SLOT_CELLS, DestField, type DestTable } from '../service/dest-table';
 import type { PacketKey, Scheduler } from './scheduler';

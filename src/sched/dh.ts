@@ -35,7 +35,7 @@ export class DestinationHashingScheduler extends BaseScheduler {
   schedule(key: PacketKey, _nowMs: number): number {
     const cells = this.cells;
     const d = this.d;
-    const bucket = dhHashKey(key.daddr >>> 0);
+    const bucket = dhHashKey(key.daddr | 0);
     for (let attempt = 0; ; attempt++) {
       const gen = Atomics.load(cells, Header.GEN);
       const slot = cells[this.extraBase(gen) + bucket]!;
@@ -44,7 +44,7 @@ export class DestinationHashingScheduler extends BaseScheduler {
         const cell = slot * DEST_SLOT_CELLS;
         if (d[cell + DestField.WEIGHT]! > 0 && (d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) === 0) result = slot;
       }
-      if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return result;
+      if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return result;
     }
   }
 

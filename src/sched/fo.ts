@@ -32,7 +32,7 @@ export class FailOverScheduler extends BaseScheduler {
           hw = w;
         }
       }
-      if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return best;
+      if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return best;
     }
   }
 }

@@ -34,7 +34,7 @@ export class LeastConnectionScheduler extends BaseScheduler {
           loh = doh;
         }
       }
-      if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return least;
+      if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return least;
     }
   }
 }

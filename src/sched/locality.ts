@@ -165,7 +165,7 @@ export abstract class LocalityScheduler extends BaseScheduler {
     for (let attempt = 0; ; attempt++) {
       const gen = Atomics.load(this.cells, Header.GEN);
       const least = weightedLeastConnection(this.cells, this.halfBase(gen), this.d);
-      if (attempt >= READ_RETRIES || Atomics.load(this.cells, Header.GEN) === gen) return least;
+      if (attempt >= READ_RETRIES || this.cells[Header.GEN] === gen) return least;
     }
   }
 

@@ -104,7 +104,7 @@ export class MaglevHashingScheduler extends BaseScheduler {
   schedule(key: PacketKey, _nowMs: number): number {
     const cells = this.cells;
     const d = this.d;
-    const addr = key.saddr >>> 0;
+    const addr = key.saddr | 0; // int32 bits: V8 keeps them unboxed
     const port = (this.flags & SchedFlag.SCHED2) !== 0 && hasPorts(key.protocol) ? key.sport & 0xffff : 0;
     const ihash = mhHashKey(addr, port, MH_HASH1, 0, MH_TAB_SIZE);
     for (let attempt = 0; ; attempt++) {
@@ -129,7 +129,7 @@ export class MaglevHashingScheduler extends BaseScheduler {
           }
         }
       }
-      if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return result;
+      if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return result;
     }
   }
 

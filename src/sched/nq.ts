@@ -42,7 +42,7 @@ export class NeverQueueScheduler extends BaseScheduler {
           lw = dw;
         }
       }
-      if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return least;
+      if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return least;
     }
   }
 }

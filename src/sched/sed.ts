@@ -50,7 +50,7 @@ export class ShortestExpectedDelayScheduler extends BaseScheduler {
           }
         }
       }
-      if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return least;
+      if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return least;
     }
   }
 }

@@ -40,7 +40,7 @@ export function shBuckets(order: readonly number[], weights: readonly number[]):
 
 /** ip_vs_sh_hashkey for IPv4 (addr and port in host order, offset added before the mask). */
 export function shHashKey(addr: number, port: number, offset: number): number {
-  return (offset + hash32((port + addr) >>> 0, SH_TAB_BITS)) & SH_TAB_MASK;
+  return (offset + hash32((port + addr) | 0, SH_TAB_BITS)) & SH_TAB_MASK;
 }
 
 export class SourceHashingScheduler extends BaseScheduler {
@@ -52,7 +52,7 @@ export class SourceHashingScheduler extends BaseScheduler {
   schedule(key: PacketKey, _nowMs: number): number {
     const cells = this.cells;
     const d = this.d;
-    const addr = key.saddr >>> 0;
+    const addr = key.saddr | 0; // int32 bits: V8 keeps them unboxed
     const port = (this.flags & SchedFlag.SCHED2) !== 0 && hasPorts(key.protocol) ? key.sport & 0xffff : 0;
     for (let attempt = 0; ; attempt++) {
       const gen = Atomics.load(cells, Header.GEN);
@@ -77,7 +77,7 @@ export class SourceHashingScheduler extends BaseScheduler {
           }
         }
       }
-      if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return result;
+      if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return result;
     }
   }
 

@@ -59,7 +59,7 @@ export class PowerOfTwoScheduler extends BaseScheduler {
         if ((d[cell + DestField.FLAGS]! & DestFlag.OVERLOAD) === 0 && w > 0) total += w;
       }
       if (total === 0) {
-        if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return -1;
+        if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return -1;
         continue;
       }
       // "Add 1 to total_weight so that the random weights are inclusive from 0 to total_weight".
@@ -95,7 +95,7 @@ export class PowerOfTwoScheduler extends BaseScheduler {
       }
       let result = choice1;
       if (choice2 >= 0 && w2 * oh1 > w1 * oh2) result = choice2;
-      if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return result;
+      if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return result;
     }
   }
 }

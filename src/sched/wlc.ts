@@ -54,7 +54,7 @@ export class WeightedLeastConnectionScheduler extends BaseScheduler {
     for (let attempt = 0; ; attempt++) {
       const gen = Atomics.load(cells, Header.GEN);
       const least = weightedLeastConnection(cells, this.halfBase(gen), this.d);
-      if (attempt >= READ_RETRIES || Atomics.load(cells, Header.GEN) === gen) return least;
+      if (attempt >= READ_RETRIES || cells[Header.GEN] === gen) return least;
     }
   }
 }
