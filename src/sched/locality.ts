@@ -33,6 +33,7 @@ export const LOCALITY_TABLE_BITS = 15;
 export const LOCALITY_CAPACITY = 1 << LOCALITY_TABLE_BITS;
 const MASK = LOCALITY_CAPACITY - 1;
 const SWEEP_CHUNK = 32;
+const LOCK_SPIN_LIMIT = 1 << 27;
 
 export const enum Global {
   LOCK = 0,
@@ -93,9 +94,13 @@ export abstract class LocalityScheduler extends BaseScheduler {
 
   protected lock(): void {
     const at = this.globalBase + Global.LOCK;
-    while (Atomics.compareExchange(this.cells, at, 0, 1) !== 0) {
-      // Critical sections are a probe or a chunk of the sweep; spin.
+    // Critical sections are a probe or a chunk of the sweep: spin. The bound (well over a second
+    // of spinning) only matters if a worker was terminated while holding the lock; the table
+    // then carries on rather than hanging every worker.
+    for (let spins = 0; spins < LOCK_SPIN_LIMIT; spins++) {
+      if (Atomics.compareExchange(this.cells, at, 0, 1) === 0) return;
     }
+    Atomics.store(this.cells, at, 1);
   }
 
   protected unlock(): void {
