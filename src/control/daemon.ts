@@ -14,6 +14,7 @@ import type { DaemonInfo } from './protocol';
 import { ControlServer } from './server';
 import { resolveSocketPath } from './socket-path';
 import type { UvsdOptions } from './uvsd-options';
+import { DataPlane } from '../dataplane/dataplane';
 
 /** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
 export const IPVS_VERSION = '1.2.1';
@@ -50,6 +51,14 @@ export class Daemon {
     await daemon.server.listen(daemon.socketPath);
     daemon.timer = setInterval(() => daemon.handler.tick(), ESTIMATOR_PERIOD_MS);
     daemon.timer.unref();
+    if (options.io !== 'none') {
+      try {
+        await daemon.startDataPlane();
+      } catch (err) {
+        await daemon.stop();
+        throw err;
+      }
+    }
     log.info(`uvsd ${process.pid}: control socket ${daemon.socketPath}; ` +
       `${options.configFile ? `configuration ${options.configFile}` : 'empty table (no -f)'}; ` +
       `io=${options.io} workers=${options.workers} conn-max=${options.connMax}` +
@@ -94,6 +103,34 @@ export class Daemon {
     } catch (err) {
       this.log.error(`reload of ${this.options.configFile} failed, the running table is unchanged: ${(err as Error).message}`);
     }
+  }
+
+  /** The data plane (null with --io none) and the promise of its last apply. */
+  dataPlane: DataPlane | null = null;
+  private lastApply: Promise<void> = Promise.resolve();
+
+  /** Starts the worker threads over the model's tables and follows every model change. */
+  private async startDataPlane(): Promise<void> {
+    if (this.options.io === 'pcap') {
+      throw new Error('--io pcap: the libpcap backend is not built yet; use --io ring (the default)');
+    }
+    const dp = new DataPlane({
+      model: this.model,
+      workers: this.options.workers,
+      ifaces: this.options.ifaces,
+      connMax: this.options.connMax,
+      log: (level, message) => (level === 'info' ? this.log.info(message) : this.log.error(message)),
+    });
+    this.model.onChange(() => {
+      this.lastApply = dp.apply().catch((err: Error) => this.log.error(`data plane: ${err.message}`));
+    });
+    this.handler.settle = () => this.lastApply;
+    // Registered before start, so a start that fails half-way still removes the guard.
+    this.onStop('data plane', () => dp.stop());
+    await dp.start();
+    this.dataPlane = dp;
+    this.attachCounters(dp.counters);
+    this.attachConnections(dp.connLister);
   }
 
   /** The data plane, once running, hands over its summed counters (for --stats/--rate). */

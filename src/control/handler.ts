@@ -16,6 +16,9 @@ export const CONN_LIST_LIMIT = 1_000_000;
 
 export class ControlHandler {
   conns: ConnLister = NO_CONNECTIONS;
+  /** Resolves once the last change is live in the data plane (never rejects); the server awaits
+   *  it before answering a command. Without a data plane there is nothing to wait for. */
+  settle: () => Promise<void> = () => Promise.resolve();
 
   constructor(
     readonly model: ServiceModel,

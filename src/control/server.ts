@@ -127,13 +127,16 @@ export class ControlServer {
         case 'ping':
           this.send(socket, { id, ok: true, result: { kind: 'pong', info: this.handler.info } });
           return;
-        case 'command':
-          this.send(socket, { id, ok: true, result: this.handler.execute(req.command) });
+        case 'command': {
+          const result = this.handler.execute(req.command);
+          // Answer once the data plane runs the change, as ipvsadm returns once the kernel has it.
+          void this.handler.settle().then(() => this.send(socket, { id, ok: true, result }));
           return;
+        }
         case 'batch': {
           const r = this.handler.executeBatch(req.commands);
           if ('error' in r) this.send(socket, { id, ok: false, error: r.error });
-          else this.send(socket, { id, ok: true, result: r.result });
+          else void this.handler.settle().then(() => this.send(socket, { id, ok: true, result: r.result }));
           return;
         }
         default:

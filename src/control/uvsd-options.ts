@@ -3,7 +3,8 @@
 
 import { availableParallelism } from 'node:os';
 
-export type IoBackend = 'ring' | 'pcap';
+/** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
+export type IoBackend = 'ring' | 'pcap' | 'none';
 
 export interface UvsdOptions {
   /** -n/--dont-fork: accepted, changes nothing (uvsd always stays in the foreground). */
@@ -42,7 +43,7 @@ export const UVSD_USAGE = `Usage: uvsd [options]
   -t, --config-test       check the configuration and exit (0 = good)
   -n, --dont-fork         accepted for keepalived compatibility; uvsd stays in the foreground
   -l, --log-console       log to the console
-      --io ring|pcap      packet I/O backend (default ring)
+      --io ring|pcap|none packet I/O backend (default ring; none: control plane only)
       --iface IF          capture on IF; repeatable (default: from the configuration)
       --workers N         data-plane worker threads (default: number of CPUs)
       --conn-max N        connection table capacity (default ${DEFAULT_CONN_MAX})
@@ -135,7 +136,7 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
       break;
     case 'config-test': o.configTest = true; break;
     case 'io':
-      if (v !== 'ring' && v !== 'pcap') throw new UvsdUsageError(`--io: "${v}" is neither ring nor pcap`);
+      if (v !== 'ring' && v !== 'pcap' && v !== 'none') throw new UvsdUsageError(`--io: "${v}" is not one of ring, pcap, none`);
       o.io = v;
       break;
     case 'iface':

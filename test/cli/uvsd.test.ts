@@ -23,7 +23,7 @@ after(() => {
 });
 
 function startUvsd(socket: string, extra: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [UVSD, '-n', '--socket', socket, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [UVSD, '-n', '--io', 'none', '--socket', socket, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   return child;
 }
@@ -68,7 +68,7 @@ test('socket 0600, a second daemon refused, SIGTERM exits promptly and removes t
   assert.equal(statSync(socket).mode & 0o777, 0o600);
   assert.equal(uvsadm(socket, ['-A', '-t', '10.0.0.1:80', '-s', 'rr']).status, 0);
 
-  const second = spawnSync(process.execPath, [UVSD, '--socket', socket], { encoding: 'utf8', timeout: 10_000 });
+  const second = spawnSync(process.execPath, [UVSD, '--io', 'none', '--socket', socket], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(second.status, 1);
   assert.match(second.stderr, /^uvsd: another uvsd already runs in this network namespace: it answers on .*a\.sock; stop it first\n$/);
   // The first daemon and its table are untouched.
@@ -137,7 +137,7 @@ test('-f loads a keepalived.conf, SIGHUP reloads it by diff; -t checks it with k
   daemon.kill('SIGTERM');
   await exited(daemon, 4000);
   // A daemon whose file does not check out does not start.
-  const refused = spawnSync(process.execPath, [UVSD, '--socket', join(dir, 'd.sock'), '-f', bad], { encoding: 'utf8', timeout: 10_000 });
+  const refused = spawnSync(process.execPath, [UVSD, '--io', 'none', '--socket', join(dir, 'd.sock'), '-f', bad], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(refused.status, 5);
   assert.equal(existsSync(join(dir, 'd.sock')), false);
 });
@@ -151,7 +151,7 @@ test('uvsd options: data-plane options are validated', () => {
   assert.ok(o.dontFork && o.logConsole);
   assert.equal(parseUvsdArgs(['-f/etc/k.conf']).configFile, '/etc/k.conf');
   const bad: [string[], RegExp][] = [
-    [['--io', 'xdp'], /--io: "xdp" is neither ring nor pcap/],
+    [['--io', 'xdp'], /--io: "xdp" is not one of ring, pcap, none/],
     [['--workers', '0'], /--workers: 0 is out of range/],
     [['--workers', 'two'], /not a whole number/],
     [['--conn-max', '99999999999'], /out of range/],
@@ -164,5 +164,5 @@ test('uvsd options: data-plane options are validated', () => {
   for (const [argv, message] of bad) assert.throws(() => parseUvsdArgs(argv), (e: unknown) => e instanceof UvsdUsageError && message.test(e.message), argv.join(' '));
   const r = spawnSync(process.execPath, [UVSD, '--io', 'xdp'], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /^uvsd: --io: "xdp" is neither ring nor pcap\nUsage: uvsd/);
+  assert.match(r.stderr, /^uvsd: --io: "xdp" is not one of ring, pcap, none\nUsage: uvsd/);
 });

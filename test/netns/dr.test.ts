@@ -1,0 +1,194 @@
+// DR mode end to end: a lab (client, director, two real servers on one L2), uvsd on the director,
+// configured with uvsadm the way the seed tutorial configures ipvsadm, real curl as the client.
+// Needs root (CI runs it as root).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { cannotRunNetns, labSuffix, lab, inNs, repoRoot } from './helpers';
+
+const why = cannotRunNetns();
+const S = labSuffix('d');
+const P = `uvs${S}`;
+const DIR = `${P}dir`;
+const CL = `${P}cl`;
+const VIP = '10.77.0.100';
+const RS = ['10.77.0.21', '10.77.0.22'];
+const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
+const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
+
+let uvsd: ChildProcess | null = null;
+let uvsdLog = '';
+
+function uvsadm(...args: string[]): string {
+  const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
+  if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (${r.status}): ${r.stderr}\nuvsd log:\n${uvsdLog}`);
+  return r.stdout;
+}
+
+async function startUvsd(workers: number): Promise<void> {
+  await stopUvsd('SIGKILL'); // a previous test that failed half-way may have left one
+  uvsdLog = '';
+  const child = spawn('ip', ['netns', 'exec', DIR, process.execPath, UVSD, '-n', '-l', '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
+  uvsd = child;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`uvsd exited (${child.exitCode}):\n${uvsdLog}`);
+    const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, '-L', '-n'], { encoding: 'utf8' });
+    if (r.status === 0 && /data plane/.test(uvsdLog)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`uvsd did not come up:\n${uvsdLog}`);
+}
+
+async function stopUvsd(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  const child = uvsd;
+  uvsd = null;
+  if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+function curl(path = '/', timeoutSec = 3): { status: number; body: string } {
+  const r = inNs(CL, 'curl', ['-s', '-m', String(timeoutSec), `http://${VIP}${path}`], (timeoutSec + 2) * 1000);
+  return { status: r.status, body: r.stdout };
+}
+
+function split(n: number): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const { status, body } = curl();
+    assert.equal(status, 0, `request ${i} failed (curl exit ${status})\nuvsd log:\n${uvsdLog}`);
+    counts[body.trim()] = (counts[body.trim()] ?? 0) + 1;
+  }
+  return counts;
+}
+
+function nstat(ns: string, name: string): number {
+  const r = inNs(ns, 'nstat', ['-a', '-z', '-j', name]);
+  return JSON.parse(r.stdout).kernel[name] as number;
+}
+
+function tableLeft(): boolean {
+  return /table ip uvs\b/.test(inNs(DIR, 'nft', ['list', 'tables']).stdout);
+}
+
+before(() => {
+  if (!why) lab(S, 'up', 'dr');
+});
+
+after(async () => {
+  await stopUvsd('SIGKILL');
+  if (!why) lab(S, 'down');
+});
+
+test('DR with one worker: rr 10/10, wrr 15/5, 2 MB intact, stats, no RST and no kernel forwarding', { skip: why ?? false }, async () => {
+  await startUvsd(1);
+  uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
+  uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[0]}:80`, '-g');
+  uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[1]}:80`, '-g');
+  const rsts = nstat(DIR, 'TcpOutRsts');
+  const fwd = nstat(DIR, 'IpForwDatagrams');
+
+  assert.deepEqual(split(20), { rs1: 10, rs2: 10 });
+
+  // The listing counts what the test did: 20 connections, 10 per real server. DR sees only the
+  // client's direction (no OutPkts).
+  const stats = uvsadm('-L', '-n', '--stats', '--exact');
+  const svcLine = stats.split('\n').find((l) => l.startsWith(`TCP  ${VIP}:80`))!;
+  const [, , conns, inPkts, outPkts] = svcLine.split(/\s+/);
+  assert.equal(conns, '20', stats);
+  assert.ok(Number(inPkts) >= 20 * 5, `InPkts ${inPkts}: a curl sends at least 5 packets`);
+  assert.equal(outPkts, '0');
+  for (const rs of RS) {
+    const line = stats.split('\n').find((l) => l.includes(`-> ${rs}:80`))!;
+    assert.equal(line.split(/\s+/)[3], '10', stats);
+  }
+
+  uvsadm('-E', '-t', `${VIP}:80`, '-s', 'wrr');
+  uvsadm('-e', '-t', `${VIP}:80`, '-r', `${RS[0]}:80`, '-g', '-w', '3');
+  assert.deepEqual(split(20), { rs1: 15, rs2: 5 });
+
+  const want = Buffer.alloc(2097152);
+  for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 0xff;
+  const got = spawnSync('ip', ['netns', 'exec', CL, 'curl', '-s', '-m', '20', `http://${VIP}/bytes/2097152`], { timeout: 25_000, maxBuffer: 8 << 20 }).stdout;
+  assert.equal(got.length, want.length);
+  assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(want).digest('hex'));
+
+  assert.equal(nstat(DIR, 'TcpOutRsts'), rsts, 'the director kernel sent no RST');
+  assert.equal(nstat(DIR, 'IpForwDatagrams'), fwd, 'the director kernel forwarded nothing');
+
+  assert.equal(await stopUvsd(), 0);
+  assert.equal(tableLeft(), false, 'no nftables table after a clean exit');
+});
+
+test('DR with two workers: rr 10/10, UDP, persistence, quiescing, deletions', { skip: why ?? false }, async () => {
+  await startUvsd(2);
+  uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
+  uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[0]}:80`, '-g');
+  uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[1]}:80`, '-g');
+  assert.deepEqual(split(20), { rs1: 10, rs2: 10 });
+
+  // UDP: ten datagrams from ten source ports, answered by the real servers' names.
+  uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
+  uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-g');
+  uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[1]}:53`, '-g');
+  const udpScript = `
+    const dgram = require('dgram'); const names = [];
+    let pending = 10;
+    for (let i = 0; i < 10; i++) {
+      const s = dgram.createSocket('udp4');
+      const t = setTimeout(() => { names.push('timeout'); s.close(); if (--pending === 0) done(); }, 3000);
+      s.on('message', (m) => { clearTimeout(t); names.push(m.toString().trim()); s.close(); if (--pending === 0) done(); });
+      s.send('who', 53, ${JSON.stringify(VIP)});
+    }
+    function done() { console.log(JSON.stringify(names)); }`;
+  const udp = inNs(CL, process.execPath, ['-e', udpScript], 10_000);
+  const names: string[] = JSON.parse(udp.stdout);
+  assert.equal(names.filter((n) => n === 'rs1').length, 5, udp.stdout);
+  assert.equal(names.filter((n) => n === 'rs2').length, 5, udp.stdout);
+
+  // -p: one client sticks to one real server.
+  uvsadm('-E', '-t', `${VIP}:80`, '-s', 'rr', '-p', '60');
+  const sticky = split(10);
+  assert.equal(Object.keys(sticky).length, 1, JSON.stringify(sticky));
+  uvsadm('-E', '-t', `${VIP}:80`, '-s', 'rr');
+
+  // Quiescing: an open (slow) request to rs1 completes; new requests all go to rs2.
+  const held = spawn('ip', ['netns', 'exec', CL, 'curl', '-s', '-m', '10', `http://${VIP}/slow/2500`]);
+  let heldOut = '';
+  held.stdout.on('data', (d: Buffer) => (heldOut += d.toString()));
+  const heldDone = new Promise<number | null>((resolve) => held.once('exit', resolve));
+  await new Promise((r) => setTimeout(r, 500));
+  const heldOn = uvsadm('-L', '-n', '-c').includes(`${RS[0]}:80`) ? RS[0]! : RS[1]!;
+  const other = heldOn === RS[0] ? 'rs2' : 'rs1';
+  uvsadm('-e', '-t', `${VIP}:80`, '-r', `${heldOn}:80`, '-g', '-w', '0');
+  assert.deepEqual(split(6), { [other]: 6 });
+  assert.equal(await heldDone, 0);
+  assert.equal(heldOut.trim(), other === 'rs1' ? 'rs2' : 'rs1');
+
+  // Deleting a real server keeps its connection entries (expire_nodest_conn is 0); new
+  // connections go to the other one.
+  uvsadm('-e', '-t', `${VIP}:80`, '-r', `${heldOn}:80`, '-g', '-w', '1');
+  uvsadm('-d', '-t', `${VIP}:80`, '-r', `${RS[0]}:80`);
+  assert.deepEqual(split(4), { rs2: 4 });
+  assert.match(uvsadm('-L', '-n', '-c'), new RegExp(`${RS[0]!.replace(/\./g, '\\.')}:80`));
+
+  // Deleting the service stops forwarding: the director's kernel answers (nothing listens).
+  uvsadm('-D', '-t', `${VIP}:80`);
+  assert.equal(curl('/', 2).status, 7, 'connection refused by the director itself');
+
+  // Killed: the table stays behind, and the next start removes it.
+  await stopUvsd('SIGKILL');
+  assert.equal(tableLeft(), true);
+  await startUvsd(1);
+  await stopUvsd();
+  assert.equal(tableLeft(), false);
+});
