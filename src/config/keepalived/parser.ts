@@ -284,6 +284,10 @@ function isMulticast(ip: IpAddress): boolean {
 // ---------------------------------------------------------------------------------------------
 // addresses, routes, rules (virtual_ipaddress, static_ipaddress, virtual_routes, …)
 
+/** Options of an address line besides brd/dev/scope/label (keepalived.conf(5), virtual_ipaddress). */
+const VIP_FLAGS = new Set(['no_track', 'home', 'nodad', '-nodad', 'noprefixroute', 'autojoin', 'mngtmpaddr']);
+const VIP_VALUE_OPTIONS = new Set(['preferred_lft', 'peer', 'track_group']);
+
 /** "ADDR[/LEN] [brd X] [dev IF] [scope S] [label L] [options…]" (keepalived.conf(5), virtual_ipaddress). */
 function parseVirtualIp(s: Statement, p: Parser, ipv6Uses: KeepalivedConfig['ipv6Uses'], block: string): VirtualIp | null {
   const words = [s.keyword, ...s.args];
@@ -298,9 +302,10 @@ function parseVirtualIp(s: Statement, p: Parser, ipv6Uses: KeepalivedConfig['ipv
     const w = words[i];
     const next = words[i + 1];
     const takesValue = w === 'brd' || w === 'broadcast' || w === 'dev' || w === 'scope' || w === 'label';
-    if (takesValue && next === undefined) {
-      p.sink.error(s.loc, 'missing-argument', `${block}: '${w}' needs a value`);
-      break;
+    if ((takesValue || VIP_VALUE_OPTIONS.has(w)) && next === undefined) {
+      // keepalived drops the address then (crafted/vip-dev-no-value.conf).
+      p.sink.error(s.loc, 'missing-argument', `${block}: No ${w} parameter specified for ${words[0]}`);
+      return null;
     }
     if (w === 'brd' || w === 'broadcast') vip.broadcast = words[++i];
     else if (w === 'dev') vip.dev = words[++i];
@@ -309,7 +314,9 @@ function parseVirtualIp(s: Statement, p: Parser, ipv6Uses: KeepalivedConfig['ipv
       if (!/^(site|link|host|nowhere|global|\d+)$/.test(scope)) p.sink.warnStrict(s.loc, 'invalid-scope', `${block}: invalid scope '${scope}'`);
       vip.scope = scope;
     } else if (w === 'label') vip.label = words[++i];
-    else vip.options.push(w);
+    else if (VIP_VALUE_OPTIONS.has(w)) vip.options.push(w, words[++i]);
+    else if (VIP_FLAGS.has(w)) vip.options.push(w);
+    else p.sink.warnStrict(s.loc, 'unknown-keyword', `${block}: Unknown configuration entry '${w}' for ip address - ignoring`);
   }
   return vip;
 }
