@@ -40,7 +40,10 @@ export interface FanoutOptions {
   group: number;
   /** Default 'hash' (the kernel's flow hash: both directions of a TCP flow are not guaranteed one worker). */
   mode?: FanoutMode;
-  /** PACKET_FANOUT_FLAG_DEFRAG; default on for 'hash' so fragments hash like their datagram. */
+  /**
+   * PACKET_FANOUT_FLAG_DEFRAG; default on for 'hash' so fragments hash like their datagram. The
+   * sockets then receive the reassembled datagram (it may exceed the MTU: fragment it again or drop it).
+   */
   defrag?: boolean;
   /** PACKET_FANOUT_FLAG_ROLLOVER: a full socket passes frames on to the next. */
   rollover?: boolean;

@@ -141,7 +141,13 @@ export interface TunJob {
   durationMs: number;
 }
 
-export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob | IpipJob | TunJob;
+/** Interface look-ups and one ethtool flag flipped and restored. */
+export interface IfJob {
+  mode: 'if';
+  iface: string;
+}
+
+export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob | IpipJob | TunJob | IfJob;
 
 const native = loadNative();
 
@@ -475,6 +481,18 @@ function runTun(job: TunJob): Promise<Record<string, unknown>> {
   });
 }
 
+function runIf(job: IfJob): Record<string, unknown> {
+  const info = native.ifInfo(job.iface);
+  const groBefore = native.ethtoolGet(job.iface, 'gro');
+  native.ethtoolSet(job.iface, 'gro', !groBefore);
+  const groFlipped = native.ethtoolGet(job.iface, 'gro');
+  native.ethtoolSet(job.iface, 'gro', groBefore);
+  const groRestored = native.ethtoolGet(job.iface, 'gro');
+  const tso = native.ethtoolGet(job.iface, 'tso');
+  process.stdout.write('READY\n');
+  return { ...info, ifIndex: native.ifIndex(job.iface), groBefore, groFlipped, groRestored, tso };
+}
+
 async function main(): Promise<void> {
   const arg = process.argv[2] ?? '{}';
   const job = JSON.parse(arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg) as ChildJob;
@@ -494,6 +512,7 @@ async function main(): Promise<void> {
     case 'gen': out = runGen(job); break;
     case 'ipip': out = await runIpip(job); break;
     case 'tun': out = await runTun(job); break;
+    case 'if': out = runIf(job); break;
     default: throw new Error(`native-child: unknown mode in ${process.argv[2]}`);
   }
   process.stdout.write(JSON.stringify(out) + '\n');

@@ -88,6 +88,22 @@ describe('native addon: rings, batches, fanout, filter, VRRP, vnet header (two n
     return { mode: 'rx', iface: devB, durationMs: 3000, expect: 0, captureBytes: 2048, ...over };
   }
 
+  it('interface look-ups and ethtool GRO get/set agree with ip and ethtool', async () => {
+    const r = await spawnChild<Record<string, unknown>>(nsB, { mode: 'if', iface: devB }, 10_000).result;
+    const ipInfo = JSON.parse(lab.exec(nsB, ['ip', '-j', 'link', 'show', 'dev', devB])) as Array<{ ifindex: number; address: string; mtu: number; flags: string[] }>;
+    assert.equal(r['index'], ipInfo[0]!.ifindex);
+    assert.equal(r['ifIndex'], ipInfo[0]!.ifindex);
+    assert.equal(r['mac'], macB);
+    assert.equal(r['mtu'], ipInfo[0]!.mtu);
+    assert.equal(r['up'], ipInfo[0]!.flags.includes('UP'));
+    assert.equal(r['hwType'], 1, 'ARPHRD_ETHER');
+    assert.equal(r['groFlipped'], !r['groBefore']);
+    assert.equal(r['groRestored'], r['groBefore']);
+    const ethtool = lab.exec(nsB, ['ethtool', '-k', devB]);
+    assert.match(ethtool, new RegExp(`generic-receive-offload: ${r['groBefore'] ? 'on' : 'off'}`));
+    assert.match(ethtool, new RegExp(`tcp-segmentation-offload: ${r['tso'] ? 'on' : 'off'}`));
+  });
+
   it('a sendmmsg batch of 200 frames arrives intact, in order, in ring batches', async () => {
     const frames: Uint8Array[] = [];
     for (let i = 0; i < 200; i++) {
