@@ -183,7 +183,7 @@ export function ethFrame(dstMac: string, srcMac: string, etherType: number, payl
   return f;
 }
 
-function checksum(b: Uint8Array): number {
+export function checksum(b: Uint8Array): number {
   let sum = 0;
   for (let i = 0; i + 1 < b.length; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
   if (b.length & 1) sum += b[b.length - 1]! << 8;
@@ -228,6 +228,37 @@ export function udpFrame(s: UdpFrameSpec): Uint8Array {
   ip[25] = ulen & 255;
   ip.set(s.payload, 28);
   return ethFrame(s.dstMac, s.srcMac, 0x0800, ip);
+}
+
+/** Splits the IPv4 packet of an Ethernet frame into fragments of at most `mtu` bytes (RFC 791). */
+export function fragmentFrame(frame: Uint8Array, mtu: number): Uint8Array[] {
+  const eth = frame.subarray(0, 14);
+  const ip = frame.subarray(14);
+  const ihl = (ip[0]! & 0x0f) * 4;
+  const data = ip.subarray(ihl);
+  const step = Math.floor((mtu - ihl) / 8) * 8;
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < data.length; at += step) {
+    const chunk = data.subarray(at, Math.min(data.length, at + step));
+    const f = new Uint8Array(14 + ihl + chunk.length);
+    f.set(eth, 0);
+    f.set(ip.subarray(0, ihl), 14);
+    const total = ihl + chunk.length;
+    f[16] = total >> 8;
+    f[17] = total & 255;
+    const more = at + step < data.length ? 0x2000 : 0;
+    const fo = more | (at / 8);
+    f[20] = fo >> 8;
+    f[21] = fo & 255;
+    f[24] = 0;
+    f[25] = 0;
+    const c = checksum(f.subarray(14, 14 + ihl));
+    f[24] = c >> 8;
+    f[25] = c & 255;
+    f.set(chunk, 14 + ihl);
+    out.push(f);
+  }
+  return out;
 }
 
 /** An ARP request (RFC 826) for targetIp, broadcast. */

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { buildHostFilter } from '../../src/dataplane/bpf';
 import { nativeAddonPath } from '../../src/dataplane/native';
 import type { ForwardJob, ForwardResult, RxFrame, RxJob, RxResult } from './native-child';
-import { arpRequest, ethFrame, hex, Lab, runSuffix, spawnChild, spawnIn, udpFrame } from './native-lab';
+import { arpRequest, ethFrame, fragmentFrame, hex, Lab, runSuffix, spawnChild, spawnIn, udpFrame } from './native-lab';
 
 const TP_STATUS_CSUMNOTREADY = 1 << 3;
 const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
@@ -165,6 +165,22 @@ describe('native addon: rings, batches, fanout, filter, VRRP, vnet header (two n
     const sportOf = (f: RxFrame): string => f.hex.slice(68, 72);
     const seen0 = new Set(byWorker[0]!.map(sportOf));
     for (const f of byWorker[1]!) assert.ok(!seen0.has(sportOf(f)), `flow with source port 0x${sportOf(f)} reached both workers`);
+  });
+
+  it('PACKET_FANOUT hash with defrag (the default) delivers a fragmented datagram reassembled', async () => {
+    const whole = udpFrame({ dstMac: macB, srcMac: macA, srcIp: ipA, dstIp: ipB, sport: 31000, dport: 9, payload: new Uint8Array(3000).fill(7), id: 4321 });
+    const fragments = fragmentFrame(whole, 1500);
+    assert.equal(fragments.length, 3);
+    const rx = spawnChild<RxResult>(nsB, rxJob({ durationMs: 2000, expect: 1, etherType: 0x0800, captureBytes: 4096, minWirelen: 1515, fanout: { group: 4343, mode: 'hash' } }), 10_000);
+    await rx.ready;
+    const tx = spawnChild<{ sent: number }>(nsA, { mode: 'tx', iface: devA, frames: fragments.map(hex) }, 10_000);
+    assert.equal((await tx.result).sent, 3);
+    const got = await rx.result;
+    assert.equal(got.kept, 1, 'one frame larger than the MTU');
+    const f = got.frames[0]!;
+    assert.equal(f.wirelen, whole.length, 'the reassembled datagram, not a fragment');
+    assert.equal(f.hex.slice(40, 44), '0000', 'no MF, offset 0 (IP bytes 6..7)');
+    assert.equal(f.hex.slice(68), hex(whole).slice(68), 'UDP header and payload as sent');
   });
 
   it('the BPF host filter passes PACKET_HOST IPv4 to the listed address (and ARP when asked), drops the rest', async () => {
