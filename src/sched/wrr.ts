@@ -11,7 +11,7 @@
 // interleave into one director's sequence; mw/di live in the list half they belong to.
 
 import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
-import { BaseScheduler, MAX_WEIGHT, allocateShared, weightsOf, type LayoutSpec } from './base';
+import { BaseScheduler, MAX_WEIGHT, allocateShared, type LayoutSpec } from './base';
 import { gcd } from './hash';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 
@@ -102,28 +102,57 @@ export class WeightedRoundRobinScheduler extends BaseScheduler {
   }
 
   protected override fillHalf(gen: number, order: readonly number[]): void {
-    const weights = weightsOf(this.dests, order);
-    // ip_vs_wrr_gcd_weight: gcd of the positive weights, 1 when there is none.
-    let di = 0;
-    for (const w of weights) if (w > 0) di = di > 0 ? gcd(w, di) : w;
-    if (di === 0) di = 1;
-    const max = weights.reduce((m, w) => (w > m ? w : m), 0);
+    const { di, mw } = this.mark(order);
     const ext = this.extraBase(gen);
     this.cells[ext + Extra.DI] = di;
-    this.cells[ext + Extra.MW] = max - (di - 1);
+    this.cells[ext + Extra.MW] = mw;
   }
 
-  protected override afterSwap(gen: number): void {
-    const ext = this.extraBase(gen);
-    const mw = this.cells[ext + Extra.MW]!;
-    const di = this.cells[ext + Extra.DI]!;
+  /** di (ip_vs_wrr_gcd_weight: gcd of the positive weights, 1 when none) and mw for a list. */
+  private mark(list: readonly number[]): { di: number; mw: number } {
+    let di = 0;
+    let max = 0;
+    for (const slot of list) {
+      const w = this.dests.get(slot, DestField.WEIGHT);
+      if (w > 0) di = di > 0 ? gcd(w, di) : w;
+      if (w > max) max = w;
+    }
+    if (di === 0) di = 1;
+    return { di, mw: max - (di - 1) };
+  }
+
+  /** ip_vs_wrr_dest_changed's rule for cw, given the list's di and mw. */
+  private static adjust(cw: number, di: number, mw: number): number {
+    if (cw > mw || cw === 0) return mw;
+    if (di > 1) return Math.floor(cw / di) * di + 1;
+    return cw;
+  }
+
+  protected override afterSwap(gen: number, order: readonly number[], previous: readonly number[]): void {
+    // The kernel never sees a batch: every ipvsadm -a/-d/-e (and every keepalived netlink call)
+    // runs dest_changed once, on the list as it is at that moment. Replay the batch that way —
+    // removals, then each new server in the order it was added, then the final list — so cw ends
+    // where the kernel's would (e.g. servers added one by one leave cw at 1, not at mw).
+    const present = new Set(order);
+    const before = new Set(previous);
+    const steps: (readonly number[])[] = [];
+    let list = previous.filter((slot) => present.has(slot));
+    if (list.length !== previous.length) steps.push(list);
+    const added = order.filter((slot) => !before.has(slot)).reverse(); // oldest first
+    for (const slot of added) {
+      list = [slot, ...list];
+      steps.push(list);
+    }
+    steps.push(order);
     const tag = gen & ((1 << (32 - this.tagShift)) - 1);
     const at = this.globalBase;
     for (;;) {
       const mark = Atomics.load(this.cells, at);
       let cw = (mark >>> this.posBits) & 0xffff;
-      if (cw > mw || cw === 0) cw = mw;
-      else if (di > 1) cw = Math.floor(cw / di) * di + 1;
+      for (const step of steps) {
+        const { di, mw } = this.mark(step);
+        cw = WeightedRoundRobinScheduler.adjust(cw, di, mw);
+      }
       if (cw < 0) cw = 0;
       // cl = head: position 0.
       const next = (tag << this.tagShift) | (cw << this.posBits);
