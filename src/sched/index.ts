@@ -1,4 +1,8 @@
 // The scheduler registry: ipvsadm's -s names to their factories.
+//
+// Shared memory per service (the `shared` buffer): two copies of the slot list (4 bytes per
+// maxDests each) plus sh/dh 2 × 256 cells, mh 2 × 4093 cells, lblc 512 KiB and lblcr 1.7 MiB
+// (fixed tables of 32768 destination addresses), rr/wrr one cursor cell.
 
 import { dhFactory } from './dh';
 import { foFactory } from './fo';
