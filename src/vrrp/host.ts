@@ -25,7 +25,7 @@ export interface VrrpHostOptions {
 
 export class VrrpHostError extends Error {
   constructor(
-    readonly code: 'EVRRPSTART' | 'EVRRPSTOPPED',
+    readonly code: 'EVRRPSTART' | 'EVRRPSTOPPED' | 'EVRRPRELOAD',
     message: string,
   ) {
     super(message);
@@ -40,6 +40,7 @@ export class VrrpHost {
   private readonly options: VrrpHostOptions;
   private nextStatsId = 1;
   private readonly statsWaiters = new Map<number, (stats: RouterStats) => void>();
+  private readonly reloadWaiters = new Map<number, (error: string | null) => void>();
   private exited = false;
   private readonly exitPromise: Promise<void>;
   private stopRequested = false;
@@ -116,6 +117,12 @@ export class VrrpHost {
         waiter?.(message.stats);
         break;
       }
+      case 'reloaded': {
+        const waiter = this.reloadWaiters.get(message.id);
+        this.reloadWaiters.delete(message.id);
+        waiter?.(message.error);
+        break;
+      }
       case 'stopped':
         this.stoppedReported = true;
         break;
@@ -152,6 +159,27 @@ export class VrrpHost {
         resolve(stats);
       });
       this.send({ type: 'stats', id });
+    });
+  }
+
+  /**
+   * SIGHUP: hands a new config to the worker, which diffs it against the running one. Rejects
+   * (and the old config keeps running) when the worker refuses it.
+   */
+  async reload(config: VrrpRuntimeConfig, timeoutMs = 5000): Promise<void> {
+    validateRuntimeConfig(config);
+    const id = this.nextStatsId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reloadWaiters.delete(id);
+        reject(new VrrpHostError('EVRRPRELOAD', `vrrp thread did not confirm the reload within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.reloadWaiters.set(id, (error) => {
+        clearTimeout(timer);
+        if (error === null) resolve();
+        else reject(new VrrpHostError('EVRRPRELOAD', `vrrp reload refused: ${error}`));
+      });
+      this.send({ type: 'reload', id, config });
     });
   }
 

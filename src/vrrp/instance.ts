@@ -18,6 +18,7 @@ import {
   VRRP_TTL,
   VRRP_TYPE_ADVERTISEMENT,
   VipManager,
+  VirtualAddress,
   VrrpAdvert,
   VrrpObserver,
   VrrpSocket,
@@ -600,6 +601,75 @@ export class VrrpInstance {
       if (this.state === 'FAULT') this.enterBackupFromFault();
       this.group?.memberRecovered(this);
     }
+  }
+
+  // ---- reload (SIGHUP) ----
+
+  /** Cancels every timer without sending anything: this object is being replaced by a reload. */
+  detach(): void {
+    this.clearTimer();
+    this.clearGarpTimers();
+  }
+
+  /** A master whose instance disappears or changes identity on reload: priority 0, VIPs removed. */
+  releaseForReload(): void {
+    if (this.state === 'MASTER') {
+      this.sendAdvert(PRIORITY_STOP);
+      this.releaseVips();
+      this.stats.releasedMaster++;
+    }
+    this.detach();
+  }
+
+  /**
+   * Takes over from the instance of the same name in the previous config (keepalived keeps an
+   * instance's state across a reload): a master stays master — VIPs diffed, not flapped — and
+   * advertises at once with its new settings; a backup stays backup with a fresh
+   * Master_Down_Timer. No notify runs unless the state changes.
+   */
+  adopt(previous: VrrpInstance): void {
+    Object.assign(this.stats, previous.stats);
+    this.notifiesSent = true;
+    this.masterAddress = previous.masterAddress;
+    this.masterPriority = previous.masterPriority;
+    const waiting = this.refreshTracking();
+    const healthy = !waiting && !this.ownFault && (this.group === null || !this.group.anyMemberFaulted());
+    if (previous.state === 'MASTER' && healthy) {
+      const key = (v: VirtualAddress): string => `${v.address}/${v.prefixLength} ${v.dev} ${v.label ?? ''} ${v.scope ?? ''} ${v.broadcast ?? ''}`;
+      const wanted = new Set([...this.config.virtualAddresses, ...this.config.excludedAddresses].map(key));
+      const had = new Set([...previous.config.virtualAddresses, ...previous.config.excludedAddresses].map(key));
+      previous.detach();
+      for (const v of [...previous.config.virtualAddresses, ...previous.config.excludedAddresses]) {
+        if (!wanted.has(key(v))) this.deps.vips.remove(v);
+      }
+      for (const v of [...this.config.virtualAddresses, ...this.config.excludedAddresses]) {
+        if (!had.has(key(v))) this.deps.vips.add(v);
+      }
+      this.vipsSet = true;
+      this.state = 'MASTER';
+      this.wantState = 'MASTER';
+      this.masterAdverIntMs = this.config.advertIntMs;
+      this.sendAdvert(this.effectivePriority);
+      this.sendGarps(this.config.garpMasterRepeat);
+      if (this.config.garpMasterRefreshMs > 0) {
+        this.garpRefreshTimer = this.deps.clock.setTimer(this.onGarpRefreshBound, this.config.garpMasterRefreshMs);
+      }
+      this.armTimer(this.config.advertIntMs);
+      return;
+    }
+    if (previous.state === 'BACKUP' && healthy) {
+      previous.detach();
+      this.state = 'BACKUP';
+      this.wantState = 'BACKUP';
+      this.masterAdverIntMs = this.config.version === 3 && previous.config.version === 3 ? previous.masterAdverIntMs : this.config.advertIntMs;
+      this.armTimer(this.masterDownMs());
+      return;
+    }
+    // Anything else starts afresh (a master that now has a fault says goodbye first).
+    previous.releaseForReload();
+    this.notifiesSent = false;
+    this.state = 'INIT';
+    this.start();
   }
 
   // ---- shutdown ----

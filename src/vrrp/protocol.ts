@@ -40,6 +40,7 @@ export type HostToWorker =
   | { type: 'interface'; name: string; up: boolean }
   | { type: 'script'; name: string; ok: boolean }
   | { type: 'stats'; id: number }
+  | { type: 'reload'; id: number; config: VrrpRuntimeConfig }
   | { type: 'stop' };
 
 export type WorkerToHost =
@@ -49,5 +50,6 @@ export type WorkerToHost =
   | { type: 'notify'; script: string; args: string[] }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'stats'; id: number; stats: RouterStats }
+  | { type: 'reloaded'; id: number; error: string | null }
   | { type: 'stopped' }
   | { type: 'fatal'; message: string };

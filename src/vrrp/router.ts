@@ -21,6 +21,15 @@ import {
   VrrpStats,
 } from './types';
 
+/** JSON with sorted keys, so two configs compare by content whatever order their keys came in. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
 /** track_interface source: the current link state, then changes pushed to setInterfaceState(). */
 export interface InterfaceWatcher {
   isUp(name: string): boolean;
@@ -43,19 +52,23 @@ export interface RouterStats {
 }
 
 export class VrrpRouter implements AdvertSink, TrackingView {
-  readonly instances: VrrpInstance[] = [];
-  readonly groups: SyncGroup[] = [];
+  instances: VrrpInstance[] = [];
+  groups: SyncGroup[] = [];
   unknownVrid = 0;
-  private readonly byVrid: (VrrpInstance[] | undefined)[] = new Array(256);
+  private byVrid: (VrrpInstance[] | undefined)[] = new Array(256);
   private readonly interfaceState = new Map<string, boolean>();
   private readonly scriptState = new Map<string, boolean>();
   private readonly deps: RouterDeps;
+  private readonly instanceDeps: InstanceDeps;
   private socket: VrrpSocket | null = null;
+  private socketEndpoints = '';
   private started = false;
+  private config: VrrpRuntimeConfig;
 
   constructor(config: VrrpRuntimeConfig, deps: RouterDeps) {
     validateRuntimeConfig(config);
     this.deps = deps;
+    this.config = config;
     const socket: VrrpSocket = {
       // Instances are built before the socket exists; they send through this forwarder.
       send: (advert) => {
@@ -63,7 +76,7 @@ export class VrrpRouter implements AdvertSink, TrackingView {
       },
       close: () => undefined,
     };
-    const instanceDeps: InstanceDeps = {
+    this.instanceDeps = {
       clock: deps.clock,
       socket,
       vips: deps.vips,
@@ -72,15 +85,101 @@ export class VrrpRouter implements AdvertSink, TrackingView {
       observer: deps.observer,
       tracking: this,
     };
+    this.instances = config.instances.map((c) => new VrrpInstance(c, this.instanceDeps));
+    this.indexByVrid();
+    this.groups = this.buildGroups(config);
+  }
+
+  private indexByVrid(): void {
+    this.byVrid = new Array(256);
+    for (const inst of this.instances) (this.byVrid[inst.config.vrid] ??= []).push(inst);
+  }
+
+  private buildGroups(config: VrrpRuntimeConfig): SyncGroup[] {
+    for (const inst of this.instances) inst.group = null;
+    return config.syncGroups.map(
+      (g) =>
+        new SyncGroup(
+          g,
+          g.instances.map((n) => this.instance(n)),
+          { notifier: this.deps.notifier, logger: this.deps.logger, observer: this.deps.observer },
+        ),
+    );
+  }
+
+  private openSocket(): void {
+    const endpoints = this.endpoints();
+    const key = JSON.stringify(endpoints);
+    if (this.socket !== null && key === this.socketEndpoints) return;
+    if (this.socket !== null) this.socket.close();
+    this.socket = this.deps.socketFactory(this, endpoints);
+    this.socketEndpoints = key;
+  }
+
+  /**
+   * SIGHUP: apply a new config by diffing it against the running one, as keepalived's reload
+   * does. Unchanged instances run on untouched; changed ones keep their state (a master stays
+   * master, its VIPs diffed); instances that are gone stop (priority 0 if master); new ones start.
+   * Changing an instance's VRID, interface or version counts as removing it and adding another.
+   */
+  reload(config: VrrpRuntimeConfig): void {
+    validateRuntimeConfig(config);
+    if (!this.started) {
+      throw new Error('vrrp: reload() before start()');
+    }
+    const previous = new Map(this.instances.map((i) => [i.name, i]));
+    const groupOf = (cfg: VrrpRuntimeConfig, name: string): string =>
+      canonical(cfg.syncGroups.find((g) => g.instances.includes(name)) ?? null);
+    const kept: VrrpInstance[] = [];
+    const adopted: [VrrpInstance, VrrpInstance][] = [];
+    const fresh: VrrpInstance[] = [];
+    const next: VrrpInstance[] = [];
     for (const c of config.instances) {
-      const inst = new VrrpInstance(c, instanceDeps);
-      this.instances.push(inst);
-      (this.byVrid[c.vrid] ??= []).push(inst);
+      const old = previous.get(c.name);
+      previous.delete(c.name);
+      if (old !== undefined && canonical(old.config) === canonical(c) && groupOf(this.config, c.name) === groupOf(config, c.name)) {
+        kept.push(old);
+        next.push(old);
+        continue;
+      }
+      const inst = new VrrpInstance(c, this.instanceDeps);
+      next.push(inst);
+      const sameIdentity =
+        old !== undefined && old.config.vrid === c.vrid && old.config.interface === c.interface && old.config.version === c.version;
+      if (old !== undefined && sameIdentity) {
+        adopted.push([inst, old]);
+      } else {
+        if (old !== undefined) {
+          this.deps.logger.info(`(${c.name}) virtual_router_id, interface or version changed: restarting the instance`);
+          old.releaseForReload();
+        }
+        fresh.push(inst);
+      }
     }
-    for (const g of config.syncGroups) {
-      const members = g.instances.map((n) => this.instance(n));
-      this.groups.push(new SyncGroup(g, members, { notifier: deps.notifier, logger: deps.logger, observer: deps.observer }));
+    // Instances no longer configured leave as on shutdown.
+    for (const gone of previous.values()) {
+      this.deps.logger.info(`(${gone.name}) removed from the configuration: stopping`);
+      gone.stop();
     }
+    const oldGroups = new Map(this.groups.map((g) => [g.name, g]));
+    this.instances = next;
+    this.indexByVrid();
+    this.groups = this.buildGroups(config);
+    this.config = config;
+    this.openSocket();
+    for (const [inst] of adopted) inst.refreshTracking();
+    for (const inst of fresh) inst.refreshTracking();
+    for (const g of this.groups) {
+      const old = oldGroups.get(g.name);
+      if (old !== undefined && old.state !== 'STOP') g.state = old.state;
+      else g.init();
+    }
+    for (const [inst, old] of adopted) inst.adopt(old);
+    for (const inst of kept) inst.trackingChanged();
+    for (const inst of fresh) inst.start();
+    this.deps.logger.info(
+      `vrrp reload: ${kept.length} unchanged, ${adopted.length} updated, ${fresh.length} started, ${previous.size} stopped`,
+    );
   }
 
   instance(name: string): VrrpInstance {
@@ -92,7 +191,7 @@ export class VrrpRouter implements AdvertSink, TrackingView {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.socket = this.deps.socketFactory(this, this.endpoints());
+    this.openSocket();
     for (const inst of this.instances) inst.refreshTracking();
     for (const g of this.groups) g.init();
     for (const inst of this.instances) inst.start();

@@ -75,6 +75,15 @@ async function main(): Promise<void> {
       case 'stats':
         post({ type: 'stats', id: message.id, stats: router.stats() });
         break;
+      case 'reload':
+        try {
+          router.reload(message.config);
+          post({ type: 'reloaded', id: message.id, error: null });
+        } catch (err) {
+          // The running config stays in force, as keepalived keeps running on a bad reload.
+          post({ type: 'reloaded', id: message.id, error: err instanceof Error ? err.message : String(err) });
+        }
+        break;
       case 'stop':
         if (stopping) return;
         stopping = true;

@@ -58,6 +58,21 @@ test('the worker runs an instance on real timers, reports states and notifies, a
       ['/n', ['INSTANCE', 'VI_1', 'MASTER', '100']],
     ]);
 
+    // SIGHUP with a new priority: stays MASTER, advertises the new priority.
+    await h.reload({
+      instances: [
+        instanceConfig(config({ version: 3, advertIntMs: 100, priority: 120, garpMasterDelayMs: 0, notify: { generic: '/n', master: '/nm' } })),
+      ],
+      syncGroups: [],
+    });
+    const reloadedAt = events.length;
+    await waitFor('an advert with priority 120', () => events.slice(reloadedAt).some((e) => e.kind === 'sent' && e.priority === 120));
+    assert.equal(h.states.get('VI_1'), 'MASTER');
+    await assert.rejects(
+      h.reload({ instances: [instanceConfig(config()), instanceConfig(config({ name: 'X' }))], syncGroups: [] }),
+      /already used on eth0/,
+    );
+
     // A higher-priority master appears: back to BACKUP, VIP removed.
     const inject: FakeIoCommand = { kind: 'inject', advert: advert({ version: 3, priority: 200, advertIntCs: 10 }), receipt: receipt() };
     channel.postMessage(inject);
@@ -83,7 +98,7 @@ test('the worker runs an instance on real timers, reports states and notifies, a
     const lastSent = events.filter((e): e is Extract<FakeIoEvent, { kind: 'sent' }> => e.kind === 'sent').at(-1);
     assert.equal(lastSent?.priority, 0);
     assert.equal(events.filter((e) => e.kind === 'vip' && e.op === 'remove').length, removalsBefore + 1);
-    assert.deepEqual(notifies.at(-1), ['/n', ['INSTANCE', 'VI_1', 'STOP', '100']]);
+    assert.deepEqual(notifies.at(-1), ['/n', ['INSTANCE', 'VI_1', 'STOP', '120']]);
     assert.throws(() => h.setScriptResult('x', true), VrrpHostError);
   } finally {
     await host?.stop();
