@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a purpose needs, only when something is missing.
-# Usage: deps.sh test|lab|bench
+# Usage: deps.sh build|test|lab|bench
 set -euo pipefail
 purpose=${1:-test}
 
@@ -11,10 +11,11 @@ declare -A pkg_of=(
   [pcap-config]=libpcap-dev [make]=make [g++]=g++ [python3]=python3
 )
 case "$purpose" in
-  test)  cmds=(ip nft curl keepalived ethtool ping tcpdump socat make g++ python3) ;;
+  build) cmds=(make g++ python3 pcap-config) ;;
+  test)  cmds=(ip nft nstat curl wrk keepalived ethtool ping tcpdump tshark socat make g++ python3 pcap-config) ;;
   lab)   cmds=(ip nft curl ethtool ping make g++ python3) ;;
   bench) cmds=(ip nft curl ethtool ping iperf3 wrk haproxy nginx make g++ python3) ;;
-  *) echo "deps.sh: unknown purpose '$purpose' (test, lab or bench)" >&2; exit 2 ;;
+  *) echo "deps.sh: unknown purpose '$purpose' (build, test, lab or bench)" >&2; exit 2 ;;
 esac
 
 missing=()
