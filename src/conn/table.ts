@@ -53,14 +53,16 @@
 //    the entry. Deletion uses backward-shift deletion, not tombstones: tombstones never go away
 //    on their own under churn, and a table that runs for months would fill with them and make
 //    every miss a full scan. Backward shift can make a concurrent reader miss a key that is
-//    being moved past it; so a shift bumps H_VERSION to odd before its first move and to even
-//    after its last one, and a reader that misses confirms the miss by probing again between
-//    two equal, even loads of H_VERSION. Hits need no confirmation: a bucket value is always
+//    being moved past it, and a bucket it empties can take a new entry behind a reader; so a
+//    deletion bumps H_VERSION to odd before it touches the index and to even after, and a
+//    reader that misses confirms the miss by probing again between two equal, even loads of
+//    H_VERSION. Hits need no confirmation: a bucket value is always
 //    a real entry, checked by its SEQ. So the common case (a hit) costs no extra shared load.
 //    (test/conn/workers.test.ts shows the race is real: without the confirmation, lookups
 //    from one thread miss keys that another thread's deletions are shifting.)
-//    Both locks spin: their holders keep them for a few dozen stores. A thread that died
-//    holding one makes the others throw after a bounded spin instead of hanging.
+//    Both locks spin briefly (their holders keep them for a few dozen stores), then sleep in
+//    50 µs Atomics.wait steps, since a holder may be preempted when threads outnumber cores.
+//    A thread that died holding one makes the others throw after 5 s instead of hanging.
 //
 // Times are milliseconds on one clock shared by all threads (connNowMs), stored modulo 2^32 and
 // compared by signed difference, so they wrap safely; every timeout is clamped below 2^31 ms
@@ -160,6 +162,11 @@ export const enum StateFlag {
 const SEQ_BUSY = 1;
 const SEQ_LIVE = 2;
 const SEQ_GEN_STEP = 4;
+
+/** Lock waits: spin this many times, then sleep 50 µs per try (Atomics.wait). */
+const SPINS_BEFORE_SLEEP = 64;
+/** A lock held this long means its holder died. */
+const LOCK_GIVE_UP_MS = 5_000;
 
 /** Entry numbers occupy 24 bits of a bucket. */
 export const MAX_CAPACITY = 0xfffffd;
@@ -302,6 +309,8 @@ export interface ConnTableOptions {
   workerId: number;
   /** Attach to a table created elsewhere (another thread). */
   buffer?: SharedArrayBuffer;
+  /** Hash seed of a new table (tests and benchmarks that need one layout); random otherwise. */
+  seed?: number;
 }
 
 export class ConnTable {
@@ -361,7 +370,7 @@ export class ConnTable {
     } else {
       c[HeaderCell.CAPACITY] = capacity;
       c[HeaderCell.BUCKETS] = this.buckets;
-      c[HeaderCell.SEED] = (Math.random() * 0x100000000) | 0;
+      c[HeaderCell.SEED] = options.seed ?? (Math.random() * 0x100000000) | 0;
       c[HeaderCell.CONN_REUSE_MODE] = 1;
       for (let i = 0; i < DEFAULT_TIMEOUTS_MS.length; i++) c[HeaderCell.TIMEOUTS + i] = DEFAULT_TIMEOUTS_MS[i]!;
       Atomics.store(c, HeaderCell.MAGIC, MAGIC);
@@ -466,13 +475,19 @@ export class ConnTable {
     return this.confirmMiss(h, proto, daddr, ports, caddr, out, false);
   }
 
-  /** A miss may be false while a deletion shifts buckets: probe again between two equal, even
-   *  loads of VERSION. Bounded: after 64 rounds of constant churn we report the miss. */
+  /** A miss may be false while a deletion changes the index: probe again between two equal,
+   *  even loads of VERSION. Waits out a deletion in progress (its thread may have been
+   *  preempted holding VERSION odd: more threads than cores), sleeping 50 µs at a time after
+   *  a short spin, but boundedly: after 2^16 rounds (seconds) it reports the miss rather
+   *  than stall the worker for ever. */
   private confirmMiss(h: number, k0: number, a: number, ports: number, b: number, out: ConnRef, forward: boolean): boolean {
     const c = this.cells;
-    for (let round = 0; round < 64; round++) {
+    for (let round = 0; round < 1 << 16; round++) {
       const v1 = Atomics.load(c, HeaderCell.VERSION);
-      if ((v1 & 1) !== 0) continue;
+      if ((v1 & 1) !== 0) {
+        if (round >= SPINS_BEFORE_SLEEP) Atomics.wait(c, HeaderCell.VERSION, v1, 0.05);
+        continue;
+      }
       const hit = forward ? this.probeForward(h, k0, a, ports, b, out) : this.probeReply(h, k0, a, ports, b, out);
       if (hit) {
         this.recoveredMisses++;
@@ -664,19 +679,33 @@ export class ConnTable {
   // ---- the entry lock (state changes, from any worker) -------------------------------------
 
   /** Takes entry `index`'s lock if it is still the entry `seq` names (same generation, live).
-   *  Returns false when the slot was freed or reused meanwhile. Spins: holders keep it for a
-   *  few stores only. */
+   *  Returns false when the slot was freed or reused meanwhile. Spins (holders keep it for a
+   *  few stores only), then sleeps in short waits. */
   lockEntry(index: number, seq: number): boolean {
     const c = this.cells;
     const at = this.entryBase + index * ENTRY_CELLS + EntryCell.SEQ;
     const expected = (seq & ~SEQ_BUSY) | SEQ_LIVE;
-    for (let spin = 0; spin < 1_000_000; spin++) {
+    let giveUpAt = 0;
+    for (let spin = 0; ; spin++) {
       const old = Atomics.compareExchange(c, at, expected, expected | SEQ_BUSY);
       if (old === expected) return true;
       if ((old & ~SEQ_BUSY) !== expected) return false;
+      if (spin >= SPINS_BEFORE_SLEEP) giveUpAt = this.pause(at, old, giveUpAt, spin, 'an entry lock');
     }
-    throw new Error(`ConnTable.lockEntry: entry ${index} stayed locked for 1e6 spins (a worker died holding it?)`);
   }
+
+  /** Waits a little for a lock holder that is not running (more threads than cores: it may
+   *  have been preempted inside its few stores). Throws after LOCK_GIVE_UP_MS: by then the
+   *  holder is dead, and hanging the worker would be worse. Returns the give-up time. */
+  private pause(at: number, observed: number, giveUpAt: number, spin: number, what: string): number {
+    Atomics.wait(this.cells, at, observed, 0.05);
+    if ((spin & 255) !== 0) return giveUpAt;
+    const now = Date.now();
+    if (giveUpAt === 0) return now + LOCK_GIVE_UP_MS;
+    if (now > giveUpAt) throw new Error(`ConnTable: ${what} stayed taken for ${LOCK_GIVE_UP_MS} ms (a worker died holding it?)`);
+    return giveUpAt;
+  }
+
 
   unlockEntry(index: number, seq: number): void {
     Atomics.store(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.SEQ, (seq & ~SEQ_BUSY) | SEQ_LIVE);
@@ -757,11 +786,13 @@ export class ConnTable {
 
   private lockTable(): void {
     const c = this.cells;
-    for (let spin = 0; spin < 10_000_000; spin++) {
+    let giveUpAt = 0;
+    for (let spin = 0; ; spin++) {
       if (Atomics.compareExchange(c, HeaderCell.LOCK, 0, 1) === 0) return;
+      if (spin >= SPINS_BEFORE_SLEEP) giveUpAt = this.pause(HeaderCell.LOCK, 1, giveUpAt, spin, 'the table lock');
     }
-    throw new Error('ConnTable: table lock held for 1e7 spins (a worker died holding it?)');
   }
+
 
   private unlockTable(): void {
     Atomics.store(this.cells, HeaderCell.LOCK, 0);
@@ -896,7 +927,9 @@ export class ConnTable {
       if (v === 0 || n >= nb) throw new Error(`ConnTable: entry ${index} missing from the ${forward ? 'forward' : 'reply'} index`);
       if (++i === nb) i = 0;
     }
-    let shifting = false;
+    // Every deletion bumps VERSION, even one that moves nothing: emptying a bucket lets a new
+    // entry be stored in it, behind a reader that has already passed it.
+    Atomics.add(c, HeaderCell.VERSION, 1); // odd: readers distrust their misses
     let j = i;
     for (;;) {
       if (++j === nb) j = 0;
@@ -905,16 +938,12 @@ export class ConnTable {
       const home = this.homeOf(forward, v);
       // The entry at j may fill the hole at i unless its home lies cyclically in (i, j].
       if ((j - home + nb) % nb >= (j - i + nb) % nb) {
-        if (!shifting) {
-          shifting = true;
-          Atomics.add(c, HeaderCell.VERSION, 1); // odd: readers distrust their misses
-        }
         Atomics.store(c, base + i, v);
         i = j;
       }
     }
     Atomics.store(c, base + i, 0);
-    if (shifting) Atomics.add(c, HeaderCell.VERSION, 1); // even again
+    Atomics.add(c, HeaderCell.VERSION, 1); // even again
   }
 
   // ---- destination counters (ip_vs_bind_dest / ip_vs_unbind_dest) --------------------------
