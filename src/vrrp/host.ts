@@ -45,9 +45,11 @@ export class VrrpHost {
   private readonly exitPromise: Promise<void>;
   private stopRequested = false;
   private stoppedReported = false;
+  private config: VrrpRuntimeConfig;
 
   private constructor(options: VrrpHostOptions, worker: Worker) {
     this.options = options;
+    this.config = options.config;
     this.worker = worker;
     this.exitPromise = new Promise((resolve) => {
       worker.once('exit', () => {
@@ -139,6 +141,20 @@ export class VrrpHost {
     this.worker.postMessage(message);
   }
 
+  /**
+   * The virtual addresses this director holds right now: those of the instances whose last
+   * reported state is MASTER. The data plane forwards a VIP's services only while it is here.
+   */
+  activeAddresses(): string[] {
+    const out: string[] = [];
+    for (const c of this.config.instances) {
+      if (this.states.get(c.name) !== 'MASTER') continue;
+      for (const v of c.virtualAddresses) out.push(v.address);
+      for (const v of c.excludedAddresses) out.push(v.address);
+    }
+    return out;
+  }
+
   setInterfaceState(name: string, up: boolean): void {
     this.send({ type: 'interface', name, up });
   }
@@ -176,7 +192,10 @@ export class VrrpHost {
       }, timeoutMs);
       this.reloadWaiters.set(id, (error) => {
         clearTimeout(timer);
-        if (error === null) resolve();
+        if (error === null) {
+          this.config = config;
+          resolve();
+        }
         else reject(new VrrpHostError('EVRRPRELOAD', `vrrp reload refused: ${error}`));
       });
       this.send({ type: 'reload', id, config });

@@ -68,6 +68,7 @@ test('the worker runs an instance on real timers, reports states and notifies, a
     const reloadedAt = events.length;
     await waitFor('an advert with priority 120', () => events.slice(reloadedAt).some((e) => e.kind === 'sent' && e.priority === 120));
     assert.equal(h.states.get('VI_1'), 'MASTER');
+    assert.deepEqual(h.activeAddresses(), ['10.0.0.100']);
     await assert.rejects(
       h.reload({ instances: [instanceConfig(config()), instanceConfig(config({ name: 'X' }))], syncGroups: [] }),
       /already used on eth0/,
@@ -78,6 +79,7 @@ test('the worker runs an instance on real timers, reports states and notifies, a
     channel.postMessage(inject);
     await waitFor('BACKUP', () => h.states.get('VI_1') === 'BACKUP');
     await waitFor('VIP removal', () => events.some((e) => e.kind === 'vip' && e.op === 'remove'));
+    assert.deepEqual(h.activeAddresses(), []);
     const stats = await h.stats();
     assert.equal(stats.instances.VI_1.advertsReceived, 1);
     assert.equal(stats.instances.VI_1.state, 'BACKUP');
