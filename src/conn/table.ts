@@ -520,7 +520,8 @@ export class ConnTable {
     let sink = 0;
     for (let i = 0; i < m; i++) {
       const v = warm[i]!;
-      if (v !== 0) sink ^= c[this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS + EntryCell.CADDR]!;
+      // Only the entry the probe will compare: same tag as the packet's hash.
+      if (v !== 0 && v >>> 24 === (hash[i]! & 0xff)) sink ^= c[this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS + EntryCell.CADDR]!;
     }
     const ref = batch.ref;
     batch.sink = sink; // keeps the warming loads from being optimised away
@@ -568,7 +569,8 @@ export class ConnTable {
     let sink = 0;
     for (let i = 0; i < m; i++) {
       const v = warm[i]!;
-      if (v !== 0) sink ^= c[this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS + EntryCell.CADDR]!;
+      // Only the entry the probe will compare: same tag as the packet's hash.
+      if (v !== 0 && v >>> 24 === (hash[i]! & 0xff)) sink ^= c[this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS + EntryCell.CADDR]!;
     }
     batch.sink = sink;
     const ref = batch.ref;
