@@ -1188,7 +1188,8 @@ export class ConnTable {
   /**
    * Creates an entry from one exported record (at `offset` in `rec`), owned by this worker and
    * bound to DestTable slot `destSlot` (the caller resolves daddr:dport to a slot of this
-   * director, as ip_vs_try_bind_dest does; -1 for none). Returns the entry number or -1 (full).
+   * director, as ip_vs_try_bind_dest does; -1 for none). An entry already present with the
+   * same key is updated instead (state, timeout, expiry). Returns the entry number or -1 (full).
    */
   importEntry(rec: Int32Array, offset: number, destSlot: number, nowMs: number): number {
     if (offset < 0 || offset + SYNC_RECORD_CELLS > rec.length) {
@@ -1199,6 +1200,26 @@ export class ConnTable {
     const family = (meta & Meta.FAMILY_MASK) >>> Meta.FAMILY_SHIFT;
     if (family !== 0) throw new RangeError(`ConnTable.importEntry: address family ${family} is not supported yet`);
     const remaining = rec[offset + SyncCell.REMAINING_MS]!;
+    const state = rec[offset + SyncCell.STATE]! & ~StateFlag.DEAD;
+    // Already known (a later sync message about the same connection): update it in place, as
+    // ip_vs_proc_conn does, moving it between ACTIVE and INACTIVE if its activity changed.
+    const known = this.scratch;
+    if (
+      this.lookupForward(meta & Meta.KEY_MASK, rec[offset + SyncCell.CADDR]!, ports >>> 16, rec[offset + SyncCell.VADDR]!, ports & 0xffff, known) &&
+      this.lockEntry(known.index, known.seq)
+    ) {
+      const c = this.cells;
+      const e = this.entryBase + known.index * ENTRY_CELLS;
+      const old = c[e + EntryCell.STATE]!;
+      if ((meta & Meta.TEMPLATE) === 0 && ((old ^ state) & StateFlag.INACTIVE) !== 0) {
+        this.moveActivity(known.destSlot, (state & StateFlag.INACTIVE) === 0);
+      }
+      Atomics.store(c, e + EntryCell.STATE, state);
+      Atomics.store(c, e + EntryCell.TIMEOUT, Math.min(Math.max(0, rec[offset + SyncCell.TIMEOUT_MS]!), MAX_TIMEOUT_MS));
+      Atomics.store(c, e + EntryCell.EXPIRES, ((nowMs | 0) + remaining) | 0);
+      this.unlockEntry(known.index, known.seq);
+      return known.index;
+    }
     const index = this.insert(
       meta & Meta.PROTO_MASK,
       rec[offset + SyncCell.CADDR]!,
@@ -1210,7 +1231,7 @@ export class ConnTable {
       destSlot,
       ((meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) as ForwardMethod,
       meta,
-      rec[offset + SyncCell.STATE]! & ~StateFlag.DEAD,
+      state,
       rec[offset + SyncCell.TIMEOUT_MS]!,
       nowMs,
       -1,

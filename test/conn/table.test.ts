@@ -274,6 +274,18 @@ test('export/import round trip in several batches', () => {
   assert.equal(copy.lookupOut(TCP, ip('10.0.1.1'), 8080, ip('5.5.5.5') + 1, 1001, ref), true);
   assert.equal(copy.lookupTemplate(TCP, ip('5.5.5.0'), 0, ip('10.0.0.100'), 80, ref), true);
   assert.equal(dests2.load(nat, DestField.PERSIST), 1);
+
+  // The same records again, one of them now ESTABLISHED (active): updated in place.
+  const { records } = table.exportBatch(0, buf, later);
+  assert.equal(records, 7);
+  buf[6] = 1; // STATE of the first record: ESTABLISHED, INACTIVE flag cleared
+  const slotOf = (r: number) => ((buf[r * SYNC_RECORD_CELLS + 4]! >>> 0) === ip('10.0.1.1') ? nat : dr);
+  const firstSlot = slotOf(0);
+  const before = { active: dests2.load(firstSlot, DestField.ACTIVE), inactive: dests2.load(firstSlot, DestField.INACTIVE) };
+  for (let r = 0; r < records; r++) assert.ok(copy.importEntry(buf, r * SYNC_RECORD_CELLS, slotOf(r), later + 10) >= 0);
+  assert.equal(copy.count, 51, 'no duplicates');
+  assert.equal(dests2.load(firstSlot, DestField.ACTIVE), before.active + 1);
+  assert.equal(dests2.load(firstSlot, DestField.INACTIVE), before.inactive - 1);
 });
 
 test('attaching checks the buffer and shares knobs', () => {
