@@ -37,8 +37,8 @@
 //    never changes while it is live. Its slot is freed only by that worker (its owner), in its
 //    expiry sweep, like IPVS's per-connection timer firing on one CPU. Any worker may mark an
 //    entry DEAD (expire_now, an invalid template): lookups skip it at once, and its owner
-//    frees it at its next sweep. A worker that replaces a dead one must take its worker id,
-//    or the dead worker's entries are never freed.
+//    frees it at its next sweep. A worker that replaces a dead one takes its worker id, or a
+//    live worker adopts the dead one's entries (adopt()); otherwise they are never freed.
 // 3. The mutable part (STATE word, EXPIRES, TIMEOUT) follows packets of both directions, which
 //    may arrive on any worker. STATE changes (and the ACTIVE/INACTIVE counter moves they
 //    imply) are made under the entry's own lock: the BUSY bit of SEQ taken with
@@ -1012,6 +1012,29 @@ export class ConnTable {
     }
     this.sweepCursor = idx;
     return freed;
+  }
+
+  /**
+   * Takes over the entries of worker `deadWorker` (a worker that crashed and will not come
+   * back under its id), `budget` slots per call from `cursor`; returns the next cursor, or -1
+   * when the walk is done. Only the owner bits of META change (one store under the entry
+   * lock); the key bits readers compare are untouched.
+   */
+  adopt(deadWorker: number, cursor: number, budget: number): number {
+    const c = this.cells;
+    const used = Atomics.load(c, HeaderCell.BUMP);
+    let index = Math.max(0, cursor);
+    const end = Math.min(used, index + budget);
+    for (; index < end; index++) {
+      const e = this.entryBase + index * ENTRY_CELLS;
+      const seq = Atomics.load(c, e + EntryCell.SEQ);
+      if ((seq & SEQ_LIVE) === 0) continue;
+      if (((c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT) !== deadWorker) continue;
+      if (!this.lockEntry(index, seq & ~SEQ_BUSY)) continue;
+      Atomics.store(c, e + EntryCell.META, (c[e + EntryCell.META]! & ~Meta.OWNER_MASK) | (this.workerId << Meta.OWNER_SHIFT));
+      this.unlockEntry(index, seq & ~SEQ_BUSY);
+    }
+    return index >= used ? -1 : index;
   }
 
   /** IPVS ip_vs_conn_expire for one entry this worker owns. Returns true when freed. */

@@ -359,3 +359,24 @@ test('batched lookups give the same answers as single ones', () => {
   }
   assert.equal(totalReplies, 66, 'the 66 NAT entries of the 100');
 });
+
+test("a live worker adopts a dead worker's entries and then expires them", () => {
+  const { table, nat, dests } = setup(64);
+  const dead = new ConnTable(64, dests, { workerId: 5, buffer: table.buffer });
+  for (let i = 0; i < 20; i++) assert.ok(put(dead, nat, ForwardMethod.MASQ, ip('7.7.7.7'), 100 + i, 1_000) >= 0);
+  for (let i = 0; i < 5; i++) assert.ok(put(table, nat, ForwardMethod.MASQ, ip('7.7.7.8'), 100 + i, 1_000) >= 0);
+  assert.equal(table.expire(NOW + 5_000, 64), 5, 'only its own');
+  let cursor = 0;
+  let calls = 0;
+  while (cursor >= 0 && calls < 100) {
+    cursor = table.adopt(5, cursor, 7);
+    calls++;
+  }
+  assert.ok(calls >= 3, 'bounded steps');
+  const ref = new ConnRef();
+  assert.equal(table.lookupIn(TCP, ip('7.7.7.7'), 100, ip('10.0.0.100'), 80, ref), true, 'still found after adoption');
+  assert.equal((ref.meta & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT, 0);
+  assert.equal(table.expire(NOW + 5_000, 64), 20);
+  assert.equal(table.count, 0);
+  assert.equal(dests.load(nat, DestField.INACTIVE), 0);
+});
