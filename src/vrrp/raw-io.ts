@@ -56,7 +56,29 @@ class RawVrrpSocket implements VrrpSocket {
     private readonly logger: Logger,
     wanted: readonly SocketEndpoint[],
   ) {
-    for (const e of wanted) this.open(e.interfaceName, e.ifindex, e.multicastGroup);
+    for (const e of wanted) this.tryOpen(e);
+  }
+
+  private readonly missing = new Map<string, SocketEndpoint>();
+
+  /**
+   * An interface that does not exist yet is not fatal: its instances sit in FAULT (link down)
+   * and the socket opens when the interface appears (retry() from the link poller).
+   */
+  private tryOpen(e: SocketEndpoint): void {
+    try {
+      this.open(e.interfaceName, e.ifindex, e.multicastGroup);
+      this.missing.delete(e.interfaceName);
+    } catch (err) {
+      if (!this.missing.has(e.interfaceName)) {
+        this.logger.warn(`vrrp: cannot listen on ${e.interfaceName} yet: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      this.missing.set(e.interfaceName, { ...e, ifindex: 0 });
+    }
+  }
+
+  retry(): void {
+    for (const e of [...this.missing.values()]) this.tryOpen(e);
   }
 
   private open(name: string, knownIfindex: number, group: string | undefined): Endpoint {
@@ -95,7 +117,15 @@ class RawVrrpSocket implements VrrpSocket {
   }
 
   send(advert: OutgoingAdvert): void {
-    const endpoint = this.endpoints.get(advert.interfaceName) ?? this.open(advert.interfaceName, 0, undefined);
+    let endpoint = this.endpoints.get(advert.interfaceName);
+    if (endpoint === undefined) {
+      this.retry();
+      endpoint = this.endpoints.get(advert.interfaceName);
+      if (endpoint === undefined) {
+        if (advert.priority !== 0) this.logger.warn(`vrrp: no socket on ${advert.interfaceName}; advert not sent`);
+        return;
+      }
+    }
     const source = advert.source ?? '0.0.0.0';
     const packet = this.wire.encodePacket(advert, source, this.ipId);
     this.ipId = (this.ipId + 1) & 0xffff;
@@ -229,6 +259,7 @@ export const createVrrpIo: CreateVrrpIo = (options: unknown, context: VrrpIoCont
     },
     watchInterfaces: (onChange) => {
       poller = setInterval(() => {
+        socket?.retry();
         for (const [name, was] of watched) {
           const up = isUp(name);
           if (up !== was) {

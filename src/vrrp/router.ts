@@ -231,7 +231,7 @@ export class VrrpRouter implements AdvertSink, TrackingView {
   setInterfaceState(name: string, up: boolean): void {
     if (this.interfaceState.get(name) === up) return;
     this.interfaceState.set(name, up);
-    this.deps.logger.info(`Netlink reports ${name} ${up ? 'up' : 'down'}`);
+    this.deps.logger.info(`Interface ${name} is ${up ? "up" : "down"}`);
     for (const inst of this.instances) {
       const c = inst.config;
       if (c.interface === name || c.trackInterfaces.some((t) => t.name === name)) inst.trackingChanged();
