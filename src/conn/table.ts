@@ -1092,8 +1092,15 @@ export class ConnTable {
     const inReply = !isTemplate && ((meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) === ForwardMethod.MASQ;
 
     this.lockTable();
-    this.unpublish(true, index);
-    if (inReply) this.unpublish(false, index);
+    try {
+      this.unpublish(true, index);
+      if (inReply) this.unpublish(false, index);
+    } catch (err) {
+      // Only a corrupted index gets here: leave both locks free so the other workers go on.
+      this.unlockTable();
+      this.unlockEntry(index, seq);
+      throw err;
+    }
     // Free: LIVE cleared, generation advanced, BUSY released, in one store.
     Atomics.store(c, e + EntryCell.SEQ, ((seq & ~(SEQ_BUSY | SEQ_LIVE)) + SEQ_GEN_STEP) | 0);
     c[e + EntryCell.CADDR] = c[HeaderCell.FREE]!;
