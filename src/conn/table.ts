@@ -311,6 +311,9 @@ export interface ConnTableOptions {
   buffer?: SharedArrayBuffer;
   /** Hash seed of a new table (tests and benchmarks that need one layout); random otherwise. */
   seed?: number;
+  /** `buffer` is new and zero-filled (for example memory the native addon allocated and
+   *  advised for huge pages): create the table in it instead of attaching to it. */
+  fresh?: boolean;
 }
 
 export class ConnTable {
@@ -363,7 +366,7 @@ export class ConnTable {
     this.fwdBase = HEADER_CELLS + capacity * ENTRY_CELLS;
     this.replyBase = this.fwdBase + this.buckets;
     const c = this.cells;
-    if (options.buffer) {
+    if (options.buffer && !options.fresh) {
       if (c[HeaderCell.MAGIC] !== MAGIC || c[HeaderCell.CAPACITY] !== capacity) {
         throw new Error(`ConnTable: buffer does not hold a connection table of capacity ${capacity}`);
       }

@@ -293,6 +293,11 @@ test('attaching checks the buffer and shares knobs', () => {
   assert.throws(() => new ConnTable(17, dests, { workerId: 1, buffer: table.buffer }), /buffer is/);
   assert.throws(() => new ConnTable(16, dests, { workerId: 256 }), /workerId/);
   assert.throws(() => new ConnTable(0, dests, { workerId: 0 }), /capacity/);
+  const blank = new SharedArrayBuffer(connTableBytes(16));
+  assert.throws(() => new ConnTable(16, dests, { workerId: 1, buffer: blank }), /does not hold a connection table/);
+  const made = new ConnTable(16, dests, { workerId: 1, buffer: blank, fresh: true });
+  assert.ok(made.insert(TCP, 1, 2, 3, 4, 5, 6, 0, ForwardMethod.MASQ, 0, 0, 1000, NOW, -1) >= 0);
+  assert.equal(new ConnTable(16, dests, { workerId: 2, buffer: blank }).count, 1, 'a table created in a given buffer can be attached');
   const view = new ConnTable(16, dests, { workerId: 1, buffer: table.buffer });
   table.setKnob(HeaderCell.SLOPPY_TCP, 1);
   assert.equal(view.knob(HeaderCell.SLOPPY_TCP), 1);
