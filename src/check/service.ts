@@ -82,7 +82,11 @@ export class HealthService {
    * be built.
    */
   reload(model: KeepalivedConfig): void {
-    const next = checkConfigFromModel(model);
+    this.reloadConfig(checkConfigFromModel(model));
+  }
+
+  /** `reload` for a configuration already mapped (the daemon gives real servers stable ids). */
+  reloadConfig(next: CheckConfig): void {
     for (const p of next.problems) this.options.log?.(p);
     const notifier = this.makeNotifier(next);
     this.runner.reconfigure(next.virtualServers);
@@ -93,6 +97,11 @@ export class HealthService {
 
   status(): ReturnType<CheckRunner['status']> {
     return this.runner.status();
+  }
+
+  /** The destinations virtual server `vsId` should have now (throws for an unknown id). */
+  pool(vsId: number): PoolDest[] {
+    return this.runner.pool(vsId);
   }
 
   /** Stops checks (omega notifications run), waits for notifications, closes the SMTP transport. */

@@ -30,6 +30,16 @@ export interface LoadedConfig {
   warnings: string[];
   /** The parser's whole model, for the parts other subsystems read (VRRP, checkers, notify). */
   keepalived: KeepalivedConfig;
+  /** Where each of `model.services` came from, index for index (the health checkers map their
+   *  decisions back onto the table with it). */
+  origins: ServiceOrigin[];
+}
+
+/** A model service's source: the index of its virtual_server in `keepalived.virtualServers`, and
+ *  for each of its dests, index for index, the real_server's index in that virtual_server. */
+export interface ServiceOrigin {
+  vs: number;
+  rs: number[];
 }
 
 export interface LoadDeps {
@@ -47,11 +57,12 @@ export function loadKeepalivedConfig(file: string, deps: LoadDeps = { reader: fs
     throw new ConfigInvalidError(file, diagnostics.filter((d) => d.failsConfigTest).map(formatDiagnostic), exitCode);
   }
   const warnings = diagnostics.filter((d) => !d.failsConfigTest).map(formatDiagnostic);
-  const model = toModelConfig(parsed.model, (line) => warnings.push(line));
-  return { file, model, warnings, keepalived: parsed.model };
+  const origins: ServiceOrigin[] = [];
+  const model = toModelConfig(parsed.model, (line) => warnings.push(line), origins);
+  return { file, model, warnings, keepalived: parsed.model, origins };
 }
 
-function forwardMethod(kind: 'NAT' | 'DR' | 'TUN' | undefined): ForwardMethod {
+export function forwardMethod(kind: 'NAT' | 'DR' | 'TUN' | undefined): ForwardMethod {
   switch (kind) {
     case 'DR': return ForwardMethod.DROUTE;
     case 'TUN': return ForwardMethod.TUNNEL;
@@ -69,16 +80,20 @@ type Endpoint = { fwmark: number; addr: number; port: number };
 
 /** keepalived's virtual servers → the service model. IPv6 and SCTP are skipped with a warning
  *  (uvs serves IPv4 TCP/UDP only, for now). */
-export function toModelConfig(config: KeepalivedConfig, warn: (line: string) => void = () => {}): ModelConfig {
+export function toModelConfig(
+  config: KeepalivedConfig, warn: (line: string) => void = () => {}, origins: ServiceOrigin[] = [],
+): ModelConfig {
   const services: ModelServiceConfig[] = [];
   const where = (vs: { loc: { file: string; line: number } }): string => `${vs.loc.file}:${vs.loc.line}`;
-  for (const vs of config.virtualServers) {
+  for (const [vsIndex, vs] of config.virtualServers.entries()) {
     if (vs.protocol === 'SCTP') {
       warn(`${where(vs)}: warning: SCTP virtual servers are not supported by uvs; skipped`);
       continue;
     }
     for (const ep of endpoints(vs, config, (m) => warn(`${where(vs)}: warning: ${m}`))) {
-      services.push(service(vs, ep, (m) => warn(`${where(vs)}: warning: ${m}`)));
+      const rsIndexes: number[] = [];
+      services.push(service(vs, ep, (m) => warn(`${where(vs)}: warning: ${m}`), rsIndexes));
+      origins.push({ vs: vsIndex, rs: rsIndexes });
     }
   }
   return { services, timeouts: { ...DEFAULT_TIMEOUTS } };
@@ -119,7 +134,7 @@ function endpoints(vs: VirtualServer, config: KeepalivedConfig, warn: (m: string
   return out;
 }
 
-function service(vs: VirtualServer, ep: Endpoint, warn: (m: string) => void): ModelServiceConfig {
+function service(vs: VirtualServer, ep: Endpoint, warn: (m: string) => void, rsIndexes: number[]): ModelServiceConfig {
   let flags = 0;
   if (vs.persistenceTimeout !== undefined) flags |= SVC_F_PERSISTENT;
   if (vs.ops) flags |= SVC_F_ONEPACKET;
@@ -131,10 +146,12 @@ function service(vs: VirtualServer, ep: Endpoint, warn: (m: string) => void): Mo
   const netmask = vs.persistenceGranularity ? inetAton(vs.persistenceGranularity.text) : null;
   const kind = forwardMethod(vs.forwarding);
   const dests: DestConfig[] = [];
-  for (const rs of vs.realServers) {
+  for (const [rsIndex, rs] of vs.realServers.entries()) {
     const d = dest(rs, kind, ep);
-    if (d) dests.push(d);
-    else warn(`real_server ${rs.address.text}: IPv6 is not supported by uvs yet; skipped`);
+    if (d) {
+      dests.push(d);
+      rsIndexes.push(rsIndex);
+    } else warn(`real_server ${rs.address.text}: IPv6 is not supported by uvs yet; skipped`);
   }
   return {
     fwmark: ep.fwmark,

@@ -15,6 +15,8 @@ import { ControlServer } from './server';
 import { resolveSocketPath } from './socket-path';
 import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
+import { attachHealth } from './health';
+import type { HealthGlue } from './health';
 
 /** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
 export const IPVS_VERSION = '1.2.1';
@@ -36,6 +38,10 @@ export class Daemon {
   private readonly configListeners: ((loaded: LoadedConfig) => void)[] = [];
   /** The configuration last loaded with -f (null without -f). */
   config: LoadedConfig | null = null;
+  /** Turns a configured table into the live one (the health checkers' decisions on top). */
+  private liveView: ((configured: ModelConfig) => ModelConfig) | null = null;
+  /** The health checkers of the -f configuration (null without -f). */
+  health: HealthGlue | null = null;
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
     this.model = new ServiceModel();
@@ -47,6 +53,7 @@ export class Daemon {
   /** Loads the configuration (if any), then opens the control socket. */
   static async start(options: UvsdOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     const daemon = new Daemon(options, resolveSocketPath(options.socket ?? undefined, env), log);
+    if (options.configFile) daemon.health = attachHealth(daemon, log);
     if (options.configFile) daemon.applyConfig(daemon.readConfig(options.configFile));
     await daemon.server.listen(daemon.socketPath);
     daemon.timer = setInterval(() => daemon.handler.tick(), ESTIMATOR_PERIOD_MS);
@@ -68,9 +75,12 @@ export class Daemon {
 
   private readConfig(file: string): ModelConfig {
     const loaded = loadKeepalivedConfig(file);
+    // The table is checked on a scratch copy before any subsystem hears of the file, so a table
+    // error cannot leave the checkers (or VRRP) on the new file and the table on the old one.
+    planReload(this.model, loaded.model);
     for (const w of loaded.warnings) this.log.info(w);
-    this.config = loaded;
     for (const listener of this.configListeners) listener(loaded);
+    this.config = loaded;
     return loaded.model;
   }
 
@@ -86,9 +96,17 @@ export class Daemon {
     this.stopHooks.push({ name, run });
   }
 
-  /** Applies a configuration by diff: checked whole first, so a bad file changes nothing. */
+  /** Applies a configuration by diff: checked whole first, so a bad file changes nothing. The
+   *  diff is between the live table and the live view of `next` (see setLiveView). */
   applyConfig(next: ModelConfig): void {
-    for (const change of planReload(this.model, next)) applyChange(this.model, change);
+    const live = this.liveView ? this.liveView(next) : next;
+    for (const change of planReload(this.model, live)) applyChange(this.model, change);
+  }
+
+  /** The health checkers keep the configured table apart from the live one: a reload must not
+   *  bring back a real server they hold down, nor take their decisions for configuration. */
+  setLiveView(view: (configured: ModelConfig) => ModelConfig): void {
+    this.liveView = view;
   }
 
   /** SIGHUP: re-read the file and apply the difference. */
