@@ -314,3 +314,20 @@ test('expire_nodest_conn: the sweep also drops the entries of a removed real ser
     assert.equal(table.count, knob === 1 ? 2 : 5);
   }
 });
+
+test('one-packet scheduling (-o): each UDP datagram is scheduled and its entry expires at once', () => {
+  const { sched, svc, rr, table } = setup(ForwardMethod.MASQ, { protocol: UDP, port: 53, onePacket: true });
+  const out = new ConnRef();
+  assert.equal(sched.inPacket(svc, key('192.168.8.1', 5353, 53, UDP), 0, T0, out), ConnVerdict.FORWARD);
+  assert.equal(sched.created, true);
+  assert.equal(table.remainingMs(out.index, T0), 0);
+  assert.equal(table.expire(T0, 256), 1);
+  assert.equal(sched.inPacket(svc, key('192.168.8.1', 5353, 53, UDP), 0, T0 + 1, out), ConnVerdict.FORWARD);
+  assert.equal(rr.calls, 2, 'scheduled again');
+  // Without -o the same datagrams share one entry for the UDP timeout.
+  const plain = setup(ForwardMethod.MASQ, { protocol: UDP, port: 53 });
+  plain.sched.inPacket(plain.svc, key('192.168.8.1', 5353, 53, UDP), 0, T0, out);
+  assert.equal(plain.sched.inPacket(plain.svc, key('192.168.8.1', 5353, 53, UDP), 0, T0 + 1, out), ConnVerdict.FORWARD);
+  assert.equal(plain.sched.created, false);
+  assert.equal(plain.rr.calls, 1);
+});
