@@ -846,7 +846,9 @@ export class ConnTable {
     const ports = ((cport << 16) | (vport & 0xffff)) | 0;
     const t = Math.min(Math.max(0, Math.round(timeoutMs)), MAX_TIMEOUT_MS);
     const isTemplate = (meta & Meta.TEMPLATE) !== 0;
-    const inReply = !isTemplate && forward === ForwardMethod.MASQ;
+    // IPVS never hashes one-packet entries (ip_vs_conn_hash): every datagram is scheduled.
+    const hashed = (meta & Meta.ONE_PACKET) === 0;
+    const inReply = hashed && !isTemplate && forward === ForwardMethod.MASQ;
     const hf = this.hashForward(fullMeta & Meta.KEY_MASK, caddr | 0, ports, vaddr | 0);
     const hr = inReply ? this.hashReply(proto & Meta.PROTO_MASK, daddr | 0, ((dport << 16) | (cport & 0xffff)) | 0, caddr | 0) : 0;
 
@@ -884,7 +886,7 @@ export class ConnTable {
     c[e + EntryCell.CONTROL] = isTemplate ? 0 : controlTemplate + 1;
     c[e + EntryCell.IN_PKTS] = 0;
     Atomics.store(c, e + EntryCell.SEQ, gen | SEQ_LIVE);
-    this.publish(this.fwdBase, hf, index);
+    if (hashed) this.publish(this.fwdBase, hf, index);
     if (inReply) this.publish(this.replyBase, hr, index);
     c[HeaderCell.COUNT] = c[HeaderCell.COUNT]! + 1;
     this.unlockTable();
@@ -1092,11 +1094,12 @@ export class ConnTable {
     const state = c[e + EntryCell.STATE]!;
     const dd = c[e + EntryCell.DPORT_DEST]!;
     const control = c[e + EntryCell.CONTROL]!;
-    const inReply = !isTemplate && ((meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) === ForwardMethod.MASQ;
+    const hashed = (meta & Meta.ONE_PACKET) === 0;
+    const inReply = hashed && !isTemplate && ((meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) === ForwardMethod.MASQ;
 
     this.lockTable();
     try {
-      this.unpublish(true, index);
+      if (hashed) this.unpublish(true, index);
       if (inReply) this.unpublish(false, index);
     } catch (err) {
       // Only a corrupted index gets here: leave both locks free so the other workers go on.

@@ -321,9 +321,14 @@ test('one-packet scheduling (-o): each UDP datagram is scheduled and its entry e
   assert.equal(sched.inPacket(svc, key('192.168.8.1', 5353, 53, UDP), 0, T0, out), ConnVerdict.FORWARD);
   assert.equal(sched.created, true);
   assert.equal(table.remainingMs(out.index, T0), 0);
-  assert.equal(table.expire(T0, 256), 1);
+  // Never hashed (ip_vs_conn_hash skips one-packet entries): the next datagram is scheduled
+  // again even before the sweep frees the first entry.
   assert.equal(sched.inPacket(svc, key('192.168.8.1', 5353, 53, UDP), 0, T0 + 1, out), ConnVerdict.FORWARD);
   assert.equal(rr.calls, 2, 'scheduled again');
+  assert.equal(table.count, 2);
+  assert.equal(table.expire(T0 + 1, 256), 2);
+  assert.equal(table.count, 0);
+  assert.equal(table.indexStats().forward.used, 0);
   // Without -o the same datagrams share one entry for the UDP timeout.
   const plain = setup(ForwardMethod.MASQ, { protocol: UDP, port: 53 });
   plain.sched.inPacket(plain.svc, key('192.168.8.1', 5353, 53, UDP), 0, T0, out);
