@@ -201,6 +201,10 @@ class IprouteVips implements VipManager {
     this.run(this.addressArgs('del', vip), /Cannot assign requested address/);
   }
 
+  purge(vip: VirtualAddress): void {
+    this.remove(vip);
+  }
+
   /** Resolves once every queued address change has been applied. */
   settled(): Promise<void> {
     return this.queue;

@@ -192,6 +192,14 @@ export class VrrpRouter implements AdvertSink, TrackingView {
     if (this.started) return;
     this.started = true;
     this.openSocket();
+    // keepalived removes the VIPs at start-up (vrrp_restore_interface in vrrp_init_state): after
+    // a crash they may still sit on the interface, and only a master may hold them.
+    if (this.deps.vips.purge !== undefined) {
+      for (const inst of this.instances) {
+        for (const v of inst.config.virtualAddresses) this.deps.vips.purge(v);
+        for (const v of inst.config.excludedAddresses) this.deps.vips.purge(v);
+      }
+    }
     for (const inst of this.instances) inst.refreshTracking();
     for (const g of this.groups) g.init();
     for (const inst of this.instances) inst.start();
@@ -231,7 +239,7 @@ export class VrrpRouter implements AdvertSink, TrackingView {
   setInterfaceState(name: string, up: boolean): void {
     if (this.interfaceState.get(name) === up) return;
     this.interfaceState.set(name, up);
-    this.deps.logger.info(`Interface ${name} is ${up ? "up" : "down"}`);
+    this.deps.logger.info(`Interface ${name} is ${up ? 'up' : 'down'}`);
     for (const inst of this.instances) {
       const c = inst.config;
       if (c.interface === name || c.trackInterfaces.some((t) => t.name === name)) inst.trackingChanged();

@@ -129,6 +129,8 @@ export interface VipManager {
   remove(vip: VirtualAddress): void;
   /** One gratuitous ARP (IPv4) for this VIP on its dev. */
   gratuitousArp(vip: VirtualAddress): void;
+  /** Remove the VIP if it is present (start-up clean-up after a crash); optional. */
+  purge?(vip: VirtualAddress): void;
 }
 
 /** Runs notify scripts (in the main thread for the real daemon). */

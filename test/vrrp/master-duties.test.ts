@@ -3,6 +3,7 @@
 // shutdown sequence (priority 0 advert, VIPs removed, notify_stop).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { VrrpRouter } from '../../src/vrrp/router';
 import { advert, config, harness, receipt, vip } from './fakes';
 
 const DOWN_100 = 3609.375;
@@ -132,4 +133,25 @@ test('the observer sees every transition with the priority', () => {
       ['BACKUP', 'STOP', 100],
     ],
   );
+});
+
+test('start-up purges VIPs a crashed run may have left, when the VipManager can', () => {
+  const purged: string[] = [];
+  const h = harness([config({ virtualAddresses: [vip('10.0.0.100')], excludedAddresses: [vip('10.0.1.100')] })]);
+  // The harness VipManager has no purge; a router built with one calls it before any state.
+  assert.equal(h.vipEvents.length, 0);
+  const r = new VrrpRouter(
+    { instances: [h.router.instance('VI_1').config], syncGroups: [] },
+    {
+      clock: h.clock,
+      socketFactory: () => ({ send: () => undefined, close: () => undefined }),
+      vips: { add: () => undefined, remove: () => undefined, gratuitousArp: () => undefined, purge: (v) => purged.push(v.address) },
+      notifier: { run: () => undefined },
+      logger: { info: () => undefined, warn: () => undefined },
+      observer: { instanceState: () => undefined, groupState: () => undefined },
+      interfaces: h.interfaces,
+    },
+  );
+  r.start();
+  assert.deepEqual(purged, ['10.0.0.100', '10.0.1.100']);
 });

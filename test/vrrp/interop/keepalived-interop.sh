@@ -1,7 +1,7 @@
 #!/bin/bash
 # uvs VRRP (raw-socket io) against real keepalived, two network namespaces joined by a veth.
 # Needs root, keepalived, and a built tree (npm run build, native addon). Not run by test/run.mjs;
-# run it by hand or from a netns test:  test/vrrp/interop/keepalived-interop.sh [all|v2|v3|unicast|reverse|password]
+# run it by hand or from a netns test:  test/vrrp/interop/keepalived-interop.sh [all|v2|v3|unicast|reverse|killed|password]
 # Names start with uvs and carry this shell's pid; everything is removed on exit.
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -109,6 +109,23 @@ scenario() { # NAME VERSION UVS_PRIO KA_PRIO UNICAST
   ip netns del "$A"; ip netns del "$B"; : >"$D/uvs.log"
 }
 
+killed() {
+  echo "== killed: uvs master killed with SIGKILL, keepalived takes over; uvs restarts clean and preempts"
+  lab
+  start_keepalived 2 90 uvspw ""
+  start_uvs 2 100 uvspw ""
+  expect "killed: uvs elected" 10 8
+  # SIGKILL the node process itself (not the timeout wrapper): no priority 0, VIP left behind.
+  pkill -KILL -P "$UPID" node 2>/dev/null || kill -KILL "$UPID"
+  wait "$UPID" 2>/dev/null; UPID=""
+  # keepalived waits Master_Down_Interval (3 x 1 s + skew(90) = 3.65 s); the stale VIP stays on A.
+  expect "killed: keepalived takes over after Master_Down_Interval" 11 6
+  start_uvs 2 100 uvspw ""
+  expect "killed: uvs restarts, removes the stale VIP, then preempts" 10 10
+  stop_uvs; stop_keepalived
+  ip netns del "$A"; ip netns del "$B"; : >"$D/uvs.log"
+}
+
 password() {
   echo "== password: an advert with the wrong password is ignored and logged"
   lab
@@ -128,10 +145,11 @@ case "${1:-all}" in
   reverse) scenario reverse 2 90 150 "" ;;
   unicast) scenario unicast 2 100 90 1; scenario unicast-v3 3 100 90 1 ;;
   password) password ;;
+  killed) killed ;;
   all)
     scenario v2 2 100 90 ""; scenario reverse 2 90 150 ""; scenario v3 3 100 90 ""; scenario v3-reverse 3 90 150 ""
-    scenario unicast 2 100 90 1; scenario unicast-v3 3 90 150 1; password ;;
-  *) echo "usage: $0 [all|v2|v3|unicast|reverse|password]"; exit 2 ;;
+    scenario unicast 2 100 90 1; scenario unicast-v3 3 90 150 1; killed; password ;;
+  *) echo "usage: $0 [all|v2|v3|unicast|reverse|killed|password]"; exit 2 ;;
 esac
 [ "$FAILED" = 0 ] && echo "all passed" || echo "FAILED"
 exit "$FAILED"
