@@ -70,6 +70,20 @@
 
 import { DEST_SLOT_CELLS, DestField, DestFlag, ForwardMethod, type DestTable } from '../service/dest-table';
 
+/** Errors of the connection table, with a stable code: UVS_CONN_BUFFER (attaching to a buffer
+ *  that holds no table of that size), UVS_CONN_LOCK (a lock held for seconds: its holder
+ *  died), UVS_CONN_CORRUPT (an entry missing from an index), UVS_CONN_OWNER (removing another
+ *  worker's entry). Argument errors are RangeErrors. */
+export class ConnTableError extends Error {
+  constructor(
+    readonly code: 'UVS_CONN_BUFFER' | 'UVS_CONN_LOCK' | 'UVS_CONN_CORRUPT' | 'UVS_CONN_OWNER',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConnTableError';
+  }
+}
+
 /** Header cells. LOCK and VERSION sit on their own 64-byte lines: both are written from any
  *  worker, and VERSION is read on every confirmed miss. */
 export const enum HeaderCell {
@@ -368,7 +382,7 @@ export class ConnTable {
     const c = this.cells;
     if (options.buffer && !options.fresh) {
       if (c[HeaderCell.MAGIC] !== MAGIC || c[HeaderCell.CAPACITY] !== capacity) {
-        throw new Error(`ConnTable: buffer does not hold a connection table of capacity ${capacity}`);
+        throw new ConnTableError('UVS_CONN_BUFFER', `ConnTable: buffer does not hold a connection table of capacity ${capacity}`);
       }
     } else {
       c[HeaderCell.CAPACITY] = capacity;
@@ -707,7 +721,7 @@ export class ConnTable {
     if ((spin & 255) !== 0) return giveUpAt;
     const now = Date.now();
     if (giveUpAt === 0) return now + LOCK_GIVE_UP_MS;
-    if (now > giveUpAt) throw new Error(`ConnTable: ${what} stayed taken for ${LOCK_GIVE_UP_MS} ms (a worker died holding it?)`);
+    if (now > giveUpAt) throw new ConnTableError('UVS_CONN_LOCK', `ConnTable: ${what} stayed taken for ${LOCK_GIVE_UP_MS} ms (a worker died holding it?)`);
     return giveUpAt;
   }
 
@@ -931,7 +945,7 @@ export class ConnTable {
     for (let n = 0; ; n++) {
       const v = c[base + i]!;
       if ((v & IDX_MASK) === index + 1) break;
-      if (v === 0 || n >= nb) throw new Error(`ConnTable: entry ${index} missing from the ${forward ? 'forward' : 'reply'} index`);
+      if (v === 0 || n >= nb) throw new ConnTableError('UVS_CONN_CORRUPT', `ConnTable: entry ${index} missing from the ${forward ? 'forward' : 'reply'} index`);
       if (++i === nb) i = 0;
     }
     // Every deletion bumps VERSION, even one that moves nothing: emptying a bucket lets a new
@@ -1074,7 +1088,7 @@ export class ConnTable {
     const c = this.cells;
     const e = this.entryBase + index * ENTRY_CELLS;
     if (((c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT) !== this.workerId) {
-      throw new Error(`ConnTable.remove: entry ${index} belongs to worker ${(c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT}, not ${this.workerId}`);
+      throw new ConnTableError('UVS_CONN_OWNER', `ConnTable.remove: entry ${index} belongs to worker ${(c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT}, not ${this.workerId}`);
     }
     if (!this.lockEntry(index, seq)) return false;
     if ((c[e + EntryCell.META]! & Meta.TEMPLATE) !== 0 && Atomics.load(c, e + EntryCell.CONTROL) > 0) {
