@@ -55,8 +55,8 @@ export function templateKey(
 /**
  * IPVS ip_vs_check_template: a template may be used only while its real server is still in
  * the table, AVAILABLE, and (when expire_quiescent_template is set) has a weight other than 0.
- * An unusable template is made unreachable (the kernel rehashes it with ports 0xffff) and
- * left to expire at its own time; its expiry is not re-armed.
+ * An unusable template is made unreachable at once (the kernel rehashes it with ports
+ * 0xffff) and freed by its owner's sweep as soon as it controls no entry.
  */
 export function checkTemplate(table: ConnTable, dests: DestTable, tpl: ConnRef): boolean {
   const slot = tpl.destSlot;
