@@ -194,11 +194,11 @@ class IprouteVips implements VipManager {
   }
 
   add(vip: VirtualAddress): void {
-    this.run(this.addressArgs('add', vip), /File exists/);
+    this.run(this.addressArgs('add', vip), /File exists|Address already assigned/);
   }
 
   remove(vip: VirtualAddress): void {
-    this.run(this.addressArgs('del', vip), /Cannot assign requested address/);
+    this.run(this.addressArgs('del', vip), /Cannot assign requested address|Address not found/);
   }
 
   purge(vip: VirtualAddress): void {
