@@ -385,3 +385,15 @@ test("a live worker adopts a dead worker's entries and then expires them", () =>
   assert.equal(table.count, 0);
   assert.equal(dests.load(nat, DestField.INACTIVE), 0);
 });
+
+test('expiry times wrap around 2^32 ms safely (real clocks are ~1.7e12 ms)', () => {
+  const { table, nat } = setup();
+  for (const start of [2 ** 32 - 1_000, 1.7e12 + 0.5, 2 ** 31 - 10]) {
+    const i = put(table, nat, ForwardMethod.MASQ, ip('6.6.6.6'), 9, 5_000);
+    table.touch(i, start);
+    assert.equal(table.remainingMs(i, start), 5_000, `start ${start}`);
+    assert.equal(table.remainingMs(i, start + 4_999), 1);
+    assert.equal(table.expire(start + 4_999, 64), 0);
+    assert.equal(table.expire(start + 5_000, 64), 1);
+  }
+});
