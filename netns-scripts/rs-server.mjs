@@ -3,10 +3,12 @@
 //   GET /            -> "<name>\n"
 //   GET /bytes/N     -> N deterministic bytes (byte i = (i * 31 + 7) & 0xff), for integrity checks
 //   GET /slow/MS     -> "<name>\n" after MS milliseconds (bounded to 60 s), to hold a connection open
+//   POST /sha256     -> "<name> <sha256 hex of the request body> <length>\n" (uploads through the director)
 //   UDP any payload  -> "<name>\n"
 // Usage: rs-server.mjs NAME [--port 80] [--udp-port 53] [--bind 0.0.0.0]
 import http from 'node:http';
 import dgram from 'node:dgram';
+import { createHash } from 'node:crypto';
 
 const args = process.argv.slice(2);
 const name = args[0];
@@ -32,6 +34,16 @@ export function patternBytes(n) {
 const server = http.createServer((req, res) => {
   const url = req.url ?? '/';
   let m;
+  if (req.method === 'POST' && url === '/sha256') {
+    const hash = createHash('sha256');
+    let length = 0;
+    req.on('data', (chunk) => {
+      hash.update(chunk);
+      length += chunk.length;
+    });
+    req.on('end', () => res.writeHead(200, { 'x-server': name }).end(`${name} ${hash.digest('hex')} ${length}\n`));
+    return;
+  }
   if ((m = /^\/bytes\/(\d+)$/.exec(url))) {
     const n = Number(m[1]);
     if (n > MAX_BYTES) {

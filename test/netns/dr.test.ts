@@ -122,6 +122,14 @@ test('DR with one worker: rr 10/10, wrr 15/5, 2 MB intact, stats, no RST and no 
   assert.equal(got.length, want.length);
   assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(want).digest('hex'));
 
+  // An upload: the client's TCP stack hands the veth 64 KB GSO super-frames, which reach the
+  // director's ring whole and must leave it whole (vnet header) or correctly segmented.
+  const upload = Buffer.alloc(4 << 20);
+  for (let i = 0; i < upload.length; i++) upload[i] = (i * 7 + 3) & 0xff;
+  const posted = spawnSync('ip', ['netns', 'exec', CL, 'curl', '-s', '-m', '20', '--data-binary', '@-', `http://${VIP}/sha256`], { input: upload, timeout: 25_000, encoding: 'utf8' });
+  assert.equal(posted.status, 0, posted.stderr);
+  assert.match(posted.stdout, new RegExp(`^rs[12] ${createHash('sha256').update(upload).digest('hex')} ${upload.length}\n$`));
+
   assert.equal(nstat(DIR, 'TcpOutRsts'), rsts, 'the director kernel sent no RST');
   assert.equal(nstat(DIR, 'IpForwDatagrams'), fwd, 'the director kernel forwarded nothing');
 
@@ -129,8 +137,12 @@ test('DR with one worker: rr 10/10, wrr 15/5, 2 MB intact, stats, no RST and no 
   assert.equal(tableLeft(), false, 'no nftables table after a clean exit');
 });
 
-test('DR with two workers: rr 10/10, UDP, persistence, quiescing, deletions', { skip: why ?? false }, async () => {
+test('DR with two workers and ip_forward on: rr 10/10, UDP, persistence, quiescing, deletions', { skip: why ?? false }, async () => {
+  // The kernel guard must hold whether the user left forwarding on or off.
+  inNs(DIR, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   await startUvsd(2);
+  const rsts = nstat(DIR, 'TcpOutRsts');
+  const fwd = nstat(DIR, 'IpForwDatagrams');
   uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
   uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[0]}:80`, '-g');
   uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[1]}:80`, '-g');
@@ -160,6 +172,9 @@ test('DR with two workers: rr 10/10, UDP, persistence, quiescing, deletions', { 
   const sticky = split(10);
   assert.equal(Object.keys(sticky).length, 1, JSON.stringify(sticky));
   uvsadm('-E', '-t', `${VIP}:80`, '-s', 'rr');
+
+  assert.equal(nstat(DIR, 'TcpOutRsts'), rsts, 'the director kernel sent no RST');
+  assert.equal(nstat(DIR, 'IpForwDatagrams'), fwd, 'the director kernel forwarded nothing');
 
   // Quiescing: an open (slow) request to rs1 completes; new requests all go to rs2.
   const held = spawn('ip', ['netns', 'exec', CL, 'curl', '-s', '-m', '10', `http://${VIP}/slow/2500`]);
