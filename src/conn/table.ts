@@ -28,10 +28,13 @@
 //
 // Concurrency model (workers are threads of one process; all share this buffer):
 //
-// 1. Readers (lookups, every packet) take no lock. They load a bucket with Atomics.load, then
-//    the entry's SEQ word, compare the key, copy what they need into a caller-owned ConnRef and
+// 1. Readers (lookups, every packet) take no lock. They load a bucket, then (Atomics.load) the
+//    entry's SEQ word, compare the key, copy what they need into a caller-owned ConnRef and
 //    load SEQ again: SEQ carries a generation that changes whenever the slot is freed or
-//    reused, so a reader never takes a half-written or recycled entry for a live one.
+//    reused, so a reader never takes a half-written or recycled entry for a live one. The
+//    bucket load is a plain one (an Atomics.load costs ~10 ns here): the SEQ load's address
+//    depends on the bucket's value, so neither the compiler nor the CPU (x86-64 or arm64)
+//    can perform it first, and the writer stored SEQ before the bucket.
 // 2. The immutable part of an entry (key, destination, forwarding method, owner) is written
 //    once by the worker that creates it, before the entry is published in the indexes, and
 //    never changes while it is live. Its slot is freed only by that worker (its owner), in its
@@ -621,7 +624,7 @@ export class ConnTable {
     const tag = h & 0xff;
     let b = ((h >>> 0) * this.scale) | 0;
     for (let n = 0; n < nb; n++) {
-      const v = Atomics.load(c, ib + b);
+      const v = c[ib + b]!;
       if (v === 0) return false;
       if (v >>> 24 === tag) {
         const e = this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS;
@@ -655,7 +658,7 @@ export class ConnTable {
     const tag = h & 0xff;
     let b = ((h >>> 0) * this.scale) | 0;
     for (let n = 0; n < nb; n++) {
-      const v = Atomics.load(c, ib + b);
+      const v = c[ib + b]!;
       if (v === 0) return false;
       if (v >>> 24 === tag) {
         const e = this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS;
