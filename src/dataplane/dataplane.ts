@@ -16,6 +16,7 @@ import { buildHostFilter, BPF_RET, BPF_K, stmt } from './bpf';
 import { KernelGuard, type GuardTuple } from './guard';
 import { NetInfo, type InterfaceInfo } from './netinfo';
 import { NextHopTable } from './next-hop';
+import { ClientHopTable } from './client-hops';
 import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { ConnTable, connNowMs } from '../conn/table';
@@ -76,10 +77,14 @@ export class DataPlaneError extends Error {
 const CONTROL_WORKER_ID = 255;
 const APPLY_TIMEOUT_MS = 5000;
 const NEXT_HOP_REFRESH_MS = 5000;
+/** Clients whose next hop NAT remembers at once (direct-mapped, 32 bytes each: 2 MiB). */
+const CLIENT_HOP_RECORDS = 65536;
 
 export class DataPlane {
   readonly conns: ConnTable;
   readonly nextHops: NextHopTable;
+  /** NAT: next hops toward clients, learned by the workers from the clients' packets. */
+  readonly clientHops: ClientHopTable;
   readonly counters: CounterSum;
   readonly connLister: ConnLister;
   private readonly model: ServiceModel;
@@ -110,6 +115,7 @@ export class DataPlane {
     this.guard = opts.guard ?? new KernelGuard();
     this.conns = new ConnTable(opts.connMax, this.model.destTable, { workerId: CONTROL_WORKER_ID });
     this.nextHops = new NextHopTable(this.model.destTable.capacity);
+    this.clientHops = new ClientHopTable(CLIENT_HOP_RECORDS);
     this.layout = { maxServices: this.model.maxServices, maxDests: this.model.destTable.capacity };
     for (let id = 0; id < opts.workers; id++) {
       this.handles.push({ id, worker: null, counters: new WorkerCounters(this.layout), appliedGeneration: 0, restarts: 0 });
@@ -189,6 +195,8 @@ export class DataPlane {
       connCapacity: this.conns.capacity,
       conns: this.conns.buffer,
       nextHops: this.nextHops.buffer,
+      clientHopCapacity: this.clientHops.capacity,
+      clientHops: this.clientHops.buffer,
       counterLayout: this.layout,
       counters: h.counters.buffer,
     };

@@ -7,41 +7,92 @@
 //     finds its connection or is scheduled (ConnScheduler.inPacket), then is rewritten for the
 //     entry's forwarding method;
 //   - a packet from a NAT real server that matches a connection is a reply (ConnScheduler.outPacket);
+//   - an ICMP error quoting a tracked flow goes to the party that owns it (forward/icmp.ts);
 //   - anything else is not ours: the kernel, which sees the same frame, deals with it.
+//
+// Output: DR and NAT rewrite the frame in place in the RX ring (process() returns the egress
+// interface); TUN and the ICMP errors uvs originates are built in the worker's TxQueue
+// (process() returns QUEUED and the worker sends the queue after the batch).
+//
+// Odd cases, each with a fixture test:
+//   - TTL ≤ 1: dropped (TTL_EXPIRED) and answered with ICMP time exceeded, like a router.
+//   - IP options: forwarded as they are (IPVS neither strips nor processes them; the IP
+//     header's length is honoured everywhere, so the transport header is found behind them).
+//   - Fragments: the rings use PACKET_FANOUT_FLAG_DEFRAG, so the kernel hands uvs reassembled
+//     datagrams (IPVS too runs after defragmentation). A fragment that still reaches the
+//     pipeline (no fanout, other backends) is dropped and counted (IP_FRAGMENT) when it is for
+//     a virtual service or from a NAT real server, else left to the kernel.
+//   - Ports with no service: left to the kernel (not ours), as IPVS leaves them.
+//   - Full connection table: the new flow is refused (CONN_TABLE_FULL), existing ones go on.
 //
 // Per packet: no allocation, no closures, no strings. The objects used here (headers, key, ref)
 // are allocated once per Pipeline.
 
+import { endianness } from 'node:os';
 import { DropReason } from '../packet/drop';
 import { EthernetHeader, ETHERTYPE_IPV4 } from '../packet/ethernet';
-import { Ipv4Header, IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
+import { Ipv4Header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
+import { IcmpHeader, ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_FRAG_NEEDED, ICMP_SOURCE_QUENCH, ICMP_TIME_EXCEEDED } from '../packet/icmp';
 import { TcpHeader } from '../packet/tcp';
 import { UdpHeader } from '../packet/udp';
 import type { PacketKey } from '../sched/scheduler';
 import type { DestTable } from '../service/dest-table';
 import { ForwardMethod } from '../service/dest-table';
 import { SvcFlag, type ServiceSnapshot } from '../service/snapshot';
-import { ConnRef, Meta, type ConnTable } from '../conn/table';
+import { ConnRef, EntryCell, Meta, type ConnTable } from '../conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../conn/schedule';
 import { forwardDr } from '../forward/dr';
+import { forwardNatIn, forwardNatOut } from '../forward/nat';
+import { TunForwarder, VNET_GSO_NONE, type OffloadInfo } from '../forward/tun';
+import { IcmpResponder, natIcmpRewrite } from '../forward/icmp';
+import { decrementTtl } from '../forward/dr';
 import type { NextHopTable } from './next-hop';
+import { ClientHopTable } from './client-hops';
+import { TxQueue } from './tx-queue';
+import { DestField } from '../service/dest-table';
+import { VNET_HDR_LEN } from './native';
 import { WorkerStat, type WorkerCounters } from './counters';
 
 /** process() result when the frame is not to be transmitted. */
 export const NO_TX = -1;
+/** process() result when the output was written into Pipeline.tx (send it after the batch). */
+export const QUEUED = -2;
+
+/** virtio_net_hdr flag: the L4 checksum is CHECKSUM_PARTIAL. */
+const VNET_F_NEEDS_CSUM = 1;
 
 export interface PipelineDeps {
   dests: DestTable;
   conns: ConnTable;
   nextHops: NextHopTable;
   counters: WorkerCounters;
+  /** NAT's next hops toward clients, shared by the workers (default: a private table). */
+  clientHops?: ClientHopTable;
+  /** Frames are preceded by a virtio_net_hdr (PACKET_VNET_HDR), and built ones must be too. */
+  vnetHdr?: boolean;
+  /** Interfaces the worker transmits on (TxQueue size); default 1. */
+  egressCount?: number;
 }
+
+/** The kernel writes the legacy virtio_net_hdr in host order for packet sockets. */
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 export class Pipeline {
   private readonly eth = new EthernetHeader();
   private readonly ip = new Ipv4Header();
   private readonly tcp = new TcpHeader();
   private readonly udp = new UdpHeader();
+  private readonly icmp = new IcmpHeader();
+  private readonly quoted = new Ipv4Header();
+  private readonly offload: OffloadInfo = { csumStart: -1, csumOffset: 0, gsoType: VNET_GSO_NONE, gsoSize: 0 };
+  /** Frames built by this worker (TUN, ICMP errors), sent by the worker after each batch. */
+  readonly tx: TxQueue;
+  private readonly tun: TunForwarder;
+  private readonly icmpOut: IcmpResponder;
+  private readonly clientHops: ClientHopTable;
+  private readonly conns: ConnTable;
+  private readonly dests: DestTable;
+  private readonly vnetHdr: boolean;
   private readonly key: PacketKey = { protocol: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private readonly ref = new ConnRef();
   private readonly connScheduler: ConnScheduler;
@@ -55,6 +106,14 @@ export class Pipeline {
     this.connScheduler = new ConnScheduler(deps.conns);
     this.nextHops = deps.nextHops;
     this.counters = deps.counters;
+    this.conns = deps.conns;
+    this.dests = deps.dests;
+    this.vnetHdr = deps.vnetHdr === true;
+    this.clientHops = deps.clientHops ?? new ClientHopTable(1024);
+    this.tx = new TxQueue(deps.egressCount ?? 1);
+    this.tun = new TunForwarder(this.tx, this.vnetHdr);
+    this.icmpOut = new IcmpResponder(this.tx, this.vnetHdr);
+    this.quoted.quoted = true;
   }
 
   /** Switches to a new service snapshot; called between batches. */
@@ -65,11 +124,11 @@ export class Pipeline {
   }
 
   /**
-   * Processes the frame buf[l2 .. l2 + length) in place. Returns the egress interface index to
-   * transmit it on, or NO_TX (not ours, or dropped and counted).
+   * Processes the frame buf[l2 .. l2 + length), received on interface `ingress`. Returns the
+   * egress interface index to transmit it on (rewritten in place), QUEUED (the output is in
+   * this.tx), or NO_TX (not ours, or dropped and counted).
    */
-  process(buf: Uint8Array, view: DataView, l2: number, length: number, nowMs: number): number {
-    const counters = this.counters;
+  process(buf: Uint8Array, view: DataView, l2: number, length: number, nowMs: number, ingress = 0): number {
     const eth = this.eth;
     let r = eth.decode(buf, view, l2, length);
     if (r !== 0) return this.drop(r);
@@ -79,16 +138,15 @@ export class Pipeline {
     r = ip.decode(buf, view, eth.payloadOffset, eth.payloadLength);
     if (r !== 0) return this.drop(r);
     const protocol = ip.protocol;
-    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.notOurs();
     const snapshot = this.snapshot;
     if (snapshot === null) return this.notOurs();
+    if (protocol === IPPROTO_ICMP) return this.icmpError(buf, view, l2, nowMs);
+    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.notOurs();
 
     const key = this.key;
     let tcpFlags = 0;
     if (ip.isFragment) {
-      // Only the first fragment carries ports; IPVS sees reassembled datagrams (it runs after
-      // defragmentation). Fragmented traffic to a virtual service is dropped and counted until
-      // uvs reassembles (issue: data plane II).
+      // Only the first fragment carries ports; see the header comment.
       if (snapshot.hasAddress(protocol, ip.dst)) return this.drop(DropReason.IP_FRAGMENT);
       return this.notOurs();
     }
@@ -111,42 +169,171 @@ export class Pipeline {
     let svc = snapshot.lookup(protocol, ip.dst, key.dport);
     // __ip_vs_service_find: a persistent port-zero service catches every port of its VIP.
     if (svc < 0) svc = snapshot.lookup(protocol, ip.dst, 0);
-    if (svc >= 0) {
-      const service = this.services[svc];
-      if (!service || (snapshot.flags(svc) & SvcFlag.ACTIVE) === 0) return this.drop(DropReason.SERVICE_INACTIVE);
-      const ref = this.ref;
-      const verdict = this.connScheduler.inPacket(service, key, tcpFlags, nowMs, ref);
-      switch (verdict) {
-        case ConnVerdict.FORWARD:
-          break;
-        case ConnVerdict.PASS:
-          return this.drop(DropReason.NO_CONN);
-        case ConnVerdict.NO_DEST:
-          return this.drop(DropReason.NO_DEST);
-        case ConnVerdict.TABLE_FULL:
-          return this.drop(DropReason.CONN_TABLE_FULL);
-        case ConnVerdict.DEST_UNAVAILABLE:
-          return this.drop(DropReason.DEST_UNAVAILABLE);
-        default:
-          return this.notOurs();
-      }
-      const dest = ref.destSlot;
-      if (this.connScheduler.created) counters.countConn(svc, dest);
-      const method = (ref.meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT;
-      const l3 = eth.payloadOffset;
-      let out: number;
-      if (method === ForwardMethod.DROUTE) {
-        out = forwardDr(buf, l2, l3, this.nextHops, dest);
-      } else {
-        // NAT and TUN arrive with the data plane II issue; until then such services are
-        // listed and counted but their packets are dropped with a reason that says so.
-        out = DropReason.METHOD_UNSUPPORTED;
-      }
-      if (out !== 0) return this.drop(out);
-      counters.countIn(svc, dest, ip.totalLength);
-      return this.nextHops.egress(dest);
+    if (svc >= 0) return this.toService(buf, view, l2, svc, tcpFlags, nowMs, ingress);
+    return this.natReply(buf, view, l2, tcpFlags, nowMs);
+  }
+
+  /** ip_vs_in: a packet from a client to virtual service `svc`. */
+  private toService(buf: Uint8Array, view: DataView, l2: number, svc: number, tcpFlags: number, nowMs: number, ingress: number): number {
+    const snapshot = this.snapshot!;
+    const service = this.services[svc];
+    if (!service || (snapshot.flags(svc) & SvcFlag.ACTIVE) === 0) return this.drop(DropReason.SERVICE_INACTIVE);
+    const ref = this.ref;
+    const verdict = this.connScheduler.inPacket(service, this.key, tcpFlags, nowMs, ref);
+    switch (verdict) {
+      case ConnVerdict.FORWARD:
+        break;
+      case ConnVerdict.PASS:
+        return this.drop(DropReason.NO_CONN);
+      case ConnVerdict.NO_DEST:
+        return this.drop(DropReason.NO_DEST);
+      case ConnVerdict.TABLE_FULL:
+        return this.drop(DropReason.CONN_TABLE_FULL);
+      case ConnVerdict.DEST_UNAVAILABLE:
+        return this.drop(DropReason.DEST_UNAVAILABLE);
+      default:
+        return this.notOurs();
     }
+    const counters = this.counters;
+    const ip = this.ip;
+    const dest = ref.destSlot;
+    if (this.connScheduler.created) counters.countConn(svc, dest);
+    const method = (ref.meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT;
+    const l3 = ip.headerOffset;
+    let out: number;
+    let egress = this.nextHops.egress(dest);
+    if (method === ForwardMethod.DROUTE) {
+      out = forwardDr(buf, l2, l3, this.nextHops, dest);
+    } else if (method === ForwardMethod.MASQ) {
+      // Replies to this client leave the way its packets came (client-hops.ts).
+      this.clientHops.learn(ip.src, buf, l2, ingress);
+      out = forwardNatIn(buf, l2, l3, ip.payloadOffset, ip.protocol, ref.daddr, ref.dport, this.readOffload(view, l2), this.nextHops, dest);
+    } else if (method === ForwardMethod.TUNNEL) {
+      this.readOffload(view, l2);
+      out = this.tun.forward(buf, view, l2, l3, ip.totalLength, this.offload, this.nextHops, dest, ref.daddr);
+      if (out === DropReason.TOO_BIG) {
+        // ensure_mtu_is_adequate: "fragmentation needed" with the tunnel's MTU, from the VIP.
+        this.icmpOut.toSender(buf, l2, l3, ip.totalLength, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, this.tun.icmpMtu, ip.dst, ingress);
+      }
+      egress = QUEUED;
+    } else {
+      out = DropReason.METHOD_UNSUPPORTED;
+    }
+    if (out !== 0) {
+      if (out === DropReason.TTL_EXPIRED) {
+        // decrement_ttl: time exceeded, from the VIP (icmp_send's source for a local destination).
+        if (this.icmpOut.toSender(buf, l2, l3, ip.totalLength, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, ip.dst, ingress) === 0) {
+          this.drop(out);
+          return QUEUED;
+        }
+      }
+      this.drop(out);
+      return this.tx.pending > 0 && out === DropReason.TOO_BIG ? QUEUED : NO_TX;
+    }
+    counters.countIn(svc, dest, ip.totalLength);
+    return egress;
+  }
+
+  /** ip_vs_out: a reply from a NAT real server, or not ours. */
+  private natReply(buf: Uint8Array, view: DataView, l2: number, tcpFlags: number, nowMs: number): number {
+    const ref = this.ref;
+    if (!this.connScheduler.outPacket(this.key, tcpFlags, nowMs, ref)) return this.notOurs();
+    const ip = this.ip;
+    const l3 = ip.headerOffset;
+    const table = this.conns;
+    const vaddr = table.field(ref.index, EntryCell.VADDR) >>> 0;
+    const vport = table.field(ref.index, EntryCell.PORTS) & 0xffff;
+    const dest = ref.destSlot;
+    const egress = forwardNatOut(buf, l2, l3, ip.payloadOffset, ip.protocol, vaddr, vport, this.readOffload(view, l2), this.clientHops);
+    if (egress < 0) {
+      if (egress === -DropReason.TTL_EXPIRED && dest >= 0) {
+        // The reply's destination is not local: the error comes from the director's address
+        // toward the real server, and goes back to it.
+        this.drop(DropReason.TTL_EXPIRED);
+        return this.icmpOut.toRealServer(buf, l3, ip.totalLength, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, this.nextHops, dest) === 0 ? QUEUED : NO_TX;
+      }
+      return this.drop(-egress);
+    }
+    if (dest >= 0) this.counters.countOut(this.dests.get(dest, DestField.SERVICE), dest, ip.totalLength);
+    return egress;
+  }
+
+  /**
+   * ip_vs_in_icmp / ip_vs_out_icmp: an ICMP error (destination unreachable, source quench, time
+   * exceeded) quoting a tracked TCP/UDP flow is sent to the party that owns the flow; anything
+   * else ICMP is the kernel's (ping to the VIP, errors about the director's own traffic).
+   */
+  private icmpError(buf: Uint8Array, view: DataView, l2: number, nowMs: number): number {
+    const ip = this.ip;
+    const icmp = this.icmp;
+    if (ip.isFragment) return this.notOurs();
+    if (icmp.decode(buf, view, ip.payloadOffset, ip.payloadLength) !== 0) return this.notOurs();
+    const t = icmp.type;
+    if (t !== ICMP_DEST_UNREACH && t !== ICMP_SOURCE_QUENCH && t !== ICMP_TIME_EXCEEDED) return this.notOurs();
+    const quoted = this.quoted;
+    if (icmp.decodeQuote(quoted, buf, view) !== 0) return this.notOurs();
+    const proto = quoted.protocol;
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return this.notOurs();
+    const ref = this.ref;
+    const table = this.conns;
+    const l3 = ip.headerOffset;
+    const qsport = icmp.quotedSrcPort;
+    const qdport = icmp.quotedDstPort;
+    // The quoted packet went VIP:vport → client: the flow is client → VIP (ip_vs_in_icmp).
+    if (table.lookupIn(proto, quoted.dst, qdport, quoted.src, qsport, ref)) {
+      const dest = ref.destSlot;
+      if (dest < 0) return this.notOurs();
+      const method = (ref.meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT;
+      if (method === ForwardMethod.MASQ) {
+        if (decrementTtl(buf, l3) !== 0) return this.drop(DropReason.TTL_EXPIRED);
+        natIcmpRewrite(buf, l3, icmp.headerOffset, ip.payloadLength, quoted.headerOffset, icmp.quotedL4Offset, true, ref.daddr, ref.dport);
+        this.nextHops.writeMacs(dest, buf, l2);
+        return this.nextHops.egress(dest);
+      }
+      if (method === ForwardMethod.DROUTE) {
+        const r = forwardDr(buf, l2, l3, this.nextHops, dest);
+        return r === 0 ? this.nextHops.egress(dest) : this.drop(r);
+      }
+      if (method === ForwardMethod.TUNNEL) {
+        const off = this.offload;
+        off.csumStart = -1;
+        off.gsoType = VNET_GSO_NONE;
+        const r = this.tun.forward(buf, view, l2, l3, ip.totalLength, off, this.nextHops, dest, ref.daddr);
+        return r === 0 ? QUEUED : this.drop(r);
+      }
+      return this.notOurs();
+    }
+    // The quoted packet went client → RIP:rport (a NAT real server's side): ip_vs_out_icmp.
+    if (table.lookupOut(proto, quoted.dst, qdport, quoted.src, qsport, ref)) {
+      const vaddr = table.field(ref.index, EntryCell.VADDR) >>> 0;
+      const vport = table.field(ref.index, EntryCell.PORTS) & 0xffff;
+      if (buf[l3 + 8]! <= 1) return this.drop(DropReason.TTL_EXPIRED);
+      const egress = this.clientHops.writeMacs(quoted.src, buf, l2);
+      if (egress < 0) return this.drop(DropReason.NO_CLIENT_HOP);
+      decrementTtl(buf, l3);
+      natIcmpRewrite(buf, l3, icmp.headerOffset, ip.payloadLength, quoted.headerOffset, icmp.quotedL4Offset, false, vaddr, vport);
+      return egress;
+    }
+    void nowMs;
     return this.notOurs();
+  }
+
+  /** Fills this.offload from the frame's virtio_net_hdr; true when the L4 checksum is partial. */
+  private readOffload(view: DataView, l2: number): boolean {
+    const off = this.offload;
+    if (!this.vnetHdr) {
+      off.csumStart = -1;
+      off.gsoType = VNET_GSO_NONE;
+      off.gsoSize = 0;
+      return false;
+    }
+    const at = l2 - VNET_HDR_LEN;
+    const partial = (view.getUint8(at) & VNET_F_NEEDS_CSUM) !== 0;
+    off.gsoType = view.getUint8(at + 1);
+    off.gsoSize = view.getUint16(at + 4, LITTLE_ENDIAN);
+    off.csumStart = partial ? view.getUint16(at + 6, LITTLE_ENDIAN) : -1;
+    off.csumOffset = view.getUint16(at + 8, LITTLE_ENDIAN);
+    return partial;
   }
 
   private drop(reason: number): number {

@@ -18,7 +18,8 @@ import type { ConnService } from '../conn/schedule';
 import { getSchedulerFactory } from '../sched/index';
 import { NextHopTable } from './next-hop';
 import { WorkerCounters, WorkerStat, type CounterLayout } from './counters';
-import { Pipeline, NO_TX } from './pipeline';
+import { Pipeline, NO_TX, QUEUED } from './pipeline';
+import { ClientHopTable } from './client-hops';
 import { DropReason } from '../packet/drop';
 
 export interface WorkerIface {
@@ -38,6 +39,9 @@ export interface WorkerInit {
   connCapacity: number;
   conns: SharedArrayBuffer;
   nextHops: SharedArrayBuffer;
+  /** NAT's next hops toward clients (client-hops.ts), shared by all workers. */
+  clientHopCapacity: number;
+  clientHops: SharedArrayBuffer;
   counterLayout: CounterLayout;
   counters: SharedArrayBuffer;
 }
@@ -81,7 +85,11 @@ function main(): void {
   const conns = new ConnTable(init.connCapacity, dests, { workerId: init.workerId, buffer: init.conns });
   const nextHops = new NextHopTable(init.destCapacity, init.nextHops);
   const counters = new WorkerCounters(init.counterLayout, init.counters);
-  const pipeline = new Pipeline({ dests, conns, nextHops, counters });
+  const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);
+  const pipeline = new Pipeline({
+    dests, conns, nextHops, counters, clientHops, vnetHdr: init.vnetHdr, egressCount: Math.max(1, init.ifaces.length),
+  });
+  const tx = pipeline.tx;
 
   const sockets: PacketSocket[] = init.ifaces.map((iface, i) =>
     new native.PacketSocket({
@@ -148,8 +156,12 @@ function main(): void {
           counters.drop(DropReason.TRUNCATED_IP);
           continue;
         }
-        const egress = pipeline.process(buf, view, off, caplen, nowMs);
+        const egress = pipeline.process(buf, view, off, caplen, nowMs, si);
         if (egress === NO_TX) continue;
+        if (egress === QUEUED) {
+          if (tx.needsFlush) flushTx();
+          continue;
+        }
         if (egress >= sockets.length) {
           counters.drop(DropReason.NO_NEXT_HOP);
           continue;
@@ -162,6 +174,7 @@ function main(): void {
       }
       counters.add(WorkerStat.PROCESS_NS, (performance.now() - t0) * 1e6);
       for (let e = 0; e < sockets.length; e++) if (txCount[e]! > 0) flush(e, buf);
+      if (tx.pending > 0) flushTx();
     }
     if (total > 0) {
       counters.add(WorkerStat.RX_FRAMES, total);
@@ -178,6 +191,20 @@ function main(): void {
     counters.add(WorkerStat.TX_FRAMES, sent);
     if (sent < count) counters.add(WorkerStat.TX_DROPPED, count - sent);
     txCount[egress] = 0;
+  }
+
+  /** Sends the frames the pipeline built in its own buffer (TUN, ICMP errors), then resets it. */
+  function flushTx(): void {
+    const t0 = performance.now();
+    for (let e = 0; e < sockets.length; e++) {
+      const count = tx.counts[e]!;
+      if (count === 0) continue;
+      const sent = sockets[e]!.send(tx.buffer, tx.offsets[e]!, tx.lengths[e]!, count);
+      counters.add(WorkerStat.TX_FRAMES, sent);
+      if (sent < count) counters.add(WorkerStat.TX_DROPPED, count - sent);
+    }
+    counters.add(WorkerStat.SEND_NS, (performance.now() - t0) * 1e6);
+    tx.reset();
   }
 
   function loop(): void {

@@ -85,10 +85,16 @@ export const enum DropReason {
   NOT_ON_LINK = 38,
   /** A forwarding method this data plane does not implement yet. */
   METHOD_UNSUPPORTED = 39,
+  /** A NAT reply to a client whose next hop is not known (no packet from it seen yet). */
+  NO_CLIENT_HOP = 40,
+  /** A GSO super-frame of a kind the data plane cannot segment (TUN needs TCPv4 segments). */
+  GSO_UNSUPPORTED = 41,
+  /** The worker's transmit buffer had no room for the packet it built (TUN, ICMP errors). */
+  TX_BUFFER_FULL = 42,
 }
 
 /** One past the largest code; size counter arrays with it. */
-export const DROP_REASON_COUNT = 40;
+export const DROP_REASON_COUNT = 43;
 
 /** Counter/listing names, indexed by code; index 0 is "OK". */
 export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
@@ -132,6 +138,9 @@ export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
   'NO_NEXT_HOP',
   'NOT_ON_LINK',
   'METHOD_UNSUPPORTED',
+  'NO_CLIENT_HOP',
+  'GSO_UNSUPPORTED',
+  'TX_BUFFER_FULL',
 ]);
 
 /** Name of a code for logs and listings; unknown codes are shown as numbers, never thrown on. */

@@ -14,7 +14,7 @@ import type { ConnService } from '../../src/conn/schedule';
 import { getSchedulerFactory } from '../../src/sched/index';
 import { NextHopTable } from '../../src/dataplane/next-hop';
 import { WorkerCounters, WorkerStat, Stat, STAT_CELLS } from '../../src/dataplane/counters';
-import { Pipeline, NO_TX } from '../../src/dataplane/pipeline';
+import { Pipeline, NO_TX, QUEUED } from '../../src/dataplane/pipeline';
 
 const CLIENT_MAC = '02:00:00:00:00:0a';
 const DIRECTOR_MAC = '02:00:00:00:00:02';
@@ -119,7 +119,7 @@ test('DR: later packets of a flow follow it; new flows alternate under rr', () =
 
 test('verdicts: TTL 1, no SYN, wrong port, unresolved MAC, inactive service, bad checksum', () => {
   const lab = makeLab();
-  assert.equal(run(lab, clientFrame(42000, TCP_SYN, 1)), NO_TX);
+  assert.equal(run(lab, clientFrame(42000, TCP_SYN, 1)), QUEUED, "answered with ICMP time exceeded");
   assert.equal(lab.counters.drops(DropReason.TTL_EXPIRED), 1);
 
   assert.equal(run(lab, clientFrame(42001, TCP_ACK)), NO_TX);

@@ -1,0 +1,145 @@
+// ICMP on the forwarding path, as IPVS handles it.
+//
+// 1. Errors the director itself sends (icmp_send from ip_vs_xmit.c): "time exceeded" when a
+//    packet's TTL would reach 0 (decrement_ttl), "fragmentation needed" with MTU − 20 when a DF
+//    packet no longer fits in the tunnel (ensure_mtu_is_adequate). The kernel's icmp_send takes
+//    as source the packet's destination when that is a local address (the VIP of a client's
+//    packet), else an address of the director (for a NAT reply: its address toward the real
+//    server). They are written into the worker's TX buffer.
+//
+// 2. Errors about a tracked flow, sent to the party that owns it (ip_vs_in_icmp, ip_vs_out_icmp):
+//    - from the client's side, quoting a packet VIP:vport → client (a NAT reply, or a DR/TUN
+//      reply the real server sent directly): the connection is client → VIP. NAT: the outer
+//      destination VIP becomes RIP and the quoted source VIP:vport becomes RIP:rport
+//      (ip_vs_nat_icmp), then it goes to the real server; DR/TUN: forwarded unchanged to the
+//      real server (MAC rewrite, or encapsulated).
+//    - from the real server's side, quoting client → RIP:rport (NAT only): the outer source
+//      becomes VIP and the quoted destination VIP:vport (ip_vs_nat_icmp with inout = 0), then it
+//      goes to the client.
+//    The quoted IP header checksum and the ICMP checksum are recomputed in full (an error is at
+//    most 576 bytes; IPVS recomputes too), the outer IP checksum is updated incrementally. The
+//    quoted transport checksum is left alone, as IPVS leaves it (it covers bytes not quoted).
+
+import { DropReason } from '../packet/drop';
+import { checksumUpdate32, internetChecksum } from '../packet/checksum';
+import { IcmpHeader, writeIcmpError } from '../packet/icmp';
+import { Ipv4Header } from '../packet/ipv4';
+import type { TxQueue } from '../dataplane/tx-queue';
+import type { NextHopTable } from '../dataplane/next-hop';
+
+const ETH_BYTES = 14;
+/** TTL of the errors uvs originates (the kernel's default ip_default_ttl). */
+export const ICMP_ERROR_TTL = 64;
+
+export class IcmpResponder {
+  private readonly tx: TxQueue;
+  private readonly vnetLen: number;
+  private readonly ip = new Ipv4Header();
+  private readonly icmp = new IcmpHeader();
+  private id = 1;
+
+  constructor(tx: TxQueue, vnetHdr: boolean) {
+    this.tx = tx;
+    this.vnetLen = vnetHdr ? 10 : 0;
+  }
+
+  /**
+   * Answers the packet at frame[l3 .. l3 + ipLen) (Ethernet header at l2) with an ICMP error
+   * from `src` to the packet's source, sent back the way it came: out of `egress` (the ingress
+   * interface) to the frame's source MAC, from its destination MAC.
+   */
+  toSender(frame: Uint8Array, l2: number, l3: number, ipLen: number, type: number, code: number, rest: number, src: number, egress: number): DropReason | 0 {
+    const at = this.begin();
+    if (at < 0) return DropReason.TX_BUFFER_FULL;
+    const out = this.tx.buffer;
+    const eth = at + this.vnetLen;
+    for (let i = 0; i < 6; i++) {
+      out[eth + i] = frame[l2 + 6 + i]!;
+      out[eth + 6 + i] = frame[l2 + i]!;
+    }
+    return this.finish(at, frame, l3, ipLen, type, code, rest, src, egress);
+  }
+
+  /** The same toward a real server (a NAT reply that cannot go on): MACs from its next hop. */
+  toRealServer(frame: Uint8Array, l3: number, ipLen: number, type: number, code: number, rest: number, nextHops: NextHopTable, destSlot: number): DropReason | 0 {
+    const at = this.begin();
+    if (at < 0) return DropReason.TX_BUFFER_FULL;
+    nextHops.writeMacs(destSlot, this.tx.buffer, at + this.vnetLen);
+    return this.finish(at, frame, l3, ipLen, type, code, rest, nextHops.srcAddr(destSlot), nextHops.egress(destSlot));
+  }
+
+  private begin(): number {
+    const at = this.tx.reserve(this.vnetLen + ETH_BYTES + 576);
+    if (at < 0) return -1;
+    for (let i = at; i < at + this.vnetLen; i++) this.tx.buffer[i] = 0;
+    return at;
+  }
+
+  private finish(at: number, frame: Uint8Array, l3: number, ipLen: number, type: number, code: number, rest: number, src: number, egress: number): DropReason | 0 {
+    const out = this.tx.buffer;
+    const eth = at + this.vnetLen;
+    out[eth + 12] = 0x08;
+    out[eth + 13] = 0x00;
+    const dst = ((frame[l3 + 12]! << 24) | (frame[l3 + 13]! << 16) | (frame[l3 + 14]! << 8) | frame[l3 + 15]!) >>> 0;
+    const n = writeIcmpError(out, this.tx.view, eth + ETH_BYTES, this.ip, this.icmp, type, code, rest, src, dst, ICMP_ERROR_TTL, this.id, frame, l3, ipLen);
+    this.id = (this.id + 1) & 0xffff;
+    if (n < 0) return DropReason.TX_BUFFER_FULL;
+    if (!this.tx.commit(at, this.vnetLen + ETH_BYTES + n, egress)) return DropReason.TX_BUFFER_FULL;
+    return 0;
+  }
+}
+
+function read32(f: Uint8Array, at: number): number {
+  return ((f[at]! << 24) | (f[at + 1]! << 16) | (f[at + 2]! << 8) | f[at + 3]!) >>> 0;
+}
+function write32(f: Uint8Array, at: number, v: number): void {
+  f[at] = v >>> 24;
+  f[at + 1] = (v >>> 16) & 0xff;
+  f[at + 2] = (v >>> 8) & 0xff;
+  f[at + 3] = v & 0xff;
+}
+
+/**
+ * ip_vs_nat_icmp over the ICMP error whose outer IPv4 header is at `l3`, ICMP message at
+ * `icmpAt` (`icmpLen` bytes) and quoted IPv4 header at `quotedL3` (transport at `quotedL4`):
+ *   toRealServer = true  (ip_vs_in_icmp):  outer dst := addr, quoted src := addr:port;
+ *   toRealServer = false (ip_vs_out_icmp): outer src := addr, quoted dst := addr:port.
+ * Checksums as the header comment says. TTL is the caller's business.
+ */
+export function natIcmpRewrite(
+  frame: Uint8Array,
+  l3: number,
+  icmpAt: number,
+  icmpLen: number,
+  quotedL3: number,
+  quotedL4: number,
+  toRealServer: boolean,
+  addr: number,
+  port: number,
+): void {
+  addr >>>= 0;
+  const outerField = l3 + (toRealServer ? 16 : 12);
+  const oldOuter = read32(frame, outerField);
+  write32(frame, outerField, addr);
+  const ipc = (frame[l3 + 10]! << 8) | frame[l3 + 11]!;
+  const newIpc = checksumUpdate32(ipc, oldOuter, addr);
+  frame[l3 + 10] = newIpc >>> 8;
+  frame[l3 + 11] = newIpc & 0xff;
+
+  write32(frame, quotedL3 + (toRealServer ? 12 : 16), addr);
+  const portAt = quotedL4 + (toRealServer ? 0 : 2);
+  frame[portAt] = port >>> 8;
+  frame[portAt + 1] = port & 0xff;
+  const qhl = (frame[quotedL3]! & 0x0f) * 4;
+  frame[quotedL3 + 10] = 0;
+  frame[quotedL3 + 11] = 0;
+  const qc = internetChecksum(frame, quotedL3, qhl);
+  frame[quotedL3 + 10] = qc >>> 8;
+  frame[quotedL3 + 11] = qc & 0xff;
+
+  frame[icmpAt + 2] = 0;
+  frame[icmpAt + 3] = 0;
+  const c = internetChecksum(frame, icmpAt, icmpLen);
+  frame[icmpAt + 2] = c >>> 8;
+  frame[icmpAt + 3] = c & 0xff;
+}
