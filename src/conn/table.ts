@@ -65,7 +65,10 @@
 //    from one thread miss keys that another thread's deletions are shifting.)
 //    Both locks spin briefly (their holders keep them for a few dozen stores), then sleep in
 //    50 µs Atomics.wait steps, since a holder may be preempted when threads outnumber cores.
-//    A thread that died holding one makes the others throw after 5 s instead of hanging.
+//    A lock held for 5 s (lockGiveUpMs) belongs to a thread that died (a worker terminated
+//    mid-operation): it is taken over and counted (LOCK_TAKEOVERS), so one dead worker never
+//    stops the others. What it left half done is at worst a duplicated or missing bucket,
+//    which lookups tolerate and deletions repair (INDEX_REPAIRS).
 //
 // Times are milliseconds on one clock shared by all threads (connNowMs), stored modulo 2^32 and
 // compared by signed difference, so they wrap safely; every timeout is clamped below 2^31 ms
@@ -74,12 +77,11 @@
 import { DEST_SLOT_CELLS, DestField, DestFlag, ForwardMethod, type DestTable } from '../service/dest-table';
 
 /** Errors of the connection table, with a stable code: UVS_CONN_BUFFER (attaching to a buffer
- *  that holds no table of that size), UVS_CONN_LOCK (a lock held for seconds: its holder
- *  died), UVS_CONN_CORRUPT (an entry missing from an index), UVS_CONN_OWNER (removing another
- *  worker's entry). Argument errors are RangeErrors. */
+ *  that holds no table of that size), UVS_CONN_OWNER (removing another worker's entry).
+ *  Argument errors are RangeErrors. The data path never throws: see takeovers/repairs. */
 export class ConnTableError extends Error {
   constructor(
-    readonly code: 'UVS_CONN_BUFFER' | 'UVS_CONN_LOCK' | 'UVS_CONN_CORRUPT' | 'UVS_CONN_OWNER',
+    readonly code: 'UVS_CONN_BUFFER' | 'UVS_CONN_OWNER',
     message: string,
   ) {
     super(message);
@@ -111,6 +113,11 @@ export const enum HeaderCell {
   CONN_REUSE_MODE = 43,
   /** Timeouts in ms: TCP states 0..10 at TIMEOUTS + state, UDP at TIMEOUTS + UDP_TIMEOUT_SLOT. */
   TIMEOUTS = 44,
+  /** Locks taken over from a holder that kept them past lockGiveUpMs (it died). */
+  LOCK_TAKEOVERS = 56,
+  /** Deletions that did not find their entry in an index (left behind by a thread that died
+   *  inside an index change); the deletion goes on. */
+  INDEX_REPAIRS = 57,
 }
 export const UDP_TIMEOUT_SLOT = 11;
 export const HEADER_CELLS = 64;
@@ -182,7 +189,7 @@ const SEQ_GEN_STEP = 4;
 
 /** Lock waits: spin this many times, then sleep 50 µs per try (Atomics.wait). */
 const SPINS_BEFORE_SLEEP = 64;
-/** A lock held this long means its holder died. */
+/** A lock held this long means its holder died (default of ConnTableOptions.lockGiveUpMs). */
 const LOCK_GIVE_UP_MS = 5_000;
 
 /** Entry numbers occupy 24 bits of a bucket. */
@@ -331,6 +338,9 @@ export interface ConnTableOptions {
   /** `buffer` is new and zero-filled (for example memory the native addon allocated and
    *  advised for huge pages): create the table in it instead of attaching to it. */
   fresh?: boolean;
+  /** A lock held longer than this (ms) is taken over: its holder died (a worker terminated
+   *  inside a few stores). Default 5000. */
+  lockGiveUpMs?: number;
 }
 
 export class ConnTable {
@@ -354,6 +364,7 @@ export class ConnTable {
   recoveredMisses = 0;
   /** Lookup scratch for the table's own use (template uniqueness). */
   private readonly scratch = new ConnRef();
+  private readonly lockGiveUpMs: number;
   /** Sweep position of this worker (entries), per thread. */
   private sweepCursor = 0;
 
@@ -396,6 +407,7 @@ export class ConnTable {
       Atomics.store(c, HeaderCell.MAGIC, MAGIC);
     }
     this.seed = c[HeaderCell.SEED]!;
+    this.lockGiveUpMs = options.lockGiveUpMs ?? LOCK_GIVE_UP_MS;
     // Each worker starts its sweep at a different place so they do not walk in lockstep.
     this.sweepCursor = (workerId * 7919) % capacity;
   }
@@ -407,6 +419,14 @@ export class ConnTable {
   }
   get refused(): number {
     return Atomics.load(this.cells, HeaderCell.REFUSED);
+  }
+  /** Locks taken over from dead holders. */
+  get lockTakeovers(): number {
+    return Atomics.load(this.cells, HeaderCell.LOCK_TAKEOVERS);
+  }
+  /** Deletions that found their entry missing from an index (after a dead holder). */
+  get indexRepairs(): number {
+    return Atomics.load(this.cells, HeaderCell.INDEX_REPAIRS);
   }
   /** Counts a new connection that could not be created (full table). */
   countRefused(): void {
@@ -712,20 +732,28 @@ export class ConnTable {
       const old = Atomics.compareExchange(c, at, expected, expected | SEQ_BUSY);
       if (old === expected) return true;
       if ((old & ~SEQ_BUSY) !== expected) return false;
-      if (spin >= SPINS_BEFORE_SLEEP) giveUpAt = this.pause(at, old, giveUpAt, spin, 'an entry lock');
+      if (spin >= SPINS_BEFORE_SLEEP) {
+        giveUpAt = this.pause(at, old, giveUpAt, spin);
+        // Its holder died: take the lock over as it is (the entry's cells are whole words).
+        if (giveUpAt < 0 && Atomics.compareExchange(c, at, old, expected | SEQ_BUSY) === old) {
+          Atomics.add(c, HeaderCell.LOCK_TAKEOVERS, 1);
+          return true;
+        }
+        if (giveUpAt < 0) giveUpAt = 0;
+      }
     }
   }
 
   /** Waits a little for a lock holder that is not running (more threads than cores: it may
-   *  have been preempted inside its few stores). Throws after LOCK_GIVE_UP_MS: by then the
-   *  holder is dead, and hanging the worker would be worse. Returns the give-up time. */
-  private pause(at: number, observed: number, giveUpAt: number, spin: number, what: string): number {
+   *  have been preempted inside its few stores). Returns the time to give up at, or -1 once
+   *  it has passed: then the holder is dead (terminated mid-operation), and the caller takes
+   *  the lock over rather than stall its worker for ever. */
+  private pause(at: number, observed: number, giveUpAt: number, spin: number): number {
     Atomics.wait(this.cells, at, observed, 0.05);
-    if ((spin & 255) !== 0) return giveUpAt;
+    if ((spin & 63) !== 0) return giveUpAt;
     const now = Date.now();
-    if (giveUpAt === 0) return now + LOCK_GIVE_UP_MS;
-    if (now > giveUpAt) throw new ConnTableError('UVS_CONN_LOCK', `ConnTable: ${what} stayed taken for ${LOCK_GIVE_UP_MS} ms (a worker died holding it?)`);
-    return giveUpAt;
+    if (giveUpAt === 0) return now + this.lockGiveUpMs;
+    return now > giveUpAt ? -1 : giveUpAt;
   }
 
 
@@ -811,7 +839,16 @@ export class ConnTable {
     let giveUpAt = 0;
     for (let spin = 0; ; spin++) {
       if (Atomics.compareExchange(c, HeaderCell.LOCK, 0, 1) === 0) return;
-      if (spin >= SPINS_BEFORE_SLEEP) giveUpAt = this.pause(HeaderCell.LOCK, 1, giveUpAt, spin, 'the table lock');
+      if (spin >= SPINS_BEFORE_SLEEP) {
+        giveUpAt = this.pause(HeaderCell.LOCK, 1, giveUpAt, spin);
+        if (giveUpAt < 0) {
+          // Its holder died inside an index change: take the lock over. A deletion it left
+          // half done leaves VERSION odd; make it even so readers trust their misses again.
+          Atomics.add(c, HeaderCell.LOCK_TAKEOVERS, 1);
+          if ((Atomics.load(c, HeaderCell.VERSION) & 1) !== 0) Atomics.add(c, HeaderCell.VERSION, 1);
+          return;
+        }
+      }
     }
   }
 
@@ -944,11 +981,15 @@ export class ConnTable {
     const nb = this.buckets;
     const base = forward ? this.fwdBase : this.replyBase;
     let i = this.homeOf(forward, (index + 1) | 0);
-    // Find the bucket that holds this entry.
+    // Find the bucket that holds this entry. It is missing only if a thread died between
+    // creating the entry and publishing it: nothing to remove then.
     for (let n = 0; ; n++) {
       const v = c[base + i]!;
       if ((v & IDX_MASK) === index + 1) break;
-      if (v === 0 || n >= nb) throw new ConnTableError('UVS_CONN_CORRUPT', `ConnTable: entry ${index} missing from the ${forward ? 'forward' : 'reply'} index`);
+      if (v === 0 || n >= nb) {
+        Atomics.add(c, HeaderCell.INDEX_REPAIRS, 1);
+        return;
+      }
       if (++i === nb) i = 0;
     }
     // Every deletion bumps VERSION, even one that moves nothing: emptying a bucket lets a new
@@ -1115,15 +1156,8 @@ export class ConnTable {
     const inReply = hashed && !isTemplate && ((meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) === ForwardMethod.MASQ;
 
     this.lockTable();
-    try {
-      if (hashed) this.unpublish(true, index);
-      if (inReply) this.unpublish(false, index);
-    } catch (err) {
-      // Only a corrupted index gets here: leave both locks free so the other workers go on.
-      this.unlockTable();
-      this.unlockEntry(index, seq);
-      throw err;
-    }
+    if (hashed) this.unpublish(true, index);
+    if (inReply) this.unpublish(false, index);
     // Free: LIVE cleared, generation advanced, BUSY released, in one store.
     Atomics.store(c, e + EntryCell.SEQ, ((seq & ~(SEQ_BUSY | SEQ_LIVE)) + SEQ_GEN_STEP) | 0);
     c[e + EntryCell.CADDR] = c[HeaderCell.FREE]!;

@@ -11,6 +11,8 @@ import {
   Meta,
   StateFlag,
   SYNC_RECORD_CELLS,
+  HEADER_CELLS,
+  ENTRY_CELLS,
   ipv4ToString,
 } from '../../src/conn/table';
 import { addDest, counters, ip } from './helpers';
@@ -396,4 +398,38 @@ test('expiry times wrap around 2^32 ms safely (real clocks are ~1.7e12 ms)', () 
     assert.equal(table.expire(start + 4_999, 64), 0);
     assert.equal(table.expire(start + 5_000, 64), 1);
   }
+});
+
+test('locks left taken by a dead thread are taken over after lockGiveUpMs, and counted', () => {
+  const dests = new DestTable(4);
+  const nat = addDest(dests, '10.0.1.1', 8080, ForwardMethod.MASQ);
+  const table = new ConnTable(16, dests, { workerId: 0, lockGiveUpMs: 30 });
+  const i = put(table, nat, ForwardMethod.MASQ, ip('8.8.8.8'), 1, 1_000);
+  const seq = table.seqOf(i);
+  // A thread died holding the entry lock.
+  assert.equal(table.lockEntry(i, seq), true);
+  const t0 = Date.now();
+  assert.equal(table.lockEntry(i, seq), true, 'taken over');
+  assert.ok(Date.now() - t0 >= 30);
+  table.unlockEntry(i, seq);
+  assert.equal(table.lockTakeovers, 1);
+  // A thread died holding the table lock in the middle of a deletion (VERSION odd).
+  Atomics.store(table.cells, HeaderCell.LOCK, 1);
+  Atomics.add(table.cells, HeaderCell.VERSION, 1);
+  assert.ok(put(table, nat, ForwardMethod.MASQ, ip('8.8.8.8'), 2, 1_000) >= 0, 'insert goes on');
+  assert.equal(table.lockTakeovers, 2);
+  assert.equal(Atomics.load(table.cells, HeaderCell.VERSION) & 1, 0);
+  const ref = new ConnRef();
+  assert.equal(table.lookupIn(TCP, ip('8.8.8.8'), 3, ip('10.0.0.100'), 80, ref), false, 'misses are not stalled');
+  // An entry a dead thread created but never published is freed without harm.
+  const lost = put(table, nat, ForwardMethod.MASQ, ip('8.8.8.8'), 4, 0);
+  const fwdBase = HEADER_CELLS + 16 * ENTRY_CELLS;
+  // Both indexes (32 buckets each, forward then reply) lose its bucket.
+  for (let b = 0; b < 64; b++) {
+    const at = fwdBase + b;
+    if (((table.cells[at]! & 0xffffff) >>> 0) === lost + 1) table.cells[at] = 0;
+  }
+  assert.equal(table.expire(NOW + 10, 16), 1);
+  assert.equal(table.indexRepairs, 2);
+  assert.equal(table.count, 2);
 });
