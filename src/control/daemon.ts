@@ -129,12 +129,14 @@ export class Daemon {
 
   /** Starts the worker threads over the model's tables and follows every model change. */
   private async startDataPlane(): Promise<void> {
-    if (this.options.io === 'pcap') {
-      throw new Error('--io pcap: the libpcap backend is not built yet; use --io ring (the default)');
+    const pcap = this.options.io === 'pcap';
+    if (pcap && this.options.workers > 1) {
+      this.log.info(`--io pcap: one packet loop on the main thread (the pcap addon loads in one thread); --workers ${this.options.workers} does not apply`);
     }
     const dp = new DataPlane({
       model: this.model,
-      workers: this.options.workers,
+      io: pcap ? 'pcap' : 'ring',
+      workers: pcap ? 1 : this.options.workers,
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
       log: (level, message) => (level === 'info' ? this.log.info(message) : this.log.error(message)),

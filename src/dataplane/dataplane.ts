@@ -19,6 +19,7 @@ import { NextHopTable } from './next-hop';
 import { ClientHopTable } from './client-hops';
 import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
+import { PcapWorker } from './pcap-loop';
 import { ConnTable, connNowMs } from '../conn/table';
 import { connStateName } from '../conn/tcp-state';
 import { ForwardMethod, DestFlag, DestField } from '../service/dest-table';
@@ -32,8 +33,10 @@ export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
 
 export interface DataPlaneOptions {
   model: ServiceModel;
-  /** Worker threads (uvsd --workers); default: the number of cores. */
+  /** Worker threads (uvsd --workers); default: the number of cores. Must be 1 with io 'pcap'. */
   workers: number;
+  /** Packet I/O: AF_PACKET rings in worker threads (default), or libpcap on the main thread. */
+  io?: 'ring' | 'pcap';
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
   ifaces: string[];
   /** Connection-table capacity (uvsd --conn-max). */
@@ -62,7 +65,7 @@ interface SchedulerState {
 
 interface WorkerHandle {
   id: number;
-  worker: Worker | null;
+  worker: Worker | PcapWorker | null;
   counters: WorkerCounters;
   appliedGeneration: number;
   restarts: number;
@@ -107,6 +110,8 @@ export class DataPlane {
   private generation = 0;
   private lastSnapshot: { snapshot: ServiceSnapshot; services: WorkerService[] } | null = null;
   private lastFilter: BpfInsn[] = [DROP_ALL];
+  /** What lastFilter selects, for the pcap backend, which compiles its own filter. */
+  private lastHosts: { destinations: number[]; sources: number[] } = { destinations: [], sources: [] };
   private applying: Promise<void> = Promise.resolve();
   private refreshTimer: NodeJS.Timeout | null = null;
   private stopping = false;
@@ -115,6 +120,9 @@ export class DataPlane {
   constructor(opts: DataPlaneOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > 64) {
       throw new DataPlaneError(`--workers: expected 1..64, got ${opts.workers}`);
+    }
+    if (opts.io === 'pcap' && opts.workers !== 1) {
+      throw new DataPlaneError(`--io pcap runs one packet loop on the main thread (the pcap addon loads in one thread); got ${opts.workers} workers`);
     }
     this.opts = opts;
     this.model = opts.model;
@@ -135,7 +143,8 @@ export class DataPlane {
   async start(): Promise<void> {
     loadNative(); // fail here, in one clear line, when the addon is not built
     this.ifaces = await this.chooseInterfaces();
-    this.opts.log('info', `data plane: ${this.handles.length} worker(s) on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
+    const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)`;
+    this.opts.log('info', `data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
     await this.guard.install();
     await Promise.all(this.handles.map((h) => this.spawn(h)));
     await this.apply();
@@ -207,7 +216,14 @@ export class DataPlane {
       counterLayout: this.layout,
       counters: h.counters.buffer,
     };
-    const worker = new Worker(join(__dirname, 'worker.js'), { workerData: init });
+    let worker: Worker | PcapWorker;
+    try {
+      worker = this.opts.io === 'pcap'
+        ? new PcapWorker(init, { log: (level, message) => this.opts.log(level, message) })
+        : new Worker(join(__dirname, 'worker.js'), { workerData: init });
+    } catch (err) {
+      return Promise.reject(new DataPlaneError(`worker ${h.id} could not start: ${(err as Error).message}`));
+    }
     h.worker = worker;
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -243,7 +259,7 @@ export class DataPlane {
 
   private sendSnapshot(h: WorkerHandle): void {
     if (!h.worker || !this.lastSnapshot) return;
-    h.worker.postMessage({ type: 'filter', filter: this.lastFilter } satisfies ToWorker);
+    h.worker.postMessage({ type: 'filter', filter: this.lastFilter, hosts: this.lastHosts } satisfies ToWorker);
     h.worker.postMessage({ type: 'snapshot', snapshot: this.lastSnapshot.snapshot.buffer, services: this.lastSnapshot.services } satisfies ToWorker);
   }
 
@@ -313,6 +329,7 @@ export class DataPlane {
 
     await this.guard.setTuples(dedupe(vipTuples), dedupe(natTuples));
     this.lastFilter = vips.size + natSources.size > 0 ? buildHostFilter({ destinations: [...vips], sources: [...natSources] }) : [DROP_ALL];
+    this.lastHosts = { destinations: [...vips], sources: [...natSources] };
     const generation = ++this.generation;
     const snapshot = ServiceSnapshot.build(generation, this.model.maxServices, compiled);
     this.lastSnapshot = { snapshot, services: forWorkers };

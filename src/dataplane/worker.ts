@@ -14,8 +14,7 @@ import {
 import { DestTable } from '../service/dest-table';
 import { ServiceSnapshot } from '../service/snapshot';
 import { ConnTable, connNowMs } from '../conn/table';
-import type { ConnService } from '../conn/schedule';
-import { getSchedulerFactory } from '../sched/index';
+import { attachConnServices } from './conn-services';
 import { NextHopTable } from './next-hop';
 import { WorkerCounters, WorkerStat, type CounterLayout } from './counters';
 import { Pipeline, NO_TX, QUEUED } from './pipeline';
@@ -61,7 +60,8 @@ export interface WorkerService {
 
 export type ToWorker =
   | { type: 'snapshot'; snapshot: SharedArrayBuffer; services: WorkerService[] }
-  | { type: 'filter'; filter: BpfInsn[] }
+  /** `hosts`: what `filter` selects, for backends that compile their own filter (pcap). */
+  | { type: 'filter'; filter: BpfInsn[]; hosts?: { destinations: number[]; sources: number[] } }
   | { type: 'stop' };
 
 export type FromWorker =
@@ -115,15 +115,7 @@ function main(): void {
     try {
       if (msg.type === 'snapshot') {
         const snapshot = ServiceSnapshot.attach(msg.snapshot);
-        const services: (ConnService | null)[] = new Array(snapshot.capacity).fill(null);
-        for (const s of msg.services) {
-          const scheduler = getSchedulerFactory(s.scheduler.name).attach(dests, s.scheduler.flags, s.scheduler.shared);
-          services[s.slot] = {
-            protocol: s.protocol, addr: s.addr, port: s.port, persistent: s.persistent,
-            persistTimeoutMs: s.persistTimeoutMs, netmask: s.netmask, onePacket: s.onePacket, scheduler,
-          };
-        }
-        pipeline.setSnapshot(snapshot, services);
+        pipeline.setSnapshot(snapshot, attachConnServices(snapshot, msg.services, dests));
         port.postMessage({ type: 'applied', workerId: init.workerId, generation: snapshot.generation } satisfies FromWorker);
       } else if (msg.type === 'filter') {
         for (const s of sockets) s.setFilter(msg.filter);
