@@ -17,6 +17,8 @@ import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
 import { attachHealth } from './health';
 import type { HealthGlue } from './health';
+import { attachVrrp } from './vrrp';
+import type { VrrpGlue } from './vrrp';
 
 /** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
 export const IPVS_VERSION = '1.2.1';
@@ -42,6 +44,8 @@ export class Daemon {
   private liveView: ((configured: ModelConfig) => ModelConfig) | null = null;
   /** The health checkers of the -f configuration (null without -f). */
   health: HealthGlue | null = null;
+  /** VRRP of the -f configuration (null without -f). */
+  vrrp: VrrpGlue | null = null;
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
     this.model = new ServiceModel();
@@ -54,6 +58,7 @@ export class Daemon {
   static async start(options: UvsdOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     const daemon = new Daemon(options, resolveSocketPath(options.socket ?? undefined, env), log);
     if (options.configFile) daemon.health = attachHealth(daemon, log);
+    if (options.configFile) daemon.vrrp = attachVrrp(daemon, log);
     if (options.configFile) daemon.applyConfig(daemon.readConfig(options.configFile));
     await daemon.server.listen(daemon.socketPath);
     daemon.timer = setInterval(() => daemon.handler.tick(), ESTIMATOR_PERIOD_MS);
@@ -66,6 +71,8 @@ export class Daemon {
         throw err;
       }
     }
+    // After the data plane, so VRRP's stop hook runs first on SIGTERM (priority 0 at once).
+    if (daemon.vrrp) await daemon.vrrp.start();
     log.info(`uvsd ${process.pid}: control socket ${daemon.socketPath}; ` +
       `${options.configFile ? `configuration ${options.configFile}` : 'empty table (no -f)'}; ` +
       `io=${options.io} workers=${options.workers} conn-max=${options.connMax}` +
@@ -139,6 +146,7 @@ export class Daemon {
       workers: pcap ? 1 : this.options.workers,
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
+      serviceActive: (addr) => this.vrrp?.serviceActive(addr) ?? true,
       log: (level, message) => (level === 'info' ? this.log.info(message) : this.log.error(message)),
     });
     this.model.onChange(() => {

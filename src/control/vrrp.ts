@@ -1,0 +1,439 @@
+// The glue between the VRRP thread (src/vrrp: VrrpHost) and the rest of uvsd, for a daemon started
+// with -f keepalived.conf:
+//
+//   keepalived.conf ──(every load, Daemon.onConfig)──▶ vrrpFromKeepalived ──▶ VrrpHost start / reload
+//   VrrpHost state changes ──▶ which VIPs this director is MASTER for ──▶ DataPlane.apply()
+//                          ──▶ smtp_alert mails (keepalived's texts, one per new state)
+//   VrrpHost notify requests ──▶ notify_master/backup/fault/stop/notify scripts (src/notify)
+//   vrrp_script (track_script) ──▶ run here on their interval, rise/fall ──▶ VrrpHost.setScriptResult
+//   SIGTERM (Daemon.onStop) ──▶ VrrpHost.stop(): priority-0 adverts, VIPs removed, notify_stop
+//
+// As keepalived's backup keeps its IPVS rules, the service table is the same on every director;
+// what VRRP decides is only whether the data plane forwards a VIP's services (DataPlaneOptions
+// .serviceActive): a VIP that no vrrp_instance manages is always served, a managed one only while
+// its instance is MASTER.
+
+import { execFileSync } from 'node:child_process';
+import { inetAton } from '../config/ipvsadm-addr';
+import type { KeepalivedConfig, NotifyScripts, ScriptSpec as KaScriptSpec, VrrpScript } from '../config/keepalived/model';
+import type { ScriptSpec } from '../check/types';
+import { ScriptRunner } from '../notify/script';
+import type { PreparedScript } from '../notify/script';
+import { SmtpAlerter, alertForVrrp } from '../notify/smtp';
+import { VrrpHost } from '../vrrp/host';
+import { vrrpFromKeepalived } from '../vrrp/from-keepalived';
+import type { InterfaceFacts } from '../vrrp/from-keepalived';
+import type { VrrpRuntimeConfig } from '../vrrp/config';
+import type { VrrpIoSpec } from '../vrrp/protocol';
+import type { VrrpState } from '../vrrp/types';
+import type { LoadedConfig } from './config-loader';
+import type { Daemon, Logger } from './daemon';
+
+/** Bound on a notify script's run time (keepalived does not wait for them; we bound them). */
+const NOTIFY_TIMEOUT_MS = 10_000;
+/** How long shutdown waits for the VRRP thread: uvsd's hard exit deadline is 3 s. */
+const STOP_TIMEOUT_MS = 2000;
+/** How long shutdown waits for notify_stop scripts to have started and mails to have gone. */
+const STOP_NOTIFY_WAIT_MS = 500;
+
+export interface VrrpGlueOptions {
+  log: Logger;
+  /** The worker's io module (default: raw sockets, src/vrrp/raw-io). Tests pass a fake. */
+  io?: VrrpIoSpec;
+  /** Machine facts for vrrpFromKeepalived (default: `ip -j -4 addr`). */
+  facts?: () => InterfaceFacts;
+}
+
+/** One vrrp_script: run every `interval`, rise/fall decide when its result changes. */
+class TrackScript {
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private ok: boolean | undefined;
+  private streak = 0;
+
+  constructor(
+    readonly def: VrrpScript,
+    private readonly prepared: PreparedScript,
+    private readonly runner: ScriptRunner,
+    private readonly report: (name: string, ok: boolean) => void,
+  ) {}
+
+  start(): void {
+    // keepalived: init_fail starts the script in the failed state until it succeeds `rise` times.
+    if (this.def.initFail) this.set(false);
+    this.tick();
+    this.timer = setInterval(() => this.tick(), Math.max(0.1, this.def.interval ?? 1) * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private set(ok: boolean): void {
+    if (this.ok === ok) return;
+    this.ok = ok;
+    this.report(this.def.name, ok);
+  }
+
+  private tick(): void {
+    if (this.running) return; // keepalived does not start a script while its last run goes on
+    this.running = true;
+    const timeoutMs = Math.max(0.1, this.def.timeout ?? this.def.interval ?? 1) * 1000;
+    void this.runner.run(this.prepared, [], timeoutMs).then((outcome) => {
+      this.running = false;
+      if (this.timer === null) return;
+      const success = !outcome.spawnError && !outcome.timedOut && outcome.exitCode === 0;
+      if (this.ok === undefined) {
+        this.set(success); // the first run decides, as keepalived's first result does
+        return;
+      }
+      if (success === this.ok) {
+        this.streak = 0;
+        return;
+      }
+      this.streak++;
+      if (this.streak >= Math.max(1, (success ? this.def.rise : this.def.fall) ?? 1)) {
+        this.streak = 0;
+        this.set(success);
+      }
+    });
+  }
+}
+
+/** A configuration turned into what the glue runs. */
+interface Prepared {
+  config: VrrpRuntimeConfig;
+  /** Every VIP (network order number) some instance manages. */
+  managed: Set<number>;
+  notifyScripts: Map<string, PreparedScript>;
+  trackScripts: TrackScript[];
+  runner: ScriptRunner;
+  smtp: SmtpAlerter | undefined;
+  /** Instances and groups whose transitions are mailed. */
+  mailInstances: Set<string>;
+  mailGroups: Set<string>;
+}
+
+export class VrrpGlue {
+  private host: VrrpHost | null = null;
+  private current: Prepared | null = null;
+  /** The VIPs of the instances last reported MASTER. */
+  private masterVips = new Set<number>();
+  /** Start, reloads and stop run one after the other. */
+  private chain: Promise<void> = Promise.resolve();
+  private started = false;
+  private stopped = false;
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly lastMailed = new Map<string, VrrpState>();
+  private readonly states = new Map<string, VrrpState>();
+
+  constructor(private readonly daemon: Daemon, private readonly options: VrrpGlueOptions) {
+    daemon.onConfig((loaded) => this.prepare(loaded));
+  }
+
+  /** DataPlaneOptions.serviceActive: may this director forward the services of `addr`? */
+  serviceActive(addr: number): boolean {
+    if (this.current === null || !this.current.managed.has(addr >>> 0)) return true;
+    return this.masterVips.has(addr >>> 0);
+  }
+
+  /** The running VRRP thread (null without vrrp_instance, or before start). */
+  get vrrp(): VrrpHost | null {
+    return this.host;
+  }
+
+  /** Last reported state of each instance. */
+  instanceStates(): ReadonlyMap<string, VrrpState> {
+    return this.states;
+  }
+
+  /**
+   * Starts the VRRP thread for the configuration loaded so far; called once the data plane runs,
+   * so the stop hook registered here runs before the data plane's (hooks run newest first): the
+   * priority-0 adverts go out first, and the backup takes over while this one still cleans up.
+   */
+  start(): Promise<void> {
+    if (this.started) return this.chain;
+    this.started = true;
+    this.daemon.onStop('vrrp', () => this.stop());
+    return this.enqueue(() => this.apply(this.current));
+  }
+
+  // ---- (re)load -----------------------------------------------------------------------------
+
+  /** Daemon.onConfig: maps the VRRP part of the file (throwing, so the load fails, when it is
+   *  wrong) and queues its start or reload. */
+  private prepare(loaded: LoadedConfig): void {
+    const model = loaded.keepalived;
+    const mapping = vrrpFromKeepalived(model, (this.options.facts ?? (() => ipFacts(model)))());
+    for (const w of mapping.warnings) this.options.log.info(w);
+    const runner = new ScriptRunner({
+      ...(model.global.scriptUser ? { scriptUser: { user: model.global.scriptUser.user, group: model.global.scriptUser.group } } : {}),
+      enableScriptSecurity: model.global.enableScriptSecurity,
+    });
+    const next: Prepared = {
+      config: mapping.config,
+      managed: managedAddresses(mapping.config),
+      notifyScripts: this.prepareNotifies(model, runner),
+      trackScripts: [],
+      runner,
+      smtp: undefined,
+      mailInstances: new Set(),
+      mailGroups: new Set(),
+    };
+    for (const name of mapping.trackedScripts) {
+      const def = model.vrrpScripts.find((s) => s.name === name);
+      if (!def?.script) {
+        this.options.log.error(`vrrp_script ${name} has no script - instances tracking it wait for a result that never comes`);
+        continue;
+      }
+      try {
+        const prepared = runner.prepare(specOf(def.script, def.user, def.group));
+        next.trackScripts.push(new TrackScript(def, prepared, runner, (n, ok) => this.scriptResult(n, ok)));
+      } catch (err) {
+        this.options.log.error(`vrrp_script ${name}: ${(err as Error).message}`);
+      }
+    }
+    this.prepareMail(model, next);
+    const previous = this.current;
+    this.current = next;
+    if (this.started) void this.enqueue(() => this.apply(next, previous));
+  }
+
+  /** notify_* scripts prepared (split, security-checked) once per load, keyed by the command
+   *  string the VRRP thread sends back. */
+  private prepareNotifies(model: KeepalivedConfig, runner: ScriptRunner): Map<string, PreparedScript> {
+    const out = new Map<string, PreparedScript>();
+    const add = (n: NotifyScripts): void => {
+      for (const spec of [n.master, n.backup, n.fault, n.stop, n.any]) {
+        if (spec === undefined || out.has(spec.command)) continue;
+        try {
+          const prepared = runner.prepare(specOf(spec));
+          for (const w of prepared.warnings) this.options.log.info(w);
+          out.set(spec.command, prepared);
+        } catch (err) {
+          this.options.log.error(`vrrp notify: ${(err as Error).message}`);
+        }
+      }
+    };
+    for (const inst of model.vrrpInstances) add(inst.notify);
+    for (const group of model.vrrpSyncGroups) add(group.notify);
+    return out;
+  }
+
+  /** smtp_alert: keepalived mails an instance's transitions unless its sync group mails them. */
+  private prepareMail(model: KeepalivedConfig, next: Prepared): void {
+    const g = model.global;
+    if (!g.smtpServer || g.notificationEmail.length === 0) return;
+    const dflt = g.smtpAlertVrrp ?? g.smtpAlert ?? false;
+    for (const group of model.vrrpSyncGroups) if (group.smtpAlert ?? dflt) next.mailGroups.add(group.name);
+    for (const inst of model.vrrpInstances) {
+      const group = model.vrrpSyncGroups.find((sg) => sg.group.some((m) => m.name === inst.name));
+      if ((inst.smtpAlert ?? dflt) && !(group && next.mailGroups.has(group.name))) next.mailInstances.add(inst.name);
+    }
+    if (next.mailGroups.size + next.mailInstances.size === 0) return;
+    next.smtp = new SmtpAlerter({
+      smtpServer: { host: g.smtpServer.host, port: g.smtpServer.port },
+      notificationEmail: g.notificationEmail,
+      ...(g.notificationEmailFrom !== undefined ? { notificationEmailFrom: g.notificationEmailFrom } : {}),
+      ...(g.smtpHeloName !== undefined ? { smtpHeloName: g.smtpHeloName } : {}),
+      ...(g.smtpConnectTimeout !== undefined ? { smtpConnectTimeout: g.smtpConnectTimeout } : {}),
+      ...(g.routerId !== undefined ? { routerId: g.routerId } : {}),
+    });
+  }
+
+  private enqueue(job: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(job).catch((err: Error) => this.options.log.error(`vrrp: ${err.message}`));
+    this.chain = next;
+    return next;
+  }
+
+  /** Brings the VRRP thread to `next`: started, reloaded by diff, or stopped when it has no
+   *  instance left. */
+  private async apply(next: Prepared | null, previous: Prepared | null = null): Promise<void> {
+    if (this.stopped) return;
+    for (const t of previous?.trackScripts ?? []) t.stop();
+    if (previous?.smtp && previous.smtp !== next?.smtp) previous.smtp.close();
+    if (next === null || next.config.instances.length === 0) {
+      if (this.host) {
+        // keepalived on a reload without instances: they stop (priority 0, VIPs removed).
+        await this.host.stop(STOP_TIMEOUT_MS);
+        this.host = null;
+        this.states.clear();
+      }
+      this.refreshForwarding();
+      return;
+    }
+    if (this.host === null) {
+      this.host = await VrrpHost.start({
+        config: next.config,
+        io: this.options.io ?? { module: require.resolve('../vrrp/raw-io') },
+        notifier: { run: (script, args) => this.notify(script, args) },
+        logger: {
+          info: (m) => this.options.log.info(`Keepalived_vrrp: ${m}`),
+          warn: (m) => this.options.log.error(`Keepalived_vrrp: ${m}`),
+        },
+        onState: (instance, state) => this.instanceState(instance, state),
+        onGroupState: (group, state) => this.groupState(group, state),
+      });
+      this.options.log.info(`vrrp: ${next.config.instances.length} instance(s) running: ${next.config.instances.map((i) => i.name).join(', ')}`);
+    } else {
+      await this.host.reload(next.config);
+      for (const name of [...this.states.keys()]) {
+        if (!next.config.instances.some((i) => i.name === name)) this.states.delete(name);
+      }
+      this.options.log.info('vrrp: configuration reloaded');
+    }
+    for (const t of next.trackScripts) t.start();
+    this.refreshForwarding();
+  }
+
+  // ---- from the VRRP thread -------------------------------------------------------------------
+
+  private instanceState(instance: string, state: VrrpState): void {
+    this.states.set(instance, state);
+    this.refreshForwarding();
+    if (this.current?.mailInstances.has(instance)) this.mail('INSTANCE', instance, state);
+  }
+
+  private groupState(group: string, state: VrrpState): void {
+    if (this.current?.mailGroups.has(group)) this.mail('GROUP', group, state);
+  }
+
+  /** Recomputes the VIPs this director is MASTER for; re-applies the data plane on a change. */
+  private refreshForwarding(): void {
+    const vips = new Set<number>();
+    for (const inst of this.current?.config.instances ?? []) {
+      if (this.states.get(inst.name) !== 'MASTER') continue;
+      for (const v of [...inst.virtualAddresses, ...inst.excludedAddresses]) {
+        const n = inetAton(v.address);
+        if (n !== null) vips.add(n >>> 0);
+      }
+    }
+    if (sameSet(vips, this.masterVips)) return;
+    this.masterVips = vips;
+    this.daemon.dataPlane?.apply().catch((err: Error) => this.options.log.error(`data plane after a VRRP change: ${err.message}`));
+  }
+
+  private notify(command: string, args: readonly string[]): void {
+    const prepared = this.current?.notifyScripts.get(command);
+    if (!prepared || !this.current) return; // refused at load (logged then) or from an older file
+    const job = this.current.runner.run(prepared, args, NOTIFY_TIMEOUT_MS).then((o) => {
+      if (o.spawnError || o.timedOut || o.exitCode !== 0) {
+        this.options.log.error(`vrrp notify "${command}${args.length ? ` ${args.join(' ')}` : ''}": ` +
+          `${o.spawnError ?? (o.timedOut ? 'timed out' : `exit ${o.exitCode ?? o.signal}`)}`);
+      }
+    });
+    this.track(job);
+  }
+
+  /** keepalived mails a state only when it differs from the last one mailed for that name. */
+  private mail(kind: 'INSTANCE' | 'GROUP', name: string, state: VrrpState): void {
+    const smtp = this.current?.smtp;
+    if (!smtp || state === 'INIT') return;
+    const key = `${kind} ${name}`;
+    if (this.lastMailed.get(key) === state) return;
+    this.lastMailed.set(key, state);
+    const job = smtp.send(alertForVrrp(smtp.routerId, kind, name, state)).then((o) => {
+      if (!o.ok) this.options.log.error(o.message);
+    });
+    this.track(job);
+  }
+
+  private track(job: Promise<unknown>): void {
+    this.pending.add(job);
+    void job.finally(() => this.pending.delete(job));
+  }
+
+  private scriptResult(name: string, ok: boolean): void {
+    try {
+      this.host?.setScriptResult(name, ok);
+    } catch {
+      // The thread is stopping: results no longer matter.
+    }
+  }
+
+  // ---- shutdown -------------------------------------------------------------------------------
+
+  private async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.current?.trackScripts ?? []) t.stop();
+    await this.chain;
+    const host = this.host;
+    this.host = null;
+    if (host) {
+      const clean = await host.stop(STOP_TIMEOUT_MS);
+      if (!clean) this.options.log.error('vrrp: the VRRP thread did not stop cleanly; its VIPs may be left behind');
+    }
+    // notify_stop and the STOP mails were queued as the thread stopped: let them get going.
+    if (this.pending.size) {
+      await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => setTimeout(r, STOP_NOTIFY_WAIT_MS).unref())]);
+    }
+    this.current?.smtp?.close();
+  }
+}
+
+function specOf(spec: KaScriptSpec, user?: string, group?: string): ScriptSpec {
+  const out: ScriptSpec = { command: spec.command, argv: spec.argv };
+  const u = spec.user ?? user;
+  const g = spec.group ?? group;
+  if (u !== undefined) out.user = u;
+  if (g !== undefined) out.group = g;
+  return out;
+}
+
+function managedAddresses(config: VrrpRuntimeConfig): Set<number> {
+  const out = new Set<number>();
+  for (const inst of config.instances) {
+    for (const v of [...inst.virtualAddresses, ...inst.excludedAddresses]) {
+      const n = inetAton(v.address);
+      if (n !== null) out.add(n >>> 0);
+    }
+  }
+  return out;
+}
+
+function sameSet(a: Set<number>, b: Set<number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+interface IpAddrJson {
+  ifname: string;
+  ifindex: number;
+  addr_info?: { family: string; local: string; secondary?: boolean }[];
+}
+
+/**
+ * The machine's interfaces as vrrpFromKeepalived needs them, from one `ip -j -4 addr show`. The
+ * primary address skips the configured VIPs: after a crash a VIP may still sit on the interface
+ * (the VRRP thread purges it at start) and must not become the source of our adverts.
+ */
+export function ipFacts(model: KeepalivedConfig, ipCommand = 'ip'): InterfaceFacts {
+  let links: IpAddrJson[] = [];
+  try {
+    links = JSON.parse(execFileSync(ipCommand, ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 5000 })) as IpAddrJson[];
+  } catch {
+    links = []; // interfaces unknown: from-keepalived asks for unicast_src_ip and says so
+  }
+  const vips = new Set<string>();
+  for (const inst of model.vrrpInstances) {
+    for (const v of [...inst.virtualIpaddress, ...inst.virtualIpaddressExcluded]) vips.add(v.address.text);
+  }
+  return {
+    ifindex: (name) => links.find((l) => l.ifname === name)?.ifindex ?? 0,
+    primaryAddress: (name) => {
+      const info = links.find((l) => l.ifname === name)?.addr_info ?? [];
+      const own = info.filter((a) => a.family === 'inet' && !vips.has(a.local));
+      return (own.find((a) => !a.secondary) ?? own[0])?.local ?? null;
+    },
+  };
+}
+
+/** VRRP for a daemon started with -f: attach before the configuration is first read. */
+export function attachVrrp(daemon: Daemon, log: Logger, options: Omit<VrrpGlueOptions, 'log'> = {}): VrrpGlue {
+  return new VrrpGlue(daemon, { ...options, log });
+}
