@@ -2,8 +2,12 @@
 # uvs labs in network namespaces.
 #
 #   lab.sh up dr [--rs N]     client, director and N (default 2) real servers on one L2 segment
+#   lab.sh up nat [--rs N]    client and director on one segment, real servers on a second one
+#                             behind the director (their default route), HTTP on 80 and 8080
+#   lab.sh up tun [--rs N]    real servers on another subnet behind a router, reached over L3;
+#                             each runs uvs-tun-decap (this kernel has no ipip) with the VIP on lo
 #   lab.sh down               removes every namespace, device and process of the lab
-#   lab.sh demo               up dr, run uvsd + uvsadm like the seed tutorial, curl the VIP, down
+#   lab.sh demo               DR, then NAT, then TUN: uvsd + uvsadm like the seed tutorial, curl, down
 #   lab.sh status             what is up
 #
 # Every name starts with "uvs" + the lab suffix (UVS_LAB, default "lab"), so several labs (and the
@@ -15,6 +19,19 @@
 #   uvs<S>dir  director   10.77.0.2/24 + VIP 10.77.0.100/32
 #   uvs<S>rsI  real srv   10.77.0.(20+I)/24, VIP on lo, arp_ignore=1, arp_announce=2
 #   uvs<S>sw   switch     bridge uvs<S>br joining everyone's uvs<S>pK
+#
+# Topology (nat): segment A = bridge uvs<S>br, segment B = bridge uvs<S>bb
+#   uvs<S>cl   client     10.77.0.10/24 (A)
+#   uvs<S>dir  director   10.77.0.2/24 + VIP 10.77.0.100/32 (A), 10.78.0.1/24 (B);
+#                         net.ipv4.ip_forward left as it is (0 in a new namespace): uvs forwards
+#   uvs<S>rsI  real srv   10.78.0.(20+I)/24 (B), default route via 10.78.0.1
+#
+# Topology (tun): the real servers are one router away from the director
+#   uvs<S>cl   client     10.77.0.10/24 (A)
+#   uvs<S>dir  director   10.77.0.2/24 + VIP 10.77.0.100/32 (A), route to 10.79.0.0/24 via 10.77.0.1
+#   uvs<S>rt   router     10.77.0.1/24 (A), 10.79.0.1/24 (B), ip_forward=1
+#   uvs<S>rsI  real srv   10.79.0.(20+I)/24 (B), default route via 10.79.0.1; VIP on lo,
+#                         uvs-tun-decap on device uvs<S>t0, rp_filter=0, arp_ignore/arp_announce
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,14 +50,114 @@ die() { echo "lab.sh: $*" >&2; exit 1; }
 need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}(cl|dir|sw|rs[0-9]+)$" || true; }
+lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}(cl|dir|sw|rt|rs[0-9]+)$" || true; }
 
-# Joins namespace $1 to the lab switch with interface $2 inside it (index $3 names the switch port).
+# Joins namespace $1 to a lab switch with interface $2 inside it (index $3 names the switch port;
+# $4 the bridge, default segment A's).
 plug() {
-  local ns=$1 ifname=$2 idx=$3
+  local ns=$1 ifname=$2 idx=$3 bridge=${4:-${P}br}
   ip link add "$ifname" netns "$ns" type veth peer name "${P}p$idx" netns "${P}sw"
-  nsx "${P}sw" ip link set "${P}p$idx" master "${P}br" up
+  nsx "${P}sw" ip link set "${P}p$idx" master "$bridge" up
   nsx "$ns" ip link set "$ifname" up
+}
+
+# Waits (bounded) until real server I answers HTTP at address $2 from namespace $3.
+wait_rs() {
+  local i=$1 addr=$2 from=$3 ok=0
+  for _ in $(seq 1 50); do
+    if nsx "$from" curl -s -m 1 "http://$addr/" >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.1
+  done
+  [ $ok -eq 1 ] || die "real server rs$i did not come up (see $state_dir/rs$i.log)"
+}
+
+# Segment A with the client and the director (VIP on the director's uvs<S>e0).
+segment_a() {
+  for ns in cl dir sw; do ip netns add "${P}$ns"; done
+  for ns in cl dir sw; do nsx "${P}$ns" ip link set lo up; done
+  nsx "${P}sw" ip link add "${P}br" type bridge
+  nsx "${P}sw" ip link set "${P}br" up
+  nsx "${P}sw" ip link add "${P}bb" type bridge
+  nsx "${P}sw" ip link set "${P}bb" up
+  plug "${P}cl" "${P}e0" 0
+  nsx "${P}cl" ip addr add "$NET.10/24" dev "${P}e0"
+  plug "${P}dir" "${P}e0" 1
+  nsx "${P}dir" ip addr add "$NET.2/24" dev "${P}e0"
+  nsx "${P}dir" ip addr add "$VIP/32" dev "${P}e0"
+}
+
+up_nat() {
+  local nrs=$1
+  need_root
+  bash "$here/deps.sh" lab
+  [ -z "$(lab_namespaces)" ] || die "lab '$S' is already up (lab.sh down first)"
+  trap 'echo "lab.sh: setup failed, tearing down" >&2; down' ERR
+  segment_a
+  plug "${P}dir" "${P}e1" d1 "${P}bb"
+  nsx "${P}dir" ip addr add 10.78.0.1/24 dev "${P}e1"
+  nsx "${P}dir" sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0
+  for i in $(seq 1 "$nrs"); do
+    local ns="${P}rs$i"
+    ip netns add "$ns"
+    nsx "$ns" ip link set lo up
+    plug "$ns" "${P}e0" $((i + 1)) "${P}bb"
+    nsx "$ns" ip addr add "10.78.0.$((20 + i))/24" dev "${P}e0"
+    nsx "$ns" ip route add default via 10.78.0.1
+    start_bg "$ns" "rs$i" node "$here/rs-server.mjs" "rs$i" --port 80 --udp-port 53
+    start_bg "$ns" "rs$i-alt" node "$here/rs-server.mjs" "rs$i" --port 8080 --udp-port 5353
+  done
+  for i in $(seq 1 "$nrs"); do
+    wait_rs "$i" "10.78.0.$((20 + i))" "${P}dir"
+    wait_rs "$i" "10.78.0.$((20 + i)):8080" "${P}dir"
+  done
+  trap - ERR
+  echo "lab '$S' up (nat): client ${P}cl $NET.10, director ${P}dir $NET.2 VIP $VIP / 10.78.0.1, real servers $(seq -s ' ' -f "10.78.0.%g" 21 $((20 + nrs))) (HTTP 80 and 8080, UDP 53 and 5353)"
+}
+
+up_tun() {
+  local nrs=$1
+  need_root
+  bash "$here/deps.sh" lab
+  [ -z "$(lab_namespaces)" ] || die "lab '$S' is already up (lab.sh down first)"
+  [ -f "$top/dist/src/cli/uvs-tun-decap.js" ] || die "build first (npm run build): uvs-tun-decap is not in dist/"
+  trap 'echo "lab.sh: setup failed, tearing down" >&2; down' ERR
+  segment_a
+  ip netns add "${P}rt"
+  nsx "${P}rt" ip link set lo up
+  plug "${P}rt" "${P}e0" ra
+  plug "${P}rt" "${P}e1" rb "${P}bb"
+  nsx "${P}rt" ip addr add "$NET.1/24" dev "${P}e0"
+  nsx "${P}rt" ip addr add 10.79.0.1/24 dev "${P}e1"
+  nsx "${P}rt" sysctl -qw net.ipv4.ip_forward=1
+  nsx "${P}dir" ip route add 10.79.0.0/24 via "$NET.1"
+  nsx "${P}cl" ip route add 10.79.0.0/24 via "$NET.1"
+  nsx "${P}dir" sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0
+  for i in $(seq 1 "$nrs"); do
+    local ns="${P}rs$i"
+    ip netns add "$ns"
+    nsx "$ns" ip link set lo up
+    plug "$ns" "${P}e0" $((i + 1)) "${P}bb"
+    nsx "$ns" ip addr add "10.79.0.$((20 + i))/24" dev "${P}e0"
+    nsx "$ns" ip route add default via 10.79.0.1
+    nsx "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+      net.ipv4.conf.lo.arp_ignore=1 net.ipv4.conf.lo.arp_announce=2 \
+      net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+    nsx "$ns" ip addr add "$VIP/32" dev lo
+    start_bg "$ns" "decap$i" node "$top/dist/src/cli/uvs-tun-decap.js" --dev "${P}t0" --local "10.79.0.$((20 + i))" -l
+    start_bg "$ns" "rs$i" node "$here/rs-server.mjs" "rs$i" --port 80 --udp-port 53
+  done
+  for i in $(seq 1 "$nrs"); do
+    local ok=0
+    for _ in $(seq 1 50); do
+      if nsx "${P}rs$i" ip link show "${P}t0" >/dev/null 2>&1; then ok=1; break; fi
+      sleep 0.1
+    done
+    [ $ok -eq 1 ] || die "uvs-tun-decap on rs$i did not create ${P}t0 (see $state_dir/decap$i.log)"
+    nsx "${P}rs$i" sysctl -qw "net.ipv4.conf.${P}t0.rp_filter=0"
+    wait_rs "$i" "10.79.0.$((20 + i))" "${P}cl"
+  done
+  trap - ERR
+  echo "lab '$S' up (tun): client ${P}cl $NET.10, director ${P}dir $NET.2 VIP $VIP, router ${P}rt $NET.1 / 10.79.0.1, real servers $(seq -s ' ' -f "10.79.0.%g" 21 $((20 + nrs))) (uvs-tun-decap on ${P}t0)"
 }
 
 start_bg() { # ns name cmd...: starts a lab process, remembers its pid
@@ -160,11 +277,13 @@ case "$cmd" in
     [[ $nrs =~ ^[1-9]$ ]] || die "--rs takes 1 to 9, got '$nrs'"
     case "$mode" in
       dr) up_dr "$nrs" ;;
-      nat|tun|vrrp) die "mode '$mode' is not built yet (dr is)" ;;
+      nat) up_nat "$nrs" ;;
+      tun) up_tun "$nrs" ;;
+      vrrp) die "mode '$mode' is not built yet (dr, nat and tun are)" ;;
       *) die "unknown mode '$mode' (dr, nat, tun, vrrp)" ;;
     esac ;;
   down) need_root; down ;;
   demo) demo ;;
   status) status ;;
-  *) echo "usage: lab.sh up dr [--rs N] | down | demo | status   (UVS_LAB=suffix selects the lab)" >&2; exit 2 ;;
+  *) echo "usage: lab.sh up dr|nat|tun [--rs N] | down | demo | status   (UVS_LAB=suffix selects the lab)" >&2; exit 2 ;;
 esac

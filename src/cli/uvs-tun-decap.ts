@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// uvs-tun-decap: the IPIP receive side of LVS-TUN for real servers without the kernel's `ipip`
+// module. Thin entry point: options, start, signals; the work is in src/tun/decap.ts.
+
+import { DecapError, TunDecapAgent } from '../tun/decap';
+import { ipv4ToNumber } from '../dataplane/bpf';
+
+const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--mtu N] [-l] [--stats-interval S]
+  Receives IP-in-IP packets for this host, strips the outer header and hands the inner packet
+  to the local stack through a TUN device, so an LVS-TUN real server works without the ipip module.
+  --dev NAME            TUN device to create (default uvstun0)
+  --local ADDR          only packets whose outer destination is ADDR (default: any local address)
+  --mtu N               MTU of the TUN device (default 1480)
+  -l, --log-console     log start, stop and periodic counters to stdout
+  --stats-interval S    with -l, print counters every S seconds (default 0: only at exit)
+Real-server set-up, as for tunl0: the VIP on lo (ip addr add VIP/32 dev lo),
+  sysctl net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.NAME.rp_filter=0,
+  arp_ignore=1 and arp_announce=2 on all.
+SIGTERM/SIGINT: closes the device and exits 0.
+`;
+
+interface Args {
+  device: string;
+  local: number;
+  mtu: number;
+  log: boolean;
+  statsInterval: number;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`uvs-tun-decap: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function parse(argv: string[]): Args {
+  const a: Args = { device: 'uvstun0', local: 0, mtu: 1480, log: false, statsInterval: 0 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) fail(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case '--dev': a.device = value(); break;
+      case '--local': {
+        const v = value();
+        try {
+          a.local = ipv4ToNumber(v);
+        } catch {
+          fail(`--local ${v}: not a dotted IPv4 address`);
+        }
+        break;
+      }
+      case '--mtu': {
+        const v = value();
+        a.mtu = Number(v);
+        if (!/^\d+$/.test(v) || a.mtu < 68 || a.mtu > 65535) fail(`--mtu ${v}: expected 68..65535`);
+        break;
+      }
+      case '-l': case '--log-console': a.log = true; break;
+      case '--stats-interval': {
+        const v = value();
+        a.statsInterval = Number(v);
+        if (!/^\d+$/.test(v)) fail(`--stats-interval ${v}: expected whole seconds`);
+        break;
+      }
+      case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
+      // eslint-disable-next-line no-fallthrough
+      default: fail(`unknown option ${arg}`);
+    }
+  }
+  return a;
+}
+
+function main(): void {
+  const args = parse(process.argv.slice(2));
+  const log = (line: string): void => {
+    if (args.log) process.stdout.write(`uvs-tun-decap: ${line}\n`);
+  };
+  let agent: TunDecapAgent;
+  try {
+    agent = new TunDecapAgent({ device: args.device, local: args.local, mtu: args.mtu, log: (l) => process.stderr.write(`uvs-tun-decap: ${l}\n`) });
+    agent.start();
+  } catch (err) {
+    process.stderr.write(`uvs-tun-decap: ${err instanceof DecapError ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+  log(`decapsulating IPIP into ${agent.deviceName}`);
+  const timer = args.log && args.statsInterval > 0 ? setInterval(() => log(JSON.stringify(agent.stats())), args.statsInterval * 1000) : null;
+  const stop = (signal: string): void => {
+    if (timer) clearInterval(timer);
+    agent.stop();
+    log(`${signal}: stopped; ${JSON.stringify(agent.stats())}`);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main();

@@ -1,0 +1,161 @@
+// uvs-tun-decap: IP-in-IP decapsulation in userspace, for real servers whose kernel has no
+// `ipip` module (so no tunl0) — the LVS-TUN real-server side.
+//
+// A raw socket for IP protocol 4 receives every IPIP packet addressed to this host (the kernel
+// delivers a protocol it has no handler for to raw sockets, and sends no "protocol unreachable"
+// when one took it; fragments arrive reassembled, raw delivery runs after defragmentation). The
+// agent checks the outer header (RFC 2003: protocol 4, not a fragment, optionally addressed to
+// --local), moves the inner packet to the front of its buffer and writes it into a TUN device
+// (IFF_TUN | IFF_NO_PI). The kernel receives it there as if from a wire: the usual LVS-TUN
+// real-server set-up then works unchanged — the VIP on lo, rp_filter off (the inner source, the
+// client, is not routed via the TUN device), arp_ignore/arp_announce so the real server does
+// not answer ARP for the VIP.
+//
+// The agent is event-driven (an FdWatcher on the raw socket, no polling thread) and allocates
+// nothing per packet.
+
+import { spawnSync } from 'node:child_process';
+import { RAW_INFO_TRUNCATED, loadNative, type FdWatcher, type NativeAddon, type RawSocket } from '../dataplane/native';
+import { ipipDecapsulate } from '../packet/ipip';
+import { Ipv4Header } from '../packet/ipv4';
+import { DropReason, dropReasonName } from '../packet/drop';
+
+export interface DecapOptions {
+  /** TUN device name (≤ 15 characters). */
+  device: string;
+  /** Accept only IPIP packets whose outer destination is this address (host order); 0 = any. */
+  local: number;
+  /** Tunnel MTU set on the device (default 1480: 1500 − the outer header). */
+  mtu: number;
+  log: (line: string) => void;
+  /** For tests: the addon (default: loadNative()). */
+  native?: NativeAddon;
+}
+
+export interface DecapStats {
+  received: number;
+  delivered: number;
+  notLocal: number;
+  /** Drops by reason name. */
+  dropped: Record<string, number>;
+}
+
+export class DecapError extends Error {
+  readonly code = 'UVS_TUN_DECAP';
+}
+
+/** Datagrams read per readiness callback before yielding to the event loop. */
+const MAX_READS = 256;
+const BUFFER_BYTES = 65536 + 64;
+/** handle(): the outer destination is not --local. */
+const NOT_LOCAL = -1;
+
+export class TunDecapAgent {
+  private readonly opts: DecapOptions;
+  private readonly native: NativeAddon;
+  private readonly buffer = new Uint8Array(BUFFER_BYTES);
+  private readonly view = new DataView(this.buffer.buffer);
+  private readonly info = new Int32Array(4);
+  private readonly outer = new Ipv4Header();
+  private readonly inner = new Ipv4Header();
+  private raw: RawSocket | null = null;
+  private watcher: FdWatcher | null = null;
+  private tunFd = -1;
+  /** The device name the kernel gave. */
+  deviceName = '';
+  received = 0;
+  delivered = 0;
+  /** IPIP packets for another of this host's addresses than --local: left alone. */
+  notLocal = 0;
+  private readonly drops = new Float64Array(64);
+
+  constructor(opts: DecapOptions) {
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(opts.device)) {
+      throw new DecapError(`--dev ${JSON.stringify(opts.device)}: an interface name is 1-15 letters, digits, "_", "." or "-"`);
+    }
+    if (!Number.isInteger(opts.mtu) || opts.mtu < 68 || opts.mtu > 65535) throw new DecapError(`--mtu ${opts.mtu}: expected 68..65535`);
+    this.opts = opts;
+    this.native = opts.native ?? loadNative();
+    // No strict header checks beyond what forwarding needs: the outer checksum is verified by
+    // the kernel before raw delivery, the inner one by the stack it is handed to.
+    this.outer.verifyChecksum = false;
+    this.inner.verifyChecksum = false;
+  }
+
+  /** Opens the TUN device (brings it up with the tunnel MTU) and the raw socket. */
+  start(): void {
+    let tun: { fd: number; name: string };
+    try {
+      tun = this.native.tunOpen(this.opts.device);
+    } catch (err) {
+      throw new DecapError(`cannot create TUN device ${this.opts.device}: ${(err as Error).message} ` +
+        '(needs root or CAP_NET_ADMIN, and /dev/net/tun)');
+    }
+    this.tunFd = tun.fd;
+    this.deviceName = tun.name;
+    const up = spawnSync('ip', ['link', 'set', 'dev', tun.name, 'mtu', String(this.opts.mtu), 'up'], { encoding: 'utf8' });
+    if (up.status !== 0) {
+      this.stop();
+      throw new DecapError(`ip link set dev ${tun.name} up: ${(up.stderr || up.error?.message || `exit ${up.status}`).trim()}`);
+    }
+    try {
+      this.raw = new this.native.RawSocket({ protocol: 4, rcvbuf: 4 << 20 });
+    } catch (err) {
+      this.stop();
+      throw new DecapError(`cannot open a raw socket for IP protocol 4 (IPIP): ${(err as Error).message} (needs root or CAP_NET_RAW)`);
+    }
+    const raw = this.raw;
+    this.watcher = new this.native.FdWatcher(raw.fd, (status) => {
+      if (status < 0) this.opts.log(`raw socket poll error ${status}`);
+      else this.drain();
+    });
+    this.watcher.start(1);
+  }
+
+  private drain(): void {
+    const raw = this.raw;
+    if (!raw) return;
+    for (let i = 0; i < MAX_READS; i++) {
+      const n = raw.recv(this.buffer, this.info);
+      if (n < 0) return;
+      this.received++;
+      const r = this.handle(n);
+      if (r === NOT_LOCAL) this.notLocal++;
+      else if (r !== 0) this.drops[r]! += 1;
+      else this.delivered++;
+    }
+  }
+
+  /** One datagram of n bytes at the start of the buffer; returns 0, NOT_LOCAL or why it was dropped. */
+  handle(n: number): number {
+    if (this.info[RAW_INFO_TRUNCATED] !== 0) return DropReason.TRUNCATED_IP;
+    const r = ipipDecapsulate(this.buffer, this.view, 0, n, this.outer, this.inner);
+    if (r !== 0) return r;
+    if (this.opts.local !== 0 && this.outer.dst !== this.opts.local >>> 0) return NOT_LOCAL;
+    const at = this.inner.headerOffset;
+    const len = this.inner.totalLength;
+    // fdWrite writes from the buffer's start: move the inner packet there (a memmove, no view).
+    this.buffer.copyWithin(0, at, at + len);
+    const w = this.native.fdWrite(this.tunFd, this.buffer, len);
+    if (w !== len) return DropReason.TX_BUFFER_FULL;
+    return 0;
+  }
+
+  stats(): DecapStats {
+    const dropped: Record<string, number> = {};
+    this.drops.forEach((v, i) => {
+      if (v > 0) dropped[dropReasonName(i)] = v;
+    });
+    return { received: this.received, delivered: this.delivered, notLocal: this.notLocal, dropped };
+  }
+
+  stop(): void {
+    this.watcher?.stop();
+    this.watcher?.close();
+    this.watcher = null;
+    this.raw?.close();
+    this.raw = null;
+    if (this.tunFd >= 0) this.native.fdClose(this.tunFd);
+    this.tunFd = -1;
+  }
+}
