@@ -11,6 +11,16 @@ export interface BenchRow {
   target?: string;
   /** Whether the target is met, when there is one. */
   met?: boolean;
+  /** End-to-end rows: value is the median of `samples`; min and max of the same samples. */
+  samples?: number[];
+  min?: number;
+  max?: number;
+  /** value / the value of the group's baseline row measured in the same run. */
+  ratio?: number;
+  /** This row is the baseline its group's ratios are taken against. */
+  baseline?: boolean;
+  /** Extra figures that explain the row (offered rate, CPU use, errors), in words. */
+  note?: string;
 }
 
 export interface BenchOptions {

@@ -22,6 +22,10 @@ missing=()
 for c in "${cmds[@]}"; do
   command -v "$c" >/dev/null 2>&1 || missing+=("${pkg_of[$c]}")
 done
+# nginx's stream proxy (the bench's "nginx stream" case) is a separate module package on Debian.
+if [ "$purpose" = bench ] && ! [ -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
+  missing+=(libnginx-mod-stream)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
