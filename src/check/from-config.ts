@@ -53,6 +53,7 @@ function mapChecker(c: ConfigChecker, where: string, problems: string[]): Checke
     delayBeforeRetry: c.delayBeforeRetry,
     warmup: c.warmup,
     alpha: c.alpha,
+    loc: at,
   };
   const conn = {
     connectIp: c.connectIp?.text,

@@ -184,7 +184,7 @@ export class CheckRunner extends EventEmitter {
     } catch (err) {
       // Say which checker of which server, so the config error can be found.
       throw new Error(
-        `virtual_server ${formatEndpoint(vs.address, vs.port)} real_server ${formatEndpoint(rs.address, rs.port)} ${ck.kind} #${index + 1}: ${(err as Error).message}`,
+        `${ck.loc ? `${ck.loc}: ` : ''}virtual_server ${formatEndpoint(vs.address, vs.port)} real_server ${formatEndpoint(rs.address, rs.port)} ${ck.kind} #${index + 1}: ${(err as Error).message}`,
       );
     }
     // A checker added by a reload to an existing server starts up, so the server is not
@@ -194,7 +194,7 @@ export class CheckRunner extends EventEmitter {
     return {
       checker,
       kind: ck.kind,
-      config: configKey([merged, virtualhost, delayLoop, rs.retry, rs.delayBeforeRetry, vs.retry, vs.delayBeforeRetry]),
+      config: configKey([{ ...merged, loc: undefined }, virtualhost, delayLoop, rs.retry, rs.delayBeforeRetry, vs.retry, vs.delayBeforeRetry]),
       index,
       delayLoopMs: delayLoop * 1000,
       retry: ck.retry ?? rs.retry ?? vs.retry ?? defaultRetry(ck.kind),

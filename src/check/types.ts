@@ -48,6 +48,9 @@ export interface SchedulingOptions {
   alpha?: boolean;
   /** log_all_failures: log every failed attempt, not only the transition. */
   logAllFailures?: boolean;
+  /** "file:line" of the block in keepalived.conf, for messages; not compared on reload (a line
+   *  moved by an edit above it is not a changed checker). */
+  loc?: string;
 }
 
 export interface TcpCheckOptions extends ConnectionOptions, SchedulingOptions {

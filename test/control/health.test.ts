@@ -5,7 +5,7 @@
 // nothing. Real timers, delay_loop 0.2 s, every wait bounded.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -181,6 +181,82 @@ test('inhibit_on_failure keeps a failed real server at weight 0; quorum lost bri
       s.exit(2, 0);
       await waitFor('sorry server out', () => !('10.0.1.9:80' in weights(daemon)), log);
       assert.deepEqual(weights(daemon), { '10.0.1.1:80': 1, '10.0.1.2:80': 1, '10.0.1.3:80': 1 });
+    });
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('quorum with hysteresis: lost only below quorum - hysteresis, regained only at quorum + hysteresis', async () => {
+  const s = setup();
+  try {
+    const rs = (i: number, weight: number): string => `  real_server 10.0.1.${i} 80 {
+    weight ${weight}
+${misc(s.dir, i)}
+  }`;
+    s.write(`global_defs {
+  script_user root
+  enable_script_security
+}
+virtual_server 10.0.0.1 80 {
+  delay_loop 0.2
+  lb_algo wrr
+  lb_kind DR
+  protocol TCP
+  quorum 2
+  hysteresis 1
+  sorry_server 10.0.1.9 80
+${rs(1, 2)}
+${rs(2, 1)}
+${rs(3, 1)}
+}
+`);
+    await withDaemon(s, async (daemon, log) => {
+      assert.deepEqual(weights(daemon), { '10.0.1.1:80': 2, '10.0.1.2:80': 1, '10.0.1.3:80': 1 });
+      // Live weight 1 is below quorum 2 but not below 2 - 1: quorum holds, no sorry server.
+      s.exit(1, 1);
+      s.exit(2, 1);
+      await waitFor('rs1 and rs2 out', () => Object.keys(weights(daemon)).join() === '10.0.1.3:80', log);
+      await new Promise((r) => setTimeout(r, 500)); // a few more check rounds
+      assert.deepEqual(weights(daemon), { '10.0.1.3:80': 1 });
+      // Live weight 0: quorum lost, the sorry server alone.
+      s.exit(3, 1);
+      await waitFor('sorry server in', () => Object.keys(weights(daemon)).join() === '10.0.1.9:80', log);
+      // rs1 back: live weight 2 is quorum but not quorum + 1: still the sorry server.
+      s.exit(1, 0);
+      await waitFor('rs1 counted', () => log.some((l) => /adding service \[10\.0\.1\.1\]:80/.test(l)), log);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(weights(daemon), { '10.0.1.9:80': 1 });
+      // rs2 back too: 3 = quorum + hysteresis, the sorry server leaves, the live ones return.
+      s.exit(2, 0);
+      await waitFor('sorry server out', () => !('10.0.1.9:80' in weights(daemon)), log);
+      assert.deepEqual(weights(daemon), { '10.0.1.1:80': 2, '10.0.1.2:80': 1 });
+    });
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('a reload whose checker cannot run is refused whole: table and checkers stay as they were', async () => {
+  const s = setup();
+  try {
+    s.write(config(s.dir));
+    await withDaemon(s, async (daemon, log) => {
+      s.exit(2, 1);
+      await waitFor('rs2 out', () => !('10.0.1.2:80' in weights(daemon)), log);
+      const before = table(daemon);
+      // enable_script_security refuses a world-writable script (keepalived: "unsafe permissions").
+      const unsafe = join(s.dir, 'unsafe.sh');
+      writeFileSync(unsafe, '#!/bin/sh\nexit 0\n', { mode: 0o777 });
+      chmodSync(unsafe, 0o777);
+      s.write(config(s.dir, { w2: 7 }).replace(join(s.dir, 'rs1.sh'), unsafe));
+      daemon.reload();
+      // Refused by the checker, named by file:line.
+      assert.ok(log.some((l) => /^E reload of .* failed, the running table is unchanged: .*keepalived\.conf:\d+: .*MISC_CHECK #1: script .*unsafe\.sh.* refused/.test(l)), log.join('\n'));
+      assert.deepEqual(table(daemon), before);
+      // The old checkers still run: rs2 recovers with the weight of the running configuration.
+      s.exit(2, 0);
+      await waitFor('rs2 back at weight 1', () => weights(daemon)['10.0.1.2:80'] === 1, log);
     });
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
