@@ -159,6 +159,7 @@ export class Daemon {
     this.dataPlane = dp;
     this.attachCounters(dp.counters);
     this.attachConnections(dp.connLister);
+    this.handler.workers = () => dp.workerReports();
   }
 
   /** The data plane, once running, hands over its summed counters (for --stats/--rate). */

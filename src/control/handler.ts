@@ -9,6 +9,7 @@ import type { ModelChange, ModelConfig } from '../service/model';
 import type { ServiceEntry } from '../service/model';
 import { StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
+import type { WorkerReport } from '../dataplane/dataplane';
 
 /** The most connection records one `-L -c` returns (the kernel's seq file has no limit; a bound
  *  keeps a huge table from building a huge reply). */
@@ -19,6 +20,8 @@ export class ControlHandler {
   /** Resolves once the last change is live in the data plane (never rejects); the server awaits
    *  it before answering a command. Without a data plane there is nothing to wait for. */
   settle: () => Promise<void> = () => Promise.resolve();
+  /** The data plane's per-worker figures; none without a data plane. */
+  workers: () => WorkerReport[] = () => [];
 
   constructor(
     readonly model: ServiceModel,

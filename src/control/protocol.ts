@@ -3,6 +3,7 @@
 // one connection in order. Formatting happens in uvsadm (format.ts): the daemon returns data.
 
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
+import type { WorkerReport } from '../dataplane/dataplane';
 import type { ConnRecord } from '../service/conn-list';
 import type { DestEntry, Errno, IpvsOp, ServiceEntry, Timeouts } from '../service/model';
 import type { Counters, Rates } from '../service/stats';
@@ -16,7 +17,9 @@ export type Request =
   | { id: number; type: 'command'; command: IpvsadmCommand }
   /** -R: the commands of every line, applied in order; the first refused one stops the batch. */
   | { id: number; type: 'batch'; commands: IpvsadmCommand[] }
-  | { id: number; type: 'ping' };
+  | { id: number; type: 'ping' }
+  /** Per-worker data-plane figures (batches, frames, time per stage, ring drops, drop reasons). */
+  | { id: number; type: 'workers' };
 
 export interface ListedDest extends DestEntry {
   stats: Counters;
@@ -45,7 +48,8 @@ export type Result =
   | { kind: 'timeouts'; timeouts: Timeouts }
   | { kind: 'connections'; connections: ConnRecord[] }
   | { kind: 'daemons'; daemons: [] }
-  | { kind: 'pong'; info: DaemonInfo };
+  | { kind: 'pong'; info: DaemonInfo }
+  | { kind: 'workers'; workers: WorkerReport[] };
 
 /** A refused command, as the kernel refuses it: uvsadm prints libipvs's message for (op, errno). */
 export interface IpvsFailure {

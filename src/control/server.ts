@@ -127,6 +127,9 @@ export class ControlServer {
         case 'ping':
           this.send(socket, { id, ok: true, result: { kind: 'pong', info: this.handler.info } });
           return;
+        case 'workers':
+          this.send(socket, { id, ok: true, result: { kind: 'workers', workers: this.handler.workers() } });
+          return;
         case 'command': {
           const result = this.handler.execute(req.command);
           // Answer once the data plane runs the change, as ipvsadm returns once the kernel has it.
