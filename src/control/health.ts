@@ -230,7 +230,23 @@ export class HealthGlue {
     const targetKeys = new Set(targets.map((s) => serviceKeyString(s)));
     const from: ModelConfig = { ...live, services: live.services.filter((s) => targetKeys.has(serviceKeyString(s))) };
     const to: ModelConfig = { ...live, services: targets.filter((s) => liveKeys.has(serviceKeyString(s))) };
-    for (const change of onlyDestChanges(diffConfigs(from, to))) {
+    // A real server added by hand (uvsadm -a) to a configured service is not the checkers' to
+    // remove: deletions are limited to the configured real servers and the sorry server.
+    const managed = new Set<string>();
+    const vs = adopted.loaded.keepalived.virtualServers[vsIndex]!;
+    configured.services.forEach((s, i) => {
+      if (adopted.loaded.origins[i]?.vs !== vsIndex) return;
+      const key = serviceKeyString(s);
+      for (const d of s.dests) managed.add(`${key} ${d.addr >>> 0}:${d.port}`);
+      const sorry = vs.sorryServer
+        ? this.sorryDest(vs, s, { rsId: -1, address: vs.sorryServer.address.text, port: vs.sorryServer.port ?? vsPort(vs), weight: 0, sorry: true })
+        : null;
+      if (sorry) managed.add(`${key} ${sorry.addr >>> 0}:${sorry.port}`);
+    });
+    const changes = onlyDestChanges(diffConfigs(from, to)).filter(
+      (c) => c.kind !== 'delete-dest' || managed.has(`${serviceKeyString(c.service)} ${c.dest.addr >>> 0}:${c.dest.port}`),
+    );
+    for (const change of changes) {
       try {
         applyChange(this.daemon.model, change);
       } catch (err) {

@@ -262,3 +262,31 @@ test('a reload whose checker cannot run is refused whole: table and checkers sta
     rmSync(s.dir, { recursive: true, force: true });
   }
 });
+
+test('alpha: a real server starts out of the table until its first success; checkers leave hand-added real servers alone', async () => {
+  const s = setup();
+  try {
+    s.exit(2, 1);
+    s.write(config(s.dir).replace('  protocol TCP', '  protocol TCP\n  alpha'));
+    await withDaemon(s, async (daemon, log) => {
+      // rs1's and rs2's checkers start failed: only rs3 (no checker) is in from the start.
+      assert.deepEqual(weights(daemon), { '10.0.1.3:80': 1 });
+      await waitFor('rs1 in after its first success', () => '10.0.1.1:80' in weights(daemon), log);
+      // rs2's first check fails: notify_down would run, it never enters.
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal('10.0.1.2:80' in weights(daemon), false);
+
+      // A real server added by hand to the configured service survives the checkers' changes.
+      const svc = daemon.model.list()[0]!;
+      const d = svc.dests[0]!;
+      daemon.model.addDest(svc, { ...d, addr: 0x0a000163, weight: 2 }); // 10.0.1.99
+      s.exit(2, 0);
+      await waitFor('rs2 in', () => '10.0.1.2:80' in weights(daemon), log);
+      s.exit(1, 1);
+      await waitFor('rs1 out', () => !('10.0.1.1:80' in weights(daemon)), log);
+      assert.deepEqual(weights(daemon), { '10.0.1.2:80': 1, '10.0.1.3:80': 1, '10.0.1.99:80': 2 });
+    });
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
