@@ -1,0 +1,346 @@
+// The pcap backend without a network: its libpcap filter strings, the CHECKSUM_PARTIAL completion,
+// the offload record (fake ethtool), and the PcapWorker driven through a fake binding — frames in,
+// injected frames out, sessions reopened when the VIP set changes, closed on stop.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PacketBuilder } from '../../src/packet/builder';
+import { TCP_SYN } from '../../src/packet/tcp';
+import { viewOf } from '../../src/packet/layer';
+import { ipv4ToInt } from '../../src/packet/addr';
+import { checksumVerifies, foldSum, pseudoHeaderSum } from '../../src/packet/checksum';
+import { pcapFilter, PCAP_HDR_CAPLEN, PCAP_HDR_LEN, type PcapBinding, type PcapBindingSession, type PcapLinkType, type PcapStats } from '../../src/dataplane/pcap';
+import { partialChecksumL3, completeL4Checksum, PcapWorker } from '../../src/dataplane/pcap-loop';
+import { PcapOffloads, type EthtoolOps } from '../../src/dataplane/pcap-offloads';
+import type { EthtoolFeature } from '../../src/dataplane/native';
+import type { FromWorker, WorkerInit, WorkerService } from '../../src/dataplane/worker';
+import { DestTable, DestField, ForwardMethod } from '../../src/service/dest-table';
+import { ServiceSnapshot } from '../../src/service/snapshot';
+import { ConnTable } from '../../src/conn/table';
+import { getSchedulerFactory } from '../../src/sched/index';
+import { NextHopTable } from '../../src/dataplane/next-hop';
+import { ClientHopTable } from '../../src/dataplane/client-hops';
+import { WorkerCounters, WorkerStat } from '../../src/dataplane/counters';
+import { DropReason } from '../../src/packet/drop';
+
+const CLIENT_MAC = '02:00:00:00:00:0a';
+const DIRECTOR_MAC = '02:00:00:00:00:02';
+const RS_MAC = '02:00:00:00:00:15';
+const VIP = '10.77.0.100';
+const RIP = '10.77.0.21';
+
+// ---- filter strings ---------------------------------------------------------------------------
+
+test('pcapFilter: inbound frames to the interface MAC, to a VIP or from a NAT real server', () => {
+  assert.equal(
+    pcapFilter('02:00:00:00:00:AB', { destinations: [ipv4ToInt(VIP)], sources: [ipv4ToInt('10.78.0.21')] }),
+    'inbound and ether dst 02:00:00:00:00:ab and ip and (dst host 10.77.0.100 or src host 10.78.0.21)',
+  );
+  assert.equal(pcapFilter(DIRECTOR_MAC, { destinations: [], sources: [] }), null, 'nothing to capture: no session');
+  assert.throws(() => pcapFilter('02:00:00:00:00', { destinations: [1], sources: [] }), /not a MAC address/);
+});
+
+// ---- CHECKSUM_PARTIAL ---------------------------------------------------------------------------
+
+function tcpFrame(vlan = false): Uint8Array {
+  return new PacketBuilder()
+    .eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC, ...(vlan ? { vlan: { id: 7 } } : {}) })
+    .ipv4({ src: '10.77.0.10', dst: VIP, ttl: 64, df: true })
+    .tcp({ srcPort: 40000, dstPort: 80, flags: TCP_SYN, seq: 1 })
+    .payload('GET / HTTP/1.0\r\n\r\n')
+    .build();
+}
+
+function udpFrame(checksum?: number): Uint8Array {
+  return new PacketBuilder()
+    .eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC })
+    .ipv4({ src: '10.77.0.10', dst: VIP, ttl: 64 })
+    .udp({ srcPort: 40000, dstPort: 53, ...(checksum !== undefined ? { checksum } : {}) })
+    .payload('who?!')
+    .build();
+}
+
+/** Puts the frame in the state a CHECKSUM_PARTIAL skb is captured in: field = folded pseudo sum. */
+function makePartial(frame: Uint8Array, l3: number, fieldInL4: number): number {
+  const v = viewOf(frame);
+  const ihl = (frame[l3]! & 0x0f) * 4;
+  const l4Length = v.getUint16(l3 + 2) - ihl;
+  const good = v.getUint16(l3 + ihl + fieldInL4);
+  v.setUint16(l3 + ihl + fieldInL4, foldSum(pseudoHeaderSum(v.getUint32(l3 + 12), v.getUint32(l3 + 16), frame[l3 + 9]!, l4Length)));
+  return good;
+}
+
+function l4Verifies(frame: Uint8Array, l3: number): boolean {
+  const v = viewOf(frame);
+  const ihl = (frame[l3]! & 0x0f) * 4;
+  const l4Length = v.getUint16(l3 + 2) - ihl;
+  return checksumVerifies(frame, l3 + ihl, l4Length, pseudoHeaderSum(v.getUint32(l3 + 12), v.getUint32(l3 + 16), frame[l3 + 9]!, l4Length));
+}
+
+test('partial TCP and UDP checksums are recognised and completed to the value a full computation gives', () => {
+  for (const [name, frame, l3, field] of [
+    ['tcp', tcpFrame(), 14, 16], ['tcp in a VLAN', tcpFrame(true), 18, 16], ['udp', udpFrame(), 14, 6],
+  ] as const) {
+    assert.equal(partialChecksumL3(frame, viewOf(frame), frame.length), -1, `${name}: a complete checksum is left alone`);
+    const good = makePartial(frame, l3, field);
+    assert.equal(l4Verifies(frame, l3), false);
+    assert.equal(partialChecksumL3(frame, viewOf(frame), frame.length), l3, name);
+    completeL4Checksum(frame, viewOf(frame), l3);
+    assert.equal(viewOf(frame).getUint16(l3 + 20 + field), good, name);
+    assert.ok(l4Verifies(frame, l3), name);
+  }
+});
+
+test('partial-checksum detection skips UDP without checksum, fragments, other protocols and short frames', () => {
+  const noSum = udpFrame(0);
+  assert.equal(partialChecksumL3(noSum, viewOf(noSum), noSum.length), -1);
+  const frag = tcpFrame();
+  makePartial(frag, 14, 16);
+  viewOf(frag).setUint16(14 + 6, 0x2000); // MF
+  assert.equal(partialChecksumL3(frag, viewOf(frag), frag.length), -1);
+  const icmp = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: '10.77.0.10', dst: VIP })
+    .icmp({ type: 8, code: 0 }).build();
+  assert.equal(partialChecksumL3(icmp, viewOf(icmp), icmp.length), -1);
+  const t = tcpFrame();
+  makePartial(t, 14, 16);
+  assert.equal(partialChecksumL3(t, viewOf(t), 40), -1, 'cut short: the IP total length does not fit');
+});
+
+// ---- offloads -------------------------------------------------------------------------------------
+
+class FakeEthtool implements EthtoolOps {
+  readonly state = new Map<string, boolean>();
+  readonly calls: string[] = [];
+  fixed = new Set<string>();
+  ethtoolGet(ifname: string, f: EthtoolFeature): boolean {
+    return this.state.get(`${ifname}/${f}`) ?? false;
+  }
+  ethtoolSet(ifname: string, f: EthtoolFeature, on: boolean): void {
+    if (this.fixed.has(`${ifname}/${f}`)) throw new Error('Operation not supported');
+    this.calls.push(`${ifname} ${f} ${on ? 'on' : 'off'}`);
+    this.state.set(`${ifname}/${f}`, on);
+  }
+}
+
+function tempPath(): { dir: string; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-pcap-'));
+  return { dir, path: join(dir, 'sub', 'pcap-offloads.json') };
+}
+
+test('offloads: recorded before the first change, turned off, restored, record removed', () => {
+  const { dir, path } = tempPath();
+  try {
+    const eth = new FakeEthtool();
+    eth.state.set('e0/gro', true).set('e0/gso', true).set('e0/tso', false).set('e1/gso', true);
+    eth.fixed.add('e1/gso');
+    const logs: string[] = [];
+    const off = new PcapOffloads(eth, path, (_l, m) => logs.push(m));
+    off.disable(['e0', 'e1']);
+    assert.deepEqual(eth.calls, ['e0 gro off', 'e0 gso off']);
+    assert.ok(logs.some((l) => /cannot turn gso off on e1/.test(l)), logs.join('\n'));
+    const record = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; state: Record<string, Record<string, boolean>> };
+    assert.equal(record.pid, process.pid);
+    assert.deepEqual(record.state['e0'], { gro: true, gso: true, tso: false });
+    off.restore();
+    assert.deepEqual(eth.calls.slice(2), ['e0 gso on', 'e0 gro on']);
+    assert.equal(existsSync(path), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('offloads: a record left by a killed run is restored before the new one is taken', () => {
+  const { dir, path } = tempPath();
+  try {
+    const eth = new FakeEthtool();
+    // What a killed run left: GRO off on the interface, the record saying it was on.
+    eth.state.set('e0/gro', false);
+    new PcapOffloads(eth, path, () => undefined).disable([]); // creates the directory
+    writeFileSync(path, JSON.stringify({ pid: 4242, state: { e0: { gro: true } } }));
+    const logs: string[] = [];
+    const off = new PcapOffloads(eth, path, (_l, m) => logs.push(m));
+    off.disable(['e0']);
+    assert.ok(logs.some((l) => /recorded by uvsd 4242/.test(l)), logs.join('\n'));
+    assert.deepEqual(eth.calls, ['e0 gro on', 'e0 gro off'], 'restored, then taken again');
+    off.restore();
+    assert.equal(eth.ethtoolGet('e0', 'gro'), true);
+
+    writeFileSync(path, 'not json');
+    const logs2: string[] = [];
+    new PcapOffloads(eth, path, (_l, m) => logs2.push(m)).disable(['e0']);
+    assert.ok(logs2.some((l) => /ignoring unreadable offload record/.test(l)), logs2.join('\n'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---- PcapWorker over a fake binding ----------------------------------------------------------------
+
+class FakeSession implements PcapBindingSession {
+  static all: FakeSession[] = [];
+  device = '';
+  filter = '';
+  snapLength = 0;
+  timeoutMs = -1;
+  promiscuous = true;
+  onPacket: (() => void) | null = null;
+  read_callback?: () => void;
+  queue: Uint8Array[] = [];
+  injected: Buffer[] = [];
+  breakLoop = false;
+  closed = false;
+  polling = false;
+  constructor() {
+    FakeSession.all.push(this);
+  }
+  open_live(device: string, filter: string, _buf: number, snap: number, _dump: string, onPacket: () => void, _mon: boolean, timeout: number,
+    _warn: (m: string) => void, promisc: boolean): PcapLinkType {
+    Object.assign(this, { device, filter, snapLength: snap, timeoutMs: timeout, promiscuous: promisc, onPacket });
+    return 'LINKTYPE_ETHERNET';
+  }
+  /** What pcap_session.cc does: copy each frame and its lengths, call back; -2 after close(). */
+  dispatch(frame: Buffer, header: Buffer): number {
+    if (this.closed) throw new Error('dispatch after the handle was freed');
+    if (this.breakLoop) {
+      this.closed = true;
+      this.polling = false;
+      return -2;
+    }
+    const h = new Uint32Array(header.buffer, header.byteOffset, 4);
+    for (const f of this.queue.splice(0)) {
+      const n = Math.min(f.length, frame.length);
+      frame.set(f.subarray(0, n));
+      h[PCAP_HDR_CAPLEN] = n;
+      h[PCAP_HDR_LEN] = f.length;
+      this.onPacket!();
+    }
+    return 0;
+  }
+  start_polling(): void {
+    this.polling = true;
+  }
+  inject(frame: Buffer): void {
+    this.injected.push(Buffer.from(frame));
+  }
+  close(): void {
+    this.breakLoop = true;
+  }
+  stats(): PcapStats {
+    return { ps_recv: 0, ps_drop: 0, ps_ifdrop: 0 };
+  }
+}
+
+const fakePcap: PcapBinding = { PcapSession: FakeSession, lib_version: () => 'fake' };
+
+function nextMessage(w: PcapWorker, type: FromWorker['type']): Promise<FromWorker> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${type} message`)), 2000);
+    const on = (m: FromWorker): void => {
+      if (m.type !== type) return;
+      clearTimeout(timer);
+      w.off('message', on);
+      resolve(m);
+    };
+    w.on('message', on);
+  });
+}
+
+test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capture; stop closes and restores', async () => {
+  FakeSession.all = [];
+  const { dir, path } = tempPath();
+  try {
+    const dests = new DestTable(16);
+    const slot = dests.allocate();
+    dests.set(slot, DestField.ADDR, ipv4ToInt(RIP) | 0);
+    dests.set(slot, DestField.PORT, 80);
+    dests.set(slot, DestField.WEIGHT, 1);
+    dests.set(slot, DestField.FWD, ForwardMethod.DROUTE);
+    dests.set(slot, DestField.SERVICE, 3);
+    const conns = new ConnTable(1024, dests, { workerId: 255 });
+    const nextHops = new NextHopTable(16);
+    nextHops.set(slot, { dstMac: RS_MAC, srcMac: DIRECTOR_MAC, egress: 0, mtu: 1500, srcAddr: ipv4ToInt('10.77.0.2'), viaGateway: false });
+    const clientHops = new ClientHopTable(64);
+    const layout = { maxServices: 8, maxDests: 16 };
+    const counters = new WorkerCounters(layout);
+    const scheduler = getSchedulerFactory('rr').create(dests, 0, 16);
+    scheduler.update([slot]);
+    const init: WorkerInit = {
+      workerId: 0, ifaces: [{ name: 'e0', index: 2 }], fanoutGroupBase: 0, ring: {}, vnetHdr: true, filter: [],
+      destCapacity: 16, dests: dests.buffer, connCapacity: conns.capacity, conns: conns.buffer, nextHops: nextHops.buffer,
+      clientHopCapacity: clientHops.capacity, clientHops: clientHops.buffer, counterLayout: layout, counters: counters.buffer,
+    };
+    const eth = new FakeEthtool();
+    eth.state.set('e0/gro', true);
+    const w = new PcapWorker(init, {
+      pcap: fakePcap, ethtool: eth, ifInfo: () => ({ mac: DIRECTOR_MAC, mtu: 1500 }), offloadStatePath: path,
+    });
+    await nextMessage(w, 'ready');
+    assert.equal(eth.ethtoolGet('e0', 'gro'), false, 'GRO off once ready');
+    assert.equal(FakeSession.all.length, 0, 'no session before there is anything to capture');
+
+    w.postMessage({ type: 'filter', filter: [], hosts: { destinations: [ipv4ToInt(VIP)], sources: [] } });
+    const s1 = FakeSession.all[0]!;
+    assert.equal(s1.device, 'e0');
+    assert.equal(s1.filter, `inbound and ether dst ${DIRECTOR_MAC} and ip and (dst host ${VIP})`);
+    assert.equal(s1.timeoutMs, 0, 'immediate mode');
+    assert.equal(s1.snapLength, 2048);
+    assert.equal(s1.promiscuous, false);
+    assert.ok(s1.polling && s1.read_callback);
+
+    const snapshot = ServiceSnapshot.build(1, 8, [{
+      slot: 3, protocol: 6, addr: ipv4ToInt(VIP), port: 80, fwmark: 0, persistTimeout: 0, netmask: 0xffffffff,
+      schedIndex: 3, schedFlags: 0, destCount: 1, onePacket: false, active: true,
+    }]);
+    const services: WorkerService[] = [{
+      slot: 3, protocol: 6, addr: ipv4ToInt(VIP), port: 80, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff,
+      onePacket: false, scheduler: { name: 'rr', flags: 0, shared: scheduler.shared },
+    }];
+    const applied = nextMessage(w, 'applied');
+    w.postMessage({ type: 'snapshot', snapshot: snapshot.buffer, services });
+    assert.equal((await applied as { generation: number }).generation, 1);
+
+    // A SYN with a partial checksum (the client's veth offloads it), and a super-frame cut at the
+    // snap length.
+    const syn = tcpFrame();
+    const goodSum = makePartial(syn, 14, 16);
+    const big = new Uint8Array(3000);
+    big.set(tcpFrame());
+    s1.queue.push(syn, big);
+    s1.read_callback!();
+    assert.equal(s1.injected.length, 1);
+    const out = s1.injected[0]!;
+    assert.equal(out.length, syn.length);
+    assert.deepEqual([...out.subarray(0, 6)], RS_MAC.split(':').map((h) => parseInt(h, 16)), 'to the real server');
+    assert.deepEqual([...out.subarray(6, 12)], DIRECTOR_MAC.split(':').map((h) => parseInt(h, 16)));
+    assert.equal(out[14 + 8], 63, 'TTL - 1');
+    assert.equal(viewOf(out).getUint16(14 + 20 + 16), goodSum, 'checksum completed');
+    assert.equal(counters.get(WorkerStat.RX_FRAMES), 2);
+    assert.equal(counters.get(WorkerStat.TX_FRAMES), 1);
+    assert.equal(counters.drops(DropReason.TRUNCATED_IP), 1);
+    assert.equal(counters.get(WorkerStat.GSO_FRAMES), 1);
+
+    // A new VIP set: a new session first, then the old one drained (its queued frame forwarded)
+    // and closed for good.
+    s1.queue.push(tcpFrame());
+    w.postMessage({ type: 'filter', filter: [], hosts: { destinations: [ipv4ToInt(VIP), ipv4ToInt('10.77.0.101')], sources: [] } });
+    const s2 = FakeSession.all[1]!;
+    assert.match(s2.filter, /dst host 10\.77\.0\.100 or dst host 10\.77\.0\.101/);
+    assert.equal(s1.injected.length, 1, 'the drained frame goes out through the current session');
+    assert.equal(s2.injected.length, 1);
+    assert.ok(s1.closed, 'old session freed (close, then the dispatch that returns -2)');
+    // The same set again changes nothing.
+    w.postMessage({ type: 'filter', filter: [], hosts: { destinations: [ipv4ToInt(VIP), ipv4ToInt('10.77.0.101')], sources: [] } });
+    assert.equal(FakeSession.all.length, 2);
+
+    const exited = new Promise<number>((resolve) => w.once('exit', resolve));
+    w.postMessage({ type: 'stop' });
+    assert.equal(await exited, 0);
+    assert.ok(s2.closed);
+    assert.equal(eth.ethtoolGet('e0', 'gro'), true, 'GRO back on');
+    assert.equal(existsSync(path), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,190 @@
+// `uvsd --io pcap` end to end: the DR lab (client, director, two real servers on one L2), uvsd on
+// the director with the libpcap backend, configured with uvsadm, real curl as the client; and the
+// offload settings the backend turns off while it captures, restored on exit and after a crash.
+// Needs root (CI runs it as root).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { cannotRunNetns, labSuffix, lab, inNs, repoRoot } from './helpers';
+
+const why = cannotRunNetns();
+const S = labSuffix('p');
+const P = `uvs${S}`;
+const DIR = `${P}dir`;
+const CL = `${P}cl`;
+const DIR_IF = `${P}e0`;
+const VIP = '10.77.0.100';
+const RS = ['10.77.0.21', '10.77.0.22'];
+const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
+const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
+
+let uvsd: ChildProcess | null = null;
+let uvsdLog = '';
+
+function uvsadm(...args: string[]): string {
+  const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
+  if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (${r.status}): ${r.stderr}\nuvsd log:\n${uvsdLog}`);
+  return r.stdout;
+}
+
+async function startUvsd(): Promise<void> {
+  await stopUvsd('SIGKILL');
+  uvsdLog = '';
+  const child = spawn('ip', ['netns', 'exec', DIR, process.execPath, UVSD, '-n', '-l', '--io', 'pcap'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
+  uvsd = child;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`uvsd exited (${child.exitCode}):\n${uvsdLog}`);
+    const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, '-L', '-n'], { encoding: 'utf8' });
+    if (r.status === 0 && /data plane/.test(uvsdLog)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`uvsd did not come up:\n${uvsdLog}`);
+}
+
+async function stopUvsd(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  const child = uvsd;
+  uvsd = null;
+  if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+function curl(path = '/', timeoutSec = 3): { status: number; body: string } {
+  const r = inNs(CL, 'curl', ['-s', '-m', String(timeoutSec), `http://${VIP}${path}`], (timeoutSec + 2) * 1000);
+  return { status: r.status, body: r.stdout };
+}
+
+function split(n: number): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const { status, body } = curl();
+    assert.equal(status, 0, `request ${i} failed (curl exit ${status})\nuvsd log:\n${uvsdLog}`);
+    counts[body.trim()] = (counts[body.trim()] ?? 0) + 1;
+  }
+  return counts;
+}
+
+function nstat(ns: string, name: string): number {
+  const r = inNs(ns, 'nstat', ['-a', '-z', '-j', name]);
+  return JSON.parse(r.stdout).kernel[name] as number;
+}
+
+/** `ethtool -k` of the director's interface, as feature → "on"/"off" (fixed markers dropped). */
+function offloads(): Record<string, string> {
+  const r = inNs(DIR, 'ethtool', ['-k', DIR_IF]);
+  assert.equal(r.status, 0, r.stderr);
+  const out: Record<string, string> = {};
+  for (const line of r.stdout.split('\n')) {
+    const m = /^\s*([a-z0-9-]+): (on|off)/.exec(line);
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** Offload records the backend left under /run/uvs (one per namespace while it runs). */
+function offloadRecords(): string[] {
+  return existsSync('/run/uvs') ? readdirSync('/run/uvs').filter((f) => f.startsWith('pcap-offloads-')) : [];
+}
+
+let recordsBefore: string[] = [];
+
+before(() => {
+  if (why) return;
+  lab(S, 'up', 'dr');
+  // GRO is off by default on a veth; turn it on so there is a setting to take away and restore.
+  const r = inNs(DIR, 'ethtool', ['-K', DIR_IF, 'gro', 'on']);
+  assert.equal(r.status, 0, `ethtool -K ${DIR_IF} gro on: ${r.stderr}`);
+  recordsBefore = offloadRecords();
+});
+
+after(async () => {
+  await stopUvsd('SIGKILL');
+  if (!why) lab(S, 'down');
+});
+
+test('DR over libpcap: rr 10/10, wrr 15/5, 2 MB intact, UDP; offloads off while running, restored on exit', { skip: why ?? false }, async () => {
+  const original = offloads();
+  assert.equal(original['generic-receive-offload'], 'on');
+  assert.equal(original['generic-segmentation-offload'], 'on');
+
+  await startUvsd();
+  assert.match(uvsdLog, /data plane: libpcap on the main thread/);
+  const running = offloads();
+  assert.equal(running['generic-receive-offload'], 'off', 'GRO off while capturing');
+  assert.equal(running['generic-segmentation-offload'], 'off', 'GSO off while capturing');
+  assert.equal(running['tx-tcp-segmentation'], 'off', 'TSO off while capturing');
+  assert.equal(offloadRecords().length, recordsBefore.length + 1, 'the original settings are recorded');
+
+  uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
+  uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[0]}:80`, '-g');
+  uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[1]}:80`, '-g');
+  const rsts = nstat(DIR, 'TcpOutRsts');
+  const fwd = nstat(DIR, 'IpForwDatagrams');
+
+  assert.deepEqual(split(20), { rs1: 10, rs2: 10 });
+  const stats = uvsadm('-L', '-n', '--stats', '--exact');
+  const svcLine = stats.split('\n').find((l) => l.startsWith(`TCP  ${VIP}:80`))!;
+  assert.equal(svcLine.split(/\s+/)[2], '20', stats);
+
+  uvsadm('-E', '-t', `${VIP}:80`, '-s', 'wrr');
+  uvsadm('-e', '-t', `${VIP}:80`, '-r', `${RS[0]}:80`, '-g', '-w', '3');
+  assert.deepEqual(split(20), { rs1: 15, rs2: 5 });
+
+  const want = Buffer.alloc(2097152);
+  for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 0xff;
+  const got = spawnSync('ip', ['netns', 'exec', CL, 'curl', '-s', '-m', '20', `http://${VIP}/bytes/2097152`], { timeout: 25_000, maxBuffer: 8 << 20 }).stdout;
+  assert.equal(got.length, want.length, `2 MB download: got ${got.length} bytes\nuvsd log:\n${uvsdLog}`);
+  assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(want).digest('hex'));
+
+  // UDP: ten datagrams from ten source ports (a new VIP set: the backend reopens its capture).
+  uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
+  uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-g');
+  uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[1]}:53`, '-g');
+  const udpScript = `
+    const dgram = require('dgram'); const names = [];
+    let pending = 10;
+    for (let i = 0; i < 10; i++) {
+      const s = dgram.createSocket('udp4');
+      const t = setTimeout(() => { names.push('timeout'); s.close(); if (--pending === 0) done(); }, 3000);
+      s.on('message', (m) => { clearTimeout(t); names.push(m.toString().trim()); s.close(); if (--pending === 0) done(); });
+      s.send('who', 53, ${JSON.stringify(VIP)});
+    }
+    function done() { console.log(JSON.stringify(names)); }`;
+  const udp = inNs(CL, process.execPath, ['-e', udpScript], 10_000);
+  const names: string[] = JSON.parse(udp.stdout);
+  assert.equal(names.filter((n) => n === 'rs1').length, 5, udp.stdout);
+  assert.equal(names.filter((n) => n === 'rs2').length, 5, udp.stdout);
+
+  assert.equal(nstat(DIR, 'TcpOutRsts'), rsts, 'the director kernel sent no RST');
+  assert.equal(nstat(DIR, 'IpForwDatagrams'), fwd, 'the director kernel forwarded nothing');
+
+  assert.equal(await stopUvsd(), 0);
+  assert.deepEqual(offloads(), original, 'every offload setting is back as it was');
+  assert.deepEqual(offloadRecords(), recordsBefore, 'the record is removed on a clean exit');
+});
+
+test('pcap offloads after a crash: the next start restores the recorded settings', { skip: why ?? false }, async () => {
+  const original = offloads();
+  assert.equal(original['generic-receive-offload'], 'on');
+  await startUvsd();
+  await stopUvsd('SIGKILL');
+  assert.equal(offloads()['generic-receive-offload'], 'off', 'a killed uvsd cannot restore');
+  assert.equal(offloadRecords().length, recordsBefore.length + 1, 'its record stays behind');
+
+  await startUvsd();
+  assert.match(uvsdLog, /restoring the offloads recorded by uvsd \d+/);
+  assert.equal(offloads()['generic-receive-offload'], 'off');
+  assert.equal(await stopUvsd(), 0);
+  assert.deepEqual(offloads(), original, 'the settings from before the crash are back');
+  assert.deepEqual(offloadRecords(), recordsBefore);
+});
