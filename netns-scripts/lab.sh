@@ -245,21 +245,57 @@ uvsd_bin="$top/dist/src/cli/uvsd.js"
 uvsadm_bin="$top/dist/src/cli/uvsadm.js"
 uvsadm() { nsx "${P}dir" node "$uvsadm_bin" "$@"; }
 
-demo() {
-  need_root
-  [ -f "$uvsd_bin" ] || (cd "$top" && npm run -s build) || die "build failed"
-  up_dr 2
-  trap down EXIT
-  echo "== director: uvsd, then the seed tutorial's ipvsadm lines with uvsadm"
+# Runs uvsd on the director and waits (bounded) until uvsadm reaches it.
+demo_uvsd() {
   start_bg "${P}dir" uvsd node "$uvsd_bin" -n -l
-  for _ in $(seq 1 50); do uvsadm -L -n >/dev/null 2>&1 && break; sleep 0.1; done
-  echo "+ uvsadm -A -t $VIP:80 -s rr";               uvsadm -A -t "$VIP:80" -s rr
-  echo "+ uvsadm -a -t $VIP:80 -r $NET.21:80 -g";    uvsadm -a -t "$VIP:80" -r "$NET.21:80" -g
-  echo "+ uvsadm -a -t $VIP:80 -r $NET.22:80 -g";    uvsadm -a -t "$VIP:80" -r "$NET.22:80" -g
-  echo "+ uvsadm -L -n";                             uvsadm -L -n
+  for _ in $(seq 1 100); do uvsadm -L -n >/dev/null 2>&1 && return 0; sleep 0.1; done
+  cat "$state_dir/uvsd.log" >&2; die "uvsd did not come up"
+}
+
+# Echoes a uvsadm command line, then runs it.
+run_uvsadm() { echo "+ uvsadm $*"; uvsadm "$@"; }
+
+demo_clients() {
   echo "== client: curl http://$VIP/ six times"
   for _ in 1 2 3 4 5 6; do nsx "${P}cl" curl -s -m 2 "http://$VIP/" || echo "(no answer)"; done
-  echo "+ uvsadm -L -n --stats";                     uvsadm -L -n --stats
+  run_uvsadm -L -n --stats
+}
+
+demo() {
+  need_root
+  [ -f "$uvsd_bin" ] && [ -f "$top/dist/src/cli/uvs-tun-decap.js" ] || (cd "$top" && npm run -s build) || die "build failed"
+  trap down EXIT
+
+  echo "==== 1/3 DR (direct routing): real servers on the director's segment, VIP on their lo"
+  up_dr 2
+  demo_uvsd
+  run_uvsadm -A -t "$VIP:80" -s rr
+  run_uvsadm -a -t "$VIP:80" -r "$NET.21:80" -g
+  run_uvsadm -a -t "$VIP:80" -r "$NET.22:80" -g
+  run_uvsadm -L -n
+  demo_clients
+  down
+
+  echo
+  echo "==== 2/3 NAT (masquerading): real servers behind the director, replies come back through it"
+  up_nat 2
+  demo_uvsd
+  run_uvsadm -A -t "$VIP:80" -s wrr
+  run_uvsadm -a -t "$VIP:80" -r 10.78.0.21:8080 -m -w 2
+  run_uvsadm -a -t "$VIP:80" -r 10.78.0.22:80 -m -w 1
+  run_uvsadm -L -n
+  demo_clients
+  down
+
+  echo
+  echo "==== 3/3 TUN (IP-in-IP): real servers one router away, decapsulating with uvs-tun-decap"
+  up_tun 2
+  demo_uvsd
+  run_uvsadm -A -t "$VIP:80" -s rr
+  run_uvsadm -a -t "$VIP:80" -r 10.79.0.21:80 -i
+  run_uvsadm -a -t "$VIP:80" -r 10.79.0.22:80 -i
+  run_uvsadm -L -n
+  demo_clients
 }
 
 cmd=${1:-}
