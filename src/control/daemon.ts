@@ -2,7 +2,7 @@
 // the signals. The data plane and VRRP join here later (they attach a CounterSource, a ConnLister,
 // and read the model's DestTable).
 
-import { ServiceModel, applyChange, planReload } from '../service/model';
+import { IpvsError, ServiceModel, applyChange, planReload } from '../service/model';
 import type { ModelConfig } from '../service/model';
 import { ESTIMATOR_PERIOD_MS, StatsBook } from '../service/stats';
 import type { CounterSource } from '../service/stats';
@@ -149,6 +149,13 @@ export class Daemon {
       serviceActive: (addr) => this.vrrp?.serviceActive(addr) ?? true,
       log: (level, message) => (level === 'info' ? this.log.info(message) : this.log.error(message)),
     });
+    // The data plane forwards TUN as IPIP only: GUE/GRE real servers are refused when added.
+    this.model.destPolicy = (op, dest) => {
+      const why = DataPlane.unsupportedDest(dest);
+      if (why === null) return;
+      this.log.error(why);
+      throw new IpvsError(op, 'EINVAL', why);
+    };
     this.model.onChange(() => {
       this.lastApply = dp.apply().catch((err: Error) => this.log.error(`data plane: ${err.message}`));
     });

@@ -24,7 +24,7 @@ import { ConnTable, connNowMs } from '../conn/table';
 import { connStateName } from '../conn/tcp-state';
 import { ForwardMethod, DestFlag, DestField } from '../service/dest-table';
 import { ServiceSnapshot, type CompiledService } from '../service/snapshot';
-import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED_MASK, ipv4ToString, type ServiceModel, type ServiceEntry } from '../service/model';
+import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED_MASK, TunnelType, ipv4ToString, type DestConfig, type ServiceModel, type ServiceEntry } from '../service/model';
 import type { ConnLister, ConnRecord } from '../service/conn-list';
 import { getSchedulerFactory, type Scheduler } from '../sched/index';
 import { DROP_REASON_COUNT, dropReasonName } from '../packet/drop';
@@ -137,6 +137,14 @@ export class DataPlane {
     }
     this.counters = new CounterSum(() => this.handles.map((h) => h.counters));
     this.connLister = { list: (limit) => this.listConnections(limit) };
+  }
+
+  /** Why the data plane cannot forward to this real server, or null when it can. */
+  static unsupportedDest(dest: DestConfig): string | null {
+    if (dest.fwd === ForwardMethod.TUNNEL && dest.tunType !== TunnelType.IPIP) {
+      return `real server ${ipv4ToString(dest.addr)}: --tun-type ${dest.tunType === TunnelType.GUE ? 'gue' : 'gre'} is not supported by the uvs data plane; use --tun-type ipip (the default)`;
+    }
+    return null;
   }
 
   /** Opens the rings in every worker, installs the kernel guard and applies the model. */

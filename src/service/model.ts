@@ -177,6 +177,11 @@ export class ServiceModel {
   /** Bumped after every successful change, so a compiler knows when to build a new snapshot. */
   generation = 0;
   private readonly changeListeners: (() => void)[] = [];
+  /**
+   * What the running data plane can forward, checked when a real server is added or edited
+   * (uvsd sets it; null = anything the kernel would accept, as with --io none). Throws IpvsError.
+   */
+  destPolicy: ((op: IpvsOp, dest: DestConfig) => void) | null = null;
 
   constructor(options: ServiceModelOptions = {}) {
     this.destTable = options.destTable ?? new DestTable(options.destCapacity ?? 4096);
@@ -287,6 +292,7 @@ export class ServiceModel {
     const state = this.find(service, op);
     checkFamily(op, dest.af);
     checkDestConfig(op, dest);
+    this.destPolicy?.(op, dest);
     const dkey = destKeyString(dest);
     if (state.dests.has(dkey)) throw new IpvsError(op, 'EEXIST', `destination ${describeDest(dest)} exists`);
     // A real server deleted while connections still used it comes back from the trash with its
@@ -314,6 +320,7 @@ export class ServiceModel {
     const state = this.find(service, op);
     checkFamily(op, dest.af);
     checkDestConfig(op, dest);
+    this.destPolicy?.(op, dest);
     const found = state.dests.get(destKeyString(dest));
     if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
     found.config = normalizeDest(dest);
