@@ -85,6 +85,12 @@ export class HealthService {
     this.reloadConfig(checkConfigFromModel(model));
   }
 
+  /** Throws, as reloadConfig would, when a checker of `config` cannot be built; changes nothing
+   *  (the daemon checks every subsystem's part of a new file before it applies any). */
+  validate(config: CheckConfig): void {
+    void new CheckRunner(config.virtualServers, { clock: this.options.clock, checkerContext: { scripts: this.scripts } });
+  }
+
   /** `reload` for a configuration already mapped (the daemon gives real servers stable ids). */
   reloadConfig(next: CheckConfig): void {
     for (const p of next.problems) this.options.log?.(p);

@@ -67,8 +67,9 @@ export class HealthGlue {
   private health: HealthService | null = null;
   /** The configuration the live table follows. */
   private current: Adopted | null = null;
-  /** A configuration heard of (onConfig) whose table change has not been applied yet. */
-  private pending: Adopted | null = null;
+  /** A configuration heard of (onConfig) and not applied yet; `config` is null when the
+   *  checkers already run it (the first load). */
+  private pending: { adopted: Adopted; config: CheckConfig | null } | null = null;
   /** The latest pool of each checker virtual server, by its id. */
   private readonly pools = new Map<number, PoolDest[]>();
   private readonly vsIdOf = new Map<string, number>();
@@ -91,14 +92,15 @@ export class HealthGlue {
 
   // ---- (re)load -----------------------------------------------------------------------------
 
-  /** A new configuration: checkers reconfigured (or started), the table change left to the
-   *  daemon, which asks liveView() next. Throws, changing nothing, when a checker cannot be built. */
+  /** A new configuration heard of (onConfig). The first one starts the checkers; a later one is
+   *  only checked here (throws, changing nothing, when a checker cannot be built) and applied in
+   *  liveView(), once every subsystem has accepted the file and the daemon applies its table. */
   private prepare(loaded: LoadedConfig): void {
     const adopted = this.assignIds(loaded);
     const config = this.checkConfig(adopted);
-    this.deferPools = true;
-    try {
-      if (this.health === null) {
+    if (this.health === null) {
+      this.deferPools = true;
+      try {
         const health = HealthService.fromConfig(config, {
           onPool: (vsId, dests) => this.onPool(vsId, dests),
           onEvent: (e) => this.logEvent(e),
@@ -109,15 +111,27 @@ export class HealthGlue {
         // sorry server decided) before the table is first written: nothing flaps at start.
         health.start();
         this.health = health;
-      } else {
-        this.health.reloadConfig(config);
+      } finally {
+        this.deferPools = false;
       }
+      this.pending = { adopted, config: null };
+      return;
+    }
+    this.health.validate(config);
+    this.pending = { adopted, config };
+  }
+
+  /** Reconfigures the running checkers; their pool changes are recorded, not applied: the
+   *  daemon's diff right after applies them with the rest of the file. */
+  private commit(config: CheckConfig, adopted: Adopted): void {
+    this.deferPools = true;
+    try {
+      this.health!.reloadConfig(config);
     } finally {
       this.deferPools = false;
     }
     const ids = new Set(adopted.vsIds);
     for (const id of [...this.pools.keys()]) if (!ids.has(id)) this.pools.delete(id);
-    this.pending = adopted;
   }
 
   /** Gives every virtual and real server its id: the same one as in earlier loads when its
@@ -159,9 +173,11 @@ export class HealthGlue {
   /** Daemon.applyConfig's view: the table to have for `configured`. A configuration that did not
    *  come through onConfig (a test's, an ipvsadm-style one) passes unchanged. */
   private liveView(configured: ModelConfig): ModelConfig {
-    if (this.pending && this.pending.loaded.model === configured) {
-      this.current = this.pending;
+    const pending = this.pending;
+    if (pending && pending.adopted.loaded.model === configured) {
       this.pending = null;
+      if (pending.config) this.commit(pending.config, pending.adopted);
+      this.current = pending.adopted;
     }
     if (!this.current || this.current.loaded.model !== configured) return configured;
     return { ...configured, services: configured.services.map((s, i) => this.liveService(this.current!, s, i)) };
