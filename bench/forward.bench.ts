@@ -1,0 +1,138 @@
+// Micro benchmarks of the forwarding modes through the worker pipeline (parse → classify →
+// connection lookup → rewrite) on an established flow: DR, NAT (both directions) and TUN, for a
+// small and a full-size packet. DR and NAT rewrite in place, so each operation first restores the
+// frame from a pristine copy (TypedArray.set, no allocation); the "restore only" rows measure that
+// copy, to be subtracted when comparing. TUN builds its output in the worker's TX buffer, which
+// is reset after each operation as the worker does after each batch.
+import { runCases, type BenchOptions, type BenchRow } from './lib';
+import { PacketBuilder } from '../src/packet/builder';
+import { TCP_ACK, TCP_SYN } from '../src/packet/tcp';
+import { viewOf } from '../src/packet/layer';
+import { ipv4ToInt } from '../src/packet/addr';
+import { DestTable, DestField, ForwardMethod } from '../src/service/dest-table';
+import { ServiceSnapshot } from '../src/service/snapshot';
+import { ConnTable } from '../src/conn/table';
+import { getSchedulerFactory } from '../src/sched/index';
+import { NextHopTable } from '../src/dataplane/next-hop';
+import { WorkerCounters } from '../src/dataplane/counters';
+import { Pipeline, NO_TX } from '../src/dataplane/pipeline';
+
+const BATCH = 1000;
+const CLIENT = '10.77.0.10';
+const VIP = '10.77.0.100';
+const RIP = '10.78.0.21';
+const CLIENT_MAC = '02:00:00:00:00:0a';
+const DIRECTOR_MAC = '02:00:00:00:00:02';
+const RS_MAC = '02:00:00:00:01:15';
+
+let sink = 0;
+
+function pipelineFor(fwd: ForwardMethod): Pipeline {
+  const dests = new DestTable(16);
+  const conns = new ConnTable(4096, dests, { workerId: 0 });
+  const nextHops = new NextHopTable(16);
+  const counters = new WorkerCounters({ maxServices: 8, maxDests: 16 });
+  const slot = dests.allocate();
+  dests.set(slot, DestField.ADDR, ipv4ToInt(RIP) | 0);
+  dests.set(slot, DestField.PORT, 8080);
+  dests.set(slot, DestField.WEIGHT, 1);
+  dests.set(slot, DestField.FWD, fwd);
+  dests.set(slot, DestField.SERVICE, 1);
+  nextHops.set(slot, { dstMac: RS_MAC, srcMac: DIRECTOR_MAC, egress: 0, mtu: 9000, srcAddr: ipv4ToInt('10.78.0.1'), viaGateway: false });
+  const scheduler = getSchedulerFactory('rr').create(dests, 0, 16);
+  scheduler.update([slot]);
+  const p = new Pipeline({ dests, conns, nextHops, counters, egressCount: 1 });
+  p.setSnapshot(
+    ServiceSnapshot.build(1, 8, [{
+      slot: 1, protocol: 6, addr: ipv4ToInt(VIP), port: 80, fwmark: 0, persistTimeout: 0, netmask: 0xffffffff,
+      schedIndex: 0, schedFlags: 0, destCount: 1, onePacket: false, active: true,
+    }]),
+    [null, { protocol: 6, addr: ipv4ToInt(VIP), port: 80, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff, onePacket: false, scheduler }],
+  );
+  return p;
+}
+
+function frame(src: string, dst: string, sport: number, dport: number, flags: number, payload: number, srcMac = CLIENT_MAC): Uint8Array {
+  return new PacketBuilder()
+    .eth({ src: srcMac, dst: DIRECTOR_MAC })
+    .ipv4({ src, dst, ttl: 64, df: true })
+    .tcp({ srcPort: sport, dstPort: dport, flags })
+    .payload(new Uint8Array(payload))
+    .build();
+}
+
+function established(fwd: ForwardMethod): Pipeline {
+  const p = pipelineFor(fwd);
+  const syn = frame(CLIENT, VIP, 40000, 80, TCP_SYN, 0);
+  if (p.process(syn, viewOf(syn), 0, syn.length, 1_000_000, 0) === NO_TX) throw new Error('bench set-up: the SYN was not forwarded');
+  p.tx.reset();
+  return p;
+}
+
+export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
+  const cases = [];
+  for (const payload of [0, 1446]) {
+    const size = `${54 + payload} B`;
+    const pristine = frame(CLIENT, VIP, 40000, 80, TCP_ACK, payload);
+    const work = pristine.slice();
+    const view = viewOf(work);
+    const reply = frame(RIP, CLIENT, 8080, 40000, TCP_ACK, payload, RS_MAC);
+    const replyWork = reply.slice();
+    const replyView = viewOf(replyWork);
+    const dr = established(ForwardMethod.DROUTE);
+    const nat = established(ForwardMethod.MASQ);
+    const tun = established(ForwardMethod.TUNNEL);
+    cases.push(
+      {
+        group: 'forward', name: `restore only (baseline copy), ${size}`, opsPerCall: BATCH,
+        fn: () => {
+          for (let i = 0; i < BATCH; i++) {
+            work.set(pristine);
+            sink += work[22]!;
+          }
+        },
+      },
+      {
+        group: 'forward', name: `DR client → RS, ${size}`, opsPerCall: BATCH,
+        fn: () => {
+          for (let i = 0; i < BATCH; i++) {
+            work.set(pristine);
+            sink += dr.process(work, view, 0, work.length, 1_000_000, 0);
+          }
+        },
+      },
+      {
+        group: 'forward', name: `NAT client → RS (dst + port rewrite), ${size}`, opsPerCall: BATCH,
+        fn: () => {
+          for (let i = 0; i < BATCH; i++) {
+            work.set(pristine);
+            sink += nat.process(work, view, 0, work.length, 1_000_000, 0);
+          }
+        },
+      },
+      {
+        group: 'forward', name: `NAT RS → client (reply lookup + src rewrite), ${size}`, opsPerCall: BATCH,
+        fn: () => {
+          for (let i = 0; i < BATCH; i++) {
+            replyWork.set(reply);
+            sink += nat.process(replyWork, replyView, 0, replyWork.length, 1_000_000, 0);
+          }
+        },
+      },
+      {
+        group: 'forward', name: `TUN client → RS (IPIP into the TX buffer), ${size}`, opsPerCall: BATCH,
+        fn: () => {
+          for (let i = 0; i < BATCH; i++) {
+            work.set(pristine);
+            sink += tun.process(work, view, 0, work.length, 1_000_000, 0);
+            if (tun.tx.needsFlush) tun.tx.reset();
+          }
+          tun.tx.reset();
+        },
+      },
+    );
+  }
+  const rows = await runCases('forward', cases, opts);
+  if (sink === 0.5) console.log(sink);
+  return rows;
+}
