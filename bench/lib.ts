@@ -21,6 +21,8 @@ export interface BenchRow {
   baseline?: boolean;
   /** Extra figures that explain the row (offered rate, CPU use, errors), in words. */
   note?: string;
+  /** Request latency percentiles (medians over the runs), for request-rate rows. */
+  latency?: { p50ms: number; p99ms: number };
 }
 
 export interface BenchOptions {

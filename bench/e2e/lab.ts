@@ -4,10 +4,15 @@
 //   10.201.0.10                     10.201.0.1 + VIP .100, .101   ── d2 ─ r2 ── uvsE2<S> real server 2
 //                                                                 10.201.1.1 / 10.201.2.1   10.201.{1,2}.2
 //
-// Point-to-point veths and no bridge, so no case pays for switching. The real servers route back
-// through the director (NAT needs that; DR replies then pass the director's kernel, which forwards
-// them), hold the VIP on lo with arp_ignore=1/arp_announce=2 (DR), and run rs-server.mjs (HTTP :80)
-// and iperf3 -s (:5201).
+//   uvsEc<S> ── x1 ─ y1 ── uvsE1<S>   reply links: 10.201.11.0/24, 10.201.12.0/24
+//            ── x2 ─ y2 ── uvsE2<S>
+//
+// Point-to-point veths and no bridge, so no case pays for switching. The real servers hold the VIP
+// on lo with arp_ignore=1/arp_announce=2 (DR) and run rs-server.mjs (HTTP :80) and iperf3 -s
+// (:5201). Their default route is the director; their route back to the client is chosen per case
+// with replyPath(): 'director' (NAT, nftables DNAT: replies must be un-translated there) or 'direct'
+// over the reply links (DR, TUN: the director's kernel would drop replies from the VIP, its own
+// address, as martians, and DR's point is that replies bypass the director anyway).
 //
 // Packet-rate sinks: 10.201.1.99 and 10.201.2.99 are addresses nobody has, with permanent
 // neighbour entries on the director pointing to MACs nobody has. Frames forwarded to them reach the
@@ -38,6 +43,9 @@ export const ADDR = {
   rs: ['10.201.1.2', '10.201.2.2'],
   sink: ['10.201.1.99', '10.201.2.99'],
   sinkMac: ['02:00:00:00:01:99', '02:00:00:00:02:99'],
+  /** The client's and the real servers' ends of the reply links. */
+  replyClient: ['10.201.11.10', '10.201.12.10'],
+  replyRs: ['10.201.11.2', '10.201.12.2'],
   /** Destination of the kernel-forwarding packet-rate case, routed to sink 1. */
   fwdDst: '10.201.9.1',
 } as const;
@@ -58,7 +66,7 @@ export function canPin(): boolean {
 export class BenchLab {
   readonly lab: Lab;
   readonly ns: { c: string; d: string; r: [string, string] };
-  readonly dev: { c0: string; d0: string; d1: string; d2: string; r1: string; r2: string };
+  readonly dev: { c0: string; d0: string; d1: string; d2: string; r1: string; r2: string; x: [string, string]; y: [string, string] };
   readonly mac: { c0: string; d0: string };
   private readonly procs: ChildProcess[] = [];
   private destroyed = false;
@@ -78,7 +86,10 @@ export class BenchLab {
     const L = this.lab;
     try {
       this.ns = { c: L.ns('Ec'), d: L.ns('Ed'), r: [L.ns('E1'), L.ns('E2')] };
-      this.dev = { c0: L.dev('c0'), d0: L.dev('d0'), d1: L.dev('d1'), d2: L.dev('d2'), r1: L.dev('r1'), r2: L.dev('r2') };
+      this.dev = {
+        c0: L.dev('c0'), d0: L.dev('d0'), d1: L.dev('d1'), d2: L.dev('d2'), r1: L.dev('r1'), r2: L.dev('r2'),
+        x: [L.dev('x1'), L.dev('x2')], y: [L.dev('y1'), L.dev('y2')],
+      };
       const { c, d, r } = this.ns;
       const v = this.dev;
       L.veth(c, v.c0, d, v.d0);
@@ -103,7 +114,13 @@ export class BenchLab {
         // Static neighbours both ways: no ARP inside a measurement.
         L.neigh(d, dirDevs[i]!, ADDR.rs[i]!, L.mac(r[i]!, rsDevs[i]!));
         L.neigh(r[i]!, rsDevs[i]!, ADDR.dirRs[i]!, L.mac(d, dirDevs[i]!));
+        L.veth(c, v.x[i]!, r[i]!, v.y[i]!);
+        L.addr(c, v.x[i]!, `${ADDR.replyClient[i]}/24`);
+        L.addr(r[i]!, v.y[i]!, `${ADDR.replyRs[i]}/24`);
       }
+      // The client takes replies on the reply links although it sends to the director.
+      L.exec(c, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0',
+        ...[v.c0, ...v.x].map((dev) => `net.ipv4.conf.${dev}.rp_filter=0`)]);
       L.exec(d, ['ip', 'route', 'add', `${ADDR.fwdDst.replace(/\.\d+$/, '.0')}/24`, 'via', ADDR.sink[0], 'dev', v.d1]);
       this.mac = { c0: L.mac(c, v.c0), d0: L.mac(d, v.d0) };
       L.neigh(c, v.c0, ADDR.dirFront, this.mac.d0);
@@ -138,6 +155,16 @@ export class BenchLab {
     const timer = setTimeout(() => p.kill('SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** How the real servers reach the client: back through the director, or over the reply links. */
+  replyPath(via: 'director' | 'direct'): void {
+    for (let i = 0; i < 2; i++) {
+      const route = via === 'direct'
+        ? ['via', ADDR.replyClient[i]!, 'dev', this.dev.y[i]!]
+        : ['via', ADDR.dirRs[i]!, 'dev', i === 0 ? this.dev.r1 : this.dev.r2];
+      this.exec(this.ns.r[i]!, ['ip', 'route', 'replace', `${ADDR.client}/32`, ...route]);
+    }
   }
 
   rxPackets(ns: string, dev: string): number {
