@@ -110,6 +110,18 @@ export class ClientHopTable {
     return -1;
   }
 
+  /** The egress interface toward `addr`, or -1 when unknown (no MACs written). */
+  egressOf(addr: number): number {
+    const slot = this.slotOf(addr);
+    const b = this.bytes;
+    const base = slot * CLIENT_HOP_RECORD_BYTES;
+    const w = base >>> 2;
+    const s1 = Atomics.load(this.words, w + SEQ);
+    if ((s1 & 1) !== 0 || b[base + VALID] !== 1 || this.words[w + ADDR_WORD] !== (addr | 0)) return -1;
+    const egress = b[base + EGRESS]!;
+    return Atomics.load(this.words, w + SEQ) === s1 ? egress : -1;
+  }
+
   /** The record of `addr` as text (listings, tests), or null. */
   describe(addr: number): { nextHopMac: string; ownMac: string; egress: number } | null {
     const frame = new Uint8Array(12);

@@ -209,7 +209,7 @@ export class DataPlane {
   private spawn(h: WorkerHandle): Promise<void> {
     const init: WorkerInit = {
       workerId: h.id,
-      ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex })),
+      ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu })),
       fanoutGroupBase: (process.pid * 16) & 0xffff,
       ring: this.opts.ring ?? {},
       vnetHdr: this.opts.vnetHdr ?? true,

@@ -43,7 +43,8 @@ import { ConnRef, EntryCell, Meta, type ConnTable } from '../conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../conn/schedule';
 import { forwardDr } from '../forward/dr';
 import { forwardNatIn, forwardNatOut } from '../forward/nat';
-import { TunForwarder, VNET_GSO_NONE, type OffloadInfo } from '../forward/tun';
+import { TunForwarder, VNET_GSO_NONE, completeChecksum, type OffloadInfo } from '../forward/tun';
+import { Fragmenter } from '../forward/fragment';
 import { IcmpResponder, natIcmpRewrite } from '../forward/icmp';
 import { decrementTtl } from '../forward/dr';
 import type { NextHopTable } from './next-hop';
@@ -72,6 +73,8 @@ export interface PipelineDeps {
   vnetHdr?: boolean;
   /** Interfaces the worker transmits on (TxQueue size); default 1. */
   egressCount?: number;
+  /** MTU per egress interface, for NAT replies (0 or absent: not checked). */
+  egressMtu?: readonly number[];
 }
 
 /** The kernel writes the legacy virtio_net_hdr in host order for packet sockets. */
@@ -88,6 +91,8 @@ export class Pipeline {
   /** Frames built by this worker (TUN, ICMP errors), sent by the worker after each batch. */
   readonly tx: TxQueue;
   private readonly tun: TunForwarder;
+  private readonly fragmenter: Fragmenter;
+  private readonly egressMtu: Int32Array;
   private readonly icmpOut: IcmpResponder;
   private readonly clientHops: ClientHopTable;
   private readonly conns: ConnTable;
@@ -113,6 +118,8 @@ export class Pipeline {
     this.tx = new TxQueue(deps.egressCount ?? 1);
     this.tun = new TunForwarder(this.tx, this.vnetHdr);
     this.icmpOut = new IcmpResponder(this.tx, this.vnetHdr);
+    this.fragmenter = new Fragmenter(this.tx, this.vnetHdr);
+    this.egressMtu = Int32Array.from(deps.egressMtu ?? []);
     this.quoted.quoted = true;
   }
 
@@ -202,12 +209,31 @@ export class Pipeline {
     const l3 = ip.headerOffset;
     let out: number;
     let egress = this.nextHops.egress(dest);
-    if (method === ForwardMethod.DROUTE) {
-      out = forwardDr(buf, l2, l3, this.nextHops, dest);
-    } else if (method === ForwardMethod.MASQ) {
-      // Replies to this client leave the way its packets came (client-hops.ts).
-      this.clientHops.learn(ip.src, buf, l2, ingress);
-      out = forwardNatIn(buf, l2, l3, ip.payloadOffset, ip.protocol, ref.daddr, ref.dport, this.readOffload(view, l2), this.nextHops, dest);
+    if (method === ForwardMethod.DROUTE || method === ForwardMethod.MASQ) {
+      const partial = this.readOffload(view, l2);
+      const mtu = this.nextHops.mtu(dest);
+      const oversize = mtu > 0 && ip.totalLength > mtu && this.offload.gsoType === VNET_GSO_NONE;
+      if (oversize && ip.dontFragment) {
+        // Larger than the link and DF: what a router answers (RFC 1191), from the VIP.
+        this.icmpOut.toSender(buf, l2, l3, ip.totalLength, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, ip.dst, ingress);
+        this.drop(DropReason.TOO_BIG);
+        return QUEUED;
+      }
+      if (method === ForwardMethod.DROUTE) {
+        out = forwardDr(buf, l2, l3, this.nextHops, dest);
+      } else {
+        // Replies to this client leave the way its packets came (client-hops.ts).
+        this.clientHops.learn(ip.src, buf, l2, ingress);
+        out = forwardNatIn(buf, l2, l3, ip.payloadOffset, ip.protocol, ref.daddr, ref.dport, partial, this.nextHops, dest);
+      }
+      if (out === 0 && oversize) {
+        // A datagram the kernel reassembled for us (fanout defrag): fragment it again.
+        out = this.refragment(buf, view, l2, l3, ip.totalLength, partial, mtu, egress);
+        if (out === 0) {
+          counters.countIn(svc, dest, ip.totalLength);
+          return QUEUED;
+        }
+      }
     } else if (method === ForwardMethod.TUNNEL) {
       this.readOffload(view, l2);
       out = this.tun.forward(buf, view, l2, l3, ip.totalLength, this.offload, this.nextHops, dest, ref.daddr);
@@ -244,7 +270,15 @@ export class Pipeline {
     const vaddr = table.field(ref.index, EntryCell.VADDR) >>> 0;
     const vport = table.field(ref.index, EntryCell.PORTS) & 0xffff;
     const dest = ref.destSlot;
-    const egress = forwardNatOut(buf, l2, l3, ip.payloadOffset, ip.protocol, vaddr, vport, this.readOffload(view, l2), this.clientHops);
+    const partial = this.readOffload(view, l2);
+    const out = this.clientHops.egressOf(ip.dst);
+    const mtu = out >= 0 && out < this.egressMtu.length ? this.egressMtu[out]! : 0;
+    const oversize = mtu > 0 && ip.totalLength > mtu && this.offload.gsoType === VNET_GSO_NONE;
+    if (oversize && ip.dontFragment && dest >= 0) {
+      this.drop(DropReason.TOO_BIG);
+      return this.icmpOut.toRealServer(buf, l3, ip.totalLength, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, this.nextHops, dest) === 0 ? QUEUED : NO_TX;
+    }
+    const egress = forwardNatOut(buf, l2, l3, ip.payloadOffset, ip.protocol, vaddr, vport, partial, this.clientHops);
     if (egress < 0) {
       if (egress === -DropReason.TTL_EXPIRED && dest >= 0) {
         // The reply's destination is not local: the error comes from the director's address
@@ -254,8 +288,19 @@ export class Pipeline {
       }
       return this.drop(-egress);
     }
+    if (oversize) {
+      const r = this.refragment(buf, view, l2, l3, ip.totalLength, partial, mtu, egress);
+      if (r !== 0) return this.drop(r);
+    }
     if (dest >= 0) this.counters.countOut(this.dests.get(dest, DestField.SERVICE), dest, ip.totalLength);
-    return egress;
+    return oversize ? QUEUED : egress;
+  }
+
+  /** The rewritten frame is larger than `mtu` (DF clear): queue it as fragments. */
+  private refragment(buf: Uint8Array, view: DataView, l2: number, l3: number, totalLength: number, partial: boolean, mtu: number, egress: number): number {
+    // Fragments cannot leave their checksum to the NIC: complete it first.
+    if (partial) completeChecksum(buf, view, l2 + this.offload.csumStart, l3 + totalLength, this.offload.csumOffset, buf[l3 + 9] === IPPROTO_UDP);
+    return this.fragmenter.fragment(buf, view, l2, l3, mtu, egress);
   }
 
   /**

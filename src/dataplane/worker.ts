@@ -24,6 +24,8 @@ import { DropReason } from '../packet/drop';
 export interface WorkerIface {
   name: string;
   index: number;
+  /** The interface's MTU (NAT replies larger than it are fragmented or refused). */
+  mtu?: number;
 }
 
 export interface WorkerInit {
@@ -88,6 +90,7 @@ function main(): void {
   const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);
   const pipeline = new Pipeline({
     dests, conns, nextHops, counters, clientHops, vnetHdr: init.vnetHdr, egressCount: Math.max(1, init.ifaces.length),
+    egressMtu: init.ifaces.map((i) => i.mtu ?? 0),
   });
   const tx = pipeline.tx;
 

@@ -67,6 +67,19 @@ export function copyBytes(src: Uint8Array, srcView: DataView, from: number, dst:
   for (; i < len; i++) dst[to + i] = src[from + i]!;
 }
 
+/**
+ * Completes a CHECKSUM_PARTIAL L4 checksum in place (skb_checksum_help): the field at
+ * from + csumOffset holds the pseudo-header sum; the sum of from .. end over it, complemented,
+ * is the checksum. UDP's computed 0 is sent as 0xffff.
+ */
+export function completeChecksum(buf: Uint8Array, view: DataView, from: number, end: number, csumOffset: number, udp: boolean): void {
+  const field = from + csumOffset;
+  if (field + 2 > end) return;
+  let c = ~foldSum(onesComplementSum(buf, from, end - from)) & 0xffff;
+  if (c === 0 && udp) c = 0xffff;
+  view.setUint16(field, c);
+}
+
 /** What the pipeline knows of the frame's offload state (from its virtio_net_hdr). */
 export interface OffloadInfo {
   /** csum_start relative to the Ethernet header when the L4 checksum is CHECKSUM_PARTIAL, else -1. */
@@ -190,17 +203,7 @@ export class TunForwarder {
     const innerAt = outerAt + IPIP_HEADER_BYTES;
     copyBytes(src, srcView, l3, out, ov, innerAt, innerLen);
     decrementTtl(out, innerAt);
-    if (csumAt >= 0) {
-      const from = innerAt + (csumAt - l3);
-      const field = from + csumOffset;
-      const isUdp = out[innerAt + 9] === IPPROTO_UDP;
-      if (field + 2 <= innerAt + innerLen) {
-        // The field holds the pseudo-header sum; sum the rest over it (skb_checksum_help).
-        let c = ~foldSum(onesComplementSum(out, from, innerAt + innerLen - from)) & 0xffff;
-        if (c === 0 && isUdp) c = 0xffff;
-        ov.setUint16(field, c);
-      }
-    }
+    if (csumAt >= 0) completeChecksum(out, ov, innerAt + (csumAt - l3), innerAt + innerLen, csumOffset, out[innerAt + 9] === IPPROTO_UDP);
     this.writeHeads(at, outerAt, innerAt, total, nextHops, destSlot);
     if (total <= mtu) {
       if (!tx.commit(at, head + total, nextHops.egress(destSlot))) return DropReason.TX_BUFFER_FULL;

@@ -34,7 +34,7 @@ interface Lab {
   slots: number[];
 }
 
-function makeLab(opts: { fwd: ForwardMethod; proto?: number; rport?: number; mtu?: number; vnet?: boolean; connMax?: number }): Lab {
+function makeLab(opts: { fwd: ForwardMethod; proto?: number; rport?: number; mtu?: number; vnet?: boolean; connMax?: number; egressMtu?: number[] }): Lab {
   const dests = new DestTable(16);
   const conns = new ConnTable(opts.connMax ?? 1024, dests, { workerId: 0 });
   const nextHops = new NextHopTable(16);
@@ -60,7 +60,7 @@ function makeLab(opts: { fwd: ForwardMethod; proto?: number; rport?: number; mtu
   const service: ConnService = {
     protocol: proto, addr: ipv4ToInt(VIP), port: 80, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff, onePacket: false, scheduler,
   };
-  const pipeline = new Pipeline({ dests, conns, nextHops, counters, vnetHdr: opts.vnet ?? false, egressCount: 2 });
+  const pipeline = new Pipeline({ dests, conns, nextHops, counters, vnetHdr: opts.vnet ?? false, egressCount: 2, egressMtu: opts.egressMtu });
   pipeline.setSnapshot(ServiceSnapshot.build(1, 8, [compiled]), [null, null, null, service]);
   return { pipeline, dests, counters, slots };
 }
@@ -410,4 +410,46 @@ test('a full connection table refuses new flows (CONN_TABLE_FULL) and keeps forw
   }
   assert.equal(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: port + 1, dport: 80, flags: TCP_SYN })), NO_TX);
   assert.equal(lab.counters.drops(DropReason.CONN_TABLE_FULL), 2);
+});
+
+test('a reassembled datagram larger than the MTU is fragmented again after the NAT rewrite; with DF it gets frag-needed', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, proto: 17, rport: 5353, mtu: 1500 });
+  const data = new Uint8Array(2972);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+  const big = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: CLIENT, dst: VIP, ttl: 64, id: 9 }).udp({ srcPort: 7000, dstPort: 80 }).payload(data).build();
+  assert.equal(run(lab, big), QUEUED);
+  const parts = queued(lab, 1);
+  assert.equal(parts.length, 3);
+  const expected = new PacketBuilder().eth({ src: DIRECTOR_RS_MAC, dst: RS_MACS[1]! }).ipv4({ src: CLIENT, dst: RIPS[1]!, ttl: 63, id: 9 }).udp({ srcPort: 7000, dstPort: 5353 }).payload(data).build();
+  const joined: number[] = [];
+  for (const p of parts) {
+    assert.deepEqual(p.subarray(0, 14), expected.subarray(0, 14));
+    assert.ok(p.length - 14 <= 1500);
+    joined.push(...p.subarray(34));
+  }
+  assert.deepEqual(Uint8Array.from(joined), expected.subarray(34));
+  assert.equal(lab.counters.cells[3 * STAT_CELLS + Stat.INPKTS], 1);
+
+  lab.pipeline.tx.reset();
+  const df = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: CLIENT, dst: VIP, ttl: 64, id: 10, df: true }).udp({ srcPort: 7001, dstPort: 80 }).payload(data).build();
+  assert.equal(run(lab, df), QUEUED);
+  const icmp = queued(lab, 0);
+  assert.equal(icmp.length, 1);
+  assert.equal(icmp[0]![14 + 20], 3);
+  assert.equal(icmp[0]![14 + 21], 4);
+  assert.equal(viewOf(icmp[0]!).getUint16(14 + 26), 1500, 'next-hop MTU');
+  assert.equal(lab.counters.drops(DropReason.TOO_BIG), 1);
+});
+
+test('NAT: a reassembled reply larger than the client-side MTU is fragmented toward the client', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, proto: 17, rport: 5353, egressMtu: [1500, 1500] });
+  const q = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: CLIENT, dst: VIP, ttl: 64 }).udp({ srcPort: 7100, dstPort: 80 }).payload('q').build();
+  assert.equal(run(lab, q, 0), 1);
+  const answer = new PacketBuilder().eth({ src: RS_MACS[1]!, dst: DIRECTOR_RS_MAC }).ipv4({ src: RIPS[1]!, dst: CLIENT, ttl: 64 }).udp({ srcPort: 5353, dstPort: 7100 }).payload(new Uint8Array(2000)).build();
+  assert.equal(run(lab, answer, 1), QUEUED);
+  const tx = lab.pipeline.tx;
+  assert.equal(tx.counts[0], 2, 'two fragments toward the client');
+  const first = tx.buffer.slice(tx.offsets[0]![0]!, tx.offsets[0]![0]! + tx.lengths[0]![0]!);
+  assert.deepEqual(Array.from(first.subarray(26, 30)), [10, 77, 0, 100], 'from the VIP');
+  assert.equal(viewOf(first).getUint16(34), 80, 'from the virtual port');
 });
