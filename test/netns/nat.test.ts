@@ -5,7 +5,7 @@
 // the replies cross it. Needs root (CI runs it as root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cannotRunNetns, labSuffix } from './helpers';
+import { cannotRunNetns, labSuffix, inNs } from './helpers';
 import { ModeLab, VIP } from './mode-lab';
 
 const why = cannotRunNetns();
@@ -47,6 +47,20 @@ test('NAT with one worker: rr 10/10 with port translation, OutPkts, wrr 15/5, 2 
 
   lab.download2MB();
   lab.upload3MB();
+
+  // A 3000-byte datagram leaves the client in fragments; the ring hands uvs the reassembled
+  // datagram (fanout defrag), which is rewritten and fragmented again toward the real server.
+  lab.uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
+  lab.uvsadm('-a', '-u', `${VIP}:53`, '-r', '10.78.0.21:5353', '-m');
+  const py = [
+    'import socket',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    's.settimeout(3)',
+    `s.sendto(b"y" * 3000, (${JSON.stringify(VIP)}, 53))`,
+    'print(s.recvfrom(100)[0].decode().strip())',
+  ].join('\n');
+  const frag = inNs(lab.CL, 'python3', ['-c', py], 10_000);
+  assert.equal(frag.stdout.trim(), 'rs1', `fragmented datagram: ${frag.stderr}\nuvsd log:\n${lab.log}`);
 
   assert.equal(lab.nstat(lab.DIR, 'TcpOutRsts'), rsts, 'the director kernel sent no RST');
   assert.equal(lab.nstat(lab.DIR, 'IpForwDatagrams'), fwd, 'the director kernel forwarded nothing');
