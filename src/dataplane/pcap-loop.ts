@@ -8,8 +8,7 @@
 // "worker 0" for the counters and the connection table.
 //
 // Per interface: one pcap session in immediate mode (buffer_timeout 0: no block timeout, each
-// frame is handed over as it arrives), a snap length of ~2 KiB (wire-sized frames: see
-// pcap-offloads.ts for why super-frames are not expected), not promiscuous, and a libpcap filter
+// frame is handed over as it arrives), not promiscuous, and a libpcap filter
 // equivalent to the ring's kernel filter (pcap.ts pcapFilter). libpcap cannot change a session's
 // filter, so a new set of VIPs opens a new session before the old one is drained and closed.
 // Frames are sent back out with pcap_inject, one call per frame.
@@ -23,6 +22,16 @@
 // sees the frame, so every mode works on a complete checksum (DR forwards it, NAT updates it
 // incrementally, TUN copies it into the tunnel). A complete checksum that happens to equal that
 // value is recomputed to itself, so good packets are never changed by this.
+//
+// Super-frames: the backend turns GRO off on its own interfaces (pcap-offloads.ts), but a
+// neighbour's TCP stack on a veth or bridge hands over 64 KiB TSO frames as they are (a NAT real
+// server's download, a client's upload). The ring gets their gso_size from the vnet header and
+// lets the kernel segment on transmit; libpcap has neither, so the snap length covers a whole
+// 64 KiB frame and a TCP super-frame is cut here into segments that fit the ingress interface's
+// MTU — tcp_gso_segment's rules: seq advances by the payload, FIN and PSH only on the last
+// segment, CWR only on the first, IP id + 1 per segment, full checksums — and each segment goes
+// through the pipeline like a frame from the wire. Other super-frames (UDP) are dropped and
+// counted (GSO_UNSUPPORTED).
 //
 // Fragments: the ring's fanout reassembles them in the kernel; libpcap has no such option, so a
 // fragment for a virtual service is dropped and counted (IP_FRAGMENT) by the pipeline.
@@ -49,10 +58,15 @@ import { TX_MAX_OUTPUT_BYTES, type TxQueue } from './tx-queue';
 import { DropReason } from '../packet/drop';
 import { foldSum, onesComplementSum, pseudoHeaderSum } from '../packet/checksum';
 
-/** Smallest snap length: an Ethernet frame of a 1500-byte MTU with a VLAN tag, and room. */
-export const PCAP_MIN_SNAP_LENGTH = 2048;
-/** Kernel buffer per session (libpcap's TPACKET_V3 ring). */
-export const PCAP_BUFFER_BYTES = 4 << 20;
+/** Snap length: a 64 KiB IPv4 super-frame behind an Ethernet header and two VLAN tags. */
+export const PCAP_SNAP_LENGTH = 65535 + 14 + 8;
+/** Buffer for one segment of a super-frame: at least this, or the largest MTU + headers. */
+const SEGMENT_MIN_BYTES = 2048;
+/**
+ * Kernel buffer per session. In immediate mode libpcap uses a TPACKET_V2 ring of fixed-size
+ * frames, each sized for a 64 KiB super-frame: 16 MiB holds 256 frames of any size.
+ */
+export const PCAP_BUFFER_BYTES = 16 << 20;
 /** Connection-table slots the expiry sweep looks at per tick, and the tick. */
 const EXPIRE_BUDGET = 4096;
 const EXPIRE_INTERVAL_MS = 10;
@@ -84,7 +98,9 @@ export class PcapWorker extends EventEmitter {
   readonly workerId: number;
   private readonly pcap: PcapBinding;
   private readonly offloads: PcapOffloads;
-  private readonly ifaces: { name: string; mac: string }[];
+  private readonly ethtool: EthtoolOps;
+  private readonly log: (level: 'info' | 'warn', message: string) => void;
+  private readonly ifaces: { name: string; mac: string; mtu: number }[];
   private readonly snapLength: number;
   private readonly conns: ConnTable;
   private readonly dests: DestTable;
@@ -105,6 +121,10 @@ export class PcapWorker extends EventEmitter {
   private readonly headerBuf: Buffer;
   /** injectViews[n]: the first n bytes of `frame` as a Buffer (pcap_inject sends a whole Buffer). */
   private readonly injectViews: (Buffer | undefined)[];
+  /** One segment of a super-frame at a time, and its inject views per length. */
+  private readonly segment: Buffer;
+  private readonly segmentView: DataView;
+  private readonly segmentViews: (Buffer | undefined)[];
   private nowMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private lastStats = 0;
@@ -118,15 +138,21 @@ export class PcapWorker extends EventEmitter {
     const ethtool: EthtoolOps = deps.ethtool ?? native!;
     const ifInfo = deps.ifInfo ?? ((name: string): PcapIfaceInfo => native!.ifInfo(name));
     const log = deps.log ?? ((): void => undefined);
+    this.ethtool = ethtool;
+    this.log = log;
     this.offloads = new PcapOffloads(ethtool, deps.offloadStatePath ?? defaultOffloadStatePath(), log);
     let maxMtu = 0;
     this.ifaces = init.ifaces.map((i) => {
       const info = ifInfo(i.name);
       maxMtu = Math.max(maxMtu, info.mtu);
-      return { name: i.name, mac: info.mac };
+      return { name: i.name, mac: info.mac, mtu: info.mtu };
     });
-    // Ethernet header, two VLAN tags (libpcap puts a stripped tag back into the frame), the MTU.
-    this.snapLength = Math.max(PCAP_MIN_SNAP_LENGTH, maxMtu + 22);
+    this.snapLength = PCAP_SNAP_LENGTH;
+    // A segment: Ethernet header, two VLAN tags (libpcap puts a stripped tag back), the MTU.
+    const segmentBytes = Math.max(SEGMENT_MIN_BYTES, maxMtu + 22);
+    this.segment = Buffer.alloc(segmentBytes);
+    this.segmentView = new DataView(this.segment.buffer, this.segment.byteOffset, this.segment.byteLength);
+    this.segmentViews = new Array<Buffer | undefined>(segmentBytes + 1);
     this.dests = new DestTable(init.destCapacity, init.dests);
     this.conns = new ConnTable(init.connCapacity, this.dests, { workerId: init.workerId, buffer: init.conns });
     const nextHops = new NextHopTable(init.destCapacity, init.nextHops);
@@ -194,6 +220,18 @@ export class PcapWorker extends EventEmitter {
     if (this.state !== 'starting') return;
     try {
       this.offloads.disable(this.ifaces.map((i) => i.name));
+      for (const { name } of this.ifaces) {
+        let segmenting = true;
+        try {
+          segmenting = this.ethtool.ethtoolGet(name, 'gso') || this.ethtool.ethtoolGet(name, 'tso');
+        } catch {
+          // unknown: libpcap will decide by itself
+        }
+        if (!segmenting) {
+          this.log('warn', `pcap: GSO and TSO are off on ${name}, so libpcap cuts captured frames at the MTU: ` +
+            `a neighbour's TSO super-frames will be dropped (TRUNCATED_IP); ethtool -K ${name} gso on lets uvs segment them`);
+        }
+      }
     } catch (err) {
       this.state = 'stopped';
       this.emit('error', err as Error);
@@ -287,26 +325,61 @@ export class PcapWorker extends EventEmitter {
     const wirelen = this.header[PCAP_HDR_LEN]!;
     const frame = this.frame;
     if (caplen !== wirelen) {
-      // Cut at the snap length: a super-frame (an offload still on somewhere), or a frame larger
-      // than the MTU. Forwarding what we have would send a damaged packet.
-      if (wirelen > this.snapLength) counters.add(WorkerStat.GSO_FRAMES, 1);
+      // Cut at the snap length (larger than any IPv4 packet): forwarding what we have would
+      // send a damaged packet.
       counters.drop(DropReason.TRUNCATED_IP);
+      return;
+    }
+    const mtu = this.ifaces[ingress]!.mtu;
+    if (caplen > mtu + 14 && frameL3Length(this.frameView, caplen) > mtu) {
+      counters.add(WorkerStat.GSO_FRAMES, 1);
+      this.segmentAndForward(ingress, mtu, caplen);
       return;
     }
     const partial = partialChecksumL3(frame, this.frameView, caplen);
     if (partial >= 0) completeL4Checksum(frame, this.frameView, partial);
-    const egress = this.pipeline.process(frame, this.frameView, 0, caplen, this.nowMs, ingress);
+    this.forward(frame, this.frameView, caplen, ingress, this.injectViews);
+  }
+
+  /** The pipeline, then out: in place (DR, NAT) or built in the TxQueue (TUN, ICMP errors). */
+  private forward(buf: Buffer, view: DataView, length: number, ingress: number, views: (Buffer | undefined)[]): void {
+    const egress = this.pipeline.process(buf, view, 0, length, this.nowMs, ingress);
     if (egress === NO_TX) return;
     if (egress === QUEUED) {
       this.sendQueued();
       return;
     }
-    let view = this.injectViews[caplen];
-    if (view === undefined) {
-      view = frame.subarray(0, caplen);
-      this.injectViews[caplen] = view;
+    let out = views[length];
+    if (out === undefined) {
+      out = buf.subarray(0, length);
+      views[length] = out;
     }
-    this.inject(egress, view);
+    this.inject(egress, out);
+  }
+
+  /** Cuts the TCP super-frame in this.frame into segments of the ingress MTU and forwards each. */
+  private segmentAndForward(ingress: number, mtu: number, length: number): void {
+    const frame = this.frame;
+    const l3 = tcpSuperFrameL3(frame, this.frameView, length);
+    if (l3 < 0) {
+      this.counters.drop(DropReason.GSO_UNSUPPORTED);
+      return;
+    }
+    const view = this.frameView;
+    const ihl = (frame[l3]! & 0x0f) * 4;
+    const headerEnd = l3 + ihl + (frame[l3 + ihl + 12]! >>> 4) * 4;
+    const end = l3 + view.getUint16(l3 + 2);
+    const mss = mtu - (headerEnd - l3);
+    if (mss <= 0 || headerEnd - l3 + mss > this.segment.length - l3) {
+      this.counters.drop(DropReason.GSO_UNSUPPORTED);
+      return;
+    }
+    let index = 0;
+    for (let at = headerEnd; at < end; at += mss, index++) {
+      const payload = Math.min(mss, end - at);
+      const segLength = writeTcpSegment(frame, view, l3, headerEnd, at, payload, index, at + payload >= end, this.segment, this.segmentView);
+      this.forward(this.segment, this.segmentView, segLength, ingress, this.segmentViews);
+    }
   }
 
   /** Sends what the pipeline built in its TxQueue (TUN, ICMP errors), then empties it. */
@@ -370,27 +443,51 @@ export class PcapWorker extends EventEmitter {
 }
 
 /**
- * Closes a binding session for good: close() only sets libpcap's break flag, and the dispatch()
- * after it returns -2 and frees the handle and the poll. With `drain`, frames already queued are
- * processed first (a session being replaced by one with a new filter).
+ * Sessions closed but not yet freed by the binding: kept reachable, because the binding's
+ * ObjectWrap lets the garbage collector free a PcapSession whose uv_poll is still registered,
+ * and the next readable event would then run on freed memory.
+ */
+const closingSessions = new Set<PcapBindingSession>();
+
+/** Sessions closed whose handle the binding has not freed yet (see closeCapture). */
+export function pcapSessionsClosing(): number {
+  return closingSessions.size;
+}
+
+/**
+ * Closes a binding session for good. close() only sets libpcap's break flag; the handle and the
+ * poll are freed by the next dispatch() that returns -2. In non-blocking mode libpcap reports the
+ * break only once a packet is there to read (pcap_read_linux_mmap_v3 checks the flag between
+ * packets), so when it returns 0 instead, the session stays reachable with a read callback that
+ * finishes the job on its next readable event — the break flag makes that dispatch return -2
+ * before it hands over any packet. With `drain`, frames already queued are processed first (a
+ * session being replaced by one with a new filter, which is already capturing).
  */
 function closeCapture(c: Capture, frame: Buffer, header: Buffer, drain: boolean): void {
-  c.session.read_callback = undefined;
-  if (drain) c.session.dispatch(frame, header);
-  c.session.close();
-  c.session.dispatch(frame, header);
+  const session = c.session;
+  if (drain) session.dispatch(frame, header);
+  session.close();
+  if (session.dispatch(frame, header) === -2) {
+    session.read_callback = undefined;
+    return;
+  }
+  closingSessions.add(session);
+  session.read_callback = (): void => {
+    if (session.dispatch(frame, header) !== -2) return;
+    session.read_callback = undefined;
+    closingSessions.delete(session);
+  };
 }
 
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_VLAN = 0x8100;
 const ETHERTYPE_QINQ = 0x88a8;
+const TCP_FIN = 0x01;
+const TCP_PSH = 0x08;
+const TCP_CWR = 0x80;
 
-/**
- * The offset of the IPv4 header when `frame` (Ethernet, length `length`) is a TCP or UDP packet,
- * not a fragment, whose checksum field holds only the folded pseudo-header sum — the state a
- * CHECKSUM_PARTIAL skb is captured in; otherwise -1. Reads only within `length`.
- */
-export function partialChecksumL3(frame: Uint8Array, view: DataView, length: number): number {
+/** Offset of the IPv4 header behind the Ethernet header and up to two VLAN tags, or -1. */
+function ipv4Offset(view: DataView, length: number): number {
   let l3 = 14;
   if (length < l3 + 20) return -1;
   let type = view.getUint16(12);
@@ -400,7 +497,72 @@ export function partialChecksumL3(frame: Uint8Array, view: DataView, length: num
     type = view.getUint16(l3 + 2);
     l3 += 4;
   }
-  if (type !== ETHERTYPE_IPV4) return -1;
+  return type === ETHERTYPE_IPV4 ? l3 : -1;
+}
+
+/** The IPv4 total length of the frame (0 when it is not IPv4): what must fit the MTU. */
+function frameL3Length(view: DataView, length: number): number {
+  const l3 = ipv4Offset(view, length);
+  return l3 < 0 ? 0 : view.getUint16(l3 + 2);
+}
+
+/**
+ * The IPv4 header offset when the frame is a TCP super-frame this backend can segment: IPv4
+ * with a consistent header, not a fragment, a complete TCP header within the packet; else -1.
+ */
+export function tcpSuperFrameL3(frame: Uint8Array, view: DataView, length: number): number {
+  const l3 = ipv4Offset(view, length);
+  if (l3 < 0) return -1;
+  const vihl = frame[l3]!;
+  if (vihl >>> 4 !== 4) return -1;
+  const ihl = (vihl & 0x0f) * 4;
+  const totalLength = view.getUint16(l3 + 2);
+  if (ihl < 20 || l3 + totalLength > length || frame[l3 + 9] !== 6) return -1;
+  if ((view.getUint16(l3 + 6) & 0x3fff) !== 0) return -1;
+  if (totalLength < ihl + 20) return -1;
+  const doff = (frame[l3 + ihl + 12]! >>> 4) * 4;
+  if (doff < 20 || ihl + doff > totalLength) return -1;
+  return l3;
+}
+
+/**
+ * Writes segment `index` of the TCP super-frame in `src` into `out`: the headers up to
+ * `headerEnd` (Ethernet, IPv4 at `l3`, TCP), then `payload` bytes from `payloadAt`, with the
+ * changes tcp_gso_segment makes — IP total length and id + index, TCP seq advanced by the payload
+ * before this one, FIN/PSH kept only on the last segment, CWR only on the first — and full IP and
+ * TCP checksums. Returns the segment's frame length.
+ */
+export function writeTcpSegment(src: Buffer, srcView: DataView, l3: number, headerEnd: number, payloadAt: number,
+  payload: number, index: number, last: boolean, out: Buffer, outView: DataView): number {
+  // Buffer.copy: no view objects per segment.
+  src.copy(out, 0, 0, headerEnd);
+  src.copy(out, headerEnd, payloadAt, payloadAt + payload);
+  const ihl = (src[l3]! & 0x0f) * 4;
+  const l4 = l3 + ihl;
+  const l4Length = headerEnd - l4 + payload;
+  outView.setUint16(l3 + 2, ihl + l4Length);
+  outView.setUint16(l3 + 4, (srcView.getUint16(l3 + 4) + index) & 0xffff);
+  outView.setUint16(l3 + 10, 0);
+  outView.setUint16(l3 + 10, ~foldSum(onesComplementSum(out, l3, ihl)) & 0xffff);
+  outView.setUint32(l4 + 4, (srcView.getUint32(l4 + 4) + (payloadAt - headerEnd)) >>> 0);
+  let flags = src[l4 + 13]!;
+  if (!last) flags &= ~(TCP_FIN | TCP_PSH);
+  if (index > 0) flags &= ~TCP_CWR;
+  out[l4 + 13] = flags;
+  outView.setUint16(l4 + 16, 0);
+  const sum = onesComplementSum(out, l4, l4Length, pseudoHeaderSum(outView.getUint32(l3 + 12), outView.getUint32(l3 + 16), 6, l4Length));
+  outView.setUint16(l4 + 16, ~foldSum(sum) & 0xffff);
+  return headerEnd + payload;
+}
+
+/**
+ * The offset of the IPv4 header when `frame` (Ethernet, length `length`) is a TCP or UDP packet,
+ * not a fragment, whose checksum field holds only the folded pseudo-header sum — the state a
+ * CHECKSUM_PARTIAL skb is captured in; otherwise -1. Reads only within `length`.
+ */
+export function partialChecksumL3(frame: Uint8Array, view: DataView, length: number): number {
+  const l3 = ipv4Offset(view, length);
+  if (l3 < 0) return -1;
   const vihl = frame[l3]!;
   if (vihl >>> 4 !== 4) return -1;
   const ihl = (vihl & 0x0f) * 4;

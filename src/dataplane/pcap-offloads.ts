@@ -1,12 +1,17 @@
-// Receive/segmentation offloads off while the pcap backend captures, restored on exit.
+// Receive offload off while the pcap backend captures, restored on exit.
 //
-// libpcap hands userspace each skb as one frame. With GRO (or LRO) the kernel merges a flow's
-// segments into super-frames of up to 64 KiB, and with TSO/GSO the director's own stack leaves
-// segmentation to the device; libpcap also sizes its ring frames for 64 KiB whenever one of these
-// is on (pcap-linux.c, iface_get_offload). A super-frame cannot go back out through pcap_inject
-// (it is larger than the MTU, and libpcap has no vnet header to let the kernel segment it), so the
-// pcap backend turns these offloads off on the interfaces it captures on — the advice libpcap's
-// own documentation gives for captures meant to see wire-sized packets.
+// libpcap hands userspace each skb as one frame. With GRO the kernel merges a flow's segments
+// into super-frames of up to 64 KiB, which cannot go back out through pcap_inject (larger than the
+// MTU, and no vnet header to let the kernel segment them). The backend can cut TCP super-frames
+// itself (pcap-loop.ts, for the ones neighbours' TSO sends over a veth or bridge anyway), but that
+// costs a copy per segment and works for TCP only, so GRO is turned off on the interfaces it
+// captures on. LRO is off on veths and bridges and not offered by the addon's legacy ethtool
+// calls; a NIC with LRO on gets its TCP super-frames cut like the others.
+//
+// TSO/GSO stay as they are, on purpose: they shape only what the director's own stack sends, and
+// libpcap sizes its ring frames (TPACKET_V2 in immediate mode) for 64 KiB only while one of these
+// offloads is on (pcap-linux.c create_ring/iface_get_offload); with all of them off it cuts every
+// frame at MTU + 18 bytes, and a neighbour's TSO frame would arrive truncated.
 //
 // The original settings are written to /run/uvs/pcap-offloads-<netns inode>.json before anything
 // changes, so a uvsd that was killed leaves a record the next start restores from first.
@@ -16,8 +21,8 @@ import { dirname, join } from 'node:path';
 import type { EthtoolFeature } from './native';
 import { SOCKET_DIR, netnsInode } from '../control/socket-path';
 
-/** The features turned off, in the order ethtool applies them (GRO before the ones it needs). */
-export const PCAP_OFFLOADS: readonly EthtoolFeature[] = ['gro', 'gso', 'tso'];
+/** The features the pcap backend turns off. */
+export const PCAP_OFFLOADS: readonly EthtoolFeature[] = ['gro'];
 
 export interface EthtoolOps {
   ethtoolGet(ifname: string, feature: EthtoolFeature): boolean;
@@ -43,6 +48,7 @@ export class PcapOffloads {
     private readonly ethtool: EthtoolOps,
     private readonly statePath: string,
     private readonly log: (level: 'info' | 'warn', message: string) => void,
+    private readonly features: readonly EthtoolFeature[] = PCAP_OFFLOADS,
   ) {}
 
   /**
@@ -54,7 +60,7 @@ export class PcapOffloads {
     const state: OffloadState = {};
     for (const ifname of ifnames) {
       const features: Partial<Record<EthtoolFeature, boolean>> = {};
-      for (const f of PCAP_OFFLOADS) {
+      for (const f of this.features) {
         try {
           features[f] = this.ethtool.ethtoolGet(ifname, f);
         } catch (err) {
@@ -69,13 +75,13 @@ export class PcapOffloads {
     this.saved = state;
     const changed: string[] = [];
     for (const [ifname, features] of Object.entries(state)) {
-      for (const f of PCAP_OFFLOADS) {
+      for (const f of this.features) {
         if (features[f] !== true) continue;
         try {
           this.ethtool.ethtoolSet(ifname, f, false);
           changed.push(`${ifname} ${f}`);
         } catch (err) {
-          this.log('warn', `pcap: cannot turn ${f} off on ${ifname} (${(err as Error).message}); super-frames from it will be dropped (TRUNCATED_IP)`);
+          this.log('warn', `pcap: cannot turn ${f} off on ${ifname} (${(err as Error).message}); TCP super-frames from it are cut in userspace, others dropped (GSO_UNSUPPORTED)`);
         }
       }
     }
@@ -110,10 +116,12 @@ export class PcapOffloads {
     // In the reverse order of disable(), so each feature comes back after the ones it was
     // turned off after.
     for (const [ifname, features] of Object.entries(state)) {
-      for (let i = PCAP_OFFLOADS.length - 1; i >= 0; i--) {
-        const f = PCAP_OFFLOADS[i]!;
+      // The record's own features (a record from another version may name others).
+      const names = Object.keys(features) as EthtoolFeature[];
+      for (let i = names.length - 1; i >= 0; i--) {
+        const f = names[i]!;
         const was = features[f];
-        if (was === undefined) continue;
+        if (typeof was !== 'boolean') continue;
         try {
           if (this.ethtool.ethtoolGet(ifname, f) !== was) this.ethtool.ethtoolSet(ifname, f, was);
         } catch (err) {

@@ -7,13 +7,13 @@ import { mkdtempSync, existsSync, readFileSync, writeFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PacketBuilder } from '../../src/packet/builder';
-import { TCP_SYN } from '../../src/packet/tcp';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../src/packet/tcp';
 import { viewOf } from '../../src/packet/layer';
 import { ipv4ToInt } from '../../src/packet/addr';
 import { checksumVerifies, foldSum, pseudoHeaderSum } from '../../src/packet/checksum';
 import { pcapFilter, PCAP_HDR_CAPLEN, PCAP_HDR_LEN, type PcapBinding, type PcapBindingSession, type PcapLinkType, type PcapStats } from '../../src/dataplane/pcap';
-import { partialChecksumL3, completeL4Checksum, PcapWorker } from '../../src/dataplane/pcap-loop';
-import { PcapOffloads, type EthtoolOps } from '../../src/dataplane/pcap-offloads';
+import { partialChecksumL3, completeL4Checksum, PcapWorker, pcapSessionsClosing } from '../../src/dataplane/pcap-loop';
+import { PcapOffloads, PCAP_OFFLOADS, type EthtoolOps } from '../../src/dataplane/pcap-offloads';
 import type { EthtoolFeature } from '../../src/dataplane/native';
 import type { FromWorker, WorkerInit, WorkerService } from '../../src/dataplane/worker';
 import { DestTable, DestField, ForwardMethod } from '../../src/service/dest-table';
@@ -136,7 +136,7 @@ test('offloads: recorded before the first change, turned off, restored, record r
     eth.state.set('e0/gro', true).set('e0/gso', true).set('e0/tso', false).set('e1/gso', true);
     eth.fixed.add('e1/gso');
     const logs: string[] = [];
-    const off = new PcapOffloads(eth, path, (_l, m) => logs.push(m));
+    const off = new PcapOffloads(eth, path, (_l, m) => logs.push(m), ['gro', 'gso', 'tso']);
     off.disable(['e0', 'e1']);
     assert.deepEqual(eth.calls, ['e0 gro off', 'e0 gso off']);
     assert.ok(logs.some((l) => /cannot turn gso off on e1/.test(l)), logs.join('\n'));
@@ -163,6 +163,7 @@ test('offloads: a record left by a killed run is restored before the new one is 
     const off = new PcapOffloads(eth, path, (_l, m) => logs.push(m));
     off.disable(['e0']);
     assert.ok(logs.some((l) => /recorded by uvsd 4242/.test(l)), logs.join('\n'));
+    assert.deepEqual(PCAP_OFFLOADS, ['gro'], 'by default only GRO: libpcap sizes its frames by TSO/GSO');
     assert.deepEqual(eth.calls, ['e0 gro on', 'e0 gro off'], 'restored, then taken again');
     off.restore();
     assert.equal(eth.ethtoolGet('e0', 'gro'), true);
@@ -200,10 +201,16 @@ class FakeSession implements PcapBindingSession {
     Object.assign(this, { device, filter, snapLength: snap, timeoutMs: timeout, promiscuous: promisc, onPacket });
     return 'LINKTYPE_ETHERNET';
   }
-  /** What pcap_session.cc does: copy each frame and its lengths, call back; -2 after close(). */
+  /**
+   * What pcap_session.cc over libpcap's non-blocking TPACKET_V3 read does: copy each frame and its
+   * lengths, call back; once close() set the break flag, -2 (and the handle freed) only when a
+   * packet is there to read, 0 while the ring is empty.
+   */
   dispatch(frame: Buffer, header: Buffer): number {
     if (this.closed) throw new Error('dispatch after the handle was freed');
     if (this.breakLoop) {
+      if (this.queue.length === 0) return 0;
+      this.queue.length = 0;
       this.closed = true;
       this.polling = false;
       return -2;
@@ -285,7 +292,7 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     assert.equal(s1.device, 'e0');
     assert.equal(s1.filter, `inbound and ether dst ${DIRECTOR_MAC} and ip and (dst host ${VIP})`);
     assert.equal(s1.timeoutMs, 0, 'immediate mode');
-    assert.equal(s1.snapLength, 2048);
+    assert.equal(s1.snapLength, 65535 + 14 + 8, 'a whole 64 KiB super-frame');
     assert.equal(s1.promiscuous, false);
     assert.ok(s1.polling && s1.read_callback);
 
@@ -301,13 +308,13 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     w.postMessage({ type: 'snapshot', snapshot: snapshot.buffer, services });
     assert.equal((await applied as { generation: number }).generation, 1);
 
-    // A SYN with a partial checksum (the client's veth offloads it), and a super-frame cut at the
-    // snap length.
+    // A SYN with a partial checksum (the client's veth offloads it), and a frame longer than
+    // its IP packet says, cut at the snap length.
     const syn = tcpFrame();
     const goodSum = makePartial(syn, 14, 16);
-    const big = new Uint8Array(3000);
-    big.set(tcpFrame());
-    s1.queue.push(syn, big);
+    const cut = new Uint8Array(70000);
+    cut.set(tcpFrame());
+    s1.queue.push(syn, cut);
     s1.read_callback!();
     assert.equal(s1.injected.length, 1);
     const out = s1.injected[0]!;
@@ -319,7 +326,38 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     assert.equal(counters.get(WorkerStat.RX_FRAMES), 2);
     assert.equal(counters.get(WorkerStat.TX_FRAMES), 1);
     assert.equal(counters.drops(DropReason.TRUNCATED_IP), 1);
+
+    // A TSO super-frame (3000 bytes of payload, partial checksum) from the same client: three
+    // segments of the MTU, each forwarded with its own complete checksums.
+    const superFrame = new PacketBuilder()
+      .eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC })
+      .ipv4({ src: '10.77.0.10', dst: VIP, ttl: 64, df: true, id: 100 })
+      .tcp({ srcPort: 40000, dstPort: 80, flags: TCP_ACK | TCP_PSH | TCP_FIN, seq: 5000 })
+      .payload(Buffer.alloc(3000, 'x').toString())
+      .build();
+    makePartial(superFrame, 14, 16);
+    s1.queue.push(superFrame);
+    s1.read_callback!();
     assert.equal(counters.get(WorkerStat.GSO_FRAMES), 1);
+    const segs = s1.injected.slice(1);
+    assert.deepEqual(segs.map((f) => f.length), [1514, 1514, 14 + 40 + 80]);
+    segs.forEach((f, i) => {
+      const v = viewOf(f);
+      assert.equal(v.getUint16(14 + 2), f.length - 14, `segment ${i}: IP total length`);
+      assert.equal(v.getUint16(14 + 4), 100 + i, `segment ${i}: IP id`);
+      assert.equal(f[14 + 8], 63, `segment ${i}: TTL - 1`);
+      assert.ok(checksumVerifies(f, 14, 20), `segment ${i}: IP checksum`);
+      assert.equal(v.getUint32(34 + 4), 5000 + i * 1460, `segment ${i}: seq`);
+      assert.equal(f[34 + 13], i < 2 ? TCP_ACK : TCP_ACK | TCP_PSH | TCP_FIN, `segment ${i}: flags`);
+      assert.ok(l4Verifies(f, 14), `segment ${i}: TCP checksum`);
+      assert.deepEqual([...f.subarray(0, 6)], RS_MAC.split(':').map((h) => parseInt(h, 16)));
+    });
+    const udpSuper = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: '10.77.0.10', dst: VIP })
+      .udp({ srcPort: 40000, dstPort: 80 }).payload(Buffer.alloc(3000, 'u').toString()).build();
+    s1.queue.push(udpSuper);
+    s1.read_callback!();
+    assert.equal(counters.drops(DropReason.GSO_UNSUPPORTED), 1, 'a UDP super-frame cannot be cut here');
+    s1.injected.length = 1;
 
     // A new VIP set: a new session first, then the old one drained (its queued frame forwarded)
     // and closed for good.
@@ -329,7 +367,13 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     assert.match(s2.filter, /dst host 10\.77\.0\.100 or dst host 10\.77\.0\.101/);
     assert.equal(s1.injected.length, 1, 'the drained frame goes out through the current session');
     assert.equal(s2.injected.length, 1);
-    assert.ok(s1.closed, 'old session freed (close, then the dispatch that returns -2)');
+    assert.equal(s1.closed, false, 'libpcap frees the old handle only when a packet arrives');
+    assert.equal(pcapSessionsClosing(), 1, 'kept reachable until then');
+    s1.queue.push(tcpFrame());
+    s1.read_callback!();
+    assert.ok(s1.closed, 'freed by the dispatch that returns -2');
+    assert.equal(s1.injected.length + s2.injected.length, 2, 'a frame seen by the closing session is not forwarded');
+    assert.equal(pcapSessionsClosing(), 0);
     // The same set again changes nothing.
     w.postMessage({ type: 'filter', filter: [], hosts: { destinations: [ipv4ToInt(VIP), ipv4ToInt('10.77.0.101')], sources: [] } });
     assert.equal(FakeSession.all.length, 2);
@@ -337,7 +381,11 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     const exited = new Promise<number>((resolve) => w.once('exit', resolve));
     w.postMessage({ type: 'stop' });
     assert.equal(await exited, 0);
+    assert.ok(s2.breakLoop && !s2.closed, 'stopped: closing, freed on its next readable event');
+    s2.queue.push(tcpFrame());
+    s2.read_callback!();
     assert.ok(s2.closed);
+    assert.equal(pcapSessionsClosing(), 0);
     assert.equal(eth.ethtoolGet('e0', 'gro'), true, 'GRO back on');
     assert.equal(existsSync(path), false);
   } finally {
