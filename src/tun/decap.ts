@@ -53,7 +53,8 @@ const NOT_LOCAL = -1;
 export class TunDecapAgent {
   private readonly opts: DecapOptions;
   private readonly native: NativeAddon;
-  private readonly buffer = new Uint8Array(BUFFER_BYTES);
+  /** Where each datagram is received (and the inner packet moved to the front before writing). */
+  readonly buffer = new Uint8Array(BUFFER_BYTES);
   private readonly view = new DataView(this.buffer.buffer);
   private readonly info = new Int32Array(4);
   private readonly outer = new Ipv4Header();

@@ -1,0 +1,53 @@
+// uvs-tun-decap's per-datagram work with a fake addon: the inner packet of a valid IPIP datagram
+// goes to the TUN fd unchanged; other datagrams are counted by reason. The real thing (raw
+// socket, TUN device) is exercised by test/netns/tun.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PacketBuilder } from '../../src/packet/builder';
+import { ipv4ToInt } from '../../src/packet/addr';
+import { TunDecapAgent, DecapError } from '../../src/tun/decap';
+import type { NativeAddon } from '../../src/dataplane/native';
+
+function fakeNative(writes: Uint8Array[]): NativeAddon {
+  const fake: Partial<NativeAddon> = {
+    fdWrite: (_fd: number, buffer: ArrayBuffer | ArrayBufferView, length: number) => {
+      const b = buffer as Uint8Array;
+      writes.push(b.slice(0, length));
+      return length;
+    },
+  };
+  return fake as NativeAddon;
+}
+
+const inner = new PacketBuilder().ipv4({ src: '10.77.0.10', dst: '10.77.0.100', ttl: 63, df: true }).tcp({ srcPort: 4000, dstPort: 80, flags: 2 }).payload('hi').build();
+
+function ipip(outerDst: string, opts: { protocol?: number; mf?: boolean } = {}): Uint8Array {
+  return new PacketBuilder()
+    .ipv4({ src: '10.77.0.2', dst: outerDst, ttl: 63, protocol: opts.protocol ?? 4, mf: opts.mf ?? false, df: !opts.mf })
+    .payload(inner)
+    .build();
+}
+
+test('an IPIP datagram for --local: the inner packet is written to the TUN device as it is', () => {
+  const writes: Uint8Array[] = [];
+  const agent = new TunDecapAgent({ device: 'uvstest0', local: ipv4ToInt('10.79.0.21'), mtu: 1480, log: () => {}, native: fakeNative(writes) });
+  const d = ipip('10.79.0.21');
+  agent.buffer.set(d);
+  assert.equal(agent.handle(d.length), 0);
+  assert.deepEqual(writes, [inner]);
+});
+
+test('other datagrams are not written: another local address, not protocol 4, an outer fragment', () => {
+  const writes: Uint8Array[] = [];
+  const agent = new TunDecapAgent({ device: 'uvstest0', local: ipv4ToInt('10.79.0.21'), mtu: 1480, log: () => {}, native: fakeNative(writes) });
+  for (const d of [ipip('10.79.0.99'), ipip('10.79.0.21', { protocol: 41 }), ipip('10.79.0.21', { mf: true })]) {
+    agent.buffer.set(d);
+    assert.notEqual(agent.handle(d.length), 0);
+  }
+  assert.deepEqual(writes, []);
+});
+
+test('bad options are refused with a message that names them', () => {
+  assert.throws(() => new TunDecapAgent({ device: 'a name with spaces', local: 0, mtu: 1480, log: () => {}, native: fakeNative([]) }), DecapError);
+  assert.throws(() => new TunDecapAgent({ device: 'uvst0', local: 0, mtu: 20, log: () => {}, native: fakeNative([]) }), /--mtu 20/);
+});
