@@ -453,3 +453,21 @@ test('NAT: a reassembled reply larger than the client-side MTU is fragmented tow
   assert.deepEqual(Array.from(first.subarray(26, 30)), [10, 77, 0, 100], 'from the VIP');
   assert.equal(viewOf(first).getUint16(34), 80, 'from the virtual port');
 });
+
+test('ICMP about a TUN flow is encapsulated to its real server', () => {
+  const lab = makeLab({ fwd: ForwardMethod.TUNNEL });
+  run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40060, dport: 80, flags: TCP_SYN }));
+  lab.pipeline.tx.reset();
+  const replyAsSent = tcpFrame({ srcMac: RS_MACS[1]!, dstMac: CLIENT_MAC, src: VIP, dst: CLIENT, sport: 80, dport: 40060, flags: TCP_ACK });
+  const err = icmpError({ srcMac: CLIENT_MAC, dstMac: DIRECTOR_MAC, src: '10.77.0.1', dst: VIP, type: 3, code: 4, mtu: 1400, quotedFrame: replyAsSent });
+  assert.equal(run(lab, err), QUEUED);
+  const out = queued(lab, 1);
+  assert.equal(out.length, 1);
+  const innerAfter = icmpError({ srcMac: CLIENT_MAC, dstMac: DIRECTOR_MAC, src: '10.77.0.1', dst: VIP, type: 3, code: 4, mtu: 1400, quotedFrame: replyAsSent, ttl: 63 });
+  const expected = new PacketBuilder()
+    .eth({ src: DIRECTOR_RS_MAC, dst: RS_MACS[1]! })
+    .ipv4({ src: DIP, dst: RIPS[1]!, ttl: 63, id: 2, protocol: 4 })
+    .payload(innerAfter.subarray(14))
+    .build();
+  assert.deepEqual(out[0], expected);
+});
