@@ -328,7 +328,7 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     assert.equal(counters.drops(DropReason.TRUNCATED_IP), 1);
 
     // A TSO super-frame (3000 bytes of payload, partial checksum) from the same client: three
-    // segments of the MTU, each forwarded with its own complete checksums.
+    // segments of the MTU less an IPIP header's 20 bytes, each forwarded with complete checksums.
     const superFrame = new PacketBuilder()
       .eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC })
       .ipv4({ src: '10.77.0.10', dst: VIP, ttl: 64, df: true, id: 100 })
@@ -340,14 +340,14 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     s1.read_callback!();
     assert.equal(counters.get(WorkerStat.GSO_FRAMES), 1);
     const segs = s1.injected.slice(1);
-    assert.deepEqual(segs.map((f) => f.length), [1514, 1514, 14 + 40 + 80]);
+    assert.deepEqual(segs.map((f) => f.length), [1494, 1494, 14 + 40 + 120]);
     segs.forEach((f, i) => {
       const v = viewOf(f);
       assert.equal(v.getUint16(14 + 2), f.length - 14, `segment ${i}: IP total length`);
       assert.equal(v.getUint16(14 + 4), 100 + i, `segment ${i}: IP id`);
       assert.equal(f[14 + 8], 63, `segment ${i}: TTL - 1`);
       assert.ok(checksumVerifies(f, 14, 20), `segment ${i}: IP checksum`);
-      assert.equal(v.getUint32(34 + 4), 5000 + i * 1460, `segment ${i}: seq`);
+      assert.equal(v.getUint32(34 + 4), 5000 + i * 1440, `segment ${i}: seq`);
       assert.equal(f[34 + 13], i < 2 ? TCP_ACK : TCP_ACK | TCP_PSH | TCP_FIN, `segment ${i}: flags`);
       assert.ok(l4Verifies(f, 14), `segment ${i}: TCP checksum`);
       assert.deepEqual([...f.subarray(0, 6)], RS_MAC.split(':').map((h) => parseInt(h, 16)));
