@@ -6,8 +6,12 @@
 #                             behind the director (their default route), HTTP on 80 and 8080
 #   lab.sh up tun [--rs N]    real servers on another subnet behind a router, reached over L3;
 #                             each runs uvs-tun-decap (this kernel has no ipip) with the VIP on lo
+#   lab.sh up vrrp [--rs N]   dr with two directors, each running uvsd -f keepalived.conf (VRRP for
+#                             the VIP + a DR virtual_server); the master forwards, the backup waits
 #   lab.sh down               removes every namespace, device and process of the lab
 #   lab.sh demo               DR, then NAT, then TUN: uvsd + uvsadm like the seed tutorial, curl, down
+#   lab.sh demo vrrp          up vrrp, a client fetching continuously, the master killed, service
+#                             continuing from the backup, down
 #   lab.sh status             what is up
 #
 # Every name starts with "uvs" + the lab suffix (UVS_LAB, default "lab"), so several labs (and the
@@ -32,6 +36,13 @@
 #   uvs<S>rt   router     10.77.0.1/24 (A), 10.79.0.1/24 (B), ip_forward=1
 #   uvs<S>rsI  real srv   10.79.0.(20+I)/24 (B), default route via 10.79.0.1; VIP on lo,
 #                         uvs-tun-decap on device uvs<S>t0, rp_filter=0, arp_ignore/arp_announce
+#
+# Topology (vrrp): dr's segment with two directors instead of one, no VIP configured by hand
+#   uvs<S>d1   director   10.77.0.2/24, uvsd -f d1.conf: VRRP priority 150 (master)
+#   uvs<S>d2   director   10.77.0.3/24, uvsd -f d2.conf: VRRP priority 100 (backup)
+#                         both: vrrp_instance VI_1 (VRID 51, PASS) holding VIP 10.77.0.100/32 and
+#                         virtual_server 10.77.0.100 80 (rr, DR, TCP_CHECK) over the real servers
+#   uvs<S>rsI  real srv   as in dr; uvs<S>cl client 10.77.0.10/24
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,7 +61,7 @@ die() { echo "lab.sh: $*" >&2; exit 1; }
 need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}(cl|dir|sw|rt|rs[0-9]+)$" || true; }
+lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}(cl|dir|d[12]|sw|rt|rs[0-9]+)$" || true; }
 
 # Joins namespace $1 to a lab switch with interface $2 inside it (index $3 names the switch port;
 # $4 the bridge, default segment A's).
@@ -212,6 +223,112 @@ up_dr() {
   echo "lab '$S' up (dr): client ${P}cl $NET.10, director ${P}dir $NET.2 VIP $VIP, real servers $(seq -s ' ' -f "$NET.%g" 21 $((20 + nrs)))"
 }
 
+# keepalived.conf of director $1 (1 or 2) with VRRP priority $2, over $3 real servers.
+vrrp_conf() {
+  local d=$1 prio=$2 nrs=$3 state=BACKUP
+  [ "$d" = 1 ] && state=MASTER
+  cat <<CONF
+! uvs lab '$S', director d$d (written by lab.sh up vrrp)
+global_defs {
+  router_id ${P}d$d
+}
+vrrp_instance VI_1 {
+  state $state
+  interface ${P}e0
+  virtual_router_id 51
+  priority $prio
+  advert_int 1
+  authentication {
+    auth_type PASS
+    auth_pass uvslab
+  }
+  virtual_ipaddress {
+    $VIP/32 dev ${P}e0
+  }
+}
+virtual_server $VIP 80 {
+  delay_loop 2
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+CONF
+  for i in $(seq 1 "$nrs"); do
+    cat <<CONF
+  real_server $NET.$((20 + i)) 80 {
+    weight 1
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+CONF
+  done
+  echo "}"
+}
+
+# The pids of uvsd in director $1's namespace.
+uvsd_pids() {
+  local pid
+  for pid in $(ip netns pids "${P}d$1" 2>/dev/null); do
+    grep -qa uvsd.js "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+  done
+  return 0
+}
+
+# Who holds the VIP: "d1", "d2", "both" or "none".
+vip_holder() {
+  local h1=0 h2=0
+  nsx "${P}d1" ip -4 -o addr show | grep -q " $VIP/" && h1=1
+  nsx "${P}d2" ip -4 -o addr show | grep -q " $VIP/" && h2=1
+  case "$h1$h2" in 10) echo d1 ;; 01) echo d2 ;; 11) echo both ;; *) echo none ;; esac
+}
+
+up_vrrp() {
+  local nrs=$1
+  need_root
+  bash "$here/deps.sh" lab
+  [ -f "$uvsd_bin" ] || die "$uvsd_bin missing: run npm run build"
+  [ -z "$(lab_namespaces)" ] || die "lab '$S' is already up (lab.sh down first)"
+  trap 'echo "lab.sh: setup failed, tearing down" >&2; down' ERR
+  for ns in cl d1 d2 sw; do ip netns add "${P}$ns"; done
+  for i in $(seq 1 "$nrs"); do ip netns add "${P}rs$i"; done
+  for ns in $(lab_namespaces); do nsx "$ns" ip link set lo up; done
+  nsx "${P}sw" ip link add "${P}br" type bridge
+  nsx "${P}sw" ip link set "${P}br" up
+
+  plug "${P}cl" "${P}e0" 0
+  nsx "${P}cl" ip addr add "$NET.10/24" dev "${P}e0"
+  for d in 1 2; do
+    plug "${P}d$d" "${P}e0" "$d"
+    nsx "${P}d$d" ip addr add "$NET.$((1 + d))/24" dev "${P}e0"
+    nsx "${P}d$d" sysctl -qw net.ipv4.ip_forward=0 net.ipv4.conf.all.send_redirects=0 \
+      net.ipv4.conf.default.send_redirects=0
+  done
+  for i in $(seq 1 "$nrs"); do
+    local ns="${P}rs$i"
+    plug "$ns" "${P}e0" $((i + 2))
+    nsx "$ns" ip addr add "$NET.$((20 + i))/24" dev "${P}e0"
+    nsx "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+      net.ipv4.conf.lo.arp_ignore=1 net.ipv4.conf.lo.arp_announce=2
+    nsx "$ns" ip addr add "$VIP/32" dev lo
+    start_bg "$ns" "rs$i" node "$here/rs-server.mjs" "rs$i" --port 80 --udp-port 53
+  done
+  for i in $(seq 1 "$nrs"); do wait_rs "$i" "$NET.$((20 + i))" "${P}cl"; done
+
+  mkdir -p "$state_dir"
+  vrrp_conf 1 150 "$nrs" >"$state_dir/d1.conf"
+  vrrp_conf 2 100 "$nrs" >"$state_dir/d2.conf"
+  for d in 1 2; do
+    start_bg "${P}d$d" "uvsd-d$d" node "$uvsd_bin" -n -l --workers 1 -f "$state_dir/d$d.conf"
+  done
+  # Bounded: the master claims the VIP after at most Master_Down_Interval (~3.4 s).
+  local holder=none
+  for _ in $(seq 1 100); do holder=$(vip_holder); [ "$holder" = d1 ] && break; sleep 0.1; done
+  [ "$holder" = d1 ] || die "d1 did not become VRRP master (VIP holder: $holder; see $state_dir/uvsd-d1.log)"
+  trap - ERR
+  echo "lab '$S' up (vrrp): client ${P}cl $NET.10, directors ${P}d1 $NET.2 (master) and ${P}d2 $NET.3 (backup)" \
+    "sharing VIP $VIP, real servers $(seq -s ' ' -f "$NET.%g" 21 $((20 + nrs))); configs and logs in $state_dir"
+}
+
 down() {
   # Processes first (uvsd removes its own nftables table on SIGTERM), then the namespaces.
   for ns in $(lab_namespaces); do
@@ -259,6 +376,41 @@ demo_clients() {
   echo "== client: curl http://$VIP/ six times"
   for _ in 1 2 3 4 5 6; do nsx "${P}cl" curl -s -m 2 "http://$VIP/" || echo "(no answer)"; done
   run_uvsadm -L -n --stats
+}
+
+# The VRRP demo: the client fetches continuously while the master is killed.
+demo_vrrp() {
+  need_root
+  [ -f "$uvsd_bin" ] || (cd "$top" && npm run -s build) || die "build failed"
+  trap down EXIT
+  echo "==== VRRP: two directors, uvsd -f keepalived.conf on each, the master killed mid-stream"
+  up_vrrp 2
+  echo "== VIP $VIP is on: $(vip_holder)"
+  for d in 1 2; do
+    echo "+ ip netns exec ${P}d$d uvsadm -L -n        (director d$d)"
+    nsx "${P}d$d" node "$uvsadm_bin" -L -n
+  done
+  echo "== client: one request every 0.25 s; the master (d1) is killed with SIGKILL after 8"
+  local n ok=0 failed=0 start
+  start=$(date +%s.%N)
+  for n in $(seq 1 48); do
+    if [ "$n" = 9 ]; then
+      echo "   ---- kill -9 uvsd on d1 (the master): no priority-0 advert, d2 waits Master_Down_Interval"
+      kill -9 $(uvsd_pids 1) 2>/dev/null || true
+    fi
+    local body
+    if body=$(nsx "${P}cl" curl -s -m 1 "http://$VIP/" 2>/dev/null); then
+      ok=$((ok + 1)); printf '   %5.2fs %s (VIP on %s)\n' "$(echo "$(date +%s.%N) - $start" | bc)" "$body" "$(vip_holder)"
+    else
+      failed=$((failed + 1)); printf '   %5.2fs (no answer)\n' "$(echo "$(date +%s.%N) - $start" | bc)"
+    fi
+    sleep 0.25
+  done
+  echo "== $ok answered, $failed not answered (the failover window)"
+  echo "+ ip netns exec ${P}d2 uvsadm -L -n --stats   (the new master forwarded the rest)"
+  nsx "${P}d2" node "$uvsadm_bin" -L -n --stats
+  echo "== d2's VRRP log"
+  grep -E 'Entering|VIP|gratuitous' "$state_dir/uvsd-d2.log" | tail -5 || true
 }
 
 demo() {
@@ -315,11 +467,16 @@ case "$cmd" in
       dr) up_dr "$nrs" ;;
       nat) up_nat "$nrs" ;;
       tun) up_tun "$nrs" ;;
-      vrrp) die "mode '$mode' is not built yet (dr, nat and tun are)" ;;
+      vrrp) up_vrrp "$nrs" ;;
       *) die "unknown mode '$mode' (dr, nat, tun, vrrp)" ;;
     esac ;;
   down) need_root; down ;;
-  demo) demo ;;
+  demo)
+    case "${1:-}" in
+      "") demo ;;
+      vrrp) demo_vrrp ;;
+      *) die "unknown demo '$1' (lab.sh demo [vrrp])" ;;
+    esac ;;
   status) status ;;
-  *) echo "usage: lab.sh up dr|nat|tun [--rs N] | down | demo | status   (UVS_LAB=suffix selects the lab)" >&2; exit 2 ;;
+  *) echo "usage: lab.sh up dr|nat|tun|vrrp [--rs N] | down | demo [vrrp] | status   (UVS_LAB=suffix selects the lab)" >&2; exit 2 ;;
 esac
