@@ -197,7 +197,8 @@ async function assertSingleHolder(want: string, ms: number, what: string): Promi
     samples++;
     await sleep(100);
   }
-  assert.ok(samples >= 10, `${what}: only ${samples} samples`);
+  // Each sample runs `ip` twice; on a loaded machine that is slow, so only a floor is asserted.
+  assert.ok(samples >= Math.max(3, Math.floor(ms / 400)), `${what}: only ${samples} samples in ${ms} ms`);
 }
 
 /** One scenario in a fresh pair of namespaces, torn down whatever happens. */

@@ -1,0 +1,139 @@
+// The VRRP lab end to end (netns-scripts/lab.sh up vrrp): two directors, each running
+// `uvsd -f keepalived.conf` with a vrrp_instance for the VIP and a DR virtual_server over two real
+// servers, and a client fetching from the VIP with real curl. Checks issue 6's "done when": the
+// backup lists the services (as keepalived's backup has the IPVS rules) but forwards nothing while
+// it is backup; when the master is killed, requests fail for a short window only and then go on
+// through the backup, which now forwards.
+// Needs root (CI runs it as root). The lab has a per-run suffix and is removed in after().
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cannotRunNetns, inNs, lab, labSuffix, repoRoot } from './helpers';
+
+const why = cannotRunNetns();
+const S = labSuffix('r');
+const P = `uvs${S}`;
+const CL = `${P}cl`;
+const D1 = `${P}d1`;
+const D2 = `${P}d2`;
+const VIP = '10.77.0.100';
+const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
+const stateDir = `/run/uvs-lab/${S}`;
+
+/** The worst failover window accepted after a SIGKILL: Master_Down_Interval is ~3.6 s at
+ *  priority 100; a client's 1 s timeouts and the re-apply of the data plane come on top. */
+const FAILOVER_BOUND_MS = 9000;
+
+function uvsadm(ns: string, ...args: string[]): string {
+  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
+  if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} in ${ns} failed (${r.status}): ${r.stderr}\n${logs()}`);
+  return r.stdout;
+}
+
+function logs(): string {
+  const read = (name: string): string => {
+    try {
+      return readFileSync(join(stateDir, name), 'utf8').split('\n').slice(-20).join('\n');
+    } catch {
+      return '(none)';
+    }
+  };
+  return `--- d1\n${read('uvsd-d1.log')}\n--- d2\n${read('uvsd-d2.log')}`;
+}
+
+function holds(ns: string): boolean {
+  return inNs(ns, 'ip', ['-4', '-o', 'addr', 'show']).stdout.includes(` ${VIP}/`);
+}
+
+function curl(): string | null {
+  const r = inNs(CL, 'curl', ['-s', '-m', '1', `http://${VIP}/`], 5000);
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** The virtual service's line of `uvsadm -L -n --stats`: [conns, inPkts, outPkts, inBytes, outBytes]. */
+function serviceStats(ns: string): number[] {
+  const line = uvsadm(ns, '-L', '-n', '--stats').split('\n').find((l) => l.startsWith(`TCP  ${VIP}:80`));
+  assert.ok(line, `no service line in ${ns}'s --stats`);
+  return line.trim().split(/\s+/).slice(2).map(Number);
+}
+
+function uvsdPids(ns: string): number[] {
+  const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+  return pids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('uvsd.js');
+    } catch {
+      return false;
+    }
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+before(() => {
+  if (!why) lab(S, 'up', 'vrrp');
+});
+
+after(() => {
+  if (!why) lab(S, 'down');
+});
+
+test('VRRP lab: only the master forwards; the backup takes over when the master is killed', { skip: why ?? false, timeout: 120_000 }, async () => {
+  // lab.sh up vrrp returns once d1 (priority 150) holds the VIP.
+  assert.equal(holds(D1), true, `d1 should hold the VIP\n${logs()}`);
+  assert.equal(holds(D2), false, 'd2 (backup) must not hold the VIP');
+
+  // Both directors have the same table, as keepalived's backup has the IPVS rules.
+  for (const ns of [D1, D2]) {
+    const listing = uvsadm(ns, '-L', '-n');
+    assert.match(listing, /TCP {2}10\.77\.0\.100:80 rr/, `${ns} lists the service:\n${listing}`);
+    assert.match(listing, /-> 10\.77\.0\.21:80 +Route/, `${ns} lists rs1:\n${listing}`);
+    assert.match(listing, /-> 10\.77\.0\.22:80 +Route/, `${ns} lists rs2:\n${listing}`);
+  }
+
+  // The health checkers may still be bringing the real servers in: wait (bounded) for an answer.
+  for (let i = 0; i < 50 && curl() === null; i++) await sleep(200);
+  const seen = new Set<string>();
+  for (let i = 0; i < 10; i++) {
+    const body = curl();
+    assert.ok(body !== null, `request ${i} through the master failed\n${logs()}`);
+    seen.add(body);
+  }
+  assert.deepEqual([...seen].sort(), ['rs1', 'rs2'], 'rr over both real servers');
+  const d1Before = serviceStats(D1);
+  assert.ok(d1Before[0]! >= 10, `the master counted the connections: ${d1Before}`);
+  assert.deepEqual(serviceStats(D2), [0, 0, 0, 0, 0], 'the backup forwarded nothing while backup');
+
+  // The master dies: no priority-0 advert, d2 waits Master_Down_Interval.
+  const pids = uvsdPids(D1);
+  assert.equal(pids.length, 1, `one uvsd in d1: ${pids}`);
+  process.kill(pids[0]!, 'SIGKILL');
+  const killedAt = Date.now();
+
+  let firstFailure: number | null = null;
+  let recoveredAt: number | null = null;
+  let streak = 0;
+  // Bounded: at most 120 requests or 30 s, ends after 10 answers in a row following the failover.
+  for (let i = 0; i < 120 && Date.now() - killedAt < 30_000; i++) {
+    const body = curl();
+    if (body === null) {
+      firstFailure ??= Date.now();
+      recoveredAt = null;
+      streak = 0;
+    } else {
+      recoveredAt ??= Date.now();
+      streak++;
+      if (streak >= 10 && holds(D2)) break;
+    }
+    await sleep(100);
+  }
+  assert.ok(streak >= 10 && recoveredAt !== null, `service did not continue from the backup\n${logs()}`);
+  const window = firstFailure === null ? 0 : recoveredAt - firstFailure;
+  assert.ok(window <= FAILOVER_BOUND_MS, `requests failed for ${window} ms after the master was killed\n${logs()}`);
+  assert.ok(holds(D2), 'd2 holds the VIP after the failover');
+  assert.match(readFileSync(join(stateDir, 'uvsd-d2.log'), 'utf8'), /\(VI_1\) Entering MASTER STATE/);
+  const d2After = serviceStats(D2);
+  assert.ok(d2After[0]! >= 10 && d2After[1]! > 0, `the new master forwards: ${d2After}`);
+});
