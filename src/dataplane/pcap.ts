@@ -70,8 +70,9 @@ export function loadPcap(): PcapBinding {
   try {
     pkgDir = dirname(require.resolve('pcap/package.json'));
   } catch (err) {
-    throw new PcapLoadError(`--io pcap: the npm package "pcap" is not installed (${(err as Error).message}); ` +
-      'run `npm install` (it needs Debian\'s libpcap-dev: apt-get install libpcap-dev)');
+    // An optional dependency: npm leaves it out when it cannot be built (no libpcap-dev yet).
+    throw new PcapLoadError('--io pcap: the npm package "pcap" is not installed (it is optional, and npm skips it ' +
+      'when it cannot be built); install Debian\'s libpcap-dev (apt-get install libpcap-dev, or bash netns-scripts/deps.sh build), then run `npm install` again');
   }
   const path = join(pkgDir, 'build', 'Release', 'pcap_binding.node');
   try {
