@@ -71,8 +71,16 @@ export class Daemon {
         throw err;
       }
     }
-    // After the data plane, so VRRP's stop hook runs first on SIGTERM (priority 0 at once).
-    if (daemon.vrrp) await daemon.vrrp.start();
+    // After the data plane, so VRRP's stop hook runs first on SIGTERM (priority 0 at once). A
+    // VRRP thread that cannot start (no raw socket, no addon) stops the daemon, as keepalived exits.
+    if (daemon.vrrp) {
+      try {
+        await daemon.vrrp.start();
+      } catch (err) {
+        await daemon.stop();
+        throw err;
+      }
+    }
     log.info(`uvsd ${process.pid}: control socket ${daemon.socketPath}; ` +
       `${options.configFile ? `configuration ${options.configFile}` : 'empty table (no -f)'}; ` +
       `io=${options.io} workers=${options.workers} conn-max=${options.connMax}` +

@@ -158,7 +158,11 @@ export class VrrpGlue {
     if (this.started) return this.chain;
     this.started = true;
     this.daemon.onStop('vrrp', () => this.stop());
-    return this.enqueue(() => this.apply(this.current));
+    // Unlike a reload (logged, the running instances kept), a failed first start is the caller's:
+    // uvsd exits rather than run a director that never takes part in the election.
+    const first = this.chain.then(() => this.apply(this.current));
+    this.chain = first.catch(() => undefined);
+    return first;
   }
 
   // ---- (re)load -----------------------------------------------------------------------------
