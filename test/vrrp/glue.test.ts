@@ -1,0 +1,148 @@
+// src/control/vrrp.ts (the VRRP glue of uvsd) with the VRRP thread on the fake io module: a
+// keepalived.conf in, the data plane's answer (serviceActive) and its re-applies out, notify
+// scripts run with keepalived's arguments, vrrp_script results reaching the instance, a reload
+// that keeps the running instance, and the shutdown sequence. No network; every wait is bounded.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BroadcastChannel } from 'node:worker_threads';
+import { parseKeepalivedConfig } from '../../src/config/keepalived/parser';
+import { fsReader } from '../../src/config/keepalived/reader';
+import type { LoadedConfig } from '../../src/control/config-loader';
+import type { Daemon } from '../../src/control/daemon';
+import { VrrpGlue } from '../../src/control/vrrp';
+import { inetAton } from '../../src/config/ipvsadm-addr';
+import type { FakeIoCommand, FakeIoEvent } from './fake-io';
+import { advert, receipt } from './fakes';
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 4000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The part of Daemon the glue uses, recording what it is asked. */
+class FakeDaemon {
+  listeners: ((l: LoadedConfig) => void)[] = [];
+  stops: { name: string; run: () => void | Promise<void> }[] = [];
+  applies = 0;
+  dataPlane = { apply: (): Promise<void> => { this.applies++; return Promise.resolve(); } };
+  onConfig(l: (loaded: LoadedConfig) => void): void { this.listeners.push(l); }
+  onStop(name: string, run: () => void | Promise<void>): void { this.stops.push({ name, run }); }
+  load(file: string): void {
+    const parsed = parseKeepalivedConfig(file, fsReader);
+    for (const l of this.listeners) l({ keepalived: parsed.model } as LoadedConfig);
+  }
+  async stop(): Promise<void> {
+    for (const h of [...this.stops].reverse()) await h.run();
+  }
+}
+
+function conf(dir: string, vip: string, notifyScript: string): string {
+  const file = join(dir, 'keepalived.conf');
+  writeFileSync(file, `
+global_defs {
+  vrrp_version 3
+}
+vrrp_script chk {
+  script "/bin/true"
+  interval 0.2
+  weight 20
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 0.1
+  garp_master_delay 0
+  virtual_ipaddress {
+    ${vip}/32
+  }
+  track_script {
+    chk
+  }
+  notify ${notifyScript}
+}
+`);
+  return file;
+}
+
+test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, reload, stop', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-vrrp-glue-'));
+  const channelName = `uvs-vrrp-glue-${process.pid}-${Date.now()}`;
+  const channel = new BroadcastChannel(channelName);
+  const events: FakeIoEvent[] = [];
+  channel.onmessage = (e) => events.push((e as { data: FakeIoEvent }).data);
+  const notifyLog = join(dir, 'notify.log');
+  const script = join(dir, 'notify.sh');
+  writeFileSync(script, `#!/bin/sh\necho "$@" >> ${notifyLog}\n`);
+  chmodSync(script, 0o755);
+  const notified = (): string => { try { return readFileSync(notifyLog, 'utf8'); } catch { return ''; } };
+
+  const daemon = new FakeDaemon();
+  const logs: string[] = [];
+  const glue = new VrrpGlue(daemon as unknown as Daemon, {
+    log: { info: (l) => logs.push(l), error: (l) => logs.push(`ERROR ${l}`) },
+    io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
+    facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
+  });
+  const vip = inetAton('10.0.0.100')!;
+  const other = inetAton('10.0.0.200')!;
+  try {
+    daemon.load(conf(dir, '10.0.0.100', script));
+    // Before VRRP has spoken: a managed VIP is not served, an unmanaged one is.
+    assert.equal(glue.serviceActive(vip), false);
+    assert.equal(glue.serviceActive(other), true);
+
+    await glue.start();
+    assert.deepEqual(daemon.stops.map((s) => s.name), ['vrrp']);
+    // track_script: /bin/true succeeds, the instance stops waiting for it; alone on the link it
+    // becomes MASTER after Master_Down_Interval (3 × 0.1 s + skew).
+    await waitFor('MASTER', () => glue.instanceStates().get('VI_1') === 'MASTER');
+    assert.equal(glue.serviceActive(vip), true);
+    assert.ok(daemon.applies >= 1, 'the data plane was re-applied');
+    assert.ok(events.some((e) => e.kind === 'vip' && e.op === 'add' && e.address === '10.0.0.100'));
+    // Effective priority 100 + weight 20 while chk succeeds.
+    await waitFor('notify MASTER', () => notified().includes('INSTANCE VI_1 MASTER 120'));
+    assert.match(notified(), /INSTANCE VI_1 BACKUP/);
+
+    // A higher-priority master appears: BACKUP, and the data plane stops forwarding the VIP.
+    const applies = daemon.applies;
+    const inject = (): void => channel.postMessage({ kind: 'inject', advert: advert({ version: 3, priority: 200, advertIntCs: 10 }), receipt: receipt() } satisfies FakeIoCommand);
+    inject();
+    await waitFor('BACKUP', () => glue.instanceStates().get('VI_1') === 'BACKUP');
+    assert.equal(glue.serviceActive(vip), false);
+    assert.ok(daemon.applies > applies);
+    // Keep the other master alive while the reload is checked.
+    const keepAlive = setInterval(inject, 50);
+    try {
+      // Reload with another VIP: the instance is kept (still BACKUP), the old VIP is no longer
+      // managed (served unconditionally), the new one is gated.
+      daemon.load(conf(dir, '10.0.0.200', script));
+      await waitFor('reload', () => logs.some((l) => l.includes('vrrp: configuration reloaded')));
+      assert.equal(glue.instanceStates().get('VI_1'), 'BACKUP');
+      assert.equal(glue.serviceActive(vip), true);
+      assert.equal(glue.serviceActive(other), false);
+    } finally {
+      clearInterval(keepAlive);
+    }
+    // The other master goes silent: MASTER again, now for 10.0.0.200.
+    await waitFor('MASTER again', () => glue.instanceStates().get('VI_1') === 'MASTER');
+    assert.equal(glue.serviceActive(other), true);
+
+    await daemon.stop();
+    assert.ok(events.some((e) => e.kind === 'sent' && e.priority === 0), 'priority-0 advert on stop');
+    assert.ok(events.some((e) => e.kind === 'vip' && e.op === 'remove' && e.address === '10.0.0.200'));
+    await waitFor('closed', () => events.some((e) => e.kind === 'closed'));
+    await waitFor('notify STOP', () => notified().includes('INSTANCE VI_1 STOP'));
+    assert.deepEqual(logs.filter((l) => l.startsWith('ERROR')), []);
+  } finally {
+    await daemon.stop().catch(() => undefined);
+    channel.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
