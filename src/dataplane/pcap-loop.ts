@@ -68,9 +68,10 @@ export const PCAP_SNAP_LENGTH = 65535 + 14 + 8;
 const SEGMENT_MIN_BYTES = 2048;
 /**
  * Kernel buffer per session. In immediate mode libpcap uses a TPACKET_V2 ring of fixed-size
- * frames, each sized for a 64 KiB super-frame: 16 MiB holds 256 frames of any size.
+ * frames, each sized for a 64 KiB super-frame and alone in a 128 KiB block: 32 MiB holds 256
+ * frames, of any size.
  */
-export const PCAP_BUFFER_BYTES = 16 << 20;
+export const PCAP_BUFFER_BYTES = 32 << 20;
 /** Connection-table slots the expiry sweep looks at per tick, and the tick. */
 const EXPIRE_BUDGET = 4096;
 const EXPIRE_INTERVAL_MS = 10;
