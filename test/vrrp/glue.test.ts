@@ -146,3 +146,70 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('uvsd VRRP glue: smtp_alert mails each new state with keepalived subjects', { timeout: 30_000 }, async () => {
+  const { SMTPServer } = await import('smtp-server');
+  const subjects: string[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    onData(stream, _session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const headers = Buffer.concat(chunks).toString('utf8').split('\r\n\r\n')[0]!.replace(/\r\n(?=[ \t])/g, '');
+        subjects.push(/^Subject: (.*)$/m.exec(headers)?.[1] ?? '');
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as { port: number }).port;
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-vrrp-glue-'));
+  const channelName = `uvs-vrrp-glue-smtp-${process.pid}-${Date.now()}`;
+  const daemon = new FakeDaemon();
+  const logs: string[] = [];
+  const glue = new VrrpGlue(daemon as unknown as Daemon, {
+    log: { info: (l) => logs.push(l), error: (l) => logs.push(`ERROR ${l}`) },
+    io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
+    facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
+  });
+  try {
+    const file = join(dir, 'keepalived.conf');
+    writeFileSync(file, `
+global_defs {
+  router_id lb-test
+  notification_email {
+    ops@example.com
+  }
+  notification_email_from uvs@example.com
+  smtp_server 127.0.0.1 ${port}
+  smtp_connect_timeout 5
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 0.1
+  version 3
+  smtp_alert
+  virtual_ipaddress {
+    10.0.0.100/32
+  }
+}
+`);
+    daemon.load(file);
+    await glue.start();
+    await waitFor('MASTER mail', () => subjects.includes('[lb-test] VRRP Instance VI_1 - Entering MASTER state'));
+    assert.deepEqual(subjects, ['[lb-test] VRRP Instance VI_1 - Entering BACKUP state', '[lb-test] VRRP Instance VI_1 - Entering MASTER state']);
+    await daemon.stop();
+    await waitFor('STOP mail', () => subjects.length === 3);
+    assert.equal(subjects[2], '[lb-test] VRRP Instance VI_1 - Stopping');
+    assert.deepEqual(logs.filter((l) => l.startsWith('ERROR')), []);
+  } finally {
+    await daemon.stop().catch(() => undefined);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
