@@ -282,6 +282,16 @@ vip_holder() {
   case "$h1$h2" in 10) echo d1 ;; 01) echo d2 ;; 11) echo both ;; *) echo none ;; esac
 }
 
+# Which director the client's ARP entry for the VIP points at: "d1", "d2" or "?".
+arp_owner() {
+  local mac d
+  mac=$(nsx "${P}cl" ip neigh show "$VIP" dev "${P}e0" 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1)}')
+  for d in 1 2; do
+    [ -n "$mac" ] && [ "$mac" = "$(nsx "${P}d$d" cat "/sys/class/net/${P}e0/address")" ] && { echo "d$d"; return; }
+  done
+  echo "?"
+}
+
 up_vrrp() {
   local nrs=$1
   need_root
@@ -395,12 +405,14 @@ demo_vrrp() {
   start=$(date +%s.%N)
   for n in $(seq 1 48); do
     if [ "$n" = 9 ]; then
-      echo "   ---- kill -9 uvsd on d1 (the master): no priority-0 advert, d2 waits Master_Down_Interval"
+      echo "   ---- kill -9 uvsd on d1 (the master): no priority-0 advert, d2 waits Master_Down_Interval;"
+      echo "        d1 keeps a stale copy of the VIP (a killed process removes nothing, as with keepalived),"
+      echo "        the client follows d2's gratuitous ARP"
       kill -9 $(uvsd_pids 1) 2>/dev/null || true
     fi
     local body
     if body=$(nsx "${P}cl" curl -s -m 1 "http://$VIP/" 2>/dev/null); then
-      ok=$((ok + 1)); printf '   %5.2fs %s (VIP on %s)\n' "$(echo "$(date +%s.%N) - $start" | bc)" "$body" "$(vip_holder)"
+      ok=$((ok + 1)); printf '   %5.2fs %s (client ARP: VIP at %s)\n' "$(echo "$(date +%s.%N) - $start" | bc)" "$body" "$(arp_owner)"
     else
       failed=$((failed + 1)); printf '   %5.2fs (no answer)\n' "$(echo "$(date +%s.%N) - $start" | bc)"
     fi
