@@ -267,7 +267,7 @@ export class VrrpGlue {
         this.host = null;
         this.states.clear();
       }
-      this.refreshForwarding();
+      this.refreshForwarding(true);
       return;
     }
     if (this.host === null) {
@@ -291,7 +291,8 @@ export class VrrpGlue {
       this.options.log.info('vrrp: configuration reloaded');
     }
     for (const t of next.trackScripts) t.start();
-    this.refreshForwarding();
+    // A VIP that left (or joined) VRRP's management changes the data plane's answer too.
+    this.refreshForwarding(previous === null || !sameSet(previous.managed, next.managed));
   }
 
   // ---- from the VRRP thread -------------------------------------------------------------------
@@ -307,7 +308,7 @@ export class VrrpGlue {
   }
 
   /** Recomputes the VIPs this director is MASTER for; re-applies the data plane on a change. */
-  private refreshForwarding(): void {
+  private refreshForwarding(force = false): void {
     const vips = new Set<number>();
     for (const inst of this.current?.config.instances ?? []) {
       if (this.states.get(inst.name) !== 'MASTER') continue;
@@ -316,7 +317,7 @@ export class VrrpGlue {
         if (n !== null) vips.add(n >>> 0);
       }
     }
-    if (sameSet(vips, this.masterVips)) return;
+    if (!force && sameSet(vips, this.masterVips)) return;
     this.masterVips = vips;
     this.daemon.dataPlane?.apply().catch((err: Error) => this.options.log.error(`data plane after a VRRP change: ${err.message}`));
   }

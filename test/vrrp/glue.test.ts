@@ -122,8 +122,10 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
     try {
       // Reload with another VIP: the instance is kept (still BACKUP), the old VIP is no longer
       // managed (served unconditionally), the new one is gated.
+      const beforeReload = daemon.applies;
       daemon.load(conf(dir, '10.0.0.200', script));
       await waitFor('reload', () => logs.some((l) => l.includes('vrrp: configuration reloaded')));
+      assert.ok(daemon.applies > beforeReload, 'the managed VIPs changed: the data plane is re-applied');
       assert.equal(glue.instanceStates().get('VI_1'), 'BACKUP');
       assert.equal(glue.serviceActive(vip), true);
       assert.equal(glue.serviceActive(other), false);
