@@ -72,6 +72,15 @@ const SEGMENT_MIN_BYTES = 2048;
  * frames, of any size.
  */
 export const PCAP_BUFFER_BYTES = 32 << 20;
+/**
+ * Frames forwarded per dispatch() at most. The binding's dispatch loops until the ring is empty
+ * and cannot be interrupted, and this backend shares the main thread with the control plane:
+ * under a sustained overload it would never return, and uvsadm, the health checkers, the
+ * snapshot updates and SIGTERM would wait for the load to stop. Past the budget the rest of
+ * the dispatch only empties the ring (drops, at a fraction of the cost of forwarding), so the
+ * event loop gets a turn every few milliseconds whatever the load.
+ */
+export const DISPATCH_BUDGET = 2048;
 /** Connection-table slots the expiry sweep looks at per tick, and the tick. */
 const EXPIRE_BUDGET = 4096;
 const EXPIRE_INTERVAL_MS = 10;
@@ -131,6 +140,8 @@ export class PcapWorker extends EventEmitter {
   private readonly segmentView: DataView;
   private readonly segmentViews: (Buffer | undefined)[];
   private nowMs = 0;
+  /** Frames the current dispatch may still forward (DISPATCH_BUDGET). */
+  private budget = 0;
   private timer: NodeJS.Timeout | null = null;
   private lastStats = 0;
   private state: 'starting' | 'running' | 'stopped' = 'starting';
@@ -315,6 +326,7 @@ export class PcapWorker extends EventEmitter {
     const c = this.captures[i];
     if (!c) return;
     this.nowMs = connNowMs();
+    this.budget = DISPATCH_BUDGET;
     const t0 = performance.now();
     c.session.dispatch(this.frame, this.headerBuf);
     this.counters.add(WorkerStat.RX_BATCHES, 1);
@@ -326,6 +338,12 @@ export class PcapWorker extends EventEmitter {
   private packet(ingress: number): void {
     const counters = this.counters;
     counters.add(WorkerStat.RX_FRAMES, 1);
+    if (--this.budget < 0) {
+      // Past the budget of this dispatch: shed (see DISPATCH_BUDGET), counted with the kernel's
+      // ring drops — the frames an overflowing ring would have lost.
+      counters.add(WorkerStat.RING_DROPS, 1);
+      return;
+    }
     const caplen = this.header[PCAP_HDR_CAPLEN]!;
     const wirelen = this.header[PCAP_HDR_LEN]!;
     const frame = this.frame;

@@ -12,7 +12,7 @@ import { viewOf } from '../../src/packet/layer';
 import { ipv4ToInt } from '../../src/packet/addr';
 import { checksumVerifies, foldSum, pseudoHeaderSum } from '../../src/packet/checksum';
 import { pcapFilter } from '../../src/dataplane/pcap';
-import { partialChecksumL3, completeL4Checksum, PcapWorker, pcapSessionsClosing } from '../../src/dataplane/pcap-loop';
+import { partialChecksumL3, completeL4Checksum, PcapWorker, pcapSessionsClosing, DISPATCH_BUDGET } from '../../src/dataplane/pcap-loop';
 import { PcapOffloads, PCAP_OFFLOADS } from '../../src/dataplane/pcap-offloads';
 import type { FromWorker } from '../../src/dataplane/worker';
 import { WorkerStat } from '../../src/dataplane/counters';
@@ -240,6 +240,17 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     s1.queue.push(udpSuper);
     s1.read_callback!();
     assert.equal(counters.drops(DropReason.GSO_UNSUPPORTED), 1, 'a UDP super-frame cannot be cut here');
+    s1.injected.length = 1;
+
+    // Overload: one dispatch forwards DISPATCH_BUDGET frames and sheds the rest, so the main
+    // thread gets its turn back.
+    const before = s1.injected.length;
+    const drops = counters.get(WorkerStat.RING_DROPS);
+    for (let i = 0; i < DISPATCH_BUDGET + 5; i++) s1.queue.push(tcpFrame());
+    s1.read_callback!();
+    assert.equal(s1.injected.length - before, DISPATCH_BUDGET);
+    assert.equal(counters.get(WorkerStat.RING_DROPS) - drops, 5);
+    s1.read_callback!();
     s1.injected.length = 1;
 
     // A new VIP set: a new session first, then the old one drained (its queued frame forwarded)
