@@ -146,7 +146,7 @@ export class Daemon {
   private async startDataPlane(): Promise<void> {
     const pcap = this.options.io === 'pcap';
     if (pcap && this.options.workers > 1) {
-      this.log.info(`--io pcap: one packet loop on the main thread (the pcap addon loads in one thread); --workers ${this.options.workers} does not apply`);
+      this.log.info(`--io pcap: one packet loop on the main thread (the pcap addon loads in one thread); a worker count (${this.options.workers}) does not apply`);
     }
     const dp = new DataPlane({
       model: this.model,
