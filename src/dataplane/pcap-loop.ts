@@ -4,14 +4,15 @@
 // worker thread: it runs the same Pipeline as a ring worker, on the main thread, driven by the
 // binding's uv_poll on each capture socket. To the DataPlane it looks like a worker — it takes the
 // same init data and the same messages (filter, snapshot, stop) and answers the same way (ready,
-// applied, error, exit) — so the DataPlane's snapshot/apply/restart logic is shared; it is
-// "worker 0" for the counters and the connection table.
+// applied, error, exit) — so the DataPlane's snapshot/apply logic is shared; it is "worker 0" for
+// the counters and the connection table.
 //
 // Per interface: one pcap session in immediate mode (buffer_timeout 0: no block timeout, each
-// frame is handed over as it arrives), not promiscuous, and a libpcap filter
-// equivalent to the ring's kernel filter (pcap.ts pcapFilter). libpcap cannot change a session's
-// filter, so a new set of VIPs opens a new session before the old one is drained and closed.
-// Frames are sent back out with pcap_inject, one call per frame.
+// frame is handed over as it arrives), not promiscuous, and a libpcap filter equivalent to the
+// ring's kernel filter (pcap.ts pcapFilter). libpcap cannot change a session's filter, so a new
+// set of VIPs opens a new session before the old one is drained and closed. Frames go back out
+// with pcap_inject, one call per frame. Sharing the main thread with the control plane, one
+// dispatch forwards at most DISPATCH_BUDGET frames and sheds the rest.
 //
 // Checksums: a frame from a local sender with checksum offload (veth's default, and any NIC's
 // tx-checksumming) is captured before the checksum is done: the TCP/UDP checksum field holds only
@@ -27,22 +28,22 @@
 // neighbour's TCP stack on a veth or bridge hands over 64 KiB TSO frames as they are (a NAT real
 // server's download, a client's upload). The ring gets their gso_size from the vnet header and
 // lets the kernel segment on transmit; libpcap has neither, so the snap length covers a whole
-// 64 KiB frame and a TCP super-frame is cut here into segments of the ingress interface's MTU
-// less 20 bytes — room for TUN's outer header: without gso_size we cannot follow the sender's
-// MSS, and a sender that lowered it after TUN's "fragmentation needed" would otherwise get its
-// segments cut back to the full MTU and refused again, forever; TCP takes any segment size up to
-// the MSS, so DR and NAT lose nothing but 1.4% more packets. tcp_gso_segment's rules: seq advances by the payload, FIN and PSH only on the last
-// segment, CWR only on the first, IP id + 1 per segment, full checksums — and each segment goes
-// through the pipeline like a frame from the wire. Other super-frames (UDP) are dropped and
-// counted (GSO_UNSUPPORTED).
+// 64 KiB frame and a TCP super-frame is cut here, following tcp_gso_segment (seq advances by the
+// payload, FIN and PSH only on the last segment, CWR only on the first, IP id + 1 per segment,
+// full checksums); each segment then goes through the pipeline like a frame from the wire.
+// Segments are the ingress MTU less 20 bytes, room for TUN's outer header: without gso_size we
+// cannot follow the sender's MSS, and a sender that lowered it after TUN's "fragmentation needed"
+// would otherwise get its segments cut back to the full MTU and refused again, forever. TCP
+// takes any segment size up to the MSS, so DR and NAT only send 1.4% more packets. Other
+// super-frames (UDP) are dropped and counted (GSO_UNSUPPORTED).
 //
 // Fragments: the ring's fanout reassembles them in the kernel; libpcap has no such option, so a
 // fragment for a virtual service is dropped and counted (IP_FRAGMENT) by the pipeline.
 //
 // Per packet nothing is allocated: the binding copies each frame into one Buffer, the header into
 // another, and the Buffer handed to inject is a view of a Buffer cut at the frame's length, made
-// once per length and kept. Frames the pipeline builds (TUN, ICMP errors) are copied into a second
-// Buffer and injected the same way.
+// once per length and kept. Frames the pipeline builds (TUN, ICMP errors) and super-frame
+// segments are written to other Buffers and injected the same way.
 
 import { EventEmitter } from 'node:events';
 import { loadNative } from './native';
