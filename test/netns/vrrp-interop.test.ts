@@ -282,11 +282,14 @@ test('VRRP interop with keepalived', { skip: why ?? false, timeout: 600_000 }, a
       const k = startKeepalived({ version: 3, priority: 150 });
       const u = await startUvs({ version: 3, priority: 90 });
       await waitHolders('01', ELECTION_BOUND_MS, 'keepalived elected', [u, k]);
-      // The parent first (it would respawn a dead child), then its VRRP child, which sends the adverts.
+      // The VRRP child sends the adverts. Its parent would respawn it if it died, and its own
+      // death would make the child stop cleanly (PR_SET_PDEATHSIG → priority 0): freeze the
+      // parent, kill the child, then the parent.
       const children = spawnSync('pgrep', ['-P', String(k.child.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
       assert.ok(children.length > 0, 'keepalived has a VRRP child process');
-      await stop(k, 'SIGKILL');
+      process.kill(k.child.pid!, 'SIGSTOP');
       for (const pid of children) process.kill(pid, 'SIGKILL');
+      await stop(k, 'SIGKILL');
       const moved = await waitHolders('11', KILL_BOUND_MS, 'uvs takes over after keepalived is killed', [u, k]);
       assert.ok(moved > 2000, `uvs claimed after ${moved} ms: sooner than Master_Down_Interval allows`);
     }));
