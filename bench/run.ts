@@ -17,7 +17,7 @@ interface BenchModule {
 }
 
 function formatValue(row: BenchRow): string {
-  if (!Number.isFinite(row.value)) return 'failed';
+  if (!Number.isFinite(row.value)) return row.note?.startsWith('not measured') ? 'n/a' : 'failed';
   if (row.unit === 'ns/op') return row.value < 10 ? row.value.toFixed(2) : row.value.toFixed(1);
   return String(Math.round(row.value * 100) / 100);
 }

@@ -245,6 +245,7 @@ export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): 
     } catch (err) {
       progress.log(`bench: case "${c.name}" failed: ${(err as Error).message.split('\n')[0]}`);
       for (const size of FRAME_SIZES) {
+        if (rows.some((r) => r.group === ppsGroup(size) && r.name === c.name)) continue; // measured before the failure
         rows.push({ group: ppsGroup(size), name: c.name, value: NaN, unit: 'pps', note: `failed: ${(err as Error).message.slice(0, 300)}` });
       }
     } finally {
