@@ -12,7 +12,9 @@
 //   - packets to a virtual service: ip daddr . l4proto . dport in @services
 //   - NAT replies from a real server to a client: ip saddr . l4proto . sport in @nat_replies,
 //     unless the destination is one of the director's own addresses (health-check replies and
-//     anything else the director itself talks to real servers about stay untouched).
+//     anything else the director itself talks to real servers about stay untouched);
+//   - ICMP errors from a NAT real server to a client (uvs translates them, ip_vs_out_icmp), so a
+//     director with ip_forward on does not also pass them on untranslated.
 // Everything else — VRRP, ICMP to the VIP, management traffic, other ports — passes.
 //
 // The table is installed at start (after removing one a crashed daemon left), its sets are
@@ -85,9 +87,13 @@ export class KernelGuard {
   /** Replaces both sets' contents in one transaction: either all of it applies or none. */
   async setTuples(services: readonly GuardTuple[], natReplies: readonly GuardTuple[]): Promise<void> {
     if (!this.installed) throw new GuardError('kernel guard: setTuples() before install()');
-    const lines = [`flush set ip ${this.table} services`, `flush set ip ${this.table} nat_replies`];
+    const lines = [`flush set ip ${this.table} services`, `flush set ip ${this.table} nat_replies`, `flush set ip ${this.table} nat_sources`];
     if (services.length) lines.push(`add element ip ${this.table} services { ${services.map(tupleText).join(', ')} }`);
-    if (natReplies.length) lines.push(`add element ip ${this.table} nat_replies { ${natReplies.map(tupleText).join(', ')} }`);
+    if (natReplies.length) {
+      lines.push(`add element ip ${this.table} nat_replies { ${natReplies.map(tupleText).join(', ')} }`);
+      const sources = [...new Set(natReplies.map((t) => t.addr))];
+      lines.push(`add element ip ${this.table} nat_sources { ${sources.join(', ')} }`);
+    }
     await this.nft(lines.join('\n') + '\n', 'update sets');
   }
 
@@ -112,10 +118,12 @@ export class KernelGuard {
       `table ip ${t} {`,
       `  set services { type ipv4_addr . inet_proto . inet_service; }`,
       `  set nat_replies { type ipv4_addr . inet_proto . inet_service; }`,
+      `  set nat_sources { type ipv4_addr; }`,
       `  chain prerouting {`,
       `    type filter hook prerouting priority raw; policy accept;`,
       `    ip daddr . meta l4proto . th dport @services counter drop`,
       `    ip saddr . meta l4proto . th sport @nat_replies fib daddr type != local counter drop`,
+      `    ip saddr @nat_sources icmp type { destination-unreachable, source-quench, time-exceeded, parameter-problem } fib daddr type != local counter drop`,
       `  }`,
       `}`,
       '',
