@@ -119,6 +119,8 @@ interface Prepared {
 export class VrrpGlue {
   private host: VrrpHost | null = null;
   private current: Prepared | null = null;
+  /** Prepared for a file the daemon is still loading (see adopt). */
+  private loading: { loaded: LoadedConfig; next: Prepared } | null = null;
   /** The VIPs of the instances last reported MASTER. */
   private masterVips = new Set<number>();
   /** Start, reloads and stop run one after the other. */
@@ -135,6 +137,7 @@ export class VrrpGlue {
 
   /** DataPlaneOptions.serviceActive: may this director forward the services of `addr`? */
   serviceActive(addr: number): boolean {
+    this.adopt();
     if (this.current === null || !this.current.managed.has(addr >>> 0)) return true;
     return this.masterVips.has(addr >>> 0);
   }
@@ -157,6 +160,7 @@ export class VrrpGlue {
   start(): Promise<void> {
     if (this.started) return this.chain;
     this.started = true;
+    this.adopt();
     this.daemon.onStop('vrrp', () => this.stop());
     // Unlike a reload (logged, the running instances kept), a failed first start is the caller's:
     // uvsd exits rather than run a director that never takes part in the election.
@@ -201,7 +205,27 @@ export class VrrpGlue {
       }
     }
     this.prepareMail(model, next);
+    this.loading?.next.smtp?.close();
+    this.loading = { loaded, next };
+    // The daemon may still refuse the file (a listener after this one throws): act on it only
+    // once it is the daemon's configuration.
+    setImmediate(() => this.adopt());
+  }
+
+  /** Takes the prepared configuration into use once the daemon has committed to its file. */
+  private adopt(): void {
+    const loading = this.loading;
+    if (loading === null || this.daemon.config !== loading.loaded) {
+      if (loading !== null && this.daemon.config !== null && this.daemon.config !== loading.loaded) {
+        // Refused (the daemon kept its previous file): drop what was prepared for it.
+        this.loading = null;
+        loading.next.smtp?.close();
+      }
+      return;
+    }
+    this.loading = null;
     const previous = this.current;
+    const next = loading.next;
     this.current = next;
     if (this.started) void this.enqueue(() => this.apply(next, previous));
   }

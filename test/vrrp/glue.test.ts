@@ -33,9 +33,12 @@ class FakeDaemon {
   dataPlane = { apply: (): Promise<void> => { this.applies++; return Promise.resolve(); } };
   onConfig(l: (loaded: LoadedConfig) => void): void { this.listeners.push(l); }
   onStop(name: string, run: () => void | Promise<void>): void { this.stops.push({ name, run }); }
-  load(file: string): void {
-    const parsed = parseKeepalivedConfig(file, fsReader);
-    for (const l of this.listeners) l({ keepalived: parsed.model } as LoadedConfig);
+  config: LoadedConfig | null = null;
+  /** As Daemon.readConfig: every listener hears of the file, then it becomes the configuration. */
+  load(file: string, refuse = false): void {
+    const loaded = { keepalived: parseKeepalivedConfig(file, fsReader).model } as LoadedConfig;
+    for (const l of this.listeners) l(loaded);
+    if (!refuse) this.config = loaded;
   }
   async stop(): Promise<void> {
     for (const h of [...this.stops].reverse()) await h.run();
@@ -109,6 +112,14 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
     // Effective priority 100 + weight 20 while chk succeeds.
     await waitFor('notify MASTER', () => notified().includes('INSTANCE VI_1 MASTER 120'));
     assert.match(notified(), /INSTANCE VI_1 BACKUP/);
+
+    // A file the daemon refuses (another subsystem threw after this one prepared it) is not used.
+    daemon.load(conf(dir, '10.0.0.150', script), true);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(glue.serviceActive(inetAton('10.0.0.150')!), true, 'not managed: the refused file was not adopted');
+    assert.equal(glue.serviceActive(vip), true);
+    assert.ok(!logs.some((l) => l.includes('vrrp: configuration reloaded')));
 
     // A higher-priority master appears: BACKUP, and the data plane stops forwarding the VIP.
     const applies = daemon.applies;
