@@ -102,6 +102,14 @@ export class DestTable {
     return Atomics.add(this.cells, slot * DEST_SLOT_CELLS + field, delta) + delta;
   }
 
+  /** Sets and clears FLAGS bits atomically: the connection table flips OVERLOAD from any worker
+   *  (Atomics.or/and), so the control plane must not read-modify-write the cell with plain stores. */
+  updateFlags(slot: number, set: number, clear: number): void {
+    const at = slot * DEST_SLOT_CELLS + DestField.FLAGS;
+    if (clear !== 0) Atomics.and(this.cells, at, ~clear);
+    if (set !== 0) Atomics.or(this.cells, at, set);
+  }
+
   addr(slot: number): number {
     return this.cells[slot * DEST_SLOT_CELLS + DestField.ADDR]! >>> 0;
   }

@@ -386,7 +386,7 @@ export class ServiceModel {
     }
     // Connections still point here: stop scheduling to it, keep the slot (IP_VS_DEST_F_AVAILABLE).
     const t = this.destTable;
-    t.set(slot, DestField.FLAGS, t.get(slot, DestField.FLAGS) & ~DestFlag.AVAILABLE);
+    t.updateFlags(slot, 0, DestFlag.AVAILABLE);
     Atomics.add(t.cells, t.base(slot) + DestField.GEN, 1);
     this.trash.push({ serviceKey, destKey, slot });
   }
@@ -400,11 +400,9 @@ export class ServiceModel {
     t.set(slot, DestField.L_THRESHOLD, d.lThreshold);
     t.set(slot, DestField.FWD, d.fwd);
     t.set(slot, DestField.SERVICE, serviceId);
-    let flags = t.get(slot, DestField.FLAGS) | DestFlag.IN_USE | DestFlag.AVAILABLE;
     // __ip_vs_update_dest: a changed upper threshold clears the overload mark; the data plane
     // sets it again when the server is still over the new limit.
-    if (fresh || d.uThreshold === 0) flags &= ~DestFlag.OVERLOAD;
-    t.set(slot, DestField.FLAGS, flags);
+    t.updateFlags(slot, DestFlag.IN_USE | DestFlag.AVAILABLE, fresh || d.uThreshold === 0 ? DestFlag.OVERLOAD : 0);
     Atomics.add(t.cells, t.base(slot) + DestField.GEN, 1);
   }
 
