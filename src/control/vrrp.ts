@@ -159,8 +159,8 @@ export class VrrpGlue {
    */
   start(): Promise<void> {
     if (this.started) return this.chain;
+    this.adopt(); // before `started`: the first file is started below, not as a reload
     this.started = true;
-    this.adopt();
     this.daemon.onStop('vrrp', () => this.stop());
     // Unlike a reload (logged, the running instances kept), a failed first start is the caller's:
     // uvsd exits rather than run a director that never takes part in the election.

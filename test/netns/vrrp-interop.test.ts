@@ -314,6 +314,23 @@ test('VRRP interop with keepalived', { skip: why ?? false, timeout: 600_000 }, a
       await waitHolders('01', CLEAN_STOP_BOUND_MS, 'keepalived takes over once uvsd stops', [u, k]);
     }));
 
+  await t.test('SIGHUP: an unchanged instance keeps the VIP; a lowered priority hands it to keepalived', () =>
+    scenario(async () => {
+      const k = startKeepalived({ version: 2, priority: 90, pass: 'uvspw' });
+      const u = await startUvs({ version: 2, priority: 100, pass: 'uvspw' });
+      await waitHolders('10', ELECTION_BOUND_MS, 'uvs elected', [u, k]);
+      const reloads = (): number => (u.log.match(/vrrp: configuration reloaded/g) ?? []).length;
+      u.child.kill('SIGHUP'); // the same file again
+      for (let i = 0; i < 50 && reloads() < 1; i++) await sleep(100);
+      assert.equal(reloads(), 1, `no reload logged:\n${u.log}`);
+      await assertSingleHolder('10', 2000, 'the unchanged instance is not disturbed by the reload');
+      assert.equal((u.log.match(/Entering MASTER STATE/g) ?? []).length, 1, `the instance was restarted:\n${u.log}`);
+      conf('uvs', { version: 2, priority: 80, pass: 'uvspw' });
+      u.child.kill('SIGHUP');
+      await waitHolders('01', ELECTION_BOUND_MS, 'keepalived (90) preempts uvsd reloaded at priority 80', [u, k]);
+      assert.equal(reloads(), 2, `one reload per SIGHUP:\n${u.log}`);
+    }));
+
   await t.test('wrong password: the advert is ignored and logged', () =>
     scenario(async () => {
       const k = startKeepalived({ version: 2, priority: 150, pass: 'otherpw' });

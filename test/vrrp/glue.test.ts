@@ -103,6 +103,8 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
 
     await glue.start();
     assert.deepEqual(daemon.stops.map((s) => s.name), ['vrrp']);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!logs.some((l) => l.includes('vrrp: configuration reloaded')), 'the first file is started, not reloaded');
     // track_script: /bin/true succeeds, the instance stops waiting for it; alone on the link it
     // becomes MASTER after Master_Down_Interval (3 × 0.1 s + skew).
     await waitFor('MASTER', () => glue.instanceStates().get('VI_1') === 'MASTER');
