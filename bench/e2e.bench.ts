@@ -11,11 +11,11 @@ import { runTcp, tcpPlan, type TcpOptions } from './e2e/tcp';
 export const FAILOVER_GROUP = 'VRRP failover, ms until the VIP answers again';
 
 function ppsOptions(opts: BenchOptions): PpsOptions {
-  return { quick: opts.quick, runs: 2, durationMs: opts.quick ? 1000 : 5000 };
+  return { quick: opts.quick, runs: opts.quick ? 2 : 3, durationMs: opts.quick ? 1000 : 5000 };
 }
 
 function tcpOptions(opts: BenchOptions): TcpOptions {
-  return { quick: opts.quick, runs: 2, seconds: opts.quick ? 1 : 5 };
+  return { quick: opts.quick, runs: opts.quick ? 2 : 3, seconds: opts.quick ? 1 : 5 };
 }
 
 export function plan(opts: BenchOptions): Step[] {
