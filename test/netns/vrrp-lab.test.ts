@@ -3,11 +3,12 @@
 // servers, and a client fetching from the VIP with real curl. Checks issue 6's "done when": the
 // backup lists the services (as keepalived's backup has the IPVS rules) but forwards nothing while
 // it is backup; when the master is killed, requests fail for a short window only and then go on
-// through the backup, which now forwards.
+// through the backup, which now forwards; the old master, restarted, purges its stale VIP, takes
+// the VIP back (preempt) and forwards alone again; stopped cleanly, it hands over within Skew_Time.
 // Needs root (CI runs it as root). The lab has a per-run suffix and is removed in after().
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cannotRunNetns, inNs, lab, labSuffix, repoRoot } from './helpers';
@@ -20,6 +21,7 @@ const D1 = `${P}d1`;
 const D2 = `${P}d2`;
 const VIP = '10.77.0.100';
 const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
+const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
 const stateDir = `/run/uvs-lab/${S}`;
 
 /** The worst failover window accepted after a SIGKILL: Master_Down_Interval is ~3.6 s at
@@ -80,7 +82,7 @@ after(() => {
   if (!why) lab(S, 'down');
 });
 
-test('VRRP lab: only the master forwards; the backup takes over when the master is killed', { skip: why ?? false, timeout: 120_000 }, async () => {
+test('VRRP lab: only the master forwards; killed, the backup takes over; back, it preempts; stopped, it hands over', { skip: why ?? false, timeout: 120_000 }, async () => {
   // lab.sh up vrrp returns once d1 (priority 150) holds the VIP.
   assert.equal(holds(D1), true, `d1 should hold the VIP\n${logs()}`);
   assert.equal(holds(D2), false, 'd2 (backup) must not hold the VIP');
@@ -136,4 +138,35 @@ test('VRRP lab: only the master forwards; the backup takes over when the master 
   assert.match(readFileSync(join(stateDir, 'uvsd-d2.log'), 'utf8'), /\(VI_1\) Entering MASTER STATE/);
   const d2After = serviceStats(D2);
   assert.ok(d2After[0]! >= 10 && d2After[1]! > 0, `the new master forwards: ${d2After}`);
+
+  // d1 comes back: it purges its stale VIP, preempts (priority 150 > 100), and forwards alone again.
+  let d1Log = '';
+  const d1 = spawn('ip', ['netns', 'exec', D1, process.execPath, UVSD, '-n', '-l', '--workers', '1', '-f', join(stateDir, 'd1.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  d1.stdout!.on('data', (b: Buffer) => (d1Log += b.toString()));
+  d1.stderr!.on('data', (b: Buffer) => (d1Log += b.toString()));
+  try {
+    for (let i = 0; i < 100 && !(holds(D1) && !holds(D2) && /Entering MASTER STATE/.test(d1Log)); i++) await sleep(100);
+    assert.ok(holds(D1) && !holds(D2), `d1 did not take the VIP back\n${d1Log}`);
+    for (let i = 0; i < 50 && curl() === null; i++) await sleep(200);
+    const d2Frozen = serviceStats(D2);
+    for (let i = 0; i < 6; i++) assert.ok(curl() !== null, `request ${i} after d1 preempted failed\n${d1Log}`);
+    assert.deepEqual(serviceStats(D2), d2Frozen, 'd2, backup again, forwards nothing');
+    assert.ok(serviceStats(D1)[0]! >= 6, 'd1 forwards again');
+
+    // A clean stop: priority 0, VIP removed, prompt exit; d2 takes over within about Skew_Time.
+    const exited = new Promise<void>((resolve) => d1.once('exit', () => resolve()));
+    const stoppedAt = Date.now();
+    d1.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+    assert.ok(d1.exitCode !== null || d1.signalCode !== null, 'uvsd exited on SIGTERM');
+    assert.ok(Date.now() - stoppedAt < 3000, `uvsd took ${Date.now() - stoppedAt} ms to exit`);
+    assert.equal(holds(D1), false, 'a clean stop removes the VIP');
+    for (let i = 0; i < 60 && !holds(D2); i++) await sleep(50);
+    assert.ok(holds(D2), `d2 took over within ${Date.now() - stoppedAt} ms of the clean stop`);
+    assert.ok(Date.now() - stoppedAt < 3000, `d2 took ${Date.now() - stoppedAt} ms after the clean stop`);
+    for (let i = 0; i < 50 && curl() === null; i++) await sleep(100);
+    assert.ok(curl() !== null, 'served by d2 after the clean stop');
+  } finally {
+    if (d1.exitCode === null && d1.signalCode === null) d1.kill('SIGKILL');
+  }
 });
