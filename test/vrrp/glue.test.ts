@@ -228,3 +228,61 @@ vrrp_instance VI_1 {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('uvsd VRRP glue: a failing track_script (weight 0) puts the instance in FAULT after `fall` runs, back after `rise`', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-vrrp-glue-'));
+  const channelName = `uvs-vrrp-glue-track-${process.pid}-${Date.now()}`;
+  const flag = join(dir, 'healthy');
+  const check = join(dir, 'check.sh');
+  writeFileSync(check, `#!/bin/sh\n[ -f ${flag} ]\n`);
+  chmodSync(check, 0o755);
+  writeFileSync(flag, '');
+  const daemon = new FakeDaemon();
+  const logs: string[] = [];
+  const glue = new VrrpGlue(daemon as unknown as Daemon, {
+    log: { info: (l) => logs.push(l), error: (l) => logs.push(`ERROR ${l}`) },
+    io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
+    facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
+  });
+  const vip = inetAton('10.0.0.100')!;
+  try {
+    const file = join(dir, 'keepalived.conf');
+    writeFileSync(file, `
+vrrp_script chk {
+  script "${check}"
+  interval 0.1
+  fall 3
+  rise 2
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 0.1
+  version 3
+  virtual_ipaddress {
+    10.0.0.100/32
+  }
+  track_script {
+    chk
+  }
+}
+`);
+    daemon.load(file);
+    await glue.start();
+    await waitFor('MASTER', () => glue.instanceStates().get('VI_1') === 'MASTER');
+    rmSync(flag);
+    const failedAt = Date.now();
+    await waitFor('FAULT', () => glue.instanceStates().get('VI_1') === 'FAULT');
+    // fall 3 at interval 0.1 s: not before the third failed run.
+    assert.ok(Date.now() - failedAt >= 200, `FAULT after ${Date.now() - failedAt} ms, before 3 failed runs`);
+    assert.equal(glue.serviceActive(vip), false);
+    writeFileSync(flag, '');
+    await waitFor('MASTER again', () => glue.instanceStates().get('VI_1') === 'MASTER');
+    assert.equal(glue.serviceActive(vip), true);
+    assert.ok(logs.some((l) => l.includes('VRRP_Script(chk) failed')), logs.join('\n'));
+  } finally {
+    await daemon.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
