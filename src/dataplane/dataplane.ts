@@ -151,11 +151,12 @@ export class DataPlane {
   async start(): Promise<void> {
     loadNative(); // fail here, in one clear line, when the addon is not built
     this.ifaces = await this.chooseInterfaces();
-    const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)`;
-    this.opts.log('info', `data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
     await this.guard.install();
     await Promise.all(this.handles.map((h) => this.spawn(h)));
     await this.apply();
+    // Logged once everything runs: scripts and tests wait for this line.
+    const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)`;
+    this.opts.log('info', `data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
     this.refreshTimer = setInterval(() => {
       this.refreshNextHops().catch((err: Error) => this.opts.log('warn', `next-hop refresh: ${err.message}`));
     }, NEXT_HOP_REFRESH_MS);
