@@ -3,10 +3,10 @@
 // Needs root (CI runs it as root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { cannotRunNetns, labSuffix, lab, inNs, repoRoot } from './helpers';
+import { cannotRunNetns, labSuffix, lab, inNs } from './helpers';
+import { UvsdProcess } from './uvsd-process';
 
 const why = cannotRunNetns();
 const S = labSuffix('d');
@@ -15,46 +15,11 @@ const DIR = `${P}dir`;
 const CL = `${P}cl`;
 const VIP = '10.77.0.100';
 const RS = ['10.77.0.21', '10.77.0.22'];
-const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
-const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
 
-let uvsd: ChildProcess | null = null;
-let uvsdLog = '';
-
-function uvsadm(...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (${r.status}): ${r.stderr}\nuvsd log:\n${uvsdLog}`);
-  return r.stdout;
-}
-
-async function startUvsd(workers: number): Promise<void> {
-  await stopUvsd('SIGKILL'); // a previous test that failed half-way may have left one
-  uvsdLog = '';
-  const child = spawn('ip', ['netns', 'exec', DIR, process.execPath, UVSD, '-n', '-l', '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
-  uvsd = child;
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`uvsd exited (${child.exitCode}):\n${uvsdLog}`);
-    const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, '-L', '-n'], { encoding: 'utf8' });
-    if (r.status === 0 && /data plane/.test(uvsdLog)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`uvsd did not come up:\n${uvsdLog}`);
-}
-
-async function stopUvsd(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  const child = uvsd;
-  uvsd = null;
-  if (!child || child.exitCode !== null) return child?.exitCode ?? null;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
-}
+const daemon = new UvsdProcess(DIR);
+const uvsadm = (...args: string[]): string => daemon.uvsadm(...args);
+const startUvsd = (workers: number): Promise<void> => daemon.start(['--workers', String(workers)]);
+const stopUvsd = (signal?: NodeJS.Signals): Promise<number | null> => daemon.stop(signal);
 
 function curl(path = '/', timeoutSec = 3): { status: number; body: string } {
   const r = inNs(CL, 'curl', ['-s', '-m', String(timeoutSec), `http://${VIP}${path}`], (timeoutSec + 2) * 1000);
@@ -65,7 +30,7 @@ function split(n: number): Record<string, number> {
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
     const { status, body } = curl();
-    assert.equal(status, 0, `request ${i} failed (curl exit ${status})\nuvsd log:\n${uvsdLog}`);
+    assert.equal(status, 0, `request ${i} failed (curl exit ${status})\nuvsd log:\n${daemon.log}`);
     counts[body.trim()] = (counts[body.trim()] ?? 0) + 1;
   }
   return counts;

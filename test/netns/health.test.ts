@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import * as readline from 'node:readline';
 import { cannotRunNetns, labSuffix, lab, inNs, repoRoot } from './helpers';
+import { UvsdProcess } from './uvsd-process';
 
 const why = cannotRunNetns();
 const S = labSuffix('h');
@@ -25,8 +26,6 @@ const DIR = `${P}dir`;
 const CL = `${P}cl`;
 const VIP = '10.77.0.100';
 const RS = ['10.77.0.21', '10.77.0.22', '10.77.0.23'];
-const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
-const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
 const RS_SERVER = join(repoRoot, 'netns-scripts', 'rs-server.mjs');
 const SMTP_SINK = join(repoRoot, 'dist', 'test', 'netns', 'health-smtp-sink.js');
 const SMTP_PORT = 2525;
@@ -34,16 +33,12 @@ const tmp = fs.mkdtempSync(join(os.tmpdir(), 'uvs-health-'));
 const conf = join(tmp, 'keepalived.conf');
 const notifyLog = join(tmp, 'notify.log');
 
-let uvsd: ChildProcess | null = null;
-let uvsdLog = '';
+const daemon = new UvsdProcess(DIR);
+const uvsadm = (...args: string[]): string => daemon.uvsadm(...args);
+const startUvsd = (): Promise<void> => daemon.start(['--workers', '1', '-f', conf]);
+const stopUvsd = (signal?: NodeJS.Signals): Promise<number | null> => daemon.stop(signal);
 let smtp: ChildProcess | null = null;
 const mails: Array<{ from: string; to: string[]; subject: string; data: string }> = [];
-
-function uvsadm(...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (${r.status}): ${r.stderr}\nuvsd log:\n${uvsdLog}`);
-  return r.stdout;
-}
 
 /** The real servers listed for the VIP, with their weights (uvsadm -L -n). */
 function listed(): Record<string, number> {
@@ -62,7 +57,7 @@ async function waitFor<T>(what: string, probe: () => T | null | undefined | fals
     if (v) return v;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}\ntable: ${JSON.stringify(listed())}\nuvsd log:\n${uvsdLog}`);
+  throw new Error(`timed out after ${ms} ms waiting for ${what}\ntable: ${JSON.stringify(listed())}\nuvsd log:\n${daemon.log}`);
 }
 
 function curl(timeoutSec = 3): { status: number; body: string } {
@@ -75,7 +70,7 @@ function split(n: number): Record<string, number> {
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
     const { status, body } = curl();
-    assert.equal(status, 0, `request ${i} failed (curl exit ${status})\ntable: ${JSON.stringify(listed())}\nuvsd log:\n${uvsdLog}`);
+    assert.equal(status, 0, `request ${i} failed (curl exit ${status})\ntable: ${JSON.stringify(listed())}\nuvsd log:\n${daemon.log}`);
     counts[body] = (counts[body] ?? 0) + 1;
   }
   return counts;
@@ -110,31 +105,6 @@ async function startRealServer(i: number): Promise<void> {
   // lab.sh down ends every process of the lab's namespaces, this one included.
   spawn('ip', ['netns', 'exec', `${P}rs${i}`, process.execPath, RS_SERVER, `rs${i}`, '--port', '80', '--udp-port', '53'], { stdio: 'ignore' });
   await waitFor(`rs${i} to answer`, () => inNs(CL, 'curl', ['-s', '-m', '1', `http://${RS[i - 1]}/`], 3000).status === 0, 10_000);
-}
-
-async function startUvsd(): Promise<void> {
-  await stopUvsd('SIGKILL');
-  uvsdLog = '';
-  const child = spawn('ip', ['netns', 'exec', DIR, process.execPath, UVSD, '-n', '-l', '--workers', '1', '-f', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
-  uvsd = child;
-  await waitFor('uvsd to come up', () => {
-    if (child.exitCode !== null) throw new Error(`uvsd exited (${child.exitCode}):\n${uvsdLog}`);
-    return /data plane/.test(uvsdLog) && spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, '-L', '-n']).status === 0;
-  }, 20_000);
-}
-
-async function stopUvsd(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  const child = uvsd;
-  uvsd = null;
-  if (!child || child.exitCode !== null) return child?.exitCode ?? null;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
 }
 
 async function startSmtp(): Promise<void> {
@@ -293,7 +263,7 @@ ${HTTP_CHECK}
   await waitFor('the sorry server in', () => RS[2]! in listed());
   assert.deepEqual(listed(), { [RS[2]!]: 1 });
   assert.deepEqual(split(5), { rs3: 5 });
-  await waitFor('the quorum-lost log line', () => /lost quorum 0 < 2 for VS \[10\.77\.0\.100\]:80; sorry server in/.test(uvsdLog));
+  await waitFor('the quorum-lost log line', () => /lost quorum 0 < 2 for VS \[10\.77\.0\.100\]:80; sorry server in/.test(daemon.log));
 
   // Both come back (rs1's exit 3 = weight 1): live weight 2 meets quorum 2 again, the sorry
   // server leaves, the real servers return.
@@ -302,6 +272,6 @@ ${HTTP_CHECK}
   await waitFor('the sorry server out', () => !(RS[2]! in listed()) && RS[0]! in listed() && RS[1]! in listed());
   assert.deepEqual(listed(), { [RS[0]!]: 1, [RS[1]!]: 1 });
   assert.deepEqual(split(10), { rs1: 5, rs2: 5 });
-  await waitFor('the quorum-gained log line', () => /gained quorum 2 >= 2 for VS \[10\.77\.0\.100\]:80; sorry server out/.test(uvsdLog));
+  await waitFor('the quorum-gained log line', () => /gained quorum 2 >= 2 for VS \[10\.77\.0\.100\]:80; sorry server out/.test(daemon.log));
   assert.equal(await stopUvsd(), 0);
 });

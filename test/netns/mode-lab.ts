@@ -3,26 +3,24 @@
 // director kernel's counters, and the checks every mode runs (rr, wrr, 2 MB, UDP, persistence,
 // quiescing, deletions). Needs root; the caller's after() tears the lab down.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { lab, inNs, repoRoot } from './helpers';
+import { lab, inNs } from './helpers';
+import { UvsdProcess } from './uvsd-process';
 
 export const VIP = '10.77.0.100';
-const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
-const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
 
 export class ModeLab {
   readonly P: string;
   readonly DIR: string;
   readonly CL: string;
-  private uvsd: ChildProcess | null = null;
-  log = '';
+  readonly daemon: UvsdProcess;
 
   constructor(readonly suffix: string, readonly mode: 'nat' | 'tun', readonly flag: '-m' | '-i') {
     this.P = `uvs${suffix}`;
     this.DIR = `${this.P}dir`;
     this.CL = `${this.P}cl`;
+    this.daemon = new UvsdProcess(this.DIR);
   }
 
   up(): void {
@@ -34,38 +32,24 @@ export class ModeLab {
   }
 
   uvsadm(...args: string[]): string {
-    const r = spawnSync('ip', ['netns', 'exec', this.DIR, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
-    if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (${r.status}): ${r.stderr}\nuvsd log:\n${this.log}`);
-    return r.stdout;
+    return this.daemon.uvsadm(...args);
+  }
+
+  /** Extra uvsd arguments besides --workers (a subclass picks another backend). */
+  protected uvsdArgs(workers: number): string[] {
+    return ['--workers', String(workers)];
   }
 
   async startUvsd(workers: number): Promise<void> {
-    await this.stopUvsd('SIGKILL');
-    this.log = '';
-    const child = spawn('ip', ['netns', 'exec', this.DIR, process.execPath, UVSD, '-n', '-l', '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d: Buffer) => (this.log += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
-    this.uvsd = child;
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`uvsd exited (${child.exitCode}):\n${this.log}`);
-      const r = spawnSync('ip', ['netns', 'exec', this.DIR, process.execPath, UVSADM, '-L', '-n'], { encoding: 'utf8' });
-      if (r.status === 0 && /data plane/.test(this.log)) return;
-      await new Promise((res) => setTimeout(res, 100));
-    }
-    throw new Error(`uvsd did not come up:\n${this.log}`);
+    await this.daemon.start(this.uvsdArgs(workers));
   }
 
-  async stopUvsd(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    const child = this.uvsd;
-    this.uvsd = null;
-    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
+  stopUvsd(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    return this.daemon.stop(signal);
+  }
+
+  get log(): string {
+    return this.daemon.log;
   }
 
   curl(path = '/', timeoutSec = 3): { status: number; body: string } {

@@ -4,11 +4,11 @@
 // Needs root (CI runs it as root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { cannotRunNetns, labSuffix, lab, inNs, repoRoot } from './helpers';
+import { cannotRunNetns, labSuffix, lab, inNs } from './helpers';
+import { UvsdProcess } from './uvsd-process';
 
 const why = cannotRunNetns();
 const S = labSuffix('p');
@@ -18,46 +18,11 @@ const CL = `${P}cl`;
 const DIR_IF = `${P}e0`;
 const VIP = '10.77.0.100';
 const RS = ['10.77.0.21', '10.77.0.22'];
-const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
-const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
 
-let uvsd: ChildProcess | null = null;
-let uvsdLog = '';
-
-function uvsadm(...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (${r.status}): ${r.stderr}\nuvsd log:\n${uvsdLog}`);
-  return r.stdout;
-}
-
-async function startUvsd(): Promise<void> {
-  await stopUvsd('SIGKILL');
-  uvsdLog = '';
-  const child = spawn('ip', ['netns', 'exec', DIR, process.execPath, UVSD, '-n', '-l', '--io', 'pcap'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
-  uvsd = child;
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`uvsd exited (${child.exitCode}):\n${uvsdLog}`);
-    const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, '-L', '-n'], { encoding: 'utf8' });
-    if (r.status === 0 && /data plane/.test(uvsdLog)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`uvsd did not come up:\n${uvsdLog}`);
-}
-
-async function stopUvsd(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  const child = uvsd;
-  uvsd = null;
-  if (!child || child.exitCode !== null) return child?.exitCode ?? null;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
-}
+const daemon = new UvsdProcess(DIR);
+const uvsadm = (...args: string[]): string => daemon.uvsadm(...args);
+const startUvsd = (): Promise<void> => daemon.start(['--io', 'pcap']);
+const stopUvsd = (signal?: NodeJS.Signals): Promise<number | null> => daemon.stop(signal);
 
 function curl(path = '/', timeoutSec = 3): { status: number; body: string } {
   const r = inNs(CL, 'curl', ['-s', '-m', String(timeoutSec), `http://${VIP}${path}`], (timeoutSec + 2) * 1000);
@@ -68,7 +33,7 @@ function split(n: number): Record<string, number> {
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
     const { status, body } = curl();
-    assert.equal(status, 0, `request ${i} failed (curl exit ${status})\nuvsd log:\n${uvsdLog}`);
+    assert.equal(status, 0, `request ${i} failed (curl exit ${status})\nuvsd log:\n${daemon.log}`);
     counts[body.trim()] = (counts[body.trim()] ?? 0) + 1;
   }
   return counts;
@@ -120,7 +85,7 @@ test('DR over libpcap: rr 10/10, wrr 15/5, 2 MB intact, UDP; offloads off while 
   assert.equal(original['generic-segmentation-offload'], 'on');
 
   await startUvsd();
-  assert.match(uvsdLog, /data plane: libpcap on the main thread/);
+  assert.match(daemon.log, /data plane: libpcap on the main thread/);
   const running = offloads();
   assert.equal(running['generic-receive-offload'], 'off', 'GRO off while capturing');
   // GSO stays on: libpcap sizes its frames for 64 KiB only while a segmentation offload is on.
@@ -145,7 +110,7 @@ test('DR over libpcap: rr 10/10, wrr 15/5, 2 MB intact, UDP; offloads off while 
   const want = Buffer.alloc(2097152);
   for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 0xff;
   const got = spawnSync('ip', ['netns', 'exec', CL, 'curl', '-s', '-m', '20', `http://${VIP}/bytes/2097152`], { timeout: 25_000, maxBuffer: 8 << 20 }).stdout;
-  assert.equal(got.length, want.length, `2 MB download: got ${got.length} bytes\nuvsd log:\n${uvsdLog}`);
+  assert.equal(got.length, want.length, `2 MB download: got ${got.length} bytes\nuvsd log:\n${daemon.log}`);
   assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(want).digest('hex'));
 
   // An upload: the client's TSO hands the director 64 KiB super-frames, which the backend cuts
@@ -153,7 +118,7 @@ test('DR over libpcap: rr 10/10, wrr 15/5, 2 MB intact, UDP; offloads off while 
   const upload = Buffer.alloc(4 << 20);
   for (let i = 0; i < upload.length; i++) upload[i] = (i * 7 + 3) & 0xff;
   const posted = spawnSync('ip', ['netns', 'exec', CL, 'curl', '-s', '-m', '20', '--data-binary', '@-', `http://${VIP}/sha256`], { input: upload, timeout: 25_000, encoding: 'utf8' });
-  assert.match(posted.stdout, new RegExp(`^rs[12] ${createHash('sha256').update(upload).digest('hex')} ${upload.length}\n$`), `upload\nuvsd log:\n${uvsdLog}`);
+  assert.match(posted.stdout, new RegExp(`^rs[12] ${createHash('sha256').update(upload).digest('hex')} ${upload.length}\n$`), `upload\nuvsd log:\n${daemon.log}`);
 
   // UDP: ten datagrams from ten source ports (a new VIP set: the backend reopens its capture).
   uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
@@ -191,7 +156,7 @@ test('pcap offloads after a crash: the next start restores the recorded settings
   assert.ok(existsSync(recordPath), 'its record stays behind');
 
   await startUvsd();
-  assert.match(uvsdLog, /restoring the offloads recorded by uvsd \d+/);
+  assert.match(daemon.log, /restoring the offloads recorded by uvsd \d+/);
   assert.equal(offloads()['generic-receive-offload'], 'off');
   assert.equal(await stopUvsd(), 0);
   assert.deepEqual(offloads(), original, 'the settings from before the crash are back');

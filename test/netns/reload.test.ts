@@ -7,11 +7,12 @@
 // stops new connections to it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
-import { cannotRunNetns, labSuffix, lab, inNs, repoRoot } from './helpers';
+import { cannotRunNetns, labSuffix, lab, inNs } from './helpers';
+import { UvsdProcess } from './uvsd-process';
 
 const why = cannotRunNetns() ?? (spawnSync('wrk', ['-v']).error ? 'wrk is not installed' : null);
 const S = labSuffix('r');
@@ -20,19 +21,13 @@ const DIR = `${P}dir`;
 const CL = `${P}cl`;
 const VIP = '10.77.0.100';
 const RS = ['10.77.0.21', '10.77.0.22'];
-const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
-const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
 const tmp = fs.mkdtempSync(join(os.tmpdir(), 'uvs-reload-'));
 const conf = join(tmp, 'keepalived.conf');
 
-let uvsd: ChildProcess | null = null;
-let uvsdLog = '';
-
-function uvsadm(...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} failed (${r.status}): ${r.stderr}\nuvsd log:\n${uvsdLog}`);
-  return r.stdout;
-}
+const daemon = new UvsdProcess(DIR);
+const uvsadm = (...args: string[]): string => daemon.uvsadm(...args);
+const startUvsd = (): Promise<void> => daemon.start(['--workers', '2', '-f', conf]);
+const stopUvsd = (signal?: NodeJS.Signals): Promise<number | null> => daemon.stop(signal);
 
 /** Real servers of the VIP with weight and total connections (uvsadm -L -n --stats --exact has
  *  no weight, so two listings). */
@@ -59,7 +54,7 @@ async function waitFor(what: string, probe: () => boolean, ms = 15_000): Promise
     if (probe()) return;
     await sleep(100);
   }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}\nuvsd log:\n${uvsdLog}`);
+  throw new Error(`timed out after ${ms} ms waiting for ${what}\nuvsd log:\n${daemon.log}`);
 }
 
 function config(rs1Weight: number, withRs2 = true): string {
@@ -89,43 +84,19 @@ ${withRs2 ? realServer(RS[1]!, 1) : ''}
 `;
 }
 
-async function startUvsd(): Promise<void> {
-  uvsdLog = '';
-  const child = spawn('ip', ['netns', 'exec', DIR, process.execPath, UVSD, '-n', '-l', '--workers', '2', '-f', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (uvsdLog += d.toString()));
-  uvsd = child;
-  await waitFor('uvsd to come up', () => {
-    if (child.exitCode !== null) throw new Error(`uvsd exited (${child.exitCode}):\n${uvsdLog}`);
-    return /data plane/.test(uvsdLog) && spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, '-L', '-n']).status === 0;
-  }, 20_000);
-}
-
-async function stopUvsd(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  const child = uvsd;
-  uvsd = null;
-  if (!child || child.exitCode !== null) return child?.exitCode ?? null;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
-}
-
 /** SIGHUP, then waits (bounded) until the daemon says how it went; returns what it logged from
  *  that line on (a refusal lists the file's errors on the lines after it). */
 async function reload(): Promise<string> {
-  const mark = uvsdLog.length;
-  uvsd!.kill('SIGHUP');
+  const mark = daemon.log.length;
+  daemon.signal('SIGHUP');
   let said = '';
   await waitFor('the reload to be logged', () => {
-    const m = /^(reloaded |uvsd: reload of .* failed)/m.exec(uvsdLog.slice(mark));
-    if (m) said = uvsdLog.slice(mark + m.index);
+    const m = /^(reloaded |uvsd: reload of .* failed)/m.exec(daemon.log.slice(mark));
+    if (m) said = daemon.log.slice(mark + m.index);
     return m !== null;
   }, 5000);
   await sleep(50); // the rest of a multi-line refusal
-  return uvsdLog.slice(mark + uvsdLog.slice(mark).indexOf(said.split('\n')[0]!));
+  return daemon.log.slice(mark + daemon.log.slice(mark).indexOf(said.split('\n')[0]!));
 }
 
 before(() => {
@@ -157,12 +128,12 @@ test('ten reloads during a wrk run fail no request; connections, slots and check
     await sleep(800);
     for (let i = 1; i <= 10; i++) {
       fs.writeFileSync(conf, config(i + 1));
-      assert.match(await reload(), /^reloaded /, uvsdLog);
+      assert.match(await reload(), /^reloaded /, daemon.log);
       if (i === 5) {
         // A broken file in the middle: refused with file:line, the table keeps weight 6.
         fs.writeFileSync(conf, config(99).replace('lb_algo wrr', 'lb_algo nosuch'));
         const refused = await reload();
-        assert.match(refused, /reload of .*keepalived\.conf failed, the running table is unchanged: .*keepalived\.conf:\d+/s, uvsdLog);
+        assert.match(refused, /reload of .*keepalived\.conf failed, the running table is unchanged: .*keepalived\.conf:\d+/s, daemon.log);
         assert.equal(listed()[RS[0]!]!.weight, 6);
       }
       assert.equal(listed()[RS[0]!]!.weight, i + 1, `reload ${i} applied rs1's weight at once`);
@@ -177,14 +148,14 @@ test('ten reloads during a wrk run fail no request; connections, slots and check
   const requests = /(\d+) requests in/.exec(report);
   t.diagnostic(`wrk: ${requests?.[0] ?? '?'}, 11 SIGHUPs (one refused)`);
   assert.ok(requests && Number(requests[1]) > 100, `wrk made requests:\n${report}`);
-  assert.doesNotMatch(report, /Socket errors/, `wrk saw socket errors:\n${report}\nuvsd log:\n${uvsdLog}`);
+  assert.doesNotMatch(report, /Socket errors/, `wrk saw socket errors:\n${report}\nuvsd log:\n${daemon.log}`);
   assert.doesNotMatch(report, /Non-2xx or 3xx responses/, `wrk saw failed answers:\n${report}`);
 
   // The real servers stayed in place: rs2's counters carried on (a re-created real server would
   // start from a new slot at zero), and no checker changed its mind.
   const after = listed();
   assert.ok(after[RS[1]!]!.conns >= rs2Before, `rs2's connection count went from ${rs2Before} to ${after[RS[1]!]!.conns}`);
-  assert.doesNotMatch(uvsdLog, /removing service|adding service/, 'reloads did not disturb the checkers');
+  assert.doesNotMatch(daemon.log, /removing service|adding service/, 'reloads did not disturb the checkers');
 
   // Removing rs2 from the file: it leaves the table, new connections all go to rs1.
   fs.writeFileSync(conf, config(11, false));
