@@ -355,6 +355,11 @@ down() {
   for ns in $(lab_namespaces); do
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+    # What a killed uvsd of this namespace left under /run/uvs (its socket, a pcap offload record):
+    # named after the namespace's inode, which a later namespace may get again.
+    local ino
+    ino=$(ip netns exec "$ns" stat -L -c %i /proc/self/ns/net 2>/dev/null || true)
+    [[ $ino =~ ^[0-9]+$ ]] && rm -f "/run/uvs/$ino.sock" "/run/uvs/pcap-offloads-$ino.json"
     ip netns del "$ns" 2>/dev/null || true
   done
   rm -rf "$state_dir"
