@@ -6,6 +6,7 @@ import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import type { NameResolver } from '../config/ipvsadm-addr';
 import { ControlClientError, NoDaemonError, request } from './client';
 import { ipvsStrerror, listAll, listConnections, listService, listTimeout } from './format';
+import { listDataplane } from './format-dataplane';
 import type { Response } from './protocol';
 import { resolveSocketPath } from './socket-path';
 
@@ -23,6 +24,8 @@ export const SYNC_NOT_BUILT =
 
 /** Runs one uvsadm invocation; resolves with the exit status. */
 export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<number> {
+  // A uvs extension outside ipvsadm's options: the data plane's per-worker figures.
+  if (argv.length === 1 && argv[0] === '--dataplane') return dataplane(io);
   let command: IpvsadmCommand;
   // ipvsadm with no arguments lists the table.
   if (argv.length === 0) {
@@ -53,6 +56,20 @@ export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<
     if (command.cmd === 'restore') return await restore(socketPath, io);
     const res = await request(socketPath, { type: 'command', command });
     return show(command, res, io);
+  } catch (err) {
+    return communicationFailure(err, io);
+  }
+}
+
+async function dataplane(io: UvsadmIo): Promise<number> {
+  try {
+    const res = await request(resolveSocketPath(undefined, io.env), { type: 'workers' });
+    if (!res.ok || res.result.kind !== 'workers') {
+      io.stderr(`${io.program}: --dataplane: ${!res.ok && 'protocolError' in res ? res.protocolError : 'unexpected answer'}\n`);
+      return 2;
+    }
+    io.stdout(listDataplane(res.result.workers));
+    return 0;
   } catch (err) {
     return communicationFailure(err, io);
   }

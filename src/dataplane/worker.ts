@@ -151,6 +151,8 @@ function main(): void {
           counters.drop(DropReason.TRUNCATED_IP);
           continue;
         }
+        // virtio_net_hdr.gso_type (byte 1 of the header in front of the frame): a GSO super-frame.
+        if (vnet !== 0 && buf[off - vnet + 1] !== 0) counters.add(WorkerStat.GSO_FRAMES, 1);
         const egress = pipeline.process(buf, view, off, caplen, nowMs, si);
         if (egress === NO_TX) continue;
         if (egress === QUEUED) {

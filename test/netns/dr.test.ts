@@ -98,6 +98,14 @@ test('DR with one worker: rr 10/10, wrr 15/5, 2 MB intact, stats, no RST and no 
   assert.equal(nstat(DIR, 'TcpOutRsts'), rsts, 'the director kernel sent no RST');
   assert.equal(nstat(DIR, 'IpForwDatagrams'), fwd, 'the director kernel forwarded nothing');
 
+  // uvsadm --dataplane: one worker, which saw the upload's super-frames and sent what it received.
+  const dp = uvsadm('--dataplane');
+  const row = dp.split('\n')[1]!.trim().split(/\s+/);
+  assert.equal(row[0], '0', dp);
+  assert.equal(row[1], 'running', dp);
+  assert.ok(Number(row[5]) > 0, `TxFrames: ${dp}`);
+  assert.ok(Number(row[9]) > 0, `GSO super-frames seen: ${dp}`);
+
   assert.equal(await stopUvsd(), 0);
   assert.equal(tableLeft(), false, 'no nftables table after a clean exit');
 });

@@ -1,0 +1,36 @@
+// `uvsadm --dataplane` (a uvs extension; ipvsadm has no data plane of its own to show): one row
+// per worker thread with the figures that explain a run — batches, frames in and out, what was
+// not ours, kernel ring drops, time per frame in the pipeline and in sendmmsg — and the drop
+// reasons counted, summed over the workers.
+
+import type { WorkerReport } from '../dataplane/dataplane';
+
+function perFrame(ns: number, frames: number): string {
+  return frames > 0 ? (ns / frames).toFixed(0) : '-';
+}
+
+export function listDataplane(workers: readonly WorkerReport[]): string {
+  if (workers.length === 0) return 'no data plane runs in this uvsd (--io none)\n';
+  const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame'];
+  const rows = workers.map((w) => {
+    const s = w.stats;
+    const rx = s['rx_frames'] ?? 0;
+    const tx = s['tx_frames'] ?? 0;
+    return [
+      String(w.id), w.alive ? 'running' : 'down', String(w.restarts), String(s['rx_batches'] ?? 0), String(rx), String(tx),
+      String(s['tx_dropped'] ?? 0), String(s['not_ours'] ?? 0), String(s['ring_drops'] ?? 0), String(s['gso_frames'] ?? 0),
+      perFrame(s['process_ns'] ?? 0, rx), perFrame(s['send_ns'] ?? 0, tx),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  let out = line(header) + '\n';
+  for (const r of rows) out += line(r) + '\n';
+  const drops = new Map<string, number>();
+  for (const w of workers) for (const [name, n] of Object.entries(w.drops)) drops.set(name, (drops.get(name) ?? 0) + n);
+  if (drops.size === 0) return out + 'Drops: none\n';
+  out += 'Drops:\n';
+  const width = Math.max(...[...drops.keys()].map((k) => k.length));
+  for (const [name, n] of [...drops.entries()].sort((a, b) => b[1] - a[1])) out += `  ${name.padEnd(width)}  ${n}\n`;
+  return out;
+}
