@@ -104,12 +104,24 @@ function main(): void {
       filter: init.filter,
     }),
   );
+  // Send-only sockets for ordinary frames: no virtio_net_hdr and PACKET_QDISC_BYPASS. With the
+  // header every send pays virtio_net_hdr_to_skb and its flow dissection (packet_snd), and
+  // dev_queue_xmit walks the egress taps (dev_queue_xmit_nit); packet_direct_xmit skips both. Bypass
+  // is safe only for frames the device takes whole (native/README.md: a frame needing software
+  // segmentation is dropped with ENOBUFS), so GSO super-frames and frames with a partial checksum
+  // (NEEDS_CSUM) keep going out through the capture socket, whose header carries those offloads.
+  // Protocol 0: bound for sending only, the socket is never hooked into receive (packet_do_bind).
+  const plainSockets: PacketSocket[] = init.ifaces.map((iface) =>
+    new native.PacketSocket({ ifindex: iface.index, protocol: 0, qdiscBypass: true, vnetHdr: false }),
+  );
   const rings = sockets.map((s) => new Uint8Array(s.ring!));
   const views = sockets.map((s) => new DataView(s.ring!));
   const desc = new Int32Array(FRAME_STRIDE * BATCH);
   const txOffsets = sockets.map(() => new Int32Array(BATCH));
   const txLengths = sockets.map(() => new Int32Array(BATCH));
   const txCount = new Int32Array(sockets.length);
+  /** Per egress: whether the queued frames carry their virtio_net_hdr (one kind per batch, see drain). */
+  const txVnet = new Uint8Array(sockets.length);
   const vnet = init.vnetHdr ? VNET_HDR_LEN : 0;
   let running = true;
   let lastStats = 0;
@@ -163,27 +175,37 @@ function main(): void {
           counters.drop(DropReason.NO_NEXT_HOP);
           continue;
         }
+        // virtio_net_hdr: flags (byte 0, VIRTIO_NET_HDR_F_NEEDS_CSUM = 1) or gso_type (byte 1)
+        // set: the frame needs the header's offloads; otherwise it goes out plain, from `off`.
+        const withHdr = vnet !== 0 && ((buf[off - vnet]! & 1) !== 0 || buf[off - vnet + 1] !== 0) ? 1 : 0;
+        // One kind per batch: switching flushes what is queued first, so frames toward one egress
+        // leave in the order they came (a flow's super-frames and small frames stay in order).
+        if (txCount[egress]! > 0 && txVnet[egress] !== withHdr) flush(egress, buf);
+        txVnet[egress] = withHdr;
         const k = txCount[egress]!;
-        txOffsets[egress]![k] = off - vnet;
-        txLengths[egress]![k] = caplen + vnet;
+        txOffsets[egress]![k] = withHdr !== 0 ? off - vnet : off;
+        txLengths[egress]![k] = withHdr !== 0 ? caplen + vnet : caplen;
         txCount[egress] = k + 1;
         if (k + 1 === BATCH) flush(egress, buf);
       }
       counters.add(WorkerStat.PROCESS_NS, (performance.now() - t0) * 1e6);
       for (let e = 0; e < sockets.length; e++) if (txCount[e]! > 0) flush(e, buf);
       if (tx.pending > 0) flushTx();
-    }
-    if (total > 0) {
-      counters.add(WorkerStat.RX_FRAMES, total);
+      // Nothing refers to this batch's frames any more (sent, or copied into the pipeline's TX
+      // buffer): hand the blocks read to the end back now. Releasing only when the ring ran dry
+      // let a busy worker hold every block, and the kernel then dropped what came in meanwhile
+      // (tpacket_rcv finds no free block and freezes the queue: prb_freeze_queue).
       sock.release();
     }
+    if (total > 0) counters.add(WorkerStat.RX_FRAMES, total);
     return total;
   }
 
   function flush(egress: number, buf: Uint8Array): void {
     const count = txCount[egress]!;
     const t0 = performance.now();
-    const sent = sockets[egress]!.send(buf, txOffsets[egress]!, txLengths[egress]!, count);
+    const sock = txVnet[egress] !== 0 ? sockets[egress]! : plainSockets[egress]!;
+    const sent = sock.send(buf, txOffsets[egress]!, txLengths[egress]!, count);
     counters.add(WorkerStat.SEND_NS, (performance.now() - t0) * 1e6);
     counters.add(WorkerStat.TX_FRAMES, sent);
     if (sent < count) counters.add(WorkerStat.TX_DROPPED, count - sent);
@@ -207,6 +229,7 @@ function main(): void {
   function loop(): void {
     if (!running) {
       for (const s of sockets) s.close();
+      for (const s of plainSockets) s.close();
       port!.close();
       return;
     }
