@@ -30,6 +30,7 @@ import { Lab, runSuffix, sh } from '../../test/netns/native-lab';
 export const repoRoot = join(__dirname, '..', '..', '..');
 export const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
 export const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
+export const TUN_DECAP = join(repoRoot, 'dist', 'src', 'cli', 'uvs-tun-decap.js');
 export const RS_SERVER = join(repoRoot, 'netns-scripts', 'rs-server.mjs');
 export const PKTGEN = join(__dirname, 'pktgen.js');
 

@@ -7,6 +7,7 @@
 // Offered = what the generator's sendmmsg calls took; forwarded = frames counted at the sinks per
 // second of generator time. Every row's ratio is to the kernel row of the same frame size and run.
 // Adding a mode or backend is one line in CASES.
+//   uvs NAT / TUN …     the same service with -m / -i destinations (TUN: IP-in-IP to the sinks)
 import { readFileSync } from 'node:fs';
 import type { BenchRow } from '../lib';
 import { ADDR, BenchLab, canPin, PKTGEN, sleep, threadCpu, UVSADM, UVSD } from './lab';
@@ -46,7 +47,10 @@ export const CASES: PpsCase[] = [
   { name: 'uvs DR ring, 1 worker', uvs: { io: 'ring', workers: 1, forward: '-g' }, placements: UVS1_PLACEMENTS },
   { name: 'uvs DR ring, 2 workers', uvs: { io: 'ring', workers: 2, forward: '-g' }, placements: UVS2_PLACEMENTS },
   { name: 'uvs DR pcap', uvs: { io: 'pcap', workers: 1, forward: '-g' }, placements: UVS1_PLACEMENTS },
-  // NAT and TUN: { name: 'uvs NAT ring, 1 worker', uvs: { io: 'ring', workers: 1, forward: '-m' }, placements: UVS1_PLACEMENTS },
+  // NAT rewrites the destination (and checksums) and tracks a connection per flow; TUN prepends an
+  // outer IPv4 header (IP-in-IP) to the sinks' addresses. Both are one-way here: the sinks drop.
+  { name: 'uvs NAT ring, 1 worker', uvs: { io: 'ring', workers: 1, forward: '-m' }, placements: UVS1_PLACEMENTS },
+  { name: 'uvs TUN ring, 1 worker', uvs: { io: 'ring', workers: 1, forward: '-i' }, placements: UVS1_PLACEMENTS },
 ];
 const PROBE_MS = 1000;
 

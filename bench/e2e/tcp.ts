@@ -10,13 +10,16 @@
 // The real servers run netns-scripts/rs-server.mjs (HTTP :80) and iperf3 -s (:5201). iperf3 needs
 // its control and data connections on one server, so every peer sends :5201 to real server 1 only.
 // Every peer is started before its measurements and stopped after them; a peer that fails to start
-// gives rows marked "failed" and the others still run. Adding a peer (uvs NAT, TUN) is one entry in
-// PEERS.
+// gives rows marked "failed" and the others still run. Adding a peer is one entry in PEERS.
+//   uvs NAT …         the same service with -m: replies come back through the director
+//   uvs TUN …         the same with -i: IP-in-IP to the real servers, which decapsulate with
+//                     uvs-tun-decap and reply directly over the reply links
 import { writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchRow } from '../lib';
-import { ADDR, BenchLab, RS_SERVER, sleep } from './lab';
+import type { ChildProcess } from 'node:child_process';
+import { ADDR, BenchLab, RS_SERVER, sleep, TUN_DECAP } from './lab';
 import { startUvsd, uvsadm, type Uvsd } from './pps';
 import { applyRatios, median, sampledRow, type Progress, type Step } from './progress';
 import { sh } from '../../test/netns/native-lab';
@@ -44,24 +47,76 @@ export interface Peer {
 
 const DIRECT: Endpoint = { http: `http://${ADDR.rs[0]}/`, iperfHost: ADDR.rs[0], iperfPort: 5201 };
 
-function uvsDr(workers: number): Peer {
+/** uvsd in the director with VIP:80 rr over both real servers and VIP:5201 to real server 1. */
+function uvsPeer(mode: 'DR' | 'NAT' | 'TUN', workers: number): Peer {
+  const flag = mode === 'DR' ? '-g' : mode === 'NAT' ? '-m' : '-i';
   return {
-    name: `uvs DR ring, ${workers} worker${workers > 1 ? 's' : ''}`,
-    replies: 'direct',
+    name: `uvs ${mode} ring, ${workers} worker${workers > 1 ? 's' : ''}`,
+    // NAT's replies must be translated back by the director; DR's and TUN's bypass it (the
+    // director's kernel would drop replies from the VIP, its own address, as martians).
+    replies: mode === 'NAT' ? 'director' : 'direct',
     async start(lab) {
-      const u: Uvsd = await startUvsd(lab, ['--io', 'ring', '--workers', String(workers)], '0-1');
+      const decap = mode === 'TUN' ? await startDecap(lab) : null;
+      let u: Uvsd | null = null;
       try {
+        u = await startUvsd(lab, ['--io', 'ring', '--workers', String(workers)], '0-1');
         uvsadm(lab, ['-A', '-t', `${ADDR.vip}:80`, '-s', 'rr']);
-        for (const rs of ADDR.rs) uvsadm(lab, ['-a', '-t', `${ADDR.vip}:80`, '-r', `${rs}:80`, '-g']);
+        for (const rs of ADDR.rs) uvsadm(lab, ['-a', '-t', `${ADDR.vip}:80`, '-r', `${rs}:80`, flag]);
         uvsadm(lab, ['-A', '-t', `${ADDR.vip}:5201`, '-s', 'rr']);
-        uvsadm(lab, ['-a', '-t', `${ADDR.vip}:5201`, '-r', `${ADDR.rs[0]}:5201`, '-g']);
+        uvsadm(lab, ['-a', '-t', `${ADDR.vip}:5201`, '-r', `${ADDR.rs[0]}:5201`, flag]);
       } catch (err) {
-        await u.stop();
+        if (u) await u.stop();
+        if (decap) await decap();
         throw err;
       }
-      return { at: { http: `http://${ADDR.vip}/`, iperfHost: ADDR.vip, iperfPort: 5201 }, stop: () => u.stop() };
+      const uvsd = u;
+      return {
+        at: { http: `http://${ADDR.vip}/`, iperfHost: ADDR.vip, iperfPort: 5201 },
+        stop: async () => {
+          await uvsd.stop();
+          if (decap) await decap();
+        },
+      };
     },
   };
+}
+
+/**
+ * TUN real servers: this kernel has no ipip module, so each real server runs uvs-tun-decap (IP-in-IP
+ * addressed to its own address → inner packet into a TUN device), with the VIP on lo (set by the
+ * lab) and rp_filter off on the TUN device, as netns-scripts/lab.sh `up tun` does.
+ */
+async function startDecap(lab: BenchLab): Promise<() => Promise<void>> {
+  const dev = lab.lab.dev('t');
+  const procs: ChildProcess[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const p of procs) await lab.stop(p);
+  };
+  try {
+    for (let i = 0; i < 2; i++) {
+      const ns = lab.ns.r[i]!;
+      // A device created later takes default.rp_filter; loose or strict would drop decapsulated
+      // packets from the client, which the real server routes back over the reply link.
+      lab.exec(ns, ['sysctl', '-qw', 'net.ipv4.conf.default.rp_filter=0']);
+      const log = { text: '' };
+      procs.push(lab.start(ns, [process.execPath, TUN_DECAP, '--dev', dev, '--local', ADDR.rs[i]!, '--mtu', '1500', '-l'], log));
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          lab.exec(ns, ['ip', 'link', 'show', dev]);
+          break;
+        } catch {
+          if (procs[i]!.exitCode !== null || Date.now() > deadline) throw new Error(`uvs-tun-decap in ${ns} did not create ${dev}: ${log.text.slice(-500)}`);
+          await sleep(100);
+        }
+      }
+      lab.exec(ns, ['sysctl', '-qw', `net.ipv4.conf.${dev}.rp_filter=0`]);
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  return stopAll;
 }
 
 const NFT_DNAT: Peer = {
@@ -156,7 +211,9 @@ stream {
 
 export const PEERS: Peer[] = [
   { name: 'direct', start: async () => ({ at: DIRECT, stop: async () => undefined }) },
-  uvsDr(1),
+  uvsPeer('DR', 1),
+  uvsPeer('NAT', 1),
+  uvsPeer('TUN', 1),
   HAPROXY,
   NGINX,
   // nftables last: its nat chain makes the director's namespace track connections from then on.
@@ -236,6 +293,24 @@ function iperf3(lab: BenchLab, at: Endpoint, seconds: number): number {
   return bps / 1e9;
 }
 
+/**
+ * Every peer starts with no TIME_WAIT sockets in the client and the real servers. With
+ * `Connection: close` the real servers close first and keep TIME_WAIT for 60 s; uvs NAT and
+ * nftables DNAT both present client:port → RS:80 to them, so whichever ran second met the other's
+ * TIME_WAIT entries for the ports the client reused (tcp_tw_reuse), and its SYNs were answered with
+ * stale ACKs until a 1 s retransmission (measured: nftables close 2.7 k/s after uvs NAT, 10.9 k/s
+ * before). `ss -K` destroys them (SOCK_DESTROY, kernels ≥ 4.5).
+ */
+function forgetTimeWait(lab: BenchLab): void {
+  for (const ns of [lab.ns.c, ...lab.ns.r]) {
+    try {
+      lab.exec(ns, ['sh', '-c', 'ss -K -tn state time-wait >/dev/null'], 20_000);
+    } catch {
+      /* best effort: a kernel without SOCK_DESTROY leaves them to expire */
+    }
+  }
+}
+
 export async function runTcp(lab: BenchLab, o: TcpOptions, progress: Progress): Promise<BenchRow[]> {
   progress.begin('tcp: starting real servers');
   for (let i = 0; i < 2; i++) {
@@ -263,6 +338,7 @@ export async function runTcp(lab: BenchLab, o: TcpOptions, progress: Progress): 
     let stop: (() => Promise<void>) | null = null;
     try {
       lab.replyPath(peer.replies ?? 'director');
+      forgetTimeWait(lab);
       const started = await peer.start(lab);
       stop = started.stop;
       // One request first: the path works. Then one uncounted second of load, so every peer meets
@@ -304,11 +380,23 @@ export async function runTcp(lab: BenchLab, o: TcpOptions, progress: Progress): 
       : { group: TCP_GROUPS.iperf, name: peer.name, value: NaN, unit: 'Gbit/s', note: `failed: ${failures.join('; ')}` });
   }
   for (const g of Object.values(TCP_GROUPS)) applyRatios(rows, g, 'direct');
-  // Issue 8's targets that these peers can be held against today (NAT's come with NAT).
-  const dr = rows.find((r) => r.group === TCP_GROUPS.close && r.name.startsWith('uvs DR'));
-  if (dr && dr.ratio !== undefined && Number.isFinite(dr.ratio)) {
+  // Issue 8's targets (reported, not asserted).
+  const close = (name: string): BenchRow | undefined => rows.find((r) => r.group === TCP_GROUPS.close && r.name.startsWith(name));
+  const ok = (r: BenchRow | undefined): r is BenchRow => r !== undefined && Number.isFinite(r.value) && r.value > 0;
+  const dr = close('uvs DR');
+  if (ok(dr) && dr.ratio !== undefined && Number.isFinite(dr.ratio)) {
     dr.target = '>= 0.9x direct';
     dr.met = dr.ratio >= 0.9;
+  }
+  const nat = close('uvs NAT');
+  const nft = close('nftables DNAT');
+  const hap = close('HAProxy');
+  if (ok(nat) && ok(nft) && ok(hap)) {
+    const vsNft = nat.value / nft.value;
+    const vsHap = nat.value / hap.value;
+    // Worded so the chart does not draw it as a multiple of the group's baseline (direct).
+    nat.target = `vs nftables DNAT ${vsNft.toFixed(2)}x (>= 1.0x), vs HAProxy ${vsHap.toFixed(2)}x (>= 1.6x)`;
+    nat.met = vsNft >= 1.0 && vsHap >= 1.6;
   }
   return rows;
 }
