@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cannotRunNetns, labSuffix, lab, inNs } from './helpers';
+import { cannotRunNetns, labSuffix, lab, inNs, curlFrom, splitFrom, nstatIn } from './helpers';
 import { UvsdProcess } from './uvsd-process';
 
 const why = cannotRunNetns();
@@ -21,25 +21,9 @@ const uvsadm = (...args: string[]): string => daemon.uvsadm(...args);
 const startUvsd = (workers: number): Promise<void> => daemon.start(['--workers', String(workers)]);
 const stopUvsd = (signal?: NodeJS.Signals): Promise<number | null> => daemon.stop(signal);
 
-function curl(path = '/', timeoutSec = 3): { status: number; body: string } {
-  const r = inNs(CL, 'curl', ['-s', '-m', String(timeoutSec), `http://${VIP}${path}`], (timeoutSec + 2) * 1000);
-  return { status: r.status, body: r.stdout };
-}
-
-function split(n: number): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const { status, body } = curl();
-    assert.equal(status, 0, `request ${i} failed (curl exit ${status})\nuvsd log:\n${daemon.log}`);
-    counts[body.trim()] = (counts[body.trim()] ?? 0) + 1;
-  }
-  return counts;
-}
-
-function nstat(ns: string, name: string): number {
-  const r = inNs(ns, 'nstat', ['-a', '-z', '-j', name]);
-  return JSON.parse(r.stdout).kernel[name] as number;
-}
+const curl = (path = '/', timeoutSec = 3): { status: number; body: string } => curlFrom(CL, `http://${VIP}${path}`, timeoutSec);
+const split = (n: number): Record<string, number> => splitFrom(CL, `http://${VIP}/`, n, () => `uvsd log:\n${daemon.log}`);
+const nstat = nstatIn;
 
 function tableLeft(): boolean {
   return /table ip uvs\b/.test(inNs(DIR, 'nft', ['list', 'tables']).stdout);

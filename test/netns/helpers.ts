@@ -40,3 +40,27 @@ export function namespacesWithPrefix(prefix: string): string[] {
     .map((l) => l.split(' ')[0]!)
     .filter((n) => n.startsWith(prefix));
 }
+
+/** One HTTP request from namespace `client` with real curl. */
+export function curlFrom(client: string, url: string, timeoutSec = 3): { status: number; body: string } {
+  const r = inNs(client, 'curl', ['-s', '-m', String(timeoutSec), url], (timeoutSec + 2) * 1000);
+  return { status: r.status, body: r.stdout };
+}
+
+/** `n` new connections to `url` from `client`: how many each real server answered (by its name).
+ *  Every request must succeed; `context()` is added to the failure message (a daemon's log). */
+export function splitFrom(client: string, url: string, n: number, context: () => string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const { status, body } = curlFrom(client, url);
+    if (status !== 0) throw new Error(`request ${i} to ${url} failed (curl exit ${status})\n${context()}`);
+    counts[body.trim()] = (counts[body.trim()] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** A kernel SNMP counter of namespace `ns` (nstat), e.g. TcpOutRsts, IpForwDatagrams. */
+export function nstatIn(ns: string, name: string): number {
+  const r = inNs(ns, 'nstat', ['-a', '-z', '-j', name]);
+  return JSON.parse(r.stdout).kernel[name] as number;
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lab, inNs } from './helpers';
+import { lab, inNs, curlFrom, splitFrom, nstatIn } from './helpers';
 import { UvsdProcess } from './uvsd-process';
 
 export const VIP = '10.77.0.100';
@@ -53,23 +53,15 @@ export class ModeLab {
   }
 
   curl(path = '/', timeoutSec = 3): { status: number; body: string } {
-    const r = inNs(this.CL, 'curl', ['-s', '-m', String(timeoutSec), `http://${VIP}${path}`], (timeoutSec + 2) * 1000);
-    return { status: r.status, body: r.stdout };
+    return curlFrom(this.CL, `http://${VIP}${path}`, timeoutSec);
   }
 
   split(n: number): Record<string, number> {
-    const counts: Record<string, number> = {};
-    for (let i = 0; i < n; i++) {
-      const { status, body } = this.curl();
-      assert.equal(status, 0, `request ${i} failed (curl exit ${status})\nuvsd log:\n${this.log}`);
-      counts[body.trim()] = (counts[body.trim()] ?? 0) + 1;
-    }
-    return counts;
+    return splitFrom(this.CL, `http://${VIP}/`, n, () => `uvsd log:\n${this.log}`);
   }
 
   nstat(ns: string, name: string): number {
-    const r = inNs(ns, 'nstat', ['-a', '-z', '-j', name]);
-    return JSON.parse(r.stdout).kernel[name] as number;
+    return nstatIn(ns, name);
   }
 
   tableLeft(): boolean {
