@@ -1,6 +1,6 @@
 // Micro benchmarks of the connection table at 1 M entries: lookups (hit, miss, reply),
 // insert + remove, the expiry sweep, and the memory per entry.
-import { DestTable, ForwardMethod, DestField } from '../src/service/dest-table';
+import { DestTable, ForwardMethod, DestField } from '../src/tables/dest-table';
 import { ConnLookupBatch, ConnRef, ConnTable, connTableBytes, StateFlag } from '../src/conn/table';
 import { runCases, type BenchOptions, type BenchRow } from './lib';
 

@@ -9,11 +9,11 @@ import { PacketBuilder } from '../src/packet/builder';
 import { TCP_ACK, TCP_SYN } from '../src/packet/tcp';
 import { viewOf } from '../src/packet/layer';
 import { ipv4ToInt } from '../src/packet/addr';
-import { DestTable, DestField, ForwardMethod } from '../src/service/dest-table';
+import { DestTable, DestField, ForwardMethod } from '../src/tables/dest-table';
 import { ServiceSnapshot } from '../src/service/snapshot';
 import { ConnTable } from '../src/conn/table';
 import { getSchedulerFactory } from '../src/sched/index';
-import { NextHopTable } from '../src/dataplane/next-hop';
+import { NextHopTable } from '../src/tables/next-hop';
 import { WorkerCounters } from '../src/dataplane/counters';
 import { Pipeline, NO_TX } from '../src/dataplane/pipeline';
 

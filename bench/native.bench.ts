@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import type { BenchOptions, BenchRow } from './lib';
 import { buildHostFilter } from '../src/dataplane/bpf';
-import { nativeAddonPath } from '../src/dataplane/native';
+import { nativeAddonPath } from '../src/native/addon';
 import type { ForwardJob, ForwardResult, GenJob } from '../test/netns/native-child';
 import { CHILD_PATH, hex, Lab, runSuffix, sh, spawnIn, udpFrame } from '../test/netns/native-lab';
 

@@ -1,7 +1,7 @@
 // Per-decision cost of every IPVS scheduler at 10, 100 and 1000 real servers.
 // Targets (issue 2): the kernel's O(1) schedulers — rr, wrr, sh, dh, mh and an lblc cache hit —
 // at most 100 ns per decision at 1000 servers; the list-scanning ones are reported only.
-import { DestField, DestTable } from '../src/service/dest-table';
+import { DestField, DestTable } from '../src/tables/dest-table';
 import { SCHEDULER_NAMES, getSchedulerFactory } from '../src/sched';
 import type { PacketKey, Scheduler } from '../src/sched/scheduler';
 import { runCases, type BenchCase, type BenchOptions, type BenchRow } from './lib';

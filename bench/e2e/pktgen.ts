@@ -6,7 +6,7 @@
 // for durationMs. Nothing is allocated in the send loop: the batch views over the offsets are made
 // up front. Prints READY once its socket is open, then one JSON line (GenResult). Not a test.
 import { readFileSync } from 'node:fs';
-import { loadNative } from '../../src/dataplane/native';
+import { loadNative } from '../../src/native/addon';
 import { udpFrame } from '../../test/netns/native-lab';
 
 export interface PktgenJob {

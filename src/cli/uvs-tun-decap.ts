@@ -3,7 +3,7 @@
 // module. Thin entry point: options, start, signals; the work is in src/tun/decap.ts.
 
 import { DecapError, TunDecapAgent } from '../tun/decap';
-import { ipv4ToNumber } from '../dataplane/bpf';
+import { ipv4ToInt } from '../packet/addr';
 
 const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--mtu N] [-l] [--stats-interval S]
   Receives IP-in-IP packets for this host, strips the outer header and hands the inner packet
@@ -46,7 +46,7 @@ function parse(argv: string[]): Args {
       case '--local': {
         const v = value();
         try {
-          a.local = ipv4ToNumber(v);
+          a.local = ipv4ToInt(v);
         } catch {
           fail(`--local ${v}: not a dotted IPv4 address`);
         }

@@ -18,7 +18,7 @@ import {
   SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK, TUN_F_CSUM, TUN_F_REMCSUM, TunnelType,
 } from '../service/model';
 import type { DestConfig, ServiceConfig, ServiceKey, Timeouts } from '../service/model';
-import { ForwardMethod } from '../service/dest-table';
+import { ForwardMethod } from '../tables/dest-table';
 import { NameResolver, inetAton, isAllDigits, isIPv6Literal, stringToNumber } from './ipvsadm-addr';
 
 /** Printing format flags (ipvsadm.c FMT_*). */

@@ -15,7 +15,7 @@
 //   - port-zero service (any port):    <proto, caddr & mask, 0, vaddr, 0>      → <daddr, 0>
 //   - firewall-mark service (later):   <IPPROTO_IP, caddr & mask, 0, fwmark, 0> → <daddr, 0>
 
-import { DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { HeaderCell, type ConnRef, type ConnTable } from './table';
 
 export const FTP_PORT = 21;

@@ -7,7 +7,7 @@
 // Nothing here allocates per packet: the caller passes a reusable PacketKey and ConnRef.
 
 import type { PacketKey, Scheduler } from '../sched/scheduler';
-import { DestField, DestFlag, ForwardMethod, type DestTable } from '../service/dest-table';
+import { DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
 import { checkTemplate, TemplateKey, templateKey } from './persistence';
 import { ConnRef, EntryCell, HeaderCell, Meta, NO_DEST, StateFlag, type ConnTable } from './table';
 import { ConnDir, IPPROTO_TCP, IPPROTO_UDP, TcpFlag, TcpState, tcpStateTransition, udpStateTransition } from './tcp-state';

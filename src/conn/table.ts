@@ -74,7 +74,7 @@
 // compared by signed difference, so they wrap safely; every timeout is clamped below 2^31 ms
 // (24.8 days).
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, ForwardMethod, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
 
 /** Errors of the connection table, with a stable code: UVS_CONN_BUFFER (attaching to a buffer
  *  that holds no table of that size), UVS_CONN_OWNER (removing another worker's entry).
@@ -1370,7 +1370,3 @@ export function clearOverload(d: DestTable, slot: number): void {
   }
 }
 
-/** Dotted quad of a host-order IPv4 address (control plane). */
-export function ipv4ToString(addr: number): string {
-  return `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}`;
-}

@@ -8,7 +8,7 @@ import {
 } from '../config/keepalived/index';
 import type { ConfigReader, Diagnostic, KeepalivedConfig, Machine, RealServer, VirtualServer } from '../config/keepalived/index';
 import { inetAton } from '../config/ipvsadm-addr';
-import { ForwardMethod } from '../service/dest-table';
+import { ForwardMethod } from '../tables/dest-table';
 import {
   DEFAULT_TIMEOUTS, IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2,
   SVC_F_SCHED3, TunnelType,

@@ -12,7 +12,7 @@ import type { LoadedConfig } from './config-loader';
 import { ControlHandler } from './handler';
 import type { DaemonInfo } from './protocol';
 import { ControlServer } from './server';
-import { resolveSocketPath } from './socket-path';
+import { resolveSocketPath } from '../runtime/paths';
 import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
 import { attachHealth } from './health';

@@ -8,14 +8,15 @@ import {
   FMT_TUN_INFO,
 } from '../config/ipvsadm-args';
 import type { NameResolver } from '../config/ipvsadm-addr';
-import { ForwardMethod } from '../service/dest-table';
+import { ForwardMethod } from '../tables/dest-table';
 import type { ConnRecord } from '../service/conn-list';
 import {
   IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
-  SVC_F_SCHED_MASK, TunnelType, ipv4ToString,
+  SVC_F_SCHED_MASK, TunnelType,
 } from '../service/model';
 import type { Errno, IpvsOp, Timeouts } from '../service/model';
 import type { DaemonInfo, ListedDest, ListedService } from './protocol';
+import { intToIpv4 } from '../packet/addr';
 
 const padEnd = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const padStart = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
@@ -45,8 +46,8 @@ function serviceName(protocol: number): string {
 
 /** addrport_to_anyname: numeric "a.b.c.d:port", or host and service names where known. */
 export function addrPort(addr: number, port: number, protocol: number, format: number, names: NameResolver): string {
-  if (format & FMT_NUMERIC) return `${ipv4ToString(addr >>> 0)}:${port}`;
-  const host = names.addrToHost(addr >>> 0) ?? ipv4ToString(addr >>> 0);
+  if (format & FMT_NUMERIC) return `${intToIpv4(addr >>> 0)}:${port}`;
+  const host = names.addrToHost(addr >>> 0) ?? intToIpv4(addr >>> 0);
   const proto = serviceName(protocol);
   const service = proto ? names.portToService(port, proto) : null;
   return `${host}:${service ?? String(port)}`;
@@ -159,7 +160,7 @@ export function serviceEntry(s: ListedService, format: number, names: NameResolv
     svcName = format & FMT_RULE ? `${protocolOption(protocol)} ${vname}` : `${padEnd(protocolName(protocol), 4)} ${vname}`.slice(0, 33);
   }
   const persistent = (s.flags & SVC_F_PERSISTENT) !== 0;
-  const mask = s.netmask >>> 0 !== 0xffffffff ? ipv4ToString(s.netmask >>> 0) : null;
+  const mask = s.netmask >>> 0 !== 0xffffffff ? intToIpv4(s.netmask >>> 0) : null;
   if (format & FMT_RULE) {
     out += `-A ${svcName} -s ${s.scheduler}`;
     if (persistent) {

@@ -25,7 +25,7 @@ import type { CheckEvent, PoolDest } from '../check/runner';
 import { HealthService } from '../check/service';
 import { inetAton } from '../config/ipvsadm-addr';
 import type { VirtualServer } from '../config/keepalived/index';
-import { ForwardMethod } from '../service/dest-table';
+import { ForwardMethod } from '../tables/dest-table';
 import { TunnelType, applyChange, diffConfigs, serviceKeyString } from '../service/model';
 import type { DestConfig, ModelChange, ModelConfig, ModelServiceConfig } from '../service/model';
 import { forwardMethod } from './config-loader';

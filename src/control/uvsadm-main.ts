@@ -8,7 +8,7 @@ import { ControlClientError, NoDaemonError, request } from './client';
 import { ipvsStrerror, listAll, listConnections, listService, listTimeout } from './format';
 import { listDataplane } from './format-dataplane';
 import type { Response } from './protocol';
-import { resolveSocketPath } from './socket-path';
+import { resolveSocketPath } from '../runtime/paths';
 
 export interface UvsadmIo {
   program: string;

@@ -4,7 +4,8 @@
 // The filter runs on the frame as the packet socket sees it: from the Ethernet header, with a VLAN
 // tag already taken out by the driver or veth (its TCI is in the ring's frame header), so the
 // EtherType is at offset 12 and the IPv4 header at 14.
-import type { BpfInsn } from './native';
+import type { BpfInsn } from '../native/addon';
+import { toIpv4Int } from '../packet/addr';
 
 // Opcode pieces (linux/bpf_common.h).
 export const BPF_LD = 0x00;
@@ -45,18 +46,6 @@ export interface HostFilterOptions {
   arp?: boolean;
 }
 
-/** "10.0.0.1" or a host-order number → host-order uint32. */
-export function ipv4ToNumber(addr: string | number): number {
-  if (typeof addr === 'number') {
-    if (!Number.isInteger(addr) || addr < 0 || addr > 0xffffffff) throw new RangeError(`IPv4 address ${addr} is not a 32-bit unsigned integer`);
-    return addr;
-  }
-  const parts = addr.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
-    throw new TypeError(`'${addr}' is not a dotted IPv4 address`);
-  }
-  return ((Number(parts[0]) << 24) | (Number(parts[1]) << 16) | (Number(parts[2]) << 8) | Number(parts[3])) >>> 0;
-}
 
 /**
  * Accepts PACKET_HOST frames that are IPv4 to one of `destinations` (or from one of `sources`),
@@ -72,8 +61,8 @@ export function ipv4ToNumber(addr: string | number): number {
  * Jumps are 8-bit, so the address list is bounded; the error says by how much it is too long.
  */
 export function buildHostFilter(opts: HostFilterOptions): BpfInsn[] {
-  const dsts = opts.destinations.map(ipv4ToNumber);
-  const srcs = (opts.sources ?? []).map(ipv4ToNumber);
+  const dsts = opts.destinations.map((a) => toIpv4Int(a));
+  const srcs = (opts.sources ?? []).map((a) => toIpv4Int(a));
   if (dsts.length + srcs.length === 0) throw new RangeError('buildHostFilter: no destinations or sources: the filter would drop everything');
   const prog: BpfInsn[] = [];
   // Jump targets are patched once the two return instructions' positions are known.

@@ -3,7 +3,7 @@
 // DataPlane and must build the same services, with schedulers attached to the shared state the
 // control plane created (so every backend and worker schedules as one director).
 
-import type { DestTable } from '../service/dest-table';
+import type { DestTable } from '../tables/dest-table';
 import type { ServiceSnapshot } from '../service/snapshot';
 import type { ConnService } from '../conn/schedule';
 import { getSchedulerFactory } from '../sched/index';

@@ -11,23 +11,24 @@
 
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { loadNative, type BpfInsn, type RingOptions } from './native';
+import { loadNative, type BpfInsn, type RingOptions } from '../native/addon';
 import { buildHostFilter, BPF_RET, BPF_K, stmt } from './bpf';
 import { KernelGuard, type GuardTuple } from './guard';
 import { NetInfo, type InterfaceInfo } from './netinfo';
-import { NextHopTable } from './next-hop';
-import { ClientHopTable } from './client-hops';
+import { NextHopTable } from '../tables/next-hop';
+import { ClientHopTable } from '../tables/client-hops';
 import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
 import { ConnTable, connNowMs } from '../conn/table';
 import { connStateName } from '../conn/tcp-state';
-import { ForwardMethod, DestFlag, DestField } from '../service/dest-table';
+import { ForwardMethod, DestFlag, DestField } from '../tables/dest-table';
 import { ServiceSnapshot, type CompiledService } from '../service/snapshot';
-import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED_MASK, TunnelType, ipv4ToString, type DestConfig, type ServiceModel, type ServiceEntry } from '../service/model';
+import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED_MASK, TunnelType, type DestConfig, type ServiceModel, type ServiceEntry } from '../service/model';
 import type { ConnLister, ConnRecord } from '../service/conn-list';
 import { getSchedulerFactory, type Scheduler } from '../sched/index';
 import { DROP_REASON_COUNT, dropReasonName } from '../packet/drop';
+import { intToIpv4, ipv4ToInt } from '../packet/addr';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
 
@@ -142,7 +143,7 @@ export class DataPlane {
   /** Why the data plane cannot forward to this real server, or null when it can. */
   static unsupportedDest(dest: DestConfig): string | null {
     if (dest.fwd === ForwardMethod.TUNNEL && dest.tunType !== TunnelType.IPIP) {
-      return `real server ${ipv4ToString(dest.addr)}: --tun-type ${dest.tunType === TunnelType.GUE ? 'gue' : 'gre'} is not supported by the uvs data plane; use --tun-type ipip (the default)`;
+      return `real server ${intToIpv4(dest.addr)}: --tun-type ${dest.tunType === TunnelType.GUE ? 'gue' : 'gre'} is not supported by the uvs data plane; use --tun-type ipip (the default)`;
     }
     return null;
   }
@@ -326,11 +327,11 @@ export class DataPlane {
       });
       vips.add(svc.addr);
       const proto = svc.protocol === 17 ? 'udp' : 'tcp';
-      if (svc.port !== 0) vipTuples.push({ addr: ipv4ToString(svc.addr), protocol: proto, port: svc.port });
+      if (svc.port !== 0) vipTuples.push({ addr: intToIpv4(svc.addr), protocol: proto, port: svc.port });
       for (const d of svc.dests) {
         if (d.fwd === ForwardMethod.MASQ) {
           natSources.add(d.addr);
-          natTuples.push({ addr: ipv4ToString(d.addr), protocol: proto, port: d.port || svc.port });
+          natTuples.push({ addr: intToIpv4(d.addr), protocol: proto, port: d.port || svc.port });
         }
       }
     }
@@ -388,7 +389,7 @@ export class DataPlane {
   }
 
   private async resolveOne(slot: number, addr: number, fwd: ForwardMethod): Promise<void> {
-    const rip = ipv4ToString(addr);
+    const rip = intToIpv4(addr);
     try {
       const route = await this.netinfo.route(rip);
       const egress = this.ifaces.findIndex((i) => i.ifname === route.ifname);
@@ -411,7 +412,7 @@ export class DataPlane {
       }
       this.nextHops.set(slot, {
         dstMac: mac, srcMac: iface.mac, egress, mtu: iface.mtu,
-        srcAddr: route.prefsrc ? ipv4Number(route.prefsrc) : 0, viaGateway: route.gateway !== null,
+        srcAddr: route.prefsrc ? ipv4ToInt(route.prefsrc) : 0, viaGateway: route.gateway !== null,
       });
       this.resolved.set(slot, addr);
     } catch (err) {
@@ -462,9 +463,5 @@ function dedupe(tuples: GuardTuple[]): GuardTuple[] {
   });
 }
 
-function ipv4Number(s: string): number {
-  const p = s.split('.').map(Number);
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
-}
 
 export { WORKER_STAT_NAMES };

@@ -46,19 +46,19 @@
 // segments are written to other Buffers and injected the same way.
 
 import { EventEmitter } from 'node:events';
-import { loadNative } from './native';
+import { loadNative } from '../native/addon';
 import { loadPcap, pcapFilter, PCAP_HDR_BYTES, PCAP_HDR_CAPLEN, PCAP_HDR_LEN, type PcapBinding, type PcapBindingSession, type PcapHostSet } from './pcap';
 import { PcapOffloads, defaultOffloadStatePath, type EthtoolOps } from './pcap-offloads';
 import type { WorkerInit, ToWorker, FromWorker } from './worker';
 import { attachConnServices } from './conn-services';
-import { DestTable } from '../service/dest-table';
+import { DestTable } from '../tables/dest-table';
 import { ServiceSnapshot } from '../service/snapshot';
 import { ConnTable, connNowMs } from '../conn/table';
-import { NextHopTable } from './next-hop';
+import { NextHopTable } from '../tables/next-hop';
 import { WorkerCounters, WorkerStat } from './counters';
 import { Pipeline, NO_TX, QUEUED } from './pipeline';
-import { ClientHopTable } from './client-hops';
-import { TX_MAX_OUTPUT_BYTES, type TxQueue } from './tx-queue';
+import { ClientHopTable } from '../tables/client-hops';
+import { TX_MAX_OUTPUT_BYTES, type TxQueue } from '../tables/tx-queue';
 import { IPIP_HEADER_BYTES } from '../forward/tun';
 import { DropReason } from '../packet/drop';
 import { foldSum, onesComplementSum, pseudoHeaderSum } from '../packet/checksum';

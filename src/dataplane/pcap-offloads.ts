@@ -18,8 +18,8 @@
 
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { EthtoolFeature } from './native';
-import { SOCKET_DIR, netnsInode } from '../control/socket-path';
+import type { EthtoolFeature } from '../native/addon';
+import { SOCKET_DIR, netnsInode } from '../runtime/paths';
 
 /** The features the pcap backend turns off. */
 export const PCAP_OFFLOADS: readonly EthtoolFeature[] = ['gro'];

@@ -21,6 +21,7 @@
 //     and stops the poll. There is no setfilter after open: a new filter means a new session.
 
 import { dirname, join } from 'node:path';
+import { intToIpv4 } from '../packet/addr';
 
 export type PcapLinkType = 'LINKTYPE_NULL' | 'LINKTYPE_ETHERNET' | 'LINKTYPE_IEEE802_11_RADIO' | 'LINKTYPE_RAW' | 'LINKTYPE_LINUX_SLL' | string;
 
@@ -92,9 +93,6 @@ export interface PcapHostSet {
   sources: readonly number[];
 }
 
-function dotted(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
-}
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
@@ -108,8 +106,8 @@ const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 export function pcapFilter(mac: string, hosts: PcapHostSet): string | null {
   if (!MAC_RE.test(mac)) throw new RangeError(`pcapFilter: "${mac}" is not a MAC address`);
   const terms = [
-    ...hosts.destinations.map((a) => `dst host ${dotted(a)}`),
-    ...hosts.sources.map((a) => `src host ${dotted(a)}`),
+    ...hosts.destinations.map((a) => `dst host ${intToIpv4(a)}`),
+    ...hosts.sources.map((a) => `src host ${intToIpv4(a)}`),
   ];
   if (terms.length === 0) return null;
   return `inbound and ether dst ${mac.toLowerCase()} and ip and (${terms.join(' or ')})`;

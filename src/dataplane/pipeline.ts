@@ -36,8 +36,8 @@ import { IcmpHeader, ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_FRAG_NEEDED, ICMP_SOU
 import { TcpHeader } from '../packet/tcp';
 import { UdpHeader } from '../packet/udp';
 import type { PacketKey } from '../sched/scheduler';
-import type { DestTable } from '../service/dest-table';
-import { ForwardMethod } from '../service/dest-table';
+import type { DestTable } from '../tables/dest-table';
+import { ForwardMethod } from '../tables/dest-table';
 import { SvcFlag, type ServiceSnapshot } from '../service/snapshot';
 import { ConnRef, EntryCell, Meta, type ConnTable } from '../conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../conn/schedule';
@@ -47,11 +47,11 @@ import { TunForwarder, VNET_GSO_NONE, completeChecksum, type OffloadInfo } from 
 import { Fragmenter } from '../forward/fragment';
 import { IcmpResponder, natIcmpRewrite } from '../forward/icmp';
 import { decrementTtl } from '../forward/dr';
-import type { NextHopTable } from './next-hop';
-import { ClientHopTable } from './client-hops';
-import { TxQueue } from './tx-queue';
-import { DestField } from '../service/dest-table';
-import { VNET_HDR_LEN } from './native';
+import type { NextHopTable } from '../tables/next-hop';
+import { ClientHopTable } from '../tables/client-hops';
+import { TxQueue } from '../tables/tx-queue';
+import { DestField } from '../tables/dest-table';
+import { VNET_HDR_LEN } from '../native/addon';
 import { WorkerStat, type WorkerCounters } from './counters';
 
 /** process() result when the frame is not to be transmitted. */

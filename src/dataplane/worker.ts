@@ -10,15 +10,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import {
   FRAME_CAPLEN, FRAME_OFFSET, FRAME_STRIDE, FRAME_WIRELEN, VNET_HDR_LEN, loadNative,
   type BpfInsn, type PacketSocket, type RingOptions,
-} from './native';
-import { DestTable } from '../service/dest-table';
+} from '../native/addon';
+import { DestTable } from '../tables/dest-table';
 import { ServiceSnapshot } from '../service/snapshot';
 import { ConnTable, connNowMs } from '../conn/table';
 import { attachConnServices } from './conn-services';
-import { NextHopTable } from './next-hop';
+import { NextHopTable } from '../tables/next-hop';
 import { WorkerCounters, WorkerStat, type CounterLayout } from './counters';
 import { Pipeline, NO_TX, QUEUED } from './pipeline';
-import { ClientHopTable } from './client-hops';
+import { ClientHopTable } from '../tables/client-hops';
 import { DropReason } from '../packet/drop';
 
 export interface WorkerIface {

@@ -10,7 +10,7 @@
 
 import { DropReason } from '../packet/drop';
 import { checksumUpdate16 } from '../packet/checksum';
-import { NextHopFlag, type NextHopTable } from '../dataplane/next-hop';
+import { NextHopFlag, type NextHopTable } from '../tables/next-hop';
 
 /** Offsets of IPv4 header fields used here. */
 const IP_TTL = 8;

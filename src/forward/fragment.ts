@@ -12,7 +12,7 @@
 
 import { DropReason } from '../packet/drop';
 import { internetChecksum } from '../packet/checksum';
-import type { TxQueue } from '../dataplane/tx-queue';
+import type { TxQueue } from '../tables/tx-queue';
 import { copyBytes } from './tun';
 
 const ETH_BYTES = 14;

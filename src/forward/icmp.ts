@@ -24,8 +24,8 @@ import { DropReason } from '../packet/drop';
 import { checksumUpdate32, internetChecksum } from '../packet/checksum';
 import { IcmpHeader, writeIcmpError } from '../packet/icmp';
 import { Ipv4Header } from '../packet/ipv4';
-import type { TxQueue } from '../dataplane/tx-queue';
-import type { NextHopTable } from '../dataplane/next-hop';
+import type { TxQueue } from '../tables/tx-queue';
+import type { NextHopTable } from '../tables/next-hop';
 
 const ETH_BYTES = 14;
 /** TTL of the errors uvs originates (the kernel's default ip_default_ttl). */

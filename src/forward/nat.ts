@@ -23,8 +23,8 @@ import { DropReason } from '../packet/drop';
 import { checksumUpdate16, checksumUpdate32 } from '../packet/checksum';
 import { udpChecksumUpdate16, udpChecksumUpdate32 } from '../packet/udp';
 import { IPPROTO_TCP } from '../packet/ipv4';
-import { NextHopFlag, type NextHopTable } from '../dataplane/next-hop';
-import type { ClientHopTable } from '../dataplane/client-hops';
+import { NextHopFlag, type NextHopTable } from '../tables/next-hop';
+import type { ClientHopTable } from '../tables/client-hops';
 import { decrementTtl } from './dr';
 
 const IP_CHECKSUM = 10;

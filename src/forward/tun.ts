@@ -27,8 +27,8 @@
 import { DropReason } from '../packet/drop';
 import { foldSum, internetChecksum, onesComplementSum, pseudoHeaderSum } from '../packet/checksum';
 import { IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
-import { NextHopFlag, type NextHopTable } from '../dataplane/next-hop';
-import type { TxQueue } from '../dataplane/tx-queue';
+import { NextHopFlag, type NextHopTable } from '../tables/next-hop';
+import type { TxQueue } from '../tables/tx-queue';
 import { decrementTtl } from './dr';
 
 export const IPIP_HEADER_BYTES = 20;

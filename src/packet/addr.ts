@@ -38,12 +38,24 @@ export function ipv4ToInt(text: string): number {
   return value;
 }
 
-/** Dotted quad of a host-order uint32; throws on anything that is not an integer in 0..2^32-1. */
+/**
+ * Dotted quad of a host-order uint32. Int32 cells of the shared tables hold the same 32 bits as a
+ * signed value, so -2147483648..-1 are accepted too and read as unsigned. Throws on anything else.
+ */
 export function intToIpv4(n: number): string {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+  if (!Number.isInteger(n) || n < -0x80000000 || n > 0xffffffff) {
     throw new AddressError('UVS_ERR_BAD_IPV4', `invalid IPv4 address value ${n}: expected an integer 0..4294967295`);
   }
   return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+}
+
+/** A strict dotted quad (see ipv4ToInt) or an address that is already a host-order number. */
+export function toIpv4Int(addr: string | number): number {
+  if (typeof addr === 'string') return ipv4ToInt(addr);
+  if (!Number.isInteger(addr) || addr < 0 || addr > 0xffffffff) {
+    throw new AddressError('UVS_ERR_BAD_IPV4', `invalid IPv4 address value ${addr}: expected an integer 0..4294967295`);
+  }
+  return addr;
 }
 
 const MAC_TEXT = /^([0-9a-fA-F]{2}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})$/;

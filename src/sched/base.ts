@@ -18,7 +18,7 @@
 // it with a plain read: Atomics.load is a ~10 ns call in Node 20, and the re-check only guards
 // against two control-plane updates inside one decision.
 
-import { DEST_SLOT_CELLS, DestField, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, type DestTable } from '../tables/dest-table';
 import type { PacketKey, Scheduler } from './scheduler';
 
 export const enum Header {

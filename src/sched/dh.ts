@@ -5,7 +5,7 @@
 // address: (ntohl(daddr) * 2654435761) & 255. A bucket whose dest has weight <= 0 or is
 // OVERLOADed gives no destination (dh has no fallback).
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import { multiplicativeHash } from './hash';
 import type { PacketKey, SchedulerFactory } from './scheduler';

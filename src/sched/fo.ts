@@ -3,7 +3,7 @@
 // The dest with the highest weight that is not OVERLOADed; a later dest must be strictly heavier to
 // win, so among equal weights the first in list order is used. Weight 0 never wins (hw starts at 0).
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 

@@ -7,7 +7,7 @@
 //   kernel. Otherwise the wlc choice is made and stored (ip_vs_lblc_new replaces the entry's dest).
 // Entries expire as described in locality.ts; update() also drops entries of removed servers.
 
-import type { DestTable } from '../service/dest-table';
+import type { DestTable } from '../tables/dest-table';
 import { allocateShared, type LayoutSpec } from './base';
 import { Entry, LocalityScheduler, localityGlobalCells } from './locality';
 import type { PacketKey, SchedulerFactory } from './scheduler';

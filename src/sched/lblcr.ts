@@ -12,8 +12,8 @@
 // at most SET_CAPACITY members here; inserting into a full set is skipped like the kernel's
 // failed kmalloc (the chosen server is still used).
 
-import type { DestTable } from '../service/dest-table';
-import { DEST_SLOT_CELLS, DestField, DestFlag } from '../service/dest-table';
+import type { DestTable } from '../tables/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag } from '../tables/dest-table';
 import { allocateShared, type LayoutSpec } from './base';
 import { Entry, Global, LocalityScheduler, localityGlobalCells, timeBefore } from './locality';
 import type { PacketKey, SchedulerFactory } from './scheduler';

@@ -4,7 +4,7 @@
 // (activeconns * 256 + inactconns); OVERLOADed and weight-0 (quiesced) dests are skipped. A tie
 // keeps the earlier dest in the kernel's list order (the comparison is a strict "<").
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 

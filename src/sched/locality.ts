@@ -18,7 +18,7 @@
 // kmalloc-failure path). The expiry runs lazily inside schedule(): the worker whose decision
 // finds the 60 s period over wins a compareExchange and runs it.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, type LayoutSpec } from './base';
 import { hash32 } from './hash';
 import { weightedLeastConnection } from './wlc';

@@ -14,7 +14,7 @@
 // (SchedFlag.SCHED1) probes hsiphash(addr + port + roffset) for roffset = ihash, ihash + 1, ...
 // mh-port (SchedFlag.SCHED2) adds the source port for TCP/UDP/SCTP.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import { fls, gcd, hasPorts } from './hash';
 import { SchedFlag, type PacketKey, type SchedulerFactory } from './scheduler';

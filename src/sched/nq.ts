@@ -4,7 +4,7 @@
 // is returned at once (an idle server beats a fast one); otherwise the sed choice: overhead
 // activeconns + 1, replaced when loh * dw > doh * lw, ties keep the earlier dest.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 

@@ -4,7 +4,7 @@
 // and activeconns > weight are skipped; among the rest a strictly higher weight wins, so equal
 // weights keep the first in list order. Traffic "overflows" to the next weight once the first fills.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 

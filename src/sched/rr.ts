@@ -11,7 +11,7 @@
 // new tag in one compareExchange, so a worker that decided on the old list fails its exchange and
 // decides again on the new one.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, allocateShared, type LayoutSpec } from './base';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 

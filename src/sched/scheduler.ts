@@ -5,7 +5,7 @@
 // state and calls schedule() for the first packet of every new connection. Whatever must be
 // global across workers (rr/wrr position, lblc assignments, lookup tables) lives in `shared`.
 
-import type { DestTable } from '../service/dest-table';
+import type { DestTable } from '../tables/dest-table';
 
 /** What a scheduler may look at in the first packet of a connection. A reusable object: the data
  *  plane fills one per worker and never allocates per packet. Addresses are IPv4 in host byte order

@@ -4,7 +4,7 @@
 // the first dest not OVERLOADed with weight > 0 starts as `least`; later non-OVERLOADed dests
 // replace it when loh * dw > doh * lw. Ties keep the earlier dest.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 

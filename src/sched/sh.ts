@@ -12,7 +12,7 @@
 // The table is rebuilt by update() into the list half being prepared, so workers switch to it
 // atomically with the list.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, weightsOf, type LayoutSpec } from './base';
 import { hash32, hasPorts } from './hash';
 import { SchedFlag, type PacketKey, type SchedulerFactory } from './scheduler';

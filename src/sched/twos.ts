@@ -9,7 +9,7 @@
 // xorshift128 generator seeded from crypto (Math.random allocates a heap number per call in V8,
 // which schedule() must not); tests inject a `RandomU32` source to replay exact sequences.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 import { randomFillSync } from 'node:crypto';

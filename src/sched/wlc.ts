@@ -5,7 +5,7 @@
 // doh/dw < loh/lw compared by cross-multiplication (the kernel uses __s64; these products stay far
 // below 2^53). A weight-0 dest can never win that comparison, and a tie keeps the earlier dest.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
 import type { PacketKey, SchedulerFactory } from './scheduler';
 

@@ -10,7 +10,7 @@
 // Shared state: one 32-bit cell (tag | cw | position + 1) advanced with compareExchange, so workers
 // interleave into one director's sequence; mw/di live in the list half they belong to.
 
-import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../service/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, MAX_WEIGHT, allocateShared, type LayoutSpec } from './base';
 import { gcd } from './hash';
 import type { PacketKey, SchedulerFactory } from './scheduler';

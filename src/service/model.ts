@@ -14,7 +14,8 @@
 // (libipvs's ipvs_strerror table maps (function, errno) to a message).
 
 import { SCHEDULER_NAMES } from '../sched/index';
-import { DestField, DestFlag, DestTable, ForwardMethod } from './dest-table';
+import { DestField, DestFlag, DestTable, ForwardMethod } from '../tables/dest-table';
+import { intToIpv4 } from '../packet/addr';
 
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -469,7 +470,7 @@ function checkDestConfig(op: IpvsOp, d: DestConfig): void {
   // ip_vs_new_dest: the address must be unicast (inet_addr_type RTN_UNICAST or RTN_LOCAL).
   const a = d.addr >>> 0;
   if (a === 0 || a === 0xffffffff || a >>> 28 === 0xe) {
-    throw new IpvsError(op, 'EINVAL', `real server address ${ipv4ToString(a)} is not unicast`);
+    throw new IpvsError(op, 'EINVAL', `real server address ${intToIpv4(a)} is not unicast`);
   }
   if (!isU16(d.port) || !isU16(d.tunPort)) throw new IpvsError(op, 'EINVAL', 'bad port');
   // What the kernel's netlink policy would refuse from a malformed request.
@@ -527,17 +528,14 @@ function normalizeDest(d: DestConfig): DestConfig {
   };
 }
 
-export function ipv4ToString(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-}
 
 export function describeService(k: ServiceKey): string {
   if (k.fwmark !== 0) return `FWM ${k.fwmark}`;
-  return `${k.protocol === IPPROTO_UDP ? 'UDP' : 'TCP'} ${ipv4ToString(k.addr >>> 0)}:${k.port}`;
+  return `${k.protocol === IPPROTO_UDP ? 'UDP' : 'TCP'} ${intToIpv4(k.addr >>> 0)}:${k.port}`;
 }
 
 function describeDest(d: DestKey): string {
-  return `${ipv4ToString(d.addr >>> 0)}:${d.port}`;
+  return `${intToIpv4(d.addr >>> 0)}:${d.port}`;
 }
 
 // ---- configuration as plain data, and the diff a reload applies ------------------------------

@@ -15,7 +15,7 @@
 // nothing per packet.
 
 import { spawnSync } from 'node:child_process';
-import { RAW_INFO_TRUNCATED, loadNative, type FdWatcher, type NativeAddon, type RawSocket } from '../dataplane/native';
+import { RAW_INFO_TRUNCATED, loadNative, type FdWatcher, type NativeAddon, type RawSocket } from '../native/addon';
 import { ipipDecapsulate } from '../packet/ipip';
 import { Ipv4Header } from '../packet/ipv4';
 import { DropReason, dropReasonName } from '../packet/drop';

@@ -108,11 +108,6 @@ export function isIPv4(text: string): boolean {
   return IPV4.test(text);
 }
 
-/** IPv4 text → unsigned 32-bit number, for the RFC tie-break comparison of primary addresses. */
-export function ipv4ToNumber(text: string): number {
-  const parts = text.split('.');
-  return ((+parts[0] << 24) >>> 0) + (+parts[1] << 16) + (+parts[2] << 8) + +parts[3];
-}
 
 /** Fills keepalived's defaults and checks every value the state machine relies on. */
 export function instanceConfig(input: VrrpInstanceInput): VrrpInstanceConfig {

@@ -4,7 +4,8 @@
 // through a Notifier, time through a Clock — all passed in.
 
 import { checkAdvert } from './checks';
-import { VrrpInstanceConfig, ipv4ToNumber, wantsMasterAtStart } from './config';
+import { VrrpInstanceConfig, wantsMasterAtStart } from './config';
+import { ipv4ToInt } from '../packet/addr';
 import type { SyncGroup } from './sync-group';
 import {
   AdvertReceipt,
@@ -484,8 +485,8 @@ export class VrrpInstance {
       this.armTimer(this.config.advertIntMs);
       return;
     }
-    const ours = ipv4ToNumber(this.config.unicastSource ?? this.config.primaryAddress);
-    const theirs = ipv4ToNumber(receipt.source);
+    const ours = ipv4ToInt(this.config.unicastSource ?? this.config.primaryAddress);
+    const theirs = ipv4ToInt(receipt.source);
     if (advert.priority === this.effectivePriority) {
       if (ours === theirs) {
         this.deps.logger.warn(`(${this.name}) WARNING - equal priority advert received from remote host with our IP address`);

@@ -16,7 +16,7 @@ import {
   RAW_INFO_IFINDEX,
   RawSocket,
   loadNative,
-} from '../dataplane/native';
+} from '../native/addon';
 import { gratuitousArpFrame } from './garp';
 import { CreateVrrpIo, VrrpIo, VrrpIoContext } from './protocol';
 import { AdvertSink, Logger, OutgoingAdvert, SocketEndpoint, VipManager, VirtualAddress, VrrpSocket } from './types';

@@ -4,7 +4,7 @@
 // copy first, then the old copy is expired), then frees the fillers: backward-shift deletion
 // then moves the keepers while the other worker is looking them up.
 import { parentPort, workerData } from 'node:worker_threads';
-import { DestTable, ForwardMethod } from '../../src/service/dest-table';
+import { DestTable, ForwardMethod } from '../../src/tables/dest-table';
 import { ConnRef, ConnTable, StateFlag } from '../../src/conn/table';
 
 interface Job {

@@ -1,7 +1,7 @@
 // Test helpers for the connection table: a small DestTable and a scheduler of our own written
 // against the Scheduler interface (the real schedulers live in src/sched/).
 import type { PacketKey, Scheduler } from '../../src/sched/scheduler';
-import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/service/dest-table';
+import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/dest-table';
 
 export function ip(dotted: string): number {
   const p = dotted.split('.').map(Number);

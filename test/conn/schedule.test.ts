@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PacketKey } from '../../src/sched/scheduler';
-import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/service/dest-table';
+import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/dest-table';
 import { ConnRef, ConnTable, EntryCell, StateFlag } from '../../src/conn/table';
 import { ConnScheduler, ConnVerdict, getKnobs, setKnobs, type ConnService } from '../../src/conn/schedule';
 import { TcpFlag, TcpState } from '../../src/conn/tcp-state';

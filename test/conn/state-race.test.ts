@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DestField, DestTable, ForwardMethod } from '../../src/service/dest-table';
+import { DestField, DestTable, ForwardMethod } from '../../src/tables/dest-table';
 import { ConnTable, EntryCell, StateFlag } from '../../src/conn/table';
 import { TcpState } from '../../src/conn/tcp-state';
 import { addDest, ip } from './helpers';

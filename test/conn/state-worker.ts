@@ -1,7 +1,7 @@
 // Worker thread for state-race.test.ts: drives TCP state transitions of shared NAT entries
 // from one direction (the other worker drives the other direction at the same time).
 import { parentPort, workerData } from 'node:worker_threads';
-import { DestTable } from '../../src/service/dest-table';
+import { DestTable } from '../../src/tables/dest-table';
 import { ConnRef, ConnTable } from '../../src/conn/table';
 import { ConnDir, TcpFlag, tcpStateTransition } from '../../src/conn/tcp-state';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/service/dest-table';
+import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/dest-table';
 import {
   ConnLookupBatch,
   ConnRef,
@@ -13,9 +13,9 @@ import {
   SYNC_RECORD_CELLS,
   HEADER_CELLS,
   ENTRY_CELLS,
-  ipv4ToString,
 } from '../../src/conn/table';
 import { addDest, counters, ip } from './helpers';
+import { intToIpv4 } from '../../src/packet/addr';
 
 const TCP = 6;
 const UDP = 17;
@@ -225,11 +225,11 @@ test('listing gives every live entry with its remaining time', () => {
   const rows = table.list(NOW + 1_000);
   assert.equal(rows.length, 2);
   const [a, b] = rows.sort((x, y) => x.cport - y.cport);
-  assert.equal(ipv4ToString(a!.caddr), '192.168.0.5');
+  assert.equal(intToIpv4(a!.caddr), '192.168.0.5');
   assert.equal(a!.cport, 33000);
-  assert.equal(ipv4ToString(a!.vaddr), '10.0.0.100');
+  assert.equal(intToIpv4(a!.vaddr), '10.0.0.100');
   assert.equal(a!.vport, 80);
-  assert.equal(ipv4ToString(a!.daddr), '10.0.1.1');
+  assert.equal(intToIpv4(a!.daddr), '10.0.1.1');
   assert.equal(a!.dport, 8080);
   assert.equal(a!.expiresMs, 119_000);
   assert.equal(a!.template, false);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/service/dest-table';
+import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/dest-table';
 import { ConnRef, ConnTable, EntryCell, StateFlag } from '../../src/conn/table';
 import {
   ConnDir,

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DestField, DestTable, ForwardMethod } from '../../src/service/dest-table';
+import { DestField, DestTable, ForwardMethod } from '../../src/tables/dest-table';
 import { ConnRef, ConnTable, StateFlag } from '../../src/conn/table';
 import { addDest, ip } from './helpers';
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { inetAton, stringToNumber } from '../../src/config/ipvsadm-addr';
 import { IpvsadmExit, parseIpvsadmArgs, splitRestoreLines } from '../../src/config/ipvsadm-args';
 import type { IpvsadmCommand } from '../../src/config/ipvsadm-args';
-import { ForwardMethod } from '../../src/service/dest-table';
+import { ForwardMethod } from '../../src/tables/dest-table';
 import { FIXTURE_RESOLVER } from './helpers';
 
 const parse = (line: string): IpvsadmCommand =>

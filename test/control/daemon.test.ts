@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon } from '../../src/control/daemon';
 import { parseUvsdArgs } from '../../src/control/uvsd-options';
-import { ForwardMethod } from '../../src/service/dest-table';
+import { ForwardMethod } from '../../src/tables/dest-table';
 import { IPPROTO_TCP, IpvsError, TunnelType } from '../../src/service/model';
 import type { ModelConfig } from '../../src/service/model';
 import { uvsadm } from './helpers';

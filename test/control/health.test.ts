@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Daemon } from '../../src/control/daemon';
 import { parseUvsdArgs } from '../../src/control/uvsd-options';
-import { ipv4ToString } from '../../src/service/model';
+import { intToIpv4 } from '../../src/packet/addr';
 
 interface Row {
   rs: string;
@@ -22,7 +22,7 @@ interface Row {
 function table(daemon: Daemon): Row[] {
   const out: Row[] = [];
   for (const s of daemon.model.list())
-    for (const d of s.dests) out.push({ rs: `${ipv4ToString(d.addr)}:${d.port}`, weight: d.weight, slot: d.slot });
+    for (const d of s.dests) out.push({ rs: `${intToIpv4(d.addr)}:${d.port}`, weight: d.weight, slot: d.slot });
   return out.sort((a, b) => a.rs.localeCompare(b.rs));
 }
 

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DestField, DestFlag, ForwardMethod } from '../../src/service/dest-table';
+import { DestField, DestFlag, ForwardMethod } from '../../src/tables/dest-table';
 import {
   IPPROTO_TCP, IpvsError, ServiceModel, TunnelType, applyChange, diffConfigs, planReload,
 } from '../../src/service/model';

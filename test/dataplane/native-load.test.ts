@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { loadNative, nativeAddonPath, newVnetHdr, readVnetHdr, writeMac, writeVnetHdr } from '../../src/dataplane/native';
+import { loadNative, nativeAddonPath, newVnetHdr, readVnetHdr, writeMac, writeVnetHdr } from '../../src/native/addon';
 
 const skip = existsSync(nativeAddonPath()) ? false : `native addon not built at ${nativeAddonPath()} (run npm install)`;
 

@@ -4,15 +4,15 @@
 import { PCAP_HDR_CAPLEN, PCAP_HDR_LEN, type PcapBinding, type PcapBindingSession, type PcapLinkType, type PcapStats } from '../../src/dataplane/pcap';
 import { PcapWorker } from '../../src/dataplane/pcap-loop';
 import type { EthtoolOps } from '../../src/dataplane/pcap-offloads';
-import type { EthtoolFeature } from '../../src/dataplane/native';
+import type { EthtoolFeature } from '../../src/native/addon';
 import type { WorkerInit, WorkerService } from '../../src/dataplane/worker';
 import { ipv4ToInt } from '../../src/packet/addr';
-import { DestTable, DestField, ForwardMethod } from '../../src/service/dest-table';
+import { DestTable, DestField, ForwardMethod } from '../../src/tables/dest-table';
 import { ServiceSnapshot } from '../../src/service/snapshot';
 import { ConnTable } from '../../src/conn/table';
 import { getSchedulerFactory, type Scheduler } from '../../src/sched/index';
-import { NextHopTable } from '../../src/dataplane/next-hop';
-import { ClientHopTable } from '../../src/dataplane/client-hops';
+import { NextHopTable } from '../../src/tables/next-hop';
+import { ClientHopTable } from '../../src/tables/client-hops';
 import { WorkerCounters } from '../../src/dataplane/counters';
 
 export const CLIENT_MAC = '02:00:00:00:00:0a';

@@ -9,12 +9,12 @@ import { DropReason } from '../../src/packet/drop';
 import { viewOf } from '../../src/packet/layer';
 import { ipv4ToInt } from '../../src/packet/addr';
 import { foldSum, onesComplementSum, pseudoHeaderSum } from '../../src/packet/checksum';
-import { DestTable, DestField, ForwardMethod } from '../../src/service/dest-table';
+import { DestTable, DestField, ForwardMethod } from '../../src/tables/dest-table';
 import { ServiceSnapshot, type CompiledService } from '../../src/service/snapshot';
 import { ConnTable } from '../../src/conn/table';
 import type { ConnService } from '../../src/conn/schedule';
 import { getSchedulerFactory } from '../../src/sched/index';
-import { NextHopTable } from '../../src/dataplane/next-hop';
+import { NextHopTable } from '../../src/tables/next-hop';
 import { WorkerCounters, Stat, STAT_CELLS } from '../../src/dataplane/counters';
 import { Pipeline, NO_TX, QUEUED } from '../../src/dataplane/pipeline';
 

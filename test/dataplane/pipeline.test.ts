@@ -7,12 +7,12 @@ import { TCP_ACK, TCP_SYN } from '../../src/packet/tcp';
 import { DropReason } from '../../src/packet/drop';
 import { viewOf } from '../../src/packet/layer';
 import { ipv4ToInt } from '../../src/packet/addr';
-import { DestTable, DestField, ForwardMethod } from '../../src/service/dest-table';
+import { DestTable, DestField, ForwardMethod } from '../../src/tables/dest-table';
 import { ServiceSnapshot, type CompiledService } from '../../src/service/snapshot';
 import { ConnTable } from '../../src/conn/table';
 import type { ConnService } from '../../src/conn/schedule';
 import { getSchedulerFactory } from '../../src/sched/index';
-import { NextHopTable } from '../../src/dataplane/next-hop';
+import { NextHopTable } from '../../src/tables/next-hop';
 import { WorkerCounters, WorkerStat, Stat, STAT_CELLS } from '../../src/dataplane/counters';
 import { Pipeline, NO_TX, QUEUED } from '../../src/dataplane/pipeline';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { PacketBuilder } from '../../src/packet/builder';
 import { viewOf } from '../../src/packet/layer';
 import { checksumVerifies } from '../../src/packet/checksum';
-import { TxQueue } from '../../src/dataplane/tx-queue';
+import { TxQueue } from '../../src/tables/tx-queue';
 import { Fragmenter } from '../../src/forward/fragment';
 
 function udpFrame(payload: number, options?: Uint8Array): Uint8Array {

@@ -11,7 +11,7 @@ import {
   loadNative, newVnetHdr, readVnetHdr, RAW_INFO_DESTINATION, RAW_INFO_IFINDEX, RAW_INFO_SOURCE,
   sendFrame, VNET_HDR_LEN, writeMac,
   type BpfInsn, type FanoutOptions, type PacketSocket, type PacketSocketStats, type RingOptions, type VnetHdr,
-} from '../../src/dataplane/native';
+} from '../../src/native/addon';
 
 export interface RxJob {
   mode: 'rx';

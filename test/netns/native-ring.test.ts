@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { buildHostFilter } from '../../src/dataplane/bpf';
-import { nativeAddonPath } from '../../src/dataplane/native';
+import { nativeAddonPath } from '../../src/native/addon';
 import type { ForwardJob, ForwardResult, RxFrame, RxJob, RxResult } from './native-child';
 import { arpRequest, ethFrame, fragmentFrame, hex, Lab, runSuffix, spawnChild, spawnIn, udpFrame } from './native-lab';
 

@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import { DataPlane } from '../../src/dataplane/dataplane';
 import { ServiceModel, IPPROTO_TCP, TunnelType } from '../../src/service/model';
-import { ForwardMethod } from '../../src/service/dest-table';
+import { ForwardMethod } from '../../src/tables/dest-table';
 import { ipv4ToInt } from '../../src/packet/addr';
 import type { Worker } from 'node:worker_threads';
 

@@ -1,5 +1,5 @@
 // Test fixtures for the schedulers: a DestTable with named real servers, and a reusable packet key.
-import { DestField, DestFlag, DestTable } from '../../src/service/dest-table';
+import { DestField, DestFlag, DestTable } from '../../src/tables/dest-table';
 import type { PacketKey, Scheduler } from '../../src/sched/scheduler';
 
 export interface ServerSpec {

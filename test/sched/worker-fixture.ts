@@ -1,7 +1,7 @@
 // Runs in a worker thread for workers.test.ts: attaches a scheduler to the shared state made by the
 // control plane (the `attach` path the data-plane workers use) and makes decisions on request.
 import { parentPort, workerData } from 'node:worker_threads';
-import { DestTable } from '../../src/service/dest-table';
+import { DestTable } from '../../src/tables/dest-table';
 import { getSchedulerFactory } from '../../src/sched';
 import type { PacketKey } from '../../src/sched/scheduler';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DestTable, DestField, DestFlag } from '../../src/service/dest-table';
+import { DestTable, DestField, DestFlag } from '../../src/tables/dest-table';
 
 test('allocate hands out free slots and release returns them', () => {
   const t = new DestTable(2);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { PacketBuilder } from '../../src/packet/builder';
 import { ipv4ToInt } from '../../src/packet/addr';
 import { TunDecapAgent, DecapError } from '../../src/tun/decap';
-import type { NativeAddon } from '../../src/dataplane/native';
+import type { NativeAddon } from '../../src/native/addon';
 
 function fakeNative(writes: Uint8Array[]): NativeAddon {
   const fake: Partial<NativeAddon> = {
