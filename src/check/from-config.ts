@@ -7,7 +7,7 @@
 // (HTTP_GET/SSL_GET), payload, require_reply, min/max_reply_length (UDP_CHECK), user (MISC_CHECK).
 // Not supported (reported as problems, the checker is left out, as keepalived drops a checker it
 // cannot run): FILE_CHECK, BFD_CHECK, HTTP regex, SSL_GET's SSL { } client certificate block.
-import type { Checker as ConfigChecker, KeepalivedConfig, ScriptSpec as ConfigScript, VirtualServer as ConfigVs } from '../config/keepalived/model';
+import type { Checker as ConfigChecker, KeepalivedConfig, ConfigScript, VirtualServer as ConfigVs } from '../config/keepalived/model';
 import type { ScriptGlobals } from '../notify/script';
 import type { SmtpAlertGlobals } from '../notify/smtp';
 import type { CheckerOptions, DnsQueryType, ScriptSpec, VirtualServerOptions } from './types';

@@ -7,7 +7,7 @@
 //   ...SIGHUP: health.reload(newModel)   // throws, old config still running, if the new one is bad
 //   ...SIGTERM: await health.stop()
 import type { KeepalivedConfig } from '../config/keepalived/model';
-import { Notifier } from '../notify/notifier';
+import { Notifier } from './notifier';
 import { ScriptRunner } from '../notify/script';
 import { SmtpAlerter } from '../notify/smtp';
 import type { Clock } from './clock';

@@ -1,3 +1,4 @@
+import type { ScriptSpec } from '../notify/script';
 // Typed options of keepalived's health checkers, virtual servers and real servers, as far as the
 // checkers, the runner and the notifier need them. Names mirror keepalived.conf(5) keywords
 // (camelCase) and every default is keepalived's, so an adapter can map the config parser's model
@@ -139,15 +140,8 @@ export type CheckerOptions =
   | PingCheckOptions;
 
 /** A script reference as keepalived stores notify_up / quorum_up / misc_path: command + user. */
-export interface ScriptSpec {
-  /** The command line as written in the config (split later by keepalived's rules). */
-  command: string;
-  /** Already split by the config parser; when given, used instead of splitting `command`. */
-  argv?: string[];
-  /** Run as this user / group (keepalived: `script [username [[:]groupname]]`). */
-  user?: string;
-  group?: string;
-}
+/** A notify or MISC_CHECK script as the script runner takes it (src/notify/script.ts). */
+export type { ScriptSpec } from '../notify/script';
 
 export interface RealServerOptions extends SchedulingOptions {
   /** A stable id (the dest-table slot, or the parser's id): events carry it. */

@@ -15,8 +15,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { inetAton } from '../config/ipvsadm-addr';
-import type { KeepalivedConfig, NotifyScripts, ScriptSpec as KaScriptSpec, VrrpScript } from '../config/keepalived/model';
-import type { ScriptSpec } from '../check/types';
+import type { KeepalivedConfig, NotifyScripts, ConfigScript, VrrpScript } from '../config/keepalived/model';
+import type { ScriptSpec } from '../notify/script';
 import { ScriptRunner } from '../notify/script';
 import type { PreparedScript } from '../notify/script';
 import { SmtpAlerter, alertForVrrp } from '../notify/smtp';
@@ -404,7 +404,7 @@ export class VrrpGlue {
   }
 }
 
-function specOf(spec: KaScriptSpec, user?: string, group?: string): ScriptSpec {
+function specOf(spec: ConfigScript, user?: string, group?: string): ScriptSpec {
   const out: ScriptSpec = { command: spec.command, argv: spec.argv };
   const u = spec.user ?? user;
   const g = spec.group ?? group;

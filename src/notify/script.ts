@@ -13,10 +13,20 @@
 //   later (keepalived's child_killed_thread).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import type { ScriptSpec } from '../check/types';
 import { shellCommand, splitCommand } from './command';
 import type { UserId } from './security';
 import { checkScriptSecurity, defaultScriptUser, lookupGroup, lookupUser } from './security';
+
+/** A script to run: a notify script, a MISC_CHECK, a vrrp_script (keepalived: `script [username [[:]groupname]]`). */
+export interface ScriptSpec {
+  /** The command line as written in the config (split later by keepalived's rules). */
+  command: string;
+  /** Already split by the config parser; when given, used instead of splitting `command`. */
+  argv?: readonly string[];
+  /** Run as this user / group. */
+  user?: string;
+  group?: string;
+}
 
 export class ScriptError extends Error {
   constructor(

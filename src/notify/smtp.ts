@@ -1,5 +1,6 @@
 // smtp_alert: mails to notification_email through smtp_server, with keepalived's subjects and
-// bodies (keepalived/core/smtp.c, check/ipwrapper.c, vrrp/vrrp.c), sent with nodemailer.
+// bodies (keepalived/core/smtp.c, check/ipwrapper.c, vrrp/vrrp.c), sent with nodemailer. The
+// checkers' texts are built in src/check/notifier.ts (alertForEvent); VRRP's here (alertForVrrp).
 //
 // Subjects (router_id defaults to the host name):
 //   [router_id] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:80 - DOWN
@@ -13,9 +14,6 @@
 // (default 30 s) bounding it.
 import * as os from 'node:os';
 import * as nodemailer from 'nodemailer';
-import type { CheckEvent } from '../check/runner';
-import { formatEndpoint } from '../check/checker';
-import type { CheckerKind } from '../check/types';
 
 export interface SmtpAlertGlobals {
   /** smtp_server host and port (default 25). */
@@ -41,47 +39,6 @@ export interface SendOutcome {
   ok: boolean;
   /** The server's final reply, or the error. */
   message: string;
-}
-
-const CHECK_LABEL: Record<CheckerKind, string> = {
-  TCP_CHECK: 'TCP CHECK',
-  HTTP_GET: 'HTTP_GET CHECK',
-  SSL_GET: 'SSL_GET CHECK',
-  MISC_CHECK: 'MISC CHECK',
-  SMTP_CHECK: 'SMTP CHECK',
-  DNS_CHECK: 'DNS CHECK',
-  UDP_CHECK: 'UDP CHECK',
-  PING_CHECK: 'PING CHECK',
-};
-
-/**
- * The alert keepalived would send for a runner event, or null when the event sends none
- * (keepalived mails real-server transitions, quorum changes and shutdown under omega).
- */
-export function alertForEvent(e: CheckEvent, routerId: string): Alert | null {
-  switch (e.type) {
-    case 'rs-up':
-    case 'rs-down': {
-      if (e.type === 'rs-down' && e.initial) return null; // keepalived sends no mail for alpha's first failure
-      const up = e.type === 'rs-up';
-      const subject = `[${routerId}] Realserver ${formatEndpoint(e.rs.address, e.rs.port)} of virtual server ${formatEndpoint(e.vs.address, e.vs.port)} - ${up ? 'UP' : 'DOWN'}`;
-      const head =
-        e.type === 'rs-down' && e.stopping ? '=> Shutting down <=' : `=> ${e.checker ? CHECK_LABEL[e.checker] : 'CHECK'} ${up ? 'succeed' : 'failed'} on service <=`;
-      return { subject, body: [head, '', ...e.trail].join('\r\n') };
-    }
-    case 'quorum-gained':
-    case 'quorum-lost': {
-      const up = e.type === 'quorum-gained';
-      const subject = `[${routerId}] Virtualserver ${formatEndpoint(e.vs.address, e.vs.port)} - ${up ? 'UP' : 'DOWN'}`;
-      if (e.stopping) return { subject, body: '=> Shutting down <=' };
-      const what = up ? (e.init ? 'Starting with quorum up' : 'Gained quorum') : e.init ? 'Starting with quorum down' : 'Lost quorum';
-      const quorum = e.vs.quorum ?? 1;
-      const hysteresis = e.vs.hysteresis ?? 0;
-      return { subject, body: `=> ${what} ${quorum}+${hysteresis}=${e.threshold} <= ${e.weightSum} <=` };
-    }
-    default:
-      return null;
-  }
 }
 
 /**

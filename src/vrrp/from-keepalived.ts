@@ -3,7 +3,7 @@
 // defaults where the model keeps "not written", and says file:line for everything it refuses
 // or changes.
 
-import type { KeepalivedConfig, ScriptSpec, TrackRef, VirtualIp, VrrpInstance as KaInstance } from '../config/keepalived/model';
+import type { KeepalivedConfig, ConfigScript, TrackRef, VirtualIp, VrrpInstance as KaInstance } from '../config/keepalived/model';
 import type { Loc } from '../config/keepalived/diagnostics';
 import {
   DEFAULT_GARP_MASTER_DELAY_MS,
@@ -37,11 +37,11 @@ function at(loc: Loc | undefined): string {
   return loc ? `${loc.file}:${loc.line}: ` : '';
 }
 
-function script(spec: ScriptSpec | undefined): string | undefined {
+function script(spec: ConfigScript | undefined): string | undefined {
   return spec?.command;
 }
 
-function notifyOf(n: { master?: ScriptSpec; backup?: ScriptSpec; fault?: ScriptSpec; stop?: ScriptSpec; any?: ScriptSpec }): NotifyScripts {
+function notifyOf(n: { master?: ConfigScript; backup?: ConfigScript; fault?: ConfigScript; stop?: ConfigScript; any?: ConfigScript }): NotifyScripts {
   const out: NotifyScripts = {};
   const master = script(n.master);
   const backup = script(n.backup);

@@ -11,10 +11,11 @@ import { SMTPServer } from 'smtp-server';
 import { CheckRunner } from '../../src/check/runner';
 import type { CheckEvent } from '../../src/check/runner';
 import type { VirtualServerOptions } from '../../src/check/types';
-import { Notifier } from '../../src/notify/notifier';
-import type { NotifyRecord } from '../../src/notify/notifier';
+import { Notifier } from '../../src/check/notifier';
+import type { NotifyRecord } from '../../src/check/notifier';
 import { ScriptRunner } from '../../src/notify/script';
-import { SmtpAlerter, alertForEvent, alertForVrrp } from '../../src/notify/smtp';
+import { SmtpAlerter, alertForVrrp } from '../../src/notify/smtp';
+import { alertForEvent } from '../../src/check/notifier';
 import { listen, tempDir, writeScript } from '../check/helpers';
 
 interface Mail {

@@ -14,7 +14,7 @@ export interface RawSetting {
 }
 
 /** A script with its arguments: keepalived splits the (usually quoted) string on spaces, single quotes group. */
-export interface ScriptSpec {
+export interface ConfigScript {
   /** The text as configured, e.g. "/usr/local/bin/vrrp.sh MASTER VI_1". */
   command: string;
   argv: string[];
@@ -108,7 +108,7 @@ export interface RuleSpec {
 
 export interface VrrpScript {
   name: string;
-  script?: ScriptSpec;
+  script?: ConfigScript;
   /** Seconds between runs (default 1). */
   interval?: number;
   /** Seconds before a run counts as failed. */
@@ -142,13 +142,13 @@ export interface TrackRef {
 }
 
 export interface NotifyScripts {
-  master?: ScriptSpec;
-  backup?: ScriptSpec;
-  fault?: ScriptSpec;
-  stop?: ScriptSpec;
-  deleted?: ScriptSpec;
+  master?: ConfigScript;
+  backup?: ConfigScript;
+  fault?: ConfigScript;
+  stop?: ConfigScript;
+  deleted?: ConfigScript;
   /** `notify`: called on every transition with "INSTANCE|GROUP name state priority". */
-  any?: ScriptSpec;
+  any?: ConfigScript;
 }
 
 export interface UnicastPeer {
@@ -247,7 +247,7 @@ export interface Checker extends CheckerEndpoint {
   urls: HttpUrl[];
   virtualhost?: string;
   /** MISC_CHECK */
-  miscPath?: ScriptSpec;
+  miscPath?: ConfigScript;
   miscTimeout?: number;
   miscDynamic: boolean;
   /** SMTP_CHECK */
@@ -269,8 +269,8 @@ export interface RealServer {
   /** Default 1. */
   weight?: number;
   inhibitOnFailure: boolean;
-  notifyUp?: ScriptSpec;
-  notifyDown?: ScriptSpec;
+  notifyUp?: ConfigScript;
+  notifyDown?: ConfigScript;
   uthreshold?: number;
   lthreshold?: number;
   lvsMethod?: 'NAT' | 'DR' | 'TUN';
@@ -306,8 +306,8 @@ export interface VirtualServer {
   alpha: boolean;
   omega: boolean;
   quorum?: number;
-  quorumUp?: ScriptSpec;
-  quorumDown?: ScriptSpec;
+  quorumUp?: ConfigScript;
+  quorumDown?: ConfigScript;
   hysteresis?: number;
   ops: boolean;
   haSuspend: boolean;

@@ -11,7 +11,7 @@ import { buildTree, preprocess, Statement } from './lexer';
 import { IpAddress, parseIp, parseIpRange, parsePort, parsePrefix } from './ip';
 import {
   Checker, CheckerEndpoint, CheckerType, GarpSettings, GlobalDefs, HttpUrl, KeepalivedConfig, NotifyScripts, RawSetting, RealServer,
-  RouteSpec, RuleSpec, ScriptSpec, TrackRef, VirtualIp, VirtualServer, VirtualServerGroup, VrrpInstance, VrrpScript, VrrpSyncGroup,
+  RouteSpec, RuleSpec, ConfigScript, TrackRef, VirtualIp, VirtualServer, VirtualServerGroup, VrrpInstance, VrrpScript, VrrpSyncGroup,
   VrrpTrackFile,
 } from './model';
 
@@ -137,13 +137,13 @@ export class Parser {
    * A script: for notify-like keywords keepalived takes the (quoted) command as one word followed by
    * an optional user and group; for vrrp_script's `script` and misc_path all words form the command.
    */
-  script(s: Statement, withUser: boolean): ScriptSpec | undefined {
+  script(s: Statement, withUser: boolean): ConfigScript | undefined {
     if (s.args.length === 0) {
       this.sink.error(s.loc, 'missing-argument', `'${s.keyword}' needs a script`);
       return undefined;
     }
     const command = withUser ? s.args[0] : s.args.join(' ');
-    const spec: ScriptSpec = { command, argv: splitScriptArgs(command), loc: s.loc };
+    const spec: ConfigScript = { command, argv: splitScriptArgs(command), loc: s.loc };
     if (withUser) {
       if (s.args.length > 3) this.sink.warnStrict(s.loc, 'extra-arguments', `${s.keyword}: too many arguments; quote the script and its parameters`);
       if (s.args.length > 1) spec.user = s.args[1];

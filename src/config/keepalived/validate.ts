@@ -8,7 +8,7 @@
  * through report_config_error() is marked failsConfigTest, as `keepalived -t` exits 5 on it.
  */
 import { Diagnostic, DiagnosticSink, EXIT_CONFIG_TEST_SECURITY, Loc } from './diagnostics';
-import { KeepalivedConfig, RouteSpec, ScriptSpec, VirtualIp, VirtualServer, VrrpInstance } from './model';
+import { KeepalivedConfig, RouteSpec, ConfigScript, VirtualIp, VirtualServer, VrrpInstance } from './model';
 
 export interface MachineInterface {
   name: string;
@@ -284,8 +284,8 @@ function fmt(loc: Loc): string {
  * scripts whose program cannot be found are not run and so do not count.
  */
 function checkScripts(model: KeepalivedConfig, machine: Machine, sink: DiagnosticSink): void {
-  const all: { spec: ScriptSpec; user?: string }[] = [];
-  const add = (spec: ScriptSpec | undefined, user?: string): void => {
+  const all: { spec: ConfigScript; user?: string }[] = [];
+  const add = (spec: ConfigScript | undefined, user?: string): void => {
     if (spec) all.push({ spec, user: user ?? spec.user });
   };
   for (const s of model.vrrpScripts) add(s.script, s.user);
@@ -307,7 +307,7 @@ function checkScripts(model: KeepalivedConfig, machine: Machine, sink: Diagnosti
   if (model.global.scriptUser && !machine.userExists(model.global.scriptUser.user)) {
     sink.warnStrict(model.global.scriptUser.loc, 'unknown-user', `script_user: user '${model.global.scriptUser.user}' does not exist`);
   }
-  let runsAsRoot: ScriptSpec | null = null;
+  let runsAsRoot: ConfigScript | null = null;
   for (const { spec, user } of all) {
     const program = spec.argv[0];
     if (program === undefined) continue;

@@ -3,13 +3,14 @@
 // quorum_down script, and an SMTP alert when smtp_alert is on for the real server (default
 // yes) or the virtual server (default no). Scripts are prepared (split + security-checked) once,
 // when the notifier is built, so a refused script is reported at start, as keepalived reports
-// it at config load, and never runs.
-import type { CheckEvent, CheckRunner } from '../check/runner';
-import type { RealServerOptions, ScriptSpec, VirtualServerOptions } from '../check/types';
-import type { PreparedScript, ScriptOutcome, ScriptRunner } from './script';
-import { ScriptError } from './script';
-import type { SendOutcome, SmtpAlerter } from './smtp';
-import { alertForEvent } from './smtp';
+// it at config load, and never runs. The checkers' alert texts (alertForEvent) live here too; the
+// mail transport and VRRP's texts are in src/notify/smtp.ts, which knows nothing of the checkers.
+import type { CheckEvent, CheckRunner } from './runner';
+import type { CheckerKind, RealServerOptions, ScriptSpec, VirtualServerOptions } from './types';
+import { formatEndpoint } from './checker';
+import type { PreparedScript, ScriptOutcome, ScriptRunner } from '../notify/script';
+import { ScriptError } from '../notify/script';
+import type { Alert, SendOutcome, SmtpAlerter } from '../notify/smtp';
 
 export interface NotifierOptions {
   scripts: ScriptRunner;
@@ -125,5 +126,46 @@ export class Notifier {
     }
     await Promise.all(jobs);
     if (record.script || record.mail) this.onRecord?.(record);
+  }
+}
+
+const CHECK_LABEL: Record<CheckerKind, string> = {
+  TCP_CHECK: 'TCP CHECK',
+  HTTP_GET: 'HTTP_GET CHECK',
+  SSL_GET: 'SSL_GET CHECK',
+  MISC_CHECK: 'MISC CHECK',
+  SMTP_CHECK: 'SMTP CHECK',
+  DNS_CHECK: 'DNS CHECK',
+  UDP_CHECK: 'UDP CHECK',
+  PING_CHECK: 'PING CHECK',
+};
+
+/**
+ * The alert keepalived would send for a runner event, or null when the event sends none
+ * (keepalived mails real-server transitions, quorum changes and shutdown under omega).
+ */
+export function alertForEvent(e: CheckEvent, routerId: string): Alert | null {
+  switch (e.type) {
+    case 'rs-up':
+    case 'rs-down': {
+      if (e.type === 'rs-down' && e.initial) return null; // keepalived sends no mail for alpha's first failure
+      const up = e.type === 'rs-up';
+      const subject = `[${routerId}] Realserver ${formatEndpoint(e.rs.address, e.rs.port)} of virtual server ${formatEndpoint(e.vs.address, e.vs.port)} - ${up ? 'UP' : 'DOWN'}`;
+      const head =
+        e.type === 'rs-down' && e.stopping ? '=> Shutting down <=' : `=> ${e.checker ? CHECK_LABEL[e.checker] : 'CHECK'} ${up ? 'succeed' : 'failed'} on service <=`;
+      return { subject, body: [head, '', ...e.trail].join('\r\n') };
+    }
+    case 'quorum-gained':
+    case 'quorum-lost': {
+      const up = e.type === 'quorum-gained';
+      const subject = `[${routerId}] Virtualserver ${formatEndpoint(e.vs.address, e.vs.port)} - ${up ? 'UP' : 'DOWN'}`;
+      if (e.stopping) return { subject, body: '=> Shutting down <=' };
+      const what = up ? (e.init ? 'Starting with quorum up' : 'Gained quorum') : e.init ? 'Starting with quorum down' : 'Lost quorum';
+      const quorum = e.vs.quorum ?? 1;
+      const hysteresis = e.vs.hysteresis ?? 0;
+      return { subject, body: `=> ${what} ${quorum}+${hysteresis}=${e.threshold} <= ${e.weightSum} <=` };
+    }
+    default:
+      return null;
   }
 }
