@@ -11,6 +11,7 @@ import { formatEndpoint } from './checker';
 import type { PreparedScript, ScriptOutcome, ScriptRunner } from '../notify/script';
 import { ScriptError } from '../notify/script';
 import type { Alert, SendOutcome, SmtpAlerter } from '../notify/smtp';
+import type { Logger } from '../runtime/log';
 
 export interface NotifierOptions {
   scripts: ScriptRunner;
@@ -21,7 +22,7 @@ export interface NotifierOptions {
   /** global smtp_alert / smtp_alert_checker: the default for real and virtual servers when set. */
   smtpAlertDefault?: boolean;
   /** Where problems and results go; default nothing. */
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 export interface NotifyRecord {
@@ -57,12 +58,12 @@ export class Notifier {
     const command = spec.command;
     try {
       const p = this.options.scripts.prepare(spec);
-      for (const w of p.warnings) this.options.log?.(w);
+      for (const w of p.warnings) this.options.log?.warn(w);
       this.prepared.set(key, p);
     } catch (err) {
       const msg = err instanceof ScriptError ? err.message : `script "${command}": ${(err as Error).message}`;
       this.problems.push(msg);
-      this.options.log?.(msg);
+      this.options.log?.error(msg);
     }
   }
 
@@ -73,7 +74,7 @@ export class Notifier {
 
   /** Handles one event; the work runs in the background (see `idle`). */
   handle(e: CheckEvent): void {
-    const job = this.process(e).catch((err: Error) => this.options.log?.(`notifier: ${e.type}: ${err.message}`));
+    const job = this.process(e).catch((err: Error) => this.options.log?.error(`notifier: ${e.type}: ${err.message}`));
     this.pending.add(job);
     void job.finally(() => this.pending.delete(job));
   }
@@ -110,7 +111,7 @@ export class Notifier {
         this.options.scripts.run(script, [], this.options.scriptTimeoutMs ?? 10_000).then((outcome) => {
           record.script = { command: script.command, outcome };
           if (outcome.spawnError || outcome.timedOut || outcome.exitCode !== 0)
-            this.options.log?.(`notify script "${script.command}": ${outcome.spawnError ?? (outcome.timedOut ? 'timed out' : `exit ${outcome.exitCode ?? outcome.signal}`)}`);
+            this.options.log?.warn(`notify script "${script.command}": ${outcome.spawnError ?? (outcome.timedOut ? 'timed out' : `exit ${outcome.exitCode ?? outcome.signal}`)}`);
         }),
       );
     const smtp = this.options.smtp;
@@ -120,7 +121,7 @@ export class Notifier {
         jobs.push(
           smtp.send(alert).then((outcome) => {
             record.mail = { subject: alert.subject, outcome };
-            if (!outcome.ok) this.options.log?.(outcome.message);
+            if (!outcome.ok) this.options.log?.warn(outcome.message);
           }),
         );
     }

@@ -28,8 +28,7 @@
 import { EventEmitter } from 'node:events';
 import type { Checker, CheckResult, CheckTarget } from './checker';
 import { formatEndpoint } from './checker';
-import type { Clock } from './clock';
-import { systemClock } from './clock';
+import { RealClock, type Clock, type TimerId } from '../runtime/clock';
 import type { CheckerContext } from './index';
 import { createChecker } from './index';
 import type { CheckerKind, CheckerOptions, RealServerOptions, VirtualServerOptions } from './types';
@@ -111,7 +110,7 @@ interface CheckerState {
   retryIt: number;
   /** misc_dynamic contribution: requested weight - configured weight. */
   weightDelta: number;
-  timer: unknown;
+  timer: TimerId | null;
   abort: AbortController | null;
   lastResult: CheckResult | null;
   /** Removed by a reload: its loop ends and its results are ignored. */
@@ -167,7 +166,7 @@ export class CheckRunner extends EventEmitter {
     private readonly options: RunnerOptions,
   ) {
     super();
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? new RealClock({ unref: true });
     for (const vs of virtualServers) this.services.push(this.buildVs(vs));
   }
 
@@ -243,7 +242,7 @@ export class CheckRunner extends EventEmitter {
 
   private retireChecker(ck: CheckerState): void {
     ck.retired = true;
-    if (ck.timer !== null) this.clock.clearTimeout(ck.timer);
+    if (ck.timer !== null) this.clock.clearTimer(ck.timer);
     ck.timer = null;
     ck.abort?.abort(new Error('checker removed by reload'));
   }
@@ -377,7 +376,7 @@ export class CheckRunner extends EventEmitter {
     for (const vs of this.services)
       for (const rs of vs.servers)
         for (const ck of rs.checkers) {
-          if (ck.timer !== null) this.clock.clearTimeout(ck.timer);
+          if (ck.timer !== null) this.clock.clearTimer(ck.timer);
           ck.timer = null;
           ck.abort?.abort(new Error('runner stopping'));
         }
@@ -426,7 +425,7 @@ export class CheckRunner extends EventEmitter {
 
   private schedule(vs: VirtualServerState, rs: RealServerState, ck: CheckerState, delayMs: number): void {
     if (!this.running || ck.retired) return;
-    ck.timer = this.clock.setTimeout(() => {
+    ck.timer = this.clock.setTimer(() => {
       ck.timer = null;
       const p = this.runOnce(vs, rs, ck);
       this.inFlight.add(p);

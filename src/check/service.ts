@@ -10,18 +10,19 @@ import type { KeepalivedConfig } from '../config/keepalived/model';
 import { Notifier } from './notifier';
 import { ScriptRunner } from '../notify/script';
 import { SmtpAlerter } from '../notify/smtp';
-import type { Clock } from './clock';
+import type { Clock } from '../runtime/clock';
 import type { CheckConfig } from './from-config';
 import { checkConfigFromModel } from './from-config';
 import type { CheckEvent, PoolDest } from './runner';
 import { CheckRunner } from './runner';
+import type { Logger } from '../runtime/log';
 
 export interface HealthServiceOptions {
   /** The destinations virtual server `vsId` must have now (apply by diffing). */
   onPool: (vsId: number, dests: PoolDest[]) => void;
   /** Every runner event, for logs and status (optional). */
   onEvent?: (e: CheckEvent) => void;
-  log?: (line: string) => void;
+  log?: Logger;
   clock?: Clock;
   /** Bound on notify scripts' run time (ms). */
   scriptTimeoutMs?: number;
@@ -39,7 +40,7 @@ export class HealthService {
     private config: CheckConfig,
     private readonly options: HealthServiceOptions,
   ) {
-    for (const p of config.problems) options.log?.(p);
+    for (const p of config.problems) options.log?.warn(p);
     this.scripts = new ScriptRunner(config.scripts);
     this.smtp = config.smtp ? new SmtpAlerter(config.smtp) : undefined;
     this.runner = new CheckRunner(config.virtualServers, { clock: options.clock, checkerContext: { scripts: this.scripts } });
@@ -93,7 +94,7 @@ export class HealthService {
 
   /** `reload` for a configuration already mapped (the daemon gives real servers stable ids). */
   reloadConfig(next: CheckConfig): void {
-    for (const p of next.problems) this.options.log?.(p);
+    for (const p of next.problems) this.options.log?.warn(p);
     const notifier = this.makeNotifier(next);
     this.runner.reconfigure(next.virtualServers);
     this.previousNotifiers.push(this.notifier);

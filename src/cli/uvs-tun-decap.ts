@@ -4,6 +4,7 @@
 
 import { DecapError, TunDecapAgent } from '../tun/decap';
 import { ipv4ToInt } from '../packet/addr';
+import { consoleSink, createLogger } from '../runtime/log';
 
 const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--mtu N] [-l] [--stats-interval S]
   Receives IP-in-IP packets for this host, strips the outer header and hands the inner packet
@@ -80,7 +81,7 @@ function main(): void {
   };
   let agent: TunDecapAgent;
   try {
-    agent = new TunDecapAgent({ device: args.device, local: args.local, mtu: args.mtu, log: (l) => process.stderr.write(`uvs-tun-decap: ${l}\n`) });
+    agent = new TunDecapAgent({ device: args.device, local: args.local, mtu: args.mtu, log: createLogger({ sink: consoleSink('uvs-tun-decap', { console: false }) }) });
     agent.start();
   } catch (err) {
     process.stderr.write(`uvs-tun-decap: ${err instanceof DecapError ? err.message : String(err)}\n`);

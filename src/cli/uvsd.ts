@@ -3,7 +3,7 @@
 
 import { ConfigInvalidError, loadKeepalivedConfig } from '../control/config-loader';
 import { Daemon } from '../control/daemon';
-import type { Logger } from '../control/daemon';
+import { consoleSink, createLogger } from '../runtime/log';
 import { DaemonAlreadyRunningError } from '../control/server';
 import { UVSD_USAGE, UvsdUsageError, parseUvsdArgs } from '../control/uvsd-options';
 import type { UvsdOptions } from '../control/uvsd-options';
@@ -35,10 +35,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  const log: Logger = {
-    info: (line) => { if (options.logConsole) process.stdout.write(`${line}\n`); },
-    error: (line) => process.stderr.write(`uvsd: ${line}\n`),
-  };
+  // Errors and warnings always reach stderr; the rest only with -l (keepalived's console option).
+  const log = createLogger({ sink: consoleSink('uvsd', { console: options.logConsole }) });
 
   if (options.configTest) {
     if (!options.configFile) {

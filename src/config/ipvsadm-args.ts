@@ -20,6 +20,7 @@ import {
 import type { DestConfig, ServiceConfig, ServiceKey, Timeouts } from '../service/model';
 import { ForwardMethod } from '../tables/dest-table';
 import { NameResolver, inetAton, isAllDigits, isIPv6Literal, stringToNumber } from './ipvsadm-addr';
+import { UvsError } from '../runtime/errors';
 
 /** Printing format flags (ipvsadm.c FMT_*). */
 export const FMT_NUMERIC = 0x0001;
@@ -64,10 +65,9 @@ export interface SyncDaemonOptions {
 }
 
 /** The process must end now: what to print and the status (ipvsadm's exit paths). */
-export class IpvsadmExit extends Error {
+export class IpvsadmExit extends UvsError {
   constructor(readonly status: number, readonly stderr: string, readonly stdout = '') {
-    super(stderr || stdout);
-    this.name = 'IpvsadmExit';
+    super('UVS_ERR_IPVSADM_EXIT', stderr || stdout);
   }
 }
 

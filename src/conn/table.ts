@@ -75,17 +75,14 @@
 // (24.8 days).
 
 import { DEST_SLOT_CELLS, DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
+import { UvsError } from '../runtime/errors';
 
 /** Errors of the connection table, with a stable code: UVS_CONN_BUFFER (attaching to a buffer
  *  that holds no table of that size), UVS_CONN_OWNER (removing another worker's entry).
  *  Argument errors are RangeErrors. The data path never throws: see takeovers/repairs. */
-export class ConnTableError extends Error {
-  constructor(
-    readonly code: 'UVS_CONN_BUFFER' | 'UVS_CONN_OWNER',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ConnTableError';
+export class ConnTableError extends UvsError {
+  constructor(code: 'UVS_ERR_CONN_BUFFER' | 'UVS_ERR_CONN_OWNER', message: string) {
+    super(code, message);
   }
 }
 
@@ -396,7 +393,7 @@ export class ConnTable {
     const c = this.cells;
     if (options.buffer && !options.fresh) {
       if (c[HeaderCell.MAGIC] !== MAGIC || c[HeaderCell.CAPACITY] !== capacity) {
-        throw new ConnTableError('UVS_CONN_BUFFER', `ConnTable: buffer does not hold a connection table of capacity ${capacity}`);
+        throw new ConnTableError('UVS_ERR_CONN_BUFFER', `ConnTable: buffer does not hold a connection table of capacity ${capacity}`);
       }
     } else {
       c[HeaderCell.CAPACITY] = capacity;
@@ -1132,7 +1129,7 @@ export class ConnTable {
     const c = this.cells;
     const e = this.entryBase + index * ENTRY_CELLS;
     if (((c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT) !== this.workerId) {
-      throw new ConnTableError('UVS_CONN_OWNER', `ConnTable.remove: entry ${index} belongs to worker ${(c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT}, not ${this.workerId}`);
+      throw new ConnTableError('UVS_ERR_CONN_OWNER', `ConnTable.remove: entry ${index} belongs to worker ${(c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT}, not ${this.workerId}`);
     }
     if (!this.lockEntry(index, seq)) return false;
     if ((c[e + EntryCell.META]! & Meta.TEMPLATE) !== 0 && Atomics.load(c, e + EntryCell.CONTROL) > 0) {

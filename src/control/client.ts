@@ -3,19 +3,18 @@
 import { connect } from 'node:net';
 import { LineSplitter } from './protocol';
 import type { Request, Response } from './protocol';
+import { UvsError } from '../runtime/errors';
 
 /** No daemon answers on the socket (none started, or it died and left its socket behind). */
-export class NoDaemonError extends Error {
+export class NoDaemonError extends UvsError {
   constructor(readonly socketPath: string, readonly reason: string) {
-    super(`no uvsd is running in this network namespace (${reason} on ${socketPath})`);
-    this.name = 'NoDaemonError';
+    super('UVS_ERR_NO_DAEMON', `no uvsd is running in this network namespace (${reason} on ${socketPath})`);
   }
 }
 
-export class ControlClientError extends Error {
+export class ControlClientError extends UvsError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ControlClientError';
+    super('UVS_ERR_CONTROL_CLIENT', message);
   }
 }
 

@@ -14,11 +14,11 @@ import {
   SVC_F_SCHED3, TunnelType,
 } from '../service/model';
 import type { DestConfig, ModelConfig, ModelServiceConfig } from '../service/model';
+import { UvsError } from '../runtime/errors';
 
-export class ConfigInvalidError extends Error {
+export class ConfigInvalidError extends UvsError {
   constructor(readonly file: string, readonly messages: string[], readonly exitCode: number) {
-    super(`${file}: configuration has errors:\n${messages.join('\n')}`);
-    this.name = 'ConfigInvalidError';
+    super('UVS_ERR_CONFIG_INVALID', `${file}: configuration has errors:\n${messages.join('\n')}`);
   }
 }
 

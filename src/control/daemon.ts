@@ -6,7 +6,7 @@ import { IpvsError, ServiceModel, applyChange, planReload } from '../service/mod
 import type { ModelConfig } from '../service/model';
 import { ESTIMATOR_PERIOD_MS, StatsBook } from '../service/stats';
 import type { CounterSource } from '../service/stats';
-import type { ConnLister } from '../service/conn-list';
+import { NO_CONNECTIONS, type ConnLister } from '../service/conn-list';
 import { loadKeepalivedConfig } from './config-loader';
 import type { LoadedConfig } from './config-loader';
 import { ControlHandler } from './handler';
@@ -16,20 +16,16 @@ import { resolveSocketPath } from '../runtime/paths';
 import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
 import { attachHealth } from './health';
-import type { HealthGlue } from './health';
 import { attachVrrp } from './vrrp';
 import type { VrrpGlue } from './vrrp';
+import type { DaemonHost } from './host';
+import type { Logger } from '../runtime/log';
 
 /** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
 export const IPVS_VERSION = '1.2.1';
 export const IPVS_CONN_TAB_SIZE = 4096;
 
-export interface Logger {
-  info(line: string): void;
-  error(line: string): void;
-}
-
-export class Daemon {
+export class Daemon implements DaemonHost {
   readonly model: ServiceModel;
   readonly stats = new StatsBook();
   readonly handler: ControlHandler;
@@ -39,25 +35,33 @@ export class Daemon {
   private readonly stopHooks: { name: string; run: () => void | Promise<void> }[] = [];
   private readonly configListeners: ((loaded: LoadedConfig) => void)[] = [];
   /** The configuration last loaded with -f (null without -f). */
-  config: LoadedConfig | null = null;
+  private config: LoadedConfig | null = null;
   /** Turns a configured table into the live one (the health checkers' decisions on top). */
   private liveView: ((configured: ModelConfig) => ModelConfig) | null = null;
-  /** The health checkers of the -f configuration (null without -f). */
-  health: HealthGlue | null = null;
   /** VRRP of the -f configuration (null without -f). */
-  vrrp: VrrpGlue | null = null;
+  private vrrp: VrrpGlue | null = null;
+  /** The data plane (null with --io none) and the promise of its last apply. */
+  private dataPlane: DataPlane | null = null;
+  private lastApply: Promise<void> = Promise.resolve();
+  /** `uvsadm -L -c` reads this; the data plane replaces it once it runs. */
+  private conns: ConnLister = NO_CONNECTIONS;
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
     this.model = new ServiceModel();
     const info: DaemonInfo = { version: IPVS_VERSION, connTableSize: IPVS_CONN_TAB_SIZE, pid: process.pid };
-    this.handler = new ControlHandler(this.model, this.stats, info);
-    this.server = new ControlServer(this.handler, (line) => log.info(line));
+    this.handler = new ControlHandler(this.model, this.stats, info, {
+      conns: () => this.conns,
+      settle: () => this.lastApply,
+      workers: () => this.dataPlane?.workerReports() ?? [],
+    });
+    this.server = new ControlServer(this.handler, log);
   }
 
   /** Loads the configuration (if any), then opens the control socket. */
   static async start(options: UvsdOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     const daemon = new Daemon(options, resolveSocketPath(options.socket ?? undefined, env), log);
-    if (options.configFile) daemon.health = attachHealth(daemon, log);
+    // The health checkers hook themselves in (onConfig, setLiveView, onStop): nothing to keep.
+    if (options.configFile) attachHealth(daemon, log);
     if (options.configFile) daemon.vrrp = attachVrrp(daemon, log);
     if (options.configFile) daemon.applyConfig(daemon.readConfig(options.configFile));
     await daemon.server.listen(daemon.socketPath);
@@ -138,10 +142,6 @@ export class Daemon {
     }
   }
 
-  /** The data plane (null with --io none) and the promise of its last apply. */
-  dataPlane: DataPlane | null = null;
-  private lastApply: Promise<void> = Promise.resolve();
-
   /** Starts the worker threads over the model's tables and follows every model change. */
   private async startDataPlane(): Promise<void> {
     const pcap = this.options.io === 'pcap';
@@ -155,7 +155,7 @@ export class Daemon {
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
       serviceActive: (addr) => this.vrrp?.serviceActive(addr) ?? true,
-      log: (level, message) => (level === 'info' ? this.log.info(message) : this.log.error(message)),
+      log: this.log,
     });
     // The data plane forwards TUN as IPIP only: GUE/GRE real servers are refused when added.
     this.model.destPolicy = (op, dest) => {
@@ -167,14 +167,12 @@ export class Daemon {
     this.model.onChange(() => {
       this.lastApply = dp.apply().catch((err: Error) => this.log.error(`data plane: ${err.message}`));
     });
-    this.handler.settle = () => this.lastApply;
     // Registered before start, so a start that fails half-way still removes the guard.
     this.onStop('data plane', () => dp.stop());
     await dp.start();
     this.dataPlane = dp;
     this.attachCounters(dp.counters);
     this.attachConnections(dp.connLister);
-    this.handler.workers = () => dp.workerReports();
   }
 
   /** The data plane, once running, hands over its summed counters (for --stats/--rate). */
@@ -184,7 +182,15 @@ export class Daemon {
 
   /** The connection table, once running, answers `uvsadm -L -c`. */
   attachConnections(lister: ConnLister): void {
-    this.handler.conns = lister;
+    this.conns = lister;
+  }
+
+  currentConfig(): LoadedConfig | null {
+    return this.config;
+  }
+
+  reapplyDataPlane(): void {
+    this.dataPlane?.apply().catch((err: Error) => this.log.error(`data plane after a VRRP change: ${err.message}`));
   }
 
   stop(): Promise<void> {

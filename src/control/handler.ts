@@ -15,22 +15,39 @@ import type { WorkerReport } from '../dataplane/dataplane';
  *  keeps a huge table from building a huge reply). */
 export const CONN_LIST_LIMIT = 1_000_000;
 
-export class ControlHandler {
-  conns: ConnLister = NO_CONNECTIONS;
+/** What the handler asks of the daemon around the table: all answer "nothing" without a data plane. */
+export interface HandlerHooks {
+  /** The connection table for `-L -c`. */
+  conns(): ConnLister;
   /** Resolves once the last change is live in the data plane (never rejects); the server awaits
-   *  it before answering a command. Without a data plane there is nothing to wait for. */
-  settle: () => Promise<void> = () => Promise.resolve();
-  /** The data plane's per-worker figures; none without a data plane. */
-  workers: () => WorkerReport[] = () => [];
+   *  it before answering a command. */
+  settle(): Promise<void>;
+  /** The data plane's per-worker figures. */
+  workers(): WorkerReport[];
+}
 
+const NO_HOOKS: HandlerHooks = { conns: () => NO_CONNECTIONS, settle: () => Promise.resolve(), workers: () => [] };
+
+export class ControlHandler {
   constructor(
     readonly model: ServiceModel,
     readonly stats: StatsBook,
     readonly info: DaemonInfo,
+    private readonly hooks: HandlerHooks = NO_HOOKS,
   ) {
     this.retrack();
     // Changes made outside uvsadm (config loads and reloads) are tracked too.
     model.onChange(() => this.retrack());
+  }
+
+  /** Resolves once the last change is live in the data plane (never rejects). */
+  settle(): Promise<void> {
+    return this.hooks.settle();
+  }
+
+  /** The data plane's per-worker figures; none without a data plane. */
+  workers(): WorkerReport[] {
+    return this.hooks.workers();
   }
 
   /** Runs one command; a refused one throws IpvsError and has changed nothing. */
@@ -58,7 +75,7 @@ export class ControlHandler {
           case 'service': return { kind: 'service', service: this.listedOne(m.get(c.service!, 'get_service')) };
           case 'timeout': return { kind: 'timeouts', timeouts: m.getTimeouts() };
           case 'daemon': return { kind: 'daemons', daemons: [] };
-          case 'connections': return { kind: 'connections', connections: this.conns.list(CONN_LIST_LIMIT) };
+          case 'connections': return { kind: 'connections', connections: this.hooks.conns().list(CONN_LIST_LIMIT) };
         }
         break;
       case 'save': return { kind: 'services', info: this.info, services: this.listed() };

@@ -30,7 +30,8 @@ import { TunnelType, applyChange, diffConfigs, serviceKeyString } from '../servi
 import type { DestConfig, ModelChange, ModelConfig, ModelServiceConfig } from '../service/model';
 import { forwardMethod } from './config-loader';
 import type { LoadedConfig } from './config-loader';
-import type { Daemon, Logger } from './daemon';
+import type { DaemonHost } from './host';
+import type { Logger } from '../runtime/log';
 
 /** A loaded configuration with the stable ids its virtual and real servers got. */
 interface Adopted {
@@ -79,7 +80,7 @@ export class HealthGlue {
   private deferPools = false;
   private stopped = false;
 
-  constructor(private readonly daemon: Daemon, private readonly options: HealthGlueOptions) {
+  constructor(private readonly daemon: DaemonHost, private readonly options: HealthGlueOptions) {
     daemon.setLiveView((configured) => this.liveView(configured));
     daemon.onConfig((loaded) => this.prepare(loaded));
     daemon.onStop('health checks', () => this.stop());
@@ -104,7 +105,7 @@ export class HealthGlue {
         const health = HealthService.fromConfig(config, {
           onPool: (vsId, dests) => this.onPool(vsId, dests),
           onEvent: (e) => this.logEvent(e),
-          log: (line) => this.options.log.info(line),
+          log: this.options.log,
           scriptTimeoutMs: this.options.scriptTimeoutMs,
         });
         // start() publishes every virtual server's first pool (alpha servers out, quorum and
@@ -310,6 +311,6 @@ export class HealthGlue {
 }
 
 /** Health checks for a daemon started with -f: attach before the configuration is first read. */
-export function attachHealth(daemon: Daemon, log: Logger, scriptTimeoutMs?: number): HealthGlue {
+export function attachHealth(daemon: DaemonHost, log: Logger, scriptTimeoutMs?: number): HealthGlue {
   return new HealthGlue(daemon, { log, scriptTimeoutMs });
 }

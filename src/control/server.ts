@@ -11,11 +11,12 @@ import { IpvsError } from '../service/model';
 import type { ControlHandler } from './handler';
 import { LineSplitter, PROTOCOL_VERSION } from './protocol';
 import type { Request, Response } from './protocol';
+import { nullLogger, type Logger } from '../runtime/log';
+import { UvsError } from '../runtime/errors';
 
-export class DaemonAlreadyRunningError extends Error {
+export class DaemonAlreadyRunningError extends UvsError {
   constructor(readonly socketPath: string) {
-    super(`another uvsd already runs in this network namespace: it answers on ${socketPath}; stop it first`);
-    this.name = 'DaemonAlreadyRunningError';
+    super('UVS_ERR_DAEMON_RUNNING', `another uvsd already runs in this network namespace: it answers on ${socketPath}; stop it first`);
   }
 }
 
@@ -40,7 +41,7 @@ export class ControlServer {
   private socketIno = -1;
   path = '';
 
-  constructor(private readonly handler: ControlHandler, private readonly log: (line: string) => void = () => {}) {}
+  constructor(private readonly handler: ControlHandler, private readonly log: Logger = nullLogger) {}
 
   async listen(path: string): Promise<void> {
     const dir = dirname(path);
@@ -69,7 +70,7 @@ export class ControlServer {
     }
     if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; remove it or choose another --socket`);
     if (await socketAnswers(path)) throw new DaemonAlreadyRunningError(path);
-    this.log(`replacing stale control socket ${path} (no daemon answers on it)`);
+    this.log.notice(`replacing stale control socket ${path} (no daemon answers on it)`);
     try {
       unlinkSync(path);
     } catch (err) {
@@ -91,7 +92,7 @@ export class ControlServer {
         process.umask(oldMask);
         server.off('error', onError);
         chmodSync(path, 0o600);
-        server.on('error', (err) => this.log(`control socket error: ${err.message}`));
+        server.on('error', (err) => this.log.error(`control socket error: ${err.message}`));
         this.server = server;
         resolve();
       });
@@ -149,7 +150,7 @@ export class ControlServer {
       if (err instanceof IpvsError) {
         this.send(socket, { id, ok: false, error: { op: err.op, errno: err.errno, detail: err.message } });
       } else {
-        this.log(`request failed: ${(err as Error).stack ?? String(err)}`);
+        this.log.error(`request failed: ${(err as Error).stack ?? String(err)}`);
         this.send(socket, { id, ok: false, protocolError: `uvsd: ${(err as Error).message}` });
       }
     }

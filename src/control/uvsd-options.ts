@@ -2,6 +2,7 @@
 // options, and the control socket. Pure: argv in, options or a usage error out.
 
 import { availableParallelism } from 'node:os';
+import { UvsError } from '../runtime/errors';
 
 /** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
 export type IoBackend = 'ring' | 'pcap' | 'none';
@@ -31,10 +32,9 @@ export const MAX_WORKERS = 64;
 /** Connection-table slots are int32-indexed. */
 export const MAX_CONN_MAX = 2 ** 31 - 1;
 
-export class UvsdUsageError extends Error {
+export class UvsdUsageError extends UvsError {
   constructor(message: string) {
-    super(message);
-    this.name = 'UvsdUsageError';
+    super('UVS_ERR_USAGE', message);
   }
 }
 

@@ -27,7 +27,8 @@ import type { VrrpRuntimeConfig } from '../vrrp/config';
 import type { VrrpIoSpec } from '../vrrp/protocol';
 import type { VrrpState } from '../vrrp/types';
 import type { LoadedConfig } from './config-loader';
-import type { Daemon, Logger } from './daemon';
+import type { DaemonHost } from './host';
+import { prefixed, type Logger } from '../runtime/log';
 
 /** Bound on a notify script's run time (keepalived does not wait for them; we bound them). */
 const NOTIFY_TIMEOUT_MS = 10_000;
@@ -131,7 +132,7 @@ export class VrrpGlue {
   private readonly lastMailed = new Map<string, VrrpState>();
   private readonly states = new Map<string, VrrpState>();
 
-  constructor(private readonly daemon: Daemon, private readonly options: VrrpGlueOptions) {
+  constructor(private readonly daemon: DaemonHost, private readonly options: VrrpGlueOptions) {
     daemon.onConfig((loaded) => this.prepare(loaded));
   }
 
@@ -215,8 +216,8 @@ export class VrrpGlue {
   /** Takes the prepared configuration into use once the daemon has committed to its file. */
   private adopt(): void {
     const loading = this.loading;
-    if (loading === null || this.daemon.config !== loading.loaded) {
-      if (loading !== null && this.daemon.config !== null && this.daemon.config !== loading.loaded) {
+    if (loading === null || this.daemon.currentConfig() !== loading.loaded) {
+      if (loading !== null && this.daemon.currentConfig() !== null && this.daemon.currentConfig() !== loading.loaded) {
         // Refused (the daemon kept its previous file): drop what was prepared for it.
         this.loading = null;
         loading.next.smtp?.close();
@@ -299,10 +300,7 @@ export class VrrpGlue {
         config: next.config,
         io: this.options.io ?? { module: require.resolve('../vrrp/raw-io') },
         notifier: { run: (script, args) => this.notify(script, args) },
-        logger: {
-          info: (m) => this.options.log.info(`Keepalived_vrrp: ${m}`),
-          warn: (m) => this.options.log.error(`Keepalived_vrrp: ${m}`),
-        },
+        logger: prefixed(this.options.log, 'Keepalived_vrrp: '),
         onState: (instance, state) => this.instanceState(instance, state),
         onGroupState: (group, state) => this.groupState(group, state),
       });
@@ -343,7 +341,7 @@ export class VrrpGlue {
     }
     if (!force && sameSet(vips, this.masterVips)) return;
     this.masterVips = vips;
-    this.daemon.dataPlane?.apply().catch((err: Error) => this.options.log.error(`data plane after a VRRP change: ${err.message}`));
+    this.daemon.reapplyDataPlane();
   }
 
   private notify(command: string, args: readonly string[]): void {
@@ -463,6 +461,6 @@ export function ipFacts(model: KeepalivedConfig, ipCommand = 'ip'): InterfaceFac
 }
 
 /** VRRP for a daemon started with -f: attach before the configuration is first read. */
-export function attachVrrp(daemon: Daemon, log: Logger, options: Omit<VrrpGlueOptions, 'log'> = {}): VrrpGlue {
+export function attachVrrp(daemon: DaemonHost, log: Logger, options: Omit<VrrpGlueOptions, 'log'> = {}): VrrpGlue {
   return new VrrpGlue(daemon, { ...options, log });
 }

@@ -30,7 +30,8 @@ import { getSchedulerFactory, type Scheduler } from '../sched/index';
 import { DROP_REASON_COUNT, dropReasonName } from '../packet/drop';
 import { intToIpv4, ipv4ToInt } from '../packet/addr';
 
-export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
+import type { Logger } from '../runtime/log';
+import { UvsError } from '../runtime/errors';
 
 export interface DataPlaneOptions {
   model: ServiceModel;
@@ -42,7 +43,7 @@ export interface DataPlaneOptions {
   ifaces: string[];
   /** Connection-table capacity (uvsd --conn-max). */
   connMax: number;
-  log: LogFn;
+  log: Logger;
   netinfo?: NetInfo;
   guard?: KernelGuard;
   ring?: RingOptions;
@@ -80,8 +81,10 @@ export interface WorkerReport {
   drops: Record<string, number>;
 }
 
-export class DataPlaneError extends Error {
-  readonly code = 'UVS_DATAPLANE';
+export class DataPlaneError extends UvsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UVS_ERR_DATAPLANE', message, options);
+  }
 }
 
 /** Worker id of the control plane in the connection table (workers are 0..N-1). */
@@ -157,9 +160,9 @@ export class DataPlane {
     await this.apply();
     // Logged once everything runs: scripts and tests wait for this line.
     const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)`;
-    this.opts.log('info', `data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
+    this.opts.log.info(`data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
     this.refreshTimer = setInterval(() => {
-      this.refreshNextHops().catch((err: Error) => this.opts.log('warn', `next-hop refresh: ${err.message}`));
+      this.refreshNextHops().catch((err: Error) => this.opts.log.warn(`next-hop refresh: ${err.message}`));
     }, NEXT_HOP_REFRESH_MS);
     this.refreshTimer.unref();
   }
@@ -229,7 +232,7 @@ export class DataPlane {
     let worker: Worker | PcapWorker;
     try {
       worker = this.opts.io === 'pcap'
-        ? new PcapWorker(init, { log: (level, message) => this.opts.log(level, message) })
+        ? new PcapWorker(init, { log: this.opts.log })
         : new Worker(join(__dirname, 'worker.js'), { workerData: init });
     } catch (err) {
       return Promise.reject(new DataPlaneError(`worker ${h.id} could not start: ${(err as Error).message}`));
@@ -246,11 +249,11 @@ export class DataPlane {
           h.appliedGeneration = msg.generation;
           for (const w of this.waiters) w();
         } else if (msg.type === 'error') {
-          this.opts.log('error', `worker ${h.id}: ${msg.message}`);
+          this.opts.log.error(`worker ${h.id}: ${msg.message}`);
         }
       });
       worker.on('error', (err) => {
-        this.opts.log('error', `worker ${h.id} failed: ${err.message}`);
+        this.opts.log.error(`worker ${h.id} failed: ${err.message}`);
         if (!ready) reject(new DataPlaneError(`worker ${h.id} could not start: ${err.message}`));
       });
       worker.on('exit', (code) => {
@@ -259,9 +262,9 @@ export class DataPlane {
         // The connection table, counters and scheduler state are in shared memory: a new worker
         // with the same id takes over the dead one's entries.
         h.restarts++;
-        this.opts.log('warn', `worker ${h.id} exited (code ${code}); restarting it (restart #${h.restarts})`);
+        this.opts.log.warn(`worker ${h.id} exited (code ${code}); restarting it (restart #${h.restarts})`);
         setTimeout(() => {
-          if (!this.stopping) this.spawn(h).catch((err: Error) => this.opts.log('error', err.message));
+          if (!this.stopping) this.spawn(h).catch((err: Error) => this.opts.log.error(err.message));
         }, 100);
       });
     });
@@ -395,19 +398,19 @@ export class DataPlane {
       const egress = this.ifaces.findIndex((i) => i.ifname === route.ifname);
       if (egress < 0) {
         this.nextHops.clear(slot);
-        this.opts.log('error', `real server ${rip}: reached through ${route.ifname}, which uvs does not capture on (add --iface ${route.ifname})`);
+        this.opts.log.error(`real server ${rip}: reached through ${route.ifname}, which uvs does not capture on (add --iface ${route.ifname})`);
         return;
       }
       const iface = this.ifaces[egress]!;
       if (route.gateway && fwd === ForwardMethod.DROUTE) {
-        this.opts.log('error', `real server ${rip}: not on the director's L2 segment (route via ${route.gateway} on ${route.ifname}); ` +
+        this.opts.log.error(`real server ${rip}: not on the director's L2 segment (route via ${route.gateway} on ${route.ifname}); ` +
           'DR needs it on-link, so its packets are dropped (NOT_ON_LINK): use -i (tunnel) or -m (NAT)');
       }
       const hop = route.gateway ?? rip;
       const mac = await this.netinfo.neighbourMac(hop, route.ifname);
       if (!mac) {
         this.nextHops.clear(slot);
-        this.opts.log('warn', `real server ${rip}: no ARP answer from ${hop} on ${route.ifname}; will retry`);
+        this.opts.log.warn(`real server ${rip}: no ARP answer from ${hop} on ${route.ifname}; will retry`);
         return;
       }
       this.nextHops.set(slot, {
@@ -417,7 +420,7 @@ export class DataPlane {
       this.resolved.set(slot, addr);
     } catch (err) {
       this.nextHops.clear(slot);
-      this.opts.log('warn', `real server ${rip}: cannot resolve the next hop: ${(err as Error).message}`);
+      this.opts.log.warn(`real server ${rip}: cannot resolve the next hop: ${(err as Error).message}`);
     }
   }
 

@@ -21,6 +21,7 @@
 // replaced in one nft transaction whenever the services change, and it is removed on exit.
 
 import { spawn } from 'node:child_process';
+import { UvsError } from '../runtime/errors';
 
 export interface CommandResult {
   status: number;
@@ -59,8 +60,10 @@ export interface GuardTuple {
   port: number;
 }
 
-export class GuardError extends Error {
-  readonly code = 'UVS_GUARD';
+export class GuardError extends UvsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UVS_ERR_GUARD', message, options);
+  }
 }
 
 export const DEFAULT_GUARD_TABLE = 'uvs';

@@ -5,6 +5,7 @@
 
 import * as dgram from 'node:dgram';
 import { execRunner, type CommandRunner } from './guard';
+import { UvsError } from '../runtime/errors';
 
 export interface InterfaceInfo {
   ifname: string;
@@ -29,8 +30,10 @@ export interface RouteInfo {
   type: string;
 }
 
-export class NetInfoError extends Error {
-  readonly code = 'UVS_NETINFO';
+export class NetInfoError extends UvsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UVS_ERR_NETINFO', message, options);
+  }
 }
 
 interface IpAddrJson {

@@ -62,6 +62,7 @@ import { TX_MAX_OUTPUT_BYTES, type TxQueue } from '../tables/tx-queue';
 import { IPIP_HEADER_BYTES } from '../forward/tun';
 import { DropReason } from '../packet/drop';
 import { foldSum, onesComplementSum, pseudoHeaderSum } from '../packet/checksum';
+import { nullLogger, type Logger } from '../runtime/log';
 
 /** Snap length: a 64 KiB IPv4 super-frame behind an Ethernet header and two VLAN tags. */
 export const PCAP_SNAP_LENGTH = 65535 + 14 + 8;
@@ -99,7 +100,7 @@ export interface PcapWorkerDeps {
   ifInfo?: (name: string) => PcapIfaceInfo;
   /** Where the original offload settings are recorded (default /run/uvs/pcap-offloads-<netns>.json). */
   offloadStatePath?: string;
-  log?: (level: 'info' | 'warn', message: string) => void;
+  log?: Logger;
 }
 
 interface Capture {
@@ -114,7 +115,7 @@ export class PcapWorker extends EventEmitter {
   private readonly pcap: PcapBinding;
   private readonly offloads: PcapOffloads;
   private readonly ethtool: EthtoolOps;
-  private readonly log: (level: 'info' | 'warn', message: string) => void;
+  private readonly log: Logger;
   private readonly ifaces: { name: string; mac: string; mtu: number }[];
   private readonly snapLength: number;
   private readonly conns: ConnTable;
@@ -154,7 +155,7 @@ export class PcapWorker extends EventEmitter {
     const native = deps.ethtool && deps.ifInfo ? null : loadNative();
     const ethtool: EthtoolOps = deps.ethtool ?? native!;
     const ifInfo = deps.ifInfo ?? ((name: string): PcapIfaceInfo => native!.ifInfo(name));
-    const log = deps.log ?? ((): void => undefined);
+    const log = deps.log ?? nullLogger;
     this.ethtool = ethtool;
     this.log = log;
     this.offloads = new PcapOffloads(ethtool, deps.offloadStatePath ?? defaultOffloadStatePath(), log);
@@ -245,7 +246,7 @@ export class PcapWorker extends EventEmitter {
           // unknown: libpcap will decide by itself
         }
         if (!segmenting) {
-          this.log('warn', `pcap: GSO and TSO are off on ${name}, so libpcap cuts captured frames at the MTU: ` +
+          this.log.warn(`pcap: GSO and TSO are off on ${name}, so libpcap cuts captured frames at the MTU: ` +
             `a neighbour's TSO super-frames will be dropped (TRUNCATED_IP); ethtool -K ${name} gso on lets uvs segment them`);
         }
       }

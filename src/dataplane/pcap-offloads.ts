@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import type { EthtoolFeature } from '../native/addon';
 import { SOCKET_DIR, netnsInode } from '../runtime/paths';
+import { type Logger } from '../runtime/log';
 
 /** The features the pcap backend turns off. */
 export const PCAP_OFFLOADS: readonly EthtoolFeature[] = ['gro'];
@@ -47,7 +48,7 @@ export class PcapOffloads {
   constructor(
     private readonly ethtool: EthtoolOps,
     private readonly statePath: string,
-    private readonly log: (level: 'info' | 'warn', message: string) => void,
+    private readonly log: Logger,
     private readonly features: readonly EthtoolFeature[] = PCAP_OFFLOADS,
   ) {}
 
@@ -64,7 +65,7 @@ export class PcapOffloads {
         try {
           features[f] = this.ethtool.ethtoolGet(ifname, f);
         } catch (err) {
-          this.log('warn', `pcap: cannot read ${f} of ${ifname}: ${(err as Error).message}`);
+          this.log.warn(`pcap: cannot read ${f} of ${ifname}: ${(err as Error).message}`);
         }
       }
       state[ifname] = features;
@@ -81,11 +82,11 @@ export class PcapOffloads {
           this.ethtool.ethtoolSet(ifname, f, false);
           changed.push(`${ifname} ${f}`);
         } catch (err) {
-          this.log('warn', `pcap: cannot turn ${f} off on ${ifname} (${(err as Error).message}); TCP super-frames from it are cut in userspace, others dropped (GSO_UNSUPPORTED)`);
+          this.log.warn(`pcap: cannot turn ${f} off on ${ifname} (${(err as Error).message}); TCP super-frames from it are cut in userspace, others dropped (GSO_UNSUPPORTED)`);
         }
       }
     }
-    if (changed.length > 0) this.log('info', `pcap: offloads off while capturing: ${changed.join(', ')} (restored on exit)`);
+    if (changed.length > 0) this.log.info(`pcap: offloads off while capturing: ${changed.join(', ')} (restored on exit)`);
   }
 
   /** Puts back what disable() found and removes the record. */
@@ -103,11 +104,11 @@ export class PcapOffloads {
       file = JSON.parse(readFileSync(this.statePath, 'utf8')) as StateFile;
       if (typeof file !== 'object' || file === null || typeof file.state !== 'object') throw new Error('no "state" object');
     } catch (err) {
-      this.log('warn', `pcap: ignoring unreadable offload record ${this.statePath}: ${(err as Error).message}`);
+      this.log.warn(`pcap: ignoring unreadable offload record ${this.statePath}: ${(err as Error).message}`);
       removeQuietly(this.statePath);
       return;
     }
-    this.log('info', `pcap: restoring the offloads recorded by uvsd ${file.pid}, which did not exit cleanly (${this.statePath})`);
+    this.log.info(`pcap: restoring the offloads recorded by uvsd ${file.pid}, which did not exit cleanly (${this.statePath})`);
     this.apply(file.state);
     removeQuietly(this.statePath);
   }
@@ -125,7 +126,7 @@ export class PcapOffloads {
         try {
           if (this.ethtool.ethtoolGet(ifname, f) !== was) this.ethtool.ethtoolSet(ifname, f, was);
         } catch (err) {
-          this.log('warn', `pcap: cannot restore ${f} ${was ? 'on' : 'off'} on ${ifname}: ${(err as Error).message}`);
+          this.log.warn(`pcap: cannot restore ${f} ${was ? 'on' : 'off'} on ${ifname}: ${(err as Error).message}`);
         }
       }
     }

@@ -22,6 +22,7 @@
 
 import { dirname, join } from 'node:path';
 import { intToIpv4 } from '../packet/addr';
+import { UvsError } from '../runtime/errors';
 
 export type PcapLinkType = 'LINKTYPE_NULL' | 'LINKTYPE_ETHERNET' | 'LINKTYPE_IEEE802_11_RADIO' | 'LINKTYPE_RAW' | 'LINKTYPE_LINUX_SLL' | string;
 
@@ -58,8 +59,10 @@ export const PCAP_HDR_CAPLEN = 2;
 export const PCAP_HDR_LEN = 3;
 export const PCAP_HDR_BYTES = 16;
 
-export class PcapLoadError extends Error {
-  readonly code = 'UVS_PCAP_LOAD';
+export class PcapLoadError extends UvsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UVS_ERR_PCAP_LOAD', message, options);
+  }
 }
 
 let binding: PcapBinding | null = null;

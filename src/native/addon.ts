@@ -13,6 +13,7 @@
 // the TUN agent) use FdWatcher (libuv readiness) instead and never block.
 import { endianness } from 'node:os';
 import { join } from 'node:path';
+import { UvsError } from '../runtime/errors';
 
 /** One classic BPF instruction (struct sock_filter). */
 export interface BpfInsn {
@@ -264,12 +265,10 @@ export function nativeAddonPath(): string {
   return process.env['UVS_NATIVE_ADDON'] ?? join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'uvs_native.node');
 }
 
-export class NativeLoadError extends Error {
-  readonly code = 'UVS_NATIVE_NOT_LOADED';
+export class NativeLoadError extends UvsError {
   constructor(path: string, cause: unknown) {
-    super(`cannot load the uvs native addon from ${path}: ${cause instanceof Error ? cause.message : String(cause)} ` +
-      '(build it with "npm install", which runs node-gyp rebuild -C native)');
-    this.name = 'NativeLoadError';
+    super('UVS_ERR_NATIVE_NOT_LOADED', `cannot load the uvs native addon from ${path}: ${cause instanceof Error ? cause.message : String(cause)} ` +
+      '(build it with "npm install", which runs node-gyp rebuild -C native)', { cause });
   }
 }
 

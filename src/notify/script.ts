@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import { shellCommand, splitCommand } from './command';
 import type { UserId } from './security';
 import { checkScriptSecurity, defaultScriptUser, lookupGroup, lookupUser } from './security';
+import { UvsError } from '../runtime/errors';
 
 /** A script to run: a notify script, a MISC_CHECK, a vrrp_script (keepalived: `script [username [[:]groupname]]`). */
 export interface ScriptSpec {
@@ -28,13 +29,9 @@ export interface ScriptSpec {
   group?: string;
 }
 
-export class ScriptError extends Error {
-  constructor(
-    readonly code: 'SCRIPT_REFUSED' | 'SCRIPT_USER' | 'SCRIPT_SYNTAX',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ScriptError';
+export class ScriptError extends UvsError {
+  constructor(code: 'UVS_ERR_SCRIPT_REFUSED' | 'UVS_ERR_SCRIPT_USER' | 'UVS_ERR_SCRIPT_SYNTAX', message: string) {
+    super(code, message);
   }
 }
 
@@ -105,10 +102,10 @@ export class ScriptRunner {
 
   private resolveUser(name: string, group?: string): UserId {
     const user = lookupUser(name);
-    if (!user) throw new ScriptError('SCRIPT_USER', `script user "${name}" does not exist`);
+    if (!user) throw new ScriptError('UVS_ERR_SCRIPT_USER', `script user "${name}" does not exist`);
     if (group !== undefined) {
       const gid = lookupGroup(group.replace(/^:/, ''));
-      if (gid === null) throw new ScriptError('SCRIPT_USER', `script group "${group}" does not exist`);
+      if (gid === null) throw new ScriptError('UVS_ERR_SCRIPT_USER', `script group "${group}" does not exist`);
       return { ...user, gid };
     }
     return user;
@@ -123,16 +120,16 @@ export class ScriptRunner {
     try {
       args = spec.argv && spec.argv.length ? [...spec.argv] : splitCommand(spec.command);
     } catch (err) {
-      throw new ScriptError('SCRIPT_SYNTAX', (err as Error).message);
+      throw new ScriptError('UVS_ERR_SCRIPT_SYNTAX', (err as Error).message);
     }
     const user = spec.user ? this.resolveUser(spec.user, spec.group) : this.defaultUser;
     if (!user)
       throw new ScriptError(
-        'SCRIPT_USER',
+        'UVS_ERR_SCRIPT_USER',
         `script "${spec.command}": unable to set default user keepalived_script for script (enable_script_security needs that user, or script_user, or a user on the script)`,
       );
     const verdict = checkScriptSecurity(args, user, this.security);
-    if (!verdict.runnable) throw new ScriptError('SCRIPT_REFUSED', `script "${spec.command}" refused: ${verdict.messages.join('; ')}`);
+    if (!verdict.runnable) throw new ScriptError('UVS_ERR_SCRIPT_REFUSED', `script "${spec.command}" refused: ${verdict.messages.join('; ')}`);
     const useShell = verdict.file === null || !directlyExecutable(verdict.file);
     return { command: spec.command, args, file: verdict.file, useShell, user, warnings: verdict.insecure ? verdict.messages : [] };
   }

@@ -2,13 +2,11 @@
 // and throw). IPv4 addresses are host-order uint32 numbers (10.0.0.1 = 0x0a000001), MACs are 48-bit
 // integers (exact in a double), which is how the header classes store them.
 
+import { UvsError } from '../runtime/errors';
 /** A malformed address; `code` is stable, the message says what and where. */
-export class AddressError extends Error {
-  readonly code: 'UVS_ERR_BAD_IPV4' | 'UVS_ERR_BAD_MAC';
+export class AddressError extends UvsError {
   constructor(code: 'UVS_ERR_BAD_IPV4' | 'UVS_ERR_BAD_MAC', message: string) {
-    super(message);
-    this.name = 'AddressError';
-    this.code = code;
+    super(code, message);
   }
 }
 

@@ -19,6 +19,7 @@ import { shFactory } from './sh';
 import { twosFactory } from './twos';
 import { wlcFactory } from './wlc';
 import { wrrFactory } from './wrr';
+import { UvsError } from '../runtime/errors';
 
 const FACTORIES: readonly SchedulerFactory[] = [
   rrFactory, wrrFactory, lcFactory, wlcFactory, lblcFactory, lblcrFactory, dhFactory,
@@ -31,11 +32,9 @@ export const SCHEDULER_NAMES: readonly string[] = FACTORIES.map((f) => f.name);
 /** ipvsadm's default scheduler (-s omitted). */
 export const DEFAULT_SCHEDULER = 'wlc';
 
-export class UnknownSchedulerError extends Error {
-  readonly code = 'UVS_SCHED_UNKNOWN';
+export class UnknownSchedulerError extends UvsError {
   constructor(readonly schedulerName: string) {
-    super(`unknown scheduler "${schedulerName}"; known schedulers: ${SCHEDULER_NAMES.join(', ')}`);
-    this.name = 'UnknownSchedulerError';
+    super('UVS_ERR_UNKNOWN_SCHEDULER', `unknown scheduler "${schedulerName}"; known schedulers: ${SCHEDULER_NAMES.join(', ')}`);
   }
 }
 

@@ -16,6 +16,7 @@
 import { SCHEDULER_NAMES } from '../sched/index';
 import { DestField, DestFlag, DestTable, ForwardMethod } from '../tables/dest-table';
 import { intToIpv4 } from '../packet/addr';
+import { UvsError } from '../runtime/errors';
 
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -130,10 +131,9 @@ export type Errno =
   | 'EEXIST' | 'ESRCH' | 'ENOENT' | 'ERANGE' | 'EINVAL' | 'ENOMEM' | 'EOPNOTSUPP' | 'EAFNOSUPPORT';
 
 /** A refused model operation, as the kernel would refuse it. */
-export class IpvsError extends Error {
+export class IpvsError extends UvsError {
   constructor(readonly op: IpvsOp, readonly errno: Errno, detail: string) {
-    super(`${op}: ${errno}: ${detail}`);
-    this.name = 'IpvsError';
+    super('UVS_ERR_IPVS', `${op}: ${errno}: ${detail}`);
   }
 }
 

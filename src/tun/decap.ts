@@ -19,6 +19,8 @@ import { RAW_INFO_TRUNCATED, loadNative, type FdWatcher, type NativeAddon, type 
 import { ipipDecapsulate } from '../packet/ipip';
 import { Ipv4Header } from '../packet/ipv4';
 import { DropReason, dropReasonName } from '../packet/drop';
+import type { Logger } from '../runtime/log';
+import { UvsError } from '../runtime/errors';
 
 export interface DecapOptions {
   /** TUN device name (≤ 15 characters). */
@@ -27,7 +29,7 @@ export interface DecapOptions {
   local: number;
   /** Tunnel MTU set on the device (default 1480: 1500 − the outer header). */
   mtu: number;
-  log: (line: string) => void;
+  log: Logger;
   /** For tests: the addon (default: loadNative()). */
   native?: NativeAddon;
 }
@@ -40,8 +42,10 @@ export interface DecapStats {
   dropped: Record<string, number>;
 }
 
-export class DecapError extends Error {
-  readonly code = 'UVS_TUN_DECAP';
+export class DecapError extends UvsError {
+  constructor(message: string) {
+    super('UVS_ERR_TUN_DECAP', message);
+  }
 }
 
 /** Datagrams read per readiness callback before yielding to the event loop. */
@@ -107,7 +111,7 @@ export class TunDecapAgent {
     }
     const raw = this.raw;
     this.watcher = new this.native.FdWatcher(raw.fd, (status) => {
-      if (status < 0) this.opts.log(`raw socket poll error ${status}`);
+      if (status < 0) this.opts.log.error(`raw socket poll error ${status}`);
       else this.drain();
     });
     this.watcher.start(1);

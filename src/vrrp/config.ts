@@ -13,6 +13,7 @@ import {
   VirtualAddress,
   VrrpVersion,
 } from './types';
+import { UvsError } from '../runtime/errors';
 
 export interface VrrpInstanceConfig {
   name: string;
@@ -84,11 +85,9 @@ export interface VrrpRuntimeConfig {
 }
 
 /** Thrown when a configuration cannot run; says which instance and which setting. */
-export class VrrpConfigError extends Error {
-  readonly code = 'EVRRPCONFIG';
+export class VrrpConfigError extends UvsError {
   constructor(where: string, message: string) {
-    super(`vrrp ${where}: ${message}`);
-    this.name = 'VrrpConfigError';
+    super('UVS_ERR_VRRP_CONFIG', `vrrp ${where}: ${message}`);
   }
 }
 

@@ -9,6 +9,7 @@ import { VrrpRuntimeConfig, validateRuntimeConfig } from './config';
 import { HostToWorker, VrrpIoSpec, VrrpWorkerData, WorkerToHost } from './protocol';
 import type { RouterStats } from './router';
 import { Logger, Notifier, VrrpState } from './types';
+import { UvsError } from '../runtime/errors';
 
 export interface VrrpHostOptions {
   config: VrrpRuntimeConfig;
@@ -23,13 +24,9 @@ export interface VrrpHostOptions {
   startTimeoutMs?: number;
 }
 
-export class VrrpHostError extends Error {
-  constructor(
-    readonly code: 'EVRRPSTART' | 'EVRRPSTOPPED' | 'EVRRPRELOAD',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'VrrpHostError';
+export class VrrpHostError extends UvsError {
+  constructor(code: 'UVS_ERR_VRRP_START' | 'UVS_ERR_VRRP_STOPPED' | 'UVS_ERR_VRRP_RELOAD', message: string) {
+    super(code, message);
   }
 }
 
@@ -72,7 +69,7 @@ export class VrrpHost {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         void worker.terminate();
-        reject(new VrrpHostError('EVRRPSTART', `vrrp thread did not start within ${options.startTimeoutMs ?? 5000} ms`));
+        reject(new VrrpHostError('UVS_ERR_VRRP_START', `vrrp thread did not start within ${options.startTimeoutMs ?? 5000} ms`));
       }, options.startTimeoutMs ?? 5000);
       worker.on('message', (message: WorkerToHost) => {
         if (message.type === 'ready') {
@@ -81,18 +78,18 @@ export class VrrpHost {
         } else if (message.type === 'fatal') {
           clearTimeout(timer);
           void worker.terminate();
-          reject(new VrrpHostError('EVRRPSTART', `vrrp thread failed: ${message.message}`));
+          reject(new VrrpHostError('UVS_ERR_VRRP_START', `vrrp thread failed: ${message.message}`));
         } else {
           host.handle(message);
         }
       });
       worker.once('error', (err) => {
         clearTimeout(timer);
-        reject(new VrrpHostError('EVRRPSTART', `vrrp thread crashed: ${err.message}`));
+        reject(new VrrpHostError('UVS_ERR_VRRP_START', `vrrp thread crashed: ${err.message}`));
       });
       worker.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new VrrpHostError('EVRRPSTART', `vrrp thread exited with code ${code} before it was ready`));
+        reject(new VrrpHostError('UVS_ERR_VRRP_START', `vrrp thread exited with code ${code} before it was ready`));
       });
     });
   }
@@ -110,8 +107,7 @@ export class VrrpHost {
         this.options.notifier?.run(message.script, message.args);
         break;
       case 'log':
-        if (message.level === 'warn') this.options.logger?.warn(message.message);
-        else this.options.logger?.info(message.message);
+        this.options.logger?.[message.level](message.message);
         break;
       case 'stats': {
         const waiter = this.statsWaiters.get(message.id);
@@ -136,7 +132,7 @@ export class VrrpHost {
 
   private send(message: HostToWorker): void {
     if (this.exited || this.stopRequested) {
-      throw new VrrpHostError('EVRRPSTOPPED', `vrrp thread is stopped; cannot send "${message.type}"`);
+      throw new VrrpHostError('UVS_ERR_VRRP_STOPPED', `vrrp thread is stopped; cannot send "${message.type}"`);
     }
     this.worker.postMessage(message);
   }
@@ -168,7 +164,7 @@ export class VrrpHost {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.statsWaiters.delete(id);
-        reject(new VrrpHostError('EVRRPSTOPPED', `vrrp thread did not answer a stats request within ${timeoutMs} ms`));
+        reject(new VrrpHostError('UVS_ERR_VRRP_STOPPED', `vrrp thread did not answer a stats request within ${timeoutMs} ms`));
       }, timeoutMs);
       this.statsWaiters.set(id, (stats) => {
         clearTimeout(timer);
@@ -188,7 +184,7 @@ export class VrrpHost {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.reloadWaiters.delete(id);
-        reject(new VrrpHostError('EVRRPRELOAD', `vrrp thread did not confirm the reload within ${timeoutMs} ms`));
+        reject(new VrrpHostError('UVS_ERR_VRRP_RELOAD', `vrrp thread did not confirm the reload within ${timeoutMs} ms`));
       }, timeoutMs);
       this.reloadWaiters.set(id, (error) => {
         clearTimeout(timer);
@@ -196,7 +192,7 @@ export class VrrpHost {
           this.config = config;
           resolve();
         }
-        else reject(new VrrpHostError('EVRRPRELOAD', `vrrp reload refused: ${error}`));
+        else reject(new VrrpHostError('UVS_ERR_VRRP_RELOAD', `vrrp reload refused: ${error}`));
       });
       this.send({ type: 'reload', id, config });
     });

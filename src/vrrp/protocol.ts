@@ -4,6 +4,7 @@
 import { VrrpRuntimeConfig } from './config';
 import type { InterfaceWatcher, RouterStats } from './router';
 import { Logger, VipManager, VrrpSocketFactory, VrrpState } from './types';
+import type { LogLevel } from '../runtime/log';
 
 /** How the worker gets its I/O: a module it loads itself (addons and sockets live in the worker). */
 export interface VrrpIoSpec {
@@ -48,7 +49,7 @@ export type WorkerToHost =
   | { type: 'state'; instance: string; state: VrrpState; previous: VrrpState; priority: number }
   | { type: 'group-state'; group: string; state: VrrpState }
   | { type: 'notify'; script: string; args: string[] }
-  | { type: 'log'; level: 'info' | 'warn'; message: string }
+  | { type: 'log'; level: LogLevel; message: string }
   | { type: 'stats'; id: number; stats: RouterStats }
   | { type: 'reloaded'; id: number; error: string | null }
   | { type: 'stopped' }

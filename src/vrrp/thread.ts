@@ -7,19 +7,18 @@
 // logs to the main thread, which runs the scripts and tells the data plane who is master.
 
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { RealClock } from './clock';
+import { RealClock } from '../runtime/clock';
 import { CreateVrrpIo, HostToWorker, VrrpIo, VrrpWorkerData, WorkerToHost } from './protocol';
 import { VrrpRouter } from './router';
 import { Logger } from './types';
+import { createLogger } from '../runtime/log';
 
 function post(message: WorkerToHost): void {
   parentPort?.postMessage(message);
 }
 
-const logger: Logger = {
-  info: (message) => post({ type: 'log', level: 'info', message }),
-  warn: (message) => post({ type: 'log', level: 'warn', message }),
-};
+// Every level is relayed; the main thread's logger decides what passes.
+const logger: Logger = createLogger({ sink: (level, message) => post({ type: 'log', level, message }), level: 'debug' });
 
 async function loadIo(data: VrrpWorkerData): Promise<VrrpIo> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports

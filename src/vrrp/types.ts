@@ -104,14 +104,9 @@ export interface SocketEndpoint {
  */
 export type VrrpSocketFactory = (sink: AdvertSink, endpoints: readonly SocketEndpoint[]) => VrrpSocket;
 
-export type TimerId = number;
 
 /** Time in milliseconds (may be fractional) and one-shot timers. */
-export interface Clock {
-  now(): number;
-  setTimer(callback: () => void, delayMs: number): TimerId;
-  clearTimer(id: TimerId): void;
-}
+export type { Clock, TimerId } from '../runtime/clock';
 
 /** One `virtual_ipaddress` entry: `10.0.0.1/24 dev eth0 label eth0:1 scope global`. */
 export interface VirtualAddress {
@@ -143,10 +138,7 @@ export interface Notifier {
   run(script: string, args: readonly string[]): void;
 }
 
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-}
+export type { Logger } from '../runtime/log';
 
 /** State changes, for the host thread (the data plane forwards a VIP's services only on MASTER). */
 export interface VrrpObserver {

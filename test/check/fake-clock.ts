@@ -1,6 +1,6 @@
 // A fake Clock for stepping the runner: timers fire only when the test advances time, in due
 // order, and the microtasks they start (async checks that resolve at once) run before the next.
-import type { Clock } from '../../src/check/clock';
+import type { Clock, TimerId } from '../../src/runtime/clock';
 
 interface Timer {
   id: number;
@@ -21,13 +21,13 @@ export class FakeClock implements Clock {
     return this.t;
   }
 
-  setTimeout(fn: () => void, ms: number): unknown {
+  setTimer(fn: () => void, ms: number): TimerId {
     const timer = { id: this.nextId++, due: this.t + Math.max(0, ms), fn };
     this.timers.push(timer);
     return timer.id;
   }
 
-  clearTimeout(handle: unknown): void {
+  clearTimer(handle: TimerId): void {
     this.timers = this.timers.filter((t) => t.id !== handle);
   }
 

@@ -12,6 +12,7 @@ import { ForwardMethod } from '../../src/tables/dest-table';
 import { IPPROTO_TCP, IpvsError, TunnelType } from '../../src/service/model';
 import type { ModelConfig } from '../../src/service/model';
 import { uvsadm } from './helpers';
+import { linesLogger } from '../../src/runtime/log';
 
 const config = (weight: number, scheduler = 'rr'): ModelConfig => ({
   services: [{
@@ -26,7 +27,7 @@ test('daemon: config by diff, data-plane attach points, stop hooks newest first'
   const dir = mkdtempSync(join(tmpdir(), 'uvs-daemon-'));
   const socket = join(dir, 'd.sock');
   const log: string[] = [];
-  const daemon = await Daemon.start(parseUvsdArgs(['--socket', socket]), { info: (l) => log.push(l), error: (l) => log.push(`E ${l}`) }, {});
+  const daemon = await Daemon.start(parseUvsdArgs(['--socket', socket]), linesLogger(log, 'E '), {});
   try {
     daemon.applyConfig(config(1));
     const slot = daemon.model.list()[0]!.dests[0]!.slot;

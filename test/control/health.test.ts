@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { Daemon } from '../../src/control/daemon';
 import { parseUvsdArgs } from '../../src/control/uvsd-options';
 import { intToIpv4 } from '../../src/packet/addr';
+import { linesLogger } from '../../src/runtime/log';
 
 interface Row {
   rs: string;
@@ -105,7 +106,7 @@ async function withDaemon(s: Setup, body: (daemon: Daemon, log: string[]) => Pro
   const log: string[] = [];
   const daemon = await Daemon.start(
     parseUvsdArgs(['--io', 'none', '--socket', join(s.dir, 'uvsd.sock'), '-f', s.conf]),
-    { info: (l) => log.push(l), error: (l) => log.push(`E ${l}`) },
+    linesLogger(log, 'E '),
     {},
   );
   try {

@@ -18,6 +18,8 @@ import type { FromWorker } from '../../src/dataplane/worker';
 import { WorkerStat } from '../../src/dataplane/counters';
 import { DropReason } from '../../src/packet/drop';
 import { CLIENT_MAC, DIRECTOR_MAC, RS_MAC, VIP, FakeEthtool, FakeSession, pcapWorkerFixture } from './pcap-fakes';
+import { memoryLogger } from '../../src/runtime/log';
+import { linesLogger } from '../../src/runtime/log';
 
 // ---- filter strings ---------------------------------------------------------------------------
 
@@ -109,8 +111,9 @@ test('offloads: recorded before the first change, turned off, restored, record r
     const eth = new FakeEthtool();
     eth.state.set('e0/gro', true).set('e0/gso', true).set('e0/tso', false).set('e1/gso', true);
     eth.fixed.add('e1/gso');
-    const logs: string[] = [];
-    const off = new PcapOffloads(eth, path, (_l, m) => logs.push(m), ['gro', 'gso', 'tso']);
+    const log = memoryLogger();
+    const logs = log.lines;
+    const off = new PcapOffloads(eth, path, log, ['gro', 'gso', 'tso']);
     off.disable(['e0', 'e1']);
     assert.deepEqual(eth.calls, ['e0 gro off', 'e0 gso off']);
     assert.ok(logs.some((l) => /cannot turn gso off on e1/.test(l)), logs.join('\n'));
@@ -131,10 +134,10 @@ test('offloads: a record left by a killed run is restored before the new one is 
     const eth = new FakeEthtool();
     // What a killed run left: GRO off on the interface, the record saying it was on.
     eth.state.set('e0/gro', false);
-    new PcapOffloads(eth, path, () => undefined).disable([]); // creates the directory
+    new PcapOffloads(eth, path, linesLogger([])).disable([]); // creates the directory
     writeFileSync(path, JSON.stringify({ pid: 4242, state: { e0: { gro: true } } }));
     const logs: string[] = [];
-    const off = new PcapOffloads(eth, path, (_l, m) => logs.push(m));
+    const off = new PcapOffloads(eth, path, linesLogger(logs));
     off.disable(['e0']);
     assert.ok(logs.some((l) => /recorded by uvsd 4242/.test(l)), logs.join('\n'));
     assert.deepEqual(PCAP_OFFLOADS, ['gro'], 'by default only GRO: libpcap sizes its frames by TSO/GSO');
@@ -144,7 +147,7 @@ test('offloads: a record left by a killed run is restored before the new one is 
 
     writeFileSync(path, 'not json');
     const logs2: string[] = [];
-    new PcapOffloads(eth, path, (_l, m) => logs2.push(m)).disable(['e0']);
+    new PcapOffloads(eth, path, linesLogger(logs2)).disable(['e0']);
     assert.ok(logs2.some((l) => /ignoring unreadable offload record/.test(l)), logs2.join('\n'));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -8,10 +8,11 @@ import { ServiceModel, IPPROTO_TCP, TunnelType } from '../../src/service/model';
 import { ForwardMethod } from '../../src/tables/dest-table';
 import { ipv4ToInt } from '../../src/packet/addr';
 import type { Worker } from 'node:worker_threads';
+import { createLogger } from '../../src/runtime/log';
 
 async function main(): Promise<void> {
   const model = new ServiceModel();
-  const dp = new DataPlane({ model, workers: 2, ifaces: [], connMax: 4096, log: (level, m) => console.error(`${level}: ${m}`) });
+  const dp = new DataPlane({ model, workers: 2, ifaces: [], connMax: 4096, log: createLogger({ sink: (level, m) => console.error(`${level}: ${m}`) }) });
   await dp.start();
   model.onChange(() => void dp.apply());
   const vip = { fwmark: 0, af: 4 as const, protocol: IPPROTO_TCP, addr: ipv4ToInt('10.77.0.100'), port: 80 };

@@ -102,7 +102,7 @@ test('security: a world-writable script is refused with enable_script_security, 
   const strict = new ScriptRunner({ ...root, enableScriptSecurity: true });
   assert.throws(
     () => strict.prepare({ command: s }),
-    (err: unknown) => err instanceof ScriptError && err.code === 'SCRIPT_REFUSED' && /Unsafe permissions.*writable by everyone/.test(err.message),
+    (err: unknown) => err instanceof ScriptError && err.code === 'UVS_ERR_SCRIPT_REFUSED' && /Unsafe permissions.*writable by everyone/.test(err.message),
   );
   const lax = new ScriptRunner(root).prepare({ command: s });
   assert.match(lax.warnings.join(), /Unsafe permissions found for script/);

@@ -18,7 +18,7 @@ test('registry knows the 14 IPVS schedulers', () => {
 test('unknown scheduler: a clear error listing the known ones', () => {
   assert.throws(() => getSchedulerFactory('wrrr'), (err: unknown) => {
     assert.ok(err instanceof UnknownSchedulerError);
-    assert.equal(err.code, 'UVS_SCHED_UNKNOWN');
+    assert.equal(err.code, 'UVS_ERR_UNKNOWN_SCHEDULER');
     assert.match(err.message, /unknown scheduler "wrrr"; known schedulers: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos/);
     return true;
   });

@@ -7,6 +7,7 @@ import { PacketBuilder } from '../../src/packet/builder';
 import { ipv4ToInt } from '../../src/packet/addr';
 import { TunDecapAgent, DecapError } from '../../src/tun/decap';
 import type { NativeAddon } from '../../src/native/addon';
+import { nullLogger } from '../../src/runtime/log';
 
 function fakeNative(writes: Uint8Array[]): NativeAddon {
   const fake: Partial<NativeAddon> = {
@@ -30,7 +31,7 @@ function ipip(outerDst: string, opts: { protocol?: number; mf?: boolean } = {}):
 
 test('an IPIP datagram for --local: the inner packet is written to the TUN device as it is', () => {
   const writes: Uint8Array[] = [];
-  const agent = new TunDecapAgent({ device: 'uvstest0', local: ipv4ToInt('10.79.0.21'), mtu: 1480, log: () => {}, native: fakeNative(writes) });
+  const agent = new TunDecapAgent({ device: 'uvstest0', local: ipv4ToInt('10.79.0.21'), mtu: 1480, log: nullLogger, native: fakeNative(writes) });
   const d = ipip('10.79.0.21');
   agent.buffer.set(d);
   assert.equal(agent.handle(d.length), 0);
@@ -39,7 +40,7 @@ test('an IPIP datagram for --local: the inner packet is written to the TUN devic
 
 test('other datagrams are not written: another local address, not protocol 4, an outer fragment', () => {
   const writes: Uint8Array[] = [];
-  const agent = new TunDecapAgent({ device: 'uvstest0', local: ipv4ToInt('10.79.0.21'), mtu: 1480, log: () => {}, native: fakeNative(writes) });
+  const agent = new TunDecapAgent({ device: 'uvstest0', local: ipv4ToInt('10.79.0.21'), mtu: 1480, log: nullLogger, native: fakeNative(writes) });
   for (const d of [ipip('10.79.0.99'), ipip('10.79.0.21', { protocol: 41 }), ipip('10.79.0.21', { mf: true })]) {
     agent.buffer.set(d);
     assert.notEqual(agent.handle(d.length), 0);
@@ -48,6 +49,6 @@ test('other datagrams are not written: another local address, not protocol 4, an
 });
 
 test('bad options are refused with a message that names them', () => {
-  assert.throws(() => new TunDecapAgent({ device: 'a name with spaces', local: 0, mtu: 1480, log: () => {}, native: fakeNative([]) }), DecapError);
-  assert.throws(() => new TunDecapAgent({ device: 'uvst0', local: 0, mtu: 20, log: () => {}, native: fakeNative([]) }), /--mtu 20/);
+  assert.throws(() => new TunDecapAgent({ device: 'a name with spaces', local: 0, mtu: 1480, log: nullLogger, native: fakeNative([]) }), DecapError);
+  assert.throws(() => new TunDecapAgent({ device: 'uvst0', local: 0, mtu: 20, log: nullLogger, native: fakeNative([]) }), /--mtu 20/);
 });

@@ -14,6 +14,7 @@ import {
   VrrpAdvert,
   VrrpState,
 } from '../../src/vrrp/types';
+import { linesLogger } from '../../src/runtime/log';
 
 interface PendingTimer {
   id: TimerId;
@@ -40,6 +41,10 @@ export class FakeClock implements Clock {
 
   clearTimer(id: TimerId): void {
     this.timers = this.timers.filter((t) => t.id !== id);
+  }
+
+  random(): number {
+    return 0;
   }
 
   pending(): number {
@@ -177,7 +182,7 @@ export function harness(
         gratuitousArp: (v) => vipRecord('garp', v),
       },
       notifier: { run: (script, args) => notifies.push({ at: clock.now(), script, args: [...args] }) },
-      logger: { info: (m) => logs.push(m), warn: (m) => logs.push(m) },
+      logger: linesLogger(logs),
       observer: {
         instanceState: (name, state, previous, priority) => states.push({ at: clock.now(), name, state, previous, priority }),
         groupState: (name, state) => groupStates.push({ at: clock.now(), name, state }),

@@ -7,6 +7,7 @@ import { VrrpConfigError } from '../../src/vrrp/config';
 import { InterfaceFacts, vrrpFromKeepalived } from '../../src/vrrp/from-keepalived';
 import { VrrpRouter } from '../../src/vrrp/router';
 import { FakeClock } from './fakes';
+import { nullLogger } from '../../src/runtime/log';
 
 const facts: InterfaceFacts = {
   ifindex: (name) => (name === 'eth0' ? 2 : name === 'eth1' ? 3 : 0),
@@ -133,7 +134,7 @@ test('a full instance maps with keepalived\'s defaults and meanings', () => {
     socketFactory: () => ({ send: () => undefined, close: () => undefined }),
     vips: { add: () => undefined, remove: () => undefined, gratuitousArp: () => undefined },
     notifier: { run: () => undefined },
-    logger: { info: () => undefined, warn: () => undefined },
+    logger: nullLogger,
     observer: { instanceState: () => undefined, groupState: () => undefined },
     interfaces: { isUp: () => true },
   });

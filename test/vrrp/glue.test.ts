@@ -16,6 +16,7 @@ import { VrrpGlue } from '../../src/control/vrrp';
 import { inetAton } from '../../src/config/ipvsadm-addr';
 import type { FakeIoCommand, FakeIoEvent } from './fake-io';
 import { advert, receipt } from './fakes';
+import { linesLogger } from '../../src/runtime/log';
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 4000): Promise<void> {
   const start = Date.now();
@@ -89,7 +90,7 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
   const daemon = new FakeDaemon();
   const logs: string[] = [];
   const glue = new VrrpGlue(daemon as unknown as Daemon, {
-    log: { info: (l) => logs.push(l), error: (l) => logs.push(`ERROR ${l}`) },
+    log: linesLogger(logs, 'ERROR '),
     io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
     facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
   });
@@ -186,7 +187,7 @@ test('uvsd VRRP glue: smtp_alert mails each new state with keepalived subjects',
   const daemon = new FakeDaemon();
   const logs: string[] = [];
   const glue = new VrrpGlue(daemon as unknown as Daemon, {
-    log: { info: (l) => logs.push(l), error: (l) => logs.push(`ERROR ${l}`) },
+    log: linesLogger(logs, 'ERROR '),
     io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
     facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
   });
@@ -240,7 +241,7 @@ test('uvsd VRRP glue: a failing track_script (weight 0) puts the instance in FAU
   const daemon = new FakeDaemon();
   const logs: string[] = [];
   const glue = new VrrpGlue(daemon as unknown as Daemon, {
-    log: { info: (l) => logs.push(l), error: (l) => logs.push(`ERROR ${l}`) },
+    log: linesLogger(logs, 'ERROR '),
     io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
     facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
   });

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VrrpRouter } from '../../src/vrrp/router';
 import { advert, config, harness, receipt, vip } from './fakes';
+import { nullLogger } from '../../src/runtime/log';
 
 const DOWN_100 = 3609.375;
 
@@ -147,7 +148,7 @@ test('start-up purges VIPs a crashed run may have left, when the VipManager can'
       socketFactory: () => ({ send: () => undefined, close: () => undefined }),
       vips: { add: () => undefined, remove: () => undefined, gratuitousArp: () => undefined, purge: (v) => purged.push(v.address) },
       notifier: { run: () => undefined },
-      logger: { info: () => undefined, warn: () => undefined },
+      logger: nullLogger,
       observer: { instanceState: () => undefined, groupState: () => undefined },
       interfaces: h.interfaces,
     },

@@ -10,6 +10,7 @@ import { VrrpHost, VrrpHostError } from '../../src/vrrp/host';
 import { VrrpState } from '../../src/vrrp/types';
 import { FakeIoCommand, FakeIoEvent } from './fake-io';
 import { advert, config, receipt } from './fakes';
+import { linesLogger } from '../../src/runtime/log';
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
   const start = Date.now();
@@ -38,7 +39,7 @@ test('the worker runs an instance on real timers, reports states and notifies, a
       },
       io: { module: join(__dirname, 'fake-io.js'), options: { channel: name } },
       notifier: { run: (script, args) => notifies.push([script, [...args]]) },
-      logger: { info: (m) => logs.push(m), warn: (m) => logs.push(m) },
+      logger: linesLogger(logs),
       onState: (instance, state, previous, priority) => states.push([instance, state, previous, priority]),
     });
     const h = host;
@@ -114,7 +115,7 @@ test('a missing io module fails start() with a message naming it', async () => {
       config: { instances: [instanceConfig(config())], syncGroups: [] },
       io: { module: join(__dirname, 'no-such-io.js') },
     }),
-    (err: unknown) => err instanceof VrrpHostError && err.code === 'EVRRPSTART' && /no-such-io\.js/.test(err.message),
+    (err: unknown) => err instanceof VrrpHostError && err.code === 'UVS_ERR_VRRP_START' && /no-such-io\.js/.test(err.message),
   );
 });
 

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { instanceConfig, VrrpInstanceInput } from '../../../src/vrrp/config';
 import { VrrpHost } from '../../../src/vrrp/host';
+import { createLogger } from '../../../src/runtime/log';
 
 async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2] ?? '') as VrrpInstanceInput;
@@ -12,10 +13,7 @@ async function main(): Promise<void> {
   const host = await VrrpHost.start({
     config: { instances: [instanceConfig(input)], syncGroups: [] },
     io: { module: join(__dirname, '..', '..', '..', 'src', 'vrrp', 'raw-io.js') },
-    logger: {
-      info: (m) => console.log(stamp(), 'uvs', m),
-      warn: (m) => console.log(stamp(), 'uvs WARN', m),
-    },
+    logger: createLogger({ sink: (level, m) => console.log(stamp(), level === 'info' ? 'uvs' : `uvs ${level.toUpperCase()}`, m), level: 'debug' }),
     onState: (instance, state, previous, priority) => console.log(stamp(), 'STATE', instance, previous, '->', state, priority),
   });
   let stopping = false;
