@@ -12,7 +12,8 @@ import { PacketBuilder } from '../src/packet/builder';
 import { TCP_ACK, TCP_SYN } from '../src/packet/tcp';
 import { viewOf } from '../src/packet/layer';
 import { foldSum, pseudoHeaderSum } from '../src/packet/checksum';
-import { completeL4Checksum, partialChecksumL3, tcpSuperFrameL3, writeTcpSegment } from '../src/dataplane/pcap-loop';
+import { completeL4Checksum, partialChecksumL3 } from '../src/packet/checksum';
+import { tcpSuperFrameL3, writeTcpSegment } from '../src/packet/gso';
 import type { FromWorker } from '../src/dataplane/worker';
 import { CLIENT_MAC, DIRECTOR_MAC, VIP, FakeEthtool, FakeSession, pcapWorkerFixture } from '../test/dataplane/pcap-fakes';
 
@@ -95,7 +96,7 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
           let index = 0;
           for (let at = headerEnd; at < superFrame.length; at += mss, index++) {
             const payload = Math.min(mss, superFrame.length - at);
-            sink += writeTcpSegment(superFrame, superView, l3, headerEnd, at, payload, index, at + payload >= superFrame.length, segment, segmentView);
+            sink += writeTcpSegment(superFrame, superView, l3, at, payload, index, at + payload >= superFrame.length, segment, segmentView, l3);
           }
         },
       },

@@ -13,14 +13,12 @@
 // - ipvsadm's own checks call fail(): the message and exit 2; the table of legal command and
 //   option combinations (commands_v_options), its order of checks and its message texts.
 
-import {
-  DEFAULT_PERSISTENT_TIMEOUT, IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1,
-  SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK, TUN_F_CSUM, TUN_F_REMCSUM, TunnelType,
-} from '../service/model';
+import { DEFAULT_PERSISTENT_TIMEOUT, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK, TUN_F_CSUM, TUN_F_REMCSUM, TunnelType } from '../service/model';
 import type { DestConfig, ServiceConfig, ServiceKey, Timeouts } from '../service/model';
 import { ForwardMethod } from '../tables/dest-table';
 import { NameResolver, inetAton, isAllDigits, isIPv6Literal, stringToNumber } from './ipvsadm-addr';
 import { UvsError } from '../runtime/errors';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
 
 /** Printing format flags (ipvsadm.c FMT_*). */
 export const FMT_NUMERIC = 0x0001;

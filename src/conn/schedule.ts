@@ -10,7 +10,9 @@ import type { PacketKey, Scheduler } from '../sched/scheduler';
 import { DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
 import { checkTemplate, TemplateKey, templateKey } from './persistence';
 import { ConnRef, EntryCell, HeaderCell, Meta, NO_DEST, StateFlag, type ConnTable } from './table';
-import { ConnDir, IPPROTO_TCP, IPPROTO_UDP, TcpFlag, TcpState, tcpStateTransition, udpStateTransition } from './tcp-state';
+import { ConnDir, TcpState, tcpStateTransition, udpStateTransition } from './tcp-state';
+import { TCP_RST, TCP_SYN } from '../packet/tcp';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
 
 /** What the connection table needs to know of a virtual service. */
 export interface ConnService {
@@ -126,7 +128,7 @@ export class ConnScheduler {
     let hit = table.lookupIn(proto, key.saddr, key.sport, key.daddr, key.dport, out);
 
     // Port reuse: a new connection (SYN) that hits an old entry nobody controls.
-    if (hit && proto === IPPROTO_TCP && (tcpFlags & TcpFlag.SYN) !== 0 && out.control === 0) {
+    if (hit && proto === IPPROTO_TCP && (tcpFlags & TCP_SYN) !== 0 && out.control === 0) {
       let resched = false;
       if (
         table.knob(HeaderCell.EXPIRE_NODEST_CONN) !== 0 &&
@@ -148,8 +150,8 @@ export class ConnScheduler {
     if (!hit) {
       if (proto === IPPROTO_TCP) {
         // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) and never a RST.
-        if ((tcpFlags & TcpFlag.RST) !== 0) return ConnVerdict.PASS;
-        if ((tcpFlags & TcpFlag.SYN) === 0 && table.knob(HeaderCell.SLOPPY_TCP) === 0) return ConnVerdict.PASS;
+        if ((tcpFlags & TCP_RST) !== 0) return ConnVerdict.PASS;
+        if ((tcpFlags & TCP_SYN) === 0 && table.knob(HeaderCell.SLOPPY_TCP) === 0) return ConnVerdict.PASS;
       } else if (proto !== IPPROTO_UDP) {
         return ConnVerdict.PASS;
       }

@@ -10,6 +10,8 @@
 // (post-sloppy_tcp, where an ACK in NONE means ESTABLISHED), not secure_tcp's.
 
 import { ConnTable, ConnRef, EntryCell, Meta, StateFlag, UDP_TIMEOUT_SLOT } from './table';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/tcp';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
 
 export const enum TcpState {
   NONE = 0,
@@ -48,17 +50,6 @@ export function connStateName(protocol: number, state: number, template: boolean
   if (protocol === IPPROTO_TCP) return TCP_STATE_NAMES[state] ?? 'ERR!';
   if (protocol === IPPROTO_UDP) return 'UDP';
   return 'NONE';
-}
-
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-
-/** TCP header flag bits (byte 13 of the header). */
-export const enum TcpFlag {
-  FIN = 0x01,
-  SYN = 0x02,
-  RST = 0x04,
-  ACK = 0x10,
 }
 
 /** Packet direction, IPVS IP_VS_DIR_INPUT / IP_VS_DIR_OUTPUT. */
@@ -104,10 +95,10 @@ const TCP_NEXT = Uint8Array.from([
 
 /** tcp_state_idx: RST wins, then SYN, FIN, ACK; -1 for none of them. */
 export function tcpFlagRow(tcpFlags: number): number {
-  if (tcpFlags & TcpFlag.RST) return 3;
-  if (tcpFlags & TcpFlag.SYN) return 0;
-  if (tcpFlags & TcpFlag.FIN) return 1;
-  if (tcpFlags & TcpFlag.ACK) return 2;
+  if (tcpFlags & TCP_RST) return 3;
+  if (tcpFlags & TCP_SYN) return 0;
+  if (tcpFlags & TCP_FIN) return 1;
+  if (tcpFlags & TCP_ACK) return 2;
   return -1;
 }
 

@@ -9,12 +9,10 @@ import {
 import type { ConfigReader, Diagnostic, KeepalivedConfig, Machine, RealServer, VirtualServer } from '../config/keepalived/index';
 import { inetAton } from '../config/ipvsadm-addr';
 import { ForwardMethod } from '../tables/dest-table';
-import {
-  DEFAULT_TIMEOUTS, IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2,
-  SVC_F_SCHED3, TunnelType,
-} from '../service/model';
+import { DEFAULT_TIMEOUTS, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, TunnelType } from '../service/model';
 import type { DestConfig, ModelConfig, ModelServiceConfig } from '../service/model';
 import { UvsError } from '../runtime/errors';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
 
 export class ConfigInvalidError extends UvsError {
   constructor(readonly file: string, readonly messages: string[], readonly exitCode: number) {

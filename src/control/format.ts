@@ -10,13 +10,11 @@ import {
 import type { NameResolver } from '../config/ipvsadm-addr';
 import { ForwardMethod } from '../tables/dest-table';
 import type { ConnRecord } from '../service/conn-list';
-import {
-  IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
-  SVC_F_SCHED_MASK, TunnelType,
-} from '../service/model';
+import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK, TunnelType } from '../service/model';
 import type { Errno, IpvsOp, Timeouts } from '../service/model';
 import type { DaemonInfo, ListedDest, ListedService } from './protocol';
 import { intToIpv4 } from '../packet/addr';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
 
 const padEnd = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const padStart = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);

@@ -29,6 +29,7 @@ import type { VrrpState } from '../vrrp/types';
 import type { LoadedConfig } from './config-loader';
 import type { DaemonHost } from './host';
 import { prefixed, type Logger } from '../runtime/log';
+import { parseIpAddrJson, type InterfaceInfo } from '../dataplane/netinfo';
 
 /** Bound on a notify script's run time (keepalived does not wait for them; we bound them). */
 const NOTIFY_TIMEOUT_MS = 10_000;
@@ -428,21 +429,16 @@ function sameSet(a: Set<number>, b: Set<number>): boolean {
   return true;
 }
 
-interface IpAddrJson {
-  ifname: string;
-  ifindex: number;
-  addr_info?: { family: string; local: string; secondary?: boolean }[];
-}
-
 /**
  * The machine's interfaces as vrrpFromKeepalived needs them, from one `ip -j -4 addr show`. The
  * primary address skips the configured VIPs: after a crash a VIP may still sit on the interface
  * (the VRRP thread purges it at start) and must not become the source of our adverts.
  */
 export function ipFacts(model: KeepalivedConfig, ipCommand = 'ip'): InterfaceFacts {
-  let links: IpAddrJson[] = [];
+  let links: InterfaceInfo[] = [];
   try {
-    links = JSON.parse(execFileSync(ipCommand, ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 5000 })) as IpAddrJson[];
+    // Synchronous: a (re)load is checked whole, in one turn, before anything changes (bounded: 5 s).
+    links = parseIpAddrJson(execFileSync(ipCommand, ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 5000 }));
   } catch {
     links = []; // interfaces unknown: from-keepalived asks for unicast_src_ip and says so
   }
@@ -453,9 +449,9 @@ export function ipFacts(model: KeepalivedConfig, ipCommand = 'ip'): InterfaceFac
   return {
     ifindex: (name) => links.find((l) => l.ifname === name)?.ifindex ?? 0,
     primaryAddress: (name) => {
-      const info = links.find((l) => l.ifname === name)?.addr_info ?? [];
-      const own = info.filter((a) => a.family === 'inet' && !vips.has(a.local));
-      return (own.find((a) => !a.secondary) ?? own[0])?.local ?? null;
+      const addrs = links.find((l) => l.ifname === name)?.addrs ?? [];
+      const own = addrs.filter((a) => !vips.has(a.addr));
+      return (own.find((a) => !a.secondary) ?? own[0])?.addr ?? null;
     },
   };
 }

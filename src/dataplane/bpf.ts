@@ -6,6 +6,7 @@
 // EtherType is at offset 12 and the IPv4 header at 14.
 import type { BpfInsn } from '../native/addon';
 import { toIpv4Int } from '../packet/addr';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../packet/ethernet';
 
 // Opcode pieces (linux/bpf_common.h).
 export const BPF_LD = 0x00;
@@ -23,8 +24,6 @@ export const SKF_AD_OFF = -0x1000;
 export const SKF_AD_PKTTYPE = 4;
 
 export const PACKET_HOST = 0;
-export const ETHERTYPE_IPV4 = 0x0800;
-export const ETHERTYPE_ARP = 0x0806;
 
 /** What a matching frame keeps: enough for a 64 KiB GSO super-frame and its headers. */
 export const ACCEPT_BYTES = 0x40000;

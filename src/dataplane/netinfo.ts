@@ -14,8 +14,8 @@ export interface InterfaceInfo {
   mtu: number;
   up: boolean;
   loopback: boolean;
-  /** IPv4 addresses with prefix length. */
-  addrs: { addr: string; prefixlen: number }[];
+  /** IPv4 addresses with prefix length; `secondary` as `ip addr` marks it. */
+  addrs: { addr: string; prefixlen: number; secondary: boolean }[];
 }
 
 export interface RouteInfo {
@@ -44,7 +44,7 @@ interface IpAddrJson {
   flags?: string[];
   link_type?: string;
   operstate?: string;
-  addr_info?: { family: string; local: string; prefixlen: number }[];
+  addr_info?: { family: string; local: string; prefixlen: number; secondary?: boolean }[];
 }
 
 export function parseIpAddrJson(json: string): InterfaceInfo[] {
@@ -58,7 +58,7 @@ export function parseIpAddrJson(json: string): InterfaceInfo[] {
       mtu: r.mtu,
       up: flags.includes('UP'),
       loopback: flags.includes('LOOPBACK') || r.link_type === 'loopback',
-      addrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ addr: a.local, prefixlen: a.prefixlen })),
+      addrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ addr: a.local, prefixlen: a.prefixlen, secondary: a.secondary === true })),
     };
   });
 }

@@ -61,7 +61,10 @@ import { ClientHopTable } from '../tables/client-hops';
 import { TX_MAX_OUTPUT_BYTES, type TxQueue } from '../tables/tx-queue';
 import { IPIP_HEADER_BYTES } from '../forward/tun';
 import { DropReason } from '../packet/drop';
-import { foldSum, onesComplementSum, pseudoHeaderSum } from '../packet/checksum';
+import { completeL4Checksum, partialChecksumL3 } from '../packet/checksum';
+import { ipv4HeaderOffset } from '../packet/ethernet';
+import { tcpSuperFrameL3, writeTcpSegment } from '../packet/gso';
+import { copyBytes } from '../packet/bytes';
 import { nullLogger, type Logger } from '../runtime/log';
 
 /** Snap length: a 64 KiB IPv4 super-frame behind an Ethernet header and two VLAN tags. */
@@ -402,7 +405,9 @@ export class PcapWorker extends EventEmitter {
     let index = 0;
     for (let at = headerEnd; at < end; at += mss, index++) {
       const payload = Math.min(mss, end - at);
-      const segLength = writeTcpSegment(frame, view, l3, headerEnd, at, payload, index, at + payload >= end, this.segment, this.segmentView);
+      // The link-layer header (Ethernet and any VLAN tags) as is, then the segment behind it.
+      copyBytes(frame, view, 0, this.segment, this.segmentView, 0, l3);
+      const segLength = l3 + writeTcpSegment(frame, view, l3, at, payload, index, at + payload >= end, this.segment, this.segmentView, l3);
       this.forward(this.segment, this.segmentView, segLength, ingress, this.segmentViews);
     }
   }
@@ -504,126 +509,8 @@ function closeCapture(c: Capture, frame: Buffer, header: Buffer, drain: boolean)
   };
 }
 
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_VLAN = 0x8100;
-const ETHERTYPE_QINQ = 0x88a8;
-const TCP_FIN = 0x01;
-const TCP_PSH = 0x08;
-const TCP_CWR = 0x80;
-
-/** Offset of the IPv4 header behind the Ethernet header and up to two VLAN tags, or -1. */
-function ipv4Offset(view: DataView, length: number): number {
-  let l3 = 14;
-  if (length < l3 + 20) return -1;
-  let type = view.getUint16(12);
-  // At most two VLAN tags (802.1ad outer, 802.1Q inner).
-  for (let tags = 0; tags < 2 && (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ); tags++) {
-    if (length < l3 + 4 + 20) return -1;
-    type = view.getUint16(l3 + 2);
-    l3 += 4;
-  }
-  return type === ETHERTYPE_IPV4 ? l3 : -1;
-}
-
 /** The IPv4 total length of the frame (0 when it is not IPv4): what must fit the MTU. */
 function frameL3Length(view: DataView, length: number): number {
-  const l3 = ipv4Offset(view, length);
+  const l3 = ipv4HeaderOffset(view, length);
   return l3 < 0 ? 0 : view.getUint16(l3 + 2);
-}
-
-/**
- * The IPv4 header offset when the frame is a TCP super-frame this backend can segment: IPv4
- * with a consistent header, not a fragment, a complete TCP header within the packet; else -1.
- */
-export function tcpSuperFrameL3(frame: Uint8Array, view: DataView, length: number): number {
-  const l3 = ipv4Offset(view, length);
-  if (l3 < 0) return -1;
-  const vihl = frame[l3]!;
-  if (vihl >>> 4 !== 4) return -1;
-  const ihl = (vihl & 0x0f) * 4;
-  const totalLength = view.getUint16(l3 + 2);
-  if (ihl < 20 || l3 + totalLength > length || frame[l3 + 9] !== 6) return -1;
-  if ((view.getUint16(l3 + 6) & 0x3fff) !== 0) return -1;
-  if (totalLength < ihl + 20) return -1;
-  const doff = (frame[l3 + ihl + 12]! >>> 4) * 4;
-  if (doff < 20 || ihl + doff > totalLength) return -1;
-  return l3;
-}
-
-/**
- * Writes segment `index` of the TCP super-frame in `src` into `out`: the headers up to
- * `headerEnd` (Ethernet, IPv4 at `l3`, TCP), then `payload` bytes from `payloadAt`, with the
- * changes tcp_gso_segment makes — IP total length and id + index, TCP seq advanced by the payload
- * before this one, FIN/PSH kept only on the last segment, CWR only on the first — and full IP and
- * TCP checksums. Returns the segment's frame length.
- */
-export function writeTcpSegment(src: Buffer, srcView: DataView, l3: number, headerEnd: number, payloadAt: number,
-  payload: number, index: number, last: boolean, out: Buffer, outView: DataView): number {
-  // Buffer.copy: no view objects per segment.
-  src.copy(out, 0, 0, headerEnd);
-  src.copy(out, headerEnd, payloadAt, payloadAt + payload);
-  const ihl = (src[l3]! & 0x0f) * 4;
-  const l4 = l3 + ihl;
-  const l4Length = headerEnd - l4 + payload;
-  outView.setUint16(l3 + 2, ihl + l4Length);
-  outView.setUint16(l3 + 4, (srcView.getUint16(l3 + 4) + index) & 0xffff);
-  outView.setUint16(l3 + 10, 0);
-  outView.setUint16(l3 + 10, ~foldSum(onesComplementSum(out, l3, ihl)) & 0xffff);
-  outView.setUint32(l4 + 4, (srcView.getUint32(l4 + 4) + (payloadAt - headerEnd)) >>> 0);
-  let flags = src[l4 + 13]!;
-  if (!last) flags &= ~(TCP_FIN | TCP_PSH);
-  if (index > 0) flags &= ~TCP_CWR;
-  out[l4 + 13] = flags;
-  outView.setUint16(l4 + 16, 0);
-  const sum = onesComplementSum(out, l4, l4Length, pseudoHeaderSum(outView.getUint32(l3 + 12), outView.getUint32(l3 + 16), 6, l4Length));
-  outView.setUint16(l4 + 16, ~foldSum(sum) & 0xffff);
-  return headerEnd + payload;
-}
-
-/**
- * The offset of the IPv4 header when `frame` (Ethernet, length `length`) is a TCP or UDP packet,
- * not a fragment, whose checksum field holds only the folded pseudo-header sum — the state a
- * CHECKSUM_PARTIAL skb is captured in; otherwise -1. Reads only within `length`.
- */
-export function partialChecksumL3(frame: Uint8Array, view: DataView, length: number): number {
-  const l3 = ipv4Offset(view, length);
-  if (l3 < 0) return -1;
-  const vihl = frame[l3]!;
-  if (vihl >>> 4 !== 4) return -1;
-  const ihl = (vihl & 0x0f) * 4;
-  const totalLength = view.getUint16(l3 + 2);
-  if (ihl < 20 || totalLength < ihl || l3 + totalLength > length) return -1;
-  if ((view.getUint16(l3 + 6) & 0x3fff) !== 0) return -1; // MF or a fragment offset
-  const protocol = frame[l3 + 9]!;
-  const l4Length = totalLength - ihl;
-  let field: number;
-  if (protocol === 6) {
-    if (l4Length < 20) return -1;
-    field = l3 + ihl + 16;
-  } else if (protocol === 17) {
-    if (l4Length < 8) return -1;
-    field = l3 + ihl + 6;
-  } else {
-    return -1;
-  }
-  const stored = view.getUint16(field);
-  if (protocol === 17 && stored === 0) return -1; // UDP without a checksum (RFC 768)
-  const pseudo = foldSum(pseudoHeaderSum(view.getUint32(l3 + 12), view.getUint32(l3 + 16), protocol, l4Length));
-  return stored === pseudo ? l3 : -1;
-}
-
-/** Computes the TCP/UDP checksum of the IPv4 packet at `l3` from scratch (RFC 793 3.1, RFC 768). */
-export function completeL4Checksum(frame: Uint8Array, view: DataView, l3: number): void {
-  const ihl = (frame[l3]! & 0x0f) * 4;
-  const totalLength = view.getUint16(l3 + 2);
-  const protocol = frame[l3 + 9]!;
-  const l4 = l3 + ihl;
-  const l4Length = totalLength - ihl;
-  const field = l4 + (protocol === 6 ? 16 : 6);
-  view.setUint16(field, 0);
-  const sum = onesComplementSum(frame, l4, l4Length, pseudoHeaderSum(view.getUint32(l3 + 12), view.getUint32(l3 + 16), protocol, l4Length));
-  let checksum = ~foldSum(sum) & 0xffff;
-  // UDP sends a computed zero as all ones: zero means "no checksum" (RFC 768).
-  if (protocol === 17 && checksum === 0) checksum = 0xffff;
-  view.setUint16(field, checksum);
 }

@@ -43,7 +43,9 @@ import { ConnRef, EntryCell, Meta, type ConnTable } from '../conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../conn/schedule';
 import { forwardDr } from '../forward/dr';
 import { forwardNatIn, forwardNatOut } from '../forward/nat';
-import { TunForwarder, VNET_GSO_NONE, completeChecksum, type OffloadInfo } from '../forward/tun';
+import { TunForwarder, type OffloadInfo } from '../forward/tun';
+import { VNET_GSO_NONE } from '../packet/vnet';
+import { completePartialChecksum } from '../packet/checksum';
 import { Fragmenter } from '../forward/fragment';
 import { IcmpResponder, natIcmpRewrite } from '../forward/icmp';
 import { decrementTtl } from '../forward/dr';
@@ -299,7 +301,7 @@ export class Pipeline {
   /** The rewritten frame is larger than `mtu` (DF clear): queue it as fragments. */
   private refragment(buf: Uint8Array, view: DataView, l2: number, l3: number, totalLength: number, partial: boolean, mtu: number, egress: number): number {
     // Fragments cannot leave their checksum to the NIC: complete it first.
-    if (partial) completeChecksum(buf, view, l2 + this.offload.csumStart, l3 + totalLength, this.offload.csumOffset, buf[l3 + 9] === IPPROTO_UDP);
+    if (partial) completePartialChecksum(buf, view, l2 + this.offload.csumStart, l3 + totalLength, this.offload.csumOffset, buf[l3 + 9] === IPPROTO_UDP);
     return this.fragmenter.fragment(buf, view, l2, l3, mtu, egress);
   }
 

@@ -13,7 +13,7 @@
 import { DropReason } from '../packet/drop';
 import { internetChecksum } from '../packet/checksum';
 import type { TxQueue } from '../tables/tx-queue';
-import { copyBytes } from './tun';
+import { copyBytes } from '../packet/bytes';
 
 const ETH_BYTES = 14;
 const IPOPT_END = 0;

@@ -11,8 +11,8 @@
 // wait(1) → rx → work → send → release and yield to their event loop (setImmediate) every so many
 // rounds so messages from the main thread get through. Threads that live on their event loop (VRRP,
 // the TUN agent) use FdWatcher (libuv readiness) instead and never block.
-import { endianness } from 'node:os';
 import { join } from 'node:path';
+import { VNET_HDR_LEN } from '../packet/vnet';
 import { UvsError } from '../runtime/errors';
 
 /** One classic BPF instruction (struct sock_filter). */
@@ -257,8 +257,9 @@ export const FRAME_VLAN_TCI = 4;
 export const FRAME_VLAN_TPID = 5;
 export const FRAME_PKTTYPE = 6;
 export const FRAME_IFINDEX = 7;
-/** struct virtio_net_hdr (legacy, 10 bytes), just before the Ethernet header with vnetHdr. */
-export const VNET_HDR_LEN = 10;
+// The virtio_net_hdr codec is a header like the others (src/packet/vnet.ts); re-exported here
+// because every user of a vnetHdr socket needs it.
+export { VNET_HDR_LEN, newVnetHdr, readVnetHdr, writeVnetHdr, type VnetHdr } from '../packet/vnet';
 
 /** Where the addon is, relative to this file in dist/src/dataplane/ (or src/dataplane/). */
 export function nativeAddonPath(): string {
@@ -298,45 +299,6 @@ export function loadNative(): NativeAddon {
   }
   loaded = addon;
   return addon;
-}
-
-/** The virtio_net_hdr fields (virtio spec 5.1.6). */
-export interface VnetHdr {
-  flags: number;
-  gsoType: number;
-  hdrLen: number;
-  gsoSize: number;
-  csumStart: number;
-  csumOffset: number;
-}
-
-export function newVnetHdr(): VnetHdr {
-  return { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
-}
-
-// The kernel writes the legacy header in the host's byte order for packet sockets (vio_le() is
-// virtio_legacy_is_little_endian()).
-const vnetLittleEndian = endianness() === 'LE';
-
-/** Reads the virtio_net_hdr that precedes the frame at frameOffset (vnetHdr sockets). No allocation. */
-export function readVnetHdr(view: DataView, frameOffset: number, out: VnetHdr): void {
-  const at = frameOffset - VNET_HDR_LEN;
-  out.flags = view.getUint8(at);
-  out.gsoType = view.getUint8(at + 1);
-  out.hdrLen = view.getUint16(at + 2, vnetLittleEndian);
-  out.gsoSize = view.getUint16(at + 4, vnetLittleEndian);
-  out.csumStart = view.getUint16(at + 6, vnetLittleEndian);
-  out.csumOffset = view.getUint16(at + 8, vnetLittleEndian);
-}
-
-/** Writes a virtio_net_hdr at `at` (the start of a frame to send on a vnetHdr socket). */
-export function writeVnetHdr(view: DataView, at: number, hdr: VnetHdr): void {
-  view.setUint8(at, hdr.flags);
-  view.setUint8(at + 1, hdr.gsoType);
-  view.setUint16(at + 2, hdr.hdrLen, vnetLittleEndian);
-  view.setUint16(at + 4, hdr.gsoSize, vnetLittleEndian);
-  view.setUint16(at + 6, hdr.csumStart, vnetLittleEndian);
-  view.setUint16(at + 8, hdr.csumOffset, vnetLittleEndian);
 }
 
 const oneOffset = new Uint32Array(1);

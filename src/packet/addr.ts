@@ -37,11 +37,11 @@ export function ipv4ToInt(text: string): number {
 }
 
 /**
- * Dotted quad of a host-order uint32. Int32 cells of the shared tables hold the same 32 bits as a
- * signed value, so -2147483648..-1 are accepted too and read as unsigned. Throws on anything else.
+ * Dotted quad of a host-order uint32; throws on anything that is not an integer in 0..2^32-1
+ * (an Int32Array cell holding an address is passed as `cell >>> 0`).
  */
 export function intToIpv4(n: number): string {
-  if (!Number.isInteger(n) || n < -0x80000000 || n > 0xffffffff) {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
     throw new AddressError('UVS_ERR_BAD_IPV4', `invalid IPv4 address value ${n}: expected an integer 0..4294967295`);
   }
   return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;

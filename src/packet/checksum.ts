@@ -9,6 +9,9 @@
 //   - a "checksum" is the 16-bit value stored in a header, ~fold(sum) & 0xffff;
 //   - data that verifies sums (checksum field included) to 0xffff.
 
+import { ipv4HeaderOffset } from './ethernet';
+import { IPPROTO_TCP, IPPROTO_UDP } from './ipv4';
+
 /** Folds carries back into the low 16 bits (end-around carry) until the value fits in 16 bits. */
 export function foldSum(sum: number): number {
   // Two folds are enough for 32-bit values; a while loop also covers the wider sums kept as doubles.
@@ -85,4 +88,59 @@ export function checksumUpdate32(checksum: number, oldValue: number, newValue: n
     (newValue >>> 16) +
     (newValue & 0xffff);
   return ~foldSum(sum) & 0xffff;
+}
+
+/**
+ * Completes a CHECKSUM_PARTIAL L4 checksum in place (skb_checksum_help): the field at
+ * from + csumOffset holds the pseudo-header sum; the sum of from .. end over it, complemented,
+ * is the checksum. UDP's computed 0 is sent as 0xffff.
+ */
+export function completePartialChecksum(buf: Uint8Array, view: DataView, from: number, end: number, csumOffset: number, udp: boolean): void {
+  const field = from + csumOffset;
+  if (field + 2 > end) return;
+  let c = ~foldSum(onesComplementSum(buf, from, end - from)) & 0xffff;
+  if (c === 0 && udp) c = 0xffff;
+  view.setUint16(field, c);
+}
+
+/**
+ * The offset of the IPv4 header when `frame` (Ethernet, length `length`) is a TCP or UDP packet,
+ * not a fragment, whose checksum field holds only the folded pseudo-header sum — the state a
+ * CHECKSUM_PARTIAL skb is captured in; otherwise -1. Reads only within `length`.
+ */
+export function partialChecksumL3(frame: Uint8Array, view: DataView, length: number): number {
+  const l3 = ipv4HeaderOffset(view, length);
+  if (l3 < 0) return -1;
+  const vihl = frame[l3]!;
+  if (vihl >>> 4 !== 4) return -1;
+  const ihl = (vihl & 0x0f) * 4;
+  const totalLength = view.getUint16(l3 + 2);
+  if (ihl < 20 || totalLength < ihl || l3 + totalLength > length) return -1;
+  if ((view.getUint16(l3 + 6) & 0x3fff) !== 0) return -1; // MF or a fragment offset
+  const protocol = frame[l3 + 9]!;
+  const l4Length = totalLength - ihl;
+  let field: number;
+  if (protocol === IPPROTO_TCP) {
+    if (l4Length < 20) return -1;
+    field = l3 + ihl + 16;
+  } else if (protocol === IPPROTO_UDP) {
+    if (l4Length < 8) return -1;
+    field = l3 + ihl + 6;
+  } else {
+    return -1;
+  }
+  const stored = view.getUint16(field);
+  if (protocol === IPPROTO_UDP && stored === 0) return -1; // UDP without a checksum (RFC 768)
+  const pseudo = foldSum(pseudoHeaderSum(view.getUint32(l3 + 12), view.getUint32(l3 + 16), protocol, l4Length));
+  return stored === pseudo ? l3 : -1;
+}
+
+/**
+ * Completes the TCP/UDP checksum of the IPv4 packet at `l3` whose checksum field holds the
+ * pseudo-header sum (a frame partialChecksumL3 accepted): completePartialChecksum over its L4 bytes.
+ */
+export function completeL4Checksum(frame: Uint8Array, view: DataView, l3: number): void {
+  const ihl = (frame[l3]! & 0x0f) * 4;
+  const udp = frame[l3 + 9] === IPPROTO_UDP;
+  completePartialChecksum(frame, view, l3 + ihl, l3 + view.getUint16(l3 + 2), udp ? 6 : 16, udp);
 }

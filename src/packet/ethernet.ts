@@ -113,3 +113,21 @@ export class EthernetHeader {
     return need;
   }
 }
+
+/**
+ * Offset of the IPv4 header behind the Ethernet header and up to two VLAN tags (802.1ad outer,
+ * 802.1Q inner), or -1 when the frame is not IPv4 or too short for a minimal IPv4 header.
+ * For code outside the data plane's parser (libpcap backend, checksum and GSO helpers).
+ */
+export function ipv4HeaderOffset(view: DataView, length: number): number {
+  let l3 = 14;
+  if (length < l3 + 20) return -1;
+  let type = view.getUint16(12);
+  // At most two VLAN tags (802.1ad outer, 802.1Q inner).
+  for (let tags = 0; tags < 2 && (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ); tags++) {
+    if (length < l3 + 4 + 20) return -1;
+    type = view.getUint16(l3 + 2);
+    l3 += 4;
+  }
+  return type === ETHERTYPE_IPV4 ? l3 : -1;
+}

@@ -18,8 +18,7 @@ import { DestField, DestFlag, DestTable, ForwardMethod } from '../tables/dest-ta
 import { intToIpv4 } from '../packet/addr';
 import { UvsError } from '../runtime/errors';
 
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
+import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
 
 /** IP_VS_SVC_F_* (include/uapi/linux/ip_vs.h). */
 export const SVC_F_PERSISTENT = 0x0001;

@@ -3,10 +3,10 @@
 // keepalived would move. Pure: returns the first failing reason and a log line, or null.
 
 import { VrrpInstanceConfig } from './config';
-import { AUTH_AH, AUTH_NONE, AUTH_PASS, AdvertReceipt, DropReason, VRRP_TTL, VRRP_TYPE_ADVERTISEMENT, VrrpAdvert } from './types';
+import { AUTH_AH, AUTH_NONE, AUTH_PASS, AdvertReceipt, AdvertDropReason, VRRP_TTL, VRRP_TYPE_ADVERTISEMENT, VrrpAdvert } from './types';
 
 export interface CheckFailure {
-  reason: DropReason;
+  reason: AdvertDropReason;
   message: string;
 }
 

@@ -21,6 +21,7 @@ import { gratuitousArpFrame } from './garp';
 import { CreateVrrpIo, VrrpIo, VrrpIoContext } from './protocol';
 import { AdvertSink, Logger, OutgoingAdvert, SocketEndpoint, VipManager, VirtualAddress, VrrpSocket } from './types';
 import { VrrpWire } from './wire';
+import { IPPROTO_VRRP } from '../packet/ipv4';
 
 export interface RawIoOptions {
   /** How often link state is polled for track_interface (ms). Default 500. */
@@ -32,7 +33,6 @@ export interface RawIoOptions {
 const RECV_BUFFER = 2048;
 /** Reads per readiness callback, so a flood cannot starve the timers. */
 const MAX_READS = 64;
-const IPPROTO_VRRP = 112;
 
 interface Endpoint {
   name: string;

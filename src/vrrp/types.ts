@@ -187,7 +187,7 @@ export interface VrrpStats {
   unicastSourceError: number;
 }
 
-export type DropReason =
+export type AdvertDropReason =
   | 'lengthError'
   | 'ttlError'
   | 'versionError'

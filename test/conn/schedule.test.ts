@@ -4,15 +4,16 @@ import type { PacketKey } from '../../src/sched/scheduler';
 import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/dest-table';
 import { ConnRef, ConnTable, EntryCell, StateFlag } from '../../src/conn/table';
 import { ConnScheduler, ConnVerdict, getKnobs, setKnobs, type ConnService } from '../../src/conn/schedule';
-import { TcpFlag, TcpState } from '../../src/conn/tcp-state';
+import { TcpState } from '../../src/conn/tcp-state';
 import { templateKey, TemplateKey } from '../../src/conn/persistence';
 import { addDest, counters, ip, TestRoundRobin } from './helpers';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/packet/tcp';
 
 const TCP = 6;
 const UDP = 17;
 const VIP = ip('10.0.0.100');
 const T0 = 7_000_000;
-const { SYN, ACK, FIN, RST } = { SYN: TcpFlag.SYN, ACK: TcpFlag.ACK, FIN: TcpFlag.FIN, RST: TcpFlag.RST };
+const { SYN, ACK, FIN, RST } = { SYN: TCP_SYN, ACK: TCP_ACK, FIN: TCP_FIN, RST: TCP_RST };
 
 function setup(forward = ForwardMethod.MASQ, opts: Partial<ConnService> = {}, capacity = 256) {
   const dests = new DestTable(8);

@@ -3,7 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DestTable } from '../../src/tables/dest-table';
 import { ConnRef, ConnTable } from '../../src/conn/table';
-import { ConnDir, TcpFlag, tcpStateTransition } from '../../src/conn/tcp-state';
+import { ConnDir, tcpStateTransition } from '../../src/conn/tcp-state';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/packet/tcp';
 
 interface Job {
   buffer: SharedArrayBuffer;
@@ -27,7 +28,7 @@ const job = workerData as Job;
 const dests = new DestTable(job.destCapacity, job.destBuffer);
 const table = new ConnTable(job.capacity, dests, { workerId: job.workerId, buffer: job.buffer });
 const ref = new ConnRef();
-const FLAGS = [TcpFlag.SYN, TcpFlag.ACK, TcpFlag.ACK, TcpFlag.ACK, TcpFlag.FIN | TcpFlag.ACK, TcpFlag.RST, TcpFlag.SYN | TcpFlag.ACK];
+const FLAGS = [TCP_SYN, TCP_ACK, TCP_ACK, TCP_ACK, TCP_FIN | TCP_ACK, TCP_RST, TCP_SYN | TCP_ACK];
 let x = job.seed | 1;
 let transitions = 0;
 let misses = 0;

@@ -8,18 +8,18 @@ import {
   getTimeouts,
   setTimeouts,
   TCP_STATE_NAMES,
-  TcpFlag,
   tcpNextStateCell,
   TcpState,
   tcpStateTransition,
   udpStateTransition,
 } from '../../src/conn/tcp-state';
 import { addDest, counters, ip } from './helpers';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/packet/tcp';
 
 const TCP = 6;
 const UDP = 17;
 const T0 = 50_000_000;
-const { SYN, ACK, FIN, RST } = { SYN: TcpFlag.SYN, ACK: TcpFlag.ACK, FIN: TcpFlag.FIN, RST: TcpFlag.RST };
+const { SYN, ACK, FIN, RST } = { SYN: TCP_SYN, ACK: TCP_ACK, FIN: TCP_FIN, RST: TCP_RST };
 
 function setup(forward: ForwardMethod, uThreshold = 0, lThreshold = 0) {
   const dests = new DestTable(4);

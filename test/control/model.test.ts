@@ -3,10 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DestField, DestFlag, ForwardMethod } from '../../src/tables/dest-table';
-import {
-  IPPROTO_TCP, IpvsError, ServiceModel, TunnelType, applyChange, diffConfigs, planReload,
-} from '../../src/service/model';
+import { IpvsError, ServiceModel, TunnelType, applyChange, diffConfigs, planReload } from '../../src/service/model';
 import type { DestConfig, ServiceConfig } from '../../src/service/model';
+import { IPPROTO_TCP } from '../../src/packet/ipv4';
 
 const svc = (addr: number, port: number, scheduler = 'rr'): ServiceConfig => ({
   fwmark: 0, af: 4, protocol: IPPROTO_TCP, addr, port, scheduler, flags: 0, timeout: 0, netmask: 0xffffffff, peName: '',

@@ -4,7 +4,8 @@
 //   on "STOP\n" stops the data plane and exits.
 import { createInterface } from 'node:readline';
 import { DataPlane } from '../../src/dataplane/dataplane';
-import { ServiceModel, IPPROTO_TCP, TunnelType } from '../../src/service/model';
+import { ServiceModel, TunnelType } from '../../src/service/model';
+import { IPPROTO_TCP } from '../../src/packet/ipv4';
 import { ForwardMethod } from '../../src/tables/dest-table';
 import { ipv4ToInt } from '../../src/packet/addr';
 import type { Worker } from 'node:worker_threads';

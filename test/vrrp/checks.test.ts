@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VrrpInstanceInput } from '../../src/vrrp/config';
-import { AUTH_PASS, AdvertReceipt, DropReason, VrrpAdvert } from '../../src/vrrp/types';
+import { AUTH_PASS, AdvertReceipt, AdvertDropReason, VrrpAdvert } from '../../src/vrrp/types';
 import { advert, config, harness, receipt, vip } from './fakes';
 
 interface Case {
-  reason: DropReason;
+  reason: AdvertDropReason;
   config?: Partial<VrrpInstanceInput>;
   advert?: Partial<VrrpAdvert>;
   receipt?: Partial<AdvertReceipt>;

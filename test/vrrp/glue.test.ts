@@ -11,7 +11,8 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { parseKeepalivedConfig } from '../../src/config/keepalived/parser';
 import { fsReader } from '../../src/config/keepalived/reader';
 import type { LoadedConfig } from '../../src/control/config-loader';
-import type { Daemon } from '../../src/control/daemon';
+import type { DaemonHost } from '../../src/control/host';
+import { ServiceModel } from '../../src/service/model';
 import { VrrpGlue } from '../../src/control/vrrp';
 import { inetAton } from '../../src/config/ipvsadm-addr';
 import type { FakeIoCommand, FakeIoEvent } from './fake-io';
@@ -26,14 +27,17 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 4000): Pro
   }
 }
 
-/** The part of Daemon the glue uses, recording what it is asked. */
-class FakeDaemon {
+/** A DaemonHost that records what the glue asks of it. */
+class FakeDaemon implements DaemonHost {
+  readonly model = new ServiceModel();
   listeners: ((l: LoadedConfig) => void)[] = [];
   stops: { name: string; run: () => void | Promise<void> }[] = [];
   applies = 0;
-  dataPlane = { apply: (): Promise<void> => { this.applies++; return Promise.resolve(); } };
+  reapplyDataPlane(): void { this.applies++; }
   onConfig(l: (loaded: LoadedConfig) => void): void { this.listeners.push(l); }
   onStop(name: string, run: () => void | Promise<void>): void { this.stops.push({ name, run }); }
+  setLiveView(): void {}
+  currentConfig(): LoadedConfig | null { return this.config; }
   config: LoadedConfig | null = null;
   /** As Daemon.readConfig: every listener hears of the file, then it becomes the configuration. */
   load(file: string, refuse = false): void {
@@ -89,7 +93,7 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
 
   const daemon = new FakeDaemon();
   const logs: string[] = [];
-  const glue = new VrrpGlue(daemon as unknown as Daemon, {
+  const glue = new VrrpGlue(daemon, {
     log: linesLogger(logs, 'ERROR '),
     io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
     facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
@@ -186,7 +190,7 @@ test('uvsd VRRP glue: smtp_alert mails each new state with keepalived subjects',
   const channelName = `uvs-vrrp-glue-smtp-${process.pid}-${Date.now()}`;
   const daemon = new FakeDaemon();
   const logs: string[] = [];
-  const glue = new VrrpGlue(daemon as unknown as Daemon, {
+  const glue = new VrrpGlue(daemon, {
     log: linesLogger(logs, 'ERROR '),
     io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
     facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
@@ -240,7 +244,7 @@ test('uvsd VRRP glue: a failing track_script (weight 0) puts the instance in FAU
   writeFileSync(flag, '');
   const daemon = new FakeDaemon();
   const logs: string[] = [];
-  const glue = new VrrpGlue(daemon as unknown as Daemon, {
+  const glue = new VrrpGlue(daemon, {
     log: linesLogger(logs, 'ERROR '),
     io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
     facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
