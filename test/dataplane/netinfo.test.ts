@@ -8,7 +8,7 @@ const ADDR_JSON = JSON.stringify([
   { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, link_type: 'loopback', address: '00:00:00:00:00:00',
     addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }] },
   { ifindex: 2, ifname: 'uvst1e0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, link_type: 'ether', address: '3e:1d:22:9a:01:02',
-    addr_info: [{ family: 'inet', local: '10.77.0.2', prefixlen: 24 }, { family: 'inet', local: '10.77.0.100', prefixlen: 32 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64 }] },
+    addr_info: [{ family: 'inet', local: '10.77.0.2', prefixlen: 24 }, { family: 'inet', local: '10.77.0.100', prefixlen: 32, secondary: true }, { family: 'inet6', local: 'fe80::1', prefixlen: 64 }] },
 ]);
 
 test('parseIpAddrJson keeps IPv4 addresses, flags, MAC and MTU', () => {
@@ -17,7 +17,7 @@ test('parseIpAddrJson keeps IPv4 addresses, flags, MAC and MTU', () => {
   assert.equal(ifs[0]!.loopback, true);
   assert.deepEqual(ifs[1], {
     ifname: 'uvst1e0', ifindex: 2, mac: '3e:1d:22:9a:01:02', mtu: 1500, up: true, loopback: false,
-    addrs: [{ addr: '10.77.0.2', prefixlen: 24 }, { addr: '10.77.0.100', prefixlen: 32 }],
+    addrs: [{ addr: '10.77.0.2', prefixlen: 24, secondary: false }, { addr: '10.77.0.100', prefixlen: 32, secondary: true }],
   });
 });
 
