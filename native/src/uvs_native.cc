@@ -2,7 +2,7 @@
 // batch transmit by sendmmsg, raw IPv4 sockets (VRRP, IPIP), TUN devices, fd readiness, and the few
 // interface look-ups (index, MAC, MTU, ethtool offload flags) the control plane needs.
 //
-// Loaded only by src/dataplane/native.ts, which gives it a TypeScript type. The addon is a
+// Loaded only by src/native/addon.ts, which gives it a TypeScript type. The addon is a
 // Napi::Addon: Node-API modules are context-aware, and no state lives in statics (save a process-wide
 // instance counter), so it loads in every worker thread, each getting its own instance.
 //

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
 
   const shutdown = (signal: string): void => {
     log.info(`${signal}: shutting down`);
-    // A hard deadline: whatever hangs, the process is gone within a few seconds (DESIGN.md).
+    // A hard deadline: whatever hangs, the process is gone within a few seconds (docs/architecture.md, "Shutdown").
     setTimeout(() => process.exit(1), 3000).unref();
     daemon.stop().then(() => process.exit(0), (err: unknown) => fatal(`shutdown: ${(err as Error).message}`, 1));
   };

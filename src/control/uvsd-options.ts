@@ -1,4 +1,4 @@
-// uvsd's command line (DESIGN.md "What a user runs"): keepalived's -n -l -f -t, the data-plane
+// uvsd's command line (README.md, "What runs"): keepalived's -n -l -f -t, the data-plane
 // options, and the control socket. Pure: argv in, options or a usage error out.
 
 import { availableParallelism } from 'node:os';
@@ -17,7 +17,7 @@ export interface UvsdOptions {
   /** -t/--config-test: check the configuration and exit (0 = good). */
   configTest: boolean;
   io: IoBackend;
-  /** --iface IF, repeatable; empty = chosen from the configuration (DESIGN.md "Which interfaces"). */
+  /** --iface IF, repeatable; empty = chosen from the configuration (docs/architecture.md, "Which interfaces"). */
   ifaces: string[];
   workers: number;
   connMax: number;

@@ -1,7 +1,7 @@
 // Per-worker traffic counters in shared memory.
 //
 // Each worker owns one Float64Array over its own SharedArrayBuffer and is its only writer, so a
-// counter update is a plain `+=` — no Atomics, no BigInt on the packet path (DESIGN.md). Float64
+// counter update is a plain `+=` — no Atomics, no BigInt on the packet path (docs/architecture.md, "Counters"). Float64
 // counts exactly up to 2^53, which at 10 Mpps lasts 28 years. The control plane sums the workers'
 // arrays when `uvsadm --stats`, `--rate` or the worker listing asks; a torn read is impossible
 // for an aligned 8-byte value on the machines Node supports, and a count one packet behind is fine.

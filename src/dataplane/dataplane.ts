@@ -374,7 +374,7 @@ export class DataPlane {
         return found;
       });
     }
-    // DESIGN.md: with the VIP on lo or nowhere, every interface that is up and not loopback, the
+    // docs/architecture.md, "Which interfaces": with the VIP on lo or nowhere, every interface that is up and not loopback, the
     // BPF filter selecting what uvs takes.
     return all.filter((i) => i.up && !i.loopback);
   }

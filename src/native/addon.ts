@@ -71,7 +71,7 @@ export interface PacketSocketOptions {
    * PACKET_VNET_HDR: every received frame is preceded by a 10-byte virtio_net_hdr (at offset − 10
    * in the ring) and every sent frame must begin with one, so GSO super-frames and frames whose
    * checksum is left to the hardware (TP_STATUS_CSUMNOTREADY) go back out and the kernel segments
-   * and checksums them (DESIGN.md, "Offloads").
+   * and checksums them (docs/architecture.md, "Offloads").
    */
   vnetHdr?: boolean;
   /** Classic BPF filter attached before the socket is bound (see bpf.ts). */
@@ -295,7 +295,7 @@ export function loadNative(): NativeAddon {
     ['FRAME_IFINDEX', c.FRAME_IFINDEX, FRAME_IFINDEX], ['VNET_HDR_LEN', c.VNET_HDR_LEN, VNET_HDR_LEN],
   ];
   for (const [name, got, want] of expected) {
-    if (got !== want) throw new NativeLoadError(path, new Error(`${name} is ${got} in the addon but ${want} in native.ts: rebuild the addon`));
+    if (got !== want) throw new NativeLoadError(path, new Error(`${name} is ${got} in the addon but ${want} in src/native/addon.ts: rebuild the addon`));
   }
   loaded = addon;
   return addon;

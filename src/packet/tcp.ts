@@ -20,7 +20,7 @@
 //
 // Data offset in 32-bit words (5..15). The checksum covers the IPv4 pseudo-header (src, dst, 0,
 // protocol 6, TCP length) and the whole segment; decode does not verify it (with veth/GRO offloads
-// the kernel leaves it partial, see DESIGN.md "Offloads"): verifyChecksum does, on request.
+// the kernel leaves it partial, see docs/architecture.md, "Offloads"): verifyChecksum does, on request.
 
 import { DropReason } from './drop';
 import { EncodeFlag, clipLength } from './layer';

@@ -135,7 +135,7 @@ export class ServiceSnapshot {
       cells[base + SvcField.SCHED_INDEX] = s.schedIndex;
       cells[base + SvcField.SCHED_FLAGS] = s.schedFlags;
       cells[base + SvcField.DEST_COUNT] = s.destCount;
-      // Firewall-mark services are listed but cannot be matched on the wire (DESIGN.md): the
+      // Firewall-mark services are listed but cannot be matched on the wire (docs/architecture.md, "Firewall-mark services"): the
       // AF_PACKET tap runs before netfilter sets marks. They stay out of the index.
       if (s.protocol === 0) continue;
       const addrBase = indexBase + indexSize;

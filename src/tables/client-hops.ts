@@ -9,7 +9,7 @@
 // that client leaves with the two MACs swapped on that interface. This is the route toward the
 // client as long as routing is symmetric, which a director in front of its clients has by design;
 // an asymmetric set-up (client packets in on one interface, the route back out on another) is not
-// covered and is listed in the README.
+// covered (README.md, "Known limits").
 //
 // The table is shared by every worker (a reply may be received by any of them): a direct-mapped
 // array of 32-byte records in a SharedArrayBuffer, each guarded by a sequence lock:

@@ -1,5 +1,5 @@
 // The addon without a network: it loads in two worker threads at once (each gets its own instance),
-// its constants match native.ts, errors name the call and carry the errno name, bad arguments are
+// its constants match src/native/addon.ts, errors name the call and carry the errno name, bad arguments are
 // refused with a message that says which.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,7 +107,7 @@ describe('native addon: loading and errors', { skip }, () => {
   });
 });
 
-describe('native.ts helpers', () => {
+describe('src/native/addon.ts helpers', () => {
   it('virtio_net_hdr round-trips through a DataView in host order', () => {
     const view = new DataView(new ArrayBuffer(64));
     const h = { flags: 1, gsoType: 1, hdrLen: 66, gsoSize: 1448, csumStart: 34, csumOffset: 16 };

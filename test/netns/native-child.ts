@@ -92,7 +92,7 @@ export interface ForwardJob {
   batch: number;
   /** Forward only side 0 → side 1 (bench), else both ways. */
   oneWay?: boolean;
-  /** PACKET_QDISC_BYPASS on the sockets (see native.ts: not with vnetHdr where segmentation may be needed). */
+  /** PACKET_QDISC_BYPASS on the sockets (see src/native/addon.ts: not with vnetHdr where segmentation may be needed). */
   qdiscBypass: boolean;
   /** Stop this long after the last frame, once something was forwarded (0: run for durationMs). */
   idleStopMs?: number;

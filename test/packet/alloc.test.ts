@@ -1,4 +1,4 @@
-// The decoders allocate nothing per packet (STYLE.md habit 7). Checked in a child process with
+// The decoders allocate nothing per packet (docs/architecture.md: nothing on the hot path allocates). Checked in a child process with
 // --expose-gc (alloc-child.ts): after warm-up, millions of decodes must neither trigger a scavenge
 // nor grow the heap by more than a rounding error (one small object per decode would be tens of MB).
 import { test } from 'node:test';
