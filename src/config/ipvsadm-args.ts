@@ -8,7 +8,8 @@
 //   "invalid option";
 // - short options combine (-Ln, -lnc), take attached or separate arguments (-t10.0.0.1:80), long
 //   options take `--opt=value` or `--opt value`; -p/--persistent has an optional argument (taken
-//   only when the next word does not start with '-'; a bare -p means 300 seconds);
+//   only when the next word does not start with '-'; a bare -p means 360 seconds,
+//   IPVS_SVC_PERSISTENT_TIMEOUT in libipvs.h, not the man page's 300);
 // - popt errors print "<option>: unknown option" / "<option>: missing argument", exit 255;
 // - ipvsadm's own checks call fail(): the message and exit 2; the table of legal command and
 //   option combinations (commands_v_options), its order of checks and its message texts.

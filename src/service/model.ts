@@ -41,8 +41,12 @@ export const enum TunnelType {
 export const TUN_F_CSUM = 1 << 0;
 export const TUN_F_REMCSUM = 1 << 1;
 
-/** The kernel's default persistence timeout, used by a bare `-p` (IPVS_SVC_PERSISTENT_TIMEOUT). */
-export const DEFAULT_PERSISTENT_TIMEOUT = 300;
+/**
+ * A bare `-p`: ipvsadm 1.31's parse_timeout() returns IPVS_SVC_PERSISTENT_TIMEOUT, which
+ * libipvs/libipvs.h defines as (6*60). ipvsadm(8) says 300, which is wrong. keepalived's
+ * `persistence_timeout` with no value uses the same constant.
+ */
+export const DEFAULT_PERSISTENT_TIMEOUT = 360;
 
 /** The schedulers uvs runs (src/sched: IPVS's rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos).
  *  A service naming any other is refused with ENOENT, as the kernel's ip_vs_scheduler_get() fails

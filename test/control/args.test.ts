@@ -57,19 +57,19 @@ test('combined short options and attached arguments', () => {
   assert.ok(b.cmd === 'add-service' && b.service.port === 80 && b.service.scheduler === 'wrr');
 });
 
-test('-p takes an optional argument; bare -p is 300 seconds', () => {
+test('-p takes an optional argument; bare -p is 360 seconds (IPVS_SVC_PERSISTENT_TIMEOUT), as ipvsadm 1.31 gives', () => {
   const timeoutOf = (line: string): number => {
     const c = parse(line);
     assert.ok(c.cmd === 'add-service');
     assert.equal(c.service.flags & 1, 1);
     return c.service.timeout;
   };
-  assert.equal(timeoutOf('-A -t 10.0.0.1:80 -p'), 300);
+  assert.equal(timeoutOf('-A -t 10.0.0.1:80 -p'), 360);
   assert.equal(timeoutOf('-A -t 10.0.0.1:80 -p 600'), 600);
   assert.equal(timeoutOf('-A -t 10.0.0.1:80 -p600'), 600);
   assert.equal(timeoutOf('-A -t 10.0.0.1:80 --persistent=60'), 60);
-  assert.equal(timeoutOf('-A -t 10.0.0.1:80 -p -s rr'), 300);
-  assert.equal(timeoutOf('-A -t 10.0.0.1 -p'), 300); // port 0 is fine when persistent
+  assert.equal(timeoutOf('-A -t 10.0.0.1:80 -p -s rr'), 360);
+  assert.equal(timeoutOf('-A -t 10.0.0.1 -p'), 360); // port 0 is fine when persistent
   assert.equal(exitOf('-A -t 10.0.0.1:80 -p rr').stderr, "invalid timeout value `rr' specified\n");
 });
 
