@@ -174,9 +174,13 @@ export class VrrpPacket {
     return n;
   }
 
-  /** v2 PASS: the password as 8 zero-padded bytes (longer ones are cut at 8, as keepalived does). */
+  /**
+   * v2 PASS: the password as 8 zero-padded bytes (longer ones are cut at 8, as keepalived does).
+   * `password` is a byte string (latin1, one char per byte), as src/vrrp keeps it; plain ASCII
+   * text is its own byte string.
+   */
   setPassword(password: string): void {
-    const bytes = Buffer.from(password, 'utf8');
+    const bytes = Buffer.from(password, 'latin1');
     this.authData.fill(0);
     this.authData.set(bytes.subarray(0, VRRP_AUTH_DATA_LENGTH));
   }

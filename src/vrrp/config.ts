@@ -40,7 +40,7 @@ export interface VrrpInstanceConfig {
   preemptDelayMs: number;
   /** v2 only: AUTH_NONE or AUTH_PASS (`authentication { auth_type PASS auth_pass ... }`). */
   authType: number;
-  /** PASS password, at most 8 bytes (keepalived truncates longer ones). */
+  /** PASS password as its 8 bytes at most (a latin1 byte string: UTF-8 of the configured text, cut at 8 bytes as keepalived does). */
   authPass: string;
   virtualAddresses: VirtualAddress[];
   /** `virtual_ipaddress_excluded`: added and removed with the VIPs but not listed in adverts. */
@@ -179,7 +179,9 @@ export function instanceConfig(input: VrrpInstanceInput): VrrpInstanceConfig {
   if (c.version === 3 && c.authType !== AUTH_NONE) {
     throw new VrrpConfigError(where, 'VRRPv3 has no authentication (RFC 5798 §9); remove the authentication block');
   }
-  if (Buffer.byteLength(c.authPass) > 8) c.authPass = Buffer.from(c.authPass).subarray(0, 8).toString();
+  // The configured text as the 8 bytes keepalived sends and compares: UTF-8, cut at 8 bytes (not
+  // characters), kept as a byte string (latin1) so the wire's bytes compare one to one.
+  c.authPass = Buffer.from(c.authPass, 'utf8').subarray(0, 8).toString('latin1');
   if (c.preemptDelayMs < 0 || c.preemptDelayMs > 1000000) {
     throw new VrrpConfigError(where, `preempt_delay ${c.preemptDelayMs / 1000}s is outside 0..1000`);
   }

@@ -42,7 +42,7 @@ export interface VrrpAdvert {
   advertIntCs: number;
   /** v2 Auth Type (RFC 3768 §5.3.6); 0 for v3, which has no authentication. */
   authType: number;
-  /** v2 PASS password, NUL padding removed; '' otherwise. */
+  /** v2 PASS: the 8 bytes of authentication data as a latin1 byte string, trailing zero padding removed; '' otherwise. */
   authData: string;
   /** The IPvX address list, dotted quads, in packet order. */
   addresses: readonly string[];

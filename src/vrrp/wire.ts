@@ -46,10 +46,13 @@ export class VrrpWire {
     const lengthOk = headerRead && (!knownVersion || length === expected);
     const addresses: string[] = [];
     if (drop === 0) for (let i = 0; i < v.count; i++) addresses.push(intToIpv4(v.addresses[i]!));
+    // All 8 bytes as a byte string (latin1: one char per byte), trailing zero padding dropped:
+    // keepalived compares the raw 8 bytes, so bytes after a NUL and bytes that are not UTF-8 count.
     let authData = '';
     if (v.version === 2) {
-      const end = v.authData.indexOf(0);
-      authData = Buffer.from(v.authData.subarray(0, end < 0 ? VRRP_AUTH_DATA_LENGTH : end)).toString('utf8');
+      let end = VRRP_AUTH_DATA_LENGTH;
+      while (end > 0 && v.authData[end - 1] === 0) end--;
+      authData = Buffer.from(v.authData.subarray(0, end)).toString('latin1');
     }
     const checksumOk = lengthOk && knownVersion && v.verifyChecksum(packet, offset, this.ip.src, this.ip.dst);
     return {

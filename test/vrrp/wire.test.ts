@@ -203,3 +203,40 @@ test('what the state machine sends survives encode → decode → receive checks
   assert.equal(b.router.instance('VI_1').stats.advertsReceived, 1);
   assert.equal(instanceConfig(config(v2Peer)).authPass, 'uvs-pw');
 });
+
+// keepalived compares the 8 bytes of a PASS advert's authentication data with its own 8 (the
+// password cut at 8 bytes, zero-padded): bytes after a NUL, and bytes that are not valid UTF-8,
+// count like any other.
+test('PASS authentication compares the 8 raw bytes, not decoded text up to the first NUL', () => {
+  const wire = new VrrpWire();
+  const ours = instanceConfig(config({ ...v2Peer, authPass: 'secret' }));
+  const packetWith = (auth: number[]): Uint8Array => {
+    const p = wire.encodePacket({
+      version: 2, type: 1, vrid: ours.vrid, priority: 100, advertIntCs: 100, authType: 1, authData: 'secret',
+      addresses: ours.virtualAddresses.map((a) => a.address), interfaceName: 'eth0', source: '10.201.0.3', destination: '224.0.0.18', ttl: 255,
+    }, '10.201.0.3', 1);
+    const at = p.length - 8;
+    for (let i = 0; i < 8; i++) p[at + i] = auth[i]!;
+    // Both checksums again: the packet must stay valid except for its password.
+    const view = viewOf(p);
+    view.setUint16(20 + 6, 0);
+    let sum = 0;
+    for (let i = 20; i < p.length; i += 2) sum += (p[i]! << 8) | (p[i + 1] ?? 0);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    view.setUint16(20 + 6, ~sum & 0xffff);
+    return p;
+  };
+  const verdict = (auth: number[]): string => {
+    const r = decoded(wire.decode(packetWith(auth), 0));
+    const h = harness([config({ ...v2Peer, authPass: 'secret', primaryAddress: '10.201.0.2' })]);
+    h.router.start();
+    h.router.receive(r.advert, r.receipt);
+    return h.logs.some((l) => /invalid password/.test(l)) ? 'refused' : 'accepted';
+  };
+  const secret = [...Buffer.from('secret')];
+  assert.equal(verdict([...secret, 0, 0]), 'accepted');
+  assert.equal(verdict([...secret, 0, 0x41]), 'refused', 'a byte after the NUL padding differs');
+  assert.equal(verdict([...secret.slice(0, 5), 0xff, 0, 0]), 'refused', 'an invalid UTF-8 byte differs from "t"');
+  const pw8 = instanceConfig(config({ ...v2Peer, authPass: 'pä' + 'x'.repeat(6) }));
+  assert.equal(Buffer.from(pw8.authPass, 'latin1').length, 8, 'a multibyte password is cut at 8 bytes, not characters');
+});
