@@ -18,6 +18,80 @@ import type { HttpGetOptions, HttpUrlOptions } from './types';
 
 /** Bodies larger than this are hashed as they stream but the check refuses to buffer more. */
 const MAX_HEADER_BYTES = 64 * 1024;
+/** A chunk-size line (hex size, extensions) or a trailer line longer than this fails the check. */
+export const MAX_CHUNK_LINE_BYTES = 4096;
+
+/**
+ * RFC 9112 §7.1 chunked transfer coding, decoded as it streams: chunk data goes to `onData` as it
+ * arrives, never buffered whole, whatever size a chunk announces; only a size or trailer line is
+ * held, and at most MAX_CHUNK_LINE_BYTES of it. One real server cannot make the director hold
+ * more than that (the check's timeout bounds the time).
+ */
+export class ChunkedDecoder {
+  private state: 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'done' = 'size';
+  private remaining = 0;
+  private line = '';
+
+  constructor(private readonly onData: (data: Buffer) => void) {}
+
+  /** Bytes held back (a partial size or trailer line). */
+  get held(): number {
+    return this.line.length;
+  }
+
+  /** 'more', 'done' (the last chunk and the trailers ended), or an error message. */
+  feed(data: Buffer): 'more' | 'done' | string {
+    let at = 0;
+    while (at < data.length) {
+      switch (this.state) {
+        case 'data': {
+          const take = Math.min(this.remaining, data.length - at);
+          this.onData(data.subarray(at, at + take));
+          this.remaining -= take;
+          at += take;
+          if (this.remaining === 0) this.state = 'data-cr';
+          break;
+        }
+        case 'data-cr':
+        case 'data-lf': {
+          const want = this.state === 'data-cr' ? 0x0d : 0x0a;
+          if (data[at] !== want) return 'chunk data not followed by CRLF in chunked body';
+          at++;
+          this.state = this.state === 'data-cr' ? 'data-lf' : 'size';
+          break;
+        }
+        case 'size':
+        case 'trailer': {
+          const nl = data.indexOf(0x0a, at);
+          const end = nl < 0 ? data.length : nl;
+          this.line += data.subarray(at, end).toString('latin1');
+          if (this.line.length > MAX_CHUNK_LINE_BYTES) {
+            return `${this.state === 'size' ? 'chunk-size' : 'trailer'} line longer than ${MAX_CHUNK_LINE_BYTES} bytes in chunked body`;
+          }
+          if (nl < 0) return 'more';
+          at = nl + 1;
+          const text = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
+          this.line = '';
+          if (this.state === 'trailer') {
+            if (text === '') {
+              this.state = 'done';
+              return 'done';
+            }
+            break;
+          }
+          const sizeText = text.split(';')[0]!.trim();
+          if (!/^[0-9a-fA-F]{1,8}$/.test(sizeText)) return `bad chunk-size line ${JSON.stringify(text.slice(0, 40))} in chunked body`;
+          this.remaining = parseInt(sizeText, 16);
+          this.state = this.remaining === 0 ? 'trailer' : 'data';
+          break;
+        }
+        case 'done':
+          return 'done';
+      }
+    }
+    return this.state === 'done' ? 'done' : 'more';
+  }
+}
 
 export interface HttpResponse {
   status: number;
@@ -57,9 +131,12 @@ function readResponse(socket: net.Socket, signal: AbortSignal): Promise<HttpResp
     let status = 0;
     let contentLength = -1;
     let chunked = false;
-    let chunkBuf = Buffer.alloc(0);
     let bodyBytes = 0;
     const md5 = createHash('md5');
+    const chunks = new ChunkedDecoder((data) => {
+      md5.update(data);
+      bodyBytes += data.length;
+    });
     let settled = false;
 
     const finish = (err?: Error): void => {
@@ -85,26 +162,9 @@ function readResponse(socket: net.Socket, signal: AbortSignal): Promise<HttpResp
         if (contentLength >= 0 && bodyBytes >= contentLength) finish();
         return;
       }
-      // RFC 9112 §7.1 chunked coding: size line (hex, optional extensions), data, CRLF; 0 ends.
-      chunkBuf = Buffer.concat([chunkBuf, data]);
-      for (;;) {
-        const eol = chunkBuf.indexOf('\r\n');
-        if (eol < 0) return;
-        const size = parseInt(chunkBuf.subarray(0, eol).toString('latin1').split(';')[0]!.trim(), 16);
-        if (Number.isNaN(size)) {
-          finish(new Error('bad chunk size line in chunked body'));
-          return;
-        }
-        if (size === 0) {
-          finish();
-          return;
-        }
-        if (chunkBuf.length < eol + 2 + size + 2) return;
-        const chunk = chunkBuf.subarray(eol + 2, eol + 2 + size);
-        md5.update(chunk);
-        bodyBytes += size;
-        chunkBuf = chunkBuf.subarray(eol + 2 + size + 2);
-      }
+      const verdict = chunks.feed(data);
+      if (verdict === 'done') finish();
+      else if (verdict !== 'more') finish(new Error(verdict));
     };
 
     socket.on('data', (data: Buffer) => {
