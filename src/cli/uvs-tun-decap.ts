@@ -6,11 +6,13 @@ import { DecapError, TunDecapAgent } from '../tun/decap';
 import { ipv4ToInt } from '../packet/addr';
 import { consoleSink, createLogger } from '../runtime/log';
 
-const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--mtu N] [-l] [--stats-interval S]
+const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--allow ADDR[,ADDR...]] [--mtu N] [-l] [--stats-interval S]
   Receives IP-in-IP packets for this host, strips the outer header and hands the inner packet
   to the local stack through a TUN device, so an LVS-TUN real server works without the ipip module.
   --dev NAME            TUN device to create (default uvstun0)
   --local ADDR          only packets whose outer destination is ADDR (default: any local address)
+  --allow ADDR[,ADDR]   only packets whose outer source is one of these (the directors);
+                        repeatable. Default: any source (a warning says so)
   --mtu N               MTU of the TUN device (default 1480)
   -l, --log-console     log start, stop and periodic counters to stdout
   --stats-interval S    with -l, print counters every S seconds (default 0: only at exit)
@@ -23,6 +25,7 @@ SIGTERM/SIGINT: closes the device and exits 0.
 interface Args {
   device: string;
   local: number;
+  allow: number[];
   mtu: number;
   log: boolean;
   statsInterval: number;
@@ -34,7 +37,7 @@ function fail(message: string): never {
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { device: 'uvstun0', local: 0, mtu: 1480, log: false, statsInterval: 0 };
+  const a: Args = { device: 'uvstun0', local: 0, allow: [], mtu: 1480, log: false, statsInterval: 0 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -50,6 +53,17 @@ function parse(argv: string[]): Args {
           a.local = ipv4ToInt(v);
         } catch {
           fail(`--local ${v}: not a dotted IPv4 address`);
+        }
+        break;
+      }
+      case '--allow': {
+        const v = value();
+        for (const part of v.split(',')) {
+          try {
+            a.allow.push(ipv4ToInt(part.trim()));
+          } catch {
+            fail(`--allow ${v}: ${JSON.stringify(part)} is not a dotted IPv4 address`);
+          }
         }
         break;
       }
@@ -81,13 +95,16 @@ function main(): void {
   };
   let agent: TunDecapAgent;
   try {
-    agent = new TunDecapAgent({ device: args.device, local: args.local, mtu: args.mtu, log: createLogger({ sink: consoleSink('uvs-tun-decap', { console: false }) }) });
+    agent = new TunDecapAgent({ device: args.device, local: args.local, allow: args.allow, mtu: args.mtu, log: createLogger({ sink: consoleSink('uvs-tun-decap', { console: false }) }) });
     agent.start();
   } catch (err) {
     process.stderr.write(`uvs-tun-decap: ${err instanceof DecapError ? err.message : String(err)}\n`);
     process.exit(1);
   }
   log(`decapsulating IPIP into ${agent.deviceName}`);
+  if (args.allow.length === 0) {
+    process.stderr.write('uvs-tun-decap: warning: no --allow: IPIP from any source is decapsulated; name the directors\' addresses\n');
+  }
   const timer = args.log && args.statsInterval > 0 ? setInterval(() => log(JSON.stringify(agent.stats())), args.statsInterval * 1000) : null;
   const stop = (signal: string): void => {
     if (timer) clearInterval(timer);

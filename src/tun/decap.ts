@@ -29,6 +29,11 @@ export interface DecapOptions {
   local: number;
   /** Tunnel MTU set on the device (default 1480: 1500 − the outer header). */
   mtu: number;
+  /**
+   * Outer source addresses (host order) accepted: the directors. Empty or absent: any source —
+   * then any host that can reach this one can inject packets behind its firewall, so the CLI warns.
+   */
+  allow?: readonly number[];
   log: Logger;
   /** For tests: the addon (default: loadNative()). */
   native?: NativeAddon;
@@ -38,6 +43,8 @@ export interface DecapStats {
   received: number;
   delivered: number;
   notLocal: number;
+  /** IPIP datagrams from a source not in --allow. */
+  notAllowed: number;
   /** Drops by reason name. */
   dropped: Record<string, number>;
 }
@@ -53,6 +60,8 @@ const MAX_READS = 256;
 const BUFFER_BYTES = 65536 + 64;
 /** handle(): the outer destination is not --local. */
 const NOT_LOCAL = -1;
+/** handle(): the outer source is not in --allow. */
+const NOT_ALLOWED = -2;
 
 export class TunDecapAgent {
   private readonly opts: DecapOptions;
@@ -72,6 +81,10 @@ export class TunDecapAgent {
   delivered = 0;
   /** IPIP packets for another of this host's addresses than --local: left alone. */
   notLocal = 0;
+  /** IPIP packets from a source not in --allow: dropped. */
+  notAllowed = 0;
+  /** --allow as a set (host order); empty = any source. */
+  private readonly allow: Set<number>;
   private readonly drops = new Float64Array(64);
 
   constructor(opts: DecapOptions) {
@@ -80,6 +93,7 @@ export class TunDecapAgent {
     }
     if (!Number.isInteger(opts.mtu) || opts.mtu < 68 || opts.mtu > 65535) throw new DecapError(`--mtu ${opts.mtu}: expected 68..65535`);
     this.opts = opts;
+    this.allow = new Set((opts.allow ?? []).map((a) => a >>> 0));
     this.native = opts.native ?? loadNative();
     // No strict header checks beyond what forwarding needs: the outer checksum is verified by
     // the kernel before raw delivery, the inner one by the stack it is handed to.
@@ -126,17 +140,19 @@ export class TunDecapAgent {
       this.received++;
       const r = this.handle(n);
       if (r === NOT_LOCAL) this.notLocal++;
+      else if (r === NOT_ALLOWED) this.notAllowed++;
       else if (r !== 0) this.drops[r]! += 1;
       else this.delivered++;
     }
   }
 
-  /** One datagram of n bytes at the start of the buffer; returns 0, NOT_LOCAL or why it was dropped. */
+  /** One datagram of n bytes at the start of the buffer; returns 0, NOT_LOCAL, NOT_ALLOWED or why it was dropped. */
   handle(n: number): number {
     if (this.info[RAW_INFO_TRUNCATED] !== 0) return DropReason.TRUNCATED_IP;
     const r = ipipDecapsulate(this.buffer, this.view, 0, n, this.outer, this.inner);
     if (r !== 0) return r;
     if (this.opts.local !== 0 && this.outer.dst !== this.opts.local >>> 0) return NOT_LOCAL;
+    if (this.allow.size !== 0 && !this.allow.has(this.outer.src >>> 0)) return NOT_ALLOWED;
     const at = this.inner.headerOffset;
     const len = this.inner.totalLength;
     // fdWrite writes from the buffer's start: move the inner packet there (a memmove, no view).
@@ -151,7 +167,7 @@ export class TunDecapAgent {
     this.drops.forEach((v, i) => {
       if (v > 0) dropped[dropReasonName(i)] = v;
     });
-    return { received: this.received, delivered: this.delivered, notLocal: this.notLocal, dropped };
+    return { received: this.received, delivered: this.delivered, notLocal: this.notLocal, notAllowed: this.notAllowed, dropped };
   }
 
   stop(): void {

@@ -52,3 +52,18 @@ test('bad options are refused with a message that names them', () => {
   assert.throws(() => new TunDecapAgent({ device: 'a name with spaces', local: 0, mtu: 1480, log: nullLogger, native: fakeNative([]) }), DecapError);
   assert.throws(() => new TunDecapAgent({ device: 'uvst0', local: 0, mtu: 20, log: nullLogger, native: fakeNative([]) }), /--mtu 20/);
 });
+
+test('--allow: IPIP only from the listed directors; other outer sources are counted, not written', () => {
+  const writes: Uint8Array[] = [];
+  const agent = new TunDecapAgent({
+    device: 'uvstest0', local: ipv4ToInt('10.79.0.21'), mtu: 1480, log: nullLogger, native: fakeNative(writes),
+    allow: [ipv4ToInt('10.77.0.2')],
+  });
+  const fromDirector = ipip('10.79.0.21');
+  agent.buffer.set(fromDirector);
+  assert.equal(agent.handle(fromDirector.length), 0);
+  const spoofed = new PacketBuilder().ipv4({ src: '10.66.6.6', dst: '10.79.0.21', ttl: 63, protocol: 4, df: true }).payload(inner).build();
+  agent.buffer.set(spoofed);
+  assert.notEqual(agent.handle(spoofed.length), 0, 'an IPIP datagram from a host not in --allow is not decapsulated');
+  assert.deepEqual(writes, [inner]);
+});
