@@ -6,11 +6,13 @@
 //
 //   [ header: HEADER_CELLS ][ entries: capacity × ENTRY_CELLS ][ forward index ][ reply index ]
 //
-// - An entry is 12 cells (48 bytes), the fields of struct ip_vs_conn that the data path needs
-//   (see EntryCell). Entry slots are allocated from a free list; no allocation per connection.
+// - An entry is 16 cells (64 bytes: one cache line, the entries start on a line boundary), the
+//   fields of struct ip_vs_conn that the data path needs (see EntryCell), plus the next hop
+//   toward the client (NAT replies) and the traffic figures the flood defence judges entries by.
+//   Entry slots are allocated from a free list; no allocation per connection.
 // - Two open-addressing indexes with linear probing, each 2 × capacity int32 buckets
 //   (16 bytes per entry for the two), so a full table runs at load factor 0.5.
-//   Total: 48 + 16 = 64 bytes per entry, indexes included.
+//   Total: 64 + 16 = 80 bytes per entry, indexes included.
 //   - forward index, key (protocol, template bit, caddr, cport, vaddr, vport): ip_vs_conn_in_get
 //     and ip_vs_ct_in_get;
 //   - reply index, key (protocol, daddr, dport, caddr, cport): ip_vs_conn_out_get, for NAT
@@ -147,8 +149,35 @@ export const enum EntryCell {
   CONTROL = 10,
   /** Packets seen in the client's direction (IPVS in_pkts, for the sync threshold later). */
   IN_PKTS = 11,
+  /** The next hop toward the client (NAT replies), written once by the creating worker from the
+   *  frame of the client's first packet: HOP_A = its source MAC bytes 0..3 (the client itself
+   *  on-link, else the router in front of it), HOP_B = source MAC bytes 4..5 << 16 | destination
+   *  MAC (the director's own on that interface) bytes 0..1, HOP_C = destination MAC bytes 2..5.
+   *  Valid only when TRAFFIC has HOP_VALID. */
+  HOP_A = 12,
+  HOP_B = 13,
+  HOP_C = 14,
+  /** Traffic bits (Traffic): client packets with payload and replies, both saturating at 255,
+   *  the ingress interface of the client's first packet and HOP_VALID. */
+  TRAFFIC = 15,
 }
-export const ENTRY_CELLS = 12;
+export const ENTRY_CELLS = 16;
+
+/** Bits of the TRAFFIC cell. The counters saturate, so once an entry has carried real traffic
+ *  the data path stops writing them (a load, no store, per packet). */
+export const enum Traffic {
+  /** Client → server packets that carried payload (TCP/UDP data), 0..255. */
+  DATA_MASK = 0xff,
+  /** Server → client packets seen (NAT replies), 0..255. */
+  REPLY_SHIFT = 8,
+  REPLY_MASK = 0xff00,
+  REPLY_ONE = 0x100,
+  /** Data-plane index of the interface the client's first packet came in on. */
+  HOP_IF_SHIFT = 16,
+  HOP_IF_MASK = 0xff0000,
+  /** HOP_A..HOP_C and HOP_IF hold the next hop toward the client. */
+  HOP_VALID = 0x1000000,
+}
 
 /** META bits. */
 export const enum Meta {
@@ -793,6 +822,83 @@ export class ConnTable {
     return Atomics.add(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.IN_PKTS, 1) + 1;
   }
 
+  /** Counts a client packet that carried payload (saturating at 255; no store once there).
+   *  Any worker, lock-free: a CAS lost to another worker's count is simply not retried. */
+  countData(index: number): void {
+    const c = this.cells;
+    const at = this.entryBase + index * ENTRY_CELLS + EntryCell.TRAFFIC;
+    const t = c[at]!;
+    if ((t & Traffic.DATA_MASK) !== Traffic.DATA_MASK) Atomics.compareExchange(c, at, t, t + 1);
+  }
+
+  /** Counts a reply from the real server (NAT), saturating at 255, like countData. */
+  countReply(index: number): void {
+    const c = this.cells;
+    const at = this.entryBase + index * ENTRY_CELLS + EntryCell.TRAFFIC;
+    const t = c[at]!;
+    if ((t & Traffic.REPLY_MASK) !== Traffic.REPLY_MASK) Atomics.compareExchange(c, at, t, t + Traffic.REPLY_ONE);
+  }
+
+  /**
+   * Records the next hop toward the client of entry `index`, which this worker has just
+   * created: the frame of the client's first packet (Ethernet header at frame[l2]) came from
+   * that next hop to our MAC on interface `ingress`. Only the creator calls it, once, so the
+   * answer is exact per connection: later frames (spoofed sources, a colliding client address
+   * on another interface) never change it. The MACs are stored before HOP_VALID is set (one
+   * Atomics.or), so a reader that sees HOP_VALID sees them.
+   */
+  setClientHop(index: number, frame: Uint8Array, l2: number, ingress: number): void {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    // Frame bytes 0..5 are the destination (our MAC), 6..11 the source (the next hop).
+    c[e + EntryCell.HOP_A] = (frame[l2 + 6]! << 24) | (frame[l2 + 7]! << 16) | (frame[l2 + 8]! << 8) | frame[l2 + 9]!;
+    c[e + EntryCell.HOP_B] = (frame[l2 + 10]! << 24) | (frame[l2 + 11]! << 16) | (frame[l2]! << 8) | frame[l2 + 1]!;
+    c[e + EntryCell.HOP_C] = (frame[l2 + 2]! << 24) | (frame[l2 + 3]! << 16) | (frame[l2 + 4]! << 8) | frame[l2 + 5]!;
+    Atomics.or(c, e + EntryCell.TRAFFIC, Traffic.HOP_VALID | ((ingress << Traffic.HOP_IF_SHIFT) & Traffic.HOP_IF_MASK));
+  }
+
+  /** The interface toward the client of entry `index` (generation `seq`), or -1 when the entry
+   *  has no next hop (created by connection sync) or is no longer `seq`. */
+  clientHopEgress(index: number, seq: number): number {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    const t = Atomics.load(c, e + EntryCell.TRAFFIC);
+    if ((t & Traffic.HOP_VALID) === 0) return -1;
+    if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (seq | SEQ_BUSY)) return -1;
+    return (t & Traffic.HOP_IF_MASK) >>> Traffic.HOP_IF_SHIFT;
+  }
+
+  /**
+   * Writes the Ethernet destination (the next hop toward the client) and source (our MAC on
+   * that interface) of entry `index` at frame[l2..l2+12) and returns the egress interface, or
+   * -1 (frame untouched) when the entry has no next hop or is no longer generation `seq`.
+   */
+  writeClientHop(index: number, seq: number, frame: Uint8Array, l2: number): number {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    const t = Atomics.load(c, e + EntryCell.TRAFFIC);
+    if ((t & Traffic.HOP_VALID) === 0) return -1;
+    const a = c[e + EntryCell.HOP_A]!;
+    const b = c[e + EntryCell.HOP_B]!;
+    const d = c[e + EntryCell.HOP_C]!;
+    // The slot was freed and maybe reused while we read: do not trust what we read.
+    if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (seq | SEQ_BUSY)) return -1;
+    // Destination: the next hop toward the client; source: our MAC on that interface.
+    frame[l2] = a >>> 24;
+    frame[l2 + 1] = (a >>> 16) & 0xff;
+    frame[l2 + 2] = (a >>> 8) & 0xff;
+    frame[l2 + 3] = a & 0xff;
+    frame[l2 + 4] = b >>> 24;
+    frame[l2 + 5] = (b >>> 16) & 0xff;
+    frame[l2 + 6] = (b >>> 8) & 0xff;
+    frame[l2 + 7] = b & 0xff;
+    frame[l2 + 8] = d >>> 24;
+    frame[l2 + 9] = (d >>> 16) & 0xff;
+    frame[l2 + 10] = (d >>> 8) & 0xff;
+    frame[l2 + 11] = d & 0xff;
+    return (t & Traffic.HOP_IF_MASK) >>> Traffic.HOP_IF_SHIFT;
+  }
+
   /** IPVS ip_vs_conn_expire_now: makes the entry unreachable for lookups at once and due for
    *  the owner's sweep. Any worker may call it. Returns false if the slot is no longer `seq`. */
   expireNow(index: number, seq: number, nowMs: number): boolean {
@@ -939,6 +1045,7 @@ export class ConnTable {
     c[e + EntryCell.EXPIRES] = ((nowMs | 0) + t) | 0;
     c[e + EntryCell.CONTROL] = isTemplate ? 0 : controlTemplate + 1;
     c[e + EntryCell.IN_PKTS] = 0;
+    c[e + EntryCell.TRAFFIC] = 0;
     Atomics.store(c, e + EntryCell.SEQ, gen | SEQ_LIVE);
     if (hashed) this.publish(this.fwdBase, hf, index);
     if (inReply) this.publish(this.replyBase, hr, index);

@@ -16,7 +16,7 @@ import { buildHostFilter, BPF_RET, BPF_K, stmt } from './bpf';
 import { KernelGuard, type GuardTuple } from './guard';
 import { NetInfo, type InterfaceInfo } from './netinfo';
 import { NextHopTable } from './next-hop';
-import { ClientHopTable } from './client-hops';
+import { ClientHopTable, refreshClientRoutes } from './client-hops';
 import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
@@ -87,13 +87,13 @@ export class DataPlaneError extends Error {
 const CONTROL_WORKER_ID = 255;
 const APPLY_TIMEOUT_MS = 5000;
 const NEXT_HOP_REFRESH_MS = 5000;
-/** Clients whose next hop NAT remembers at once (direct-mapped, 32 bytes each: 2 MiB). */
-const CLIENT_HOP_RECORDS = 65536;
+/** Routes toward clients for NAT replies of entries without their own next hop (client-hops.ts). */
+const CLIENT_HOP_RECORDS = 256;
 
 export class DataPlane {
   readonly conns: ConnTable;
   readonly nextHops: NextHopTable;
-  /** NAT: next hops toward clients, learned by the workers from the clients' packets. */
+  /** NAT: routes toward clients, the fallback for entries without their own next hop. */
   readonly clientHops: ClientHopTable;
   readonly counters: CounterSum;
   readonly connLister: ConnLister;
@@ -157,8 +157,13 @@ export class DataPlane {
     // Logged once everything runs: scripts and tests wait for this line.
     const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)`;
     this.opts.log('info', `data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
+    const clientRoutes = (): void => {
+      refreshClientRoutes(this.clientHops, this.netinfo, this.ifaces, this.opts.log).catch((err: Error) => this.opts.log('warn', `client routes: ${err.message}`));
+    };
+    clientRoutes();
     this.refreshTimer = setInterval(() => {
       this.refreshNextHops().catch((err: Error) => this.opts.log('warn', `next-hop refresh: ${err.message}`));
+      clientRoutes();
     }, NEXT_HOP_REFRESH_MS);
     this.refreshTimer.unref();
   }

@@ -34,10 +34,12 @@ function put(table: ConnTable, slot: number, fwd: ForwardMethod, c: number, cpor
   return table.insert(proto, c, cport, ip('10.0.0.100'), 80, table.dests.addr(slot), table.dests.get(slot, DestField.PORT), slot, fwd, 0, StateFlag.INACTIVE, timeoutMs, NOW, -1);
 }
 
-test('64 bytes per entry including both indexes', () => {
+test('80 bytes per entry including both indexes; an entry is one 64-byte cache line, line-aligned', () => {
   const cap = 1 << 20;
   const perEntry = connTableBytes(cap) / cap;
-  assert.ok(perEntry <= 64.01, `${perEntry} bytes per entry`);
+  assert.ok(perEntry <= 80.01, `${perEntry} bytes per entry`);
+  assert.equal(ENTRY_CELLS * 4, 64);
+  assert.equal((HEADER_CELLS * 4) % 64, 0, 'entries start on a line boundary');
 });
 
 test('insert then lookup in both directions; DR entries are not in the reply index', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseIpAddrJson, parseIpRouteGetJson, parseNeighMac, NetInfo } from '../../src/dataplane/netinfo';
+import { parseIpAddrJson, parseIpRouteGetJson, parseIpRouteShowJson, parseNeighMac, NetInfo } from '../../src/dataplane/netinfo';
 import type { CommandRunner } from '../../src/dataplane/guard';
 
 // Recorded from `ip -j addr show` in a lab director namespace (iproute2 6.1).
@@ -55,4 +55,18 @@ test('neighbourMac probes until the kernel has learnt the MAC, and gives up at t
 
   const failing = new NetInfo({ runner: { run: async () => ({ status: 1, stdout: '', stderr: 'Cannot find device "nope"' }) } });
   await assert.rejects(failing.route('10.0.0.1'), /ip -j route get 10\.0\.0\.1: Cannot find device "nope"/);
+});
+
+test('ip -j -4 route show: unicast routes with their gateway; local/broadcast types left out', () => {
+  const json = JSON.stringify([
+    { dst: 'default', gateway: '10.0.0.1', dev: 'eth0', flags: [] },
+    { dst: '10.0.0.0/24', dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: '10.0.0.2', flags: [] },
+    { type: 'broadcast', dst: '10.0.0.255', dev: 'eth0' },
+    { dst: '192.168.5.0/24', gateway: '10.0.0.9', dev: 'eth0', flags: [] },
+  ]);
+  assert.deepEqual(parseIpRouteShowJson(json), [
+    { dst: 'default', ifname: 'eth0', gateway: '10.0.0.1' },
+    { dst: '10.0.0.0/24', ifname: 'eth0', gateway: null },
+    { dst: '192.168.5.0/24', ifname: 'eth0', gateway: '10.0.0.9' },
+  ]);
 });
