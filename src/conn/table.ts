@@ -77,6 +77,7 @@
 // (24.8 days).
 
 import { DEST_SLOT_CELLS, DestField, DestFlag, ForwardMethod, type DestTable } from '../service/dest-table';
+import { defaultDefense, evictReason, type EvictionSink } from './defense';
 
 /** Errors of the connection table, with a stable code: UVS_CONN_BUFFER (attaching to a buffer
  *  that holds no table of that size), UVS_CONN_OWNER (removing another worker's entry).
@@ -120,6 +121,13 @@ export const enum HeaderCell {
   /** Deletions that did not find their entry in an index (left behind by a thread that died
    *  inside an index change); the deletion goes on. */
   INDEX_REPAIRS = 57,
+  /** Flood defence knobs (defense.ts): net.ipv4.vs.drop_entry, drop_packet, secure_tcp,
+   *  amemthresh (here: free slots), am_droprate. */
+  DROP_ENTRY = 58,
+  DROP_PACKET = 59,
+  SECURE_TCP = 60,
+  AMEMTHRESH = 61,
+  AM_DROPRATE = 62,
 }
 export const UDP_TIMEOUT_SLOT = 11;
 export const HEADER_CELLS = 64;
@@ -336,6 +344,9 @@ function finish(h: number): number {
   return h ^ (h >>> 16);
 }
 
+/** Bytes per entry, indexes included: a 64-byte entry and two 8-byte bucket pairs. */
+export const CONN_ENTRY_BYTES = (ENTRY_CELLS + 4) * 4;
+
 /** Bytes of the SharedArrayBuffer for `capacity` entries. */
 export function connTableBytes(capacity: number): number {
   return (HEADER_CELLS + capacity * ENTRY_CELLS + 4 * capacity) * 4;
@@ -396,6 +407,12 @@ export class ConnTable {
   private readonly lockGiveUpMs: number;
   /** Sweep position of this worker (entries), per thread. */
   private sweepCursor = 0;
+  /** Where this thread's drop_entry evictions are counted (the worker's counters), or null. */
+  evictionSink: EvictionSink | null = null;
+  /** Entries this thread evicted (drop_entry), all reasons. */
+  evictions = 0;
+  /** drop_packet's countdown (IPVS drop_counter), per thread. */
+  private dropCounter = 0;
 
   constructor(capacity: number, dests: DestTable, options: ConnTableOptions) {
     if (!Number.isInteger(capacity) || capacity <= 0 || capacity > MAX_CAPACITY) {
@@ -433,6 +450,12 @@ export class ConnTable {
       c[HeaderCell.SEED] = options.seed ?? (Math.random() * 0x100000000) | 0;
       c[HeaderCell.CONN_REUSE_MODE] = 1;
       for (let i = 0; i < DEFAULT_TIMEOUTS_MS.length; i++) c[HeaderCell.TIMEOUTS + i] = DEFAULT_TIMEOUTS_MS[i]!;
+      const d = defaultDefense(capacity);
+      c[HeaderCell.DROP_ENTRY] = d.dropEntry;
+      c[HeaderCell.DROP_PACKET] = d.dropPacket;
+      c[HeaderCell.SECURE_TCP] = d.secureTcp;
+      c[HeaderCell.AMEMTHRESH] = d.amemthresh;
+      c[HeaderCell.AM_DROPRATE] = d.amDroprate;
       Atomics.store(c, HeaderCell.MAGIC, MAGIC);
     }
     this.seed = c[HeaderCell.SEED]!;
@@ -461,6 +484,42 @@ export class ConnTable {
   countRefused(): void {
     Atomics.add(this.cells, HeaderCell.REFUSED, 1);
   }
+  /** Fewer than AMEMTHRESH slots free: the table is under pressure (the kernel's nomem:
+   *  availmem < amemthresh). */
+  underPressure(): boolean {
+    const c = this.cells;
+    return this.capacity - Atomics.load(c, HeaderCell.COUNT) < c[HeaderCell.AMEMTHRESH]!;
+  }
+
+  /** Whether a defence knob (DROP_ENTRY, DROP_PACKET, SECURE_TCP) is on now: 3 always, 1 and 2
+   *  while the table is under pressure (update_defense_level's modes), 0 never. */
+  defenseOn(cell: HeaderCell): boolean {
+    const mode = this.cells[cell]!;
+    if (mode === 0) return false;
+    return mode === 3 || this.underPressure();
+  }
+
+  /** IPVS ip_vs_todrop for a new connection: true when drop_packet says to drop this one (one in
+   *  `rate`: amemthresh / (amemthresh − free) under pressure, am_droprate when always on). */
+  dropPacketNow(): boolean {
+    const c = this.cells;
+    const mode = c[HeaderCell.DROP_PACKET]!;
+    if (mode === 0) return false;
+    let rate: number;
+    if (mode === 3) {
+      rate = c[HeaderCell.AM_DROPRATE]!;
+    } else {
+      const thresh = c[HeaderCell.AMEMTHRESH]!;
+      const free = this.capacity - Atomics.load(c, HeaderCell.COUNT);
+      if (free >= thresh) return false;
+      rate = Math.floor(thresh / (thresh - free));
+    }
+    if (rate <= 0) return false;
+    if (--this.dropCounter > 0) return false;
+    this.dropCounter = rate;
+    return true;
+  }
+
   knob(cell: HeaderCell): number {
     return Atomics.load(this.cells, cell);
   }
@@ -1165,6 +1224,12 @@ export class ConnTable {
     // removed (Linux ≥ 5.9, ip_vs_expire_nodest_conn_flush), not only when a packet comes.
     const nodest = Atomics.load(c, HeaderCell.EXPIRE_NODEST_CONN) !== 0;
     const dcells = this.dests.cells;
+    // drop_entry (defense.ts): under pressure, cheap entries go before their timeouts say.
+    const thresh = c[HeaderCell.AMEMTHRESH]!;
+    const free = this.capacity - Atomics.load(c, HeaderCell.COUNT);
+    const dropMode = c[HeaderCell.DROP_ENTRY]!;
+    const dropEntry = dropMode === 3 || (dropMode !== 0 && free < thresh);
+    const pressure = thresh > 0 ? Math.min(1000, Math.max(0, Math.floor((free * 1000) / thresh))) : 0;
     for (let k = 0; k < steps; k++) {
       const e = this.entryBase + idx * ENTRY_CELLS;
       const seq = Atomics.load(c, e + EntryCell.SEQ);
@@ -1176,7 +1241,16 @@ export class ConnTable {
             due = this.expireNow(idx, seq & ~SEQ_BUSY, now);
           }
         }
-        if (due && this.expireEntry(idx, seq & ~SEQ_BUSY, now)) freed++;
+        if (due) {
+          if (this.expireEntry(idx, seq & ~SEQ_BUSY, now)) freed++;
+        } else if (dropEntry) {
+          const reason = evictReason(c, e, now, pressure);
+          if (reason >= 0 && this.evictEntry(idx, seq & ~SEQ_BUSY, now, pressure, reason)) {
+            freed++;
+            this.evictions++;
+            if (this.evictionSink !== null) this.evictionSink.evicted(reason);
+          }
+        }
       }
       if (++idx >= used) idx = 0;
     }
@@ -1205,6 +1279,18 @@ export class ConnTable {
       this.unlockEntry(index, seq & ~SEQ_BUSY);
     }
     return index >= used ? -1 : index;
+  }
+
+  /** drop_entry's eviction of one entry this worker owns: judged again under its lock (a packet
+   *  on another worker may have moved it meanwhile), then freed. Returns true when freed. */
+  private evictEntry(index: number, seq: number, now: number, pressure: number, reason: number): boolean {
+    if (!this.lockEntry(index, seq)) return false;
+    if (evictReason(this.cells, this.entryBase + index * ENTRY_CELLS, now, pressure) !== reason) {
+      this.unlockEntry(index, seq);
+      return false;
+    }
+    this.freeLocked(index, seq);
+    return true;
   }
 
   /** IPVS ip_vs_conn_expire for one entry this worker owns. Returns true when freed. */

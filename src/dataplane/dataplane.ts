@@ -17,6 +17,7 @@ import { KernelGuard, type GuardTuple } from './guard';
 import { NetInfo, type InterfaceInfo } from './netinfo';
 import { NextHopTable } from './next-hop';
 import { ClientHopTable, refreshClientRoutes } from './client-hops';
+import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
 import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
@@ -41,6 +42,8 @@ export interface DataPlaneOptions {
   ifaces: string[];
   /** Connection-table capacity (uvsd --conn-max). */
   connMax: number;
+  /** Flood defence knobs of the connection table (src/conn/defense.ts); defaults otherwise. */
+  connDefense?: Partial<ConnDefense>;
   log: LogFn;
   netinfo?: NetInfo;
   guard?: KernelGuard;
@@ -129,6 +132,7 @@ export class DataPlane {
     this.netinfo = opts.netinfo ?? new NetInfo();
     this.guard = opts.guard ?? new KernelGuard();
     this.conns = new ConnTable(opts.connMax, this.model.destTable, { workerId: CONTROL_WORKER_ID });
+    this.setDefense(opts.connDefense ?? {});
     this.nextHops = new NextHopTable(this.model.destTable.capacity);
     this.clientHops = new ClientHopTable(CLIENT_HOP_RECORDS);
     this.layout = { maxServices: this.model.maxServices, maxDests: this.model.destTable.capacity };
@@ -137,6 +141,17 @@ export class DataPlane {
     }
     this.counters = new CounterSum(() => this.handles.map((h) => h.counters));
     this.connLister = { list: (limit) => this.listConnections(limit) };
+  }
+
+  /** The connection table's flood defence knobs (drop_entry, drop_packet, secure_tcp, amemthresh,
+   *  am_droprate): every worker sees a change at once (they live in the table's shared header).
+   *  A bad value throws and changes nothing. */
+  setDefense(knobs: Partial<ConnDefense>): void {
+    setDefense(this.conns, knobs);
+  }
+
+  defense(): ConnDefense {
+    return getDefense(this.conns);
   }
 
   /** Why the data plane cannot forward to this real server, or null when it can. */

@@ -114,6 +114,8 @@ export class Pipeline {
     this.nextHops = deps.nextHops;
     this.counters = deps.counters;
     this.conns = deps.conns;
+    // drop_entry's evictions by this worker's sweep are counted with its other figures.
+    deps.conns.evictionSink = deps.counters;
     this.dests = deps.dests;
     this.vnetHdr = deps.vnetHdr === true;
     this.clientHops = deps.clientHops ?? new ClientHopTable(16);
@@ -202,6 +204,8 @@ export class Pipeline {
         return this.drop(DropReason.CONN_TABLE_FULL);
       case ConnVerdict.DEST_UNAVAILABLE:
         return this.drop(DropReason.DEST_UNAVAILABLE);
+      case ConnVerdict.DEFENSE_DROP:
+        return this.drop(DropReason.DROP_PACKET);
       default:
         return this.notOurs();
     }

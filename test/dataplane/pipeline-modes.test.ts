@@ -16,7 +16,7 @@ import type { ConnService } from '../../src/conn/schedule';
 import { getSchedulerFactory } from '../../src/sched/index';
 import { NextHopTable } from '../../src/dataplane/next-hop';
 import { ClientHopTable } from '../../src/dataplane/client-hops';
-import { WorkerCounters, Stat, STAT_CELLS } from '../../src/dataplane/counters';
+import { WorkerCounters, WorkerStat, Stat, STAT_CELLS } from '../../src/dataplane/counters';
 import { Pipeline, NO_TX, QUEUED } from '../../src/dataplane/pipeline';
 
 const CLIENT_MAC = '02:00:00:00:00:0a';
@@ -183,6 +183,19 @@ test('NAT: an entry without its own next hop (connection sync) replies by the re
   const reply = mkReply();
   assert.equal(run(lab, reply, 1), 0, 'the longest route wins');
   assert.deepEqual(Array.from(reply.subarray(0, 12)), [...macBytes(GW_MAC), ...macBytes(DIRECTOR_MAC)]);
+});
+
+test('flood defence through the pipeline: spoofed SYNs fill the table, the sweep evicts them (counted per worker), a real client gets in', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, connMax: 64 });
+  for (let i = 0; i < 64; i++) {
+    assert.equal(run(lab, tcpFrame({ src: `198.18.0.${i + 1}`, dst: VIP, sport: 1000 + i, dport: 80, flags: TCP_SYN })), 1);
+  }
+  assert.equal(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 43000, dport: 80, flags: TCP_SYN })), NO_TX);
+  assert.equal(lab.counters.drops(DropReason.CONN_TABLE_FULL), 1);
+  // The worker loop's sweep, 300 ms later (the SYN grace at a full table is 200 ms).
+  assert.equal(lab.conns.expire(1_000_300, 512), 64);
+  assert.equal(lab.counters.get(WorkerStat.EVICT_SYN), 64);
+  assert.equal(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 43000, dport: 80, flags: TCP_SYN }), 0), 1);
 });
 
 function macBytes(mac: string): number[] {
