@@ -5,6 +5,9 @@
 // creates a NAT entry records the interface and the source MAC of the client's frame that
 // created it, and replies of that connection leave that way. Nothing a later frame says changes
 // it, so spoofed sources and colliding client addresses cannot misdirect a real client's replies.
+// This is the route back to the client as long as routing is symmetric, which a director in front
+// of its clients has by design; an asymmetric set-up (client packets in on one interface, the
+// route back out on another) is not covered.
 // (Before, a table learned from every client frame, last writer wins, served every reply: a
 // spoofed frame from another MAC or interface with a real client's address redirected that
 // client's replies.)

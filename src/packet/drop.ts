@@ -85,7 +85,8 @@ export const enum DropReason {
   NOT_ON_LINK = 38,
   /** A forwarding method this data plane does not implement yet. */
   METHOD_UNSUPPORTED = 39,
-  /** A NAT reply to a client whose next hop is not known (no packet from it seen yet). */
+  /** A NAT reply whose connection entry has no next hop toward the client (created by
+   *  connection sync) and no route through a resolved gateway contains the client. */
   NO_CLIENT_HOP = 40,
   /** A GSO super-frame of a kind the data plane cannot segment (TUN needs TCPv4 segments). */
   GSO_UNSUPPORTED = 41,
