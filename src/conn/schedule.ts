@@ -48,6 +48,8 @@ export const enum ConnVerdict {
   DEST_UNAVAILABLE = 4,
   /** A packet to a non-persistent service on a port that is not its port. */
   WRONG_PORT = 5,
+  /** drop_packet (defense.ts) dropped this new connection: the table is under pressure. */
+  DEFENSE_DROP = 6,
 }
 
 /** The sysctls that shape this path, with IPVS's defaults. Stored in the table's header, so a
@@ -155,6 +157,8 @@ export class ConnScheduler {
       } else if (proto !== IPPROTO_UDP) {
         return ConnVerdict.PASS;
       }
+      // ip_vs_todrop, checked by tcp/udp_conn_schedule before scheduling.
+      if (table.dropPacketNow()) return ConnVerdict.DEFENSE_DROP;
       const verdict = this.schedule(svc, key, nowMs, out);
       if (verdict !== ConnVerdict.FORWARD) return verdict;
     }

@@ -6,11 +6,13 @@
 //
 //   [ header: HEADER_CELLS ][ entries: capacity × ENTRY_CELLS ][ forward index ][ reply index ]
 //
-// - An entry is 12 cells (48 bytes), the fields of struct ip_vs_conn that the data path needs
-//   (see EntryCell). Entry slots are allocated from a free list; no allocation per connection.
+// - An entry is 16 cells (64 bytes: one cache line, the entries start on a line boundary), the
+//   fields of struct ip_vs_conn that the data path needs (see EntryCell), plus the next hop
+//   toward the client (NAT replies) and the traffic figures the flood defence judges entries by.
+//   Entry slots are allocated from a free list; no allocation per connection.
 // - Two open-addressing indexes with linear probing, each 2 × capacity int32 buckets
 //   (16 bytes per entry for the two), so a full table runs at load factor 0.5.
-//   Total: 48 + 16 = 64 bytes per entry, indexes included.
+//   Total: 64 + 16 = 80 bytes per entry, indexes included.
 //   - forward index, key (protocol, template bit, caddr, cport, vaddr, vport): ip_vs_conn_in_get
 //     and ip_vs_ct_in_get;
 //   - reply index, key (protocol, daddr, dport, caddr, cport): ip_vs_conn_out_get, for NAT
@@ -76,6 +78,7 @@
 
 import { DEST_SLOT_CELLS, DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
 import { UvsError } from '../runtime/errors';
+import { defaultDefense, evictReason, type EvictionSink } from './defense';
 
 /** Errors of the connection table, with a stable code: UVS_CONN_BUFFER (attaching to a buffer
  *  that holds no table of that size), UVS_CONN_OWNER (removing another worker's entry).
@@ -115,6 +118,13 @@ export const enum HeaderCell {
   /** Deletions that did not find their entry in an index (left behind by a thread that died
    *  inside an index change); the deletion goes on. */
   INDEX_REPAIRS = 57,
+  /** Flood defence knobs (defense.ts): net.ipv4.vs.drop_entry, drop_packet, secure_tcp,
+   *  amemthresh (here: free slots), am_droprate. */
+  DROP_ENTRY = 58,
+  DROP_PACKET = 59,
+  SECURE_TCP = 60,
+  AMEMTHRESH = 61,
+  AM_DROPRATE = 62,
 }
 export const UDP_TIMEOUT_SLOT = 11;
 export const HEADER_CELLS = 64;
@@ -144,8 +154,35 @@ export const enum EntryCell {
   CONTROL = 10,
   /** Packets seen in the client's direction (IPVS in_pkts, for the sync threshold later). */
   IN_PKTS = 11,
+  /** The next hop toward the client (NAT replies), written once by the creating worker from the
+   *  frame of the client's first packet: HOP_A = its source MAC bytes 0..3 (the client itself
+   *  on-link, else the router in front of it), HOP_B = source MAC bytes 4..5 << 16 | destination
+   *  MAC (the director's own on that interface) bytes 0..1, HOP_C = destination MAC bytes 2..5.
+   *  Valid only when TRAFFIC has HOP_VALID. */
+  HOP_A = 12,
+  HOP_B = 13,
+  HOP_C = 14,
+  /** Traffic bits (Traffic): client packets with payload and replies, both saturating at 255,
+   *  the ingress interface of the client's first packet and HOP_VALID. */
+  TRAFFIC = 15,
 }
-export const ENTRY_CELLS = 12;
+export const ENTRY_CELLS = 16;
+
+/** Bits of the TRAFFIC cell. The counters saturate, so once an entry has carried real traffic
+ *  the data path stops writing them (a load, no store, per packet). */
+export const enum Traffic {
+  /** Client → server packets that carried payload (TCP/UDP data), 0..255. */
+  DATA_MASK = 0xff,
+  /** Server → client packets seen (NAT replies), 0..255. */
+  REPLY_SHIFT = 8,
+  REPLY_MASK = 0xff00,
+  REPLY_ONE = 0x100,
+  /** Data-plane index of the interface the client's first packet came in on. */
+  HOP_IF_SHIFT = 16,
+  HOP_IF_MASK = 0xff0000,
+  /** HOP_A..HOP_C and HOP_IF hold the next hop toward the client. */
+  HOP_VALID = 0x1000000,
+}
 
 /** META bits. */
 export const enum Meta {
@@ -304,6 +341,9 @@ function finish(h: number): number {
   return h ^ (h >>> 16);
 }
 
+/** Bytes per entry, indexes included: a 64-byte entry and two 8-byte bucket pairs. */
+export const CONN_ENTRY_BYTES = (ENTRY_CELLS + 4) * 4;
+
 /** Bytes of the SharedArrayBuffer for `capacity` entries. */
 export function connTableBytes(capacity: number): number {
   return (HEADER_CELLS + capacity * ENTRY_CELLS + 4 * capacity) * 4;
@@ -364,6 +404,12 @@ export class ConnTable {
   private readonly lockGiveUpMs: number;
   /** Sweep position of this worker (entries), per thread. */
   private sweepCursor = 0;
+  /** Where this thread's drop_entry evictions are counted (the worker's counters), or null. */
+  evictionSink: EvictionSink | null = null;
+  /** Entries this thread evicted (drop_entry), all reasons. */
+  evictions = 0;
+  /** drop_packet's countdown (IPVS drop_counter), per thread. */
+  private dropCounter = 0;
 
   constructor(capacity: number, dests: DestTable, options: ConnTableOptions) {
     if (!Number.isInteger(capacity) || capacity <= 0 || capacity > MAX_CAPACITY) {
@@ -401,6 +447,12 @@ export class ConnTable {
       c[HeaderCell.SEED] = options.seed ?? (Math.random() * 0x100000000) | 0;
       c[HeaderCell.CONN_REUSE_MODE] = 1;
       for (let i = 0; i < DEFAULT_TIMEOUTS_MS.length; i++) c[HeaderCell.TIMEOUTS + i] = DEFAULT_TIMEOUTS_MS[i]!;
+      const d = defaultDefense(capacity);
+      c[HeaderCell.DROP_ENTRY] = d.dropEntry;
+      c[HeaderCell.DROP_PACKET] = d.dropPacket;
+      c[HeaderCell.SECURE_TCP] = d.secureTcp;
+      c[HeaderCell.AMEMTHRESH] = d.amemthresh;
+      c[HeaderCell.AM_DROPRATE] = d.amDroprate;
       Atomics.store(c, HeaderCell.MAGIC, MAGIC);
     }
     this.seed = c[HeaderCell.SEED]!;
@@ -429,6 +481,42 @@ export class ConnTable {
   countRefused(): void {
     Atomics.add(this.cells, HeaderCell.REFUSED, 1);
   }
+  /** Fewer than AMEMTHRESH slots free: the table is under pressure (the kernel's nomem:
+   *  availmem < amemthresh). */
+  underPressure(): boolean {
+    const c = this.cells;
+    return this.capacity - Atomics.load(c, HeaderCell.COUNT) < c[HeaderCell.AMEMTHRESH]!;
+  }
+
+  /** Whether a defence knob (DROP_ENTRY, DROP_PACKET, SECURE_TCP) is on now: 3 always, 1 and 2
+   *  while the table is under pressure (update_defense_level's modes), 0 never. */
+  defenseOn(cell: HeaderCell): boolean {
+    const mode = this.cells[cell]!;
+    if (mode === 0) return false;
+    return mode === 3 || this.underPressure();
+  }
+
+  /** IPVS ip_vs_todrop for a new connection: true when drop_packet says to drop this one (one in
+   *  `rate`: amemthresh / (amemthresh − free) under pressure, am_droprate when always on). */
+  dropPacketNow(): boolean {
+    const c = this.cells;
+    const mode = c[HeaderCell.DROP_PACKET]!;
+    if (mode === 0) return false;
+    let rate: number;
+    if (mode === 3) {
+      rate = c[HeaderCell.AM_DROPRATE]!;
+    } else {
+      const thresh = c[HeaderCell.AMEMTHRESH]!;
+      const free = this.capacity - Atomics.load(c, HeaderCell.COUNT);
+      if (free >= thresh) return false;
+      rate = Math.floor(thresh / (thresh - free));
+    }
+    if (rate <= 0) return false;
+    if (--this.dropCounter > 0) return false;
+    this.dropCounter = rate;
+    return true;
+  }
+
   knob(cell: HeaderCell): number {
     return Atomics.load(this.cells, cell);
   }
@@ -790,6 +878,83 @@ export class ConnTable {
     return Atomics.add(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.IN_PKTS, 1) + 1;
   }
 
+  /** Counts a client packet that carried payload (saturating at 255; no store once there).
+   *  Any worker, lock-free: a CAS lost to another worker's count is simply not retried. */
+  countData(index: number): void {
+    const c = this.cells;
+    const at = this.entryBase + index * ENTRY_CELLS + EntryCell.TRAFFIC;
+    const t = c[at]!;
+    if ((t & Traffic.DATA_MASK) !== Traffic.DATA_MASK) Atomics.compareExchange(c, at, t, t + 1);
+  }
+
+  /** Counts a reply from the real server (NAT), saturating at 255, like countData. */
+  countReply(index: number): void {
+    const c = this.cells;
+    const at = this.entryBase + index * ENTRY_CELLS + EntryCell.TRAFFIC;
+    const t = c[at]!;
+    if ((t & Traffic.REPLY_MASK) !== Traffic.REPLY_MASK) Atomics.compareExchange(c, at, t, t + Traffic.REPLY_ONE);
+  }
+
+  /**
+   * Records the next hop toward the client of entry `index`, which this worker has just
+   * created: the frame of the client's first packet (Ethernet header at frame[l2]) came from
+   * that next hop to our MAC on interface `ingress`. Only the creator calls it, once, so the
+   * answer is exact per connection: later frames (spoofed sources, a colliding client address
+   * on another interface) never change it. The MACs are stored before HOP_VALID is set (one
+   * Atomics.or), so a reader that sees HOP_VALID sees them.
+   */
+  setClientHop(index: number, frame: Uint8Array, l2: number, ingress: number): void {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    // Frame bytes 0..5 are the destination (our MAC), 6..11 the source (the next hop).
+    c[e + EntryCell.HOP_A] = (frame[l2 + 6]! << 24) | (frame[l2 + 7]! << 16) | (frame[l2 + 8]! << 8) | frame[l2 + 9]!;
+    c[e + EntryCell.HOP_B] = (frame[l2 + 10]! << 24) | (frame[l2 + 11]! << 16) | (frame[l2]! << 8) | frame[l2 + 1]!;
+    c[e + EntryCell.HOP_C] = (frame[l2 + 2]! << 24) | (frame[l2 + 3]! << 16) | (frame[l2 + 4]! << 8) | frame[l2 + 5]!;
+    Atomics.or(c, e + EntryCell.TRAFFIC, Traffic.HOP_VALID | ((ingress << Traffic.HOP_IF_SHIFT) & Traffic.HOP_IF_MASK));
+  }
+
+  /** The interface toward the client of entry `index` (generation `seq`), or -1 when the entry
+   *  has no next hop (created by connection sync) or is no longer `seq`. */
+  clientHopEgress(index: number, seq: number): number {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    const t = Atomics.load(c, e + EntryCell.TRAFFIC);
+    if ((t & Traffic.HOP_VALID) === 0) return -1;
+    if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (seq | SEQ_BUSY)) return -1;
+    return (t & Traffic.HOP_IF_MASK) >>> Traffic.HOP_IF_SHIFT;
+  }
+
+  /**
+   * Writes the Ethernet destination (the next hop toward the client) and source (our MAC on
+   * that interface) of entry `index` at frame[l2..l2+12) and returns the egress interface, or
+   * -1 (frame untouched) when the entry has no next hop or is no longer generation `seq`.
+   */
+  writeClientHop(index: number, seq: number, frame: Uint8Array, l2: number): number {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    const t = Atomics.load(c, e + EntryCell.TRAFFIC);
+    if ((t & Traffic.HOP_VALID) === 0) return -1;
+    const a = c[e + EntryCell.HOP_A]!;
+    const b = c[e + EntryCell.HOP_B]!;
+    const d = c[e + EntryCell.HOP_C]!;
+    // The slot was freed and maybe reused while we read: do not trust what we read.
+    if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (seq | SEQ_BUSY)) return -1;
+    // Destination: the next hop toward the client; source: our MAC on that interface.
+    frame[l2] = a >>> 24;
+    frame[l2 + 1] = (a >>> 16) & 0xff;
+    frame[l2 + 2] = (a >>> 8) & 0xff;
+    frame[l2 + 3] = a & 0xff;
+    frame[l2 + 4] = b >>> 24;
+    frame[l2 + 5] = (b >>> 16) & 0xff;
+    frame[l2 + 6] = (b >>> 8) & 0xff;
+    frame[l2 + 7] = b & 0xff;
+    frame[l2 + 8] = d >>> 24;
+    frame[l2 + 9] = (d >>> 16) & 0xff;
+    frame[l2 + 10] = (d >>> 8) & 0xff;
+    frame[l2 + 11] = d & 0xff;
+    return (t & Traffic.HOP_IF_MASK) >>> Traffic.HOP_IF_SHIFT;
+  }
+
   /** IPVS ip_vs_conn_expire_now: makes the entry unreachable for lookups at once and due for
    *  the owner's sweep. Any worker may call it. Returns false if the slot is no longer `seq`. */
   expireNow(index: number, seq: number, nowMs: number): boolean {
@@ -936,6 +1101,7 @@ export class ConnTable {
     c[e + EntryCell.EXPIRES] = ((nowMs | 0) + t) | 0;
     c[e + EntryCell.CONTROL] = isTemplate ? 0 : controlTemplate + 1;
     c[e + EntryCell.IN_PKTS] = 0;
+    c[e + EntryCell.TRAFFIC] = 0;
     Atomics.store(c, e + EntryCell.SEQ, gen | SEQ_LIVE);
     if (hashed) this.publish(this.fwdBase, hf, index);
     if (inReply) this.publish(this.replyBase, hr, index);
@@ -1055,6 +1221,12 @@ export class ConnTable {
     // removed (Linux ≥ 5.9, ip_vs_expire_nodest_conn_flush), not only when a packet comes.
     const nodest = Atomics.load(c, HeaderCell.EXPIRE_NODEST_CONN) !== 0;
     const dcells = this.dests.cells;
+    // drop_entry (defense.ts): under pressure, cheap entries go before their timeouts say.
+    const thresh = c[HeaderCell.AMEMTHRESH]!;
+    const free = this.capacity - Atomics.load(c, HeaderCell.COUNT);
+    const dropMode = c[HeaderCell.DROP_ENTRY]!;
+    const dropEntry = dropMode === 3 || (dropMode !== 0 && free < thresh);
+    const pressure = thresh > 0 ? Math.min(1000, Math.max(0, Math.floor((free * 1000) / thresh))) : 0;
     for (let k = 0; k < steps; k++) {
       const e = this.entryBase + idx * ENTRY_CELLS;
       const seq = Atomics.load(c, e + EntryCell.SEQ);
@@ -1066,7 +1238,16 @@ export class ConnTable {
             due = this.expireNow(idx, seq & ~SEQ_BUSY, now);
           }
         }
-        if (due && this.expireEntry(idx, seq & ~SEQ_BUSY, now)) freed++;
+        if (due) {
+          if (this.expireEntry(idx, seq & ~SEQ_BUSY, now)) freed++;
+        } else if (dropEntry) {
+          const reason = evictReason(c, e, now, pressure);
+          if (reason >= 0 && this.evictEntry(idx, seq & ~SEQ_BUSY, now, pressure, reason)) {
+            freed++;
+            this.evictions++;
+            if (this.evictionSink !== null) this.evictionSink.evicted(reason);
+          }
+        }
       }
       if (++idx >= used) idx = 0;
     }
@@ -1095,6 +1276,18 @@ export class ConnTable {
       this.unlockEntry(index, seq & ~SEQ_BUSY);
     }
     return index >= used ? -1 : index;
+  }
+
+  /** drop_entry's eviction of one entry this worker owns: judged again under its lock (a packet
+   *  on another worker may have moved it meanwhile), then freed. Returns true when freed. */
+  private evictEntry(index: number, seq: number, now: number, pressure: number, reason: number): boolean {
+    if (!this.lockEntry(index, seq)) return false;
+    if (evictReason(this.cells, this.entryBase + index * ENTRY_CELLS, now, pressure) !== reason) {
+      this.unlockEntry(index, seq);
+      return false;
+    }
+    this.freeLocked(index, seq);
+    return true;
   }
 
   /** IPVS ip_vs_conn_expire for one entry this worker owns. Returns true when freed. */

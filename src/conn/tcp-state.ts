@@ -7,9 +7,10 @@
 // and INPUT-ONLY, used while the entry has IP_VS_CONN_F_NOOUTPUT (DR and TUN: the replies
 // bypass the director, so it must guess the end of a connection from the client's packets
 // alone). The first output packet clears NOOUTPUT. The tables below are the kernel's
-// (post-sloppy_tcp, where an ACK in NONE means ESTABLISHED), not secure_tcp's.
+// (post-sloppy_tcp, where an ACK in NONE means ESTABLISHED); while secure_tcp is on
+// (defense.ts) the kernel's tcp_states_dos replaces them.
 
-import { ConnTable, ConnRef, EntryCell, Meta, StateFlag, UDP_TIMEOUT_SLOT } from './table';
+import { ConnTable, ConnRef, EntryCell, HeaderCell, Meta, StateFlag, UDP_TIMEOUT_SLOT } from './table';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/tcp';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
 
@@ -69,10 +70,33 @@ const CL = TcpState.CLOSE;
 const CW = TcpState.CLOSE_WAIT;
 const LA = TcpState.LAST_ACK;
 const LI = TcpState.LISTEN;
+const SA = TcpState.SYNACK;
 
 const DIR_INPUT = 0;
 const DIR_OUTPUT = 4;
 const DIR_INPUT_ONLY = 8;
+
+/** tcp_states_dos[] of ip_vs_proto_tcp.c (secure_tcp on), flattened like TCP_NEXT. The changes:
+ *  INPUT — a client's ACK leaves SYN_RECV as it is (only the real server's answer, seen in NAT,
+ *  completes the handshake: OUTPUT SYN in SYN_RECV gives SYNACK, then its ACK ESTABLISHED), a SYN
+ *  or FIN in SYNACK stays; INPUT-ONLY — a SYN opens in SYNACK. */
+const TCP_NEXT_DOS = Uint8Array.from([
+  // INPUT
+  /* syn */ SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA,
+  /* fin */ CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, SA,
+  /* ack */ ES, ES, SS, SR, FW, TW, CL, CW, CL, LI, SA,
+  /* rst */ CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL,
+  // OUTPUT
+  /* syn */ SS, ES, SS, SA, SS, SS, SS, SS, SS, LI, SA,
+  /* fin */ TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW,
+  /* ack */ ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES,
+  /* rst */ CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL,
+  // INPUT-ONLY
+  /* syn */ SA, ES, ES, SR, SA, SA, SA, SA, SA, SA, SA,
+  /* fin */ CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW,
+  /* ack */ ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES,
+  /* rst */ CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL,
+]);
 
 /** tcp_states[] of ip_vs_proto_tcp.c, flattened: TCP_NEXT[(row) * 11 + state]. */
 const TCP_NEXT = Uint8Array.from([
@@ -108,7 +132,7 @@ export function tcpFlagRow(tcpFlags: number): number {
  * not yet adjusted (tcpApplyState does that with the counters). A packet with none of
  * SYN/FIN/ACK/RST moves the connection to CLOSE, as the kernel's default does.
  */
-export function tcpNextStateCell(stateCell: number, dir: ConnDir, tcpFlags: number): number {
+export function tcpNextStateCell(stateCell: number, dir: ConnDir, tcpFlags: number, secure = false): number {
   let off = dir === ConnDir.OUTPUT ? DIR_OUTPUT : DIR_INPUT;
   let cell = stateCell;
   if (cell & StateFlag.NOOUTPUT) {
@@ -117,7 +141,7 @@ export function tcpNextStateCell(stateCell: number, dir: ConnDir, tcpFlags: numb
   }
   const row = tcpFlagRow(tcpFlags);
   const cur = cell & StateFlag.STATE_MASK;
-  const next = row < 0 ? TcpState.CLOSE : TCP_NEXT[(off + row) * TCP_STATE_COUNT + (cur < TCP_STATE_COUNT ? cur : 0)]!;
+  const next = row < 0 ? TcpState.CLOSE : (secure ? TCP_NEXT_DOS : TCP_NEXT)[(off + row) * TCP_STATE_COUNT + (cur < TCP_STATE_COUNT ? cur : 0)]!;
   return (cell & ~StateFlag.STATE_MASK) | next;
 }
 
@@ -131,7 +155,9 @@ export function tcpNextStateCell(stateCell: number, dir: ConnDir, tcpFlags: numb
 export function tcpStateTransition(table: ConnTable, ref: ConnRef, dir: ConnDir, tcpFlags: number, nowMs: number): number {
   const index = ref.index;
   const cur = table.field(index, EntryCell.STATE);
-  const predicted = tcpNextStateCell(cur, dir, tcpFlags);
+  // secure_tcp (defense.ts): one header load when off.
+  const secure = table.cells[HeaderCell.SECURE_TCP] !== 0 && table.defenseOn(HeaderCell.SECURE_TCP);
+  const predicted = tcpNextStateCell(cur, dir, tcpFlags, secure);
   if (predicted === cur) {
     // The common case (data in ESTABLISHED): the state stays. set_tcp_state still reloads
     // cp->timeout from the timeout table on every packet, so an `ipvsadm --set` reaches
@@ -146,7 +172,7 @@ export function tcpStateTransition(table: ConnTable, ref: ConnRef, dir: ConnDir,
   if (!table.lockEntry(index, ref.seq)) return -1;
   // Re-read under the lock: another worker may have moved it meanwhile.
   const old = table.field(index, EntryCell.STATE);
-  let next = tcpNextStateCell(old, dir, tcpFlags);
+  let next = tcpNextStateCell(old, dir, tcpFlags, secure);
   const newState = next & StateFlag.STATE_MASK;
   if (newState !== (old & StateFlag.STATE_MASK) && ref.destSlot >= 0) {
     if ((old & StateFlag.INACTIVE) === 0 && newState !== TcpState.ESTABLISHED) {

@@ -154,6 +154,7 @@ export class Daemon implements DaemonHost {
       workers: pcap ? 1 : this.options.workers,
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
+      connDefense: this.options.connDefense,
       serviceActive: (addr) => this.vrrp?.serviceActive(addr) ?? true,
       log: this.log,
     });

@@ -1,7 +1,8 @@
 // `uvsadm --dataplane` (a uvs extension; ipvsadm has no data plane of its own to show): one row
 // per worker thread with the figures that explain a run — batches, frames in and out, what was
-// not ours, kernel ring drops, time per frame in the pipeline and in sendmmsg — and the drop
-// reasons counted, summed over the workers.
+// not ours, kernel ring drops, time per frame in the pipeline and in sendmmsg, entries the flood
+// defence evicted (drop_entry, by reason: see src/conn/defense.ts) — and the drop reasons counted,
+// summed over the workers.
 
 import type { WorkerReport } from '../dataplane/dataplane';
 
@@ -11,7 +12,8 @@ function perFrame(ns: number, frames: number): string {
 
 export function listDataplane(workers: readonly WorkerReport[]): string {
   if (workers.length === 0) return 'no data plane runs in this uvsd (--io none)\n';
-  const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame'];
+  const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame',
+    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew'];
   const rows = workers.map((w) => {
     const s = w.stats;
     const rx = s['rx_frames'] ?? 0;
@@ -20,6 +22,7 @@ export function listDataplane(workers: readonly WorkerReport[]): string {
       String(w.id), w.alive ? 'running' : 'down', String(w.restarts), String(s['rx_batches'] ?? 0), String(rx), String(tx),
       String(s['tx_dropped'] ?? 0), String(s['not_ours'] ?? 0), String(s['ring_drops'] ?? 0), String(s['gso_frames'] ?? 0),
       perFrame(s['process_ns'] ?? 0, rx), perFrame(s['send_ns'] ?? 0, tx),
+      String(s['evict_syn'] ?? 0), String(s['evict_udp'] ?? 0), String(s['evict_nodata'] ?? 0), String(s['evict_few'] ?? 0),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -1,8 +1,10 @@
 // uvsd's command line (README.md, "What runs"): keepalived's -n -l -f -t, the data-plane
 // options, and the control socket. Pure: argv in, options or a usage error out.
 
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { UvsError } from '../runtime/errors';
+import { CONN_ENTRY_BYTES, MAX_CAPACITY } from '../conn/table';
+import type { ConnDefense } from '../conn/defense';
 
 /** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
 export type IoBackend = 'ring' | 'pcap' | 'none';
@@ -21,16 +23,28 @@ export interface UvsdOptions {
   ifaces: string[];
   workers: number;
   connMax: number;
+  /** --drop-entry, --drop-packet, --secure-tcp, --amemthresh, --am-droprate: the connection
+   *  table's flood defence (src/conn/defense.ts); absent ones keep their defaults. */
+  connDefense: Partial<ConnDefense>;
   /** --socket PATH; null = UVS_SOCKET or /run/uvs/<netns inode>.sock. */
   socket: string | null;
   help: boolean;
   version: boolean;
 }
 
-export const DEFAULT_CONN_MAX = 1 << 18;
+/**
+ * The default --conn-max: what 1/64 of the machine's memory holds at CONN_ENTRY_BYTES (80) per
+ * entry, indexes included — 4.9 M entries (377 MiB) with 24 GiB, 838 K with 4 GiB — at least
+ * 65,536 and at most the table's limit. The buffer is allocated at start, but the kernel backs
+ * its pages only as entries are first used.
+ */
+export function defaultConnMax(memBytes = totalmem()): number {
+  return Math.min(MAX_CAPACITY, Math.max(65_536, Math.floor(memBytes / 64 / CONN_ENTRY_BYTES)));
+}
+export const DEFAULT_CONN_MAX = defaultConnMax();
 export const MAX_WORKERS = 64;
-/** Connection-table slots are int32-indexed. */
-export const MAX_CONN_MAX = 2 ** 31 - 1;
+/** Entry numbers take 24 bits in the table's indexes. */
+export const MAX_CONN_MAX = MAX_CAPACITY;
 
 export class UvsdUsageError extends UvsError {
   constructor(message: string) {
@@ -46,7 +60,13 @@ export const UVSD_USAGE = `Usage: uvsd [options]
       --io ring|pcap|none packet I/O backend (default ring; none: control plane only)
       --iface IF          capture on IF; repeatable (default: from the configuration)
       --workers N         data-plane worker threads (default: number of CPUs)
-      --conn-max N        connection table capacity (default ${DEFAULT_CONN_MAX})
+      --conn-max N        connection table capacity (default ${DEFAULT_CONN_MAX}: 1/64 of memory, ${CONN_ENTRY_BYTES} bytes each)
+      --drop-entry 0-3    flood defence, as net.ipv4.vs.drop_entry: evict cheap entries under pressure
+                          (0 off, 1/2 auto, 3 always; default 1)
+      --drop-packet 0-3   as net.ipv4.vs.drop_packet: drop a share of new connections (default 0)
+      --secure-tcp 0-3    as net.ipv4.vs.secure_tcp: the stricter TCP state table (default 0)
+      --amemthresh N      pressure starts when fewer than N table slots are free (default conn-max/8)
+      --am-droprate N     drop_packet's 1/N when it is 3 (default 10)
       --socket PATH       control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
   -h, --help              this text
   -v, --version           version
@@ -68,6 +88,11 @@ const SPECS: Spec[] = [
   { long: 'workers', short: '', takesArg: true },
   { long: 'conn-max', short: '', takesArg: true },
   { long: 'socket', short: '', takesArg: true },
+  { long: 'drop-entry', short: '', takesArg: true },
+  { long: 'drop-packet', short: '', takesArg: true },
+  { long: 'secure-tcp', short: '', takesArg: true },
+  { long: 'amemthresh', short: '', takesArg: true },
+  { long: 'am-droprate', short: '', takesArg: true },
   { long: 'help', short: 'h', takesArg: false },
   { long: 'version', short: 'v', takesArg: false },
 ];
@@ -82,7 +107,7 @@ function positiveInt(option: string, text: string, max: number): number {
 export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
   const o: UvsdOptions = {
     dontFork: false, logConsole: false, configFile: null, configTest: false, io: 'ring', ifaces: [],
-    workers: Math.min(availableParallelism(), MAX_WORKERS), connMax: DEFAULT_CONN_MAX, socket: null,
+    workers: Math.min(availableParallelism(), MAX_WORKERS), connMax: DEFAULT_CONN_MAX, connDefense: {}, socket: null,
     help: false, version: false,
   };
   const words = [...argv];
@@ -122,7 +147,15 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     }
     apply(o, spec, value);
   }
+  if (o.connDefense.amemthresh !== undefined && o.connDefense.amemthresh > o.connMax) {
+    throw new UvsdUsageError(`--amemthresh: ${o.connDefense.amemthresh} free slots is more than --conn-max (${o.connMax})`);
+  }
   return o;
+}
+
+function mode(option: string, text: string): number {
+  if (!/^[0-3]$/.test(text)) throw new UvsdUsageError(`${option}: "${text}" is not one of 0 (off), 1, 2 (auto), 3 (always)`);
+  return Number(text);
 }
 
 function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
@@ -148,6 +181,14 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
       break;
     case 'workers': o.workers = positiveInt('--workers', v, MAX_WORKERS); break;
     case 'conn-max': o.connMax = positiveInt('--conn-max', v, MAX_CONN_MAX); break;
+    case 'drop-entry': o.connDefense.dropEntry = mode('--drop-entry', v); break;
+    case 'drop-packet': o.connDefense.dropPacket = mode('--drop-packet', v); break;
+    case 'secure-tcp': o.connDefense.secureTcp = mode('--secure-tcp', v); break;
+    case 'amemthresh':
+      if (!/^[0-9]+$/.test(v)) throw new UvsdUsageError(`--amemthresh: "${v}" is not a whole number`);
+      o.connDefense.amemthresh = Number(v);
+      break;
+    case 'am-droprate': o.connDefense.amDroprate = positiveInt('--am-droprate', v, 0x7fffffff); break;
     case 'socket':
       if (v === '') throw new UvsdUsageError('--socket: empty path');
       o.socket = v;

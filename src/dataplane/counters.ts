@@ -46,12 +46,19 @@ export const enum WorkerStat {
   SEND_NS = 10,
   /** Kernel ring drops (PACKET_STATISTICS tp_drops), summed. */
   RING_DROPS = 11,
+  /** Entries the flood defence (drop_entry, src/conn/defense.ts) evicted from this worker's
+   *  sweep, by EvictReason: handshakes never completed, UDP flows, TCP without client data, TCP
+   *  with little traffic. Also counted in EXPIRED. */
+  EVICT_SYN = 12,
+  EVICT_UDP = 13,
+  EVICT_NODATA = 14,
+  EVICT_FEW = 15,
 }
-export const WORKER_STAT_CELLS = 16;
+export const WORKER_STAT_CELLS = 24;
 
 export const WORKER_STAT_NAMES: readonly string[] = [
   'rx_batches', 'rx_frames', 'tx_frames', 'tx_dropped', 'not_ours', 'expired', 'yields', 'gso_frames',
-  'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops',
+  'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops', 'evict_syn', 'evict_udp', 'evict_nodata', 'evict_few',
 ];
 
 export interface CounterLayout {
@@ -114,6 +121,11 @@ export class WorkerCounters {
 
   drop(reason: number): void {
     this.cells[this.dropBase + reason]! += 1;
+  }
+
+  /** An entry evicted by the flood defence (EvictionSink of the ConnTable; EvictReason). */
+  evicted(reason: number): void {
+    this.cells[this.workerBase + WorkerStat.EVICT_SYN + reason]! += 1;
   }
 
   add(stat: WorkerStat, n: number): void {

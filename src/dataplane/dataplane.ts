@@ -17,6 +17,8 @@ import { KernelGuard, type GuardTuple } from './guard';
 import { NetInfo, type InterfaceInfo } from './netinfo';
 import { NextHopTable } from '../tables/next-hop';
 import { ClientHopTable } from '../tables/client-hops';
+import { refreshClientRoutes } from './client-routes';
+import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
 import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
@@ -43,6 +45,8 @@ export interface DataPlaneOptions {
   ifaces: string[];
   /** Connection-table capacity (uvsd --conn-max). */
   connMax: number;
+  /** Flood defence knobs of the connection table (src/conn/defense.ts); defaults otherwise. */
+  connDefense?: Partial<ConnDefense>;
   log: Logger;
   netinfo?: NetInfo;
   guard?: KernelGuard;
@@ -91,13 +95,13 @@ export class DataPlaneError extends UvsError {
 const CONTROL_WORKER_ID = 255;
 const APPLY_TIMEOUT_MS = 5000;
 const NEXT_HOP_REFRESH_MS = 5000;
-/** Clients whose next hop NAT remembers at once (direct-mapped, 32 bytes each: 2 MiB). */
-const CLIENT_HOP_RECORDS = 65536;
+/** Routes toward clients for NAT replies of entries without their own next hop (client-hops.ts). */
+const CLIENT_HOP_RECORDS = 256;
 
 export class DataPlane {
   readonly conns: ConnTable;
   readonly nextHops: NextHopTable;
-  /** NAT: next hops toward clients, learned by the workers from the clients' packets. */
+  /** NAT: routes toward clients, the fallback for entries without their own next hop. */
   readonly clientHops: ClientHopTable;
   readonly counters: CounterSum;
   readonly connLister: ConnLister;
@@ -133,6 +137,7 @@ export class DataPlane {
     this.netinfo = opts.netinfo ?? new NetInfo();
     this.guard = opts.guard ?? new KernelGuard();
     this.conns = new ConnTable(opts.connMax, this.model.destTable, { workerId: CONTROL_WORKER_ID });
+    this.setDefense(opts.connDefense ?? {});
     this.nextHops = new NextHopTable(this.model.destTable.capacity);
     this.clientHops = new ClientHopTable(CLIENT_HOP_RECORDS);
     this.layout = { maxServices: this.model.maxServices, maxDests: this.model.destTable.capacity };
@@ -141,6 +146,17 @@ export class DataPlane {
     }
     this.counters = new CounterSum(() => this.handles.map((h) => h.counters));
     this.connLister = { list: (limit) => this.listConnections(limit) };
+  }
+
+  /** The connection table's flood defence knobs (drop_entry, drop_packet, secure_tcp, amemthresh,
+   *  am_droprate): every worker sees a change at once (they live in the table's shared header).
+   *  A bad value throws and changes nothing. */
+  setDefense(knobs: Partial<ConnDefense>): void {
+    setDefense(this.conns, knobs);
+  }
+
+  defense(): ConnDefense {
+    return getDefense(this.conns);
   }
 
   /** Why the data plane cannot forward to this real server, or null when it can. */
@@ -161,8 +177,13 @@ export class DataPlane {
     // Logged once everything runs: scripts and tests wait for this line.
     const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)`;
     this.opts.log.info(`data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
+    const clientRoutes = (): void => {
+      refreshClientRoutes(this.clientHops, this.netinfo, this.ifaces, this.opts.log).catch((err: Error) => this.opts.log.warn(`client routes: ${err.message}`));
+    };
+    clientRoutes();
     this.refreshTimer = setInterval(() => {
       this.refreshNextHops().catch((err: Error) => this.opts.log.warn(`next-hop refresh: ${err.message}`));
+      clientRoutes();
     }, NEXT_HOP_REFRESH_MS);
     this.refreshTimer.unref();
   }

@@ -78,6 +78,22 @@ export function parseIpRouteGetJson(json: string): RouteInfo {
   return { dst: r.dst, ifname: r.dev, gateway: r.gateway ?? null, prefsrc: r.prefsrc ?? null, type: r.type ?? 'unicast' };
 }
 
+/** One route of `ip -j -4 route show` (the main table). */
+export interface RouteEntry {
+  /** 'default', 'a.b.c.d' or 'a.b.c.d/len'. */
+  dst: string;
+  ifname: string;
+  gateway: string | null;
+}
+
+/** The unicast IPv4 routes of `ip -j -4 route show` output (other types are left out). */
+export function parseIpRouteShowJson(json: string): RouteEntry[] {
+  const rows = JSON.parse(json) as IpRouteJson[];
+  return rows
+    .filter((r) => (r.type ?? 'unicast') === 'unicast' && typeof r.dst === 'string' && typeof r.dev === 'string')
+    .map((r) => ({ dst: r.dst, ifname: r.dev, gateway: r.gateway ?? null }));
+}
+
 interface IpNeighJson {
   dst: string;
   dev?: string;
@@ -118,6 +134,11 @@ export class NetInfo {
 
   async interfaces(): Promise<InterfaceInfo[]> {
     return parseIpAddrJson(await this.ip(['-j', 'addr', 'show']));
+  }
+
+  /** The main table's IPv4 unicast routes. */
+  async routes(): Promise<RouteEntry[]> {
+    return parseIpRouteShowJson(await this.ip(['-j', '-4', 'route', 'show']));
   }
 
   async route(dst: string): Promise<RouteInfo> {

@@ -102,6 +102,8 @@ export class Pipeline {
   private readonly vnetHdr: boolean;
   private readonly key: PacketKey = { protocol: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private readonly ref = new ConnRef();
+  /** Transport payload bytes of the packet being processed. */
+  private payloadLength = 0;
   private readonly connScheduler: ConnScheduler;
   private readonly nextHops: NextHopTable;
   private readonly counters: WorkerCounters;
@@ -114,9 +116,11 @@ export class Pipeline {
     this.nextHops = deps.nextHops;
     this.counters = deps.counters;
     this.conns = deps.conns;
+    // drop_entry's evictions by this worker's sweep are counted with its other figures.
+    deps.conns.evictionSink = deps.counters;
     this.dests = deps.dests;
     this.vnetHdr = deps.vnetHdr === true;
-    this.clientHops = deps.clientHops ?? new ClientHopTable(1024);
+    this.clientHops = deps.clientHops ?? new ClientHopTable(16);
     this.tx = new TxQueue(deps.egressCount ?? 1);
     this.tun = new TunForwarder(this.tx, this.vnetHdr);
     this.icmpOut = new IcmpResponder(this.tx, this.vnetHdr);
@@ -165,11 +169,13 @@ export class Pipeline {
       key.sport = this.tcp.srcPort;
       key.dport = this.tcp.dstPort;
       tcpFlags = this.tcp.flags;
+      this.payloadLength = this.tcp.payloadLength;
     } else {
       r = this.udp.decode(buf, view, ip.payloadOffset, ip.payloadLength);
       if (r !== 0) return this.drop(r);
       key.sport = this.udp.srcPort;
       key.dport = this.udp.dstPort;
+      this.payloadLength = this.udp.payloadLength;
     }
     key.protocol = protocol;
     key.saddr = ip.src;
@@ -200,6 +206,8 @@ export class Pipeline {
         return this.drop(DropReason.CONN_TABLE_FULL);
       case ConnVerdict.DEST_UNAVAILABLE:
         return this.drop(DropReason.DEST_UNAVAILABLE);
+      case ConnVerdict.DEFENSE_DROP:
+        return this.drop(DropReason.DROP_PACKET);
       default:
         return this.notOurs();
     }
@@ -208,6 +216,11 @@ export class Pipeline {
     const dest = ref.destSlot;
     if (this.connScheduler.created) counters.countConn(svc, dest);
     const method = (ref.meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT;
+    // Replies of a NAT connection leave the way its first packet came, exactly: kept with the
+    // entry by the worker that created it, never changed by later frames (client-hops.ts).
+    if (this.connScheduler.created && method === ForwardMethod.MASQ) this.conns.setClientHop(ref.index, buf, l2, ingress);
+    // What the flood defence judges an entry by: did the client send data (src/conn/defense.ts).
+    if (this.payloadLength > 0) this.conns.countData(ref.index);
     const l3 = ip.headerOffset;
     let out: number;
     let egress = this.nextHops.egress(dest);
@@ -224,8 +237,6 @@ export class Pipeline {
       if (method === ForwardMethod.DROUTE) {
         out = forwardDr(buf, l2, l3, this.nextHops, dest);
       } else {
-        // Replies to this client leave the way its packets came (client-hops.ts).
-        this.clientHops.learn(ip.src, buf, l2, ingress);
         out = forwardNatIn(buf, l2, l3, ip.payloadOffset, ip.protocol, ref.daddr, ref.dport, partial, this.nextHops, dest);
       }
       if (out === 0 && oversize) {
@@ -266,6 +277,7 @@ export class Pipeline {
   private natReply(buf: Uint8Array, view: DataView, l2: number, tcpFlags: number, nowMs: number): number {
     const ref = this.ref;
     if (!this.connScheduler.outPacket(this.key, tcpFlags, nowMs, ref)) return this.notOurs();
+    this.conns.countReply(ref.index);
     const ip = this.ip;
     const l3 = ip.headerOffset;
     const table = this.conns;
@@ -273,14 +285,15 @@ export class Pipeline {
     const vport = table.field(ref.index, EntryCell.PORTS) & 0xffff;
     const dest = ref.destSlot;
     const partial = this.readOffload(view, l2);
-    const out = this.clientHops.egressOf(ip.dst);
+    let out = table.clientHopEgress(ref.index, ref.seq);
+    if (out < 0) out = this.clientHops.egressOf(ip.dst);
     const mtu = out >= 0 && out < this.egressMtu.length ? this.egressMtu[out]! : 0;
     const oversize = mtu > 0 && ip.totalLength > mtu && this.offload.gsoType === VNET_GSO_NONE;
     if (oversize && ip.dontFragment && dest >= 0) {
       this.drop(DropReason.TOO_BIG);
       return this.icmpOut.toRealServer(buf, l3, ip.totalLength, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, this.nextHops, dest) === 0 ? QUEUED : NO_TX;
     }
-    const egress = forwardNatOut(buf, l2, l3, ip.payloadOffset, ip.protocol, vaddr, vport, partial, this.clientHops);
+    const egress = forwardNatOut(buf, l2, l3, ip.payloadOffset, ip.protocol, vaddr, vport, partial, table, ref.index, ref.seq, this.clientHops);
     if (egress < 0) {
       if (egress === -DropReason.TTL_EXPIRED && dest >= 0) {
         // The reply's destination is not local: the error comes from the director's address
@@ -355,7 +368,8 @@ export class Pipeline {
       const vaddr = table.field(ref.index, EntryCell.VADDR) >>> 0;
       const vport = table.field(ref.index, EntryCell.PORTS) & 0xffff;
       if (buf[l3 + 8]! <= 1) return this.drop(DropReason.TTL_EXPIRED);
-      const egress = this.clientHops.writeMacs(quoted.src, buf, l2);
+      let egress = table.writeClientHop(ref.index, ref.seq, buf, l2);
+      if (egress < 0) egress = this.clientHops.writeMacs(quoted.src, buf, l2);
       if (egress < 0) return this.drop(DropReason.NO_CLIENT_HOP);
       decrementTtl(buf, l3);
       natIcmpRewrite(buf, l3, icmp.headerOffset, ip.payloadLength, quoted.headerOffset, icmp.quotedL4Offset, false, vaddr, vport);

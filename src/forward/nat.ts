@@ -25,6 +25,7 @@ import { udpChecksumUpdate16, udpChecksumUpdate32 } from '../packet/udp';
 import { IPPROTO_TCP } from '../packet/ipv4';
 import { NextHopFlag, type NextHopTable } from '../tables/next-hop';
 import type { ClientHopTable } from '../tables/client-hops';
+import type { ConnTable } from '../conn/table';
 import { decrementTtl } from './dr';
 
 const IP_CHECKSUM = 10;
@@ -116,8 +117,10 @@ export function forwardNatIn(
 }
 
 /**
- * Real server → client: source := vip:vport, MACs toward the client (learned from its packets),
- * TTL − 1. Returns the egress interface index (≥ 0) or −DropReason (the frame then unchanged).
+ * Real server → client: source := vip:vport, MACs toward the client, TTL − 1. The next hop is the
+ * one kept with connection entry `index` (generation `seq`, ConnTable.setClientHop), or for an
+ * entry that has none (connection sync) the route in `clientHops`. Returns the egress interface
+ * index (≥ 0) or −DropReason (the frame then unchanged).
  */
 export function forwardNatOut(
   frame: Uint8Array,
@@ -128,12 +131,15 @@ export function forwardNatOut(
   vip: number,
   vport: number,
   partial: boolean,
+  conns: ConnTable,
+  index: number,
+  seq: number,
   clientHops: ClientHopTable,
 ): number {
-  const client = read32(frame, l3 + IP_DST);
   // MACs first: when the client is unknown the frame must stay as it came.
   if ((frame[l3 + 8]! | 0) <= 1) return -DropReason.TTL_EXPIRED;
-  const egress = clientHops.writeMacs(client, frame, l2);
+  let egress = conns.writeClientHop(index, seq, frame, l2);
+  if (egress < 0) egress = clientHops.writeMacs(read32(frame, l3 + IP_DST), frame, l2);
   if (egress < 0) return -DropReason.NO_CLIENT_HOP;
   decrementTtl(frame, l3);
   rewriteAddrPort(frame, l3, l4, protocol, false, vip, vport, partial);

@@ -85,16 +85,19 @@ export const enum DropReason {
   NOT_ON_LINK = 38,
   /** A forwarding method this data plane does not implement yet. */
   METHOD_UNSUPPORTED = 39,
-  /** A NAT reply to a client whose next hop is not known (no packet from it seen yet). */
+  /** A NAT reply whose connection entry has no next hop toward the client (created by
+   *  connection sync) and no route through a resolved gateway contains the client. */
   NO_CLIENT_HOP = 40,
   /** A GSO super-frame of a kind the data plane cannot segment (TUN needs TCPv4 segments). */
   GSO_UNSUPPORTED = 41,
   /** The worker's transmit buffer had no room for the packet it built (TUN, ICMP errors). */
   TX_BUFFER_FULL = 42,
+  /** A new connection dropped by the flood defence's drop_packet (src/conn/defense.ts). */
+  DROP_PACKET = 43,
 }
 
 /** One past the largest code; size counter arrays with it. */
-export const DROP_REASON_COUNT = 43;
+export const DROP_REASON_COUNT = 44;
 
 /** Counter/listing names, indexed by code; index 0 is "OK". */
 export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
@@ -141,6 +144,7 @@ export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
   'NO_CLIENT_HOP',
   'GSO_UNSUPPORTED',
   'TX_BUFFER_FULL',
+  'DROP_PACKET',
 ]);
 
 /** Name of a code for logs and listings; unknown codes are shown as numbers, never thrown on. */

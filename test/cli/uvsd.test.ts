@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { parseUvsdArgs, UvsdUsageError } from '../../src/control/uvsd-options';
+import { defaultConnMax, parseUvsdArgs, UvsdUsageError } from '../../src/control/uvsd-options';
 
 const root = join(__dirname, '..', '..', '..');
 const UVSD = join(root, 'dist', 'src', 'cli', 'uvsd.js');
@@ -148,13 +148,24 @@ test('uvsd options: data-plane options are validated', () => {
   assert.deepEqual(o.ifaces, ['uvs0', 'uvs1']);
   assert.equal(o.workers, 3);
   assert.equal(o.connMax, 1024);
+  assert.deepEqual(o.connDefense, {});
   assert.ok(o.dontFork && o.logConsole);
+  const d = parseUvsdArgs(['--conn-max', '4096', '--drop-entry', '3', '--drop-packet=1', '--secure-tcp', '2', '--amemthresh', '512', '--am-droprate', '20']);
+  assert.deepEqual(d.connDefense, { dropEntry: 3, dropPacket: 1, secureTcp: 2, amemthresh: 512, amDroprate: 20 });
+  // The default capacity comes from memory: 1/64 of it at 80 bytes per entry, within bounds.
+  assert.equal(defaultConnMax(4 * 2 ** 30), 838_860);
+  assert.equal(defaultConnMax(2 ** 20), 65_536);
+  assert.equal(defaultConnMax(2 ** 50), 0xfffffd);
   assert.equal(parseUvsdArgs(['-f/etc/k.conf']).configFile, '/etc/k.conf');
   const bad: [string[], RegExp][] = [
     [['--io', 'xdp'], /--io: "xdp" is not one of ring, pcap, none/],
     [['--workers', '0'], /--workers: 0 is out of range/],
     [['--workers', 'two'], /not a whole number/],
     [['--conn-max', '99999999999'], /out of range/],
+    [['--drop-entry', '4'], /--drop-entry: "4" is not one of 0 \(off\), 1, 2 \(auto\), 3 \(always\)/],
+    [['--secure-tcp', 'on'], /--secure-tcp: "on" is not one of/],
+    [['--conn-max', '100', '--amemthresh', '200'], /--amemthresh: 200 free slots is more than --conn-max \(100\)/],
+    [['--am-droprate', '0'], /--am-droprate: 0 is out of range/],
     [['--iface', 'a-name-longer-than-15'], /not a valid interface name/],
     [['--iface'], /needs a value/],
     [['-x'], /unknown option -x/],

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseIpAddrJson, parseIpRouteGetJson, parseNeighMac, NetInfo } from '../../src/dataplane/netinfo';
+import { parseIpAddrJson, parseIpRouteGetJson, parseIpRouteShowJson, parseNeighMac, NetInfo } from '../../src/dataplane/netinfo';
 import type { CommandRunner } from '../../src/dataplane/guard';
+import { ClientHopTable } from '../../src/tables/client-hops';
+import { refreshClientRoutes } from '../../src/dataplane/client-routes';
+import { ipv4ToInt } from '../../src/packet/addr';
+import { linesLogger } from '../../src/runtime/log';
 
 // Recorded from `ip -j addr show` in a lab director namespace (iproute2 6.1).
 const ADDR_JSON = JSON.stringify([
@@ -55,4 +59,54 @@ test('neighbourMac probes until the kernel has learnt the MAC, and gives up at t
 
   const failing = new NetInfo({ runner: { run: async () => ({ status: 1, stdout: '', stderr: 'Cannot find device "nope"' }) } });
   await assert.rejects(failing.route('10.0.0.1'), /ip -j route get 10\.0\.0\.1: Cannot find device "nope"/);
+});
+
+test('ip -j -4 route show: unicast routes with their gateway; local/broadcast types left out', () => {
+  const json = JSON.stringify([
+    { dst: 'default', gateway: '10.0.0.1', dev: 'eth0', flags: [] },
+    { dst: '10.0.0.0/24', dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: '10.0.0.2', flags: [] },
+    { type: 'broadcast', dst: '10.0.0.255', dev: 'eth0' },
+    { dst: '192.168.5.0/24', gateway: '10.0.0.9', dev: 'eth0', flags: [] },
+  ]);
+  assert.deepEqual(parseIpRouteShowJson(json), [
+    { dst: 'default', ifname: 'eth0', gateway: '10.0.0.1' },
+    { dst: '10.0.0.0/24', ifname: 'eth0', gateway: null },
+    { dst: '192.168.5.0/24', ifname: 'eth0', gateway: '10.0.0.9' },
+  ]);
+});
+
+test('refreshClientRoutes: routes via a resolved gateway on a captured interface, longest prefix first; others left out', async () => {
+  const routes = JSON.stringify([
+    { dst: 'default', gateway: '10.0.0.1', dev: 'e0' },
+    { dst: '10.0.0.0/24', dev: 'e0' },
+    { dst: '192.168.0.0/16', gateway: '10.1.0.1', dev: 'e1' },
+    { dst: '172.16.0.0/12', gateway: '10.9.0.1', dev: 'other' },
+    { dst: '203.0.113.0/24', gateway: '10.0.0.99', dev: 'e0' },
+  ]);
+  const macs: Record<string, string> = { '10.0.0.1': '02:00:00:00:00:01', '10.1.0.1': '02:00:00:00:01:01' };
+  const runner: CommandRunner = {
+    run: async (_cmd, args) => {
+      if (args.includes('route')) return { status: 0, stdout: routes, stderr: '' };
+      const addr = args[args.indexOf('to') + 1]!;
+      const mac = macs[addr];
+      return { status: 0, stdout: mac ? JSON.stringify([{ dst: addr, lladdr: mac, state: ['REACHABLE'] }]) : '[]', stderr: '' };
+    },
+  };
+  const info = new NetInfo({ runner, probe: async () => {}, sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))) });
+  const ifaces = [
+    { ifname: 'e0', ifindex: 2, mac: '02:00:00:00:aa:00', mtu: 1500, up: true, loopback: false, addrs: [] },
+    { ifname: 'e1', ifindex: 3, mac: '02:00:00:00:aa:01', mtu: 1500, up: true, loopback: false, addrs: [] },
+  ];
+  const table = new ClientHopTable(8);
+  const warnings: string[] = [];
+  const got = await refreshClientRoutes(table, info, ifaces, linesLogger(warnings));
+  assert.equal(got.length, 2);
+  assert.equal(table.count, 2);
+  assert.deepEqual(table.describe(ipv4ToInt('192.168.3.4')), { nextHopMac: '02:00:00:00:01:01', ownMac: '02:00:00:00:aa:01', egress: 1 });
+  assert.deepEqual(table.describe(ipv4ToInt('8.8.8.8')), { nextHopMac: '02:00:00:00:00:01', ownMac: '02:00:00:00:aa:00', egress: 0 });
+  assert.equal(warnings.length, 1, 'the gateway that does not answer ARP');
+  assert.match(warnings[0]!, /203\.0\.113\.0\/24 via 10\.0\.0\.99 on e0: no ARP answer/);
+  // On-link clients have no route here: their replies need the entry's own next hop.
+  table.setRoutes(got.filter((r) => r.prefixLen > 0));
+  assert.equal(table.describe(ipv4ToInt('8.8.8.8')), null);
 });

@@ -11,11 +11,12 @@ import { ipv4ToInt } from '../../src/packet/addr';
 import { foldSum, onesComplementSum, pseudoHeaderSum } from '../../src/packet/checksum';
 import { DestTable, DestField, ForwardMethod } from '../../src/tables/dest-table';
 import { ServiceSnapshot, type CompiledService } from '../../src/service/snapshot';
-import { ConnTable } from '../../src/conn/table';
+import { ConnTable, SYNC_RECORD_CELLS } from '../../src/conn/table';
 import type { ConnService } from '../../src/conn/schedule';
 import { getSchedulerFactory } from '../../src/sched/index';
 import { NextHopTable } from '../../src/tables/next-hop';
-import { WorkerCounters, Stat, STAT_CELLS } from '../../src/dataplane/counters';
+import { ClientHopTable } from '../../src/tables/client-hops';
+import { WorkerCounters, WorkerStat, Stat, STAT_CELLS } from '../../src/dataplane/counters';
 import { Pipeline, NO_TX, QUEUED } from '../../src/dataplane/pipeline';
 
 const CLIENT_MAC = '02:00:00:00:00:0a';
@@ -29,6 +30,8 @@ const RIPS = ['10.78.0.21', '10.78.0.22'];
 
 interface Lab {
   pipeline: Pipeline;
+  conns: ConnTable;
+  clientHops: ClientHopTable;
   dests: DestTable;
   counters: WorkerCounters;
   slots: number[];
@@ -60,9 +63,10 @@ function makeLab(opts: { fwd: ForwardMethod; proto?: number; rport?: number; mtu
   const service: ConnService = {
     protocol: proto, addr: ipv4ToInt(VIP), port: 80, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff, onePacket: false, scheduler,
   };
-  const pipeline = new Pipeline({ dests, conns, nextHops, counters, vnetHdr: opts.vnet ?? false, egressCount: 2, egressMtu: opts.egressMtu });
+  const clientHops = new ClientHopTable(8);
+  const pipeline = new Pipeline({ dests, conns, nextHops, counters, clientHops, vnetHdr: opts.vnet ?? false, egressCount: 3, egressMtu: opts.egressMtu });
   pipeline.setSnapshot(ServiceSnapshot.build(1, 8, [compiled]), [null, null, null, service]);
-  return { pipeline, dests, counters, slots };
+  return { pipeline, conns, clientHops, dests, counters, slots };
 }
 
 function run(lab: Lab, frame: Uint8Array, ingress = 0, l2 = 0): number {
@@ -134,6 +138,69 @@ test('NAT: a reply to a client never seen is dropped (NO_CLIENT_HOP); an unrelat
   assert.equal(run(lab, stray, 1), NO_TX);
   assert.equal(lab.counters.drops(DropReason.NO_CLIENT_HOP), 0, 'no entry: not a reply at all');
 });
+
+test('NAT: spoofed frames with the client\'s address from another MAC and interface do not move its replies', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, rport: 8080 });
+  const SPOOF_MAC = '02:00:00:00:00:66';
+  const SPOOF_OWN = '02:00:00:00:02:02';
+  run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 41000, dport: 80, flags: TCP_SYN }), 0);
+  // Same source address, other ports (a colliding source), from another MAC on interface 2...
+  for (let p = 0; p < 50; p++) {
+    assert.equal(run(lab, tcpFrame({ srcMac: SPOOF_MAC, dstMac: SPOOF_OWN, src: CLIENT, dst: VIP, sport: 42000 + p, dport: 80, flags: TCP_SYN }), 2), 1);
+  }
+  // ...and the very same connection, later packets from the spoofer.
+  run(lab, tcpFrame({ srcMac: SPOOF_MAC, dstMac: SPOOF_OWN, src: CLIENT, dst: VIP, sport: 41000, dport: 80, flags: TCP_ACK }), 2);
+  const rs = lab.conns.list(1_000_000).find((e) => e.cport === 41000)!;
+  const reply = tcpFrame({ srcMac: RS_MACS[rs.destSlot === lab.slots[0] ? 0 : 1]!, dstMac: DIRECTOR_RS_MAC, src: rs.daddr === ipv4ToInt(RIPS[0]!) ? RIPS[0]! : RIPS[1]!, dst: CLIENT, sport: 8080, dport: 41000, flags: TCP_SYN | TCP_ACK });
+  assert.equal(run(lab, reply, 1), 0, 'out the interface the real client came in on');
+  assert.deepEqual(Array.from(reply.subarray(0, 12)), [...macBytes(CLIENT_MAC), ...macBytes(DIRECTOR_MAC)]);
+  // The spoofer's own connections answer toward the spoofer's side, each exactly.
+  const spoofed = lab.conns.list(1_000_000).find((e) => e.cport === 42007)!;
+  const back = tcpFrame({ srcMac: RS_MACS[0]!, dstMac: DIRECTOR_RS_MAC, src: spoofed.daddr === ipv4ToInt(RIPS[0]!) ? RIPS[0]! : RIPS[1]!, dst: CLIENT, sport: 8080, dport: 42007, flags: TCP_SYN | TCP_ACK });
+  assert.equal(run(lab, back, 1), 2);
+  assert.deepEqual(Array.from(back.subarray(0, 12)), [...macBytes(SPOOF_MAC), ...macBytes(SPOOF_OWN)]);
+});
+
+test('NAT: an entry without its own next hop (connection sync) replies by the resolved client route, else NO_CLIENT_HOP', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, rport: 8080 });
+  // Export an entry the pipeline made and import it into a fresh table: the record carries no hop.
+  run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 41100, dport: 80, flags: TCP_SYN }), 0);
+  const rec = new Int32Array(SYNC_RECORD_CELLS * 4);
+  const { records } = lab.conns.exportBatch(0, rec, 1_000_000);
+  assert.equal(records, 1);
+  const e = lab.conns.list(1_000_000)[0]!;
+  lab.conns.remove(e.index, lab.conns.seqOf(e.index));
+  assert.ok(lab.conns.importEntry(rec, 0, e.destSlot, 1_000_000) >= 0);
+  const rip = e.daddr === ipv4ToInt(RIPS[0]!) ? RIPS[0]! : RIPS[1]!;
+  const mkReply = (): Uint8Array => tcpFrame({ srcMac: RS_MACS[0]!, dstMac: DIRECTOR_RS_MAC, src: rip, dst: CLIENT, sport: 8080, dport: 41100, flags: TCP_ACK });
+  assert.equal(run(lab, mkReply(), 1), NO_TX);
+  assert.equal(lab.counters.drops(DropReason.NO_CLIENT_HOP), 1);
+  const GW_MAC = '02:00:00:00:00:01';
+  lab.clientHops.setRoutes([
+    { prefix: 0, prefixLen: 0, nextHopMac: '02:00:00:00:00:99', ownMac: DIRECTOR_RS_MAC, egress: 1 },
+    { prefix: ipv4ToInt('10.77.0.0'), prefixLen: 16, nextHopMac: GW_MAC, ownMac: DIRECTOR_MAC, egress: 0 },
+  ]);
+  const reply = mkReply();
+  assert.equal(run(lab, reply, 1), 0, 'the longest route wins');
+  assert.deepEqual(Array.from(reply.subarray(0, 12)), [...macBytes(GW_MAC), ...macBytes(DIRECTOR_MAC)]);
+});
+
+test('flood defence through the pipeline: spoofed SYNs fill the table, the sweep evicts them (counted per worker), a real client gets in', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, connMax: 64 });
+  for (let i = 0; i < 64; i++) {
+    assert.equal(run(lab, tcpFrame({ src: `198.18.0.${i + 1}`, dst: VIP, sport: 1000 + i, dport: 80, flags: TCP_SYN })), 1);
+  }
+  assert.equal(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 43000, dport: 80, flags: TCP_SYN })), NO_TX);
+  assert.equal(lab.counters.drops(DropReason.CONN_TABLE_FULL), 1);
+  // The worker loop's sweep, 300 ms later (the SYN grace at a full table is 200 ms).
+  assert.equal(lab.conns.expire(1_000_300, 512), 64);
+  assert.equal(lab.counters.get(WorkerStat.EVICT_SYN), 64);
+  assert.equal(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 43000, dport: 80, flags: TCP_SYN }), 0), 1);
+});
+
+function macBytes(mac: string): number[] {
+  return mac.split(':').map((x) => parseInt(x, 16));
+}
 
 test('NAT UDP: checksum updated like a full recomputation; a zero ("none") checksum stays zero', () => {
   const lab = makeLab({ fwd: ForwardMethod.MASQ, proto: 17, rport: 5353 });

@@ -5,6 +5,7 @@
 // the replies cross it. Needs root (CI runs it as root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { cannotRunNetns, labSuffix, inNs } from './helpers';
 import { ModeLab, VIP } from './mode-lab';
 
@@ -72,4 +73,50 @@ test('NAT with one worker: rr 10/10 with port translation, OutPkts, wrr 15/5, 2 
 test('NAT with two workers: rr 10/10, UDP (with port translation), persistence, quiescing, deletions', { skip: why ?? false }, async () => {
   await lab.startUvsd(2);
   await lab.commonChecks(RS, UDP_RS);
+});
+
+// Deliverable 5 of issue 12: a NAT reply goes where its connection's first packet came from. A
+// spoofer on the real servers' segment (rs2's namespace, so another interface and MAC of the
+// director) floods datagrams whose source is the real client's address. With the old learned
+// client-hop table (last writer wins) the client's replies went out toward rs2 and its requests
+// failed; now every request is answered while the flood runs.
+test('NAT: datagrams spoofed with the client\'s address from another namespace do not misdirect its replies', { skip: why ?? false }, async () => {
+  await lab.startUvsd(2);
+  lab.uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
+  lab.uvsadm('-a', '-t', `${VIP}:80`, '-r', RS[0], '-m');
+  lab.uvsadm('-a', '-t', `${VIP}:80`, '-r', RS[1], '-m');
+  lab.uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
+  lab.uvsadm('-a', '-u', `${VIP}:53`, '-r', UDP_RS[0], '-m');
+  // Bounded: at most 20,000 datagrams, at most 15 s; stops early when told to (stdin closes).
+  const py = [
+    'import socket, struct, time, sys, select',
+    's = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)',
+    `src = socket.inet_aton("10.77.0.10"); dst = socket.inet_aton(${JSON.stringify(VIP)})`,
+    'n = 0; end = time.time() + 15',
+    'print("ready", flush=True)',
+    'while n < 20000 and time.time() < end:',
+    '    if select.select([sys.stdin], [], [], 0)[0]: break',
+    '    udp = struct.pack("!HHHH", 20000 + n % 30000, 53, 12, 0) + b"spof"',
+    '    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 32, n & 0xffff, 0, 64, 17, 0, src, dst)',
+    '    s.sendto(ip + udp, (' + JSON.stringify(VIP) + ', 0)); n += 1',
+    '    time.sleep(0.0005)',
+    'print(n, flush=True)',
+  ].join('\n');
+  const spoofer = spawn('ip', ['netns', 'exec', `${lab.P}rs2`, 'python3', '-c', py], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  spoofer.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => spoofer.once('exit', () => resolve()));
+  try {
+    for (let i = 0; i < 50 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500)); // the flood is on before the first request
+    const split = lab.split(12);
+    assert.equal((split.rs1 ?? 0) + (split.rs2 ?? 0), 12, JSON.stringify(split));
+    const spoofedConns = lab.stats('UDP', 53).conns;
+    assert.ok(spoofedConns >= 100, `the spoofed datagrams reached uvs while the client ran: ${spoofedConns} UDP connections`);
+  } finally {
+    spoofer.stdin.end();
+    await exited;
+  }
+  assert.match(out, /ready\n\d+/, out);
+  assert.equal(await lab.stopUvsd(), 0);
 });
