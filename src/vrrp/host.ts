@@ -2,13 +2,20 @@
 // in, and hands state changes, notify requests and logs out. The daemon connects onState to the
 // data plane (forward a VIP's services only while its instance is MASTER) and the notifier to
 // the script runner.
+//
+// A thread that dies unasked (a crash, an exception in its code) is noticed at once: keepalived's
+// parent respawns a VRRP child that dies, and so does this host (unless `respawn` is off, which
+// is keepalived's -R / --dont-respawn). Until the new thread runs, it fails safe: every instance
+// that was MASTER is reported FAULT (so the data plane stops forwarding its VIPs) and its VIPs
+// are removed from their interfaces, since no adverts defend them any more and a peer takes over.
 
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { VrrpRuntimeConfig, validateRuntimeConfig } from './config';
 import { HostToWorker, VrrpIoSpec, VrrpWorkerData, WorkerToHost } from './protocol';
 import type { RouterStats } from './router';
-import { Logger, Notifier, VrrpState } from './types';
+import { Logger, Notifier, VirtualAddress, VrrpState } from './types';
 import { UvsError } from '../runtime/errors';
 
 export interface VrrpHostOptions {
@@ -22,7 +29,20 @@ export interface VrrpHostOptions {
   interfacePollMs?: number;
   /** How long start() waits for the worker to come up. */
   startTimeoutMs?: number;
+  /** Respawn a thread that died unasked (keepalived does unless -R). Default true. */
+  respawn?: boolean;
+  /** First respawn delay; doubled for each death within a minute of the last, at most 30 s. Default 1000. */
+  respawnDelayMs?: number;
+  /** Removes the VIPs a dead thread left on their interfaces (default: `ip -4 addr del` each). */
+  removeVips?: (vips: readonly VirtualAddress[]) => void;
 }
+
+/** `ip -4 addr del` of each VIP, synchronously (this runs once per thread death). */
+function removeVipsWithIp(vips: readonly VirtualAddress[]): void {
+  for (const vip of vips) spawnSync('ip', ['-4', 'addr', 'del', `${vip.address}/${vip.prefixLength}`, 'dev', vip.dev], { timeout: 5000 });
+}
+
+const MAX_RESPAWN_DELAY_MS = 30_000;
 
 export class VrrpHostError extends UvsError {
   constructor(code: 'UVS_ERR_VRRP_START' | 'UVS_ERR_VRRP_STOPPED' | 'UVS_ERR_VRRP_RELOAD', message: string) {
@@ -33,13 +53,20 @@ export class VrrpHostError extends UvsError {
 export class VrrpHost {
   /** Last state reported for each instance. */
   readonly states = new Map<string, VrrpState>();
-  private readonly worker: Worker;
+  private worker: Worker;
   private readonly options: VrrpHostOptions;
+  /** Threads started after the first died. */
+  respawns = 0;
+  private respawnDelay: number;
+  private lastDeath = 0;
+  private respawnTimer: NodeJS.Timeout | null = null;
+  /** The first thread reported ready: from then on a death is respawned, not a failed start. */
+  private started = false;
   private nextStatsId = 1;
   private readonly statsWaiters = new Map<number, (stats: RouterStats) => void>();
   private readonly reloadWaiters = new Map<number, (error: string | null) => void>();
   private exited = false;
-  private readonly exitPromise: Promise<void>;
+  private exitPromise: Promise<void>;
   private stopRequested = false;
   private stoppedReported = false;
   private config: VrrpRuntimeConfig;
@@ -48,23 +75,82 @@ export class VrrpHost {
     this.options = options;
     this.config = options.config;
     this.worker = worker;
-    this.exitPromise = new Promise((resolve) => {
-      worker.once('exit', () => {
+    this.respawnDelay = options.respawnDelayMs ?? 1000;
+    this.exitPromise = this.watchExit(worker);
+  }
+
+  /** True while a VRRP thread runs (false between a death and its respawn, and after stop). */
+  get running(): boolean {
+    return !this.exited;
+  }
+
+  private watchExit(worker: Worker): Promise<void> {
+    return new Promise((resolve) => {
+      worker.once('exit', (code) => {
         this.exited = true;
         resolve();
+        if (!this.stopRequested && this.started && worker === this.worker) this.died(code);
       });
     });
+  }
+
+  private static spawn(options: VrrpHostOptions, config: VrrpRuntimeConfig): Worker {
+    const data: VrrpWorkerData = {
+      config,
+      io: options.io,
+      interfacePollMs: options.interfacePollMs ?? 0,
+    };
+    return new Worker(join(__dirname, 'thread.js'), { workerData: data });
+  }
+
+  /** The thread ended without being asked to: fail safe, then respawn it (unless told not to). */
+  private died(code: number): void {
+    const log = this.options.logger;
+    const held: VirtualAddress[] = [];
+    for (const c of this.config.instances) {
+      const previous = this.states.get(c.name);
+      if (previous === undefined || previous === 'FAULT') continue;
+      this.states.set(c.name, 'FAULT');
+      if (previous === 'MASTER') held.push(...c.virtualAddresses, ...c.excludedAddresses);
+      this.options.onState?.(c.name, 'FAULT', previous, 0);
+    }
+    const respawn = this.options.respawn ?? true;
+    log?.error(`vrrp thread exited unexpectedly (code ${code}); ${held.length} VIP(s) removed, ` +
+      (respawn ? `respawning it in ${this.respawnDelay} ms` : 'not respawning it (respawn off)'));
+    // Reject whatever waits on the dead thread.
+    for (const waiter of this.reloadWaiters.values()) waiter('the vrrp thread died');
+    this.reloadWaiters.clear();
+    try {
+      (this.options.removeVips ?? removeVipsWithIp)(held);
+    } catch (err) {
+      log?.error(`vrrp: removing the VIPs of the dead thread failed: ${(err as Error).message}`);
+    }
+    if (!respawn) return;
+    const now = Date.now();
+    // A thread that keeps dying is restarted less and less often.
+    this.respawnDelay = now - this.lastDeath < 60_000 && this.lastDeath !== 0
+      ? Math.min(this.respawnDelay * 2, MAX_RESPAWN_DELAY_MS)
+      : (this.options.respawnDelayMs ?? 1000);
+    this.lastDeath = now;
+    this.respawnTimer = setTimeout(() => {
+      this.respawnTimer = null;
+      if (this.stopRequested) return;
+      this.respawns++;
+      const worker = VrrpHost.spawn(this.options, this.config);
+      this.worker = worker;
+      this.exited = false;
+      this.stoppedReported = false;
+      this.exitPromise = this.watchExit(worker);
+      worker.on('message', (message: WorkerToHost) => this.handle(message));
+      worker.on('error', (err) => log?.error(`vrrp thread error: ${err.message}`));
+      log?.notice(`vrrp thread respawned (#${this.respawns})`);
+    }, this.respawnDelay);
   }
 
   /** Starts the worker and resolves once every instance has been started. */
   static start(options: VrrpHostOptions): Promise<VrrpHost> {
     validateRuntimeConfig(options.config);
-    const data: VrrpWorkerData = {
-      config: options.config,
-      io: options.io,
-      interfacePollMs: options.interfacePollMs ?? 0,
-    };
-    const worker = new Worker(join(__dirname, 'thread.js'), { workerData: data });
+    const worker = VrrpHost.spawn(options, options.config);
     const host = new VrrpHost(options, worker);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -74,6 +160,7 @@ export class VrrpHost {
       worker.on('message', (message: WorkerToHost) => {
         if (message.type === 'ready') {
           clearTimeout(timer);
+          host.started = true;
           resolve(host);
         } else if (message.type === 'fatal') {
           clearTimeout(timer);
@@ -203,6 +290,11 @@ export class VrrpHost {
    * exits. If it does not within timeoutMs it is terminated. Resolves true for a clean stop.
    */
   async stop(timeoutMs = 3000): Promise<boolean> {
+    if (this.respawnTimer !== null) {
+      clearTimeout(this.respawnTimer);
+      this.respawnTimer = null;
+      this.stopRequested = true;
+    }
     if (this.exited) return this.stoppedReported;
     if (!this.stopRequested) {
       this.stopRequested = true;

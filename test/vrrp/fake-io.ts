@@ -16,7 +16,10 @@ export type FakeIoEvent =
   | { kind: 'vip'; op: 'add' | 'remove' | 'garp'; address: string }
   | { kind: 'closed' };
 
-export type FakeIoCommand = { kind: 'inject'; advert: VrrpAdvert; receipt: AdvertReceipt };
+export type FakeIoCommand =
+  | { kind: 'inject'; advert: VrrpAdvert; receipt: AdvertReceipt }
+  /** Ends the VRRP thread at once (process.exit in a worker ends that thread), as a crash would. */
+  | { kind: 'crash' };
 
 export const createVrrpIo: CreateVrrpIo = (options) => {
   const opts = options as FakeIoOptions;
@@ -28,6 +31,7 @@ export const createVrrpIo: CreateVrrpIo = (options) => {
       channel.onmessage = (event) => {
         const command = (event as { data: FakeIoCommand }).data;
         if (command.kind === 'inject') sink.receive(command.advert, command.receipt);
+        else if (command.kind === 'crash') process.exit(7);
       };
       return {
         send: (a) => report({ kind: 'sent', vrid: a.vrid, priority: a.priority, advertIntCs: a.advertIntCs, destination: a.destination }),

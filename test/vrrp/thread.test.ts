@@ -134,3 +134,68 @@ test('an interface down at start: the worker starts the instance in FAULT', asyn
     channel.close();
   }
 });
+
+// keepalived's parent respawns a VRRP child that dies; uvsd respawns its VRRP thread. Meanwhile
+// it fails safe: nothing may keep forwarding for, or holding, VIPs whose adverts stopped.
+test('a VRRP thread that dies is noticed: MASTER is left, the VIPs removed, the thread respawned', async () => {
+  const name = `uvs-vrrp-crash-${process.pid}-${Date.now()}`;
+  const channel = new BroadcastChannel(name);
+  const events: FakeIoEvent[] = [];
+  channel.onmessage = (e) => events.push((e as { data: FakeIoEvent }).data);
+  const states: [string, VrrpState, VrrpState][] = [];
+  const removed: string[] = [];
+  const logs: string[] = [];
+  let host: VrrpHost | undefined;
+  try {
+    host = await VrrpHost.start({
+      config: { instances: [instanceConfig(config({ version: 3, advertIntMs: 100, garpMasterDelayMs: 0 }))], syncGroups: [] },
+      io: { module: join(__dirname, 'fake-io.js'), options: { channel: name } },
+      logger: linesLogger(logs, 'E '),
+      onState: (instance, state, previous) => states.push([instance, state, previous]),
+      removeVips: (vips) => removed.push(...vips.map((v) => v.address)),
+      respawnDelayMs: 100,
+    });
+    const h = host;
+    await waitFor('MASTER', () => h.states.get('VI_1') === 'MASTER');
+    assert.deepEqual(h.activeAddresses(), ['10.0.0.100']);
+    channel.postMessage({ kind: 'crash' } satisfies FakeIoCommand);
+    await waitFor('fail-safe', () => removed.includes('10.0.0.100'));
+    assert.notEqual(h.states.get('VI_1'), 'MASTER', 'no longer MASTER while no thread sends adverts');
+    assert.deepEqual(h.activeAddresses(), [], 'the data plane stops forwarding the VIP');
+    assert.ok(states.some(([i, s, p]) => i === 'VI_1' && s === 'FAULT' && p === 'MASTER'), JSON.stringify(states));
+    assert.ok(logs.some((l) => /^E vrrp thread exited unexpectedly \(code 7\)/.test(l)), logs.join('\n'));
+    // Respawned: it runs the same configuration and, alone on the link, becomes MASTER again.
+    await waitFor('MASTER again', () => h.states.get('VI_1') === 'MASTER', 5000);
+    assert.equal(h.respawns, 1);
+    const stopped = await h.stop();
+    assert.equal(stopped, true, 'the respawned thread stops cleanly');
+  } finally {
+    await host?.stop().catch(() => undefined);
+    channel.close();
+  }
+});
+
+test('with respawn off (keepalived -R), a dead VRRP thread is not restarted, and still fails safe', async () => {
+  const name = `uvs-vrrp-crash-nr-${process.pid}-${Date.now()}`;
+  const channel = new BroadcastChannel(name);
+  const removed: string[] = [];
+  let host: VrrpHost | undefined;
+  try {
+    host = await VrrpHost.start({
+      config: { instances: [instanceConfig(config({ version: 3, advertIntMs: 100, garpMasterDelayMs: 0 }))], syncGroups: [] },
+      io: { module: join(__dirname, 'fake-io.js'), options: { channel: name } },
+      removeVips: (vips) => removed.push(...vips.map((v) => v.address)),
+      respawn: false,
+    });
+    const h = host;
+    await waitFor('MASTER', () => h.states.get('VI_1') === 'MASTER');
+    channel.postMessage({ kind: 'crash' } satisfies FakeIoCommand);
+    await waitFor('fail-safe', () => removed.includes('10.0.0.100'));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(h.respawns, 0);
+    assert.equal(h.running, false);
+  } finally {
+    await host?.stop().catch(() => undefined);
+    channel.close();
+  }
+});
