@@ -89,6 +89,11 @@ export function toModelConfig(
       continue;
     }
     for (const ep of endpoints(vs, config, (m) => warn(`${where(vs)}: warning: ${m}`))) {
+      if (ep.fwmark !== 0) {
+        // Kept in the table (as keepalived puts it in IPVS) and listed, but never matched: uvs's
+        // AF_PACKET taps see frames before netfilter sets marks (docs/architecture.md).
+        warn(`${where(vs)}: warning: virtual_server fwmark ${ep.fwmark}: firewall-mark services are kept and listed, but uvs does not forward them (it captures frames before netfilter sets marks)`);
+      }
       const rsIndexes: number[] = [];
       services.push(service(vs, ep, (m) => warn(`${where(vs)}: warning: ${m}`), rsIndexes));
       origins.push({ vs: vsIndex, rs: rsIndexes });

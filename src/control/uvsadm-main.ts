@@ -117,6 +117,16 @@ async function restore(socketPath: string, io: UvsadmIo): Promise<number> {
   return 2;
 }
 
+// Firewall-mark services are accepted, listed and saved as ipvsadm does (scripts and save files
+// keep working), but the data plane cannot match a mark: its AF_PACKET taps see frames before
+// netfilter sets one. Adding or listing one says so on stderr; stdout stays ipvsadm's.
+const FWMARK_WHY = 'forward them (it captures frames before netfilter sets marks)';
+
+function warnFwmarks(services: readonly { fwmark: number }[], io: UvsadmIo): void {
+  const marks = services.filter((s) => s.fwmark !== 0).map((s) => `FWM ${s.fwmark}`);
+  if (marks.length > 0) io.stderr(`${io.program}: warning: ${marks.join(', ')}: firewall-mark services are listed, but uvs does not ${FWMARK_WHY}\n`);
+}
+
 function show(command: IpvsadmCommand, res: Response, io: UvsadmIo): number {
   if (!res.ok) {
     if ('error' in res) {
@@ -129,9 +139,18 @@ function show(command: IpvsadmCommand, res: Response, io: UvsadmIo): number {
   }
   const r = res.result;
   const format = command.cmd === 'list' || command.cmd === 'save' ? command.format : FMT_NUMERIC;
+  if ((command.cmd === 'add-service' || command.cmd === 'edit-service') && command.service.fwmark !== 0) {
+    io.stderr(`${io.program}: warning: FWM ${command.service.fwmark}: firewall-mark services are kept and listed, but uvs does not ${FWMARK_WHY}\n`);
+  }
   switch (r.kind) {
-    case 'services': io.stdout(listAll(r.info, r.services, format, io.resolver)); break;
-    case 'service': io.stdout(listService(r.service, format, io.resolver)); break;
+    case 'services':
+      io.stdout(listAll(r.info, r.services, format, io.resolver));
+      if (command.cmd === 'list') warnFwmarks(r.services, io);
+      break;
+    case 'service':
+      io.stdout(listService(r.service, format, io.resolver));
+      if (command.cmd === 'list') warnFwmarks([r.service], io);
+      break;
     case 'timeouts': io.stdout(listTimeout(r.timeouts)); break;
     case 'connections': io.stdout(listConnections(r.connections, format, io.resolver)); break;
     case 'daemons': break; // no sync daemon runs: ipvsadm prints nothing

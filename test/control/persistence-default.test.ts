@@ -51,3 +51,18 @@ test('uvsadm: a bare -p lists and saves as persistent 360', async () => {
     await lab.close();
   }
 });
+
+test('keepalived.conf: a fwmark virtual_server loads with a warning at its line (at load and with -t): uvs does not forward it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-fwmark-'));
+  try {
+    const file = join(dir, 'keepalived.conf');
+    writeFileSync(file, 'virtual_server fwmark 7 {\n    lb_algo rr\n    lb_kind NAT\n    real_server 10.0.1.3 80 {\n        weight 1\n    }\n}\n');
+    const loaded = loadKeepalivedConfig(file);
+    assert.equal(loaded.model.services.length, 1);
+    assert.equal(loaded.model.services[0]!.fwmark, 7);
+    assert.deepEqual(loaded.warnings.filter((w) => /fwmark/.test(w)),
+      [`${file}:1: warning: virtual_server fwmark 7: firewall-mark services are kept and listed, but uvs does not forward them (it captures frames before netfilter sets marks)`]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
