@@ -92,7 +92,10 @@ export class ControlHandler {
         throw err;
       }
     }
-    for (const c of commands) this.execute(c);
+    // One notification for the whole batch: the data plane applies it as one change.
+    this.model.batch(() => {
+      for (const c of commands) this.execute(c);
+    });
     return { result: { kind: 'ok' } };
   }
 
@@ -103,8 +106,8 @@ export class ControlHandler {
   }
 
   private retrack(): void {
-    const services = this.model.list();
-    this.stats.track(services.map((s) => s.id), services.flatMap((s) => s.dests.map((d) => d.slot)));
+    const { services, slots } = this.model.ids();
+    this.stats.track(services, slots);
   }
 
   private listed(): ListedService[] {

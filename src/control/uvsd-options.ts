@@ -2,6 +2,7 @@
 // options, and the control socket. Pure: argv in, options or a usage error out.
 
 import { availableParallelism } from 'node:os';
+import { NO_DEST } from '../conn/table';
 
 /** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
 export type IoBackend = 'ring' | 'pcap' | 'none';
@@ -20,6 +21,10 @@ export interface UvsdOptions {
   ifaces: string[];
   workers: number;
   connMax: number;
+  /** --svc-max: virtual services the table holds (service ids 0..svcMax-1). */
+  svcMax: number;
+  /** --dest-max: real servers the table holds, over all services (DestTable slots). */
+  destMax: number;
   /** --socket PATH; null = UVS_SOCKET or /run/uvs/<netns inode>.sock. */
   socket: string | null;
   help: boolean;
@@ -27,6 +32,19 @@ export interface UvsdOptions {
 }
 
 export const DEFAULT_CONN_MAX = 1 << 18;
+/**
+ * Table caps. IPVS has none (kmalloc per object); uvs sizes its shared tables up front. Cost per
+ * service slot: 56 bytes of snapshot and index (twice while a new snapshot is built) plus 40 bytes
+ * of counters per worker; per real-server slot: 48 bytes of DestTable, 32 of next hop, 40 of
+ * counters per worker. The defaults (16,384 services, 65,535 real servers) take about 8 MB with
+ * two workers; memory for a service's scheduler and listing is allocated only when the service
+ * exists. Real servers are capped at 65,535 whatever the option: a connection entry keeps its
+ * real server's slot in 16 bits (src/conn/table.ts, NO_DEST).
+ */
+export const DEFAULT_SVC_MAX = 1 << 14;
+export const DEFAULT_DEST_MAX = NO_DEST;
+export const MAX_SVC_MAX = 1 << 22;
+export const MAX_DEST_MAX = NO_DEST;
 export const MAX_WORKERS = 64;
 /** Connection-table slots are int32-indexed. */
 export const MAX_CONN_MAX = 2 ** 31 - 1;
@@ -47,6 +65,8 @@ export const UVSD_USAGE = `Usage: uvsd [options]
       --iface IF          capture on IF; repeatable (default: from the configuration)
       --workers N         data-plane worker threads (default: number of CPUs)
       --conn-max N        connection table capacity (default ${DEFAULT_CONN_MAX})
+      --svc-max N         virtual services the table holds (default ${DEFAULT_SVC_MAX})
+      --dest-max N        real servers the table holds, all services together (default ${DEFAULT_DEST_MAX})
       --socket PATH       control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
   -h, --help              this text
   -v, --version           version
@@ -67,6 +87,8 @@ const SPECS: Spec[] = [
   { long: 'iface', short: '', takesArg: true },
   { long: 'workers', short: '', takesArg: true },
   { long: 'conn-max', short: '', takesArg: true },
+  { long: 'svc-max', short: '', takesArg: true },
+  { long: 'dest-max', short: '', takesArg: true },
   { long: 'socket', short: '', takesArg: true },
   { long: 'help', short: 'h', takesArg: false },
   { long: 'version', short: 'v', takesArg: false },
@@ -82,7 +104,8 @@ function positiveInt(option: string, text: string, max: number): number {
 export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
   const o: UvsdOptions = {
     dontFork: false, logConsole: false, configFile: null, configTest: false, io: 'ring', ifaces: [],
-    workers: Math.min(availableParallelism(), MAX_WORKERS), connMax: DEFAULT_CONN_MAX, socket: null,
+    workers: Math.min(availableParallelism(), MAX_WORKERS), connMax: DEFAULT_CONN_MAX,
+    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null,
     help: false, version: false,
   };
   const words = [...argv];
@@ -148,6 +171,8 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
       break;
     case 'workers': o.workers = positiveInt('--workers', v, MAX_WORKERS); break;
     case 'conn-max': o.connMax = positiveInt('--conn-max', v, MAX_CONN_MAX); break;
+    case 'svc-max': o.svcMax = positiveInt('--svc-max', v, MAX_SVC_MAX); break;
+    case 'dest-max': o.destMax = positiveInt('--dest-max', v, MAX_DEST_MAX); break;
     case 'socket':
       if (v === '') throw new UvsdUsageError('--socket: empty path');
       o.socket = v;
