@@ -1,6 +1,7 @@
 // Changes at scale (bench/e2e/scale.ts): `uvsadm -R` of N services × 10 real servers and one more
 // `uvsadm -a`, in the DR lab, while a live service is probed. Needs root; without it there are no
-// rows. N: 10,000 in the full run, 1,000 with --quick; UVS_BENCH_SCALE_SERVICES overrides it
+// rows. N: 10,000 in the full run (× 6 real servers: see scaleOptions), 1,000 with --quick;
+// UVS_BENCH_SCALE_SERVICES overrides it
 // (UVS_BENCH_SCALE_DESTS the real servers per service, UVS_BENCH_SCALE_IO the --io).
 import type { BenchOptions, BenchRow } from './lib';
 import { BenchLab } from './e2e/lab';
@@ -9,9 +10,12 @@ import { runScale, scalePlan, type ScaleOptions } from './e2e/scale';
 
 function scaleOptions(opts: BenchOptions): ScaleOptions {
   const env = process.env;
+  const services = Number(env['UVS_BENCH_SCALE_SERVICES'] ?? (opts.quick ? 1000 : 10_000));
+  // 10 real servers each, as far as uvsd's real-server cap allows: a connection entry keeps its
+  // real server's slot in 16 bits (65,535 slots), so 10,000 services get 6 each.
   return {
-    services: Number(env['UVS_BENCH_SCALE_SERVICES'] ?? (opts.quick ? 1000 : 10_000)),
-    dests: Number(env['UVS_BENCH_SCALE_DESTS'] ?? 10),
+    services,
+    dests: Number(env['UVS_BENCH_SCALE_DESTS'] ?? Math.max(1, Math.min(10, Math.floor(65_000 / services)))),
     io: env['UVS_BENCH_SCALE_IO'] === 'none' ? 'none' : 'ring',
   };
 }

@@ -11,7 +11,7 @@
 // Run alone: `npm run build && node dist/bench/run.js scale [--quick]` (root), or with a profile:
 // UVS_BENCH_UVSD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { ADDR, BenchLab, RS_SERVER, sleep, UVSADM, UVSD } from './lab';
 import type { BenchRow } from '../lib';
 import type { Progress, Step } from './progress';
@@ -103,9 +103,7 @@ export async function runScale(lab: BenchLab, o: ScaleOptions, progress?: Progre
   const log = { text: '' };
   const nodeArgs = (process.env['UVS_BENCH_UVSD_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
   // Caps raised to fit the restore (uvsd's defaults are sized for smaller tables).
-  const caps = o.services + 1 > 1024 || o.services * o.dests + 3 > 4096
-    ? ['--svc-max', String(o.services + 16), '--dest-max', String(o.services * o.dests + 64)]
-    : [];
+  const caps = ['--svc-max', String(Math.max(o.services + 16, 1024)), '--dest-max', String(Math.min(65535, Math.max(o.services * o.dests + 64, 4096)))];
   const uvsd = lab.start(d, [process.execPath, ...nodeArgs, UVSD, '-n', '-l', '--socket', socket, '--io', o.io, '--workers', '1', ...caps], log);
   const uvsadm = (args: string[], input = '', timeoutMs = 120_000): Promise<Run> =>
     runIn(d, [process.execPath, UVSADM, ...args], input, env, timeoutMs);
@@ -130,14 +128,16 @@ export async function runScale(lab: BenchLab, o: ScaleOptions, progress?: Progre
     const cpu0 = processCpu(uvsd.pid!);
     const restore = await uvsadm(['-R'], restoreText(o.services, o.dests), 600_000);
     const restoreCpu = processCpu(uvsd.pid!) - cpu0;
-    if (process.env['UVS_BENCH_SCALE_LOG']) require('node:fs').writeFileSync(process.env['UVS_BENCH_SCALE_LOG'], log.text);
     if (restore.status !== 0) throw new Error(`uvsadm -R failed (${restore.status}): ${restore.stderr.slice(0, 500)}\n${log.text.slice(-2000)}`);
-    const listed = (await uvsadm(['-L', '-n'])).stdout.split('\n').filter((l) => /^(TCP|UDP)\s/.test(l)).length;
-    if (listed !== o.services + 1) throw new Error(`after -R, ${listed} services are listed, expected ${o.services + 1}`);
+    if (process.env['UVS_BENCH_SCALE_LOG']) writeFileSync(process.env['UVS_BENCH_SCALE_LOG'], log.text);
+    const list = await uvsadm(['-L', '-n']);
+    const listed = list.stdout.split('\n').filter((l) => /^(TCP|UDP)\s/.test(l)).length;
+    if (listed !== o.services + 1) throw new Error(`after -R, ${listed} services are listed, expected ${o.services + 1} (uvsadm -L: ${list.status} ${list.stderr.slice(0, 300)}; -R took ${restore.ms.toFixed(0)} ms)`);
     const cpu1 = processCpu(uvsd.pid!);
     const add = await uvsadm(['-a', '-t', '10.220.0.0:80', '-r', '10.201.1.99:80', '-g']);
     const addCpu = processCpu(uvsd.pid!) - cpu1;
     if (add.status !== 0) throw new Error(`uvsadm -a failed: ${add.stderr}`);
+    if (process.env['UVS_BENCH_SCALE_LOG']) writeFileSync(process.env['UVS_BENCH_SCALE_LOG'], log.text);
     probe.kill('SIGTERM');
     await new Promise<void>((resolve) => probe.once('close', () => resolve()));
     const p = JSON.parse(probeOut.trim() || '{"sent":0,"got":0}') as { sent: number; got: number };

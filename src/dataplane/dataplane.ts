@@ -586,7 +586,7 @@ const DROP_ALL: BpfInsn = stmt(BPF_RET | BPF_K, 0);
 
 /** An applied apply's longest stages are logged past this (a restore of thousands of lines is
  *  one apply; a single change at 10,000 services takes a few ms). */
-const SLOW_APPLY_MS = 1000;
+const SLOW_APPLY_MS = Number(process.env["UVS_SLOW_APPLY_MS"] ?? 1000);
 
 /** "10.0.0.1 tcp 80" → GuardTuple (the counted keys of the guard's sets). */
 function tupleOf(key: string): GuardTuple {

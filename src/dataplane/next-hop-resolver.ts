@@ -15,7 +15,7 @@
 // is one line.
 
 import type { NetInfo, InterfaceInfo, RouteInfo } from './netinfo';
-import type { NextHopTable } from './next-hop';
+import type { NextHopInfo, NextHopTable } from './next-hop';
 import { ForwardMethod } from '../service/dest-table';
 import { ipv4ToString } from '../service/model';
 
@@ -44,6 +44,10 @@ export class NextHopResolver {
   /** Slots whose last resolution failed: retried at every refresh. */
   private readonly failed = new Map<number, HopTarget>();
   private refreshes = 0;
+  /** The last next hop found per real-server address: a new slot for an address already in use
+   *  (the same real server in another service) is filled from here without asking the kernel.
+   *  Refreshed with the slots (refresh() resolves every slot of a changed address again). */
+  private readonly known = new Map<number, { info: NextHopInfo; ifname: string; hop: string; mac: string }>();
 
   constructor(
     private readonly netinfo: NetInfo,
@@ -69,46 +73,53 @@ export class NextHopResolver {
    *  (its packets are dropped as NO_NEXT_HOP), logged and retried at the next refresh. */
   async resolve(targets: readonly HopTarget[]): Promise<void> {
     if (targets.length === 0) return;
-    const rips = [...new Set(targets.map((t) => ipv4ToString(t.addr)))];
+    // Work per distinct address: many services share their real servers.
+    const byAddr = new Map<number, HopTarget[]>();
+    for (const t of targets) {
+      const list = byAddr.get(t.addr);
+      if (list) list.push(t);
+      else byAddr.set(t.addr, [t]);
+    }
+    for (const [addr, slots] of byAddr) {
+      const k = this.known.get(addr);
+      if (!k) continue;
+      for (const t of slots) this.write(t, k.info, k.ifname, k.hop, k.mac);
+      byAddr.delete(addr);
+    }
+    if (byAddr.size === 0) return;
     let routes: Map<string, RouteInfo>;
     try {
-      routes = await this.netinfo.routes(rips);
+      routes = await this.netinfo.routes([...byAddr.keys()].map(ipv4ToString));
     } catch (err) {
       for (const t of targets) this.fail(t);
       this.log('warn', `next hops: route lookup failed: ${(err as Error).message}`);
       return;
     }
     const ifaces = this.ifaces();
-    const said = new Set<string>();
-    const once = (level: 'warn' | 'error', key: string, message: string): void => {
-      if (said.has(key)) return;
-      said.add(key);
-      this.log(level, message);
-    };
-    const pending: { t: HopTarget; iface: InterfaceInfo; egress: number; route: RouteInfo; hop: string }[] = [];
-    for (const t of targets) {
-      const rip = ipv4ToString(t.addr);
+    interface Pending { rip: string; slots: HopTarget[]; iface: InterfaceInfo; egress: number; route: RouteInfo; hop: string }
+    let waiting: Pending[] = [];
+    for (const [addr, slots] of byAddr) {
+      const rip = ipv4ToString(addr);
       const route = routes.get(rip);
       if (!route) {
-        this.fail(t);
-        once('warn', `route ${rip}`, `real server ${rip}: cannot resolve the next hop: no route`);
+        for (const t of slots) this.fail(t);
+        this.log('warn', `real server ${rip}: cannot resolve the next hop: no route`);
         continue;
       }
       const egress = ifaces.findIndex((i) => i.ifname === route.ifname);
       if (egress < 0) {
-        this.fail(t);
-        once('error', `iface ${rip}`, `real server ${rip}: reached through ${route.ifname}, which uvs does not capture on (add --iface ${route.ifname})`);
+        for (const t of slots) this.fail(t);
+        this.log('error', `real server ${rip}: reached through ${route.ifname}, which uvs does not capture on (add --iface ${route.ifname})`);
         continue;
       }
-      if (route.gateway && t.fwd === ForwardMethod.DROUTE) {
-        once('error', `dr ${rip}`, `real server ${rip}: not on the director's L2 segment (route via ${route.gateway} on ${route.ifname}); ` +
+      if (route.gateway && slots.some((t) => t.fwd === ForwardMethod.DROUTE)) {
+        this.log('error', `real server ${rip}: not on the director's L2 segment (route via ${route.gateway} on ${route.ifname}); ` +
           'DR needs it on-link, so its packets are dropped (NOT_ON_LINK): use -i (tunnel) or -m (NAT)');
       }
-      pending.push({ t, iface: ifaces[egress]!, egress, route, hop: route.gateway ?? rip });
+      waiting.push({ rip, slots, iface: ifaces[egress]!, egress, route, hop: route.gateway ?? rip });
     }
     const deadline = Date.now() + this.timeoutMs;
     let nextProbe = 0;
-    let waiting = pending;
     for (;;) {
       let neigh: Map<string, string>;
       try {
@@ -117,19 +128,19 @@ export class NextHopResolver {
         this.log('warn', `next hops: neighbour table: ${(err as Error).message}`);
         neigh = new Map();
       }
-      const still: typeof pending = [];
+      const still: Pending[] = [];
       for (const p of waiting) {
         const mac = neigh.get(`${p.route.ifname} ${p.hop}`);
         if (!mac) {
           still.push(p);
           continue;
         }
-        this.nextHops.set(p.t.slot, {
+        const info: NextHopInfo = {
           dstMac: mac, srcMac: p.iface.mac, egress: p.egress, mtu: p.iface.mtu,
           srcAddr: p.route.prefsrc ? ipv4Number(p.route.prefsrc) : 0, viaGateway: p.route.gateway !== null,
-        });
-        this.failed.delete(p.t.slot);
-        this.resolved.set(p.t.slot, { ...p.t, ifname: p.route.ifname, hop: p.hop, mac });
+        };
+        this.known.set(p.slots[0]!.addr, { info, ifname: p.route.ifname, hop: p.hop, mac });
+        for (const t of p.slots) this.write(t, info, p.route.ifname, p.hop, mac);
       }
       waiting = still;
       if (waiting.length === 0 || Date.now() >= deadline) break;
@@ -141,8 +152,8 @@ export class NextHopResolver {
       await this.netinfo.wait(NEIGHBOUR_POLL_MS);
     }
     for (const p of waiting) {
-      this.fail(p.t);
-      once('warn', `arp ${p.hop}`, `real server ${ipv4ToString(p.t.addr)}: no ARP answer from ${p.hop} on ${p.route.ifname}; will retry`);
+      for (const t of p.slots) this.fail(t);
+      this.log('warn', `real server ${p.rip}: no ARP answer from ${p.hop} on ${p.route.ifname}; will retry`);
     }
   }
 
@@ -164,10 +175,19 @@ export class NextHopResolver {
       // Changed or gone: resolve() writes the whole record again (probing when gone).
       if (routesToo || mac !== r.mac) again.push({ slot, addr: r.addr, fwd: r.fwd });
     }
+    // Asked of the kernel again, not copied from what was known.
+    for (const t of again) this.known.delete(t.addr);
     await this.resolve(again);
   }
 
+  private write(t: HopTarget, info: NextHopInfo, ifname: string, hop: string, mac: string): void {
+    this.nextHops.set(t.slot, info);
+    this.failed.delete(t.slot);
+    this.resolved.set(t.slot, { slot: t.slot, addr: t.addr, fwd: t.fwd, ifname, hop, mac });
+  }
+
   private fail(t: HopTarget): void {
+    this.known.delete(t.addr);
     this.nextHops.clear(t.slot);
     this.resolved.delete(t.slot);
     this.failed.set(t.slot, t);
