@@ -23,6 +23,10 @@ export class ControlHandler {
   /** The data plane's per-worker figures; none without a data plane. */
   workers: () => WorkerReport[] = () => [];
 
+  /** Model generation the statistics were last brought up to, and each service's slots then. */
+  private trackedGen = 0;
+  private readonly trackedSlots = new Map<number, number[]>();
+
   constructor(
     readonly model: ServiceModel,
     readonly stats: StatsBook,
@@ -105,9 +109,32 @@ export class ControlHandler {
     this.stats.tick();
   }
 
+  /** Statistics follow the table: only the services changed since the last call are looked at
+   *  (one `uvsadm -a` on 10,000 services must not walk all of them). */
   private retrack(): void {
-    const { services, slots } = this.model.ids();
-    this.stats.track(services, slots);
+    const { generation, ids } = this.model.changedSince(this.trackedGen);
+    this.trackedGen = generation;
+    const goneSlots: number[] = [];
+    const presentSlots: number[] = [];
+    const gone: number[] = [];
+    const present: number[] = [];
+    for (const id of ids) {
+      const before = this.trackedSlots.get(id);
+      if (before) goneSlots.push(...before);
+      const svc = this.model.getById(id);
+      if (!svc) {
+        gone.push(id);
+        this.trackedSlots.delete(id);
+        continue;
+      }
+      present.push(id);
+      const slots = svc.dests.map((d) => d.slot);
+      presentSlots.push(...slots);
+      this.trackedSlots.set(id, slots);
+    }
+    // A slot that moved to another service within the window stays tracked.
+    const keep = new Set(presentSlots);
+    this.stats.trackChanges({ services: gone, slots: goneSlots.filter((s) => !keep.has(s)) }, { services: present, slots: presentSlots });
   }
 
   private listed(): ListedService[] {
