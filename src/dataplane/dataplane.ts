@@ -137,6 +137,8 @@ export class DataPlane {
   private readonly guardSources = new Counted<number>();
   private readonly filterDestinations = new Counted<number>();
   private readonly filterSources = new Counted<number>();
+  /** "protocol/addr" → the service slots on that address (the snapshot's address index). */
+  private readonly addrSlots = new Map<string, Set<number>>();
   private ifaces: InterfaceInfo[] = [];
   private generation = 0;
   private lastSnapshot: ServiceSnapshot | null = null;
@@ -378,6 +380,8 @@ export class DataPlane {
     try {
       const changed: WorkerService[] = [];
       const removed: number[] = [];
+      const compiledSet: CompiledService[] = [];
+      const cleared: number[] = [];
       const released = new Set<number>();
       const toResolve: HopTarget[] = [];
       // Every changed service's old part comes out first, so a real-server slot or an address
@@ -394,9 +398,11 @@ export class DataPlane {
         if (!svc) {
           this.schedulers.delete(id);
           removed.push(id);
+          cleared.push(id);
           continue;
         }
         const a = this.compile(svc);
+        compiledSet.push(a.compiled);
         this.applied.set(id, a);
         this.contribute(a);
         if (a.worker) changed.push(a.worker);
@@ -415,14 +421,33 @@ export class DataPlane {
       const t3 = performance.now();
       const filterChanged = this.updateFilter();
       generation = ++this.generation;
-      const compiled: CompiledService[] = [];
-      for (const a of this.applied.values()) {
-        // VRRP's answer may have changed without a model change: asked at every apply.
-        a.compiled.active = this.opts.serviceActive?.(a.addr) ?? true;
-        compiled.push(a.compiled);
+      const prev = this.lastSnapshot;
+      const base = prev?.generation ?? -1;
+      // VRRP's answer may have changed without a model change: asked for every service.
+      const active = this.opts.serviceActive;
+      for (const a of compiledSet) a.active = active?.(a.addr) ?? true;
+      let snapshot: ServiceSnapshot;
+      if (prev && !full) {
+        snapshot = ServiceSnapshot.patch(prev, generation, compiledSet, cleared, this.applied.size,
+          (protocol, addr) => this.addrSlots.get(`${protocol}/${addr | 0}`) ?? []);
+        if (active) {
+          for (const a of this.applied.values()) {
+            const now = active(a.addr);
+            if (now !== a.compiled.active) {
+              a.compiled.active = now;
+              snapshot.setActive(a.compiled.slot, now);
+            }
+          }
+        }
+      } else {
+        const compiled: CompiledService[] = [];
+        for (const a of this.applied.values()) {
+          a.compiled.active = active?.(a.addr) ?? true;
+          compiled.push(a.compiled);
+        }
+        snapshot = ServiceSnapshot.build(generation, this.model.maxServices, compiled);
       }
-      const base = this.lastSnapshot?.generation ?? -1;
-      this.lastSnapshot = ServiceSnapshot.build(generation, this.model.maxServices, compiled);
+      this.lastSnapshot = snapshot;
       for (const h of this.handles) this.sendSnapshot(h, { changed, removed, base, filterChanged });
       const t4 = performance.now();
       await this.waitApplied(generation);
@@ -475,7 +500,13 @@ export class DataPlane {
       this.guardSources.add(n);
       this.filterSources.add(n);
     }
-    if (a.worker) this.filterDestinations.add(a.addr);
+    if (a.worker) {
+      this.filterDestinations.add(a.addr);
+      const k = `${a.compiled.protocol}/${a.addr | 0}`;
+      const slots = this.addrSlots.get(k);
+      if (slots) slots.add(a.compiled.slot);
+      else this.addrSlots.set(k, new Set([a.compiled.slot]));
+    }
   }
 
   private withdraw(a: AppliedService): void {
@@ -485,7 +516,13 @@ export class DataPlane {
       this.guardSources.remove(n);
       this.filterSources.remove(n);
     }
-    if (a.worker) this.filterDestinations.remove(a.addr);
+    if (a.worker) {
+      this.filterDestinations.remove(a.addr);
+      const k = `${a.compiled.protocol}/${a.addr | 0}`;
+      const slots = this.addrSlots.get(k);
+      slots?.delete(a.compiled.slot);
+      if (slots?.size === 0) this.addrSlots.delete(k);
+    }
   }
 
   /** The guard's sets follow the counted elements: only what changed goes to nft. */

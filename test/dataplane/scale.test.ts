@@ -170,3 +170,59 @@ describe('ConnServiceSet', () => {
     assert.equal(set.apply(s4, { services: [], removed: [0], base: 3, full: false }), null, 'generation 3 never came');
   });
 });
+
+describe('ServiceSnapshot.patch', () => {
+  it('answers every lookup as a freshly built snapshot does, through random changes', () => {
+    // Few addresses and ports, a small capacity: long clusters and shared addresses, the cases
+    // where backward-shift deletion and the address index can go wrong.
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const CAP = 64;
+    const live = new Map<number, ReturnType<typeof mk>>();
+    function mk(slot: number) {
+      return {
+        slot, protocol: rnd(2) === 0 ? 6 : 17, addr: vip(rnd(6)), port: rnd(4) * 10 + 1, fwmark: 0, persistTimeout: 0,
+        netmask: -1, schedIndex: slot, schedFlags: 0, destCount: rnd(3), onePacket: false, active: rnd(4) !== 0,
+      };
+    }
+    const key = (s: { protocol: number; addr: number; port: number }): string => `${s.protocol}/${s.addr | 0}/${s.port}`;
+    const slotsAt = (protocol: number, addr: number): number[] =>
+      [...live.values()].filter((s) => s.protocol === protocol && (s.addr | 0) === addr).map((s) => s.slot);
+    let snap = ServiceSnapshot.build(1, CAP, []);
+    for (let gen = 2; gen < 400; gen++) {
+      const set: ReturnType<typeof mk>[] = [];
+      const clear: number[] = [];
+      const touched = new Set<number>();
+      for (let k = rnd(6); k >= 0; k--) {
+        const slot = rnd(CAP);
+        if (touched.has(slot)) continue;
+        touched.add(slot);
+        if (live.has(slot) && rnd(2) === 0) {
+          live.delete(slot);
+          clear.push(slot);
+          continue;
+        }
+        const s = mk(slot);
+        const taken = new Set([...live.values()].filter((o) => o.slot !== slot).map(key));
+        if (taken.has(key(s)) || set.some((o) => key(o) === key(s))) continue;
+        live.set(slot, s);
+        set.push(s);
+      }
+      snap = ServiceSnapshot.patch(snap, gen, set, clear, live.size, slotsAt);
+      const fresh = ServiceSnapshot.build(gen, CAP, [...live.values()]);
+      assert.equal(snap.count, fresh.count);
+      for (let a = 0; a < 7; a++) {
+        for (const protocol of [6, 17]) {
+          assert.equal(snap.hasAddress(protocol, vip(a)), fresh.hasAddress(protocol, vip(a)), `gen ${gen}: address ${a}/${protocol}`);
+          for (let p = 0; p < 5; p++) {
+            assert.equal(snap.lookup(protocol, vip(a), p * 10 + 1), fresh.lookup(protocol, vip(a), p * 10 + 1), `gen ${gen}: ${protocol} ${a}:${p}`);
+          }
+        }
+      }
+      for (let slot = 0; slot < CAP; slot++) assert.equal(snap.flags(slot), fresh.flags(slot), `gen ${gen}: flags of ${slot}`);
+    }
+  });
+});
