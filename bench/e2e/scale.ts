@@ -83,7 +83,7 @@ const s = dgram.createSocket('udp4');
 let sent = 0, got = 0;
 s.on('message', () => got++);
 const t = setInterval(() => { sent++; s.send('x', ${PROBE_PORT}, process.argv[1]); }, 10);
-process.on('SIGTERM', () => { clearInterval(t); setTimeout(() => { console.log(JSON.stringify({ sent, got })); process.exit(0); }, 200); });
+process.on('SIGTERM', () => { clearInterval(t); setTimeout(() => { console.log(JSON.stringify({ sent, got })); process.exit(0); }, 1000); });
 setTimeout(() => process.kill(process.pid, 'SIGTERM'), 120000);
 `;
 

@@ -621,8 +621,9 @@ export class DataPlane {
 
 const DROP_ALL: BpfInsn = stmt(BPF_RET | BPF_K, 0);
 
-/** An applied apply's longest stages are logged past this (a restore of thousands of lines is
- *  one apply; a single change at 10,000 services takes a few ms). */
+/** An apply that takes longer than this is logged with its stages (a restore of thousands of
+ *  lines is one apply; a single change at 10,000 services takes a few ms). UVS_SLOW_APPLY_MS=0
+ *  logs every apply, for profiling. */
 const SLOW_APPLY_MS = Number(process.env["UVS_SLOW_APPLY_MS"] ?? 1000);
 
 /** "10.0.0.1 tcp 80" → GuardTuple (the counted keys of the guard's sets). */
