@@ -226,3 +226,17 @@ describe('ServiceSnapshot.patch', () => {
     }
   });
 });
+
+describe('uvsd --svc-max / --dest-max', () => {
+  it('sets the caps, within what the tables can index', async () => {
+    const { parseUvsdArgs, DEFAULT_SVC_MAX, DEFAULT_DEST_MAX, UvsdUsageError } = await import('../../src/control/uvsd-options');
+    const d = parseUvsdArgs([]);
+    assert.equal(d.svcMax, DEFAULT_SVC_MAX);
+    assert.equal(d.destMax, DEFAULT_DEST_MAX);
+    const o = parseUvsdArgs(['--svc-max', '20000', '--dest-max=1000']);
+    assert.equal(o.svcMax, 20000);
+    assert.equal(o.destMax, 1000);
+    assert.throws(() => parseUvsdArgs(['--dest-max', '100000']), (e: unknown) => e instanceof UvsdUsageError && /--dest-max: 100000 is out of range 1\.\.65535/.test(e.message));
+    assert.throws(() => parseUvsdArgs(['--svc-max', 'lots']), /--svc-max: "lots" is not a whole number/);
+  });
+});
