@@ -14,19 +14,23 @@ import { ForwardMethod } from '../src/service/dest-table';
 
 const RS_MAC = '02:00:00:00:00:21';
 
+function neighbours(): { dst: string; dev: string; lladdr: string; state: string[] }[] {
+  const rows = [];
+  for (let j = 0; j < 16; j++) rows.push({ dst: `10.77.0.${20 + j}`, dev: 'eth0', lladdr: RS_MAC, state: ['PERMANENT'] });
+  return rows;
+}
+
 /** `ip` and `nft` as a quiet kernel: every route on-link via eth0, every neighbour known. */
 const fakeKernel: CommandRunner = {
   async run(cmd, args, input) {
     if (cmd === 'nft') return { status: 0, stdout: '', stderr: '' };
     if (args.includes('-batch')) {
-      const out = (input ?? '').split('\n').filter(Boolean).map((l) => JSON.stringify([{ dst: l.split(' ')[2], dev: 'eth0', prefsrc: '10.77.0.2' }]));
+      const out = (input ?? '').split('\n').filter(Boolean).map((l) => l === 'neigh show'
+        ? JSON.stringify(neighbours())
+        : JSON.stringify([{ dst: l.split(' ')[2], dev: 'eth0', prefsrc: '10.77.0.2' }]));
       return { status: 0, stdout: out.join('\n') + '\n', stderr: '' };
     }
-    if (args.includes('neigh')) {
-      const rows = [];
-      for (let j = 0; j < 16; j++) rows.push({ dst: `10.77.0.${20 + j}`, dev: 'eth0', lladdr: RS_MAC, state: ['PERMANENT'] });
-      return { status: 0, stdout: JSON.stringify(rows), stderr: '' };
-    }
+    if (args.includes('neigh')) return { status: 0, stdout: JSON.stringify(neighbours()), stderr: '' };
     if (args.includes('addr')) return { status: 0, stdout: '[]', stderr: '' };
     return { status: 1, stdout: '', stderr: `fake kernel: ${cmd} ${args.join(' ')}` };
   },

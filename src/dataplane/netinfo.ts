@@ -155,6 +155,18 @@ export class NetInfo {
     return parseRouteBatch(r.stdout);
   }
 
+  /** routes() and neighbours() in one `ip` process: the neighbour dump is the batch's first
+   *  line (an array, `[]` when empty), the route lookups follow. A change that adds a real server
+   *  then costs one process, not two. */
+  async routesAndNeighbours(dsts: readonly string[]): Promise<{ routes: Map<string, RouteInfo>; neighbours: Map<string, string> }> {
+    for (const d of dsts) if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(d)) throw new NetInfoError(`route lookup: bad IPv4 address "${d}"`);
+    const r = await this.runner.run('ip', ['-j', '-force', '-batch', '-'], ['neigh show\n', ...dsts.map((d) => `route get ${d}\n`)].join(''));
+    const nl = r.stdout.indexOf('\n');
+    const first = nl < 0 ? r.stdout : r.stdout.slice(0, nl);
+    if (!first.trimStart().startsWith('[')) throw new NetInfoError(`ip -batch: no neighbour table in the answer: ${r.stderr.trim() || first.slice(0, 200)}`);
+    return { neighbours: parseNeighTable(first), routes: parseRouteBatch(nl < 0 ? '' : r.stdout.slice(nl + 1)) };
+  }
+
   /** The whole neighbour table, "dev addr" → MAC (usable entries only), in one `ip` process. */
   async neighbours(): Promise<Map<string, string>> {
     return parseNeighTable(await this.ip(['-j', 'neigh', 'show']));

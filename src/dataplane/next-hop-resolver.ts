@@ -4,9 +4,11 @@
 // not know yet.
 //
 // At scale this must not cost a process per real server (10,000 services × 10 real servers):
-//   - routes: one `ip -batch` per apply for the distinct addresses not resolved yet (NetInfo.routes);
-//   - neighbours: one dump of the whole table (NetInfo.neighbours), then probes for the missing
-//     next hops only, and one dump per 50 ms poll until they answer or the deadline passes;
+//   - routes and neighbours: one `ip -batch` per apply, the neighbour dump and the routes of the
+//     distinct addresses not resolved yet (NetInfo.routesAndNeighbours); then probes for the
+//     missing next hops only, and one dump per 50 ms poll until they answer or the deadline;
+//   - an address already resolved for another slot (the same real server in another service) is
+//     copied without asking the kernel at all;
 //   - refresh (every few seconds): one neighbour dump checks every resolved slot's MAC (a real
 //     server's MAC changes, or its entry expired: uvs sends through packet sockets, so the kernel
 //     does not keep the entries alive); routes are looked up again every ROUTE_REFRESH_EVERY-th
@@ -88,8 +90,9 @@ export class NextHopResolver {
     }
     if (byAddr.size === 0) return;
     let routes: Map<string, RouteInfo>;
+    let firstDump: Map<string, string> | null;
     try {
-      routes = await this.netinfo.routes([...byAddr.keys()].map(ipv4ToString));
+      ({ routes, neighbours: firstDump } = await this.netinfo.routesAndNeighbours([...byAddr.keys()].map(ipv4ToString)));
     } catch (err) {
       for (const t of targets) this.fail(t);
       this.log('warn', `next hops: route lookup failed: ${(err as Error).message}`);
@@ -122,11 +125,16 @@ export class NextHopResolver {
     let nextProbe = 0;
     for (;;) {
       let neigh: Map<string, string>;
-      try {
-        neigh = await this.netinfo.neighbours();
-      } catch (err) {
-        this.log('warn', `next hops: neighbour table: ${(err as Error).message}`);
-        neigh = new Map();
+      if (firstDump) {
+        neigh = firstDump; // dumped with the routes: no second process
+        firstDump = null;
+      } else {
+        try {
+          neigh = await this.netinfo.neighbours();
+        } catch (err) {
+          this.log('warn', `next hops: neighbour table: ${(err as Error).message}`);
+          neigh = new Map();
+        }
       }
       const still: Pending[] = [];
       for (const p of waiting) {

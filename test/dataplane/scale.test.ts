@@ -240,3 +240,30 @@ describe('uvsd --svc-max / --dest-max', () => {
     assert.throws(() => parseUvsdArgs(['--svc-max', 'lots']), /--svc-max: "lots" is not a whole number/);
   });
 });
+
+describe('NetInfo.routesAndNeighbours', () => {
+  it('reads the neighbour dump and the routes from one ip -batch, skipping failed lookups', async () => {
+    const { NetInfo } = await import('../../src/dataplane/netinfo');
+    const inputs: string[] = [];
+    const runner: CommandRunner = {
+      run: async (_cmd, args, input) => {
+        inputs.push(`${args.join(' ')}|${input}`);
+        return {
+          status: 1,
+          stdout: '[{"dst":"10.0.0.21","dev":"e0","lladdr":"02:00:00:00:00:21","state":["REACHABLE"]},{"dst":"10.0.0.22","dev":"e0","state":["FAILED"]}]\n' +
+            '[{"dst":"10.0.0.21","dev":"e0","prefsrc":"10.0.0.2","flags":[]}]\n',
+          stderr: 'RTNETLINK answers: Network is unreachable\n',
+        };
+      },
+    };
+    const n = new NetInfo({ runner });
+    const { routes, neighbours } = await n.routesAndNeighbours(['10.0.0.21', '10.9.9.9']);
+    assert.deepEqual(inputs, ['-j -force -batch -|neigh show\nroute get 10.0.0.21\nroute get 10.9.9.9\n']);
+    assert.deepEqual([...neighbours], [['e0 10.0.0.21', '02:00:00:00:00:21']]);
+    assert.equal(routes.get('10.0.0.21')?.ifname, 'e0');
+    assert.equal(routes.has('10.9.9.9'), false);
+    await assert.rejects(n.routesAndNeighbours(['10.1']), /bad IPv4 address "10.1"/);
+    const broken = new NetInfo({ runner: { run: async () => ({ status: 255, stdout: '', stderr: 'Object "neigh" is unknown' }) } });
+    await assert.rejects(broken.routesAndNeighbours(['10.0.0.1']), /no neighbour table in the answer: Object "neigh" is unknown/);
+  });
+});
