@@ -47,7 +47,7 @@ export class Daemon implements DaemonHost {
   private conns: ConnLister = NO_CONNECTIONS;
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
-    this.model = new ServiceModel();
+    this.model = new ServiceModel({ maxServices: options.svcMax, destCapacity: options.destMax });
     const info: DaemonInfo = { version: IPVS_VERSION, connTableSize: IPVS_CONN_TAB_SIZE, pid: process.pid };
     this.handler = new ControlHandler(this.model, this.stats, info, {
       conns: () => this.conns,
@@ -87,7 +87,7 @@ export class Daemon implements DaemonHost {
     }
     log.info(`uvsd ${process.pid}: control socket ${daemon.socketPath}; ` +
       `${options.configFile ? `configuration ${options.configFile}` : 'empty table (no -f)'}; ` +
-      `io=${options.io} workers=${options.workers} conn-max=${options.connMax}` +
+      `io=${options.io} workers=${options.workers} conn-max=${options.connMax} svc-max=${options.svcMax} dest-max=${options.destMax}` +
       (options.ifaces.length ? ` iface=${options.ifaces.join(',')}` : ''));
     return daemon;
   }
@@ -119,7 +119,10 @@ export class Daemon implements DaemonHost {
    *  diff is between the live table and the live view of `next` (see setLiveView). */
   applyConfig(next: ModelConfig): void {
     const live = this.liveView ? this.liveView(next) : next;
-    for (const change of planReload(this.model, live)) applyChange(this.model, change);
+    const changes = planReload(this.model, live);
+    this.model.batch(() => {
+      for (const change of changes) applyChange(this.model, change);
+    });
   }
 
   /** The health checkers keep the configured table apart from the live one: a reload must not

@@ -29,6 +29,10 @@ export interface HandlerHooks {
 const NO_HOOKS: HandlerHooks = { conns: () => NO_CONNECTIONS, settle: () => Promise.resolve(), workers: () => [] };
 
 export class ControlHandler {
+  /** Model generation the statistics were last brought up to, and each service's slots then. */
+  private trackedGen = 0;
+  private readonly trackedSlots = new Map<number, number[]>();
+
   constructor(
     readonly model: ServiceModel,
     readonly stats: StatsBook,
@@ -109,7 +113,10 @@ export class ControlHandler {
         throw err;
       }
     }
-    for (const c of commands) this.execute(c);
+    // One notification for the whole batch: the data plane applies it as one change.
+    this.model.batch(() => {
+      for (const c of commands) this.execute(c);
+    });
     return { result: { kind: 'ok' } };
   }
 
@@ -119,9 +126,32 @@ export class ControlHandler {
     this.stats.tick();
   }
 
+  /** Statistics follow the table: only the services changed since the last call are looked at
+   *  (one `uvsadm -a` on 10,000 services must not walk all of them). */
   private retrack(): void {
-    const services = this.model.list();
-    this.stats.track(services.map((s) => s.id), services.flatMap((s) => s.dests.map((d) => d.slot)));
+    const { generation, ids } = this.model.changedSince(this.trackedGen);
+    this.trackedGen = generation;
+    const goneSlots: number[] = [];
+    const presentSlots: number[] = [];
+    const gone: number[] = [];
+    const present: number[] = [];
+    for (const id of ids) {
+      const before = this.trackedSlots.get(id);
+      if (before) goneSlots.push(...before);
+      const svc = this.model.getById(id);
+      if (!svc) {
+        gone.push(id);
+        this.trackedSlots.delete(id);
+        continue;
+      }
+      present.push(id);
+      const slots = svc.dests.map((d) => d.slot);
+      presentSlots.push(...slots);
+      this.trackedSlots.set(id, slots);
+    }
+    // A slot that moved to another service within the window stays tracked.
+    const keep = new Set(presentSlots);
+    this.stats.trackChanges({ services: gone, slots: goneSlots.filter((s) => !keep.has(s)) }, { services: present, slots: presentSlots });
   }
 
   private listed(): ListedService[] {

@@ -66,23 +66,38 @@ export type Response =
   /** The request itself was malformed (a client bug, or a version mismatch). */
   | { id: number; ok: false; protocolError: string };
 
-/** Splits a byte stream into lines; calls `onLine` for each complete one. */
+/** Splits a byte stream into lines; calls `onLine` for each complete one. A line's pieces are
+ *  kept apart until its newline arrives and only the new chunk is searched, so a 10 MB request
+ *  (a -R of 100,000 lines) costs O(size), not a re-scan of the whole buffer per chunk. */
 export class LineSplitter {
-  private buffered = '';
+  private parts: string[] = [];
+  private partsLength = 0;
 
   constructor(private readonly onLine: (line: string) => void, private readonly onOverflow: () => void) {}
 
   push(chunk: string): void {
-    this.buffered += chunk;
+    let from = 0;
     let nl: number;
-    while ((nl = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
+    while ((nl = chunk.indexOf('\n', from)) >= 0) {
+      let line = chunk.slice(from, nl);
+      if (this.parts.length > 0) {
+        this.parts.push(line);
+        line = this.parts.join('');
+        this.parts = [];
+        this.partsLength = 0;
+      }
+      from = nl + 1;
       if (line.trim() !== '') this.onLine(line);
     }
-    if (this.buffered.length > MAX_LINE_BYTES) {
-      this.buffered = '';
+    if (from < chunk.length) {
+      this.parts.push(chunk.slice(from));
+      this.partsLength += chunk.length - from;
+    }
+    if (this.partsLength > MAX_LINE_BYTES) {
+      this.parts = [];
+      this.partsLength = 0;
       this.onOverflow();
     }
   }
 }
+

@@ -139,7 +139,10 @@ export class ControlServer {
         }
         case 'batch': {
           const r = this.handler.executeBatch(req.commands);
-          if ('error' in r) this.send(socket, { id, ok: false, error: r.error });
+          if ('error' in r) {
+            if (r.error.errno === 'ENOMEM') this.log.error(`uvsadm -R refused at line ${(r.error.index ?? 0) + 1}, nothing applied: ${r.error.detail}`);
+            this.send(socket, { id, ok: false, error: r.error });
+          }
           else void this.handler.settle().then(() => this.send(socket, { id, ok: true, result: r.result }));
           return;
         }
@@ -148,6 +151,9 @@ export class ControlServer {
       }
     } catch (err) {
       if (err instanceof IpvsError) {
+        // A full table is the operator's to fix (a uvsd option), and uvsadm can only print
+        // ipvsadm's "Memory allocation problem": say here which cap was reached.
+        if (err.errno === 'ENOMEM') this.log.error(`uvsadm command refused: ${err.message}`);
         this.send(socket, { id, ok: false, error: { op: err.op, errno: err.errno, detail: err.message } });
       } else {
         this.log.error(`request failed: ${(err as Error).stack ?? String(err)}`);

@@ -107,7 +107,9 @@ async function restore(socketPath: string, io: UvsadmIo): Promise<number> {
     }
   }
   if (commands.length === 0) return 0;
-  const res = await request(socketPath, { type: 'batch', commands });
+  // The wait for a hung daemon grows with the batch: a restore of 100,000 lines is applied as
+  // one change, but checking and applying its lines still takes uvsd a few seconds.
+  const res = await request(socketPath, { type: 'batch', commands }, 10_000 + commands.length);
   if (res.ok) return 0;
   if ('error' in res) {
     io.stderr(`${ipvsStrerror(res.error.op, res.error.errno)}\n`);

@@ -3,7 +3,7 @@
 
 import { availableParallelism, totalmem } from 'node:os';
 import { UvsError } from '../runtime/errors';
-import { CONN_ENTRY_BYTES, MAX_CAPACITY } from '../conn/table';
+import { CONN_ENTRY_BYTES, MAX_CAPACITY, NO_DEST } from '../conn/table';
 import type { ConnDefense } from '../conn/defense';
 
 /** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
@@ -26,6 +26,10 @@ export interface UvsdOptions {
   /** --drop-entry, --drop-packet, --secure-tcp, --amemthresh, --am-droprate: the connection
    *  table's flood defence (src/conn/defense.ts); absent ones keep their defaults. */
   connDefense: Partial<ConnDefense>;
+  /** --svc-max: virtual services the table holds (service ids 0..svcMax-1). */
+  svcMax: number;
+  /** --dest-max: real servers the table holds, over all services (DestTable slots). */
+  destMax: number;
   /** --socket PATH; null = UVS_SOCKET or /run/uvs/<netns inode>.sock. */
   socket: string | null;
   help: boolean;
@@ -42,6 +46,19 @@ export function defaultConnMax(memBytes = totalmem()): number {
   return Math.min(MAX_CAPACITY, Math.max(65_536, Math.floor(memBytes / 64 / CONN_ENTRY_BYTES)));
 }
 export const DEFAULT_CONN_MAX = defaultConnMax();
+/**
+ * Table caps. IPVS has none (kmalloc per object); uvs sizes its shared tables up front. Cost per
+ * service slot: 56 bytes of snapshot and index (twice while a new snapshot is built) plus 40 bytes
+ * of counters per worker; per real-server slot: 48 bytes of DestTable, 32 of next hop, 40 of
+ * counters per worker. The defaults (16,384 services, 65,535 real servers) take about 8 MB with
+ * two workers; memory for a service's scheduler and listing is allocated only when the service
+ * exists. Real servers are capped at 65,535 whatever the option: a connection entry keeps its
+ * real server's slot in 16 bits (src/conn/table.ts, NO_DEST).
+ */
+export const DEFAULT_SVC_MAX = 1 << 14;
+export const DEFAULT_DEST_MAX = NO_DEST;
+export const MAX_SVC_MAX = 1 << 22;
+export const MAX_DEST_MAX = NO_DEST;
 export const MAX_WORKERS = 64;
 /** Entry numbers take 24 bits in the table's indexes. */
 export const MAX_CONN_MAX = MAX_CAPACITY;
@@ -67,6 +84,8 @@ export const UVSD_USAGE = `Usage: uvsd [options]
       --secure-tcp 0-3    as net.ipv4.vs.secure_tcp: the stricter TCP state table (default 0)
       --amemthresh N      pressure starts when fewer than N table slots are free (default conn-max/8)
       --am-droprate N     drop_packet's 1/N when it is 3 (default 10)
+      --svc-max N         virtual services the table holds (default ${DEFAULT_SVC_MAX})
+      --dest-max N        real servers the table holds, all services together (default ${DEFAULT_DEST_MAX})
       --socket PATH       control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
   -h, --help              this text
   -v, --version           version
@@ -87,6 +106,8 @@ const SPECS: Spec[] = [
   { long: 'iface', short: '', takesArg: true },
   { long: 'workers', short: '', takesArg: true },
   { long: 'conn-max', short: '', takesArg: true },
+  { long: 'svc-max', short: '', takesArg: true },
+  { long: 'dest-max', short: '', takesArg: true },
   { long: 'socket', short: '', takesArg: true },
   { long: 'drop-entry', short: '', takesArg: true },
   { long: 'drop-packet', short: '', takesArg: true },
@@ -107,7 +128,8 @@ function positiveInt(option: string, text: string, max: number): number {
 export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
   const o: UvsdOptions = {
     dontFork: false, logConsole: false, configFile: null, configTest: false, io: 'ring', ifaces: [],
-    workers: Math.min(availableParallelism(), MAX_WORKERS), connMax: DEFAULT_CONN_MAX, connDefense: {}, socket: null,
+    workers: Math.min(availableParallelism(), MAX_WORKERS), connMax: DEFAULT_CONN_MAX, connDefense: {},
+    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null,
     help: false, version: false,
   };
   const words = [...argv];
@@ -189,6 +211,8 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
       o.connDefense.amemthresh = Number(v);
       break;
     case 'am-droprate': o.connDefense.amDroprate = positiveInt('--am-droprate', v, 0x7fffffff); break;
+    case 'svc-max': o.svcMax = positiveInt('--svc-max', v, MAX_SVC_MAX); break;
+    case 'dest-max': o.destMax = positiveInt('--dest-max', v, MAX_DEST_MAX); break;
     case 'socket':
       if (v === '') throw new UvsdUsageError('--socket: empty path');
       o.socket = v;

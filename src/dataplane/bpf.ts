@@ -11,6 +11,8 @@ import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../packet/ethernet';
 // Opcode pieces (linux/bpf_common.h).
 export const BPF_LD = 0x00;
 export const BPF_JMP = 0x05;
+export const BPF_ALU = 0x04;
+export const BPF_AND = 0x50;
 export const BPF_RET = 0x06;
 export const BPF_W = 0x00;
 export const BPF_H = 0x08;
@@ -105,6 +107,110 @@ export function buildHostFilter(opts: HostFilterOptions): BpfInsn[] {
   return prog;
 }
 
+/** Up to this many addresses (destinations and sources together) the filter lists each one
+ *  (buildHostFilter); beyond, it selects covering prefixes (buildPrefixFilter). Below the 8-bit
+ *  jump limit, and a list this long costs the kernel at most ~200 comparisons per frame. */
+export const EXACT_FILTER_MAX = 128;
+/** Most prefixes per direction in a coarse filter. */
+export const PREFIX_FILTER_MAX = 48;
+
+/** A prefix: `addr` (host order, host bits zero) / `len`. */
+export interface Prefix {
+  addr: number;
+  len: number;
+}
+
+function maskOf(len: number): number {
+  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+}
+
+/**
+ * The longest prefix length L such that the addresses fall into at most `max` distinct /L
+ * prefixes, and those prefixes. One length for all keeps the filter to one AND per direction;
+ * services are usually numbered from a few ranges (kube-proxy's service CIDR, a VIP pool), which
+ * this covers tightly.
+ */
+export function coveringPrefixes(addrs: readonly number[], max: number): Prefix[] {
+  if (addrs.length === 0) return [];
+  for (let len = 32; len >= 0; len--) {
+    const mask = maskOf(len);
+    const set = new Set<number>();
+    for (const a of addrs) {
+      set.add((a & mask) >>> 0);
+      if (set.size > max) break;
+    }
+    if (set.size <= max) return [...set].sort((x, y) => x - y).map((addr) => ({ addr, len }));
+  }
+  return [{ addr: 0, len: 0 }];
+}
+
+/**
+ * Frame selection that scales: the exact host filter while the addresses are few, and beyond
+ * EXACT_FILTER_MAX a coarse one that accepts every IPv4 PACKET_HOST frame to a covering prefix of
+ * the destinations (or from one of the sources). A classic BPF program holds at most 4096
+ * instructions with 8-bit conditional jumps, so an exact list cannot grow with the table; the
+ * pipeline's service lookup (a hash in the snapshot, ServiceSnapshot.lookup) is exact and leaves
+ * the extra frames alone (NO_TX): the packet tap gave uvs a copy, and the kernel, whose guard
+ * drops only exact service tuples, handles them as if uvs were not there. Costs of the coarse
+ * filter: non-service traffic inside the prefixes is copied to the ring and looked at once.
+ */
+export function buildSelectFilter(destinations: readonly number[], sources: readonly number[]): BpfInsn[] {
+  if (destinations.length + sources.length <= EXACT_FILTER_MAX) return buildHostFilter({ destinations, sources });
+  return buildPrefixFilter(coveringPrefixes(destinations, PREFIX_FILTER_MAX), coveringPrefixes(sources, PREFIX_FILTER_MAX));
+}
+
+/**
+ *   ld pkttype; jne #PACKET_HOST → drop
+ *   ldh [12]; jne #IPv4 → drop
+ *   ld [30]; and #dmask; jeq #d_i → accept ...   (one length per direction, see coveringPrefixes)
+ *   ld [26]; and #smask; jeq #s_i → accept ...
+ *   drop: ret #0;  accept: ret #ACCEPT_BYTES
+ */
+export function buildPrefixFilter(destinations: readonly Prefix[], sources: readonly Prefix[]): BpfInsn[] {
+  if (destinations.length + sources.length === 0) throw new RangeError('buildPrefixFilter: no prefixes: the filter would drop everything');
+  if (destinations.length + sources.length > 200) throw new RangeError(`buildPrefixFilter: ${destinations.length + sources.length} prefixes; at most 200 fit classic BPF's 8-bit jumps`);
+  const prog: BpfInsn[] = [];
+  const toAccept: number[] = [];
+  const toDrop: number[] = [];
+  prog.push(stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE));
+  toDrop.push(prog.length);
+  prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, 0, 0));
+  prog.push(stmt(BPF_LD | BPF_H | BPF_ABS, 12));
+  toDrop.push(prog.length);
+  prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_IPV4, 0, 0));
+  const matchAll = (offset: number, prefixes: readonly Prefix[]): void => {
+    if (prefixes.length === 0) return;
+    const len = prefixes[0]!.len;
+    if (prefixes.some((p) => p.len !== len)) throw new RangeError('buildPrefixFilter: the prefixes of one direction must share a length');
+    prog.push(stmt(BPF_LD | BPF_W | BPF_ABS, offset));
+    if (len < 32) prog.push(stmt(BPF_ALU | BPF_AND | BPF_K, maskOf(len)));
+    for (const p of prefixes) {
+      toAccept.push(prog.length);
+      prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, (p.addr & maskOf(len)) >>> 0, 0, 0));
+    }
+  };
+  matchAll(14 + 16, destinations);
+  matchAll(14 + 12, sources);
+  const drop = prog.length;
+  prog.push(stmt(BPF_RET | BPF_K, 0));
+  const accept = prog.length;
+  prog.push(stmt(BPF_RET | BPF_K, ACCEPT_BYTES));
+  for (const i of toAccept) prog[i]!.jt = accept - i - 1;
+  for (const i of toDrop) prog[i]!.jf = drop - i - 1;
+  return prog;
+}
+
+/** True when two programs are the same instructions (a filter is re-attached only on a change). */
+export function sameFilter(a: readonly BpfInsn[], b: readonly BpfInsn[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.code !== y.code || x.jt !== y.jt || x.jf !== y.jf || x.k >>> 0 !== y.k >>> 0) return false;
+  }
+  return true;
+}
+
 /**
  * A classic BPF interpreter for the instructions this module emits (ld/ldh/ldb abs, ld pkttype,
  * jeq k, ret k), so filters can be tested without a kernel. Returns the accepted length (0 = drop),
@@ -128,6 +234,9 @@ export function runFilter(prog: readonly BpfInsn[], frame: Uint8Array, pkttype: 
       case BPF_LD | BPF_B | BPF_ABS:
         if (k + 1 > frame.length) return 0;
         a = frame[k]!;
+        break;
+      case BPF_ALU | BPF_AND | BPF_K:
+        a = (a & k) >>> 0;
         break;
       case BPF_JMP | BPF_JEQ | BPF_K:
         pc += a === k ? jt : jf;

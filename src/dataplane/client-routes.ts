@@ -19,7 +19,7 @@ export async function refreshClientRoutes(
   ifaces: readonly InterfaceInfo[],
   log: Logger,
 ): Promise<ClientRoute[]> {
-  const routes = await netinfo.routes();
+  const routes = await netinfo.routeTable();
   const out: ClientRoute[] = [];
   for (const r of routes) {
     if (!r.gateway) continue;

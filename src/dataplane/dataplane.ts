@@ -12,10 +12,11 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { loadNative, type BpfInsn, type RingOptions } from '../native/addon';
-import { buildHostFilter, BPF_RET, BPF_K, stmt } from './bpf';
+import { buildSelectFilter, sameFilter, BPF_RET, BPF_K, stmt } from './bpf';
 import { KernelGuard, type GuardTuple } from './guard';
 import { NetInfo, type InterfaceInfo } from './netinfo';
 import { NextHopTable } from '../tables/next-hop';
+import { NextHopResolver, type HopTarget } from './next-hop-resolver';
 import { ClientHopTable } from '../tables/client-hops';
 import { refreshClientRoutes } from './client-routes';
 import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
@@ -30,8 +31,8 @@ import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED_MASK, TunnelType, type D
 import type { ConnLister, ConnRecord } from '../service/conn-list';
 import { getSchedulerFactory, type Scheduler } from '../sched/index';
 import { DROP_REASON_COUNT, dropReasonName } from '../packet/drop';
-import { intToIpv4, ipv4ToInt } from '../packet/addr';
 
+import { intToIpv4 } from '../packet/addr';
 import type { Logger } from '../runtime/log';
 import { UvsError } from '../runtime/errors';
 
@@ -69,9 +70,28 @@ interface SchedulerState {
   scheduler: Scheduler;
 }
 
+/** One service as the data plane applied it: what it put into each shared structure, so a change
+ *  to it takes exactly that out again. */
+interface AppliedService {
+  compiled: CompiledService;
+  /** Null for a firewall-mark service (listed, not matched on the wire). */
+  worker: WorkerService | null;
+  addr: number;
+  /** Guard keys ("addr proto port") of the services set and the nat_replies set. */
+  vipTuples: string[];
+  natTuples: string[];
+  /** NAT real servers' addresses (nat_sources, and the filter's sources). */
+  natSources: number[];
+  slots: number[];
+}
+
 interface WorkerHandle {
   id: number;
   worker: Worker | PcapWorker | null;
+  /** The worker said 'ready': snapshots may be sent. */
+  ready: boolean;
+  /** It got a whole snapshot since (re)starting: deltas may follow. */
+  synced: boolean;
   counters: WorkerCounters;
   appliedGeneration: number;
   restarts: number;
@@ -112,15 +132,30 @@ export class DataPlane {
   private readonly layout: CounterLayout;
   private readonly handles: WorkerHandle[] = [];
   private readonly schedulers = new Map<number, SchedulerState>();
-  /** Next hops resolved per DestTable slot: the address they were resolved for. */
-  private readonly resolved = new Map<number, number>();
+  private readonly resolver: NextHopResolver;
+  /** Per service id: what the last apply put into the data plane. */
+  private readonly applied = new Map<number, AppliedService>();
+  /** The model generation the last apply covered (ServiceModel.changedSince). */
+  private modelGen = 0;
+  /** The next apply starts over from the whole model (after a failed one). */
+  private resync = false;
+  private guardResync = false;
+  private readonly guardServices = new Counted<string>();
+  private readonly guardNat = new Counted<string>();
+  private readonly guardSources = new Counted<number>();
+  private readonly filterDestinations = new Counted<number>();
+  private readonly filterSources = new Counted<number>();
+  /** "protocol/addr" → the service slots on that address (the snapshot's address index). */
+  private readonly addrSlots = new Map<string, Set<number>>();
   private ifaces: InterfaceInfo[] = [];
   private generation = 0;
-  private lastSnapshot: { snapshot: ServiceSnapshot; services: WorkerService[] } | null = null;
+  private lastSnapshot: ServiceSnapshot | null = null;
   private lastFilter: BpfInsn[] = [DROP_ALL];
   /** What lastFilter selects, for the pcap backend, which compiles its own filter. */
   private lastHosts: { destinations: number[]; sources: number[] } = { destinations: [], sources: [] };
-  private applying: Promise<void> = Promise.resolve();
+  /** The apply running now, and the one that will run next (taking every change made meanwhile). */
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private stopping = false;
   private readonly waiters = new Set<() => void>();
@@ -140,9 +175,10 @@ export class DataPlane {
     this.setDefense(opts.connDefense ?? {});
     this.nextHops = new NextHopTable(this.model.destTable.capacity);
     this.clientHops = new ClientHopTable(CLIENT_HOP_RECORDS);
+    this.resolver = new NextHopResolver(this.netinfo, this.nextHops, () => this.ifaces, opts.log);
     this.layout = { maxServices: this.model.maxServices, maxDests: this.model.destTable.capacity };
     for (let id = 0; id < opts.workers; id++) {
-      this.handles.push({ id, worker: null, counters: new WorkerCounters(this.layout), appliedGeneration: 0, restarts: 0 });
+      this.handles.push({ id, worker: null, ready: false, synced: false, counters: new WorkerCounters(this.layout), appliedGeneration: 0, restarts: 0 });
     }
     this.counters = new CounterSum(() => this.handles.map((h) => h.counters));
     this.connLister = { list: (limit) => this.listConnections(limit) };
@@ -188,10 +224,23 @@ export class DataPlane {
     this.refreshTimer.unref();
   }
 
-  /** Applies the current model; calls are serialised, each resolves once the workers run it. */
+  /**
+   * Applies the current model; resolves once the workers run it. At most one apply runs at a
+   * time, and calls made while it runs share the next one, which takes every change made up to
+   * its start: 10,000 `uvsadm -a` in a row, or a `-R`, cost a handful of applies, not 10,000, and
+   * each caller still returns only when its change is live.
+   */
   apply(): Promise<void> {
-    const next = this.applying.then(() => this.applyNow());
-    this.applying = next.catch(() => undefined);
+    if (this.queued) return this.queued;
+    const after = this.running ?? Promise.resolve();
+    const next: Promise<void> = after.catch(() => undefined).then(() => {
+      this.queued = null;
+      this.running = next;
+      return this.applyNow();
+    }).finally(() => {
+      if (this.running === next) this.running = null;
+    });
+    this.queued = next;
     return next;
   }
 
@@ -259,18 +308,24 @@ export class DataPlane {
       return Promise.reject(new DataPlaneError(`worker ${h.id} could not start: ${(err as Error).message}`));
     }
     h.worker = worker;
+    h.ready = false;
+    h.synced = false;
     return new Promise((resolve, reject) => {
       let ready = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
           ready = true;
-          if (this.lastSnapshot) this.sendSnapshot(h);
+          h.ready = true;
+          if (this.lastSnapshot) this.sendSnapshot(h, null);
           resolve();
         } else if (msg.type === 'applied') {
           h.appliedGeneration = msg.generation;
           for (const w of this.waiters) w();
         } else if (msg.type === 'error') {
           this.opts.log.error(`worker ${h.id}: ${msg.message}`);
+          // It may have missed a snapshot: the next one it gets is whole.
+          h.synced = false;
+          this.sendSnapshot(h, null);
         }
       });
       worker.on('error', (err) => {
@@ -279,6 +334,8 @@ export class DataPlane {
       });
       worker.on('exit', (code) => {
         h.worker = null;
+        h.ready = false;
+        h.synced = false;
         if (this.stopping || !ready) return;
         // The connection table, counters and scheduler state are in shared memory: a new worker
         // with the same id takes over the dead one's entries.
@@ -291,10 +348,23 @@ export class DataPlane {
     });
   }
 
-  private sendSnapshot(h: WorkerHandle): void {
-    if (!h.worker || !this.lastSnapshot) return;
-    h.worker.postMessage({ type: 'filter', filter: this.lastFilter, hosts: this.lastHosts } satisfies ToWorker);
-    h.worker.postMessage({ type: 'snapshot', snapshot: this.lastSnapshot.snapshot.buffer, services: this.lastSnapshot.services } satisfies ToWorker);
+  /** Sends the last snapshot: whole (`delta` null: a worker that just started), or with only the
+   *  services that changed. A worker not ready yet gets the whole one when it says 'ready'. */
+  private sendSnapshot(h: WorkerHandle, delta: { changed: WorkerService[]; removed: number[]; base: number; filterChanged: boolean } | null): void {
+    if (!h.worker || !this.lastSnapshot || !h.ready) return;
+    if (!h.synced) delta = null;
+    if (delta === null || delta.filterChanged) {
+      h.worker.postMessage({ type: 'filter', filter: this.lastFilter, hosts: this.lastHosts } satisfies ToWorker);
+    }
+    const snapshot = this.lastSnapshot.buffer;
+    if (delta === null) {
+      const services: WorkerService[] = [];
+      for (const a of this.applied.values()) if (a.worker) services.push(a.worker);
+      h.worker.postMessage({ type: 'snapshot', snapshot, services, full: true } satisfies ToWorker);
+      h.synced = true;
+    } else {
+      h.worker.postMessage({ type: 'snapshot', snapshot, services: delta.changed, removed: delta.removed, base: delta.base, full: false } satisfies ToWorker);
+    }
   }
 
   private waitApplied(generation: number): Promise<void> {
@@ -318,57 +388,208 @@ export class DataPlane {
 
   // ---- applying the model --------------------------------------------------------------------
 
+  /**
+   * One apply: everything that changed in the model since the last one (ServiceModel.changedSince),
+   * however many commands that was. Per changed service only: its scheduler, its real servers'
+   * next hops, its elements of the guard's sets, its addresses in the filter and its entry for the
+   * workers; the snapshot (a flat array and a hash index, O(services)) is built whole, and the
+   * workers get it with only the changed services' entries, switching to it between two batches.
+   */
   private async applyNow(): Promise<void> {
-    const services = this.model.list();
-    const compiled: CompiledService[] = [];
-    const forWorkers: WorkerService[] = [];
-    const vipTuples: GuardTuple[] = [];
-    const natTuples: GuardTuple[] = [];
-    const vips = new Set<number>();
-    const natSources = new Set<number>();
-    const liveIds = new Set<number>();
-
-    await this.resolveNextHops(services);
-
-    for (const svc of services) {
-      liveIds.add(svc.id);
-      const sched = this.schedulerFor(svc);
-      // The model lists real servers newest first (the kernel's list); schedulers take them in
-      // the order they were added.
-      sched.scheduler.update(svc.dests.map((d) => d.slot).reverse());
-      const persistent = (svc.flags & SVC_F_PERSISTENT) !== 0;
-      compiled.push({
-        slot: svc.id, protocol: svc.fwmark !== 0 ? 0 : svc.protocol, addr: svc.addr, port: svc.port, fwmark: svc.fwmark,
-        persistTimeout: persistent ? svc.timeout : 0, netmask: svc.netmask, schedIndex: svc.id, schedFlags: svc.flags & SVC_F_SCHED_MASK,
-        destCount: svc.dests.length, onePacket: (svc.flags & SVC_F_ONEPACKET) !== 0,
-        active: this.opts.serviceActive?.(svc.addr) ?? true,
-      });
-      if (svc.fwmark !== 0) continue;
-      forWorkers.push({
-        slot: svc.id, protocol: svc.protocol, addr: svc.addr, port: svc.port, persistent,
-        persistTimeoutMs: svc.timeout * 1000, netmask: svc.netmask, onePacket: (svc.flags & SVC_F_ONEPACKET) !== 0,
-        scheduler: { name: sched.name, flags: sched.flags, shared: sched.scheduler.shared },
-      });
-      vips.add(svc.addr);
-      const proto = svc.protocol === 17 ? 'udp' : 'tcp';
-      if (svc.port !== 0) vipTuples.push({ addr: intToIpv4(svc.addr), protocol: proto, port: svc.port });
-      for (const d of svc.dests) {
-        if (d.fwd === ForwardMethod.MASQ) {
-          natSources.add(d.addr);
-          natTuples.push({ addr: intToIpv4(d.addr), protocol: proto, port: d.port || svc.port });
+    const t0 = performance.now();
+    const full = this.resync;
+    this.resync = false;
+    const { generation: modelGen, ids } = this.model.changedSince(full ? 0 : this.modelGen);
+    let generation = 0;
+    let stages = '';
+    try {
+      const changed: WorkerService[] = [];
+      const removed: number[] = [];
+      const compiledSet: CompiledService[] = [];
+      const cleared: number[] = [];
+      const released = new Set<number>();
+      const toResolve: HopTarget[] = [];
+      // Every changed service's old part comes out first, so a real-server slot or an address
+      // that moved from one service to another within this apply is counted right.
+      for (const id of ids) {
+        const old = this.applied.get(id);
+        if (!old) continue;
+        this.withdraw(old);
+        for (const slot of old.slots) released.add(slot);
+        this.applied.delete(id);
+      }
+      for (const id of ids) {
+        const svc = this.model.getById(id);
+        if (!svc) {
+          this.schedulers.delete(id);
+          removed.push(id);
+          cleared.push(id);
+          continue;
+        }
+        const a = this.compile(svc);
+        compiledSet.push(a.compiled);
+        this.applied.set(id, a);
+        this.contribute(a);
+        if (a.worker) changed.push(a.worker);
+        else removed.push(id);
+        for (const d of svc.dests) {
+          released.delete(d.slot);
+          if (!this.resolver.has(d.slot, d.addr)) toResolve.push({ slot: d.slot, addr: d.addr, fwd: d.fwd });
         }
       }
+      for (const slot of released) this.resolver.forget(slot);
+      this.modelGen = modelGen;
+      const t1 = performance.now();
+      await this.resolver.resolve(toResolve);
+      const t2 = performance.now();
+      await this.updateGuard();
+      const t3 = performance.now();
+      const filterChanged = this.updateFilter();
+      generation = ++this.generation;
+      const prev = this.lastSnapshot;
+      const base = prev?.generation ?? -1;
+      // VRRP's answer may have changed without a model change: asked for every service.
+      const active = this.opts.serviceActive;
+      for (const a of compiledSet) a.active = active?.(a.addr) ?? true;
+      let snapshot: ServiceSnapshot;
+      if (prev && !full) {
+        snapshot = ServiceSnapshot.patch(prev, generation, compiledSet, cleared, this.applied.size,
+          (protocol, addr) => this.addrSlots.get(`${protocol}/${addr | 0}`) ?? []);
+        if (active) {
+          for (const a of this.applied.values()) {
+            const now = active(a.addr);
+            if (now !== a.compiled.active) {
+              a.compiled.active = now;
+              snapshot.setActive(a.compiled.slot, now);
+            }
+          }
+        }
+      } else {
+        const compiled: CompiledService[] = [];
+        for (const a of this.applied.values()) {
+          a.compiled.active = active?.(a.addr) ?? true;
+          compiled.push(a.compiled);
+        }
+        snapshot = ServiceSnapshot.build(generation, this.model.maxServices, compiled);
+      }
+      this.lastSnapshot = snapshot;
+      for (const h of this.handles) this.sendSnapshot(h, { changed, removed, base, filterChanged });
+      const t4 = performance.now();
+      await this.waitApplied(generation);
+      const t5 = performance.now();
+      stages = `${ids.length} service(s) changed of ${this.applied.size}; compile ${(t1 - t0).toFixed(1)} ms, ` +
+        `next hops ${(t2 - t1).toFixed(1)} ms (${toResolve.length}), guard ${(t3 - t2).toFixed(1)} ms, ` +
+        `filter+snapshot ${(t4 - t3).toFixed(1)} ms, workers ${(t5 - t4).toFixed(1)} ms`;
+    } catch (err) {
+      // Start over from the whole model next time: the sets, the filter and the workers' services
+      // are then rebuilt from scratch rather than patched on a state that may be half-applied.
+      this.resync = true;
+      throw err;
     }
-    for (const id of [...this.schedulers.keys()]) if (!liveIds.has(id)) this.schedulers.delete(id);
+    if (performance.now() - t0 > SLOW_APPLY_MS) this.opts.log.info(`data plane: apply ${generation} took ${(performance.now() - t0).toFixed(0)} ms: ${stages}`);
+  }
 
-    await this.guard.setTuples(dedupe(vipTuples), dedupe(natTuples));
-    this.lastFilter = vips.size + natSources.size > 0 ? buildHostFilter({ destinations: [...vips], sources: [...natSources] }) : [DROP_ALL];
-    this.lastHosts = { destinations: [...vips], sources: [...natSources] };
-    const generation = ++this.generation;
-    const snapshot = ServiceSnapshot.build(generation, this.model.maxServices, compiled);
-    this.lastSnapshot = { snapshot, services: forWorkers };
-    for (const h of this.handles) this.sendSnapshot(h);
-    await this.waitApplied(generation);
+  /** What one service puts into the data plane. */
+  private compile(svc: ServiceEntry): AppliedService {
+    const sched = this.schedulerFor(svc);
+    // The model lists real servers newest first (the kernel's list); schedulers take them in
+    // the order they were added.
+    sched.scheduler.update(svc.dests.map((d) => d.slot).reverse());
+    const persistent = (svc.flags & SVC_F_PERSISTENT) !== 0;
+    const compiled: CompiledService = {
+      slot: svc.id, protocol: svc.fwmark !== 0 ? 0 : svc.protocol, addr: svc.addr, port: svc.port, fwmark: svc.fwmark,
+      persistTimeout: persistent ? svc.timeout : 0, netmask: svc.netmask, schedIndex: svc.id, schedFlags: svc.flags & SVC_F_SCHED_MASK,
+      destCount: svc.dests.length, onePacket: (svc.flags & SVC_F_ONEPACKET) !== 0, active: true,
+    };
+    const a: AppliedService = { compiled, worker: null, addr: svc.addr, vipTuples: [], natTuples: [], natSources: [], slots: svc.dests.map((d) => d.slot) };
+    if (svc.fwmark !== 0) return a;
+    a.worker = {
+      slot: svc.id, protocol: svc.protocol, addr: svc.addr, port: svc.port, persistent,
+      persistTimeoutMs: svc.timeout * 1000, netmask: svc.netmask, onePacket: (svc.flags & SVC_F_ONEPACKET) !== 0,
+      scheduler: { name: sched.name, flags: sched.flags, shared: sched.scheduler.shared },
+    };
+    const proto = svc.protocol === 17 ? 'udp' : 'tcp';
+    if (svc.port !== 0) a.vipTuples.push(`${intToIpv4(svc.addr)} ${proto} ${svc.port}`);
+    for (const d of svc.dests) {
+      if (d.fwd !== ForwardMethod.MASQ) continue;
+      a.natSources.push(d.addr);
+      a.natTuples.push(`${intToIpv4(d.addr)} ${proto} ${d.port || svc.port}`);
+    }
+    return a;
+  }
+
+  private contribute(a: AppliedService): void {
+    for (const t of a.vipTuples) this.guardServices.add(t);
+    for (const t of a.natTuples) this.guardNat.add(t);
+    for (const n of a.natSources) {
+      this.guardSources.add(n);
+      this.filterSources.add(n);
+    }
+    if (a.worker) {
+      this.filterDestinations.add(a.addr);
+      const k = `${a.compiled.protocol}/${a.addr | 0}`;
+      const slots = this.addrSlots.get(k);
+      if (slots) slots.add(a.compiled.slot);
+      else this.addrSlots.set(k, new Set([a.compiled.slot]));
+    }
+  }
+
+  private withdraw(a: AppliedService): void {
+    for (const t of a.vipTuples) this.guardServices.remove(t);
+    for (const t of a.natTuples) this.guardNat.remove(t);
+    for (const n of a.natSources) {
+      this.guardSources.remove(n);
+      this.filterSources.remove(n);
+    }
+    if (a.worker) {
+      this.filterDestinations.remove(a.addr);
+      const k = `${a.compiled.protocol}/${a.addr | 0}`;
+      const slots = this.addrSlots.get(k);
+      slots?.delete(a.compiled.slot);
+      if (slots?.size === 0) this.addrSlots.delete(k);
+    }
+  }
+
+  /** The guard's sets follow the counted elements: only what changed goes to nft. */
+  private async updateGuard(): Promise<void> {
+    if (this.guardResync) {
+      await this.guard.setTuples(this.guardServices.keys().map(tupleOf), this.guardNat.keys().map(tupleOf));
+      for (const c of [this.guardServices, this.guardNat, this.guardSources]) c.commitAll();
+      this.guardResync = false;
+      return;
+    }
+    const svc = this.guardServices.delta();
+    const nat = this.guardNat.delta();
+    const src = this.guardSources.delta();
+    try {
+      await this.guard.update({
+        addServices: svc.add.map(tupleOf), delServices: svc.del.map(tupleOf),
+        addNatReplies: nat.add.map(tupleOf), delNatReplies: nat.del.map(tupleOf),
+        addNatSources: src.add.map((a) => intToIpv4(a)), delNatSources: src.del.map((a) => intToIpv4(a)),
+      });
+    } catch (err) {
+      this.guardResync = true;
+      throw err;
+    }
+    this.guardServices.commit(svc);
+    this.guardNat.commit(nat);
+    this.guardSources.commit(src);
+  }
+
+  /** Rebuilds the BPF filter when the set of addresses changed; true when the program did. */
+  private updateFilter(): boolean {
+    const d = this.filterDestinations.delta();
+    const s = this.filterSources.delta();
+    this.filterDestinations.commit(d);
+    this.filterSources.commit(s);
+    if (d.add.length + d.del.length + s.add.length + s.del.length === 0 && this.lastFilter.length > 1) return false;
+    const destinations = this.filterDestinations.keys();
+    const sources = this.filterSources.keys();
+    const filter = destinations.length + sources.length > 0 ? buildSelectFilter(destinations, sources) : [DROP_ALL];
+    this.lastHosts = { destinations, sources };
+    if (sameFilter(filter, this.lastFilter)) return false;
+    this.lastFilter = filter;
+    return true;
   }
 
   private schedulerFor(svc: ServiceEntry): SchedulerState {
@@ -400,62 +621,10 @@ export class DataPlane {
     return all.filter((i) => i.up && !i.loopback);
   }
 
-  /** Resolves the next hop of every real server that has none yet (or whose address changed). */
-  private async resolveNextHops(services: ServiceEntry[]): Promise<void> {
-    const jobs: Promise<void>[] = [];
-    for (const svc of services) {
-      for (const d of svc.dests) {
-        if (this.resolved.get(d.slot) === d.addr && (this.nextHops.flags(d.slot) & 1) !== 0) continue;
-        jobs.push(this.resolveOne(d.slot, d.addr, d.fwd));
-      }
-    }
-    await Promise.all(jobs);
-  }
-
-  private async resolveOne(slot: number, addr: number, fwd: ForwardMethod): Promise<void> {
-    const rip = intToIpv4(addr);
-    try {
-      const route = await this.netinfo.route(rip);
-      const egress = this.ifaces.findIndex((i) => i.ifname === route.ifname);
-      if (egress < 0) {
-        this.nextHops.clear(slot);
-        this.opts.log.error(`real server ${rip}: reached through ${route.ifname}, which uvs does not capture on (add --iface ${route.ifname})`);
-        return;
-      }
-      const iface = this.ifaces[egress]!;
-      if (route.gateway && fwd === ForwardMethod.DROUTE) {
-        this.opts.log.error(`real server ${rip}: not on the director's L2 segment (route via ${route.gateway} on ${route.ifname}); ` +
-          'DR needs it on-link, so its packets are dropped (NOT_ON_LINK): use -i (tunnel) or -m (NAT)');
-      }
-      const hop = route.gateway ?? rip;
-      const mac = await this.netinfo.neighbourMac(hop, route.ifname);
-      if (!mac) {
-        this.nextHops.clear(slot);
-        this.opts.log.warn(`real server ${rip}: no ARP answer from ${hop} on ${route.ifname}; will retry`);
-        return;
-      }
-      this.nextHops.set(slot, {
-        dstMac: mac, srcMac: iface.mac, egress, mtu: iface.mtu,
-        srcAddr: route.prefsrc ? ipv4ToInt(route.prefsrc) : 0, viaGateway: route.gateway !== null,
-      });
-      this.resolved.set(slot, addr);
-    } catch (err) {
-      this.nextHops.clear(slot);
-      this.opts.log.warn(`real server ${rip}: cannot resolve the next hop: ${(err as Error).message}`);
-    }
-  }
-
   /** Periodic refresh: neighbours change MACs, and unresolved ones may answer now. */
   private async refreshNextHops(): Promise<void> {
     const d = this.model.destTable;
-    const jobs: Promise<void>[] = [];
-    for (const svc of this.model.list()) {
-      for (const dest of svc.dests) {
-        if ((d.get(dest.slot, DestField.FLAGS) & DestFlag.IN_USE) === 0) continue;
-        jobs.push(this.resolveOne(dest.slot, dest.addr, dest.fwd));
-      }
-    }
-    await Promise.all(jobs);
+    await this.resolver.refresh((slot) => (d.get(slot, DestField.FLAGS) & DestFlag.IN_USE) !== 0);
   }
 
   // ---- listings ---------------------------------------------------------------------------------
@@ -477,15 +646,65 @@ export class DataPlane {
 
 const DROP_ALL: BpfInsn = stmt(BPF_RET | BPF_K, 0);
 
-function dedupe(tuples: GuardTuple[]): GuardTuple[] {
-  const seen = new Set<string>();
-  return tuples.filter((t) => {
-    const k = `${t.addr}/${t.protocol}/${t.port}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
+/** An apply that takes longer than this is logged with its stages (a restore of thousands of
+ *  lines is one apply; a single change at 10,000 services takes a few ms). UVS_SLOW_APPLY_MS=0
+ *  logs every apply, for profiling. */
+const SLOW_APPLY_MS = Number(process.env["UVS_SLOW_APPLY_MS"] ?? 1000);
+
+/** "10.0.0.1 tcp 80" → GuardTuple (the counted keys of the guard's sets). */
+function tupleOf(key: string): GuardTuple {
+  const [addr, protocol, port] = key.split(' ');
+  return { addr: addr!, protocol: protocol as 'tcp' | 'udp', port: Number(port) };
 }
 
+/**
+ * Reference-counted set elements: several services share a VIP (filter) or a NAT real server
+ * (nat_sources). `delta()` says which keys appeared or went away since the last `commit()`,
+ * looking only at the keys touched meanwhile, so an apply costs O(what changed).
+ */
+class Counted<K> {
+  private readonly counts = new Map<K, number>();
+  private readonly applied = new Set<K>();
+  private readonly touched = new Set<K>();
+
+  add(k: K): void {
+    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    this.touched.add(k);
+  }
+
+  remove(k: K): void {
+    const n = (this.counts.get(k) ?? 0) - 1;
+    if (n <= 0) this.counts.delete(k);
+    else this.counts.set(k, n);
+    this.touched.add(k);
+  }
+
+  keys(): K[] {
+    return [...this.counts.keys()];
+  }
+
+  delta(): { add: K[]; del: K[] } {
+    const add: K[] = [];
+    const del: K[] = [];
+    for (const k of this.touched) {
+      const want = this.counts.has(k);
+      if (want !== this.applied.has(k)) (want ? add : del).push(k);
+    }
+    return { add, del };
+  }
+
+  commit(d: { add: K[]; del: K[] }): void {
+    for (const k of d.add) this.applied.add(k);
+    for (const k of d.del) this.applied.delete(k);
+    this.touched.clear();
+  }
+
+  /** Everything counted is now applied (after a whole-set rewrite). */
+  commitAll(): void {
+    this.applied.clear();
+    for (const k of this.counts.keys()) this.applied.add(k);
+    this.touched.clear();
+  }
+}
 
 export { WORKER_STAT_NAMES };

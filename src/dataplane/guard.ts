@@ -17,8 +17,11 @@
 //     director with ip_forward on does not also pass them on untranslated.
 // Everything else — VRRP, ICMP to the VIP, management traffic, other ports — passes.
 //
-// The table is installed at start (after removing one a crashed daemon left), its sets are
-// replaced in one nft transaction whenever the services change, and it is removed on exit.
+// The table is installed at start (after removing one a crashed daemon left) and removed on exit.
+// When the services change, only the elements that changed are added to or deleted from the sets
+// (update(): one nft transaction, a few lines however large the sets are), so a change costs the
+// same with 10 services as with 10,000; setTuples() replaces the sets' whole contents (used to
+// start over when an update failed).
 
 import { spawn } from 'node:child_process';
 import { UvsError } from '../runtime/errors';
@@ -60,6 +63,16 @@ export interface GuardTuple {
   port: number;
 }
 
+/** What update() changes in the sets. */
+export interface GuardDelta {
+  addServices: readonly GuardTuple[];
+  delServices: readonly GuardTuple[];
+  addNatReplies: readonly GuardTuple[];
+  delNatReplies: readonly GuardTuple[];
+  addNatSources: readonly string[];
+  delNatSources: readonly string[];
+}
+
 export class GuardError extends UvsError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('UVS_ERR_GUARD', message, options);
@@ -97,6 +110,29 @@ export class KernelGuard {
       const sources = [...new Set(natReplies.map((t) => t.addr))];
       lines.push(`add element ip ${this.table} nat_sources { ${sources.join(', ')} }`);
     }
+    await this.nft(lines.join('\n') + '\n', 'update sets');
+  }
+
+  /**
+   * Adds and deletes set elements in one transaction (all of it applies or none). The caller
+   * keeps track of what is in the sets: deleting an element that is not there, or adding one
+   * twice, fails the whole transaction (nft: "Could not process rule: No such file or directory").
+   */
+  async update(delta: GuardDelta): Promise<void> {
+    if (!this.installed) throw new GuardError('kernel guard: update() before install()');
+    const t = this.table;
+    const lines: string[] = [];
+    const elements = (op: 'add' | 'delete', set: string, items: readonly string[]): void => {
+      if (items.length) lines.push(`${op} element ip ${t} ${set} { ${items.join(', ')} }`);
+    };
+    // Deletions first: a transaction that also re-adds an element must not see it twice.
+    elements('delete', 'services', delta.delServices.map(tupleText));
+    elements('delete', 'nat_replies', delta.delNatReplies.map(tupleText));
+    elements('delete', 'nat_sources', delta.delNatSources.map(addrText));
+    elements('add', 'services', delta.addServices.map(tupleText));
+    elements('add', 'nat_replies', delta.addNatReplies.map(tupleText));
+    elements('add', 'nat_sources', delta.addNatSources.map(addrText));
+    if (lines.length === 0) return;
     await this.nft(lines.join('\n') + '\n', 'update sets');
   }
 
@@ -141,8 +177,13 @@ export class KernelGuard {
   }
 }
 
+function addrText(addr: string): string {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(addr)) throw new GuardError(`kernel guard: bad IPv4 address "${addr}"`);
+  return addr;
+}
+
 function tupleText(t: GuardTuple): string {
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(t.addr)) throw new GuardError(`kernel guard: bad IPv4 address "${t.addr}"`);
+  addrText(t.addr);
   if (!Number.isInteger(t.port) || t.port < 0 || t.port > 65535) throw new GuardError(`kernel guard: bad port ${t.port}`);
   return `${t.addr} . ${t.protocol} . ${t.port}`;
 }

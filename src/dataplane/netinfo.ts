@@ -113,6 +113,30 @@ export function parseNeighMac(json: string, addr: string): string | null {
   return null;
 }
 
+/** Every usable neighbour in `ip -j neigh show` output: "dev addr" → MAC. */
+export function parseNeighTable(json: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of JSON.parse(json) as IpNeighJson[]) {
+    if (!r.lladdr || !r.dev) continue;
+    const state = r.state ?? [];
+    if (state.includes('FAILED') || state.includes('INCOMPLETE')) continue;
+    out.set(`${r.dev} ${r.dst}`, r.lladdr);
+  }
+  return out;
+}
+
+/** `ip -j -force -batch -` output of `route get` lines: one JSON array per line that worked
+ *  (a failed lookup prints nothing there, its error goes to stderr), keyed by destination. */
+export function parseRouteBatch(out: string): Map<string, RouteInfo> {
+  const routes = new Map<string, RouteInfo>();
+  for (const line of out.split('\n')) {
+    if (line.trim() === '') continue;
+    const r = parseIpRouteGetJson(line);
+    routes.set(r.dst, r);
+  }
+  return routes;
+}
+
 export interface NetInfoOptions {
   runner?: CommandRunner;
   /** Makes the kernel resolve a neighbour: by default one UDP datagram to the discard port (9),
@@ -137,12 +161,48 @@ export class NetInfo {
   }
 
   /** The main table's IPv4 unicast routes. */
-  async routes(): Promise<RouteEntry[]> {
+  async routeTable(): Promise<RouteEntry[]> {
     return parseIpRouteShowJson(await this.ip(['-j', '-4', 'route', 'show']));
   }
 
   async route(dst: string): Promise<RouteInfo> {
     return parseIpRouteGetJson(await this.ip(['-j', 'route', 'get', dst]));
+  }
+
+  /** Routes toward many destinations with one `ip` process (`-batch`): a table of thousands of
+   *  real servers must not cost a process per server. A destination without a route is absent. */
+  async routes(dsts: readonly string[]): Promise<Map<string, RouteInfo>> {
+    if (dsts.length === 0) return new Map();
+    for (const d of dsts) if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(d)) throw new NetInfoError(`route lookup: bad IPv4 address "${d}"`);
+    const r = await this.runner.run('ip', ['-j', '-force', '-batch', '-'], dsts.map((d) => `route get ${d}\n`).join(''));
+    // -force goes on after a failed line and exits 1: the answers that came are still good.
+    return parseRouteBatch(r.stdout);
+  }
+
+  /** routes() and neighbours() in one `ip` process: the neighbour dump is the batch's first
+   *  line (an array, `[]` when empty), the route lookups follow. A change that adds a real server
+   *  then costs one process, not two. */
+  async routesAndNeighbours(dsts: readonly string[]): Promise<{ routes: Map<string, RouteInfo>; neighbours: Map<string, string> }> {
+    for (const d of dsts) if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(d)) throw new NetInfoError(`route lookup: bad IPv4 address "${d}"`);
+    const r = await this.runner.run('ip', ['-j', '-force', '-batch', '-'], ['neigh show\n', ...dsts.map((d) => `route get ${d}\n`)].join(''));
+    const nl = r.stdout.indexOf('\n');
+    const first = nl < 0 ? r.stdout : r.stdout.slice(0, nl);
+    if (!first.trimStart().startsWith('[')) throw new NetInfoError(`ip -batch: no neighbour table in the answer: ${r.stderr.trim() || first.slice(0, 200)}`);
+    return { neighbours: parseNeighTable(first), routes: parseRouteBatch(nl < 0 ? '' : r.stdout.slice(nl + 1)) };
+  }
+
+  /** The whole neighbour table, "dev addr" → MAC (usable entries only), in one `ip` process. */
+  async neighbours(): Promise<Map<string, string>> {
+    return parseNeighTable(await this.ip(['-j', 'neigh', 'show']));
+  }
+
+  /** Makes the kernel resolve `addr` (see NetInfoOptions.probe). */
+  probeNeighbour(addr: string): Promise<void> {
+    return this.probe(addr);
+  }
+
+  wait(ms: number): Promise<void> {
+    return this.sleep(ms);
   }
 
   /** The MAC of `addr` on `ifname`, resolving it when the kernel does not know it yet.

@@ -50,7 +50,7 @@ import { loadNative } from '../native/addon';
 import { loadPcap, pcapFilter, PCAP_HDR_BYTES, PCAP_HDR_CAPLEN, PCAP_HDR_LEN, type PcapBinding, type PcapBindingSession, type PcapHostSet } from './pcap';
 import { PcapOffloads, defaultOffloadStatePath, type EthtoolOps } from './pcap-offloads';
 import type { WorkerInit, ToWorker, FromWorker } from './worker';
-import { attachConnServices } from './conn-services';
+import { ConnServiceSet } from './conn-services';
 import { DestTable } from '../tables/dest-table';
 import { ServiceSnapshot } from '../service/snapshot';
 import { ConnTable, connNowMs } from '../conn/table';
@@ -123,6 +123,7 @@ export class PcapWorker extends EventEmitter {
   private readonly snapLength: number;
   private readonly conns: ConnTable;
   private readonly dests: DestTable;
+  private readonly connServices: ConnServiceSet;
   private readonly counters: WorkerCounters;
   private readonly pipeline: Pipeline;
   private readonly tx: TxQueue;
@@ -175,6 +176,7 @@ export class PcapWorker extends EventEmitter {
     this.segmentView = new DataView(this.segment.buffer, this.segment.byteOffset, this.segment.byteLength);
     this.segmentViews = new Array<Buffer | undefined>(segmentBytes + 1);
     this.dests = new DestTable(init.destCapacity, init.dests);
+    this.connServices = new ConnServiceSet(this.dests);
     this.conns = new ConnTable(init.connCapacity, this.dests, { workerId: init.workerId, buffer: init.conns });
     const nextHops = new NextHopTable(init.destCapacity, init.nextHops);
     this.counters = new WorkerCounters(init.counterLayout, init.counters);
@@ -209,7 +211,9 @@ export class PcapWorker extends EventEmitter {
     try {
       if (msg.type === 'snapshot') {
         const snapshot = ServiceSnapshot.attach(msg.snapshot);
-        this.pipeline.setSnapshot(snapshot, attachConnServices(snapshot, msg.services, this.dests));
+        const services = this.connServices.apply(snapshot, msg);
+        if (services === null) return; // a delta on a generation never seen: a full one follows
+        this.pipeline.setSnapshot(snapshot, services);
         this.reply({ type: 'applied', workerId: this.workerId, generation: snapshot.generation });
       } else if (msg.type === 'filter') {
         this.setHosts(msg.hosts ?? { destinations: [], sources: [] });

@@ -14,7 +14,7 @@ import {
 import { DestTable } from '../tables/dest-table';
 import { ServiceSnapshot } from '../service/snapshot';
 import { ConnTable, connNowMs } from '../conn/table';
-import { attachConnServices } from './conn-services';
+import { ConnServiceSet } from './conn-services';
 import { NextHopTable } from '../tables/next-hop';
 import { WorkerCounters, WorkerStat, type CounterLayout } from './counters';
 import { Pipeline, NO_TX, QUEUED } from './pipeline';
@@ -61,7 +61,9 @@ export interface WorkerService {
 }
 
 export type ToWorker =
-  | { type: 'snapshot'; snapshot: SharedArrayBuffer; services: WorkerService[] }
+  /** `full` (the default): `services` are all of them; false: only those changed since
+   *  generation `base`, and `removed` the slots emptied (conn-services.ts, ConnServiceSet). */
+  | { type: 'snapshot'; snapshot: SharedArrayBuffer; services: WorkerService[]; full?: boolean; base?: number; removed?: number[] }
   /** `hosts`: what `filter` selects, for backends that compile their own filter (pcap). */
   | { type: 'filter'; filter: BpfInsn[]; hosts?: { destinations: number[]; sources: number[] } }
   | { type: 'stop' };
@@ -93,6 +95,7 @@ function main(): void {
     egressMtu: init.ifaces.map((i) => i.mtu ?? 0),
   });
   const tx = pipeline.tx;
+  const connServices = new ConnServiceSet(dests);
 
   const sockets: PacketSocket[] = init.ifaces.map((iface, i) =>
     new native.PacketSocket({
@@ -130,7 +133,9 @@ function main(): void {
     try {
       if (msg.type === 'snapshot') {
         const snapshot = ServiceSnapshot.attach(msg.snapshot);
-        pipeline.setSnapshot(snapshot, attachConnServices(snapshot, msg.services, dests));
+        const services = connServices.apply(snapshot, msg);
+        if (services === null) return; // a delta on a generation this worker never had: a full one follows
+        pipeline.setSnapshot(snapshot, services);
         port.postMessage({ type: 'applied', workerId: init.workerId, generation: snapshot.generation } satisfies FromWorker);
       } else if (msg.type === 'filter') {
         for (const s of sockets) s.setFilter(msg.filter);

@@ -176,6 +176,17 @@ export class ServiceModel {
   readonly destTable: DestTable;
   readonly maxServices: number;
   private readonly services = new Map<string, ServiceState>();
+  /** The same services by id (the data plane applies changes per service id). */
+  private readonly byId = new Map<number, ServiceState>();
+  /** 1 where a service id is taken; ids below idHint are all taken (lowest free id in O(1)
+   *  amortised, so adding n services costs O(n)). */
+  private readonly usedIds: Uint8Array;
+  private idHint = 0;
+  /** Service id → the generation of its last change (added, edited, deleted, real servers). */
+  private readonly changedAt = new Map<number, number>();
+  /** Inside batch(): listeners hear of the changes once, at the end. */
+  private batchDepth = 0;
+  private batchChanged = false;
   private readonly trash: TrashedDest[] = [];
   private timeouts: Timeouts = { ...DEFAULT_TIMEOUTS };
   /** Bumped after every successful change, so a compiler knows when to build a new snapshot. */
@@ -190,6 +201,8 @@ export class ServiceModel {
   constructor(options: ServiceModelOptions = {}) {
     this.destTable = options.destTable ?? new DestTable(options.destCapacity ?? 4096);
     this.maxServices = options.maxServices ?? 1024;
+    if (!Number.isInteger(this.maxServices) || this.maxServices < 1) throw new RangeError(`ServiceModel: bad maxServices ${this.maxServices}`);
+    this.usedIds = new Uint8Array(this.maxServices);
   }
 
   // ---- queries -------------------------------------------------------------------------------
@@ -203,6 +216,41 @@ export class ServiceModel {
 
   get(key: ServiceKey, op: IpvsOp = 'get_service'): ServiceEntry {
     return this.entry(this.find(key, op));
+  }
+
+  /** The service with this id as listed, or null when no service has it. */
+  getById(id: number): ServiceEntry | null {
+    const s = this.byId.get(id);
+    return s ? this.entry(s) : null;
+  }
+
+  /** Every service id and real-server slot in use (statistics tracking), without building the
+   *  listing's objects. */
+  ids(): { services: number[]; slots: number[] } {
+    const services: number[] = [];
+    const slots: number[] = [];
+    for (const s of this.services.values()) {
+      services.push(s.id);
+      for (const d of s.dests.values()) slots.push(d.slot);
+    }
+    return { services, slots };
+  }
+
+  /** Number of virtual services. */
+  get size(): number {
+    return this.services.size;
+  }
+
+  /**
+   * The ids of the services changed (added, edited, deleted, real servers added/edited/deleted)
+   * after generation `since`, and the generation now: a consumer that remembers `generation`
+   * and asks again gets exactly what changed in between. A deleted service's id is listed too
+   * (getById answers null, or the service that took the id since).
+   */
+  changedSince(since: number): { generation: number; ids: number[] } {
+    const ids: number[] = [];
+    for (const [id, gen] of this.changedAt) if (gen > since) ids.push(id);
+    return { generation: this.generation, ids };
   }
 
   has(key: ServiceKey): boolean {
@@ -231,10 +279,12 @@ export class ServiceModel {
     if (this.services.has(key)) throw new IpvsError(op, 'EEXIST', `service ${describeService(config)} exists`);
     checkServiceConfig(op, config);
     const id = this.freeServiceId();
-    if (id < 0) throw new IpvsError(op, 'ENOMEM', `no room for more than ${this.maxServices} services`);
+    if (id < 0) throw new IpvsError(op, 'ENOMEM', `the service table is full: ${this.maxServices} services (uvsd --svc-max raises the cap)`);
     const state: ServiceState = { id, config: normalizeService(config), dests: new Map() };
     this.services.set(key, state);
-    this.changed();
+    this.byId.set(id, state);
+    this.usedIds[id] = 1;
+    this.changed(id);
     return this.entry(state);
   }
 
@@ -245,7 +295,7 @@ export class ServiceModel {
     const state = this.find(config, op);
     checkServiceConfig(op, config);
     state.config = normalizeService(config);
-    this.changed();
+    this.changed(state.id);
     return this.entry(state);
   }
 
@@ -256,16 +306,20 @@ export class ServiceModel {
     const skey = serviceKeyString(key);
     for (const [dkey, d] of state.dests) this.retireDest(skey, dkey, d.slot);
     this.services.delete(skey);
-    this.changed();
+    this.releaseId(state.id);
+    this.changed(state.id);
   }
 
   /** ipvsadm -C. */
   flush(): void {
+    const ids: number[] = [];
     for (const [skey, s] of this.services) {
       for (const [dkey, d] of s.dests) this.retireDest(skey, dkey, d.slot);
+      this.releaseId(s.id);
+      ids.push(s.id);
     }
     this.services.clear();
-    this.changed();
+    this.changed(...ids);
   }
 
   /** ipvsadm -Z [service]: checks the service exists; counters live in the stats layer. */
@@ -308,13 +362,13 @@ export class ServiceModel {
       slot = this.trash[trashIndex]!.slot;
     } else {
       slot = this.destTable.allocate();
-      if (slot < 0) throw new IpvsError(op, 'ENOMEM', `the real-server table is full (${this.destTable.capacity} slots)`);
+      if (slot < 0) throw new IpvsError(op, 'ENOMEM', `the real-server table is full: ${this.destTable.capacity} real servers (uvsd --dest-max raises the cap)`);
     }
     if (trashIndex >= 0) this.trash.splice(trashIndex, 1);
     const config = normalizeDest(dest);
     state.dests.set(dkey, { config, slot });
     this.writeSlot(slot, state.id, config, true);
-    this.changed();
+    this.changed(state.id);
     return this.destEntry(config, slot);
   }
 
@@ -329,7 +383,7 @@ export class ServiceModel {
     if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
     found.config = normalizeDest(dest);
     this.writeSlot(found.slot, state.id, found.config, false);
-    this.changed();
+    this.changed(state.id);
     return this.destEntry(found.config, found.slot);
   }
 
@@ -342,7 +396,7 @@ export class ServiceModel {
     if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
     state.dests.delete(dkey);
     this.retireDest(serviceKeyString(service), dkey, found.slot);
-    this.changed();
+    this.changed(state.id);
   }
 
   /** Frees the slots of trashed real servers that no connection refers to any more. */
@@ -371,11 +425,16 @@ export class ServiceModel {
     return state;
   }
 
+  /** The lowest free service id, or -1 when all maxServices are taken. */
   private freeServiceId(): number {
-    const used = new Set<number>();
-    for (const s of this.services.values()) used.add(s.id);
-    for (let id = 0; id < this.maxServices; id++) if (!used.has(id)) return id;
-    return -1;
+    while (this.idHint < this.maxServices && this.usedIds[this.idHint] !== 0) this.idHint++;
+    return this.idHint < this.maxServices ? this.idHint : -1;
+  }
+
+  private releaseId(id: number): void {
+    this.byId.delete(id);
+    this.usedIds[id] = 0;
+    if (id < this.idHint) this.idHint = id;
   }
 
   private slotConnections(slot: number): number {
@@ -412,8 +471,12 @@ export class ServiceModel {
 
   private destEntry(config: DestConfig, slot: number): DestEntry {
     const t = this.destTable;
+    // Spelled out, not spread: listing 100,000 real servers builds 100,000 of these, and a
+    // literal with a fixed shape is several times cheaper to build and collect.
     return {
-      ...config,
+      af: config.af, addr: config.addr, port: config.port, fwd: config.fwd, weight: config.weight,
+      uThreshold: config.uThreshold, lThreshold: config.lThreshold, tunType: config.tunType,
+      tunPort: config.tunPort, tunFlags: config.tunFlags,
       slot,
       activeConns: t.load(slot, DestField.ACTIVE),
       inactConns: t.load(slot, DestField.INACTIVE),
@@ -425,14 +488,43 @@ export class ServiceModel {
     // The kernel's list order: __ip_vs_update_dest adds a new real server at the head
     // (list_add_rcu), so the newest comes first; editing one does not move it.
     const dests: DestEntry[] = [];
-    for (const d of s.dests.values()) dests.unshift(this.destEntry(d.config, d.slot));
-    return { ...s.config, id: s.id, dests };
+    for (const d of s.dests.values()) dests.push(this.destEntry(d.config, d.slot));
+    dests.reverse();
+    const c = s.config;
+    return {
+      fwmark: c.fwmark, af: c.af, protocol: c.protocol, addr: c.addr, port: c.port, scheduler: c.scheduler,
+      flags: c.flags, timeout: c.timeout, netmask: c.netmask, peName: c.peName, id: s.id, dests,
+    };
   }
 
-  private changed(): void {
+  private changed(...ids: number[]): void {
     this.generation++;
+    for (const id of ids) this.changedAt.set(id, this.generation);
+    if (this.batchDepth > 0) {
+      this.batchChanged = true;
+      return;
+    }
     this.sweepTrash();
     for (const listener of this.changeListeners) listener();
+  }
+
+  /**
+   * Runs `fn` (many changes: a -R batch, a configuration load) and tells the listeners once at
+   * the end instead of after every change, so a restore of n lines costs O(n) in the listeners
+   * (statistics tracking, the data plane) rather than O(n²). Nests; a throw still notifies about
+   * whatever changed before it.
+   */
+  batch<T>(fn: () => T): T {
+    this.batchDepth++;
+    try {
+      return fn();
+    } finally {
+      if (--this.batchDepth === 0 && this.batchChanged) {
+        this.batchChanged = false;
+        this.sweepTrash();
+        for (const listener of this.changeListeners) listener();
+      }
+    }
   }
 
   /** Called after every successful change (statistics tracking; the data plane recompiles its

@@ -75,6 +75,23 @@ function indexHash(protocol: number, addr: number, port: number): number {
   return (h ^ (h >>> 13)) >>> 0;
 }
 
+function writeService(cells: Int32Array, base: number, s: CompiledService): void {
+  cells[base + SvcField.FLAGS] =
+    SvcFlag.IN_USE |
+    (s.persistTimeout > 0 ? SvcFlag.PERSISTENT : 0) |
+    (s.onePacket ? SvcFlag.ONE_PACKET : 0) |
+    (s.active ? SvcFlag.ACTIVE : 0);
+  cells[base + SvcField.PROTOCOL] = s.protocol;
+  cells[base + SvcField.ADDR] = s.addr | 0;
+  cells[base + SvcField.PORT] = s.port;
+  cells[base + SvcField.FWMARK] = s.fwmark;
+  cells[base + SvcField.PERSIST_TIMEOUT] = s.persistTimeout;
+  cells[base + SvcField.NETMASK] = s.netmask | 0;
+  cells[base + SvcField.SCHED_INDEX] = s.schedIndex;
+  cells[base + SvcField.SCHED_FLAGS] = s.schedFlags;
+  cells[base + SvcField.DEST_COUNT] = s.destCount;
+}
+
 export class ServiceSnapshot {
   readonly buffer: SharedArrayBuffer;
   readonly cells: Int32Array;
@@ -121,20 +138,7 @@ export class ServiceSnapshot {
       }
       const base = HEADER_CELLS + s.slot * SVC_CELLS;
       if (cells[base + SvcField.FLAGS] !== 0) throw new RangeError(`ServiceSnapshot: service slot ${s.slot} used twice`);
-      cells[base + SvcField.FLAGS] =
-        SvcFlag.IN_USE |
-        (s.persistTimeout > 0 ? SvcFlag.PERSISTENT : 0) |
-        (s.onePacket ? SvcFlag.ONE_PACKET : 0) |
-        (s.active ? SvcFlag.ACTIVE : 0);
-      cells[base + SvcField.PROTOCOL] = s.protocol;
-      cells[base + SvcField.ADDR] = s.addr | 0;
-      cells[base + SvcField.PORT] = s.port;
-      cells[base + SvcField.FWMARK] = s.fwmark;
-      cells[base + SvcField.PERSIST_TIMEOUT] = s.persistTimeout;
-      cells[base + SvcField.NETMASK] = s.netmask | 0;
-      cells[base + SvcField.SCHED_INDEX] = s.schedIndex;
-      cells[base + SvcField.SCHED_FLAGS] = s.schedFlags;
-      cells[base + SvcField.DEST_COUNT] = s.destCount;
+      writeService(cells, base, s);
       // Firewall-mark services are listed but cannot be matched on the wire (docs/architecture.md, "Firewall-mark services"): the
       // AF_PACKET tap runs before netfilter sets marks. They stay out of the index.
       if (s.protocol === 0) continue;
@@ -165,6 +169,133 @@ export class ServiceSnapshot {
       }
     }
     return new ServiceSnapshot(buffer);
+  }
+
+  /**
+   * Control plane: a new snapshot that is `prev` with some slots changed — O(changes) instead of
+   * build()'s O(services), so one change on a table of 10,000 services stays cheap. `set`: the
+   * services (new or changed) to write; `clear`: slots that hold no service any more; `count`:
+   * the number of services afterwards; `slotsAt(protocol, addr)`: the slots that hold a
+   * service on that address after the change (the address index keeps one of them).
+   * Index entries are removed with backward-shift deletion (linear probing stays tombstone-free,
+   * so lookups cost the same as in a freshly built snapshot).
+   */
+  static patch(prev: ServiceSnapshot, generation: number, set: readonly CompiledService[], clear: readonly number[], count: number,
+    slotsAt: (protocol: number, addr: number) => Iterable<number>): ServiceSnapshot {
+    const buffer = new SharedArrayBuffer(prev.buffer.byteLength);
+    const cells = new Int32Array(buffer);
+    cells.set(prev.cells);
+    cells[H_GEN] = generation;
+    cells[H_COUNT] = count;
+    const capacity = prev.capacity;
+    const size = prev.indexSize;
+    const mask = size - 1;
+    const exactBase = HEADER_CELLS + capacity * SVC_CELLS;
+    const addrBase = exactBase + size;
+    const cellBase = (slot: number): number => HEADER_CELLS + slot * SVC_CELLS;
+    const exactHome = (entry: number): number => {
+      const b = cellBase(entry - 1);
+      return indexHash(cells[b + SvcField.PROTOCOL]!, cells[b + SvcField.ADDR]!, cells[b + SvcField.PORT]!) & mask;
+    };
+    const addrHome = (entry: number): number => {
+      const b = cellBase(entry - 1);
+      return indexHash(cells[b + SvcField.PROTOCOL]!, cells[b + SvcField.ADDR]!, ADDR_ONLY_PORT) & mask;
+    };
+    // Linear probing's deletion without tombstones (Knuth 6.4, algorithm R): later entries of the
+    // cluster move back into the hole unless their home lies cyclically in (hole, position].
+    const remove = (base: number, at: number, home: (entry: number) => number): void => {
+      let hole = at;
+      let j = at;
+      for (;;) {
+        j = (j + 1) & mask;
+        const e = cells[base + j]!;
+        if (e === 0) break;
+        const k = home(e);
+        const stays = hole <= j ? hole < k && k <= j : hole < k || k <= j;
+        if (!stays) {
+          cells[base + hole] = e;
+          hole = j;
+        }
+      }
+      cells[base + hole] = 0;
+    };
+    const changing = new Set<number>();
+    for (const s of set) changing.add(s.slot);
+    for (const slot of clear) changing.add(slot);
+    const addrPairs = new Map<string, { protocol: number; addr: number }>();
+    // 1. Every changing slot's entries come out while all cells still hold the old keys.
+    for (const slot of changing) {
+      if (!Number.isInteger(slot) || slot < 0 || slot >= capacity) throw new RangeError(`ServiceSnapshot.patch: service slot ${slot} outside 0..${capacity - 1}`);
+      const b = cellBase(slot);
+      if (cells[b + SvcField.FLAGS] === 0 || cells[b + SvcField.PROTOCOL] === 0) continue;
+      const protocol = cells[b + SvcField.PROTOCOL]!;
+      const addr = cells[b + SvcField.ADDR]!;
+      for (let i = indexHash(protocol, addr, cells[b + SvcField.PORT]!) & mask; cells[exactBase + i] !== 0; i = (i + 1) & mask) {
+        if (cells[exactBase + i] === slot + 1) {
+          remove(exactBase, i, exactHome);
+          break;
+        }
+      }
+      addrPairs.set(`${protocol}/${addr}`, { protocol, addr });
+    }
+    // The address index's entry for a changing slot's address goes too (re-added below).
+    for (const { protocol, addr } of addrPairs.values()) {
+      for (let i = indexHash(protocol, addr, ADDR_ONLY_PORT) & mask; cells[addrBase + i] !== 0; i = (i + 1) & mask) {
+        const b = cellBase(cells[addrBase + i]! - 1);
+        if (cells[b + SvcField.PROTOCOL] === protocol && cells[b + SvcField.ADDR] === addr) {
+          remove(addrBase, i, addrHome);
+          break;
+        }
+      }
+    }
+    // 2. New cells, and their exact entries.
+    for (const slot of clear) cells.fill(0, cellBase(slot), cellBase(slot) + SVC_CELLS);
+    for (const s of set) {
+      const b = cellBase(s.slot);
+      cells.fill(0, b, b + SVC_CELLS);
+      writeService(cells, b, s);
+      if (s.protocol === 0) continue;
+      let i = indexHash(s.protocol, s.addr | 0, s.port) & mask;
+      for (; cells[exactBase + i] !== 0; i = (i + 1) & mask) {
+        const o = cellBase(cells[exactBase + i]! - 1);
+        if (cells[o + SvcField.PROTOCOL] === s.protocol && cells[o + SvcField.ADDR] === (s.addr | 0) && cells[o + SvcField.PORT] === s.port) {
+          throw new RangeError(`ServiceSnapshot: two services with protocol ${s.protocol}, address ${s.addr >>> 0}, port ${s.port}`);
+        }
+      }
+      cells[exactBase + i] = s.slot + 1;
+      addrPairs.set(`${s.protocol}/${s.addr | 0}`, { protocol: s.protocol, addr: s.addr | 0 });
+    }
+    // 3. One address entry per address that still has a service.
+    for (const { protocol, addr } of addrPairs.values()) {
+      let holder = -1;
+      for (const slot of slotsAt(protocol, addr)) {
+        const b = cellBase(slot);
+        if (cells[b + SvcField.FLAGS] !== 0 && cells[b + SvcField.PROTOCOL] === protocol && cells[b + SvcField.ADDR] === addr) {
+          holder = slot;
+          break;
+        }
+      }
+      if (holder < 0) continue;
+      let i = indexHash(protocol, addr, ADDR_ONLY_PORT) & mask;
+      let present = false;
+      for (; cells[addrBase + i] !== 0; i = (i + 1) & mask) {
+        const b = cellBase(cells[addrBase + i]! - 1);
+        if (cells[b + SvcField.PROTOCOL] === protocol && cells[b + SvcField.ADDR] === addr) {
+          present = true;
+          break;
+        }
+      }
+      if (!present) cells[addrBase + i] = holder + 1;
+    }
+    return new ServiceSnapshot(buffer);
+  }
+
+  /** Control plane: sets or clears the ACTIVE flag of a slot (VRRP), on a snapshot not yet sent. */
+  setActive(slot: number, active: boolean): void {
+    const at = HEADER_CELLS + slot * SVC_CELLS + SvcField.FLAGS;
+    const f = this.cells[at]!;
+    if (f === 0) return;
+    this.cells[at] = active ? f | SvcFlag.ACTIVE : f & ~SvcFlag.ACTIVE;
   }
 
   get count(): number {

@@ -153,6 +153,22 @@ export class StatsBook {
     sync(this.dests, destSlots, (slot, out) => this.source.readDest(slot, out), this.scratch);
   }
 
+  /** The incremental form of track(): ids that stopped existing, then ids that (may) have
+   *  started; ids already tracked stay as they are. O(changed), for one command on a big table. */
+  trackChanges(gone: { services: Iterable<number>; slots: Iterable<number> }, present: { services: Iterable<number>; slots: Iterable<number> }): void {
+    for (const id of gone.services) this.services.delete(id);
+    for (const slot of gone.slots) this.dests.delete(slot);
+    const start = (map: Map<number, Tracked>, id: number, read: (id: number, out: Counters) => void): void => {
+      if (map.has(id)) return;
+      read(id, this.scratch);
+      const est = new Estimator();
+      est.reset(this.scratch);
+      map.set(id, { est, base: { ...this.scratch }, seen: true });
+    };
+    for (const id of present.services) start(this.services, id, (i, out) => this.source.readService(i, out));
+    for (const slot of present.slots) start(this.dests, slot, (i, out) => this.source.readDest(i, out));
+  }
+
   /** One estimator period. */
   tick(): void {
     for (const [id, t] of this.services) {

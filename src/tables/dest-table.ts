@@ -63,6 +63,9 @@ export class DestTable {
   readonly capacity: number;
   readonly cells: Int32Array;
   readonly buffer: SharedArrayBuffer;
+  /** Every slot below this one is in use (control plane): allocate() starts here, so filling a
+   *  table of n slots costs O(n), not O(n²). */
+  private freeHint = 0;
 
   /** Pass `buffer` to attach to a table created elsewhere (a worker thread). */
   constructor(capacity: number, buffer?: SharedArrayBuffer) {
@@ -120,14 +123,16 @@ export class DestTable {
 
   /** A free slot index, or -1 when the table is full. Control plane only. */
   allocate(): number {
-    for (let slot = 0; slot < this.capacity; slot++) {
+    for (let slot = this.freeHint; slot < this.capacity; slot++) {
       if (!this.inUse(slot)) {
         const base = slot * DEST_SLOT_CELLS;
         this.cells.fill(0, base, base + DEST_SLOT_CELLS);
         this.cells[base + DestField.FLAGS] = DestFlag.IN_USE | DestFlag.AVAILABLE;
+        this.freeHint = slot + 1;
         return slot;
       }
     }
+    this.freeHint = this.capacity;
     return -1;
   }
 
@@ -136,5 +141,6 @@ export class DestTable {
     const base = slot * DEST_SLOT_CELLS;
     Atomics.store(this.cells, base + DestField.FLAGS, 0);
     Atomics.add(this.cells, base + DestField.GEN, 1);
+    if (slot < this.freeHint) this.freeHint = slot;
   }
 }
