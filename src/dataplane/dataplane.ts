@@ -10,6 +10,7 @@
 // change is live, as ipvsadm returns when the kernel has it.
 
 import { Worker } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNative, type BpfInsn, type RingOptions } from './native';
 import { buildHostFilter, BPF_RET, BPF_K, stmt } from './bpf';
@@ -87,6 +88,11 @@ export class DataPlaneError extends Error {
 const CONTROL_WORKER_ID = 255;
 const APPLY_TIMEOUT_MS = 5000;
 const NEXT_HOP_REFRESH_MS = 5000;
+/**
+ * Every so often the refresh re-resolves every real server (routes in tables /proc/net/route does
+ * not show, e.g. policy routing); in between it only re-resolves what changed.
+ */
+const NEXT_HOP_FULL_REFRESH_MS = 60_000;
 /** Clients whose next hop NAT remembers at once (direct-mapped, 32 bytes each: 2 MiB). */
 const CLIENT_HOP_RECORDS = 65536;
 
@@ -106,6 +112,10 @@ export class DataPlane {
   private readonly schedulers = new Map<number, SchedulerState>();
   /** Next hops resolved per DestTable slot: the address they were resolved for. */
   private readonly resolved = new Map<number, number>();
+  /** Per DestTable slot: the neighbour its next hop was resolved to (to notice a changed MAC). */
+  private readonly hops = new Map<number, { hop: string; ifname: string; mac: string }>();
+  private lastRoutes = '';
+  private lastFullRefresh = 0;
   private ifaces: InterfaceInfo[] = [];
   private generation = 0;
   private lastSnapshot: { snapshot: ServiceSnapshot; services: WorkerService[] } | null = null;
@@ -409,6 +419,7 @@ export class DataPlane {
         this.opts.log('warn', `real server ${rip}: no ARP answer from ${hop} on ${route.ifname}; will retry`);
         return;
       }
+      this.hops.set(slot, { hop, ifname: route.ifname, mac: mac.toLowerCase() });
       this.nextHops.set(slot, {
         dstMac: mac, srcMac: iface.mac, egress, mtu: iface.mtu,
         srcAddr: route.prefsrc ? ipv4Number(route.prefsrc) : 0, viaGateway: route.gateway !== null,
@@ -420,14 +431,32 @@ export class DataPlane {
     }
   }
 
-  /** Periodic refresh: neighbours change MACs, and unresolved ones may answer now. */
+  /**
+   * Periodic refresh: neighbours change MACs, routes change, and unresolved ones may answer now.
+   * Resolving runs `ip` (route get, neigh show: two processes per real server, several ms of this
+   * thread each), so an idle daemon re-resolves only what needs it: real servers without a next
+   * hop, those whose neighbour entry changed or went (/proc/net/arp), and all of them when the main
+   * routing table changed (/proc/net/route) or every NEXT_HOP_FULL_REFRESH_MS. Both files are this
+   * namespace's (/proc/net is the reading thread's network namespace).
+   */
   private async refreshNextHops(): Promise<void> {
     const d = this.model.destTable;
+    const now = Date.now();
+    const routes = readProcText('/proc/net/route');
+    const arp = routes === null ? null : readArp();
+    const full = routes === null || arp === null || routes !== this.lastRoutes || now - this.lastFullRefresh >= NEXT_HOP_FULL_REFRESH_MS;
+    if (full) {
+      this.lastRoutes = routes ?? '';
+      this.lastFullRefresh = now;
+    }
     const jobs: Promise<void>[] = [];
     for (const svc of this.model.list()) {
       for (const dest of svc.dests) {
         if ((d.get(dest.slot, DestField.FLAGS) & DestFlag.IN_USE) === 0) continue;
-        jobs.push(this.resolveOne(dest.slot, dest.addr, dest.fwd));
+        const known = this.hops.get(dest.slot);
+        const fresh = !full && known !== undefined && (this.nextHops.flags(dest.slot) & 1) !== 0 &&
+          this.resolved.get(dest.slot) === dest.addr && arp!.get(`${known.hop} ${known.ifname}`) === known.mac;
+        if (!fresh) jobs.push(this.resolveOne(dest.slot, dest.addr, dest.fwd));
       }
     }
     await Promise.all(jobs);
@@ -460,6 +489,30 @@ function dedupe(tuples: GuardTuple[]): GuardTuple[] {
     seen.add(k);
     return true;
   });
+}
+
+function readProcText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * /proc/net/arp as "ip device" → MAC (lower case) for complete entries (flags ATF_COM, 0x2):
+ * `IP address  HW type  Flags  HW address  Mask  Device`.
+ */
+function readArp(): Map<string, string> | null {
+  const text = readProcText('/proc/net/arp');
+  if (text === null) return null;
+  const out = new Map<string, string>();
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 6 || (Number.parseInt(f[2]!, 16) & 0x2) === 0) continue;
+    out.set(`${f[0]} ${f[5]}`, f[3]!.toLowerCase());
+  }
+  return out;
 }
 
 function ipv4Number(s: string): number {
