@@ -17,7 +17,8 @@
 //   a share of one core, and voluntary context switches per second per thread (how often each wakes).
 // pps: 64-byte UDP frames from 1024 flows (bench/e2e/pktgen.ts on CPU 0, as fast as it can) through
 //   uvsd DR; forwarded packets/s at the sinks, for each worker count × fanout mode. uvsd runs
-//   unpinned, as a user would start it. UVS_FANOUT selects the fanout mode of the uvsd under test.
+//   unpinned, as a user would start it (uvsd --fanout MODE), with uvsd's CPU time per forwarded
+//   packet (/proc/PID/stat) beside the rate: on a shared machine the generator may be the limit.
 import { readFileSync } from 'node:fs';
 import { spawnIn } from '../test/netns/native-lab';
 import { ADDR, BenchLab, PKTGEN, UVSADM, UVSD, sleep, threadCpu } from './e2e/lab';
@@ -94,11 +95,11 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function startUvsd(lab: BenchLab, uvsd: string, workers: number, env: Record<string, string>): Promise<Running> {
+async function startUvsd(lab: BenchLab, uvsd: string, workers: number, env: Record<string, string>, extra: string[] = []): Promise<Running> {
   const sock = `/tmp/uvs-probe-${lab.lab.suffix}.sock`;
   const log = { text: '' };
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  const p = lab.start(lab.ns.d, [...NICE, 'env', ...envArgs, process.execPath, uvsd, '-n', '-l', '--socket', sock, '--workers', String(workers)], log);
+  const p = lab.start(lab.ns.d, [...NICE, 'env', ...envArgs, process.execPath, uvsd, '-n', '-l', '--socket', sock, '--workers', String(workers), ...extra], log);
   const deadline = Date.now() + 20_000;
   while (!/data plane/.test(log.text)) {
     if (p.exitCode !== null) throw new Error(`uvsd exited: ${log.text.slice(-2000)}`);
@@ -231,7 +232,7 @@ async function main(): Promise<void> {
       for (const b of builds) {
         for (const workers of counts) {
           for (const fanout of modes) {
-            const u = await startUvsd(lab, b, workers, { UVS_FANOUT: fanout });
+            const u = await startUvsd(lab, b, workers, {}, ['--fanout', fanout]);
             try {
               addService(lab, u, '-u', 9, ADDR.sink);
               await sleep(300);
@@ -241,18 +242,23 @@ async function main(): Promise<void> {
               };
               await spawnIn<GenResult>(lab.ns.c, [...NICE, 'taskset', '-c', '0', process.execPath, PKTGEN, JSON.stringify({ ...job, durationMs: 500 })], 30_000).result;
               const rates: number[] = [];
+              const cpuNs: number[] = [];
               let offered = 0;
+              const pid = nodePid(u.pid);
               for (let r = 0; r < runs; r++) {
                 await sleep(200);
                 const before = lab.sinkPackets();
+                const t0 = cpuTicks(pid);
                 const g = await spawnIn<GenResult>(lab.ns.c, [...NICE, 'taskset', '-c', '0', process.execPath, PKTGEN, JSON.stringify(job)], 60_000).result;
                 await sleep(100);
-                rates.push((lab.sinkPackets() - before) / g.elapsed);
+                const fwd = lab.sinkPackets() - before;
+                rates.push(fwd / g.elapsed);
+                cpuNs.push(((cpuTicks(pid) - t0) * 1e7) / Math.max(1, fwd));
                 offered = g.pps;
               }
               rates.sort((a, c) => a - c);
               console.log(`pps 64B DR, ${workers} worker(s), fanout ${fanout}: median ${Math.round(rates[rates.length >> 1]!)} ` +
-                `(${rates.map((x) => Math.round(x)).join(' ')}), offered ~${Math.round(offered)}  [${b}]`);
+                `(${rates.map((x) => Math.round(x)).join(' ')}), offered ~${Math.round(offered)}, uvsd CPU ${cpuNs.map((x) => Math.round(x)).join(' ')} ns/packet  [${b}]`);
             } finally {
               await u.stop();
             }

@@ -152,6 +152,7 @@ export class Daemon {
       model: this.model,
       io: pcap ? 'pcap' : 'ring',
       workers: pcap ? 1 : this.options.workers,
+      fanout: this.options.fanout,
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
       serviceActive: (addr) => this.vrrp?.serviceActive(addr) ?? true,

@@ -19,6 +19,8 @@ export interface UvsdOptions {
   /** --iface IF, repeatable; empty = chosen from the configuration (DESIGN.md "Which interfaces"). */
   ifaces: string[];
   workers: number;
+  /** --fanout: how the kernel spreads frames over the workers (PACKET_FANOUT mode). */
+  fanout: FanoutChoice;
   connMax: number;
   /** --socket PATH; null = UVS_SOCKET or /run/uvs/<netns inode>.sock. */
   socket: string | null;
@@ -28,6 +30,20 @@ export interface UvsdOptions {
 
 export const DEFAULT_CONN_MAX = 1 << 18;
 export const MAX_WORKERS = 64;
+
+/** PACKET_FANOUT modes offered by --fanout (native.ts FanoutMode). */
+export type FanoutChoice = 'hash' | 'cpu' | 'lb';
+const FANOUT_CHOICES: readonly FanoutChoice[] = ['hash', 'cpu', 'lb'];
+
+/**
+ * Default worker threads: one fewer than the cores, at least one. The kernel's own receive work
+ * (softirq: the driver, the packet sockets' rings) and the generators or services on the machine
+ * need a core; on the 2-core test machine one worker forwarded more, at less CPU per packet, than
+ * two (native/README.md, "Workers and fanout").
+ */
+export function defaultWorkers(cores = availableParallelism()): number {
+  return Math.min(MAX_WORKERS, Math.max(1, cores - 1));
+}
 /** Connection-table slots are int32-indexed. */
 export const MAX_CONN_MAX = 2 ** 31 - 1;
 
@@ -45,7 +61,10 @@ export const UVSD_USAGE = `Usage: uvsd [options]
   -l, --log-console       log to the console
       --io ring|pcap|none packet I/O backend (default ring; none: control plane only)
       --iface IF          capture on IF; repeatable (default: from the configuration)
-      --workers N         data-plane worker threads (default: number of CPUs)
+      --workers N         data-plane worker threads (default: number of CPUs - 1, at least 1)
+      --fanout MODE       how frames are spread over the workers: hash (default; a flow stays
+                          on one worker), cpu (the worker of the receiving CPU; for multi-queue
+                          NICs whose RSS already spreads flows), lb (round robin)
       --conn-max N        connection table capacity (default ${DEFAULT_CONN_MAX})
       --socket PATH       control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
   -h, --help              this text
@@ -66,6 +85,7 @@ const SPECS: Spec[] = [
   { long: 'io', short: '', takesArg: true },
   { long: 'iface', short: '', takesArg: true },
   { long: 'workers', short: '', takesArg: true },
+  { long: 'fanout', short: '', takesArg: true },
   { long: 'conn-max', short: '', takesArg: true },
   { long: 'socket', short: '', takesArg: true },
   { long: 'help', short: 'h', takesArg: false },
@@ -82,7 +102,7 @@ function positiveInt(option: string, text: string, max: number): number {
 export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
   const o: UvsdOptions = {
     dontFork: false, logConsole: false, configFile: null, configTest: false, io: 'ring', ifaces: [],
-    workers: Math.min(availableParallelism(), MAX_WORKERS), connMax: DEFAULT_CONN_MAX, socket: null,
+    workers: defaultWorkers(), fanout: 'hash', connMax: DEFAULT_CONN_MAX, socket: null,
     help: false, version: false,
   };
   const words = [...argv];
@@ -147,6 +167,10 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
       if (!o.ifaces.includes(v)) o.ifaces.push(v);
       break;
     case 'workers': o.workers = positiveInt('--workers', v, MAX_WORKERS); break;
+    case 'fanout':
+      if (!FANOUT_CHOICES.includes(v as FanoutChoice)) throw new UvsdUsageError(`--fanout: "${v}" is not one of ${FANOUT_CHOICES.join(', ')}`);
+      o.fanout = v as FanoutChoice;
+      break;
     case 'conn-max': o.connMax = positiveInt('--conn-max', v, MAX_CONN_MAX); break;
     case 'socket':
       if (v === '') throw new UvsdUsageError('--socket: empty path');
