@@ -21,6 +21,7 @@
 //   packet (/proc/PID/stat) beside the rate: on a shared machine the generator may be the limit.
 import { readFileSync } from 'node:fs';
 import { spawnIn } from '../test/netns/native-lab';
+import { request } from '../src/control/client';
 import { ADDR, BenchLab, PKTGEN, UVSADM, UVSD, sleep, threadCpu } from './e2e/lab';
 import type { GenResult, PktgenJob } from './e2e/pktgen';
 
@@ -186,6 +187,13 @@ async function main(): Promise<void> {
           addService(lab, u, '-u', PORT, ADDR.rs);
           await sleep(300);
           rows.push([`uvsd DR ${workers} worker(s): ${b}`, await echo(lab, ADDR.vip, n)]);
+          const res = await request(u.sock, { type: 'workers' }, 5000);
+          if (res.ok && res.result.kind === 'workers') {
+            const t = (k: string): number => res.result.kind === 'workers' ? res.result.workers.reduce((a, w) => a + (w.stats[k] ?? 0), 0) : 0;
+            const fr = Math.max(1, t('rx_frames'));
+            console.log(`  ${b}: ${t('rx_frames')} frames in ${t('rx_batches')} batches; process ${(t('process_ns') / fr / 1000).toFixed(1)} µs/frame, ` +
+              `send ${(t('send_ns') / fr / 1000).toFixed(1)} µs/frame`);
+          }
         } finally {
           await u.stop();
         }

@@ -279,6 +279,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
                            InstanceMethod<&PacketSocket::SetFilter>("setFilter"),
                            InstanceMethod<&PacketSocket::DetachFilter>("detachFilter"),
                            InstanceMethod<&PacketSocket::Stats>("stats"),
+                           InstanceMethod<&PacketSocket::TakeError>("takeError"),
                            InstanceMethod<&PacketSocket::Close>("close"),
                        });
   }
@@ -779,6 +780,19 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     o.Set("txDropped", Napi::Number::New(env, static_cast<double>(txDropped_)));
     o.Set("lastTxError", lastTxErrno_ ? Napi::Value(Napi::String::New(env, ErrnoName(lastTxErrno_))) : env.Null());
     return o;
+  }
+
+  // takeError(): the socket's pending error (SO_ERROR, which clears it) as an errno name, or null.
+  // packet_notifier sets ENETDOWN when the bound device goes down; while it is pending, poll reports
+  // POLLERR, which makes libuv stop an FdWatcher (it calls back with UV_EBADF): the owner takes the
+  // error and starts the watcher again, and the ring receives again once the device is up.
+  Napi::Value TakeError(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "takeError");
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) ThrowSys(env, "getsockopt(SOL_SOCKET, SO_ERROR)", errno);
+    return err != 0 ? Napi::Value(Napi::String::New(env, ErrnoName(err))) : env.Null();
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -110,7 +110,7 @@ export interface PacketSocketOptions {
    * PACKET_VNET_HDR: every received frame is preceded by a 10-byte virtio_net_hdr (at offset − 10
    * in the ring) and every sent frame must begin with one, so GSO super-frames and frames whose
    * checksum is left to the hardware (TP_STATUS_CSUMNOTREADY) go back out and the kernel segments
-   * and checksums them (DESIGN.md, "Offloads").
+   * and checksums them (native/README.md, "Offloads").
    */
   vnetHdr?: boolean;
   /** Classic BPF filter attached before the socket is bound (see bpf.ts). */
@@ -175,6 +175,12 @@ export interface PacketSocket {
   setFilter(filter: readonly BpfInsn[]): void;
   detachFilter(): void;
   stats(): PacketSocketStats;
+  /**
+   * The pending socket error (SO_ERROR, cleared by reading it) as an errno name, or null. ENETDOWN
+   * when the device went down: an FdWatcher then stops (libuv calls back with a negative status
+   * on POLLERR) and must be started again after this.
+   */
+  takeError(): string | null;
   close(): void;
 }
 

@@ -264,8 +264,18 @@ function main(): void {
   }
 
   /** A capture socket is readable: one bounded turn on it. */
-  function onReadable(si: number): void {
+  function onReadable(si: number, status: number): void {
     if (!running) return;
+    if (status < 0) {
+      // POLLERR (libuv stopped the watcher): a pending socket error, ENETDOWN when the interface
+      // went down (packet_notifier). Take it and watch again: the ring receives once it is up.
+      const err = sockets[si]!.takeError();
+      port!.postMessage({ type: 'error', workerId: init.workerId, message: `${init.ifaces[si]!.name}: capture socket error ${err ?? `status ${status}`}; watching again` } satisfies FromWorker);
+      // Without a pending error (cleared meanwhile?) wait a little rather than spin on POLLERR.
+      if (err !== null) watchers[si]!.start(1);
+      else setTimeout(() => running && watchers[si]!.start(1), 100);
+      return;
+    }
     const got = drain(si, connNowMs(), TURN_BATCHES);
     // The budget ran out with frames possibly left: the socket stays readable and the loop calls
     // back after messages and timers had their turn.
@@ -273,7 +283,7 @@ function main(): void {
   }
 
   const watchers: FdWatcher[] = sockets.map((s, si) => {
-    const w = new native.FdWatcher(s.fd, () => onReadable(si));
+    const w = new native.FdWatcher(s.fd, (status) => onReadable(si, status));
     w.start(1);
     return w;
   });
