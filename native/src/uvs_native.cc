@@ -1,4 +1,4 @@
-// uvs_native: the packet I/O that Node.js does not expose — AF_PACKET with a TPACKET_V3 RX ring,
+// uvs_native: the packet I/O that Node.js does not expose — AF_PACKET with a TPACKET_V2 (or V3) RX ring,
 // batch transmit by sendmmsg, raw IPv4 sockets (VRRP, IPIP), TUN devices, fd readiness, and the few
 // interface look-ups (index, MAC, MTU, ethtool offload flags) the control plane needs.
 //
@@ -226,7 +226,7 @@ void AttachFilter(Napi::Env env, int fd, const std::vector<sock_filter>& prog) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PacketSocket: AF_PACKET, SOCK_RAW, optional TPACKET_V3 RX ring, sendmmsg batches.
+// PacketSocket: AF_PACKET, SOCK_RAW, optional RX ring (TPACKET_V2 by default, or V3), sendmmsg batches.
 
 // Per frame, rx() writes FRAME_STRIDE 32-bit cells into the caller's descriptor array.
 enum FrameCell : uint32_t {
@@ -240,6 +240,12 @@ enum FrameCell : uint32_t {
   kFrameIfindex = 7,  // sll_ifindex the frame arrived on
   kFrameStride = 8,
 };
+
+// V2 overflow slots (whole frames read with recvmsg): 64 KiB, the largest GSO frame (gso_max_size),
+// plus the Ethernet and VLAN headers; the frame starts at kOverflowFrameAt so the virtio_net_hdr
+// fits in front of it, as in a ring slot.
+constexpr size_t kOverflowFrameAt = 64;
+constexpr size_t kOverflowSlot = (64 << 10) + 4096;
 
 // The ring memory outlives whichever of the socket and its ArrayBuffer goes last: JS may keep the
 // ArrayBuffer after the socket is collected, and close() detaches the ArrayBuffer first anyway.
@@ -260,6 +266,10 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
                            InstanceAccessor<&PacketSocket::GetRing>("ring"),
                            InstanceAccessor<&PacketSocket::GetBlockSize>("blockSize"),
                            InstanceAccessor<&PacketSocket::GetBlockCount>("blockCount"),
+                           InstanceAccessor<&PacketSocket::GetVersion>("version"),
+                           InstanceAccessor<&PacketSocket::GetFrameSize>("frameSize"),
+                           InstanceAccessor<&PacketSocket::GetFrameCount>("frameCount"),
+                           InstanceAccessor<&PacketSocket::GetOverflowSlots>("overflowSlots"),
                            InstanceAccessor<&PacketSocket::GetIfindex>("ifindex"),
                            InstanceAccessor<&PacketSocket::GetVnetHdr>("vnetHdr"),
                            InstanceMethod<&PacketSocket::Rx>("rx"),
@@ -269,6 +279,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
                            InstanceMethod<&PacketSocket::SetFilter>("setFilter"),
                            InstanceMethod<&PacketSocket::DetachFilter>("detachFilter"),
                            InstanceMethod<&PacketSocket::Stats>("stats"),
+                           InstanceMethod<&PacketSocket::TakeError>("takeError"),
                            InstanceMethod<&PacketSocket::Close>("close"),
                        });
   }
@@ -374,42 +385,107 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   // skb work dominates), while tpacket_snd attaches ring pages to the skb as fragments that a
   // local receiver (veth into a namespace) may still hold after the slot is handed back (ip_rcv
   // orphans the skb early), so reusing the slot could change queued data.
+  //
+  // TPACKET_V2 (the default): one fixed-size slot per frame with its own tp_status, so a frame is
+  // the reader's as soon as tpacket_rcv has written it — no block to retire. V3 hands over whole
+  // blocks, only when full or after tp_retire_blk_tov (≥ 1 ms): every frame of a quiet link
+  // waits that long (libpcap's immediate mode uses V2 for this reason).
+  //
+  // V2 slots are small (frameSize, sized by the caller from the largest MTU). A frame larger than
+  // its slot (a GSO super-frame, up to 64 KiB) is handled by PACKET_COPY_THRESH: tpacket_rcv
+  // (net/packet/af_packet.c) then also queues the whole skb on the socket's receive queue (if
+  // sk_rmem_alloc < sk_rcvbuf), writes a truncated copy into the slot and sets TP_STATUS_COPY; rx()
+  // reads the whole frame with recvmsg() into an overflow slot that follows the ring in the same
+  // buffer. The slot and the queued skb are written under the same receive-queue lock, so the
+  // queue holds exactly the COPY frames, in ring order. Without room in the receive queue the slot
+  // holds a truncated frame without TP_STATUS_COPY: caplen < wirelen, and the caller drops it.
   void SetupRing(Napi::Env env, const Napi::Object& r) {
     const char* W = "PacketSocket ring";
     long page = sysconf(_SC_PAGESIZE);
-    // 256 KiB blocks hold a 64 KiB GSO super-frame several times over; 1 ms block timeout so a
-    // quiet link does not hold a half-filled block back (tp_retire_blk_tov).
-    uint32_t blockSize = static_cast<uint32_t>(OptInt(r, W, "blockSize", 1 << 18, page, 1 << 30));
-    uint32_t blockCount = static_cast<uint32_t>(OptInt(r, W, "blockCount", 32, 1, 1 << 16));
-    uint32_t timeoutMs = static_cast<uint32_t>(OptInt(r, W, "blockTimeoutMs", 1, 0, 60000));
-    uint32_t frameSize = static_cast<uint32_t>(OptInt(r, W, "frameSize", 2048, TPACKET_ALIGNMENT, 1 << 30));
+    version_ = static_cast<int>(OptInt(r, W, "version", 2, 2, 3));
+    uint32_t blockSize = 0, blockCount = 0, frameSize = 0, frameCount = 0, timeoutMs = 0;
+    if (version_ == 3) {
+      // 256 KiB blocks hold a 64 KiB GSO super-frame several times over; 1 ms block timeout so a
+      // quiet link does not hold a half-filled block back (tp_retire_blk_tov).
+      blockSize = static_cast<uint32_t>(OptInt(r, W, "blockSize", 1 << 18, page, 1 << 30));
+      blockCount = static_cast<uint32_t>(OptInt(r, W, "blockCount", 32, 1, 1 << 16));
+      timeoutMs = static_cast<uint32_t>(OptInt(r, W, "blockTimeoutMs", 1, 0, 60000));
+      frameSize = static_cast<uint32_t>(OptInt(r, W, "frameSize", 2048, TPACKET_ALIGNMENT, 1 << 30));
+      if (Present(r, "frameCount") || Present(r, "overflowSlots") || Present(r, "rcvbuf")) {
+        ThrowRange(env, "PacketSocket: ring.frameCount, ring.overflowSlots and ring.rcvbuf apply to version 2 only");
+      }
+    } else {
+      if (Present(r, "blockTimeoutMs")) ThrowRange(env, "PacketSocket: ring.blockTimeoutMs applies to version 3 only (V2 hands over each frame at once)");
+      if (Present(r, "blockCount")) ThrowRange(env, "PacketSocket: ring.blockCount applies to version 3 only (V2: ring.frameCount)");
+      frameSize = static_cast<uint32_t>(OptInt(r, W, "frameSize", 2048, TPACKET2_HDRLEN + 64, 1 << 20));
+      blockSize = static_cast<uint32_t>(OptInt(r, W, "blockSize", frameSize > (1u << 16) ? frameSize : 1u << 16, page, 1 << 30));
+      frameCount = static_cast<uint32_t>(OptInt(r, W, "frameCount", 4096, 1, 1 << 22));
+      overflowSlots_ = static_cast<uint32_t>(OptInt(r, W, "overflowSlots", 8, 0, 1024));
+      rcvbuf_ = static_cast<int>(OptInt(r, W, "rcvbuf", 4 << 20, 0, INT32_MAX));
+    }
     if (blockSize % page != 0) ThrowRange(env, "PacketSocket: ring.blockSize " + std::to_string(blockSize) + " must be a multiple of the page size " + std::to_string(page));
     if (frameSize % TPACKET_ALIGNMENT != 0 || blockSize % frameSize != 0) {
-      ThrowRange(env, "PacketSocket: ring.frameSize " + std::to_string(frameSize) + " must be a multiple of " + std::to_string(TPACKET_ALIGNMENT) + " dividing blockSize");
+      ThrowRange(env, "PacketSocket: ring.frameSize " + std::to_string(frameSize) + " must be a multiple of " + std::to_string(TPACKET_ALIGNMENT) + " dividing blockSize " + std::to_string(blockSize));
     }
-    SetIntOpt(env, fd_, SOL_PACKET, PACKET_VERSION, TPACKET_V3, "SOL_PACKET, PACKET_VERSION, TPACKET_V3");
-    tpacket_req3 req;
-    memset(&req, 0, sizeof req);
-    req.tp_block_size = blockSize;
-    req.tp_block_nr = blockCount;
-    req.tp_frame_size = frameSize;
-    req.tp_frame_nr = (blockSize / frameSize) * blockCount;
-    req.tp_retire_blk_tov = timeoutMs;
-    SetSockOpt(env, fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req,
-               "SOL_PACKET, PACKET_RX_RING, block_size=" + std::to_string(blockSize) + ", block_nr=" +
-                   std::to_string(blockCount) + ", frame_size=" + std::to_string(frameSize) +
-                   ", retire_blk_tov=" + std::to_string(timeoutMs));
-    size_t len = static_cast<size_t>(blockSize) * blockCount;
-    void* base = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, 0);
-    if (base == MAP_FAILED) ThrowSys(env, "mmap(PACKET_RX_RING, length=" + std::to_string(len) + ")", errno);
+    if (version_ == 2) {
+      uint32_t perBlock = blockSize / frameSize;
+      blockCount = (frameCount + perBlock - 1) / perBlock;
+      frameCount = blockCount * perBlock;
+      // The kernel queues COPY frames only while sk_rmem_alloc < sk_rcvbuf: room for several 64 KiB
+      // super-frames (their truesize) between two rx() calls. FORCE (CAP_NET_ADMIN) passes
+      // net.core.rmem_max; without the capability, the plain option up to rmem_max.
+      if (rcvbuf_ > 0 && setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf_, sizeof rcvbuf_) < 0) {
+        if (errno != EPERM) ThrowSys(env, "setsockopt(SOL_SOCKET, SO_RCVBUFFORCE, " + std::to_string(rcvbuf_) + ")", errno);
+        SetIntOpt(env, fd_, SOL_SOCKET, SO_RCVBUF, rcvbuf_, "SOL_SOCKET, SO_RCVBUF");
+      }
+      if (overflowSlots_ > 0) SetIntOpt(env, fd_, SOL_PACKET, PACKET_COPY_THRESH, 1, "SOL_PACKET, PACKET_COPY_THRESH");
+      SetIntOpt(env, fd_, SOL_PACKET, PACKET_VERSION, TPACKET_V2, "SOL_PACKET, PACKET_VERSION, TPACKET_V2");
+      tpacket_req req;
+      memset(&req, 0, sizeof req);
+      req.tp_block_size = blockSize;
+      req.tp_block_nr = blockCount;
+      req.tp_frame_size = frameSize;
+      req.tp_frame_nr = frameCount;
+      SetSockOpt(env, fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req,
+                 "SOL_PACKET, PACKET_RX_RING, TPACKET_V2, block_size=" + std::to_string(blockSize) + ", block_nr=" +
+                     std::to_string(blockCount) + ", frame_size=" + std::to_string(frameSize) + ", frame_nr=" + std::to_string(frameCount));
+    } else {
+      SetIntOpt(env, fd_, SOL_PACKET, PACKET_VERSION, TPACKET_V3, "SOL_PACKET, PACKET_VERSION, TPACKET_V3");
+      tpacket_req3 req;
+      memset(&req, 0, sizeof req);
+      req.tp_block_size = blockSize;
+      req.tp_block_nr = blockCount;
+      req.tp_frame_size = frameSize;
+      req.tp_frame_nr = (blockSize / frameSize) * blockCount;
+      req.tp_retire_blk_tov = timeoutMs;
+      SetSockOpt(env, fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req,
+                 "SOL_PACKET, PACKET_RX_RING, block_size=" + std::to_string(blockSize) + ", block_nr=" +
+                     std::to_string(blockCount) + ", frame_size=" + std::to_string(frameSize) +
+                     ", retire_blk_tov=" + std::to_string(timeoutMs));
+    }
+    size_t ringLen = static_cast<size_t>(blockSize) * blockCount;
+    size_t total = ringLen + static_cast<size_t>(overflowSlots_) * kOverflowSlot;
+    // One buffer for JS: the ring, then the overflow slots. Reserve the whole range anonymously,
+    // then map the ring over its start (MAP_FIXED replaces that part of the reservation).
+    void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) ThrowSys(env, "mmap(anonymous, length=" + std::to_string(total) + ")", errno);
+    void* ring = mmap(base, ringLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE | MAP_FIXED, fd_, 0);
+    if (ring == MAP_FAILED) {
+      int err = errno;
+      munmap(base, total);
+      ThrowSys(env, "mmap(PACKET_RX_RING, length=" + std::to_string(ringLen) + ")", err);
+    }
     ring_ = std::make_shared<RingMem>();
     ring_->base = static_cast<uint8_t*>(base);
-    ring_->len = len;
+    ring_->len = total;
+    ringLen_ = ringLen;
     blockSize_ = blockSize;
     blockCount_ = blockCount;
+    frameSize_ = frameSize;
+    frameCount_ = frameCount;
     auto* hold = new std::shared_ptr<RingMem>(ring_);
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-        env, base, len, [](Napi::Env, void*, std::shared_ptr<RingMem>* h) { delete h; }, hold);
+        env, base, total, [](Napi::Env, void*, std::shared_ptr<RingMem>* h) { delete h; }, hold);
     ringRef_ = Napi::Persistent(ab);
   }
 
@@ -425,7 +501,15 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   Napi::Value GetBlockSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), blockSize_); }
   Napi::Value GetBlockCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), blockCount_); }
   Napi::Value GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
+  Napi::Value GetVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ring_ ? version_ : 0); }
+  Napi::Value GetFrameSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), frameSize_); }
+  Napi::Value GetFrameCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), frameCount_); }
+  Napi::Value GetOverflowSlots(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), overflowSlots_); }
   Napi::Value GetVnetHdr(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vnet_); }
+
+  tpacket2_hdr* Frame2(uint32_t i) const {
+    return reinterpret_cast<tpacket2_hdr*>(ring_->base + static_cast<size_t>(i) * frameSize_);
+  }
 
   tpacket_block_desc* Block(uint32_t i) const {
     return reinterpret_cast<tpacket_block_desc*>(ring_->base + static_cast<size_t>(i) * blockSize_);
@@ -433,6 +517,10 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
 
   // True when a frame can be read now without waiting.
   bool FrameReady() const {
+    if (version_ == 2) {
+      if (held_ == frameCount_) return false;
+      return (__atomic_load_n(&Frame2(cur_)->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+    }
     if (nextFrame_ != nullptr) return true;
     if (held_ == blockCount_) return false;
     return (__atomic_load_n(&Block(cur_)->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
@@ -452,6 +540,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       if (want > max) ThrowRange(env, "PacketSocket.rx: maxFrames " + std::to_string(want) + " needs " + std::to_string(want * kFrameStride) + " cells, desc has " + std::to_string(cells));
       max = want;
     }
+    if (version_ == 2) return Napi::Number::New(env, Rx2(desc, max));
     uint32_t n = 0;
     const size_t hdrLen = TPACKET_ALIGN(sizeof(tpacket3_hdr));
     while (n < max) {
@@ -487,6 +576,62 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     return Napi::Number::New(env, n);
   }
 
+  // V2: slots in ring order from cur_, each the reader's once its tp_status has TP_STATUS_USER.
+  // Stops at the first slot still the kernel's, when every slot is held (the caller must
+  // release()), or at a COPY frame when the overflow slots are used up (it is read next time).
+  uint32_t Rx2(uint32_t* desc, uint32_t max) {
+    const size_t sllOff = TPACKET_ALIGN(sizeof(tpacket2_hdr));
+    const size_t vnetLen = vnet_ ? sizeof(virtio_net_hdr) : 0;
+    uint32_t n = 0;
+    while (n < max && held_ < frameCount_) {
+      tpacket2_hdr* h = Frame2(cur_);
+      uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+      if ((status & TP_STATUS_USER) == 0) break;
+      uint8_t* frame = reinterpret_cast<uint8_t*>(h);
+      const sockaddr_ll* sll = reinterpret_cast<const sockaddr_ll*>(frame + sllOff);
+      uint32_t* d = desc + static_cast<size_t>(n) * kFrameStride;
+      d[kFrameOffset] = static_cast<uint32_t>((frame - ring_->base) + h->tp_mac);
+      d[kFrameCaplen] = h->tp_snaplen;
+      d[kFrameWirelen] = h->tp_len;
+      if (status & TP_STATUS_COPY) {
+        if (overflowUsed_ == overflowSlots_) break;  // no room left this batch: next rx() reads it
+        // The whole frame waits on the receive queue; with PACKET_VNET_HDR recvmsg puts the
+        // virtio_net_hdr first (packet_rcv_vnet), so it lands just before the Ethernet header, as
+        // in a ring slot.
+        uint8_t* slot = ring_->base + ringLen_ + static_cast<size_t>(overflowUsed_) * kOverflowSlot;
+        uint8_t* at = slot + kOverflowFrameAt - vnetLen;
+        iovec iov = {at, kOverflowSlot - (kOverflowFrameAt - vnetLen)};
+        msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        ssize_t r;
+        do {
+          r = recvmsg(fd_, &mh, MSG_DONTWAIT);
+        } while (r < 0 && errno == EINTR);
+        if (r >= static_cast<ssize_t>(vnetLen)) {
+          overflowUsed_++;
+          copied_++;
+          d[kFrameOffset] = static_cast<uint32_t>(slot + kOverflowFrameAt - ring_->base);
+          d[kFrameCaplen] = static_cast<uint32_t>(r - vnetLen);
+          // MSG_TRUNC: larger than an overflow slot (BIG TCP): caplen < wirelen, dropped.
+          if ((mh.msg_flags & MSG_TRUNC) == 0) d[kFrameWirelen] = static_cast<uint32_t>(r - vnetLen);
+        } else {
+          copyMissed_++;  // nothing queued after all: the truncated slot stands (caplen < wirelen)
+        }
+      }
+      d[kFrameStatus] = status;
+      d[kFrameVlanTci] = h->tp_vlan_tci;
+      d[kFrameVlanTpid] = h->tp_vlan_tpid;
+      d[kFramePkttype] = sll->sll_pkttype;
+      d[kFrameIfindex] = static_cast<uint32_t>(sll->sll_ifindex);
+      n++;
+      held_++;
+      cur_ = cur_ + 1 == frameCount_ ? 0 : cur_ + 1;
+    }
+    return n;
+  }
+
   void NextBlock() {
     nextFrame_ = nullptr;
     framesLeft_ = 0;
@@ -500,6 +645,17 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     Napi::Env env = info.Env();
     CheckOpen(env, "release");
     uint32_t n = held_;
+    if (version_ == 2) {
+      // Every slot returned since the last release, oldest first; the release store orders our
+      // reads (and in-place rewrites) of the slot before the kernel may reuse it.
+      for (uint32_t i = 0; i < n; i++) {
+        __atomic_store_n(&Frame2(releaseFrom_)->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        releaseFrom_ = releaseFrom_ + 1 == frameCount_ ? 0 : releaseFrom_ + 1;
+      }
+      held_ = 0;
+      overflowUsed_ = 0;
+      return Napi::Number::New(env, n);
+    }
     for (uint32_t i = 0; i < n; i++) {
       __atomic_store_n(&Block(releaseFrom_)->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
       releaseFrom_ = (releaseFrom_ + 1) % blockCount_;
@@ -617,11 +773,26 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     Napi::Object o = Napi::Object::New(env);
     o.Set("packets", Napi::Number::New(env, st.tp_packets));
     o.Set("drops", Napi::Number::New(env, st.tp_drops));
-    o.Set("freezeQueueCount", Napi::Number::New(env, ring_ ? st.tp_freeze_q_cnt : 0));
+    o.Set("freezeQueueCount", Napi::Number::New(env, ring_ && version_ == 3 ? st.tp_freeze_q_cnt : 0));
+    o.Set("copied", Napi::Number::New(env, static_cast<double>(copied_)));
+    o.Set("copyMissed", Napi::Number::New(env, static_cast<double>(copyMissed_)));
     o.Set("txErrors", Napi::Number::New(env, static_cast<double>(txErrors_)));
     o.Set("txDropped", Napi::Number::New(env, static_cast<double>(txDropped_)));
     o.Set("lastTxError", lastTxErrno_ ? Napi::Value(Napi::String::New(env, ErrnoName(lastTxErrno_))) : env.Null());
     return o;
+  }
+
+  // takeError(): the socket's pending error (SO_ERROR, which clears it) as an errno name, or null.
+  // packet_notifier sets ENETDOWN when the bound device goes down; while it is pending, poll reports
+  // POLLERR, which makes libuv stop an FdWatcher (it calls back with UV_EBADF): the owner takes the
+  // error and starts the watcher again, and the ring receives again once the device is up.
+  Napi::Value TakeError(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "takeError");
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) ThrowSys(env, "getsockopt(SOL_SOCKET, SO_ERROR)", errno);
+    return err != 0 ? Napi::Value(Napi::String::New(env, ErrnoName(err))) : env.Null();
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -646,11 +817,20 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   bool vnet_ = false;
   std::shared_ptr<RingMem> ring_;
   Napi::Reference<Napi::ArrayBuffer> ringRef_;
+  int version_ = 2;
+  size_t ringLen_ = 0;        // the kernel's ring; overflow slots follow it in the same buffer
   uint32_t blockSize_ = 0;
   uint32_t blockCount_ = 0;
-  uint32_t cur_ = 0;          // block rx() reads
-  uint32_t releaseFrom_ = 0;  // oldest block not yet given back
-  uint32_t held_ = 0;         // fully read blocks not yet given back
+  uint32_t frameSize_ = 0;
+  uint32_t frameCount_ = 0;   // V2 slots
+  uint32_t overflowSlots_ = 0;
+  uint32_t overflowUsed_ = 0;
+  int rcvbuf_ = 0;
+  uint64_t copied_ = 0;       // COPY frames read whole from the receive queue
+  uint64_t copyMissed_ = 0;   // COPY frames whose queued copy was not there
+  uint32_t cur_ = 0;          // V3: block rx() reads; V2: slot rx() reads
+  uint32_t releaseFrom_ = 0;  // oldest block (V2: slot) not yet given back
+  uint32_t held_ = 0;         // V3: fully read blocks not yet given back; V2: slots read
   uint8_t* nextFrame_ = nullptr;
   uint32_t framesLeft_ = 0;
   std::vector<mmsghdr> msgs_;

@@ -155,6 +155,7 @@ export class Daemon implements DaemonHost {
       model: this.model,
       io: pcap ? 'pcap' : 'ring',
       workers: pcap ? 1 : this.options.workers,
+      fanout: this.options.fanout,
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
       connDefense: this.options.connDefense,

@@ -22,6 +22,8 @@ export interface UvsdOptions {
   /** --iface IF, repeatable; empty = chosen from the configuration (docs/architecture.md, "Which interfaces"). */
   ifaces: string[];
   workers: number;
+  /** --fanout: how the kernel spreads frames over the workers (PACKET_FANOUT mode). */
+  fanout: FanoutChoice;
   connMax: number;
   /** --drop-entry, --drop-packet, --secure-tcp, --amemthresh, --am-droprate: the connection
    *  table's flood defence (src/conn/defense.ts); absent ones keep their defaults. */
@@ -60,6 +62,20 @@ export const DEFAULT_DEST_MAX = NO_DEST;
 export const MAX_SVC_MAX = 1 << 22;
 export const MAX_DEST_MAX = NO_DEST;
 export const MAX_WORKERS = 64;
+
+/** PACKET_FANOUT modes offered by --fanout (native.ts FanoutMode). */
+export type FanoutChoice = 'hash' | 'cpu' | 'lb';
+const FANOUT_CHOICES: readonly FanoutChoice[] = ['hash', 'cpu', 'lb'];
+
+/**
+ * Default worker threads: one fewer than the cores, at least one. The kernel's own receive work
+ * (softirq: the driver, the packet sockets' rings) and the generators or services on the machine
+ * need a core; on the 2-core test machine one worker forwarded more, at less CPU per packet, than
+ * two (native/README.md, "Workers and fanout").
+ */
+export function defaultWorkers(cores = availableParallelism()): number {
+  return Math.min(MAX_WORKERS, Math.max(1, cores - 1));
+}
 /** Entry numbers take 24 bits in the table's indexes. */
 export const MAX_CONN_MAX = MAX_CAPACITY;
 
@@ -76,7 +92,10 @@ export const UVSD_USAGE = `Usage: uvsd [options]
   -l, --log-console       log to the console
       --io ring|pcap|none packet I/O backend (default ring; none: control plane only)
       --iface IF          capture on IF; repeatable (default: from the configuration)
-      --workers N         data-plane worker threads (default: number of CPUs)
+      --workers N         data-plane worker threads (default: number of CPUs - 1, at least 1)
+      --fanout MODE       how frames are spread over the workers: hash (default; a flow stays
+                          on one worker), cpu (the worker of the receiving CPU; for multi-queue
+                          NICs whose RSS already spreads flows), lb (round robin)
       --conn-max N        connection table capacity (default ${DEFAULT_CONN_MAX}: 1/64 of memory, ${CONN_ENTRY_BYTES} bytes each)
       --drop-entry 0-3    flood defence, as net.ipv4.vs.drop_entry: evict cheap entries under pressure
                           (0 off, 1/2 auto, 3 always; default 1)
@@ -105,6 +124,7 @@ const SPECS: Spec[] = [
   { long: 'io', short: '', takesArg: true },
   { long: 'iface', short: '', takesArg: true },
   { long: 'workers', short: '', takesArg: true },
+  { long: 'fanout', short: '', takesArg: true },
   { long: 'conn-max', short: '', takesArg: true },
   { long: 'svc-max', short: '', takesArg: true },
   { long: 'dest-max', short: '', takesArg: true },
@@ -128,7 +148,7 @@ function positiveInt(option: string, text: string, max: number): number {
 export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
   const o: UvsdOptions = {
     dontFork: false, logConsole: false, configFile: null, configTest: false, io: 'ring', ifaces: [],
-    workers: Math.min(availableParallelism(), MAX_WORKERS), connMax: DEFAULT_CONN_MAX, connDefense: {},
+    workers: defaultWorkers(), fanout: 'hash', connMax: DEFAULT_CONN_MAX, connDefense: {},
     svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null,
     help: false, version: false,
   };
@@ -202,6 +222,10 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
       if (!o.ifaces.includes(v)) o.ifaces.push(v);
       break;
     case 'workers': o.workers = positiveInt('--workers', v, MAX_WORKERS); break;
+    case 'fanout':
+      if (!FANOUT_CHOICES.includes(v as FanoutChoice)) throw new UvsdUsageError(`--fanout: "${v}" is not one of ${FANOUT_CHOICES.join(', ')}`);
+      o.fanout = v as FanoutChoice;
+      break;
     case 'conn-max': o.connMax = positiveInt('--conn-max', v, MAX_CONN_MAX); break;
     case 'drop-entry': o.connDefense.dropEntry = mode('--drop-entry', v); break;
     case 'drop-packet': o.connDefense.dropPacket = mode('--drop-packet', v); break;

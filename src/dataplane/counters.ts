@@ -35,7 +35,10 @@ export const enum WorkerStat {
   NOT_OURS = 4,
   /** Entries freed by this worker's expiry sweep. */
   EXPIRED = 5,
-  /** Event-loop yields (how often messages from the main thread could get in). */
+  /**
+   * Event-loop yields: ring workers count the turns cut short by their drain budget (frames were
+   * left for the next turn, an overloaded worker); the pcap loop counts each of its yields.
+   */
   YIELDS = 6,
   /** Frames received with a vnet header announcing GSO (super-frames). */
   GSO_FRAMES = 7,

@@ -11,7 +11,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { loadNative, type BpfInsn, type RingOptions } from '../native/addon';
+import { loadNative, type BpfInsn, type FanoutMode, type RingOptions } from '../native/addon';
 import { buildSelectFilter, sameFilter, BPF_RET, BPF_K, stmt } from './bpf';
 import { KernelGuard, type GuardTuple } from './guard';
 import { NetInfo, type InterfaceInfo } from './netinfo';
@@ -38,8 +38,10 @@ import { UvsError } from '../runtime/errors';
 
 export interface DataPlaneOptions {
   model: ServiceModel;
-  /** Worker threads (uvsd --workers); default: the number of cores. Must be 1 with io 'pcap'. */
+  /** Worker threads (uvsd --workers; its default: cores − 1, at least 1). Must be 1 with io 'pcap'. */
   workers: number;
+  /** PACKET_FANOUT mode spreading frames over the workers (uvsd --fanout); default 'hash'. */
+  fanout?: FanoutMode;
   /** Packet I/O: AF_PACKET rings in worker threads (default), or libpcap on the main thread. */
   io?: 'ring' | 'pcap';
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
@@ -286,6 +288,7 @@ export class DataPlane {
       workerId: h.id,
       ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu })),
       fanoutGroupBase: (process.pid * 16) & 0xffff,
+      fanoutMode: this.opts.fanout ?? 'hash',
       ring: this.opts.ring ?? {},
       vnetHdr: this.opts.vnetHdr ?? true,
       filter: this.lastFilter,

@@ -1,15 +1,22 @@
 // A data-plane worker thread: one AF_PACKET ring per capture interface (all workers in one fanout
-// group per interface), a tight loop of wait → rx batch → pipeline → sendmmsg → release, and a
-// yield to the event loop every few rounds so the main thread's messages (new snapshots, filters,
-// stop) get through between batches.
+// group per interface), driven by its event loop. Every capture socket has an FdWatcher (libuv
+// uv_poll, level-triggered epoll); when one is readable the worker drains it — rx batch → pipeline
+// → sendmmsg → release — for at most TURN_BATCHES batches and returns to the loop, so the main
+// thread's messages (snapshots, filters, stop) and the timers (expiry sweep, ring statistics) run
+// between turns however fast frames come. Frames left in the ring keep the socket readable and
+// are drained next turn; past the ring's capacity the kernel drops them (ring_drops). With no
+// traffic the thread sleeps in epoll_wait until a frame, a message or a timer is due.
+//
+// The ring is TPACKET_V2 by default (native/README.md): each frame is the worker's as soon as the
+// kernel wrote it, where a V3 block waited up to its 1 ms retire timeout.
 //
 // Everything the loop touches per packet was allocated when the worker started or when a snapshot
 // arrived: descriptor arrays, TX offset/length arrays per egress interface, the pipeline's headers.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import {
-  FRAME_CAPLEN, FRAME_OFFSET, FRAME_STRIDE, FRAME_WIRELEN, VNET_HDR_LEN, loadNative,
-  type BpfInsn, type PacketSocket, type RingOptions,
+  FRAME_CAPLEN, FRAME_OFFSET, FRAME_STRIDE, FRAME_WIRELEN, VNET_HDR_LEN, loadNative, ringFrameSize,
+  type BpfInsn, type FanoutMode, type FdWatcher, type PacketSocket, type RingOptions,
 } from '../native/addon';
 import { DestTable } from '../tables/dest-table';
 import { ServiceSnapshot } from '../service/snapshot';
@@ -32,6 +39,9 @@ export interface WorkerInit {
   workerId: number;
   ifaces: WorkerIface[];
   fanoutGroupBase: number;
+  /** PACKET_FANOUT mode of the capture sockets (default 'hash'). */
+  fanoutMode?: FanoutMode;
+  /** Ring options; V2 slots are sized from the largest capture MTU unless frameSize is given. */
   ring: RingOptions;
   vnetHdr: boolean;
   filter: BpfInsn[];
@@ -75,10 +85,27 @@ export type FromWorker =
 
 /** Frames read per rx() call, and the size of each egress TX batch. */
 const BATCH = 256;
-/** Busy rounds between yields to the event loop. */
-const ROUNDS_PER_YIELD = 32;
-/** Connection-table slots the expiry sweep looks at per round. */
-const EXPIRE_BUDGET = 512;
+/**
+ * rx() batches per readable callback and socket: a turn of at most 1024 frames (a few ms at full
+ * load), after which messages and timers get their turn. libuv's poll is level-triggered: a socket
+ * with frames left calls back on the next loop iteration.
+ */
+const TURN_BATCHES = 4;
+/**
+ * The expiry sweep runs on a timer, not per batch; the ring statistics (PACKET_STATISTICS drops)
+ * are read every STATS_EVERY sweeps. Two wake-ups a second is what an idle worker costs.
+ */
+const SWEEP_INTERVAL_MS = 500;
+const STATS_EVERY = 2;
+
+/**
+ * Connection-table slots one sweep looks at: the whole table in about 2 s (4 sweeps), at least
+ * 1024 and at most 65536 per sweep (a sweep step is a few loads, so a sweep holds frames back for
+ * well under a millisecond; a larger table takes longer to go round: 10 s for 1.3 M slots).
+ */
+function sweepBudget(capacity: number): number {
+  return Math.min(65536, Math.max(1024, Math.ceil(capacity / 4)));
+}
 
 function main(): void {
   const port = parentPort;
@@ -97,11 +124,18 @@ function main(): void {
   const tx = pipeline.tx;
   const connServices = new ConnServiceSet(dests);
 
+  // V2 slots hold the largest frame of any capture interface; larger ones (GSO super-frames) come
+  // whole through the socket's receive queue (PACKET_COPY_THRESH, native/README.md).
+  const maxMtu = init.ifaces.reduce((m, i) => Math.max(m, i.mtu ?? 1500), 1500);
+  const ring: RingOptions = (init.ring.version ?? 2) === 2 && init.ring.frameSize === undefined
+    ? { ...init.ring, frameSize: ringFrameSize(maxMtu) }
+    : init.ring;
+  const fanoutMode = init.fanoutMode ?? 'hash';
   const sockets: PacketSocket[] = init.ifaces.map((iface, i) =>
     new native.PacketSocket({
       ifindex: iface.index,
-      ring: init.ring,
-      fanout: { group: (init.fanoutGroupBase + i) & 0xffff, mode: 'hash', defrag: true },
+      ring,
+      fanout: { group: (init.fanoutGroupBase + i) & 0xffff, mode: fanoutMode, defrag: true },
       ignoreOutgoing: true,
       vnetHdr: init.vnetHdr,
       filter: init.filter,
@@ -127,7 +161,7 @@ function main(): void {
   const txVnet = new Uint8Array(sockets.length);
   const vnet = init.vnetHdr ? VNET_HDR_LEN : 0;
   let running = true;
-  let lastStats = 0;
+  const expireBudget = sweepBudget(init.connCapacity);
 
   port.on('message', (msg: ToWorker) => {
     try {
@@ -140,20 +174,23 @@ function main(): void {
       } else if (msg.type === 'filter') {
         for (const s of sockets) s.setFilter(msg.filter);
       } else if (msg.type === 'stop') {
-        running = false;
+        stop();
       }
     } catch (err) {
       port.postMessage({ type: 'error', workerId: init.workerId, message: (err as Error).message } satisfies FromWorker);
     }
   });
 
-  /** Drains socket `si`: every ready frame through the pipeline, out in per-egress batches. */
-  function drain(si: number, nowMs: number): number {
+  /**
+   * Drains socket `si` for at most maxBatches rx() batches: every frame through the pipeline, out
+   * in per-egress batches. Returns the frames read.
+   */
+  function drain(si: number, nowMs: number, maxBatches: number): number {
     const sock = sockets[si]!;
     const buf = rings[si]!;
     const view = views[si]!;
     let total = 0;
-    for (;;) {
+    for (let b = 0; b < maxBatches; b++) {
       const n = sock.rx(desc, BATCH);
       if (n === 0) break;
       total += n;
@@ -231,36 +268,48 @@ function main(): void {
     tx.reset();
   }
 
-  function loop(): void {
-    if (!running) {
-      for (const s of sockets) s.close();
-      for (const s of plainSockets) s.close();
-      port!.close();
+  /** A capture socket is readable: one bounded turn on it. */
+  function onReadable(si: number, status: number): void {
+    if (!running) return;
+    if (status < 0) {
+      // POLLERR (libuv stopped the watcher): a pending socket error, ENETDOWN when the interface
+      // went down (packet_notifier). Take it and watch again: the ring receives once it is up.
+      const err = sockets[si]!.takeError();
+      port!.postMessage({ type: 'error', workerId: init.workerId, message: `${init.ifaces[si]!.name}: capture socket error ${err ?? `status ${status}`}; watching again` } satisfies FromWorker);
+      // Without a pending error (cleared meanwhile?) wait a little rather than spin on POLLERR.
+      if (err !== null) watchers[si]!.start(1);
+      else setTimeout(() => running && watchers[si]!.start(1), 100);
       return;
     }
-    for (let round = 0; round < ROUNDS_PER_YIELD; round++) {
-      const now = connNowMs();
-      let got = 0;
-      for (let si = 0; si < sockets.length; si++) got += drain(si, now);
-      counters.add(WorkerStat.EXPIRED, conns.expire(now, EXPIRE_BUDGET));
-      if (now - lastStats > 1000) {
-        lastStats = now;
-        for (const s of sockets) counters.add(WorkerStat.RING_DROPS, s.stats().drops);
-      }
-      // Idle: block up to 1 ms in poll, then give the event loop its turn.
-      if (got === 0) {
-        if (sockets.length > 0) sockets[0]!.wait(1);
-        break;
-      }
-    }
-    counters.add(WorkerStat.YIELDS, 1);
-    // Without an interface there is nothing to poll: do not spin.
-    if (sockets.length === 0) setTimeout(loop, 50);
-    else setImmediate(loop);
+    const got = drain(si, connNowMs(), TURN_BATCHES);
+    // The budget ran out with frames possibly left: the socket stays readable and the loop calls
+    // back after messages and timers had their turn.
+    if (got >= TURN_BATCHES * BATCH) counters.add(WorkerStat.YIELDS, 1);
+  }
+
+  const watchers: FdWatcher[] = sockets.map((s, si) => {
+    const w = new native.FdWatcher(s.fd, (status) => onReadable(si, status));
+    w.start(1);
+    return w;
+  });
+  let sweeps = 0;
+  const sweepTimer = setInterval(() => {
+    counters.add(WorkerStat.EXPIRED, conns.expire(connNowMs(), expireBudget));
+    if (++sweeps % STATS_EVERY === 0) for (const s of sockets) counters.add(WorkerStat.RING_DROPS, s.stats().drops);
+  }, SWEEP_INTERVAL_MS);
+
+  function stop(): void {
+    if (!running) return;
+    running = false;
+    clearInterval(sweepTimer);
+    // Watchers first: an fd must not be closed under an active uv_poll.
+    for (const w of watchers) w.close();
+    for (const s of sockets) s.close();
+    for (const s of plainSockets) s.close();
+    port!.close();
   }
 
   port.postMessage({ type: 'ready', workerId: init.workerId } satisfies FromWorker);
-  setImmediate(loop);
 }
 
 main();

@@ -6,11 +6,15 @@
 // calls loadNative() gets its own instance (the per-thread cache below is the module's own state,
 // which is per isolate).
 //
-// Waiting for frames: PacketSocket.wait(ms) is a poll(2) with a timeout. It blocks the calling
-// thread for at most `ms` and is meant for dataplane workers, which run a tight loop of
-// wait(1) → rx → work → send → release and yield to their event loop (setImmediate) every so many
-// rounds so messages from the main thread get through. Threads that live on their event loop (VRRP,
-// the TUN agent) use FdWatcher (libuv readiness) instead and never block.
+// Waiting for frames: threads live on their event loop and watch their sockets with FdWatcher
+// (libuv readiness): the dataplane workers (one watcher per capture socket, a bounded drain per
+// readable callback), VRRP and the TUN agent. PacketSocket.wait(ms) is a plain poll(2) with a
+// timeout, which blocks the thread: for tests and tools with a loop of their own.
+//
+// Rings: TPACKET_V2 by default — a frame is readable as soon as the kernel wrote it into its slot —
+// with small slots (ringFrameSize) and the larger frames (GSO super-frames) read whole from the
+// socket's receive queue into overflow slots after the ring (PACKET_COPY_THRESH). TPACKET_V3
+// (version: 3) hands over blocks, only when full or after its retire timeout (1 ms or more).
 import { join } from 'node:path';
 import { VNET_HDR_LEN } from '../packet/vnet';
 import { UvsError } from '../runtime/errors';
@@ -24,14 +28,50 @@ export interface BpfInsn {
 }
 
 export interface RingOptions {
-  /** Bytes per block; a multiple of the page size. Default 256 KiB (holds several 64 KiB super-frames). */
+  /**
+   * TPACKET version: 2 (default) hands over each frame as soon as it is written; 3 hands over
+   * blocks, when full or after blockTimeoutMs.
+   */
+  version?: 2 | 3;
+  /**
+   * Bytes per block; a multiple of the page size. V3 default 256 KiB (holds several 64 KiB
+   * super-frames); V2 default 64 KiB (slots never cross a block).
+   */
   blockSize?: number;
-  /** Blocks in the ring. Default 32. */
+  /** V3: blocks in the ring. Default 32. (V2 derives it from frameCount.) */
   blockCount?: number;
-  /** The kernel hands over a partly filled block after this long (tp_retire_blk_tov). Default 1. */
+  /** V3 only: the kernel hands over a partly filled block after this long (tp_retire_blk_tov). Default 1. */
   blockTimeoutMs?: number;
-  /** tp_frame_size (TPACKET_V3 only checks it); divides blockSize. Default 2048. */
+  /**
+   * tp_frame_size; a multiple of 16 dividing blockSize. Default 2048. V2: the slot, which must hold
+   * the largest ordinary frame (ringFrameSize(mtu)); larger frames come through overflow slots.
+   */
   frameSize?: number;
+  /** V2: slots in the ring (rounded up to whole blocks). Default 4096. */
+  frameCount?: number;
+  /**
+   * V2: whole-frame slots after the ring for frames larger than a slot (64 KiB each; at most this
+   * many such frames per rx()…release() batch). Default 8; 0 turns PACKET_COPY_THRESH off, and such
+   * frames then arrive truncated (caplen < wirelen).
+   */
+  overflowSlots?: number;
+  /**
+   * V2: SO_RCVBUF(FORCE) in bytes — the receive queue holding super-frames until rx() copies them
+   * out (the kernel queues them only while below it). Default 4 MiB.
+   */
+  rcvbuf?: number;
+}
+
+/**
+ * The TPACKET_V2 slot for frames up to `mtu` bytes of IP: tpacket_rcv puts the network header at
+ * TPACKET_ALIGN(TPACKET2_HDRLEN + max(16, mac_len)) + 10 (the virtio_net_hdr) = 90 bytes into the
+ * slot for Ethernet, VLAN and QinQ headers alike, so the slot needs 90 + mtu; rounded up to a power
+ * of two (it must divide the block), at least 2048.
+ */
+export function ringFrameSize(mtu: number): number {
+  let size = 2048;
+  while (size < 96 + mtu) size *= 2;
+  return size;
 }
 
 export type FanoutMode = 'hash' | 'lb' | 'cpu' | 'rollover' | 'rnd' | 'qm';
@@ -55,7 +95,7 @@ export interface PacketSocketOptions {
   ifindex: number;
   /** EtherType to bind with (host order). Default ETH_P_ALL; 0 = a send-only socket that receives nothing. */
   protocol?: number;
-  /** A TPACKET_V3 RX ring; without it the socket only sends. */
+  /** An RX ring (TPACKET_V2 by default); without it the socket only sends. */
   ring?: RingOptions;
   fanout?: FanoutOptions;
   /**
@@ -86,6 +126,10 @@ export interface PacketSocketStats {
   packets: number;
   drops: number;
   freezeQueueCount: number;
+  /** V2, totals since open: frames read whole from the receive queue (TP_STATUS_COPY), and COPY
+   *  frames whose queued copy was missing (left truncated). */
+  copied: number;
+  copyMissed: number;
   /** Totals since open: sendmmsg failures, and frames not sent because of them. */
   txErrors: number;
   txDropped: number;
@@ -97,10 +141,19 @@ export type U32Cells = Int32Array | Uint32Array;
 
 export interface PacketSocket {
   readonly fd: number;
-  /** The RX ring's memory (external, no copy); undefined without a ring or after close(). */
+  /**
+   * The RX ring's memory (external, no copy), followed by the V2 overflow slots; undefined without
+   * a ring or after close(). Frame offsets from rx() point anywhere in it.
+   */
   readonly ring: ArrayBuffer | undefined;
+  /** 2 or 3 with a ring, 0 without. */
+  readonly version: number;
   readonly blockSize: number;
   readonly blockCount: number;
+  readonly frameSize: number;
+  /** V2 slots (0 for V3). */
+  readonly frameCount: number;
+  readonly overflowSlots: number;
   readonly ifindex: number;
   readonly vnetHdr: boolean;
   /**
@@ -108,7 +161,10 @@ export interface PacketSocket {
    * each (FRAME_OFFSET, FRAME_CAPLEN, ...) and returns how many. Frames stay valid until release().
    */
   rx(desc: U32Cells, maxFrames?: number): number;
-  /** Gives every fully read block back to the kernel; returns how many. */
+  /**
+   * Gives back what rx() returned since the last release: V2 every slot (and the overflow slots),
+   * V3 every fully read block. Returns how many slots (V2) or blocks (V3).
+   */
   release(): number;
   /** True when rx() has frames; waits at most timeoutMs (poll). */
   wait(timeoutMs: number): boolean;
@@ -120,6 +176,12 @@ export interface PacketSocket {
   setFilter(filter: readonly BpfInsn[]): void;
   detachFilter(): void;
   stats(): PacketSocketStats;
+  /**
+   * The pending socket error (SO_ERROR, cleared by reading it) as an errno name, or null. ENETDOWN
+   * when the device went down: an FdWatcher then stops (libuv calls back with a negative status
+   * on POLLERR) and must be started again after this.
+   */
+  takeError(): string | null;
   close(): void;
 }
 

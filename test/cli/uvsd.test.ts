@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { defaultConnMax, parseUvsdArgs, UvsdUsageError } from '../../src/control/uvsd-options';
+import { defaultConnMax, defaultWorkers, parseUvsdArgs, UvsdUsageError } from '../../src/control/uvsd-options';
 
 const root = join(__dirname, '..', '..', '..');
 const UVSD = join(root, 'dist', 'src', 'cli', 'uvsd.js');
@@ -149,6 +149,11 @@ test('uvsd options: data-plane options are validated', () => {
   assert.equal(o.workers, 3);
   assert.equal(o.connMax, 1024);
   assert.deepEqual(o.connDefense, {});
+  assert.equal(o.fanout, 'hash');
+  assert.equal(parseUvsdArgs(['--fanout', 'cpu']).fanout, 'cpu');
+  // Default workers: one core left to the kernel's receive work, at least one worker.
+  assert.deepEqual([1, 2, 4, 200].map((n) => defaultWorkers(n)), [1, 1, 3, 64]);
+  assert.equal(parseUvsdArgs([]).workers, defaultWorkers());
   assert.ok(o.dontFork && o.logConsole);
   const d = parseUvsdArgs(['--conn-max', '4096', '--drop-entry', '3', '--drop-packet=1', '--secure-tcp', '2', '--amemthresh', '512', '--am-droprate', '20']);
   assert.deepEqual(d.connDefense, { dropEntry: 3, dropPacket: 1, secureTcp: 2, amemthresh: 512, amDroprate: 20 });
@@ -159,6 +164,7 @@ test('uvsd options: data-plane options are validated', () => {
   assert.equal(parseUvsdArgs(['-f/etc/k.conf']).configFile, '/etc/k.conf');
   const bad: [string[], RegExp][] = [
     [['--io', 'xdp'], /--io: "xdp" is not one of ring, pcap, none/],
+    [['--fanout', 'rnd'], /--fanout: "rnd" is not one of hash, cpu, lb/],
     [['--workers', '0'], /--workers: 0 is out of range/],
     [['--workers', 'two'], /not a whole number/],
     [['--conn-max', '99999999999'], /out of range/],

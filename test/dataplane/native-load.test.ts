@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { loadNative, nativeAddonPath, newVnetHdr, readVnetHdr, writeMac, writeVnetHdr } from '../../src/native/addon';
+import { loadNative, nativeAddonPath, newVnetHdr, readVnetHdr, ringFrameSize, writeMac, writeVnetHdr } from '../../src/native/addon';
 
 const skip = existsSync(nativeAddonPath()) ? false : `native addon not built at ${nativeAddonPath()} (run npm install)`;
 
@@ -71,6 +71,11 @@ describe('native addon: loading and errors', { skip }, () => {
     assert.throws(() => new native.PacketSocket({} as never), /option ifindex is required/);
     assert.throws(() => new native.PacketSocket({ ifindex: 1, ring: { blockSize: 5000 } }), /ring\.blockSize 5000 must be a multiple of the page size/);
     assert.throws(() => new native.PacketSocket({ ifindex: 1, fanout: { group: 1, mode: 'fast' as never } }), /fanout\.mode 'fast' is not one of/);
+    assert.throws(() => new native.PacketSocket({ ifindex: 1, ring: { blockTimeoutMs: 1 } }), /ring\.blockTimeoutMs applies to version 3 only/);
+    assert.throws(() => new native.PacketSocket({ ifindex: 1, ring: { blockCount: 4 } }), /ring\.blockCount applies to version 3 only \(V2: ring\.frameCount\)/);
+    assert.throws(() => new native.PacketSocket({ ifindex: 1, ring: { version: 3, overflowSlots: 2 } }), /apply to version 2 only/);
+    assert.throws(() => new native.PacketSocket({ ifindex: 1, ring: { version: 4 as never } }), /option version must be an integer in \[2, 3\]/);
+    assert.throws(() => new native.PacketSocket({ ifindex: 1, ring: { frameSize: 3000 } }), /ring\.frameSize 3000 must be a multiple of 16 dividing blockSize 65536/);
     assert.throws(() => new native.PacketSocket({ ifindex: -1 }), /option ifindex must be an integer in \[0, /);
     assert.throws(() => new native.RawSocket({ protocol: 300 }), /option protocol must be an integer in \[1, 255\]/);
     assert.throws(() => native.ethtoolGet('lo', 'lro' as never), /ethtool feature 'lro' is not one of/);
@@ -80,7 +85,7 @@ describe('native addon: loading and errors', { skip }, () => {
   it('a failing system call names the call with its arguments and carries the errno name', { skip: process.getuid?.() === 0 ? false : 'needs root for AF_PACKET' }, () => {
     const native = loadNative();
     try {
-      new native.PacketSocket({ ifindex: 0x7ffffff0, ring: { blockCount: 2 } });
+      new native.PacketSocket({ ifindex: 0x7ffffff0, ring: { frameCount: 64 } });
       assert.fail('bind to a missing ifindex succeeded');
     } catch (err) {
       const e = err as Error & { code: string; syscall: string };
@@ -108,6 +113,13 @@ describe('native addon: loading and errors', { skip }, () => {
 });
 
 describe('src/native/addon.ts helpers', () => {
+  it('ringFrameSize: a TPACKET_V2 slot holds the 90-byte slot header area plus an MTU-sized packet', () => {
+    assert.equal(ringFrameSize(1500), 2048);
+    assert.equal(ringFrameSize(1952), 2048);
+    assert.equal(ringFrameSize(1953), 4096);
+    assert.equal(ringFrameSize(9000), 16384);
+  });
+
   it('virtio_net_hdr round-trips through a DataView in host order', () => {
     const view = new DataView(new ArrayBuffer(64));
     const h = { flags: 1, gsoType: 1, hdrLen: 66, gsoSize: 1448, csumStart: 34, csumOffset: 16 };

@@ -48,6 +48,9 @@ export interface RxResult {
   batches: number[];
   total: number;
   kept: number;
+  /** The socket's stats() when the job ended (V2: copied = super-frames read whole). */
+  stats: PacketSocketStats;
+  version: number;
 }
 
 export interface TxJob {
@@ -96,6 +99,8 @@ export interface ForwardJob {
   qdiscBypass: boolean;
   /** Stop this long after the last frame, once something was forwarded (0: run for durationMs). */
   idleStopMs?: number;
+  /** Ring options of both sides (default: V2, 2048 slots). */
+  ring?: RingOptions;
 }
 
 export interface ForwardResult {
@@ -147,7 +152,27 @@ export interface IfJob {
   iface: string;
 }
 
-export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob | IpipJob | TunJob | IfJob;
+/**
+ * How soon a reply shows in the ring: sends `frame` (which provokes one, e.g. an ICMP echo request)
+ * on iface, then waits until rx() returns a frame, `rounds` times. For V2 against V3's block timeout.
+ */
+export interface VisibleJob {
+  mode: 'visible';
+  iface: string;
+  frame: string;
+  ring: RingOptions;
+  filter: BpfInsn[];
+  rounds: number;
+  timeoutMs: number;
+}
+
+export interface VisibleResult {
+  /** Microseconds from send to the frame returned by rx(), per round (-1: none within timeoutMs). */
+  elapsedUs: number[];
+  version: number;
+}
+
+export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob | IpipJob | TunJob | IfJob | VisibleJob;
 
 const native = loadNative();
 
@@ -159,7 +184,7 @@ function openRx(job: RxJob): PacketSocket {
   const ifindex = native.ifIndex(job.iface);
   return new native.PacketSocket({
     ifindex,
-    ring: job.ring ?? { blockSize: 1 << 16, blockCount: 16, blockTimeoutMs: 1 },
+    ring: job.ring ?? { frameCount: 1024 },
     ...(job.filter ? { filter: job.filter } : {}),
     ...(job.fanout ? { fanout: job.fanout } : {}),
     vnetHdr: job.vnetHdr === true,
@@ -172,7 +197,9 @@ function runRx(sock: PacketSocket, job: RxJob): RxResult {
   const ring = sock.ring!;
   const bytes = new Uint8Array(ring);
   const view = new DataView(ring);
-  const result: RxResult = { instance: native.instanceId(), frames: [], batches: [], total: 0, kept: 0 };
+  const result: RxResult = {
+    instance: native.instanceId(), frames: [], batches: [], total: 0, kept: 0, stats: sock.stats(), version: sock.version,
+  };
   const deadline = Date.now() + job.durationMs;
   while (Date.now() < deadline && (job.expect === 0 || result.kept < job.expect)) {
     if (!sock.wait(5)) continue;
@@ -203,6 +230,35 @@ function runRx(sock: PacketSocket, job: RxJob): RxResult {
     }
     sock.release();
   }
+  result.stats = sock.stats();
+  return result;
+}
+
+function runVisible(job: VisibleJob): VisibleResult {
+  const ifindex = native.ifIndex(job.iface);
+  const sock = new native.PacketSocket({ ifindex, ring: job.ring, filter: job.filter, ignoreOutgoing: true });
+  const out = new native.PacketSocket({ ifindex, protocol: 0 });
+  const frame = hexToBytes(job.frame);
+  const desc = new Uint32Array(FRAME_STRIDE * 64);
+  const result: VisibleResult = { elapsedUs: [], version: sock.version };
+  process.stdout.write('READY\n');
+  for (let r = 0; r < job.rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    const deadline = Date.now() + job.timeoutMs;
+    sendFrame(out, frame);
+    let got = -1;
+    while (Date.now() < deadline) {
+      if (sock.rx(desc) > 0) {
+        got = Number(process.hrtime.bigint() - t0) / 1000;
+        break;
+      }
+      sock.wait(50);
+    }
+    result.elapsedUs.push(got);
+    sock.release();
+  }
+  sock.close();
+  out.close();
   return result;
 }
 
@@ -297,7 +353,7 @@ function runVrrp(job: VrrpJob): Record<string, unknown> {
 function runForward(job: ForwardJob): ForwardResult {
   const socks = job.sides.map((side) => new native.PacketSocket({
     ifindex: native.ifIndex(side.iface),
-    ring: { blockSize: 1 << 18, blockCount: 16, blockTimeoutMs: 1 },
+    ring: job.ring ?? { frameCount: 2048 },
     filter: side.filter,
     vnetHdr: job.vnetHdr,
     qdiscBypass: job.qdiscBypass,
@@ -513,6 +569,7 @@ async function main(): Promise<void> {
     case 'ipip': out = await runIpip(job); break;
     case 'tun': out = await runTun(job); break;
     case 'if': out = runIf(job); break;
+    case 'visible': out = runVisible(job); break;
     default: throw new Error(`native-child: unknown mode in ${process.argv[2]}`);
   }
   process.stdout.write(JSON.stringify(out) + '\n');
