@@ -301,8 +301,9 @@ function checkScripts(model: KeepalivedConfig, machine: Machine, sink: Diagnosti
     }
   }
   const defaultUser = model.global.scriptUser?.user ?? (machine.userExists('keepalived_script') ? 'keepalived_script' : 'root');
-  if (all.length > 0 && model.global.enableScriptSecurity && !model.global.scriptUser && !machine.userExists('keepalived_script')) {
-    sink.warnStrict(all[0].spec.loc, 'no-script-user', 'Unable to set default user keepalived_script for script (create that user or set script_user)');
+  const firstScript = all[0];
+  if (firstScript && model.global.enableScriptSecurity && !model.global.scriptUser && !machine.userExists('keepalived_script')) {
+    sink.warnStrict(firstScript.spec.loc, 'no-script-user', 'Unable to set default user keepalived_script for script (create that user or set script_user)');
   }
   if (model.global.scriptUser && !machine.userExists(model.global.scriptUser.user)) {
     sink.warnStrict(model.global.scriptUser.loc, 'unknown-user', `script_user: user '${model.global.scriptUser.user}' does not exist`);
