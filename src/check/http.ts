@@ -226,7 +226,7 @@ function tlsWrap(socket: net.Socket, servername: string | undefined, signal: Abo
       signal.removeEventListener('abort', onAbort);
       resolve(secure);
     });
-    secure.once('error', (err) => {
+    secure.once('error', (err: Error) => {
       signal.removeEventListener('abort', onAbort);
       secure.destroy();
       reject(err);

@@ -289,8 +289,9 @@ function checkScripts(model: KeepalivedConfig, machine: Machine, sink: Diagnosti
     if (spec) all.push({ spec, user: user ?? spec.user });
   };
   for (const s of model.vrrpScripts) add(s.script, s.user);
-  for (const v of model.vrrpInstances) for (const n of Object.values(v.notify)) add(n);
-  for (const g of model.vrrpSyncGroups) for (const n of Object.values(g.notify)) add(n);
+  // Every field of NotifyScripts is an optional ConfigScript.
+  for (const v of model.vrrpInstances) for (const n of Object.values(v.notify as Record<string, ConfigScript | undefined>)) add(n);
+  for (const g of model.vrrpSyncGroups) for (const n of Object.values(g.notify as Record<string, ConfigScript | undefined>)) add(n);
   for (const vs of model.virtualServers) {
     add(vs.quorumUp);
     add(vs.quorumDown);
