@@ -39,8 +39,8 @@ export class ChunkedDecoder {
     return this.line.length;
   }
 
-  /** 'more', 'done' (the last chunk and the trailers ended), or an error message. */
-  feed(data: Buffer): 'more' | 'done' | string {
+  /** 'more', 'done' (the last chunk and the trailers ended), or else an error message. */
+  feed(data: Buffer): string {
     let at = 0;
     while (at < data.length) {
       switch (this.state) {
