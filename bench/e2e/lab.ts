@@ -146,8 +146,8 @@ export class BenchLab {
     const add = (d: Buffer): void => {
       if (logTo && logTo.text.length < 200_000) logTo.text += d.toString();
     };
-    p.stdout!.on('data', add);
-    p.stderr!.on('data', add);
+    p.stdout.on('data', add);
+    p.stderr.on('data', add);
     p.on('error', () => undefined);
     this.procs.push(p);
     return p;

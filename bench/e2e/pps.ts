@@ -15,7 +15,6 @@ import type { GenResult, PktgenJob } from './pktgen';
 import { applyRatios, median, sampledRow, type Progress, type Step } from './progress';
 import { spawnIn } from '../../test/netns/native-lab';
 import { request } from '../../src/control/client';
-import type { WorkerReport } from '../../src/dataplane/dataplane';
 
 export interface PpsCase {
   name: string;
@@ -98,7 +97,7 @@ export async function workerTotals(u: Uvsd): Promise<Map<string, number>> {
   const res = await request(u.socket, { type: 'workers' }, 5000);
   if (!res.ok || res.result.kind !== 'workers') return totals;
   const add = (k: string, v: number): void => void totals.set(k, (totals.get(k) ?? 0) + v);
-  for (const w of res.result.workers as WorkerReport[]) {
+  for (const w of res.result.workers) {
     for (const [k, v] of Object.entries(w.stats)) add(k, v);
     for (const [k, v] of Object.entries(w.drops)) add(`drop:${k}`, v);
   }

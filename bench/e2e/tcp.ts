@@ -121,6 +121,7 @@ async function startDecap(lab: BenchLab): Promise<() => Promise<void>> {
 
 const NFT_DNAT: Peer = {
   name: 'nftables DNAT',
+  // eslint-disable-next-line @typescript-eslint/require-await -- Peer.start is async by contract (a throw becomes a rejection); nft runs synchronously
   async start(lab) {
     const table = `table ip uvsbench {
   chain pre {
@@ -134,6 +135,7 @@ const NFT_DNAT: Peer = {
     lab.exec(lab.ns.d, ['nft', '-f', file]);
     return {
       at: { http: `http://${ADDR.vip2}/`, iperfHost: ADDR.vip2, iperfPort: 5201 },
+      // eslint-disable-next-line @typescript-eslint/require-await -- stop() is async by contract; nft runs synchronously
       stop: async () => {
         lab.exec(lab.ns.d, ['nft', 'delete', 'table', 'ip', 'uvsbench']);
         rmSync(file, { force: true });
@@ -210,7 +212,7 @@ stream {
 };
 
 export const PEERS: Peer[] = [
-  { name: 'direct', start: async () => ({ at: DIRECT, stop: async () => undefined }) },
+  { name: 'direct', start: () => Promise.resolve({ at: DIRECT, stop: () => Promise.resolve() }) },
   uvsPeer('DR', 1),
   uvsPeer('NAT', 1),
   uvsPeer('TUN', 1),
@@ -324,7 +326,7 @@ export async function runTcp(lab: BenchLab, o: TcpOptions, progress: Progress): 
         sh('ip', ['netns', 'exec', lab.ns.c, 'curl', '-sf', '-m', '1', `http://${ADDR.rs[i]}/`]);
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`real server ${i + 1} does not answer: ${(err as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`real server ${i + 1} does not answer: ${(err as Error).message}`, { cause: err });
         await sleep(100);
       }
     }

@@ -108,8 +108,8 @@ class FailoverLab {
     const add = (b: Buffer): void => {
       if (log.text.length < 100_000) log.text += b.toString();
     };
-    p.stdout!.on('data', add);
-    p.stderr!.on('data', add);
+    p.stdout.on('data', add);
+    p.stderr.on('data', add);
     p.on('error', () => undefined);
     this.procs.push(p);
     return p;

@@ -2,6 +2,7 @@
 // trail, timeouts tied to an AbortSignal, resolving connect_ip/connect_port against the real
 // server). A check never throws: every failure, timeout or abort is a result with ok=false and a
 // trail saying what happened, because the runner must keep going whatever the network does.
+import { inspect } from 'node:util';
 import type { CheckerKind, ConnectionOptions } from './types';
 import { CHECK_DEFAULTS } from './types';
 
@@ -85,7 +86,8 @@ export function deadline(parent: AbortSignal, ms: number, what: string): { signa
 /** The reason text of an aborted signal. */
 export function abortReason(signal: AbortSignal): string {
   const r: unknown = signal.reason;
-  return r instanceof Error ? r.message : String(r ?? 'aborted');
+  if (r === undefined || r === null) return 'aborted';
+  return r instanceof Error ? r.message : typeof r === 'string' ? r : inspect(r);
 }
 
 export function errorText(err: unknown): string {

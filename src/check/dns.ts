@@ -105,7 +105,7 @@ export class DnsChecker implements Checker {
             if (r.id !== id || !r.isResponse) return;
             resolve(r);
           } catch (err) {
-            reject(err);
+            reject(err instanceof Error ? err : new Error(errorText(err)));
           }
         });
         socket.bind({ address: this.options.bindTo, port: this.options.bindPort ?? 0 }, () =>

@@ -39,8 +39,8 @@ export class ChunkedDecoder {
     return this.line.length;
   }
 
-  /** 'more', 'done' (the last chunk and the trailers ended), or an error message. */
-  feed(data: Buffer): 'more' | 'done' | string {
+  /** 'more', 'done' (the last chunk and the trailers ended), or else an error message. */
+  feed(data: Buffer): string {
     let at = 0;
     while (at < data.length) {
       switch (this.state) {
@@ -226,7 +226,7 @@ function tlsWrap(socket: net.Socket, servername: string | undefined, signal: Abo
       signal.removeEventListener('abort', onAbort);
       resolve(secure);
     });
-    secure.once('error', (err) => {
+    secure.once('error', (err: Error) => {
       signal.removeEventListener('abort', onAbort);
       secure.destroy();
       reject(err);

@@ -93,8 +93,8 @@ export class Notifier {
   }
 
   private async process(e: CheckEvent): Promise<void> {
-    let key: string | null = null;
-    let mail = false;
+    let key: string;
+    let mail: boolean;
     if (e.type === 'rs-up' || e.type === 'rs-down') {
       key = `rs${e.vs.id}/${e.rs.id}:${e.type === 'rs-up' ? 'up' : 'down'}`;
       mail = this.rsAlert(e.rs);

@@ -146,16 +146,12 @@ export interface RealServerStatus {
   checkers: Array<{ kind: CheckerKind; up: boolean; retries: number; lastTrail: string[] }>;
 }
 
-export interface CheckRunner {
-  on(event: 'event', listener: (e: CheckEvent) => void): this;
-}
-
 /** Options as a comparable string (Buffers as hex), to tell a changed checker on reload. */
 function configKey(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? `hex:${Buffer.from((v as { data: number[] }).data).toString('hex')}` : v));
 }
 
-export class CheckRunner extends EventEmitter {
+export class CheckRunner extends EventEmitter<{ event: [CheckEvent] }> {
   private readonly clock: Clock;
   private services: VirtualServerState[] = [];
   private running = false;
@@ -184,6 +180,7 @@ export class CheckRunner extends EventEmitter {
       // Say which checker of which server, so the config error can be found.
       throw new Error(
         `${ck.loc ? `${ck.loc}: ` : ''}virtual_server ${formatEndpoint(vs.address, vs.port)} real_server ${formatEndpoint(rs.address, rs.port)} ${ck.kind} #${index + 1}: ${(err as Error).message}`,
+        { cause: err },
       );
     }
     // A checker added by a reload to an existing server starts up, so the server is not

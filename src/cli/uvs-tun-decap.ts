@@ -81,7 +81,7 @@ function parse(argv: string[]): Args {
         break;
       }
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
-      // eslint-disable-next-line no-fallthrough
+      // eslint-disable-next-line no-fallthrough -- process.exit() above does not return
       default: fail(`unknown option ${arg}`);
     }
   }

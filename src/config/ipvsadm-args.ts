@@ -597,7 +597,7 @@ export function parseIpvsadmArgs(argv: readonly string[], ctx: ParseContext): Ip
         setOption(Optc.TUN_TYPE);
         const t = TUN_NAMES.indexOf(arg);
         if (t < 0) fail('illegal tunnel type specified');
-        e.dest.tunType = t as TunnelType;
+        e.dest.tunType = t;
         break;
       }
       case '--tun-port':

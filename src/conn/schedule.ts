@@ -131,7 +131,7 @@ export class ConnScheduler {
 
     // Port reuse: a new connection (SYN) that hits an old entry nobody controls.
     if (hit && proto === IPPROTO_TCP && (tcpFlags & TCP_SYN) !== 0 && out.control === 0) {
-      let resched = false;
+      let resched: boolean;
       if (
         table.knob(HeaderCell.EXPIRE_NODEST_CONN) !== 0 &&
         out.destSlot >= 0 &&

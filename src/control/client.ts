@@ -25,7 +25,7 @@ let nextId = 1;
 /** Sends one request and resolves with the daemon's response. */
 export function request(socketPath: string, body: RequestBody, timeoutMs = 10_000): Promise<Response> {
   const id = nextId++;
-  const req = { ...body, id } as Request;
+  const req = { ...body, id };
   return new Promise((resolve, reject) => {
     let settled = false;
     const socket = connect(socketPath);

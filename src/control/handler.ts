@@ -103,7 +103,7 @@ export class ControlHandler {
     try {
       for (const c of planLoad(this.model.exportConfig())) applyChange(scratch, c);
     } catch (err) {
-      throw new Error(`uvsd: cannot copy the live table for -R: ${(err as Error).message}`);
+      throw new Error(`uvsd: cannot copy the live table for -R: ${(err as Error).message}`, { cause: err });
     }
     for (let i = 0; i < commands.length; i++) {
       try {

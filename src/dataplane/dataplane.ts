@@ -20,7 +20,7 @@ import { NextHopResolver, type HopTarget } from './next-hop-resolver';
 import { ClientHopTable } from '../tables/client-hops';
 import { refreshClientRoutes } from './client-routes';
 import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
-import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
+import { CounterSum, WorkerCounters, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
 import { ConnTable, connNowMs } from '../conn/table';
@@ -271,7 +271,7 @@ export class DataPlane {
   workerReports(): WorkerReport[] {
     return this.handles.map((h) => {
       const stats: Record<string, number> = {};
-      WORKER_STAT_NAMES.forEach((name, i) => (stats[name] = h.counters.get(i as WorkerStat)));
+      WORKER_STAT_NAMES.forEach((name, i) => (stats[name] = h.counters.get(i)));
       const drops: Record<string, number> = {};
       for (let r = 1; r < DROP_REASON_COUNT; r++) {
         const n = h.counters.drops(r);
@@ -331,7 +331,7 @@ export class DataPlane {
           this.sendSnapshot(h, null);
         }
       });
-      worker.on('error', (err) => {
+      worker.on('error', (err: Error) => {
         this.opts.log.error(`worker ${h.id} failed: ${err.message}`);
         if (!ready) reject(new DataPlaneError(`worker ${h.id} could not start: ${err.message}`));
       });

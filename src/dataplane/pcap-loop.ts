@@ -259,7 +259,7 @@ export class PcapWorker extends EventEmitter {
       }
     } catch (err) {
       this.state = 'stopped';
-      this.emit('error', err as Error);
+      this.emit('error', err);
       this.emit('exit', 1);
       return;
     }
@@ -429,7 +429,8 @@ export class PcapWorker extends EventEmitter {
           this.counters.add(WorkerStat.TX_DROPPED, 1);
           continue;
         }
-        this.txMemory.copy(this.txFrame, 0, offsets[k]!, offsets[k]! + length);
+        const start = offsets[k]!;
+        this.txMemory.copy(this.txFrame, 0, start, start + length);
         let view = this.txViews[length];
         if (view === undefined) {
           view = this.txFrame.subarray(0, length);

@@ -24,7 +24,12 @@ import { dirname, join } from 'node:path';
 import { intToIpv4 } from '../packet/addr';
 import { UvsError } from '../runtime/errors';
 
-export type PcapLinkType = 'LINKTYPE_NULL' | 'LINKTYPE_ETHERNET' | 'LINKTYPE_IEEE802_11_RADIO' | 'LINKTYPE_RAW' | 'LINKTYPE_LINUX_SLL' | string;
+/**
+ * The binding's name for the capture's link type: 'LINKTYPE_ETHERNET' (the only one uvs forwards),
+ * 'LINKTYPE_NULL', 'LINKTYPE_IEEE802_11_RADIO', 'LINKTYPE_RAW', 'LINKTYPE_LINUX_SLL', or another
+ * LINKTYPE_ name the binding may add.
+ */
+export type PcapLinkType = string;
 
 export interface PcapStats {
   ps_recv: number;
@@ -80,7 +85,7 @@ export function loadPcap(): PcapBinding {
   }
   const path = join(pkgDir, 'build', 'Release', 'pcap_binding.node');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional native binding at a path found at run time
     binding = require(path) as PcapBinding;
   } catch (err) {
     throw new PcapLoadError(`--io pcap: cannot load ${path}: ${(err as Error).message}; rebuild it with ` +

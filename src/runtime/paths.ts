@@ -14,7 +14,7 @@ export function netnsInode(): number {
   try {
     return statSync('/proc/self/ns/net').ino;
   } catch (err) {
-    throw new Error(`cannot identify the network namespace: stat /proc/self/ns/net: ${(err as Error).message}`);
+    throw new Error(`cannot identify the network namespace: stat /proc/self/ns/net: ${(err as Error).message}`, { cause: err });
   }
 }
 

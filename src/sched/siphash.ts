@@ -55,7 +55,7 @@ function absorb(mlo: number, mhi: number, rounds: number): void {
 function finish(rounds: number): void {
   state[4] = (state[4]! ^ 0xff) >>> 0;
   for (let r = 0; r < rounds; r++) sipRound();
-  state[0] = (state[0]! ^ state[2]! ^ state[4]! ^ state[6]!) >>> 0;
+  state[0] = (state[0]! ^ state[2]! ^ state[4] ^ state[6]!) >>> 0;
   state[1] = (state[1]! ^ state[3]! ^ state[5]! ^ state[7]!) >>> 0;
 }
 
@@ -117,8 +117,8 @@ export function hsiphashBits(value: number, k0lo: number, k0hi: number, k1lo: nu
   const bh = 0x04000000;
   v3l ^= bl;
   v3h ^= bh;
-  let lo = 0;
-  let t = 0;
+  let lo: number;
+  let t: number;
   // c = 1 compression round
   lo = (v0l + v1l) | 0; v0h = (v0h + v1h + ((lo ^ MIN) < (v0l ^ MIN) ? 1 : 0)) | 0; v0l = lo;
   t = v1h; v1h = (v1h << 13) | (v1l >>> 19); v1l = (v1l << 13) | (t >>> 19);
@@ -177,10 +177,14 @@ export function hsiphashBits(value: number, k0lo: number, k0hi: number, k1lo: nu
   v3l ^= v2l; v3h ^= v2h;
   lo = (v0l + v3l) | 0; v0h = (v0h + v3h + ((lo ^ MIN) < (v0l ^ MIN) ? 1 : 0)) | 0; v0l = lo;
   t = v3h; v3h = (v3h << 21) | (v3l >>> 11); v3l = (v3l << 21) | (t >>> 11);
+  // The last round stays whole, line for line the kernel's SIPROUND like the three before it; the
+  // u32 result reads only low halves, so a few high-half updates below are dead (V8 drops them).
+  /* eslint-disable no-useless-assignment -- see the comment above */
   v3l ^= v0l; v3h ^= v0h;
   lo = (v2l + v1l) | 0; v2h = (v2h + v1h + ((lo ^ MIN) < (v2l ^ MIN) ? 1 : 0)) | 0; v2l = lo;
   t = v1h; v1h = (v1h << 17) | (v1l >>> 15); v1l = (v1l << 17) | (t >>> 15);
   v1l ^= v2l; v1h ^= v2h;
   t = v2l; v2l = v2h; v2h = t;
+  /* eslint-enable no-useless-assignment */
   return v0l ^ v1l ^ v2l ^ v3l;
 }

@@ -129,7 +129,7 @@ class RawVrrpSocket implements VrrpSocket {
     const source = advert.source ?? '0.0.0.0';
     const packet = this.wire.encodePacket(advert, source, this.ipId);
     this.ipId = (this.ipId + 1) & 0xffff;
-    let sent = -1;
+    let sent: number;
     try {
       sent = endpoint.raw.send(packet, packet.length, advert.destination);
     } catch (err) {

@@ -55,7 +55,7 @@ export class VrrpRouter implements AdvertSink, TrackingView {
   instances: VrrpInstance[] = [];
   groups: SyncGroup[] = [];
   unknownVrid = 0;
-  private byVrid: (VrrpInstance[] | undefined)[] = new Array(256);
+  private byVrid: (VrrpInstance[] | undefined)[] = new Array<VrrpInstance[] | undefined>(256);
   private readonly interfaceState = new Map<string, boolean>();
   private readonly scriptState = new Map<string, boolean>();
   private readonly deps: RouterDeps;
@@ -91,7 +91,7 @@ export class VrrpRouter implements AdvertSink, TrackingView {
   }
 
   private indexByVrid(): void {
-    this.byVrid = new Array(256);
+    this.byVrid = new Array<VrrpInstance[] | undefined>(256);
     for (const inst of this.instances) (this.byVrid[inst.config.vrid] ??= []).push(inst);
   }
 

@@ -21,7 +21,7 @@ function post(message: WorkerToHost): void {
 const logger: Logger = createLogger({ sink: (level, message) => post({ type: 'log', level, message }), level: 'debug' });
 
 async function loadIo(data: VrrpWorkerData): Promise<VrrpIo> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the I/O module's path is known only at run time (tests hand in a fake)
   const mod = require(data.io.module) as { createVrrpIo?: CreateVrrpIo };
   if (typeof mod.createVrrpIo !== 'function') {
     throw new Error(`vrrp thread: module ${data.io.module} does not export createVrrpIo()`);

@@ -25,8 +25,9 @@ test('pktgen frames: RFC 2544 sizes, one source port per flow, valid IPv4 header
     assert.equal(flows, 128, 'flows are rounded up to whole batches');
     const seen = new Set<number>();
     for (let i = 0; i < flows; i++) {
-      const f = buf.subarray(offsets[i]!, offsets[i]! + length);
-      assert.equal(offsets[i]! % 64, 0);
+      const start = offsets[i]!;
+      const f = buf.subarray(start, start + length);
+      assert.equal(start % 64, 0);
       assert.equal((f[12]! << 8) | f[13]!, 0x0800);
       assert.equal((f[16]! << 8) | f[17]!, length - 14, 'IPv4 total length');
       assert.equal(checksum(f.subarray(14, 34)), 0, 'IPv4 header checksum verifies');

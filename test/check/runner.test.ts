@@ -33,7 +33,7 @@ function rs(id: number, extra: Partial<RealServerOptions> = {}, checkerKeys: str
     id,
     address: `10.0.0.${id}`,
     port: 80,
-    checkers: checkerKeys.map((k) => ({ kind: 'TCP_CHECK', connectIp: k }) as CheckerOptions),
+    checkers: checkerKeys.map((k) => ({ kind: 'TCP_CHECK', connectIp: k })),
     ...extra,
   };
 }

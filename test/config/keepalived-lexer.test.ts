@@ -30,7 +30,7 @@ test('words: quotes group and disappear, escapes inside quotes, braces stand alo
   assert.deepEqual(w('a{b}c'), ['a', '{', 'b', '}', 'c']);
   assert.deepEqual(w('"a\\tb\\x41\\101\\\\\\""'), ['a\tbAA\\"']);
   const quotedBrace = splitWords('"{"');
-  assert.equal(quotedBrace[0].quoted, true);
+  assert.equal(quotedBrace[0]!.quoted, true);
   assert.deepEqual(w('""'), ['']);
 });
 
@@ -40,9 +40,9 @@ test('tree: blocks nest, one-line blocks, brace on the next line, file:line of e
   const tree = buildTree(preprocess('/c', { reader: memoryReader({ '/c': text }), sink, configId: '' }), sink);
   assert.deepEqual(sink.list, []);
   assert.equal(tree.length, 2);
-  assert.deepEqual(tree[0].block?.map((s) => [s.keyword, s.args]), [['router_id', ['r1']]]);
-  assert.equal(tree[1].keyword, 'vrrp_instance');
-  const vip = tree[1].block?.[0];
+  assert.deepEqual(tree[0]!.block?.map((s) => [s.keyword, s.args]), [['router_id', ['r1']]]);
+  assert.equal(tree[1]!.keyword, 'vrrp_instance');
+  const vip = tree[1]!.block?.[0];
   assert.equal(vip?.keyword, 'virtual_ipaddress');
   assert.deepEqual(vip?.block?.[0], { keyword: '10.0.0.1/24', args: ['dev', 'eth0'], block: null, loc: { file: '/c', line: 4 } });
 });
@@ -51,12 +51,12 @@ test('tree: unbalanced braces are errors with file:line', () => {
   const sink = new DiagnosticSink();
   buildTree(preprocess('/c', { reader: memoryReader({ '/c': 'vrrp_instance V {\n  state MASTER\n' }), sink, configId: '' }), sink);
   assert.equal(sink.list.length, 1);
-  assert.equal(sink.list[0].code, 'missing-brace');
-  assert.equal(`${sink.list[0].file}:${sink.list[0].line}`, '/c:1');
+  assert.equal(sink.list[0]!.code, 'missing-brace');
+  assert.equal(`${sink.list[0]!.file}:${sink.list[0]!.line}`, '/c:1');
   const sink2 = new DiagnosticSink();
   buildTree(preprocess('/c', { reader: memoryReader({ '/c': 'a 1\n}\n' }), sink: sink2, configId: '' }), sink2);
-  assert.equal(sink2.list[0].code, 'unexpected-brace');
-  assert.equal(sink2.list[0].line, 2);
+  assert.equal(sink2.list[0]!.code, 'unexpected-brace');
+  assert.equal(sink2.list[0]!.line, 2);
 });
 
 test('include: glob relative to the including file, sorted, nested includes relative to their own file', () => {
@@ -191,7 +191,7 @@ test('~SEQ and ~SEQx expand the rest of the line', () => {
 test('CRLF line endings and a missing main file', () => {
   assert.deepEqual(lines({ '/etc/k/keepalived.conf': 'a 1\r\nb 2\r\n' }).lines, ['a 1', 'b 2']);
   const r = lines({}, 'x', '/nope.conf');
-  assert.equal(r.sink.list[0].code, 'unreadable-file');
-  assert.equal(r.sink.list[0].file, '/nope.conf');
-  assert.equal(r.sink.list[0].exitCode, 7, 'KEEPALIVED_EXIT_NO_CONFIG');
+  assert.equal(r.sink.list[0]!.code, 'unreadable-file');
+  assert.equal(r.sink.list[0]!.file, '/nope.conf');
+  assert.equal(r.sink.list[0]!.exitCode, 7, 'KEEPALIVED_EXIT_NO_CONFIG');
 });

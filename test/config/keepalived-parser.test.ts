@@ -80,18 +80,19 @@ static_rules {
   from 192.168.28.0/24 table 1 priority 100
 }`);
   assert.deepEqual(diagnostics, []);
-  assert.equal(model.staticIpaddress[0].address.prefixLen, 24);
-  assert.equal(model.staticIpaddress[0].scope, 'link');
-  assert.equal(model.staticIpaddress[0].label, 'eth0:1');
+  assert.equal(model.staticIpaddress[0]!.address.prefixLen, 24);
+  assert.equal(model.staticIpaddress[0]!.scope, 'link');
+  assert.equal(model.staticIpaddress[0]!.label, 'eth0:1');
   const [r1, r2] = model.staticRoutes;
+  assert.ok(r1 && r2);
   assert.equal(r1.src?.text, '192.168.100.1');
   assert.equal(r1.destination?.text, '192.168.109.0');
   assert.equal(r1.via?.text, '192.168.200.254');
   assert.equal(r1.dev, 'eth1');
   assert.equal(r1.table, '5');
   assert.equal(r2.type, 'blackhole');
-  assert.equal(model.staticRules[0].preference, 100);
-  assert.equal(model.staticRules[0].from?.prefixLen, 24);
+  assert.equal(model.staticRules[0]!.preference, 100);
+  assert.equal(model.staticRules[0]!.from?.prefixLen, 24);
 });
 
 test('vrrp_script and vrrp_track_file', () => {
@@ -111,10 +112,11 @@ vrrp_track_file tf1 {
   weight 10
 }`);
   const s = m.vrrpScripts[0];
+  assert.ok(s);
   assert.equal(s.name, 'chk_haproxy');
   assert.deepEqual(s.script?.argv, ['/usr/bin/killall', '-0', 'ha proxy']);
   assert.deepEqual([s.interval, s.timeout, s.weight, s.weightReverse, s.rise, s.fall, s.user, s.group, s.initFail], [2, 3, -20, true, 2, 3, 'nobody', 'nogroup', true]);
-  assert.deepEqual([m.vrrpTrackFiles[0].name, m.vrrpTrackFiles[0].file, m.vrrpTrackFiles[0].weight], ['tf1', '/run/tf1', 10]);
+  assert.deepEqual([m.vrrpTrackFiles[0]!.name, m.vrrpTrackFiles[0]!.file, m.vrrpTrackFiles[0]!.weight], ['tf1', '/run/tf1', 10]);
 });
 
 test('vrrp_instance: every modelled keyword', () => {
@@ -169,13 +171,15 @@ vrrp_instance VI_1 {
   promote_secondaries
 }`);
   const v = m.vrrpInstances[0];
+  assert.ok(v);
   assert.deepEqual([v.name, v.state, v.interface, v.virtualRouterId, v.priority, v.advertInt, v.nopreempt, v.preemptDelay], ['VI_1', 'MASTER', 'eth0', 51, 150, 0.5, true, 5]);
   assert.deepEqual([v.authentication?.type, v.authentication?.pass], ['PASS', 'secret1']);
   const [a, b] = v.virtualIpaddress;
+  assert.ok(a && b);
   assert.deepEqual([a.address.text, a.address.prefixLen, a.broadcast, a.dev, a.scope, a.label], ['10.1.1.1', 24, '10.1.1.255', 'eth0', 'global', 'eth0:vip']);
   assert.deepEqual([b.address.prefixLen, b.address.hasPrefix], [32, false]);
-  assert.equal(v.virtualIpaddressExcluded[0].address.family, 6);
-  assert.equal(v.virtualRoutes[0].via?.text, '10.1.1.254');
+  assert.equal(v.virtualIpaddressExcluded[0]!.address.family, 6);
+  assert.equal(v.virtualRoutes[0]!.via?.text, '10.1.1.254');
   assert.deepEqual(v.trackInterface.map((t) => [t.name, t.weight]), [['eth1', -10], ['eth2', undefined]]);
   assert.deepEqual(v.trackScript.map((t) => [t.name, t.weight]), [['chk', 20]]);
   assert.equal(v.unicastSrcIp?.text, '10.1.1.10');
@@ -210,6 +214,7 @@ vrrp_sync_group G1 {
   smtp_alert
 }`);
   const g = m.vrrpSyncGroups[0];
+  assert.ok(g);
   assert.deepEqual(g.group.map((x) => x.name), ['VI_1', 'VI_2']);
   assert.equal(g.notify.master?.command, '/bin/n.sh master');
   assert.equal(g.notify.any?.command, '/bin/n.sh');
@@ -316,27 +321,31 @@ virtual_server group VSG {
   protocol UDP
 }`);
   const [g] = m.virtualServerGroups;
+  assert.ok(g);
   assert.equal(g.name, 'VSG');
   const ranges = g.entries.map((e) => (e.kind === 'fwmark' ? `fwmark ${e.mark}` : `${e.range.text} ${e.range.rangeStart}-${e.range.rangeEnd} ${e.port}`));
   assert.deepEqual(ranges, ['10.0.0.1 1-1 80', '10.0.0.3 3-10 80', 'fd00::2 2-255 443', 'fwmark 7']);
   const [vs, fw, grp] = m.virtualServers;
+  assert.ok(vs && fw && grp);
   assert.deepEqual(vs.key, { kind: 'ip', address: { text: '10.0.0.1', family: 4 }, port: 80 });
   assert.deepEqual([vs.delayLoop, vs.scheduler, vs.forwarding, vs.persistenceTimeout, vs.persistenceGranularity?.text, vs.protocol], [6.5, 'wrr', 'DR', 300, '255.255.255.0', 'TCP']);
   assert.deepEqual([vs.sorryServer?.address.text, vs.sorryServer?.port, vs.sorryServerInhibit, vs.virtualhost], ['10.0.1.99', 8080, true, 'www.example.com']);
   assert.deepEqual([vs.alpha, vs.omega, vs.quorum, vs.quorumUp?.command, vs.quorumDown?.command, vs.hysteresis, vs.haSuspend, vs.retry, vs.delayBeforeRetry], [true, true, 2, '/bin/q.sh up', '/bin/q.sh down', 1, true, 4, 2]);
   const rs = vs.realServers[0];
+  assert.ok(rs);
   assert.deepEqual([rs.address.text, rs.port, rs.weight, rs.inhibitOnFailure, rs.notifyUp?.command, rs.notifyDown?.command, rs.uthreshold, rs.lthreshold], ['10.0.1.1', 80, 3, true, '/bin/rs.sh up', '/bin/rs.sh down', 100, 10]);
   assert.deepEqual(rs.checkers.map((c) => c.type), ['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'MISC_CHECK', 'SMTP_CHECK', 'DNS_CHECK', 'UDP_CHECK', 'PING_CHECK', 'FILE_CHECK']);
   const [tcp, http, , misc, smtp, dns, udp, ping, file] = rs.checkers;
+  assert.ok(tcp && http && misc && smtp && dns && udp && ping && file);
   assert.deepEqual([tcp.connectIp?.text, tcp.connectPort, tcp.bindto?.text, tcp.connectTimeout, tcp.retry, tcp.delayBeforeRetry], ['10.0.1.1', 80, '10.0.0.250', 2.5, 3, 1]);
-  assert.deepEqual(http.urls[0].statusCodes, [[200, 299], [301, 301]]);
-  assert.deepEqual([http.urls[0].path, http.urls[0].digest, http.urls[0].virtualhost, http.retry], ['/health', '9b3a0c85a887a256d6939da88aabd8cd', 'h.example.com', 2]);
+  assert.deepEqual(http.urls[0]!.statusCodes, [[200, 299], [301, 301]]);
+  assert.deepEqual([http.urls[0]!.path, http.urls[0]!.digest, http.urls[0]!.virtualhost, http.retry], ['/health', '9b3a0c85a887a256d6939da88aabd8cd', 'h.example.com', 2]);
   assert.deepEqual([misc.miscPath?.argv, misc.miscTimeout, misc.miscDynamic, misc.other[0]?.keyword], [['/bin/check.sh', '10.0.1.1'], 5, true, 'user']);
-  assert.deepEqual([smtp.heloName, smtp.hosts[0].connectIp?.text, smtp.hosts[0].connectPort], ['lb.example.com', '10.0.1.1', 25]);
+  assert.deepEqual([smtp.heloName, smtp.hosts[0]!.connectIp?.text, smtp.hosts[0]!.connectPort], ['lb.example.com', '10.0.1.1', 25]);
   assert.deepEqual([dns.dnsType, dns.dnsName, udp.connectPort, ping.retry, file.trackFile], ['A', 'example.com', 53, 2, 'tf1']);
-  assert.equal(vs.realServers[1].lvsMethod, 'TUN');
+  assert.equal(vs.realServers[1]!.lvsMethod, 'TUN');
   assert.deepEqual(fw.key, { kind: 'fwmark', mark: 7 });
-  assert.deepEqual([fw.scheduler, fw.forwarding, fw.realServers[0].port], ['sh', 'NAT', undefined]);
+  assert.deepEqual([fw.scheduler, fw.forwarding, fw.realServers[0]!.port], ['sh', 'NAT', undefined]);
   assert.deepEqual(grp.key, { kind: 'group', name: 'VSG' });
   assert.equal(grp.ops, true);
   assert.deepEqual(m.ipv6Uses.map((u) => u.what), ['virtual_server_group VSG fd00::2-ff']);
@@ -359,7 +368,7 @@ vrrp_instance V6 {
   }
 }`);
   assert.deepEqual(diagnostics.map((d) => [d.line, d.code]), [[13, 'invalid-address']]);
-  assert.match(diagnostics[0].message, /invalid IP address '2001:db8::zz\/64'/);
+  assert.match(diagnostics[0]!.message, /invalid IP address '2001:db8::zz\/64'/);
   assert.deepEqual(model.ipv6Uses.map((u) => [u.what, u.loc.line]), [
     ['virtual_server 2001:db8::10', 2],
     ['real_server 2001:db8::1:1', 5],
@@ -431,26 +440,26 @@ vrrp_script s {
     '29 misc-no-path',
     '34 invalid-number',
   ]);
-  assert.match(diagnostics[1].message, /virtual_router_id: number '256' outside range \[1, 255\]/);
-  assert.equal(model.vrrpInstances[0].authentication?.pass, '12345678', 'keepalived truncates to 8 octets (RFC 3768 §5.3.10)');
+  assert.match(diagnostics[1]!.message, /virtual_router_id: number '256' outside range \[1, 255\]/);
+  assert.equal(model.vrrpInstances[0]!.authentication?.pass, '12345678', 'keepalived truncates to 8 octets (RFC 3768 §5.3.10)');
   assert.equal(model.virtualServers.length, 1, 'the service with a bad port is not in the model');
 });
 
 test('time values: decimals where keepalived takes them, whole seconds for vrrp_script', () => {
   const m = clean('virtual_server 10.0.0.1 80 {\n  delay_loop .25\n  lb_algo rr\n  lb_kind NAT\n  connect_timeout 0.000001\n}\nvrrp_script s {\n  script /bin/true\n  interval 10\n}\n');
-  assert.equal(m.virtualServers[0].delayLoop, 0.25);
-  assert.equal(m.virtualServers[0].connectTimeout, 0.000001);
-  assert.equal(m.vrrpScripts[0].interval, 10);
+  assert.equal(m.virtualServers[0]!.delayLoop, 0.25);
+  assert.equal(m.virtualServers[0]!.connectTimeout, 0.000001);
+  assert.equal(m.vrrpScripts[0]!.interval, 10);
   const { diagnostics } = parse('virtual_server 10.0.0.1 80 {\n  delay_loop 1.0000001\n}\n');
   assert.deepEqual(diagnostics.map((d) => d.code), ['invalid-number']);
 });
 
 test('@id lines and $PARAM feed the model', () => {
   const text = '@main $PRIO=200\n@^main $PRIO=100\nvrrp_instance V {\n  interface eth0\n  virtual_router_id 1\n  priority $PRIO\n  @main state MASTER\n}\n';
-  assert.equal(parse(text, {}, 'main').model.vrrpInstances[0].priority, 200);
-  assert.equal(parse(text, {}, 'main').model.vrrpInstances[0].state, 'MASTER');
-  assert.equal(parse(text, {}, 'backup').model.vrrpInstances[0].priority, 100);
-  assert.equal(parse(text, {}, 'backup').model.vrrpInstances[0].state, undefined);
+  assert.equal(parse(text, {}, 'main').model.vrrpInstances[0]!.priority, 200);
+  assert.equal(parse(text, {}, 'main').model.vrrpInstances[0]!.state, 'MASTER');
+  assert.equal(parse(text, {}, 'backup').model.vrrpInstances[0]!.priority, 100);
+  assert.equal(parse(text, {}, 'backup').model.vrrpInstances[0]!.state, undefined);
 });
 
 test('files lists the main file and every include; nothing is thrown for garbage', () => {

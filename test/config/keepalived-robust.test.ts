@@ -32,11 +32,13 @@ function mangle(text: string, random: () => number): string {
     const at = Math.floor(random() * chars.length);
     const op = Math.floor(random() * 4);
     if (op === 0) chars.splice(at, 1 + Math.floor(random() * 20));
-    else if (op === 1) chars.splice(at, 0, NOISE[Math.floor(random() * NOISE.length)]);
+    else if (op === 1) chars.splice(at, 0, NOISE[Math.floor(random() * NOISE.length)]!);
     else if (op === 2) chars.splice(at, 0, ...chars.slice(at, at + Math.floor(random() * 40)));
     else {
       const other = Math.floor(random() * chars.length);
-      [chars[at], chars[other]] = [chars[other], chars[at]];
+      const x = chars[at]!; // at and other are below chars.length
+      chars[at] = chars[other]!;
+      chars[other] = x;
     }
   }
   return chars.join('');

@@ -44,8 +44,8 @@ test('a good instance and a good service pass', () => {
 test('interface must exist on this machine and must not be loopback', () => {
   const missing = check(INSTANCE('VI_1', GOOD.replace('eth0', 'eth7')));
   assert.deepEqual(missing.codes, ['2 no-such-interface', '0 non-existent-interface']);
-  assert.equal(missing.diagnostics[0].message, "WARNING - interface eth7 for vrrp_instance VI_1 doesn't exist");
-  assert.equal(missing.diagnostics[0].file, MAIN);
+  assert.equal(missing.diagnostics[0]!.message, "WARNING - interface eth7 for vrrp_instance VI_1 doesn't exist");
+  assert.equal(missing.diagnostics[0]!.file, MAIN);
   assert.equal(missing.exit, 5);
   assert.deepEqual(check(INSTANCE('VI_1', GOOD.replace('eth0', 'lo'))).codes, ['2 loopback-interface', '1 no-interface']);
   assert.deepEqual(check(INSTANCE('VI_1', GOOD.replace('interface eth0', ''))).codes, ['1 no-interface']);
@@ -58,7 +58,7 @@ test('VRID: required, 1-255, unique per interface and family', () => {
   assert.deepEqual(check(INSTANCE('VI_1', GOOD.replace('51', '0'))).codes, ['3 number-out-of-range', '3 invalid-vrid', '1 vrid-missing']);
   const dup = check(INSTANCE('VI_1', GOOD) + INSTANCE('VI_2', GOOD));
   assert.deepEqual(dup.codes, ['9 duplicate-vrid']);
-  assert.match(dup.diagnostics[0].message, /\(VI_2\) virtual_router_id 51 is already used by VI_1 \(.*keepalived.conf:1\) on interface eth0/);
+  assert.match(dup.diagnostics[0]!.message, /\(VI_2\) virtual_router_id 51 is already used by VI_1 \(.*keepalived.conf:1\) on interface eth0/);
   assert.deepEqual(check(INSTANCE('VI_1', GOOD) + INSTANCE('VI_2', GOOD.replace('eth0', 'eth1'))).codes, []);
   const v6 = GOOD.replace('10.0.0.100/24', 'fd00::100/64');
   assert.deepEqual(check(INSTANCE('VI_1', GOOD) + INSTANCE('VI_2', v6)).codes, [], 'IPv4 and IPv6 instances may share a VRID');
@@ -92,8 +92,8 @@ test('tracked interfaces, scripts and files must exist; VIP and route devices to
   const body = GOOD + '\ntrack_interface {\neth1\neth9 weight 5\n}\ntrack_script {\nnope\n}\ntrack_file {\ntf\n}\nvirtual_routes {\n10.5.0.0/16 via 10.0.0.1 dev eth8\n10.6.0.0/16 via 10.0.0.1\n10.7.0.0/16 via 10.0.0.1 no_track\n}';
   const r = check(INSTANCE('VI_1', body.replace('10.0.0.100/24', '10.0.0.100/24 dev eth6')));
   assert.deepEqual(r.codes, ['10 no-such-interface', '13 unknown-track-script', '16 unknown-track-file', '6 no-such-interface', '19 no-such-interface', '20 route-not-tracked', '0 non-existent-interface']);
-  assert.equal(r.diagnostics[3].message, "WARNING - interface eth6 for ip address 10.0.0.100 doesn't exist");
-  assert.equal(r.diagnostics[5].message, 'Warning - cannot track route 10.6.0.0/16 with no interface specified, not tracking');
+  assert.equal(r.diagnostics[3]!.message, "WARNING - interface eth6 for ip address 10.0.0.100 doesn't exist");
+  assert.equal(r.diagnostics[5]!.message, 'Warning - cannot track route 10.6.0.0/16 with no interface specified, not tracking');
 });
 
 test('vrrp_script without script is removed, so tracking it fails too', () => {
@@ -163,7 +163,7 @@ test('lvs_sync_daemon interface and instance', () => {
 test('initial state MASTER clears nopreempt and preempt_delay, as keepalived warns', () => {
   const r = check(INSTANCE('VI_1', 'state MASTER\n' + GOOD + '\nnopreempt\npreempt_delay 5'));
   assert.deepEqual(r.codes, ['2 nopreempt-master', '2 preempt-delay-master']);
-  assert.equal(r.diagnostics[0].message, '(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing');
+  assert.equal(r.diagnostics[0]!.message, '(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing');
   assert.deepEqual(check(INSTANCE('VI_1', 'state BACKUP\n' + GOOD + '\nnopreempt\npreempt_delay 5')).codes, []);
 });
 
@@ -176,7 +176,7 @@ test('real servers: DR/TUN port must match, duplicates are removed; groups need 
   const svc = (kind: string, rs: string): string => `virtual_server 10.0.0.1 80 {\nlb_algo rr\nlb_kind ${kind}\nprotocol TCP\n${rs}\n}\n`;
   const dr = check(svc('DR', 'real_server 10.0.1.1 8080 {\n}'));
   assert.deepEqual(dr.codes, ['5 port-mismatch']);
-  assert.equal(dr.diagnostics[0].message, "WARNING - virtual server [10.0.0.1]:tcp:80 and real server [10.0.1.1]:tcp:8080 ports don't match - resetting");
+  assert.equal(dr.diagnostics[0]!.message, "WARNING - virtual server [10.0.0.1]:tcp:80 and real server [10.0.1.1]:tcp:8080 ports don't match - resetting");
   assert.deepEqual(check(svc('NAT', 'real_server 10.0.1.1 8080 {\n}')).codes, []);
   assert.deepEqual(check(svc('NAT', 'real_server 10.0.1.1 80 {\n}\nreal_server 10.0.1.1 80 {\n}')).codes, ['7 duplicate-real-server']);
   assert.deepEqual(check('virtual_server_group G {\n10.0.0.9-3 80\n}\n').codes, ['2 invalid-address', '1 empty-group']);

@@ -44,14 +44,14 @@ for (const dir of ['samples', 'crafted']) {
       assert.ok(files.length >= (dir === 'samples' ? 25 : 50), 'the fixture lists all files');
       const mismatches: string[] = [];
       for (const file of files) {
-        const want = verdicts[machineName][file].exit;
+        const want = verdicts[machineName][file]!.exit;
         const { model, diagnostics } = parseKeepalivedConfig(path.join(FIXTURES, dir, file), fsReader, { configId: 'uvs-test' });
         const all = [...diagnostics, ...validateKeepalivedModel(model, MACHINES[machineName])];
         const got = configTestExitCode(all);
         // keepalived crashed on some inputs (exit 139); there only "non-zero" is comparable.
         const same = want > 6 ? got !== 0 : got === want;
         if (!same) {
-          mismatches.push(`${file}: keepalived ${want}, uvs ${got}\n  keepalived: ${verdicts[machineName][file].messages.join('\n              ')}\n  uvs: ${all.map(formatDiagnostic).join('\n       ')}`);
+          mismatches.push(`${file}: keepalived ${want}, uvs ${got}\n  keepalived: ${verdicts[machineName][file]!.messages.join('\n              ')}\n  uvs: ${all.map(formatDiagnostic).join('\n       ')}`);
         }
       }
       assert.deepEqual(mismatches, []);

@@ -44,8 +44,8 @@ test('concurrent state transitions from both directions keep ACTIVE/INACTIVE exa
     runWorker({ ...common, workerId: 1, output: false, seed: 12345 }),
     runWorker({ ...common, workerId: 2, output: true, seed: 67890 }),
   ]);
-  assert.equal(a!.misses + b!.misses, 0);
-  assert.ok(a!.transitions >= 1_000_000 && b!.transitions >= 1_000_000);
+  assert.equal(a.misses + b.misses, 0);
+  assert.ok(a.transitions >= 1_000_000 && b.transitions >= 1_000_000);
   let active = 0;
   let established = 0;
   for (const row of table.list(0)) {

@@ -336,11 +336,11 @@ test('batched lookups give the same answers as single ones', () => {
     for (let j = 0; j < n; j++) {
       const i = start + j;
       const single = table.lookupIn(TCP, c + (i >> 2), 1000 + i, ip('10.0.0.100'), 80, ref);
-      assert.equal(batch.index[j] >= 0, single, `packet ${i}`);
+      assert.equal(batch.index[j]! >= 0, single, `packet ${i}`);
       if (single) {
         want++;
         assert.equal(batch.index[j], expected[i]);
-        assert.equal(batch.daddr[j] >>> 0, ref.daddr);
+        assert.equal(batch.daddr[j]! >>> 0, ref.daddr);
         assert.equal(batch.dport[j], ref.dport);
         assert.equal(batch.destSlot[j], ref.destSlot);
         assert.equal(batch.seq[j], ref.seq);
@@ -361,7 +361,7 @@ test('batched lookups give the same answers as single ones', () => {
     for (let j = 0; j < n; j++) {
       const i = start + j;
       const single = table.lookupOut(TCP, ip('10.0.1.1'), 8080, c + (i >> 2), 1000 + i, ref);
-      assert.equal(batch.index[j] >= 0, single, `reply ${i}`);
+      assert.equal(batch.index[j]! >= 0, single, `reply ${i}`);
       if (single) {
         wantReplies++;
         assert.equal(batch.index[j], expected[i]);

@@ -94,7 +94,7 @@ test('real-server ports: DR and TUN take the service port, NAT keeps its own or 
 test('help and version print to stdout and exit 0', () => {
   const h = exitOf('-h');
   assert.equal(h.status, 0);
-  assert.match(h.stdout, /^ipvsadm v1\.31 2019\/12\/24 \(compiled with popt and IPVS v1\.2\.1\)\nUsage:\n  uvsadm -A\|E virtual-service/);
+  assert.match(h.stdout, /^ipvsadm v1\.31 2019\/12\/24 \(compiled with popt and IPVS v1\.2\.1\)\nUsage:\n {2}uvsadm -A\|E virtual-service/);
   const v = exitOf('--version');
   assert.equal(v.stdout, 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n');
 });

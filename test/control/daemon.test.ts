@@ -55,7 +55,7 @@ test('daemon: config by diff, data-plane attach points, stop hooks newest first'
   } finally {
     const order: string[] = [];
     daemon.onStop('first', () => { order.push('first'); });
-    daemon.onStop('second', async () => { order.push('second'); throw new Error('boom'); });
+    daemon.onStop('second', () => { order.push('second'); return Promise.reject(new Error('boom')); });
     await daemon.stop();
     assert.deepEqual(order, ['second', 'first']);
     assert.ok(log.some((l) => l === 'E shutdown of second failed: boom'));

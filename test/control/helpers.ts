@@ -57,7 +57,7 @@ export async function uvsadm(lab: { socketPath: string }, argv: readonly string[
     program: 'uvsadm',
     stdout: (t) => { stdout += t; },
     stderr: (t) => { stderr += t; },
-    readStdin: async () => stdin,
+    readStdin: () => Promise.resolve(stdin),
     env: { UVS_SOCKET: lab.socketPath },
     resolver,
   });

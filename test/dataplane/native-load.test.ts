@@ -29,7 +29,7 @@ parentPort.postMessage({ instance: native.instanceId(), loIndex: native.ifIndex(
 
 describe('native addon: loading and errors', { skip }, () => {
   it('loads and works in two worker threads at once, each with its own instance', async () => {
-    const nativeJs = join(__dirname, '..', '..', 'src', 'dataplane', 'native.js');
+    const nativeJs = join(__dirname, '..', '..', 'src', 'native', 'addon.js');
     // Loaded here first and both workers kept alive until both answered: instance numbers count
     // loads of one dlopen'ed library, which Node may unload once no thread holds it.
     const main = loadNative();

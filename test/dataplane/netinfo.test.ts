@@ -44,20 +44,23 @@ test('neighbourMac probes until the kernel has learnt the MAC, and gives up at t
   let probes = 0;
   let shows = 0;
   const runner: CommandRunner = {
-    run: async () => {
+    run: () => {
       shows++;
       const json = probes > 0 && shows > 3 ? '[{"dst":"10.0.0.5","lladdr":"02:00:00:00:00:05","state":["REACHABLE"]}]' : '[]';
-      return { status: 0, stdout: json, stderr: '' };
+      return Promise.resolve({ status: 0, stdout: json, stderr: '' });
     },
   };
-  const info = new NetInfo({ runner, probe: async () => void probes++, sleep: async () => {} });
+  const info = new NetInfo({ runner, probe: () => {
+    probes++;
+    return Promise.resolve();
+  }, sleep: async () => {} });
   assert.equal(await info.neighbourMac('10.0.0.5', 'e0'), '02:00:00:00:00:05');
   assert.equal(probes, 1);
 
-  const never = new NetInfo({ runner: { run: async () => ({ status: 0, stdout: '[]', stderr: '' }) }, probe: async () => {}, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+  const never = new NetInfo({ runner: { run: () => Promise.resolve({ status: 0, stdout: '[]', stderr: '' }) }, probe: async () => {}, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
   assert.equal(await never.neighbourMac('10.0.0.6', 'e0', 200), null);
 
-  const failing = new NetInfo({ runner: { run: async () => ({ status: 1, stdout: '', stderr: 'Cannot find device "nope"' }) } });
+  const failing = new NetInfo({ runner: { run: () => Promise.resolve({ status: 1, stdout: '', stderr: 'Cannot find device "nope"' }) } });
   await assert.rejects(failing.route('10.0.0.1'), /ip -j route get 10\.0\.0\.1: Cannot find device "nope"/);
 });
 
@@ -85,11 +88,11 @@ test('refreshClientRoutes: routes via a resolved gateway on a captured interface
   ]);
   const macs: Record<string, string> = { '10.0.0.1': '02:00:00:00:00:01', '10.1.0.1': '02:00:00:00:01:01' };
   const runner: CommandRunner = {
-    run: async (_cmd, args) => {
-      if (args.includes('route')) return { status: 0, stdout: routes, stderr: '' };
+    run: (_cmd, args) => {
+      if (args.includes('route')) return Promise.resolve({ status: 0, stdout: routes, stderr: '' });
       const addr = args[args.indexOf('to') + 1]!;
       const mac = macs[addr];
-      return { status: 0, stdout: mac ? JSON.stringify([{ dst: addr, lladdr: mac, state: ['REACHABLE'] }]) : '[]', stderr: '' };
+      return Promise.resolve({ status: 0, stdout: mac ? JSON.stringify([{ dst: addr, lladdr: mac, state: ['REACHABLE'] }]) : '[]', stderr: '' });
     },
   };
   const info = new NetInfo({ runner, probe: async () => {}, sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))) });

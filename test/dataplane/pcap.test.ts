@@ -202,7 +202,7 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     const cut = new Uint8Array(70000);
     cut.set(tcpFrame());
     s1.queue.push(syn, cut);
-    s1.read_callback!();
+    s1.read_callback();
     assert.equal(s1.injected.length, 1);
     const out = s1.injected[0]!;
     assert.equal(out.length, syn.length);
@@ -224,7 +224,7 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
       .build();
     makePartial(superFrame, 14, 16);
     s1.queue.push(superFrame);
-    s1.read_callback!();
+    s1.read_callback();
     assert.equal(counters.get(WorkerStat.GSO_FRAMES), 1);
     const segs = s1.injected.slice(1);
     assert.deepEqual(segs.map((f) => f.length), [1494, 1494, 14 + 40 + 120]);
@@ -242,7 +242,7 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     const udpSuper = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: '10.77.0.10', dst: VIP })
       .udp({ srcPort: 40000, dstPort: 80 }).payload(Buffer.alloc(3000, 'u').toString()).build();
     s1.queue.push(udpSuper);
-    s1.read_callback!();
+    s1.read_callback();
     assert.equal(counters.drops(DropReason.GSO_UNSUPPORTED), 1, 'a UDP super-frame cannot be cut here');
     s1.injected.length = 1;
 
@@ -251,10 +251,10 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     const before = s1.injected.length;
     const drops = counters.get(WorkerStat.RING_DROPS);
     for (let i = 0; i < DISPATCH_BUDGET + 5; i++) s1.queue.push(tcpFrame());
-    s1.read_callback!();
+    s1.read_callback();
     assert.equal(s1.injected.length - before, DISPATCH_BUDGET);
     assert.equal(counters.get(WorkerStat.RING_DROPS) - drops, 5);
-    s1.read_callback!();
+    s1.read_callback();
     s1.injected.length = 1;
 
     // A new VIP set: a new session first, then the old one drained (its queued frame forwarded)
@@ -268,7 +268,7 @@ test('PcapWorker: DR frames through a fake binding; new VIP set reopens the capt
     assert.equal(s1.closed, false, 'libpcap frees the old handle only when a packet arrives');
     assert.equal(pcapSessionsClosing(), 1, 'kept reachable until then');
     s1.queue.push(tcpFrame());
-    s1.read_callback!();
+    s1.read_callback();
     assert.ok(s1.closed, 'freed by the dispatch that returns -2');
     assert.equal(s1.injected.length + s2.injected.length, 2, 'a frame seen by the closing session is not forwarded');
     assert.equal(pcapSessionsClosing(), 0);

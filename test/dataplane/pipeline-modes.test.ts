@@ -516,7 +516,8 @@ test('NAT: a reassembled reply larger than the client-side MTU is fragmented tow
   assert.equal(run(lab, answer, 1), QUEUED);
   const tx = lab.pipeline.tx;
   assert.equal(tx.counts[0], 2, 'two fragments toward the client');
-  const first = tx.buffer.slice(tx.offsets[0]![0]!, tx.offsets[0]![0]! + tx.lengths[0]![0]!);
+  const start = tx.offsets[0]![0]!;
+  const first = tx.buffer.slice(start, start + tx.lengths[0]![0]!);
   assert.deepEqual(Array.from(first.subarray(26, 30)), [10, 77, 0, 100], 'from the VIP');
   assert.equal(viewOf(first).getUint16(34), 80, 'from the virtual port');
 });

@@ -21,7 +21,10 @@ function udpFrame(payload: number, options?: Uint8Array): Uint8Array {
 
 function frames(tx: TxQueue, egress: number): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let i = 0; i < tx.counts[egress]!; i++) out.push(tx.buffer.slice(tx.offsets[egress]![i]!, tx.offsets[egress]![i]! + tx.lengths[egress]![i]!));
+  for (let i = 0; i < tx.counts[egress]!; i++) {
+    const start = tx.offsets[egress]![i]!;
+    out.push(tx.buffer.slice(start, start + tx.lengths[egress]![i]!));
+  }
   return out;
 }
 

@@ -124,7 +124,7 @@ test('checks from the director namespace: retry, quorum, sorry server, inhibit, 
   });
   children.push(driver);
   const lines: Line[] = [];
-  readline.createInterface({ input: driver.stdout! }).on('line', (l) => lines.push(JSON.parse(l) as Line));
+  readline.createInterface({ input: driver.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Line));
   const waitFor = async (what: string, pred: (l: Line) => boolean, from: number): Promise<number> => {
     const end = Date.now() + 15_000;
     for (;;) {
@@ -178,7 +178,7 @@ test('checks from the director namespace: retry, quorum, sorry server, inhibit, 
     http2 = startHttp(1);
     await ready(http2);
   } finally {
-    driver.stdin!.end();
+    driver.stdin.end();
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         driver.kill('SIGKILL');

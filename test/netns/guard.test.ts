@@ -22,7 +22,7 @@ function nsRunner(ns: string): CommandRunner {
 
 function outRsts(): number {
   const r = inNs(director, 'nstat', ['-a', '-z', '-j', 'TcpOutRsts']);
-  return JSON.parse(r.stdout).kernel.TcpOutRsts as number;
+  return (JSON.parse(r.stdout) as { kernel: Record<string, number> }).kernel.TcpOutRsts!;
 }
 
 function curlVip(): number {
@@ -80,9 +80,9 @@ test('guard refuses bad names and bad tuples before touching nft', async () => {
   assert.throws(() => new KernelGuard(execRunner, 'other'), /must start with "uvs"/);
   const scripts: string[] = [];
   const fake: CommandRunner = {
-    run: async (_c, args, input) => {
+    run: (_c, args, input) => {
       scripts.push(`${args.join(' ')}\n${input ?? ''}`);
-      return { status: 0, stdout: '', stderr: '' };
+      return Promise.resolve({ status: 0, stdout: '', stderr: '' });
     },
   };
   const g = new KernelGuard(fake, 'uvsx');

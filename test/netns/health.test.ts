@@ -110,7 +110,7 @@ async function startRealServer(i: number): Promise<void> {
 async function startSmtp(): Promise<void> {
   const child = spawn('ip', ['netns', 'exec', DIR, process.execPath, SMTP_SINK, '127.0.0.1', String(SMTP_PORT)], { stdio: ['pipe', 'pipe', 'inherit'] });
   smtp = child;
-  const lines = readline.createInterface({ input: child.stdout! });
+  const lines = readline.createInterface({ input: child.stdout });
   let ready = false;
   lines.on('line', (line) => {
     if (line === 'ready') ready = true;

@@ -62,5 +62,5 @@ export function splitFrom(client: string, url: string, n: number, context: () =>
 /** A kernel SNMP counter of namespace `ns` (nstat), e.g. TcpOutRsts, IpForwDatagrams. */
 export function nstatIn(ns: string, name: string): number {
   const r = inNs(ns, 'nstat', ['-a', '-z', '-j', name]);
-  return JSON.parse(r.stdout).kernel[name] as number;
+  return (JSON.parse(r.stdout) as { kernel: Record<string, number> }).kernel[name]!;
 }

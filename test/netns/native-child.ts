@@ -423,9 +423,9 @@ function runForward(job: ForwardJob): ForwardResult {
         lengths[count] = caplen + pre;
         count++;
       }
-      forwarded[from] += count;
+      forwarded[from]! += count;
       const t1 = process.hrtime.bigint();
-      sent[from] += socks[to]!.send(rings[from]!, offsets, lengths, count);
+      sent[from]! += socks[to]!.send(rings[from]!, offsets, lengths, count);
       rxSock.release();
       rxNs += t1 - t0;
       txNs += process.hrtime.bigint() - t1;

@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cannotRunNetns, labSuffix, lab, inNs, repoRoot } from './helpers';
+import type { InterfaceInfo, RouteInfo } from '../../src/dataplane/netinfo';
 
 const why = cannotRunNetns();
 const S = labSuffix('n');
@@ -29,9 +30,10 @@ test('interfaces, route and neighbour resolution in a lab director', { skip: why
   inNs(`${P}dir`, 'ip', ['neigh', 'flush', 'all']);
   const r = inNs(`${P}dir`, process.execPath, ['-e', script]);
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout);
-  const e0 = out.ifs.find((i: { ifname: string }) => i.ifname === `${P}e0`);
-  assert.deepEqual(e0.addrs.map((a: { addr: string }) => a.addr).sort(), ['10.77.0.100', '10.77.0.2']);
+  const out = JSON.parse(r.stdout) as { ifs: InterfaceInfo[]; route: RouteInfo; mac: string | null; none: string | null };
+  const e0 = out.ifs.find((i) => i.ifname === `${P}e0`);
+  assert.ok(e0, `${P}e0 is listed`);
+  assert.deepEqual(e0.addrs.map((a) => a.addr).sort(), ['10.77.0.100', '10.77.0.2']);
   assert.equal(out.route.ifname, `${P}e0`);
   assert.equal(out.route.gateway, null);
   const rsMac = inNs(`${P}rs2`, 'cat', [`/sys/class/net/${P}e0/address`]).stdout.trim();

@@ -118,7 +118,7 @@ test('DR over libpcap: rr 10/10, wrr 15/5, 2 MB intact, UDP; offloads off while 
     }
     function done() { console.log(JSON.stringify(names)); }`;
   const udp = inNs(CL, process.execPath, ['-e', udpScript], 10_000);
-  const names: string[] = JSON.parse(udp.stdout);
+  const names = JSON.parse(udp.stdout) as string[];
   assert.equal(names.filter((n) => n === 'rs1').length, 5, udp.stdout);
   assert.equal(names.filter((n) => n === 'rs2').length, 5, udp.stdout);
 

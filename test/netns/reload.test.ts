@@ -120,8 +120,8 @@ test('ten reloads during a wrk run fail no request; connections, slots and check
 
   const wrkOut: string[] = [];
   const wrk = spawn('ip', ['netns', 'exec', CL, 'wrk', '-t1', '-c4', '-d8s', '--timeout', '3s', `http://${VIP}/`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  wrk.stdout!.on('data', (d: Buffer) => wrkOut.push(d.toString()));
-  wrk.stderr!.on('data', (d: Buffer) => wrkOut.push(d.toString()));
+  wrk.stdout.on('data', (d: Buffer) => wrkOut.push(d.toString()));
+  wrk.stderr.on('data', (d: Buffer) => wrkOut.push(d.toString()));
   const wrkDone = new Promise<number | null>((resolve) => wrk.once('exit', (code) => resolve(code)));
   const killTimer = setTimeout(() => wrk.kill('SIGKILL'), 30_000);
   try {

@@ -23,8 +23,8 @@ export class UvsdProcess {
     await this.stop('SIGKILL');
     this.log = '';
     const child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, UVSD, '-n', '-l', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d: Buffer) => (this.log += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (this.log += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
     this.child = child;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {

@@ -62,8 +62,8 @@ const running = new Set<Proc>();
 function launch(name: string, ns: string, argv: string[]): Proc {
   const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   const proc: Proc = { child, log: '', name };
-  child.stdout!.on('data', (d: Buffer) => (proc.log += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (proc.log += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (proc.log += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (proc.log += d.toString()));
   running.add(proc);
   child.once('exit', () => running.delete(proc));
   return proc;

@@ -105,12 +105,12 @@ test('VRRP lab: only the master forwards; killed, the backup takes over; back, i
   }
   assert.deepEqual([...seen].sort(), ['rs1', 'rs2'], 'rr over both real servers');
   const d1Before = serviceStats(D1);
-  assert.ok(d1Before[0]! >= 10, `the master counted the connections: ${d1Before}`);
+  assert.ok(d1Before[0]! >= 10, `the master counted the connections: ${d1Before.join(',')}`);
   assert.deepEqual(serviceStats(D2), [0, 0, 0, 0, 0], 'the backup forwarded nothing while backup');
 
   // The master dies: no priority-0 advert, d2 waits Master_Down_Interval.
   const pids = uvsdPids(D1);
-  assert.equal(pids.length, 1, `one uvsd in d1: ${pids}`);
+  assert.equal(pids.length, 1, `one uvsd in d1: ${pids.join(',')}`);
   process.kill(pids[0]!, 'SIGKILL');
   const killedAt = Date.now();
 
@@ -137,13 +137,13 @@ test('VRRP lab: only the master forwards; killed, the backup takes over; back, i
   assert.ok(holds(D2), 'd2 holds the VIP after the failover');
   assert.match(readFileSync(join(stateDir, 'uvsd-d2.log'), 'utf8'), /\(VI_1\) Entering MASTER STATE/);
   const d2After = serviceStats(D2);
-  assert.ok(d2After[0]! >= 10 && d2After[1]! > 0, `the new master forwards: ${d2After}`);
+  assert.ok(d2After[0]! >= 10 && d2After[1]! > 0, `the new master forwards: ${d2After.join(',')}`);
 
   // d1 comes back: it purges its stale VIP, preempts (priority 150 > 100), and forwards alone again.
   let d1Log = '';
   const d1 = spawn('ip', ['netns', 'exec', D1, process.execPath, UVSD, '-n', '-l', '--workers', '1', '-f', join(stateDir, 'd1.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  d1.stdout!.on('data', (b: Buffer) => (d1Log += b.toString()));
-  d1.stderr!.on('data', (b: Buffer) => (d1Log += b.toString()));
+  d1.stdout.on('data', (b: Buffer) => (d1Log += b.toString()));
+  d1.stderr.on('data', (b: Buffer) => (d1Log += b.toString()));
   try {
     for (let i = 0; i < 100 && !(holds(D1) && !holds(D2) && /Entering MASTER STATE/.test(d1Log)); i++) await sleep(100);
     assert.ok(holds(D1) && !holds(D2), `d1 did not take the VIP back\n${d1Log}`);

@@ -22,8 +22,8 @@ test('killing every worker thread: they come back, an open connection completes,
   const proc = spawn('ip', ['netns', 'exec', `${P}dir`, process.execPath, join(__dirname, 'worker-restart-child.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
   child = proc;
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: proc.stdout! });
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines = createInterface({ input: proc.stdout });
   const nextLine = (): Promise<string> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no answer from the child; stderr:\n${stderr}`)), 20_000);
@@ -40,7 +40,7 @@ test('killing every worker thread: they come back, an open connection completes,
   const heldDone = new Promise<number | null>((resolve) => held.once('exit', resolve));
   await new Promise((r) => setTimeout(r, 400));
 
-  proc.stdin!.write('KILL\n');
+  proc.stdin.write('KILL\n');
   const after = JSON.parse(await nextLine()) as { reports: { alive: boolean; restarts: number }[]; conns: { dport: number }[] };
   assert.deepEqual(after.reports.map((r) => [r.alive, r.restarts]), [[true, 1], [true, 1]], stderr);
   assert.equal(after.conns.length, 1, 'the open connection is still in the table');
@@ -54,7 +54,7 @@ test('killing every worker thread: they come back, an open connection completes,
     names.add(r.stdout.trim());
   }
   assert.deepEqual([...names].sort(), ['rs1', 'rs2']);
-  proc.stdin!.write('STOP\n');
+  proc.stdin.write('STOP\n');
   await new Promise((resolve) => proc.once('exit', resolve));
   child = null;
   assert.doesNotMatch(inNs(`${P}dir`, 'nft', ['list', 'tables']).stdout, /table ip uvs\b/);

@@ -125,8 +125,8 @@ test('a wrong password from a higher-priority peer does not stop our takeover, a
   assert.equal(vi.state, 'MASTER');
   assert.equal(vi.stats.authFailure, 6);
   // Our own adverts carry the password.
-  assert.equal(h.sent[0].authType, 1);
-  assert.equal(h.sent[0].authData, 'secret');
+  assert.equal(h.sent[0]!.authType, 1);
+  assert.equal(h.sent[0]!.authData, 'secret');
 });
 
 test('adverts are ignored in FAULT', () => {

@@ -24,6 +24,7 @@ test('a backup with no master becomes master after Master_Down_Interval', () => 
   assert.equal(vi.state, 'MASTER');
   assert.equal(h.sent.length, 1);
   const first = h.sent[0];
+  assert.ok(first);
   assert.equal(first.at, DOWN_100);
   assert.equal(first.priority, 100);
   assert.equal(first.advertIntCs, 100);
@@ -39,7 +40,7 @@ test('a backup with no master becomes master after Master_Down_Interval', () => 
     { at: DOWN_100, script: '/bin/n', args: ['INSTANCE', 'VI_1', 'MASTER', '100'] },
   ]);
   // The advert goes out before the VIP is added (keepalived vrrp_state_master_tx order).
-  assert.equal(h.vipEvents[0].op, 'add');
+  assert.equal(h.vipEvents[0]!.op, 'add');
   // RFC 3768 §6.4.3: an advert every Advertisement_Interval while master.
   h.clock.advance(3000);
   assert.deepEqual(
@@ -79,7 +80,7 @@ test('preempt (default): lower-priority adverts are discarded and the backup tak
   assert.equal(h.router.instance('VI_1').state, 'BACKUP');
   h.clock.advanceTo(down150);
   assert.equal(h.router.instance('VI_1').state, 'MASTER');
-  assert.equal(h.sent[0].priority, 150);
+  assert.equal(h.sent[0]!.priority, 150);
 });
 
 test('nopreempt: a higher-priority backup never takes over from a live lower-priority master', () => {
@@ -190,8 +191,8 @@ test('the address owner (priority 255) becomes master at once', () => {
   h.clock.advance(0);
   const vi = h.router.instance('VI_1');
   assert.equal(vi.state, 'MASTER');
-  assert.equal(h.sent[0].priority, 255);
-  assert.equal(h.sent[0].at, 0);
+  assert.equal(h.sent[0]!.priority, 255);
+  assert.equal(h.sent[0]!.at, 0);
   assert.deepEqual(h.notifies, [{ at: 0, script: '/nm', args: [] }]);
   // An owner is never outranked by a lower priority.
   h.router.receive(advert({ priority: 254 }), receipt({ source: '10.0.0.200' }));
@@ -242,7 +243,7 @@ test('priority 0 from the master: the backup takes over after Skew_Time', () => 
   assert.equal(vi.state, 'BACKUP');
   h.clock.advance(0.001);
   assert.equal(vi.state, 'MASTER');
-  assert.equal(h.sent[0].at, 1000 + 609.375);
+  assert.equal(h.sent[0]!.at, 1000 + 609.375);
 });
 
 test('priority 0 received by a master: it sends an advert at once and stays master', () => {
@@ -265,15 +266,15 @@ test('two routers wired back to back elect the higher priority, then fail over a
   // Two harnesses exchange their sent adverts: a full election without a network.
   const a = harness([config({ priority: 200, primaryAddress: '10.0.0.2' })]);
   const b = harness([config({ priority: 100, primaryAddress: '10.0.0.3' })]);
-  let delivered = [0, 0];
+  let delivered: [number, number] = [0, 0];
   let aAlive = true;
   const pump = (): void => {
     for (; delivered[0] < a.sent.length; delivered[0]++) {
-      const s = a.sent[delivered[0]];
+      const s = a.sent[delivered[0]]!;
       if (aAlive) b.router.receive(advert({ priority: s.priority, advertIntCs: s.advertIntCs }), receipt({ source: s.source ?? '' }));
     }
     for (; delivered[1] < b.sent.length; delivered[1]++) {
-      const s = b.sent[delivered[1]];
+      const s = b.sent[delivered[1]]!;
       if (aAlive) a.router.receive(advert({ priority: s.priority, advertIntCs: s.advertIntCs }), receipt({ source: s.source ?? '' }));
     }
   };

@@ -82,8 +82,8 @@ test('the worker runs an instance on real timers, reports states and notifies, a
     await waitFor('VIP removal', () => events.some((e) => e.kind === 'vip' && e.op === 'remove'));
     assert.deepEqual(h.activeAddresses(), []);
     const stats = await h.stats();
-    assert.equal(stats.instances.VI_1.advertsReceived, 1);
-    assert.equal(stats.instances.VI_1.state, 'BACKUP');
+    assert.equal(stats.instances.VI_1?.advertsReceived, 1);
+    assert.equal(stats.instances.VI_1?.state, 'BACKUP');
 
     // Interface state from the main thread.
     h.setInterfaceState('eth0', false);

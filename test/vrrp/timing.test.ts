@@ -52,7 +52,7 @@ test('v3 backup learns Master_Adver_Interval from the master and times out on it
   assert.equal(vi.state, 'MASTER');
   // As master it goes back to its own interval (keepalived vrrp_state_become_master).
   assert.equal(vi.masterAdverIntMs, 1000);
-  assert.equal(h.sent[0].advertIntCs, 100);
+  assert.equal(h.sent[0]!.advertIntCs, 100);
   h.clock.advance(1000);
   assert.equal(h.sent.length, 2);
 });

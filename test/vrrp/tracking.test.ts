@@ -78,7 +78,7 @@ test('track_script with a positive weight: added while the script succeeds', () 
   const vi = h.router.instance('VI_1');
   assert.equal(vi.effectivePriority, 102);
   h.clock.advance(4000);
-  assert.equal(h.sent[0].priority, 102);
+  assert.equal(h.sent[0]!.priority, 102);
   h.router.setScriptResult('chk_haproxy', false);
   assert.equal(vi.effectivePriority, 100);
   assert.equal(vi.state, 'MASTER');
@@ -151,5 +151,5 @@ test('a backup whose priority rises takes over sooner (keepalived moves the runn
   h.router.receive(advert({ priority: 150 }), receipt());
   h.clock.advanceTo(3218.75);
   assert.equal(vi.state, 'MASTER');
-  assert.equal(h.sent[0].priority, 200);
+  assert.equal(h.sent[0]!.priority, 200);
 });

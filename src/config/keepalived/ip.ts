@@ -67,7 +67,7 @@ export function parseIpRange(text: string): IpRange | null {
 function lastField(ip: IpAddress): number {
   if (ip.family === 4) return Number(ip.text.split('.')[3]);
   const groups = ip.text.split(':');
-  const last = groups[groups.length - 1];
+  const last = groups[groups.length - 1]!; // split() returns at least one element
   if (last.includes('.')) return Number(last.split('.')[3]);
   return last === '' ? 0 : parseInt(last, 16);
 }

@@ -67,7 +67,7 @@ interface Definition {
 export function stripComment(text: string): string {
   let inQuote = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text[i];
+    const c = text.charAt(i);
     if (c === '\\' && inQuote) {
       i++;
       continue;
@@ -94,20 +94,21 @@ export function splitWords(text: string): Word[] {
     inWord = false;
   };
   for (let i = 0; i < text.length; i++) {
-    const c = text[i];
+    const c = text.charAt(i);
     if (quote) {
       if (c === quote) {
         quote = '';
       } else if (c === '\\' && i + 1 < text.length) {
-        const n = text[++i];
-        if (ESCAPES[n] !== undefined) cur += ESCAPES[n];
+        const n = text.charAt(++i);
+        const escaped = ESCAPES[n];
+        if (escaped !== undefined) cur += escaped;
         else if (n >= '0' && n <= '7') {
           let digits = n;
-          while (digits.length < 3 && i + 1 < text.length && text[i + 1] >= '0' && text[i + 1] <= '7') digits += text[++i];
+          while (digits.length < 3 && i + 1 < text.length && text.charAt(i + 1) >= '0' && text.charAt(i + 1) <= '7') digits += text.charAt(++i);
           cur += String.fromCharCode(parseInt(digits, 8));
-        } else if (n === 'x' && i + 1 < text.length && /[0-9a-fA-F]/.test(text[i + 1])) {
+        } else if (n === 'x' && i + 1 < text.length && /[0-9a-fA-F]/.test(text.charAt(i + 1))) {
           let digits = '';
-          while (i + 1 < text.length && /[0-9a-fA-F]/.test(text[i + 1]) && digits.length < 2) digits += text[++i];
+          while (i + 1 < text.length && /[0-9a-fA-F]/.test(text.charAt(i + 1)) && digits.length < 2) digits += text.charAt(++i);
           cur += String.fromCharCode(parseInt(digits, 16));
         } else if (n === 'c' && i + 1 < text.length) {
           cur += String.fromCharCode(text.charCodeAt(++i) & 0x1f);
@@ -204,7 +205,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
     let pending: { name: string; lines: string[] } | null = null;
     const queue: QueueItem[] = [];
     for (let i = 0; i < rawLines.length; i++) {
-      let raw = rawLines[i];
+      let raw = rawLines[i]!; // i < rawLines.length
       if (raw.endsWith('\r')) raw = raw.slice(0, -1);
       const loc: Loc = { file: fileName, line: i + 1 };
       if (pending) {
@@ -221,14 +222,14 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
       }
       const body = stripComment(raw).trim();
       if (body === '') continue;
-      const firstWord = body.split(/\s+/, 1)[0];
+      const firstWord = body.split(/\s+/, 1)[0]!; // split with limit 1 always returns one element
       if (INCLUDE_KEYWORDS.has(firstWord)) {
         includeFiles(firstWord, body, loc, depth, pwd);
         continue;
       }
       const multi = /^\$([A-Za-z_][A-Za-z0-9_]*)=\s*\\$/.exec(body);
       if (multi) {
-        pending = { name: multi[1], lines: [] };
+        pending = { name: multi[1]!, lines: [] }; // group 1 is not optional
         continue;
       }
       queue.push({ kind: 'line', text: body, loc, substituted: false, pwd });
@@ -284,21 +285,22 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
       if (text === '') continue;
       // Conditional line: @id or @^id right at the start, no space after '@'.
       if (text.startsWith('@')) {
+        // Always matches after startsWith('@'), and every group takes part (possibly empty).
         const m = /^@(\^?)(\S*)\s*(.*)$/.exec(text) as RegExpExecArray;
         const negate = m[1] === '^';
         const matches = m[2] === opts.configId;
         if (matches === negate) continue;
-        text = m[3];
+        text = m[3]!;
         if (text === '') continue;
       }
       const def = /^\$([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(text);
       if (def) {
-        defs.set(def[1], { value: def[2].trim(), multiline: false });
+        defs.set(def[1]!, { value: def[2]!.trim(), multiline: false }); // neither group is optional
         continue;
       }
       const seq = /^~SEQ(x?)\(([^)]*)\)\s*(.*)$/.exec(text);
       if (seq) {
-        expandSeq(seq[1] === 'x', seq[2], seq[3], loc, item.pwd, queue);
+        expandSeq(seq[1] === 'x', seq[2]!, seq[3]!, loc, item.pwd, queue); // neither group is optional
         continue;
       }
       // Substitute until stable; a multi-line value turns one line into several.
@@ -319,7 +321,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
       if (replaced) {
         // The result may itself be a conditional, a definition or several lines: process again.
         const parts = substituted.split('\n').map((t): QueueItem => ({ kind: 'line', text: t, loc, substituted: true, pwd: item.pwd }));
-        for (let k = parts.length - 1; k >= 0; k--) queue.push(parts[k]);
+        for (const part of parts.reverse()) queue.push(part);
         if (rounds <= MAX_SUBSTITUTION_ROUNDS) continue;
         queue.length = 0;
         continue;
@@ -331,8 +333,8 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
 
   const expandSeq = (hex: boolean, params: string, rest: string, loc: Loc, pwd: string, queue: QueueItem[]): void => {
     const parts = params.split(',').map((s) => s.trim());
-    const name = parts[0];
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name ?? '') || parts.length < 2 || parts.length > 4) {
+    const name = parts[0] ?? '';
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || parts.length < 2 || parts.length > 4) {
       sink.error(loc, 'bad-seq', `~SEQ(${params}): expected ~SEQ(var, [start, [step,]] end)`);
       return;
     }
@@ -341,17 +343,22 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
       sink.error(loc, 'bad-seq', `~SEQ(${params}): start, step and end must be integers`);
       return;
     }
+    // parts.length is 2 to 4 (checked above), so nums has 1 to 3 entries.
+    const n0 = nums[0]!;
+    const n1 = nums[1];
+    const n2 = nums[2];
     let start: number;
     let step: number;
     let end: number;
-    if (nums.length === 1) {
-      end = nums[0];
+    if (n1 === undefined) {
+      end = n0;
       start = end >= 0 ? 1 : -1;
       step = end >= start ? 1 : -1;
-    } else if (nums.length === 2) {
-      [start, end] = nums;
+    } else if (n2 === undefined) {
+      start = n0;
+      end = n1;
       step = end >= start ? 1 : -1;
-    } else [start, step, end] = nums;
+    } else [start, step, end] = [n0, n1, n2];
     if (step === 0 || (step > 0 && end < start) || (step < 0 && end > start)) {
       sink.error(loc, 'bad-seq', `~SEQ(${params}): the sequence is empty or never ends`);
       return;
@@ -367,7 +374,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
       items.push({ kind: 'define', name, value: hex ? v.toString(16) : String(v) });
       items.push({ kind: 'line', text: rest, loc, substituted: false, pwd });
     }
-    for (let k = items.length - 1; k >= 0; k--) queue.push(items[k]);
+    for (const it of items.reverse()) queue.push(it);
   };
 
   readInto(file, 0, null);
@@ -383,7 +390,7 @@ export function buildTree(lines: readonly LogicalLine[], sink: DiagnosticSink): 
   for (const line of lines) {
     let current: Statement | null = null;
     for (const w of line.words) {
-      const top = stack[stack.length - 1];
+      const top = stack[stack.length - 1]!; // never empty: the root entry is not popped
       if (!w.quoted && w.text === '{') {
         // A '{' alone on its line opens the block of the statement on the line before.
         const owner = current ?? (lastStatement && lastStatement.block === null && lastLine !== line ? lastStatement : null);
@@ -413,8 +420,8 @@ export function buildTree(lines: readonly LogicalLine[], sink: DiagnosticSink): 
     }
     lastLine = line;
   }
-  for (let i = stack.length - 1; i > 0; i--) {
-    const owner = stack[i].owner as Statement;
+  for (const entry of stack.slice(1).reverse()) {
+    const owner = entry.owner as Statement; // only the root entry has no owner
     sink.error(owner.loc, 'missing-brace', `block '${owner.keyword}' opened here is not closed with '}'`);
   }
   return root;

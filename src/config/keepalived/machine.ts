@@ -56,5 +56,5 @@ export function linuxMachine(env: NodeJS.ProcessEnv = process.env): Machine {
 
 /** keepalived's default config id for @id lines (without -i): the host name up to the first dot. */
 export function defaultConfigId(): string {
-  return os.hostname().split('.')[0];
+  return os.hostname().split('.')[0]!; // split() returns at least one element
 }

@@ -71,11 +71,12 @@ export class Parser {
 
   /** The statement's first argument, or an error naming the keyword when it is missing. */
   arg(s: Statement, what = 'a value'): string | null {
-    if (s.args.length === 0) {
+    const first = s.args[0];
+    if (first === undefined) {
       this.sink.error(s.loc, 'missing-argument', `'${s.keyword}' needs ${what}`);
       return null;
     }
-    return s.args[0];
+    return first;
   }
 
   integer(s: Statement, text: string | undefined, min: number, max: number): number | undefined {
@@ -115,11 +116,12 @@ export class Parser {
 
   /** Bare keyword → true; otherwise keepalived's <BOOL>: on|off|true|false|yes|no. */
   bool(s: Statement): boolean {
-    if (s.args.length === 0) return true;
-    const v = s.args[0].toLowerCase();
+    const first = s.args[0];
+    if (first === undefined) return true;
+    const v = first.toLowerCase();
     if (v === 'on' || v === 'true' || v === 'yes') return true;
     if (v === 'off' || v === 'false' || v === 'no') return false;
-    this.sink.error(s.loc, 'invalid-bool', `${s.keyword}: invalid boolean '${s.args[0]}' (on|off|true|false|yes|no)`);
+    this.sink.error(s.loc, 'invalid-bool', `${s.keyword}: invalid boolean '${first}' (on|off|true|false|yes|no)`);
     return true;
   }
 
@@ -138,11 +140,12 @@ export class Parser {
    * an optional user and group; for vrrp_script's `script` and misc_path all words form the command.
    */
   script(s: Statement, withUser: boolean): ConfigScript | undefined {
-    if (s.args.length === 0) {
+    const first = s.args[0];
+    if (first === undefined) {
       this.sink.error(s.loc, 'missing-argument', `'${s.keyword}' needs a script`);
       return undefined;
     }
-    const command = withUser ? s.args[0] : s.args.join(' ');
+    const command = withUser ? first : s.args.join(' ');
     const spec: ConfigScript = { command, argv: splitScriptArgs(command), loc: s.loc };
     if (withUser) {
       if (s.args.length > 3) this.sink.warnStrict(s.loc, 'extra-arguments', `${s.keyword}: too many arguments; quote the script and its parameters`);
@@ -223,9 +226,10 @@ const GLOBAL_HANDLERS: Record<string, Handler<GlobalDefs>> = {
     const host = p.arg(s, 'an address or host name');
     if (host === null) return;
     let port = 25;
-    if (s.args.length > 1) {
-      const pp = parsePort(s.args[1]);
-      if (pp === null) p.sink.error(s.loc, 'invalid-port', `smtp_server: invalid port '${s.args[1]}'`);
+    const portText = s.args[1];
+    if (portText !== undefined) {
+      const pp = parsePort(portText);
+      if (pp === null) p.sink.error(s.loc, 'invalid-port', `smtp_server: invalid port '${portText}'`);
       else port = pp;
     }
     g.smtpServer = { host, port };
@@ -291,31 +295,31 @@ const VIP_VALUE_OPTIONS = new Set(['preferred_lft', 'peer', 'track_group']);
 /** "ADDR[/LEN] [brd X] [dev IF] [scope S] [label L] [options…]" (keepalived.conf(5), virtual_ipaddress). */
 function parseVirtualIp(s: Statement, p: Parser, ipv6Uses: KeepalivedConfig['ipv6Uses'], block: string): VirtualIp | null {
   const words = [s.keyword, ...s.args];
-  const address = parsePrefix(words[0]);
+  const address = parsePrefix(s.keyword);
   if (!address) {
-    p.sink.error(s.loc, 'invalid-address', `${block}: invalid IP address '${words[0]}'`);
+    p.sink.error(s.loc, 'invalid-address', `${block}: invalid IP address '${s.keyword}'`);
     return null;
   }
-  if (address.family === 6) ipv6Uses.push({ what: `${block} ${words[0]}`, loc: s.loc });
+  if (address.family === 6) ipv6Uses.push({ what: `${block} ${s.keyword}`, loc: s.loc });
   const vip: VirtualIp = { address, options: [], loc: s.loc };
   for (let i = 1; i < words.length; i++) {
-    const w = words[i];
-    const next = words[i + 1];
+    const w = words[i]!; // i < words.length
     const takesValue = w === 'brd' || w === 'broadcast' || w === 'dev' || w === 'scope' || w === 'label';
-    if ((takesValue || VIP_VALUE_OPTIONS.has(w)) && next === undefined) {
-      // keepalived drops the address then (crafted/vip-dev-no-value.conf).
-      p.sink.error(s.loc, 'missing-argument', `${block}: No ${w} parameter specified for ${words[0]}`);
-      return null;
-    }
-    if (w === 'brd' || w === 'broadcast') vip.broadcast = words[++i];
-    else if (w === 'dev') vip.dev = words[++i];
-    else if (w === 'scope') {
-      const scope = words[++i];
-      if (!/^(site|link|host|nowhere|global|\d+)$/.test(scope)) p.sink.warnStrict(s.loc, 'invalid-scope', `${block}: invalid scope '${scope}'`);
-      vip.scope = scope;
-    } else if (w === 'label') vip.label = words[++i];
-    else if (VIP_VALUE_OPTIONS.has(w)) vip.options.push(w, words[++i]);
-    else if (VIP_FLAGS.has(w)) vip.options.push(w);
+    if (takesValue || VIP_VALUE_OPTIONS.has(w)) {
+      const value = words[++i];
+      if (value === undefined) {
+        // keepalived drops the address then (crafted/vip-dev-no-value.conf).
+        p.sink.error(s.loc, 'missing-argument', `${block}: No ${w} parameter specified for ${s.keyword}`);
+        return null;
+      }
+      if (w === 'brd' || w === 'broadcast') vip.broadcast = value;
+      else if (w === 'dev') vip.dev = value;
+      else if (w === 'scope') {
+        if (!/^(site|link|host|nowhere|global|\d+)$/.test(value)) p.sink.warnStrict(s.loc, 'invalid-scope', `${block}: invalid scope '${value}'`);
+        vip.scope = value;
+      } else if (w === 'label') vip.label = value;
+      else vip.options.push(w, value);
+    } else if (VIP_FLAGS.has(w)) vip.options.push(w);
     else p.sink.warnStrict(s.loc, 'unknown-keyword', `${block}: Unknown configuration entry '${w}' for ip address - ignoring`);
   }
   return vip;
@@ -329,7 +333,7 @@ function parseRoute(s: Statement, p: Parser, ipv6Uses: KeepalivedConfig['ipv6Use
   const words = [s.keyword, ...s.args];
   const r: RouteSpec = { words, noTrack: false, loc: s.loc };
   for (let i = 0; i < words.length; i++) {
-    const w = words[i];
+    const w = words[i]!; // i < words.length
     const next = words[i + 1];
     if (w === 'src' || w === 'via' || w === 'gw' || w === 'or') {
       if (w === 'gw') p.sink.warnStrict(s.loc, 'deprecated', `"gw" for routes is deprecated. Please use "via"`);
@@ -833,9 +837,10 @@ function virtualServerHandlers(v6: KeepalivedConfig['ipv6Uses']): Record<string,
       if (!ip) return;
       if (ip.family === 6) v6.push({ what: `real_server ${ip.text}`, loc: s.loc });
       const rs: RealServer = { address: ip, inhibitOnFailure: false, checkers: [], other: [], loc: s.loc };
-      if (s.args.length > 1) {
-        const port = parsePort(s.args[1]);
-        if (port === null) p.sink.error(s.loc, 'invalid-port', `real_server: invalid port '${s.args[1]}'`);
+      const portText = s.args[1];
+      if (portText !== undefined) {
+        const port = parsePort(portText);
+        if (port === null) p.sink.error(s.loc, 'invalid-port', `real_server: invalid port '${portText}'`);
         else rs.port = port;
       }
       p.block(s.block, rs, rsHandlers, REAL_SERVER_KNOWN, rs.other);
@@ -888,9 +893,10 @@ function parseVirtualServerGroup(s: Statement, p: Parser, v6: KeepalivedConfig['
     }
     if (range.family === 6) v6.push({ what: `virtual_server_group ${g.name} ${e.keyword}`, loc: e.loc });
     const entry: VirtualServerGroupEntry = { kind: 'range', range, loc: e.loc };
-    if (e.args.length > 0) {
-      const port = parsePort(e.args[0]);
-      if (port === null) p.sink.error(e.loc, 'invalid-port', `virtual_server_group ${g.name}: invalid port '${e.args[0]}'`);
+    const portText = e.args[0];
+    if (portText !== undefined) {
+      const port = parsePort(portText);
+      if (port === null) p.sink.error(e.loc, 'invalid-port', `virtual_server_group ${g.name}: invalid port '${portText}'`);
       else entry.port = port;
     }
     g.entries.push(entry);

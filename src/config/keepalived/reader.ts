@@ -79,7 +79,7 @@ export function expandBraces(pattern: string): string[] {
   const bounds = [open, ...commas, close];
   const out: string[] = [];
   for (let k = 0; k + 1 < bounds.length; k++) {
-    const alt = pattern.slice(bounds[k] + 1, bounds[k + 1]);
+    const alt = pattern.slice(bounds[k]! + 1, bounds[k + 1]); // k + 1 < bounds.length
     for (const expanded of expandBraces(head + alt + tail)) out.push(expanded);
   }
   return out;
@@ -93,7 +93,7 @@ function hasWildcard(segment: string): boolean {
 function segmentRegExp(segment: string): RegExp {
   let re = '^';
   for (let i = 0; i < segment.length; i++) {
-    const c = segment[i];
+    const c = segment.charAt(i);
     if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
     else if (c === '[') {
@@ -119,9 +119,10 @@ export function globFiles(reader: ConfigReader, absPattern: string): string[] {
   const results = new Set<string>();
   for (const pattern of expandBraces(absPattern)) {
     const segments = pattern.split('/').filter((s, i) => s.length > 0 || i === 0);
-    let current = [segments[0] === '' ? '/' : segments[0]];
-    for (let i = 1; i < segments.length; i++) {
-      const seg = segments[i];
+    // split() returns at least one element and the filter keeps index 0.
+    const first = segments[0]!;
+    let current = [first === '' ? '/' : first];
+    for (const seg of segments.slice(1)) {
       const next: string[] = [];
       for (const dir of current) {
         if (!hasWildcard(seg)) {

@@ -289,8 +289,9 @@ function checkScripts(model: KeepalivedConfig, machine: Machine, sink: Diagnosti
     if (spec) all.push({ spec, user: user ?? spec.user });
   };
   for (const s of model.vrrpScripts) add(s.script, s.user);
-  for (const v of model.vrrpInstances) for (const n of Object.values(v.notify)) add(n);
-  for (const g of model.vrrpSyncGroups) for (const n of Object.values(g.notify)) add(n);
+  // Every field of NotifyScripts is an optional ConfigScript.
+  for (const v of model.vrrpInstances) for (const n of Object.values(v.notify as Record<string, ConfigScript | undefined>)) add(n);
+  for (const g of model.vrrpSyncGroups) for (const n of Object.values(g.notify as Record<string, ConfigScript | undefined>)) add(n);
   for (const vs of model.virtualServers) {
     add(vs.quorumUp);
     add(vs.quorumDown);
@@ -301,8 +302,9 @@ function checkScripts(model: KeepalivedConfig, machine: Machine, sink: Diagnosti
     }
   }
   const defaultUser = model.global.scriptUser?.user ?? (machine.userExists('keepalived_script') ? 'keepalived_script' : 'root');
-  if (all.length > 0 && model.global.enableScriptSecurity && !model.global.scriptUser && !machine.userExists('keepalived_script')) {
-    sink.warnStrict(all[0].spec.loc, 'no-script-user', 'Unable to set default user keepalived_script for script (create that user or set script_user)');
+  const firstScript = all[0];
+  if (firstScript && model.global.enableScriptSecurity && !model.global.scriptUser && !machine.userExists('keepalived_script')) {
+    sink.warnStrict(firstScript.spec.loc, 'no-script-user', 'Unable to set default user keepalived_script for script (create that user or set script_user)');
   }
   if (model.global.scriptUser && !machine.userExists(model.global.scriptUser.user)) {
     sink.warnStrict(model.global.scriptUser.loc, 'unknown-user', `script_user: user '${model.global.scriptUser.user}' does not exist`);
