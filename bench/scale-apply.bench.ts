@@ -23,19 +23,23 @@ function neighbours(): { dst: string; dev: string; lladdr: string; state: string
 
 /** `ip` and `nft` as a quiet kernel: every route on-link via eth0, every neighbour known. */
 const fakeKernel: CommandRunner = {
-  async run(cmd, args, input) {
-    if (cmd === 'nft') return { status: 0, stdout: '', stderr: '' };
-    if (args.includes('-batch')) {
-      const out = (input ?? '').split('\n').filter(Boolean).map((l) => l === 'neigh show'
-        ? JSON.stringify(neighbours())
-        : JSON.stringify([{ dst: l.split(' ')[2], dev: 'eth0', prefsrc: '10.77.0.2' }]));
-      return { status: 0, stdout: out.join('\n') + '\n', stderr: '' };
-    }
-    if (args.includes('neigh')) return { status: 0, stdout: JSON.stringify(neighbours()), stderr: '' };
-    if (args.includes('addr')) return { status: 0, stdout: '[]', stderr: '' };
-    return { status: 1, stdout: '', stderr: `fake kernel: ${cmd} ${args.join(' ')}` };
+  run(cmd, args, input) {
+    return Promise.resolve(fakeRun(cmd, args, input));
   },
 };
+
+function fakeRun(cmd: string, args: readonly string[], input?: string): { status: number; stdout: string; stderr: string } {
+  if (cmd === 'nft') return { status: 0, stdout: '', stderr: '' };
+  if (args.includes('-batch')) {
+    const out = (input ?? '').split('\n').filter(Boolean).map((l) => l === 'neigh show'
+      ? JSON.stringify(neighbours())
+      : JSON.stringify([{ dst: l.split(' ')[2], dev: 'eth0', prefsrc: '10.77.0.2' }]));
+    return { status: 0, stdout: out.join('\n') + '\n', stderr: '' };
+  }
+  if (args.includes('neigh')) return { status: 0, stdout: JSON.stringify(neighbours()), stderr: '' };
+  if (args.includes('addr')) return { status: 0, stdout: '[]', stderr: '' };
+  return { status: 1, stdout: '', stderr: `fake kernel: ${cmd} ${args.join(' ')}` };
+}
 
 const svc = (i: number): ServiceConfig => ({
   fwmark: 0, af: 4, protocol: 6, addr: (0x0a5a0000 + i) >>> 0, port: 80, scheduler: 'wlc', flags: 0, timeout: 0, netmask: 0xffffffff, peName: '',
@@ -54,7 +58,7 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
   const model = new ServiceModel({ maxServices: services + 64, destCapacity: Math.min(65535, services * 6 + 256) });
   const dp = new DataPlane({
     model, workers: 2, ifaces: [], connMax: 4096, log: nullLogger,
-    netinfo: new NetInfo({ runner: fakeKernel, probe: async () => undefined }), guard: new KernelGuard(fakeKernel, 'uvsbench'),
+    netinfo: new NetInfo({ runner: fakeKernel, probe: () => Promise.resolve() }), guard: new KernelGuard(fakeKernel, 'uvsbench'),
   });
   await dp.start();
   try {

@@ -403,8 +403,6 @@ export class DataPlane {
     const full = this.resync;
     this.resync = false;
     const { generation: modelGen, ids } = this.model.changedSince(full ? 0 : this.modelGen);
-    let generation = 0;
-    let stages = '';
     try {
       const changed: WorkerService[] = [];
       const removed: number[] = [];
@@ -448,7 +446,7 @@ export class DataPlane {
       await this.updateGuard();
       const t3 = performance.now();
       const filterChanged = this.updateFilter();
-      generation = ++this.generation;
+      const generation = ++this.generation;
       const prev = this.lastSnapshot;
       const base = prev?.generation ?? -1;
       // VRRP's answer may have changed without a model change: asked for every service.
@@ -480,16 +478,18 @@ export class DataPlane {
       const t4 = performance.now();
       await this.waitApplied(generation);
       const t5 = performance.now();
-      stages = `${ids.length} service(s) changed of ${this.applied.size}; compile ${(t1 - t0).toFixed(1)} ms, ` +
-        `next hops ${(t2 - t1).toFixed(1)} ms (${toResolve.length}), guard ${(t3 - t2).toFixed(1)} ms, ` +
-        `filter+snapshot ${(t4 - t3).toFixed(1)} ms, workers ${(t5 - t4).toFixed(1)} ms`;
+      if (t5 - t0 > SLOW_APPLY_MS) {
+        this.opts.log.info(`data plane: apply ${generation} took ${(t5 - t0).toFixed(0)} ms: ` +
+          `${ids.length} service(s) changed of ${this.applied.size}; compile ${(t1 - t0).toFixed(1)} ms, ` +
+          `next hops ${(t2 - t1).toFixed(1)} ms (${toResolve.length}), guard ${(t3 - t2).toFixed(1)} ms, ` +
+          `filter+snapshot ${(t4 - t3).toFixed(1)} ms, workers ${(t5 - t4).toFixed(1)} ms`);
+      }
     } catch (err) {
       // Start over from the whole model next time: the sets, the filter and the workers' services
       // are then rebuilt from scratch rather than patched on a state that may be half-applied.
       this.resync = true;
       throw err;
     }
-    if (performance.now() - t0 > SLOW_APPLY_MS) this.opts.log.info(`data plane: apply ${generation} took ${(performance.now() - t0).toFixed(0)} ms: ${stages}`);
   }
 
   /** What one service puts into the data plane. */

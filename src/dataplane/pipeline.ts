@@ -193,6 +193,13 @@ export class Pipeline {
     const snapshot = this.snapshot!;
     const service = this.services[svc];
     if (!service || (snapshot.flags(svc) & SvcFlag.ACTIVE) === 0) return this.drop(DropReason.SERVICE_INACTIVE);
+    // Martian sources (see DropReason.MARTIAN_SOURCE): checked before a connection is found or
+    // made, so a spoofed martian neither reaches a real server nor takes a table entry.
+    const src = this.ip.src;
+    const top = src >>> 24;
+    if (top === 0 || top === 127 || (top & 0xf0) === 0xe0 || src === 0xffffffff || src === this.ip.dst) {
+      return this.drop(DropReason.MARTIAN_SOURCE);
+    }
     const ref = this.ref;
     const verdict = this.connScheduler.inPacket(service, this.key, tcpFlags, nowMs, ref);
     switch (verdict) {

@@ -94,10 +94,16 @@ export const enum DropReason {
   TX_BUFFER_FULL = 42,
   /** A new connection dropped by the flood defence's drop_packet (src/conn/defense.ts). */
   DROP_PACKET = 43,
+  /**
+   * A packet to a virtual service from a martian source: 0/8, 127/8, multicast (224/4), the
+   * limited broadcast, or the destination VIP itself. The kernel drops these before routing
+   * (ip_route_input_slow, fib_validate_source); uvs taps earlier, so it checks them itself.
+   */
+  MARTIAN_SOURCE = 44,
 }
 
 /** One past the largest code; size counter arrays with it. */
-export const DROP_REASON_COUNT = 44;
+export const DROP_REASON_COUNT = 45;
 
 /** Counter/listing names, indexed by code; index 0 is "OK". */
 export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
@@ -145,6 +151,7 @@ export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
   'GSO_UNSUPPORTED',
   'TX_BUFFER_FULL',
   'DROP_PACKET',
+  'MARTIAN_SOURCE',
 ]);
 
 /** Name of a code for logs and listings; unknown codes are shown as numbers, never thrown on. */

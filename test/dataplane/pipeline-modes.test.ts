@@ -539,3 +539,19 @@ test('ICMP about a TUN flow is encapsulated to its real server', () => {
     .build();
   assert.deepEqual(out[0], expected);
 });
+
+// The kernel drops martian sources before routing (ip_route_input_slow: multicast, limited
+// broadcast, 0/8, loopback unless route_localnet; a local address as source fails
+// fib_validate_source). uvs taps before the kernel's checks, so it drops them itself.
+test('martian sources to a virtual service are dropped and counted (MARTIAN_SOURCE), in every mode', () => {
+  for (const fwd of [ForwardMethod.DROUTE, ForwardMethod.MASQ, ForwardMethod.TUNNEL]) {
+    const lab = makeLab({ fwd });
+    const martians = ['127.0.0.1', '127.255.0.9', '0.0.0.0', '0.1.2.3', '224.0.0.1', '239.255.255.250', '255.255.255.255', VIP];
+    for (const src of martians) {
+      assert.equal(run(lab, tcpFrame({ src, dst: VIP, sport: 40000, dport: 80, flags: TCP_SYN })), NO_TX, `${fwd}: source ${src}`);
+    }
+    assert.equal(lab.counters.drops(DropReason.MARTIAN_SOURCE), martians.length, `mode ${fwd}`);
+    assert.equal(lab.conns.count, 0, 'no connection was created for a martian');
+    assert.notEqual(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_SYN })), NO_TX, 'a real client still gets in');
+  }
+});

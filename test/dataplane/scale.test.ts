@@ -61,10 +61,9 @@ describe('KernelGuard.update', () => {
   it('sends only the changed elements, deletions first, in one transaction', async () => {
     const scripts: string[] = [];
     const runner: CommandRunner = {
-      run: async (_cmd, args, input) => {
-        if (args[0] === 'list') return { status: 0, stdout: '', stderr: '' };
-        scripts.push(input ?? '');
-        return { status: 0, stdout: '', stderr: '' };
+      run: (_cmd, args, input) => {
+        if (args[0] !== 'list') scripts.push(input ?? '');
+        return Promise.resolve({ status: 0, stdout: '', stderr: '' });
       },
     };
     const g = new KernelGuard(runner, 'uvst');
@@ -247,14 +246,14 @@ describe('NetInfo.routesAndNeighbours', () => {
     const { NetInfo } = await import('../../src/dataplane/netinfo');
     const inputs: string[] = [];
     const runner: CommandRunner = {
-      run: async (_cmd, args, input) => {
+      run: (_cmd, args, input) => {
         inputs.push(`${args.join(' ')}|${input}`);
-        return {
+        return Promise.resolve({
           status: 1,
           stdout: '[{"dst":"10.0.0.21","dev":"e0","lladdr":"02:00:00:00:00:21","state":["REACHABLE"]},{"dst":"10.0.0.22","dev":"e0","state":["FAILED"]}]\n' +
             '[{"dst":"10.0.0.21","dev":"e0","prefsrc":"10.0.0.2","flags":[]}]\n',
           stderr: 'RTNETLINK answers: Network is unreachable\n',
-        };
+        });
       },
     };
     const n = new NetInfo({ runner });
@@ -264,7 +263,7 @@ describe('NetInfo.routesAndNeighbours', () => {
     assert.equal(routes.get('10.0.0.21')?.ifname, 'e0');
     assert.equal(routes.has('10.9.9.9'), false);
     await assert.rejects(n.routesAndNeighbours(['10.1']), /bad IPv4 address "10.1"/);
-    const broken = new NetInfo({ runner: { run: async () => ({ status: 255, stdout: '', stderr: 'Object "neigh" is unknown' }) } });
+    const broken = new NetInfo({ runner: { run: () => Promise.resolve({ status: 255, stdout: '', stderr: 'Object "neigh" is unknown' }) } });
     await assert.rejects(broken.routesAndNeighbours(['10.0.0.1']), /no neighbour table in the answer: Object "neigh" is unknown/);
   });
 });
