@@ -13,10 +13,11 @@
 //   durationMs and prints one JSON line (GenResult). The parent reads its counters between steps,
 //   so each step's loss is exact, and picks each step's rate from the ones before.
 //
-// Pacing is open loop: batches leave on a schedule (batch / rate apart, the batch sized so that
-// they are about 16 µs apart, at most `batch` frames) whatever the receiver does; a generator that
-// falls more than 1 ms behind restarts the schedule from now rather than bursting (counted as
-// `late`), so an offered rate it cannot hold shows as offered < asked. Every run is bounded in time
+// Pacing is open loop: frames are due on a schedule (rate × time since the start) whatever the
+// receiver does; a call goes out once a minimum batch is due (about 16 µs of frames, a power of
+// two), taking every due frame up to `batch`, so a generator preempted for a while catches up; more
+// than 50 ms behind, it drops the backlog (counted as `late`), so an offered rate it cannot hold
+// shows as offered < asked. Every run is bounded in time
 // (durationMs, at most 120 s) and in count (rate × duration, or 20 Mpps × duration unpaced).
 import { readFileSync, readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -53,7 +54,7 @@ export interface GenResult {
   short: number;
   elapsed: number;
   pps: number;
-  /** Paced runs: times the generator fell more than 1 ms behind its schedule. */
+  /** Paced runs: times the generator fell more than 50 ms behind its schedule and dropped the backlog. */
   late?: number;
   /** The generator's own user-mode CPU seconds in this run (its pacing spin and frame refills). */
   userCpu?: number;
@@ -64,7 +65,8 @@ export const MAX_STEPS = 64;
 const UNPACED_PPS_BOUND = 20e6;
 /** Paced batches leave about this far apart. */
 const PACE_GAP_S = 16e-6;
-const LAG_MS = 1;
+/** A paced generator further behind its schedule than this drops the backlog. */
+const MAX_BEHIND_S = 0.05;
 
 /** Bytes of the frame handed to the kernel (no FCS) for an RFC 2544 frame size. */
 export function frameBytes(frameSize: number): number {
@@ -152,35 +154,47 @@ class Sender {
 
   /** One run at `pps` (0: unpaced) for durationMs, at most rate × duration frames. */
   run(pps: number, durationMs: number): GenResult {
-    const b = paceBatch(pps, this.job.batch);
-    const intervalMs = pps > 0 ? (b / pps) * 1000 : 0;
-    const maxFrames = Math.ceil(((pps > 0 ? pps : UNPACED_PPS_BOUND) * durationMs) / 1000) + b;
+    // Paced: frames are due at pps from the start; a call goes out once `min` are due and takes
+    // every due frame up to `batch`. A generator preempted for a while catches up in full batches
+    // (the offered average holds: open loop), unless it is more than MAX_BEHIND_S behind, when the
+    // backlog is dropped and counted as `late`.
+    const min = paceBatch(pps, this.job.batch);
+    const max = this.job.batch;
+    const perMs = pps / 1000;
+    const behindCap = Math.max(max, pps * MAX_BEHIND_S);
+    const maxFrames = Math.ceil(((pps > 0 ? pps : UNPACED_PPS_BOUND) * durationMs) / 1000) + max;
     const { stride, flows, buf } = this.frames;
     const off = this.off;
     let sent = 0;
+    let issued = 0;
     let short = 0;
     let late = 0;
     let cur = this.cur;
     const cpu0 = process.cpuUsage();
     const start = performance.now();
     const end = start + durationMs;
-    let next = start;
     for (;;) {
       const now = performance.now();
-      if (now >= end || sent >= maxFrames) break;
-      if (now < next) continue;
-      if (now - next > LAG_MS) {
-        late++;
-        next = now;
+      if (now >= end || issued >= maxFrames) break;
+      let k = max;
+      if (pps > 0) {
+        let due = Math.floor((now - start) * perMs) - issued;
+        if (due < min) continue;
+        if (due > behindCap) {
+          late++;
+          issued += due - min;
+          due = min;
+        }
+        k = due < max ? due : max;
       }
-      for (let j = 0; j < b; j++) {
+      for (let j = 0; j < k; j++) {
         off[j] = cur * stride;
         cur = cur + 1 === flows ? 0 : cur + 1;
       }
-      const n = this.sock.send(buf, off, this.lengths, b);
+      const n = this.sock.send(buf, off, this.lengths, k);
+      issued += k;
       sent += n;
-      if (n < b) short++;
-      next += intervalMs;
+      if (n < k) short++;
     }
     const elapsed = (performance.now() - start) / 1000;
     this.cur = cur;

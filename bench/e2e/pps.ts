@@ -294,7 +294,7 @@ export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): 
       if (job64 && ceiling64 > 0) {
         applyPlacement(place);
         const extra = placementText(c, place);
-        rows.push(...(await loadRows(lab, c, job64, ceiling64, bg, o, progress, extra)));
+        rows.push(...(await loadRows(lab, c, job64, ceiling64, bg, o, progress, extra, uvsd)));
       }
     } catch (err) {
       progress.log(`bench: case "${c.name}" failed: ${(err as Error).message.split('\n')[0]}`);
@@ -350,7 +350,7 @@ function stepText(s: LoadStep): string {
  * The paced-load rows of one case, at its chosen placement: stepped search for the highest rate
  * with ≤ 0.1% loss, CPU per packet at CPU_RATE, and (MANY_FLOWS_CASES) the 1M-flow case.
  */
-async function loadRows(lab: BenchLab, c: PpsCase, job64: PktgenJob, ceiling: number, bg: number, o: PpsOptions, progress: Progress, placement: string): Promise<BenchRow[]> {
+async function loadRows(lab: BenchLab, c: PpsCase, job64: PktgenJob, ceiling: number, bg: number, o: PpsOptions, progress: Progress, placement: string, uvsd: Uvsd | null): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   progress.begin(`pps ${c.name}: stepped load and CPU per packet`);
   const sink = (): number => lab.sinkPackets();
@@ -362,13 +362,14 @@ async function loadRows(lab: BenchLab, c: PpsCase, job64: PktgenJob, ceiling: nu
     const steps = search.steps.map(stepText).join(', ');
     rows.push(lossFree
       ? { ...sampledRow(LOAD_GROUPS.lossFree, c.name, 'pps', [lossFree.gen.pps], `forwarded ${fmtPps(lossFree.forwarded)}, loss ${fmtLoss(lossFree.loss)}; ceiling (unpaced offered) ${fmtPps(ceiling)}; ${o.stepMs / 1000} s steps, offered→loss: ${steps}; ${placement}`) }
-      : { group: LOAD_GROUPS.lossFree, name: c.name, value: 0, unit: 'pps', note: `no step was clean; offered→loss: ${steps}; ${placement}` });
+      : { ...sampledRow(LOAD_GROUPS.lossFree, c.name, 'pps', [0]), note: `no step was clean; offered→loss: ${steps}; ${placement}` });
     const perPkt: number[] = [];
     const cpuNotes: string[] = [];
     for (let r = 0; r < o.runs; r++) {
       const s = await measureStep(gen, CPU_RATE, sink);
       perPkt.push(cpuPerPacketNs(s, bg));
       if (r === o.runs - 1) {
+        if (bg > 0.25) cpuNotes.push(`**machine busy before the case (${(bg * 100).toFixed(0)}% of a core): unreliable**`);
         cpuNotes.push(`last run: all cores busy ${(s.cpu.busy / s.wallSeconds * 100).toFixed(0)}% of a core (softirq ${(s.cpu.softirq / s.wallSeconds * 100).toFixed(0)}%), generator user ${((s.gen.userCpu ?? 0) / s.wallSeconds * 100).toFixed(0)}%, background ${(bg * 100).toFixed(0)}% subtracted; loss ${fmtLoss(s.loss)}`);
       }
     }
@@ -378,12 +379,12 @@ async function loadRows(lab: BenchLab, c: PpsCase, job64: PktgenJob, ceiling: nu
   }
   if (MANY_FLOWS_CASES.includes(c.name)) {
     progress.begin(`pps ${c.name}: 1M flows`);
-    rows.push(await manyFlows(lab, c, job64, lossFree ? lossFree.asked : ceiling / 2, o, placement));
+    rows.push(await manyFlows(lab, c, job64, lossFree ? lossFree.asked : ceiling / 2, o, placement, uvsd));
   }
   return rows;
 }
 
-async function manyFlows(lab: BenchLab, c: PpsCase, job64: PktgenJob, rate: number, o: PpsOptions, placement: string): Promise<BenchRow> {
+async function manyFlows(lab: BenchLab, c: PpsCase, job64: PktgenJob, rate: number, o: PpsOptions, placement: string, uvsd: Uvsd | null): Promise<BenchRow> {
   const sink = (): number => lab.sinkPackets();
   // Source addresses in the client's subnet above the client (.20 …), 50,000 ports each.
   const cycleMs = Math.ceil((MANY_FLOWS / rate) * 1000);
@@ -392,12 +393,14 @@ async function manyFlows(lab: BenchLab, c: PpsCase, job64: PktgenJob, rate: numb
   try {
     // First pass: every flow seen once at the paced rate (creates the connections), then the
     // measured run at the same rate (cycling over 1M flows), then unpaced.
+    const w0 = uvsd ? await workerTotals(uvsd) : null;
     const first = await measureStep(gen, rate, sink);
     const paced = await measureStep(gen, rate, sink);
     const flat = await measureStep(gen, 0, sink);
+    const workers = uvsd && w0 ? `; workers over the three runs: ${explainWorkers(w0, await workerTotals(uvsd))}` : '';
     return {
       ...sampledRow(LOAD_GROUPS.manyFlows, c.name, 'pps', [paced.forwarded]),
-      note: `paced at ${fmtPps(rate)} (this case's loss-free rate for 1024 flows): loss ${fmtLoss(paced.loss)} over ${paced.gen.elapsed.toFixed(1)} s (${(paced.gen.sent / MANY_FLOWS).toFixed(1)} packets per flow); first pass over the flows loss ${fmtLoss(first.loss)}; unpaced: offered ${fmtPps(flat.gen.pps)}, forwarded ${fmtPps(flat.forwarded)}, loss ${fmtLoss(flat.loss)}; ${placement}`,
+      note: `paced at ${fmtPps(rate)} (this case's loss-free rate for 1024 flows): loss ${fmtLoss(paced.loss)} over ${paced.gen.elapsed.toFixed(1)} s (${(paced.gen.sent / MANY_FLOWS).toFixed(1)} packets per flow); first pass over the flows loss ${fmtLoss(first.loss)}; unpaced: offered ${fmtPps(flat.gen.pps)}, forwarded ${fmtPps(flat.forwarded)}, loss ${fmtLoss(flat.loss)}; ${placement}${workers}`,
     };
   } finally {
     await gen.close();
