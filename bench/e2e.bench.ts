@@ -41,9 +41,10 @@ function casesFilter(): RegExp | undefined {
 function ppsOptions(opts: BenchOptions): PpsOptions {
   const o: PpsOptions = {
     quick: opts.quick, runs: opts.quick ? 2 : 3, durationMs: opts.quick ? 1000 : 5000,
-    stepMs: opts.quick ? 500 : 2000,
-    search: opts.quick ? { ramp: 5, bisect: 2 } : { ramp: 10, bisect: 3 },
+    stepMs: opts.quick ? 400 : 2000,
+    search: opts.quick ? { ramp: 4, bisect: 1 } : { ramp: 10, bisect: 3 },
     flowsSeconds: opts.quick ? 1 : 5,
+    flowsMaxSeconds: opts.quick ? 1.5 : 20,
   };
   const cases = casesFilter();
   if (cases) o.cases = cases;
@@ -51,7 +52,7 @@ function ppsOptions(opts: BenchOptions): PpsOptions {
 }
 
 function tcpOptions(opts: BenchOptions): TcpOptions {
-  const o: TcpOptions = { quick: opts.quick, runs: opts.quick ? 2 : 3, seconds: opts.quick ? 1 : 5, latency: { runs: opts.quick ? 1 : 3, count: opts.quick ? 200 : 1000 } };
+  const o: TcpOptions = { quick: opts.quick, runs: opts.quick ? 2 : 3, seconds: opts.quick ? 1 : 5, latency: { runs: opts.quick ? 1 : 3, count: opts.quick ? 100 : 1000 } };
   const peers = casesFilter();
   if (peers) o.peers = peers;
   const p = parts();

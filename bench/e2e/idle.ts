@@ -10,7 +10,7 @@ import { DIRECTOR_CPUS } from './tcp';
 
 export const IDLE_GROUP = 'Idle: uvsd with 3 virtual services, no traffic, % of one core';
 export const IDLE_TARGET_PCT = 1;
-const SETTLE_MS = 3000;
+const SETTLE_MS = 2000;
 
 /** utime + stime of the whole process (all threads, the exited ones included), in seconds. */
 export function parsePidStat(text: string): number {
@@ -24,7 +24,7 @@ export function parsePidStat(text: string): number {
 }
 
 export function idleSeconds(quick: boolean): number {
-  return quick ? 5 : 60;
+  return quick ? 3 : 60;
 }
 
 export async function runIdle(lab: BenchLab, seconds: number): Promise<BenchRow> {

@@ -20,7 +20,7 @@ import type { BenchRow } from '../lib';
 import { ADDR, BenchLab, canPin, PKTGEN, sleep, threadCpu, UVSADM, UVSD } from './lab';
 import type { GenResult, PktgenJob } from './pktgen';
 import { applyRatios, median, sampledRow, type Progress, type Step } from './progress';
-import { background, cpuPerPacketNs, findMaxRate, measureStep, SteppedGen, type LoadStep, type SearchPlan } from './load';
+import { background, cpuPerPacketNs, findMaxRate, generatorShort, measureStep, SteppedGen, type LoadStep, type SearchPlan } from './load';
 import { spawnIn } from '../../test/netns/native-lab';
 import { request } from '../../src/control/client';
 import type { WorkerReport } from '../../src/dataplane/dataplane';
@@ -72,8 +72,10 @@ export interface PpsOptions {
   /** Duration of one step of paced load (loss-free search, CPU per packet). */
   stepMs: number;
   search: SearchPlan;
-  /** Seconds of the 1M-flow case's measured run. */
+  /** Seconds of the 1M-flow case's measured run, at least (long enough to send each flow once)… */
   flowsSeconds: number;
+  /** … and at most. */
+  flowsMaxSeconds: number;
   /** Only the cases whose name matches (UVS_BENCH_CASES); all when absent. */
   cases?: RegExp;
 }
@@ -108,9 +110,10 @@ export function ppsPlan(o: PpsOptions): Step[] {
       if (size === FRAME_SIZES[0] && c.placements.length > 1) steps.push({ label: `pps ${c.name}: choosing CPU placement`, seconds: c.placements.length * (PROBE_MS / 1000 + 0.5) + (c.uvs ? 3 : 0) });
       for (let r = 1; r <= o.runs; r++) steps.push({ label: `pps ${size}B ${c.name} (run ${r}/${o.runs})`, seconds: o.durationMs / 1000 + 0.7 });
     }
+    if (!loadCase(c, o)) continue;
     const step = o.stepMs / 1000 + 0.2;
     steps.push({ label: `pps ${c.name}: stepped load and CPU per packet`, seconds: 1 + (o.search.ramp * 0.6 + o.search.bisect + o.runs) * step });
-    if (MANY_FLOWS_CASES.includes(c.name)) steps.push({ label: `pps ${c.name}: 1M flows`, seconds: 4 + 2 * (MANY_FLOWS / 400_000) + o.flowsSeconds });
+    if (MANY_FLOWS_CASES.includes(c.name)) steps.push({ label: `pps ${c.name}: 1M flows`, seconds: 4 + 3 * Math.min(o.flowsMaxSeconds, Math.max(o.flowsSeconds, MANY_FLOWS / 400_000)) });
   }
   return steps;
 }
@@ -291,7 +294,9 @@ export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): 
         if (c.uvs && c.uvs.io === 'pcap') row.target = '<= ring / 3';
         rows.push(row);
       }
-      if (job64 && ceiling64 > 0) {
+      if (!loadCase(c, o)) {
+        for (const group of [LOAD_GROUPS.lossFree, LOAD_GROUPS.cpu]) rows.push({ group, name: c.name, value: NaN, unit: group === LOAD_GROUPS.cpu ? 'ns/pkt' : 'pps', note: 'not measured in --quick (only kernel ip_forward and uvs DR ring, 1 worker)' });
+      } else if (job64 && ceiling64 > 0) {
         applyPlacement(place);
         const extra = placementText(c, place);
         rows.push(...(await loadRows(lab, c, job64, ceiling64, bg, o, progress, extra, uvsd)));
@@ -321,6 +326,11 @@ export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): 
   return rows;
 }
 
+/** --quick measures the paced-load rows of the 1M-flow cases only (kernel and DR: every code path, less time). */
+function loadCase(c: PpsCase, o: PpsOptions): boolean {
+  return !o.quick || MANY_FLOWS_CASES.includes(c.name);
+}
+
 /** Issue 12's targets on the load groups (reported, never asserted). */
 export function markLoadTargets(rows: BenchRow[]): void {
   const dr = (g: string): BenchRow | undefined => rows.find((r) => r.group === g && r.name === 'uvs DR ring, 1 worker');
@@ -343,7 +353,8 @@ export function fmtLoss(loss: number): string {
 }
 
 function stepText(s: LoadStep): string {
-  return `${fmtPps(s.gen.pps)}→${fmtLoss(s.loss)}${s.gen.late ? ` (late ${s.gen.late})` : ''}`;
+  const short = generatorShort(s) ? ` (generator held ${Math.round((s.gen.pps / s.asked) * 100)}% of ${fmtPps(s.asked)})` : '';
+  return `${fmtPps(s.gen.pps)}→${fmtLoss(s.loss)}${short}`;
 }
 
 /**
@@ -379,7 +390,7 @@ async function loadRows(lab: BenchLab, c: PpsCase, job64: PktgenJob, ceiling: nu
   }
   if (MANY_FLOWS_CASES.includes(c.name)) {
     progress.begin(`pps ${c.name}: 1M flows`);
-    rows.push(await manyFlows(lab, c, job64, lossFree ? lossFree.asked : ceiling / 2, o, placement, uvsd));
+    rows.push(await manyFlows(lab, c, job64, lossFree ? lossFree.gen.pps : ceiling / 2, o, placement, uvsd));
   }
   return rows;
 }
@@ -388,7 +399,7 @@ async function manyFlows(lab: BenchLab, c: PpsCase, job64: PktgenJob, rate: numb
   const sink = (): number => lab.sinkPackets();
   // Source addresses in the client's subnet above the client (.20 …), 50,000 ports each.
   const cycleMs = Math.ceil((MANY_FLOWS / rate) * 1000);
-  const job: PktgenJob = { ...job64, srcIp: '10.201.0.20', flows: MANY_FLOWS, portsPerIp: MANY_FLOWS_PER_IP, durationMs: Math.min(20_000, Math.max(cycleMs, o.flowsSeconds * 1000)), steps: 3 };
+  const job: PktgenJob = { ...job64, srcIp: '10.201.0.20', flows: MANY_FLOWS, portsPerIp: MANY_FLOWS_PER_IP, durationMs: Math.min(o.flowsMaxSeconds * 1000, Math.max(cycleMs, o.flowsSeconds * 1000)), steps: 3 };
   const gen = await SteppedGen.start(lab, job, NICE);
   try {
     // First pass: every flow seen once at the paced rate (creates the connections), then the

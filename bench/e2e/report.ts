@@ -83,10 +83,10 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-/** A target of the form ">= 0.85x …" as a ratio, for the dashed line. */
+/** A target of the form ">= 0.85x …" or "<= 1.5x …" as a ratio, for the dashed line. */
 function targetRatio(rows: BenchRow[]): number | null {
   for (const r of rows) {
-    const m = r.target ? /^>=\s*([\d.]+)x/.exec(r.target) : null;
+    const m = r.target ? /^[<>]=\s*([\d.]+)x/.exec(r.target) : null;
     if (m) return Number(m[1]);
   }
   return null;

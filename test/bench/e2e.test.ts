@@ -9,7 +9,7 @@ import { applyRatios, median, sampledRow } from '../../bench/e2e/progress';
 import { toMarkdown, toSvg, type Report } from '../../bench/e2e/report';
 import { checksum } from '../netns/native-lab';
 import type { BenchRow } from '../../bench/lib';
-import { clean, cpuPerPacketNs, generatorShort, highestClean, lossOf, MAX_LOSS, nextRate, parseProcStat, type LoadStep } from '../../bench/e2e/load';
+import { bestOffered, clean, cpuPerPacketNs, generatorShort, highestClean, lossOf, MAX_LOSS, nextRate, parseProcStat, type LoadStep } from '../../bench/e2e/load';
 import { addedRow, percentile, rttStats } from '../../bench/e2e/latency';
 import { httpResponseLength } from '../../bench/e2e/rtt';
 import { parsePidStat } from '../../bench/e2e/idle';
@@ -182,7 +182,10 @@ test('loss, clean steps and CPU per packet', () => {
   assert.ok(clean(step(1000, MAX_LOSS)));
   assert.ok(!clean(step(1000, 0.002)));
   const short = step(1000, 0, { gen: { sent: 900, short: 0, elapsed: 1, pps: 900 } });
-  assert.ok(generatorShort(short) && !clean(short), 'a rate the generator did not hold does not count');
+  assert.ok(generatorShort(short) && clean(short), 'a rate the generator did not hold is still a clean step, at the rate offered');
+  assert.ok(!generatorShort(step(1000, 0)));
+  assert.equal(bestOffered([step(1000, 0), short, step(2000, 0.01)])!.gen.pps, 1000, 'the figure is the highest rate really offered without loss');
+  assert.equal(highestClean([step(1000, 0), short])!.asked, 1000);
   // 1.5 s busy − 0.2 s generator user − 0.5 s background = 0.8 s over 100,000 frames = 8000 ns.
   assert.equal(Math.round(cpuPerPacketNs(step(100_000, 0, { received: 100_000 }), 0.5)), 8000);
   assert.ok(Number.isNaN(cpuPerPacketNs(step(1000, 0, { received: 0 }), 0)));
