@@ -5,23 +5,13 @@
 import { readFileSync } from 'node:fs';
 import type { BenchRow } from '../lib';
 import { ADDR, type BenchLab, sleep, threadCpu } from './lab';
+import { parsePidStat } from './load';
 import { pinned, startUvsd, uvsadm } from './pps';
 import { DIRECTOR_CPUS } from './tcp';
 
 export const IDLE_GROUP = 'Idle: uvsd with 3 virtual services, no traffic, % of one core';
 export const IDLE_TARGET_PCT = 1;
 const SETTLE_MS = 2000;
-
-/** utime + stime of the whole process (all threads, the exited ones included), in seconds. */
-export function parsePidStat(text: string): number {
-  const close = text.lastIndexOf(')');
-  if (close < 0) throw new Error(`/proc/PID/stat: cannot read "${text.slice(0, 100)}"`);
-  const f = text.slice(close + 2).split(' ');
-  const utime = Number(f[11]);
-  const stime = Number(f[12]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`/proc/PID/stat: no utime/stime in "${text.slice(0, 100)}"`);
-  return (utime + stime) / 100; // USER_HZ
-}
 
 export function idleSeconds(quick: boolean): number {
   return quick ? 3 : 60;

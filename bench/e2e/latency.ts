@@ -115,7 +115,9 @@ export async function measurePeer(lab: BenchLab, name: string, rr: RrEndpoints, 
     const direct = DIRECT_RR[proto]!;
     if (!at) continue;
     const runs: RttPair[] = [];
-    const job: RttJob = { proto, targets: [direct, at], count: o.count, intervalMs: 1, timeoutMs: 200 };
+    // TCP retransmits, so a late answer still comes: its timeout only bounds a broken path. A UDP
+    // answer later than 500 ms counts as lost (and is ignored if it comes).
+    const job: RttJob = { proto, targets: [direct, at], count: o.count, intervalMs: 1, timeoutMs: proto === 'tcp' ? 2000 : 500 };
     try {
       for (let r = 0; r < o.runs; r++) runs.push(await probePair(lab, job, pinned));
       rows.push(addedRow(LATENCY_GROUPS[proto], name, rr.passes, runs, uvs));

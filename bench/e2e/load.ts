@@ -62,6 +62,17 @@ export async function background(ms: number): Promise<number> {
   return cpuDelta(a, cpuTimes()).busy / ((Date.now() - t0) / 1000);
 }
 
+/** utime + stime of the whole process (all threads, the exited ones included), in seconds. */
+export function parsePidStat(text: string): number {
+  const close = text.lastIndexOf(')');
+  if (close < 0) throw new Error(`/proc/PID/stat: cannot read "${text.slice(0, 100)}"`);
+  const f = text.slice(close + 2).split(' ');
+  const utime = Number(f[11]);
+  const stime = Number(f[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`/proc/PID/stat: no utime/stime in "${text.slice(0, 100)}"`);
+  return (utime + stime) / 100; // USER_HZ
+}
+
 /** Fraction of sent frames that did not arrive; 0 when more arrived (stray frames on the sink). */
 export function lossOf(sent: number, received: number): number {
   if (!(sent > 0)) return NaN;
@@ -79,6 +90,8 @@ export interface LoadStep {
   /** Busy CPU of all cores over the step, seconds (background and generator user time not yet subtracted). */
   cpu: CpuTimes;
   wallSeconds: number;
+  /** CPU seconds of the forwarding process (uvsd) over the step, when there is one. */
+  procCpu?: number;
 }
 
 /** CPU seconds per forwarded packet of a step, in ns: busy − generator user − background. */
@@ -242,16 +255,31 @@ export class SteppedGen {
 }
 
 /** Runs one step and reads the sinks and /proc/stat around it. */
-export async function measureStep(gen: SteppedGen, pps: number, sinkPackets: () => number): Promise<LoadStep> {
+export async function measureStep(gen: SteppedGen, pps: number, sinkPackets: () => number, procCpu?: () => number): Promise<LoadStep> {
   const before = sinkPackets();
+  const p0 = procCpu?.();
   const c0 = cpuTimes();
   const t0 = Date.now();
   const g = await gen.step(pps);
   await sleep(100); // the last frames drain through the director
   const c1 = cpuTimes();
+  const p1 = procCpu?.();
   const wallSeconds = (Date.now() - t0) / 1000;
   const received = sinkPackets() - before;
-  return { asked: pps, gen: g, received, loss: lossOf(g.sent, received), forwarded: received / g.elapsed, cpu: cpuDelta(c0, c1), wallSeconds };
+  const s: LoadStep = { asked: pps, gen: g, received, loss: lossOf(g.sent, received), forwarded: received / g.elapsed, cpu: cpuDelta(c0, c1), wallSeconds };
+  if (p0 !== undefined && p1 !== undefined) s.procCpu = p1 - p0;
+  return s;
+}
+
+/**
+ * A second figure that a busy machine disturbs less, in ns per forwarded packet: softirq time of
+ * all cores (the kernel's receive and forwarding work) + the forwarding process's CPU time + the
+ * generator's system time. It overcounts where softirq ran in a task's context (tick accounting
+ * charges such a tick to both the task and softirq), the same way for every system.
+ */
+export function inLabPerPacketNs(s: LoadStep): number {
+  if (!(s.received > 0)) return NaN;
+  return ((s.cpu.softirq + (s.gen.sysCpu ?? 0) + (s.procCpu ?? 0)) / s.received) * 1e9;
 }
 
 /** Steps until nextRate says stop (bounded by plan.ramp + plan.bisect steps). */

@@ -58,6 +58,8 @@ export interface GenResult {
   late?: number;
   /** The generator's own user-mode CPU seconds in this run (its pacing spin and frame refills). */
   userCpu?: number;
+  /** Its system-mode CPU seconds (sendmmsg, and softirq work run in its context). */
+  sysCpu?: number;
 }
 
 export const MAX_STEP_MS = 120_000;
@@ -198,8 +200,8 @@ class Sender {
     }
     const elapsed = (performance.now() - start) / 1000;
     this.cur = cur;
-    const userCpu = process.cpuUsage(cpu0).user / 1e6;
-    const r: GenResult = { sent, short, elapsed, pps: sent / elapsed, userCpu };
+    const used = process.cpuUsage(cpu0);
+    const r: GenResult = { sent, short, elapsed, pps: sent / elapsed, userCpu: used.user / 1e6, sysCpu: used.system / 1e6 };
     if (pps > 0) r.late = late;
     return r;
   }

@@ -20,7 +20,7 @@ import type { BenchRow } from '../lib';
 import { ADDR, BenchLab, canPin, PKTGEN, sleep, threadCpu, UVSADM, UVSD } from './lab';
 import type { GenResult, PktgenJob } from './pktgen';
 import { applyRatios, median, sampledRow, type Progress, type Step } from './progress';
-import { background, cpuPerPacketNs, findMaxRate, generatorShort, measureStep, SteppedGen, type LoadStep, type SearchPlan } from './load';
+import { background, cpuPerPacketNs, findMaxRate, generatorShort, inLabPerPacketNs, measureStep, parsePidStat, SteppedGen, type LoadStep, type SearchPlan } from './load';
 import { spawnIn } from '../../test/netns/native-lab';
 import { request } from '../../src/control/client';
 import type { WorkerReport } from '../../src/dataplane/dataplane';
@@ -375,16 +375,22 @@ async function loadRows(lab: BenchLab, c: PpsCase, job64: PktgenJob, ceiling: nu
       ? { ...sampledRow(LOAD_GROUPS.lossFree, c.name, 'pps', [lossFree.gen.pps], `forwarded ${fmtPps(lossFree.forwarded)}, loss ${fmtLoss(lossFree.loss)}; ceiling (unpaced offered) ${fmtPps(ceiling)}; ${o.stepMs / 1000} s steps, offered→loss: ${steps}; ${placement}`) }
       : { ...sampledRow(LOAD_GROUPS.lossFree, c.name, 'pps', [0]), note: `no step was clean; offered→loss: ${steps}; ${placement}` });
     const perPkt: number[] = [];
+    const inLab: number[] = [];
     const cpuNotes: string[] = [];
+    const proc = uvsd ? (): number => parsePidStat(readFileSync(`/proc/${uvsd.pid}/stat`, 'utf8')) : undefined;
     for (let r = 0; r < o.runs; r++) {
-      const s = await measureStep(gen, CPU_RATE, sink);
+      const s = await measureStep(gen, CPU_RATE, sink, proc);
       perPkt.push(cpuPerPacketNs(s, bg));
+      inLab.push(inLabPerPacketNs(s));
       if (r === o.runs - 1) {
         if (bg > 0.25) cpuNotes.push(`**machine busy before the case (${(bg * 100).toFixed(0)}% of a core): unreliable**`);
         cpuNotes.push(`last run: all cores busy ${(s.cpu.busy / s.wallSeconds * 100).toFixed(0)}% of a core (softirq ${(s.cpu.softirq / s.wallSeconds * 100).toFixed(0)}%), generator user ${((s.gen.userCpu ?? 0) / s.wallSeconds * 100).toFixed(0)}%, background ${(bg * 100).toFixed(0)}% subtracted; loss ${fmtLoss(s.loss)}`);
       }
     }
-    rows.push(sampledRow(LOAD_GROUPS.cpu, c.name, 'ns/pkt', perPkt, `${cpuNotes.join('; ')}; ${placement}`));
+    rows.push({
+      ...sampledRow(LOAD_GROUPS.cpu, c.name, 'ns/pkt', perPkt, `${cpuNotes.join('; ')}; ${placement}`),
+      columns: { 'in-lab ns/pkt': Number.isFinite(median(inLab)) ? median(inLab).toFixed(0) : '—' },
+    });
   } finally {
     await gen.close();
   }

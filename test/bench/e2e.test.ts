@@ -9,10 +9,9 @@ import { applyRatios, median, sampledRow } from '../../bench/e2e/progress';
 import { toMarkdown, toSvg, type Report } from '../../bench/e2e/report';
 import { checksum } from '../netns/native-lab';
 import type { BenchRow } from '../../bench/lib';
-import { bestOffered, clean, cpuPerPacketNs, generatorShort, highestClean, lossOf, MAX_LOSS, nextRate, parseProcStat, type LoadStep } from '../../bench/e2e/load';
+import { bestOffered, clean, cpuPerPacketNs, inLabPerPacketNs, parsePidStat, generatorShort, highestClean, lossOf, MAX_LOSS, nextRate, parseProcStat, type LoadStep } from '../../bench/e2e/load';
 import { addedRow, percentile, rttStats } from '../../bench/e2e/latency';
 import { httpResponseLength } from '../../bench/e2e/rtt';
-import { parsePidStat } from '../../bench/e2e/idle';
 import { LOAD_GROUPS, markLoadTargets } from '../../bench/e2e/pps';
 import { markKeepAliveTargets, TCP_GROUPS } from '../../bench/e2e/tcp';
 
@@ -189,6 +188,10 @@ test('loss, clean steps and CPU per packet', () => {
   // 1.5 s busy − 0.2 s generator user − 0.5 s background = 0.8 s over 100,000 frames = 8000 ns.
   assert.equal(Math.round(cpuPerPacketNs(step(100_000, 0, { received: 100_000 }), 0.5)), 8000);
   assert.ok(Number.isNaN(cpuPerPacketNs(step(1000, 0, { received: 0 }), 0)));
+  // 0.5 s softirq + 0.1 s generator system + 0.4 s uvsd over 100,000 frames = 10,000 ns.
+  const st = step(100_000, 0, { received: 100_000, procCpu: 0.4 });
+  st.gen.sysCpu = 0.1;
+  assert.equal(Math.round(inLabPerPacketNs(st)), 10_000);
 });
 
 /** Runs the search against a system that loses 1% above `capacity`. */
