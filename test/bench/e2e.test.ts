@@ -270,7 +270,8 @@ test('issue 12 targets: keep-alive DR vs direct and HAProxy, NAT vs nftables; 64
     { ...sampledRow(TCP_GROUPS.keepAlive, 'HAProxy mode tcp', 'req/s', [75]), ratio: 0.75 },
     { ...sampledRow(TCP_GROUPS.keepAlive, 'nftables DNAT', 'req/s', [80]), ratio: 0.8 },
     { ...sampledRow(LOAD_GROUPS.lossFree, 'uvs DR ring, 1 worker', 'pps', [95]), ratio: 0.95 },
-    { ...sampledRow(LOAD_GROUPS.cpu, 'uvs DR ring, 1 worker', 'ns/pkt', [1600]), ratio: 1.6 },
+    { ...sampledRow(LOAD_GROUPS.cpu, 'uvs DR ring, 1 worker', 'ns/pkt', [1600]), ratio: 1.6, columns: { 'in-lab ns/pkt': '3000' } },
+    { ...sampledRow(LOAD_GROUPS.cpu, 'kernel ip_forward', 'ns/pkt', [1000]), ratio: 1, columns: { 'in-lab ns/pkt': '1200' } },
   ];
   markKeepAliveTargets(rows);
   markLoadTargets(rows);
@@ -281,6 +282,8 @@ test('issue 12 targets: keep-alive DR vs direct and HAProxy, NAT vs nftables; 64
   assert.equal(rows[5]!.met, true);
   assert.equal(rows[6]!.target, '<= 1.5x kernel');
   assert.equal(rows[6]!.met, false);
+  assert.equal(rows[6]!.columns!['in-lab ns/pkt'], '3000 (2.50x)');
+  assert.equal(rows[7]!.columns!['in-lab ns/pkt'], '1200', 'the kernel row is the base');
 });
 
 test('report: setup lines under the title, extra columns per group', () => {
