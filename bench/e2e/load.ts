@@ -272,10 +272,11 @@ export async function measureStep(gen: SteppedGen, pps: number, sinkPackets: () 
 }
 
 /**
- * A second figure that a busy machine disturbs less, in ns per forwarded packet: softirq time of
- * all cores (the kernel's receive and forwarding work) + the forwarding process's CPU time + the
- * generator's system time. It overcounts where softirq ran in a task's context (tick accounting
- * charges such a tick to both the task and softirq), the same way for every system.
+ * A second figure that other processes' user and system time do not disturb, in ns per forwarded
+ * packet: softirq time of all cores (the kernel's receive and forwarding work) + the forwarding
+ * process's CPU time + the generator's system time. It overcounts where softirq ran in a task's
+ * context (tick accounting charges such a tick to both the task and softirq), the same way for
+ * every system, and softirq being machine-wide, other network-heavy work still inflates it.
  */
 export function inLabPerPacketNs(s: LoadStep): number {
   if (!(s.received > 0)) return NaN;
