@@ -23,6 +23,8 @@ export interface BenchRow {
   note?: string;
   /** Request latency percentiles (medians over the runs), for request-rate rows. */
   latency?: { p50ms: number; p99ms: number };
+  /** Further named cells of the row (end-to-end tables get one column per name used in the group). */
+  columns?: Record<string, string>;
 }
 
 export interface BenchOptions {

@@ -14,6 +14,8 @@ interface BenchModule {
   collect(o: BenchOptions, progress?: Progress): Promise<BenchRow[]>;
   /** The steps this module will announce on the progress line (end-to-end modules). */
   plan?(o: BenchOptions): Step[];
+  /** Lines for the report on how the systems were set up (CPU placement, nice). */
+  setup?(o: BenchOptions): string[];
 }
 
 function formatValue(row: BenchRow): string {
@@ -95,6 +97,7 @@ async function main(): Promise<void> {
     seconds: (Date.now() - started) / 1000,
     host: { cpus: cpus().length, cpuModel: cpuModel(), kernel: release(), node: process.version },
     rows,
+    setup: mods.flatMap(({ mod }) => mod.setup?.(opts) ?? []),
     failures,
   };
   mkdirSync(out, { recursive: true });

@@ -14,7 +14,7 @@ case "$purpose" in
   build) cmds=(make g++ python3 pcap-config) ;;
   test)  cmds=(ip nft nstat curl wrk keepalived ethtool ping tcpdump tshark socat make g++ python3 pcap-config) ;;
   lab)   cmds=(ip nft curl ethtool ping make g++ python3) ;;
-  bench) cmds=(ip nft curl ethtool ping iperf3 wrk haproxy nginx make g++ python3) ;;
+  bench) cmds=(ip nft curl ethtool ping iperf3 wrk haproxy nginx keepalived make g++ python3) ;;
   *) echo "deps.sh: unknown purpose '$purpose' (build, test, lab or bench)" >&2; exit 2 ;;
 esac
 

@@ -33,6 +33,7 @@ export const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
 export const TUN_DECAP = join(repoRoot, 'dist', 'src', 'cli', 'uvs-tun-decap.js');
 export const RS_SERVER = join(repoRoot, 'netns-scripts', 'rs-server.mjs');
 export const PKTGEN = join(__dirname, 'pktgen.js');
+export const RTT = join(__dirname, 'rtt.js');
 
 export const ADDR = {
   client: '10.201.0.10',

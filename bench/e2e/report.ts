@@ -11,6 +11,8 @@ export interface Report {
   seconds: number;
   host: { cpus: number; cpuModel: string; kernel: string; node: string };
   rows: BenchRow[];
+  /** How the systems were set up (CPU placement, nice), one line each, printed under the title. */
+  setup?: string[];
   /** Modules that failed as a whole (their rows are missing). */
   failures: string[];
 }
@@ -20,7 +22,8 @@ function num(v: number, unit: string): string {
   if (unit === 'pps') return v >= 1e6 ? `${(v / 1e6).toFixed(3)} M` : `${(v / 1e3).toFixed(1)} k`;
   if (unit === 'req/s') return v >= 1e3 ? `${(v / 1e3).toFixed(2)} k` : v.toFixed(0);
   if (unit === 'Gbit/s') return v.toFixed(2);
-  if (unit === 'ns/op') return v < 10 ? v.toFixed(2) : v.toFixed(1);
+  if (unit === 'ns/op' || unit === 'ns/pkt' || unit === 'µs') return v < 10 ? v.toFixed(2) : v.toFixed(1);
+  if (unit === '% of a core') return v.toFixed(2);
   if (unit === 'ratio') return v.toFixed(3);
   return String(Math.round(v * 100) / 100);
 }
@@ -45,20 +48,24 @@ export function toMarkdown(rep: Report): string {
   out.push('');
   out.push(`\`${rep.command}\` on ${rep.host.cpus} × ${rep.host.cpuModel}, Linux ${rep.host.kernel}, Node ${rep.host.node}; ${Math.round(rep.seconds)} s.`);
   out.push('Each end-to-end row is the median of its runs (min–max beside it) and its ratio to the group\'s baseline **of the same run**: the machine is shared and noisy, so compare ratios, not absolutes.');
+  if (rep.setup?.length) out.push('', ...rep.setup.map((l) => `- ${md(l)}`));
   if (rep.failures.length) out.push('', ...rep.failures.map((f) => `- **failed:** ${md(f)}`));
   for (const [group, rows] of groups(rep.rows)) {
     const e2e = rows.some((r) => r.samples !== undefined || r.ratio !== undefined || !Number.isFinite(r.value));
     out.push('', `### ${group}`, '');
     if (e2e) {
       const lat = rows.some((r) => r.latency);
-      out.push(`| case | median | min–max | × baseline |${lat ? ' p50 ms | p99 ms |' : ''} target | notes |`);
-      out.push(`| --- | ---: | ---: | ---: |${lat ? ' ---: | ---: |' : ''} --- | --- |`);
+      const cols = [...new Set(rows.flatMap((r) => Object.keys(r.columns ?? {})))];
+      const colHead = cols.map((c) => ` ${md(c)} |`).join('');
+      out.push(`| case | median | min–max | × baseline |${lat ? ' p50 ms | p99 ms |' : ''}${colHead} target | notes |`);
+      out.push(`| --- | ---: | ---: | ---: |${lat ? ' ---: | ---: |' : ''}${cols.map(() => ' ---: |').join('')} --- | --- |`);
       for (const r of rows) {
         const range = r.min !== undefined && r.max !== undefined ? `${num(r.min, r.unit)}–${num(r.max, r.unit)}` : '';
         const ratio = r.baseline ? '1.00 (baseline)' : r.ratio !== undefined && Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : '—';
         const target = r.target ? `${r.target}: ${r.met === undefined ? '?' : r.met ? 'met' : '**missed**'}` : '';
         const latCells = lat ? ` ${r.latency ? r.latency.p50ms.toFixed(2) : ''} | ${r.latency ? r.latency.p99ms.toFixed(2) : ''} |` : '';
-        out.push(`| ${md(r.name)} | ${num(r.value, r.unit)} ${r.unit} | ${range} | ${ratio} |${latCells} ${md(target)} | ${md(r.note ?? '')} |`);
+        const extra = cols.map((c) => ` ${md(r.columns?.[c] ?? '')} |`).join('');
+        out.push(`| ${md(r.name)} | ${num(r.value, r.unit)} ${r.unit} | ${range} | ${ratio} |${latCells}${extra} ${md(target)} | ${md(r.note ?? '')} |`);
       }
     } else {
       out.push('| case | value | target |', '| --- | ---: | --- |');
@@ -76,10 +83,10 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-/** A target of the form ">= 0.85x …" as a ratio, for the dashed line. */
+/** A target of the form ">= 0.85x …" or "<= 1.5x …" as a ratio, for the dashed line. */
 function targetRatio(rows: BenchRow[]): number | null {
   for (const r of rows) {
-    const m = r.target ? /^>=\s*([\d.]+)x/.exec(r.target) : null;
+    const m = r.target ? /^[<>]=\s*([\d.]+)x/.exec(r.target) : null;
     if (m) return Number(m[1]);
   }
   return null;
