@@ -155,7 +155,7 @@ test('ten reloads during a wrk run fail no request; connections, slots and check
   // start from a new slot at zero), and no checker changed its mind.
   const after = listed();
   assert.ok(after[RS[1]!]!.conns >= rs2Before, `rs2's connection count went from ${rs2Before} to ${after[RS[1]!]!.conns}`);
-  assert.doesNotMatch(daemon.log, /removing service|adding service/, 'reloads did not disturb the checkers');
+  assert.doesNotMatch(daemon.log, /Removing service|Adding service/, 'reloads did not disturb the checkers');
 
   // Removing rs2 from the file: it leaves the table, new connections all go to rs1.
   fs.writeFileSync(conf, config(11, false));
