@@ -225,7 +225,7 @@ ${rs(3, 1)}
       await waitFor('sorry server in', () => Object.keys(weights(daemon)).join() === '10.0.1.9:80', log);
       // rs1 back: live weight 2 is quorum but not quorum + 1: still the sorry server.
       s.exit(1, 0);
-      await waitFor('rs1 counted', () => log.some((l) => /adding service \[10\.0\.1\.1\]:80/.test(l)), log);
+      await waitFor('rs1 counted', () => log.some((l) => /Adding service \[10\.0\.1\.1\]:tcp:80/.test(l)), log);
       await new Promise((r) => setTimeout(r, 500));
       assert.deepEqual(weights(daemon), { '10.0.1.9:80': 1 });
       // rs2 back too: 3 = quorum + hysteresis, the sorry server leaves, the live ones return.
