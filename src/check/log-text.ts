@@ -38,6 +38,14 @@ function succeededText(kind: CheckerKind, rs: string): string {
   }
 }
 
+/** keepalived's detail (-D): every single check with its outcome, logged at debug level. */
+export function checkDetailLine(e: CheckEvent): string | null {
+  if (e.type !== 'check') return null;
+  const rs = trio(e.rs.address, e.vs, e.rs.port);
+  const how = e.result.trail.length ? ` (${e.result.trail.join(', ')})` : '';
+  return `${e.checker} on service ${rs} of VS ${trio(e.vs.address, e.vs, e.vs.port)}: ${e.result.ok ? 'success' : 'failure'} in ${Math.round(e.result.elapsedMs)} ms${how}`;
+}
+
 /** The lines keepalived logs (at LOG_INFO) for a checker event; the reason of a failure last. */
 export function keepalivedCheckLines(e: CheckEvent): string[] {
   if (e.type === 'pool' || e.type === 'check') return [];

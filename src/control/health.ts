@@ -32,7 +32,7 @@ import { forwardMethod } from './config-loader';
 import type { LoadedConfig } from './config-loader';
 import type { DaemonHost } from './host';
 import type { Logger } from '../runtime/log';
-import { keepalivedCheckLines } from '../check/log-text';
+import { checkDetailLine, keepalivedCheckLines } from '../check/log-text';
 
 /** A loaded configuration with the stable ids its virtual and real servers got. */
 interface Adopted {
@@ -277,6 +277,8 @@ export class HealthGlue {
    *  under keepalived's checker ident so syslog filters on Keepalived_healthcheckers keep working. */
   private logEvent(e: CheckEvent): void {
     for (const line of keepalivedCheckLines(e)) this.options.log.info(`Keepalived_healthcheckers: ${line}`);
+    const detail = checkDetailLine(e);
+    if (detail !== null) this.options.log.debug(`Keepalived_healthcheckers: ${detail}`);
   }
 
   private async stop(): Promise<void> {
