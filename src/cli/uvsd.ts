@@ -132,14 +132,6 @@ async function main(): Promise<void> {
   const log = createLogger({ sink: logSink(options, send), level: options.logDetail ? 'debug' : 'info' });
   log.info(`Starting uvsd v${uvsVersion()}`);
   for (const note of options.notes) log.notice(note);
-  if (options.configFile && options.configDefault && !existsSync(options.configFile)) {
-    // keepalived starts without a configuration file too, with nothing to run; so does uvsd (an
-    // empty table), and the unit's ConditionFileNotEmpty keeps systemd from starting it at all.
-    log.warn(`configuration file ${options.configFile} does not exist`);
-    log.warn('Warning - uvsd has no configuration to run');
-    options.configFile = null;
-  }
-
   const pidFiles = [
     { option: '-p', path: options.pidFile }, { option: '-r', path: options.vrrpPidFile }, { option: '-c', path: options.checkersPidFile },
   ].filter((f): f is { option: string; path: string } => f.path !== null);
@@ -158,20 +150,21 @@ async function main(): Promise<void> {
     if (failed !== null) log.warn(`sd_notify ${state.split('\n')[0]}: ${failed}`);
   };
 
-  let daemon: Daemon;
-  try {
-    daemon = await Daemon.start(options, log);
-  } catch (err) {
-    fatal((err as Error).message, err instanceof ConfigInvalidError ? err.exitCode : 1);
-  }
-  tell(`READY=1\nSTATUS=${options.configFile ? `running ${options.configFile}` : 'running with an empty table'}\nMAINPID=${process.pid}`);
-
+  // Signals are taken from here on: one that comes while the daemon starts is acted on once it runs
+  // (the default action would end the process without removing the pid files).
+  let daemon: Daemon | null = null;
+  let pending: string | null = null;
   const shutdown = (signal: string): void => {
+    if (!daemon) {
+      pending = signal;
+      return;
+    }
+    const running = daemon;
     log.info(`${signal}: shutting down`);
     tell('STOPPING=1');
     // A hard deadline: whatever hangs, the process is gone within a few seconds (docs/architecture.md, "Shutdown").
     setTimeout(() => process.exit(1), 3000).unref();
-    daemon.stop().then(() => {
+    running.stop().then(() => {
       log.info(`Stopped uvsd v${uvsVersion()}`);
       process.exit(0);
     }, (err: unknown) => fatal(`shutdown: ${(err as Error).message}`, 1));
@@ -179,11 +172,20 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
+    if (!daemon) return; // the file is being read for the start right now
     // systemd waits for READY=1 after RELOADING=1 before `systemctl reload` returns.
     tell('RELOADING=1');
     daemon.reload();
     tell('READY=1');
   });
+
+  try {
+    daemon = await Daemon.start(options, log);
+  } catch (err) {
+    fatal((err as Error).message, err instanceof ConfigInvalidError ? err.exitCode : 1);
+  }
+  tell(`READY=1\nSTATUS=${daemon.options.configFile ? `running ${daemon.options.configFile}` : 'running with an empty table'}\nMAINPID=${process.pid}`);
+  if (pending !== null) shutdown(pending);
 }
 
 main().catch((err: unknown) => fatal((err as Error).stack ?? String(err), 1));

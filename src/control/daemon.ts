@@ -7,6 +7,7 @@ import type { ModelConfig } from '../service/model';
 import { ESTIMATOR_PERIOD_MS, StatsBook } from '../service/stats';
 import type { CounterSource } from '../service/stats';
 import { NO_CONNECTIONS, type ConnLister } from '../service/conn-list';
+import { existsSync } from 'node:fs';
 import { loadKeepalivedConfig } from './config-loader';
 import { defaultConfigId } from '../config/keepalived/index';
 import type { LoadedConfig } from './config-loader';
@@ -60,6 +61,14 @@ export class Daemon implements DaemonHost {
 
   /** Loads the configuration (if any), then opens the control socket. */
   static async start(options: UvsdOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+    if (options.configFile && options.configDefault && !existsSync(options.configFile)) {
+      // keepalived starts without its default file too, with nothing to run; so does uvsd (an
+      // empty table; SIGHUP has no file to read), and the unit's ConditionFileNotEmpty keeps
+      // systemd from starting it at all.
+      log.warn(`configuration file ${options.configFile} does not exist`);
+      log.warn('Warning - uvsd has no configuration to run');
+      options = { ...options, configFile: null };
+    }
     const daemon = new Daemon(options, resolveSocketPath(options.socket ?? undefined, env), log);
     // The health checkers hook themselves in (onConfig, setLiveView, onStop): nothing to keep.
     // keepalived's -P runs only VRRP, -C only the checkers (and so the table); both or neither: all.

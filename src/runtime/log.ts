@@ -101,7 +101,7 @@ export function syslogLine(facility: number, level: LogLevel, ident: string, pid
   const two = (n: number): string => String(n).padStart(2, '0');
   const stamp = `${MONTHS[now.getMonth()]} ${String(now.getDate()).padStart(2, ' ')} ${two(now.getHours())}:${two(now.getMinutes())}:${two(now.getSeconds())}`;
   const m = KEEPALIVED_IDENT.exec(message);
-  const tag = m ? m[1]! : ident;
+  const tag = m ? m[1] : ident;
   const text = m ? message.slice(m[0].length) : message;
   return `<${facility * 8 + LOG_SEVERITY[level]}>${stamp} ${tag}[${pid}]: ${text}`;
 }

@@ -96,7 +96,7 @@ test('pid files: written, a live holder refuses the start naming the option, a s
     (e: unknown) => e instanceof PidFileError && new RegExp(`^-p ${p}: daemon is already running \\(pid ${process.pid}\\)$`).test(e.message));
   assert.equal(existsSync(v), false);
   // A dead pid (a child that has exited) is a zombie file, replaced.
-  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
   writeFileSync(p, `${dead}\n`);
   writePidFiles([{ option: '-p', path: p }], 4444, (l) => said.push(l));
   assert.deepEqual(said, [`Remove a zombie pid file ${p}`]);
@@ -114,7 +114,7 @@ test('uvsd logs to a test /dev/log: syslog format, -S facility, -D detail; -p pi
   { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(listener);
   let lines = '';
-  listener.stdout!.on('data', (d: Buffer) => (lines += d.toString()));
+  listener.stdout.on('data', (d: Buffer) => (lines += d.toString()));
   const until = async (what: string, cond: () => boolean): Promise<void> => {
     const deadline = Date.now() + 10_000;
     while (!cond()) {
@@ -129,11 +129,12 @@ test('uvsd logs to a test /dev/log: syslog format, -S facility, -D detail; -p pi
   });
   children.push(uvsd);
   let stderr = '';
-  uvsd.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  uvsd.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   // local3 = 19: info 19*8+6 = 158, notice 157.
   await until('the start line', () => new RegExp(`<158>\\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d uvsd\\[${uvsd.pid}\\]: Starting uvsd v`).test(lines));
   assert.match(lines, /<157>.* uvsd\[\d+\]: option -B \(keepalived's --no_bfd\) accepted: uvs has no BFD/);
   await until('the pid file', () => existsSync(pidFile));
+  await until('the daemon to run', () => /uvsd\[\d+\]: uvsd \d+: control socket /.test(lines));
   assert.equal(readFileSync(pidFile, 'utf8'), `${uvsd.pid}\n`);
   uvsd.kill('SIGTERM');
   await new Promise((r) => uvsd.once('exit', r));

@@ -20,7 +20,7 @@ test('package.json installs the three pages; uvsd(8) documents every option of u
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { man: string[]; version: string };
   assert.deepEqual(pkg.man, ['./man/uvsd.8', './man/uvsadm.8', './man/uvs-tun-decap.8']);
   const page = readFileSync(join(root, 'man', 'uvsd.8.md'), 'utf8');
-  const options = [...UVSD_USAGE.matchAll(/(?:^|\s)(--[a-z_-]+)/g)].map((m) => m[1]!);
+  const options = [...UVSD_USAGE.matchAll(/(?:^|\s)(--[a-z_-]+)/g)].map((m) => m[1]);
   assert.ok(options.length >= 25, options.join(' '));
   for (const o of new Set(options)) assert.ok(page.includes(`\`${o}\``) || page.includes(`(\`${o}\`)`), `uvsd.8.md does not mention ${o}`);
   assert.match(readFileSync(join(root, 'man', 'uvsd.8'), 'utf8'), new RegExp(`^\\.TH UVSD 8 "" "uvs ${pkg.version.replace(/\./g, '\\.')}"`, 'm'));

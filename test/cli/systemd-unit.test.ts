@@ -43,6 +43,6 @@ test('uvsd.service: notify, HUP reload, restart on failure, environment files, c
   has('EnvironmentFile=-/etc/sysconfig/uvsd');
   has('ExecStart=/usr/bin/uvsd --dont-fork $DAEMON_ARGS $UVSD_OPTIONS');
   has('ConditionFileNotEmpty=/etc/keepalived/keepalived.conf');
-  const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)![1]!.split(' ');
+  const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)![1].split(' ');
   assert.deepEqual(caps.sort(), ['CAP_DAC_READ_SEARCH', 'CAP_KILL', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID']);
 });

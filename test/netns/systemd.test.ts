@@ -49,9 +49,9 @@ while True:
 /** The unit's ExecStart and its environment, as systemd would expand them (unquoted $VAR splits on whitespace). */
 function execStart(envFile: string): string[] {
   const unit = readFileSync(join(repoRoot, 'systemd', 'uvsd.service'), 'utf8');
-  const line = /^ExecStart=(.*)$/m.exec(unit)![1]!;
+  const line = /^ExecStart=(.*)$/m.exec(unit)![1];
   const env: Record<string, string> = {};
-  for (const m of readFileSync(envFile, 'utf8').matchAll(/^([A-Z_]+)="(.*)"$/gm)) env[m[1]!] = m[2]!;
+  for (const m of readFileSync(envFile, 'utf8').matchAll(/^([A-Z_]+)="(.*)"$/gm)) env[m[1]] = m[2]!;
   const words = line.split(/\s+/).flatMap((w) => (w.startsWith('$') ? (env[w.slice(1)] ?? '').split(/\s+/).filter(Boolean) : [w]));
   assert.equal(words[0], '/usr/bin/uvsd');
   return [process.execPath, UVSD, ...words.slice(1)];
@@ -92,7 +92,7 @@ test('uvsd as the unit starts it: sd_notify, syslog with keepalived\'s texts, re
   const listener = spawn('/usr/bin/python3', ['-c', LISTENER, logSock, notifySock], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(listener);
   let buf = '';
-  listener.stdout!.on('data', (d: Buffer) => {
+  listener.stdout.on('data', (d: Buffer) => {
     buf += d.toString();
     let nl;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -113,7 +113,7 @@ test('uvsd as the unit starts it: sd_notify, syslog with keepalived\'s texts, re
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(uvsd);
-  uvsd.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  uvsd.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const logs = (): string[] => got.filter((g) => g.sock === 'log').map((g) => g.text);
   const notes = (): string[] => got.filter((g) => g.sock === 'notify').map((g) => g.text);
 
