@@ -91,8 +91,9 @@ async function reload(): Promise<string> {
   daemon.signal('SIGHUP');
   let said = '';
   await waitFor('the reload to be logged', () => {
-    const m = /^(reloaded |uvsd: reload of .* failed)/m.exec(daemon.log.slice(mark));
-    if (m) said = daemon.log.slice(mark + m.index);
+    // -l lines start with an ISO timestamp.
+    const m = /^(?:\S+Z )?(reloaded |uvsd: reload of .* failed)/m.exec(daemon.log.slice(mark));
+    if (m) said = daemon.log.slice(mark + m.index + m[0].length - m[1]!.length);
     return m !== null;
   }, 5000);
   await sleep(50); // the rest of a multi-line refusal
