@@ -379,7 +379,7 @@ uvsadm() { nsx "${P}dir" node "$uvsadm_bin" "$@"; }
 
 # Runs uvsd on the director and waits (bounded) until uvsadm reaches it.
 demo_uvsd() {
-  start_bg "${P}dir" uvsd node "$uvsd_bin" -n -l
+  start_bg "${P}dir" uvsd node "$uvsd_bin" -n -l --no-config
   for _ in $(seq 1 100); do uvsadm -L -n >/dev/null 2>&1 && return 0; sleep 0.1; done
   cat "$state_dir/uvsd.log" >&2; die "uvsd did not come up"
 }

@@ -171,7 +171,7 @@ export async function startUvsd(lab: BenchLab, argv: string[], cpus: string): Pr
   // UVS_BENCH_UVSD_NODE_ARGS: extra node flags for uvsd, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   // (one profile per thread, workers included, written when uvsd exits).
   const nodeArgs = (process.env['UVS_BENCH_UVSD_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
-  const p = lab.start(lab.ns.d, pinned(cpus, [process.execPath, ...nodeArgs, UVSD, '-n', '-l', '--socket', socket, ...argv]), log);
+  const p = lab.start(lab.ns.d, pinned(cpus, [process.execPath, ...nodeArgs, UVSD, '-n', '-l', ...(argv.includes('-f') ? [] : ['--no-config']), '--socket', socket, ...argv]), log);
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (p.exitCode !== null) throw new Error(`uvsd exited (${p.exitCode}):\n${log.text.slice(-3000)}`);

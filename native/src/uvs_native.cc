@@ -26,10 +26,12 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -1188,6 +1190,43 @@ const EthtoolFeature& FindFeature(Napi::Env env, const std::string& name) {
   ThrowRange(env, "ethtool feature '" + name + "' is not one of rx, tx, sg, tso, gso, gro");
 }
 
+// ---------------------------------------------------------------------------------------------
+// unixDgramSend(path, buffer): one datagram to an AF_UNIX SOCK_DGRAM socket: syslog's /dev/log
+// (RFC 3164 lines, as glibc's syslog(3) sends them) and systemd's $NOTIFY_SOCKET (sd_notify(3)).
+// Node has no AF_UNIX datagram sockets. A path starting with '@' is in the abstract namespace
+// (as sd_notify reads NOTIFY_SOCKET). MSG_DONTWAIT: a stuck syslog daemon must not block uvsd's
+// main thread; the caller drops the line then. Returns true when sent, false on EAGAIN; throws
+// with the errno otherwise (ENOENT, ECONNREFUSED: nobody listens). Self-contained: one socket
+// per call, closed before returning (these are control-plane messages, a few per second at most).
+
+Napi::Value UnixDgramSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "unixDgramSend(path, buffer): path must be a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  Bytes b = BytesOf(env, info.Length() > 1 ? info[1] : env.Undefined(), "unixDgramSend(path, buffer): buffer");
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(sun.sun_path)) {
+    ThrowRange(env, "unixDgramSend: socket path '" + path + "' is empty or longer than " + std::to_string(sizeof(sun.sun_path) - 1) + " bytes");
+  }
+  memcpy(sun.sun_path, path.data(), path.size());
+  if (path[0] == '@') sun.sun_path[0] = '\0';
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowSys(env, "socket(AF_UNIX, SOCK_DGRAM)", errno);
+  ssize_t r;
+  do {
+    r = sendto(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sun), len);
+  } while (r < 0 && errno == EINTR);
+  int err = errno;
+  close(fd);
+  if (r < 0) {
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) return Napi::Boolean::New(env, false);
+    ThrowSys(env, "sendto(" + path + ")", err);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
 class UvsNative : public Napi::Addon<UvsNative> {
  public:
   UvsNative(Napi::Env env, Napi::Object exports) {
@@ -1244,6 +1283,7 @@ class UvsNative : public Napi::Addon<UvsNative> {
                              InstanceMethod<&UvsNative::FdClose>("fdClose", napi_enumerable),
                              InstanceMethod<&UvsNative::InstanceId>("instanceId", napi_enumerable),
                          });
+    exports.Set("unixDgramSend", Napi::Function::New(env, UnixDgramSend, "unixDgramSend"));
     instanceId_ = ++instances_;
   }
 

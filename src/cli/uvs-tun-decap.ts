@@ -5,6 +5,7 @@
 import { DecapError, TunDecapAgent } from '../tun/decap';
 import { ipv4ToInt } from '../packet/addr';
 import { consoleSink, createLogger } from '../runtime/log';
+import { uvsVersion } from '../runtime/version';
 
 const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--allow ADDR[,ADDR...]] [--mtu N] [-l] [--stats-interval S]
   Receives IP-in-IP packets for this host, strips the outer header and hands the inner packet
@@ -16,6 +17,7 @@ const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--allow ADDR[,A
   --mtu N               MTU of the TUN device (default 1480)
   -l, --log-console     log start, stop and periodic counters to stdout
   --stats-interval S    with -l, print counters every S seconds (default 0: only at exit)
+  -v, --version         uvs's version
 Real-server set-up, as for tunl0: the VIP on lo (ip addr add VIP/32 dev lo),
   sysctl net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.NAME.rp_filter=0,
   arp_ignore=1 and arp_announce=2 on all.
@@ -81,6 +83,8 @@ function parse(argv: string[]): Args {
         break;
       }
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
+      // eslint-disable-next-line no-fallthrough -- process.exit() above does not return
+      case '-v': case '--version': process.stdout.write(`uvs-tun-decap ${uvsVersion()} (uvs)\n`); process.exit(0);
       // eslint-disable-next-line no-fallthrough -- process.exit() above does not return
       default: fail(`unknown option ${arg}`);
     }

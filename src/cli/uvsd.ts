@@ -1,18 +1,104 @@
 #!/usr/bin/env node
-// uvsd: the uvs daemon. Thin entry point: options, config test, start, signals.
+// uvsd: the uvs daemon. Thin entry point: options, where log lines go, config test, pid files,
+// start, systemd's readiness notification, signals.
+//
+// Where lines go (README.md, "Logging"), as keepalived: -l the console; otherwise syslog
+// (/dev/log, facility daemon or -S) unless -G; under systemd (stderr is the journal's stream) or
+// with --log-journal, stderr with <N> level prefixes instead of syslog, the same journal without
+// the native addon. Errors and warnings always reach stderr when nothing else takes them.
 
+import { existsSync, fstatSync, writeFileSync } from 'node:fs';
 import { ConfigInvalidError, loadKeepalivedConfig } from '../control/config-loader';
 import { Daemon } from '../control/daemon';
-import { consoleSink, createLogger } from '../runtime/log';
-import { DaemonAlreadyRunningError } from '../control/server';
-import { UVSD_USAGE, UvsdUsageError, parseUvsdArgs } from '../control/uvsd-options';
+import { defaultConfigId } from '../config/keepalived/index';
+import { consoleSink, createLogger, journalSink, stderrIsJournal, syslogSink } from '../runtime/log';
+import type { DatagramSend, LogSink } from '../runtime/log';
+import { SIGNUMS, UVSD_USAGE, UvsdUsageError, parseUvsdArgs } from '../control/uvsd-options';
 import type { UvsdOptions } from '../control/uvsd-options';
+import { loadNative } from '../native/addon';
+import { sdNotifier } from '../runtime/sd-notify';
+import { PidFileError, removePidFiles, writePidFiles } from '../runtime/pidfile';
+import { uvsVersion } from '../runtime/version';
+import { IPVS_VERSION } from '../control/daemon';
 
-const VERSION = 'uvsd 0.1.0 (IPVS 1.2.1 compatible control plane)';
+/** The syslog socket; UVS_SYSLOG_SOCKET moves it (tests listen on a socket of their own). */
+const SYSLOG_SOCKET = process.env['UVS_SYSLOG_SOCKET'] ?? '/dev/log';
 
 function fatal(message: string, status: number): never {
   process.stderr.write(`uvsd: ${message}\n`);
   process.exit(status);
+}
+
+/** The addon's datagram send, or one that explains why there is none (the addon is not built). */
+function datagramSend(): DatagramSend {
+  try {
+    const addon = loadNative();
+    return (path, data) => addon.unixDgramSend(path, data);
+  } catch (err) {
+    const why = (err as Error).message;
+    return () => { throw new Error(why); };
+  }
+}
+
+function stderrStat(): { dev: number; ino: number } | null {
+  try {
+    const s = fstatSync(2);
+    return { dev: s.dev, ino: s.ino };
+  } catch {
+    return null;
+  }
+}
+
+let syslogDown = false;
+
+function logSink(options: UvsdOptions, send: DatagramSend): LogSink {
+  const stderrOnly = consoleSink('uvsd', { console: false });
+  if (options.logConsole) return consoleSink('uvsd', { console: true, timestamps: true });
+  if (options.logJournal || (!process.stderr.isTTY && stderrIsJournal(process.env, stderrStat()))) return journalSink();
+  if (options.noSyslog) return stderrOnly;
+  return syslogSink({
+    path: SYSLOG_SOCKET,
+    facility: options.logFacility,
+    ident: 'uvsd',
+    send,
+    fallback: (level, message, why) => {
+      // Without a syslog daemon the info lines are lost, as keepalived's are; errors and
+      // warnings go to stderr, and the first of them says why.
+      if (level !== 'error' && level !== 'warn') return;
+      if (!syslogDown) process.stderr.write(`uvsd: syslog ${SYSLOG_SOCKET}: ${why}; errors and warnings go to stderr\n`);
+      syslogDown = true;
+      stderrOnly(level, message);
+    },
+  });
+}
+
+function configTest(options: UvsdOptions): never {
+  const out = (text: string): void => {
+    if (options.configTestLog) writeFileSync(options.configTestLog, text, { flag: 'a' });
+    else process.stderr.write(text);
+  };
+  if (!options.configFile) {
+    process.stdout.write('uvsd: --no-config: the empty configuration is valid\n');
+    process.exit(0);
+  }
+  if (!existsSync(options.configFile)) {
+    out(`uvsd: ${options.configFile}: no such configuration file${options.configDefault ? ' (the default; -f names another)' : ''}\n`);
+    process.exit(1);
+  }
+  try {
+    const loaded = loadKeepalivedConfig(options.configFile, undefined, options.configId ?? defaultConfigId());
+    for (const w of loaded.warnings) out(`${w}\n`);
+    process.stdout.write(`uvsd: ${options.configFile}: configuration is valid ` +
+      `(${loaded.model.services.length} virtual services for the IPVS table)\n`);
+    process.exit(0);
+  } catch (err) {
+    if (err instanceof ConfigInvalidError) {
+      out(`${err.message}\n`);
+      process.exit(err.exitCode);
+    }
+    out(`uvsd: ${options.configFile}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
 }
 
 async function main(): Promise<void> {
@@ -31,48 +117,75 @@ async function main(): Promise<void> {
     return;
   }
   if (options.version) {
-    process.stdout.write(`${VERSION}\n`);
+    process.stdout.write(`uvsd ${uvsVersion()} (uvs, IPVS ${IPVS_VERSION} compatible; keepalived 2.2 options and configuration)\n`);
     return;
   }
-
-  // Errors and warnings always reach stderr; the rest only with -l (keepalived's console option).
-  const log = createLogger({ sink: consoleSink('uvsd', { console: options.logConsole }) });
-
-  if (options.configTest) {
-    if (!options.configFile) {
-      process.stdout.write('uvsd: no configuration file given (-f): the empty configuration is valid\n');
-      return;
-    }
-    try {
-      const loaded = loadKeepalivedConfig(options.configFile);
-      for (const w of loaded.warnings) process.stderr.write(`${w}\n`);
-      process.stdout.write(`uvsd: ${options.configFile}: configuration is valid ` +
-        `(${loaded.model.services.length} virtual services for the IPVS table)\n`);
-      return;
-    } catch (err) {
-      if (err instanceof ConfigInvalidError) fatal(err.message, err.exitCode);
-      fatal(`${options.configFile}: ${(err as Error).message}`, 1);
-    }
+  if (options.signum) {
+    process.stdout.write(`${SIGNUMS[options.signum]}\n`);
+    return;
   }
+  if (options.umask !== null) process.umask(options.umask);
+  if (options.configTest) configTest(options);
 
-  let daemon: Daemon;
+  const send = datagramSend();
+  // -D: keepalived's detail lines are its debug level.
+  const log = createLogger({ sink: logSink(options, send), level: options.logDetail ? 'debug' : 'info' });
+  log.info(`Starting uvsd v${uvsVersion()}`);
+  for (const note of options.notes) log.notice(note);
+  const pidFiles = [
+    { option: '-p', path: options.pidFile }, { option: '-r', path: options.vrrpPidFile }, { option: '-c', path: options.checkersPidFile },
+  ].filter((f): f is { option: string; path: string } => f.path !== null);
+  let written: string[] = [];
   try {
-    daemon = await Daemon.start(options, log);
+    written = writePidFiles(pidFiles, process.pid, (line) => log.info(line));
   } catch (err) {
-    if (err instanceof DaemonAlreadyRunningError) fatal(err.message, 1);
-    if (err instanceof ConfigInvalidError) fatal(err.message, err.exitCode);
-    fatal((err as Error).message, 1);
+    if (err instanceof PidFileError) fatal(err.message, 1);
+    throw err;
   }
+  process.on('exit', () => removePidFiles(written, process.pid));
 
+  const systemd = sdNotifier(process.env, send);
+  const tell = (state: string): void => {
+    const failed = systemd.notify(state);
+    if (failed !== null) log.warn(`sd_notify ${state.split('\n')[0]}: ${failed}`);
+  };
+
+  // Signals are taken from here on: one that comes while the daemon starts is acted on once it runs
+  // (the default action would end the process without removing the pid files).
+  let daemon: Daemon | null = null;
+  let pending: string | null = null;
   const shutdown = (signal: string): void => {
+    if (!daemon) {
+      pending = signal;
+      return;
+    }
+    const running = daemon;
     log.info(`${signal}: shutting down`);
+    tell('STOPPING=1');
     // A hard deadline: whatever hangs, the process is gone within a few seconds (docs/architecture.md, "Shutdown").
     setTimeout(() => process.exit(1), 3000).unref();
-    daemon.stop().then(() => process.exit(0), (err: unknown) => fatal(`shutdown: ${(err as Error).message}`, 1));
+    running.stop().then(() => {
+      log.info(`Stopped uvsd v${uvsVersion()}`);
+      process.exit(0);
+    }, (err: unknown) => fatal(`shutdown: ${(err as Error).message}`, 1));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGHUP', () => daemon.reload());
+  process.on('SIGHUP', () => {
+    if (!daemon) return; // the file is being read for the start right now
+    // systemd waits for READY=1 after RELOADING=1 before `systemctl reload` returns.
+    tell('RELOADING=1');
+    daemon.reload();
+    tell('READY=1');
+  });
+
+  try {
+    daemon = await Daemon.start(options, log);
+  } catch (err) {
+    fatal((err as Error).message, err instanceof ConfigInvalidError ? err.exitCode : 1);
+  }
+  tell(`READY=1\nSTATUS=${daemon.options.configFile ? `running ${daemon.options.configFile}` : 'running with an empty table'}\nMAINPID=${process.pid}`);
+  if (pending !== null) shutdown(pending);
 }
 
 main().catch((err: unknown) => fatal((err as Error).stack ?? String(err), 1));

@@ -47,8 +47,9 @@ export interface LoadDeps {
 
 /** Reads and checks `file` as `keepalived -t` does; throws ConfigInvalidError (with keepalived's
  *  exit code) or returns the configuration. */
-export function loadKeepalivedConfig(file: string, deps: LoadDeps = { reader: fsReader, machine: linuxMachine() }): LoadedConfig {
-  const parsed = parseKeepalivedConfig(file, deps.reader);
+export function loadKeepalivedConfig(file: string, deps: LoadDeps = { reader: fsReader, machine: linuxMachine() }, configId?: string): LoadedConfig {
+  // configId: keepalived's -i, matched by @id lines (keepalived defaults it to the host name up to the first dot).
+  const parsed = parseKeepalivedConfig(file, deps.reader, configId === undefined ? {} : { configId });
   const diagnostics: Diagnostic[] = [...parsed.diagnostics, ...validateKeepalivedModel(parsed.model, deps.machine)];
   const exitCode = configTestExitCode(diagnostics);
   if (exitCode !== 0) {

@@ -7,7 +7,9 @@ import type { ModelConfig } from '../service/model';
 import { ESTIMATOR_PERIOD_MS, StatsBook } from '../service/stats';
 import type { CounterSource } from '../service/stats';
 import { NO_CONNECTIONS, type ConnLister } from '../service/conn-list';
+import { existsSync } from 'node:fs';
 import { loadKeepalivedConfig } from './config-loader';
+import { defaultConfigId } from '../config/keepalived/index';
 import type { LoadedConfig } from './config-loader';
 import { ControlHandler } from './handler';
 import type { DaemonInfo } from './protocol';
@@ -59,10 +61,20 @@ export class Daemon implements DaemonHost {
 
   /** Loads the configuration (if any), then opens the control socket. */
   static async start(options: UvsdOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+    if (options.configFile && options.configDefault && !existsSync(options.configFile)) {
+      // keepalived starts without its default file too, with nothing to run; so does uvsd (an
+      // empty table; SIGHUP has no file to read), and the unit's ConditionFileNotEmpty keeps
+      // systemd from starting it at all.
+      log.warn(`configuration file ${options.configFile} does not exist`);
+      log.warn('Warning - uvsd has no configuration to run');
+      options = { ...options, configFile: null };
+    }
     const daemon = new Daemon(options, resolveSocketPath(options.socket ?? undefined, env), log);
     // The health checkers hook themselves in (onConfig, setLiveView, onStop): nothing to keep.
-    if (options.configFile) attachHealth(daemon, log);
-    if (options.configFile) daemon.vrrp = attachVrrp(daemon, log);
+    // keepalived's -P runs only VRRP, -C only the checkers (and so the table); both or neither: all.
+    const both = options.vrrpOnly === options.checkOnly;
+    if (options.configFile && (both || options.checkOnly)) attachHealth(daemon, log);
+    if (options.configFile && (both || options.vrrpOnly)) daemon.vrrp = attachVrrp(daemon, log, { respawn: !options.dontRespawn });
     if (options.configFile) daemon.applyConfig(daemon.readConfig(options.configFile));
     await daemon.server.listen(daemon.socketPath);
     daemon.timer = setInterval(() => daemon.handler.tick(), ESTIMATOR_PERIOD_MS);
@@ -86,14 +98,16 @@ export class Daemon implements DaemonHost {
       }
     }
     log.info(`uvsd ${process.pid}: control socket ${daemon.socketPath}; ` +
-      `${options.configFile ? `configuration ${options.configFile}` : 'empty table (no -f)'}; ` +
+      `${options.configFile ? `configuration ${options.configFile}` : 'empty table (no configuration)'}; ` +
       `io=${options.io} workers=${options.workers} conn-max=${options.connMax} svc-max=${options.svcMax} dest-max=${options.destMax}` +
       (options.ifaces.length ? ` iface=${options.ifaces.join(',')}` : ''));
     return daemon;
   }
 
   private readConfig(file: string): ModelConfig {
-    const loaded = loadKeepalivedConfig(file);
+    const loaded = loadKeepalivedConfig(file, undefined, this.options.configId ?? defaultConfigId());
+    // -P: VRRP only, so no virtual servers in the table (keepalived's checker process does not run).
+    if (this.options.vrrpOnly && !this.options.checkOnly) loaded.model = { ...loaded.model, services: [] };
     // The table is checked on a scratch copy before any subsystem hears of the file, so a table
     // error cannot leave the checkers (or VRRP) on the new file and the table on the old one.
     planReload(this.model, loaded.model);
@@ -134,7 +148,7 @@ export class Daemon implements DaemonHost {
   /** SIGHUP: re-read the file and apply the difference. */
   reload(): void {
     if (!this.options.configFile) {
-      this.log.info('SIGHUP: no configuration file (-f) to reload');
+      this.log.info('SIGHUP: no configuration file to reload');
       return;
     }
     try {

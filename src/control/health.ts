@@ -32,6 +32,7 @@ import { forwardMethod } from './config-loader';
 import type { LoadedConfig } from './config-loader';
 import type { DaemonHost } from './host';
 import type { Logger } from '../runtime/log';
+import { checkDetailLine, keepalivedCheckLines } from '../check/log-text';
 
 /** A loaded configuration with the stable ids its virtual and real servers got. */
 interface Adopted {
@@ -272,34 +273,12 @@ export class HealthGlue {
     }
   }
 
-  /** keepalived's log lines for transitions (check_api.c / ipwrapper.c wording, shortened). */
+  /** keepalived's log lines for checker results and the table changes they make (check/log-text.ts),
+   *  under keepalived's checker ident so syslog filters on Keepalived_healthcheckers keep working. */
   private logEvent(e: CheckEvent): void {
-    const vs = `VS [${e.vs.address}]:${e.vs.port}`;
-    switch (e.type) {
-      case 'rs-down': {
-        const rs = `[${e.rs.address}]:${e.rs.port}`;
-        if (e.stopping) return;
-        const why = e.trail.length ? `: ${e.trail[e.trail.length - 1]}` : '';
-        this.options.log.info(e.initial
-          ? `${e.checker ?? 'check'} on ${rs} failed at start${why}; ${rs} stays out of ${vs}`
-          : `${e.checker ?? 'check'} on ${rs} failed${why}; ${e.inhibit ? 'disabling' : 'removing'} service ${rs} ${e.inhibit ? 'in' : 'from'} ${vs}`);
-        return;
-      }
-      case 'rs-up':
-        this.options.log.info(`${e.checker ?? 'reload'} on [${e.rs.address}]:${e.rs.port} succeeded; adding service [${e.rs.address}]:${e.rs.port} to ${vs} (weight ${e.weight})`);
-        return;
-      case 'rs-weight':
-        this.options.log.info(`changing weight from ${e.previous} to ${e.weight} for [${e.rs.address}]:${e.rs.port} of ${vs}`);
-        return;
-      case 'quorum-lost':
-        if (!e.stopping) this.options.log.info(`lost quorum ${e.weightSum} < ${e.threshold} for ${vs}${e.sorrySwitched ? '; sorry server in' : ''}`);
-        return;
-      case 'quorum-gained':
-        this.options.log.info(`gained quorum ${e.weightSum} >= ${e.threshold} for ${vs}${e.sorrySwitched ? '; sorry server out' : ''}`);
-        return;
-      default:
-        return;
-    }
+    for (const line of keepalivedCheckLines(e)) this.options.log.info(`Keepalived_healthcheckers: ${line}`);
+    const detail = checkDetailLine(e);
+    if (detail !== null) this.options.log.debug(`Keepalived_healthcheckers: ${detail}`);
   }
 
   private async stop(): Promise<void> {

@@ -7,6 +7,7 @@ import type { NameResolver } from '../config/ipvsadm-addr';
 import { ControlClientError, NoDaemonError, request } from './client';
 import { ipvsStrerror, listAll, listConnections, listService, listTimeout } from './format';
 import { listDataplane } from './format-dataplane';
+import { uvsVersion } from '../runtime/version';
 import type { Response } from './protocol';
 import { resolveSocketPath } from '../runtime/paths';
 
@@ -26,6 +27,11 @@ export const SYNC_NOT_BUILT =
 export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<number> {
   // A uvs extension outside ipvsadm's options: the data plane's per-worker figures.
   if (argv.length === 1 && argv[0] === '--dataplane') return dataplane(io);
+  // uvs's own version; -v/--version stay ipvsadm's line, which scripts parse.
+  if (argv.length === 1 && argv[0] === '--uvs-version') {
+    io.stdout(`uvsadm ${uvsVersion()} (uvs; ipvsadm 1.31 options and output)\n`);
+    return 0;
+  }
   let command: IpvsadmCommand;
   // ipvsadm with no arguments lists the table.
   if (argv.length === 0) {

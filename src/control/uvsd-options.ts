@@ -1,5 +1,7 @@
-// uvsd's command line (README.md, "What runs"): keepalived's -n -l -f -t, the data-plane
-// options, and the control socket. Pure: argv in, options or a usage error out.
+// uvsd's command line (README.md, "Options"): keepalived 2.2's options, each either given its
+// keepalived meaning or accepted with a one-line note where uvsd has no such job (kept in
+// `notes`, logged at start), then uvsd's own data-plane and control-socket options. Pure: argv
+// in, options or a usage error that names the option out.
 
 import { availableParallelism, totalmem } from 'node:os';
 import { UvsError } from '../runtime/errors';
@@ -14,10 +16,44 @@ export interface UvsdOptions {
   dontFork: boolean;
   /** -l/--log-console: log to the console. */
   logConsole: boolean;
-  /** -f/--use-file FILE: a keepalived.conf; null = start with an empty table. */
+  /** -f/--use-file FILE: a keepalived.conf (default DEFAULT_CONFIG_FILE, as keepalived); null
+   *  with --no-config: an empty table, no file read. */
   configFile: string | null;
-  /** -t/--config-test: check the configuration and exit (0 = good). */
+  /** No -f given: the file is keepalived's default path, and a missing one is not an error. */
+  configDefault: boolean;
+  /** -t/--config-test[=FILE]: check the configuration and exit (0 = good). */
   configTest: boolean;
+  /** --config-test=FILE: where -t writes its diagnostics (keepalived's option); null = stderr. */
+  configTestLog: string | null;
+  /** -D/--log-detail: debug-level lines too. */
+  logDetail: boolean;
+  /** -S/--log-facility: the syslog facility number (LOG_DAEMON = 3 by default). */
+  logFacility: number;
+  /** -G/--no-syslog. */
+  noSyslog: boolean;
+  /** --log-journal: stderr lines with <N> level prefixes for journald (chosen by itself under
+   *  systemd: JOURNAL_STREAM set and stderr not a terminal). */
+  logJournal: boolean;
+  /** -P/--vrrp: VRRP only, no virtual servers and no checkers. -C/--check: checkers and the
+   *  table only, no VRRP. Both: everything (keepalived runs both children then too). */
+  vrrpOnly: boolean;
+  checkOnly: boolean;
+  /** -p/--pid, -r/--vrrp_pid, -c/--checkers_pid: pid files, each holding uvsd's pid (one
+   *  process; its VRRP and checkers are threads and timers in it); null = none written. */
+  pidFile: string | null;
+  vrrpPidFile: string | null;
+  checkersPidFile: string | null;
+  /** -i/--config-id: the id @id lines match; null = the host name up to its first dot. */
+  configId: string | null;
+  /** -u/--umask. */
+  umask: number | null;
+  /** --signum=SIGFUNC: print the signal number for SIGFUNC and exit. */
+  signum: string | null;
+  /** -R/--dont-respawn: a VRRP thread that dies is not restarted (it still fails safe: its VIPs
+   *  are removed). Data-plane workers are restarted in place either way. */
+  dontRespawn: boolean;
+  /** keepalived options uvsd accepts without a job for them: one line each, logged at start. */
+  notes: string[];
   io: IoBackend;
   /** --iface IF, repeatable; empty = chosen from the configuration (docs/architecture.md, "Which interfaces"). */
   ifaces: string[];
@@ -61,6 +97,16 @@ export const DEFAULT_SVC_MAX = 1 << 14;
 export const DEFAULT_DEST_MAX = NO_DEST;
 export const MAX_SVC_MAX = 1 << 22;
 export const MAX_DEST_MAX = NO_DEST;
+/** keepalived's default configuration file (keepalived(8), -f). */
+export const DEFAULT_CONFIG_FILE = '/etc/keepalived/keepalived.conf';
+/** syslog(3)'s LOG_DAEMON: keepalived's default facility. */
+export const LOG_DAEMON = 3;
+
+/** keepalived's --signum functions that uvsd handles, and their signals (keepalived(8), SIGNALS). */
+export const SIGNUMS: Readonly<Record<string, number>> = { STOP: 15, RELOAD: 1 };
+/** keepalived's functions uvsd does not handle (yet): --signum refuses them rather than give a
+ *  number whose default action would end uvsd (SIGUSR1/SIGUSR2 terminate a process that ignores them). */
+const SIGNUMS_UNHANDLED = ['DATA', 'STATS', 'STATS_CLEAR', 'JSON', 'TDATA'];
 export const MAX_WORKERS = 64;
 
 /** PACKET_FANOUT modes offered by --fanout (native.ts FanoutMode). */
@@ -86,56 +132,134 @@ export class UvsdUsageError extends UvsError {
 }
 
 export const UVSD_USAGE = `Usage: uvsd [options]
-  -f, --use-file FILE     read this keepalived.conf (without it: an empty table, no file read)
-  -t, --config-test       check the configuration and exit (0 = good)
-  -n, --dont-fork         accepted for keepalived compatibility; uvsd stays in the foreground
-  -l, --log-console       log to the console
-      --io ring|pcap|none packet I/O backend (default ring; none: control plane only)
-      --iface IF          capture on IF; repeatable (default: from the configuration)
-      --workers N         data-plane worker threads (default: number of CPUs - 1, at least 1)
-      --fanout MODE       how frames are spread over the workers: hash (default; a flow stays
-                          on one worker), cpu (the worker of the receiving CPU; for multi-queue
-                          NICs whose RSS already spreads flows), lb (round robin)
-      --conn-max N        connection table capacity (default ${DEFAULT_CONN_MAX}: 1/64 of memory, ${CONN_ENTRY_BYTES} bytes each)
-      --drop-entry 0-3    flood defence, as net.ipv4.vs.drop_entry: evict cheap entries under pressure
-                          (0 off, 1/2 auto, 3 always; default 1)
-      --drop-packet 0-3   as net.ipv4.vs.drop_packet: drop a share of new connections (default 0)
-      --secure-tcp 0-3    as net.ipv4.vs.secure_tcp: the stricter TCP state table (default 0)
-      --amemthresh N      pressure starts when fewer than N table slots are free (default conn-max/8)
-      --am-droprate N     drop_packet's 1/N when it is 3 (default 10)
-      --svc-max N         virtual services the table holds (default ${DEFAULT_SVC_MAX})
-      --dest-max N        real servers the table holds, all services together (default ${DEFAULT_DEST_MAX})
-      --socket PATH       control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
-  -h, --help              this text
-  -v, --version           version
+keepalived's options:
+  -f, --use-file=FILE          read this keepalived.conf (default ${DEFAULT_CONFIG_FILE})
+      --no-config              no file: start with an empty table (uvsadm-only use)
+  -P, --vrrp                   only VRRP (no virtual servers, no checkers)
+  -C, --check                  only the table and its checkers (no VRRP)
+  -l, --log-console            log to the console (instead of syslog)
+  -D, --log-detail             detailed log messages (debug level)
+  -S, --log-facility=FACILITY  syslog facility: 0-7 (local0-7), local0-7, user, daemon (default)
+  -G, --no-syslog              do not log via syslog (errors still go to stderr)
+  -p, --pid=FILE               write uvsd's pid to FILE (default: no pid file)
+  -r, --vrrp_pid=FILE          the same, for scripts reading keepalived's VRRP pid file
+  -c, --checkers_pid=FILE      the same, for scripts reading keepalived's checkers pid file
+  -i, --config-id=ID           the id @ID lines match (default: host name up to the first dot)
+  -u, --umask=MASK             umask for created files (numeric)
+  -n, --dont-fork              accepted: uvsd always stays in the foreground
+  -t, --config-test[=FILE]     check the configuration and exit (0 = good); diagnostics to FILE
+      --signum=SIGFUNC         print the signal number for STOP or RELOAD and exit
+  -R, --dont-respawn           do not restart a VRRP thread that dies (it still fails safe)
+  -B -X -V -I -a -d -e -x -m --all --no_bfd --flush-log-file --perf --debug --no-mem-check
+  -g FILE -A FILE -b FILE -M[PATTERN]
+                               accepted with a note: uvsd has no such job (see uvsd(8))
+uvsd's options:
+      --log-journal            log to stderr with <N> level prefixes (default under systemd)
+      --io ring|pcap|none      packet I/O backend (default ring; none: control plane only)
+      --iface IF               capture on IF; repeatable (default: from the configuration)
+      --workers N              data-plane worker threads (default: number of CPUs - 1, at least 1)
+      --fanout MODE            how frames are spread over the workers: hash (default; a flow stays
+                               on one worker), cpu (the worker of the receiving CPU; for multi-queue
+                               NICs whose RSS already spreads flows), lb (round robin)
+      --conn-max N             connection table capacity (default ${DEFAULT_CONN_MAX}: 1/64 of memory, ${CONN_ENTRY_BYTES} bytes each)
+      --drop-entry 0-3         flood defence, as net.ipv4.vs.drop_entry: evict cheap entries under pressure
+                               (0 off, 1/2 auto, 3 always; default 1)
+      --drop-packet 0-3        as net.ipv4.vs.drop_packet: drop a share of new connections (default 0)
+      --secure-tcp 0-3         as net.ipv4.vs.secure_tcp: the stricter TCP state table (default 0)
+      --amemthresh N           pressure starts when fewer than N table slots are free (default conn-max/8)
+      --am-droprate N          drop_packet's 1/N when it is 3 (default 10)
+      --svc-max N              virtual services the table holds (default ${DEFAULT_SVC_MAX})
+      --dest-max N             real servers the table holds, all services together (default ${DEFAULT_DEST_MAX})
+      --socket PATH            control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
+  -h, --help                   this text
+  -v, --version                uvs's version
 `;
+
+/** none: a flag; required: FILE or =FILE; optional: only attached (-tFILE, --config-test=FILE), as getopt_long. */
+type ArgMode = 'none' | 'required' | 'optional';
 
 interface Spec {
   long: string;
   short: string;
-  takesArg: boolean;
+  arg: ArgMode;
 }
 
+/** keepalived options with no job in uvsd: the note logged for each (keepalived(8) for their meaning). */
+const NOTED: Readonly<Record<string, string>> = {
+  all: 'uvsd runs VRRP and the checkers whenever the configuration has them',
+  no_bfd: 'uvs has no BFD',
+  'log-file': 'uvsd logs to syslog, the journal or the console, not to a file of its own',
+  'flush-log-file': 'uvsd writes no log file',
+  'release-vips': 'uvsd removes its VIPs on every stop already',
+  'dont-release-vrrp': 'uvsd always removes its VIPs on stop (a restarted uvsd purges stale ones)',
+  'dont-release-ipvs': 'the IPVS table of uvsd lives in the process and goes with it',
+  'dump-conf': 'use uvsadm -Ln and uvsd -t to see what uvsd makes of the configuration',
+  'address-monitoring': 'uvsd does not log address changes',
+  'bfd_pid': 'uvs has no BFD process',
+  'all-config': 'a missing include is reported by uvsd -t',
+  snmp: 'uvs has no SNMP agent',
+  'snmp-agent-socket': 'uvs has no SNMP agent',
+  'core-dump': 'Node.js writes no core dump of its own; use ulimit -c and node --abort-on-uncaught-exception',
+  'core-dump-pattern': 'uvsd does not change kernel.core_pattern',
+  perf: 'uvsd records no perf data (use node --cpu-prof)',
+  debug: 'uvsd has no keepalived debug options; -D gives detail',
+  'no-mem-check': 'uvsd has no malloc checks',
+};
+
 const SPECS: Spec[] = [
-  { long: 'dont-fork', short: 'n', takesArg: false },
-  { long: 'log-console', short: 'l', takesArg: false },
-  { long: 'use-file', short: 'f', takesArg: true },
-  { long: 'config-test', short: 't', takesArg: false },
-  { long: 'io', short: '', takesArg: true },
-  { long: 'iface', short: '', takesArg: true },
-  { long: 'workers', short: '', takesArg: true },
-  { long: 'fanout', short: '', takesArg: true },
-  { long: 'conn-max', short: '', takesArg: true },
-  { long: 'svc-max', short: '', takesArg: true },
-  { long: 'dest-max', short: '', takesArg: true },
-  { long: 'socket', short: '', takesArg: true },
-  { long: 'drop-entry', short: '', takesArg: true },
-  { long: 'drop-packet', short: '', takesArg: true },
-  { long: 'secure-tcp', short: '', takesArg: true },
-  { long: 'amemthresh', short: '', takesArg: true },
-  { long: 'am-droprate', short: '', takesArg: true },
-  { long: 'help', short: 'h', takesArg: false },
-  { long: 'version', short: 'v', takesArg: false },
+  { long: 'use-file', short: 'f', arg: 'required' },
+  { long: 'no-config', short: '', arg: 'none' },
+  { long: 'vrrp', short: 'P', arg: 'none' },
+  { long: 'check', short: 'C', arg: 'none' },
+  { long: 'no_bfd', short: 'B', arg: 'none' },
+  { long: 'all', short: '', arg: 'none' },
+  { long: 'log-console', short: 'l', arg: 'none' },
+  { long: 'log-detail', short: 'D', arg: 'none' },
+  { long: 'log-facility', short: 'S', arg: 'required' },
+  { long: 'log-file', short: 'g', arg: 'required' },
+  { long: 'flush-log-file', short: '', arg: 'none' },
+  { long: 'no-syslog', short: 'G', arg: 'none' },
+  { long: 'log-journal', short: '', arg: 'none' },
+  { long: 'release-vips', short: 'X', arg: 'none' },
+  { long: 'dont-release-vrrp', short: 'V', arg: 'none' },
+  { long: 'dont-release-ipvs', short: 'I', arg: 'none' },
+  { long: 'dont-respawn', short: 'R', arg: 'none' },
+  { long: 'dont-fork', short: 'n', arg: 'none' },
+  { long: 'dump-conf', short: 'd', arg: 'none' },
+  { long: 'pid', short: 'p', arg: 'required' },
+  { long: 'vrrp_pid', short: 'r', arg: 'required' },
+  { long: 'genhash', short: 'T', arg: 'none' },
+  { long: 'checkers_pid', short: 'c', arg: 'required' },
+  { long: 'address-monitoring', short: 'a', arg: 'none' },
+  { long: 'bfd_pid', short: 'b', arg: 'required' },
+  { long: 'namespace', short: 's', arg: 'required' },
+  { long: 'all-config', short: 'e', arg: 'none' },
+  { long: 'config-id', short: 'i', arg: 'required' },
+  { long: 'snmp', short: 'x', arg: 'none' },
+  { long: 'snmp-agent-socket', short: 'A', arg: 'required' },
+  { long: 'umask', short: 'u', arg: 'required' },
+  { long: 'core-dump', short: 'm', arg: 'none' },
+  { long: 'core-dump-pattern', short: 'M', arg: 'optional' },
+  { long: 'signum', short: '', arg: 'required' },
+  { long: 'config-test', short: 't', arg: 'optional' },
+  { long: 'perf', short: '', arg: 'optional' },
+  { long: 'debug', short: '', arg: 'optional' },
+  { long: 'no-mem-check', short: '', arg: 'none' },
+  { long: 'io', short: '', arg: 'required' },
+  { long: 'iface', short: '', arg: 'required' },
+  { long: 'workers', short: '', arg: 'required' },
+  { long: 'conn-max', short: '', arg: 'required' },
+  { long: 'fanout', short: '', arg: 'required' },
+  { long: 'svc-max', short: '', arg: 'required' },
+  { long: 'dest-max', short: '', arg: 'required' },
+  { long: 'drop-entry', short: '', arg: 'required' },
+  { long: 'drop-packet', short: '', arg: 'required' },
+  { long: 'secure-tcp', short: '', arg: 'required' },
+  { long: 'amemthresh', short: '', arg: 'required' },
+  { long: 'am-droprate', short: '', arg: 'required' },
+  { long: 'socket', short: '', arg: 'required' },
+  { long: 'help', short: 'h', arg: 'none' },
+  { long: 'version', short: 'v', arg: 'none' },
 ];
 
 function positiveInt(option: string, text: string, max: number): number {
@@ -145,13 +269,24 @@ function positiveInt(option: string, text: string, max: number): number {
   return n;
 }
 
+/** The option as the user wrote it, for errors: "-S" or "--log-facility". */
+function named(spec: Spec, word: string): string {
+  return word.startsWith('--') || !spec.short ? `--${spec.long}` : `-${spec.short}`;
+}
+
 export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
   const o: UvsdOptions = {
-    dontFork: false, logConsole: false, configFile: null, configTest: false, io: 'ring', ifaces: [],
+    dontFork: false, logConsole: false, configFile: DEFAULT_CONFIG_FILE, configDefault: true, configTest: false,
+    configTestLog: null, logDetail: false, logFacility: LOG_DAEMON, noSyslog: false, logJournal: false,
+    vrrpOnly: false, checkOnly: false, pidFile: null, vrrpPidFile: null, checkersPidFile: null, configId: null,
+    umask: null, signum: null, dontRespawn: false, notes: [],
+    io: 'ring', ifaces: [],
     workers: defaultWorkers(), fanout: 'hash', connMax: DEFAULT_CONN_MAX, connDefense: {},
     svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null,
     help: false, version: false,
   };
+  let useFile = false;
+  let noConfig = false;
   const words = [...argv];
   while (words.length > 0) {
     const word = words.shift()!;
@@ -161,34 +296,39 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
       const eq = word.indexOf('=');
       const name = eq >= 0 ? word.slice(2, eq) : word.slice(2);
       spec = SPECS.find((s) => s.long === name);
+      if (!spec) throw new UvsdUsageError(`unknown option --${name}`);
       if (eq >= 0) value = word.slice(eq + 1);
-      if (spec && !spec.takesArg && value !== null) throw new UvsdUsageError(`option --${name} takes no value`);
+      if (spec.arg === 'none' && value !== null) throw new UvsdUsageError(`option --${name} takes no value`);
     } else if (word.startsWith('-') && word.length > 1) {
-      // Short options combine (-nl); one taking a value ends the group (-f/etc/x.conf or -f FILE).
+      // Short options combine (-nlD); one taking a value ends the group (-f/etc/x.conf or -f FILE).
       const letters = word.slice(1);
       for (let i = 0; i < letters.length; i++) {
         const s = SPECS.find((x) => x.short === letters[i]);
         if (!s) throw new UvsdUsageError(`unknown option -${letters[i]}`);
-        if (s.takesArg) {
+        if (s.arg !== 'none') {
           const rest = letters.slice(i + 1);
           if (rest) value = rest;
           spec = s;
           break;
         }
-        apply(o, s, null);
+        apply(o, s, null, `-${s.short}`);
+        if (s.long === 'use-file') useFile = true;
+        if (s.long === 'no-config') noConfig = true;
       }
       if (!spec) continue;
     } else {
       throw new UvsdUsageError(`unexpected argument "${word}"`);
     }
-    if (!spec) throw new UvsdUsageError(`unknown option ${word}`);
-    if (spec.takesArg && value === null) {
+    if (spec.arg === 'required' && value === null) {
       const next = words.shift();
-      if (next === undefined) throw new UvsdUsageError(`option --${spec.long} needs a value`);
+      if (next === undefined) throw new UvsdUsageError(`option ${named(spec, word)} needs a value`);
       value = next;
     }
-    apply(o, spec, value);
+    if (spec.long === 'use-file') useFile = true;
+    if (spec.long === 'no-config') noConfig = true;
+    apply(o, spec, value, named(spec, word));
   }
+  if (useFile && noConfig) throw new UvsdUsageError('--no-config and -f/--use-file exclude each other');
   if (o.connDefense.amemthresh !== undefined && o.connDefense.amemthresh > o.connMax) {
     throw new UvsdUsageError(`--amemthresh: ${o.connDefense.amemthresh} free slots is more than --conn-max (${o.connMax})`);
   }
@@ -200,16 +340,62 @@ function mode(option: string, text: string): number {
   return Number(text);
 }
 
-function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
+function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): void {
   const v = value ?? '';
+  const note = NOTED[spec.long];
+  if (note !== undefined) {
+    o.notes.push(`option ${name} (keepalived's --${spec.long}) accepted: ${note}`);
+    return;
+  }
   switch (spec.long) {
     case 'dont-fork': o.dontFork = true; break;
     case 'log-console': o.logConsole = true; break;
     case 'use-file':
-      if (v === '') throw new UvsdUsageError('--use-file: empty file name');
+      if (v === '') throw new UvsdUsageError(`${name}: empty file name`);
       o.configFile = v;
+      o.configDefault = false;
       break;
-    case 'config-test': o.configTest = true; break;
+    case 'no-config':
+      o.configFile = null;
+      o.configDefault = false;
+      break;
+    case 'vrrp': o.vrrpOnly = true; break;
+    case 'dont-respawn': o.dontRespawn = true; break;
+    case 'check': o.checkOnly = true; break;
+    case 'log-detail': o.logDetail = true; break;
+    case 'log-facility': o.logFacility = parseFacility(name, v); break;
+    case 'no-syslog': o.noSyslog = true; break;
+    case 'log-journal': o.logJournal = true; break;
+    case 'pid': o.pidFile = pathValue(name, v); break;
+    case 'vrrp_pid': o.vrrpPidFile = pathValue(name, v); break;
+    case 'checkers_pid': o.checkersPidFile = pathValue(name, v); break;
+    case 'genhash':
+      throw new UvsdUsageError(`${name}: genhash mode is not part of uvsd; compute digests with e.g. curl -s URL | md5sum`);
+    case 'namespace':
+      throw new UvsdUsageError(`${name}: uvsd runs in the network namespace it is started in; use ip netns exec ${v || 'NAME'} uvsd ...`);
+    case 'config-id':
+      if (v === '' || /\s/.test(v)) throw new UvsdUsageError(`${name}: "${v}" is not a configuration id`);
+      o.configId = v;
+      break;
+    case 'umask': {
+      // keepalived reads it with strtoul(.., 0): 022 is octal, 0x12 hex, 18 decimal.
+      const n = /^0[xX][0-9a-fA-F]+$/.test(v) ? parseInt(v.slice(2), 16)
+        : /^0[0-7]*$/.test(v) ? parseInt(v, 8)
+          : /^[1-9][0-9]*$/.test(v) ? Number(v) : NaN;
+      if (!(n >= 0 && n <= 0o777)) throw new UvsdUsageError(`${name}: "${v}" is not a umask (0 to 0777)`);
+      o.umask = n;
+      break;
+    }
+    case 'signum': {
+      const f = v.toUpperCase();
+      if (SIGNUMS[f] !== undefined) { o.signum = f; break; }
+      if (SIGNUMS_UNHANDLED.includes(f)) throw new UvsdUsageError(`${name}: uvsd does not handle ${f} (it handles STOP and RELOAD)`);
+      throw new UvsdUsageError(`${name}: unknown signal function "${v}" (STOP, RELOAD)`);
+    }
+    case 'config-test':
+      o.configTest = true;
+      if (value !== null) o.configTestLog = pathValue(name, v);
+      break;
     case 'io':
       if (v !== 'ring' && v !== 'pcap' && v !== 'none') throw new UvsdUsageError(`--io: "${v}" is not one of ring, pcap, none`);
       o.io = v;
@@ -244,4 +430,19 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null): void {
     case 'help': o.help = true; break;
     case 'version': o.version = true; break;
   }
+}
+
+function pathValue(name: string, v: string): string {
+  if (v === '') throw new UvsdUsageError(`${name}: empty file name`);
+  return v;
+}
+
+/** keepalived's -S: 0-7 for local0-local7, or local0-7, user, daemon (keepalived(8)). */
+function parseFacility(name: string, v: string): number {
+  if (/^[0-7]$/.test(v)) return 16 + Number(v);
+  const m = /^local([0-7])$/.exec(v);
+  if (m) return 16 + Number(m[1]);
+  if (v === 'user') return 1;
+  if (v === 'daemon') return LOG_DAEMON;
+  throw new UvsdUsageError(`${name}: "${v}" is not a facility (0-7, local0-local7, user, daemon)`);
 }

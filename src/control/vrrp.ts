@@ -44,6 +44,8 @@ export interface VrrpGlueOptions {
   io?: VrrpIoSpec;
   /** Machine facts for vrrpFromKeepalived (default: `ip -j -4 addr`). */
   facts?: () => InterfaceFacts;
+  /** Respawn a VRRP thread that dies (default true; keepalived's -R/--dont-respawn turns it off). */
+  respawn?: boolean;
 }
 
 /** One vrrp_script: run every `interval`, rise/fall decide when its result changes. */
@@ -304,6 +306,7 @@ export class VrrpGlue {
         logger: prefixed(this.options.log, 'Keepalived_vrrp: '),
         onState: (instance, state) => this.instanceState(instance, state),
         onGroupState: (group, state) => this.groupState(group, state),
+        respawn: this.options.respawn ?? true,
       });
       this.options.log.info(`vrrp: ${next.config.instances.length} instance(s) running: ${next.config.instances.map((i) => i.name).join(', ')}`);
     } else {

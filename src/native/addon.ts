@@ -306,6 +306,9 @@ export interface NativeAddon {
   fdClose(fd: number): void;
   /** Which addon instance answered (1, 2, ... in load order across threads). */
   instanceId(): number;
+  /** One datagram to an AF_UNIX SOCK_DGRAM socket (/dev/log, $NOTIFY_SOCKET; '@name' is
+   *  abstract): true when sent, false when it would block; throws (code ENOENT, ECONNREFUSED, ...). */
+  unixDgramSend(path: string, buffer: ArrayBuffer | ArrayBufferView): boolean;
 }
 
 // The frame descriptor layout, fixed here so hot code can use plain constants; the addon's own

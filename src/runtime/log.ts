@@ -83,3 +83,78 @@ export function consoleSink(program: string, options: { console: boolean; timest
 export function linesLogger(lines: string[], errorMark = ''): Logger {
   return createLogger({ sink: (level, message) => lines.push(level === 'error' || level === 'warn' ? errorMark + message : message), level: 'debug' });
 }
+
+/** Sends one datagram to a unix socket: true when sent, false when it would block; throws when
+ *  nobody listens. The native addon's unixDgramSend; injected, because this layer loads nothing. */
+export type DatagramSend = (path: string, data: Uint8Array) => boolean;
+
+/** keepalived 2.2's syslog idents for its VRRP and checker processes: a message that starts with
+ *  one of them ("Keepalived_vrrp: (VI_1) Entering MASTER STATE") goes to syslog under that ident,
+ *  so `journalctl -t Keepalived_vrrp` and rsyslog's programname filters keep matching. */
+const KEEPALIVED_IDENT = /^(Keepalived_vrrp|Keepalived_healthcheckers): /;
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** One syslog line as glibc's syslog(3) sends it to /dev/log (RFC 3164 section 4.1:
+ *  `<PRI>Mmm dd hh:mm:ss TAG[pid]: MSG`, PRI = facility * 8 + severity, local time). */
+export function syslogLine(facility: number, level: LogLevel, ident: string, pid: number, message: string, now: Date = new Date()): string {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const stamp = `${MONTHS[now.getMonth()]} ${String(now.getDate()).padStart(2, ' ')} ${two(now.getHours())}:${two(now.getMinutes())}:${two(now.getSeconds())}`;
+  const m = KEEPALIVED_IDENT.exec(message);
+  const tag = m ? m[1] : ident;
+  const text = m ? message.slice(m[0].length) : message;
+  return `<${facility * 8 + LOG_SEVERITY[level]}>${stamp} ${tag}[${pid}]: ${text}`;
+}
+
+export interface SyslogSinkOptions {
+  /** The syslog socket: /dev/log. */
+  path: string;
+  /** Facility number (LOG_FACILITY): keepalived's default is daemon (3), -S changes it. */
+  facility: number;
+  ident: string;
+  send: DatagramSend;
+  /** Where a line goes when syslog does not take it (nobody listens, or it would block), with
+   *  the reason: errors and warnings must not be lost. */
+  fallback: (level: LogLevel, message: string, why: string) => void;
+  pid?: number;
+}
+
+/**
+ * syslog through /dev/log, as keepalived logs by default. A line syslog does not take goes to
+ * the fallback with the reason.
+ */
+export function syslogSink(options: SyslogSinkOptions): LogSink {
+  const pid = options.pid ?? process.pid;
+  return (level, message) => {
+    const line = Buffer.from(syslogLine(options.facility, level, options.ident, pid, message));
+    let why: string;
+    try {
+      if (options.send(options.path, line)) return;
+      why = `${options.path} is full`;
+    } catch (err) {
+      why = (err as Error).message;
+    }
+    options.fallback(level, message, why);
+  };
+}
+
+/**
+ * stderr for systemd's journal: each line starts with `<N>`, N the syslog severity, which
+ * journald reads as the line's priority (sd-daemon(3), "SD_ERR" etc.); the journal adds the time,
+ * so there is no timestamp.
+ */
+export function journalSink(write: (text: string) => void = (t) => process.stderr.write(t)): LogSink {
+  return (level, message) => write(`<${LOG_SEVERITY[level]}>${message}\n`);
+}
+
+/**
+ * Whether stderr is connected to the journal (systemd.exec(5), $JOURNAL_STREAM: "DEVICE:INODE"
+ * of the stream; compared with stderr's own, so a child that inherited the variable but not the
+ * stream does not think so). `stat` is fstat(2) of fd 2.
+ */
+export function stderrIsJournal(env: NodeJS.ProcessEnv, stat: { dev: number; ino: number } | null): boolean {
+  const v = env['JOURNAL_STREAM'];
+  if (!v || !stat) return false;
+  const m = /^(\d+):(\d+)$/.exec(v);
+  return m !== null && Number(m[1]) === stat.dev && Number(m[2]) === stat.ino;
+}

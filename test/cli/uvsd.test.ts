@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -23,7 +23,10 @@ after(() => {
 });
 
 function startUvsd(socket: string, extra: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [UVSD, '-n', '--io', 'none', '--socket', socket, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // -G: errors to stderr only, nothing to the machine's syslog; --no-config unless the test gives
+  // -f, so a keepalived.conf at the default path changes nothing here.
+  const config = extra.includes('-f') ? [] : ['--no-config'];
+  const child = spawn(process.execPath, [UVSD, '-n', '-G', '--io', 'none', '--socket', socket, ...config, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   return child;
 }
@@ -68,7 +71,7 @@ test('socket 0600, a second daemon refused, SIGTERM exits promptly and removes t
   assert.equal(statSync(socket).mode & 0o777, 0o600);
   assert.equal(uvsadm(socket, ['-A', '-t', '10.0.0.1:80', '-s', 'rr']).status, 0);
 
-  const second = spawnSync(process.execPath, [UVSD, '--io', 'none', '--socket', socket], { encoding: 'utf8', timeout: 10_000 });
+  const second = spawnSync(process.execPath, [UVSD, '-G', '--no-config', '--io', 'none', '--socket', socket], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(second.status, 1);
   assert.match(second.stderr, /^uvsd: another uvsd already runs in this network namespace: it answers on .*a\.sock; stop it first\n$/);
   // The first daemon and its table are untouched.
@@ -137,7 +140,7 @@ test('-f loads a keepalived.conf, SIGHUP reloads it by diff; -t checks it with k
   daemon.kill('SIGTERM');
   await exited(daemon, 4000);
   // A daemon whose file does not check out does not start.
-  const refused = spawnSync(process.execPath, [UVSD, '--io', 'none', '--socket', join(dir, 'd.sock'), '-f', bad], { encoding: 'utf8', timeout: 10_000 });
+  const refused = spawnSync(process.execPath, [UVSD, '-G', '--io', 'none', '--socket', join(dir, 'd.sock'), '-f', bad], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(refused.status, 5);
   assert.equal(existsSync(join(dir, 'd.sock')), false);
 });
@@ -174,7 +177,7 @@ test('uvsd options: data-plane options are validated', () => {
     [['--am-droprate', '0'], /--am-droprate: 0 is out of range/],
     [['--iface', 'a-name-longer-than-15'], /not a valid interface name/],
     [['--iface'], /needs a value/],
-    [['-x'], /unknown option -x/],
+    [['-q'], /unknown option -q/],
     [['--bogus'], /unknown option --bogus/],
     [['stray'], /unexpected argument/],
   ];
@@ -182,4 +185,59 @@ test('uvsd options: data-plane options are validated', () => {
   const r = spawnSync(process.execPath, [UVSD, '--io', 'xdp'], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /^uvsd: --io: "xdp" is not one of ring, pcap, none\nUsage: uvsd/);
+});
+
+test('keepalived 2.2 options: meanings, notes, defaults, errors that name the option', () => {
+  const d = parseUvsdArgs([]);
+  assert.equal(d.configFile, '/etc/keepalived/keepalived.conf');
+  assert.equal(d.configDefault, true);
+  assert.equal(d.logFacility, 3); // LOG_DAEMON
+  assert.equal(d.pidFile, null);
+  const e = parseUvsdArgs(['--no-config']);
+  assert.equal(e.configFile, null);
+  assert.equal(e.configDefault, false);
+
+  const o = parseUvsdArgs(['-nDP', '-S', '2', '-G', '-p', '/tmp/k.pid', '--vrrp_pid=/tmp/v.pid', '-c/tmp/c.pid', '-i', 'lb1', '-u', '022', '-BR', '--all', '-g', '/tmp/log', '-x']);
+  assert.ok(o.logDetail && o.vrrpOnly && !o.checkOnly && o.noSyslog && o.dontFork);
+  assert.equal(o.dontRespawn, true, '-R: a dead VRRP thread is not restarted');
+  assert.equal(parseUvsdArgs([]).dontRespawn, false);
+  assert.equal(o.logFacility, 18); // local2
+  assert.deepEqual([o.pidFile, o.vrrpPidFile, o.checkersPidFile], ['/tmp/k.pid', '/tmp/v.pid', '/tmp/c.pid']);
+  assert.equal(o.configId, 'lb1');
+  assert.equal(o.umask, 0o22);
+  assert.deepEqual(o.notes.map((n) => n.split(' accepted')[0]), [
+    "option -B (keepalived's --no_bfd)", "option --all (keepalived's --all)",
+    "option -g (keepalived's --log-file)", "option -x (keepalived's --snmp)",
+  ]);
+  for (const [arg, n] of [['local7', 23], ['user', 1], ['daemon', 3], ['0', 16]] as const) assert.equal(parseUvsdArgs(['-S', arg]).logFacility, n);
+  assert.equal(parseUvsdArgs(['--log-facility=local4']).logFacility, 20);
+  assert.ok(parseUvsdArgs(['-C']).checkOnly);
+  assert.equal(parseUvsdArgs(['--config-test=/tmp/t.log']).configTestLog, '/tmp/t.log');
+  assert.equal(parseUvsdArgs(['-t']).configTestLog, null);
+  assert.equal(parseUvsdArgs(['--signum=reload']).signum, 'RELOAD');
+
+  const bad: [string[], RegExp][] = [
+    [['-S', 'mail'], /^-S: "mail" is not a facility/],
+    [['--log-facility=8'], /^--log-facility: "8" is not a facility/],
+    [['-S'], /^option -S needs a value/],
+    [['-f', '/a', '--no-config'], /--no-config and -f\/--use-file exclude each other/],
+    [['-u', '0999'], /^-u: "0999" is not a umask/],
+    [['-T'], /^-T: genhash mode is not part of uvsd/],
+    [['-s', 'ns1'], /^-s: uvsd runs in the network namespace it is started in; use ip netns exec ns1/],
+    [['--signum=DATA'], /^--signum: uvsd does not handle DATA/],
+    [['--signum=FOO'], /^--signum: unknown signal function "FOO"/],
+    [['-p', ''], /^-p: empty file name/],
+    [['--dont-fork=1'], /^option --dont-fork takes no value/],
+  ];
+  for (const [argv, message] of bad) assert.throws(() => parseUvsdArgs(argv), (err: unknown) => err instanceof UvsdUsageError && message.test(err.message), argv.join(' '));
+});
+
+test('--signum prints the signal numbers; --version prints package.json\'s version', () => {
+  const stop = spawnSync(process.execPath, [UVSD, '--signum=STOP'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(stop.stdout, '15\n');
+  assert.equal(spawnSync(process.execPath, [UVSD, '--signum=RELOAD'], { encoding: 'utf8', timeout: 10_000 }).stdout, '1\n');
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  const v = spawnSync(process.execPath, [UVSD, '--version'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(v.status, 0);
+  assert.match(v.stdout, new RegExp(`^uvsd ${version.replace(/\./g, '\\.')} \\(uvs, IPVS 1\\.2\\.1 compatible`));
 });

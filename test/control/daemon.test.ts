@@ -28,7 +28,7 @@ test('daemon: config by diff, data-plane attach points, stop hooks newest first'
   const dir = mkdtempSync(join(tmpdir(), 'uvs-daemon-'));
   const socket = join(dir, 'd.sock');
   const log: string[] = [];
-  const daemon = await Daemon.start(parseUvsdArgs(['--socket', socket]), linesLogger(log, 'E '), {});
+  const daemon = await Daemon.start(parseUvsdArgs(['--no-config', '--socket', socket]), linesLogger(log, 'E '), {});
   try {
     daemon.applyConfig(config(1));
     const slot = daemon.model.list()[0]!.dests[0]!.slot;

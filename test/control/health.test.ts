@@ -127,7 +127,7 @@ test('checkers take real servers out and back; reload keeps slots, applies weigh
       // MISC_CHECK exit 1 (retry 0 by default for MISC_CHECK): rs2 leaves the table.
       s.exit(2, 1);
       await waitFor('rs2 out', () => !('10.0.1.2:80' in weights(daemon)), log);
-      assert.ok(log.some((l) => /removing service \[10\.0\.1\.2\]:80 from VS \[10\.0\.0\.1\]:80/.test(l)), log.join('\n'));
+      assert.ok(log.some((l) => /Keepalived_healthcheckers: Removing service \[10\.0\.1\.2\]:tcp:80 from VS \[10\.0\.0\.1\]:tcp:80$/.test(l)), log.join('\n'));
 
       // Reload with rs1's neighbour weight changed: rs2 stays out (its checker holds it down), the
       // others keep their slots, rs2's new configured weight waits for its recovery.
@@ -178,7 +178,7 @@ test('inhibit_on_failure keeps a failed real server at weight 0; quorum lost bri
       // listed at weight 0, the live ones leave.
       await waitFor('sorry server in', () => '10.0.1.9:80' in weights(daemon), log);
       assert.deepEqual(weights(daemon), { '10.0.1.2:80': 0, '10.0.1.9:80': 1 });
-      assert.ok(log.some((l) => /lost quorum 2 < 3 .*sorry server in/.test(l)), log.join('\n'));
+      assert.ok(log.some((l) => /Lost quorum 2 < 3 .*sorry server in/.test(l)), log.join('\n'));
       s.exit(2, 0);
       await waitFor('sorry server out', () => !('10.0.1.9:80' in weights(daemon)), log);
       assert.deepEqual(weights(daemon), { '10.0.1.1:80': 1, '10.0.1.2:80': 1, '10.0.1.3:80': 1 });
@@ -225,7 +225,7 @@ ${rs(3, 1)}
       await waitFor('sorry server in', () => Object.keys(weights(daemon)).join() === '10.0.1.9:80', log);
       // rs1 back: live weight 2 is quorum but not quorum + 1: still the sorry server.
       s.exit(1, 0);
-      await waitFor('rs1 counted', () => log.some((l) => /adding service \[10\.0\.1\.1\]:80/.test(l)), log);
+      await waitFor('rs1 counted', () => log.some((l) => /Adding service \[10\.0\.1\.1\]:tcp:80/.test(l)), log);
       await new Promise((r) => setTimeout(r, 500));
       assert.deepEqual(weights(daemon), { '10.0.1.9:80': 1 });
       // rs2 back too: 3 = quorum + hysteresis, the sorry server leaves, the live ones return.

@@ -33,7 +33,7 @@ function socketOf(ns: string): string {
 }
 
 function startUvsd(ns: string): ChildProcess {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, UVSD, '-n'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, UVSD, '-n', '-G', '--no-config'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
   daemons.add(child);
   return child;
 }
@@ -114,7 +114,7 @@ test('each namespace has its own uvsd and table; stale sockets, second daemons a
   assert.equal(uvsadm(NS_B, ['-S', '-n']).stdout, '-A -u 10.0.0.2:53 -s wlc\n');
 
   // A second uvsd in namespace A is refused, and A's daemon keeps its table.
-  const second = spawnSync('ip', ['netns', 'exec', NS_A, process.execPath, UVSD], { env: cleanEnv(), encoding: 'utf8', timeout: 15_000 });
+  const second = spawnSync('ip', ['netns', 'exec', NS_A, process.execPath, UVSD, '-G', '--no-config'], { env: cleanEnv(), encoding: 'utf8', timeout: 15_000 });
   assert.equal(second.status, 1);
   assert.match(second.stderr, /another uvsd already runs in this network namespace/);
   assert.match(uvsadm(NS_A, ['-Ln']).stdout, /10\.0\.0\.1:80 rr/);

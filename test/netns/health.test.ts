@@ -263,7 +263,7 @@ ${HTTP_CHECK}
   await waitFor('the sorry server in', () => RS[2]! in listed());
   assert.deepEqual(listed(), { [RS[2]!]: 1 });
   assert.deepEqual(split(5), { rs3: 5 });
-  await waitFor('the quorum-lost log line', () => /lost quorum 0 < 2 for VS \[10\.77\.0\.100\]:80; sorry server in/.test(daemon.log));
+  await waitFor('the quorum-lost log line', () => /Lost quorum 0 < 2 for VS \[10\.77\.0\.100\]:tcp:80; sorry server in/.test(daemon.log));
 
   // Both come back (rs1's exit 3 = weight 1): live weight 2 meets quorum 2 again, the sorry
   // server leaves, the real servers return.
@@ -272,6 +272,6 @@ ${HTTP_CHECK}
   await waitFor('the sorry server out', () => !(RS[2]! in listed()) && RS[0]! in listed() && RS[1]! in listed());
   assert.deepEqual(listed(), { [RS[0]!]: 1, [RS[1]!]: 1 });
   assert.deepEqual(split(10), { rs1: 5, rs2: 5 });
-  await waitFor('the quorum-gained log line', () => /gained quorum 2 >= 2 for VS \[10\.77\.0\.100\]:80; sorry server out/.test(daemon.log));
+  await waitFor('the quorum-gained log line', () => /Gained quorum 2 >= 2 for VS \[10\.77\.0\.100\]:tcp:80; sorry server out/.test(daemon.log));
   assert.equal(await stopUvsd(), 0);
 });

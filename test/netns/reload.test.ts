@@ -91,8 +91,9 @@ async function reload(): Promise<string> {
   daemon.signal('SIGHUP');
   let said = '';
   await waitFor('the reload to be logged', () => {
-    const m = /^(reloaded |uvsd: reload of .* failed)/m.exec(daemon.log.slice(mark));
-    if (m) said = daemon.log.slice(mark + m.index);
+    // -l lines start with an ISO timestamp.
+    const m = /^(?:\S+Z )?(reloaded |uvsd: reload of .* failed)/m.exec(daemon.log.slice(mark));
+    if (m) said = daemon.log.slice(mark + m.index + m[0].length - m[1]!.length);
     return m !== null;
   }, 5000);
   await sleep(50); // the rest of a multi-line refusal
@@ -155,7 +156,7 @@ test('ten reloads during a wrk run fail no request; connections, slots and check
   // start from a new slot at zero), and no checker changed its mind.
   const after = listed();
   assert.ok(after[RS[1]!]!.conns >= rs2Before, `rs2's connection count went from ${rs2Before} to ${after[RS[1]!]!.conns}`);
-  assert.doesNotMatch(daemon.log, /removing service|adding service/, 'reloads did not disturb the checkers');
+  assert.doesNotMatch(daemon.log, /Removing service|Adding service/, 'reloads did not disturb the checkers');
 
   // Removing rs2 from the file: it leaves the table, new connections all go to rs1.
   fs.writeFileSync(conf, config(11, false));

@@ -16,13 +16,15 @@ export class UvsdProcess {
   constructor(readonly ns: string) {}
 
   /**
-   * Starts `uvsd -n -l ARGS` (after killing one this object started before) and waits, at most
+   * Starts `uvsd -n -l [--no-config] ARGS` (after killing one this object started before) and waits, at most
    * 20 s, until uvsadm gets answers and the data plane logged that it runs (`ready`).
    */
   async start(args: readonly string[], ready: RegExp = /data plane/): Promise<void> {
     await this.stop('SIGKILL');
     this.log = '';
-    const child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, UVSD, '-n', '-l', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // --no-config unless the test names a file: a keepalived.conf at the default path changes nothing.
+    const config = args.includes('-f') ? [] : ['--no-config'];
+    const child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, UVSD, '-n', '-l', ...config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d: Buffer) => (this.log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
     this.child = child;
