@@ -48,6 +48,13 @@ export interface PreprocessOptions {
 
 /** Nesting limit for include files and for recursive substitution, against loops. */
 const MAX_INCLUDE_DEPTH = 32;
+/**
+ * Files read in all, includes counted each time: without a loop, includes that repeat each other
+ * (every file of one glob including both of the next) still multiply; this bounds the work.
+ */
+const MAX_FILES_READ = 1000;
+/** A line grown longer than this by $PARAM substitution is refused (definitions doubling each other). */
+const MAX_SUBSTITUTED_LINE = 64 * 1024;
 const MAX_SUBSTITUTION_ROUNDS = 64;
 const MAX_SEQ_VALUES = 65536;
 
@@ -190,7 +197,15 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
   const random = opts.random ?? Math.random;
   const { sink, reader } = opts;
 
-  const readInto = (fileName: string, depth: number, includeLoc: Loc | null): void => {
+  let filesRead = 0;
+  let tooMany = false;
+  /** `chain`: the files whose includes led here, outermost first (fileName not in it yet). */
+  const readInto = (fileName: string, depth: number, includeLoc: Loc | null, chain: readonly string[]): void => {
+    if (++filesRead > MAX_FILES_READ) {
+      if (!tooMany && includeLoc) sink.error(includeLoc, 'include-too-many', `more than ${MAX_FILES_READ} configuration files read (includes that repeat each other?); the rest is skipped`);
+      tooMany = true;
+      return;
+    }
     const text = reader.readFile(fileName);
     if (text === null) {
       if (includeLoc) sink.error(includeLoc, 'unreadable-file', `cannot read configuration file '${fileName}'`);
@@ -200,6 +215,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
       return;
     }
     const pwd = path.posix.dirname(fileName);
+    const here = [...chain, fileName];
     const rawLines = text.split('\n');
     // Multi-line definition being collected.
     let pending: { name: string; lines: string[] } | null = null;
@@ -224,7 +240,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
       if (body === '') continue;
       const firstWord = body.split(/\s+/, 1)[0]!; // split with limit 1 always returns one element
       if (INCLUDE_KEYWORDS.has(firstWord)) {
-        includeFiles(firstWord, body, loc, depth, pwd);
+        includeFiles(firstWord, body, loc, depth, pwd, here);
         continue;
       }
       const multi = /^\$([A-Za-z_][A-Za-z0-9_]*)=\s*\\$/.exec(body);
@@ -241,7 +257,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
     }
   };
 
-  const includeFiles = (keyword: string, body: string, loc: Loc, depth: number, pwd: string): void => {
+  const includeFiles = (keyword: string, body: string, loc: Loc, depth: number, pwd: string, chain: readonly string[]): void => {
     const words = splitWords(body).slice(1);
     if (words.length === 0) {
       sink.error(loc, 'include-missing-file', `'${keyword}' needs a file name`);
@@ -262,7 +278,14 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
         else sink.push('warning', loc, 'include-no-match', `Config files missing '${w.text}'`, true, 6, true);
         continue;
       }
-      for (const f of files) readInto(f, depth + 1, loc);
+      for (const f of files) {
+        if (tooMany) return;
+        if (chain.includes(f)) {
+          sink.error(loc, 'include-loop', `include loop: ${[...chain, f].join(' → ')}; not included again`);
+          continue;
+        }
+        readInto(f, depth + 1, loc, chain);
+      }
     }
   };
 
@@ -312,6 +335,11 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
         if (next === null) break;
         substituted = next;
         replaced = true;
+        if (substituted.length > MAX_SUBSTITUTED_LINE) {
+          sink.error(loc, 'substitution-too-long', `parameter substitution makes this line longer than ${MAX_SUBSTITUTED_LINE} bytes (definitions that repeat each other?); line skipped`);
+          substituted = '';
+          break;
+        }
         if (++rounds > MAX_SUBSTITUTION_ROUNDS) {
           sink.error(loc, 'substitution-loop', `parameter substitution does not terminate (a parameter refers to itself?)`);
           break;
@@ -377,7 +405,7 @@ export function preprocess(file: string, opts: PreprocessOptions): LogicalLine[]
     for (const it of items.reverse()) queue.push(it);
   };
 
-  readInto(file, 0, null);
+  readInto(file, 0, null, []);
   return out;
 }
 
