@@ -9,10 +9,15 @@ import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { IpvsError } from '../service/model';
 import type { ControlHandler } from './handler';
-import { LineSplitter, PROTOCOL_VERSION } from './protocol';
+import { LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION } from './protocol';
 import type { Request, Response } from './protocol';
 import { nullLogger, type Logger } from '../runtime/log';
 import { UvsError } from '../runtime/errors';
+
+/** Connections open at once; at the cap the one idle the longest is closed for a new one. */
+export const MAX_CONNECTIONS = 64;
+/** A connection that sends nothing and waits for nothing this long is closed. */
+export const IDLE_TIMEOUT_MS = 30_000;
 
 export class DaemonAlreadyRunningError extends UvsError {
   constructor(readonly socketPath: string) {
@@ -37,7 +42,9 @@ export function socketAnswers(path: string, timeoutMs = 1000): Promise<boolean> 
 
 export class ControlServer {
   private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+  /** Open connections, least recently active first (a Map keeps insertion order; touch() moves
+   *  one to the end), each with whether a request of it is being answered. */
+  private readonly sockets = new Map<Socket, { busy: () => boolean }>();
   private socketIno = -1;
   path = '';
 
@@ -100,42 +107,91 @@ export class ControlServer {
   }
 
   private serve(socket: Socket): void {
-    this.sockets.add(socket);
+    // At the cap, the connection idle the longest makes room: a client that opens connections and
+    // sends nothing cannot lock the administrator out, and a busy one (a request in flight) is kept.
+    if (this.sockets.size >= MAX_CONNECTIONS) this.evictIdlest();
+    let inFlight = 0;
+    let closing = false;
+    this.sockets.set(socket, { busy: () => inFlight > 0 });
     socket.setEncoding('utf8');
     const splitter = new LineSplitter(
-      (line) => this.answer(socket, line),
+      (line) => {
+        inFlight++;
+        this.answer(socket, line, () => {
+          inFlight--;
+          this.touch(socket);
+        });
+      },
       () => {
-        this.send(socket, { id: 0, ok: false, protocolError: 'request line too long' });
+        // Nothing more of this connection is read or kept: answer, then close it.
+        closing = true;
+        this.send(socket, { id: 0, ok: false, protocolError: `request line too long (more than ${MAX_LINE_BYTES} bytes)` });
         socket.end();
+        setTimeout(() => socket.destroy(), 1000).unref();
       },
     );
-    socket.on('data', (chunk: string) => splitter.push(chunk));
+    socket.on('data', (chunk: string) => {
+      if (closing) return;
+      this.touch(socket);
+      splitter.push(chunk);
+    });
+    // Idle: nothing received and nothing in flight for IDLE_TIMEOUT_MS (uvsadm sends its request
+    // at once and waits for the answer; a request being applied is not idle).
+    socket.setTimeout(IDLE_TIMEOUT_MS, () => {
+      if (inFlight === 0) socket.destroy();
+    });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.sockets.delete(socket));
   }
 
-  private answer(socket: Socket, line: string): void {
+  private touch(socket: Socket): void {
+    const entry = this.sockets.get(socket);
+    if (entry === undefined) return;
+    this.sockets.delete(socket);
+    this.sockets.set(socket, entry);
+  }
+
+  private evictIdlest(): void {
+    for (const [socket, entry] of this.sockets) {
+      if (entry.busy()) continue;
+      this.sockets.delete(socket);
+      socket.destroy();
+      return;
+    }
+  }
+
+  /** Answers one request line; `done` runs once its answer is sent (now, or once the data plane
+   *  has settled for a change). */
+  private answer(socket: Socket, line: string, done: () => void): void {
+    if (!this.answerRequest(socket, line, done)) done();
+  }
+
+  /** True when the answer is sent later, by the returned promise chain, which then calls `finish`. */
+  private answerRequest(socket: Socket, line: string, finish: () => void): boolean {
     let req: Request;
     try {
       req = JSON.parse(line) as Request;
     } catch {
       this.send(socket, { id: 0, ok: false, protocolError: 'request is not JSON' });
-      return;
+      return false;
     }
     const id = typeof req.id === 'number' ? req.id : 0;
     try {
       switch (req.type) {
         case 'ping':
           this.send(socket, { id, ok: true, result: { kind: 'pong', info: this.handler.info } });
-          return;
+          return false;
         case 'workers':
           this.send(socket, { id, ok: true, result: { kind: 'workers', workers: this.handler.workers() } });
-          return;
+          return false;
         case 'command': {
           const result = this.handler.execute(req.command);
           // Answer once the data plane runs the change, as ipvsadm returns once the kernel has it.
-          void this.handler.settle().then(() => this.send(socket, { id, ok: true, result }));
-          return;
+          void this.handler.settle().then(() => {
+            this.send(socket, { id, ok: true, result });
+            finish();
+          });
+          return true;
         }
         case 'batch': {
           const r = this.handler.executeBatch(req.commands);
@@ -143,8 +199,14 @@ export class ControlServer {
             if (r.error.errno === 'ENOMEM') this.log.error(`uvsadm -R refused at line ${(r.error.index ?? 0) + 1}, nothing applied: ${r.error.detail}`);
             this.send(socket, { id, ok: false, error: r.error });
           }
-          else void this.handler.settle().then(() => this.send(socket, { id, ok: true, result: r.result }));
-          return;
+          else {
+            void this.handler.settle().then(() => {
+              this.send(socket, { id, ok: true, result: r.result });
+              finish();
+            });
+            return true;
+          }
+          return false;
         }
         default:
           this.send(socket, { id, ok: false, protocolError: `unknown request type (protocol version ${PROTOCOL_VERSION})` });
@@ -160,6 +222,7 @@ export class ControlServer {
         this.send(socket, { id, ok: false, protocolError: `uvsd: ${(err as Error).message}` });
       }
     }
+    return false;
   }
 
   private send(socket: Socket, res: Response): void {
@@ -171,7 +234,7 @@ export class ControlServer {
     const server = this.server;
     this.server = null;
     if (!server) return;
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.sockets.keys()) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     try {
       if (lstatSync(this.path).ino === this.socketIno) unlinkSync(this.path);
