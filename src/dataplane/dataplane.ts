@@ -97,6 +97,24 @@ interface WorkerHandle {
   counters: WorkerCounters;
   appliedGeneration: number;
   restarts: number;
+  /** When the current thread was started (ms, Date.now()). */
+  startedAt: number;
+  /** Deaths in a row within WORKER_STABLE_MS of their start: the restart delay grows with them. */
+  quickDeaths: number;
+}
+
+/** A worker that ran this long before it died is restarted at once (as the first time). */
+const WORKER_STABLE_MS = 60_000;
+const WORKER_RESTART_MIN_MS = 100;
+const WORKER_RESTART_MAX_MS = 30_000;
+
+/**
+ * How long to wait before restarting a worker that died after `quickDeaths` quick deaths in a
+ * row: 100 ms, then doubling up to 30 s, so a worker that fails at once again and again is not
+ * restarted ten times a second forever.
+ */
+export function workerRestartDelay(quickDeaths: number): number {
+  return Math.min(WORKER_RESTART_MAX_MS, WORKER_RESTART_MIN_MS * 2 ** Math.max(0, Math.min(quickDeaths, 20)));
 }
 
 export interface WorkerReport {
@@ -160,6 +178,8 @@ export class DataPlane {
   private queued: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private stopping = false;
+  /** start() has completed: from then on every dead worker is restarted. */
+  private started = false;
   private readonly waiters = new Set<() => void>();
 
   constructor(opts: DataPlaneOptions) {
@@ -180,7 +200,7 @@ export class DataPlane {
     this.resolver = new NextHopResolver(this.netinfo, this.nextHops, () => this.ifaces, opts.log);
     this.layout = { maxServices: this.model.maxServices, maxDests: this.model.destTable.capacity };
     for (let id = 0; id < opts.workers; id++) {
-      this.handles.push({ id, worker: null, ready: false, synced: false, counters: new WorkerCounters(this.layout), appliedGeneration: 0, restarts: 0 });
+      this.handles.push({ id, worker: null, ready: false, synced: false, counters: new WorkerCounters(this.layout), appliedGeneration: 0, restarts: 0, startedAt: 0, quickDeaths: 0 });
     }
     this.counters = new CounterSum(() => this.handles.map((h) => h.counters));
     this.connLister = { list: (limit) => this.listConnections(limit) };
@@ -212,6 +232,7 @@ export class DataPlane {
     await this.guard.install();
     await Promise.all(this.handles.map((h) => this.spawn(h)));
     await this.apply();
+    this.started = true;
     // Logged once everything runs: scripts and tests wait for this line.
     const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)`;
     this.opts.log.info(`data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
@@ -313,6 +334,7 @@ export class DataPlane {
     h.worker = worker;
     h.ready = false;
     h.synced = false;
+    h.startedAt = Date.now();
     return new Promise((resolve, reject) => {
       let ready = false;
       worker.on('message', (msg: FromWorker) => {
@@ -339,14 +361,19 @@ export class DataPlane {
         h.worker = null;
         h.ready = false;
         h.synced = false;
-        if (this.stopping || !ready) return;
+        if (this.stopping) return;
+        // A worker that dies before it is ready while the data plane starts fails the start (a
+        // clear error, uvsd exits); once running, a worker that dies is restarted, ready or not.
+        if (!ready && !this.started) return;
         // The connection table, counters and scheduler state are in shared memory: a new worker
         // with the same id takes over the dead one's entries.
         h.restarts++;
-        this.opts.log.warn(`worker ${h.id} exited (code ${code}); restarting it (restart #${h.restarts})`);
+        h.quickDeaths = Date.now() - h.startedAt < WORKER_STABLE_MS ? h.quickDeaths + 1 : 0;
+        const delay = workerRestartDelay(h.quickDeaths - 1);
+        this.opts.log.warn(`worker ${h.id} exited (code ${code})${ready ? '' : ' before it was ready'}; restarting it in ${delay} ms (restart #${h.restarts})`);
         setTimeout(() => {
           if (!this.stopping) this.spawn(h).catch((err: Error) => this.opts.log.error(err.message));
-        }, 100);
+        }, delay);
       });
     });
   }

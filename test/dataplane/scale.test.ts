@@ -14,6 +14,7 @@ import { ConnServiceSet } from '../../src/dataplane/conn-services';
 import { ServiceSnapshot } from '../../src/service/snapshot';
 import { DestTable } from '../../src/tables/dest-table';
 import { getSchedulerFactory } from '../../src/sched/index';
+import { workerRestartDelay } from '../../src/dataplane/dataplane';
 import type { WorkerService } from '../../src/dataplane/worker';
 import { udpFrame } from '../netns/native-lab';
 import { ipv4ToInt } from '../../src/packet/addr';
@@ -265,5 +266,11 @@ describe('NetInfo.routesAndNeighbours', () => {
     await assert.rejects(n.routesAndNeighbours(['10.1']), /bad IPv4 address "10.1"/);
     const broken = new NetInfo({ runner: { run: () => Promise.resolve({ status: 255, stdout: '', stderr: 'Object "neigh" is unknown' }) } });
     await assert.rejects(broken.routesAndNeighbours(['10.0.0.1']), /no neighbour table in the answer: Object "neigh" is unknown/);
+  });
+});
+
+describe('worker restarts', () => {
+  it('back off: 100 ms after a quick death, doubling with each quick death in a row, at most 30 s', () => {
+    assert.deepEqual([0, 1, 2, 3, 8, 9, 50].map((n) => workerRestartDelay(n)), [100, 200, 400, 800, 25_600, 30_000, 30_000]);
   });
 });
