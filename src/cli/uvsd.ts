@@ -169,6 +169,32 @@ async function main(): Promise<void> {
       process.exit(0);
     }, (err: unknown) => fatal(`shutdown: ${(err as Error).message}`, 1));
   };
+  // A crash (an exception or a rejection nothing handled) must not leave the kernel guard, the
+  // VIPs or the pid files behind: log it, clean up what can be cleaned within a deadline, and exit
+  // non-zero (70, EX_SOFTWARE) so systemd's Restart=on-failure starts a fresh uvsd.
+  let crashing = false;
+  const crash = (what: string, err: unknown): void => {
+    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    if (crashing) {
+      process.stderr.write(`uvsd: ${what} during the crash cleanup: ${text}\n`);
+      process.exit(70);
+    }
+    crashing = true;
+    log.error(`fatal: ${what}: ${text}`);
+    tell('STOPPING=1');
+    setTimeout(() => process.exit(70), 3000).unref();
+    const running = daemon;
+    if (!running) process.exit(70);
+    running.stop().then(
+      () => process.exit(70),
+      (e: unknown) => {
+        process.stderr.write(`uvsd: cleanup after the crash failed: ${(e as Error).message}\n`);
+        process.exit(70);
+      },
+    );
+  };
+  process.on('uncaughtException', (err) => crash('uncaught exception', err));
+  process.on('unhandledRejection', (reason) => crash('unhandled rejection', reason));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
