@@ -9,7 +9,7 @@
 //   - a "checksum" is the 16-bit value stored in a header, ~fold(sum) & 0xffff;
 //   - data that verifies sums (checksum field included) to 0xffff.
 
-import { ipv4HeaderOffset } from './ethernet';
+import { wholeIpv4Offset } from './ethernet';
 import { IPPROTO_TCP, IPPROTO_UDP } from './ipv4';
 
 /** Folds carries back into the low 16 bits (end-around carry) until the value fits in 16 bits. */
@@ -109,14 +109,10 @@ export function completePartialChecksum(buf: Uint8Array, view: DataView, from: n
  * CHECKSUM_PARTIAL skb is captured in; otherwise -1. Reads only within `length`.
  */
 export function partialChecksumL3(frame: Uint8Array, view: DataView, length: number): number {
-  const l3 = ipv4HeaderOffset(view, length);
+  const l3 = wholeIpv4Offset(frame, view, length);
   if (l3 < 0) return -1;
-  const vihl = frame[l3]!;
-  if (vihl >>> 4 !== 4) return -1;
-  const ihl = (vihl & 0x0f) * 4;
+  const ihl = (frame[l3]! & 0x0f) * 4;
   const totalLength = view.getUint16(l3 + 2);
-  if (ihl < 20 || totalLength < ihl || l3 + totalLength > length) return -1;
-  if ((view.getUint16(l3 + 6) & 0x3fff) !== 0) return -1; // MF or a fragment offset
   const protocol = frame[l3 + 9]!;
   const l4Length = totalLength - ihl;
   let field: number;

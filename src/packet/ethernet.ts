@@ -131,3 +131,21 @@ export function ipv4HeaderOffset(view: DataView, length: number): number {
   }
   return type === ETHERTYPE_IPV4 ? l3 : -1;
 }
+
+/**
+ * The offset of a whole, unfragmented IPv4 packet behind the link-layer header (see
+ * ipv4HeaderOffset): version 4, a header of at least 20 bytes, a total length that covers the
+ * header and lies within `length`, no MF and no fragment offset; else -1. The checks the
+ * checksum completion and the GSO segmentation both start from.
+ */
+export function wholeIpv4Offset(frame: Uint8Array, view: DataView, length: number): number {
+  const l3 = ipv4HeaderOffset(view, length);
+  if (l3 < 0) return -1;
+  const vihl = frame[l3]!;
+  if (vihl >>> 4 !== 4) return -1;
+  const ihl = (vihl & 0x0f) * 4;
+  const totalLength = view.getUint16(l3 + 2);
+  if (ihl < 20 || totalLength < ihl || l3 + totalLength > length) return -1;
+  if ((view.getUint16(l3 + 6) & 0x3fff) !== 0) return -1; // MF or a fragment offset
+  return l3;
+}

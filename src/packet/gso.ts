@@ -2,7 +2,7 @@
 // for the paths that cannot hand a super-frame back to the kernel whole: TUN (the outer IPIP
 // header must go on every segment) and the libpcap backend (pcap_inject has no virtio_net_hdr).
 
-import { ipv4HeaderOffset } from './ethernet';
+import { wholeIpv4Offset } from './ethernet';
 import { IPPROTO_TCP } from './ipv4';
 import { TCP_CWR, TCP_FIN, TCP_PSH } from './tcp';
 import { internetChecksum, pseudoHeaderSum } from './checksum';
@@ -13,14 +13,10 @@ import { copyBytes } from './bytes';
  * with a consistent header, not a fragment, a complete TCP header within the packet; else -1.
  */
 export function tcpSuperFrameL3(frame: Uint8Array, view: DataView, length: number): number {
-  const l3 = ipv4HeaderOffset(view, length);
-  if (l3 < 0) return -1;
-  const vihl = frame[l3]!;
-  if (vihl >>> 4 !== 4) return -1;
-  const ihl = (vihl & 0x0f) * 4;
+  const l3 = wholeIpv4Offset(frame, view, length);
+  if (l3 < 0 || frame[l3 + 9] !== IPPROTO_TCP) return -1;
+  const ihl = (frame[l3]! & 0x0f) * 4;
   const totalLength = view.getUint16(l3 + 2);
-  if (ihl < 20 || l3 + totalLength > length || frame[l3 + 9] !== IPPROTO_TCP) return -1;
-  if ((view.getUint16(l3 + 6) & 0x3fff) !== 0) return -1;
   if (totalLength < ihl + 20) return -1;
   const doff = (frame[l3 + ihl + 12]! >>> 4) * 4;
   if (doff < 20 || ihl + doff > totalLength) return -1;
