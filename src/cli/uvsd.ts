@@ -20,6 +20,9 @@ import { sdNotifier } from '../runtime/sd-notify';
 import { PidFileError, removePidFiles, writePidFiles } from '../runtime/pidfile';
 import { uvsVersion } from '../runtime/version';
 import { IPVS_VERSION } from '../control/daemon';
+import { ipFacts } from '../control/vrrp';
+import { vrrpFromKeepalived } from '../vrrp/from-keepalived';
+import { VrrpConfigError, validateRuntimeConfig } from '../vrrp/config';
 
 /** The syslog socket; UVS_SYSLOG_SOCKET moves it (tests listen on a socket of their own). */
 const SYSLOG_SOCKET = process.env['UVS_SYSLOG_SOCKET'] ?? '/dev/log';
@@ -88,6 +91,14 @@ function configTest(options: UvsdOptions): never {
   try {
     const loaded = loadKeepalivedConfig(options.configFile, undefined, options.configId ?? defaultConfigId());
     for (const w of loaded.warnings) out(`${w}\n`);
+    // What a start would refuse, -t refuses too: the VRRP part is converted (interfaces, addresses
+    // to send from, authentication) and checked as the VRRP thread would, unless -C (no VRRP) runs.
+    const vrrpRuns = !options.checkOnly || options.vrrpOnly;
+    if (vrrpRuns && loaded.keepalived.vrrpInstances.length > 0) {
+      const mapping = vrrpFromKeepalived(loaded.keepalived, ipFacts(loaded.keepalived));
+      for (const w of mapping.warnings) out(`${w}\n`);
+      validateRuntimeConfig(mapping.config);
+    }
     process.stdout.write(`uvsd: ${options.configFile}: configuration is valid ` +
       `(${loaded.model.services.length} virtual services for the IPVS table)\n`);
     process.exit(0);
@@ -96,7 +107,8 @@ function configTest(options: UvsdOptions): never {
       out(`${err.message}\n`);
       process.exit(err.exitCode);
     }
-    out(`uvsd: ${options.configFile}: ${(err as Error).message}\n`);
+    // A VRRP conversion error already names its file:line.
+    out(err instanceof VrrpConfigError ? `uvsd: ${err.message}\n` : `uvsd: ${options.configFile}: ${(err as Error).message}\n`);
     process.exit(1);
   }
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { defaultConnMax, defaultWorkers, parseUvsdArgs, UvsdUsageError } from '../../src/control/uvsd-options';
+import { networkInterfaces } from 'node:os';
 
 const root = join(__dirname, '..', '..', '..');
 const UVSD = join(root, 'dist', 'src', 'cli', 'uvsd.js');
@@ -240,4 +241,21 @@ test('--signum prints the signal numbers; --version prints package.json\'s versi
   const v = spawnSync(process.execPath, [UVSD, '--version'], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(v.status, 0);
   assert.match(v.stdout, new RegExp(`^uvsd ${version.replace(/\./g, '\\.')} \\(uvs, IPVS 1\\.2\\.1 compatible`));
+});
+
+test('-t runs the VRRP conversion a start runs: what a start would refuse, -t refuses too (not with -C)', (t) => {
+  // keepalived -t wants an existing, non-loopback interface; it is only read, never changed.
+  const ifname = Object.keys(networkInterfaces()).find((n) => n !== 'lo');
+  if (ifname === undefined) {
+    t.skip('no non-loopback interface on this machine');
+    return;
+  }
+  const ah = join(dir, 'ah.conf');
+  writeFileSync(ah, `vrrp_instance VI_1 {\n  state BACKUP\n  interface ${ifname}\n  virtual_router_id 51\n  priority 100\n` +
+    '  mcast_src_ip 10.9.9.1\n  authentication {\n    auth_type AH\n    auth_pass secret\n  }\n  virtual_ipaddress {\n    10.9.9.9/32\n  }\n}\n');
+  const r = spawnSync(process.execPath, [UVSD, '-t', '-f', ah], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.status, 1, `${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, /ah\.conf:7: vrrp_instance VI_1: auth_type AH is not supported/);
+  const checkersOnly = spawnSync(process.execPath, [UVSD, '-t', '-C', '-f', ah], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(checkersOnly.status, 0, `-C runs no VRRP, so -t -C does not check it\n${checkersOnly.stderr}`);
 });
