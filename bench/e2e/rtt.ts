@@ -75,6 +75,25 @@ interface Prober {
   close(): void;
 }
 
+/**
+ * One request: installs a waiter (the prober calls it when the answer arrives, and drops it),
+ * sends, and resolves true on the answer or false after timeoutMs (the waiter is then removed, so a
+ * late answer is ignored).
+ */
+function askOnce(timeoutMs: number, setWaiter: (w: (() => void) | null) => void, send: () => void): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => {
+      setWaiter(null);
+      resolve(false);
+    }, timeoutMs);
+    setWaiter(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    send();
+  });
+}
+
 async function udpProber(host: string, port: number): Promise<Prober> {
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => sock.bind(0, () => resolve()));
@@ -87,17 +106,7 @@ async function udpProber(host: string, port: number): Promise<Prober> {
   });
   sock.on('error', () => undefined);
   return {
-    ask: (timeoutMs) => new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        waiter = null;
-        resolve(false);
-      }, timeoutMs);
-      waiter = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      sock.send(probe, port, host);
-    }),
+    ask: (timeoutMs) => askOnce(timeoutMs, (w) => (waiter = w), () => sock.send(probe, port, host)),
     failed: () => null,
     close: () => sock.close(),
   };
@@ -132,17 +141,7 @@ async function tcpProber(host: string, port: number): Promise<Prober> {
     failed = err;
   });
   return {
-    ask: (timeoutMs) => new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        waiter = null;
-        resolve(false);
-      }, timeoutMs);
-      waiter = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      sock.write(req);
-    }),
+    ask: (timeoutMs) => askOnce(timeoutMs, (w) => (waiter = w), () => sock.write(req)),
     failed: () => failed,
     close: () => sock.destroy(),
   };
