@@ -22,6 +22,7 @@ import { attachVrrp } from './vrrp';
 import type { VrrpGlue } from './vrrp';
 import type { DaemonHost } from './host';
 import type { Logger } from '../runtime/log';
+import { Sysctls } from './sysctl';
 
 /** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
 export const IPVS_VERSION = '1.2.1';
@@ -32,6 +33,8 @@ export class Daemon implements DaemonHost {
   readonly stats = new StatsBook();
   readonly handler: ControlHandler;
   readonly server: ControlServer;
+  /** The IPVS knobs (net.ipv4.vs.*): defaults, the flood options, --sysctl-file, uvsadm --sysctl. */
+  readonly sysctls: Sysctls;
   private timer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly stopHooks: { name: string; run: () => void | Promise<void> }[] = [];
@@ -50,11 +53,16 @@ export class Daemon implements DaemonHost {
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
     this.model = new ServiceModel({ maxServices: options.svcMax, destCapacity: options.destMax });
+    const d = options.connDefense;
+    this.sysctls = new Sysctls({ connMax: options.connMax }, {
+      drop_entry: d.dropEntry, drop_packet: d.dropPacket, secure_tcp: d.secureTcp, amemthresh: d.amemthresh, am_droprate: d.amDroprate,
+    });
     const info: DaemonInfo = { version: IPVS_VERSION, connTableSize: IPVS_CONN_TAB_SIZE, pid: process.pid };
     this.handler = new ControlHandler(this.model, this.stats, info, {
       conns: () => this.conns,
       settle: () => this.lastApply,
       workers: () => this.dataPlane?.workerReports() ?? [],
+      sysctls: this.sysctls,
     });
     this.server = new ControlServer(this.handler, log);
   }
@@ -76,6 +84,7 @@ export class Daemon implements DaemonHost {
     if (options.configFile && (both || options.checkOnly)) attachHealth(daemon, log);
     if (options.configFile && (both || options.vrrpOnly)) daemon.vrrp = attachVrrp(daemon, log, { respawn: !options.dontRespawn });
     if (options.configFile) daemon.applyConfig(daemon.readConfig(options.configFile));
+    if (options.sysctlFile) for (const note of daemon.sysctls.loadFile(options.sysctlFile)) log.info(note);
     await daemon.server.listen(daemon.socketPath);
     daemon.timer = setInterval(() => daemon.handler.tick(), ESTIMATOR_PERIOD_MS);
     daemon.timer.unref();
@@ -145,8 +154,9 @@ export class Daemon implements DaemonHost {
     this.liveView = view;
   }
 
-  /** SIGHUP: re-read the file and apply the difference. */
+  /** SIGHUP: re-read the files and apply the difference. */
   reload(): void {
+    this.reloadSysctls();
     if (!this.options.configFile) {
       this.log.info('SIGHUP: no configuration file to reload');
       return;
@@ -156,6 +166,18 @@ export class Daemon implements DaemonHost {
       this.log.info(`reloaded ${this.options.configFile}`);
     } catch (err) {
       this.log.error(`reload of ${this.options.configFile} failed, the running table is unchanged: ${(err as Error).message}`);
+    }
+  }
+
+  /** SIGHUP's part for --sysctl-file: a bad file changes no knob (runtime sets stay, sysctl.ts). */
+  private reloadSysctls(): void {
+    const file = this.options.sysctlFile;
+    if (!file) return;
+    try {
+      for (const note of this.sysctls.loadFile(file)) this.log.info(note);
+      this.log.info(`reloaded ${file}`);
+    } catch (err) {
+      this.log.error(`reload of ${file} failed, the IPVS knobs are unchanged: ${(err as Error).message}`);
     }
   }
 
@@ -172,7 +194,6 @@ export class Daemon implements DaemonHost {
       fanout: this.options.fanout,
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
-      connDefense: this.options.connDefense,
       serviceActive: (addr) => this.vrrp?.serviceActive(addr) ?? true,
       log: this.log,
     });
@@ -186,6 +207,8 @@ export class Daemon implements DaemonHost {
     this.model.onChange(() => {
       this.lastApply = dp.apply().catch((err: Error) => this.log.error(`data plane: ${err.message}`));
     });
+    // The knobs live in the connection table's shared header: written before the workers start.
+    this.sysctls.attach((cell, value) => dp.conns.setKnob(cell, value));
     // Registered before start, so a start that fails half-way still removes the guard.
     this.onStop('data plane', () => dp.stop());
     await dp.start();

@@ -10,6 +10,7 @@ import type { ServiceEntry } from '../service/model';
 import { StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
 import type { WorkerReport } from '../dataplane/dataplane';
+import { SysctlError, type SysctlValue, type Sysctls } from './sysctl';
 
 /** The most connection records one `-L -c` returns (the kernel's seq file has no limit; a bound
  *  keeps a huge table from building a huge reply). */
@@ -24,6 +25,8 @@ export interface HandlerHooks {
   settle(): Promise<void>;
   /** The data plane's per-worker figures. */
   workers(): WorkerReport[];
+  /** The IPVS knobs (sysctl.ts); absent: a handler without a daemon has none. */
+  sysctls?: Sysctls;
 }
 
 const NO_HOOKS: HandlerHooks = { conns: () => NO_CONNECTIONS, settle: () => Promise.resolve(), workers: () => [] };
@@ -52,6 +55,16 @@ export class ControlHandler {
   /** The data plane's per-worker figures; none without a data plane. */
   workers(): WorkerReport[] {
     return this.hooks.workers();
+  }
+
+  /** `uvsadm --sysctl`: all knobs, one, or one set then shown. A bad name or value throws
+   *  SysctlError and changes nothing. */
+  sysctl(name?: string, value?: string): SysctlValue[] {
+    const s = this.hooks.sysctls;
+    if (!s) throw new SysctlError('this uvsd has no IPVS knobs');
+    if (name === undefined) return s.list();
+    if (value !== undefined) return [s.set(name, value)];
+    return [s.show(name)];
   }
 
   /** Runs one command; a refused one throws IpvsError and has changed nothing. */

@@ -7,6 +7,7 @@ import type { WorkerReport } from '../dataplane/dataplane';
 import type { ConnRecord } from '../service/conn-list';
 import type { DestEntry, Errno, IpvsOp, ServiceEntry, Timeouts } from '../service/model';
 import type { Counters, Rates } from '../service/stats';
+import type { SysctlValue } from './sysctl';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -19,7 +20,11 @@ export type Request =
   | { id: number; type: 'batch'; commands: IpvsadmCommand[] }
   | { id: number; type: 'ping' }
   /** Per-worker data-plane figures (batches, frames, time per stage, ring drops, drop reasons). */
-  | { id: number; type: 'workers' };
+  | { id: number; type: 'workers' }
+  /** `uvsadm --sysctl [NAME[=VALUE]]`: the IPVS knobs (src/conn/knobs.ts). No name: all of
+   *  them; a name: that one; with a value: set it first. A bad name or value is answered with
+   *  protocolError (its message names the knob) and changes nothing. */
+  | { id: number; type: 'sysctl'; name?: string; value?: string };
 
 export interface ListedDest extends DestEntry {
   stats: Counters;
@@ -49,7 +54,8 @@ export type Result =
   | { kind: 'connections'; connections: ConnRecord[] }
   | { kind: 'daemons'; daemons: [] }
   | { kind: 'pong'; info: DaemonInfo }
-  | { kind: 'workers'; workers: WorkerReport[] };
+  | { kind: 'workers'; workers: WorkerReport[] }
+  | { kind: 'sysctl'; values: SysctlValue[] };
 
 /** A refused command, as the kernel refuses it: uvsadm prints libipvs's message for (op, errno). */
 export interface IpvsFailure {

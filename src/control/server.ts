@@ -13,6 +13,7 @@ import { LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION } from './protocol';
 import type { Request, Response } from './protocol';
 import { nullLogger, type Logger } from '../runtime/log';
 import { UvsError } from '../runtime/errors';
+import { SysctlError, formatSysctl } from './sysctl';
 
 /** Connections open at once; at the cap the one idle the longest is closed for a new one. */
 export const MAX_CONNECTIONS = 64;
@@ -184,6 +185,19 @@ export class ControlServer {
         case 'workers':
           this.send(socket, { id, ok: true, result: { kind: 'workers', workers: this.handler.workers() } });
           return false;
+        case 'sysctl': {
+          let values;
+          try {
+            values = this.handler.sysctl(req.name, req.value);
+          } catch (err) {
+            if (!(err instanceof SysctlError)) throw err;
+            this.send(socket, { id, ok: false, protocolError: err.message });
+            return false;
+          }
+          if (req.value !== undefined) this.log.info(`uvsadm --sysctl: ${values.map(formatSysctl).join(', ')}`);
+          this.send(socket, { id, ok: true, result: { kind: 'sysctl', values } });
+          return false;
+        }
         case 'command': {
           const result = this.handler.execute(req.command);
           // Answer once the data plane runs the change, as ipvsadm returns once the kernel has it.

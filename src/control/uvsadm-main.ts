@@ -10,6 +10,7 @@ import { listDataplane } from './format-dataplane';
 import { uvsVersion } from '../runtime/version';
 import type { Response } from './protocol';
 import { resolveSocketPath } from '../runtime/paths';
+import { formatSysctl } from './sysctl';
 
 export interface UvsadmIo {
   program: string;
@@ -27,6 +28,8 @@ export const SYNC_NOT_BUILT =
 export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<number> {
   // A uvs extension outside ipvsadm's options: the data plane's per-worker figures.
   if (argv.length === 1 && argv[0] === '--dataplane') return dataplane(io);
+  // The IPVS knobs, in sysctl's words: --sysctl [NAME[=VALUE]].
+  if (argv[0] === '--sysctl' || argv[0]?.startsWith('--sysctl=')) return sysctl(argv, io);
   // uvs's own version; -v/--version stay ipvsadm's line, which scripts parse.
   if (argv.length === 1 && argv[0] === '--uvs-version') {
     io.stdout(`uvsadm ${uvsVersion()} (uvs; ipvsadm 1.31 options and output)\n`);
@@ -75,6 +78,43 @@ async function dataplane(io: UvsadmIo): Promise<number> {
       return 2;
     }
     io.stdout(listDataplane(res.result.workers));
+    return 0;
+  } catch (err) {
+    return communicationFailure(err, io);
+  }
+}
+
+/** `--sysctl` lists every knob as `sysctl -a` does, `--sysctl NAME` shows one, `--sysctl
+ *  NAME=VALUE` sets one and shows it (as `sysctl -w`). A bad name or value: uvsd's message, exit
+ *  255 (sysctl(8)'s status for an unknown key), nothing changed. */
+async function sysctl(argv: readonly string[], io: UvsadmIo): Promise<number> {
+  const words = argv[0]!.startsWith('--sysctl=') ? [argv[0]!.slice('--sysctl='.length), ...argv.slice(1)] : argv.slice(1);
+  if (words.length > 1 || words[0] === '') {
+    io.stderr(`${io.program}: usage: ${io.program} --sysctl [net.ipv4.vs.NAME[=VALUE]]\n`);
+    return 2;
+  }
+  const req: { type: 'sysctl'; name?: string; value?: string } = { type: 'sysctl' };
+  if (words.length === 1) {
+    const w = words[0]!;
+    const eq = w.indexOf('=');
+    if (eq >= 0) {
+      req.name = w.slice(0, eq).trim();
+      req.value = w.slice(eq + 1).trim();
+    } else {
+      req.name = w.trim();
+    }
+  }
+  try {
+    const res = await request(resolveSocketPath(undefined, io.env), req);
+    if (!res.ok) {
+      io.stderr(`${io.program}: ${'protocolError' in res ? res.protocolError : res.error.detail}\n`);
+      return 255;
+    }
+    if (res.result.kind !== 'sysctl') {
+      io.stderr(`${io.program}: --sysctl: unexpected answer\n`);
+      return 2;
+    }
+    io.stdout(res.result.values.map((v) => `${formatSysctl(v)}\n`).join(''));
     return 0;
   } catch (err) {
     return communicationFailure(err, io);

@@ -64,6 +64,9 @@ export interface UvsdOptions {
   /** --drop-entry, --drop-packet, --secure-tcp, --amemthresh, --am-droprate: the connection
    *  table's flood defence (src/conn/defense.ts); absent ones keep their defaults. */
   connDefense: Partial<ConnDefense>;
+  /** --sysctl-file PATH: net.ipv4.vs.* knobs in sysctl.conf syntax, read at start and on SIGHUP
+   *  (src/control/sysctl.ts); null = none. */
+  sysctlFile: string | null;
   /** --svc-max: virtual services the table holds (service ids 0..svcMax-1). */
   svcMax: number;
   /** --dest-max: real servers the table holds, over all services (DestTable slots). */
@@ -168,6 +171,9 @@ uvsd's options:
       --secure-tcp 0-3         as net.ipv4.vs.secure_tcp: the stricter TCP state table (default 0)
       --amemthresh N           pressure starts when fewer than N table slots are free (default conn-max/8)
       --am-droprate N          drop_packet's 1/N when it is 3 (default 10)
+                               (these five are aliases of the net.ipv4.vs knobs of the same name)
+      --sysctl-file PATH       IPVS knobs (net.ipv4.vs.* = value, sysctl.conf syntax), read at
+                               start and on SIGHUP (uvsadm(8) lists and sets them)
       --svc-max N              virtual services the table holds (default ${DEFAULT_SVC_MAX})
       --dest-max N             real servers the table holds, all services together (default ${DEFAULT_DEST_MAX})
       --socket PATH            control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
@@ -257,6 +263,7 @@ const SPECS: Spec[] = [
   { long: 'secure-tcp', short: '', arg: 'required' },
   { long: 'amemthresh', short: '', arg: 'required' },
   { long: 'am-droprate', short: '', arg: 'required' },
+  { long: 'sysctl-file', short: '', arg: 'required' },
   { long: 'socket', short: '', arg: 'required' },
   { long: 'help', short: 'h', arg: 'none' },
   { long: 'version', short: 'v', arg: 'none' },
@@ -281,7 +288,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     vrrpOnly: false, checkOnly: false, pidFile: null, vrrpPidFile: null, checkersPidFile: null, configId: null,
     umask: null, signum: null, dontRespawn: false, notes: [],
     io: 'ring', ifaces: [],
-    workers: defaultWorkers(), fanout: 'hash', connMax: DEFAULT_CONN_MAX, connDefense: {},
+    workers: defaultWorkers(), fanout: 'hash', connMax: DEFAULT_CONN_MAX, connDefense: {}, sysctlFile: null,
     svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null,
     help: false, version: false,
   };
@@ -421,6 +428,7 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
       o.connDefense.amemthresh = Number(v);
       break;
     case 'am-droprate': o.connDefense.amDroprate = positiveInt('--am-droprate', v, 0x7fffffff); break;
+    case 'sysctl-file': o.sysctlFile = pathValue(name, v); break;
     case 'svc-max': o.svcMax = positiveInt('--svc-max', v, MAX_SVC_MAX); break;
     case 'dest-max': o.destMax = positiveInt('--dest-max', v, MAX_DEST_MAX); break;
     case 'socket':

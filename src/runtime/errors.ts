@@ -13,7 +13,7 @@ export const UVS_ERROR_CODES = [
   // schedulers, connection table, service model
   'UVS_ERR_UNKNOWN_SCHEDULER', 'UVS_ERR_CONN_BUFFER', 'UVS_ERR_CONN_OWNER', 'UVS_ERR_IPVS',
   // configuration and command lines
-  'UVS_ERR_CONFIG_INVALID', 'UVS_ERR_USAGE', 'UVS_ERR_IPVSADM_EXIT',
+  'UVS_ERR_CONFIG_INVALID', 'UVS_ERR_USAGE', 'UVS_ERR_IPVSADM_EXIT', 'UVS_ERR_SYSCTL',
   // native addon, data plane, kernel guard, network facts, libpcap
   'UVS_ERR_NATIVE_NOT_LOADED', 'UVS_ERR_DATAPLANE', 'UVS_ERR_GUARD', 'UVS_ERR_NETINFO', 'UVS_ERR_PCAP_LOAD',
   // VRRP
