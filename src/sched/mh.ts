@@ -13,6 +13,14 @@
 // unavailable (weight <= 0 or OVERLOAD) and gives no destination, or with mh-fallback
 // (SchedFlag.SCHED1) probes hsiphash(addr + port + roffset) for roffset = ihash, ihash + 1, ...
 // mh-port (SchedFlag.SCHED2) adds the source port for TCP/UDP/SCTP.
+//
+// One difference from the kernel, for directors that run side by side (ECMP, README "Scale-out
+// with ECMP"): the kernel permutes the dests in the order of the service's dest list, i.e. the
+// order they were added, so two directors given the same servers in another order (or one whose
+// checker removed a server and added it back at the end of the list) build different tables and
+// send a flow to different servers. uvs builds the table from the dests sorted by (address,
+// port): the table depends only on the set of servers and their weights. mhLookup itself keeps
+// the kernel's list-order walk (its tests replay the kernel's sequences); the scheduler sorts.
 
 import { DEST_SLOT_CELLS, DestField, DestFlag, type DestTable } from '../tables/dest-table';
 import { BaseScheduler, Header, READ_RETRIES, allocateShared, type LayoutSpec } from './base';
@@ -147,6 +155,8 @@ export class MaglevHashingScheduler extends BaseScheduler {
       if (!before.has(slot) || weight !== 0 || !this.lastWeight.has(slot)) this.lastWeight.set(slot, weight);
       return { slot, addr: this.dests.addr(slot), port: this.dests.get(slot, DestField.PORT) & 0xffff, lastWeight: this.lastWeight.get(slot)! };
     });
+    // Sorted by (address, port), not in the order added: see the file header.
+    list.sort((a, b) => (a.addr >>> 0) - (b.addr >>> 0) || a.port - b.port);
     this.cells.set(mhLookup(list), this.extraBase(gen));
   }
 }

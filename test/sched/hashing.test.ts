@@ -161,6 +161,25 @@ test('mh: same key same server, proportional shares, and scheduling through the 
   assert.deepEqual(mhPicks(lab, other, 2000), first.slice(0, 2000));
 });
 
+test('mh: the table depends on the set of servers, not the order they were added or a remove and re-add', () => {
+  const { lab, names } = mhLab(5);
+  // The kernel's walk (mhLookup) is order-dependent: the sort in the scheduler is what fixes it.
+  const asDests = (order: string[]) => order.map((n) => ({ slot: lab.slot(n), addr: lab.dests.addr(lab.slot(n)), port: 80, lastWeight: 1 }));
+  const reversed = [...names].reverse();
+  assert.notDeepEqual(Array.from(mhLookup(asDests(names))), Array.from(mhLookup(asDests(reversed))), 'list order changes the kernel\'s table');
+  const a = mhFactory.create(lab.dests, 0, 16);
+  const b = mhFactory.create(lab.dests, 0, 16);
+  a.update(lab.list(...names));
+  b.update(lab.list(...reversed));
+  const picks = mhPicks(lab, a, 5000);
+  assert.deepEqual(mhPicks(lab, b, 5000), picks, 'two directors, servers added in opposite orders');
+  // A checker on director b takes S2 out and puts it back (at the end of the list).
+  b.update(lab.list(...reversed.filter((n) => n !== 'S2')));
+  assert.notDeepEqual(mhPicks(lab, b, 5000), picks);
+  b.update(lab.list(...reversed.filter((n) => n !== 'S2'), 'S2'));
+  assert.deepEqual(mhPicks(lab, b, 5000), picks, 'after the re-add, b maps every flow as a does');
+});
+
 test('mh: removing one of 10 servers moves few of the other clients (Maglev)', () => {
   const { lab, names } = mhLab(10);
   const mh = mhFactory.create(lab.dests, 0, 16);
