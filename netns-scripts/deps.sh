@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a purpose needs, only when something is missing.
-# Usage: deps.sh build|test|lab|bench
+# Usage: deps.sh build|test|lab|ecmp|bench
 set -euo pipefail
 purpose=${1:-test}
 
@@ -8,14 +8,16 @@ declare -A pkg_of=(
   [ip]=iproute2 [nft]=nftables [tcpdump]=tcpdump [tshark]=tshark [curl]=curl
   [keepalived]=keepalived [ethtool]=ethtool [ping]=iputils-ping [nstat]=iproute2
   [iperf3]=iperf3 [wrk]=wrk [haproxy]=haproxy [nginx]=nginx [socat]=socat
-  [pcap-config]=libpcap-dev [make]=make [g++]=g++ [python3]=python3
+  [pcap-config]=libpcap-dev [make]=make [g++]=g++ [python3]=python3 [bird]=bird2
 )
 case "$purpose" in
   build) cmds=(make g++ python3 pcap-config) ;;
-  test)  cmds=(ip nft nstat curl wrk keepalived ethtool ping tcpdump tshark socat make g++ python3 pcap-config) ;;
+  test)  cmds=(ip nft nstat curl wrk keepalived ethtool ping tcpdump tshark socat make g++ python3 pcap-config bird) ;;
   lab)   cmds=(ip nft curl ethtool ping make g++ python3) ;;
+  # The ECMP lab's routing daemon: BIRD 2 (BGP, BFD and ECMP in one small daemon).
+  ecmp)  cmds=(ip nft curl ethtool ping make g++ python3 bird) ;;
   bench) cmds=(ip nft curl ethtool ping iperf3 wrk haproxy nginx keepalived make g++ python3) ;;
-  *) echo "deps.sh: unknown purpose '$purpose' (build, test, lab or bench)" >&2; exit 2 ;;
+  *) echo "deps.sh: unknown purpose '$purpose' (build, test, lab, ecmp or bench)" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -8,10 +8,18 @@
 #                             each runs uvs-tun-decap (this kernel has no ipip) with the VIP on lo
 #   lab.sh up vrrp [--rs N]   dr with two directors, each running uvsd -f keepalived.conf (VRRP for
 #                             the VIP + a DR virtual_server); the master forwards, the backup waits
+#   lab.sh up ecmp [--rs N]   a router doing kernel ECMP toward 3 directors (uvsd, mh, sloppy_tcp),
+#                             each announcing the VIP over BGP (BIRD 2, BFD) while its uvsd is
+#                             healthy (vip-health.mjs); DR real servers behind them (default 3)
+#   lab.sh ecmp paths|link-down D|link-up D|uvsd-kill D|uvsd-start D
+#                             the ECMP route's next hops; director D (1-3) loses or regains its
+#                             link, its uvsd is killed (SIGKILL) or started again
 #   lab.sh down               removes every namespace, device and process of the lab
 #   lab.sh demo               DR, then NAT, then TUN: uvsd + uvsadm like the seed tutorial, curl, down
 #   lab.sh demo vrrp          up vrrp, a client fetching continuously, the master killed, service
 #                             continuing from the backup, down
+#   lab.sh demo ecmp          up ecmp, long-lived client connections spread over the directors,
+#                             one director's link cut, another's uvsd killed, both brought back
 #   lab.sh status             what is up
 #
 # Every name starts with "uvs" + the lab suffix (UVS_LAB, default "lab"), so several labs (and the
@@ -43,6 +51,21 @@
 #                         both: vrrp_instance VI_1 (VRID 51, PASS) holding VIP 10.77.0.100/32 and
 #                         virtual_server 10.77.0.100 80 (rr, DR, TCP_CHECK) over the real servers
 #   uvs<S>rsI  real srv   as in dr; uvs<S>cl client 10.77.0.10/24
+#
+# Topology (ecmp): the VIP 10.90.0.100 is routed, not on a shared segment
+#   uvs<S>cl   client     10.80.0.10/24 (segment C, bridge uvs<S>bb), default route via 10.80.0.1
+#   uvs<S>rt   router     10.80.0.1/24 (C), 10.77.0.1/24 (A); ip_forward=1,
+#                         fib_multipath_hash_policy=1 (L4 hash); BIRD: eBGP AS 65000 with each
+#                         director, BFD 100 ms x 3, kernel protocol with `merge paths on`, so the
+#                         VIP's /32 becomes one multipath route over the directors announcing it
+#   uvs<S>dD   director   10.77.0.(1+D)/24 (A), VIP on lo (arp_ignore=1); uvsd --workers 1
+#                         --sysctl-file (net.ipv4.vs.sloppy_tcp = 1), service VIP:80 mh with
+#                         mh-port, DR to every real server (added in a different order on each
+#                         director: the mh table does not depend on it); BIRD AS 65001: static
+#                         protocol "vip" (disabled until vip-health.mjs sees uvsd healthy)
+#                         exported over BGP with BFD to the router
+#   uvs<S>rsI  real srv   10.77.0.(20+I)/24 (A), VIP on lo, default route via 10.77.0.1: DR replies
+#                         go straight back through the router
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,7 +84,7 @@ die() { echo "lab.sh: $*" >&2; exit 1; }
 need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}(cl|dir|d[12]|sw|rt|rs[0-9]+)$" || true; }
+lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}(cl|dir|d[1-3]|sw|rt|rs[0-9]+)$" || true; }
 
 # Joins namespace $1 to a lab switch with interface $2 inside it (index $3 names the switch port;
 # $4 the bridge, default segment A's).
@@ -339,6 +362,191 @@ up_vrrp() {
     "sharing VIP $VIP, real servers $(seq -s ' ' -f "$NET.%g" 21 $((20 + nrs))); configs and logs in $state_dir"
 }
 
+# ---- ECMP scale-out -----------------------------------------------------------------------------
+ECMP_VIP=10.90.0.100
+ECMP_DIRS="1 2 3"
+
+# BIRD 2 for the router: one eBGP session per director, BFD, the multipath route to the kernel.
+ecmp_bird_router() {
+  cat <<CONF
+# uvs lab '$S', router (written by lab.sh up ecmp)
+router id $NET.1;
+log stderr all;
+protocol device { scan time 10; }
+# ECMP: the routes of the directors, equal for BGP's selection, become one multipath route.
+protocol kernel {
+  ipv4 { import none; export all; };
+  merge paths on;
+}
+protocol bfd {
+  interface "${P}e1" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; };
+}
+template bgp director {
+  local $NET.1 as 65000;
+  ipv4 { import where net = $ECMP_VIP/32; export none; };
+  bfd on;
+  hold time 3;
+  connect retry time 1;
+  error wait time 1, 3;
+}
+CONF
+  for d in $ECMP_DIRS; do echo "protocol bgp d$d from director { neighbor $NET.$((1 + d)) as 65001; }"; done
+}
+
+# BIRD 2 for director $1: the VIP's /32 (protocol "vip", off until the health hook enables it).
+ecmp_bird_director() {
+  local d=$1
+  cat <<CONF
+# uvs lab '$S', director d$d (written by lab.sh up ecmp)
+router id $NET.$((1 + d));
+log stderr all;
+protocol device { scan time 10; }
+protocol static vip {
+  disabled yes;
+  ipv4;
+  route $ECMP_VIP/32 blackhole;
+}
+protocol bfd {
+  interface "${P}e0" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; };
+}
+protocol bgp uplink {
+  local $NET.$((1 + d)) as 65001;
+  neighbor $NET.1 as 65000;
+  ipv4 { import none; export where proto = "vip"; next hop self; };
+  bfd on;
+  hold time 3;
+  connect retry time 1;
+  error wait time 1, 3;
+}
+CONF
+}
+
+ecmp_uvsadm() { local d=$1; shift; nsx "${P}d$d" node "$uvsadm_bin" "$@"; }
+
+# Starts uvsd on director $1 and configures the service (real servers in an order of its own).
+ecmp_uvsd_start() {
+  local d=$1 nrs i order
+  nrs=$(cat "$state_dir/nrs")
+  start_bg "${P}d$d" "uvsd-d$d" node "$uvsd_bin" -n -l --no-config --workers 1 --iface "${P}e0" \
+    --sysctl-file "$state_dir/ipvs.conf"
+  local ok=0
+  for _ in $(seq 1 100); do ecmp_uvsadm "$d" -L -n >/dev/null 2>&1 && { ok=1; break; }; sleep 0.1; done
+  [ $ok -eq 1 ] || { cat "$state_dir/uvsd-d$d.log" >&2; die "uvsd on d$d did not come up"; }
+  ecmp_uvsadm "$d" -A -t "$ECMP_VIP:80" -s mh -b mh-port
+  # d1 adds the real servers in order, d2 in reverse, d3 rotated by one.
+  case $d in
+    1) order=$(seq 1 "$nrs") ;;
+    2) order=$(seq "$nrs" -1 1) ;;
+    *) order="$(seq 2 "$nrs") 1" ;;
+  esac
+  for i in $order; do ecmp_uvsadm "$d" -a -t "$ECMP_VIP:80" -r "$NET.$((20 + i)):80" -g; done
+}
+
+ecmp_uvsd_kill() {
+  local pid
+  for pid in $(ip netns pids "${P}d$1" 2>/dev/null); do
+    grep -qa uvsd.js "/proc/$pid/cmdline" 2>/dev/null && kill -9 "$pid"
+  done
+  return 0
+}
+
+# The router's next hops for the VIP, one director per line (d1, d2, d3), sorted.
+ecmp_paths() {
+  nsx "${P}rt" ip -4 route show "$ECMP_VIP/32" 2>/dev/null | grep -oE "via $NET\.[0-9]+" | awk -F. '{print "d" ($4 - 1)}' | sort
+}
+
+# Waits (bounded, $2 seconds) until the router's paths are exactly "$1" (e.g. "d1 d2 d3").
+ecmp_wait_paths() {
+  local want=$1 deadline=$((SECONDS + ${2:-30})) got=""
+  while [ $SECONDS -lt $deadline ]; do
+    got=$(ecmp_paths | tr '\n' ' ' | sed 's/ $//')
+    [ "$got" = "$want" ] && return 0
+    sleep 0.1
+  done
+  echo "lab.sh: the router's paths to $ECMP_VIP are '$got', expected '$want'" >&2
+  return 1
+}
+
+up_ecmp() {
+  local nrs=$1
+  need_root
+  bash "$here/deps.sh" ecmp
+  [ -f "$uvsd_bin" ] || die "$uvsd_bin missing: run npm run build"
+  [ -z "$(lab_namespaces)" ] || die "lab '$S' is already up (lab.sh down first)"
+  trap 'echo "lab.sh: setup failed, tearing down" >&2; down' ERR
+  for ns in cl rt sw d1 d2 d3; do ip netns add "${P}$ns"; done
+  for i in $(seq 1 "$nrs"); do ip netns add "${P}rs$i"; done
+  for ns in $(lab_namespaces); do nsx "$ns" ip link set lo up; done
+  for br in br bb; do nsx "${P}sw" ip link add "${P}$br" type bridge; nsx "${P}sw" ip link set "${P}$br" up; done
+  mkdir -p "$state_dir"
+  echo "$nrs" >"$state_dir/nrs"
+
+  plug "${P}cl" "${P}e0" c "${P}bb"
+  nsx "${P}cl" ip addr add 10.80.0.10/24 dev "${P}e0"
+  nsx "${P}cl" ip route add default via 10.80.0.1
+  plug "${P}rt" "${P}e0" rc "${P}bb"
+  plug "${P}rt" "${P}e1" ra
+  nsx "${P}rt" ip addr add 10.80.0.1/24 dev "${P}e0"
+  nsx "${P}rt" ip addr add "$NET.1/24" dev "${P}e1"
+  # L4 hash (fib_multipath_hash_policy=1): a client's connections spread over the directors.
+  # rp_filter off: DR replies come from the VIP, which is routed back toward the directors.
+  nsx "${P}rt" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
+    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 "net.ipv4.conf.${P}e1.rp_filter=0"
+  for d in $ECMP_DIRS; do
+    plug "${P}d$d" "${P}e0" "$d"
+    nsx "${P}d$d" ip addr add "$NET.$((1 + d))/24" dev "${P}e0"
+    nsx "${P}d$d" ip addr add "$ECMP_VIP/32" dev lo
+    nsx "${P}d$d" sysctl -qw net.ipv4.ip_forward=0 net.ipv4.conf.all.send_redirects=0 \
+      net.ipv4.conf.default.send_redirects=0 net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+  done
+  for i in $(seq 1 "$nrs"); do
+    local ns="${P}rs$i"
+    plug "$ns" "${P}e0" $((i + 3))
+    nsx "$ns" ip addr add "$NET.$((20 + i))/24" dev "${P}e0"
+    nsx "$ns" ip route add default via "$NET.1"
+    nsx "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+      net.ipv4.conf.lo.arp_ignore=1 net.ipv4.conf.lo.arp_announce=2
+    nsx "$ns" ip addr add "$ECMP_VIP/32" dev lo
+    start_bg "$ns" "rs$i" node "$here/rs-server.mjs" "rs$i" --port 80 --udp-port 53
+  done
+  for i in $(seq 1 "$nrs"); do wait_rs "$i" "$NET.$((20 + i))" "${P}rt"; done
+
+  # Every director: the same knobs (sloppy_tcp: pick up flows whose SYN went to another director).
+  printf '# IPVS knobs of the ECMP directors (uvsd --sysctl-file)\nnet.ipv4.vs.sloppy_tcp = 1\n' >"$state_dir/ipvs.conf"
+  ecmp_bird_router >"$state_dir/bird-rt.conf"
+  start_bg "${P}rt" bird-rt bird -f -c "$state_dir/bird-rt.conf" -s "$state_dir/bird-rt.ctl"
+  for d in $ECMP_DIRS; do
+    ecmp_bird_director "$d" >"$state_dir/bird-d$d.conf"
+    start_bg "${P}d$d" "bird-d$d" bird -f -c "$state_dir/bird-d$d.conf" -s "$state_dir/bird-d$d.ctl"
+    ecmp_uvsd_start "$d"
+    start_bg "${P}d$d" "health-d$d" node "$here/vip-health.mjs" --birdc-socket "$state_dir/bird-d$d.ctl" --protocol vip
+  done
+  # Bounded: BGP sessions come up within a few seconds (connect retry 1 s).
+  ecmp_wait_paths "d1 d2 d3" 30 || die "the router did not learn the VIP from all three directors (see $state_dir/bird-*.log)"
+  trap - ERR
+  echo "lab '$S' up (ecmp): client ${P}cl 10.80.0.10, router ${P}rt 10.80.0.1 / $NET.1 (BIRD, ECMP over $(ecmp_paths | tr '\n' ' '))," \
+    "directors ${P}d1-3 $NET.2-4 (uvsd mh + sloppy_tcp, BIRD + BFD), VIP $ECMP_VIP:80," \
+    "real servers $(seq -s ' ' -f "$NET.%g" 21 $((20 + nrs))); configs and logs in $state_dir"
+}
+
+# lab.sh ecmp ACTION [D]
+ecmp_cmd() {
+  local action=${1:-} d=${2:-}
+  need_root
+  [ -f "$state_dir/nrs" ] || die "the ecmp lab '$S' is not up (lab.sh up ecmp)"
+  case "$action" in
+    paths) ecmp_paths; return ;;
+    link-down|link-up|uvsd-kill|uvsd-start) [[ $d =~ ^[1-3]$ ]] || die "ecmp $action needs a director 1, 2 or 3" ;;
+    *) die "unknown ecmp action '$action' (paths, link-down D, link-up D, uvsd-kill D, uvsd-start D)" ;;
+  esac
+  case "$action" in
+    link-down) nsx "${P}d$d" ip link set "${P}e0" down ;;
+    link-up) nsx "${P}d$d" ip link set "${P}e0" up ;;
+    uvsd-kill) ecmp_uvsd_kill "$d" ;;
+    uvsd-start) ecmp_uvsd_start "$d" ;;
+  esac
+}
+
 down() {
   # Processes first (uvsd removes its own nftables table on SIGTERM), then the namespaces.
   for ns in $(lab_namespaces); do
@@ -473,6 +681,7 @@ case "$cmd" in
   up)
     mode=${1:-dr}; shift || true
     nrs=2
+    [ "$mode" = ecmp ] && nrs=3
     while [ $# -gt 0 ]; do
       case "$1" in
         --rs) nrs=${2:?--rs needs a number}; shift 2 ;;
@@ -485,15 +694,18 @@ case "$cmd" in
       nat) up_nat "$nrs" ;;
       tun) up_tun "$nrs" ;;
       vrrp) up_vrrp "$nrs" ;;
-      *) die "unknown mode '$mode' (dr, nat, tun, vrrp)" ;;
+      ecmp) up_ecmp "$nrs" ;;
+      *) die "unknown mode '$mode' (dr, nat, tun, vrrp, ecmp)" ;;
     esac ;;
   down) need_root; down ;;
+  ecmp) ecmp_cmd "$@" ;;
   demo)
     case "${1:-}" in
       "") demo ;;
       vrrp) demo_vrrp ;;
-      *) die "unknown demo '$1' (lab.sh demo [vrrp])" ;;
+      ecmp) demo_ecmp ;;
+      *) die "unknown demo '$1' (lab.sh demo [vrrp|ecmp])" ;;
     esac ;;
   status) status ;;
-  *) echo "usage: lab.sh up dr|nat|tun|vrrp [--rs N] | down | demo [vrrp] | status   (UVS_LAB=suffix selects the lab)" >&2; exit 2 ;;
+  *) echo "usage: lab.sh up dr|nat|tun|vrrp|ecmp [--rs N] | ecmp ACTION [D] | down | demo [vrrp|ecmp] | status   (UVS_LAB=suffix selects the lab)" >&2; exit 2 ;;
 esac
