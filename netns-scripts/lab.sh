@@ -432,14 +432,18 @@ ecmp_uvsd_start() {
   local ok=0
   for _ in $(seq 1 100); do ecmp_uvsadm "$d" -L -n >/dev/null 2>&1 && { ok=1; break; }; sleep 0.1; done
   [ $ok -eq 1 ] || { cat "$state_dir/uvsd-d$d.log" >&2; die "uvsd on d$d did not come up"; }
-  ecmp_uvsadm "$d" -A -t "$ECMP_VIP:80" -s mh -b mh-port
-  # d1 adds the real servers in order, d2 in reverse, d3 rotated by one.
+  # d1 adds the real servers in order, d2 in reverse, d3 rotated by one: the mh table is the same.
   case $d in
     1) order=$(seq 1 "$nrs") ;;
     2) order=$(seq "$nrs" -1 1) ;;
     *) order="$(seq 2 "$nrs") 1" ;;
   esac
-  for i in $order; do ecmp_uvsadm "$d" -a -t "$ECMP_VIP:80" -r "$NET.$((20 + i)):80" -g; done
+  # One atomic change (-R): the health hook announces the VIP as soon as the table can forward,
+  # and a table with only some of the real servers would send flows of the others elsewhere.
+  {
+    echo "-A -t $ECMP_VIP:80 -s mh -b mh-port"
+    for i in $order; do echo "-a -t $ECMP_VIP:80 -r $NET.$((20 + i)):80 -g"; done
+  } | ecmp_uvsadm "$d" -R
 }
 
 ecmp_uvsd_kill() {
