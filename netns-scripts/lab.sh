@@ -446,6 +446,14 @@ ecmp_uvsd_start() {
   } | ecmp_uvsadm "$d" -R
 }
 
+ecmp_uvsd_pid() {
+  local pid
+  for pid in $(ip netns pids "${P}d$1" 2>/dev/null); do
+    grep -qa uvsd.js "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+  done
+  return 0
+}
+
 ecmp_uvsd_kill() {
   local pid
   for pid in $(ip netns pids "${P}d$1" 2>/dev/null); do
@@ -640,6 +648,70 @@ demo_vrrp() {
   nsx "${P}d2" node "$uvsadm_bin" -L -n --stats
   echo "== d2's VRRP log"
   grep -E 'Entering|VIP|gratuitous' "$state_dir/uvsd-d2.log" | tail -5 || true
+}
+
+# The ECMP demo: long-lived client connections while directors fail and come back.
+demo_ecmp() {
+  need_root
+  [ -f "$uvsd_bin" ] || (cd "$top" && npm run -s build) || die "build failed"
+  trap 'kill "${client_pid:-}" 2>/dev/null || true; down' EXIT
+  echo "==== ECMP: a router spreading flows over 3 directors (BGP + BFD), mh + sloppy_tcp on each"
+  up_ecmp 3
+  echo "+ ip netns exec ${P}rt ip route show $ECMP_VIP     (the router's multipath route, from BIRD)"
+  nsx "${P}rt" ip route show "$ECMP_VIP"
+  echo "+ ip netns exec ${P}d1 uvsadm --sysctl net.ipv4.vs.sloppy_tcp"
+  ecmp_uvsadm 1 --sysctl net.ipv4.vs.sloppy_tcp
+  echo "+ ip netns exec ${P}d2 uvsadm -L -n        (real servers added in another order than on d1)"
+  ecmp_uvsadm 2 -L -n
+  local report="$state_dir/flows.json"
+  echo "== client: 24 keep-alive connections, one request each every 250 ms (flow-client.mjs)"
+  # Not through nsx: $! must be node itself (ip netns exec execs it), so that TERM reaches it.
+  ip netns exec "${P}cl" node "$here/flow-client.mjs" "$ECMP_VIP" 80 --connections 24 --ports-file "$state_dir/ports" >"$report" 2>"$state_dir/flows.err" &
+  client_pid=$!
+  for _ in $(seq 1 100); do [ -s "$state_dir/ports" ] && break; sleep 0.1; done
+  sleep 2
+  # Packets each director forwarded since the last call (uvsadm -L -n --stats, InPkts).
+  local -A last=()
+  demo_ecmp_spread() {
+    local d n
+    for d in $ECMP_DIRS; do
+      n=$( (ecmp_uvsadm "$d" -L -n --stats 2>/dev/null || true) | awk -v v="$ECMP_VIP:80" '$1 == "TCP" && $2 == v {print $4}' || true)
+      n=${n:-0}
+      # A restarted uvsd counts from 0 again.
+      if [ "$n" -lt "${last[$d]:-0}" ]; then last[$d]=0; fi
+      printf '   d%s: %5s client packets forwarded since the last look%s\n' "$d" "$((n - ${last[$d]:-0}))" \
+        "$([ -z "$(ecmp_uvsd_pid "$d")" ] && echo ' (uvsd not running)')"
+      last[$d]=$n
+    done
+  }
+  demo_ecmp_spread
+  local t0
+  echo "== d2 loses its link: BFD notices in ~300 ms, the router drops d2's path"
+  t0=$(date +%s%N); nsx "${P}d2" ip link set "${P}e0" down
+  ecmp_wait_paths "d1 d3" 10 && echo "   paths now: $(ecmp_paths | tr '\n' ' ')(after $(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+  sleep 3; demo_ecmp_spread
+  echo "== d3's uvsd is killed (SIGKILL): its health hook withdraws the VIP, BGP stays up"
+  ecmp_uvsd_kill 3; t0=$(date +%s%N)
+  ecmp_wait_paths "d1" 10 && echo "   paths now: $(ecmp_paths | tr '\n' ' ')(withdrawn $(( ($(date +%s%N) - t0) / 1000000 )) ms after the kill)"
+  grep -h withdrew "$state_dir/health-d3.log" | tail -1 | sed 's/^/   /'
+  sleep 3; demo_ecmp_spread
+  echo "== both come back: d2's link up, d3's uvsd started (and configured) again"
+  nsx "${P}d2" ip link set "${P}e0" up
+  ecmp_uvsd_start 3
+  ecmp_wait_paths "d1 d2 d3" 60 && echo "   paths now: $(ecmp_paths | tr '\n' ' ')"
+  sleep 4; demo_ecmp_spread
+  kill -TERM "$client_pid"; wait "$client_pid" 2>/dev/null || true
+  echo "== every connection, start to end (port: answers per real server, failures, longest pause):"
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    let bad = 0;
+    for (const c of r.connections) {
+      const servers = Object.entries(c.servers).map(([s, n]) => `${s} x${n}`).join(", ");
+      if (c.failures.length || Object.keys(c.servers).length !== 1) bad++;
+      console.log(`   ${c.port}: ${servers}; failures: ${c.failures.length ? c.failures.join("; ") : "none"}; longest pause ${c.maxGapMs} ms`);
+    }
+    console.log(`== ${r.connections.length - bad} of ${r.connections.length} connections kept working on one real server throughout ${r.seconds.toFixed(0)} s`);
+  ' "$report"
 }
 
 demo() {
