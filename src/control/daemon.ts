@@ -170,6 +170,7 @@ export class Daemon implements DaemonHost {
       io: pcap ? 'pcap' : 'ring',
       workers: pcap ? 1 : this.options.workers,
       fanout: this.options.fanout,
+      busyPollUs: this.options.busyPollUs,
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
       connDefense: this.options.connDefense,
