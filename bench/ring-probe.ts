@@ -3,6 +3,7 @@
 // `npm run bench`; run it by hand:
 //
 //   node dist/bench/ring-probe.js latency [--n 2000] [--workers 2] [--uvsd dist/src/cli/uvsd.js,/other/dist/src/cli/uvsd.js]
+//        [--gap-ms 1] [--variants '--busy-poll 0;--busy-poll 200'] [--trace 1]
 //   node dist/bench/ring-probe.js idle [--seconds 60] [--workers 2] [--uvsd ...]
 //   node dist/bench/ring-probe.js pps [--seconds 5] [--workers 1,2] [--fanout hash,cpu] [--uvsd ...]
 //   (every mode: --nice N, default -20, for every process of the probe)
@@ -11,7 +12,10 @@
 //   trips after 200 of warm-up: direct to real server 1 over its reply link, through the
 //   director's kernel forwarding (to real server 1's own address), and through each uvsd (DR,
 //   `-A -u VIP:7007 -s rr`, both real servers `-g`; replies over the reply links). Prints p50, p90,
-//   p99 in µs and p50 minus direct: the time one pass through the director adds.
+//   p99 in µs and p50 minus direct: the time one pass through the director adds. --gap-ms: the
+//   client waits that long after each answer (default 0: the next request at once; the bench's
+//   latency rows use 1). --variants: uvsd options, `;` between variants, each measured per build.
+//   --trace 1: uvsd runs with UVS_LATENCY_TRACE (worker.ts) and the per-step medians are printed.
 // idle: each uvsd with three virtual services (UDP 7007, TCP 80, TCP 443, two real servers each),
 //   no traffic, no checkers, no VRRP: CPU from /proc/PID/stat (utime + stime) over the window, as
 //   a share of one core, and voluntary context switches per second per thread (how often each wakes).
@@ -61,6 +65,7 @@ const d = require('dgram');
 const [host, n, warm] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
 const s = d.createSocket('udp4');
 const buf = Buffer.alloc(32);
+const gap = Number(process.argv[4] || 0);
 let i = 0, t0 = 0n, timer = null, lost = 0;
 const rtt = [];
 function next() {
@@ -78,7 +83,7 @@ function next() {
 s.on('message', () => {
   clearTimeout(timer);
   if (i > warm) rtt.push(Number(process.hrtime.bigint() - t0) / 1000);
-  next();
+  if (gap > 0) setTimeout(next, gap); else next();
 });
 s.bind(() => { console.log('READY'); next(); });`;
 
@@ -158,8 +163,10 @@ function switches(pid: number): Map<string, number> {
   return out;
 }
 
+let GAP_MS = 0;
+
 async function echo(lab: BenchLab, host: string, n: number): Promise<Echo> {
-  return spawnIn<Echo>(lab.ns.c, [...NICE, process.execPath, '-e', ECHO_CLIENT, host, String(n), '200'], 120_000).result;
+  return spawnIn<Echo>(lab.ns.c, [...NICE, process.execPath, '-e', ECHO_CLIENT, host, String(n), '200', String(GAP_MS)], 120_000 + n * GAP_MS * 2).result;
 }
 
 async function main(): Promise<void> {
@@ -178,15 +185,21 @@ async function main(): Promise<void> {
     if (mode === 'latency') {
       const n = Number(opt.get('n') ?? 2000);
       const workers = Number(opt.get('workers') ?? 2);
+      GAP_MS = Number(opt.get('gap-ms') ?? 0);
+      const variants = (opt.get('variants') ?? '').split(';').map((v) => v.trim().split(/\s+/).filter(Boolean));
+      // A variant's words of the form NAME=VALUE are environment variables for uvsd, not options.
+      const tracing = opt.get('trace') === '1';
       const rows: Array<[string, Echo]> = [];
       rows.push(['direct (client → real server 1 over its reply link)', await echo(lab, ADDR.replyRs[0], n)]);
       rows.push(["director's kernel forwarding (to real server 1's address)", await echo(lab, ADDR.rs[0], n)]);
-      for (const b of builds) {
-        const u = await startUvsd(lab, b, workers, {});
+      for (const b of builds) for (const extra of variants) {
+        const tracePath = `/tmp/uvs-probe-trace-${process.pid}-${rows.length}`;
+        const env = Object.fromEntries(extra.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+        const u = await startUvsd(lab, b, workers, { ...env, ...(tracing ? { UVS_LATENCY_TRACE: tracePath } : {}) }, extra.filter((w) => !/^[A-Z_]+=/.test(w)));
         try {
           addService(lab, u, '-u', PORT, ADDR.rs);
           await sleep(300);
-          rows.push([`uvsd DR ${workers} worker(s): ${b}`, await echo(lab, ADDR.vip, n)]);
+          rows.push([`uvsd DR ${workers} worker(s) ${extra.join(' ')}: ${b}`, await echo(lab, ADDR.vip, n)]);
           const res = await request(u.sock, { type: 'workers' }, 5000);
           if (res.ok && res.result.kind === 'workers') {
             const t = (k: string): number => res.result.kind === 'workers' ? res.result.workers.reduce((a, w) => a + (w.stats[k] ?? 0), 0) : 0;
@@ -196,6 +209,15 @@ async function main(): Promise<void> {
           }
         } finally {
           await u.stop();
+        }
+        if (tracing) {
+          for (let w = 0; w < workers; w++) {
+            try {
+              console.log(`  trace worker ${w} ${extra.join(' ')}: ${readFileSync(`${tracePath}.w${w}.json`, 'utf8')}`);
+            } catch {
+              console.log(`  trace worker ${w}: none written`);
+            }
+          }
         }
       }
       rows.push(['direct again', await echo(lab, ADDR.replyRs[0], n)]);

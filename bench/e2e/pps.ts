@@ -170,8 +170,11 @@ export async function startUvsd(lab: BenchLab, argv: string[], cpus: string): Pr
   const socket = `/tmp/uvs-bench-${lab.lab.suffix}.sock`;
   // UVS_BENCH_UVSD_NODE_ARGS: extra node flags for uvsd, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   // (one profile per thread, workers included, written when uvsd exits).
+  // UVS_BENCH_UVSD_ARGS: extra uvsd options for every uvsd started here, e.g. "--busy-poll 0" to
+  // compare a setting against its default.
   const nodeArgs = (process.env['UVS_BENCH_UVSD_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
-  const p = lab.start(lab.ns.d, pinned(cpus, [process.execPath, ...nodeArgs, UVSD, '-n', '-l', ...(argv.includes('-f') ? [] : ['--no-config']), '--socket', socket, ...argv]), log);
+  const extra = (process.env['UVS_BENCH_UVSD_ARGS'] ?? '').split(/\s+/).filter(Boolean);
+  const p = lab.start(lab.ns.d, pinned(cpus, [process.execPath, ...nodeArgs, UVSD, '-n', '-l', ...(argv.includes('-f') ? [] : ['--no-config']), '--socket', socket, ...argv, ...extra]), log);
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (p.exitCode !== null) throw new Error(`uvsd exited (${p.exitCode}):\n${log.text.slice(-3000)}`);

@@ -31,7 +31,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -260,6 +262,8 @@ struct RingMem {
 };
 
 class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
+  friend class RingPoller;
+
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "PacketSocket",
@@ -1032,12 +1036,79 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
 };
 
 // ---------------------------------------------------------------------------------------------
+// RingPoller: busy-polls the RX rings of a set of PacketSockets, the user-space counterpart of the
+// kernel's busy polling. SO_BUSY_POLL / SO_PREFER_BUSY_POLL poll a device's NAPI context from
+// inside poll()/recvmsg() (sock_poll → sk_busy_loop, when the socket has a NAPI id); a ring is read
+// without any system call, and veth (the labs) has no NAPI context unless GRO or XDP is on, so the
+// spin is here, on the rings' slot status words. A worker that just forwarded frames spins here for a few hundred µs
+// instead of going back to epoll_wait: a frame that comes meanwhile is taken at once, with the
+// thread awake and its caches warm, rather than after a wake-up (an IPI to a halted vCPU, the
+// scheduler, libuv, a JS callback) and a cold run of the pipeline — native/README.md
+// measures both. spin() only reads each ring's next slot status (one load per socket per round),
+// so it touches no kernel state, and it ends when its window passes without a frame: an idle
+// worker sleeps as before.
+
+class RingPoller : public Napi::ObjectWrap<RingPoller> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "RingPoller", {InstanceMethod<&RingPoller::Spin>("spin")});
+  }
+
+  explicit RingPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingPoller>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsArray()) ThrowType(env, "RingPoller(sockets): sockets must be an array of PacketSocket");
+    Napi::Array arr = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value v = arr.Get(i);
+      PacketSocket* s = v.IsObject() ? PacketSocket::Unwrap(v.As<Napi::Object>()) : nullptr;
+      if (s == nullptr) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] is not a PacketSocket");
+      if (!s->ring_) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] has no RX ring");
+      sockets_.push_back(s);
+      refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));  // keeps the socket alive
+    }
+  }
+
+ private:
+  // spin(usec): the index of the first socket with a frame ready, at once if one is; -1 when usec
+  // passed without one (or a socket was closed).
+  Napi::Value Spin(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int64_t usec = IntArg(info, 0, "RingPoller.spin: usec", 0, 1000000);
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const int64_t deadline = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec + usec * 1000;
+    const size_t n = sockets_.size();
+    for (;;) {
+      for (size_t i = 0; i < n; i++) {
+        PacketSocket* s = sockets_[i];
+        if (s->fd_ < 0 || !s->ring_) return Napi::Number::New(env, -1);
+        if (s->FrameReady()) return Napi::Number::New(env, static_cast<double>(i));
+      }
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      if (static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec >= deadline) return Napi::Number::New(env, -1);
+      // Give the CPU to any other runnable thread first (NAPI busy polling likewise stops on
+      // need_resched): on a machine where the client, the servers or the kernel's softirq
+      // threads share our CPUs, a spin that held the CPU would delay the very replies it waits for.
+      // (A spin with a pause instruction instead starved them: round trips of 2-8 ms at p90.)
+      sched_yield();
+    }
+  }
+
+  std::vector<PacketSocket*> sockets_;
+  std::vector<Napi::ObjectReference> refs_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // FdWatcher: libuv readiness on any fd, for threads that live on their event loop (VRRP, the TUN
 // agent) rather than in a tight poll loop. The callback gets (status, events) — events carries
 // READABLE=1, WRITABLE=2 (uv_poll_event).
 
 class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
  public:
+  // When this thread's last readiness callback began (CLOCK_REALTIME µs), before the JS call:
+  // lets a latency trace split the wake-up from the N-API callback (worker.ts LatencyTrace).
+  static inline thread_local double lastPollUs = 0;
+
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FdWatcher",
                        {
@@ -1092,6 +1163,9 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   static void OnPoll(uv_poll_t* h, int status, int events) {
     FdWatcher* self = static_cast<FdWatcher*>(h->data);
     if (self == nullptr) return;
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lastPollUs = static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
     Napi::Env env(self->env_);
     Napi::HandleScope scope(env);
     try {
@@ -1272,6 +1346,7 @@ class UvsNative : public Napi::Addon<UvsNative> {
                              InstanceValue("PacketSocket", PacketSocket::Define(env), napi_enumerable),
                              InstanceValue("RawSocket", RawSocket::Define(env), napi_enumerable),
                              InstanceValue("FdWatcher", FdWatcher::Define(env), napi_enumerable),
+                             InstanceValue("RingPoller", RingPoller::Define(env), napi_enumerable),
                              InstanceMethod<&UvsNative::IfIndex>("ifIndex", napi_enumerable),
                              InstanceMethod<&UvsNative::IfInfo>("ifInfo", napi_enumerable),
                              InstanceMethod<&UvsNative::EthtoolGet>("ethtoolGet", napi_enumerable),
@@ -1282,6 +1357,8 @@ class UvsNative : public Napi::Addon<UvsNative> {
                              InstanceMethod<&UvsNative::FdWait>("fdWait", napi_enumerable),
                              InstanceMethod<&UvsNative::FdClose>("fdClose", napi_enumerable),
                              InstanceMethod<&UvsNative::InstanceId>("instanceId", napi_enumerable),
+                             InstanceMethod<&UvsNative::ClockRealtimeUs>("clockRealtimeUs", napi_enumerable),
+                             InstanceMethod<&UvsNative::LastPollUs>("lastPollUs", napi_enumerable),
                          });
     exports.Set("unixDgramSend", Napi::Function::New(env, UnixDgramSend, "unixDgramSend"));
     instanceId_ = ++instances_;
@@ -1290,6 +1367,16 @@ class UvsNative : public Napi::Addon<UvsNative> {
  private:
   // Which instance answered: lets the worker test prove each thread got its own instance.
   Napi::Value InstanceId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), instanceId_); }
+
+  // CLOCK_REALTIME in µs (a double keeps 0.25 µs at today's epoch): the clock of the ring's
+  // tp_sec/tp_nsec stamps (tpacket_rcv), for measuring how long a frame waited for its worker.
+  Napi::Value LastPollUs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), FdWatcher::lastPollUs); }
+
+  Napi::Value ClockRealtimeUs(const Napi::CallbackInfo& info) {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return Napi::Number::New(info.Env(), static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3);
+  }
 
   Napi::Value IfIndex(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -192,6 +192,7 @@ export class Daemon implements DaemonHost {
       io: pcap ? 'pcap' : 'ring',
       workers: pcap ? 1 : this.options.workers,
       fanout: this.options.fanout,
+      busyPollUs: this.options.busyPollUs,
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
       serviceActive: (addr) => this.vrrp?.serviceActive(addr) ?? true,

@@ -36,12 +36,29 @@ import { intToIpv4 } from '../packet/addr';
 import type { Logger } from '../runtime/log';
 import { UvsError } from '../runtime/errors';
 
+/**
+ * Busy-poll window (uvsd --busy-poll): after a turn that forwarded frames, the worker spins on its
+ * rings (native RingPoller) for up to this many µs before it goes back to sleep in epoll_wait. A
+ * frame arriving meanwhile is taken by a thread that is awake and warm; a sleeping worker pays a
+ * wake-up and a cold run of rx, pipeline and send, about 100 µs a pass here (native/README.md,
+ * "Where a pass's time goes"). The spin ends once a window passes without a frame, so an idle
+ * worker still sleeps. 200 µs measured better than 0 in every round of the README's runs and
+ * keeps the CPU cost small at low rates; a window longer than the gap between requests (1500 for
+ * 1 ms) removes most of the latency but keeps a core busy while such traffic flows, like the
+ * kernel's net.core.busy_poll, which is why it is not the default.
+ */
+export const DEFAULT_BUSY_POLL_US = 200;
+/** The longest window --busy-poll takes: 100 ms (a spin holds the worker's messages that long). */
+export const MAX_BUSY_POLL_US = 100_000;
+
 export interface DataPlaneOptions {
   model: ServiceModel;
   /** Worker threads (uvsd --workers; its default: cores − 1, at least 1). Must be 1 with io 'pcap'. */
   workers: number;
   /** PACKET_FANOUT mode spreading frames over the workers (uvsd --fanout); default 'hash'. */
   fanout?: FanoutMode;
+  /** µs a worker busy-polls its rings after a turn with frames (uvsd --busy-poll; default DEFAULT_BUSY_POLL_US, 0 off). */
+  busyPollUs?: number;
   /** Packet I/O: AF_PACKET rings in worker threads (default), or libpcap on the main thread. */
   io?: 'ring' | 'pcap';
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
@@ -310,6 +327,7 @@ export class DataPlane {
       ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu })),
       fanoutGroupBase: (process.pid * 16) & 0xffff,
       fanoutMode: this.opts.fanout ?? 'hash',
+      busyPollUs: this.opts.busyPollUs ?? DEFAULT_BUSY_POLL_US,
       ring: this.opts.ring ?? {},
       vnetHdr: this.opts.vnetHdr ?? true,
       filter: this.lastFilter,

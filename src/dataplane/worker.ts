@@ -13,6 +13,7 @@
 // Everything the loop touches per packet was allocated when the worker started or when a snapshot
 // arrived: descriptor arrays, TX offset/length arrays per egress interface, the pipeline's headers.
 
+import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   FRAME_CAPLEN, FRAME_OFFSET, FRAME_STRIDE, FRAME_WIRELEN, VNET_HDR_LEN, loadNative, ringFrameSize,
@@ -55,6 +56,8 @@ export interface WorkerInit {
   clientHops: SharedArrayBuffer;
   counterLayout: CounterLayout;
   counters: SharedArrayBuffer;
+  /** µs a worker keeps polling its rings after a turn that saw frames (0, the default: off); dataplane.ts DEFAULT_BUSY_POLL_US. */
+  busyPollUs?: number;
 }
 
 /** One service as a worker needs it to build its ConnService. */
@@ -105,6 +108,64 @@ const STATS_EVERY = 2;
  */
 function sweepBudget(capacity: number): number {
   return Math.min(65536, Math.max(1024, Math.ceil(capacity / 4)));
+}
+
+/**
+ * UVS_LATENCY_TRACE=PATH (diagnostic, native/README.md "Where a pass's time goes"): per rx()
+ * batch, the first frame's kernel stamp (tpacket_rcv's tp_sec/tp_nsec, CLOCK_REALTIME), the
+ * readable callback's entry, the end of rx(), of the pipeline and of the sends; at stop each
+ * worker writes the medians and p90s of the steps to PATH.w<id>.json.
+ */
+class LatencyTrace {
+  private static readonly MAX = 200_000;
+  private readonly rows = new Float64Array(LatencyTrace.MAX * 6);
+  private count = 0;
+  private wokeAt = 0;
+  constructor(private readonly clock: () => number, private readonly lastPoll: () => number, private readonly frameSize: number[], private readonly ringBytes: number[]) {}
+
+  private polledAt = 0;
+
+  /** A readable callback (fromPoll: libuv's, whose entry the addon stamped) or a busy-poll hit. */
+  woken(fromPoll: boolean): void {
+    this.wokeAt = this.clock();
+    this.polledAt = fromPoll ? this.lastPoll() : this.wokeAt;
+  }
+
+  received(si: number, view: DataView, off: number): void {
+    if (this.count >= LatencyTrace.MAX || off >= this.ringBytes[si]!) return;
+    const base = off - (off % this.frameSize[si]!);
+    const at = this.count * 6;
+    // tpacket2_hdr: tp_sec at 16, tp_nsec at 20 (native byte order: little-endian on x86/arm).
+    this.rows[at] = view.getUint32(base + 16, true) * 1e6 + view.getUint32(base + 20, true) / 1e3;
+    const now = this.clock();
+    // A batch after the first of a turn was not woken for: its "wake" is the rx() call.
+    this.rows[at + 1] = this.wokeAt !== 0 ? this.wokeAt : now;
+    this.rows[at + 2] = now;
+    this.rows[at + 5] = this.wokeAt !== 0 ? this.polledAt : now;
+    this.wokeAt = 0;
+  }
+
+  processed(): void {
+    if (this.count < LatencyTrace.MAX) this.rows[this.count * 6 + 3] = this.clock();
+  }
+
+  sent(): void {
+    if (this.count < LatencyTrace.MAX) this.rows[this.count++ * 6 + 4] = this.clock();
+  }
+
+  summary(): Record<string, number | { p50: number; p90: number }> {
+    const step = (a: number, b: number): { p50: number; p90: number } => {
+      const v: number[] = [];
+      for (let i = 0; i < this.count; i++) v.push(this.rows[i * 6 + b]! - this.rows[i * 6 + a]!);
+      v.sort((x, y) => x - y);
+      const q = (p: number): number => (v.length ? Math.round(v[Math.min(v.length - 1, Math.floor(p * v.length))]! * 10) / 10 : NaN);
+      return { p50: q(0.5), p90: q(0.9) };
+    };
+    return {
+      batches: this.count,
+      'ring→epoll return': step(0, 5), 'epoll return→JS callback': step(5, 1), 'callback→rx done': step(1, 2), 'pipeline': step(2, 3), 'send': step(3, 4), 'ring→sent': step(0, 4),
+    };
+  }
 }
 
 function main(): void {
@@ -161,6 +222,7 @@ function main(): void {
   const txVnet = new Uint8Array(sockets.length);
   const vnet = init.vnetHdr ? VNET_HDR_LEN : 0;
   let running = true;
+  const trace = process.env['UVS_LATENCY_TRACE'] ? new LatencyTrace(() => native.clockRealtimeUs(), () => native.lastPollUs(), sockets.map((s) => s.frameSize), sockets.map((s) => s.frameSize * s.frameCount)) : null;
   const expireBudget = sweepBudget(init.connCapacity);
 
   port.on('message', (msg: ToWorker) => {
@@ -193,6 +255,7 @@ function main(): void {
     for (let b = 0; b < maxBatches; b++) {
       const n = sock.rx(desc, BATCH);
       if (n === 0) break;
+      if (trace !== null) trace.received(si, view, desc[FRAME_OFFSET]!);
       total += n;
       counters.add(WorkerStat.RX_BATCHES, 1);
       const t0 = performance.now();
@@ -231,13 +294,19 @@ function main(): void {
         if (k + 1 === BATCH) flush(egress, buf);
       }
       counters.add(WorkerStat.PROCESS_NS, (performance.now() - t0) * 1e6);
+      if (trace !== null) trace.processed();
       for (let e = 0; e < sockets.length; e++) if (txCount[e]! > 0) flush(e, buf);
       if (tx.pending > 0) flushTx();
+      if (trace !== null) trace.sent();
       // Nothing refers to this batch's frames any more (sent, or copied into the pipeline's TX
       // buffer): hand the blocks read to the end back now. Releasing only when the ring ran dry
       // let a busy worker hold every block, and the kernel then dropped what came in meanwhile
       // (tpacket_rcv finds no free block and freezes the queue: prb_freeze_queue).
       sock.release();
+      // A short batch emptied the ring: no rx() that would only find nothing (an N-API call and
+      // the next slot's cache line, cold after a wake-up). A frame that came meanwhile keeps the
+      // socket readable (or the busy poll finds it).
+      if (n < BATCH) break;
     }
     if (total > 0) counters.add(WorkerStat.RX_FRAMES, total);
     return total;
@@ -271,6 +340,7 @@ function main(): void {
   /** A capture socket is readable: one bounded turn on it. */
   function onReadable(si: number, status: number): void {
     if (!running) return;
+    if (trace !== null) trace.woken(true);
     if (status < 0) {
       // POLLERR (libuv stopped the watcher): a pending socket error, ENETDOWN when the interface
       // went down (packet_notifier). Take it and watch again: the ring receives once it is up.
@@ -285,6 +355,27 @@ function main(): void {
     // The budget ran out with frames possibly left: the socket stays readable and the loop calls
     // back after messages and timers had their turn.
     if (got >= TURN_BATCHES * BATCH) counters.add(WorkerStat.YIELDS, 1);
+    else if (got > 0 && poller !== null && !spinning) {
+      spinning = true;
+      setImmediate(spinTurn);
+    }
+  }
+
+  // Busy polling: a spin between turns, each in its own setImmediate so that the loop's poll phase
+  // (messages from the main thread, the other sockets) and its timers run between two spins.
+  const busyPollUs = init.busyPollUs ?? 0;
+  const poller = busyPollUs > 0 ? new native.RingPoller(sockets) : null;
+  let spinning = false;
+  function spinTurn(): void {
+    spinning = false;
+    if (!running || poller === null) return;
+    const si = poller.spin(busyPollUs);
+    if (si < 0) return; // a whole window without a frame: back to sleep in epoll_wait
+    if (trace !== null) trace.woken(false);
+    const got = drain(si, connNowMs(), TURN_BATCHES);
+    if (got >= TURN_BATCHES * BATCH) counters.add(WorkerStat.YIELDS, 1);
+    spinning = true;
+    setImmediate(spinTurn);
   }
 
   const watchers: FdWatcher[] = sockets.map((s, si) => {
@@ -306,6 +397,7 @@ function main(): void {
     for (const w of watchers) w.close();
     for (const s of sockets) s.close();
     for (const s of plainSockets) s.close();
+    if (trace !== null) writeFileSync(`${process.env['UVS_LATENCY_TRACE']}.w${init.workerId}.json`, JSON.stringify(trace.summary()));
     port!.close();
   }
 

@@ -285,11 +285,22 @@ export interface NativeConstants {
   readonly IFF_LOOPBACK: number;
 }
 
+/**
+ * Spins on a set of RX rings (native RingPoller): spin(usec) returns the index of the first socket
+ * with a frame ready (at once if one is), or -1 once usec passed without one. Blocks the thread
+ * meanwhile: a worker calls it between turns, with a window of a few hundred µs.
+ */
+export interface RingPoller {
+  spin(usec: number): number;
+}
+
 export interface NativeAddon {
   readonly constants: NativeConstants;
   readonly PacketSocket: new (options: PacketSocketOptions) => PacketSocket;
   readonly RawSocket: new (options: RawSocketOptions) => RawSocket;
   readonly FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => FdWatcher;
+  /** Busy-polls the RX rings of `sockets` (each must have a ring): see RingPoller. */
+  readonly RingPoller: new (sockets: PacketSocket[]) => RingPoller;
   /** if_nametoindex; throws ENODEV for an unknown name. */
   ifIndex(name: string): number;
   ifInfo(name: string): InterfaceInfo;
@@ -306,6 +317,10 @@ export interface NativeAddon {
   fdClose(fd: number): void;
   /** Which addon instance answered (1, 2, ... in load order across threads). */
   instanceId(): number;
+  /** CLOCK_REALTIME in µs: the clock of a ring frame's tp_sec/tp_nsec. */
+  clockRealtimeUs(): number;
+  /** When this thread's last FdWatcher callback began, before its JS (CLOCK_REALTIME µs). */
+  lastPollUs(): number;
   /** One datagram to an AF_UNIX SOCK_DGRAM socket (/dev/log, $NOTIFY_SOCKET; '@name' is
    *  abstract): true when sent, false when it would block; throws (code ENOENT, ECONNREFUSED, ...). */
   unixDgramSend(path: string, buffer: ArrayBuffer | ArrayBufferView): boolean;

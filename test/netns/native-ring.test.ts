@@ -323,6 +323,20 @@ describe('native addon: rings, batches, fanout, filter, VRRP, vnet header (two n
     assert.ok(median(v2.elapsedUs) < 100_000, `V2: median ${median(v2.elapsedUs)} µs`);
     assert.ok(v3.elapsedUs.every((x) => x >= 250_000), `V3 waits for the block timeout: ${v3.elapsedUs.join(', ')} µs`);
   });
+
+  it('RingPoller (busy polling): spin() names the ring that has a frame, and gives up after its window on idle rings', async () => {
+    const job: VisibleJob = {
+      mode: 'visible', iface: devB, frame: hex(icmpEcho(macA, macB, ipB, ipA, 9)), ring: { frameCount: 256 },
+      filter: buildHostFilter({ destinations: [ipB] }), rounds: 10, timeoutMs: 3000, spinUs: 5000,
+    };
+    const got = await spawnChild<VisibleResult>(nsB, job, 15_000).result;
+    assert.ok(got.elapsedUs.every((x) => x >= 0), `every reply arrived: ${got.elapsedUs.join(', ')}`);
+    // Nothing had been sent: a whole window without a frame, then -1 (the worker goes to sleep).
+    assert.equal(got.idleSpin!.result, -1);
+    assert.ok(got.idleSpin!.us >= 5000, `an idle spin lasts its window: ${got.idleSpin!.us} µs`);
+    // Every spin that found something found the ring with the reply (index 1), never the idle one.
+    assert.ok(got.spinHits!.length >= 1 && got.spinHits!.every((i) => i === 1), `spin results: ${got.spinHits!.join(', ')}`);
+  });
 });
 
 /** Ethernet + IPv4 + ICMP echo request (RFC 792), checksummed. */
