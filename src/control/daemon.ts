@@ -22,6 +22,8 @@ import { attachVrrp } from './vrrp';
 import type { VrrpGlue } from './vrrp';
 import type { DaemonHost } from './host';
 import type { Logger } from '../runtime/log';
+import { SyncManager, type DestResolver } from '../sync/daemon';
+import { connNowMs } from '../conn/table';
 
 /** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
 export const IPVS_VERSION = '1.2.1';
@@ -47,6 +49,8 @@ export class Daemon implements DaemonHost {
   private lastApply: Promise<void> = Promise.resolve();
   /** `uvsadm -L -c` reads this; the data plane replaces it once it runs. */
   private conns: ConnLister = NO_CONNECTIONS;
+  /** Connection sync (--start-daemon, lvs_sync_daemon); null until the data plane runs. */
+  private syncManager: SyncManager | null = null;
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
     this.model = new ServiceModel({ maxServices: options.svcMax, destCapacity: options.destMax });
@@ -55,6 +59,7 @@ export class Daemon implements DaemonHost {
       conns: () => this.conns,
       settle: () => this.lastApply,
       workers: () => this.dataPlane?.workerReports() ?? [],
+      sync: () => this.syncManager,
     });
     this.server = new ControlServer(this.handler, log);
   }
@@ -190,6 +195,9 @@ export class Daemon implements DaemonHost {
     this.onStop('data plane', () => dp.stop());
     await dp.start();
     this.dataPlane = dp;
+    this.syncManager = new SyncManager(dp.conns, modelDestResolver(this.model), connNowMs, this.log);
+    // Registered after the data plane's hook, so it runs first: a master's last scan goes out.
+    this.onStop('connection sync', () => this.syncManager?.close());
     this.attachCounters(dp.counters);
     this.attachConnections(dp.connLister);
   }
@@ -202,6 +210,11 @@ export class Daemon implements DaemonHost {
   /** The connection table, once running, answers `uvsadm -L -c`. */
   attachConnections(lister: ConnLister): void {
     this.conns = lister;
+  }
+
+  /** The connection-sync daemons (null with --io none). */
+  get sync(): SyncManager | null {
+    return this.syncManager;
   }
 
   currentConfig(): LoadedConfig | null {
@@ -229,4 +242,24 @@ export class Daemon implements DaemonHost {
     }
     return this.stopping;
   }
+}
+
+/**
+ * Maps a synced entry to this director's real server (ip_vs_find_dest): VIP, port and protocol
+ * name the service, RIP and port the destination. The map is rebuilt when the model changes.
+ */
+export function modelDestResolver(model: ServiceModel): DestResolver {
+  let generation = -1;
+  let slots = new Map<string, number>();
+  return (protocol, vaddr, vport, daddr, dport) => {
+    if (generation !== model.generation) {
+      slots = new Map();
+      for (const s of model.list()) {
+        if (s.fwmark !== 0 || s.af !== 4) continue;
+        for (const d of s.dests) slots.set(`${s.protocol}|${s.addr}|${s.port}|${d.addr}|${d.port}`, d.slot);
+      }
+      generation = model.generation;
+    }
+    return slots.get(`${protocol}|${vaddr >>> 0}|${vport}|${daddr >>> 0}|${dport}`) ?? -1;
+  };
 }
