@@ -19,6 +19,7 @@ import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
 import { attachHealth } from './health';
 import { attachVrrp } from './vrrp';
+import { attachSync } from './sync';
 import type { VrrpGlue } from './vrrp';
 import type { DaemonHost } from './host';
 import type { Logger } from '../runtime/log';
@@ -198,6 +199,8 @@ export class Daemon implements DaemonHost {
     this.syncManager = new SyncManager(dp.conns, modelDestResolver(this.model), connNowMs, this.log);
     // Registered after the data plane's hook, so it runs first: a master's last scan goes out.
     this.onStop('connection sync', () => this.syncManager?.close());
+    // keepalived.conf's lvs_sync_daemon (now, and at every reload).
+    attachSync(this, this.syncManager, this.vrrp, this.log);
     this.attachCounters(dp.counters);
     this.attachConnections(dp.connLister);
   }
