@@ -87,6 +87,8 @@ export const SCAN_INTERVAL_MS = 200;
 export const SCAN_SLOTS_PER_TICK = 65_536;
 /** Messages one tick may send; what does not fit waits for the next tick (sync_qlen_max's role). */
 export const MAX_MESSAGES_PER_SCAN = 256;
+/** Entries that may wait for a later tick; past this the oldest are dropped (counted in skipped). */
+const MAX_PENDING = 1 << 20;
 /** The main thread sweeps the entries it imported this often. */
 const EXPIRE_INTERVAL_MS = 500;
 const EXPIRE_BUDGET = 65_536;
@@ -160,7 +162,8 @@ export interface SyncCounters {
   conns: number;
   /** Backup: messages dropped whole, by reason ("size", "version", ...). */
   dropped: Map<string, number>;
-  /** Backup: entries skipped alone (unusable, no such service). */
+  /** Backup: entries skipped alone (unusable, no such service). Master: entries dropped because
+   *  more were waiting than MAX_PENDING. */
   skipped: number;
   /** Backup: entries the table had no room for. */
   full: number;
@@ -346,6 +349,8 @@ export class SyncMaster implements SyncRunner {
   private socket: Socket | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ready = false;
+  /** Entries found but not sent yet (a scan found more than one tick may send). */
+  private pending: SyncConn[] = [];
 
   constructor(
     readonly info: SyncDaemonInfo,
@@ -377,19 +382,29 @@ export class SyncMaster implements SyncRunner {
     this.log.info(`sync thread started: state = MASTER, mcast_ifn = ${this.info.mcastInterface}, syncid = ${this.info.syncId}, id = 0`);
   }
 
-  /** One scan; sends what it found. */
+  /** One scan; sends what it found, at most MAX_MESSAGES_PER_SCAN messages: the rest waits for
+   *  the next tick (up to MAX_PENDING entries; past that the oldest are dropped and counted). */
   tick(): void {
     if (!this.ready || !this.socket) return;
-    const found = this.scanner.scan(this.now());
+    const scanned = this.scanner.scan(this.now());
+    const found = this.pending.length > 0 ? this.pending.concat(scanned) : scanned;
+    this.pending = [];
     let sent = 0;
-    for (const c of found) {
+    for (let i = 0; i < found.length; i++) {
+      const c = found[i]!;
       if (this.writer.add(c)) continue;
-      if (sent >= MAX_MESSAGES_PER_SCAN) break;
       this.flush();
-      sent++;
+      if (++sent >= MAX_MESSAGES_PER_SCAN) {
+        this.pending = found.slice(i);
+        break;
+      }
       this.writer.add(c);
     }
     if (!this.writer.empty) this.flush();
+    if (this.pending.length > MAX_PENDING) {
+      this.counters.skipped += this.pending.length - MAX_PENDING;
+      this.pending = this.pending.slice(this.pending.length - MAX_PENDING);
+    }
   }
 
   private flush(): void {
