@@ -7,7 +7,7 @@ import { DestField, DestTable, ForwardMethod } from '../../src/tables/dest-table
 import { ConnRef, ConnTable, Meta, StateFlag } from '../../src/conn/table';
 import { TcpState } from '../../src/conn/tcp-state';
 import { ConnFlag, decodeSyncMessage, encodeSyncMessages } from '../../src/sync/codec';
-import { importSyncConn, resolveOptions, SyncManager, SyncScanner, SyncError, type SyncInterface } from '../../src/sync/daemon';
+import { importSyncConn, resolveOptions, SyncBackup, SyncManager, SyncScanner, SyncError, type SyncInterface } from '../../src/sync/daemon';
 import { addDest, ip } from '../conn/helpers';
 import { SYNC_RECORD_CELLS } from '../../src/conn/table';
 
@@ -132,4 +132,28 @@ test('sync manager: EEXIST, ESRCH, ENODEV as the kernel answers', () => {
   assert.throws(() => m.start('master', { mcastInterface: 'nosuch', syncId: 0, syncMaxlen: 0, mcastGroup: '', mcastPort: 0, mcastTtl: 0 }), (e: unknown) => e instanceof SyncError && e.errno === 'ENODEV');
   assert.throws(() => m.stop('backup'), (e: unknown) => e instanceof SyncError && e.errno === 'ESRCH');
   assert.deepEqual(m.list(), []);
+});
+
+test('sync backup: a bad message is dropped whole and counted by field; another syncid is ignored; a good one imports', () => {
+  const b = director();
+  const backup = new ConnTable(256, b.dests, { workerId: 255 });
+  const info = resolveOptions('backup', { mcastInterface: 'eth0', syncId: 7, syncMaxlen: 0, mcastGroup: '', mcastPort: 0, mcastTtl: 0 }, { name: 'eth0', address: '192.0.2.1', mtu: 1500 });
+  const warned: string[] = [];
+  const log = { error() {}, warn: (m: string) => warned.push(m), notice() {}, info() {}, debug() {} };
+  const d = new SyncBackup(info, { name: 'eth0', address: '192.0.2.1', mtu: 1500 }, backup, () => b.rs1, () => NOW, log);
+  const conn = { af: 4 as const, protocol: TCP, flags: ConnFlag.DROUTE, state: TcpState.ESTABLISHED, cport: 7000, vport: 80, dport: 80, fwmark: 0, timeout: 900, caddr: ip('3.3.3.3'), vaddr: VIP, daddr: ip('10.0.1.1') };
+  const [good] = encodeSyncMessages([conn], 7, 1472);
+  const bad = Buffer.from(good!);
+  bad[5] = 0; // version 0
+  d.receive(bad);
+  const short = Buffer.from(good!.subarray(0, 20));
+  d.receive(short);
+  d.receive(encodeSyncMessages([conn], 8, 1472)[0]!); // syncid 8: not ours
+  assert.equal(backup.count, 0);
+  assert.deepEqual([...d.counters.dropped], [['version', 1], ['size', 1]]);
+  assert.match(warned[0]!, /message dropped \(version, 1 so far\)/);
+  d.receive(good!);
+  assert.equal(backup.count, 1);
+  assert.equal(d.counters.conns, 1);
+  assert.equal(d.counters.messages, 1);
 });
