@@ -33,7 +33,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { ConnTable, Meta, StateFlag, SyncCell, SYNC_RECORD_CELLS } from '../conn/table';
+import { ConnRef, ConnTable, Meta, StateFlag, SyncCell, SYNC_RECORD_CELLS } from '../conn/table';
 import type { Logger } from '../runtime/log';
 import {
   ConnFlag,
@@ -300,6 +300,8 @@ export function toSyncConn(rec: Int32Array, o: number): SyncConn {
  *  this director has no such real server (the entry is kept unbound, as ip_vs_proc_conn does). */
 export type DestResolver = (protocol: number, vaddr: number, vport: number, daddr: number, dport: number) => number;
 
+const known = new ConnRef();
+
 /**
  * The backup's import: one decoded entry into the table. Returns '' when imported, else why not.
  * Timeouts as sent (seconds; 0 = the protocol's timeout for the state, 3 minutes for a template).
@@ -319,6 +321,14 @@ export function importSyncConn(conns: ConnTable, c: SyncConn, resolveDest: DestR
   if (c.timeout > 0) timeoutMs = Math.min(c.timeout, 0x7fffffff / 1000) * 1000;
   else if (template) timeoutMs = TEMPLATE_DEFAULT_TIMEOUT_MS;
   else timeoutMs = conns.timeoutMs(c.protocol === IPPROTO_UDP ? UDP_TIMEOUT_SLOT : c.state);
+  if (!template && conns.lookupIn(c.protocol, c.caddr, c.cport, c.vaddr, c.vport, known) &&
+      ((known.daddr >>> 0) !== (c.daddr >>> 0) || known.dport !== c.dport)) {
+    // ip_vs_proc_conn: the master has since given this client port to another real server (port
+    // reuse). An active entry replaces ours; an inactive one is the expiration message of the
+    // connection that was replaced, and is ignored.
+    if (c.flags & ConnFlag.INACTIVE) return 'expiration message of a connection already replaced';
+    conns.expireNow(known.index, known.seq, nowMs);
+  }
   rec.fill(0);
   rec[SyncCell.META] = meta;
   rec[SyncCell.CADDR] = c.caddr | 0;

@@ -157,3 +157,20 @@ test('sync backup: a bad message is dropped whole and counted by field; another 
   assert.equal(d.counters.conns, 1);
   assert.equal(d.counters.messages, 1);
 });
+
+test('sync import: an active entry to another real server replaces ours (port reuse); an inactive one is ignored', () => {
+  const b = director();
+  const rec = new Int32Array(SYNC_RECORD_CELLS);
+  const slotOf = (_p: number, _v: number, _vp: number, daddr: number) => (daddr === ip('10.0.1.1') ? b.rs1 : b.rs2);
+  const base = { af: 4 as const, protocol: TCP, flags: ConnFlag.DROUTE, state: TcpState.ESTABLISHED, cport: 9, vport: 80, dport: 80, fwmark: 0, timeout: 900, caddr: ip('4.4.4.4'), vaddr: VIP, daddr: ip('10.0.1.1') };
+  assert.equal(importSyncConn(b.table, base, slotOf, NOW, rec), '');
+  // The expiration message of the old connection, after the master moved the port: ignored.
+  assert.match(importSyncConn(b.table, { ...base, daddr: ip('10.0.1.2'), flags: ConnFlag.DROUTE | ConnFlag.INACTIVE, state: TcpState.CLOSE }, slotOf, NOW, rec), /already replaced/);
+  const ref = new ConnRef();
+  assert.ok(b.table.lookupIn(TCP, ip('4.4.4.4'), 9, VIP, 80, ref));
+  assert.equal(ref.destSlot, b.rs1);
+  // An active one to rs2: ours goes, the new one is looked up from now on.
+  assert.equal(importSyncConn(b.table, { ...base, daddr: ip('10.0.1.2') }, slotOf, NOW, rec), '');
+  assert.ok(b.table.lookupIn(TCP, ip('4.4.4.4'), 9, VIP, 80, ref));
+  assert.equal(ref.destSlot, b.rs2);
+});
