@@ -2,11 +2,12 @@
 // and uvs, with stepped paced load, CPU per packet and 1M flows (bench/e2e/pps.ts), then the
 // added-latency rows and HTTP and TCP throughput through uvs and its peers (bench/e2e/tcp.ts,
 // bench/e2e/latency.ts), then uvsd's idle cost (bench/e2e/idle.ts), then VRRP failover in a lab of
-// its own (bench/e2e/vrrp.ts). Needs root; without it there are no rows. run.ts calls plan() first
+// its own (bench/e2e/vrrp.ts), then a download across a failover with and without connection sync
+// (bench/e2e/ha.ts, lab.sh's ha lab). Needs root; without it there are no rows. run.ts calls plan() first
 // so its progress line knows the whole run, and setup() for the report's placement lines.
 //
 // Parts of it alone (checking one row on a busy machine):
-//   UVS_BENCH_E2E=pps,tcp,latency,idle,vrrp   the parts to run (default: all but "latency", which
+//   UVS_BENCH_E2E=pps,tcp,latency,idle,vrrp,ha the parts to run (default: all but "latency", which
 //                                             is inside "tcp"; "latency" alone skips wrk and iperf3)
 //   UVS_BENCH_CASES=REGEX                     only the packet-rate cases and peers whose name matches
 import type { BenchOptions, BenchRow } from './lib';
@@ -16,15 +17,16 @@ import { CPU_RATE, NICE, ppsPlan, runPps, type PpsOptions } from './e2e/pps';
 import { Progress, type Step } from './e2e/progress';
 import { DIRECTOR_CPUS, runTcp, tcpPlan, type TcpOptions } from './e2e/tcp';
 import { failoverPlan, runFailover, type FailoverOptions } from './e2e/vrrp';
+import { haPlan, runHaFailover } from './e2e/ha';
 
 export { FAILOVER_GROUP } from './e2e/vrrp';
 
-const PARTS = ['pps', 'tcp', 'latency', 'idle', 'vrrp'] as const;
+const PARTS = ['pps', 'tcp', 'latency', 'idle', 'vrrp', 'ha'] as const;
 type Part = (typeof PARTS)[number];
 
 function parts(): Set<Part> {
   const env = process.env['UVS_BENCH_E2E'];
-  if (!env) return new Set(['pps', 'tcp', 'idle', 'vrrp']);
+  if (!env) return new Set(['pps', 'tcp', 'idle', 'vrrp', 'ha']);
   const out = new Set<Part>();
   for (const p of env.split(',').map((x) => x.trim()).filter(Boolean)) {
     if (!(PARTS as readonly string[]).includes(p)) throw new Error(`UVS_BENCH_E2E: unknown part "${p}" (${PARTS.join(', ')})`);
@@ -72,6 +74,7 @@ export function plan(opts: BenchOptions): Step[] {
   if (p.has('tcp') || p.has('latency')) steps.push(...tcpPlan(tcpOptions(opts)));
   if (p.has('idle')) steps.push({ label: 'idle: uvsd with 3 services, no traffic', seconds: idleSeconds(opts.quick) + 5 });
   if (p.has('vrrp')) steps.push(...failoverPlan(failoverOptions(opts)));
+  if (p.has('ha')) steps.push(...haPlan());
   return steps;
 }
 
@@ -111,6 +114,7 @@ export async function collect(opts: BenchOptions, progress = new Progress(plan(o
     }
     lab.destroy(); // the failover case builds a lab of its own
     if (p.has('vrrp')) rows.push(...(await runFailover(failoverOptions(opts), progress)));
+    if (p.has('ha')) rows.push(...(await runHaFailover(progress)));
     return rows;
   } finally {
     lab.destroy();

@@ -14,12 +14,17 @@
 #   lab.sh ecmp paths|link-down D|link-up D|uvsd-kill D|uvsd-start D
 #                             the ECMP route's next hops; director D (1-3) loses or regains its
 #                             link, its uvsd is killed (SIGKILL) or started again
+#   lab.sh up ha [--rs N]     vrrp plus connection sync (lvs_sync_daemon): the backup learns the
+#                             master's connections, so they survive a failover; a second,
+#                             persistent service on port 8080
 #   lab.sh down               removes every namespace, device and process of the lab
 #   lab.sh demo               DR, then NAT, then TUN: uvsd + uvsadm like the seed tutorial, curl, down
 #   lab.sh demo vrrp          up vrrp, a client fetching continuously, the master killed, service
 #                             continuing from the backup, down
 #   lab.sh demo ecmp          up ecmp, long-lived client connections spread over the directors,
 #                             one director's link cut, another's uvsd killed, both brought back
+#   lab.sh demo ha            up ha, a ~30 s rate-limited download through the master, the master
+#                             killed mid-transfer, the download completing intact through the backup
 #   lab.sh status             what is up
 #
 # Every name starts with "uvs" + the lab suffix (UVS_LAB, default "lab"), so several labs (and the
@@ -66,6 +71,10 @@
 #                         exported over BGP with BFD to the router
 #   uvs<S>rsI  real srv   10.77.0.(20+I)/24 (A), VIP on lo, default route via 10.77.0.1: DR replies
 #                         go straight back through the router
+# Topology (ha): vrrp's, and in both configs `lvs_sync_daemon uvs<S>e0 VI_1` (the VRRP master runs
+#   the sync master, the backup the sync backup: syncid 51, 224.0.0.81:8848 on the lab segment) and
+#   virtual_server 10.77.0.100 8080 (rr, DR, persistence_timeout 600); each real server also
+#   answers HTTP on 8080
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -246,14 +255,17 @@ up_dr() {
   echo "lab '$S' up (dr): client ${P}cl $NET.10, director ${P}dir $NET.2 VIP $VIP, real servers $(seq -s ' ' -f "$NET.%g" 21 $((20 + nrs)))"
 }
 
-# keepalived.conf of director $1 (1 or 2) with VRRP priority $2, over $3 real servers.
+# keepalived.conf of director $1 (1 or 2) with VRRP priority $2, over $3 real servers; $4 = ha
+# adds connection sync and the persistent service on 8080.
 vrrp_conf() {
-  local d=$1 prio=$2 nrs=$3 state=BACKUP
+  local d=$1 prio=$2 nrs=$3 mode=${4:-vrrp} state=BACKUP sync=""
   [ "$d" = 1 ] && state=MASTER
+  [ "$mode" = ha ] && sync="  lvs_sync_daemon ${P}e0 VI_1"
   cat <<CONF
-! uvs lab '$S', director d$d (written by lab.sh up vrrp)
+! uvs lab '$S', director d$d (written by lab.sh up $mode)
 global_defs {
   router_id ${P}d$d
+$sync
 }
 vrrp_instance VI_1 {
   state $state
@@ -278,6 +290,26 @@ CONF
   for i in $(seq 1 "$nrs"); do
     cat <<CONF
   real_server $NET.$((20 + i)) 80 {
+    weight 1
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+CONF
+  done
+  echo "}"
+  [ "$mode" = ha ] || return 0
+  cat <<CONF
+virtual_server $VIP 8080 {
+  delay_loop 2
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  persistence_timeout 600
+CONF
+  for i in $(seq 1 "$nrs"); do
+    cat <<CONF
+  real_server $NET.$((20 + i)) 8080 {
     weight 1
     TCP_CHECK {
       connect_timeout 1
@@ -316,7 +348,7 @@ arp_owner() {
 }
 
 up_vrrp() {
-  local nrs=$1
+  local nrs=$1 mode=${2:-vrrp}
   need_root
   bash "$here/deps.sh" lab
   [ -f "$uvsd_bin" ] || die "$uvsd_bin missing: run npm run build"
@@ -330,6 +362,10 @@ up_vrrp() {
 
   plug "${P}cl" "${P}e0" 0
   nsx "${P}cl" ip addr add "$NET.10/24" dev "${P}e0"
+  # ha: a small receive buffer, so that curl --limit-rate paces the transfer on the wire too
+  # (with the default autotuning the socket would take megabytes at once, and a "30 s download"
+  # would cross the director in one second).
+  [ "$mode" = ha ] && nsx "${P}cl" sysctl -qw net.ipv4.tcp_rmem="4096 32768 65536"
   for d in 1 2; do
     plug "${P}d$d" "${P}e0" "$d"
     nsx "${P}d$d" ip addr add "$NET.$((1 + d))/24" dev "${P}e0"
@@ -344,12 +380,13 @@ up_vrrp() {
       net.ipv4.conf.lo.arp_ignore=1 net.ipv4.conf.lo.arp_announce=2
     nsx "$ns" ip addr add "$VIP/32" dev lo
     start_bg "$ns" "rs$i" node "$here/rs-server.mjs" "rs$i" --port 80 --udp-port 53
+    [ "$mode" = ha ] && start_bg "$ns" "rs$i-8080" node "$here/rs-server.mjs" "rs$i" --port 8080 --udp-port 5353
   done
   for i in $(seq 1 "$nrs"); do wait_rs "$i" "$NET.$((20 + i))" "${P}cl"; done
 
   mkdir -p "$state_dir"
-  vrrp_conf 1 150 "$nrs" >"$state_dir/d1.conf"
-  vrrp_conf 2 100 "$nrs" >"$state_dir/d2.conf"
+  vrrp_conf 1 150 "$nrs" "$mode" >"$state_dir/d1.conf"
+  vrrp_conf 2 100 "$nrs" "$mode" >"$state_dir/d2.conf"
   for d in 1 2; do
     start_bg "${P}d$d" "uvsd-d$d" node "$uvsd_bin" -n -l --workers 1 -f "$state_dir/d$d.conf"
   done
@@ -358,7 +395,7 @@ up_vrrp() {
   for _ in $(seq 1 100); do holder=$(vip_holder); [ "$holder" = d1 ] && break; sleep 0.1; done
   [ "$holder" = d1 ] || die "d1 did not become VRRP master (VIP holder: $holder; see $state_dir/uvsd-d1.log)"
   trap - ERR
-  echo "lab '$S' up (vrrp): client ${P}cl $NET.10, directors ${P}d1 $NET.2 (master) and ${P}d2 $NET.3 (backup)" \
+  echo "lab '$S' up ($mode): client ${P}cl $NET.10, directors ${P}d1 $NET.2 (master) and ${P}d2 $NET.3 (backup)" \
     "sharing VIP $VIP, real servers $(seq -s ' ' -f "$NET.%g" 21 $((20 + nrs))); configs and logs in $state_dir"
 }
 
@@ -714,6 +751,44 @@ demo_ecmp() {
   ' "$report"
 }
 
+# The HA demo: a long download through the master survives the master's death (connection sync).
+demo_ha() {
+  need_root
+  [ -f "$uvsd_bin" ] || (cd "$top" && npm run -s build) || die "build failed"
+  trap down EXIT
+  echo "==== HA: two directors with VRRP and connection sync (lvs_sync_daemon), the master killed mid-download"
+  up_vrrp 2 ha
+  for d in 1 2; do
+    echo "+ ip netns exec ${P}d$d uvsadm -L --daemon     (director d$d)"
+    nsx "${P}d$d" node "$uvsadm_bin" -L --daemon
+  done
+  local size=6000000 rate=200k out="$state_dir/download.bin"
+  # Bounded: curl gives up after 90 s.
+  echo "== client: curl --limit-rate $rate http://$VIP/bytes/$size (about 30 s) through d1"
+  nsx "${P}cl" curl -s -m 90 --limit-rate "$rate" -o "$out" -w '%{http_code} %{size_download} bytes in %{time_total} s\n' \
+    "http://$VIP/bytes/$size" >"$state_dir/download.txt" 2>&1 &
+  local curl_pid=$!
+  sleep 8
+  echo "+ ip netns exec ${P}d2 uvsadm -L -n -c          (the backup already knows the connection)"
+  nsx "${P}d2" node "$uvsadm_bin" -L -n -c
+  echo "   ---- kill -9 uvsd on d1 (the master) at $(stat -c %s "$out" 2>/dev/null || echo 0) bytes"
+  kill -9 $(uvsd_pids 1) 2>/dev/null || true
+  local t
+  for t in $(seq 1 90); do
+    kill -0 "$curl_pid" 2>/dev/null || break
+    [ $((t % 5)) = 0 ] && printf '   %3ds: %s bytes, VIP on %s\n' "$((t + 8))" "$(stat -c %s "$out" 2>/dev/null || echo 0)" "$(vip_holder)"
+    sleep 1
+  done
+  wait "$curl_pid" || true
+  echo "== curl: $(cat "$state_dir/download.txt")"
+  local want got
+  want=$(node -e "const n=$size,b=Buffer.allocUnsafe(n);for(let i=0;i<n;i++)b[i]=(i*31+7)&255;process.stdout.write(require('crypto').createHash('sha256').update(b).digest('hex'))")
+  got=$(sha256sum "$out" | cut -d' ' -f1)
+  if [ "$want" = "$got" ]; then echo "== intact: sha256 $got"; else echo "== CORRUPT: sha256 $got, expected $want"; fi
+  echo "+ ip netns exec ${P}d2 uvsadm -L -n --stats    (the new master forwarded the rest)"
+  nsx "${P}d2" node "$uvsadm_bin" -L -n --stats
+}
+
 demo() {
   need_root
   [ -f "$uvsd_bin" ] && [ -f "$top/dist/src/cli/uvs-tun-decap.js" ] || (cd "$top" && npm run -s build) || die "build failed"
@@ -771,7 +846,8 @@ case "$cmd" in
       tun) up_tun "$nrs" ;;
       vrrp) up_vrrp "$nrs" ;;
       ecmp) up_ecmp "$nrs" ;;
-      *) die "unknown mode '$mode' (dr, nat, tun, vrrp, ecmp)" ;;
+      ha) up_vrrp "$nrs" ha ;;
+      *) die "unknown mode '$mode' (dr, nat, tun, vrrp, ha, ecmp)" ;;
     esac ;;
   down) need_root; down ;;
   ecmp) ecmp_cmd "$@" ;;
@@ -779,9 +855,10 @@ case "$cmd" in
     case "${1:-}" in
       "") demo ;;
       vrrp) demo_vrrp ;;
+      ha) demo_ha ;;
       ecmp) demo_ecmp ;;
-      *) die "unknown demo '$1' (lab.sh demo [vrrp|ecmp])" ;;
+      *) die "unknown demo '$1' (lab.sh demo [vrrp|ha|ecmp])" ;;
     esac ;;
   status) status ;;
-  *) echo "usage: lab.sh up dr|nat|tun|vrrp|ecmp [--rs N] | ecmp ACTION [D] | down | demo [vrrp|ecmp] | status   (UVS_LAB=suffix selects the lab)" >&2; exit 2 ;;
+  *) echo "usage: lab.sh up dr|nat|tun|vrrp|ha|ecmp [--rs N] | ecmp ACTION [D] | down | demo [vrrp|ha|ecmp] | status   (UVS_LAB=suffix selects the lab)" >&2; exit 2 ;;
 esac

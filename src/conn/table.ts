@@ -1425,7 +1425,7 @@ export class ConnTable {
     return { forward: one(true), reply: one(false) };
   }
 
-  // ---- connection sync (later: ip_vs_sync) -------------------------------------------------
+  // ---- connection sync (src/sync: ip_vs_sync) ------------------------------------------------
 
   /**
    * Serialises live entries into `out` (SYNC_RECORD_CELLS cells each), starting at entry
@@ -1456,6 +1456,10 @@ export class ConnTable {
       out[o + SyncCell.REMAINING_MS] = Math.max(0, this.remainingMs(index, nowMs));
       out[o + SyncCell.TIMEOUT_MS] = c[e + EntryCell.TIMEOUT]!;
       out[o + SyncCell.RESERVED] = 0;
+      out[o + SyncCell.IN_PKTS] = Atomics.load(c, e + EntryCell.IN_PKTS);
+      out[o + SyncCell.INDEX] = index;
+      out[o + SyncCell.GENERATION] = s1 & ~SEQ_BUSY;
+      out[o + SyncCell.CONTROL] = (c[e + EntryCell.META]! & Meta.TEMPLATE) === 0 ? c[e + EntryCell.CONTROL]! : 0;
       if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (s1 | SEQ_BUSY)) continue; // freed meanwhile: drop it
       records++;
     }
@@ -1538,8 +1542,17 @@ export const enum SyncCell {
   REMAINING_MS = 7,
   TIMEOUT_MS = 8,
   RESERVED = 9,
+  /** What the sync master's change scan (src/sync/daemon.ts) needs besides the entry itself;
+   *  importEntry ignores these. Packets seen in the client's direction (IPVS in_pkts). */
+  IN_PKTS = 10,
+  /** The entry number, and its slot generation (changes when the slot is freed or reused), so
+   *  the scan tells a new connection in a recycled slot from the one it saw before. */
+  INDEX = 11,
+  GENERATION = 12,
+  /** Normal entry: its template's entry number + 1 (0 = none); template: 0. */
+  CONTROL = 13,
 }
-export const SYNC_RECORD_CELLS = 10;
+export const SYNC_RECORD_CELLS = 14;
 
 /**
  * The OVERLOAD clearing rule of IPVS ip_vs_unbind_dest: below -y when it is set; otherwise

@@ -19,10 +19,13 @@ import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
 import { attachHealth } from './health';
 import { attachVrrp } from './vrrp';
+import { attachSync } from './sync';
 import type { VrrpGlue } from './vrrp';
 import type { DaemonHost } from './host';
 import type { Logger } from '../runtime/log';
 import { Sysctls } from './sysctl';
+import { SyncManager, type DestResolver } from '../sync/daemon';
+import { connNowMs } from '../conn/table';
 
 /** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
 export const IPVS_VERSION = '1.2.1';
@@ -50,6 +53,8 @@ export class Daemon implements DaemonHost {
   private lastApply: Promise<void> = Promise.resolve();
   /** `uvsadm -L -c` reads this; the data plane replaces it once it runs. */
   private conns: ConnLister = NO_CONNECTIONS;
+  /** Connection sync (--start-daemon, lvs_sync_daemon); null until the data plane runs. */
+  private syncManager: SyncManager | null = null;
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
     this.model = new ServiceModel({ maxServices: options.svcMax, destCapacity: options.destMax });
@@ -63,6 +68,7 @@ export class Daemon implements DaemonHost {
       settle: () => this.lastApply,
       workers: () => this.dataPlane?.workerReports() ?? [],
       sysctls: this.sysctls,
+      sync: () => this.syncManager,
     });
     this.server = new ControlServer(this.handler, log);
   }
@@ -214,6 +220,11 @@ export class Daemon implements DaemonHost {
     this.onStop('data plane', () => dp.stop());
     await dp.start();
     this.dataPlane = dp;
+    this.syncManager = new SyncManager(dp.conns, modelDestResolver(this.model), connNowMs, this.log);
+    // Registered after the data plane's hook, so it runs first: a master's last scan goes out.
+    this.onStop('connection sync', () => this.syncManager?.close());
+    // keepalived.conf's lvs_sync_daemon (now, and at every reload).
+    attachSync(this, this.syncManager, this.vrrp, this.log);
     this.attachCounters(dp.counters);
     this.attachConnections(dp.connLister);
   }
@@ -226,6 +237,11 @@ export class Daemon implements DaemonHost {
   /** The connection table, once running, answers `uvsadm -L -c`. */
   attachConnections(lister: ConnLister): void {
     this.conns = lister;
+  }
+
+  /** The connection-sync daemons (null with --io none). */
+  get sync(): SyncManager | null {
+    return this.syncManager;
   }
 
   currentConfig(): LoadedConfig | null {
@@ -253,4 +269,24 @@ export class Daemon implements DaemonHost {
     }
     return this.stopping;
   }
+}
+
+/**
+ * Maps a synced entry to this director's real server (ip_vs_find_dest): VIP, port and protocol
+ * name the service, RIP and port the destination. The map is rebuilt when the model changes.
+ */
+export function modelDestResolver(model: ServiceModel): DestResolver {
+  let generation = -1;
+  let slots = new Map<string, number>();
+  return (protocol, vaddr, vport, daddr, dport) => {
+    if (generation !== model.generation) {
+      slots = new Map();
+      for (const s of model.list()) {
+        if (s.fwmark !== 0 || s.af !== 4) continue;
+        for (const d of s.dests) slots.set(`${s.protocol}|${s.addr}|${s.port}|${d.addr}|${d.port}`, d.slot);
+      }
+      generation = model.generation;
+    }
+    return slots.get(`${protocol}|${vaddr >>> 0}|${vport}|${daddr >>> 0}|${dport}`) ?? -1;
+  };
 }

@@ -3,6 +3,7 @@
 // list_conn/print_conn, list_timeout, list_all) and libipvs's sort order (ipvs_cmp_services,
 // ipvs_cmp_dests) and error messages (ipvs_strerror).
 
+import type { SyncDaemonInfo } from '../sync/daemon';
 import {
   FMT_EXACT, FMT_NOSORT, FMT_NUMERIC, FMT_PERSISTENTCONN, FMT_RATE, FMT_RULE, FMT_STATS, FMT_THRESHOLDS,
   FMT_TUN_INFO,
@@ -295,6 +296,25 @@ export function ipvsStrerror(op: IpvsOp, errno: Errno): string {
     case 'ESRCH': return 'No such process';
     case 'ENOENT': return 'No such file or directory';
     case 'EEXIST': return 'File exists';
+    case 'ENODEV': return 'No such device';
   }
   return errno;
+}
+
+/** `ipvsadm -L --daemon` (ipvsadm 1.31 list_daemon): the master, then the backup, each with the
+ *  values the kernel filled in (maxlen, group, port and ttl are printed when set, and the kernel
+ *  sets them all when it starts a daemon). */
+export function listDaemons(daemons: readonly SyncDaemonInfo[]): string {
+  let out = '';
+  for (const state of ['master', 'backup'] as const) {
+    const d = daemons.find((x) => x.state === state);
+    if (!d) continue;
+    out += `${state} sync daemon (mcast=${d.mcastInterface}, syncid=${d.syncId}`;
+    if (d.syncMaxlen) out += `, maxlen=${d.syncMaxlen}`;
+    if (d.mcastGroup) out += `, group=${d.mcastGroup}`;
+    if (d.mcastPort) out += `, port=${d.mcastPort}`;
+    if (d.mcastTtl) out += `, ttl=${d.mcastTtl}`;
+    out += ')\n';
+  }
+  return out;
 }

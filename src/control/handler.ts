@@ -11,6 +11,7 @@ import { StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
 import type { WorkerReport } from '../dataplane/dataplane';
 import { SysctlError, type SysctlValue, type Sysctls } from './sysctl';
+import { SyncError, type SyncDaemonInfo, type SyncDaemonOptions, type SyncState } from '../sync/daemon';
 
 /** The most connection records one `-L -c` returns (the kernel's seq file has no limit; a bound
  *  keeps a huge table from building a huge reply). */
@@ -27,6 +28,15 @@ export interface HandlerHooks {
   workers(): WorkerReport[];
   /** The IPVS knobs (sysctl.ts); absent: a handler without a daemon has none. */
   sysctls?: Sysctls;
+  /** The connection-sync daemons (null without a connection table: --io none). */
+  sync?(): SyncControl | null;
+}
+
+/** What --start-daemon, --stop-daemon and -L --daemon reach (src/sync/daemon.ts SyncManager). */
+export interface SyncControl {
+  start(state: SyncState, options: SyncDaemonOptions): SyncDaemonInfo;
+  stop(state: SyncState): void;
+  list(): SyncDaemonInfo[];
 }
 
 const NO_HOOKS: HandlerHooks = { conns: () => NO_CONNECTIONS, settle: () => Promise.resolve(), workers: () => [] };
@@ -91,17 +101,26 @@ export class ControlHandler {
           case 'all': return { kind: 'services', info: this.info, services: this.listed() };
           case 'service': return { kind: 'service', service: this.listedOne(m.get(c.service!, 'get_service')) };
           case 'timeout': return { kind: 'timeouts', timeouts: m.getTimeouts() };
-          case 'daemon': return { kind: 'daemons', daemons: [] };
+          case 'daemon': return { kind: 'daemons', daemons: this.hooks.sync?.()?.list() ?? [] };
           case 'connections': return { kind: 'connections', connections: this.hooks.conns().list(CONN_LIST_LIMIT) };
         }
         break;
       case 'save': return { kind: 'services', info: this.info, services: this.listed() };
       case 'start-daemon':
-      case 'stop-daemon':
-        // Connection sync between directors is not built yet; uvsadm answers this itself, but a
-        // client that sends it anyway is told plainly.
-        throw new IpvsError(c.cmd === 'start-daemon' ? 'start_daemon' : 'stop_daemon', 'EOPNOTSUPP',
-          'connection sync (--start-daemon/--stop-daemon) is not implemented in uvs yet');
+      case 'stop-daemon': {
+        const op = c.cmd === 'start-daemon' ? 'start_daemon' : 'stop_daemon';
+        const sync = this.hooks.sync?.() ?? null;
+        // Without a connection table (uvsd --io none) there is nothing to sync.
+        if (!sync) throw new IpvsError(op, 'EOPNOTSUPP', 'connection sync needs the data plane (uvsd runs with --io none)');
+        try {
+          if (c.cmd === 'start-daemon') sync.start(c.state, c.daemon);
+          else sync.stop(c.state);
+        } catch (err) {
+          if (err instanceof SyncError) throw new IpvsError(op, err.errno, err.message);
+          throw err;
+        }
+        return { kind: 'ok' };
+      }
       case 'restore':
         throw new IpvsError('flush', 'EINVAL', '-R is sent as a batch of its lines, not as a command');
     }

@@ -2,6 +2,7 @@
 // unix socket. A client sends one request and reads one response; the daemon answers requests of
 // one connection in order. Formatting happens in uvsadm (format.ts): the daemon returns data.
 
+import type { SyncDaemonInfo } from '../sync/daemon';
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import type { WorkerReport } from '../dataplane/dataplane';
 import type { ConnRecord } from '../service/conn-list';
@@ -52,7 +53,7 @@ export type Result =
   | { kind: 'service'; service: ListedService }
   | { kind: 'timeouts'; timeouts: Timeouts }
   | { kind: 'connections'; connections: ConnRecord[] }
-  | { kind: 'daemons'; daemons: [] }
+  | { kind: 'daemons'; daemons: SyncDaemonInfo[] }
   | { kind: 'pong'; info: DaemonInfo }
   | { kind: 'workers'; workers: WorkerReport[] }
   | { kind: 'sysctl'; values: SysctlValue[] };

@@ -5,7 +5,7 @@ import { FMT_NUMERIC, IpvsadmExit, parseIpvsadmArgs, splitRestoreLines } from '.
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import type { NameResolver } from '../config/ipvsadm-addr';
 import { ControlClientError, NoDaemonError, request } from './client';
-import { ipvsStrerror, listAll, listConnections, listService, listTimeout } from './format';
+import { ipvsStrerror, listAll, listConnections, listDaemons, listService, listTimeout } from './format';
 import { listDataplane } from './format-dataplane';
 import { uvsVersion } from '../runtime/version';
 import type { Response } from './protocol';
@@ -20,9 +20,6 @@ export interface UvsadmIo {
   env: NodeJS.ProcessEnv;
   resolver: NameResolver;
 }
-
-export const SYNC_NOT_BUILT =
-  'connection synchronisation (--start-daemon/--stop-daemon) is not implemented in uvs yet; nothing was started or stopped';
 
 /** Runs one uvsadm invocation; resolves with the exit status. */
 export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<number> {
@@ -46,11 +43,6 @@ export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<
       if (err instanceof IpvsadmExit) return printExit(err, io);
       throw err;
     }
-  }
-
-  if (command.cmd === 'start-daemon' || command.cmd === 'stop-daemon') {
-    io.stderr(`${io.program}: ${SYNC_NOT_BUILT}\n`);
-    return 2;
   }
 
   let socketPath: string;
@@ -201,7 +193,7 @@ function show(command: IpvsadmCommand, res: Response, io: UvsadmIo): number {
       break;
     case 'timeouts': io.stdout(listTimeout(r.timeouts)); break;
     case 'connections': io.stdout(listConnections(r.connections, format, io.resolver)); break;
-    case 'daemons': break; // no sync daemon runs: ipvsadm prints nothing
+    case 'daemons': io.stdout(listDaemons(r.daemons)); break;
     case 'ok':
     case 'pong':
       break;

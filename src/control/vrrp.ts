@@ -134,6 +134,7 @@ export class VrrpGlue {
   private readonly pending = new Set<Promise<unknown>>();
   private readonly lastMailed = new Map<string, VrrpState>();
   private readonly states = new Map<string, VrrpState>();
+  private readonly stateListeners: ((instance: string, state: VrrpState) => void)[] = [];
 
   constructor(private readonly daemon: DaemonHost, private readonly options: VrrpGlueOptions) {
     daemon.onConfig((loaded) => this.prepare(loaded));
@@ -154,6 +155,11 @@ export class VrrpGlue {
   /** Last reported state of each instance. */
   instanceStates(): ReadonlyMap<string, VrrpState> {
     return this.states;
+  }
+
+  /** Hears of every instance's state change (connection sync follows its instance's state). */
+  onInstanceState(listener: (instance: string, state: VrrpState) => void): void {
+    this.stateListeners.push(listener);
   }
 
   /**
@@ -326,6 +332,7 @@ export class VrrpGlue {
   private instanceState(instance: string, state: VrrpState): void {
     this.states.set(instance, state);
     this.refreshForwarding();
+    for (const listener of this.stateListeners) listener(instance, state);
     if (this.current?.mailInstances.has(instance)) this.mail('INSTANCE', instance, state);
   }
 

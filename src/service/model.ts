@@ -131,7 +131,7 @@ export type IpvsOp =
   | 'get_service' | 'start_daemon' | 'stop_daemon';
 
 export type Errno =
-  | 'EEXIST' | 'ESRCH' | 'ENOENT' | 'ERANGE' | 'EINVAL' | 'ENOMEM' | 'EOPNOTSUPP' | 'EAFNOSUPPORT';
+  | 'EEXIST' | 'ESRCH' | 'ENOENT' | 'ERANGE' | 'EINVAL' | 'ENOMEM' | 'EOPNOTSUPP' | 'EAFNOSUPPORT' | 'ENODEV';
 
 /** A refused model operation, as the kernel would refuse it. */
 export class IpvsError extends UvsError {

@@ -62,7 +62,7 @@ global_defs {
   assert.equal(g.scriptUser?.user, 'nobody');
   assert.equal(g.scriptUser?.group, 'nogroup');
   assert.equal(g.enableScriptSecurity, true);
-  assert.deepEqual({ ...g.lvsSyncDaemon, loc: undefined }, { interface: 'eth1', vrrpInstance: 'VI_1', options: ['id', '5'], loc: undefined });
+  assert.deepEqual({ ...g.lvsSyncDaemon, loc: undefined }, { interface: 'eth1', vrrpInstance: 'VI_1', syncId: 5, loc: undefined });
   assert.deepEqual(g.other.map((o) => [o.keyword, o.args]), [['max_auto_priority', ['50']]]);
   assert.equal(parse('global_defs {\n smtp_server mail.example.com\n}').model.global.smtpServer?.port, 25);
 });
@@ -469,4 +469,32 @@ test('files lists the main file and every include; nothing is thrown for garbage
     const r = parse(junk);
     assert.ok(Array.isArray(r.diagnostics));
   }
+});
+
+test('lvs_sync_daemon: options, no instance, keepalived\'s messages for bad values (file:line)', () => {
+  const sd = (line: string) => parse(`global_defs {\n  ${line}\n}\n`);
+  const all = sd('lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 239.1.2.3');
+  assert.deepEqual(all.diagnostics, []);
+  assert.deepEqual({ ...all.model.global.lvsSyncDaemon, loc: undefined }, { interface: 'eth1', vrrpInstance: 'VI_1', syncId: 7, maxlen: 1400, port: 8849, ttl: 2, group: '239.1.2.3', loc: undefined });
+  // No instance: the second word is an option keyword.
+  const none = sd('lvs_sync_daemon eth1 id 3');
+  assert.deepEqual({ ...none.model.global.lvsSyncDaemon, loc: undefined }, { interface: 'eth1', syncId: 3, loc: undefined });
+  assert.equal(sd('lvs_sync_daemon eth1 inst VI_2').model.global.lvsSyncDaemon?.vrrpInstance, 'VI_2');
+  const msgs = (line: string) => sd(line).diagnostics.map((d) => `${d.file}:${d.line}: ${d.message}`);
+  assert.deepEqual(msgs('lvs_sync_daemon eth1 VI_1 id 300 maxlen 70000 port x ttl 256 group 10.0.0.1 color red'), [
+    `${MAIN}:2: Invalid syncid (300) - defaulting to vrid`,
+    `${MAIN}:2: Invalid lvs_sync_daemon maxlen (70000) - ignoring`,
+    `${MAIN}:2: Invalid lvs_sync_daemon port (x) - ignoring`,
+    `${MAIN}:2: Invalid lvs_sync_daemon ttl (256) - ignoring`,
+    `${MAIN}:2: lvs_sync_daemon group address 10.0.0.1 is not multicast - ignoring`,
+    `${MAIN}:2: Unknown option color specified for lvs_sync_daemon`,
+    `${MAIN}:2: Unknown option red specified for lvs_sync_daemon`,
+  ]);
+  assert.deepEqual(msgs('lvs_sync_daemon eth1 VI_1 5'), [`${MAIN}:2: Please use keyword "id" before lvs_sync_daemon syncid value`]);
+  assert.equal(sd('lvs_sync_daemon eth1 VI_1 5').model.global.lvsSyncDaemon?.syncId, 5);
+  assert.deepEqual(msgs('lvs_sync_daemon eth1 VI_1 ttl'), [`${MAIN}:2: No value specified for lvs_sync_daemon ttl - ignoring`]);
+  assert.deepEqual(msgs('lvs_sync_daemon'), [`${MAIN}:2: lvs_sync_daemon requires interface`]);
+  assert.deepEqual(msgs('lvs_sync_daemon eth1\n  lvs_sync_daemon eth2'), [`${MAIN}:3: lvs_sync_daemon has already been specified as eth1  - ignoring`]);
+  // A bad value is left at the kernel's default.
+  assert.equal(sd('lvs_sync_daemon eth1 VI_1 ttl 256').model.global.lvsSyncDaemon?.ttl, undefined);
 });

@@ -6,10 +6,34 @@ import { join } from 'node:path';
 import { TableResolver } from '../../src/config/ipvsadm-addr';
 import type { NameResolver } from '../../src/config/ipvsadm-addr';
 import { ControlHandler } from '../../src/control/handler';
+import { NO_CONNECTIONS } from '../../src/service/conn-list';
 import { ControlServer } from '../../src/control/server';
 import { runUvsadm } from '../../src/control/uvsadm-main';
 import { ServiceModel } from '../../src/service/model';
 import { StatsBook } from '../../src/service/stats';
+import { ConnTable } from '../../src/conn/table';
+import { SyncError, SyncManager } from '../../src/sync/daemon';
+import type { Logger } from '../../src/runtime/log';
+
+const QUIET: Logger = { error() {}, warn() {}, notice() {}, info() {}, debug() {} };
+
+/** The sync daemons of a golden lab: the interfaces eth0 (MTU 1500) and eth1 (MTU 9000) exist;
+ *  the daemons open no socket. */
+function labSync(model: ServiceModel): SyncManager {
+  const mtus: Record<string, number> = { eth0: 1500, eth1: 9000 };
+  return new SyncManager(
+    new ConnTable(64, model.destTable, { workerId: 255 }),
+    () => -1,
+    () => 0,
+    QUIET,
+    (name) => {
+      const mtu = mtus[name];
+      if (mtu === undefined) throw new SyncError('ENODEV', `Unknown mcast interface: ${name}`);
+      return { name, address: '192.0.2.1', mtu };
+    },
+    (info) => ({ info, counters: { messages: 0, conns: 0, dropped: new Map(), skipped: 0, full: 0, sendErrors: 0 }, start() {}, stop() {} }),
+  );
+}
 
 /** The names the golden files assume: http is 80/tcp, domain 53/tcp and 53/udp; no host names. */
 export const FIXTURE_RESOLVER: NameResolver = new TableResolver({
@@ -32,12 +56,19 @@ export async function startLab(): Promise<Lab> {
   const socketPath = join(dir, 'uvsd.sock');
   const model = new ServiceModel({ destCapacity: 256 });
   const stats = new StatsBook();
-  const handler = new ControlHandler(model, stats, { version: '1.2.1', connTableSize: 4096, pid: process.pid });
+  const sync = labSync(model);
+  const handler = new ControlHandler(model, stats, { version: '1.2.1', connTableSize: 4096, pid: process.pid }, {
+    conns: () => NO_CONNECTIONS,
+    settle: () => Promise.resolve(),
+    workers: () => [],
+    sync: () => sync,
+  });
   const server = new ControlServer(handler);
   await server.listen(socketPath);
   return {
     dir, socketPath, model, stats, handler, server,
     async close() {
+      sync.close();
       await server.close();
       rmSync(dir, { recursive: true, force: true });
     },

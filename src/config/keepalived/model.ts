@@ -66,7 +66,10 @@ export interface GlobalDefs {
   vrrpIptables?: string[];
   scriptUser?: { user: string; group?: string; loc: Loc };
   enableScriptSecurity: boolean;
-  lvsSyncDaemon?: { interface: string; vrrpInstance?: string; options: string[]; loc: Loc };
+  /** lvs_sync_daemon IF [INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group ADDR]: the
+   *  connection-sync daemons (src/sync); a value left out is the kernel's default (id: the
+   *  instance's virtual_router_id). */
+  lvsSyncDaemon?: LvsSyncDaemon;
   /** Known keywords kept verbatim (net_namespace, max_auto_priority, …). */
   other: RawSetting[];
   loc?: Loc;
@@ -354,4 +357,19 @@ export interface KeepalivedConfig {
   /** Top-level blocks keepalived knows that uvs keeps but does not run (bfd_instance, linkbeat_interfaces, …). */
   otherBlocks: RawSetting[];
   ipv6Uses: Ipv6Use[];
+}
+
+export interface LvsSyncDaemon {
+  interface: string;
+  /** The VRRP instance whose state the daemons follow (master → sync master, otherwise sync
+   *  backup); absent: master and backup run together. */
+  vrrpInstance?: string;
+  syncId?: number;
+  maxlen?: number;
+  port?: number;
+  ttl?: number;
+  group?: string;
+  /** Set by a vrrp_instance's deprecated lvs_sync_daemon_interface. */
+  fromInstance?: boolean;
+  loc: Loc;
 }

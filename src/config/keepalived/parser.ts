@@ -10,7 +10,7 @@ import { ConfigReader } from './reader';
 import { buildTree, preprocess, Statement } from './lexer';
 import { IpAddress, parseIp, parseIpRange, parsePort, parsePrefix } from './ip';
 import {
-  Checker, CheckerEndpoint, CheckerType, GarpSettings, GlobalDefs, HttpUrl, KeepalivedConfig, NotifyScripts, RawSetting, RealServer,
+  Checker, CheckerEndpoint, CheckerType, GarpSettings, GlobalDefs, HttpUrl, KeepalivedConfig, LvsSyncDaemon, NotifyScripts, RawSetting, RealServer,
   RouteSpec, RuleSpec, ConfigScript, TrackRef, VirtualIp, VirtualServer, VirtualServerGroup, VrrpInstance, VrrpScript, VrrpSyncGroup,
   VrrpTrackFile,
 } from './model';
@@ -269,13 +269,87 @@ const GLOBAL_HANDLERS: Record<string, Handler<GlobalDefs>> = {
     if (s.args.length > 1) g.scriptUser.group = s.args[1];
   },
   enable_script_security: (s, g, p) => (g.enableScriptSecurity = p.bool(s)),
-  lvs_sync_daemon: (s, g, p) => {
-    const iface = p.arg(s, 'an interface');
-    if (iface === null) return;
-    g.lvsSyncDaemon = { interface: iface, options: s.args.slice(2), loc: s.loc };
-    if (s.args.length > 1) g.lvsSyncDaemon.vrrpInstance = s.args[1];
-  },
+  lvs_sync_daemon: (s, g, p) => parseLvsSyncDaemon(s, g, p),
 };
+
+const LVS_SYNCD_OPTIONS = new Set(['id', 'maxlen', 'port', 'ttl', 'group', 'inst']);
+
+/**
+ * keepalived 2.2's lvs_syncd_handler: `lvs_sync_daemon IF [INSTANCE] [id N] [maxlen N] [port N]
+ * [ttl N] [group ADDR]` (also `inst INSTANCE`, and a bare syncid after the instance, which
+ * keepalived accepts with a request to write "id"). A bad value is reported with keepalived's
+ * text and left at its default, as keepalived does.
+ */
+function parseLvsSyncDaemon(s: Statement, g: GlobalDefs, p: Parser): void {
+  if (g.lvsSyncDaemon) {
+    p.sink.warnStrict(s.loc, 'lvs-syncd-twice', `lvs_sync_daemon has already been specified as ${g.lvsSyncDaemon.interface} ${g.lvsSyncDaemon.vrrpInstance ?? ''} - ignoring`);
+    return;
+  }
+  const iface = s.args[0];
+  if (iface === undefined) {
+    p.sink.warnStrict(s.loc, 'lvs-syncd-interface', 'lvs_sync_daemon requires interface');
+    return;
+  }
+  if (iface.length >= 16) {
+    p.sink.warnStrict(s.loc, 'lvs-syncd-interface', `lvs_sync_daemon interface name '${iface}' too long - ignoring`);
+    return;
+  }
+  const d: LvsSyncDaemon = { interface: iface, loc: s.loc };
+  let i = 1;
+  if (s.args[1] !== undefined && !LVS_SYNCD_OPTIONS.has(s.args[1])) {
+    d.vrrpInstance = s.args[1];
+    i = 2;
+    if (s.args[2] !== undefined && /^\d/.test(s.args[2])) {
+      p.sink.warnStrict(s.loc, 'lvs-syncd-id', 'Please use keyword "id" before lvs_sync_daemon syncid value');
+      const v = unsignedIn(s.args[2], 0, 255);
+      if (v === null) p.sink.warnStrict(s.loc, 'lvs-syncd-id', `Invalid syncid (${s.args[2]}) - defaulting to vrid`);
+      else d.syncId = v;
+      i = 3;
+    }
+  }
+  const ranges: Record<string, [keyof LvsSyncDaemon, number, number, string]> = {
+    id: ['syncId', 0, 255, 'Invalid syncid (%s) - defaulting to vrid'],
+    maxlen: ['maxlen', 0, 65535 - 20 - 8, 'Invalid lvs_sync_daemon maxlen (%s) - ignoring'],
+    port: ['port', 0, 65535, 'Invalid lvs_sync_daemon port (%s) - ignoring'],
+    ttl: ['ttl', 0, 255, 'Invalid lvs_sync_daemon ttl (%s) - ignoring'],
+  };
+  for (; i < s.args.length; i++) {
+    const key = s.args[i]!;
+    const value = s.args[i + 1];
+    if (!LVS_SYNCD_OPTIONS.has(key)) {
+      p.sink.warnStrict(s.loc, 'lvs-syncd-option', `Unknown option ${key} specified for lvs_sync_daemon`);
+      continue;
+    }
+    if (value === undefined) {
+      p.sink.warnStrict(s.loc, 'lvs-syncd-option', key === 'id' ? 'No value specified for lvs_sync_daemon id, defaulting to vrid' : `No value specified for lvs_sync_daemon ${key} - ignoring`);
+      continue;
+    }
+    i++;
+    if (key === 'inst') {
+      if (d.vrrpInstance !== undefined) p.sink.warnStrict(s.loc, 'lvs-syncd-inst', `lvs_sync_daemon vrrp instance has already been specified as ${d.vrrpInstance} - ignoring`);
+      else d.vrrpInstance = value;
+    } else if (key === 'group') {
+      const ip = parseIp(value);
+      if (!ip) p.sink.warnStrict(s.loc, 'lvs-syncd-group', `Invalid lvs_sync_daemon group (${value}) - ignoring`);
+      else if (!isMulticast(ip)) p.sink.warnStrict(s.loc, 'lvs-syncd-group', `lvs_sync_daemon group address ${value} is not multicast - ignoring`);
+      else if (ip.family !== 4) p.sink.note(s.loc, 'lvs-syncd-group', `lvs_sync_daemon group ${value}: uvs syncs over IPv4 only - ignoring`);
+      else d.group = ip.text;
+    } else {
+      const [field, min, max, message] = ranges[key]!;
+      const v = unsignedIn(value, min, max);
+      if (v === null) p.sink.warnStrict(s.loc, `lvs-syncd-${key}`, message.replace('%s', value));
+      else (d as unknown as Record<string, number>)[field] = v;
+    }
+  }
+  g.lvsSyncDaemon = d;
+}
+
+/** read_unsigned_strvec: a whole decimal number in min..max, else null. */
+function unsignedIn(text: string, min: number, max: number): number | null {
+  if (!/^\d+$/.test(text)) return null;
+  const v = Number(text);
+  return v >= min && v <= max ? v : null;
+}
 
 function isMulticast(ip: IpAddress): boolean {
   if (ip.family === 4) {
