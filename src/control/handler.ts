@@ -71,6 +71,7 @@ export class ControlHandler {
       case 'zero': {
         const services = m.checkZero(c.service);
         this.stats.zero(services.map((s) => s.id), services.flatMap((s) => s.dests.map((d) => d.slot)));
+        if (c.service === null) this.stats.zeroTotals();
         return { kind: 'ok' };
       }
       case 'list':

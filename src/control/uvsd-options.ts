@@ -7,6 +7,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { UvsError } from '../runtime/errors';
 import { CONN_ENTRY_BYTES, MAX_CAPACITY, NO_DEST } from '../conn/table';
 import type { ConnDefense } from '../conn/defense';
+import { parseListenAddress, type ListenAddress } from '../metrics/server';
 
 /** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
 export type IoBackend = 'ring' | 'pcap' | 'none';
@@ -70,6 +71,10 @@ export interface UvsdOptions {
   destMax: number;
   /** --socket PATH; null = UVS_SOCKET or /run/uvs/<netns inode>.sock. */
   socket: string | null;
+  /** --metrics ADDR:PORT: serve Prometheus text at /metrics; null = no server. */
+  metrics: ListenAddress | null;
+  /** --metrics-textfile DIR: write DIR/uvs_ipvs.prom for node_exporter's textfile collector. */
+  metricsTextfile: string | null;
   help: boolean;
   version: boolean;
 }
@@ -171,6 +176,10 @@ uvsd's options:
       --svc-max N              virtual services the table holds (default ${DEFAULT_SVC_MAX})
       --dest-max N             real servers the table holds, all services together (default ${DEFAULT_DEST_MAX})
       --socket PATH            control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
+      --metrics ADDR:PORT      serve Prometheus text at http://ADDR:PORT/metrics (node_exporter's
+                               node_ipvs_* series and uvs_*); :PORT for every address
+      --metrics-textfile DIR   write the node_ipvs_* series to DIR/uvs_ipvs.prom every 10 s, for
+                               node_exporter's textfile collector
   -h, --help                   this text
   -v, --version                uvs's version
 `;
@@ -258,6 +267,8 @@ const SPECS: Spec[] = [
   { long: 'amemthresh', short: '', arg: 'required' },
   { long: 'am-droprate', short: '', arg: 'required' },
   { long: 'socket', short: '', arg: 'required' },
+  { long: 'metrics', short: '', arg: 'required' },
+  { long: 'metrics-textfile', short: '', arg: 'required' },
   { long: 'help', short: 'h', arg: 'none' },
   { long: 'version', short: 'v', arg: 'none' },
 ];
@@ -282,7 +293,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     umask: null, signum: null, dontRespawn: false, notes: [],
     io: 'ring', ifaces: [],
     workers: defaultWorkers(), fanout: 'hash', connMax: DEFAULT_CONN_MAX, connDefense: {},
-    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null,
+    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, metrics: null, metricsTextfile: null,
     help: false, version: false,
   };
   let useFile = false;
@@ -426,6 +437,17 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
     case 'socket':
       if (v === '') throw new UvsdUsageError('--socket: empty path');
       o.socket = v;
+      break;
+    case 'metrics':
+      try {
+        o.metrics = parseListenAddress(v);
+      } catch (err) {
+        throw new UvsdUsageError(`--metrics: ${(err as Error).message}`);
+      }
+      break;
+    case 'metrics-textfile':
+      if (v === '') throw new UvsdUsageError('--metrics-textfile: empty directory name');
+      o.metricsTextfile = v;
       break;
     case 'help': o.help = true; break;
     case 'version': o.version = true; break;
