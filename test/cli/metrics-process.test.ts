@@ -70,7 +70,7 @@ test('a live uvsd serves node_ipvs_* for the table uvsadm builds, and writes the
     '--metrics', `127.0.0.1:${port}`, '--metrics-textfile', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   await waitFor('the control socket', () => (existsSync(socket) ? true : null));
   uvsadm(socket, ['-A', '-t', '10.0.0.1:80', '-s', 'wrr']);
   uvsadm(socket, ['-a', '-t', '10.0.0.1:80', '-r', '10.0.1.2:80', '-g', '-w', '3']);
