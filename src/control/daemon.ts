@@ -63,6 +63,8 @@ export class Daemon implements DaemonHost {
       conns: () => this.conns,
       settle: () => this.lastApply,
       workers: () => this.dataPlane?.workerReports() ?? [],
+      vrrp: () => this.vrrpReport(),
+      checks: () => this.checkReport(),
     });
     this.server = new ControlServer(this.handler, log);
   }

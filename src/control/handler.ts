@@ -10,6 +10,8 @@ import type { ServiceEntry } from '../service/model';
 import { StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
 import type { WorkerReport } from '../dataplane/dataplane';
+import type { CheckSnapshot } from '../metrics/snapshot';
+import type { VrrpInstanceReport } from './vrrp';
 
 /** The most connection records one `-L -c` returns (the kernel's seq file has no limit; a bound
  *  keeps a huge table from building a huge reply). */
@@ -24,6 +26,10 @@ export interface HandlerHooks {
   settle(): Promise<void>;
   /** The data plane's per-worker figures. */
   workers(): WorkerReport[];
+  /** VRRP's instances (none without vrrp_instance). */
+  vrrp?(): Promise<VrrpInstanceReport[]>;
+  /** The checkers' view (none without checkers). */
+  checks?(): CheckSnapshot[];
 }
 
 const NO_HOOKS: HandlerHooks = { conns: () => NO_CONNECTIONS, settle: () => Promise.resolve(), workers: () => [] };
@@ -52,6 +58,16 @@ export class ControlHandler {
   /** The data plane's per-worker figures; none without a data plane. */
   workers(): WorkerReport[] {
     return this.hooks.workers();
+  }
+
+  /** VRRP's instances; none without VRRP. */
+  vrrp(): Promise<VrrpInstanceReport[]> {
+    return this.hooks.vrrp?.() ?? Promise.resolve([]);
+  }
+
+  /** The checkers' view; none without checkers. */
+  checks(): CheckSnapshot[] {
+    return this.hooks.checks?.() ?? [];
   }
 
   /** Runs one command; a refused one throws IpvsError and has changed nothing. */

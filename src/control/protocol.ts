@@ -7,6 +7,8 @@ import type { WorkerReport } from '../dataplane/dataplane';
 import type { ConnRecord } from '../service/conn-list';
 import type { DestEntry, Errno, IpvsOp, ServiceEntry, Timeouts } from '../service/model';
 import type { Counters, Rates } from '../service/stats';
+import type { CheckSnapshot } from '../metrics/snapshot';
+import type { VrrpInstanceReport } from './vrrp';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -19,7 +21,11 @@ export type Request =
   | { id: number; type: 'batch'; commands: IpvsadmCommand[] }
   | { id: number; type: 'ping' }
   /** Per-worker data-plane figures (batches, frames, time per stage, ring drops, drop reasons). */
-  | { id: number; type: 'workers' };
+  | { id: number; type: 'workers' }
+  /** VRRP instances (uvsadm --vrrp): configuration, state, counters. */
+  | { id: number; type: 'vrrp' }
+  /** The checkers' view of each virtual server (uvsadm --checks). */
+  | { id: number; type: 'checks' };
 
 export interface ListedDest extends DestEntry {
   stats: Counters;
@@ -49,7 +55,9 @@ export type Result =
   | { kind: 'connections'; connections: ConnRecord[] }
   | { kind: 'daemons'; daemons: [] }
   | { kind: 'pong'; info: DaemonInfo }
-  | { kind: 'workers'; workers: WorkerReport[] };
+  | { kind: 'workers'; workers: WorkerReport[] }
+  | { kind: 'vrrp'; instances: VrrpInstanceReport[] }
+  | { kind: 'checks'; checks: CheckSnapshot[] };
 
 /** A refused command, as the kernel refuses it: uvsadm prints libipvs's message for (op, errno). */
 export interface IpvsFailure {

@@ -107,11 +107,17 @@ export const DEFAULT_CONFIG_FILE = '/etc/keepalived/keepalived.conf';
 /** syslog(3)'s LOG_DAEMON: keepalived's default facility. */
 export const LOG_DAEMON = 3;
 
-/** keepalived's --signum functions that uvsd handles, and their signals (keepalived(8), SIGNALS). */
-export const SIGNUMS: Readonly<Record<string, number>> = { STOP: 15, RELOAD: 1 };
-/** keepalived's functions uvsd does not handle (yet): --signum refuses them rather than give a
- *  number whose default action would end uvsd (SIGUSR1/SIGUSR2 terminate a process that ignores them). */
-const SIGNUMS_UNHANDLED = ['DATA', 'STATS', 'STATS_CLEAR', 'JSON', 'TDATA'];
+/** keepalived's --signum functions that uvsd handles, and their signals (keepalived(8), SIGNALS;
+ *  lib/signals.c get_signum). JSON is SIGURG here, not keepalived's SIGRTMIN+2: Node.js cannot
+ *  catch real-time signals (src/control/dumps.ts). */
+export const SIGNUMS: Readonly<Record<string, number>> = { STOP: 15, RELOAD: 1, DATA: 10, STATS: 12, JSON: 23 };
+/** keepalived's functions uvsd does not handle: --signum refuses them rather than give a number
+ *  whose default action would end uvsd (real-time signals terminate a process that ignores them). */
+const SIGNUMS_UNHANDLED: Readonly<Record<string, string>> = {
+  STATS_CLEAR: 'the VRRP counters are not cleared (STATS writes them)',
+  TDUMP: 'uvsd has no thread dump',
+  TDATA: 'uvsd has no thread dump',
+};
 export const MAX_WORKERS = 64;
 
 /** PACKET_FANOUT modes offered by --fanout (native.ts FanoutMode). */
@@ -153,7 +159,7 @@ keepalived's options:
   -u, --umask=MASK             umask for created files (numeric)
   -n, --dont-fork              accepted: uvsd always stays in the foreground
   -t, --config-test[=FILE]     check the configuration and exit (0 = good); diagnostics to FILE
-      --signum=SIGFUNC         print the signal number for STOP or RELOAD and exit
+      --signum=SIGFUNC         print the signal number for STOP, RELOAD, DATA, STATS or JSON and exit
   -R, --dont-respawn           do not restart a VRRP thread that dies (it still fails safe)
   -B -X -V -I -a -d -e -x -m --all --no_bfd --flush-log-file --perf --debug --no-mem-check
   -g FILE -A FILE -b FILE -M[PATTERN]
@@ -400,8 +406,9 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
     case 'signum': {
       const f = v.toUpperCase();
       if (SIGNUMS[f] !== undefined) { o.signum = f; break; }
-      if (SIGNUMS_UNHANDLED.includes(f)) throw new UvsdUsageError(`${name}: uvsd does not handle ${f} (it handles STOP and RELOAD)`);
-      throw new UvsdUsageError(`${name}: unknown signal function "${v}" (STOP, RELOAD)`);
+      const why = SIGNUMS_UNHANDLED[f];
+      if (why !== undefined) throw new UvsdUsageError(`${name}: uvsd does not handle ${f}: ${why} (it handles ${Object.keys(SIGNUMS).join(', ')})`);
+      throw new UvsdUsageError(`${name}: unknown signal function "${v}" (${Object.keys(SIGNUMS).join(', ')})`);
     }
     case 'config-test':
       o.configTest = true;

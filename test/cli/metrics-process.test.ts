@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -105,4 +105,34 @@ test('a bad --metrics value is a usage error naming the option (exit 2)', () => 
   const r = spawnSync(process.execPath, [UVSD, '-G', '--no-config', '--io', 'none', '--metrics', 'localhost:9100'], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /^uvsd: --metrics: "localhost" in "localhost:9100" is not an IPv4 address/);
+});
+
+test('SIGUSR1, SIGUSR2 and --signum=JSON\'s signal write keepalived.data/.stats/.json in $TMPDIR and uvsd goes on; uvsadm --vrrp/--checks answer', async () => {
+  const socket = join(dir, 'd.sock');
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const child = spawn(process.execPath, [UVSD, '-n', '-G', '--no-config', '--io', 'none', '--socket', socket],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
+  children.add(child);
+  await waitFor('the control socket', () => (existsSync(socket) ? true : null));
+  const jsonSignal = Number(spawnSync(process.execPath, [UVSD, '--signum=JSON'], { encoding: 'utf8', timeout: 10_000 }).stdout.trim());
+  for (const [signal, file] of [['SIGUSR1', 'keepalived.data'], ['SIGUSR2', 'keepalived.stats'], [jsonSignal, 'keepalived.json']] as const) {
+    process.kill(child.pid!, signal);
+    await waitFor(file, () => (existsSync(join(tmp, file)) ? true : null));
+  }
+  assert.match(readFileSync(join(tmp, 'keepalived.data'), 'utf8'), /^------< VRRP Topology >------\n------< Health checkers >------\n$/);
+  assert.equal(readFileSync(join(tmp, 'keepalived.json'), 'utf8'), '[]');
+  const run = (args: string[]): { status: number | null; stdout: string } =>
+    spawnSync(process.execPath, [UVSADM, ...args], { env: { ...process.env, UVS_SOCKET: socket }, encoding: 'utf8', timeout: 10_000 });
+  const vrrp = run(['--vrrp']);
+  assert.equal(vrrp.status, 0);
+  assert.equal(vrrp.stdout, 'no vrrp_instance runs in this uvsd\n');
+  assert.equal(run(['--vrrp', '--json']).stdout, '[]\n');
+  assert.equal(run(['--checks']).stdout, 'no health checkers run in this uvsd\n');
+  assert.equal(run(['--checks', '--json']).stdout, '[]\n');
+  assert.equal(run(['--checks', '-n']).status, 2);
+  assert.equal(child.exitCode, null, 'uvsd still runs after the dump signals');
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  assert.equal(child.exitCode, 0);
 });
