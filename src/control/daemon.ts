@@ -18,7 +18,7 @@ import { resolveSocketPath } from '../runtime/paths';
 import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
 import { attachHealth, type HealthGlue } from './health';
-import { MetricsServer } from '../metrics/server';
+import type { MetricsServer } from '../metrics/server';
 import type { CheckSnapshot, MetricsSnapshot } from '../metrics/snapshot';
 import { collectSnapshot } from './metrics-source';
 import type { VrrpInstanceReport } from './vrrp';
@@ -91,6 +91,8 @@ export class Daemon implements DaemonHost {
     daemon.timer.unref();
     if (options.metrics !== null || options.metricsTextfile !== null) {
       // Before the data plane and VRRP: a port in use stops the start before anything is changed.
+      // Loaded only when asked for: prom-client takes a few hundred ms to load.
+      const { MetricsServer } = await import('../metrics/server');
       const metrics = new MetricsServer({
         listen: options.metrics, textfileDir: options.metricsTextfile, log, collect: () => daemon.metricsSnapshot(),
       });

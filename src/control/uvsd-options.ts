@@ -7,7 +7,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { UvsError } from '../runtime/errors';
 import { CONN_ENTRY_BYTES, MAX_CAPACITY, NO_DEST } from '../conn/table';
 import type { ConnDefense } from '../conn/defense';
-import { parseListenAddress, type ListenAddress } from '../metrics/server';
+import { parseListenAddress, type ListenAddress } from '../metrics/listen';
 
 /** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
 export type IoBackend = 'ring' | 'pcap' | 'none';
