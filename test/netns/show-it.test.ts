@@ -186,6 +186,16 @@ test('show it: the tutorial\'s sample at the default path, uvsd as the unit star
     assert.doesNotMatch(lastScrape, backendLine('node_ipvs_backend_weight', '192.168.200.2', '\\d+'));
     assert.match(lastScrape, /^uvs_check_real_server_up\{virtual_server="\[10\.10\.10\.2\]:1358",real_server="\[192\.168\.200\.2\]:1358"\} 0$/m);
     assert.match(lastScrape, /^uvs_check_quorum_up\{virtual_server="\[10\.10\.10\.2\]:1358"\} 0$/m);
+    const checks = spawnSync('ip', ['netns', 'exec', NS, process.execPath, UVSADM, '--checks'], { env, encoding: 'utf8', timeout: 15_000 });
+    assert.equal(checks.status, 0, checks.stderr);
+    assert.match(checks.stdout, /^ Virtual server = \[10\.10\.10\.2\]:1358\n {3}Quorum = down, sorry server in use\n {3}Real server = \[192\.168\.200\.2\]:1358\n {5}State = DOWN\n {5}Weight = \d+\n {5}HTTP_GET = DOWN$/m);
+    // keepalived's JSON dump on the signal `uvsd --signum=JSON` names.
+    const jsonSignal = Number(spawnSync(process.execPath, [UVSD, '--signum=JSON'], { encoding: 'utf8', timeout: 10_000 }).stdout.trim());
+    process.kill(pid, jsonSignal);
+    await waitFor('keepalived.json', () => existsSync(join(tmp, 'keepalived.json')), shown);
+    await waitFor('keepalived.json written whole', () => readFileSync(join(tmp, 'keepalived.json'), 'utf8').endsWith(']'), shown);
+    const dumped = JSON.parse(readFileSync(join(tmp, 'keepalived.json'), 'utf8')) as { data: { iname: string; state: number; vrid: number }; stats: { become_master: number } }[];
+    assert.deepEqual(dumped.map((i) => [i.data.iname, i.data.state, i.data.vrid, i.stats.become_master]), [['VI_1', 2, 50, 1]]);
 
     uvsd.kill('SIGTERM');
     const code = await new Promise<number | null>((res) => uvsd.once('exit', (c) => res(c)));
