@@ -23,6 +23,7 @@ import { IPVS_VERSION } from '../control/daemon';
 import { ipFacts } from '../control/vrrp';
 import { vrrpFromKeepalived } from '../vrrp/from-keepalived';
 import { VrrpConfigError, validateRuntimeConfig } from '../vrrp/config';
+import { DUMP_SIGNALS, writeDump, type DumpKind } from '../control/dumps';
 
 /** The syslog socket; UVS_SYSLOG_SOCKET moves it (tests listen on a socket of their own). */
 const SYSLOG_SOCKET = process.env['UVS_SYSLOG_SOCKET'] ?? '/dev/log';
@@ -216,6 +217,27 @@ async function main(): Promise<void> {
     daemon.reload();
     tell('READY=1');
   });
+
+  // keepalived's state dumps (src/control/dumps.ts): SIGUSR1 data, SIGUSR2 stats, JSON. Taken from
+  // here on, so a dump asked for during the start is not the signal's default action (exit).
+  const dumpTexts: Record<DumpKind, string> = {
+    DATA: 'Printing VRRP data for process(%d) on signal',
+    STATS: 'Printing VRRP stats for process(%d) on signal',
+    JSON: 'Printing VRRP as json for process(%d) on signal',
+  };
+  for (const kind of Object.keys(DUMP_SIGNALS) as DumpKind[]) {
+    process.on(DUMP_SIGNALS[kind], () => {
+      const running = daemon;
+      if (!running) return;
+      log.info(dumpTexts[kind].replace('%d', String(process.pid)));
+      Promise.all([running.vrrpReport(), Promise.resolve(running.checkReport())]).then(
+        ([instances, checks]) => writeDump(kind, instances, checks),
+      ).then(
+        (path) => log.debug(`${kind} dump written to ${path}`),
+        (err: unknown) => log.error(`${kind} dump: ${(err as Error).message}`),
+      );
+    });
+  }
 
   try {
     daemon = await Daemon.start(options, log);

@@ -17,7 +17,11 @@ import { ControlServer } from './server';
 import { resolveSocketPath } from '../runtime/paths';
 import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
-import { attachHealth } from './health';
+import { attachHealth, type HealthGlue } from './health';
+import type { MetricsServer } from '../metrics/server';
+import type { CheckSnapshot, MetricsSnapshot } from '../metrics/snapshot';
+import { collectSnapshot } from './metrics-source';
+import type { VrrpInstanceReport } from './vrrp';
 import { attachVrrp } from './vrrp';
 import { attachSync } from './sync';
 import type { VrrpGlue } from './vrrp';
@@ -48,6 +52,10 @@ export class Daemon implements DaemonHost {
   private liveView: ((configured: ModelConfig) => ModelConfig) | null = null;
   /** VRRP of the -f configuration (null without -f). */
   private vrrp: VrrpGlue | null = null;
+  /** The health checkers of the -f configuration (null without -f, or with -P). */
+  private health: HealthGlue | null = null;
+  /** --metrics / --metrics-textfile (null without either). */
+  private metrics: MetricsServer | null = null;
   /** The data plane (null with --io none) and the promise of its last apply. */
   private dataPlane: DataPlane | null = null;
   private lastApply: Promise<void> = Promise.resolve();
@@ -69,6 +77,8 @@ export class Daemon implements DaemonHost {
       workers: () => this.dataPlane?.workerReports() ?? [],
       sysctls: this.sysctls,
       sync: () => this.syncManager,
+      vrrp: () => this.vrrpReport(),
+      checks: () => this.checkReport(),
     });
     this.server = new ControlServer(this.handler, log);
   }
@@ -87,13 +97,29 @@ export class Daemon implements DaemonHost {
     // The health checkers hook themselves in (onConfig, setLiveView, onStop): nothing to keep.
     // keepalived's -P runs only VRRP, -C only the checkers (and so the table); both or neither: all.
     const both = options.vrrpOnly === options.checkOnly;
-    if (options.configFile && (both || options.checkOnly)) attachHealth(daemon, log);
+    if (options.configFile && (both || options.checkOnly)) daemon.health = attachHealth(daemon, log);
     if (options.configFile && (both || options.vrrpOnly)) daemon.vrrp = attachVrrp(daemon, log, { respawn: !options.dontRespawn });
     if (options.configFile) daemon.applyConfig(daemon.readConfig(options.configFile));
     if (options.sysctlFile) for (const note of daemon.sysctls.loadFile(options.sysctlFile)) log.info(note);
     await daemon.server.listen(daemon.socketPath);
     daemon.timer = setInterval(() => daemon.handler.tick(), ESTIMATOR_PERIOD_MS);
     daemon.timer.unref();
+    if (options.metrics !== null || options.metricsTextfile !== null) {
+      // Before the data plane and VRRP: a port in use stops the start before anything is changed.
+      // Loaded only when asked for: prom-client takes a few hundred ms to load.
+      const { MetricsServer } = await import('../metrics/server');
+      const metrics = new MetricsServer({
+        listen: options.metrics, textfileDir: options.metricsTextfile, log, collect: () => daemon.metricsSnapshot(),
+      });
+      try {
+        await metrics.start();
+      } catch (err) {
+        await daemon.stop();
+        throw err;
+      }
+      daemon.metrics = metrics;
+      daemon.onStop('metrics', () => metrics.stop());
+    }
     if (options.io !== 'none') {
       try {
         await daemon.startDataPlane();
@@ -242,6 +268,42 @@ export class Daemon implements DaemonHost {
   /** The connection-sync daemons (null with --io none). */
   get sync(): SyncManager | null {
     return this.syncManager;
+  }
+
+  /** VRRP instances as `uvsadm --vrrp` and the dump files show them (none without vrrp_instance). */
+  vrrpReport(): Promise<VrrpInstanceReport[]> {
+    return this.vrrp?.report() ?? Promise.resolve([]);
+  }
+
+  /** The checkers' view of each virtual server (none without checkers). */
+  checkReport(): CheckSnapshot[] {
+    const status = this.health?.service?.status() ?? [];
+    return status.map((vs) => ({
+      virtualServer: vs.label,
+      quorumUp: vs.quorumUp,
+      sorryActive: vs.sorryActive,
+      servers: vs.servers.map((rs) => ({
+        realServer: rs.label, alive: rs.alive, weight: rs.weight, checkers: rs.checkers.map((c) => ({ kind: c.kind, up: c.up })),
+      })),
+    }));
+  }
+
+  /** One scrape's figures (src/metrics). */
+  metricsSnapshot(): Promise<MetricsSnapshot> {
+    const dp = this.dataPlane;
+    return collectSnapshot({
+      model: this.model,
+      stats: this.stats,
+      workers: () => dp?.workerReports() ?? [],
+      conns: () => (dp ? { entries: dp.conns.count, capacity: dp.conns.capacity, refused: dp.conns.refused } : null),
+      vrrp: () => this.vrrpReport(),
+      checks: () => this.checkReport(),
+    });
+  }
+
+  /** The metrics server, for tests that ask where it listens. */
+  get metricsServer(): MetricsServer | null {
+    return this.metrics;
   }
 
   currentConfig(): LoadedConfig | null {

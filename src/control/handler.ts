@@ -12,6 +12,8 @@ import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol'
 import type { WorkerReport } from '../dataplane/dataplane';
 import { SysctlError, type SysctlValue, type Sysctls } from './sysctl';
 import { SyncError, type SyncDaemonInfo, type SyncDaemonOptions, type SyncState } from '../sync/daemon';
+import type { CheckSnapshot } from '../metrics/snapshot';
+import type { VrrpInstanceReport } from './vrrp';
 
 /** The most connection records one `-L -c` returns (the kernel's seq file has no limit; a bound
  *  keeps a huge table from building a huge reply). */
@@ -30,6 +32,10 @@ export interface HandlerHooks {
   sysctls?: Sysctls;
   /** The connection-sync daemons (null without a connection table: --io none). */
   sync?(): SyncControl | null;
+  /** VRRP's instances (none without vrrp_instance). */
+  vrrp?(): Promise<VrrpInstanceReport[]>;
+  /** The checkers' view (none without checkers). */
+  checks?(): CheckSnapshot[];
 }
 
 /** What --start-daemon, --stop-daemon and -L --daemon reach (src/sync/daemon.ts SyncManager). */
@@ -77,6 +83,16 @@ export class ControlHandler {
     return [s.show(name)];
   }
 
+  /** VRRP's instances; none without VRRP. */
+  vrrp(): Promise<VrrpInstanceReport[]> {
+    return this.hooks.vrrp?.() ?? Promise.resolve([]);
+  }
+
+  /** The checkers' view; none without checkers. */
+  checks(): CheckSnapshot[] {
+    return this.hooks.checks?.() ?? [];
+  }
+
   /** Runs one command; a refused one throws IpvsError and has changed nothing. */
   execute(c: IpvsadmCommand): Result {
     const m = this.model;
@@ -94,6 +110,7 @@ export class ControlHandler {
       case 'zero': {
         const services = m.checkZero(c.service);
         this.stats.zero(services.map((s) => s.id), services.flatMap((s) => s.dests.map((d) => d.slot)));
+        if (c.service === null) this.stats.zeroTotals();
         return { kind: 'ok' };
       }
       case 'list':

@@ -9,6 +9,8 @@ import type { ConnRecord } from '../service/conn-list';
 import type { DestEntry, Errno, IpvsOp, ServiceEntry, Timeouts } from '../service/model';
 import type { Counters, Rates } from '../service/stats';
 import type { SysctlValue } from './sysctl';
+import type { CheckSnapshot } from '../metrics/snapshot';
+import type { VrrpInstanceReport } from './vrrp';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -25,7 +27,11 @@ export type Request =
   /** `uvsadm --sysctl [NAME[=VALUE]]`: the IPVS knobs (src/conn/knobs.ts). No name: all of
    *  them; a name: that one; with a value: set it first. A bad name or value is answered with
    *  protocolError (its message names the knob) and changes nothing. */
-  | { id: number; type: 'sysctl'; name?: string; value?: string };
+  | { id: number; type: 'sysctl'; name?: string; value?: string }
+  /** VRRP instances (uvsadm --vrrp): configuration, state, counters. */
+  | { id: number; type: 'vrrp' }
+  /** The checkers' view of each virtual server (uvsadm --checks). */
+  | { id: number; type: 'checks' };
 
 export interface ListedDest extends DestEntry {
   stats: Counters;
@@ -56,7 +62,9 @@ export type Result =
   | { kind: 'daemons'; daemons: SyncDaemonInfo[] }
   | { kind: 'pong'; info: DaemonInfo }
   | { kind: 'workers'; workers: WorkerReport[] }
-  | { kind: 'sysctl'; values: SysctlValue[] };
+  | { kind: 'sysctl'; values: SysctlValue[] }
+  | { kind: 'vrrp'; instances: VrrpInstanceReport[] }
+  | { kind: 'checks'; checks: CheckSnapshot[] };
 
 /** A refused command, as the kernel refuses it: uvsadm prints libipvs's message for (op, errno). */
 export interface IpvsFailure {

@@ -198,6 +198,16 @@ export class ControlServer {
           this.send(socket, { id, ok: true, result: { kind: 'sysctl', values } });
           return false;
         }
+        case 'checks':
+          this.send(socket, { id, ok: true, result: { kind: 'checks', checks: this.handler.checks() } });
+          return false;
+        case 'vrrp':
+          // The VRRP thread is asked for its counters (bounded by 1 s there).
+          void this.handler.vrrp().then(
+            (instances) => this.send(socket, { id, ok: true, result: { kind: 'vrrp', instances } }),
+            (err: Error) => this.send(socket, { id, ok: false, protocolError: `vrrp: ${err.message}` }),
+          ).finally(finish);
+          return true;
         case 'command': {
           const result = this.handler.execute(req.command);
           // Answer once the data plane runs the change, as ipvsadm returns once the kernel has it.

@@ -7,6 +7,7 @@ import type { NameResolver } from '../config/ipvsadm-addr';
 import { ControlClientError, NoDaemonError, request } from './client';
 import { ipvsStrerror, listAll, listConnections, listDaemons, listService, listTimeout } from './format';
 import { listDataplane } from './format-dataplane';
+import { formatChecks, formatVrrpData, formatVrrpStats, vrrpJson } from './dumps';
 import { uvsVersion } from '../runtime/version';
 import type { Response } from './protocol';
 import { resolveSocketPath } from '../runtime/paths';
@@ -27,6 +28,13 @@ export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<
   if (argv.length === 1 && argv[0] === '--dataplane') return dataplane(io);
   // The IPVS knobs, in sysctl's words: --sysctl [NAME[=VALUE]].
   if (argv[0] === '--sysctl' || argv[0]?.startsWith('--sysctl=')) return sysctl(argv, io);
+  // uvs extensions: keepalived's state, as its SIGUSR1/SIGUSR2/SIGJSON dumps show it.
+  const state = stateQuery(argv);
+  if (state === 'usage') {
+    io.stderr(`${io.program}: --vrrp and --checks take only --json\n`);
+    return 2;
+  }
+  if (state) return showState(state.what, state.json, io);
   // uvs's own version; -v/--version stay ipvsadm's line, which scripts parse.
   if (argv.length === 1 && argv[0] === '--uvs-version') {
     io.stdout(`uvsadm ${uvsVersion()} (uvs; ipvsadm 1.31 options and output)\n`);
@@ -108,6 +116,41 @@ async function sysctl(argv: readonly string[], io: UvsadmIo): Promise<number> {
     }
     io.stdout(res.result.values.map((v) => `${formatSysctl(v)}\n`).join(''));
     return 0;
+  } catch (err) {
+    return communicationFailure(err, io);
+  }
+}
+
+function stateQuery(argv: readonly string[]): { what: 'vrrp' | 'checks'; json: boolean } | 'usage' | null {
+  const what = argv.includes('--vrrp') ? 'vrrp' : argv.includes('--checks') ? 'checks' : null;
+  if (what === null) return null;
+  const rest = argv.filter((a) => a !== `--${what}`);
+  if (rest.length > 1 || (rest.length === 1 && rest[0] !== '--json')) return 'usage';
+  return { what, json: rest.length === 1 };
+}
+
+/** uvsadm --vrrp: keepalived.data's topology and keepalived.stats's counters per instance;
+ *  --checks: each virtual server's checkers. --json: keepalived.json's array, or the checkers'
+ *  view as JSON. */
+async function showState(what: 'vrrp' | 'checks', json: boolean, io: UvsadmIo): Promise<number> {
+  try {
+    const res = await request(resolveSocketPath(undefined, io.env), { type: what });
+    if (res.ok && res.result.kind === 'vrrp') {
+      const instances = res.result.instances;
+      if (json) io.stdout(`${JSON.stringify(vrrpJson(instances), null, 2)}\n`);
+      else if (instances.length === 0) io.stdout('no vrrp_instance runs in this uvsd\n');
+      else io.stdout(formatVrrpData(instances) + formatVrrpStats(instances));
+      return 0;
+    }
+    if (res.ok && res.result.kind === 'checks') {
+      const checks = res.result.checks;
+      if (json) io.stdout(`${JSON.stringify(checks, null, 2)}\n`);
+      else if (checks.length === 0) io.stdout('no health checkers run in this uvsd\n');
+      else io.stdout(formatChecks(checks));
+      return 0;
+    }
+    io.stderr(`${io.program}: --${what}: ${!res.ok && 'protocolError' in res ? res.protocolError : 'unexpected answer'}\n`);
+    return 2;
   } catch (err) {
     return communicationFailure(err, io);
   }

@@ -8,6 +8,7 @@ import { UvsError } from '../runtime/errors';
 import { CONN_ENTRY_BYTES, MAX_CAPACITY, NO_DEST } from '../conn/table';
 import type { ConnDefense } from '../conn/defense';
 import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from '../dataplane/dataplane';
+import { parseListenAddress, type ListenAddress } from '../metrics/listen';
 
 /** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
 export type IoBackend = 'ring' | 'pcap' | 'none';
@@ -76,6 +77,10 @@ export interface UvsdOptions {
   destMax: number;
   /** --socket PATH; null = UVS_SOCKET or /run/uvs/<netns inode>.sock. */
   socket: string | null;
+  /** --metrics ADDR:PORT: serve Prometheus text at /metrics; null = no server. */
+  metrics: ListenAddress | null;
+  /** --metrics-textfile DIR: write DIR/uvs_ipvs.prom for node_exporter's textfile collector. */
+  metricsTextfile: string | null;
   help: boolean;
   version: boolean;
 }
@@ -108,11 +113,17 @@ export const DEFAULT_CONFIG_FILE = '/etc/keepalived/keepalived.conf';
 /** syslog(3)'s LOG_DAEMON: keepalived's default facility. */
 export const LOG_DAEMON = 3;
 
-/** keepalived's --signum functions that uvsd handles, and their signals (keepalived(8), SIGNALS). */
-export const SIGNUMS: Readonly<Record<string, number>> = { STOP: 15, RELOAD: 1 };
-/** keepalived's functions uvsd does not handle (yet): --signum refuses them rather than give a
- *  number whose default action would end uvsd (SIGUSR1/SIGUSR2 terminate a process that ignores them). */
-const SIGNUMS_UNHANDLED = ['DATA', 'STATS', 'STATS_CLEAR', 'JSON', 'TDATA'];
+/** keepalived's --signum functions that uvsd handles, and their signals (keepalived(8), SIGNALS;
+ *  lib/signals.c get_signum). JSON is SIGURG here, not keepalived's SIGRTMIN+2: Node.js cannot
+ *  catch real-time signals (src/control/dumps.ts). */
+export const SIGNUMS: Readonly<Record<string, number>> = { STOP: 15, RELOAD: 1, DATA: 10, STATS: 12, JSON: 23 };
+/** keepalived's functions uvsd does not handle: --signum refuses them rather than give a number
+ *  whose default action would end uvsd (real-time signals terminate a process that ignores them). */
+const SIGNUMS_UNHANDLED: Readonly<Record<string, string>> = {
+  STATS_CLEAR: 'the VRRP counters are not cleared (STATS writes them)',
+  TDUMP: 'uvsd has no thread dump',
+  TDATA: 'uvsd has no thread dump',
+};
 export const MAX_WORKERS = 64;
 
 /** PACKET_FANOUT modes offered by --fanout (native.ts FanoutMode). */
@@ -154,7 +165,7 @@ keepalived's options:
   -u, --umask=MASK             umask for created files (numeric)
   -n, --dont-fork              accepted: uvsd always stays in the foreground
   -t, --config-test[=FILE]     check the configuration and exit (0 = good); diagnostics to FILE
-      --signum=SIGFUNC         print the signal number for STOP or RELOAD and exit
+      --signum=SIGFUNC         print the signal number for STOP, RELOAD, DATA, STATS or JSON and exit
   -R, --dont-respawn           do not restart a VRRP thread that dies (it still fails safe)
   -B -X -V -I -a -d -e -x -m --all --no_bfd --flush-log-file --perf --debug --no-mem-check
   -g FILE -A FILE -b FILE -M[PATTERN]
@@ -182,6 +193,10 @@ uvsd's options:
       --svc-max N              virtual services the table holds (default ${DEFAULT_SVC_MAX})
       --dest-max N             real servers the table holds, all services together (default ${DEFAULT_DEST_MAX})
       --socket PATH            control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
+      --metrics ADDR:PORT      serve Prometheus text at http://ADDR:PORT/metrics (node_exporter's
+                               node_ipvs_* series and uvs_*); :PORT for every address
+      --metrics-textfile DIR   write the node_ipvs_* series to DIR/uvs_ipvs.prom every 10 s, for
+                               node_exporter's textfile collector
   -h, --help                   this text
   -v, --version                uvs's version
 `;
@@ -271,6 +286,8 @@ const SPECS: Spec[] = [
   { long: 'am-droprate', short: '', arg: 'required' },
   { long: 'sysctl-file', short: '', arg: 'required' },
   { long: 'socket', short: '', arg: 'required' },
+  { long: 'metrics', short: '', arg: 'required' },
+  { long: 'metrics-textfile', short: '', arg: 'required' },
   { long: 'help', short: 'h', arg: 'none' },
   { long: 'version', short: 'v', arg: 'none' },
 ];
@@ -295,7 +312,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     umask: null, signum: null, dontRespawn: false, notes: [],
     io: 'ring', ifaces: [],
     workers: defaultWorkers(), fanout: 'hash', busyPollUs: DEFAULT_BUSY_POLL_US, connMax: DEFAULT_CONN_MAX, connDefense: {}, sysctlFile: null,
-    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null,
+    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, metrics: null, metricsTextfile: null,
     help: false, version: false,
   };
   let useFile = false;
@@ -402,8 +419,9 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
     case 'signum': {
       const f = v.toUpperCase();
       if (SIGNUMS[f] !== undefined) { o.signum = f; break; }
-      if (SIGNUMS_UNHANDLED.includes(f)) throw new UvsdUsageError(`${name}: uvsd does not handle ${f} (it handles STOP and RELOAD)`);
-      throw new UvsdUsageError(`${name}: unknown signal function "${v}" (STOP, RELOAD)`);
+      const why = SIGNUMS_UNHANDLED[f];
+      if (why !== undefined) throw new UvsdUsageError(`${name}: uvsd does not handle ${f}: ${why} (it handles ${Object.keys(SIGNUMS).join(', ')})`);
+      throw new UvsdUsageError(`${name}: unknown signal function "${v}" (${Object.keys(SIGNUMS).join(', ')})`);
     }
     case 'config-test':
       o.configTest = true;
@@ -444,6 +462,17 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
     case 'socket':
       if (v === '') throw new UvsdUsageError('--socket: empty path');
       o.socket = v;
+      break;
+    case 'metrics':
+      try {
+        o.metrics = parseListenAddress(v);
+      } catch (err) {
+        throw new UvsdUsageError(`--metrics: ${(err as Error).message}`);
+      }
+      break;
+    case 'metrics-textfile':
+      if (v === '') throw new UvsdUsageError('--metrics-textfile: empty directory name');
+      o.metricsTextfile = v;
       break;
     case 'help': o.help = true; break;
     case 'version': o.version = true; break;

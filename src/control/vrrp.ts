@@ -23,9 +23,9 @@ import { SmtpAlerter, alertForVrrp } from '../notify/smtp';
 import { VrrpHost } from '../vrrp/host';
 import { vrrpFromKeepalived } from '../vrrp/from-keepalived';
 import type { InterfaceFacts } from '../vrrp/from-keepalived';
-import type { VrrpRuntimeConfig } from '../vrrp/config';
+import type { VrrpInstanceConfig, VrrpRuntimeConfig } from '../vrrp/config';
 import type { VrrpIoSpec } from '../vrrp/protocol';
-import type { VrrpState } from '../vrrp/types';
+import type { VrrpState, VrrpStats } from '../vrrp/types';
 import type { LoadedConfig } from './config-loader';
 import type { DaemonHost } from './host';
 import { prefixed, type Logger } from '../runtime/log';
@@ -120,6 +120,21 @@ interface Prepared {
   mailGroups: Set<string>;
 }
 
+/** One instance as `uvsadm --vrrp`, the dump files and the metrics show it (keepalived's
+ *  vrrp_print / vrrp_json sections): its configuration, its state and the thread's counters. */
+export interface VrrpInstanceReport {
+  config: VrrpInstanceConfig;
+  state: VrrpState;
+  /** Priority advertised now (after track_interface / track_script weights). */
+  effectivePriority: number;
+  /** Wall-clock ms of the last state change reported; null before the first. */
+  lastTransition: number | null;
+  /** Transitions into each state since start. */
+  transitions: Record<string, number>;
+  /** The VRRP thread's counters; null when it did not answer (stopped, or busy past the deadline). */
+  stats: VrrpStats | null;
+}
+
 export class VrrpGlue {
   private host: VrrpHost | null = null;
   private current: Prepared | null = null;
@@ -135,6 +150,7 @@ export class VrrpGlue {
   private readonly lastMailed = new Map<string, VrrpState>();
   private readonly states = new Map<string, VrrpState>();
   private readonly stateListeners: ((instance: string, state: VrrpState) => void)[] = [];
+  private readonly transitions = new Map<string, { at: number; into: Record<string, number> }>();
 
   constructor(private readonly daemon: DaemonHost, private readonly options: VrrpGlueOptions) {
     daemon.onConfig((loaded) => this.prepare(loaded));
@@ -160,6 +176,39 @@ export class VrrpGlue {
   /** Hears of every instance's state change (connection sync follows its instance's state). */
   onInstanceState(listener: (instance: string, state: VrrpState) => void): void {
     this.stateListeners.push(listener);
+  }
+
+  /** Every configured instance, in configuration order, with the VRRP thread's counters (asked
+   *  for now; an instance of a thread that does not answer within 1 s has stats null). */
+  async report(): Promise<VrrpInstanceReport[]> {
+    this.adopt();
+    const config = this.current?.config;
+    if (!config) return [];
+    let stats: Awaited<ReturnType<VrrpHost['stats']>> | null = null;
+    if (this.host) {
+      try {
+        stats = await this.host.stats(1000);
+      } catch {
+        stats = null;
+      }
+    }
+    return config.instances.map((c) => {
+      const s = stats?.instances[c.name];
+      const t = this.transitions.get(c.name);
+      let counters: VrrpStats | null = null;
+      if (s) {
+        const { state: _state, priority: _priority, ...rest } = s;
+        counters = rest;
+      }
+      return {
+        config: c,
+        state: (s?.state as VrrpState | undefined) ?? this.states.get(c.name) ?? 'INIT',
+        effectivePriority: s?.priority ?? c.priority,
+        lastTransition: t?.at ?? null,
+        transitions: { ...(t?.into ?? {}) },
+        stats: counters,
+      };
+    });
   }
 
   /**
@@ -330,6 +379,12 @@ export class VrrpGlue {
   // ---- from the VRRP thread -------------------------------------------------------------------
 
   private instanceState(instance: string, state: VrrpState): void {
+    if (this.states.get(instance) !== state) {
+      const t = this.transitions.get(instance) ?? { at: 0, into: {} };
+      t.at = Date.now();
+      t.into[state] = (t.into[state] ?? 0) + 1;
+      this.transitions.set(instance, t);
+    }
     this.states.set(instance, state);
     this.refreshForwarding();
     for (const listener of this.stateListeners) listener(instance, state);

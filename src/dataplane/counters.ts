@@ -167,6 +167,23 @@ export class CounterSum implements CounterSource {
     this.sum((w[0]?.destBase ?? 0) + slot * STAT_CELLS, out);
   }
 
+  /** The service region's cells over every slot, removed services' included: a removed
+   *  service's counts stay in its cells (a re-added one starts from a StatsBook baseline), so the
+   *  sum only grows, as the kernel's tot_stats. */
+  readTotal(out: Counters): void {
+    out.conns = out.inpkts = out.outpkts = out.inbytes = out.outbytes = 0;
+    for (const w of this.workers()) {
+      const c = w.cells;
+      for (let base = 0; base < w.destBase; base += STAT_CELLS) {
+        out.conns += c[base + Stat.CONNS]!;
+        out.inpkts += c[base + Stat.INPKTS]!;
+        out.outpkts += c[base + Stat.OUTPKTS]!;
+        out.inbytes += c[base + Stat.INBYTES]!;
+        out.outbytes += c[base + Stat.OUTBYTES]!;
+      }
+    }
+  }
+
   drops(reason: number): number {
     let n = 0;
     for (const w of this.workers()) n += w.drops(reason);

@@ -24,6 +24,8 @@ export const UVS_ERROR_CODES = [
   'UVS_ERR_TUN_DECAP',
   // control socket
   'UVS_ERR_DAEMON_RUNNING', 'UVS_ERR_NO_DAEMON', 'UVS_ERR_CONTROL_CLIENT',
+  // metrics (--metrics, --metrics-textfile)
+  'UVS_ERR_METRICS',
 ] as const;
 
 export type UvsErrorCode = (typeof UVS_ERROR_CODES)[number];

@@ -36,6 +36,9 @@ export interface CounterSource {
   readService(serviceId: number, out: Counters): void;
   /** Real server in DestTable slot `slot`. */
   readDest(slot: number, out: Counters): void;
+  /** Every service's traffic since start, removed services included (the kernel's tot_stats,
+   *  /proc/net/ip_vs_stats); absent = zeros. */
+  readTotal?(out: Counters): void;
 }
 
 export function zeroCounters(): Counters {
@@ -128,6 +131,8 @@ export class StatsBook {
   private readonly services = new Map<number, Tracked>();
   private readonly dests = new Map<number, Tracked>();
   private readonly scratch = zeroCounters();
+  /** Totals at the last `-Z` of the whole table. */
+  private totalBase = zeroCounters();
 
   constructor(source: CounterSource = ZERO_COUNTERS) {
     this.source = source;
@@ -136,6 +141,8 @@ export class StatsBook {
   /** The data plane attaches its counters here when it starts. */
   setSource(source: CounterSource): void {
     this.source = source;
+    this.totalBase = zeroCounters();
+    this.source.readTotal?.(this.totalBase);
     for (const [id, t] of this.services) this.restart(t, () => this.source.readService(id, this.scratch));
     for (const [slot, t] of this.dests) this.restart(t, () => this.source.readDest(slot, this.scratch));
   }
@@ -192,6 +199,21 @@ export class StatsBook {
       const t = this.dests.get(slot);
       if (t) this.restart(t, () => this.source.readDest(slot, this.scratch));
     }
+  }
+
+  /** /proc/net/ip_vs_stats's totals: every connection, packet and byte counted since start or
+   *  since the last `-Z` of the whole table (ip_vs_zero_all zeroes tot_stats too). */
+  totals(): Counters {
+    const now = zeroCounters();
+    this.source.readTotal?.(now);
+    const b = this.totalBase;
+    return { conns: now.conns - b.conns, inpkts: now.inpkts - b.inpkts, outpkts: now.outpkts - b.outpkts, inbytes: now.inbytes - b.inbytes, outbytes: now.outbytes - b.outbytes };
+  }
+
+  /** `ipvsadm -Z` without a service: the totals restart from zero too. */
+  zeroTotals(): void {
+    this.totalBase = zeroCounters();
+    this.source.readTotal?.(this.totalBase);
   }
 
   serviceStats(id: number): { counters: Counters; rates: Rates } {

@@ -231,7 +231,7 @@ test('keepalived 2.2 options: meanings, notes, defaults, errors that name the op
     [['-u', '0999'], /^-u: "0999" is not a umask/],
     [['-T'], /^-T: genhash mode is not part of uvsd/],
     [['-s', 'ns1'], /^-s: uvsd runs in the network namespace it is started in; use ip netns exec ns1/],
-    [['--signum=DATA'], /^--signum: uvsd does not handle DATA/],
+    [['--signum=STATS_CLEAR'], /^--signum: uvsd does not handle STATS_CLEAR: the VRRP counters are not cleared/],
     [['--signum=FOO'], /^--signum: unknown signal function "FOO"/],
     [['-p', ''], /^-p: empty file name/],
     [['--dont-fork=1'], /^option --dont-fork takes no value/],
@@ -243,6 +243,10 @@ test('--signum prints the signal numbers; --version prints package.json\'s versi
   const stop = spawnSync(process.execPath, [UVSD, '--signum=STOP'], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(stop.stdout, '15\n');
   assert.equal(spawnSync(process.execPath, [UVSD, '--signum=RELOAD'], { encoding: 'utf8', timeout: 10_000 }).stdout, '1\n');
+  // keepalived's numbers for DATA (SIGUSR1) and STATS (SIGUSR2); JSON is SIGURG (keepalived's
+  // SIGRTMIN+2 cannot be caught by Node.js).
+  assert.deepEqual(['DATA', 'STATS', 'JSON'].map((f) => parseUvsdArgs([`--signum=${f}`]).signum), ['DATA', 'STATS', 'JSON']);
+  assert.equal(spawnSync(process.execPath, [UVSD, '--signum=DATA'], { encoding: 'utf8', timeout: 10_000 }).stdout, '10\n');
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   const v = spawnSync(process.execPath, [UVSD, '--version'], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(v.status, 0);

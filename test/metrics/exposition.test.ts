@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MetricsExposition, ipvsBackends } from '../../src/metrics/exposition';
+import { KNOWN_TABLE, knownSnapshot } from './fixtures';
+
+// What node_exporter's ipvs collector prints for this table (collector/ipvs_linux.go over
+// procfs's parse of /proc/net/ip_vs): HELP texts and types as the collector declares them, labels
+// sorted by name and series by label values as client_golang writes them; the fwmark service has
+// no local address, port 0 and its mark as the kernel's %08X; prom-client separates families by a
+// blank line, which the text format ignores.
+const NODE_IPVS_TEXT = `# HELP node_ipvs_connections_total The total number of connections made.
+# TYPE node_ipvs_connections_total counter
+node_ipvs_connections_total 12
+
+# HELP node_ipvs_incoming_packets_total The total number of incoming packets.
+# TYPE node_ipvs_incoming_packets_total counter
+node_ipvs_incoming_packets_total 340
+
+# HELP node_ipvs_outgoing_packets_total The total number of outgoing packets.
+# TYPE node_ipvs_outgoing_packets_total counter
+node_ipvs_outgoing_packets_total 0
+
+# HELP node_ipvs_incoming_bytes_total The total amount of incoming data.
+# TYPE node_ipvs_incoming_bytes_total counter
+node_ipvs_incoming_bytes_total 51000
+
+# HELP node_ipvs_outgoing_bytes_total The total amount of outgoing data.
+# TYPE node_ipvs_outgoing_bytes_total counter
+node_ipvs_outgoing_bytes_total 0
+
+# HELP node_ipvs_backend_connections_active The current active connections by local and remote address.
+# TYPE node_ipvs_backend_connections_active gauge
+node_ipvs_backend_connections_active{local_address="",local_mark="0000001A",local_port="0",proto="FWM",remote_address="10.0.1.1",remote_port="0"} 1
+node_ipvs_backend_connections_active{local_address="10.0.0.1",local_mark="",local_port="53",proto="UDP",remote_address="10.0.1.3",remote_port="53"} 0
+node_ipvs_backend_connections_active{local_address="10.0.0.1",local_mark="",local_port="80",proto="TCP",remote_address="10.0.1.1",remote_port="8080"} 0
+node_ipvs_backend_connections_active{local_address="10.0.0.1",local_mark="",local_port="80",proto="TCP",remote_address="10.0.1.2",remote_port="80"} 5
+
+# HELP node_ipvs_backend_connections_inactive The current inactive connections by local and remote address.
+# TYPE node_ipvs_backend_connections_inactive gauge
+node_ipvs_backend_connections_inactive{local_address="",local_mark="0000001A",local_port="0",proto="FWM",remote_address="10.0.1.1",remote_port="0"} 0
+node_ipvs_backend_connections_inactive{local_address="10.0.0.1",local_mark="",local_port="53",proto="UDP",remote_address="10.0.1.3",remote_port="53"} 4
+node_ipvs_backend_connections_inactive{local_address="10.0.0.1",local_mark="",local_port="80",proto="TCP",remote_address="10.0.1.1",remote_port="8080"} 0
+node_ipvs_backend_connections_inactive{local_address="10.0.0.1",local_mark="",local_port="80",proto="TCP",remote_address="10.0.1.2",remote_port="80"} 7
+
+# HELP node_ipvs_backend_weight The current backend weight by local and remote address.
+# TYPE node_ipvs_backend_weight gauge
+node_ipvs_backend_weight{local_address="",local_mark="0000001A",local_port="0",proto="FWM",remote_address="10.0.1.1",remote_port="0"} 1
+node_ipvs_backend_weight{local_address="10.0.0.1",local_mark="",local_port="53",proto="UDP",remote_address="10.0.1.3",remote_port="53"} 2
+node_ipvs_backend_weight{local_address="10.0.0.1",local_mark="",local_port="80",proto="TCP",remote_address="10.0.1.1",remote_port="8080"} 1
+node_ipvs_backend_weight{local_address="10.0.0.1",local_mark="",local_port="80",proto="TCP",remote_address="10.0.1.2",remote_port="80"} 3
+`;
+
+test('node_ipvs_*: exactly node_exporter\'s text for a known table (the textfile\'s content)', async () => {
+  const e = new MetricsExposition();
+  assert.equal(await e.renderIpvs(knownSnapshot()), NODE_IPVS_TEXT);
+});
+
+test('the full exposition starts with the same node_ipvs_* text and adds only uvs_* families', async () => {
+  const text = await new MetricsExposition().render(knownSnapshot());
+  assert.ok(text.startsWith(NODE_IPVS_TEXT), text.slice(0, 400));
+  const names = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
+  assert.deepEqual(names.filter((n) => !n.startsWith('uvs_')), [
+    'node_ipvs_connections_total', 'node_ipvs_incoming_packets_total', 'node_ipvs_outgoing_packets_total',
+    'node_ipvs_incoming_bytes_total', 'node_ipvs_outgoing_bytes_total', 'node_ipvs_backend_connections_active',
+    'node_ipvs_backend_connections_inactive', 'node_ipvs_backend_weight',
+  ]);
+});
+
+test('real servers with the same label set are summed, as the collector\'s sums map does', () => {
+  // The same service listed twice (as a reduced --collector.ipvs.backend-labels would merge two).
+  const twice = [KNOWN_TABLE[0]!, { ...KNOWN_TABLE[0]!, id: 9 }];
+  const b = ipvsBackends(twice);
+  assert.equal(b.length, 2);
+  const rs2 = b.find((x) => x.labels.remote_address === '10.0.1.2')!;
+  assert.deepEqual([rs2.active, rs2.inactive, rs2.weight], [10, 14, 6]);
+});
+
+test('uvs_*: VRRP, checkers, workers, drops by reason, evictions and the connection table', async () => {
+  const text = await new MetricsExposition().render(knownSnapshot({
+    vrrp: [{
+      name: 'VI_1', state: 'MASTER', vrid: 51, interface: 'eth0', basePriority: 100, effectivePriority: 90,
+      transitions: { BACKUP: 1, MASTER: 1 }, stats: { advertsSent: 7, advertsReceived: 2, becameMaster: 1, authFailure: 3 },
+    }],
+    checks: [{
+      virtualServer: '[10.0.0.1]:80', quorumUp: true, sorryActive: false,
+      servers: [{ realServer: '[10.0.1.2]:80', alive: false, weight: 0, checkers: [{ kind: 'TCP_CHECK', up: false }] }],
+    }],
+    workers: [{ id: 0, alive: true, restarts: 2, stats: { rx_frames: 100, tx_frames: 90, evict_syn: 4 }, drops: { NO_NEXT_HOP: 6 } }],
+    conns: { entries: 5, capacity: 1024, refused: 1 },
+  }));
+  const has = (line: string): void => assert.ok(text.includes(`\n${line}\n`), `missing: ${line}`);
+  has('uvs_vrrp_state{instance="VI_1",vrid="51",interface="eth0"} 2');
+  has('uvs_vrrp_priority{instance="VI_1",kind="base"} 100');
+  has('uvs_vrrp_priority{instance="VI_1",kind="effective"} 90');
+  has('uvs_vrrp_transitions_total{instance="VI_1",state="MASTER"} 1');
+  has('uvs_vrrp_transitions_total{instance="VI_1",state="FAULT"} 0');
+  has('uvs_vrrp_adverts_sent_total{instance="VI_1"} 7');
+  has('uvs_vrrp_advert_errors_total{instance="VI_1",reason="auth_failure"} 3');
+  has('uvs_check_real_server_up{virtual_server="[10.0.0.1]:80",real_server="[10.0.1.2]:80"} 0');
+  has('uvs_check_checker_up{virtual_server="[10.0.0.1]:80",real_server="[10.0.1.2]:80",checker="TCP_CHECK",index="0"} 0');
+  has('uvs_check_quorum_up{virtual_server="[10.0.0.1]:80"} 1');
+  has('uvs_dataplane_rx_frames_total{worker="0"} 100');
+  has('uvs_dataplane_worker_restarts_total{worker="0"} 2');
+  has('uvs_dataplane_drops_total{worker="0",reason="NO_NEXT_HOP"} 6');
+  has('uvs_dataplane_drops_total{worker="0",reason="BAD_IP_CHECKSUM"} 0');
+  has('uvs_conn_evictions_total{worker="0",reason="syn"} 4');
+  has('uvs_conn_table_entries 5');
+  has('uvs_conn_table_capacity 1024');
+  has('uvs_conn_table_refused_total 1');
+});
+
+test('without a data plane the connection-table families print no sample (not a capacity of 0)', async () => {
+  const text = await new MetricsExposition().render(knownSnapshot());
+  assert.match(text, /# TYPE uvs_conn_table_capacity gauge\n/);
+  assert.doesNotMatch(text, /^uvs_conn_table_/m);
+});
