@@ -118,7 +118,7 @@ export class Daemon implements DaemonHost {
   /** Reads and checks the file, and lets every subsystem check (and prepare) its part: throws,
    *  with nothing changed anywhere, when any part is wrong. Nothing runs it until commitConfig. */
   private prepareConfig(file: string): LoadedConfig {
-    const loaded = loadKeepalivedConfig(file, undefined, this.options.configId ?? defaultConfigId());
+    const loaded = loadKeepalivedConfig(file, undefined, this.options.configId ?? defaultConfigId(), true);
     // -P: VRRP only, so no virtual servers in the table (keepalived's checker process does not run).
     if (this.options.vrrpOnly && !this.options.checkOnly) loaded.model = { ...loaded.model, services: [] };
     // The table is checked on a scratch copy before any subsystem hears of the file, so a table
