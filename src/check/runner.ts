@@ -156,6 +156,9 @@ export class CheckRunner extends EventEmitter<{ event: [CheckEvent] }> {
   private services: VirtualServerState[] = [];
   private running = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** What checkers are built with; reconfigure may replace it (counted by contextGeneration). */
+  private context: RunnerOptions['checkerContext'];
+  private contextGeneration = 0;
 
   constructor(
     virtualServers: readonly VirtualServerOptions[],
@@ -163,6 +166,7 @@ export class CheckRunner extends EventEmitter<{ event: [CheckEvent] }> {
   ) {
     super();
     this.clock = options.clock ?? new RealClock({ unref: true });
+    this.context = options.checkerContext;
     for (const vs of virtualServers) this.services.push(this.buildVs(vs));
   }
 
@@ -175,7 +179,7 @@ export class CheckRunner extends EventEmitter<{ event: [CheckEvent] }> {
     const virtualhost = rs.virtualhost ?? vs.virtualhost;
     let checker: Checker;
     try {
-      checker = make(merged, { ...this.options.checkerContext, virtualhost, delayLoop });
+      checker = make(merged, { ...this.context, virtualhost, delayLoop });
     } catch (err) {
       // Say which checker of which server, so the config error can be found.
       throw new Error(
@@ -190,7 +194,10 @@ export class CheckRunner extends EventEmitter<{ event: [CheckEvent] }> {
     return {
       checker,
       kind: ck.kind,
-      config: configKey([{ ...merged, loc: undefined }, virtualhost, delayLoop, rs.retry, rs.delayBeforeRetry, vs.retry, vs.delayBeforeRetry]),
+      // A MISC_CHECK's script was prepared with the script runner (script_user, security): a new
+      // one rebuilds it, so a reload's script settings apply to running checkers too.
+      config: configKey([{ ...merged, loc: undefined }, virtualhost, delayLoop, rs.retry, rs.delayBeforeRetry, vs.retry, vs.delayBeforeRetry,
+        ck.kind === 'MISC_CHECK' ? this.contextGeneration : 0]),
       index,
       delayLoopMs: delayLoop * 1000,
       retry: ck.retry ?? rs.retry ?? vs.retry ?? defaultRetry(ck.kind),
@@ -253,7 +260,25 @@ export class CheckRunner extends EventEmitter<{ event: [CheckEvent] }> {
    * re-evaluated as keepalived does on reload, and a pool event is emitted only for virtual
    * servers whose pool changed (or that were added or removed).
    */
-  reconfigure(virtualServers: readonly VirtualServerOptions[]): void {
+  reconfigure(virtualServers: readonly VirtualServerOptions[], checkerContext?: RunnerOptions['checkerContext']): void {
+    if (checkerContext === undefined || checkerContext === this.context) {
+      this.reconfigureWith(virtualServers);
+      return;
+    }
+    // A new context (script settings changed): its checkers are built with it, and on failure
+    // the old one stays, with everything else.
+    const [context, generation] = [this.context, this.contextGeneration];
+    this.context = checkerContext;
+    this.contextGeneration++;
+    try {
+      this.reconfigureWith(virtualServers);
+    } catch (err) {
+      [this.context, this.contextGeneration] = [context, generation];
+      throw err;
+    }
+  }
+
+  private reconfigureWith(virtualServers: readonly VirtualServerOptions[]): void {
     // Build everything new first, so a bad checker (e.g. a refused script) throws before any
     // running state is touched and the old configuration keeps running.
     const previous = new Map(this.services.map((v) => [v.opts.id, v]));

@@ -33,8 +33,8 @@ export class HealthService {
   private notifier: Notifier;
   /** Notifiers replaced by reloads, awaited on stop so no notification is cut short. */
   private readonly previousNotifiers: Notifier[] = [];
-  private readonly scripts: ScriptRunner;
-  private readonly smtp: SmtpAlerter | undefined;
+  private scripts: ScriptRunner;
+  private smtp: SmtpAlerter | undefined;
 
   private constructor(
     private config: CheckConfig,
@@ -56,10 +56,10 @@ export class HealthService {
     return new HealthService(config, options);
   }
 
-  private makeNotifier(config: CheckConfig): Notifier {
+  private makeNotifier(config: CheckConfig, scripts = this.scripts, smtp = this.smtp): Notifier {
     return new Notifier(config.virtualServers, {
-      scripts: this.scripts,
-      smtp: this.smtp,
+      scripts,
+      smtp,
       smtpAlertDefault: config.smtpAlertDefault,
       scriptTimeoutMs: this.options.scriptTimeoutMs,
       log: this.options.log,
@@ -77,10 +77,10 @@ export class HealthService {
   }
 
   /**
-   * Applies a new model. Script-user and security settings, and the SMTP settings, are those of
-   * the first configuration (as the notifier and script runner were built with them); changes to
-   * them need a restart. Throws before changing anything when a checker of the new model cannot
-   * be built.
+   * Applies a new model, script_user / enable_script_security and the SMTP settings included (a
+   * change to them builds a new script runner or mailer; checkers whose scripts it prepared are
+   * rebuilt with it). Throws before changing anything when a checker of the new model cannot be
+   * built.
    */
   reload(model: KeepalivedConfig): void {
     this.reloadConfig(checkConfigFromModel(model));
@@ -89,15 +89,39 @@ export class HealthService {
   /** Throws, as reloadConfig would, when a checker of `config` cannot be built; changes nothing
    *  (the daemon checks every subsystem's part of a new file before it applies any). */
   validate(config: CheckConfig): void {
-    void new CheckRunner(config.virtualServers, { clock: this.options.clock, checkerContext: { scripts: this.scripts } });
+    const scripts = this.scriptsFor(config);
+    void new CheckRunner(config.virtualServers, { clock: this.options.clock, checkerContext: { scripts } });
+    this.makeNotifier(config, scripts, undefined);
+  }
+
+  /** The script runner for `config`: the running one while its settings are the same. Throws
+   *  (a script_user that does not exist) before anything changes. */
+  private scriptsFor(config: CheckConfig): ScriptRunner {
+    return sameSettings(config.scripts, this.config.scripts) ? this.scripts : new ScriptRunner(config.scripts);
   }
 
   /** `reload` for a configuration already mapped (the daemon gives real servers stable ids). */
   reloadConfig(next: CheckConfig): void {
     for (const p of next.problems) this.options.log?.warn(p);
-    const notifier = this.makeNotifier(next);
-    this.runner.reconfigure(next.virtualServers);
-    this.previousNotifiers.push(this.notifier);
+    const scripts = this.scriptsFor(next);
+    const smtpChanged = !sameSettings(next.smtp, this.config.smtp);
+    const smtp = smtpChanged ? (next.smtp ? new SmtpAlerter(next.smtp) : undefined) : this.smtp;
+    const notifier = this.makeNotifier(next, scripts, smtp);
+    try {
+      this.runner.reconfigure(next.virtualServers, scripts === this.scripts ? undefined : { scripts });
+    } catch (err) {
+      if (smtpChanged) smtp?.close();
+      throw err;
+    }
+    const previous = this.notifier;
+    this.previousNotifiers.push(previous);
+    if (smtpChanged && this.smtp) {
+      // The old mailer ends once the notifications it carries are done.
+      const old = this.smtp;
+      void previous.idle().then(() => old.close());
+    }
+    this.scripts = scripts;
+    this.smtp = smtp;
     this.notifier = notifier;
     this.config = next;
   }
@@ -122,4 +146,8 @@ export class HealthService {
   get checkConfig(): CheckConfig {
     return this.config;
   }
+}
+
+function sameSettings(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -214,8 +214,7 @@ async function main(): Promise<void> {
     if (!daemon) return; // the file is being read for the start right now
     // systemd waits for READY=1 after RELOADING=1 before `systemctl reload` returns.
     tell('RELOADING=1');
-    daemon.reload();
-    tell('READY=1');
+    void daemon.reload().then(() => tell('READY=1'));
   });
 
   // keepalived's state dumps (src/control/dumps.ts): SIGUSR1 data, SIGUSR2 stats, JSON. Taken from

@@ -46,16 +46,21 @@ export interface LoadDeps {
 }
 
 /** Reads and checks `file` as `keepalived -t` does; throws ConfigInvalidError (with keepalived's
- *  exit code) or returns the configuration. */
-export function loadKeepalivedConfig(file: string, deps: LoadDeps = { reader: fsReader, machine: linuxMachine() }, configId?: string): LoadedConfig {
+ *  exit code) or returns the configuration. `run` (a start or reload, not -t): what keepalived
+ *  reports but corrects and runs with (Diagnostic.fixedUp: "clearing", "Ignoring", an invalid
+ *  setting left at its default) is a warning, as keepalived logs it and runs. */
+export function loadKeepalivedConfig(
+  file: string, deps: LoadDeps = { reader: fsReader, machine: linuxMachine() }, configId?: string, run = false,
+): LoadedConfig {
   // configId: keepalived's -i, matched by @id lines (keepalived defaults it to the host name up to the first dot).
   const parsed = parseKeepalivedConfig(file, deps.reader, configId === undefined ? {} : { configId });
   const diagnostics: Diagnostic[] = [...parsed.diagnostics, ...validateKeepalivedModel(parsed.model, deps.machine)];
-  const exitCode = configTestExitCode(diagnostics);
+  const judged = run ? diagnostics.filter((d) => !d.fixedUp) : diagnostics;
+  const exitCode = configTestExitCode(judged);
   if (exitCode !== 0) {
-    throw new ConfigInvalidError(file, diagnostics.filter((d) => d.failsConfigTest).map(formatDiagnostic), exitCode);
+    throw new ConfigInvalidError(file, judged.filter((d) => d.failsConfigTest).map(formatDiagnostic), exitCode);
   }
-  const warnings = diagnostics.filter((d) => !d.failsConfigTest).map(formatDiagnostic);
+  const warnings = diagnostics.filter((d) => !judged.includes(d) || !d.failsConfigTest).map(formatDiagnostic);
   const origins: ServiceOrigin[] = [];
   const model = toModelConfig(parsed.model, (line) => warnings.push(line), origins);
   return { file, model, warnings, keepalived: parsed.model, origins };

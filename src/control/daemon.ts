@@ -24,7 +24,7 @@ import { collectSnapshot } from './metrics-source';
 import type { VrrpInstanceReport } from './vrrp';
 import { attachVrrp } from './vrrp';
 import { attachSync } from './sync';
-import type { VrrpGlue } from './vrrp';
+import type { VrrpGlue, VrrpGlueOptions } from './vrrp';
 import type { DaemonHost } from './host';
 import type { Logger } from '../runtime/log';
 import { Sysctls } from './sysctl';
@@ -34,6 +34,11 @@ import { connNowMs } from '../conn/table';
 /** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
 export const IPVS_VERSION = '1.2.1';
 export const IPVS_CONN_TAB_SIZE = 4096;
+
+/** What tests replace: the VRRP thread's io module and interface facts. */
+export interface DaemonDeps {
+  vrrp?: Omit<VrrpGlueOptions, 'log'>;
+}
 
 export class Daemon implements DaemonHost {
   readonly model: ServiceModel;
@@ -59,6 +64,8 @@ export class Daemon implements DaemonHost {
   /** The data plane (null with --io none) and the promise of its last apply. */
   private dataPlane: DataPlane | null = null;
   private lastApply: Promise<void> = Promise.resolve();
+  /** The reload in progress (reloads queue behind it). */
+  private reloading: Promise<void> | null = null;
   /** `uvsadm -L -c` reads this; the data plane replaces it once it runs. */
   private conns: ConnLister = NO_CONNECTIONS;
   /** Connection sync (--start-daemon, lvs_sync_daemon); null until the data plane runs. */
@@ -84,7 +91,7 @@ export class Daemon implements DaemonHost {
   }
 
   /** Loads the configuration (if any), then opens the control socket. */
-  static async start(options: UvsdOptions, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+  static async start(options: UvsdOptions, log: Logger, env: NodeJS.ProcessEnv = process.env, deps: DaemonDeps = {}): Promise<Daemon> {
     if (options.configFile && options.configDefault && !existsSync(options.configFile)) {
       // keepalived starts without its default file too, with nothing to run; so does uvsd (an
       // empty table; SIGHUP has no file to read), and the unit's ConditionFileNotEmpty keeps
@@ -98,8 +105,12 @@ export class Daemon implements DaemonHost {
     // keepalived's -P runs only VRRP, -C only the checkers (and so the table); both or neither: all.
     const both = options.vrrpOnly === options.checkOnly;
     if (options.configFile && (both || options.checkOnly)) daemon.health = attachHealth(daemon, log);
-    if (options.configFile && (both || options.vrrpOnly)) daemon.vrrp = attachVrrp(daemon, log, { respawn: !options.dontRespawn });
-    if (options.configFile) daemon.applyConfig(daemon.readConfig(options.configFile));
+    if (options.configFile && (both || options.vrrpOnly)) daemon.vrrp = attachVrrp(daemon, log, { respawn: !options.dontRespawn, ...deps.vrrp });
+    if (options.configFile) {
+      const loaded = daemon.prepareConfig(options.configFile);
+      await daemon.vrrp?.commit(loaded); // before start: only chosen as the file start() runs
+      daemon.commitConfig(loaded);
+    }
     if (options.sysctlFile) for (const note of daemon.sysctls.loadFile(options.sysctlFile)) log.info(note);
     await daemon.server.listen(daemon.socketPath);
     daemon.timer = setInterval(() => daemon.handler.tick(), ESTIMATOR_PERIOD_MS);
@@ -145,8 +156,10 @@ export class Daemon implements DaemonHost {
     return daemon;
   }
 
-  private readConfig(file: string): ModelConfig {
-    const loaded = loadKeepalivedConfig(file, undefined, this.options.configId ?? defaultConfigId());
+  /** Reads and checks the file, and lets every subsystem check (and prepare) its part: throws,
+   *  with nothing changed anywhere, when any part is wrong. Nothing runs it until commitConfig. */
+  private prepareConfig(file: string): LoadedConfig {
+    const loaded = loadKeepalivedConfig(file, undefined, this.options.configId ?? defaultConfigId(), true);
     // -P: VRRP only, so no virtual servers in the table (keepalived's checker process does not run).
     if (this.options.vrrpOnly && !this.options.checkOnly) loaded.model = { ...loaded.model, services: [] };
     // The table is checked on a scratch copy before any subsystem hears of the file, so a table
@@ -154,8 +167,20 @@ export class Daemon implements DaemonHost {
     planReload(this.model, loaded.model);
     for (const w of loaded.warnings) this.log.info(w);
     for (const listener of this.configListeners) listener(loaded);
+    return loaded;
+  }
+
+  /** The file becomes the daemon's: the checkers take it (through the live view) and the table
+   *  is brought to it by diff. */
+  private commitConfig(loaded: LoadedConfig): void {
+    const previous = this.config;
     this.config = loaded;
-    return loaded.model;
+    try {
+      this.applyConfig(loaded.model);
+    } catch (err) {
+      this.config = previous;
+      throw err;
+    }
   }
 
   /** Subsystems that read the rest of keepalived.conf (VRRP, checkers) hear of every (re)load. */
@@ -186,18 +211,67 @@ export class Daemon implements DaemonHost {
     this.liveView = view;
   }
 
-  /** SIGHUP: re-read the files and apply the difference. */
-  reload(): void {
+  /**
+   * SIGHUP: re-read the files (the IPVS knobs' --sysctl-file on its own) and apply the difference, all or nothing. Every part is checked
+   * first (table on a scratch copy, checkers, VRRP conversion); then the VRRP thread takes its
+   * part, and only once it has does the table follow (the thread is the one part that can still
+   * refuse: a socket that will not open). A refusal anywhere leaves the services, the checkers and
+   * VRRP as they were, logged with the file:line it concerns. Reloads run one after the other;
+   * without VRRP the whole reload is done when this returns (the promise is already settled).
+   */
+  reload(): Promise<void> {
+    const before = this.reloading;
+    const run = before ? before.then(() => this.reloadNow()) : this.reloadNow();
+    const tracked = run.finally(() => {
+      if (this.reloading === tracked) this.reloading = null;
+    });
+    this.reloading = tracked;
+    return tracked;
+  }
+
+  private async reloadNow(): Promise<void> {
     this.reloadSysctls();
-    if (!this.options.configFile) {
+    const file = this.options.configFile;
+    if (!file) {
       this.log.info('SIGHUP: no configuration file to reload');
       return;
     }
+    const refused = (err: unknown): void =>
+      this.log.error(`reload of ${file} failed, the running table is unchanged: ${(err as Error).message}`);
+    let loaded: LoadedConfig;
     try {
-      this.applyConfig(this.readConfig(this.options.configFile));
-      this.log.info(`reloaded ${this.options.configFile}`);
+      loaded = this.prepareConfig(file);
     } catch (err) {
-      this.log.error(`reload of ${this.options.configFile} failed, the running table is unchanged: ${(err as Error).message}`);
+      refused(err);
+      return;
+    }
+    const previous = this.config;
+    if (this.vrrp) {
+      try {
+        await this.vrrp.commit(loaded);
+      } catch (err) {
+        refused(err);
+        return;
+      }
+    }
+    try {
+      this.commitConfig(loaded);
+    } catch (err) {
+      // The table changed while VRRP took the file (uvsadm, a checker) and now refuses it: VRRP
+      // goes back to the file the table still runs.
+      refused(err);
+      if (this.vrrp && previous) await this.revertVrrp(previous);
+      return;
+    }
+    this.log.info(`reloaded ${file}`);
+  }
+
+  private async revertVrrp(previous: LoadedConfig): Promise<void> {
+    try {
+      for (const listener of this.configListeners) listener(previous);
+      await this.vrrp?.commit(previous);
+    } catch (err) {
+      this.log.error(`VRRP could not go back to the running file: ${(err as Error).message}`);
     }
   }
 
@@ -304,6 +378,11 @@ export class Daemon implements DaemonHost {
   /** The metrics server, for tests that ask where it listens. */
   get metricsServer(): MetricsServer | null {
     return this.metrics;
+  }
+
+  /** The VRRP glue (null without -f or with -C). */
+  get vrrpGlue(): VrrpGlue | null {
+    return this.vrrp;
   }
 
   currentConfig(): LoadedConfig | null {

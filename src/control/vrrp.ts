@@ -23,6 +23,7 @@ import { SmtpAlerter, alertForVrrp } from '../notify/smtp';
 import { VrrpHost } from '../vrrp/host';
 import { vrrpFromKeepalived } from '../vrrp/from-keepalived';
 import type { InterfaceFacts } from '../vrrp/from-keepalived';
+import { validateRuntimeConfig } from '../vrrp/config';
 import type { VrrpInstanceConfig, VrrpRuntimeConfig } from '../vrrp/config';
 import type { VrrpIoSpec } from '../vrrp/protocol';
 import type { VrrpState, VrrpStats } from '../vrrp/types';
@@ -158,7 +159,6 @@ export class VrrpGlue {
 
   /** DataPlaneOptions.serviceActive: may this director forward the services of `addr`? */
   serviceActive(addr: number): boolean {
-    this.adopt();
     if (this.current === null || !this.current.managed.has(addr >>> 0)) return true;
     return this.masterVips.has(addr >>> 0);
   }
@@ -181,7 +181,6 @@ export class VrrpGlue {
   /** Every configured instance, in configuration order, with the VRRP thread's counters (asked
    *  for now; an instance of a thread that does not answer within 1 s has stats null). */
   async report(): Promise<VrrpInstanceReport[]> {
-    this.adopt();
     const config = this.current?.config;
     if (!config) return [];
     let stats: Awaited<ReturnType<VrrpHost['stats']>> | null = null;
@@ -218,7 +217,6 @@ export class VrrpGlue {
    */
   start(): Promise<void> {
     if (this.started) return this.chain;
-    this.adopt(); // before `started`: the first file is started below, not as a reload
     this.started = true;
     this.daemon.onStop('vrrp', () => this.stop());
     // Unlike a reload (logged, the running instances kept), a failed first start is the caller's:
@@ -230,11 +228,16 @@ export class VrrpGlue {
 
   // ---- (re)load -----------------------------------------------------------------------------
 
-  /** Daemon.onConfig: maps the VRRP part of the file (throwing, so the load fails, when it is
-   *  wrong) and queues its start or reload. */
+  /** Daemon.onConfig: maps the VRRP part of the file and checks it as the VRRP thread will
+   *  (throwing, so the load fails with nothing changed, when it is wrong); commit() runs it. */
   private prepare(loaded: LoadedConfig): void {
     const model = loaded.keepalived;
     const mapping = vrrpFromKeepalived(model, (this.options.facts ?? (() => ipFacts(model)))());
+    try {
+      validateRuntimeConfig(mapping.config);
+    } catch (err) {
+      throw new Error(located(loaded, (err as Error).message), { cause: err });
+    }
     for (const w of mapping.warnings) this.options.log.info(w);
     const runner = new ScriptRunner({
       ...(model.global.scriptUser ? { scriptUser: { user: model.global.scriptUser.user, group: model.global.scriptUser.group } } : {}),
@@ -264,29 +267,36 @@ export class VrrpGlue {
       }
     }
     this.prepareMail(model, next);
+    // A file prepared and never committed (the daemon refused it after this listener): dropped.
     this.loading?.next.smtp?.close();
     this.loading = { loaded, next };
-    // The daemon may still refuse the file (a listener after this one throws): act on it only
-    // once it is the daemon's configuration.
-    setImmediate(() => this.adopt());
   }
 
-  /** Takes the prepared configuration into use once the daemon has committed to its file. */
-  private adopt(): void {
+  /**
+   * Runs the file last prepared (the daemon calls this once every other subsystem has accepted
+   * it, BEFORE it commits the table): before start it only becomes the file start() runs; later
+   * the VRRP thread reloads it. Rejects, with the running instances, scripts and mail settings
+   * untouched, when the thread refuses it; the message names the file:line it concerns.
+   */
+  async commit(loaded: LoadedConfig): Promise<void> {
     const loading = this.loading;
-    if (loading === null || this.daemon.currentConfig() !== loading.loaded) {
-      if (loading !== null && this.daemon.currentConfig() !== null && this.daemon.currentConfig() !== loading.loaded) {
-        // Refused (the daemon kept its previous file): drop what was prepared for it.
-        this.loading = null;
-        loading.next.smtp?.close();
-      }
+    if (loading === null || loading.loaded !== loaded) throw new Error(`vrrp: ${loaded.file} was not prepared`);
+    this.loading = null;
+    if (!this.started) {
+      if (this.current?.smtp !== loading.next.smtp) this.current?.smtp?.close();
+      this.current = loading.next;
       return;
     }
-    this.loading = null;
     const previous = this.current;
     const next = loading.next;
-    this.current = next;
-    if (this.started) void this.enqueue(() => this.apply(next, previous));
+    const run = this.chain.then(() => this.apply(next, previous));
+    this.chain = run.catch(() => undefined);
+    try {
+      await run;
+    } catch (err) {
+      next.smtp?.close();
+      throw new Error(located(loaded, (err as Error).message), { cause: err });
+    }
   }
 
   /** notify_* scripts prepared (split, security-checked) once per load, keyed by the command
@@ -331,19 +341,18 @@ export class VrrpGlue {
     });
   }
 
-  private enqueue(job: () => Promise<void>): Promise<void> {
-    const next = this.chain.then(job).catch((err: Error) => this.options.log.error(`vrrp: ${err.message}`));
-    this.chain = next;
-    return next;
-  }
-
   /** Brings the VRRP thread to `next`: started, reloaded by diff, or stopped when it has no
-   *  instance left. */
+   *  instance left. `next` becomes the current file only once the thread has taken it; until
+   *  then (and when it refuses) `previous` runs on, with its track scripts and mail settings. */
   private async apply(next: Prepared | null, previous: Prepared | null = null): Promise<void> {
     if (this.stopped) return;
-    for (const t of previous?.trackScripts ?? []) t.stop();
-    if (previous?.smtp && previous.smtp !== next?.smtp) previous.smtp.close();
+    const retire = (): void => {
+      this.current = next;
+      for (const t of previous?.trackScripts ?? []) t.stop();
+      if (previous?.smtp && previous.smtp !== next?.smtp) previous.smtp.close();
+    };
     if (next === null || next.config.instances.length === 0) {
+      retire();
       if (this.host) {
         // keepalived on a reload without instances: they stop (priority 0, VIPs removed).
         await this.host.stop(STOP_TIMEOUT_MS);
@@ -363,9 +372,11 @@ export class VrrpGlue {
         onGroupState: (group, state) => this.groupState(group, state),
         respawn: this.options.respawn ?? true,
       });
+      retire();
       this.options.log.info(`vrrp: ${next.config.instances.length} instance(s) running: ${next.config.instances.map((i) => i.name).join(', ')}`);
     } else {
       await this.host.reload(next.config);
+      retire();
       for (const name of [...this.states.keys()]) {
         if (!next.config.instances.some((i) => i.name === name)) this.states.delete(name);
       }
@@ -466,6 +477,21 @@ export class VrrpGlue {
     }
     this.current?.smtp?.close();
   }
+}
+
+/**
+ * A VRRP refusal at the file:line of the vrrp_instance it concerns: the one it names, else the
+ * one whose source address or interface it names; the file alone when none matches.
+ */
+function located(loaded: LoadedConfig, message: string): string {
+  const has = (word: string | undefined): boolean =>
+    word !== undefined && new RegExp(`(^|[^\\w.])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\w.])`).test(message);
+  const insts = loaded.keepalived.vrrpInstances;
+  const inst = insts.find((i) => has(i.name)) ??
+    insts.find((i) => has(i.unicastSrcIp?.text) || has(i.mcastSrcIp?.text)) ??
+    insts.find((i) => has(i.interface));
+  if (inst === undefined) return `${loaded.file}: ${message}`;
+  return `${inst.loc.file}:${inst.loc.line}: vrrp_instance ${inst.name}: ${message}`;
 }
 
 function specOf(spec: ConfigScript, user?: string, group?: string): ScriptSpec {

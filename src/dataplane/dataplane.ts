@@ -18,6 +18,7 @@ import { NetInfo, type InterfaceInfo } from './netinfo';
 import { NextHopTable } from '../tables/next-hop';
 import { NextHopResolver, type HopTarget } from './next-hop-resolver';
 import { ClientHopTable } from '../tables/client-hops';
+import { LinkWatcher, type LinkWatchStats } from './link-watch';
 import { refreshClientRoutes } from './client-routes';
 import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
 import { CounterSum, WorkerCounters, WORKER_STAT_NAMES, type CounterLayout } from './counters';
@@ -63,6 +64,8 @@ export interface DataPlaneOptions {
   io?: 'ring' | 'pcap';
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
   ifaces: string[];
+  /** Follow interfaces that come and go (default true; see link-watch.ts). */
+  watchInterfaces?: boolean;
   /** Connection-table capacity (uvsd --conn-max). */
   connMax: number;
   /** Flood defence knobs of the connection table (src/conn/defense.ts); defaults otherwise. */
@@ -118,6 +121,8 @@ interface WorkerHandle {
   startedAt: number;
   /** Deaths in a row within WORKER_STABLE_MS of their start: the restart delay grows with them. */
   quickDeaths: number;
+  /** Being replaced on purpose (the captured interfaces changed): not a death, not counted. */
+  recycling: boolean;
 }
 
 /** A worker that ran this long before it died is restarted at once (as the first time). */
@@ -198,6 +203,11 @@ export class DataPlane {
   /** start() has completed: from then on every dead worker is restarted. */
   private started = false;
   private readonly waiters = new Set<() => void>();
+  /** Follows interfaces that come and go (null with watchInterfaces false, or before start). */
+  private watcher: LinkWatcher | null = null;
+  /** The re-evaluation running now; notifications meanwhile make one more after it. */
+  private relinking: Promise<void> | null = null;
+  private relinkAgain = false;
 
   constructor(opts: DataPlaneOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > 64) {
@@ -217,7 +227,7 @@ export class DataPlane {
     this.resolver = new NextHopResolver(this.netinfo, this.nextHops, () => this.ifaces, opts.log);
     this.layout = { maxServices: this.model.maxServices, maxDests: this.model.destTable.capacity };
     for (let id = 0; id < opts.workers; id++) {
-      this.handles.push({ id, worker: null, ready: false, synced: false, counters: new WorkerCounters(this.layout), appliedGeneration: 0, restarts: 0, startedAt: 0, quickDeaths: 0 });
+      this.handles.push({ id, worker: null, ready: false, synced: false, counters: new WorkerCounters(this.layout), appliedGeneration: 0, restarts: 0, startedAt: 0, quickDeaths: 0, recycling: false });
     }
     this.counters = new CounterSum(() => this.handles.map((h) => h.counters));
     this.connLister = { list: (limit) => this.listConnections(limit) };
@@ -262,6 +272,80 @@ export class DataPlane {
       clientRoutes();
     }, NEXT_HOP_REFRESH_MS);
     this.refreshTimer.unref();
+    if (this.opts.watchInterfaces !== false) {
+      this.watcher = new LinkWatcher(() => void this.relink(), this.opts.log);
+      this.watcher.start();
+    }
+  }
+
+  /**
+   * An interface came, went, or changed (link up/down, MAC, MTU, addresses): the tap rule is
+   * evaluated again over the interfaces as they are now. When the captured set changes, the
+   * workers are replaced one by one with rings on the new set (connections, counters and
+   * schedulers live in shared memory, so nothing else is lost) and every real server's next hop
+   * is resolved again (an egress is an index into the set); an address change alone re-resolves
+   * next hops and client routes. Runs one at a time; resolves when done.
+   */
+  relink(): Promise<void> {
+    if (this.relinking) {
+      this.relinkAgain = true;
+      return this.relinking;
+    }
+    const run = (async () => {
+      do {
+        this.relinkAgain = false;
+        try {
+          await this.relinkOnce();
+        } catch (err) {
+          this.opts.log.warn(`interfaces: ${(err as Error).message}`);
+        }
+      } while (this.relinkAgain && !this.stopping);
+    })();
+    this.relinking = run.finally(() => {
+      this.relinking = null;
+    });
+    return this.relinking;
+  }
+
+  private async relinkOnce(): Promise<void> {
+    if (this.stopping) return;
+    const next = this.tapRule(await this.netinfo.interfaces());
+    const taps = (l: readonly InterfaceInfo[]): string => l.map((i) => `${i.ifindex}/${i.ifname}/${i.mtu}/${i.mac}`).join(' ');
+    const addrs = (l: readonly InterfaceInfo[]): string => JSON.stringify(l.map((i) => i.addrs));
+    const tapsChanged = taps(next) !== taps(this.ifaces);
+    if (!tapsChanged && addrs(next) === addrs(this.ifaces)) return;
+    const before = this.ifaces.map((i) => i.ifname);
+    this.ifaces = next;
+    if (tapsChanged) {
+      const now = next.map((i) => i.ifname);
+      const added = now.filter((n) => !before.includes(n));
+      const gone = before.filter((n) => !now.includes(n));
+      this.opts.log.info(`data plane: interfaces now ${now.join(', ') || 'none'}` +
+        `${added.length ? `; capturing ${added.join(', ')}` : ''}${gone.length ? `; no longer ${gone.join(', ')}` : ''}` +
+        `${!added.length && !gone.length ? ' (link, MAC or MTU changed)' : ''}`);
+      for (const h of this.handles) await this.recycle(h);
+    }
+    const d = this.model.destTable;
+    await this.resolver.resolveAgain((slot) => (d.get(slot, DestField.FLAGS) & DestFlag.IN_USE) !== 0);
+    await refreshClientRoutes(this.clientHops, this.netinfo, this.ifaces, this.opts.log);
+  }
+
+  /** Replaces a worker with one on the current interfaces (a restart that is not a death). */
+  private async recycle(h: WorkerHandle): Promise<void> {
+    const w = h.worker;
+    if (!w || this.stopping) return;
+    h.recycling = true;
+    try {
+      await w.terminate();
+      if (!this.stopping) await this.spawn(h);
+    } finally {
+      h.recycling = false;
+    }
+  }
+
+  /** Interface-watch counters (null when not watching). */
+  linkWatchStats(): LinkWatchStats | null {
+    return this.watcher?.stats ?? null;
   }
 
   /**
@@ -286,7 +370,9 @@ export class DataPlane {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.watcher?.stop();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    await this.relinking;
     await Promise.all(
       this.handles.map(async (h) => {
         const w = h.worker;
@@ -365,7 +451,13 @@ export class DataPlane {
           h.appliedGeneration = msg.generation;
           for (const w of this.waiters) w();
         } else if (msg.type === 'error') {
-          this.opts.log.error(`worker ${h.id}: ${msg.message}`);
+          // A captured link that goes down or away is not a fault: the interface watch takes it
+          // out of the capture (and back in when it returns).
+          if (this.watcher && /capture socket error (ENETDOWN|ENODEV|ENXIO)/.test(msg.message)) {
+            this.opts.log.info(`worker ${h.id}: ${msg.message.replace(/: capture socket error (\w+).*/, ' is down or gone ($1); the interface watch follows it')}`);
+          } else {
+            this.opts.log.error(`worker ${h.id}: ${msg.message}`);
+          }
           // It may have missed a snapshot: the next one it gets is whole.
           h.synced = false;
           this.sendSnapshot(h, null);
@@ -376,10 +468,11 @@ export class DataPlane {
         if (!ready) reject(new DataPlaneError(`worker ${h.id} could not start: ${err.message}`));
       });
       worker.on('exit', (code) => {
+        if (h.worker !== worker) return; // replaced already
         h.worker = null;
         h.ready = false;
         h.synced = false;
-        if (this.stopping) return;
+        if (this.stopping || h.recycling) return;
         // A worker that dies before it is ready while the data plane starts fails the start (a
         // clear error, uvsd exits); once running, a worker that dies is restarted, ready or not.
         if (!ready && !this.started) return;
@@ -664,6 +757,12 @@ export class DataPlane {
         return found;
       });
     }
+    return this.tapRule(all);
+  }
+
+  /** Which of `all` to capture on: the --iface ones that exist now, or the tap rule. */
+  private tapRule(all: readonly InterfaceInfo[]): InterfaceInfo[] {
+    if (this.opts.ifaces.length > 0) return all.filter((i) => this.opts.ifaces.includes(i.ifname) && !i.loopback);
     // docs/architecture.md, "Which interfaces": with the VIP on lo or nowhere, every interface that is up and not loopback, the
     // BPF filter selecting what uvs takes.
     return all.filter((i) => i.up && !i.loopback);

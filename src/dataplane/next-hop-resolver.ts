@@ -188,6 +188,16 @@ export class NextHopResolver {
     await this.resolve(again);
   }
 
+  /** The captured interfaces changed (one came, went, or changed its MAC or MTU; an egress is an
+   *  index into them): every real server is resolved again, routes included. */
+  async resolveAgain(inUse: (slot: number) => boolean): Promise<void> {
+    const again: HopTarget[] = [];
+    for (const [slot, t] of this.failed) if (inUse(slot)) again.push(t);
+    for (const [slot, r] of this.resolved) if (inUse(slot)) again.push({ slot, addr: r.addr, fwd: r.fwd });
+    this.known.clear();
+    await this.resolve(again);
+  }
+
   private write(t: HopTarget, info: NextHopInfo, ifname: string, hop: string, mac: string): void {
     this.nextHops.set(t.slot, info);
     this.failed.delete(t.slot);

@@ -117,7 +117,19 @@ export function vrrpFromKeepalived(model: KeepalivedConfig, facts: InterfaceFact
     }
     let authType = AUTH_NONE;
     let authPass = '';
-    if (inst.authentication !== undefined) {
+    // keepalived's corrections at load (vrrp_complete_instance), which validate.ts reports as
+    // fixups: vrrp_strict runs without authentication; an unset priority follows the state
+    // (MASTER: 255) and, under vrrp_strict, the state follows the priority (only the address
+    // owner starts as master, RFC 3768 §6.4.1); a master start clears nopreempt and
+    // preempt_delay, as does vrrp_strict.
+    const strict = g.vrrpStrict;
+    const priority = inst.priority ?? (inst.state === 'MASTER' ? 255 : DEFAULT_PRIORITY);
+    const initialState = inst.state === undefined || strict ? (priority === 255 ? 'MASTER' : 'BACKUP') : inst.state;
+    const preempt = !inst.nopreempt || initialState === 'MASTER' || strict;
+    const preemptDelay = initialState === 'MASTER' || strict ? 0 : inst.preemptDelay ?? 0;
+    if (strict) {
+      // Reported by validate.ts ("Strict mode does not support authentication. Ignoring.").
+    } else if (inst.authentication !== undefined) {
       if (version === 3) {
         warnings.push(`${at(inst.authentication.loc)}(${inst.name}) VRRPv3 has no authentication - authentication block ignored`);
       } else if (inst.authentication.type === 'AH') {
@@ -138,7 +150,8 @@ export function vrrpFromKeepalived(model: KeepalivedConfig, facts: InterfaceFact
       else peers.push(p.address.text);
     }
     const group = groupOf.get(inst.name);
-    const trackInterfaces: TrackedObject[] = [...inst.trackInterface, ...(group?.trackInterface ?? [])].map((t) => ({
+    // Tracking the instance's own interface is implicit: keepalived drops the entry.
+    const trackInterfaces: TrackedObject[] = [...inst.trackInterface.filter((t) => t.name !== inst.interface), ...(group?.trackInterface ?? [])].map((t) => ({
       name: t.name,
       weight: t.weight ?? 0,
       reverse: t.reverse,
@@ -162,11 +175,11 @@ export function vrrpFromKeepalived(model: KeepalivedConfig, facts: InterfaceFact
         primaryAddress: primary,
         version,
         vrid: inst.virtualRouterId,
-        priority: inst.priority ?? DEFAULT_PRIORITY,
-        initialState: inst.state ?? 'BACKUP',
+        priority,
+        initialState,
         advertIntMs,
-        preempt: !inst.nopreempt,
-        preemptDelayMs: Math.round((inst.preemptDelay ?? 0) * 1000),
+        preempt,
+        preemptDelayMs: Math.round(preemptDelay * 1000),
         authType,
         authPass,
         virtualAddresses: vips(inst.virtualIpaddress, inst, 'virtual_ipaddress'),

@@ -108,12 +108,23 @@ export class VrrpRouter implements AdvertSink, TrackingView {
   }
 
   private openSocket(): void {
-    const endpoints = this.endpoints();
+    this.swapSocket(this.socketFor(this.instances));
+  }
+
+  /** A socket for `instances` when they need other endpoints than the open one (null: keep it).
+   *  Opened before anything else changes, so a socket that cannot open refuses a reload whole. */
+  private socketFor(instances: VrrpInstance[]): { socket: VrrpSocket; key: string } | null {
+    const endpoints = this.endpoints(instances);
     const key = JSON.stringify(endpoints);
-    if (this.socket !== null && key === this.socketEndpoints) return;
+    if (this.socket !== null && key === this.socketEndpoints) return null;
+    return { socket: this.deps.socketFactory(this, endpoints), key };
+  }
+
+  private swapSocket(next: { socket: VrrpSocket; key: string } | null): void {
+    if (next === null) return;
     if (this.socket !== null) this.socket.close();
-    this.socket = this.deps.socketFactory(this, endpoints);
-    this.socketEndpoints = key;
+    this.socket = next.socket;
+    this.socketEndpoints = next.key;
   }
 
   /**
@@ -133,6 +144,7 @@ export class VrrpRouter implements AdvertSink, TrackingView {
     const kept: VrrpInstance[] = [];
     const adopted: [VrrpInstance, VrrpInstance][] = [];
     const fresh: VrrpInstance[] = [];
+    const restarted: VrrpInstance[] = [];
     const next: VrrpInstance[] = [];
     for (const c of config.instances) {
       const old = previous.get(c.name);
@@ -149,12 +161,17 @@ export class VrrpRouter implements AdvertSink, TrackingView {
       if (old !== undefined && sameIdentity) {
         adopted.push([inst, old]);
       } else {
-        if (old !== undefined) {
-          this.deps.logger.info(`(${c.name}) virtual_router_id, interface or version changed: restarting the instance`);
-          old.releaseForReload();
-        }
+        if (old !== undefined) restarted.push(old);
         fresh.push(inst);
       }
+    }
+    // Everything that can fail is done before anything changes: keepalived keeps running its old
+    // configuration on a reload it cannot apply, and so does this thread (the host then keeps the
+    // daemon's table on the old file too).
+    const socket = this.socketFor(next);
+    for (const old of restarted) {
+      this.deps.logger.info(`(${old.name}) virtual_router_id, interface or version changed: restarting the instance`);
+      old.releaseForReload();
     }
     // Instances no longer configured leave as on shutdown.
     for (const gone of previous.values()) {
@@ -166,7 +183,7 @@ export class VrrpRouter implements AdvertSink, TrackingView {
     this.indexByVrid();
     this.groups = this.buildGroups(config);
     this.config = config;
-    this.openSocket();
+    this.swapSocket(socket);
     for (const [inst] of adopted) inst.refreshTracking();
     for (const inst of fresh) inst.refreshTracking();
     for (const g of this.groups) {
@@ -206,9 +223,9 @@ export class VrrpRouter implements AdvertSink, TrackingView {
   }
 
   /** The interfaces (and groups) the socket must listen on, one entry per interface. */
-  endpoints(): SocketEndpoint[] {
+  endpoints(instances: readonly VrrpInstance[] = this.instances): SocketEndpoint[] {
     const out: SocketEndpoint[] = [];
-    for (const inst of this.instances) {
+    for (const inst of instances) {
       const c = inst.config;
       const group = c.unicastPeers.length === 0 ? c.multicastGroup : undefined;
       const known = out.find((e) => e.interfaceName === c.interface);

@@ -132,13 +132,13 @@ test('checkers take real servers out and back; reload keeps slots, applies weigh
       // Reload with rs1's neighbour weight changed: rs2 stays out (its checker holds it down), the
       // others keep their slots, rs2's new configured weight waits for its recovery.
       s.write(config(s.dir, { w2: 4 }));
-      daemon.reload();
+      await daemon.reload();
       assert.deepEqual(weights(daemon), { '10.0.1.1:80': 1, '10.0.1.3:80': 1 });
       for (const r of table(daemon)) assert.equal(r.slot, slots[r.rs], `${r.rs} keeps its slot`);
 
       // A broken file: reported, the table and the checkers carry on.
       s.write(config(s.dir, { w2: 4 }).replace('lb_algo wrr', 'lb_algo nosuch'));
-      daemon.reload();
+      await daemon.reload();
       assert.ok(log.some((l) => /^E reload of .* failed, the running table is unchanged: .*keepalived\.conf:\d+/s.test(l)), log.join('\n'));
       s.write(config(s.dir, { w2: 4 }));
 
@@ -153,12 +153,12 @@ test('checkers take real servers out and back; reload keeps slots, applies weigh
       assert.equal(rs1.slot, slots['10.0.1.1:80']);
 
       // A reload that changes nothing else keeps the dynamic weight (the checker's view).
-      daemon.reload();
+      await daemon.reload();
       assert.equal(weights(daemon)['10.0.1.1:80'], 5);
 
       // Removing rs1 from the file removes it from the table; the others stay where they were.
       s.write(config(s.dir, { w2: 4, drop1: true }));
-      daemon.reload();
+      await daemon.reload();
       assert.deepEqual(weights(daemon), { '10.0.1.2:80': 4, '10.0.1.3:80': 1 });
       assert.equal(table(daemon).find((r) => r.rs === '10.0.1.3:80')!.slot, slots['10.0.1.3:80']);
     });
@@ -251,7 +251,7 @@ test('a reload whose checker cannot run is refused whole: table and checkers sta
       writeFileSync(unsafe, '#!/bin/sh\nexit 0\n', { mode: 0o777 });
       chmodSync(unsafe, 0o777);
       s.write(config(s.dir, { w2: 7 }).replace(join(s.dir, 'rs1.sh'), unsafe));
-      daemon.reload();
+      await daemon.reload();
       // Refused by the checker, named by file:line.
       assert.ok(log.some((l) => /^E reload of .* failed, the running table is unchanged: .*keepalived\.conf:\d+: .*MISC_CHECK #1: script .*unsafe\.sh.* refused/.test(l)), log.join('\n'));
       assert.deepEqual(table(daemon), before);

@@ -77,12 +77,13 @@ test('uvsd as the unit starts it: sd_notify, syslog with keepalived\'s texts, re
   run(['-n', NS, 'addr', 'add', '192.168.201.100/24', 'dev', PEER]);
   for (const d of ['lo', IF, PEER]) run(['-n', NS, 'link', 'set', d, 'up']);
 
-  // The seed tutorial: copy the sample to the default path, adapt the interface name. uvs
-  // refuses to start on vrrp_strict with authentication (uvsd -t exit 5), so that line goes too.
+  // The seed tutorial: copy the sample to the default path, adapt the interface name. Its
+  // vrrp_strict with authentication fails -t (5, as keepalived -t), but keepalived starts with it,
+  // logging its corrections (no authentication, BACKUP until elected), and so does uvsd.
   const etc = join(dir, 'keepalived');
   mkdirSync(etc);
   const sample = readFileSync('/etc/keepalived/keepalived.conf.sample', 'utf8');
-  writeFileSync(join(etc, 'keepalived.conf'), sample.replace(/interface eth0/g, `interface ${IF}`).replace(/^\s*vrrp_strict\s*$/m, ''));
+  writeFileSync(join(etc, 'keepalived.conf'), sample.replace(/interface eth0/g, `interface ${IF}`));
   const envFile = join(dir, 'uvsd.default');
   writeFileSync(envFile, 'DAEMON_ARGS="-D --io none"\n');
 
@@ -123,6 +124,7 @@ test('uvsd as the unit starts it: sd_notify, syslog with keepalived\'s texts, re
   // syslog(3)'s format, facility daemon: <30> is daemon.info, <31> daemon.debug (-D).
   await waitFor('the VRRP transition in syslog', () => logs().some((l) => /^<30>\w{3} [ \d]\d \d\d:\d\d:\d\d Keepalived_vrrp\[\d+\]: \(VI_1\) Entering MASTER STATE$/.test(l)), shown);
   assert.ok(logs().some((l) => new RegExp(`^<30>.* uvsd\\[${pid}\\]: Starting uvsd v`).test(l)), shown());
+  assert.ok(logs().some((l) => /keepalived\.conf:\d+: warning: \(VI_1\) Strict mode does not support authentication\. Ignoring\.$/.test(l)), shown());
   await waitFor('a checker result', () => logs().some((l) => /Keepalived_healthcheckers\[\d+\]: (HTTP_CHECK on service \[192\.168\.201\.10[01]\]:tcp:443 failed\.|Removing service \[192\.168\.201\.10[01]\]:tcp:443 from VS \[192\.168\.200\.100\]:tcp:443)$/.test(l)), shown, 40_000);
 
   await waitFor('-D\'s detail: each check at daemon.debug', () => logs().some((l) => /^<31>.* Keepalived_healthcheckers\[\d+\]: SSL_GET on service \[192\.168\.201\.10[01]\]:tcp:443 of VS \[192\.168\.200\.100\]:tcp:443: failure in \d+ ms/.test(l)), shown, 40_000);

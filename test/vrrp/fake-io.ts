@@ -9,6 +9,9 @@ import type { AdvertReceipt, VrrpAdvert } from '../../src/vrrp/types';
 export interface FakeIoOptions {
   channel: string;
   down?: string[];
+  /** Interfaces or source addresses the socket refuses to open with (a reload that needs such a
+   *  socket is refused by the thread). */
+  refuse?: string[];
 }
 
 export type FakeIoEvent =
@@ -27,7 +30,9 @@ export const createVrrpIo: CreateVrrpIo = (options) => {
   const down = new Set(opts.down ?? []);
   const report = (event: FakeIoEvent): void => channel.postMessage(event);
   const io: VrrpIo = {
-    socketFactory: (sink) => {
+    socketFactory: (sink, endpoints) => {
+      const refused = endpoints.find((e) => opts.refuse?.includes(e.interfaceName) || (e.source !== undefined && opts.refuse?.includes(e.source)));
+      if (refused) throw new Error(`cannot open a VRRP socket on ${refused.interfaceName} from ${refused.source ?? '-'}: address not available`);
       channel.onmessage = (event) => {
         const command = (event as { data: FakeIoCommand }).data;
         if (command.kind === 'inject') sink.receive(command.advert, command.receipt);

@@ -97,8 +97,10 @@ test('a full instance maps with keepalived\'s defaults and meanings', () => {
   assert.equal(ext.vrid, 51);
   assert.equal(ext.priority, 150);
   assert.equal(ext.initialState, 'MASTER');
-  assert.equal(ext.preempt, false);
-  assert.equal(ext.preemptDelayMs, 30000);
+  // keepalived clears both for an initial MASTER ("nopreempt will not work with initial state
+  // MASTER - clearing", the same for preempt delay), and runs with that.
+  assert.equal(ext.preempt, true);
+  assert.equal(ext.preemptDelayMs, 0);
   assert.equal(ext.authType, 1);
   assert.equal(ext.authPass, '12345678', 'keepalived keeps 8 bytes');
   assert.equal(ext.garpMasterDelayMs, 2000);

@@ -39,11 +39,15 @@ class FakeDaemon implements DaemonHost {
   setLiveView(): void {}
   currentConfig(): LoadedConfig | null { return this.config; }
   config: LoadedConfig | null = null;
-  /** As Daemon.readConfig: every listener hears of the file, then it becomes the configuration. */
-  load(file: string, refuse = false): void {
-    const loaded = { keepalived: parseKeepalivedConfig(file, fsReader).model } as LoadedConfig;
+  glue: VrrpGlue | null = null;
+  /** As Daemon's reload: every listener hears of the file, VRRP commits it, then it becomes the
+   *  configuration (`refuse`: another subsystem refused it, so VRRP never commits it). */
+  async load(file: string, refuse = false): Promise<void> {
+    const loaded = { file, keepalived: parseKeepalivedConfig(file, fsReader).model } as LoadedConfig;
     for (const l of this.listeners) l(loaded);
-    if (!refuse) this.config = loaded;
+    if (refuse) return;
+    await this.glue?.commit(loaded);
+    this.config = loaded;
   }
   async stop(): Promise<void> {
     for (const h of [...this.stops].reverse()) await h.run();
@@ -98,10 +102,11 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
     io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
     facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
   });
+  daemon.glue = glue;
   const vip = inetAton('10.0.0.100')!;
   const other = inetAton('10.0.0.200')!;
   try {
-    daemon.load(conf(dir, '10.0.0.100', script));
+    await daemon.load(conf(dir, '10.0.0.100', script));
     // Before VRRP has spoken: a managed VIP is not served, an unmanaged one is.
     assert.equal(glue.serviceActive(vip), false);
     assert.equal(glue.serviceActive(other), true);
@@ -121,7 +126,7 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
     assert.match(notified(), /INSTANCE VI_1 BACKUP/);
 
     // A file the daemon refuses (another subsystem threw after this one prepared it) is not used.
-    daemon.load(conf(dir, '10.0.0.150', script), true);
+    await daemon.load(conf(dir, '10.0.0.150', script), true);
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(glue.serviceActive(inetAton('10.0.0.150')!), true, 'not managed: the refused file was not adopted');
@@ -141,7 +146,7 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
       // Reload with another VIP: the instance is kept (still BACKUP), the old VIP is no longer
       // managed (served unconditionally), the new one is gated.
       const beforeReload = daemon.applies;
-      daemon.load(conf(dir, '10.0.0.200', script));
+      await daemon.load(conf(dir, '10.0.0.200', script));
       await waitFor('reload', () => logs.some((l) => l.includes('vrrp: configuration reloaded')));
       assert.ok(daemon.applies > beforeReload, 'the managed VIPs changed: the data plane is re-applied');
       assert.equal(glue.instanceStates().get('VI_1'), 'BACKUP');
@@ -197,6 +202,7 @@ test('uvsd VRRP glue: smtp_alert mails each new state with keepalived subjects',
     io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
     facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
   });
+  daemon.glue = glue;
   try {
     const file = join(dir, 'keepalived.conf');
     writeFileSync(file, `
@@ -221,7 +227,7 @@ vrrp_instance VI_1 {
   }
 }
 `);
-    daemon.load(file);
+    await daemon.load(file);
     await glue.start();
     await waitFor('MASTER mail', () => subjects.includes('[lb-test] VRRP Instance VI_1 - Entering MASTER state'));
     assert.deepEqual(subjects, ['[lb-test] VRRP Instance VI_1 - Entering BACKUP state', '[lb-test] VRRP Instance VI_1 - Entering MASTER state']);
@@ -251,6 +257,7 @@ test('uvsd VRRP glue: a failing track_script (weight 0) puts the instance in FAU
     io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
     facts: () => ({ ifindex: () => 0, primaryAddress: () => '10.0.0.1' }),
   });
+  daemon.glue = glue;
   const vip = inetAton('10.0.0.100')!;
   try {
     const file = join(dir, 'keepalived.conf');
@@ -275,7 +282,7 @@ vrrp_instance VI_1 {
   }
 }
 `);
-    daemon.load(file);
+    await daemon.load(file);
     await glue.start();
     await waitFor('MASTER', () => glue.instanceStates().get('VI_1') === 'MASTER');
     rmSync(flag);

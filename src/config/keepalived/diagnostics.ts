@@ -26,6 +26,10 @@ export interface Diagnostic {
   exitCode?: number;
   /** keepalived -t stops reading at this problem, so its exit code wins over everything else. */
   aborts?: boolean;
+  /** keepalived reports it (so -t fails) but runs on with a value it corrects ("clearing",
+   *  "Ignoring", "resetting", an invalid setting left at its default): a start or reload does
+   *  the same correction and only logs it (config-loader's `run`). */
+  fixedUp?: boolean;
 }
 
 export interface Loc {
@@ -50,6 +54,12 @@ export class DiagnosticSink {
   /** A warning that keepalived -t also reports (so the config test fails). */
   warnStrict(loc: Loc | null, code: string, message: string): void {
     this.push('warning', loc, code, message, true);
+  }
+
+  /** Reported by keepalived -t (which then fails) but corrected at run time: see Diagnostic.fixedUp. */
+  fixup(loc: Loc | null, code: string, message: string): void {
+    this.push('warning', loc, code, message, true);
+    this.list[this.list.length - 1]!.fixedUp = true;
   }
 
   /** A warning of uvs's own that keepalived would not report. */
@@ -86,3 +96,4 @@ export function configTestExitCode(diagnostics: readonly Diagnostic[]): number {
   }
   return code;
 }
+

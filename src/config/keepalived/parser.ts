@@ -247,8 +247,8 @@ const GLOBAL_HANDLERS: Record<string, Handler<GlobalDefs>> = {
     if (v !== undefined) g.vrrpVersion = v as 2 | 3;
   },
   ...garpHandlers<GlobalDefs>('vrrp_', (g) => g.garp),
-  vrrp_garp_interval: (s, g, p) => (g.garp.interval = p.seconds(s, s.args[0], 0, 1)),
-  vrrp_gna_interval: (s, g, p) => (g.vrrpGnaInterval = p.seconds(s, s.args[0], 0, 1)),
+  vrrp_garp_interval: (s, g, p) => (g.garp.interval = garpInterval(s, p, g.garp.interval)),
+  vrrp_gna_interval: (s, g, p) => (g.vrrpGnaInterval = garpInterval(s, p, g.vrrpGnaInterval)),
   vrrp_mcast_group4: (s, g, p) => {
     const ip = p.ip(s, s.args[0], 'IPv4 multicast address');
     if (ip && (ip.family !== 4 || !isMulticast(ip))) p.sink.error(s.loc, 'invalid-address', `vrrp_mcast_group4: '${ip.text}' is not an IPv4 multicast address`);
@@ -261,7 +261,12 @@ const GLOBAL_HANDLERS: Record<string, Handler<GlobalDefs>> = {
   },
   vrrp_strict: (_s, g) => void (g.vrrpStrict = true),
   vrrp_skip_check_adv_addr: (s, g, p) => (g.vrrpSkipCheckAdvAddr = p.bool(s)),
-  vrrp_iptables: (s, g) => (g.vrrpIptables = s.args.slice()),
+  vrrp_iptables: (s, g, p) => {
+    g.vrrpIptables = s.args.slice();
+    // keepalived 2.2 built with nftables and without iptables (Debian's 2.2.7), global_parser.c
+    // vrrp_iptables_handler, text verbatim (its unbalanced quote included).
+    p.sink.fixup(s.loc, 'iptables-nftables', "iptables not supported, using nftables instead. Please replace 'vrrp_iptables and 'vrrp_ipsets' with 'nftables' config option");
+  },
   script_user: (s, g, p) => {
     const user = p.arg(s, 'a user name');
     if (user === null) return;
@@ -521,6 +526,21 @@ const TRACK_FILE_HANDLERS: Record<string, Handler<VrrpTrackFile>> = {
 
 // ---------------------------------------------------------------------------------------------
 // vrrp_instance, vrrp_sync_group
+
+/**
+ * vrrp_garp_interval / vrrp_gna_interval: keepalived reads a time of 1 µs up to UINT_MAX µs
+ * (read_double_strvec with 1/TIMER_HZ .. UINT_MAX/TIMER_HZ); anything else, 0 included, is
+ * "'X' is invalid" and the setting keeps its previous value (default: no delay).
+ */
+function garpInterval(s: Statement, p: Parser, previous: number | undefined): number | undefined {
+  const text = s.args[0];
+  const n = text !== undefined && /^\d+(\.\d+)?$|^\.\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1e-6 && n <= 4294.967295)) {
+    p.sink.fixup(s.loc, 'garp-interval-invalid', `${s.keyword} '${text ?? ''}' is invalid`);
+    return previous;
+  }
+  return n;
+}
 
 function trackRefs(s: Statement, p: Parser, min: number, max: number): TrackRef[] {
   const out: TrackRef[] = [];

@@ -107,8 +107,17 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
       else byVrid.set(key, v);
     }
 
-    if (v.state === 'MASTER' && v.nopreempt) sink.warnStrict(v.stateLoc ?? v.loc, 'nopreempt-master', `${tag} Warning - nopreempt will not work with initial state MASTER - clearing`);
-    if (v.state === 'MASTER' && v.preemptDelay !== undefined) sink.warnStrict(v.stateLoc ?? v.loc, 'preempt-delay-master', `${tag} Warning - preempt delay will not work with initial state MASTER - clearing`);
+    // keepalived's vrrp_complete_instance: an unset priority follows the state (MASTER: 255, the
+    // address owner), an unset state the priority; under vrrp_strict they must agree (RFC 3768
+    // §6.4.1: only the owner starts as master) and the state is corrected from the priority.
+    const priority = v.priority ?? (v.state === 'MASTER' ? 255 : 100);
+    if (strict && v.state !== undefined && (v.state === 'MASTER') !== (priority === 255)) {
+      sink.fixup(v.stateLoc ?? v.loc, 'strict-master-owner', `${tag} State MASTER must match being address owner`);
+    }
+    const startsMaster = v.state === undefined || strict ? priority === 255 : v.state === 'MASTER';
+    if (startsMaster && v.nopreempt) sink.fixup(v.stateLoc ?? v.loc, 'nopreempt-master', `${tag} Warning - nopreempt will not work with initial state MASTER - clearing`);
+    if (startsMaster && v.preemptDelay !== undefined) sink.fixup(v.stateLoc ?? v.loc, 'preempt-delay-master', `${tag} Warning - preempt delay will not work with initial state MASTER - clearing`);
+    else if (strict && v.preemptDelay !== undefined) sink.fixup(v.loc, 'strict-preempt-delay', `${tag} preempt_delay is incompatible with strict mode - resetting`);
     if ((v.unicastSrcIp || v.unicastPeerLoc) && !v.unicastPeers.some((p) => p.address.family === (v.unicastSrcIp?.family ?? p.address.family))) {
       sink.warnStrict(v.unicastPeerLoc ?? v.loc, 'unicast-no-peers', `${tag} A unicast keyword has been specified without any unicast peers. Defaulting to multicast.`);
     }
@@ -116,7 +125,7 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
     const version = v.version ?? model.global.vrrpVersion ?? 2;
     if (version === 2 && v.advertInt !== undefined && !Number.isInteger(v.advertInt)) {
       // RFC 3768 §5.3.7: the v2 Adver Int field counts whole seconds.
-      sink.warnStrict(v.loc, 'advert-int-rounded', `${tag} VRRPv2 advertisement interval ${v.advertInt}s must be an integer. rounding`);
+      sink.fixup(v.loc, 'advert-int-rounded', `${tag} VRRPv2 advertisement interval ${v.advertInt}s must be an integer. rounding`);
     }
 
     const auth = v.authentication;
@@ -125,12 +134,13 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
       if (!auth.type) sink.note(auth.loc, 'auth-type-missing', `${tag} authentication block without auth_type: no authentication`);
       if (auth.type && auth.pass === undefined) sink.error(auth.loc, 'auth-pass-missing', `${tag} auth_type ${auth.type} needs auth_pass`);
       if (auth.type === 'AH' && v.state === 'MASTER') sink.warnStrict(v.stateLoc ?? auth.loc, 'ah-master', `${tag} Initial state master is incompatible with AH authentication - clearing`);
-      if (version === 3) sink.warnStrict(auth.loc, 'auth-v3', `${tag} VRRP version 3 does not support authentication (RFC 5798). Ignoring.`);
-      if (strict) sink.warnStrict(auth.loc, 'strict-auth', `${tag} Strict mode does not support authentication. Ignoring.`);
+      // keepalived: strict first, else version 3; either way the instance runs without it.
+      if (strict) sink.fixup(auth.loc, 'strict-auth', `${tag} Strict mode does not support authentication. Ignoring.`);
+      else if (version === 3) sink.fixup(auth.loc, 'auth-v3', `${tag} VRRP version 3 does not support authentication. Ignoring.`);
     }
     // keepalived 2.2.7 accepts unicast_peer with vrrp_strict (crafted/strict-unicast.conf), so no check here.
     if (strict && v.virtualIpaddress.length > STRICT_MAX_VIPS) sink.error(v.loc, 'strict-vips', `${tag} vrrp_strict allows at most ${STRICT_MAX_VIPS} virtual_ipaddress entries, ${v.virtualIpaddress.length} given`);
-    if (strict && v.nopreempt) sink.warnStrict(v.loc, 'strict-nopreempt', `${tag} nopreempt is not allowed with vrrp_strict - ignoring`);
+    if (strict && v.nopreempt) sink.fixup(v.loc, 'strict-nopreempt', `${tag} nopreempt is not allowed with vrrp_strict - ignoring`);
     if (v.virtualIpaddress.length === 0) sink.warnStrict(v.loc, 'no-vip', `${tag} No VIP specified; at least one is sensible`);
 
     const families = new Set(v.virtualIpaddress.map((a) => a.address.family));
@@ -142,7 +152,10 @@ export function validateKeepalivedModel(model: KeepalivedConfig, machine: Machin
     }
 
     for (const t of v.trackInterface) {
-      if (!machine.getInterface(t.name)) {
+      if (t.name === v.interface) {
+        // keepalived tracks its own interface anyway (vrrp_complete_instance drops the entry).
+        sink.fixup(t.loc, 'track-own-interface', `${tag} Ignoring track_interface ${t.name} since own interface`);
+      } else if (!machine.getInterface(t.name)) {
         sink.warnStrict(t.loc, 'no-such-interface', `${tag} tracked interface ${t.name} doesn't exist`);
         missingInterface = true;
       }

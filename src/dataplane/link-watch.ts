@@ -1,0 +1,114 @@
+// Interfaces that come and go: uvsd follows rtnetlink's link and IPv4 address notifications
+// (RTMGRP_LINK, RTMGRP_IPV4_IFADDR, what keepalived's "Netlink Reflector" listens to) through one
+// long-lived `ip -o -4 monitor link address` child: each line is one notification. The lines are
+// not interpreted beyond their form (the data plane re-reads the interfaces whole, see
+// DataPlane.relink); a burst (an interface brought up with its addresses) is folded into one
+// re-evaluation after DEBOUNCE_MS. Lines of another form are counted and ignored. The child is
+// restarted with a growing delay if it dies; stop() ends it.
+//
+// Why a child and not a netlink socket in the addon: a socket would need a new native binding and
+// a message parser on the main thread for a few events a day; the child costs one process and
+// hands over lines that `ip` has already parsed and validated.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Logger } from '../runtime/log';
+
+/** Notifications closer together than this make one re-evaluation. */
+export const DEBOUNCE_MS = 150;
+const RESTART_MIN_MS = 500;
+const RESTART_MAX_MS = 30_000;
+
+/** `ip -o monitor` lines: "N: ifname…" (a link or an address of it), "Deleted N: ifname…". */
+const LINE = /^(Deleted )?\d+: \S+/;
+
+export interface LinkWatchStats {
+  /** Notifications seen. */
+  events: number;
+  /** Lines not of the form `ip -o monitor` prints (ignored). */
+  bad: number;
+  /** Times the monitor child was restarted. */
+  restarts: number;
+}
+
+export class LinkWatcher {
+  readonly stats: LinkWatchStats = { events: 0, bad: 0, restarts: 0 };
+  private child: ChildProcess | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private delay = RESTART_MIN_MS;
+  private partial = '';
+
+  constructor(
+    private readonly onChange: () => void,
+    private readonly log: Logger,
+    private readonly command: readonly string[] = ['ip', '-o', '-4', 'monitor', 'link', 'address'],
+  ) {}
+
+  start(): void {
+    if (this.stopped || this.child) return;
+    const [cmd, ...args] = this.command;
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    this.child = child;
+    const startedAt = Date.now();
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => this.feed(chunk));
+    child.on('error', (err) => this.log.warn(`interface watch: ${cmd}: ${err.message}`));
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return;
+      this.child = null;
+      this.partial = '';
+      if (this.stopped) return;
+      if (Date.now() - startedAt > RESTART_MAX_MS) this.delay = RESTART_MIN_MS;
+      this.log.warn(`interface watch: ${cmd} ended (${signal ?? `exit ${code}`}); restarting in ${this.delay} ms`);
+      this.stats.restarts++;
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        this.start();
+        // Changes while it was down are picked up by one re-evaluation.
+        this.schedule();
+      }, this.delay);
+      this.restartTimer.unref();
+      this.delay = Math.min(RESTART_MAX_MS, this.delay * 2);
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.timer = this.restartTimer = null;
+    const child = this.child;
+    this.child = null;
+    child?.kill();
+  }
+
+  /** Splits the child's output into lines (bounded: a line longer than 64 KiB is dropped). */
+  private feed(chunk: string): void {
+    const text = this.partial + chunk;
+    const lines = text.split('\n');
+    this.partial = lines.pop() ?? '';
+    if (this.partial.length > 65536) {
+      this.stats.bad++;
+      this.partial = '';
+    }
+    for (const line of lines) {
+      if (line === '') continue;
+      if (!LINE.test(line)) {
+        this.stats.bad++;
+        continue;
+      }
+      this.stats.events++;
+      this.schedule();
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.onChange();
+    }, DEBOUNCE_MS);
+    this.timer.unref();
+  }
+}
