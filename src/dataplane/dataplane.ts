@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { loadNative, type BpfInsn, type FanoutMode, type RingOptions } from '../native/addon';
 import { buildSelectFilter, sameFilter, BPF_RET, BPF_K, stmt } from './bpf';
 import { KernelGuard, type GuardTuple } from './guard';
-import { NetInfo, type InterfaceInfo } from './netinfo';
+import { NetInfo, captureInterfaces, type InterfaceInfo } from './netinfo';
 import { NextHopTable } from '../tables/next-hop';
 import { NextHopResolver, type HopTarget } from './next-hop-resolver';
 import { ClientHopTable } from '../tables/client-hops';
@@ -646,9 +646,13 @@ export class DataPlane {
         return found;
       });
     }
-    // docs/architecture.md, "Which interfaces": with the VIP on lo or nowhere, every interface that is up and not loopback, the
-    // BPF filter selecting what uvs takes.
-    return all.filter((i) => i.up && !i.loopback);
+    // docs/architecture.md, "Which interfaces": every interface that is up and not loopback, the
+    // BPF filter selecting what uvs takes, except those whose frames an upper device receives
+    // again (bridge ports, bond slaves, the lower device of a passthru macvlan): tapping both
+    // forwarded each frame twice.
+    const { chosen, skipped } = captureInterfaces(all);
+    for (const s of skipped) this.opts.log.info(`data plane: not capturing on ${s.ifname}: ${s.why}`);
+    return chosen;
   }
 
   /** Periodic refresh: neighbours change MACs, and unresolved ones may answer now. */

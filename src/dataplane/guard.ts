@@ -5,8 +5,13 @@
 // __netif_receive_skb_core before the ingress and prerouting hooks), so dropping a frame here does
 // not hide it from uvs; it only stops the kernel from also handling it: answering a SYN to the VIP
 // with a RST (the VIP is a local address and nothing listens), or forwarding a NAT reply itself
-// when net.ipv4.ip_forward is on. The chain runs at prerouting priority raw, before conntrack, so
-// the dropped packets cost the kernel almost nothing.
+// when net.ipv4.ip_forward is on. The drops sit in the input hook (what is addressed to the
+// director: the services) and the forward hook (what the kernel would route on: NAT replies and
+// their ICMP errors), at priority raw, not in prerouting: with br_netfilter loaded
+// (bridge-nf-call-iptables=1, as on Docker and Kubernetes hosts) the ip prerouting hooks run
+// inside the bridge, on the port, before the frame reaches the bridge device, and a drop there
+// hid the frame from uvs's tap on the bridge, which is where uvs captures (netinfo.ts,
+// captureInterfaces). Input and forward run after the bridge has passed the frame up.
 //
 // What is dropped, exactly:
 //   - packets to a virtual service: ip daddr . l4proto . dport in @services
@@ -158,9 +163,12 @@ export class KernelGuard {
       `  set services { type ipv4_addr . inet_proto . inet_service; }`,
       `  set nat_replies { type ipv4_addr . inet_proto . inet_service; }`,
       `  set nat_sources { type ipv4_addr; }`,
-      `  chain prerouting {`,
-      `    type filter hook prerouting priority raw; policy accept;`,
+      `  chain input {`,
+      `    type filter hook input priority raw; policy accept;`,
       `    ip daddr . meta l4proto . th dport @services counter drop`,
+      `  }`,
+      `  chain forward {`,
+      `    type filter hook forward priority raw; policy accept;`,
       `    ip saddr . meta l4proto . th sport @nat_replies fib daddr type != local counter drop`,
       `    ip saddr @nat_sources icmp type { destination-unreachable, source-quench, time-exceeded, parameter-problem } fib daddr type != local counter drop`,
       `  }`,

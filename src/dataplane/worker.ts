@@ -15,7 +15,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import {
-  FRAME_CAPLEN, FRAME_OFFSET, FRAME_STRIDE, FRAME_WIRELEN, VNET_HDR_LEN, loadNative, ringFrameSize,
+  FRAME_CAPLEN, FRAME_IFINDEX, FRAME_OFFSET, FRAME_PKTTYPE, FRAME_STATUS, FRAME_STRIDE, FRAME_VLAN_TCI, FRAME_WIRELEN, VNET_HDR_LEN, loadNative, ringFrameSize,
   type BpfInsn, type FanoutMode, type FdWatcher, type PacketSocket, type RingOptions,
 } from '../native/addon';
 import { DestTable } from '../tables/dest-table';
@@ -27,6 +27,7 @@ import { WorkerCounters, WorkerStat, type CounterLayout } from './counters';
 import { Pipeline, NO_TX, QUEUED } from './pipeline';
 import { ClientHopTable } from '../tables/client-hops';
 import { DropReason } from '../packet/drop';
+import { ringFrameDrop } from './ring-frame';
 
 export interface WorkerIface {
   name: string;
@@ -189,6 +190,7 @@ function main(): void {
     const sock = sockets[si]!;
     const buf = rings[si]!;
     const view = views[si]!;
+    const ifindex = init.ifaces[si]!.index;
     let total = 0;
     for (let b = 0; b < maxBatches; b++) {
       const n = sock.rx(desc, BATCH);
@@ -203,6 +205,12 @@ function main(): void {
         if (caplen !== desc[at + FRAME_WIRELEN]!) {
           // Cut short by the ring: forwarding it would send a damaged packet.
           counters.drop(DropReason.TRUNCATED_IP);
+          continue;
+        }
+        // Not this device's frame (another VLAN's, another host's): ring-frame.ts.
+        const foreign = ringFrameDrop(desc[at + FRAME_STATUS]!, desc[at + FRAME_VLAN_TCI]!, desc[at + FRAME_PKTTYPE]!, desc[at + FRAME_IFINDEX]!, ifindex);
+        if (foreign !== 0) {
+          counters.drop(foreign);
           continue;
         }
         // virtio_net_hdr.gso_type (byte 1 of the header in front of the frame): a GSO super-frame.
