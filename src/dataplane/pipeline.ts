@@ -257,8 +257,9 @@ export class Pipeline {
     } else if (method === ForwardMethod.TUNNEL) {
       this.readOffload(view, l2);
       out = this.tun.forward(buf, view, l2, l3, ip.totalLength, this.offload, this.nextHops, dest, ref.daddr);
-      if (out === DropReason.TOO_BIG) {
-        // ensure_mtu_is_adequate: "fragmentation needed" with the tunnel's MTU, from the VIP.
+      if (out === DropReason.TOO_BIG && this.tun.icmpMtu > 0) {
+        // ensure_mtu_is_adequate: "fragmentation needed" with the tunnel's MTU, from the VIP, for
+        // a DF packet only (icmpMtu is 0 for a refusal of any other kind).
         this.icmpOut.toSender(buf, l2, l3, ip.totalLength, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, this.tun.icmpMtu, ip.dst, ingress);
       }
       egress = QUEUED;

@@ -555,3 +555,26 @@ test('martian sources to a virtual service are dropped and counted (MARTIAN_SOUR
     assert.notEqual(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_SYN })), NO_TX, 'a real client still gets in');
   }
 });
+
+test('TUN: a packet without DF whose outer header would pass 65535 bytes is fragmented, with no "fragmentation needed" (the last DF refusal\'s MTU is not reused)', () => {
+  const lab = makeLab({ fwd: ForwardMethod.TUNNEL, mtu: 1500 });
+  run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40013, dport: 80, flags: TCP_SYN, df: false }));
+  // A DF refusal first: the forwarder remembers MTU 1480 for its ICMP.
+  assert.equal(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40013, dport: 80, flags: TCP_ACK, payload: new Uint8Array(1460) })), QUEUED);
+  assert.equal(lab.counters.drops(DropReason.TOO_BIG), 1);
+  lab.pipeline.tx.reset();
+  // 65,520 bytes reassembled by fanout defrag, no DF: the outer packet (65,540) cannot exist
+  // whole, but its fragments can (the kernel's ip_fragment works on skb->len).
+  const huge = tcpFrame({ src: CLIENT, dst: VIP, sport: 40013, dport: 80, flags: TCP_ACK, payload: new Uint8Array(65520 - 40).fill(0x33), df: false });
+  assert.equal(run(lab, huge), QUEUED);
+  assert.equal(lab.counters.drops(DropReason.TOO_BIG), 1, 'not refused');
+  assert.equal(queued(lab, 0).length, 0, 'no ICMP to the client');
+  const frags = queued(lab, 1);
+  assert.equal(frags.length, Math.ceil(65520 / 1480));
+  let data = 0;
+  for (const f of frags) {
+    assert.ok(f.length - 14 <= 1500);
+    data += viewOf(f).getUint16(14 + 2) - 20;
+  }
+  assert.equal(data, 65520);
+});
