@@ -539,7 +539,8 @@ export class DataPlane {
       scheduler: { name: sched.name, flags: sched.flags, shared: sched.scheduler.shared },
     };
     const proto = svc.protocol === 17 ? 'udp' : 'tcp';
-    if (svc.port !== 0) a.vipTuples.push(`${intToIpv4(svc.addr)} ${proto} ${svc.port}`);
+    // Port 0 (persistent, all ports) too: the guard keeps it in its *_any sets (guard.ts).
+    a.vipTuples.push(`${intToIpv4(svc.addr)} ${proto} ${svc.port}`);
     for (const d of svc.dests) {
       if (d.fwd !== ForwardMethod.MASQ) continue;
       a.natSources.push(d.addr);
