@@ -112,10 +112,16 @@ export const enum DropReason {
    * reported on another interface than the socket's. The capture filter refuses these already.
    */
   NOT_HOST_FRAME = 46,
+  /**
+   * Not a dropped packet but an ICMP error uvs did not send: the per-destination or the global
+   * rate limit (forward/icmp.ts IcmpRateLimit, the kernel's icmp_ratelimit / icmp_msgs_per_sec)
+   * was exhausted. The packet that earned it is counted under its own reason too.
+   */
+  ICMP_RATELIMITED = 47,
 }
 
 /** One past the largest code; size counter arrays with it. */
-export const DROP_REASON_COUNT = 47;
+export const DROP_REASON_COUNT = 48;
 
 /** Counter/listing names, indexed by code; index 0 is "OK". */
 export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
@@ -166,6 +172,7 @@ export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
   'MARTIAN_SOURCE',
   'FOREIGN_VLAN',
   'NOT_HOST_FRAME',
+  'ICMP_RATELIMITED',
 ]);
 
 /** Name of a code for logs and listings; unknown codes are shown as numbers, never thrown on. */

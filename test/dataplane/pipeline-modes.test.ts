@@ -578,3 +578,39 @@ test('TUN: a packet without DF whose outer header would pass 65535 bytes is frag
   }
   assert.equal(data, 65520);
 });
+
+test('ICMP errors about a tracked flow with a bad ICMP checksum are dropped and counted, not rewritten (ip_vs_in_icmp / handle_response_icmp)', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, rport: 8080 });
+  run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40031, dport: 80, flags: TCP_SYN }));
+  const replyAsSent = tcpFrame({ srcMac: DIRECTOR_MAC, dstMac: CLIENT_MAC, src: VIP, dst: CLIENT, sport: 80, dport: 40031, flags: TCP_ACK, ttl: 63 });
+  const err = icmpError({ srcMac: CLIENT_MAC, dstMac: DIRECTOR_MAC, src: '10.77.0.1', dst: VIP, type: 3, code: 4, mtu: 1400, quotedFrame: replyAsSent });
+  err[14 + 20 + 2]! ^= 0x5a; // the ICMP checksum
+  const copy = err.slice();
+  assert.equal(run(lab, err, 0), NO_TX);
+  assert.deepEqual(err, copy, 'not rewritten');
+  assert.equal(lab.counters.drops(DropReason.BAD_ICMP_CHECKSUM), 1);
+  // From the NAT real server's side too.
+  const query = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: CLIENT, dst: VIP, ttl: 64, id: 5 }).udp({ srcPort: 6001, dstPort: 80 }).payload('q').build();
+  const udpLab = makeLab({ fwd: ForwardMethod.MASQ, proto: 17, rport: 5353 });
+  assert.equal(run(udpLab, query, 0), 1);
+  const back = icmpError({ srcMac: RS_MACS[1]!, dstMac: DIRECTOR_RS_MAC, src: RIPS[1]!, dst: CLIENT, type: 3, code: 3, quotedFrame: query });
+  back[14 + 20 + 3]! ^= 0x01;
+  assert.equal(run(udpLab, back, 1), NO_TX);
+  assert.equal(udpLab.counters.drops(DropReason.BAD_ICMP_CHECKSUM), 1);
+});
+
+test('ICMP error quoting a non-first fragment (no L4 header in the quote) is left to the kernel', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, rport: 8080 });
+  run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40032, dport: 80, flags: TCP_SYN }));
+  // The quoted bytes after the IP header look like the flow's ports, but the quoted packet is a
+  // fragment at offset 1480: they are payload, not a TCP header.
+  const replyAsSent = tcpFrame({ srcMac: DIRECTOR_MAC, dstMac: CLIENT_MAC, src: VIP, dst: CLIENT, sport: 80, dport: 40032, flags: TCP_ACK, ttl: 63 });
+  const fv = viewOf(replyAsSent);
+  fv.setUint16(14 + 6, 1480 / 8);
+  fv.setUint16(14 + 10, 0);
+  fv.setUint16(14 + 10, ~foldSum(onesComplementSum(replyAsSent, 14, 20)) & 0xffff);
+  const err = icmpError({ srcMac: CLIENT_MAC, dstMac: DIRECTOR_MAC, src: '10.77.0.1', dst: VIP, type: 3, code: 4, mtu: 1400, quotedFrame: replyAsSent });
+  const copy = err.slice();
+  assert.equal(run(lab, err, 0), NO_TX);
+  assert.deepEqual(err, copy);
+});
