@@ -158,6 +158,9 @@ function main(): void {
   const txOffsets = sockets.map(() => new Int32Array(BATCH));
   const txLengths = sockets.map(() => new Int32Array(BATCH));
   const txCount = new Int32Array(sockets.length);
+  /** Each socket's txShed total when last looked at (flush, short). */
+  const captureShed = new Float64Array(sockets.length);
+  const plainShed = new Float64Array(sockets.length);
   /** Per egress: whether the queued frames carry their virtio_net_hdr (one kind per batch, see drain). */
   const txVnet = new Uint8Array(sockets.length);
   const vnet = init.vnetHdr ? VNET_HDR_LEN : 0;
@@ -254,12 +257,22 @@ function main(): void {
   function flush(egress: number, buf: Uint8Array): void {
     const count = txCount[egress]!;
     const t0 = performance.now();
-    const sock = txVnet[egress] !== 0 ? sockets[egress]! : plainSockets[egress]!;
+    const plain = txVnet[egress] === 0;
+    const sock = plain ? plainSockets[egress]! : sockets[egress]!;
     const sent = sock.send(buf, txOffsets[egress]!, txLengths[egress]!, count);
     counters.add(WorkerStat.SEND_NS, (performance.now() - t0) * 1e6);
     counters.add(WorkerStat.TX_FRAMES, sent);
-    if (sent < count) counters.add(WorkerStat.TX_DROPPED, count - sent);
+    if (sent < count) short(sock, plain ? plainShed : captureShed, egress, count - sent);
     txCount[egress] = 0;
+  }
+
+  /** A send that took fewer frames than asked: all are TX_DROPPED, those the socket shed for
+   *  want of memory or queue room (its txShed total grew) also TX_SHED. */
+  function short(sock: PacketSocket, seen: Float64Array, i: number, missing: number): void {
+    counters.add(WorkerStat.TX_DROPPED, missing);
+    const shed = sock.txShed;
+    if (shed > seen[i]!) counters.add(WorkerStat.TX_SHED, shed - seen[i]!);
+    seen[i] = shed;
   }
 
   /** Sends the frames the pipeline built in its own buffer (TUN, ICMP errors), then resets it. */
@@ -270,7 +283,7 @@ function main(): void {
       if (count === 0) continue;
       const sent = sockets[e]!.send(tx.buffer, tx.offsets[e]!, tx.lengths[e]!, count);
       counters.add(WorkerStat.TX_FRAMES, sent);
-      if (sent < count) counters.add(WorkerStat.TX_DROPPED, count - sent);
+      if (sent < count) short(sockets[e]!, captureShed, e, count - sent);
     }
     counters.add(WorkerStat.SEND_NS, (performance.now() - t0) * 1e6);
     tx.reset();
