@@ -146,6 +146,9 @@ export class Pipeline {
     this.icmpOut.nowMs = nowMs;
     let r = eth.decode(buf, view, l2, length);
     if (r !== 0) return this.drop(r);
+    // A tag with a VID in the data (libpcap puts the offloaded tag back into what it hands over):
+    // the frame is that VLAN device's, not this one's (ring-frame.ts, bpf.ts). VID 0 is untagged.
+    if (eth.tagged !== 0 && eth.vlanId !== 0) return this.drop(DropReason.FOREIGN_VLAN);
     if (eth.etherType !== ETHERTYPE_IPV4) return this.notOurs();
 
     const ip = this.ip;

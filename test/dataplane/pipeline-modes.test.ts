@@ -614,3 +614,11 @@ test('ICMP error quoting a non-first fragment (no L4 header in the quote) is lef
   assert.equal(run(lab, err, 0), NO_TX);
   assert.deepEqual(err, copy);
 });
+
+test('a frame with an 802.1Q tag of a VLAN in its data (libpcap puts the offloaded tag back) is not forwarded: FOREIGN_VLAN', () => {
+  const lab = makeLab({ fwd: ForwardMethod.DROUTE });
+  const tagged = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC, vlan: { id: 100 } })
+    .ipv4({ src: CLIENT, dst: VIP, ttl: 64 }).tcp({ srcPort: 40050, dstPort: 80, flags: TCP_SYN }).build();
+  assert.equal(run(lab, tagged), NO_TX);
+  assert.equal(lab.counters.drops(DropReason.FOREIGN_VLAN), 1);
+});
