@@ -107,7 +107,7 @@ async function startUvsd(lab: BenchLab, uvsd: string, workers: number, env: Reco
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const p = lab.start(lab.ns.d, [...NICE, 'env', ...envArgs, process.execPath, uvsd, '-n', '-l', '--socket', sock, '--workers', String(workers), ...extra], log);
   const deadline = Date.now() + 20_000;
-  while (!/data plane/.test(log.text)) {
+  while (!/data plane: (\d+ worker|libpcap)/.test(log.text)) {
     if (p.exitCode !== null) throw new Error(`uvsd exited: ${log.text.slice(-2000)}`);
     if (Date.now() > deadline) throw new Error(`uvsd did not start: ${log.text.slice(-2000)}`);
     await sleep(100);

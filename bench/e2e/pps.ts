@@ -178,7 +178,7 @@ export async function startUvsd(lab: BenchLab, argv: string[], cpus: string): Pr
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (p.exitCode !== null) throw new Error(`uvsd exited (${p.exitCode}):\n${log.text.slice(-3000)}`);
-    if (/data plane/.test(log.text)) {
+    if (/data plane: (\d+ worker|libpcap)/.test(log.text)) {
       try {
         uvsadm(lab, ['-L', '-n']);
         break;

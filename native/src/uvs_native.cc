@@ -277,6 +277,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
                            InstanceAccessor<&PacketSocket::GetFrameCount>("frameCount"),
                            InstanceAccessor<&PacketSocket::GetOverflowSlots>("overflowSlots"),
                            InstanceAccessor<&PacketSocket::GetIfindex>("ifindex"),
+                           InstanceAccessor<&PacketSocket::GetTxShed>("txShed"),
                            InstanceAccessor<&PacketSocket::GetVnetHdr>("vnetHdr"),
                            InstanceMethod<&PacketSocket::Rx>("rx"),
                            InstanceMethod<&PacketSocket::Release>("release"),
@@ -507,6 +508,9 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   Napi::Value GetBlockSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), blockSize_); }
   Napi::Value GetBlockCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), blockCount_); }
   Napi::Value GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
+  // Frames shed by send() because the socket's send memory was full (EAGAIN) or the device or
+  // qdisc had no room (ENOBUFS), since open: a plain read, no object, for the worker's counters.
+  Napi::Value GetTxShed(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(txShed_)); }
   Napi::Value GetVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ring_ ? version_ : 0); }
   Napi::Value GetFrameSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), frameSize_); }
   Napi::Value GetFrameCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), frameCount_); }
@@ -723,16 +727,20 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
         msgs_[j].msg_hdr.msg_iov = &iovs_[j];
         msgs_[j].msg_hdr.msg_iovlen = 1;
       }
-      int r = sendmmsg(fd_, msgs_.data(), chunk, 0);
+      // MSG_DONTWAIT: the socket is blocking (the ring needs no O_NONBLOCK), and a blocking
+      // sendmmsg sleeps in sock_alloc_send_skb once the socket's send memory is used up (a qdisc
+      // or a slow device holding its frames): that stalled the whole worker. Now the kernel says
+      // EAGAIN and the rest of the batch is shed, as a full queue would drop it.
+      int r = sendmmsg(fd_, msgs_.data(), chunk, MSG_DONTWAIT);
       if (r < 0) {
         int err = errno;
         if (err == EINTR) continue;
         lastTxErrno_ = err;
         txErrors_++;
         if (err == EAGAIN || err == EWOULDBLOCK) {
-          // Socket buffer full (only on a non-blocking socket): drop the rest of this batch, as a
-          // full queue would.
+          // Socket send memory full: shed the rest of this batch, as a full queue would.
           txDropped_ += count - i;
+          txShed_ += count - i;
           break;
         }
         if (err == EBADF || err == ENOTSOCK || err == EFAULT) ThrowSys(env, "sendmmsg(fd=" + std::to_string(fd_) + ", vlen=" + std::to_string(chunk) + ")", err);
@@ -741,6 +749,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
         // PACKET_QDISC_BYPASS is also what packet_direct_xmit does with a GSO frame the device
         // cannot take whole. Drop that frame and go on with the next.
         txDropped_++;
+        if (err == ENOBUFS) txShed_++;
         i++;
         continue;
       }
@@ -784,6 +793,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     o.Set("copyMissed", Napi::Number::New(env, static_cast<double>(copyMissed_)));
     o.Set("txErrors", Napi::Number::New(env, static_cast<double>(txErrors_)));
     o.Set("txDropped", Napi::Number::New(env, static_cast<double>(txDropped_)));
+    o.Set("txShed", Napi::Number::New(env, static_cast<double>(txShed_)));
     o.Set("lastTxError", lastTxErrno_ ? Napi::Value(Napi::String::New(env, ErrnoName(lastTxErrno_))) : env.Null());
     return o;
   }
@@ -843,6 +853,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   std::vector<iovec> iovs_;
   uint64_t txErrors_ = 0;
   uint64_t txDropped_ = 0;
+  uint64_t txShed_ = 0;
   int lastTxErrno_ = 0;
 };
 

@@ -99,7 +99,14 @@ function main(): void {
   };
   let agent: TunDecapAgent;
   try {
-    agent = new TunDecapAgent({ device: args.device, local: args.local, allow: args.allow, mtu: args.mtu, log: createLogger({ sink: consoleSink('uvs-tun-decap', { console: false }) }) });
+    agent = new TunDecapAgent({
+      device: args.device, local: args.local, allow: args.allow, mtu: args.mtu, log: createLogger({ sink: consoleSink('uvs-tun-decap', { console: false }) }),
+      // The raw socket is broken (decap.ts, MAX_ERRORS_IN_A_ROW): the agent stopped itself; say why and exit non-zero.
+      onFatal: (err) => {
+        process.stderr.write(`uvs-tun-decap: ${err.message}\n`);
+        process.exit(1);
+      },
+    });
     agent.start();
   } catch (err) {
     process.stderr.write(`uvs-tun-decap: ${err instanceof DecapError ? err.message : String(err)}\n`);

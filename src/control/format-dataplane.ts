@@ -13,7 +13,7 @@ function perFrame(ns: number, frames: number): string {
 export function listDataplane(workers: readonly WorkerReport[]): string {
   if (workers.length === 0) return 'no data plane runs in this uvsd (--io none)\n';
   const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame',
-    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew'];
+    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed'];
   const rows = workers.map((w) => {
     const s = w.stats;
     const rx = s['rx_frames'] ?? 0;
@@ -23,6 +23,7 @@ export function listDataplane(workers: readonly WorkerReport[]): string {
       String(s['tx_dropped'] ?? 0), String(s['not_ours'] ?? 0), String(s['ring_drops'] ?? 0), String(s['gso_frames'] ?? 0),
       perFrame(s['process_ns'] ?? 0, rx), perFrame(s['send_ns'] ?? 0, tx),
       String(s['evict_syn'] ?? 0), String(s['evict_udp'] ?? 0), String(s['evict_nodata'] ?? 0), String(s['evict_few'] ?? 0),
+      String(s['tx_shed'] ?? 0),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -3,7 +3,15 @@
 //
 // The filter runs on the frame as the packet socket sees it: from the Ethernet header, with a VLAN
 // tag already taken out by the driver or veth (its TCI is in the ring's frame header), so the
-// EtherType is at offset 12 and the IPv4 header at 14.
+// EtherType is at offset 12 and the IPv4 header at 14. A tag in data is taken out too
+// (__netif_receive_skb_core calls skb_vlan_untag before the taps), so the tag is seen only through
+// the ancillary loads SKF_AD_VLAN_TAG_PRESENT / SKF_AD_VLAN_TAG, never at offset 12.
+//
+// VLANs: a tagged frame on a device belongs to the VLAN device of its VID, which receives it again
+// untagged (vlan_do_receive) and is tapped itself; with no such device the kernel drops it
+// (PACKET_OTHERHOST). Either way the copy on the lower device is not uvs's: forwarding it sent it
+// out untagged, onto the wrong VLAN. So the filters refuse frames with a tag whose VID is not 0; a
+// priority tag (VID 0) is the untagged network, which the kernel accepts too (check_vlan_id).
 import type { BpfInsn } from '../native/addon';
 import { toIpv4Int } from '../packet/addr';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../packet/ethernet';
@@ -24,6 +32,10 @@ export const BPF_K = 0x00;
 /** Ancillary data offsets (linux/filter.h): loads at SKF_AD_OFF + x read skb fields, not bytes. */
 export const SKF_AD_OFF = -0x1000;
 export const SKF_AD_PKTTYPE = 4;
+export const SKF_AD_VLAN_TAG = 44;
+export const SKF_AD_VLAN_TAG_PRESENT = 48;
+/** The VID bits of a TCI. */
+export const VLAN_VID_MASK = 0x0fff;
 
 export const PACKET_HOST = 0;
 
@@ -49,11 +61,27 @@ export interface HostFilterOptions {
 
 
 /**
+ * Drops a frame whose offloaded VLAN tag has a VID other than 0 (see the file header); the jump
+ * to the drop is patched by the caller through `toDrop`.
+ *   ld vlan_avail; jeq #0 → skip 3; ld vlan_tci; and #0xfff; jeq #0 → next, else drop
+ */
+function vlanCheck(prog: BpfInsn[], toDrop: number[]): void {
+  prog.push(stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT));
+  prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0));
+  prog.push(stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG));
+  prog.push(stmt(BPF_ALU | BPF_AND | BPF_K, VLAN_VID_MASK));
+  toDrop.push(prog.length);
+  prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 0));
+}
+
+/**
  * Accepts PACKET_HOST frames that are IPv4 to one of `destinations` (or from one of `sources`),
  * plus ARP when asked; drops everything else in the kernel.
  *
  *   ldh [12]; jeq #ARP → accept              (only with arp)
  *   ld  pkttype; jne #PACKET_HOST → drop
+ *   ld  vlan_avail; jeq #0 → +3               (vlanCheck: a tagged frame of a VLAN → drop)
+ *   ld  vlan_tci; and #0xfff; jne #0 → drop
  *   ldh [12]; jne #IPv4 → drop               (reload: A was replaced by pkttype)
  *   ld  [30]; jeq #dst_i → accept ...         (IPv4 destination)
  *   ld  [26]; jeq #src_i → accept ...         (IPv4 source)
@@ -77,6 +105,7 @@ export function buildHostFilter(opts: HostFilterOptions): BpfInsn[] {
   prog.push(stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE));
   toDrop.push(prog.length);
   prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, 0, 0)); // jt: next, jf: drop
+  vlanCheck(prog, toDrop);
   prog.push(stmt(BPF_LD | BPF_H | BPF_ABS, 12));
   toDrop.push(prog.length);
   prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_IPV4, 0, 0));
@@ -161,6 +190,7 @@ export function buildSelectFilter(destinations: readonly number[], sources: read
 
 /**
  *   ld pkttype; jne #PACKET_HOST → drop
+ *   (vlanCheck, as buildHostFilter)
  *   ldh [12]; jne #IPv4 → drop
  *   ld [30]; and #dmask; jeq #d_i → accept ...   (one length per direction, see coveringPrefixes)
  *   ld [26]; and #smask; jeq #s_i → accept ...
@@ -175,6 +205,7 @@ export function buildPrefixFilter(destinations: readonly Prefix[], sources: read
   prog.push(stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE));
   toDrop.push(prog.length);
   prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, 0, 0));
+  vlanCheck(prog, toDrop);
   prog.push(stmt(BPF_LD | BPF_H | BPF_ABS, 12));
   toDrop.push(prog.length);
   prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_IPV4, 0, 0));
@@ -213,10 +244,11 @@ export function sameFilter(a: readonly BpfInsn[], b: readonly BpfInsn[]): boolea
 
 /**
  * A classic BPF interpreter for the instructions this module emits (ld/ldh/ldb abs, ld pkttype,
+ * ld vlan_avail/vlan_tci (`vlanTci`: the offloaded tag's TCI, null when the frame has none),
  * jeq k, ret k), so filters can be tested without a kernel. Returns the accepted length (0 = drop),
  * or throws on an instruction it does not know or a jump out of the program.
  */
-export function runFilter(prog: readonly BpfInsn[], frame: Uint8Array, pkttype: number): number {
+export function runFilter(prog: readonly BpfInsn[], frame: Uint8Array, pkttype: number, vlanTci: number | null = null): number {
   let a = 0;
   for (let pc = 0; pc < prog.length; pc++) {
     const { code, jt, jf } = prog[pc]!;
@@ -224,6 +256,8 @@ export function runFilter(prog: readonly BpfInsn[], frame: Uint8Array, pkttype: 
     switch (code) {
       case BPF_LD | BPF_W | BPF_ABS:
         if (k === (SKF_AD_OFF + SKF_AD_PKTTYPE) >>> 0) a = pkttype;
+        else if (k === (SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT) >>> 0) a = vlanTci === null ? 0 : 1;
+        else if (k === (SKF_AD_OFF + SKF_AD_VLAN_TAG) >>> 0) a = vlanTci ?? 0;
         else if (k + 4 > frame.length) return 0; // the kernel drops on an out-of-bounds load
         else a = ((frame[k]! << 24) | (frame[k + 1]! << 16) | (frame[k + 2]! << 8) | frame[k + 3]!) >>> 0;
         break;

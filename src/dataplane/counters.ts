@@ -56,12 +56,15 @@ export const enum WorkerStat {
   EVICT_UDP = 13,
   EVICT_NODATA = 14,
   EVICT_FEW = 15,
+  /** Of TX_DROPPED, frames shed because a socket's send memory or the device queue was full
+   *  (sendmmsg never blocks the worker: MSG_DONTWAIT, EAGAIN/ENOBUFS). */
+  TX_SHED = 16,
 }
 export const WORKER_STAT_CELLS = 24;
 
 export const WORKER_STAT_NAMES: readonly string[] = [
   'rx_batches', 'rx_frames', 'tx_frames', 'tx_dropped', 'not_ours', 'expired', 'yields', 'gso_frames',
-  'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops', 'evict_syn', 'evict_udp', 'evict_nodata', 'evict_few',
+  'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops', 'evict_syn', 'evict_udp', 'evict_nodata', 'evict_few', 'tx_shed',
 ];
 
 export interface CounterLayout {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { loadNative, type BpfInsn, type FanoutMode, type RingOptions } from '../native/addon';
 import { buildSelectFilter, sameFilter, BPF_RET, BPF_K, stmt } from './bpf';
 import { KernelGuard, type GuardTuple } from './guard';
-import { NetInfo, type InterfaceInfo } from './netinfo';
+import { NetInfo, captureInterfaces, type InterfaceInfo } from './netinfo';
 import { NextHopTable } from '../tables/next-hop';
 import { NextHopResolver, type HopTarget } from './next-hop-resolver';
 import { ClientHopTable } from '../tables/client-hops';
@@ -650,7 +650,8 @@ export class DataPlane {
       scheduler: { name: sched.name, flags: sched.flags, shared: sched.scheduler.shared },
     };
     const proto = svc.protocol === 17 ? 'udp' : 'tcp';
-    if (svc.port !== 0) a.vipTuples.push(`${intToIpv4(svc.addr)} ${proto} ${svc.port}`);
+    // Port 0 (persistent, all ports) too: the guard keeps it in its *_any sets (guard.ts).
+    a.vipTuples.push(`${intToIpv4(svc.addr)} ${proto} ${svc.port}`);
     for (const d of svc.dests) {
       if (d.fwd !== ForwardMethod.MASQ) continue;
       a.natSources.push(d.addr);
@@ -763,9 +764,13 @@ export class DataPlane {
   /** Which of `all` to capture on: the --iface ones that exist now, or the tap rule. */
   private tapRule(all: readonly InterfaceInfo[]): InterfaceInfo[] {
     if (this.opts.ifaces.length > 0) return all.filter((i) => this.opts.ifaces.includes(i.ifname) && !i.loopback);
-    // docs/architecture.md, "Which interfaces": with the VIP on lo or nowhere, every interface that is up and not loopback, the
-    // BPF filter selecting what uvs takes.
-    return all.filter((i) => i.up && !i.loopback);
+    // docs/architecture.md, "Which interfaces": every interface that is up and not loopback, the
+    // BPF filter selecting what uvs takes, except those whose frames an upper device receives
+    // again (bridge ports, bond slaves, the lower device of a passthru macvlan): tapping both
+    // forwarded each frame twice.
+    const { chosen, skipped } = captureInterfaces(all);
+    for (const s of skipped) this.opts.log.info(`data plane: not capturing on ${s.ifname}: ${s.why}`);
+    return chosen;
   }
 
   /** Periodic refresh: neighbours change MACs, and unresolved ones may answer now. */

@@ -5,14 +5,22 @@
 // __netif_receive_skb_core before the ingress and prerouting hooks), so dropping a frame here does
 // not hide it from uvs; it only stops the kernel from also handling it: answering a SYN to the VIP
 // with a RST (the VIP is a local address and nothing listens), or forwarding a NAT reply itself
-// when net.ipv4.ip_forward is on. The chain runs at prerouting priority raw, before conntrack, so
-// the dropped packets cost the kernel almost nothing.
+// when net.ipv4.ip_forward is on. The drops sit in the input hook (what is addressed to the
+// director: the services) and the forward hook (what the kernel would route on: NAT replies and
+// their ICMP errors), at priority raw, not in prerouting: with br_netfilter loaded
+// (bridge-nf-call-iptables=1, as on Docker and Kubernetes hosts) the ip prerouting hooks run
+// inside the bridge, on the port, before the frame reaches the bridge device, and a drop there
+// hid the frame from uvs's tap on the bridge, which is where uvs captures (netinfo.ts,
+// captureInterfaces). Input and forward run after the bridge has passed the frame up.
 //
 // What is dropped, exactly:
-//   - packets to a virtual service: ip daddr . l4proto . dport in @services
+//   - packets to a virtual service: ip daddr . l4proto . dport in @services, or ip daddr .
+//     l4proto in @services_any for a port-0 service (persistent, all ports: ip_vs_service_find's
+//     second lookup with port 0);
 //   - NAT replies from a real server to a client: ip saddr . l4proto . sport in @nat_replies,
 //     unless the destination is one of the director's own addresses (health-check replies and
-//     anything else the director itself talks to real servers about stay untouched);
+//     anything else the director itself talks to real servers about stay untouched); a NAT
+//     real server of a port-0 service answers from any port: @nat_replies_any (address . l4proto);
 //   - ICMP errors from a NAT real server to a client (uvs translates them, ip_vs_out_icmp), so a
 //     director with ip_forward on does not also pass them on untranslated.
 // Everything else — VRRP, ICMP to the VIP, management traffic, other ports — passes.
@@ -103,13 +111,16 @@ export class KernelGuard {
   /** Replaces both sets' contents in one transaction: either all of it applies or none. */
   async setTuples(services: readonly GuardTuple[], natReplies: readonly GuardTuple[]): Promise<void> {
     if (!this.installed) throw new GuardError('kernel guard: setTuples() before install()');
-    const lines = [`flush set ip ${this.table} services`, `flush set ip ${this.table} nat_replies`, `flush set ip ${this.table} nat_sources`];
-    if (services.length) lines.push(`add element ip ${this.table} services { ${services.map(tupleText).join(', ')} }`);
-    if (natReplies.length) {
-      lines.push(`add element ip ${this.table} nat_replies { ${natReplies.map(tupleText).join(', ')} }`);
-      const sources = [...new Set(natReplies.map((t) => t.addr))];
-      lines.push(`add element ip ${this.table} nat_sources { ${sources.join(', ')} }`);
-    }
+    const t = this.table;
+    const lines = ['services', 'services_any', 'nat_replies', 'nat_replies_any', 'nat_sources'].map((set) => `flush set ip ${t} ${set}`);
+    const add = (set: string, items: readonly string[]): void => {
+      if (items.length) lines.push(`add element ip ${t} ${set} { ${items.join(', ')} }`);
+    };
+    add('services', services.filter((x) => x.port !== 0).map(tupleText));
+    add('services_any', services.filter((x) => x.port === 0).map(tupleText));
+    add('nat_replies', natReplies.filter((x) => x.port !== 0).map(tupleText));
+    add('nat_replies_any', natReplies.filter((x) => x.port === 0).map(tupleText));
+    add('nat_sources', [...new Set(natReplies.map((x) => addrText(x.addr)))]);
     await this.nft(lines.join('\n') + '\n', 'update sets');
   }
 
@@ -126,11 +137,17 @@ export class KernelGuard {
       if (items.length) lines.push(`${op} element ip ${t} ${set} { ${items.join(', ')} }`);
     };
     // Deletions first: a transaction that also re-adds an element must not see it twice.
-    elements('delete', 'services', delta.delServices.map(tupleText));
-    elements('delete', 'nat_replies', delta.delNatReplies.map(tupleText));
+    // A port-0 tuple (a service of all ports) goes to the *_any set, as address . protocol.
+    const some = (items: readonly GuardTuple[], any: boolean): string[] => items.filter((x) => (x.port === 0) === any).map(tupleText);
+    elements('delete', 'services', some(delta.delServices, false));
+    elements('delete', 'services_any', some(delta.delServices, true));
+    elements('delete', 'nat_replies', some(delta.delNatReplies, false));
+    elements('delete', 'nat_replies_any', some(delta.delNatReplies, true));
     elements('delete', 'nat_sources', delta.delNatSources.map(addrText));
-    elements('add', 'services', delta.addServices.map(tupleText));
-    elements('add', 'nat_replies', delta.addNatReplies.map(tupleText));
+    elements('add', 'services', some(delta.addServices, false));
+    elements('add', 'services_any', some(delta.addServices, true));
+    elements('add', 'nat_replies', some(delta.addNatReplies, false));
+    elements('add', 'nat_replies_any', some(delta.addNatReplies, true));
     elements('add', 'nat_sources', delta.addNatSources.map(addrText));
     if (lines.length === 0) return;
     await this.nft(lines.join('\n') + '\n', 'update sets');
@@ -157,11 +174,18 @@ export class KernelGuard {
       `table ip ${t} {`,
       `  set services { type ipv4_addr . inet_proto . inet_service; }`,
       `  set nat_replies { type ipv4_addr . inet_proto . inet_service; }`,
+      `  set services_any { type ipv4_addr . inet_proto; }`,
+      `  set nat_replies_any { type ipv4_addr . inet_proto; }`,
       `  set nat_sources { type ipv4_addr; }`,
-      `  chain prerouting {`,
-      `    type filter hook prerouting priority raw; policy accept;`,
+      `  chain input {`,
+      `    type filter hook input priority raw; policy accept;`,
       `    ip daddr . meta l4proto . th dport @services counter drop`,
+      `    ip daddr . meta l4proto @services_any counter drop`,
+      `  }`,
+      `  chain forward {`,
+      `    type filter hook forward priority raw; policy accept;`,
       `    ip saddr . meta l4proto . th sport @nat_replies fib daddr type != local counter drop`,
+      `    ip saddr . meta l4proto @nat_replies_any fib daddr type != local counter drop`,
       `    ip saddr @nat_sources icmp type { destination-unreachable, source-quench, time-exceeded, parameter-problem } fib daddr type != local counter drop`,
       `  }`,
       `}`,
@@ -182,8 +206,9 @@ function addrText(addr: string): string {
   return addr;
 }
 
+/** "addr . proto . port", or "addr . proto" for port 0 (the *_any sets). */
 function tupleText(t: GuardTuple): string {
   addrText(t.addr);
   if (!Number.isInteger(t.port) || t.port < 0 || t.port > 65535) throw new GuardError(`kernel guard: bad port ${t.port}`);
-  return `${t.addr} . ${t.protocol} . ${t.port}`;
+  return t.port === 0 ? `${t.addr} . ${t.protocol}` : `${t.addr} . ${t.protocol} . ${t.port}`;
 }

@@ -16,6 +16,15 @@ export interface InterfaceInfo {
   loopback: boolean;
   /** IPv4 addresses with prefix length; `secondary` as `ip addr` marks it. */
   addrs: { addr: string; prefixlen: number; secondary: boolean }[];
+  /** The device this one is enslaved to (a bridge, bond, team or VRF), from `ip -d`. */
+  master?: string;
+  /** What the master makes of it (`linkinfo.info_slave_kind`: 'bridge', 'bond', 'team', 'vrf'...). */
+  slaveKind?: string;
+  /** `linkinfo.info_kind`: 'veth', 'vlan', 'macvlan', 'ipvlan', 'bridge', 'bond'... */
+  kind?: string;
+  /** For stacked devices (vlan, macvlan, ipvlan, macvtap): the lower device (`link`). For a
+   *  veth, `ip` names its peer here; only stacked kinds read it. */
+  link?: string;
 }
 
 export interface RouteInfo {
@@ -44,6 +53,9 @@ interface IpAddrJson {
   flags?: string[];
   link_type?: string;
   operstate?: string;
+  master?: string;
+  link?: string;
+  linkinfo?: { info_kind?: string; info_slave_kind?: string };
   addr_info?: { family: string; local: string; prefixlen: number; secondary?: boolean }[];
 }
 
@@ -59,8 +71,59 @@ export function parseIpAddrJson(json: string): InterfaceInfo[] {
       up: flags.includes('UP'),
       loopback: flags.includes('LOOPBACK') || r.link_type === 'loopback',
       addrs: (r.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ addr: a.local, prefixlen: a.prefixlen, secondary: a.secondary === true })),
+      ...(r.master !== undefined ? { master: r.master } : {}),
+      ...(r.linkinfo?.info_slave_kind !== undefined ? { slaveKind: r.linkinfo.info_slave_kind } : {}),
+      ...(r.linkinfo?.info_kind !== undefined ? { kind: r.linkinfo.info_kind } : {}),
+      ...(r.link !== undefined ? { link: r.link } : {}),
     };
   });
+}
+
+/** Stacked kinds whose upper device may share the lower's MAC (macvlan/macvtap in passthru mode,
+ *  every ipvlan/ipvtap): a frame to that MAC is PACKET_HOST on both. VLAN devices are not here:
+ *  their frames carry a tag on the lower device, which the capture filter refuses (bpf.ts). */
+const SAME_MAC_UPPER_KINDS = new Set(['macvlan', 'macvtap', 'ipvlan', 'ipvtap']);
+
+export interface CaptureChoice {
+  chosen: InterfaceInfo[];
+  /** Up, non-loopback interfaces left out, and why (uvsd logs them). */
+  skipped: { ifname: string; why: string }[];
+}
+
+/**
+ * Which interfaces uvs taps by default (docs/architecture.md, "Which interfaces"): where the
+ * VIP's traffic arrives, once. AF_PACKET sees a received frame on every device it passes through
+ * (__netif_receive_skb_core delivers to the taps of a device before its rx_handler hands the frame
+ * to the upper one), and with a shared MAC the frame is PACKET_HOST on each, so tapping both
+ * forwards it twice, the lower copy onto the wrong device. So, of the interfaces that are up and
+ * not loopback:
+ *  - a bridge port, bond slave or team port is skipped: its master receives the frame again and
+ *    holds the addresses (a VRF slave is kept: it is where the frame arrives, the VRF device only
+ *    sees PACKET_OUTGOING copies, which the filter refuses);
+ *  - the lower device of a macvlan/macvtap/ipvlan/ipvtap with the same MAC (passthru, ipvlan) is
+ *    skipped: the upper receives the frame again;
+ *  - a VLAN device and its lower are both kept: on the lower a VLAN's frame carries its tag
+ *    (offloaded to the ring's tp_vlan_tci), which the filter and the worker refuse; the VLAN
+ *    device sees it untagged and sends its replies tagged.
+ * `uvsd --iface` overrides all of this.
+ */
+export function captureInterfaces(all: readonly InterfaceInfo[]): CaptureChoice {
+  const chosen: InterfaceInfo[] = [];
+  const skipped: { ifname: string; why: string }[] = [];
+  for (const i of all) {
+    if (!i.up || i.loopback) continue;
+    if (i.master !== undefined && i.slaveKind !== 'vrf') {
+      skipped.push({ ifname: i.ifname, why: `${i.slaveKind ?? 'enslaved'} port of ${i.master}, which receives its frames again` });
+      continue;
+    }
+    const upper = all.find((u) => u.up && u.kind !== undefined && SAME_MAC_UPPER_KINDS.has(u.kind) && u.link === i.ifname && u.mac === i.mac);
+    if (upper) {
+      skipped.push({ ifname: i.ifname, why: `lower device of ${upper.kind} ${upper.ifname}, which shares its MAC and receives its frames again` });
+      continue;
+    }
+    chosen.push(i);
+  }
+  return { chosen, skipped };
 }
 
 interface IpRouteJson {
@@ -157,7 +220,8 @@ export class NetInfo {
   }
 
   async interfaces(): Promise<InterfaceInfo[]> {
-    return parseIpAddrJson(await this.ip(['-j', 'addr', 'show']));
+    // -d: linkinfo (kind, slave kind) and master, for captureInterfaces.
+    return parseIpAddrJson(await this.ip(['-d', '-j', 'addr', 'show']));
   }
 
   /** The main table's IPv4 unicast routes. */

@@ -143,8 +143,12 @@ export class Pipeline {
    */
   process(buf: Uint8Array, view: DataView, l2: number, length: number, nowMs: number, ingress = 0): number {
     const eth = this.eth;
+    this.icmpOut.nowMs = nowMs;
     let r = eth.decode(buf, view, l2, length);
     if (r !== 0) return this.drop(r);
+    // A tag with a VID in the data (libpcap puts the offloaded tag back into what it hands over):
+    // the frame is that VLAN device's, not this one's (ring-frame.ts, bpf.ts). VID 0 is untagged.
+    if (eth.tagged !== 0 && eth.vlanId !== 0) return this.drop(DropReason.FOREIGN_VLAN);
     if (eth.etherType !== ETHERTYPE_IPV4) return this.notOurs();
 
     const ip = this.ip;
@@ -257,8 +261,9 @@ export class Pipeline {
     } else if (method === ForwardMethod.TUNNEL) {
       this.readOffload(view, l2);
       out = this.tun.forward(buf, view, l2, l3, ip.totalLength, this.offload, this.nextHops, dest, ref.daddr);
-      if (out === DropReason.TOO_BIG) {
-        // ensure_mtu_is_adequate: "fragmentation needed" with the tunnel's MTU, from the VIP.
+      if (out === DropReason.TOO_BIG && this.tun.icmpMtu > 0) {
+        // ensure_mtu_is_adequate: "fragmentation needed" with the tunnel's MTU, from the VIP, for
+        // a DF packet only (icmpMtu is 0 for a refusal of any other kind).
         this.icmpOut.toSender(buf, l2, l3, ip.totalLength, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, this.tun.icmpMtu, ip.dst, ingress);
       }
       egress = QUEUED;
@@ -268,10 +273,12 @@ export class Pipeline {
     if (out !== 0) {
       if (out === DropReason.TTL_EXPIRED) {
         // decrement_ttl: time exceeded, from the VIP (icmp_send's source for a local destination).
-        if (this.icmpOut.toSender(buf, l2, l3, ip.totalLength, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, ip.dst, ingress) === 0) {
+        const sent = this.icmpOut.toSender(buf, l2, l3, ip.totalLength, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, ip.dst, ingress);
+        if (sent === 0) {
           this.drop(out);
           return QUEUED;
         }
+        if (sent === DropReason.ICMP_RATELIMITED) this.drop(sent);
       }
       this.drop(out);
       return this.tx.pending > 0 && out === DropReason.TOO_BIG ? QUEUED : NO_TX;
@@ -306,7 +313,9 @@ export class Pipeline {
         // The reply's destination is not local: the error comes from the director's address
         // toward the real server, and goes back to it.
         this.drop(DropReason.TTL_EXPIRED);
-        return this.icmpOut.toRealServer(buf, l3, ip.totalLength, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, this.nextHops, dest) === 0 ? QUEUED : NO_TX;
+        const sent = this.icmpOut.toRealServer(buf, l3, ip.totalLength, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, this.nextHops, dest);
+        if (sent === DropReason.ICMP_RATELIMITED) this.drop(sent);
+        return sent === 0 ? QUEUED : NO_TX;
       }
       return this.drop(-egress);
     }
@@ -341,6 +350,9 @@ export class Pipeline {
     if (icmp.decodeQuote(quoted, buf, view) !== 0) return this.notOurs();
     const proto = quoted.protocol;
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return this.notOurs();
+    // A quoted non-first fragment has no transport header: the "ports" are payload bytes and
+    // could name any flow. IPVS finds no connection for it; the kernel's ICMP handling has it.
+    if (quoted.fragmentOffset !== 0) return this.notOurs();
     const ref = this.ref;
     const table = this.conns;
     const l3 = ip.headerOffset;
@@ -350,6 +362,8 @@ export class Pipeline {
     if (table.lookupIn(proto, quoted.dst, qdport, quoted.src, qsport, ref)) {
       const dest = ref.destSlot;
       if (dest < 0) return this.notOurs();
+      // ip_vs_in_icmp: "Ensure the checksum is correct" before anything is rewritten or sent.
+      if (!icmp.verifyChecksum(buf, icmp.headerOffset, ip.payloadLength)) return this.drop(DropReason.BAD_ICMP_CHECKSUM);
       const method = (ref.meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT;
       if (method === ForwardMethod.MASQ) {
         if (decrementTtl(buf, l3) !== 0) return this.drop(DropReason.TTL_EXPIRED);
@@ -372,6 +386,8 @@ export class Pipeline {
     }
     // The quoted packet went client → RIP:rport (a NAT real server's side): ip_vs_out_icmp.
     if (table.lookupOut(proto, quoted.dst, qdport, quoted.src, qsport, ref)) {
+      // handle_response_icmp's ip_vs_checksum_complete, the same for the real server's side.
+      if (!icmp.verifyChecksum(buf, icmp.headerOffset, ip.payloadLength)) return this.drop(DropReason.BAD_ICMP_CHECKSUM);
       const vaddr = table.field(ref.index, EntryCell.VADDR) >>> 0;
       const vport = table.field(ref.index, EntryCell.PORTS) & 0xffff;
       if (buf[l3 + 8]! <= 1) return this.drop(DropReason.TTL_EXPIRED);

@@ -16,7 +16,7 @@
 import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
-  FRAME_CAPLEN, FRAME_OFFSET, FRAME_STRIDE, FRAME_WIRELEN, VNET_HDR_LEN, loadNative, ringFrameSize,
+  FRAME_CAPLEN, FRAME_IFINDEX, FRAME_OFFSET, FRAME_PKTTYPE, FRAME_STATUS, FRAME_STRIDE, FRAME_VLAN_TCI, FRAME_WIRELEN, VNET_HDR_LEN, loadNative, ringFrameSize,
   type BpfInsn, type FanoutMode, type FdWatcher, type PacketSocket, type RingOptions,
 } from '../native/addon';
 import { DestTable } from '../tables/dest-table';
@@ -28,6 +28,7 @@ import { WorkerCounters, WorkerStat, type CounterLayout } from './counters';
 import { Pipeline, NO_TX, QUEUED } from './pipeline';
 import { ClientHopTable } from '../tables/client-hops';
 import { DropReason } from '../packet/drop';
+import { ringFrameDrop } from './ring-frame';
 
 export interface WorkerIface {
   name: string;
@@ -218,6 +219,9 @@ function main(): void {
   const txOffsets = sockets.map(() => new Int32Array(BATCH));
   const txLengths = sockets.map(() => new Int32Array(BATCH));
   const txCount = new Int32Array(sockets.length);
+  /** Each socket's txShed total when last looked at (flush, short). */
+  const captureShed = new Float64Array(sockets.length);
+  const plainShed = new Float64Array(sockets.length);
   /** Per egress: whether the queued frames carry their virtio_net_hdr (one kind per batch, see drain). */
   const txVnet = new Uint8Array(sockets.length);
   const vnet = init.vnetHdr ? VNET_HDR_LEN : 0;
@@ -251,6 +255,7 @@ function main(): void {
     const sock = sockets[si]!;
     const buf = rings[si]!;
     const view = views[si]!;
+    const ifindex = init.ifaces[si]!.index;
     let total = 0;
     for (let b = 0; b < maxBatches; b++) {
       const n = sock.rx(desc, BATCH);
@@ -266,6 +271,12 @@ function main(): void {
         if (caplen !== desc[at + FRAME_WIRELEN]!) {
           // Cut short by the ring: forwarding it would send a damaged packet.
           counters.drop(DropReason.TRUNCATED_IP);
+          continue;
+        }
+        // Not this device's frame (another VLAN's, another host's): ring-frame.ts.
+        const foreign = ringFrameDrop(desc[at + FRAME_STATUS]!, desc[at + FRAME_VLAN_TCI]!, desc[at + FRAME_PKTTYPE]!, desc[at + FRAME_IFINDEX]!, ifindex);
+        if (foreign !== 0) {
+          counters.drop(foreign);
           continue;
         }
         // virtio_net_hdr.gso_type (byte 1 of the header in front of the frame): a GSO super-frame.
@@ -315,12 +326,22 @@ function main(): void {
   function flush(egress: number, buf: Uint8Array): void {
     const count = txCount[egress]!;
     const t0 = performance.now();
-    const sock = txVnet[egress] !== 0 ? sockets[egress]! : plainSockets[egress]!;
+    const plain = txVnet[egress] === 0;
+    const sock = plain ? plainSockets[egress]! : sockets[egress]!;
     const sent = sock.send(buf, txOffsets[egress]!, txLengths[egress]!, count);
     counters.add(WorkerStat.SEND_NS, (performance.now() - t0) * 1e6);
     counters.add(WorkerStat.TX_FRAMES, sent);
-    if (sent < count) counters.add(WorkerStat.TX_DROPPED, count - sent);
+    if (sent < count) short(sock, plain ? plainShed : captureShed, egress, count - sent);
     txCount[egress] = 0;
+  }
+
+  /** A send that took fewer frames than asked: all are TX_DROPPED, those the socket shed for
+   *  want of memory or queue room (its txShed total grew) also TX_SHED. */
+  function short(sock: PacketSocket, seen: Float64Array, i: number, missing: number): void {
+    counters.add(WorkerStat.TX_DROPPED, missing);
+    const shed = sock.txShed;
+    if (shed > seen[i]!) counters.add(WorkerStat.TX_SHED, shed - seen[i]!);
+    seen[i] = shed;
   }
 
   /** Sends the frames the pipeline built in its own buffer (TUN, ICMP errors), then resets it. */
@@ -331,7 +352,7 @@ function main(): void {
       if (count === 0) continue;
       const sent = sockets[e]!.send(tx.buffer, tx.offsets[e]!, tx.lengths[e]!, count);
       counters.add(WorkerStat.TX_FRAMES, sent);
-      if (sent < count) counters.add(WorkerStat.TX_DROPPED, count - sent);
+      if (sent < count) short(sockets[e]!, captureShed, e, count - sent);
     }
     counters.add(WorkerStat.SEND_NS, (performance.now() - t0) * 1e6);
     tx.reset();

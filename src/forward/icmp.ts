@@ -16,6 +16,10 @@
 //    - from the real server's side, quoting client → RIP:rport (NAT only): the outer source
 //      becomes VIP and the quoted destination VIP:vport (ip_vs_nat_icmp with inout = 0), then it
 //      goes to the client.
+//    Before that, as IPVS does in both directions (ip_vs_in_icmp, handle_response_icmp), the
+//    ICMP checksum is verified (a bad one: dropped, BAD_ICMP_CHECKSUM), and an error quoting a
+//    non-first fragment is not ours (its quote has no transport header, so no ports to look up:
+//    the kernel's own ICMP handling gets it).
 //    The quoted IP header checksum and the ICMP checksum are recomputed in full (an error is at
 //    most 576 bytes; IPVS recomputes too), the outer IP checksum is updated incrementally. The
 //    quoted transport checksum is left alone, as IPVS leaves it (it covers bytes not quoted).
@@ -31,24 +35,103 @@ const ETH_BYTES = 14;
 /** TTL of the errors uvs originates (the kernel's default ip_default_ttl). */
 export const ICMP_ERROR_TTL = 64;
 
+/**
+ * Rate limit of the errors uvs originates, as the kernel limits icmp_send (net/ipv4/icmp.c):
+ *  - per destination (icmpv4_xrlim_allow → inet_peer_xrlim_allow): one error per
+ *    `perDestMs` (net.ipv4.icmp_ratelimit, 1000 ms) with a burst of 6 (XRLIM_BURST_FACTOR);
+ *  - overall (icmp_global_allow): `perSec` errors a second (net.ipv4.icmp_msgs_per_sec, 1000)
+ *    with a burst of `burst` (net.ipv4.icmp_msgs_burst, 50);
+ *  - "fragmentation needed" is never limited ("Don't limit PMTU discovery", icmpv4_mask_allow),
+ *    and of icmp_ratemask's types uvs sends only that and "time exceeded".
+ * Per worker: N workers allow up to N × perSec together (the kernel's global bucket is per
+ * host). The per-destination state is a fixed table of `slots` entries indexed by a hash of the
+ * address, so a flood of sources costs no memory: a collision starts the newcomer with a full
+ * burst, as a new inet_peer would. Errors held back are counted as ICMP_RATELIMITED.
+ */
+export class IcmpRateLimit {
+  private readonly keys: Uint32Array;
+  private readonly used: Uint8Array;
+  private readonly tokens: Float64Array;
+  private readonly last: Float64Array;
+  private readonly mask: number;
+  private credit: number;
+  private creditAt = -1;
+
+  constructor(
+    readonly perDestMs = 1000,
+    readonly perSec = 1000,
+    readonly burst = 50,
+    slots = 1024,
+  ) {
+    if (!Number.isInteger(Math.log2(slots))) throw new RangeError(`IcmpRateLimit: slots must be a power of two, got ${slots}`);
+    this.keys = new Uint32Array(slots);
+    this.used = new Uint8Array(slots);
+    this.tokens = new Float64Array(slots);
+    this.last = new Float64Array(slots);
+    this.mask = slots - 1;
+    this.credit = burst;
+  }
+
+  /** True when an error of `type`/`code` to `dst` may go now (and takes its tokens). */
+  allow(dst: number, type: number, code: number, nowMs: number): boolean {
+    if (type === 3 && code === 4) return true;
+    dst >>>= 0;
+    const i = (Math.imul(dst, 0x9e3779b1) >>> 22) & this.mask;
+    const max = 6 * this.perDestMs;
+    let token: number;
+    if (this.used[i] === 0 || this.keys[i] !== dst) {
+      token = max;
+    } else {
+      token = this.tokens[i]! + (nowMs - this.last[i]!);
+      if (token > max) token = max;
+    }
+    this.keys[i] = dst;
+    this.used[i] = 1;
+    this.last[i] = nowMs;
+    if (token < this.perDestMs) {
+      this.tokens[i] = token;
+      return false;
+    }
+    // The global bucket: refilled at perSec, at most burst.
+    if (this.creditAt >= 0) {
+      this.credit += ((nowMs - this.creditAt) * this.perSec) / 1000;
+      if (this.credit > this.burst) this.credit = this.burst;
+    }
+    this.creditAt = nowMs;
+    if (this.credit < 1) {
+      this.tokens[i] = token;
+      return false;
+    }
+    this.credit -= 1;
+    this.tokens[i] = token - this.perDestMs;
+    return true;
+  }
+}
+
 export class IcmpResponder {
   private readonly tx: TxQueue;
   private readonly vnetLen: number;
   private readonly ip = new Ipv4Header();
   private readonly icmp = new IcmpHeader();
   private id = 1;
+  /** The caller's clock (ms), set before each packet: the rate limit reads it. */
+  nowMs = 0;
+  readonly limit: IcmpRateLimit;
 
-  constructor(tx: TxQueue, vnetHdr: boolean) {
+  constructor(tx: TxQueue, vnetHdr: boolean, limit: IcmpRateLimit = new IcmpRateLimit()) {
     this.tx = tx;
     this.vnetLen = vnetHdr ? 10 : 0;
+    this.limit = limit;
   }
 
   /**
    * Answers the packet at frame[l3 .. l3 + ipLen) (Ethernet header at l2) with an ICMP error
    * from `src` to the packet's source, sent back the way it came: out of `egress` (the ingress
-   * interface) to the frame's source MAC, from its destination MAC.
+   * interface) to the frame's source MAC, from its destination MAC. ICMP_RATELIMITED when the
+   * rate limit holds it back (IcmpRateLimit).
    */
   toSender(frame: Uint8Array, l2: number, l3: number, ipLen: number, type: number, code: number, rest: number, src: number, egress: number): DropReason | 0 {
+    if (!this.limit.allow(read32(frame, l3 + 12), type, code, this.nowMs)) return DropReason.ICMP_RATELIMITED;
     const at = this.begin();
     if (at < 0) return DropReason.TX_BUFFER_FULL;
     const out = this.tx.buffer;
@@ -62,6 +145,7 @@ export class IcmpResponder {
 
   /** The same toward a real server (a NAT reply that cannot go on): MACs from its next hop. */
   toRealServer(frame: Uint8Array, l3: number, ipLen: number, type: number, code: number, rest: number, nextHops: NextHopTable, destSlot: number): DropReason | 0 {
+    if (!this.limit.allow(read32(frame, l3 + 12), type, code, this.nowMs)) return DropReason.ICMP_RATELIMITED;
     const at = this.begin();
     if (at < 0) return DropReason.TX_BUFFER_FULL;
     nextHops.writeMacs(destSlot, this.tx.buffer, at + this.vnetLen);

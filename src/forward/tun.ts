@@ -72,6 +72,9 @@ export class TunForwarder {
    */
   forward(src: Uint8Array, srcView: DataView, l2: number, l3: number, innerLen: number, off: OffloadInfo, nextHops: NextHopTable, destSlot: number, rip: number): DropReason | 0 {
     this.frames = 0;
+    // Set again by a DF refusal below; any other TOO_BIG earns no ICMP (the pipeline sends
+    // "fragmentation needed" only with an MTU here), so no earlier packet's MTU is announced.
+    this.icmpMtu = 0;
     this.rip = rip >>> 0;
     const flags = nextHops.flags(destSlot);
     if ((flags & NextHopFlag.VALID) === 0) return DropReason.NO_NEXT_HOP;
@@ -132,7 +135,10 @@ export class TunForwarder {
     const head = this.vnetLen + ETH_BYTES;
     const total = IPIP_HEADER_BYTES + innerLen;
     this.frames = 0;
-    if (total > 0xffff) return DropReason.TOO_BIG;
+    // An outer packet past 65,535 bytes cannot exist whole, but its fragments can (the kernel's
+    // ip_fragment cuts skb->len): such a packet (no DF: a DF one was refused in forward()) is
+    // fragmented as if the MTU were at most 65,535.
+    if (total > 0xffff && mtu > 0xffff) mtu = 0xffff;
     // Build the whole outer packet once; fragments are cut from it below.
     const at = tx.reserve(head + total);
     if (at < 0) return DropReason.TX_BUFFER_FULL;
@@ -150,6 +156,7 @@ export class TunForwarder {
     // RFC 791 fragmentation of the outer packet (DF is clear): 8-byte multiples of the inner
     // bytes per fragment; the outer header has no options, so every fragment repeats it as is.
     const per = (mtu - IPIP_HEADER_BYTES) & ~7;
+    // An egress MTU under 28 leaves no 8-byte block per fragment: dropped, no ICMP (icmpMtu 0).
     if (per <= 0) return DropReason.TOO_BIG;
     const data = innerLen;
     const egress = nextHops.egress(destSlot);

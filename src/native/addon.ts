@@ -133,6 +133,9 @@ export interface PacketSocketStats {
   /** Totals since open: sendmmsg failures, and frames not sent because of them. */
   txErrors: number;
   txDropped: number;
+  /** Of those, frames shed because the socket's send memory was full (EAGAIN: send() never
+   *  blocks, it uses MSG_DONTWAIT) or the device/qdisc had no room (ENOBUFS). */
+  txShed: number;
   /** errno name of the last transmit failure, or null. */
   lastTxError: string | null;
 }
@@ -156,6 +159,8 @@ export interface PacketSocket {
   readonly overflowSlots: number;
   readonly ifindex: number;
   readonly vnetHdr: boolean;
+  /** PacketSocketStats.txShed as a plain number (no object): read by the worker after a short send. */
+  readonly txShed: number;
   /**
    * Writes up to maxFrames (default desc.length / FRAME_STRIDE) ready frames as FRAME_STRIDE cells
    * each (FRAME_OFFSET, FRAME_CAPLEN, ...) and returns how many. Frames stay valid until release().

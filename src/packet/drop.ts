@@ -100,10 +100,28 @@ export const enum DropReason {
    * (ip_route_input_slow, fib_validate_source); uvs taps earlier, so it checks them itself.
    */
   MARTIAN_SOURCE = 44,
+  /**
+   * A frame with an 802.1Q tag whose VID is not 0 (the ring's TP_STATUS_VLAN_VALID, tp_vlan_tci) on
+   * the device it was tapped on: it belongs to that VID's VLAN device, which sees it untagged, or
+   * to no one (the kernel drops it as PACKET_OTHERHOST). The capture filter refuses these already.
+   */
+  FOREIGN_VLAN = 45,
+  /**
+   * A tapped frame that is not addressed to this host on the capture device: packet type other
+   * than PACKET_HOST (another host's, broadcast, multicast, our own outgoing copy) or a frame
+   * reported on another interface than the socket's. The capture filter refuses these already.
+   */
+  NOT_HOST_FRAME = 46,
+  /**
+   * Not a dropped packet but an ICMP error uvs did not send: the per-destination or the global
+   * rate limit (forward/icmp.ts IcmpRateLimit, the kernel's icmp_ratelimit / icmp_msgs_per_sec)
+   * was exhausted. The packet that earned it is counted under its own reason too.
+   */
+  ICMP_RATELIMITED = 47,
 }
 
 /** One past the largest code; size counter arrays with it. */
-export const DROP_REASON_COUNT = 45;
+export const DROP_REASON_COUNT = 48;
 
 /** Counter/listing names, indexed by code; index 0 is "OK". */
 export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
@@ -152,6 +170,9 @@ export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
   'TX_BUFFER_FULL',
   'DROP_PACKET',
   'MARTIAN_SOURCE',
+  'FOREIGN_VLAN',
+  'NOT_HOST_FRAME',
+  'ICMP_RATELIMITED',
 ]);
 
 /** Name of a code for logs and listings; unknown codes are shown as numbers, never thrown on. */

@@ -37,6 +37,11 @@ export interface DecapOptions {
   log: Logger;
   /** For tests: the addon (default: loadNative()). */
   native?: NativeAddon;
+  /** For tests: brings the device up with the MTU (default: `ip link set dev NAME mtu MTU up`). */
+  linkUp?: (name: string, mtu: number) => void;
+  /** Called once when the agent gave up (its raw socket keeps failing) and stopped itself; the
+   *  CLI exits non-zero with the message. Default: log it. */
+  onFatal?: (err: Error) => void;
 }
 
 export interface DecapStats {
@@ -47,6 +52,11 @@ export interface DecapStats {
   notAllowed: number;
   /** Drops by reason name. */
   dropped: Record<string, number>;
+  /** Writes to the TUN device that failed (EIO while it is down, ...): those datagrams dropped. */
+  writeErrors: number;
+  /** Failed reads of the raw socket, and poll errors on it. */
+  readErrors: number;
+  pollErrors: number;
 }
 
 export class DecapError extends UvsError {
@@ -57,11 +67,18 @@ export class DecapError extends UvsError {
 
 /** Datagrams read per readiness callback before yielding to the event loop. */
 const MAX_READS = 256;
+/** Readiness callbacks in a row whose read failed (or poll errors in a row) before the agent
+ *  gives up: a socket that fails this often is broken, not busy, and retrying would spin. */
+export const MAX_ERRORS_IN_A_ROW = 50;
+/** A poll error stops libuv's watcher; it is started again after this long. */
+const POLL_RETRY_MS = 100;
 const BUFFER_BYTES = 65536 + 64;
 /** handle(): the outer destination is not --local. */
 const NOT_LOCAL = -1;
 /** handle(): the outer source is not in --allow. */
 const NOT_ALLOWED = -2;
+/** handle(): the write to the TUN device failed (writeErrors). */
+const WRITE_FAILED = -3;
 
 export class TunDecapAgent {
   private readonly opts: DecapOptions;
@@ -86,6 +103,14 @@ export class TunDecapAgent {
   /** --allow as a set (host order); empty = any source. */
   private readonly allow: Set<number>;
   private readonly drops = new Float64Array(64);
+  writeErrors = 0;
+  readErrors = 0;
+  pollErrors = 0;
+  /** Failed callbacks since the last good one. */
+  private errorsInARow = 0;
+  /** The last write error logged: a device that stays down logs once, not per datagram. */
+  private lastWriteError = '';
+  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: DecapOptions) {
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(opts.device)) {
@@ -112,10 +137,11 @@ export class TunDecapAgent {
     }
     this.tunFd = tun.fd;
     this.deviceName = tun.name;
-    const up = spawnSync('ip', ['link', 'set', 'dev', tun.name, 'mtu', String(this.opts.mtu), 'up'], { encoding: 'utf8' });
-    if (up.status !== 0) {
+    try {
+      (this.opts.linkUp ?? linkUp)(tun.name, this.opts.mtu);
+    } catch (err) {
       this.stop();
-      throw new DecapError(`ip link set dev ${tun.name} up: ${(up.stderr || up.error?.message || `exit ${up.status}`).trim()}`);
+      throw err;
     }
     try {
       this.raw = new this.native.RawSocket({ protocol: 4, rcvbuf: 4 << 20 });
@@ -124,11 +150,48 @@ export class TunDecapAgent {
       throw new DecapError(`cannot open a raw socket for IP protocol 4 (IPIP): ${(err as Error).message} (needs root or CAP_NET_RAW)`);
     }
     const raw = this.raw;
-    this.watcher = new this.native.FdWatcher(raw.fd, (status) => {
-      if (status < 0) this.opts.log.error(`raw socket poll error ${status}`);
-      else this.drain();
-    });
+    this.watcher = new this.native.FdWatcher(raw.fd, (status) => this.onReadable(status));
     this.watcher.start(1);
+  }
+
+  /**
+   * The watcher's callback. Nothing may escape it: an exception there is uncaught and ends the
+   * process (the tunnel with it). A poll error (libuv has stopped the watcher) is logged and the
+   * watcher started again shortly; a failed read is logged and counted; either failing
+   * MAX_ERRORS_IN_A_ROW times in a row stops the agent with a clear error (onFatal).
+   */
+  private onReadable(status: number): void {
+    if (!this.raw) return;
+    if (status < 0) {
+      this.pollErrors++;
+      this.opts.log.error(`raw socket poll error ${status}; watching again in ${POLL_RETRY_MS} ms`);
+      if (this.failed(`poll error ${status}`)) return;
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.watcher?.start(1);
+      }, POLL_RETRY_MS);
+      this.retryTimer.unref();
+      return;
+    }
+    try {
+      this.drain();
+      this.errorsInARow = 0;
+    } catch (err) {
+      this.readErrors++;
+      const msg = (err as Error).message;
+      if (this.errorsInARow === 0) this.opts.log.error(`raw socket read failed: ${msg}`);
+      this.failed(msg);
+    }
+  }
+
+  /** One more failure in a row; true when that was one too many and the agent stopped. */
+  private failed(what: string): boolean {
+    if (++this.errorsInARow < MAX_ERRORS_IN_A_ROW) return false;
+    const err = new DecapError(`raw socket for IPIP failed ${this.errorsInARow} times in a row (last: ${what}); stopping`);
+    this.stop();
+    if (this.opts.onFatal) this.opts.onFatal(err);
+    else this.opts.log.error(err.message);
+    return true;
   }
 
   private drain(): void {
@@ -141,12 +204,13 @@ export class TunDecapAgent {
       const r = this.handle(n);
       if (r === NOT_LOCAL) this.notLocal++;
       else if (r === NOT_ALLOWED) this.notAllowed++;
+      else if (r === WRITE_FAILED) continue;
       else if (r !== 0) this.drops[r]! += 1;
       else this.delivered++;
     }
   }
 
-  /** One datagram of n bytes at the start of the buffer; returns 0, NOT_LOCAL, NOT_ALLOWED or why it was dropped. */
+  /** One datagram of n bytes at the start of the buffer; returns 0, NOT_LOCAL, NOT_ALLOWED, WRITE_FAILED or why it was dropped. */
   handle(n: number): number {
     if (this.info[RAW_INFO_TRUNCATED] !== 0) return DropReason.TRUNCATED_IP;
     const r = ipipDecapsulate(this.buffer, this.view, 0, n, this.outer, this.inner);
@@ -157,7 +221,19 @@ export class TunDecapAgent {
     const len = this.inner.totalLength;
     // fdWrite writes from the buffer's start: move the inner packet there (a memmove, no view).
     this.buffer.copyWithin(0, at, at + len);
-    const w = this.native.fdWrite(this.tunFd, this.buffer, len);
+    let w: number;
+    try {
+      w = this.native.fdWrite(this.tunFd, this.buffer, len);
+    } catch (err) {
+      // EIO while the device is down (tun_get_user), ... : this datagram is lost, the agent goes
+      // on; logged when the error changes, counted always.
+      this.writeErrors++;
+      const msg = (err as Error).message;
+      if (msg !== this.lastWriteError) this.opts.log.error(`write to ${this.deviceName} failed: ${msg} (dropping; counted as writeErrors)`);
+      this.lastWriteError = msg;
+      return WRITE_FAILED;
+    }
+    this.lastWriteError = '';
     if (w !== len) return DropReason.TX_BUFFER_FULL;
     return 0;
   }
@@ -167,10 +243,15 @@ export class TunDecapAgent {
     this.drops.forEach((v, i) => {
       if (v > 0) dropped[dropReasonName(i)] = v;
     });
-    return { received: this.received, delivered: this.delivered, notLocal: this.notLocal, notAllowed: this.notAllowed, dropped };
+    return {
+      received: this.received, delivered: this.delivered, notLocal: this.notLocal, notAllowed: this.notAllowed, dropped,
+      writeErrors: this.writeErrors, readErrors: this.readErrors, pollErrors: this.pollErrors,
+    };
   }
 
   stop(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.watcher?.stop();
     this.watcher?.close();
     this.watcher = null;
@@ -179,4 +260,9 @@ export class TunDecapAgent {
     if (this.tunFd >= 0) this.native.fdClose(this.tunFd);
     this.tunFd = -1;
   }
+}
+
+function linkUp(name: string, mtu: number): void {
+  const up = spawnSync('ip', ['link', 'set', 'dev', name, 'mtu', String(mtu), 'up'], { encoding: 'utf8' });
+  if (up.status !== 0) throw new DecapError(`ip link set dev ${name} up: ${(up.stderr || up.error?.message || `exit ${up.status}`).trim()}`);
 }

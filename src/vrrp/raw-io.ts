@@ -33,6 +33,12 @@ export interface RawIoOptions {
 const RECV_BUFFER = 2048;
 /** Reads per readiness callback, so a flood cannot starve the timers. */
 const MAX_READS = 64;
+/** Failed callbacks in a row (reads or poll errors) after which an interface's socket is closed
+ *  and opened again by the next retry() (the link poller's): a socket that fails this often is
+ *  broken, and retrying it would spin. */
+export const MAX_VRRP_ERRORS_IN_A_ROW = 50;
+/** A poll error stops libuv's watcher; it is started again after this long. */
+const POLL_RETRY_MS = 100;
 
 interface Endpoint {
   name: string;
@@ -40,15 +46,22 @@ interface Endpoint {
   raw: RawSocket;
   watcher: FdWatcher;
   group: string | undefined;
+  /** Failed callbacks since the last good one. */
+  errorsInARow: number;
+  retryTimer: NodeJS.Timeout | null;
+  source: SocketEndpoint;
 }
 
-class RawVrrpSocket implements VrrpSocket {
+export class RawVrrpSocket implements VrrpSocket {
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly wire = new VrrpWire();
   private readonly buffer = new Uint8Array(RECV_BUFFER);
   private readonly info = new Uint32Array(4);
   private ipId = 1;
   undecodable = 0;
+  /** Failed reads and poll errors on the sockets (logged; see onReadable). */
+  readErrors = 0;
+  pollErrors = 0;
 
   constructor(
     private readonly native: NativeAddon,
@@ -67,7 +80,7 @@ class RawVrrpSocket implements VrrpSocket {
    */
   private tryOpen(e: SocketEndpoint): void {
     try {
-      this.open(e.interfaceName, e.ifindex, e.multicastGroup);
+      this.open(e.interfaceName, e.ifindex, e.multicastGroup, e);
       this.missing.delete(e.interfaceName);
     } catch (err) {
       if (!this.missing.has(e.interfaceName)) {
@@ -81,7 +94,7 @@ class RawVrrpSocket implements VrrpSocket {
     for (const e of [...this.missing.values()]) this.tryOpen(e);
   }
 
-  private open(name: string, knownIfindex: number, group: string | undefined): Endpoint {
+  private open(name: string, knownIfindex: number, group: string | undefined, source: SocketEndpoint): Endpoint {
     const ifindex = knownIfindex || this.native.ifIndex(name);
     const raw = new this.native.RawSocket({
       protocol: IPPROTO_VRRP,
@@ -93,14 +106,52 @@ class RawVrrpSocket implements VrrpSocket {
       multicastLoop: false,
     });
     if (group !== undefined) raw.addMembership(group, ifindex);
-    const endpoint: Endpoint = { name, ifindex, raw, group, watcher: undefined as unknown as FdWatcher };
-    endpoint.watcher = new this.native.FdWatcher(raw.fd, (status) => {
-      if (status < 0) this.logger.warn(`vrrp socket on ${name}: poll error ${status}`);
-      else this.drain(endpoint);
-    });
+    const endpoint: Endpoint = { name, ifindex, raw, group, watcher: undefined as unknown as FdWatcher, errorsInARow: 0, retryTimer: null, source };
+    endpoint.watcher = new this.native.FdWatcher(raw.fd, (status) => this.onReadable(endpoint, status));
     endpoint.watcher.start(1);
     this.endpoints.set(name, endpoint);
     return endpoint;
+  }
+
+  /**
+   * The watcher's callback: nothing may escape it (an exception there ends the VRRP thread). A
+   * poll error (libuv stopped the watcher) is logged and the watcher started again shortly; a
+   * failed read is logged and counted; MAX_VRRP_ERRORS_IN_A_ROW failures in a row close the
+   * socket, and the next retry() opens it again (its instances meanwhile hear no adverts, as on a
+   * link that is down).
+   */
+  private onReadable(endpoint: Endpoint, status: number): void {
+    if (this.endpoints.get(endpoint.name) !== endpoint) return;
+    if (status < 0) {
+      this.pollErrors++;
+      this.logger.warn(`vrrp socket on ${endpoint.name}: poll error ${status}; watching again in ${POLL_RETRY_MS} ms`);
+      if (this.failed(endpoint, `poll error ${status}`)) return;
+      endpoint.retryTimer = setTimeout(() => {
+        endpoint.retryTimer = null;
+        if (this.endpoints.get(endpoint.name) === endpoint) endpoint.watcher.start(1);
+      }, POLL_RETRY_MS);
+      endpoint.retryTimer.unref();
+      return;
+    }
+    try {
+      this.drain(endpoint);
+      endpoint.errorsInARow = 0;
+    } catch (err) {
+      this.readErrors++;
+      const msg = err instanceof Error ? err.message : String(err);
+      if (endpoint.errorsInARow === 0) this.logger.warn(`vrrp socket on ${endpoint.name}: read failed: ${msg}`);
+      this.failed(endpoint, msg);
+    }
+  }
+
+  /** One more failure in a row; true when the socket was closed for it (to be reopened by retry()). */
+  private failed(endpoint: Endpoint, what: string): boolean {
+    if (++endpoint.errorsInARow < MAX_VRRP_ERRORS_IN_A_ROW) return false;
+    this.logger.error(`vrrp socket on ${endpoint.name} failed ${endpoint.errorsInARow} times in a row (last: ${what}); closed, reopening`);
+    this.closeEndpoint(endpoint);
+    this.endpoints.delete(endpoint.name);
+    this.missing.set(endpoint.name, { ...endpoint.source, ifindex: 0 });
+    return true;
   }
 
   private drain(endpoint: Endpoint): void {
@@ -141,19 +192,23 @@ class RawVrrpSocket implements VrrpSocket {
   }
 
   close(): void {
-    for (const e of this.endpoints.values()) {
-      e.watcher.stop();
-      e.watcher.close();
-      if (e.group !== undefined) {
-        try {
-          e.raw.dropMembership(e.group, e.ifindex);
-        } catch {
-          // The interface may be gone already; closing the socket leaves the group anyway.
-        }
-      }
-      e.raw.close();
-    }
+    for (const e of this.endpoints.values()) this.closeEndpoint(e);
     this.endpoints.clear();
+  }
+
+  private closeEndpoint(e: Endpoint): void {
+    if (e.retryTimer) clearTimeout(e.retryTimer);
+    e.retryTimer = null;
+    e.watcher.stop();
+    e.watcher.close();
+    if (e.group !== undefined) {
+      try {
+        e.raw.dropMembership(e.group, e.ifindex);
+      } catch {
+        // The interface may be gone already; closing the socket leaves the group anyway.
+      }
+    }
+    e.raw.close();
   }
 }
 

@@ -6,17 +6,18 @@ import { listDataplane } from '../../src/control/format-dataplane';
 test('uvsadm --dataplane: evictions per reason in each worker row, drops summed below', () => {
   const text = listDataplane([
     { id: 0, alive: true, restarts: 0, stats: { rx_frames: 10, tx_frames: 9, evict_syn: 4096, evict_udp: 12, evict_nodata: 3000, evict_few: 1 }, drops: { DROP_PACKET: 2 } },
-    { id: 1, alive: true, restarts: 1, stats: { evict_syn: 4 }, drops: { DROP_PACKET: 1 } },
+    { id: 1, alive: true, restarts: 1, stats: { evict_syn: 4, tx_shed: 7 }, drops: { DROP_PACKET: 1 } },
   ]);
   const [header, w0, w1] = text.split('\n');
   const names = header!.trim().split(/\s{2,}/);
   const at = (row: string, name: string): string => row.trim().split(/\s+/)[names.indexOf(name)]!;
-  assert.deepEqual(names.slice(-4), ['EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew']);
+  assert.deepEqual(names.slice(-5), ['EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed']);
   assert.equal(at(w0!, 'EvictSyn'), '4096');
   assert.equal(at(w0!, 'EvictUdp'), '12');
   assert.equal(at(w0!, 'EvictNoData'), '3000');
   assert.equal(at(w0!, 'EvictFew'), '1');
   assert.equal(at(w1!, 'EvictSyn'), '4');
   assert.equal(at(w1!, 'EvictFew'), '0');
+  assert.equal(at(w1!, 'TxShed'), '7');
   assert.match(text, /Drops:\n {2}DROP_PACKET {2}3\n/);
 });

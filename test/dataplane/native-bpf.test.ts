@@ -42,8 +42,9 @@ describe('buildHostFilter', () => {
   it('bounds the address list by the 8-bit jump and says by how much', () => {
     const many = Array.from({ length: 300 }, (_, i) => (0x0a000000 + i) >>> 0);
     assert.throws(() => buildHostFilter({ destinations: many }), /300 addresses need a jump of \d+ instructions; classic BPF allows 255, so use at most \d+ addresses/);
-    const ok = buildHostFilter({ destinations: many.slice(0, 250) });
-    assert.equal(runFilter(ok, udp('10.0.0.9', '10.0.0.249'), HOST) > 0, true);
+    // 245: the VLAN test (bpf.ts, vlanCheck) takes 5 of the 255.
+    const ok = buildHostFilter({ destinations: many.slice(0, 245) });
+    assert.equal(runFilter(ok, udp('10.0.0.9', '10.0.0.244'), HOST) > 0, true);
   });
 
   it('refuses an empty list and bad addresses', () => {

@@ -555,3 +555,70 @@ test('martian sources to a virtual service are dropped and counted (MARTIAN_SOUR
     assert.notEqual(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP_SYN })), NO_TX, 'a real client still gets in');
   }
 });
+
+test('TUN: a packet without DF whose outer header would pass 65535 bytes is fragmented, with no "fragmentation needed" (the last DF refusal\'s MTU is not reused)', () => {
+  const lab = makeLab({ fwd: ForwardMethod.TUNNEL, mtu: 1500 });
+  run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40013, dport: 80, flags: TCP_SYN, df: false }));
+  // A DF refusal first: the forwarder remembers MTU 1480 for its ICMP.
+  assert.equal(run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40013, dport: 80, flags: TCP_ACK, payload: new Uint8Array(1460) })), QUEUED);
+  assert.equal(lab.counters.drops(DropReason.TOO_BIG), 1);
+  lab.pipeline.tx.reset();
+  // 65,520 bytes reassembled by fanout defrag, no DF: the outer packet (65,540) cannot exist
+  // whole, but its fragments can (the kernel's ip_fragment works on skb->len).
+  const huge = tcpFrame({ src: CLIENT, dst: VIP, sport: 40013, dport: 80, flags: TCP_ACK, payload: new Uint8Array(65520 - 40).fill(0x33), df: false });
+  assert.equal(run(lab, huge), QUEUED);
+  assert.equal(lab.counters.drops(DropReason.TOO_BIG), 1, 'not refused');
+  assert.equal(queued(lab, 0).length, 0, 'no ICMP to the client');
+  const frags = queued(lab, 1);
+  assert.equal(frags.length, Math.ceil(65520 / 1480));
+  let data = 0;
+  for (const f of frags) {
+    assert.ok(f.length - 14 <= 1500);
+    data += viewOf(f).getUint16(14 + 2) - 20;
+  }
+  assert.equal(data, 65520);
+});
+
+test('ICMP errors about a tracked flow with a bad ICMP checksum are dropped and counted, not rewritten (ip_vs_in_icmp / handle_response_icmp)', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, rport: 8080 });
+  run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40031, dport: 80, flags: TCP_SYN }));
+  const replyAsSent = tcpFrame({ srcMac: DIRECTOR_MAC, dstMac: CLIENT_MAC, src: VIP, dst: CLIENT, sport: 80, dport: 40031, flags: TCP_ACK, ttl: 63 });
+  const err = icmpError({ srcMac: CLIENT_MAC, dstMac: DIRECTOR_MAC, src: '10.77.0.1', dst: VIP, type: 3, code: 4, mtu: 1400, quotedFrame: replyAsSent });
+  err[14 + 20 + 2]! ^= 0x5a; // the ICMP checksum
+  const copy = err.slice();
+  assert.equal(run(lab, err, 0), NO_TX);
+  assert.deepEqual(err, copy, 'not rewritten');
+  assert.equal(lab.counters.drops(DropReason.BAD_ICMP_CHECKSUM), 1);
+  // From the NAT real server's side too.
+  const query = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: CLIENT, dst: VIP, ttl: 64, id: 5 }).udp({ srcPort: 6001, dstPort: 80 }).payload('q').build();
+  const udpLab = makeLab({ fwd: ForwardMethod.MASQ, proto: 17, rport: 5353 });
+  assert.equal(run(udpLab, query, 0), 1);
+  const back = icmpError({ srcMac: RS_MACS[1]!, dstMac: DIRECTOR_RS_MAC, src: RIPS[1]!, dst: CLIENT, type: 3, code: 3, quotedFrame: query });
+  back[14 + 20 + 3]! ^= 0x01;
+  assert.equal(run(udpLab, back, 1), NO_TX);
+  assert.equal(udpLab.counters.drops(DropReason.BAD_ICMP_CHECKSUM), 1);
+});
+
+test('ICMP error quoting a non-first fragment (no L4 header in the quote) is left to the kernel', () => {
+  const lab = makeLab({ fwd: ForwardMethod.MASQ, rport: 8080 });
+  run(lab, tcpFrame({ src: CLIENT, dst: VIP, sport: 40032, dport: 80, flags: TCP_SYN }));
+  // The quoted bytes after the IP header look like the flow's ports, but the quoted packet is a
+  // fragment at offset 1480: they are payload, not a TCP header.
+  const replyAsSent = tcpFrame({ srcMac: DIRECTOR_MAC, dstMac: CLIENT_MAC, src: VIP, dst: CLIENT, sport: 80, dport: 40032, flags: TCP_ACK, ttl: 63 });
+  const fv = viewOf(replyAsSent);
+  fv.setUint16(14 + 6, 1480 / 8);
+  fv.setUint16(14 + 10, 0);
+  fv.setUint16(14 + 10, ~foldSum(onesComplementSum(replyAsSent, 14, 20)) & 0xffff);
+  const err = icmpError({ srcMac: CLIENT_MAC, dstMac: DIRECTOR_MAC, src: '10.77.0.1', dst: VIP, type: 3, code: 4, mtu: 1400, quotedFrame: replyAsSent });
+  const copy = err.slice();
+  assert.equal(run(lab, err, 0), NO_TX);
+  assert.deepEqual(err, copy);
+});
+
+test('a frame with an 802.1Q tag of a VLAN in its data (libpcap puts the offloaded tag back) is not forwarded: FOREIGN_VLAN', () => {
+  const lab = makeLab({ fwd: ForwardMethod.DROUTE });
+  const tagged = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC, vlan: { id: 100 } })
+    .ipv4({ src: CLIENT, dst: VIP, ttl: 64 }).tcp({ srcPort: 40050, dstPort: 80, flags: TCP_SYN }).build();
+  assert.equal(run(lab, tagged), NO_TX);
+  assert.equal(lab.counters.drops(DropReason.FOREIGN_VLAN), 1);
+});

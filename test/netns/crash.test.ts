@@ -33,7 +33,7 @@ test('an uncaught exception: uvsd logs it, removes its nftables guard and exits 
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const deadline = Date.now() + 20_000;
-    while (!/data plane: /.test(log)) {
+    while (!/data plane: (\d+ worker|libpcap)/.test(log)) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`uvsd did not come up:\n${log}`);
       await new Promise((r) => setTimeout(r, 100));
     }

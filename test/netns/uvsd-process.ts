@@ -19,7 +19,7 @@ export class UvsdProcess {
    * Starts `uvsd -n -l [--no-config] ARGS` (after killing one this object started before) and waits, at most
    * 20 s, until uvsadm gets answers and the data plane logged that it runs (`ready`).
    */
-  async start(args: readonly string[], ready: RegExp = /data plane/): Promise<void> {
+  async start(args: readonly string[], ready: RegExp = /data plane: (\d+ worker|libpcap)/): Promise<void> {
     await this.stop('SIGKILL');
     this.log = '';
     // --no-config unless the test names a file: a keepalived.conf at the default path changes nothing.
