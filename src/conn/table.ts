@@ -141,7 +141,8 @@ export const enum EntryCell {
   /** cport << 16 | vport. */
   PORTS = 4,
   DADDR = 5,
-  /** dport << 16 | DestTable slot (65535 = none). */
+  /** dport << 16 | DestTable slot bits 0..15 (the slot's bits 16..23 are META's DEST_HI; the
+   *  whole slot is NO_DEST = none). */
   DPORT_DEST = 6,
   /** Mutable under the entry lock: protocol state | StateFlag bits. */
   STATE = 7,
@@ -203,6 +204,9 @@ export const enum Meta {
   ONE_PACKET = 0x4000,
   OWNER_SHIFT = 16,
   OWNER_MASK = 0xff0000,
+  /** Bits 16..23 of the DestTable slot (its bits 0..15 are in DPORT_DEST): immutable like the
+   *  rest of META, so a 24-bit slot costs no cell and no extra load (META is read with the key). */
+  DEST_HI_SHIFT = 24,
 }
 
 /** Flag bits of the STATE cell above the protocol state (bits 0..7). */
@@ -228,8 +232,16 @@ const LOCK_GIVE_UP_MS = 5_000;
 
 /** Entry numbers occupy 24 bits of a bucket. */
 export const MAX_CAPACITY = 0xfffffd;
-/** DPORT_DEST low half when the entry has no destination. */
-export const NO_DEST = 0xffff;
+/** The DestTable slot of an entry without a destination: slots are 24 bits (DPORT_DEST's low
+ *  16 and META's DEST_HI 8), so a DestTable may have up to NO_DEST (16,777,215) slots. */
+export const NO_DEST = 0xffffff;
+/** META bits that are local to this table (owner, real-server slot): not exported. */
+const META_LOCAL = Meta.OWNER_MASK | (0xff << Meta.DEST_HI_SHIFT);
+
+/** The DestTable slot (or NO_DEST) of an entry from its META and DPORT_DEST cells. */
+export function entryDestSlot(meta: number, dportDest: number): number {
+  return ((meta >>> Meta.DEST_HI_SHIFT) << 16) | (dportDest & 0xffff);
+}
 const IDX_MASK = 0xffffff;
 /** IPVS expire_later: an expired template that still controls entries waits 60 s more. */
 const EXPIRE_LATER_MS = 60_000;
@@ -420,7 +432,7 @@ export class ConnTable {
       throw new RangeError(`ConnTable: workerId must be an integer in 0..255, got ${workerId}`);
     }
     if (dests.capacity > NO_DEST) {
-      throw new RangeError(`ConnTable: entries keep a real server in 16 bits, so the DestTable may have at most ${NO_DEST} slots, not ${dests.capacity}`);
+      throw new RangeError(`ConnTable: entries keep a real server in 24 bits, so the DestTable may have at most ${NO_DEST} slots, not ${dests.capacity}`);
     }
     const bytes = connTableBytes(capacity);
     if (options.buffer && options.buffer.byteLength !== bytes) {
@@ -793,11 +805,12 @@ export class ConnTable {
   private fill(out: ConnRef, e: number, bucket: number, state: number): void {
     const c = this.cells;
     out.index = (bucket & IDX_MASK) - 1;
-    out.meta = c[e + EntryCell.META]!;
+    const meta = c[e + EntryCell.META]!;
+    out.meta = meta;
     out.daddr = c[e + EntryCell.DADDR]! >>> 0;
     const dd = c[e + EntryCell.DPORT_DEST]!;
     out.dport = dd >>> 16;
-    const slot = dd & 0xffff;
+    const slot = entryDestSlot(meta, dd);
     out.destSlot = slot === NO_DEST ? -1 : slot;
     out.state = state;
     out.control = c[e + EntryCell.CONTROL]!;
@@ -1054,11 +1067,13 @@ export class ConnTable {
     controlTemplate: number,
   ): number {
     const c = this.cells;
+    const slot = destSlot < 0 ? NO_DEST : destSlot & NO_DEST;
     const fullMeta =
       (proto & Meta.PROTO_MASK) |
       (meta & (Meta.TEMPLATE | Meta.NO_CPORT | Meta.ONE_PACKET)) |
       ((forward << Meta.FWD_SHIFT) & Meta.FWD_MASK) |
-      (this.workerId << Meta.OWNER_SHIFT);
+      (this.workerId << Meta.OWNER_SHIFT) |
+      ((slot >>> 16) << Meta.DEST_HI_SHIFT);
     const ports = ((cport << 16) | (vport & 0xffff)) | 0;
     const t = Math.min(Math.max(0, Math.round(timeoutMs)), MAX_TIMEOUT_MS);
     const isTemplate = (meta & Meta.TEMPLATE) !== 0;
@@ -1095,7 +1110,7 @@ export class ConnTable {
     c[e + EntryCell.VADDR] = vaddr;
     c[e + EntryCell.PORTS] = ports;
     c[e + EntryCell.DADDR] = daddr;
-    c[e + EntryCell.DPORT_DEST] = ((dport << 16) | (destSlot < 0 ? NO_DEST : destSlot & 0xffff)) | 0;
+    c[e + EntryCell.DPORT_DEST] = ((dport << 16) | (slot & 0xffff)) | 0;
     c[e + EntryCell.STATE] = state;
     c[e + EntryCell.TIMEOUT] = t;
     c[e + EntryCell.EXPIRES] = ((nowMs | 0) + t) | 0;
@@ -1233,7 +1248,7 @@ export class ConnTable {
       if ((seq & SEQ_LIVE) !== 0 && ((c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT) === me) {
         let due = ((now - Atomics.load(c, e + EntryCell.EXPIRES)) | 0) >= 0 || (c[e + EntryCell.STATE]! & StateFlag.DEAD) !== 0;
         if (!due && nodest) {
-          const slot = c[e + EntryCell.DPORT_DEST]! & 0xffff;
+          const slot = entryDestSlot(c[e + EntryCell.META]!, c[e + EntryCell.DPORT_DEST]!);
           if (slot !== NO_DEST && (Atomics.load(dcells, slot * DEST_SLOT_CELLS + DestField.FLAGS) & DestFlag.AVAILABLE) === 0) {
             due = this.expireNow(idx, seq & ~SEQ_BUSY, now);
           }
@@ -1358,7 +1373,7 @@ export class ConnTable {
     if (!isTemplate && control > 0) {
       Atomics.sub(c, this.entryBase + (control - 1) * ENTRY_CELLS + EntryCell.CONTROL, 1);
     }
-    const slot = dd & 0xffff;
+    const slot = entryDestSlot(meta, dd);
     if (slot !== NO_DEST) this.unbindDest(slot, isTemplate, (state & StateFlag.INACTIVE) !== 0);
   }
 
@@ -1388,7 +1403,7 @@ export class ConnTable {
         vport: ports & 0xffff,
         daddr: c[e + EntryCell.DADDR]! >>> 0,
         dport: dd >>> 16,
-        destSlot: (dd & 0xffff) === NO_DEST ? -1 : dd & 0xffff,
+        destSlot: entryDestSlot(meta, dd) === NO_DEST ? -1 : entryDestSlot(meta, dd),
         state: state & StateFlag.STATE_MASK,
         expiresMs: Math.max(0, this.remainingMs(index, nowMs)),
         template,
@@ -1446,7 +1461,7 @@ export class ConnTable {
       const state = c[e + EntryCell.STATE]!;
       if (state & StateFlag.DEAD) continue;
       const o = records * SYNC_RECORD_CELLS;
-      out[o + SyncCell.META] = c[e + EntryCell.META]! & ~Meta.OWNER_MASK;
+      out[o + SyncCell.META] = c[e + EntryCell.META]! & ~META_LOCAL;
       out[o + SyncCell.CADDR] = c[e + EntryCell.CADDR]!;
       out[o + SyncCell.VADDR] = c[e + EntryCell.VADDR]!;
       out[o + SyncCell.PORTS] = c[e + EntryCell.PORTS]!;
@@ -1507,7 +1522,7 @@ export class ConnTable {
       rec[offset + SyncCell.DPORT]! & 0xffff,
       destSlot,
       (meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT,
-      meta,
+      meta & ~META_LOCAL,
       state,
       rec[offset + SyncCell.TIMEOUT_MS]!,
       nowMs,

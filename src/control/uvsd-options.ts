@@ -88,13 +88,14 @@ export const DEFAULT_CONN_MAX = defaultConnMax();
  * Table caps. IPVS has none (kmalloc per object); uvs sizes its shared tables up front. Cost per
  * service slot: 56 bytes of snapshot and index (twice while a new snapshot is built) plus 40 bytes
  * of counters per worker; per real-server slot: 48 bytes of DestTable, 32 of next hop, 40 of
- * counters per worker. The defaults (16,384 services, 65,535 real servers) take about 8 MB with
- * two workers; memory for a service's scheduler and listing is allocated only when the service
- * exists. Real servers are capped at 65,535 whatever the option: a connection entry keeps its
- * real server's slot in 16 bits (src/conn/table.ts, NO_DEST).
+ * counters per worker. The defaults (16,384 services, 131,072 real servers: 10,000 services of
+ * 10 real servers fit) take about 22 MB with two workers, backed by the kernel only as slots are
+ * first used; memory for a service's scheduler and listing is allocated only when the service
+ * exists. Real servers are capped at 16,777,215 (NO_DEST) whatever the option: a connection
+ * entry keeps its real server's slot in 24 bits (src/conn/table.ts, entryDestSlot).
  */
 export const DEFAULT_SVC_MAX = 1 << 14;
-export const DEFAULT_DEST_MAX = NO_DEST;
+export const DEFAULT_DEST_MAX = 1 << 17;
 export const MAX_SVC_MAX = 1 << 22;
 export const MAX_DEST_MAX = NO_DEST;
 /** keepalived's default configuration file (keepalived(8), -f). */

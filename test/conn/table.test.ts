@@ -439,3 +439,60 @@ test('locks left taken by a dead thread are taken over after lockGiveUpMs, and c
   assert.equal(table.indexRepairs, 2);
   assert.equal(table.count, 2);
 });
+
+test('real servers beyond slot 65,535: an entry keeps a 24-bit DestTable slot (lookups, counters, listing, expiry, export)', () => {
+  const CAP = 70_000;
+  const dests = new DestTable(CAP);
+  // Fill the table so the last real servers sit above 16 bits of slot, one of them at the top.
+  let nat = -1;
+  let dr = -1;
+  for (let i = 0; i < CAP; i++) {
+    const slot = dests.allocate();
+    dests.set(slot, DestField.ADDR, (0x0a010000 + i) | 0);
+    dests.set(slot, DestField.PORT, 8080);
+    if (slot === 65_535) dr = slot;
+    if (slot === CAP - 1) nat = slot;
+  }
+  assert.equal(nat, 69_999);
+  const table = new ConnTable(64, dests, { workerId: 3 });
+  const c = ip('192.168.7.9');
+  const vip = ip('10.0.0.100');
+  const a = table.insert(TCP, c, 40000, vip, 80, dests.addr(nat), 8080, nat, ForwardMethod.MASQ, 0, StateFlag.INACTIVE, 1000, NOW, -1);
+  const b = table.insert(TCP, c, 40001, vip, 80, dests.addr(dr), 8080, dr, ForwardMethod.DROUTE, Meta.TEMPLATE, 0, 1000, NOW, -1);
+  const none = table.insert(TCP, c, 40002, vip, 80, 0, 0, -1, ForwardMethod.DROUTE, 0, 0, 1000, NOW, -1);
+  assert.ok(a >= 0 && b >= 0 && none >= 0);
+  const ref = new ConnRef();
+  assert.ok(table.lookupIn(TCP, c, 40000, vip, 80, ref));
+  assert.equal(ref.destSlot, nat);
+  assert.equal((ref.meta & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT, 3, 'the slot bits do not touch the owner');
+  assert.equal((ref.meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT, ForwardMethod.MASQ);
+  assert.ok(table.lookupOut(TCP, dests.addr(nat), 8080, c, 40000, ref));
+  assert.equal(ref.destSlot, nat);
+  assert.ok(table.lookupTemplate(TCP, c, 40001, vip, 80, ref));
+  assert.equal(ref.destSlot, dr);
+  assert.ok(table.lookupIn(TCP, c, 40002, vip, 80, ref));
+  assert.equal(ref.destSlot, -1);
+  assert.equal(dests.load(nat, DestField.INACTIVE), 1);
+  assert.equal(dests.load(dr, DestField.PERSIST), 1);
+  const rows = table.list(NOW);
+  assert.deepEqual(rows.map((r) => r.destSlot).sort((x, y) => x - y), [-1, dr, nat]);
+  // Exported records carry no local bits (slot, owner): the importer binds its own slot.
+  const out = new Int32Array(3 * SYNC_RECORD_CELLS);
+  assert.equal(table.exportBatch(0, out, NOW).records, 3);
+  for (let r = 0; r < 3; r++) assert.equal(out[r * SYNC_RECORD_CELLS]! >>> 16, 0, `record ${r} META keeps only exported bits`);
+  const other = new ConnTable(64, dests, { workerId: 0 });
+  const imported = other.importEntry(out, 0, nat, NOW);
+  assert.ok(other.lookupIn(TCP, c, 40000, vip, 80, ref));
+  assert.equal(ref.index, imported);
+  assert.equal(ref.destSlot, nat);
+  assert.equal(dests.load(nat, DestField.INACTIVE), 2);
+  // Expiry unbinds the right slots.
+  assert.equal(table.expire(NOW + 5000, 64), 3);
+  assert.equal(dests.load(nat, DestField.INACTIVE), 1);
+  assert.equal(dests.load(dr, DestField.PERSIST), 0);
+});
+
+test('a DestTable above 16,777,215 slots is refused with the reason', () => {
+  const dests = { capacity: 16_777_216 } as unknown as DestTable;
+  assert.throws(() => new ConnTable(64, dests, { workerId: 0 }), /24 bits.*16777215 slots, not 16777216/);
+});
