@@ -961,6 +961,19 @@ export class ConnTable {
     Atomics.or(c, e + EntryCell.TRAFFIC, Traffic.HOP_VALID | ((ingress << Traffic.HOP_IF_SHIFT) & Traffic.HOP_IF_MASK));
   }
 
+  /** Gives entry `index` a next hop toward the client exported with exportWithHops (HOP_CELLS
+   *  cells at hops[at]), on data-plane interface `ingress` (which may differ from the exported
+   *  one's number). No-op when the exported entry had none. */
+  setClientHopCells(index: number, hops: Int32Array, at: number, ingress: number): void {
+    if ((hops[at + 3]! & Traffic.HOP_VALID) === 0 || ingress < 0) return;
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    c[e + EntryCell.HOP_A] = hops[at]!;
+    c[e + EntryCell.HOP_B] = hops[at + 1]!;
+    c[e + EntryCell.HOP_C] = hops[at + 2]!;
+    Atomics.or(c, e + EntryCell.TRAFFIC, Traffic.HOP_VALID | ((ingress << Traffic.HOP_IF_SHIFT) & Traffic.HOP_IF_MASK));
+  }
+
   /** The interface toward the client of entry `index` (generation `seq`), or -1 when the entry
    *  has no next hop (created by connection sync) or is no longer `seq`. */
   clientHopEgress(index: number, seq: number): number {
@@ -1537,6 +1550,16 @@ export class ConnTable {
    * either: the backup rebuilds templates from their own records). The owner is not carried.
    */
   exportBatch(cursor: number, out: Int32Array, nowMs: number): { next: number; records: number } {
+    return this.exportWithHops(cursor, out, null, nowMs);
+  }
+
+  /**
+   * exportBatch that also copies each record's next hop toward the client (NAT entries) into
+   * `hops`, HOP_CELLS cells per record: HOP_A, HOP_B, HOP_C and the TRAFFIC cell's HOP_VALID and
+   * interface bits (0 when the entry has none). For a restart on the same director, where the
+   * MACs and interfaces are still the same (src/dataplane/conn-state.ts); sync does not carry it.
+   */
+  exportWithHops(cursor: number, out: Int32Array, hops: Int32Array | null, nowMs: number): { next: number; records: number } {
     const c = this.cells;
     const used = Atomics.load(c, HeaderCell.BUMP);
     const room = Math.floor(out.length / SYNC_RECORD_CELLS);
@@ -1559,6 +1582,14 @@ export class ConnTable {
       out[o + SyncCell.REMAINING_MS] = Math.max(0, this.remainingMs(index, nowMs));
       out[o + SyncCell.TIMEOUT_MS] = c[e + EntryCell.TIMEOUT]!;
       out[o + SyncCell.RESERVED] = 0;
+      if (hops !== null) {
+        const h = records * HOP_CELLS;
+        const t = Atomics.load(c, e + EntryCell.TRAFFIC);
+        hops[h] = c[e + EntryCell.HOP_A]!;
+        hops[h + 1] = c[e + EntryCell.HOP_B]!;
+        hops[h + 2] = c[e + EntryCell.HOP_C]!;
+        hops[h + 3] = t & (Traffic.HOP_VALID | Traffic.HOP_IF_MASK);
+      }
       if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (s1 | SEQ_BUSY)) continue; // freed meanwhile: drop it
       records++;
     }
@@ -1643,6 +1674,8 @@ export const enum SyncCell {
   RESERVED = 9,
 }
 export const SYNC_RECORD_CELLS = 10;
+/** Cells per record of exportWithHops' `hops`. */
+export const HOP_CELLS = 4;
 
 /**
  * The OVERLOAD clearing rule of IPVS ip_vs_unbind_dest: below -y when it is set; otherwise

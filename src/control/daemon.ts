@@ -15,6 +15,7 @@ import { ControlHandler } from './handler';
 import type { DaemonInfo } from './protocol';
 import { ControlServer } from './server';
 import { resolveSocketPath } from '../runtime/paths';
+import { defaultConnStatePath } from '../dataplane/conn-state';
 import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
 import { attachHealth } from './health';
@@ -47,6 +48,8 @@ export class Daemon implements DaemonHost {
   private lastApply: Promise<void> = Promise.resolve();
   /** `uvsadm -L -c` reads this; the data plane replaces it once it runs. */
   private conns: ConnLister = NO_CONNECTIONS;
+  /** Where a graceful stop saves the connections for the next uvsd (null: not at all). */
+  private connStatePath: string | null;
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
     this.model = new ServiceModel({ maxServices: options.svcMax, destCapacity: options.destMax });
@@ -57,6 +60,12 @@ export class Daemon implements DaemonHost {
       workers: () => this.dataPlane?.workerReports() ?? [],
     });
     this.server = new ControlServer(this.handler, log);
+    this.connStatePath = options.connState === '' ? null : (options.connState ?? defaultConnStatePath(socketPath));
+  }
+
+  /** The next stop does not save the connections (after a crash: start clean). */
+  discardConnState(): void {
+    this.connStatePath = null;
   }
 
   /** Loads the configuration (if any), then opens the control socket. */
@@ -187,11 +196,13 @@ export class Daemon implements DaemonHost {
       this.lastApply = dp.apply().catch((err: Error) => this.log.error(`data plane: ${err.message}`));
     });
     // Registered before start, so a start that fails half-way still removes the guard.
-    this.onStop('data plane', () => dp.stop());
+    this.onStop('data plane', () => dp.stop({ connStatePath: this.connStatePath }));
     await dp.start();
     this.dataPlane = dp;
     this.attachCounters(dp.counters);
     this.attachConnections(dp.connLister);
+    // Restart without loss: the connections the previous uvsd saved come back (conn-state.ts).
+    if (this.connStatePath) await dp.restoreConnState(this.connStatePath);
   }
 
   /** The data plane, once running, hands over its summed counters (for --stats/--rate). */

@@ -70,13 +70,16 @@ export interface UvsdOptions {
   destMax: number;
   /** --socket PATH; null = UVS_SOCKET or /run/uvs/<netns inode>.sock. */
   socket: string | null;
+  /** --conn-state PATH|none: where a graceful stop saves the connections for the next uvsd
+   *  (restart without loss); null = beside the control socket (<socket>.conns), '' = none. */
+  connState: string | null;
   help: boolean;
   version: boolean;
 }
 
 /**
- * The default --conn-max: what 1/64 of the machine's memory holds at CONN_ENTRY_BYTES (80) per
- * entry, indexes included — 4.9 M entries (377 MiB) with 24 GiB, 838 K with 4 GiB — at least
+ * The default --conn-max: what 1/64 of the machine's memory holds at CONN_ENTRY_BYTES (80.125) per
+ * entry, indexes included — 4.9 M entries (377 MiB) with 24 GiB, 837 K with 4 GiB — at least
  * 65,536 and at most the table's limit. The buffer is allocated at start, but the kernel backs
  * its pages only as entries are first used.
  */
@@ -172,6 +175,7 @@ uvsd's options:
       --svc-max N              virtual services the table holds (default ${DEFAULT_SVC_MAX})
       --dest-max N             real servers the table holds, all services together (default ${DEFAULT_DEST_MAX})
       --socket PATH            control socket (default: $UVS_SOCKET, else /run/uvs/<netns inode>.sock)
+      --conn-state PATH|none   connections kept across a restart (default: the socket's path, .conns)
   -h, --help                   this text
   -v, --version                uvs's version
 `;
@@ -259,6 +263,7 @@ const SPECS: Spec[] = [
   { long: 'amemthresh', short: '', arg: 'required' },
   { long: 'am-droprate', short: '', arg: 'required' },
   { long: 'socket', short: '', arg: 'required' },
+  { long: 'conn-state', short: '', arg: 'required' },
   { long: 'help', short: 'h', arg: 'none' },
   { long: 'version', short: 'v', arg: 'none' },
 ];
@@ -283,7 +288,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     umask: null, signum: null, dontRespawn: false, notes: [],
     io: 'ring', ifaces: [],
     workers: defaultWorkers(), fanout: 'hash', connMax: DEFAULT_CONN_MAX, connDefense: {},
-    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null,
+    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, connState: null,
     help: false, version: false,
   };
   let useFile = false;
@@ -424,6 +429,10 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
     case 'am-droprate': o.connDefense.amDroprate = positiveInt('--am-droprate', v, 0x7fffffff); break;
     case 'svc-max': o.svcMax = positiveInt('--svc-max', v, MAX_SVC_MAX); break;
     case 'dest-max': o.destMax = positiveInt('--dest-max', v, MAX_DEST_MAX); break;
+    case 'conn-state':
+      if (v === '') throw new UvsdUsageError('--conn-state: empty path (none turns it off)');
+      o.connState = v === 'none' ? '' : v;
+      break;
     case 'socket':
       if (v === '') throw new UvsdUsageError('--socket: empty path');
       o.socket = v;
