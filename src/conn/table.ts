@@ -1326,7 +1326,15 @@ export class ConnTable {
     const dropMode = c[HeaderCell.DROP_ENTRY]!;
     const dropEntry = dropMode === 3 || (dropMode !== 0 && free < thresh);
     const pressure = thresh > 0 ? Math.min(1000, Math.max(0, Math.floor((free * 1000) / thresh))) : 0;
+    const tb = this.takenBase;
     for (let k = 0; k < steps; k++) {
+      // Placement by hash scatters entries over the whole table: 32 free slots (a clear bitmap
+      // word) cost one step, so a sparse table is swept round as fast as a dense prefix was.
+      if ((idx & 31) === 0 && c[tb + (idx >>> 5)] === 0) {
+        idx += 32;
+        if (idx >= used) idx = 0;
+        continue;
+      }
       const e = this.entryBase + idx * ENTRY_CELLS;
       const seq = Atomics.load(c, e + EntryCell.SEQ);
       if ((seq & SEQ_LIVE) !== 0 && ((c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT) === me) {

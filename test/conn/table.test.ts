@@ -547,3 +547,17 @@ function predictedOf(table: ConnTable, caddr: number, cport: number, vaddr: numb
   const twin = new ConnTable(table.capacity, table.dests, { workerId: 0, seed: table.cells[HeaderCell.SEED]! });
   return twin.insert(TCP, caddr, cport, vaddr, 80, 0, 0, -1, ForwardMethod.DROUTE, 0, 0, 1000, NOW, -1);
 }
+
+test('the expiry sweep skips free stretches: a sparse table is swept round in few steps', () => {
+  const CAP = 1 << 16;
+  const { table, nat } = setup(CAP, 11);
+  const made: number[] = [];
+  for (let i = 0; i < 8; i++) made.push(put(table, nat, ForwardMethod.MASQ, (0x0a0a0000 + i * 7919) | 0, 2000 + i, 1000));
+  // Scattered by hash over 65,536 slots.
+  assert.ok(Math.max(...made) - Math.min(...made) > CAP / 4, `slots ${made.join(',')}`);
+  // 2048 free words + 8 entries' steps: 3 calls of 1024 steps go round once.
+  let freed = 0;
+  for (let calls = 0; calls < 3; calls++) freed += table.expire(NOW + 5000, 1024);
+  assert.equal(freed, 8);
+  assert.equal(table.count, 0);
+});
