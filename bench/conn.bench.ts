@@ -106,7 +106,9 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
           group: 'conn',
           name: 'lookup hit, batches of 64 (lookupInBatch, key copy included)',
           opsPerCall: 64 * 16,
-          targetNs: 100,
+          // Issue 12: <= 150 ns at 1 M entries amortized over batches of 64 (one dependent DRAM
+          // read is ~137 ns on the CI machine when it is quiet: see the reference row).
+          targetNs: 150,
           fn: () => {
             for (let r = 0; r < 16; r++) {
               fillBatch(80);
@@ -208,8 +210,14 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
 
   const bytes = connTableBytes(N) / N;
   // 64-byte entry (one cache line: key, destination, state, the NAT next hop toward the client,
-  // traffic counters for the flood defence) + 16 bytes of buckets in the two indexes.
-  rows.push({ group: 'conn', name: 'memory per entry, both indexes included', value: bytes, unit: 'bytes', target: '<= 80', met: bytes <= 80 + 1e-3 });
+  // traffic counters for the flood defence) + 16 bytes of buckets in the two indexes + 1 bit of
+  // the taken bitmap (placement by hash).
+  rows.push({ group: 'conn', name: 'memory per entry, both indexes and the bitmap included', value: bytes, unit: 'bytes', target: '<= 80.125', met: bytes <= 80.125 + 1e-3 });
+  // How many live entries sit in the slot their key predicts (or its buddy): their lookups
+  // overlap the bucket's and the entry's misses. About 2/3 when a table is filled to the brim
+  // (each arrival finds one of its two slots free with probability 1 - load²), more below.
+  const stats = table.placementStats();
+  rows.push({ group: 'conn', name: 'entries on their predicted line pair (table full)', value: Math.round((stats.predicted * 1000) / stats.live) / 10, unit: '%' });
   rows.push({ group: 'conn', name: 'live entries during the lookups', value: live, unit: 'entries' });
   if (sink === -1) console.log(sink);
   return rows;

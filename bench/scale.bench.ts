@@ -1,6 +1,6 @@
 // Changes at scale (bench/e2e/scale.ts): `uvsadm -R` of N services × 10 real servers and one more
 // `uvsadm -a`, in the DR lab, while a live service is probed. Needs root; without it there are no
-// rows. N: 10,000 in the full run (× 6 real servers: see scaleOptions), 1,000 with --quick;
+// rows. N: 10,000 in the full run (× 10 real servers), 1,000 with --quick;
 // UVS_BENCH_SCALE_SERVICES overrides it
 // (UVS_BENCH_SCALE_DESTS the real servers per service, UVS_BENCH_SCALE_IO the --io).
 import type { BenchOptions, BenchRow } from './lib';
@@ -11,11 +11,10 @@ import { runScale, scalePlan, type ScaleOptions } from './e2e/scale';
 function scaleOptions(opts: BenchOptions): ScaleOptions {
   const env = process.env;
   const services = Number(env['UVS_BENCH_SCALE_SERVICES'] ?? (opts.quick ? 1000 : 10_000));
-  // 10 real servers each, as far as uvsd's real-server cap allows: a connection entry keeps its
-  // real server's slot in 16 bits (65,535 slots), so 10,000 services get 6 each.
+  // 10 real servers each (a connection entry keeps a 24-bit real-server slot: 100,000 fit).
   return {
     services,
-    dests: Number(env['UVS_BENCH_SCALE_DESTS'] ?? Math.max(1, Math.min(10, Math.floor(65_000 / services)))),
+    dests: Number(env['UVS_BENCH_SCALE_DESTS'] ?? 10),
     io: env['UVS_BENCH_SCALE_IO'] === 'none' ? 'none' : 'ring',
   };
 }

@@ -198,6 +198,8 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(70), 3000).unref();
     const running = daemon;
     if (!running) process.exit(70);
+    // After a crash the connection table is not handed to the next uvsd (nor the guard kept).
+    running.discardConnState();
     running.stop().then(
       () => process.exit(70),
       (e: unknown) => {

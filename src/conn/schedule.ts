@@ -9,7 +9,7 @@
 import type { PacketKey, Scheduler } from '../sched/scheduler';
 import { DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
 import { checkTemplate, TemplateKey, templateKey } from './persistence';
-import { ConnRef, EntryCell, HeaderCell, Meta, NO_DEST, StateFlag, type ConnTable } from './table';
+import { ConnRef, EntryCell, HeaderCell, Meta, NO_DEST, StateFlag, entryDestSlot, type ConnTable } from './table';
 import { ConnDir, TcpState, tcpStateTransition, udpStateTransition } from './tcp-state';
 import { TCP_RST, TCP_SYN } from '../packet/tcp';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
@@ -244,7 +244,7 @@ export class ConnScheduler {
       if (tplIndex < 0) return ConnVerdict.TABLE_FULL;
       // Another worker may have created the client network's template meanwhile: use its
       // real server, so the network stays on one server.
-      const tplSlot = table.field(tplIndex, EntryCell.DPORT_DEST) & 0xffff;
+      const tplSlot = entryDestSlot(table.field(tplIndex, EntryCell.META), table.field(tplIndex, EntryCell.DPORT_DEST));
       if (tplSlot !== NO_DEST) slot = tplSlot;
       // Ours (this thread owns it, no sweep can run meanwhile) or another's: hold it either way.
       if (!table.holdTemplate(tplIndex, table.seqOf(tplIndex))) return ConnVerdict.NO_DEST;

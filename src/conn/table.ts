@@ -5,14 +5,24 @@
 // Memory layout (Int32 cells, one SharedArrayBuffer):
 //
 //   [ header: HEADER_CELLS ][ entries: capacity × ENTRY_CELLS ][ forward index ][ reply index ]
+//   [ taken bitmap: capacity / 32 ]
 //
 // - An entry is 16 cells (64 bytes: one cache line, the entries start on a line boundary), the
-//   fields of struct ip_vs_conn that the data path needs (see EntryCell), plus the next hop
-//   toward the client (NAT replies) and the traffic figures the flood defence judges entries by.
-//   Entry slots are allocated from a free list; no allocation per connection.
+//   fields of struct ip_vs_conn that the data path needs (see EntryCell), key included, plus
+//   the next hop toward the client (NAT replies) and the traffic figures the flood defence
+//   judges entries by. No allocation per connection.
+// - Entries are placed by hash: a new entry takes the slot its forward key's hash predicts
+//   (slot = home bucket / 2, see predictedSlot) or its buddy in the same aligned 128-byte pair
+//   when one is free, which it is for most entries (all of them in an empty table, 2 in 3 when
+//   a table fills to the brim: 1 - load² on arrival), and any free slot otherwise (the first clear bit of the taken bitmap after this thread's own
+//   cursor, so workers do not chase one shared free-list head). A lookup therefore loads the
+//   home bucket and the predicted entry lines at the same time, independent loads: when the
+//   bucket names a predicted slot, which is the common case, the hit costs one DRAM round
+//   trip instead of two dependent ones. Entries never move once placed (ConnRef.index, the
+//   templates' links and the reply index rely on that).
 // - Two open-addressing indexes with linear probing, each 2 × capacity int32 buckets
 //   (16 bytes per entry for the two), so a full table runs at load factor 0.5.
-//   Total: 64 + 16 = 80 bytes per entry, indexes included.
+//   Total: 64 + 16 + 1/8 = 80.125 bytes per entry, indexes and bitmap included.
 //   - forward index, key (protocol, template bit, caddr, cport, vaddr, vport): ip_vs_conn_in_get
 //     and ip_vs_ct_in_get;
 //   - reply index, key (protocol, daddr, dport, caddr, cport): ip_vs_conn_out_get, for NAT
@@ -99,9 +109,7 @@ export const enum HeaderCell {
   BUCKETS = 34,
   /** Live entries. */
   COUNT = 35,
-  /** Head of the free list: entry + 1, 0 = empty. */
-  FREE = 36,
-  /** Slots [0, BUMP) have been used at least once; the rest were never handed out. */
+  /** Slots [0, BUMP) have been used at least once (walks stop there); the rest never were. */
   BUMP = 37,
   /** New connections refused because the table was full. */
   REFUSED = 38,
@@ -141,7 +149,8 @@ export const enum EntryCell {
   /** cport << 16 | vport. */
   PORTS = 4,
   DADDR = 5,
-  /** dport << 16 | DestTable slot (65535 = none). */
+  /** dport << 16 | DestTable slot bits 0..15 (the slot's bits 16..23 are META's DEST_HI; the
+   *  whole slot is NO_DEST = none). */
   DPORT_DEST = 6,
   /** Mutable under the entry lock: protocol state | StateFlag bits. */
   STATE = 7,
@@ -203,6 +212,9 @@ export const enum Meta {
   ONE_PACKET = 0x4000,
   OWNER_SHIFT = 16,
   OWNER_MASK = 0xff0000,
+  /** Bits 16..23 of the DestTable slot (its bits 0..15 are in DPORT_DEST): immutable like the
+   *  rest of META, so a 24-bit slot costs no cell and no extra load (META is read with the key). */
+  DEST_HI_SHIFT = 24,
 }
 
 /** Flag bits of the STATE cell above the protocol state (bits 0..7). */
@@ -228,8 +240,16 @@ const LOCK_GIVE_UP_MS = 5_000;
 
 /** Entry numbers occupy 24 bits of a bucket. */
 export const MAX_CAPACITY = 0xfffffd;
-/** DPORT_DEST low half when the entry has no destination. */
-export const NO_DEST = 0xffff;
+/** The DestTable slot of an entry without a destination: slots are 24 bits (DPORT_DEST's low
+ *  16 and META's DEST_HI 8), so a DestTable may have up to NO_DEST (16,777,215) slots. */
+export const NO_DEST = 0xffffff;
+/** META bits that are local to this table (owner, real-server slot): not exported. */
+const META_LOCAL = Meta.OWNER_MASK | (0xff << Meta.DEST_HI_SHIFT);
+
+/** The DestTable slot (or NO_DEST) of an entry from its META and DPORT_DEST cells. */
+export function entryDestSlot(meta: number, dportDest: number): number {
+  return ((meta >>> Meta.DEST_HI_SHIFT) << 16) | (dportDest & 0xffff);
+}
 const IDX_MASK = 0xffffff;
 /** IPVS expire_later: an expired template that still controls entries waits 60 s more. */
 const EXPIRE_LATER_MS = 60_000;
@@ -341,12 +361,13 @@ function finish(h: number): number {
   return h ^ (h >>> 16);
 }
 
-/** Bytes per entry, indexes included: a 64-byte entry and two 8-byte bucket pairs. */
-export const CONN_ENTRY_BYTES = (ENTRY_CELLS + 4) * 4;
+/** Bytes per entry, indexes included: a 64-byte entry, two 8-byte bucket pairs and one bit of
+ *  the taken bitmap. */
+export const CONN_ENTRY_BYTES = (ENTRY_CELLS + 4) * 4 + 1 / 8;
 
 /** Bytes of the SharedArrayBuffer for `capacity` entries. */
 export function connTableBytes(capacity: number): number {
-  return (HEADER_CELLS + capacity * ENTRY_CELLS + 4 * capacity) * 4;
+  return (HEADER_CELLS + capacity * ENTRY_CELLS + 4 * capacity + Math.ceil(capacity / 32)) * 4;
 }
 
 /** IPVS's default TCP timeouts (ip_vs_proto_tcp.c tcp_timeouts) and UDP's, in ms. */
@@ -391,6 +412,11 @@ export class ConnTable {
   private readonly entryBase: number;
   private readonly fwdBase: number;
   private readonly replyBase: number;
+  /** Bit i of the bitmap at takenBase: entry slot i holds a live entry (or is being filled).
+   *  Changed only under the table lock. */
+  private readonly takenBase: number;
+  /** Where this thread looks for a free slot when the predicted one is taken (per thread). */
+  private allocCursor = 0;
   private readonly seed: number;
   /** buckets / 2^32: a hash maps to bucket floor(h * scale) (Lemire's multiply-shift range
    *  reduction; the exact product never reaches `buckets`). It uses the high bits of the hash,
@@ -399,6 +425,8 @@ export class ConnTable {
   /** Lookups of this thread whose first probe missed a key a concurrent deletion was shifting,
    *  and that the confirming probe found (observability of the race the VERSION word closes). */
   recoveredMisses = 0;
+  /** Where the warming loads go, so the compiler keeps them. */
+  warmSink = 0;
   /** Lookup scratch for the table's own use (template uniqueness). */
   private readonly scratch = new ConnRef();
   private readonly lockGiveUpMs: number;
@@ -420,7 +448,7 @@ export class ConnTable {
       throw new RangeError(`ConnTable: workerId must be an integer in 0..255, got ${workerId}`);
     }
     if (dests.capacity > NO_DEST) {
-      throw new RangeError(`ConnTable: entries keep a real server in 16 bits, so the DestTable may have at most ${NO_DEST} slots, not ${dests.capacity}`);
+      throw new RangeError(`ConnTable: entries keep a real server in 24 bits, so the DestTable may have at most ${NO_DEST} slots, not ${dests.capacity}`);
     }
     const bytes = connTableBytes(capacity);
     if (options.buffer && options.buffer.byteLength !== bytes) {
@@ -436,6 +464,7 @@ export class ConnTable {
     this.entryBase = HEADER_CELLS;
     this.fwdBase = HEADER_CELLS + capacity * ENTRY_CELLS;
     this.replyBase = this.fwdBase + this.buckets;
+    this.takenBase = this.replyBase + this.buckets;
     const c = this.cells;
     if (options.buffer && !options.fresh) {
       if (c[HeaderCell.MAGIC] !== MAGIC || c[HeaderCell.CAPACITY] !== capacity) {
@@ -453,12 +482,15 @@ export class ConnTable {
       c[HeaderCell.SECURE_TCP] = d.secureTcp;
       c[HeaderCell.AMEMTHRESH] = d.amemthresh;
       c[HeaderCell.AM_DROPRATE] = d.amDroprate;
+      // The bits past the last slot read as taken, so the free-slot search never returns them.
+      if ((capacity & 31) !== 0) c[this.takenBase + (capacity >>> 5)] = -1 << (capacity & 31);
       Atomics.store(c, HeaderCell.MAGIC, MAGIC);
     }
     this.seed = c[HeaderCell.SEED]!;
     this.lockGiveUpMs = options.lockGiveUpMs ?? LOCK_GIVE_UP_MS;
     // Each worker starts its sweep at a different place so they do not walk in lockstep.
     this.sweepCursor = (workerId * 7919) % capacity;
+    this.allocCursor = Math.floor((workerId * capacity) / 256) >>> 5;
   }
 
   // ---- knobs and counters ------------------------------------------------------------------
@@ -584,6 +616,9 @@ export class ConnTable {
     caddr |= 0;
     vaddr |= 0;
     const h = this.hashForward(keyMeta, caddr, ports, vaddr);
+    // Load the predicted entry line alongside the bucket (independent loads, overlapped by the
+    // CPU): when the bucket names that slot, the probe's entry reads hit the cache.
+    this.warmSink ^= this.cells[this.entryBase + (((h >>> 0) * this.scale) >>> 1) * ENTRY_CELLS + EntryCell.CADDR]!;
     if (this.probeForward(h, keyMeta, caddr, ports, vaddr, out)) return true;
     return this.confirmMiss(h, keyMeta, caddr, ports, vaddr, out, true);
   }
@@ -625,28 +660,40 @@ export class ConnTable {
 
   /**
    * lookupIn for a batch of packets (the data plane handles packets in batches). At 1 M
-   * entries every lookup costs two dependent cache and TLB misses (bucket, then entry); one
-   * packet at a time they are paid one after the other. Here a first pass loads the home
-   * bucket of every packet and a second pass the entry each names, loads that do not depend
-   * on each other, so the CPU overlaps them; the third pass is the ordinary probe, on warm
-   * lines. Inputs and outputs are the typed arrays of `batch`; returns the number of hits.
+   * entries a lookup's bucket and entry are DRAM misses; one packet at a time they are paid
+   * one after the other. Here a first pass computes every hash, a second loads every home
+   * bucket and predicted entry line (placement by hash, see the file header), all
+   * independent loads the CPU overlaps, and a third loads the entries the buckets name that
+   * were not the predicted ones (again independent of each other); the last pass is the
+   * ordinary probe, on warm lines. Inputs and outputs are the typed arrays of `batch`;
+   * returns the number of hits.
    */
   lookupInBatch(batch: ConnLookupBatch, n: number): number {
     const c = this.cells;
     const m = Math.min(n, batch.size);
     const { proto, caddr, cport, vaddr, vport, hash, warm } = batch;
     const ib = this.fwdBase;
+    const eb = this.entryBase;
+    const scale = this.scale;
     for (let i = 0; i < m; i++) {
       const ports = ((cport[i]! << 16) | (vport[i]! & 0xffff)) | 0;
-      const h = this.hashForward(proto[i]! & Meta.PROTO_MASK, caddr[i]!, ports, vaddr[i]!);
-      hash[i] = h;
-      warm[i] = c[ib + (((h >>> 0) * this.scale) | 0)]!;
+      hash[i] = this.hashForward(proto[i]! & Meta.PROTO_MASK, caddr[i]!, ports, vaddr[i]!);
     }
     let sink = 0;
+    // Short loop bodies: many loads in flight at once.
+    for (let i = 0; i < m; i++) {
+      const b = ((hash[i]! >>> 0) * scale) | 0;
+      warm[i] = c[ib + b]!;
+      const p = eb + ((b >>> 1) & ~1) * ENTRY_CELLS + EntryCell.CADDR;
+      sink ^= c[p]! ^ c[p + ENTRY_CELLS]!;
+    }
     for (let i = 0; i < m; i++) {
       const v = warm[i]!;
-      // Only the entry the probe will compare: same tag as the packet's hash.
-      if (v !== 0 && v >>> 24 === (hash[i]! & 0xff)) sink ^= c[this.entryBase + ((v & IDX_MASK) - 1) * ENTRY_CELLS + EntryCell.CADDR]!;
+      const h = hash[i]!;
+      // Only the entry the probe will compare (same tag), unless it was a predicted one.
+      if (v !== 0 && v >>> 24 === (h & 0xff) && ((v & IDX_MASK) - 1) >>> 1 !== (((h >>> 0) * scale) | 0) >>> 2) {
+        sink ^= c[eb + ((v & IDX_MASK) - 1) * ENTRY_CELLS + EntryCell.CADDR]!;
+      }
     }
     const ref = batch.ref;
     batch.sink = sink; // keeps the warming loads from being optimised away
@@ -793,11 +840,12 @@ export class ConnTable {
   private fill(out: ConnRef, e: number, bucket: number, state: number): void {
     const c = this.cells;
     out.index = (bucket & IDX_MASK) - 1;
-    out.meta = c[e + EntryCell.META]!;
+    const meta = c[e + EntryCell.META]!;
+    out.meta = meta;
     out.daddr = c[e + EntryCell.DADDR]! >>> 0;
     const dd = c[e + EntryCell.DPORT_DEST]!;
     out.dport = dd >>> 16;
-    const slot = dd & 0xffff;
+    const slot = entryDestSlot(meta, dd);
     out.destSlot = slot === NO_DEST ? -1 : slot;
     out.state = state;
     out.control = c[e + EntryCell.CONTROL]!;
@@ -910,6 +958,19 @@ export class ConnTable {
     c[e + EntryCell.HOP_A] = (frame[l2 + 6]! << 24) | (frame[l2 + 7]! << 16) | (frame[l2 + 8]! << 8) | frame[l2 + 9]!;
     c[e + EntryCell.HOP_B] = (frame[l2 + 10]! << 24) | (frame[l2 + 11]! << 16) | (frame[l2]! << 8) | frame[l2 + 1]!;
     c[e + EntryCell.HOP_C] = (frame[l2 + 2]! << 24) | (frame[l2 + 3]! << 16) | (frame[l2 + 4]! << 8) | frame[l2 + 5]!;
+    Atomics.or(c, e + EntryCell.TRAFFIC, Traffic.HOP_VALID | ((ingress << Traffic.HOP_IF_SHIFT) & Traffic.HOP_IF_MASK));
+  }
+
+  /** Gives entry `index` a next hop toward the client exported with exportWithHops (HOP_CELLS
+   *  cells at hops[at]), on data-plane interface `ingress` (which may differ from the exported
+   *  one's number). No-op when the exported entry had none. */
+  setClientHopCells(index: number, hops: Int32Array, at: number, ingress: number): void {
+    if ((hops[at + 3]! & Traffic.HOP_VALID) === 0 || ingress < 0) return;
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    c[e + EntryCell.HOP_A] = hops[at]!;
+    c[e + EntryCell.HOP_B] = hops[at + 1]!;
+    c[e + EntryCell.HOP_C] = hops[at + 2]!;
     Atomics.or(c, e + EntryCell.TRAFFIC, Traffic.HOP_VALID | ((ingress << Traffic.HOP_IF_SHIFT) & Traffic.HOP_IF_MASK));
   }
 
@@ -1054,11 +1115,13 @@ export class ConnTable {
     controlTemplate: number,
   ): number {
     const c = this.cells;
+    const slot = destSlot < 0 ? NO_DEST : destSlot & NO_DEST;
     const fullMeta =
       (proto & Meta.PROTO_MASK) |
       (meta & (Meta.TEMPLATE | Meta.NO_CPORT | Meta.ONE_PACKET)) |
       ((forward << Meta.FWD_SHIFT) & Meta.FWD_MASK) |
-      (this.workerId << Meta.OWNER_SHIFT);
+      (this.workerId << Meta.OWNER_SHIFT) |
+      ((slot >>> 16) << Meta.DEST_HI_SHIFT);
     const ports = ((cport << 16) | (vport & 0xffff)) | 0;
     const t = Math.min(Math.max(0, Math.round(timeoutMs)), MAX_TIMEOUT_MS);
     const isTemplate = (meta & Meta.TEMPLATE) !== 0;
@@ -1073,19 +1136,13 @@ export class ConnTable {
       this.unlockTable();
       return this.scratch.index;
     }
-    let index: number;
-    const free = c[HeaderCell.FREE]!;
-    if (free !== 0) {
-      index = free - 1;
-      c[HeaderCell.FREE] = c[this.entryBase + index * ENTRY_CELLS + EntryCell.CADDR]!;
-    } else if (c[HeaderCell.BUMP]! < this.capacity) {
-      index = c[HeaderCell.BUMP]!;
-      c[HeaderCell.BUMP] = index + 1;
-    } else {
+    if (c[HeaderCell.COUNT]! >= this.capacity) {
       this.unlockTable();
       Atomics.add(c, HeaderCell.REFUSED, 1);
       return -1;
     }
+    const index = this.takeSlot(((hf >>> 0) * this.scale) >>> 1);
+    if (index >= c[HeaderCell.BUMP]!) c[HeaderCell.BUMP] = index + 1;
     const e = this.entryBase + index * ENTRY_CELLS;
     // Readers that still hold a bucket of this slot's previous life see LIVE clear until the
     // final SEQ store, and a new generation after it.
@@ -1095,7 +1152,7 @@ export class ConnTable {
     c[e + EntryCell.VADDR] = vaddr;
     c[e + EntryCell.PORTS] = ports;
     c[e + EntryCell.DADDR] = daddr;
-    c[e + EntryCell.DPORT_DEST] = ((dport << 16) | (destSlot < 0 ? NO_DEST : destSlot & 0xffff)) | 0;
+    c[e + EntryCell.DPORT_DEST] = ((dport << 16) | (slot & 0xffff)) | 0;
     c[e + EntryCell.STATE] = state;
     c[e + EntryCell.TIMEOUT] = t;
     c[e + EntryCell.EXPIRES] = ((nowMs | 0) + t) | 0;
@@ -1110,6 +1167,48 @@ export class ConnTable {
 
     if (destSlot >= 0) this.bindDest(destSlot, isTemplate, (state & StateFlag.INACTIVE) !== 0);
     return index;
+  }
+
+  /** Marks a free entry slot taken and returns it: `predicted` when it is free (the lookups
+   *  warm that line with the home bucket), else the first free one after this thread's cursor.
+   *  Table lock held and COUNT < capacity, so a free slot exists. */
+  private takeSlot(predicted: number): number {
+    const c = this.cells;
+    const tb = this.takenBase;
+    // The predicted slot, else its buddy in the same aligned 128-byte pair (the lookups warm
+    // both; they share one bitmap word).
+    const pw = tb + (predicted >>> 5);
+    const taken = c[pw]!;
+    const pbit = 1 << (predicted & 31);
+    if ((taken & pbit) === 0) {
+      c[pw] = taken | pbit;
+      return predicted;
+    }
+    const bbit = 1 << ((predicted ^ 1) & 31);
+    if ((taken & bbit) === 0 && (predicted ^ 1) < this.capacity) {
+      c[pw] = taken | bbit;
+      return predicted ^ 1;
+    }
+    const words = (this.capacity + 31) >>> 5;
+    let w = this.allocCursor;
+    if (w >= words) w = 0;
+    for (let n = 0; n <= words; n++) {
+      const v = c[tb + w]!;
+      if (v !== -1) {
+        const low = ~v & (v + 1); // lowest clear bit
+        c[tb + w] = v | low;
+        this.allocCursor = w;
+        return (w << 5) | (31 - Math.clz32(low));
+      }
+      if (++w === words) w = 0;
+    }
+    throw new RangeError('ConnTable: the taken bitmap has no free slot though COUNT < capacity');
+  }
+
+  /** The entry slot a forward hash predicts: its home bucket / 2 (there are 2 × capacity
+   *  buckets), so the prediction needs no extra arithmetic beyond the bucket's. */
+  predictedSlot(h: number): number {
+    return ((h >>> 0) * this.scale) >>> 1;
   }
 
   /** Stores the bucket of entry `index` in the first empty bucket of its probe sequence.
@@ -1227,13 +1326,21 @@ export class ConnTable {
     const dropMode = c[HeaderCell.DROP_ENTRY]!;
     const dropEntry = dropMode === 3 || (dropMode !== 0 && free < thresh);
     const pressure = thresh > 0 ? Math.min(1000, Math.max(0, Math.floor((free * 1000) / thresh))) : 0;
+    const tb = this.takenBase;
     for (let k = 0; k < steps; k++) {
+      // Placement by hash scatters entries over the whole table: 32 free slots (a clear bitmap
+      // word) cost one step, so a sparse table is swept round as fast as a dense prefix was.
+      if ((idx & 31) === 0 && c[tb + (idx >>> 5)] === 0) {
+        idx += 32;
+        if (idx >= used) idx = 0;
+        continue;
+      }
       const e = this.entryBase + idx * ENTRY_CELLS;
       const seq = Atomics.load(c, e + EntryCell.SEQ);
       if ((seq & SEQ_LIVE) !== 0 && ((c[e + EntryCell.META]! & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT) === me) {
         let due = ((now - Atomics.load(c, e + EntryCell.EXPIRES)) | 0) >= 0 || (c[e + EntryCell.STATE]! & StateFlag.DEAD) !== 0;
         if (!due && nodest) {
-          const slot = c[e + EntryCell.DPORT_DEST]! & 0xffff;
+          const slot = entryDestSlot(c[e + EntryCell.META]!, c[e + EntryCell.DPORT_DEST]!);
           if (slot !== NO_DEST && (Atomics.load(dcells, slot * DEST_SLOT_CELLS + DestField.FLAGS) & DestFlag.AVAILABLE) === 0) {
             due = this.expireNow(idx, seq & ~SEQ_BUSY, now);
           }
@@ -1350,15 +1457,14 @@ export class ConnTable {
     if (inReply) this.unpublish(false, index);
     // Free: LIVE cleared, generation advanced, BUSY released, in one store.
     Atomics.store(c, e + EntryCell.SEQ, ((seq & ~(SEQ_BUSY | SEQ_LIVE)) + SEQ_GEN_STEP) | 0);
-    c[e + EntryCell.CADDR] = c[HeaderCell.FREE]!;
-    c[HeaderCell.FREE] = index + 1;
+    c[this.takenBase + (index >>> 5)] = c[this.takenBase + (index >>> 5)]! & ~(1 << (index & 31));
     c[HeaderCell.COUNT] = c[HeaderCell.COUNT]! - 1;
     this.unlockTable();
 
     if (!isTemplate && control > 0) {
       Atomics.sub(c, this.entryBase + (control - 1) * ENTRY_CELLS + EntryCell.CONTROL, 1);
     }
-    const slot = dd & 0xffff;
+    const slot = entryDestSlot(meta, dd);
     if (slot !== NO_DEST) this.unbindDest(slot, isTemplate, (state & StateFlag.INACTIVE) !== 0);
   }
 
@@ -1388,7 +1494,7 @@ export class ConnTable {
         vport: ports & 0xffff,
         daddr: c[e + EntryCell.DADDR]! >>> 0,
         dport: dd >>> 16,
-        destSlot: (dd & 0xffff) === NO_DEST ? -1 : dd & 0xffff,
+        destSlot: entryDestSlot(meta, dd) === NO_DEST ? -1 : entryDestSlot(meta, dd),
         state: state & StateFlag.STATE_MASK,
         expiresMs: Math.max(0, this.remainingMs(index, nowMs)),
         template,
@@ -1401,6 +1507,24 @@ export class ConnTable {
       out.push(row);
     }
     return out;
+  }
+
+  /** Live entries, and how many of them sit in the slot pair their forward key predicts (tests
+   *  and benchmarks: those lookups overlap the bucket's and the entry's misses). */
+  placementStats(): { live: number; predicted: number } {
+    const c = this.cells;
+    const used = Atomics.load(c, HeaderCell.BUMP);
+    let live = 0;
+    let predicted = 0;
+    for (let index = 0; index < used; index++) {
+      const e = this.entryBase + index * ENTRY_CELLS;
+      if ((Atomics.load(c, e + EntryCell.SEQ) & SEQ_LIVE) === 0) continue;
+      live++;
+      const meta = c[e + EntryCell.META]!;
+      const h = this.hashForward(meta & Meta.KEY_MASK, c[e + EntryCell.CADDR]!, c[e + EntryCell.PORTS]!, c[e + EntryCell.VADDR]!);
+      if (this.predictedSlot(h) >>> 1 === index >>> 1) predicted++;
+    }
+    return { live, predicted };
   }
 
   /** Shape of the indexes (control plane, tests, benchmarks): occupied buckets, the longest
@@ -1434,6 +1558,16 @@ export class ConnTable {
    * either: the backup rebuilds templates from their own records). The owner is not carried.
    */
   exportBatch(cursor: number, out: Int32Array, nowMs: number): { next: number; records: number } {
+    return this.exportWithHops(cursor, out, null, nowMs);
+  }
+
+  /**
+   * exportBatch that also copies each record's next hop toward the client (NAT entries) into
+   * `hops`, HOP_CELLS cells per record: HOP_A, HOP_B, HOP_C and the TRAFFIC cell's HOP_VALID and
+   * interface bits (0 when the entry has none). For a restart on the same director, where the
+   * MACs and interfaces are still the same (src/dataplane/conn-state.ts); sync does not carry it.
+   */
+  exportWithHops(cursor: number, out: Int32Array, hops: Int32Array | null, nowMs: number): { next: number; records: number } {
     const c = this.cells;
     const used = Atomics.load(c, HeaderCell.BUMP);
     const room = Math.floor(out.length / SYNC_RECORD_CELLS);
@@ -1446,7 +1580,7 @@ export class ConnTable {
       const state = c[e + EntryCell.STATE]!;
       if (state & StateFlag.DEAD) continue;
       const o = records * SYNC_RECORD_CELLS;
-      out[o + SyncCell.META] = c[e + EntryCell.META]! & ~Meta.OWNER_MASK;
+      out[o + SyncCell.META] = c[e + EntryCell.META]! & ~META_LOCAL;
       out[o + SyncCell.CADDR] = c[e + EntryCell.CADDR]!;
       out[o + SyncCell.VADDR] = c[e + EntryCell.VADDR]!;
       out[o + SyncCell.PORTS] = c[e + EntryCell.PORTS]!;
@@ -1460,6 +1594,14 @@ export class ConnTable {
       out[o + SyncCell.INDEX] = index;
       out[o + SyncCell.GENERATION] = s1 & ~SEQ_BUSY;
       out[o + SyncCell.CONTROL] = (c[e + EntryCell.META]! & Meta.TEMPLATE) === 0 ? c[e + EntryCell.CONTROL]! : 0;
+      if (hops !== null) {
+        const h = records * HOP_CELLS;
+        const t = Atomics.load(c, e + EntryCell.TRAFFIC);
+        hops[h] = c[e + EntryCell.HOP_A]!;
+        hops[h + 1] = c[e + EntryCell.HOP_B]!;
+        hops[h + 2] = c[e + EntryCell.HOP_C]!;
+        hops[h + 3] = t & (Traffic.HOP_VALID | Traffic.HOP_IF_MASK);
+      }
       if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (s1 | SEQ_BUSY)) continue; // freed meanwhile: drop it
       records++;
     }
@@ -1511,7 +1653,7 @@ export class ConnTable {
       rec[offset + SyncCell.DPORT]! & 0xffff,
       destSlot,
       (meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT,
-      meta,
+      meta & ~META_LOCAL,
       state,
       rec[offset + SyncCell.TIMEOUT_MS]!,
       nowMs,
@@ -1553,6 +1695,8 @@ export const enum SyncCell {
   CONTROL = 13,
 }
 export const SYNC_RECORD_CELLS = 14;
+/** Cells per record of exportWithHops' `hops`. */
+export const HOP_CELLS = 4;
 
 /**
  * The OVERLOAD clearing rule of IPVS ip_vs_unbind_dest: below -y when it is set; otherwise

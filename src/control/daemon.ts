@@ -15,6 +15,7 @@ import { ControlHandler } from './handler';
 import type { DaemonInfo } from './protocol';
 import { ControlServer } from './server';
 import { resolveSocketPath } from '../runtime/paths';
+import { defaultConnStatePath } from '../dataplane/conn-state';
 import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
 import { attachHealth, type HealthGlue } from './health';
@@ -70,6 +71,8 @@ export class Daemon implements DaemonHost {
   private conns: ConnLister = NO_CONNECTIONS;
   /** Connection sync (--start-daemon, lvs_sync_daemon); null until the data plane runs. */
   private syncManager: SyncManager | null = null;
+  /** Where a graceful stop saves the connections for the next uvsd (null: not at all). */
+  private connStatePath: string | null;
 
   private constructor(readonly options: UvsdOptions, readonly socketPath: string, private readonly log: Logger) {
     this.model = new ServiceModel({ maxServices: options.svcMax, destCapacity: options.destMax });
@@ -88,6 +91,12 @@ export class Daemon implements DaemonHost {
       checks: () => this.checkReport(),
     });
     this.server = new ControlServer(this.handler, log);
+    this.connStatePath = options.connState === '' ? null : (options.connState ?? defaultConnStatePath(socketPath));
+  }
+
+  /** The next stop does not save the connections (after a crash: start clean). */
+  discardConnState(): void {
+    this.connStatePath = null;
   }
 
   /** Loads the configuration (if any), then opens the control socket. */
@@ -317,7 +326,7 @@ export class Daemon implements DaemonHost {
     // The knobs live in the connection table's shared header: written before the workers start.
     this.sysctls.attach((cell, value) => dp.conns.setKnob(cell, value));
     // Registered before start, so a start that fails half-way still removes the guard.
-    this.onStop('data plane', () => dp.stop());
+    this.onStop('data plane', () => dp.stop({ connStatePath: this.connStatePath }));
     await dp.start();
     this.dataPlane = dp;
     this.syncManager = new SyncManager(dp.conns, modelDestResolver(this.model), connNowMs, this.log);
@@ -327,6 +336,8 @@ export class Daemon implements DaemonHost {
     attachSync(this, this.syncManager, this.vrrp, this.log);
     this.attachCounters(dp.counters);
     this.attachConnections(dp.connLister);
+    // Restart without loss: the connections the previous uvsd saved come back (conn-state.ts).
+    if (this.connStatePath) await dp.restoreConnState(this.connStatePath);
   }
 
   /** The data plane, once running, hands over its summed counters (for --stats/--rate). */

@@ -81,13 +81,16 @@ export interface UvsdOptions {
   metrics: ListenAddress | null;
   /** --metrics-textfile DIR: write DIR/uvs_ipvs.prom for node_exporter's textfile collector. */
   metricsTextfile: string | null;
+  /** --conn-state PATH|none: where a graceful stop saves the connections for the next uvsd
+   *  (restart without loss); null = beside the control socket (<socket>.conns), '' = none. */
+  connState: string | null;
   help: boolean;
   version: boolean;
 }
 
 /**
- * The default --conn-max: what 1/64 of the machine's memory holds at CONN_ENTRY_BYTES (80) per
- * entry, indexes included — 4.9 M entries (377 MiB) with 24 GiB, 838 K with 4 GiB — at least
+ * The default --conn-max: what 1/64 of the machine's memory holds at CONN_ENTRY_BYTES (80.125) per
+ * entry, indexes included — 4.9 M entries (377 MiB) with 24 GiB, 837 K with 4 GiB — at least
  * 65,536 and at most the table's limit. The buffer is allocated at start, but the kernel backs
  * its pages only as entries are first used.
  */
@@ -99,13 +102,14 @@ export const DEFAULT_CONN_MAX = defaultConnMax();
  * Table caps. IPVS has none (kmalloc per object); uvs sizes its shared tables up front. Cost per
  * service slot: 56 bytes of snapshot and index (twice while a new snapshot is built) plus 40 bytes
  * of counters per worker; per real-server slot: 48 bytes of DestTable, 32 of next hop, 40 of
- * counters per worker. The defaults (16,384 services, 65,535 real servers) take about 8 MB with
- * two workers; memory for a service's scheduler and listing is allocated only when the service
- * exists. Real servers are capped at 65,535 whatever the option: a connection entry keeps its
- * real server's slot in 16 bits (src/conn/table.ts, NO_DEST).
+ * counters per worker. The defaults (16,384 services, 131,072 real servers: 10,000 services of
+ * 10 real servers fit) take about 22 MB with two workers, backed by the kernel only as slots are
+ * first used; memory for a service's scheduler and listing is allocated only when the service
+ * exists. Real servers are capped at 16,777,215 (NO_DEST) whatever the option: a connection
+ * entry keeps its real server's slot in 24 bits (src/conn/table.ts, entryDestSlot).
  */
 export const DEFAULT_SVC_MAX = 1 << 14;
-export const DEFAULT_DEST_MAX = NO_DEST;
+export const DEFAULT_DEST_MAX = 1 << 17;
 export const MAX_SVC_MAX = 1 << 22;
 export const MAX_DEST_MAX = NO_DEST;
 /** keepalived's default configuration file (keepalived(8), -f). */
@@ -197,6 +201,7 @@ uvsd's options:
                                node_ipvs_* series and uvs_*); :PORT for every address
       --metrics-textfile DIR   write the node_ipvs_* series to DIR/uvs_ipvs.prom every 10 s, for
                                node_exporter's textfile collector
+      --conn-state PATH|none   connections kept across a restart (default: the socket's path, .conns)
   -h, --help                   this text
   -v, --version                uvs's version
 `;
@@ -288,6 +293,7 @@ const SPECS: Spec[] = [
   { long: 'socket', short: '', arg: 'required' },
   { long: 'metrics', short: '', arg: 'required' },
   { long: 'metrics-textfile', short: '', arg: 'required' },
+  { long: 'conn-state', short: '', arg: 'required' },
   { long: 'help', short: 'h', arg: 'none' },
   { long: 'version', short: 'v', arg: 'none' },
 ];
@@ -312,7 +318,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     umask: null, signum: null, dontRespawn: false, notes: [],
     io: 'ring', ifaces: [],
     workers: defaultWorkers(), fanout: 'hash', busyPollUs: DEFAULT_BUSY_POLL_US, connMax: DEFAULT_CONN_MAX, connDefense: {}, sysctlFile: null,
-    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, metrics: null, metricsTextfile: null,
+    svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, metrics: null, metricsTextfile: null, connState: null,
     help: false, version: false,
   };
   let useFile = false;
@@ -459,6 +465,10 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
     case 'sysctl-file': o.sysctlFile = pathValue(name, v); break;
     case 'svc-max': o.svcMax = positiveInt('--svc-max', v, MAX_SVC_MAX); break;
     case 'dest-max': o.destMax = positiveInt('--dest-max', v, MAX_DEST_MAX); break;
+    case 'conn-state':
+      if (v === '') throw new UvsdUsageError('--conn-state: empty path (none turns it off)');
+      o.connState = v === 'none' ? '' : v;
+      break;
     case 'socket':
       if (v === '') throw new UvsdUsageError('--socket: empty path');
       o.socket = v;

@@ -36,6 +36,7 @@ import { DROP_REASON_COUNT, dropReasonName } from '../packet/drop';
 import { intToIpv4 } from '../packet/addr';
 import type { Logger } from '../runtime/log';
 import { UvsError } from '../runtime/errors';
+import { ConnRestorer, ConnStateRefused, currentOrigin, decodeConnState, encodeConnState, exportAll, takeConnStateFile, writeConnStateFile } from './conn-state';
 
 /**
  * Busy-poll window (uvsd --busy-poll): after a turn that forwarded frames, the worker spins on its
@@ -155,6 +156,9 @@ export class DataPlaneError extends UvsError {
 
 /** Worker id of the control plane in the connection table (workers are 0..N-1). */
 const CONTROL_WORKER_ID = 255;
+/** How long restored connections wait for their service to be configured again (uvsadm after the
+ *  start) before they are dropped. */
+export const CONN_RESTORE_GRACE_MS = 60_000;
 const APPLY_TIMEOUT_MS = 5000;
 const NEXT_HOP_REFRESH_MS = 5000;
 /** Routes toward clients for NAT replies of entries without their own next hop (client-hops.ts). */
@@ -199,6 +203,9 @@ export class DataPlane {
   private running: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
+  /** Connections restored from the previous uvsd that wait for their service (restart). */
+  private restorer: ConnRestorer | null = null;
+  private restoreTimer: NodeJS.Timeout | null = null;
   private stopping = false;
   /** start() has completed: from then on every dead worker is restarted. */
   private started = false;
@@ -368,11 +375,18 @@ export class DataPlane {
     return next;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the workers and removes the kernel guard. With `connStatePath`, the live connections
+   * are first written there for the next uvsd (restart without loss, conn-state.ts) and, when
+   * there were any, the guard is handed over instead of removed, so the kernel does not reset
+   * them until the next uvsd has them back.
+   */
+  async stop(options: { connStatePath?: string | null } = {}): Promise<void> {
     this.stopping = true;
     this.watcher?.stop();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     await this.relinking;
+    if (this.restoreTimer) clearTimeout(this.restoreTimer);
     await Promise.all(
       this.handles.map(async (h) => {
         const w = h.worker;
@@ -384,7 +398,91 @@ export class DataPlane {
         clearTimeout(timer);
       }),
     );
+    const path = options.connStatePath;
+    if (path && this.saveConnState(path) > 0) {
+      await this.guard.handOver(this.guardServices.keys().map(tupleOf), this.guardNat.keys().map(tupleOf));
+      return;
+    }
     await this.guard.remove();
+  }
+
+  /** Writes the live connections to `path` (none: removes an old file); returns how many. The
+   *  workers have stopped, so the table holds still. A failure is logged: the stop goes on. */
+  private saveConnState(path: string): number {
+    const log = this.opts.log;
+    try {
+      const now = connNowMs();
+      const { records, hops, count } = exportAll(this.conns, now);
+      // Entries still waiting for their service are carried over again, with their time left.
+      const waiting = this.restorer?.dropPending() ?? 0;
+      if (count === 0) {
+        takeConnStateFile(path);
+        return 0;
+      }
+      writeConnStateFile(path, encodeConnState(records, count, Date.now(), currentOrigin(), process.pid, hops, (i) => this.ifaces[i]?.ifindex ?? 0));
+      log.info(`connection state: ${count} connection(s) saved to ${path} for the next uvsd` + (waiting ? ` (${waiting} restored ones never found their service and are dropped)` : ''));
+      return count;
+    } catch (err) {
+      log.error(`connection state: cannot save to ${path}: ${(err as Error).message}; connections will not survive the restart`);
+      return 0;
+    }
+  }
+
+  /**
+   * Imports the connections a previous uvsd saved at `path` (restart without loss): those whose
+   * virtual service and real server exist now at once, the others as they appear (after each
+   * apply) for up to `graceMs`. A refused file (corrupt, stale, foreign) is logged and ignored.
+   * The handover guard the previous uvsd left is removed once nothing waits any more.
+   */
+  async restoreConnState(path: string, graceMs = CONN_RESTORE_GRACE_MS): Promise<void> {
+    const log = this.opts.log;
+    let image: Buffer | null;
+    try {
+      image = takeConnStateFile(path);
+    } catch (err) {
+      log.warn(`connection state: cannot read ${path}: ${(err as Error).message}; starting without the previous connections`);
+      image = null;
+    }
+    if (image) {
+      try {
+        const state = decodeConnState(image, Date.now(), currentOrigin());
+        this.restorer = new ConnRestorer(state, this.conns, this.handles.length, this.model, Date.now() + graceMs,
+          (ifindex) => this.ifaces.findIndex((i) => i.ifindex === ifindex));
+        log.info(`connection state: ${state.count} connection(s) from uvsd ${state.writerPid} (saved ${((Date.now() - state.savedAtMs) / 1000).toFixed(1)} s ago` +
+          (state.expired ? `, ${state.expired} expired meanwhile` : '') + ')');
+        this.importRestored();
+        if (this.restorer) {
+          this.restoreTimer = setTimeout(() => this.finishRestore(true), graceMs);
+          this.restoreTimer.unref();
+        }
+        return;
+      } catch (err) {
+        if (!(err instanceof ConnStateRefused)) throw err;
+        log.warn(`connection state: ${path} refused and ignored: ${err.message}`);
+      }
+    }
+    await this.guard.releaseHandover().catch((err: Error) => log.warn(`connection state: ${err.message}`));
+  }
+
+  /** Imports the restored connections whose service is there now (after each apply). */
+  private importRestored(): void {
+    const r = this.restorer;
+    if (!r) return;
+    r.importReady(connNowMs());
+    if (r.waiting === 0) this.finishRestore(false);
+  }
+
+  private finishRestore(deadline: boolean): void {
+    const r = this.restorer;
+    if (!r) return;
+    this.restorer = null;
+    if (this.restoreTimer) clearTimeout(this.restoreTimer);
+    this.restoreTimer = null;
+    const dropped = r.dropPending();
+    this.opts.log.info(`connection state: ${r.imported} connection(s) restored` +
+      (r.refused ? `, ${r.refused} refused (real server's forwarding method changed, or the table full)` : '') +
+      (deadline && dropped ? `, ${dropped} dropped: their service or real server did not come back within ${CONN_RESTORE_GRACE_MS / 1000} s` : ''));
+    this.guard.releaseHandover().catch((err: Error) => this.opts.log.warn(`connection state: ${err.message}`));
   }
 
   interfaces(): readonly InterfaceInfo[] {
@@ -615,6 +713,7 @@ export class DataPlane {
       for (const h of this.handles) this.sendSnapshot(h, { changed, removed, base, filterChanged });
       const t4 = performance.now();
       await this.waitApplied(generation);
+      this.importRestored();
       const t5 = performance.now();
       if (t5 - t0 > SLOW_APPLY_MS) {
         this.opts.log.info(`data plane: apply ${generation} took ${(t5 - t0).toFixed(0)} ms: ` +

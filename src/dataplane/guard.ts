@@ -96,8 +96,9 @@ export class KernelGuard {
     private readonly runner: CommandRunner = execRunner,
     readonly table: string = DEFAULT_GUARD_TABLE,
   ) {
-    if (!/^uvs[A-Za-z0-9_]{0,28}$/.test(table)) {
-      throw new GuardError(`kernel guard: table name must start with "uvs" and be a plain word, got "${table}"`);
+    // At most 23 characters after "uvs": the handover table adds "_keep" (nft allows 31).
+    if (!/^uvs[A-Za-z0-9_]{0,23}$/.test(table)) {
+      throw new GuardError(`kernel guard: table name must start with "uvs" and be a plain word of at most 26 characters, got "${table}"`);
     }
   }
 
@@ -159,17 +160,46 @@ export class KernelGuard {
     await this.removeStale();
   }
 
-  private async removeStale(): Promise<void> {
+  /** The table that keeps guarding between a stop that saved the connections and the next
+   *  start that restores them (restart without loss, src/dataplane/conn-state.ts). */
+  get handoverTable(): string {
+    return `${this.table}_keep`;
+  }
+
+  /**
+   * Stop with connections handed to the next uvsd: our table becomes the handover table, with
+   * the same elements, in one transaction, so the kernel never sees (and never resets) the
+   * saved connections' packets while no uvsd runs. The next start installs its own table beside
+   * it and releases it (releaseHandover) once the connections are back in a table.
+   */
+  async handOver(services: readonly GuardTuple[], natReplies: readonly GuardTuple[]): Promise<void> {
+    this.installed = false;
+    const keep = this.handoverTable;
+    const lines = [`table ip ${keep} {}`, `delete table ip ${keep}`, this.baseScript(keep).trimEnd()];
+    if (services.length) lines.push(`add element ip ${keep} services { ${services.map(tupleText).join(', ')} }`);
+    if (natReplies.length) {
+      lines.push(`add element ip ${keep} nat_replies { ${natReplies.map(tupleText).join(', ')} }`);
+      lines.push(`add element ip ${keep} nat_sources { ${[...new Set(natReplies.map((t) => t.addr))].join(', ')} }`);
+    }
+    lines.push(`table ip ${this.table} {}`, `delete table ip ${this.table}`);
+    await this.nft(lines.join('\n') + '\n', 'hand over');
+  }
+
+  /** Removes the handover table a previous uvsd left; harmless when there is none. */
+  async releaseHandover(): Promise<void> {
+    await this.removeStale(this.handoverTable);
+  }
+
+  private async removeStale(table = this.table): Promise<void> {
     const list = await this.runner.run('nft', ['list', 'tables', 'ip']);
     if (list.status !== 0) {
       throw new GuardError(`kernel guard: "nft list tables ip" failed (${list.status}): ${list.stderr.trim()}`);
     }
-    const present = list.stdout.split('\n').some((l) => l.trim() === `table ip ${this.table}`);
-    if (present) await this.nft(`delete table ip ${this.table}\n`, 'remove');
+    const present = list.stdout.split('\n').some((l) => l.trim() === `table ip ${table}`);
+    if (present) await this.nft(`delete table ip ${table}\n`, 'remove');
   }
 
-  private baseScript(): string {
-    const t = this.table;
+  private baseScript(t = this.table): string {
     return [
       `table ip ${t} {`,
       `  set services { type ipv4_addr . inet_proto . inet_service; }`,

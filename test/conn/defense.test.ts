@@ -60,8 +60,8 @@ const SYN = TCP_SYN;
 const ACK = TCP_ACK;
 const SYNACK = TCP_SYN | TCP_ACK;
 
-test('80 bytes per entry, indexes included; the defaults: drop_entry auto, amemthresh an eighth of the slots', () => {
-  assert.equal(CONN_ENTRY_BYTES, 80);
+test('80.125 bytes per entry, indexes and bitmap included; the defaults: drop_entry auto, amemthresh an eighth of the slots', () => {
+  assert.equal(CONN_ENTRY_BYTES, 80.125);
   assert.equal(connTableBytes(1024) - connTableBytes(0), 1024 * CONN_ENTRY_BYTES);
   const { table } = lab(ForwardMethod.MASQ, 800);
   assert.deepEqual(getDefense(table), { dropEntry: 1, dropPacket: 0, secureTcp: 0, amemthresh: 100, amDroprate: 10 });

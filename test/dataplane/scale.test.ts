@@ -237,7 +237,11 @@ describe('uvsd --svc-max / --dest-max', () => {
     const o = parseUvsdArgs(['--svc-max', '20000', '--dest-max=1000']);
     assert.equal(o.svcMax, 20000);
     assert.equal(o.destMax, 1000);
-    assert.throws(() => parseUvsdArgs(['--dest-max', '100000']), (e: unknown) => e instanceof UvsdUsageError && /--dest-max: 100000 is out of range 1\.\.65535/.test(e.message));
+    // 10,000 services × 10 real servers fit the default; a connection entry keeps 24 bits of slot.
+    assert.ok(DEFAULT_DEST_MAX >= 100_000, `default --dest-max ${DEFAULT_DEST_MAX}`);
+    assert.equal(parseUvsdArgs(['--dest-max', '100000']).destMax, 100_000);
+    assert.equal(parseUvsdArgs(['--dest-max', '16777215']).destMax, 16_777_215);
+    assert.throws(() => parseUvsdArgs(['--dest-max', '16777216']), (e: unknown) => e instanceof UvsdUsageError && /--dest-max: 16777216 is out of range 1\.\.16777215/.test(e.message));
     assert.throws(() => parseUvsdArgs(['--svc-max', 'lots']), /--svc-max: "lots" is not a whole number/);
   });
 });

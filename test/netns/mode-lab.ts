@@ -16,7 +16,7 @@ export class ModeLab {
   readonly CL: string;
   readonly daemon: UvsdProcess;
 
-  constructor(readonly suffix: string, readonly mode: 'nat' | 'tun', readonly flag: '-m' | '-i') {
+  constructor(readonly suffix: string, readonly mode: 'dr' | 'nat' | 'tun', readonly flag: '-g' | '-m' | '-i') {
     this.P = `uvs${suffix}`;
     this.DIR = `${this.P}dir`;
     this.CL = `${this.P}cl`;

@@ -24,6 +24,8 @@ export class UvsdProcess {
     this.log = '';
     // --no-config unless the test names a file: a keepalived.conf at the default path changes nothing.
     const config = args.includes('-f') ? [] : ['--no-config'];
+    // Connections are not carried from one test's uvsd to the next one's (restart.test.ts asks).
+    if (!args.includes('--conn-state')) config.push('--conn-state', 'none');
     const child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, UVSD, '-n', '-l', ...config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d: Buffer) => (this.log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
