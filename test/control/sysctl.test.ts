@@ -164,6 +164,12 @@ test('uvsd: --sysctl-file at start (file:line refusal), uvsadm --sysctl list/sho
     assert.equal(unknown.status, 255);
     assert.match(unknown.stderr, /net\.ipv4\.vs\.sloppy: no such IPVS knob/);
     assert.equal((await uvsadm(lab, ['--sysctl', 'a', 'b'])).status, 2);
+    // A knob of two numbers, in one (quoted) word, as `sysctl -w`.
+    assert.deepEqual(await uvsadm(lab, ['--sysctl', 'net.ipv4.vs.sync_threshold=5 100']), { status: 0, stdout: 'net.ipv4.vs.sync_threshold = 5 100\n', stderr: '' });
+    const badSync = await uvsadm(lab, ['--sysctl', 'net.ipv4.vs.sync_threshold=100']);
+    assert.equal(badSync.status, 255);
+    assert.match(badSync.stderr, /^uvsadm: net\.ipv4\.vs\.sync_threshold: "100": the threshold 100 must be below the period 100/);
+    assert.equal((await uvsadm(lab, ['--sysctl', 'sync_threshold'])).stdout, 'net.ipv4.vs.sync_threshold = 5 100\n');
     // SIGHUP: the file is read again; the runtime set stays, a new line of the file applies.
     writeFileSync(file, 'net.ipv4.vs.sloppy_tcp = 1\nnet.ipv4.vs.expire_nodest_conn = 1\n');
     daemon.reload();
