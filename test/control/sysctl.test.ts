@@ -187,7 +187,11 @@ test('uvsd: --sysctl-file at start (file:line refusal), uvsadm --sysctl list/sho
 });
 
 test('sync knobs: in the registry with the kernel\'s names, types and defaults', () => {
-  for (const k of SYNC_KNOBS) assert.equal(IPVS_KNOBS.filter((x) => x.name === k.name).length, 1, k.name);
+  for (const k of SYNC_KNOBS) {
+    assert.equal(IPVS_KNOBS.filter((x) => x.name === k.name).length, 1, k.name);
+    assert.ok(k.effect.length > 10, `${k.name} says what uvs does with it`);
+    assert.doesNotThrow(() => k.parse(k.uvsDefault ? k.uvsDefault(CTX) : k.kernelDefault, CTX), k.name);
+  }
   const s = new Sysctls(CTX);
   assert.deepEqual(
     ['sync_threshold', 'sync_refresh_period', 'sync_retries', 'sync_sock_size', 'sync_ports', 'sync_persist_mode', 'sync_version'].map((n) => s.get(n)),
