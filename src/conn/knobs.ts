@@ -10,7 +10,9 @@
 //
 // To add a knob: append a KnobSpec to KNOBS (a `cell` when the data plane reads it from the
 // connection table's shared header; otherwise the subsystem that needs it subscribes to changes
-// with the control plane's Sysctls.onChange).
+// with the control plane's Sysctls.onChange). The sync daemon's sync_* knobs are specified next to
+// it (src/sync/knobs.ts: the sync layer sits above this one); src/control/sysctl.ts joins both
+// lists into the registry uvsadm and uvsd use (IPVS_KNOBS).
 
 import { defaultAmemthresh } from './defense';
 import { HeaderCell } from './table';
@@ -27,24 +29,26 @@ export interface KnobSpec {
   /** The name after net.ipv4.vs. */
   name: string;
   /** The type ipvs-sysctl.rst gives it. */
-  type: 'BOOLEAN' | 'INTEGER';
+  type: 'BOOLEAN' | 'INTEGER' | 'UNSIGNED INTEGER' | 'UNSIGNED LONG' | 'vector of 2 INTEGERs';
   /** The kernel's default. */
   kernelDefault: string;
   /** uvs's default, when it differs from the kernel's (with the reason in `effect`). */
   uvsDefault?: (ctx: KnobContext) => string;
-  /** Checks a value and returns it normalized; throws a message (without the name) if bad. */
-  parse: (text: string, ctx: KnobContext) => string;
+  /** Checks a value and returns it normalized; throws a message (without the name) if bad.
+   *  `current` is the value in force, for a knob of two numbers written with one (sync_threshold:
+   *  the kernel's proc_dointvec then changes the first only). */
+  parse: (text: string, ctx: KnobContext, current?: string) => string;
   /** Where the data plane reads it: a cell of the connection table's shared header. */
   cell?: HeaderCell;
   /** What uvs does with it (README "IPVS knobs", uvsadm(8)). */
   effect: string;
 }
 
-const INT32_MIN = -0x80000000;
-const INT32_MAX = 0x7fffffff;
+export const INT32_MIN = -0x80000000;
+export const INT32_MAX = 0x7fffffff;
 
 /** The kernel's proc_dointvec: one decimal integer (an optional sign), within int32. */
-function int(min: number, max: number, what = ''): (text: string) => string {
+export function int(min: number, max: number, what = ''): (text: string) => string {
   return (text) => {
     const t = text.trim();
     if (!/^[-+]?[0-9]+$/.test(t)) throw new Error(`"${text}" is not an integer${what}`);
@@ -59,12 +63,12 @@ const bool = int(INT32_MIN, INT32_MAX, ' (0 off, not 0 on)');
 /** The defence modes: proc_do_defense_mode refuses anything outside 0..3. */
 const defenseMode = int(0, 3, ' (0 off, 1 and 2 auto, 3 always)');
 
-function noEffect(name: string, kernelDefault: string, why: string, type: 'BOOLEAN' | 'INTEGER' = 'BOOLEAN',
+export function noEffect(name: string, kernelDefault: string, why: string, type: KnobSpec['type'] = 'BOOLEAN',
   parse: (text: string) => string = bool): KnobSpec {
   return { name, type, kernelDefault, parse, effect: `accepted, no effect in uvs: ${why}` };
 }
 
-/** Every knob, in the kernel's (alphabetical) order of ipvs-sysctl.rst. */
+/** Every knob but the sync daemon's, in the kernel's (alphabetical) order of ipvs-sysctl.rst. */
 export const KNOBS: readonly KnobSpec[] = [
   {
     name: 'am_droprate', type: 'INTEGER', kernelDefault: '10', parse: int(1, INT32_MAX), cell: HeaderCell.AM_DROPRATE,
@@ -139,9 +143,9 @@ export function knobDefault(spec: KnobSpec, ctx: KnobContext): string {
 }
 
 /** Checks `text` for knob `spec`; the error names the knob and the value. */
-export function parseKnob(spec: KnobSpec, text: string, ctx: KnobContext): string {
+export function parseKnob(spec: KnobSpec, text: string, ctx: KnobContext, current?: string): string {
   try {
-    return spec.parse(text, ctx);
+    return spec.parse(text, ctx, current);
   } catch (err) {
     throw new RangeError(`${SYSCTL_PREFIX}${spec.name}: ${(err as Error).message}`, { cause: err });
   }

@@ -30,6 +30,7 @@ import type { DaemonHost } from './host';
 import type { Logger } from '../runtime/log';
 import { Sysctls } from './sysctl';
 import { SyncManager, type DestResolver } from '../sync/daemon';
+import { SYNC_KNOBS } from '../sync/knobs';
 import { connNowMs } from '../conn/table';
 
 /** What ipvsadm prints in its header on a default kernel: IPVS 1.2.1, a 4096-bucket table. */
@@ -330,6 +331,9 @@ export class Daemon implements DaemonHost {
     await dp.start();
     this.dataPlane = dp;
     this.syncManager = new SyncManager(dp.conns, modelDestResolver(this.model), connNowMs, this.log);
+    // The sync_* knobs: their values now, and every change (uvsadm --sysctl, a reloaded file).
+    for (const k of SYNC_KNOBS) this.syncManager.setKnob(k.name, this.sysctls.get(k.name));
+    this.sysctls.onChange((name, value) => this.syncManager?.setKnob(name, value));
     // Registered after the data plane's hook, so it runs first: a master's last scan goes out.
     this.onStop('connection sync', () => this.syncManager?.close());
     // keepalived.conf's lvs_sync_daemon (now, and at every reload).

@@ -12,11 +12,22 @@
 //
 // A bad file (unknown knob, bad value) is refused whole with its file:line, at start (uvsd does
 // not start) and at reload (nothing changes); a bad `uvsadm --sysctl` changes nothing.
+//
+// The registry is the connection table's knobs (src/conn/knobs.ts) and the sync daemon's
+// (src/sync/knobs.ts), joined here because the conn layer may not import the sync layer above it.
 
 import { readFileSync } from 'node:fs';
-import { KNOBS, SYSCTL_PREFIX, findKnob, knobDefault, knobName, parseKnob, type KnobContext, type KnobSpec } from '../conn/knobs';
+import { KNOBS, SYSCTL_PREFIX, knobDefault, knobName, parseKnob, type KnobContext, type KnobSpec } from '../conn/knobs';
 import type { HeaderCell } from '../conn/table';
+import { SYNC_KNOBS } from '../sync/knobs';
 import { UvsError } from '../runtime/errors';
+
+/** Every IPVS knob uvs knows, sorted by name as `sysctl -a` lists them. */
+export const IPVS_KNOBS: readonly KnobSpec[] = [...KNOBS, ...SYNC_KNOBS].sort((a, b) => (a.name < b.name ? -1 : 1));
+
+export function findIpvsKnob(name: string): KnobSpec | undefined {
+  return IPVS_KNOBS.find((k) => k.name === name);
+}
 
 /** One knob as `uvsadm --sysctl` lists it. */
 export interface SysctlValue {
@@ -44,7 +55,7 @@ export class Sysctls {
 
   /** `aliases`: knob name → value given by uvsd's older options (checked here). */
   constructor(readonly ctx: KnobContext, aliases: Readonly<Record<string, number | undefined>> = {}) {
-    for (const k of KNOBS) this.base.set(k.name, knobDefault(k, ctx));
+    for (const k of IPVS_KNOBS) this.base.set(k.name, knobDefault(k, ctx));
     for (const [name, v] of Object.entries(aliases)) {
       if (v === undefined) continue;
       const spec = this.spec(name);
@@ -70,7 +81,7 @@ export class Sysctls {
 
   /** Every knob, sorted by name as `sysctl -a` lists them. */
   list(): SysctlValue[] {
-    return [...KNOBS].sort((a, b) => (a.name < b.name ? -1 : 1)).map((k) => ({ name: SYSCTL_PREFIX + k.name, value: this.get(k.name) }));
+    return IPVS_KNOBS.map((k) => ({ name: SYSCTL_PREFIX + k.name, value: this.get(k.name) }));
   }
 
   /** `uvsadm --sysctl NAME=VALUE`: checked, then kept over the file's value until uvsd stops. */
@@ -79,7 +90,7 @@ export class Sysctls {
     const spec = this.spec(short ?? name);
     let v: string;
     try {
-      v = parseKnob(spec, value, this.ctx);
+      v = parseKnob(spec, value, this.ctx, this.get(spec.name));
     } catch (err) {
       throw new SysctlError((err as Error).message);
     }
@@ -98,7 +109,7 @@ export class Sysctls {
       throw new SysctlError(`${path}: cannot read the sysctl file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     const { values, notes } = parseSysctlFile(text, path, this.ctx);
-    const before = new Map(KNOBS.map((k) => [k.name, this.get(k.name)]));
+    const before = new Map(IPVS_KNOBS.map((k) => [k.name, this.get(k.name)]));
     this.file = values;
     for (const [name, v] of values) {
       const kept = this.runtime.get(name);
@@ -106,14 +117,14 @@ export class Sysctls {
         notes.push(`${SYSCTL_PREFIX}${name}: ${path} says ${v}, the value set at run time (uvsadm --sysctl) stays: ${kept}`);
       }
     }
-    for (const k of KNOBS) if (this.get(k.name) !== before.get(k.name)) this.changed(k);
+    for (const k of IPVS_KNOBS) if (this.get(k.name) !== before.get(k.name)) this.changed(k);
     return notes;
   }
 
   /** The data plane's connection table: every knob with a cell is written now and on each change. */
   attach(sink: KnobCellSink): void {
     this.sink = sink;
-    for (const k of KNOBS) if (k.cell !== undefined) sink(k.cell, Number(this.get(k.name)));
+    for (const k of IPVS_KNOBS) if (k.cell !== undefined) sink(k.cell, Number(this.get(k.name)));
   }
 
   /** Subsystems with a knob of their own (the sync daemon) hear of every change. */
@@ -128,7 +139,7 @@ export class Sysctls {
   }
 
   private spec(name: string): KnobSpec {
-    const spec = findKnob(name);
+    const spec = findIpvsKnob(name);
     if (!spec) throw new SysctlError(`${name.startsWith(SYSCTL_PREFIX) ? name : SYSCTL_PREFIX + name}: no such IPVS knob (uvsadm --sysctl lists them)`);
     return spec;
   }
@@ -156,13 +167,15 @@ export function parseSysctlFile(text: string, path: string, ctx: KnobContext): {
       notes.push(`${where}: ${dotted} is not an IPVS knob; uvsd leaves it to sysctl`);
       continue;
     }
-    const spec = findKnob(dotted.slice(SYSCTL_PREFIX.length));
+    const spec = findIpvsKnob(dotted.slice(SYSCTL_PREFIX.length));
     if (!spec) {
       if (optional) continue;
       throw new SysctlError(`${where}: ${dotted}: no such IPVS knob (uvsadm --sysctl lists them)`);
     }
     try {
-      values.set(spec.name, parseKnob(spec, value, ctx));
+      // A knob of two numbers written with one keeps the other from an earlier line, else from
+      // the default (sync_threshold = 5: threshold 5, period 50).
+      values.set(spec.name, parseKnob(spec, value, ctx, values.get(spec.name) ?? knobDefault(spec, ctx)));
     } catch (err) {
       throw new SysctlError(`${where}: ${(err as Error).message}`);
     }

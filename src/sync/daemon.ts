@@ -8,16 +8,23 @@
 // ip_vs_sync_conn from ip_vs_in for every packet; uvs's workers only do what they did before
 // (count in_pkts, move the state under the entry lock), and the main thread scans the shared
 // table every SCAN_INTERVAL_MS with ConnTable.exportBatch, a bounded number of slots per tick,
-// comparing each entry with what it last sent (three Int32Arrays indexed by entry number:
-// the slot generation, the state and the in_pkts count). The kernel's rules, applied to what
-// changed since the previous look (ip_vs_sync_conn_needed, with sync_refresh_period 0):
+// comparing each entry with what it last sent (typed arrays indexed by entry number: the slot
+// generation, the state and the in_pkts count). The kernel's rules, applied to what changed since
+// the previous look (ip_vs_sync_conn_needed), with the sync knobs in force (src/sync/knobs.ts,
+// read at every scan, so `uvsadm --sysctl` changes apply from the next one):
 //   - TCP is synced only in ESTABLISHED, FIN_WAIT, CLOSE, CLOSE_WAIT and TIME_WAIT; a change to
 //     a state other than ESTABLISHED is sent at once;
 //   - ESTABLISHED (and UDP) are sent when in_pkts passes sync_threshold and then every
 //     sync_period packets (pkts % sync_period == sync_threshold): a scan sends an entry when such
-//     a count lies between what it saw last and what it sees now;
+//     a count lies between what it saw last and what it sees now; with sync_period 0, once;
+//   - sync_refresh_period > 0: besides that, an entry is sent again only when its expiry moved by
+//     that much (or half its timeout, if less) since its last send, or as one of sync_retries
+//     resends sync_refresh_period/8 apart; with sync_period 0 any new packet may then trigger it
+//     (the kernel's sync_endtime, kept per entry in two more arrays allocated on first use);
 //   - a template is sent whenever a connection it controls is sent (ip_vs_sync_conn's `control`
-//     loop), so a persistent client keeps its real server on the backup;
+//     loop), so a persistent client keeps its real server on the backup (the kernel considers
+//     it at every packet of such a connection; uvs at most once per scan), subject to
+//     sync_refresh_period too; with sync_persist_mode, only the template is sent;
 //   - an entry the scan meets for the first time with in_pkts already past the threshold (the
 //     master just started) is sent at once, where the kernel waits for its next period.
 // Removals are not sent (neither does the kernel): the backup's entry expires with the timeout
@@ -48,7 +55,7 @@ import {
   SyncMessageWriter,
   type SyncConn,
 } from './codec';
-import { SYNC_DEFAULTS } from './defaults';
+import { applySyncKnob, defaultSyncTunables, type SyncTunables } from './knobs';
 
 export type SyncState = 'master' | 'backup';
 
@@ -85,10 +92,9 @@ export class SyncError extends Error {
 export const SCAN_INTERVAL_MS = 200;
 /** Entry slots looked at per scan tick: bounds the main thread's work (~65 k slots in a few ms). */
 export const SCAN_SLOTS_PER_TICK = 65_536;
-/** Messages one tick may send; what does not fit waits for the next tick (sync_qlen_max's role). */
+/** Messages one tick may send; what does not fit waits for the next tick, up to sync_qlen_max
+ *  messages' worth of entries. */
 export const MAX_MESSAGES_PER_SCAN = 256;
-/** Entries that may wait for a later tick; past this the oldest are dropped (counted in skipped). */
-const MAX_PENDING = 1 << 20;
 /** The main thread sweeps the entries it imported this often. */
 const EXPIRE_INTERVAL_MS = 500;
 const EXPIRE_BUDGET = 65_536;
@@ -163,7 +169,7 @@ export interface SyncCounters {
   /** Backup: messages dropped whole, by reason ("size", "version", ...). */
   dropped: Map<string, number>;
   /** Backup: entries skipped alone (unusable, no such service). Master: entries dropped because
-   *  more were waiting than MAX_PENDING. */
+   *  more were waiting than sync_qlen_max messages hold. */
   skipped: number;
   /** Backup: entries the table had no room for. */
   full: number;
@@ -182,16 +188,21 @@ export class SyncScanner {
   private readonly seenGen: Int32Array;
   private readonly seenState: Uint8Array;
   private readonly seenPkts: Int32Array;
+  // sync_refresh_period's bookkeeping (the kernel's cp->sync_endtime: the expiry time the last
+  // send announced, and the resends since), 9 more bytes per slot, allocated when the knob is
+  // first set above 0.
+  private sentEnd: Float64Array | null = null;
+  private sentTries: Uint8Array | null = null;
   private readonly rec = new Int32Array(SYNC_RECORD_CELLS * 1024);
   private readonly one = new Int32Array(SYNC_RECORD_CELLS);
   private cursor = 0;
   /** Templates already sent in this tick (entry numbers). */
   private readonly sentTemplates = new Set<number>();
 
+  /** `knobs`: the sync knobs in force, read at every scan (the SyncManager's, shared). */
   constructor(
     private readonly conns: ConnTable,
-    private readonly threshold = SYNC_DEFAULTS.syncThreshold,
-    private readonly period = SYNC_DEFAULTS.syncPeriod,
+    private readonly knobs: SyncTunables = defaultSyncTunables(),
   ) {
     this.seenGen = new Int32Array(conns.capacity);
     this.seenState = new Uint8Array(conns.capacity);
@@ -202,6 +213,10 @@ export class SyncScanner {
   scan(nowMs: number, slots = SCAN_SLOTS_PER_TICK): SyncConn[] {
     const out: SyncConn[] = [];
     this.sentTemplates.clear();
+    if (this.knobs.refreshMs > 0 && !this.sentEnd) {
+      this.sentEnd = new Float64Array(this.conns.capacity);
+      this.sentTries = new Uint8Array(this.conns.capacity);
+    }
     let looked = 0;
     while (looked < slots) {
       const start = this.cursor;
@@ -229,24 +244,32 @@ export class SyncScanner {
     const lastPkts = fresh ? 0 : this.seenPkts[index]!;
     this.seenGen[index] = gen;
     this.seenPkts[index] = pkts;
+    if (fresh && this.sentEnd) {
+      // A new entry in this slot: never sent (the kernel starts sync_endtime at creation, far
+      // enough from now + timeout to let the first send through).
+      this.sentEnd[index] = 0;
+      this.sentTries![index] = 0;
+    }
     if (meta & Meta.TEMPLATE) return; // sent with the connections it controls
     const proto = meta & Meta.PROTO_MASK;
     const state = stateCell & StateFlag.STATE_MASK;
-    let send = false;
+    let forced = false;
     if (proto === IPPROTO_TCP) {
       if ((TCP_SYNC_STATES & (1 << state)) === 0) {
         this.seenState[index] = state;
         return;
       }
-      if (state !== lastState && state !== TCP_ESTABLISHED) send = true;
+      if (state !== lastState && state !== TCP_ESTABLISHED) forced = true;
     } else if (proto !== IPPROTO_UDP) {
       return;
     }
-    if (!send) send = this.crossed(lastPkts, pkts);
-    if (!send) return; // like the kernel, old_state moves only when it sends
+    const timeoutMs = rec[o + SyncCell.TIMEOUT_MS]! >>> 0;
+    if (!this.due(index, nowMs, timeoutMs, forced, false, lastPkts, pkts)) return; // like the kernel, old_state moves only when it sends
     this.seenState[index] = state;
-    out.push(toSyncConn(rec, o));
     const control = rec[o + SyncCell.CONTROL]!;
+    // sync_persist_mode: a connection under a persistence template is not sent (the kernel's
+    // in_persistence); its template still is, when the connection would have been.
+    if (control <= 0 || this.knobs.persistMode === 0) out.push(toSyncConn(rec, o));
     if (control > 0 && !this.sentTemplates.has(control - 1)) {
       this.sentTemplates.add(control - 1);
       const t = this.template(control - 1, nowMs);
@@ -254,17 +277,66 @@ export class SyncScanner {
     }
   }
 
-  /** Whether some count threshold + k × period lies in (last, now]. */
+  /**
+   * ip_vs_sync_conn_needed past the state rules: whether entry `index` is sent now, and if so its
+   * send recorded for sync_refresh_period. `forced`: a state change sent at once; `template`: a
+   * template, which has no packet rule (the kernel skips it for templates).
+   */
+  private due(index: number, nowMs: number, timeoutMs: number, forced: boolean, template: boolean, lastPkts: number, pkts: number): boolean {
+    const k = this.knobs;
+    const end = nowMs + timeoutMs; // the expiry this send announces (the kernel's n)
+    let tries = 0;
+    if (!forced) {
+      if (k.refreshMs > 0 && this.sentEnd) {
+        const orig = this.sentEnd[index]!;
+        // Too soon after the last send: only a resend, sync_refresh_period/8 after it, while
+        // sync_retries allows.
+        if (Math.abs(end - orig) < Math.min(k.refreshMs, Math.max(timeoutMs / 2, 10_000))) {
+          const done = this.sentTries![index]!;
+          if (done >= k.retries) return false;
+          if (nowMs < orig - timeoutMs + k.refreshMs / 8) return false;
+          tries = done + 1;
+        }
+      }
+      if (!template) {
+        if (k.period > 0 || k.refreshMs <= 0) {
+          if (!this.crossed(lastPkts, pkts)) return false;
+        } else if (pkts === lastPkts) {
+          return false; // period 0 with a refresh period: the kernel looks at each packet, none came
+        }
+      }
+    }
+    if (this.sentEnd) {
+      this.sentEnd[index] = end;
+      this.sentTries![index] = tries;
+    }
+    return true;
+  }
+
+  /** Whether some count threshold + k × period lies in (last, now]; with period 0, whether the
+   *  count reached the threshold since the last look (sent once). */
   private crossed(last: number, now: number): boolean {
-    if (now < this.threshold) return false;
-    if (last < this.threshold) return true;
-    if (this.period <= 0) return false;
-    return Math.floor((now - this.threshold) / this.period) > Math.floor((last - this.threshold) / this.period);
+    const { threshold, period } = this.knobs;
+    if (now < threshold) return false;
+    if (last < threshold) return true;
+    if (period <= 0) return false;
+    return Math.floor((now - threshold) / period) > Math.floor((last - threshold) / period);
   }
 
   private template(index: number, nowMs: number): SyncConn | null {
     const { records } = this.conns.exportBatch(index, this.one, nowMs);
     if (records !== 1 || this.one[SyncCell.INDEX] !== index || (this.one[SyncCell.META]! & Meta.TEMPLATE) === 0) return null;
+    const gen = this.one[SyncCell.GENERATION]! | 1;
+    if (this.seenGen[index] !== gen) {
+      // Not looked at yet by this scan: a new template in this slot, never sent.
+      this.seenGen[index] = gen;
+      this.seenPkts[index] = this.one[SyncCell.IN_PKTS]!;
+      if (this.sentEnd) {
+        this.sentEnd[index] = 0;
+        this.sentTries![index] = 0;
+      }
+    }
+    if (!this.due(index, nowMs, this.one[SyncCell.TIMEOUT_MS]! >>> 0, false, true, 0, 0)) return null;
     return toSyncConn(this.one, 0);
   }
 }
@@ -368,14 +440,16 @@ export class SyncMaster implements SyncRunner {
     conns: ConnTable,
     private readonly now: () => number,
     private readonly log: Logger,
+    private readonly knobs: SyncTunables = defaultSyncTunables(),
   ) {
-    this.scanner = new SyncScanner(conns);
+    this.scanner = new SyncScanner(conns, knobs);
     this.writer = new SyncMessageWriter(info.syncMaxlen, info.syncId);
   }
 
   start(): void {
-    // make_send_sock: bound to the interface's address, multicast out of it, no loopback, TTL.
-    const s = createSocket({ type: 'udp4', reuseAddr: true });
+    // make_send_sock: bound to the interface's address, multicast out of it, no loopback, TTL;
+    // sync_sock_size, when set, as its send buffer (set_sock_size).
+    const s = createSocket({ type: 'udp4', reuseAddr: true, ...(this.knobs.sockSize > 0 ? { sendBufferSize: this.knobs.sockSize } : {}) });
     this.socket = s;
     s.on('error', (err) => this.log.error(`sync master: ${err.message}`));
     s.bind(0, this.iface.address, () => {
@@ -393,7 +467,8 @@ export class SyncMaster implements SyncRunner {
   }
 
   /** One scan; sends what it found, at most MAX_MESSAGES_PER_SCAN messages: the rest waits for
-   *  the next tick (up to MAX_PENDING entries; past that the oldest are dropped and counted). */
+   *  the next tick (up to sync_qlen_max messages' worth of entries; past that the oldest are
+   *  dropped and counted). */
   tick(): void {
     if (!this.ready || !this.socket) return;
     const scanned = this.scanner.scan(this.now());
@@ -411,9 +486,10 @@ export class SyncMaster implements SyncRunner {
       this.writer.add(c);
     }
     if (!this.writer.empty) this.flush();
-    if (this.pending.length > MAX_PENDING) {
-      this.counters.skipped += this.pending.length - MAX_PENDING;
-      this.pending = this.pending.slice(this.pending.length - MAX_PENDING);
+    const maxPending = this.knobs.qlenMax * Math.max(1, Math.floor((this.info.syncMaxlen - SYNC_MESG_HEADER_BYTES) / SYNC_V4_BYTES));
+    if (this.pending.length > maxPending) {
+      this.counters.skipped += this.pending.length - maxPending;
+      this.pending = this.pending.slice(this.pending.length - maxPending);
     }
   }
 
@@ -459,11 +535,14 @@ export class SyncBackup implements SyncRunner {
     private readonly resolveDest: DestResolver,
     private readonly now: () => number,
     private readonly log: Logger,
+    private readonly knobs: SyncTunables = defaultSyncTunables(),
   ) {}
 
   start(): void {
-    // make_receive_sock: reusable, bound to the group and port, member of the group on the interface.
-    const s = createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: 1 << 20 });
+    // make_receive_sock: reusable, bound to the group and port, member of the group on the
+    // interface; sync_sock_size, when set, as its receive buffer (else 1 MiB: the main thread
+    // may be busy for a while, the messages wait in the socket).
+    const s = createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: this.knobs.sockSize > 0 ? this.knobs.sockSize : 1 << 20 });
     this.socket = s;
     s.on('error', (err) => this.log.error(`sync backup: ${err.message}`));
     s.on('message', (msg) => this.receive(msg));
@@ -527,6 +606,8 @@ export class SyncManager {
   private master: SyncRunner | null = null;
   private backup: SyncRunner | null = null;
   private sweep: NodeJS.Timeout | null = null;
+  /** The sync knobs in force (net.ipv4.vs.sync_*), shared with the running daemons. */
+  readonly knobs: SyncTunables = defaultSyncTunables();
 
   constructor(
     private readonly conns: ConnTable,
@@ -537,9 +618,16 @@ export class SyncManager {
     /** Creates a daemon; tests pass one without sockets. */
     private readonly create: (info: SyncDaemonInfo, iface: SyncInterface) => SyncRunner = (info, iface) =>
       info.state === 'master'
-        ? new SyncMaster(info, iface, this.conns, this.now, this.log)
-        : new SyncBackup(info, iface, this.conns, this.resolveDest, this.now, this.log),
+        ? new SyncMaster(info, iface, this.conns, this.now, this.log, this.knobs)
+        : new SyncBackup(info, iface, this.conns, this.resolveDest, this.now, this.log, this.knobs),
   ) {}
+
+  /** A sync knob's value in force (checked by the registry, src/sync/knobs.ts): the master's scan
+   *  follows it from its next tick; sync_sock_size applies to the next daemon started. Other
+   *  knobs are ignored. */
+  setKnob(name: string, value: string): void {
+    applySyncKnob(this.knobs, name, value);
+  }
 
   /** start_sync_thread: EEXIST when that daemon runs, ENODEV for an unknown interface. */
   start(state: SyncState, o: SyncDaemonOptions): SyncDaemonInfo {

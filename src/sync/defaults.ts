@@ -1,6 +1,7 @@
 // The kernel's sync knobs (net.ipv4.vs.*, Documentation/networking/ipvs-sysctl.rst), at their
-// defaults, in one place. uvs has no knob interface for them yet: when one exists, these are the
-// values it starts from and the names it uses.
+// defaults, in one place: the values uvs starts from. They are set at run time through the knob
+// registry (src/sync/knobs.ts; `uvsadm --sysctl`, uvsd --sysctl-file), and the daemons read the
+// values in force from a SyncTunables object, never these constants directly.
 
 export const SYNC_DEFAULTS = {
   /** net.ipv4.vs.sync_version: 1 (uvs speaks only version 1). */
@@ -16,9 +17,10 @@ export const SYNC_DEFAULTS = {
   syncRetries: 0,
   /** net.ipv4.vs.sync_persist_mode: 0 (1 = do not sync connections controlled by a template). */
   syncPersistMode: 0,
-  /** net.ipv4.vs.sync_qlen_max: messages queued before the master drops new ones; the kernel's
-   *  default is 1/32 of memory in pages, far above what a scan produces, so uvs bounds one scan's
-   *  output instead (MAX_MESSAGES_PER_SCAN in daemon.ts). */
+  /** net.ipv4.vs.sync_qlen_max: messages that may wait to be sent. The kernel's default is 1/32
+   *  of memory in pages; uvs's waiting entries are JavaScript objects (a few hundred bytes each),
+   *  so it starts from 16384 messages (about a million entries at maxlen 1472). */
+  syncQlenMax: 16384,
   /** net.ipv4.vs.sync_ports: 1 (one master thread, one port). */
   syncPorts: 1,
   /** net.ipv4.vs.sync_sock_size: 0 (the socket buffers' defaults). */

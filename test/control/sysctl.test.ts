@@ -11,7 +11,10 @@ import { test } from 'node:test';
 import { KNOBS, findKnob, knobName } from '../../src/conn/knobs';
 import { ConnRef, ConnTable, HeaderCell } from '../../src/conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../../src/conn/schedule';
-import { Sysctls, SysctlError, parseSysctlFile } from '../../src/control/sysctl';
+import { IPVS_KNOBS, Sysctls, SysctlError, parseSysctlFile } from '../../src/control/sysctl';
+import { SyncManager, SyncScanner } from '../../src/sync/daemon';
+import { SYNC_KNOBS } from '../../src/sync/knobs';
+import { TcpState } from '../../src/conn/tcp-state';
 import { Daemon } from '../../src/control/daemon';
 import { parseUvsdArgs } from '../../src/control/uvsd-options';
 import { linesLogger } from '../../src/runtime/log';
@@ -70,7 +73,7 @@ test('precedence: default < flood option alias < file < runtime set; runtime set
     assert.equal(s.get('sloppy_tcp'), '0');
     assert.equal(s.get('drop_entry'), '3', 'a line removed from the file: back to the alias');
     const listed = s.list();
-    assert.equal(listed.length, KNOBS.length);
+    assert.equal(listed.length, IPVS_KNOBS.length);
     assert.deepEqual(listed.map((v) => v.name), [...listed.map((v) => v.name)].sort(), 'sorted as sysctl -a');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -151,7 +154,7 @@ test('uvsd: --sysctl-file at start (file:line refusal), uvsadm --sysctl list/sho
     assert.match(all.stdout, /^net\.ipv4\.vs\.am_droprate = 10\n/);
     assert.match(all.stdout, /\nnet\.ipv4\.vs\.sloppy_tcp = 1\n/);
     assert.match(all.stdout, /\nnet\.ipv4\.vs\.drop_packet = 2\n/, '--drop-packet is an alias');
-    assert.equal(all.stdout.trim().split('\n').length, KNOBS.length);
+    assert.equal(all.stdout.trim().split('\n').length, IPVS_KNOBS.length);
     assert.deepEqual(await uvsadm(lab, ['--sysctl', 'net.ipv4.vs.conn_reuse_mode']), { status: 0, stdout: 'net.ipv4.vs.conn_reuse_mode = 1\n', stderr: '' });
     assert.deepEqual(await uvsadm(lab, ['--sysctl', 'net.ipv4.vs.sloppy_tcp=0']), { status: 0, stdout: 'net.ipv4.vs.sloppy_tcp = 0\n', stderr: '' });
     const bad = await uvsadm(lab, ['--sysctl', 'net.ipv4.vs.secure_tcp=5']);
@@ -161,6 +164,12 @@ test('uvsd: --sysctl-file at start (file:line refusal), uvsadm --sysctl list/sho
     assert.equal(unknown.status, 255);
     assert.match(unknown.stderr, /net\.ipv4\.vs\.sloppy: no such IPVS knob/);
     assert.equal((await uvsadm(lab, ['--sysctl', 'a', 'b'])).status, 2);
+    // A knob of two numbers, in one (quoted) word, as `sysctl -w`.
+    assert.deepEqual(await uvsadm(lab, ['--sysctl', 'net.ipv4.vs.sync_threshold=5 100']), { status: 0, stdout: 'net.ipv4.vs.sync_threshold = 5 100\n', stderr: '' });
+    const badSync = await uvsadm(lab, ['--sysctl', 'net.ipv4.vs.sync_threshold=100']);
+    assert.equal(badSync.status, 255);
+    assert.match(badSync.stderr, /^uvsadm: net\.ipv4\.vs\.sync_threshold: "100": the threshold 100 must be below the period 100/);
+    assert.equal((await uvsadm(lab, ['--sysctl', 'sync_threshold'])).stdout, 'net.ipv4.vs.sync_threshold = 5 100\n');
     // SIGHUP: the file is read again; the runtime set stays, a new line of the file applies.
     writeFileSync(file, 'net.ipv4.vs.sloppy_tcp = 1\nnet.ipv4.vs.expire_nodest_conn = 1\n');
     daemon.reload();
@@ -175,4 +184,89 @@ test('uvsd: --sysctl-file at start (file:line refusal), uvsadm --sysctl list/sho
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('sync knobs: in the registry with the kernel\'s names, types and defaults', () => {
+  for (const k of SYNC_KNOBS) {
+    assert.equal(IPVS_KNOBS.filter((x) => x.name === k.name).length, 1, k.name);
+    assert.ok(k.effect.length > 10, `${k.name} says what uvs does with it`);
+    assert.doesNotThrow(() => k.parse(k.uvsDefault ? k.uvsDefault(CTX) : k.kernelDefault, CTX), k.name);
+  }
+  const s = new Sysctls(CTX);
+  assert.deepEqual(
+    ['sync_threshold', 'sync_refresh_period', 'sync_retries', 'sync_sock_size', 'sync_ports', 'sync_persist_mode', 'sync_version'].map((n) => s.get(n)),
+    ['3 50', '0', '0', '0', '1', '0', '1'],
+  );
+  assert.equal(s.get('sync_qlen_max'), '16384', 'uvs\'s bound, the kernel\'s is memory-sized');
+  assert.match(SYNC_KNOBS.find((k) => k.name === 'sync_ports')!.effect, /^accepted, no effect in uvs: /);
+  assert.equal(SYNC_KNOBS.find((k) => k.name === 'sync_threshold')!.type, 'vector of 2 INTEGERs');
+});
+
+test('sync knobs: proc_do_sync_threshold\'s rules; one number keeps the period; bad values name the knob and change nothing', () => {
+  const s = new Sysctls(CTX);
+  const heard: string[] = [];
+  s.onChange((name, value) => heard.push(`${name}=${value}`));
+  assert.deepEqual(s.set('net.ipv4.vs.sync_threshold', '5 10'), { name: 'net.ipv4.vs.sync_threshold', value: '5 10' });
+  assert.equal(s.set('sync_threshold', '7').value, '7 10', 'one number: the threshold, the period stays');
+  assert.equal(s.set('sync_threshold', '9 0').value, '9 0', 'period 0: sync once');
+  assert.equal(s.set('sync_threshold', '\t2   100 ').value, '2 100');
+  heard.length = 0;
+  const bad: [string, string, RegExp][] = [
+    ['sync_threshold', '50 50', /^net\.ipv4\.vs\.sync_threshold: "50 50": the threshold 50 must be below the period 50/],
+    ['sync_threshold', '100', /^net\.ipv4\.vs\.sync_threshold: "100": the threshold 100 must be below the period 100/],
+    ['sync_threshold', '-1 50', /^net\.ipv4\.vs\.sync_threshold: .*must not be negative/],
+    ['sync_threshold', '3 50 7', /^net\.ipv4\.vs\.sync_threshold: .*two integers at most/],
+    ['sync_threshold', '3 x', /^net\.ipv4\.vs\.sync_threshold: "x" is not an integer/],
+    ['sync_threshold', '', /^net\.ipv4\.vs\.sync_threshold: /],
+    ['sync_retries', '4', /^net\.ipv4\.vs\.sync_retries: 4 is out of range 0\.\.3/],
+    ['sync_refresh_period', '-1', /^net\.ipv4\.vs\.sync_refresh_period: -1 is out of range 0\.\./],
+    ['sync_ports', '3', /^net\.ipv4\.vs\.sync_ports: 3 is not a power of two/],
+    ['sync_ports', '0', /^net\.ipv4\.vs\.sync_ports: 0 is out of range/],
+    ['sync_version', '0', /^net\.ipv4\.vs\.sync_version: 0 .*not spoken by uvs/],
+    ['sync_version', '2', /^net\.ipv4\.vs\.sync_version: 2 is out of range 0\.\.1/],
+    ['sync_qlen_max', '-5', /^net\.ipv4\.vs\.sync_qlen_max: "-5" is not an unsigned integer/],
+    ['sync_qlen_max', '18446744073709551616', /^net\.ipv4\.vs\.sync_qlen_max: .*out of range/],
+  ];
+  for (const [name, value, message] of bad) {
+    const before = s.get(name);
+    assert.throws(() => s.set(name, value), (err: Error) => err instanceof SysctlError && message.test(err.message), `${name}=${value}`);
+    assert.equal(s.get(name), before, `${name}=${value} changed nothing`);
+  }
+  assert.deepEqual(heard, [], 'no listener heard of a refused value');
+  assert.equal(s.set('sync_qlen_max', '18446744073709551615').value, '18446744073709551615');
+  // The file: one number takes the period of an earlier line, else the default's.
+  assert.equal(parseSysctlFile('net.ipv4.vs.sync_threshold = 5\n', 'f', CTX).values.get('sync_threshold'), '5 50');
+  assert.equal(parseSysctlFile('net.ipv4.vs.sync_threshold = 1 4\nnet.ipv4.vs.sync_threshold = 2\n', 'f', CTX).values.get('sync_threshold'), '2 4');
+  assert.throws(() => parseSysctlFile('\nnet.ipv4.vs.sync_threshold = 60\n', 'f', CTX), /^SysctlError: f:2: net\.ipv4\.vs\.sync_threshold: "60": the threshold 60 must be below the period 50/);
+});
+
+test('sync knobs reach the running sync daemon: a changed sync_threshold changes when a connection is sent', () => {
+  // As uvsd wires them (src/control/daemon.ts): the values at start, then every change.
+  const dests = new DestTable(8);
+  const rs = addDest(dests, '10.0.1.1', 80, ForwardMethod.DROUTE);
+  const table = new ConnTable(64, dests, { workerId: 0 });
+  const manager = new SyncManager(table, () => -1, () => 0, linesLogger([]));
+  const s = new Sysctls(CTX);
+  for (const k of SYNC_KNOBS) manager.setKnob(k.name, s.get(k.name));
+  s.onChange((name, value) => manager.setKnob(name, value));
+  const scan = new SyncScanner(table, manager.knobs);
+  const e = table.insert(6, ip('1.1.1.1'), 40000, ip('10.0.0.100'), 80, ip('10.0.1.1'), 80, rs, ForwardMethod.DROUTE, 0, TcpState.ESTABLISHED, 900_000, 1000, -1);
+  const sentAt: number[] = [];
+  const run = (packets: number) => {
+    for (let i = 0; i < packets; i++) {
+      const count = table.countInPacket(e);
+      if (scan.scan(1000).length > 0) sentAt.push(count);
+    }
+  };
+  s.set('sync_threshold', '5 10');
+  run(30);
+  assert.deepEqual(sentAt, [5, 15, 25], 'threshold 5, period 10 (the default 3 50 would have sent at 3 only)');
+  sentAt.length = 0;
+  s.set('sync_threshold', '2 4'); // from 30 on: 34, 38, ...
+  run(10);
+  assert.deepEqual(sentAt, [34, 38]);
+  sentAt.length = 0;
+  assert.throws(() => s.set('sync_threshold', '4 4'));
+  run(4);
+  assert.deepEqual(sentAt, [42], 'a refused value left the daemon as it was');
 });

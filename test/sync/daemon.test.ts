@@ -10,6 +10,7 @@ import { ConnFlag, decodeSyncMessage, encodeSyncMessages } from '../../src/sync/
 import { importSyncConn, resolveOptions, SyncBackup, SyncManager, SyncScanner, SyncError, type SyncInterface } from '../../src/sync/daemon';
 import { addDest, ip } from '../conn/helpers';
 import { SYNC_RECORD_CELLS } from '../../src/conn/table';
+import { applySyncKnob, defaultSyncTunables } from '../../src/sync/knobs';
 
 const TCP = 6;
 const UDP = 17;
@@ -173,4 +174,57 @@ test('sync import: an active entry to another real server replaces ours (port re
   assert.equal(importSyncConn(b.table, { ...base, daddr: ip('10.0.1.2') }, slotOf, NOW, rec), '');
   assert.ok(b.table.lookupIn(TCP, ip('4.4.4.4'), 9, VIP, 80, ref));
   assert.equal(ref.destSlot, b.rs2);
+});
+
+test('sync scan follows its knobs: sync_refresh_period with sync_retries, threshold period 0, sync_persist_mode', () => {
+  const { table, rs1, rs2 } = director();
+  const knobs = defaultSyncTunables();
+  const scan = new SyncScanner(table, knobs);
+  assert.ok(applySyncKnob(knobs, 'sync_threshold', '3 0'));
+  const e = table.insert(TCP, ip('1.1.1.1'), 40000, VIP, 80, ip('10.0.1.1'), 80, rs1, ForwardMethod.DROUTE, 0, TcpState.ESTABLISHED, 900_000, NOW, -1);
+  bump(table, e, 3);
+  assert.equal(scan.scan(NOW).length, 1, 'at the threshold');
+  bump(table, e, 100);
+  assert.deepEqual(scan.scan(NOW), [], 'period 0 and no refresh period: once');
+  // A refresh period of 30 s (below half the 900 s timeout): sent again when 30 s have passed and
+  // a packet came, not before; with one retry, once more 30/8 s after a send.
+  applySyncKnob(knobs, 'sync_refresh_period', '30');
+  bump(table, e, 1);
+  assert.equal(scan.scan(NOW).length, 1, 'first look with a refresh period: nothing recorded yet, sent');
+  bump(table, e, 1);
+  assert.deepEqual(scan.scan(NOW + 1_000), [], 'too soon, no retries');
+  bump(table, e, 1);
+  assert.equal(scan.scan(NOW + 30_000).length, 1, 'refresh period passed');
+  assert.deepEqual(scan.scan(NOW + 60_000), [], 'no packet since: nothing to refresh (period 0)');
+  applySyncKnob(knobs, 'sync_retries', '1');
+  bump(table, e, 1);
+  assert.equal(scan.scan(NOW + 60_000).length, 1);
+  bump(table, e, 1);
+  assert.deepEqual(scan.scan(NOW + 63_000), [], 'a retry waits 30/8 s');
+  bump(table, e, 1);
+  assert.equal(scan.scan(NOW + 64_000).length, 1, 'the one retry');
+  bump(table, e, 1);
+  assert.deepEqual(scan.scan(NOW + 69_000), [], 'retries used up');
+  // A state change is sent at once, whatever the refresh period says.
+  const ref = new ConnRef();
+  assert.ok(table.lookupIn(TCP, ip('1.1.1.1'), 40000, VIP, 80, ref));
+  assert.ok(table.lockEntry(ref.index, ref.seq));
+  table.setStateCell(ref.index, TcpState.FIN_WAIT);
+  table.unlockEntry(ref.index, ref.seq);
+  assert.equal(scan.scan(NOW + 69_500)[0]!.state, TcpState.FIN_WAIT);
+
+  // sync_persist_mode: the template goes, the connection it controls does not.
+  const knobs2 = defaultSyncTunables();
+  applySyncKnob(knobs2, 'sync_persist_mode', '1');
+  const scan2 = new SyncScanner(table, knobs2);
+  scan2.scan(NOW);
+  const t = table.insert(TCP, ip('1.1.2.0'), 0, VIP, 80, ip('10.0.1.2'), 80, rs2, ForwardMethod.DROUTE, Meta.TEMPLATE, 0, 360_000, NOW, -1);
+  const c = table.insert(TCP, ip('1.1.2.7'), 5555, VIP, 80, ip('10.0.1.2'), 80, rs2, ForwardMethod.DROUTE, 0, TcpState.ESTABLISHED, 900_000, NOW, t);
+  bump(table, c, 3);
+  const out = scan2.scan(NOW);
+  assert.equal(out.length, 1);
+  assert.ok(out[0]!.flags & ConnFlag.TEMPLATE, 'only the template');
+  applySyncKnob(knobs2, 'sync_persist_mode', '0');
+  bump(table, c, 50);
+  assert.equal(scan2.scan(NOW).length, 2, 'mode 0: the connection and its template');
 });
