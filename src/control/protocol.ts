@@ -13,8 +13,14 @@ export const PROTOCOL_VERSION = 1;
 /** Longest request or response line accepted (a -R batch of a large table fits easily). */
 export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
+/** Connection records per line of a streamed `-L -c` (about 300 kB of JSON). */
+export const CONN_STREAM_ROWS = 2048;
+
 export type Request =
-  | { id: number; type: 'command'; command: IpvsadmCommand }
+  /** stream: a `-L -c` answer may come in pieces (CONN_STREAM_ROWS records a line, each but the
+   *  last marked `more`), so that neither side holds a big table's whole listing; without it the
+   *  listing comes whole, as older uvsadm expect. */
+  | { id: number; type: 'command'; command: IpvsadmCommand; stream?: boolean }
   /** -R: the commands of every line, applied in order; the first refused one stops the batch. */
   | { id: number; type: 'batch'; commands: IpvsadmCommand[] }
   | { id: number; type: 'ping' }
@@ -61,7 +67,8 @@ export interface IpvsFailure {
 }
 
 export type Response =
-  | { id: number; ok: true; result: Result }
+  /** more: a piece of a streamed listing; further lines with the same id follow. */
+  | { id: number; ok: true; result: Result; more?: true }
   | { id: number; ok: false; error: IpvsFailure }
   /** The request itself was malformed (a client bug, or a version mismatch). */
   | { id: number; ok: false; protocolError: string };

@@ -4,8 +4,8 @@
 import { FMT_NUMERIC, IpvsadmExit, parseIpvsadmArgs, splitRestoreLines } from '../config/ipvsadm-args';
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import type { NameResolver } from '../config/ipvsadm-addr';
-import { ControlClientError, NoDaemonError, request } from './client';
-import { ipvsStrerror, listAll, listConnections, listService, listTimeout } from './format';
+import { ControlClientError, NoDaemonError, request, requestStream } from './client';
+import { connectionRows, connectionsHeader, ipvsStrerror, listAll, listConnections, listService, listTimeout } from './format';
 import { listDataplane } from './format-dataplane';
 import { uvsVersion } from '../runtime/version';
 import type { Response } from './protocol';
@@ -60,11 +60,34 @@ export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<
 
   try {
     if (command.cmd === 'restore') return await restore(socketPath, io);
+    if (command.cmd === 'list' && command.what === 'connections') return await listConnectionsStreamed(socketPath, command, io);
     const res = await request(socketPath, { type: 'command', command });
     return show(command, res, io);
   } catch (err) {
     return communicationFailure(err, io);
   }
+}
+
+/**
+ * `-L -c`, streamed: the daemon sends the table in pieces and each is printed as it comes, so a
+ * table of a million entries starts printing at once and is never held whole here (ipvsadm
+ * prints /proc/net/ip_vs_conn line by line too). The output is the same bytes as one listing.
+ */
+async function listConnectionsStreamed(socketPath: string, command: IpvsadmCommand & { cmd: 'list' }, io: UvsadmIo): Promise<number> {
+  const format = command.format;
+  let headed = false;
+  const print = (res: Response): void => {
+    if (!res.ok || res.result.kind !== 'connections') return;
+    if (!headed) {
+      io.stdout(connectionsHeader(format));
+      headed = true;
+    }
+    if (res.result.connections.length > 0) io.stdout(connectionRows(res.result.connections, format, io.resolver));
+  };
+  const res = await requestStream(socketPath, { type: 'command', command, stream: true }, print);
+  if (!res.ok || res.result.kind !== 'connections') return show(command, res, io);
+  print(res);
+  return 0;
 }
 
 async function dataplane(io: UvsadmIo): Promise<number> {
