@@ -9,7 +9,7 @@ import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { IpvsError } from '../service/model';
 import type { ControlHandler } from './handler';
-import { CONN_STREAM_ROWS, LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION } from './protocol';
+import { CONN_STREAM_ROWS, connRow, LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION } from './protocol';
 import { CONN_LIST_LIMIT } from './handler';
 import type { ConnRecord } from '../service/conn-list';
 import type { Request, Response } from './protocol';
@@ -265,9 +265,10 @@ export class ControlServer {
       cursor = piece.next;
       sent += piece.rows.length;
       const last = cursor < 0 || sent >= CONN_LIST_LIMIT;
+      const rows = piece.rows.map(connRow);
       const res: Response = last
-        ? { id, ok: true, result: { kind: 'connections', connections: piece.rows } }
-        : { id, ok: true, more: true, result: { kind: 'connections', connections: piece.rows } };
+        ? { id, ok: true, result: { kind: 'connection-rows', rows } }
+        : { id, ok: true, more: true, result: { kind: 'connection-rows', rows } };
       const flushed = socket.write(`${JSON.stringify(res)}\n`);
       this.touch(socket);
       if (last) return end();

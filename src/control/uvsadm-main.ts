@@ -8,7 +8,7 @@ import { ControlClientError, NoDaemonError, request, requestStream } from './cli
 import { connectionRows, connectionsHeader, ipvsStrerror, listAll, listConnections, listService, listTimeout } from './format';
 import { listDataplane } from './format-dataplane';
 import { uvsVersion } from '../runtime/version';
-import type { Response } from './protocol';
+import { connRecordOfRow, type Response } from './protocol';
 import { resolveSocketPath } from '../runtime/paths';
 
 export interface UvsadmIo {
@@ -77,15 +77,15 @@ async function listConnectionsStreamed(socketPath: string, command: IpvsadmComma
   const format = command.format;
   let headed = false;
   const print = (res: Response): void => {
-    if (!res.ok || res.result.kind !== 'connections') return;
+    if (!res.ok || res.result.kind !== 'connection-rows') return;
     if (!headed) {
       io.stdout(connectionsHeader(format));
       headed = true;
     }
-    if (res.result.connections.length > 0) io.stdout(connectionRows(res.result.connections, format, io.resolver));
+    if (res.result.rows.length > 0) io.stdout(connectionRows(res.result.rows.map(connRecordOfRow), format, io.resolver));
   };
   const res = await requestStream(socketPath, { type: 'command', command, stream: true }, print);
-  if (!res.ok || res.result.kind !== 'connections') return show(command, res, io);
+  if (!res.ok || res.result.kind !== 'connection-rows') return show(command, res, io);
   print(res);
   return 0;
 }

@@ -96,8 +96,8 @@ test('a 200k-entry -L -c is streamed: first piece before the rest is listed, a p
     const splitter = new LineSplitter((line) => {
       const res = JSON.parse(line) as Response;
       pieces.push(res);
-      assert.ok(res.ok && res.result.kind === 'connections', line.slice(0, 200));
-      receivedRows += res.result.connections.length;
+      assert.ok(res.ok && res.result.kind === 'connection-rows', line.slice(0, 200));
+      receivedRows += res.result.rows.length;
       if (pieces.length === 1) {
         producedAtFirst = big.produced();
         // Read nothing more for now: the daemon must stop listing once the socket is full.
