@@ -1,6 +1,8 @@
 // The control protocol between uvsadm and uvsd: JSON, one object per line, over the daemon's
 // unix socket. A client sends one request and reads one response; the daemon answers requests of
 // one connection in order. Formatting happens in uvsadm (format.ts): the daemon returns data.
+// One exception: a connection listing asked with `stream: true` comes as several lines with the
+// request's id, each marked `more` but the last (server.ts streamConnections).
 
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import type { WorkerReport } from '../dataplane/dataplane';
