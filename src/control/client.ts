@@ -32,11 +32,11 @@ export function request(socketPath: string, body: RequestBody, timeoutMs = 10_00
  * piece marked `more`, the promise the last one. `timeoutMs` is the longest silence between two
  * pieces, not the whole: a listing of a million entries takes longer than one answer may.
  */
-export function requestStream(socketPath: string, body: RequestBody, onPart: (res: Response) => void, timeoutMs = 10_000): Promise<Response> {
+export function requestStream(socketPath: string, body: RequestBody, onPart: (res: Response) => void | Promise<void>, timeoutMs = 10_000): Promise<Response> {
   return exchange(socketPath, body, timeoutMs, onPart);
 }
 
-function exchange(socketPath: string, body: RequestBody, timeoutMs: number, onPart: ((res: Response) => void) | null): Promise<Response> {
+function exchange(socketPath: string, body: RequestBody, timeoutMs: number, onPart: ((res: Response) => void | Promise<void>) | null): Promise<Response> {
   const id = nextId++;
   const req = { ...body, id };
   return new Promise((resolve, reject) => {
@@ -66,10 +66,22 @@ function exchange(socketPath: string, body: RequestBody, timeoutMs: number, onPa
         if (onPart !== null && parsed.ok && parsed.more === true) {
           clearTimeout(timer);
           timer = setTimeout(() => finish(silence()), timeoutMs);
+          let wait: void | Promise<void>;
           try {
-            onPart(parsed);
+            wait = onPart(parsed);
           } catch (err) {
             finish(err as Error);
+            return;
+          }
+          if (wait !== undefined) {
+            // Our output is backed up: stop reading (the daemon then stops listing) until it drains.
+            clearTimeout(timer);
+            socket.pause();
+            wait.then(() => {
+              if (settled) return;
+              timer = setTimeout(() => finish(silence()), timeoutMs);
+              socket.resume();
+            }, (err: unknown) => finish(err as Error));
           }
           return;
         }

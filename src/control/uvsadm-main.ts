@@ -14,6 +14,9 @@ import { resolveSocketPath } from '../runtime/paths';
 export interface UvsadmIo {
   program: string;
   stdout(text: string): void;
+  /** A promise when what stdout() was given is not written out yet (a slow pipe): a long
+   *  listing waits for it before reading more (absent: output is never backed up). */
+  stdoutBackedUp?(): Promise<void> | undefined;
   stderr(text: string): void;
   readStdin(): Promise<string>;
   env: NodeJS.ProcessEnv;
@@ -76,17 +79,18 @@ export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<
 async function listConnectionsStreamed(socketPath: string, command: IpvsadmCommand & { cmd: 'list' }, io: UvsadmIo): Promise<number> {
   const format = command.format;
   let headed = false;
-  const print = (res: Response): void => {
-    if (!res.ok || res.result.kind !== 'connection-rows') return;
+  const print = (res: Response): Promise<void> | undefined => {
+    if (!res.ok || res.result.kind !== 'connection-rows') return undefined;
     if (!headed) {
       io.stdout(connectionsHeader(format));
       headed = true;
     }
     if (res.result.rows.length > 0) io.stdout(connectionRows(res.result.rows.map(connRecordOfRow), format, io.resolver));
+    return io.stdoutBackedUp?.();
   };
   const res = await requestStream(socketPath, { type: 'command', command, stream: true }, print);
   if (!res.ok || res.result.kind !== 'connection-rows') return show(command, res, io);
-  print(res);
+  await print(res);
   return 0;
 }
 

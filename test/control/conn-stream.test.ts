@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addDest, ip } from '../conn/helpers';
 import { FIXTURE_RESOLVER, uvsadm } from './helpers';
+import { runUvsadm } from '../../src/control/uvsadm-main';
 
 const NOW = 5_000_000;
 const ENTRIES = 200_000;
@@ -170,6 +171,63 @@ test('a lister that cannot list in pieces is sent whole, once, on the streamed r
     const r = await uvsadm(srv, ['-L', '-n', '-c']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, listConnections(rows, FMT_NUMERIC, FIXTURE_RESOLVER));
+  } finally {
+    await srv.close();
+  }
+});
+
+test('uvsadm waits for a backed-up stdout before reading more of the stream, and loses nothing', async () => {
+  const big = bigTable(50_000);
+  const srv = await startServer(big.lister);
+  try {
+    // stdout modelled as a slow pipe: text is queued, and written out only when it drains.
+    let out = '';
+    let queued = '';
+    let flushedRows = -2; // the two heading lines
+    let waits = 0;
+    let maxAhead = 0;
+    let draining: Promise<void> | undefined;
+    const status = await runUvsadm(['-L', '-n', '-c'], {
+      program: 'uvsadm',
+      stdout: (t) => {
+        queued += t;
+      },
+      stdoutBackedUp: () => {
+        if (queued === '') return undefined;
+        // One drain at a time, as a pipe has: whatever is written meanwhile waits for it too.
+        if (draining !== undefined) return draining;
+        waits++;
+        // The first time, the output stays backed up until the daemon (same process) has listed
+        // everything or 100 turns have passed: with back-pressure it stalls far short of that.
+        const turnsLeft = waits === 1 ? 100 : 1;
+        draining = new Promise<void>((resolve) => {
+          const drain = (k: number): void => {
+            if (k > 0 && big.produced() < 50_000) {
+              setTimeout(() => drain(k - 1), 5);
+              return;
+            }
+            maxAhead = Math.max(maxAhead, big.produced() - flushedRows);
+            for (let i = queued.indexOf('\n'); i >= 0; i = queued.indexOf('\n', i + 1)) flushedRows++;
+            out += queued;
+            queued = '';
+            draining = undefined;
+            resolve();
+          };
+          drain(turnsLeft);
+        });
+        return draining;
+      },
+      stderr: (t) => assert.fail(t),
+      readStdin: () => Promise.resolve(''),
+      env: { UVS_SOCKET: srv.socketPath },
+      resolver: FIXTURE_RESOLVER,
+    });
+    assert.equal(status, 0);
+    out += queued;
+    assert.ok(out === listConnections(big.lister.list(1_000_000), FMT_NUMERIC, FIXTURE_RESOLVER), 'same bytes as the whole listing');
+    assert.ok(waits >= Math.floor(50_000 / CONN_STREAM_ROWS) - 1, `${waits} waits`);
+    // While uvsadm waited, the daemon listed at most what the socket buffers hold.
+    assert.ok(maxAhead < 25_000, `the daemon ran ${maxAhead} records ahead of the output`);
   } finally {
     await srv.close();
   }
