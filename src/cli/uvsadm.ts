@@ -17,9 +17,22 @@ function readStdin(): Promise<string> {
 
 const program = basename(process.argv[1] ?? 'uvsadm').replace(/\.js$/, '');
 
+// stdout may be a pipe that node writes asynchronously: a streamed -L -c waits for it to drain
+// rather than queue a million lines in memory.
+let stdoutFull = false;
+
 runUvsadm(process.argv.slice(2), {
   program,
-  stdout: (t) => process.stdout.write(t),
+  stdout: (t) => {
+    if (!process.stdout.write(t)) stdoutFull = true;
+  },
+  stdoutBackedUp: () => {
+    if (!stdoutFull) return undefined;
+    return new Promise<void>((resolve) => process.stdout.once('drain', () => {
+      stdoutFull = false;
+      resolve();
+    }));
+  },
   stderr: (t) => process.stderr.write(t),
   readStdin,
   env: process.env,

@@ -1472,10 +1472,26 @@ export class ConnTable {
 
   /** Every live entry, for `uvsadm -c` / `-lc`. Allocates; not for the data path. */
   list(nowMs: number): ConnListing[] {
-    const c = this.cells;
     const out: ConnListing[] = [];
+    let cursor = 0;
+    while (cursor >= 0) cursor = this.listFrom(cursor, 4096, nowMs, out);
+    return out;
+  }
+
+  /**
+   * One piece of the listing, for a listing streamed in chunks (`uvsadm -L -c` on a big table):
+   * appends to `out` at most `maxRows` live entries from entry `cursor` on, looking at no more
+   * than 8 × maxRows entry slots, and returns the cursor to continue from, or -1 at the end.
+   * Between calls the workers go on: an entry created or freed meanwhile may or may not be
+   * listed, as with the kernel's /proc/net/ip_vs_conn read in pieces. Allocates; control plane.
+   */
+  listFrom(cursor: number, maxRows: number, nowMs: number, out: ConnListing[]): number {
+    const c = this.cells;
     const used = Atomics.load(c, HeaderCell.BUMP);
-    for (let index = 0; index < used; index++) {
+    const scanEnd = Math.min(used, cursor + 8 * Math.max(1, maxRows));
+    let rows = 0;
+    let index = cursor;
+    for (; index < scanEnd && rows < maxRows; index++) {
       const e = this.entryBase + index * ENTRY_CELLS;
       const s1 = Atomics.load(c, e + EntryCell.SEQ);
       if ((s1 & SEQ_LIVE) === 0) continue;
@@ -1505,8 +1521,9 @@ export class ConnTable {
       };
       if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (s1 | SEQ_BUSY)) continue; // freed meanwhile
       out.push(row);
+      rows++;
     }
-    return out;
+    return index >= used ? -1 : index;
   }
 
   /** Live entries, and how many of them sit in the slot pair their forward key predicts (tests

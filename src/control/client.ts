@@ -24,6 +24,19 @@ let nextId = 1;
 
 /** Sends one request and resolves with the daemon's response. */
 export function request(socketPath: string, body: RequestBody, timeoutMs = 10_000): Promise<Response> {
+  return exchange(socketPath, body, timeoutMs, null);
+}
+
+/**
+ * Sends one request whose answer may come in pieces (a streamed `-L -c`): `onPart` gets each
+ * piece marked `more`, the promise the last one. `timeoutMs` is the longest silence between two
+ * pieces, not the whole: a listing of a million entries takes longer than one answer may.
+ */
+export function requestStream(socketPath: string, body: RequestBody, onPart: (res: Response) => void | Promise<void>, timeoutMs = 10_000): Promise<Response> {
+  return exchange(socketPath, body, timeoutMs, onPart);
+}
+
+function exchange(socketPath: string, body: RequestBody, timeoutMs: number, onPart: ((res: Response) => void | Promise<void>) | null): Promise<Response> {
   const id = nextId++;
   const req = { ...body, id };
   return new Promise((resolve, reject) => {
@@ -37,9 +50,11 @@ export function request(socketPath: string, body: RequestBody, timeoutMs = 10_00
       if (err) reject(err);
       else resolve(res!);
     };
-    const timer = setTimeout(() => finish(new ControlClientError(`uvsd did not answer within ${timeoutMs} ms on ${socketPath}`)), timeoutMs);
+    const silence = (): Error => new ControlClientError(`uvsd did not answer within ${timeoutMs} ms on ${socketPath}`);
+    let timer = setTimeout(() => finish(silence()), timeoutMs);
     const splitter = new LineSplitter(
       (line) => {
+        if (settled) return;
         let parsed: Response;
         try {
           parsed = JSON.parse(line) as Response;
@@ -47,7 +62,30 @@ export function request(socketPath: string, body: RequestBody, timeoutMs = 10_00
           finish(new ControlClientError(`uvsd sent a malformed response on ${socketPath}`));
           return;
         }
-        if (parsed.id === id) finish(null, parsed);
+        if (parsed.id !== id) return;
+        if (onPart !== null && parsed.ok && parsed.more === true) {
+          clearTimeout(timer);
+          timer = setTimeout(() => finish(silence()), timeoutMs);
+          let wait: void | Promise<void>;
+          try {
+            wait = onPart(parsed);
+          } catch (err) {
+            finish(err as Error);
+            return;
+          }
+          if (wait !== undefined) {
+            // Our output is backed up: stop reading (the daemon then stops listing) until it drains.
+            clearTimeout(timer);
+            socket.pause();
+            wait.then(() => {
+              if (settled) return;
+              timer = setTimeout(() => finish(silence()), timeoutMs);
+              socket.resume();
+            }, (err: unknown) => finish(err as Error));
+          }
+          return;
+        }
+        finish(null, parsed);
       },
       () => finish(new ControlClientError(`uvsd sent an oversized response on ${socketPath}`)),
     );

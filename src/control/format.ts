@@ -246,12 +246,23 @@ export function listTimeout(t: Timeouts): string {
 
 /** list_conn / print_conn: `-L -c`. */
 export function listConnections(conns: readonly ConnRecord[], format: number, names: NameResolver): string {
+  return connectionsHeader(format) + connectionRows(conns, format, names);
+}
+
+/** The two heading lines of `-L -c` (printed once, before the first piece of a streamed listing). */
+export function connectionsHeader(format: number): string {
   let out = 'IPVS connection entries\n';
   if (format & FMT_PERSISTENTCONN) {
     out += `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} ${padEnd('destination', 18)} ${padEnd('pe name', 16)} pe_data\n`;
   } else {
     out += `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} destination\n`;
   }
+  return out;
+}
+
+/** The lines of `-L -c` for `conns`, one each (print_conn). */
+export function connectionRows(conns: readonly ConnRecord[], format: number, names: NameResolver): string {
+  let out = '';
   for (const c of conns) {
     const proto = c.protocol === 'TCP' ? IPPROTO_TCP : c.protocol === 'UDP' ? IPPROTO_UDP : 0;
     const cname = addrPort(c.caddr, c.cport, proto, format, names);

@@ -3,7 +3,7 @@
 
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import { NO_CONNECTIONS } from '../service/conn-list';
-import type { ConnLister } from '../service/conn-list';
+import type { ConnLister, ConnRecord } from '../service/conn-list';
 import { IpvsError, ServiceModel, applyChange, diffConfigs } from '../service/model';
 import type { ModelChange, ModelConfig } from '../service/model';
 import type { ServiceEntry } from '../service/model';
@@ -91,6 +91,14 @@ export class ControlHandler {
   /** The checkers' view; none without checkers. */
   checks(): CheckSnapshot[] {
     return this.hooks.checks?.() ?? [];
+  }
+
+  /** A piece of the connection listing (streamed `-L -c`): see ConnLister.chunk. A lister that
+   *  cannot list in pieces gives everything at once. */
+  connChunk(cursor: number, maxRows: number): { rows: ConnRecord[]; next: number } {
+    const lister = this.hooks.conns();
+    if (lister.chunk) return lister.chunk(cursor, maxRows);
+    return { rows: cursor === 0 ? lister.list(CONN_LIST_LIMIT) : [], next: -1 };
   }
 
   /** Runs one command; a refused one throws IpvsError and has changed nothing. */

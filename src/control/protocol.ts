@@ -1,6 +1,8 @@
 // The control protocol between uvsadm and uvsd: JSON, one object per line, over the daemon's
 // unix socket. A client sends one request and reads one response; the daemon answers requests of
 // one connection in order. Formatting happens in uvsadm (format.ts): the daemon returns data.
+// One exception: a connection listing asked with `stream: true` comes as several lines with the
+// request's id, each marked `more` but the last (server.ts streamConnections).
 
 import type { SyncDaemonInfo } from '../sync/daemon';
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
@@ -17,8 +19,14 @@ export const PROTOCOL_VERSION = 1;
 /** Longest request or response line accepted (a -R batch of a large table fits easily). */
 export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
+/** Connection records per line of a streamed `-L -c` (about 300 kB of JSON). */
+export const CONN_STREAM_ROWS = 2048;
+
 export type Request =
-  | { id: number; type: 'command'; command: IpvsadmCommand }
+  /** stream: a `-L -c` answer may come in pieces (CONN_STREAM_ROWS records a line, each but the
+   *  last marked `more`), so that neither side holds a big table's whole listing; without it the
+   *  listing comes whole, as older uvsadm expect. */
+  | { id: number; type: 'command'; command: IpvsadmCommand; stream?: boolean }
   /** -R: the commands of every line, applied in order; the first refused one stops the batch. */
   | { id: number; type: 'batch'; commands: IpvsadmCommand[] }
   | { id: number; type: 'ping' }
@@ -53,8 +61,30 @@ export interface DaemonInfo {
   pid: number;
 }
 
+/** One connection of a streamed `-L -c` piece, as an array (a third of the JSON of a ConnRecord
+ *  object, and as much faster to write and read): protocol, caddr, cport, vaddr, vport, daddr,
+ *  dport, state, expiresMs, then peName and peData when there is a persistence engine. */
+export type ConnRow = [string, number, number, number, number, number, number, string, number, ...string[]];
+
+export function connRow(c: ConnRecord): ConnRow {
+  const row: ConnRow = [c.protocol, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, c.state, c.expiresMs];
+  if (c.peName !== undefined) row.push(c.peName, c.peData ?? '');
+  return row;
+}
+
+export function connRecordOfRow(r: ConnRow): ConnRecord {
+  const c: ConnRecord = { protocol: r[0], caddr: r[1], cport: r[2], vaddr: r[3], vport: r[4], daddr: r[5], dport: r[6], state: r[7], expiresMs: r[8] };
+  if (r.length > 9) {
+    c.peName = r[9];
+    c.peData = r[10];
+  }
+  return c;
+}
+
 export type Result =
   | { kind: 'ok' }
+  /** A piece of a streamed `-L -c` (Request stream: true). */
+  | { kind: 'connection-rows'; rows: ConnRow[] }
   | { kind: 'services'; info: DaemonInfo; services: ListedService[] }
   | { kind: 'service'; service: ListedService }
   | { kind: 'timeouts'; timeouts: Timeouts }
@@ -76,7 +106,8 @@ export interface IpvsFailure {
 }
 
 export type Response =
-  | { id: number; ok: true; result: Result }
+  /** more: a piece of a streamed listing; further lines with the same id follow. */
+  | { id: number; ok: true; result: Result; more?: true }
   | { id: number; ok: false; error: IpvsFailure }
   /** The request itself was malformed (a client bug, or a version mismatch). */
   | { id: number; ok: false; protocolError: string };

@@ -9,7 +9,9 @@ import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { IpvsError } from '../service/model';
 import type { ControlHandler } from './handler';
-import { LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION } from './protocol';
+import { CONN_STREAM_ROWS, connRow, LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION } from './protocol';
+import { CONN_LIST_LIMIT } from './handler';
+import type { ConnRecord } from '../service/conn-list';
 import type { Request, Response } from './protocol';
 import { nullLogger, type Logger } from '../runtime/log';
 import { UvsError } from '../runtime/errors';
@@ -209,6 +211,11 @@ export class ControlServer {
           ).finally(finish);
           return true;
         case 'command': {
+          const c = req.command;
+          if (req.stream === true && c.cmd === 'list' && c.what === 'connections') {
+            this.streamConnections(socket, id, finish);
+            return true;
+          }
           const result = this.handler.execute(req.command);
           // Answer once the data plane runs the change, as ipvsadm returns once the kernel has it.
           void this.handler.settle().then(() => {
@@ -247,6 +254,52 @@ export class ControlServer {
       }
     }
     return false;
+  }
+
+  /**
+   * A streamed `-L -c`: the connection table is walked CONN_STREAM_ROWS records at a time, each
+   * piece sent as one line as soon as it is read, so the first line leaves at once and neither
+   * side ever holds the whole listing (ipvsadm reads the kernel's table the same way, through
+   * /proc/net/ip_vs_conn). Between pieces the event loop runs (setImmediate), so other clients
+   * are answered meanwhile; when the client reads slower than we list, the next piece waits
+   * for the socket to drain (back-pressure), so memory stays bounded by the socket's buffer.
+   */
+  private streamConnections(socket: Socket, id: number, finish: () => void): void {
+    let cursor = 0;
+    let sent = 0;
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      socket.off('close', end);
+      finish();
+    };
+    socket.once('close', end);
+    const step = (): void => {
+      if (ended) return;
+      if (socket.destroyed) return end();
+      let piece: { rows: ConnRecord[]; next: number };
+      try {
+        piece = this.handler.connChunk(cursor, Math.min(CONN_STREAM_ROWS, CONN_LIST_LIMIT - sent));
+      } catch (err) {
+        this.log.error(`connection listing failed: ${(err as Error).stack ?? String(err)}`);
+        this.send(socket, { id, ok: false, protocolError: `uvsd: ${(err as Error).message}` });
+        return end();
+      }
+      cursor = piece.next;
+      sent += piece.rows.length;
+      const last = cursor < 0 || sent >= CONN_LIST_LIMIT;
+      const rows = piece.rows.map(connRow);
+      const res: Response = last
+        ? { id, ok: true, result: { kind: 'connection-rows', rows } }
+        : { id, ok: true, more: true, result: { kind: 'connection-rows', rows } };
+      const flushed = socket.write(`${JSON.stringify(res)}\n`);
+      this.touch(socket);
+      if (last) return end();
+      if (flushed) setImmediate(step);
+      else socket.once('drain', step);
+    };
+    step();
   }
 
   private send(socket: Socket, res: Response): void {

@@ -4,18 +4,21 @@
 import { FMT_NUMERIC, IpvsadmExit, parseIpvsadmArgs, splitRestoreLines } from '../config/ipvsadm-args';
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import type { NameResolver } from '../config/ipvsadm-addr';
-import { ControlClientError, NoDaemonError, request } from './client';
-import { ipvsStrerror, listAll, listConnections, listDaemons, listService, listTimeout } from './format';
+import { ControlClientError, NoDaemonError, request, requestStream } from './client';
+import { connectionRows, connectionsHeader, ipvsStrerror, listAll, listConnections, listDaemons, listService, listTimeout } from './format';
 import { listDataplane } from './format-dataplane';
 import { formatChecks, formatVrrpData, formatVrrpStats, vrrpJson } from './dumps';
 import { uvsVersion } from '../runtime/version';
-import type { Response } from './protocol';
+import { connRecordOfRow, type Response } from './protocol';
 import { resolveSocketPath } from '../runtime/paths';
 import { formatSysctl } from './sysctl';
 
 export interface UvsadmIo {
   program: string;
   stdout(text: string): void;
+  /** A promise when what stdout() was given is not written out yet (a slow pipe): a long
+   *  listing waits for it before reading more (absent: output is never backed up). */
+  stdoutBackedUp?(): Promise<void> | undefined;
   stderr(text: string): void;
   readStdin(): Promise<string>;
   env: NodeJS.ProcessEnv;
@@ -63,11 +66,35 @@ export async function runUvsadm(argv: readonly string[], io: UvsadmIo): Promise<
 
   try {
     if (command.cmd === 'restore') return await restore(socketPath, io);
+    if (command.cmd === 'list' && command.what === 'connections') return await listConnectionsStreamed(socketPath, command, io);
     const res = await request(socketPath, { type: 'command', command });
     return show(command, res, io);
   } catch (err) {
     return communicationFailure(err, io);
   }
+}
+
+/**
+ * `-L -c`, streamed: the daemon sends the table in pieces and each is printed as it comes, so a
+ * table of a million entries starts printing at once and is never held whole here (ipvsadm
+ * prints /proc/net/ip_vs_conn line by line too). The output is the same bytes as one listing.
+ */
+async function listConnectionsStreamed(socketPath: string, command: IpvsadmCommand & { cmd: 'list' }, io: UvsadmIo): Promise<number> {
+  const format = command.format;
+  let headed = false;
+  const print = (res: Response): Promise<void> | undefined => {
+    if (!res.ok || res.result.kind !== 'connection-rows') return undefined;
+    if (!headed) {
+      io.stdout(connectionsHeader(format));
+      headed = true;
+    }
+    if (res.result.rows.length > 0) io.stdout(connectionRows(res.result.rows.map(connRecordOfRow), format, io.resolver));
+    return io.stdoutBackedUp?.();
+  };
+  const res = await requestStream(socketPath, { type: 'command', command, stream: true }, print);
+  if (!res.ok || res.result.kind !== 'connection-rows') return show(command, res, io);
+  await print(res);
+  return 0;
 }
 
 async function dataplane(io: UvsadmIo): Promise<number> {

@@ -25,11 +25,11 @@ import { CounterSum, WorkerCounters, WORKER_STAT_NAMES, type CounterLayout } fro
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
 import { ConnTable, connNowMs } from '../conn/table';
-import { connStateName } from '../conn/tcp-state';
+import { connTableLister } from './conn-lister';
 import { ForwardMethod, DestFlag, DestField } from '../tables/dest-table';
 import { ServiceSnapshot, type CompiledService } from '../service/snapshot';
 import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED_MASK, TunnelType, type DestConfig, type ServiceModel, type ServiceEntry } from '../service/model';
-import type { ConnLister, ConnRecord } from '../service/conn-list';
+import type { ConnLister } from '../service/conn-list';
 import { getSchedulerFactory, type Scheduler } from '../sched/index';
 import { DROP_REASON_COUNT, dropReasonName } from '../packet/drop';
 
@@ -237,7 +237,7 @@ export class DataPlane {
       this.handles.push({ id, worker: null, ready: false, synced: false, counters: new WorkerCounters(this.layout), appliedGeneration: 0, restarts: 0, startedAt: 0, quickDeaths: 0, recycling: false });
     }
     this.counters = new CounterSum(() => this.handles.map((h) => h.counters));
-    this.connLister = { list: (limit) => this.listConnections(limit) };
+    this.connLister = connTableLister(this.conns);
   }
 
   /** The connection table's flood defence knobs (drop_entry, drop_packet, secure_tcp, amemthresh,
@@ -876,22 +876,6 @@ export class DataPlane {
   private async refreshNextHops(): Promise<void> {
     const d = this.model.destTable;
     await this.resolver.refresh((slot) => (d.get(slot, DestField.FLAGS) & DestFlag.IN_USE) !== 0);
-  }
-
-  // ---- listings ---------------------------------------------------------------------------------
-
-  private listConnections(limit: number): ConnRecord[] {
-    const out: ConnRecord[] = [];
-    for (const c of this.conns.list(connNowMs())) {
-      if (out.length >= limit) break;
-      out.push({
-        protocol: c.protocol === 17 ? 'UDP' : 'TCP',
-        caddr: c.caddr >>> 0, cport: c.cport, vaddr: c.vaddr >>> 0, vport: c.vport, daddr: c.daddr >>> 0, dport: c.dport,
-        state: connStateName(c.protocol, c.state, c.template),
-        expiresMs: c.expiresMs,
-      });
-    }
-    return out;
   }
 }
 

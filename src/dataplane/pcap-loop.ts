@@ -381,10 +381,12 @@ export class PcapWorker extends EventEmitter {
       this.sendQueued();
       return;
     }
-    let out = views[length];
+    // The IP packet without bytes after it (Pipeline.txLength; Ethernet padding kept).
+    const n = this.pipeline.txLength;
+    let out = views[n];
     if (out === undefined) {
-      out = buf.subarray(0, length);
-      views[length] = out;
+      out = buf.subarray(0, n);
+      views[n] = out;
     }
     this.inject(egress, out);
   }

@@ -63,6 +63,8 @@ export const QUEUED = -2;
 
 /** virtio_net_hdr flag: the L4 checksum is CHECKSUM_PARTIAL. */
 const VNET_F_NEEDS_CSUM = 1;
+/** Ethernet's shortest frame without the FCS: shorter ones are padded to it. */
+const ETH_MIN_FRAME = 60;
 
 export interface PipelineDeps {
   dests: DestTable;
@@ -102,6 +104,8 @@ export class Pipeline {
   private readonly vnetHdr: boolean;
   private readonly key: PacketKey = { protocol: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private readonly ref = new ConnRef();
+  /** After process() returned an egress interface: how many bytes of the frame (from l2) to send. */
+  txLength = 0;
   /** Transport payload bytes of the packet being processed. */
   private payloadLength = 0;
   private readonly connScheduler: ConnScheduler;
@@ -138,10 +142,22 @@ export class Pipeline {
 
   /**
    * Processes the frame buf[l2 .. l2 + length), received on interface `ingress`. Returns the
-   * egress interface index to transmit it on (rewritten in place), QUEUED (the output is in
-   * this.tx), or NO_TX (not ours, or dropped and counted).
+   * egress interface index to transmit it on (rewritten in place; send this.txLength bytes from
+   * l2), QUEUED (the output is in this.tx), or NO_TX (not ours, or dropped and counted).
    */
   process(buf: Uint8Array, view: DataView, l2: number, length: number, nowMs: number, ingress = 0): number {
+    const egress = this.processFrame(buf, view, l2, length, nowMs, ingress);
+    if (egress >= 0) {
+      // Send the IP packet, not what follows it: the kernel trims a frame to the IPv4 total
+      // length on receive (ip_rcv_core: pskb_trim_rcsum), so IPVS never forwards trailing
+      // bytes. Ethernet's padding of a short frame (to 60 bytes) is kept.
+      const n = this.ip.headerOffset - l2 + this.ip.totalLength;
+      this.txLength = n >= length ? length : Math.max(n, Math.min(length, ETH_MIN_FRAME));
+    }
+    return egress;
+  }
+
+  private processFrame(buf: Uint8Array, view: DataView, l2: number, length: number, nowMs: number, ingress: number): number {
     const eth = this.eth;
     this.icmpOut.nowMs = nowMs;
     let r = eth.decode(buf, view, l2, length);

@@ -300,7 +300,8 @@ function main(): void {
         txVnet[egress] = withHdr;
         const k = txCount[egress]!;
         txOffsets[egress]![k] = withHdr !== 0 ? off - vnet : off;
-        txLengths[egress]![k] = withHdr !== 0 ? caplen + vnet : caplen;
+        // pipeline.txLength: the IP packet without bytes after it (Ethernet padding kept).
+        txLengths[egress]![k] = withHdr !== 0 ? pipeline.txLength + vnet : pipeline.txLength;
         txCount[egress] = k + 1;
         if (k + 1 === BATCH) flush(egress, buf);
       }

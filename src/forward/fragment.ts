@@ -15,7 +15,6 @@ import { internetChecksum } from '../packet/checksum';
 import type { TxQueue } from '../tables/tx-queue';
 import { copyBytes } from '../packet/bytes';
 
-const ETH_BYTES = 14;
 const IPOPT_END = 0;
 const IPOPT_NOOP = 1;
 const IPOPT_COPY = 0x80;
@@ -37,6 +36,8 @@ export class Fragmenter {
   /**
    * Queues the IPv4 packet src[l3 .. l3 + totalLength) (Ethernet header at l2, ready for the
    * wire) as fragments of at most `mtu` bytes on `egress`. The caller checked DF is clear.
+   * Each fragment gets the whole link-layer header src[l2 .. l3), an 802.1Q tag included, as
+   * the in-place rewrite keeps it.
    */
   fragment(src: Uint8Array, srcView: DataView, l2: number, l3: number, mtu: number, egress: number): DropReason | 0 {
     this.frames = 0;
@@ -50,19 +51,20 @@ export class Fragmenter {
     const lastMf = fragField & 0x2000;
     const laterHl = this.laterOptions(src, l3, hl);
     const data = total - hl;
+    const l2Len = l3 - l2;
     let offset = 0;
     while (offset < data) {
       const headerLen = offset === 0 ? hl : laterHl;
       const room = (mtu - headerLen) & ~7;
       if (room <= 0) return DropReason.TOO_BIG;
       const len = data - offset <= mtu - headerLen ? data - offset : room;
-      const frameLen = this.vnetLen + ETH_BYTES + headerLen + len;
+      const frameLen = this.vnetLen + l2Len + headerLen + len;
       const at = tx.reserve(frameLen);
       if (at < 0) return DropReason.TX_BUFFER_FULL;
       for (let i = at; i < at + this.vnetLen; i++) out[i] = 0;
       const eth = at + this.vnetLen;
-      copyBytes(src, srcView, l2, out, ov, eth, ETH_BYTES);
-      const ip = eth + ETH_BYTES;
+      copyBytes(src, srcView, l2, out, ov, eth, l2Len);
+      const ip = eth + l2Len;
       if (offset === 0) copyBytes(src, srcView, l3, out, ov, ip, hl);
       else {
         copyBytes(this.laterHeader, this.laterView, 0, out, ov, ip, laterHl);

@@ -27,6 +27,12 @@ export interface ConnRecord {
 export interface ConnLister {
   /** At most `limit` records, in table order (ipvsadm does not sort them). */
   list(limit: number): ConnRecord[];
+  /**
+   * The listing in pieces, for a streamed `-L -c` (a big table is never held whole): at most
+   * `maxRows` records from `cursor` (0 to start) on, and the cursor to continue from, -1 at the
+   * end. Listers without it are listed whole with list().
+   */
+  chunk?(cursor: number, maxRows: number): { rows: ConnRecord[]; next: number };
 }
 
 export const NO_CONNECTIONS: ConnLister = {
