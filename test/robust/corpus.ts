@@ -84,12 +84,12 @@ function withIpOptions(b: Uint8Array, opts: Uint8Array): Uint8Array {
   v(out).setUint16(L3 + 2, v(b).getUint16(L3 + 2) + opts.length);
   return fixIp(out);
 }
-/** An 802.1Q tag (TPID `tpid`, VID 62) inserted after the MAC addresses. */
-function tagged(b: Uint8Array, tpid = 0x8100): Uint8Array {
+/** An 802.1Q tag (TPID `tpid`, VID `vid`) inserted after the MAC addresses. */
+function tagged(b: Uint8Array, tpid = 0x8100, vid = 62): Uint8Array {
   const out = new Uint8Array(b.length + 4);
   out.set(b.subarray(0, 12));
   v(out).setUint16(12, tpid);
-  v(out).setUint16(14, 62);
+  v(out).setUint16(14, vid);
   out.set(b.subarray(12), 16);
   return out;
 }
@@ -127,17 +127,23 @@ export const CORPUS: CorpusClass[] = [
     },
   },
   {
-    name: '802.1Q-tagged ARP', from: 'vlan-arp #1', verdict: { notOurs: true },
-    why: 'tag unwrapped, ARP inside: the kernel\'s', frame: () => fixture('vlan-arp', 1),
+    name: '802.1Q-tagged ARP', from: 'vlan-arp #1', verdict: { drop: DropReason.FOREIGN_VLAN },
+    why: 'a tag with a VID other than 0 in the data (as libpcap hands it over): the VLAN device\'s frame, not this device\'s (docs/architecture.md, "Which interfaces")',
+    frame: () => fixture('vlan-arp', 1),
   },
   {
-    name: '802.1Q-tagged SYN to the VIP', from: 'http-tcp #1 with a VID 62 tag', verdict: { forward: true },
-    why: 'today\'s behaviour: the tag is unwrapped, the frame is forwarded with its tag kept (which VLAN to tap is the data path\'s VLAN rule)',
+    name: '802.1Q-tagged SYN to the VIP', from: 'http-tcp #1 with a VID 62 tag', verdict: { drop: DropReason.FOREIGN_VLAN },
+    why: 'VID 62 belongs to the VLAN device, which sees the frame untagged: forwarding this copy too would send it twice, onto the wrong VLAN',
     frame: () => tagged(syn()),
   },
   {
-    name: 'Q-in-Q (802.1ad outer tag) SYN', from: 'http-tcp #1 with 0x88a8 and 0x8100 tags', verdict: { notOurs: true },
-    why: 'only one tag is unwrapped; the inner 0x8100 is not IPv4', frame: () => tagged(tagged(syn()), 0x88a8),
+    name: 'priority-tagged SYN to the VIP', from: 'http-tcp #1 with a VID 0 tag', verdict: { forward: true },
+    why: 'VID 0 is the untagged network with a priority (the kernel\'s check_vlan_id): forwarded, its tag kept',
+    frame: () => tagged(syn(), 0x8100, 0),
+  },
+  {
+    name: 'Q-in-Q (802.1ad outer tag) SYN', from: 'http-tcp #1 with 0x88a8 and 0x8100 tags', verdict: { drop: DropReason.FOREIGN_VLAN },
+    why: 'the outer tag (VID 62) is another device\'s', frame: () => tagged(tagged(syn()), 0x88a8),
   },
   // ---- IPv4 header ----------------------------------------------------------------------------------
   {
