@@ -172,12 +172,12 @@ test('uvsd: --sysctl-file at start (file:line refusal), uvsadm --sysctl list/sho
     assert.equal((await uvsadm(lab, ['--sysctl', 'sync_threshold'])).stdout, 'net.ipv4.vs.sync_threshold = 5 100\n');
     // SIGHUP: the file is read again; the runtime set stays, a new line of the file applies.
     writeFileSync(file, 'net.ipv4.vs.sloppy_tcp = 1\nnet.ipv4.vs.expire_nodest_conn = 1\n');
-    daemon.reload();
+    await daemon.reload();
     assert.equal((await uvsadm(lab, ['--sysctl', 'sloppy_tcp'])).stdout, 'net.ipv4.vs.sloppy_tcp = 0\n');
     assert.equal((await uvsadm(lab, ['--sysctl', 'expire_nodest_conn'])).stdout, 'net.ipv4.vs.expire_nodest_conn = 1\n');
     // A bad file at reload changes nothing.
     writeFileSync(file, 'net.ipv4.vs.expire_nodest_conn = 0\nnet.ipv4.vs.bogus = 1\n');
-    daemon.reload();
+    await daemon.reload();
     assert.equal((await uvsadm(lab, ['--sysctl', 'expire_nodest_conn'])).stdout, 'net.ipv4.vs.expire_nodest_conn = 1\n');
     assert.match(log.join('\n'), /reload of .*ipvs\.conf failed, the IPVS knobs are unchanged: .*ipvs\.conf:2: net\.ipv4\.vs\.bogus: no such IPVS knob/);
   } finally {
