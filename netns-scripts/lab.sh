@@ -388,7 +388,7 @@ up_vrrp() {
   vrrp_conf 1 150 "$nrs" "$mode" >"$state_dir/d1.conf"
   vrrp_conf 2 100 "$nrs" "$mode" >"$state_dir/d2.conf"
   for d in 1 2; do
-    start_bg "${P}d$d" "uvsd-d$d" node "$uvsd_bin" -n -l --workers 1 -f "$state_dir/d$d.conf"
+    start_bg "${P}d$d" "uvsd-d$d" node "$uvsd_bin" -n -l --workers 1 --conn-state "$state_dir/uvsd-d$d.conns" -f "$state_dir/d$d.conf"
   done
   # Bounded: the master claims the VIP after at most Master_Down_Interval (~3.4 s).
   local holder=none
@@ -464,7 +464,7 @@ ecmp_uvsadm() { local d=$1; shift; nsx "${P}d$d" node "$uvsadm_bin" "$@"; }
 ecmp_uvsd_start() {
   local d=$1 nrs i order
   nrs=$(cat "$state_dir/nrs")
-  start_bg "${P}d$d" "uvsd-d$d" node "$uvsd_bin" -n -l --no-config --workers 1 --iface "${P}e0" \
+  start_bg "${P}d$d" "uvsd-d$d" node "$uvsd_bin" -n -l --no-config --workers 1 --conn-state "$state_dir/uvsd-d$d.conns" --iface "${P}e0" \
     --sysctl-file "$state_dir/ipvs.conf"
   local ok=0
   for _ in $(seq 1 100); do ecmp_uvsadm "$d" -L -n >/dev/null 2>&1 && { ok=1; break; }; sleep 0.1; done
@@ -636,7 +636,7 @@ uvsadm() { nsx "${P}dir" node "$uvsadm_bin" "$@"; }
 
 # Runs uvsd on the director and waits (bounded) until uvsadm reaches it.
 demo_uvsd() {
-  start_bg "${P}dir" uvsd node "$uvsd_bin" -n -l --no-config
+  start_bg "${P}dir" uvsd node "$uvsd_bin" -n -l --no-config --conn-state "$state_dir/uvsd.conns"
   for _ in $(seq 1 100); do uvsadm -L -n >/dev/null 2>&1 && return 0; sleep 0.1; done
   cat "$state_dir/uvsd.log" >&2; die "uvsd did not come up"
 }

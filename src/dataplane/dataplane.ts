@@ -317,7 +317,9 @@ export class DataPlane {
   private async relinkOnce(): Promise<void> {
     if (this.stopping) return;
     const next = this.tapRule(await this.netinfo.interfaces());
-    const taps = (l: readonly InterfaceInfo[]): string => l.map((i) => `${i.ifindex}/${i.ifname}/${i.mtu}/${i.mac}`).join(' ');
+    // `up` too: with --iface a captured interface stays in the set while it is down, and its real
+    // servers' next hops ("no route" while it was down) must be resolved again when it comes back.
+    const taps = (l: readonly InterfaceInfo[]): string => l.map((i) => `${i.ifindex}/${i.ifname}/${i.mtu}/${i.mac}/${i.up ? 'up' : 'down'}`).join(' ');
     const addrs = (l: readonly InterfaceInfo[]): string => JSON.stringify(l.map((i) => i.addrs));
     const tapsChanged = taps(next) !== taps(this.ifaces);
     if (!tapsChanged && addrs(next) === addrs(this.ifaces)) return;

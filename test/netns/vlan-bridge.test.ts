@@ -12,7 +12,7 @@
 // Needs root (CI runs it as root).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cannotRunNetns, labSuffix, inNs, nstatIn, repoRoot } from './helpers';
 import { UvsdProcess } from './uvsd-process';
@@ -105,6 +105,13 @@ function directorDown(): void {
   } catch {
     // not made
   }
+  // The kernel destroys the namespace's devices after `netns del` returns: the switch-side veth
+  // end may still be there when the next test adds one of the same name. Wait (bounded) for it.
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('ip', ['-n', SW, 'link', 'show', `${P}d0s`], { stdio: 'ignore' }).status !== 0) return;
+    Atomics.wait(pause, 0, 0, 50);
+  }
 }
 
 const udpNoPorts = (): number => nstatIn(R, 'UdpNoPorts');
@@ -182,8 +189,8 @@ after(async () => {
 
 for (const kind of ['bridge', 'macvlan'] as const) {
   test(`${kind}: each datagram to the VIP is forwarded once (the ${kind === 'bridge' ? 'bridge port' : 'passthru macvlan\'s lower device'} is not tapped)`, { skip: why ?? false }, async () => {
-    director(kind);
     try {
+      director(kind);
       await startService();
       const from = udpNoPorts();
       sendUdp(N);
@@ -198,8 +205,8 @@ for (const kind of ['bridge', 'macvlan'] as const) {
 
 for (const kind of ['plain', 'bridge'] as const) {
   test(`${kind}: 802.1Q frames of a VLAN the director does not have are not forwarded; priority-tagged (VID 0) ones are`, { skip: why ?? false }, async () => {
-    const dev = director(kind);
     try {
+      const dev = director(kind);
       await startService();
       const mac = inNs(D, 'cat', [`/sys/class/net/${dev}/address`]).stdout.trim();
       let from = udpNoPorts();
