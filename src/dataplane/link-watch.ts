@@ -11,6 +11,7 @@
 // hands over lines that `ip` has already parsed and validated.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Logger } from '../runtime/log';
 
 /** Notifications closer together than this make one re-evaluation. */
@@ -20,6 +21,16 @@ const RESTART_MAX_MS = 30_000;
 
 /** `ip -o monitor` lines: "N: ifname…" (a link or an address of it), "Deleted N: ifname…". */
 const LINE = /^(Deleted )?\d+: \S+/;
+
+/**
+ * The monitor, under util-linux's `setpriv --pdeathsig KILL` where it exists: the kernel kills it
+ * when uvsd dies, even by SIGKILL. Without that, an orphaned `ip monitor` lives on until its next
+ * write hits the closed pipe, and holds its network namespace (and the namespace's devices) alive.
+ */
+function defaultCommand(): string[] {
+  const monitor = ['ip', '-o', '-4', 'monitor', 'link', 'address'];
+  return existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', ...monitor] : monitor;
+}
 
 export interface LinkWatchStats {
   /** Notifications seen. */
@@ -42,7 +53,7 @@ export class LinkWatcher {
   constructor(
     private readonly onChange: () => void,
     private readonly log: Logger,
-    private readonly command: readonly string[] = ['ip', '-o', '-4', 'monitor', 'link', 'address'],
+    private readonly command: readonly string[] = defaultCommand(),
   ) {}
 
   start(): void {
