@@ -20,6 +20,7 @@ import { ForwardMethod } from '../tables/dest-table';
 import { NameResolver, inetAton, isAllDigits, isIPv6Literal, stringToNumber } from './ipvsadm-addr';
 import { UvsError } from '../runtime/errors';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
+import type { SyncDaemonOptions } from '../sync/daemon';
 
 /** Printing format flags (ipvsadm.c FMT_*). */
 export const FMT_NUMERIC = 0x0001;
@@ -54,14 +55,6 @@ export type IpvsadmCommand =
   | { cmd: 'start-daemon'; state: 'master' | 'backup'; daemon: SyncDaemonOptions }
   | { cmd: 'stop-daemon'; state: 'master' | 'backup'; daemon: SyncDaemonOptions };
 
-export interface SyncDaemonOptions {
-  mcastInterface: string;
-  syncId: number;
-  syncMaxlen: number;
-  mcastGroup: string;
-  mcastPort: number;
-  mcastTtl: number;
-}
 
 /** The process must end now: what to print and the status (ipvsadm's exit paths). */
 export class IpvsadmExit extends UvsError {

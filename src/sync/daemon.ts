@@ -70,14 +70,8 @@ export interface SyncDaemonOptions {
 }
 
 /** A running daemon's configuration with the kernel's defaults filled in (what -L --daemon shows). */
-export interface SyncDaemonInfo {
+export interface SyncDaemonInfo extends SyncDaemonOptions {
   state: SyncState;
-  mcastInterface: string;
-  syncId: number;
-  syncMaxlen: number;
-  mcastGroup: string;
-  mcastPort: number;
-  mcastTtl: number;
 }
 
 /** Why start/stop was refused, as the kernel answers (start_sync_thread / stop_sync_thread). */

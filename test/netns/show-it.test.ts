@@ -18,8 +18,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { cannotRunNetns, labSuffix, repoRoot } from './helpers';
+import { cannotRunNetns, labSuffix } from './helpers';
 import { UVSADM, UVSD } from './uvsd-process';
+import { LISTENER, execStart, waitFor } from './unit-harness';
 
 const SAMPLE = '/usr/share/doc/keepalived/samples/keepalived.conf.sample';
 const skip = cannotRunNetns() ?? (existsSync(SAMPLE) ? null : `keepalived's sample is not installed (${SAMPLE})`)
@@ -39,39 +40,6 @@ after(() => {
   spawnSync('ip', ['netns', 'del', RS]);
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Both unix datagram sockets, each datagram printed as one JSON line {sock, text}. */
-const LISTENER = `
-import json, os, select, socket, sys
-socks = {}
-for name, path in (('log', sys.argv[1]), ('notify', sys.argv[2])):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(path)
-    socks[s] = name
-print(json.dumps({'sock': 'up', 'text': ''}), flush=True)
-while True:
-    for s in select.select(list(socks), [], [], 30)[0]:
-        print(json.dumps({'sock': socks[s], 'text': s.recv(65536).decode()}), flush=True)
-`;
-
-/** The unit's ExecStart and its environment file, as systemd expands them (unquoted $VAR splits on whitespace). */
-function execStart(envFile: string): string[] {
-  const unit = readFileSync(join(repoRoot, 'systemd', 'uvsd.service'), 'utf8');
-  const line = /^ExecStart=(.*)$/m.exec(unit)![1]!;
-  const env: Record<string, string> = {};
-  for (const m of readFileSync(envFile, 'utf8').matchAll(/^([A-Z_]+)="(.*)"$/gm)) env[m[1]!] = m[2]!;
-  const words = line.split(/\s+/).flatMap((w) => (w.startsWith('$') ? (env[w.slice(1)] ?? '').split(/\s+/).filter(Boolean) : [w]));
-  assert.equal(words[0], '/usr/bin/uvsd');
-  return [process.execPath, UVSD, ...words.slice(1)];
-}
-
-async function waitFor(what: string, cond: () => boolean, context: () => string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** node_exporter's backend series for one real server of the sample's virtual server. */
 function backendLine(name: string, rs: string, value: string): RegExp {
