@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cannotRunNetns, inNs, lab, labSuffix, repoRoot } from './helpers';
+import { directorPair } from './director-pair';
 
 const why = cannotRunNetns();
 const S = labSuffix('h');
@@ -22,7 +23,6 @@ const CL = `${P}cl`;
 const D1 = `${P}d1`;
 const D2 = `${P}d2`;
 const VIP = '10.77.0.100';
-const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
 const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
 const stateDir = `/run/uvs-lab/${S}`;
 /** ~3 MB at 200 KB/s: a download of about 15 s, long enough to kill a director in the middle. */
@@ -31,26 +31,7 @@ const RATE = '200k';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function uvsadm(ns: string, ...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} in ${ns} failed (${r.status}): ${r.stderr}\n${logs()}`);
-  return r.stdout;
-}
-
-function logs(): string {
-  const read = (name: string): string => {
-    try {
-      return readFileSync(join(stateDir, name), 'utf8').split('\n').slice(-25).join('\n');
-    } catch {
-      return '(none)';
-    }
-  };
-  return `--- d1\n${read('uvsd-d1.log')}\n--- d2\n${read('uvsd-d2.log')}`;
-}
-
-function holds(ns: string): boolean {
-  return inNs(ns, 'ip', ['-4', '-o', 'addr', 'show']).stdout.includes(` ${VIP}/`);
-}
+const { uvsadm, logs, holds } = directorPair(stateDir, VIP, 25);
 
 function get(port: number, path = '/'): string | null {
   const r = inNs(CL, 'curl', ['-s', '-m', '2', `http://${VIP}:${port}${path}`], 5000);

@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cannotRunNetns, inNs, lab, labSuffix, repoRoot } from './helpers';
+import { directorPair } from './director-pair';
 
 const why = cannotRunNetns();
 const S = labSuffix('r');
@@ -20,7 +21,6 @@ const CL = `${P}cl`;
 const D1 = `${P}d1`;
 const D2 = `${P}d2`;
 const VIP = '10.77.0.100';
-const UVSADM = join(repoRoot, 'dist', 'src', 'cli', 'uvsadm.js');
 const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
 const stateDir = `/run/uvs-lab/${S}`;
 
@@ -28,26 +28,7 @@ const stateDir = `/run/uvs-lab/${S}`;
  *  priority 100; a client's 1 s timeouts and the re-apply of the data plane come on top. */
 const FAILOVER_BOUND_MS = 9000;
 
-function uvsadm(ns: string, ...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, UVSADM, ...args], { encoding: 'utf8', timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`uvsadm ${args.join(' ')} in ${ns} failed (${r.status}): ${r.stderr}\n${logs()}`);
-  return r.stdout;
-}
-
-function logs(): string {
-  const read = (name: string): string => {
-    try {
-      return readFileSync(join(stateDir, name), 'utf8').split('\n').slice(-20).join('\n');
-    } catch {
-      return '(none)';
-    }
-  };
-  return `--- d1\n${read('uvsd-d1.log')}\n--- d2\n${read('uvsd-d2.log')}`;
-}
-
-function holds(ns: string): boolean {
-  return inNs(ns, 'ip', ['-4', '-o', 'addr', 'show']).stdout.includes(` ${VIP}/`);
-}
+const { uvsadm, logs, holds } = directorPair(stateDir, VIP, 20);
 
 function curl(): string | null {
   const r = inNs(CL, 'curl', ['-s', '-m', '1', `http://${VIP}/`], 5000);
