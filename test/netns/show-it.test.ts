@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { cannotRunNetns, labSuffix } from './helpers';
 import { UVSADM, UVSD } from './uvsd-process';
-import { LISTENER, execStart, waitFor } from './unit-harness';
+import { execStart, startListener, waitFor } from './unit-harness';
 
 const SAMPLE = '/usr/share/doc/keepalived/samples/keepalived.conf.sample';
 const skip = cannotRunNetns() ?? (existsSync(SAMPLE) ? null : `keepalived's sample is not installed (${SAMPLE})`)
@@ -78,20 +78,7 @@ test('show it: the tutorial\'s sample at the default path, uvsd as the unit star
     // --io none: the control plane, VRRP and the checkers; this lab has no client traffic.
     writeFileSync(envFile, `DAEMON_ARGS="--io none --metrics ${METRICS}"\n`);
 
-    const logSock = join(dir, 'log.sock');
-    const notifySock = join(dir, 'notify.sock');
-    const got: { sock: string; text: string }[] = [];
-    const listener = spawn('/usr/bin/python3', ['-c', LISTENER, logSock, notifySock], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(listener);
-    let buf = '';
-    listener.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        got.push(JSON.parse(buf.slice(0, nl)) as { sock: string; text: string });
-        buf = buf.slice(nl + 1);
-      }
-    });
+    const { logSock, notifySock, got } = startListener(dir, children);
     let stderr = '';
     let lastScrape = '';
     const shown = (): string => got.map((g) => `${g.sock}: ${g.text}`).join('\n') + `\nuvsd stderr:\n${stderr}\nlast scrape:\n${lastScrape}`;

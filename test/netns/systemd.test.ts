@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { cannotRunNetns, labSuffix } from './helpers';
-import { LISTENER, execStart, waitFor } from './unit-harness';
+import { execStart, startListener, waitFor } from './unit-harness';
 
 const skip = cannotRunNetns() ?? (existsSync('/etc/keepalived/keepalived.conf.sample') ? null : 'keepalived\'s sample is not installed (/etc/keepalived/keepalived.conf.sample)')
   ?? (existsSync('/etc/keepalived') ? null : '/etc/keepalived does not exist to bind-mount over');
@@ -54,20 +54,7 @@ test('uvsd as the unit starts it: sd_notify, syslog with keepalived\'s texts, re
   const envFile = join(dir, 'uvsd.default');
   writeFileSync(envFile, 'DAEMON_ARGS="-D --io none"\n');
 
-  const logSock = join(dir, 'log.sock');
-  const notifySock = join(dir, 'notify.sock');
-  const got: { sock: string; text: string }[] = [];
-  const listener = spawn('/usr/bin/python3', ['-c', LISTENER, logSock, notifySock], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(listener);
-  let buf = '';
-  listener.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      got.push(JSON.parse(buf.slice(0, nl)) as { sock: string; text: string });
-      buf = buf.slice(nl + 1);
-    }
-  });
+  const { logSock, notifySock, got } = startListener(dir, children);
   const shown = (): string => got.map((g) => `${g.sock}: ${g.text}`).join('\n') + `\nuvsd stderr:\n${stderr}`;
   await waitFor('the listeners', () => got.some((g) => g.sock === 'up'), shown);
 

@@ -4,6 +4,7 @@
 // the unit's ExecStart expanded as systemd expands it, and a bounded wait.
 
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './helpers';
@@ -43,4 +44,24 @@ export async function waitFor(what: string, cond: () => boolean, context: () => 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Starts LISTENER on DIR/log.sock and DIR/notify.sock; `got` fills as datagrams arrive. The
+ *  caller kills `child` (it is also pushed onto `children`). */
+export function startListener(dir: string, children: ChildProcess[]): { logSock: string; notifySock: string; got: { sock: string; text: string }[]; child: ChildProcess } {
+  const logSock = join(dir, 'log.sock');
+  const notifySock = join(dir, 'notify.sock');
+  const got: { sock: string; text: string }[] = [];
+  const child = spawn('/usr/bin/python3', ['-c', LISTENER, logSock, notifySock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  let buf = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      got.push(JSON.parse(buf.slice(0, nl)) as { sock: string; text: string });
+      buf = buf.slice(nl + 1);
+    }
+  });
+  return { logSock, notifySock, got, child };
 }

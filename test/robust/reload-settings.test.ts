@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Daemon } from '../../src/control/daemon';
 import { parseUvsdArgs } from '../../src/control/uvsd-options';
 import { linesLogger } from '../../src/runtime/log';
+import { smtpSink } from '../notify/smtp-sink';
 
 async function waitFor(what: string, cond: () => boolean, log: string[], ms = 8000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -18,34 +19,6 @@ async function waitFor(what: string, cond: () => boolean, log: string[], ms = 80
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${what}\nlog:\n${log.join('\n')}`);
-}
-
-interface Sink {
-  port: number;
-  subjects: string[];
-  close: () => Promise<void>;
-}
-
-async function smtpSink(): Promise<Sink> {
-  const { SMTPServer } = await import('smtp-server');
-  const subjects: string[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    logger: false,
-    onData(stream, _session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const headers = Buffer.concat(chunks).toString('utf8').split('\r\n\r\n')[0]!.replace(/\r\n(?=[ \t])/g, '');
-        subjects.push(/^Subject: (.*)$/m.exec(headers)?.[1] ?? '');
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.server.address() as { port: number }).port;
-  return { port, subjects, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 async function withDaemon(dir: string, conf: string, body: (daemon: Daemon, log: string[]) => Promise<void>, vrrp = false): Promise<void> {

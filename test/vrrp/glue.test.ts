@@ -18,6 +18,7 @@ import { inetAton } from '../../src/config/ipvsadm-addr';
 import type { FakeIoCommand, FakeIoEvent } from './fake-io';
 import { advert, receipt } from './fakes';
 import { linesLogger } from '../../src/runtime/log';
+import { smtpSink } from '../notify/smtp-sink';
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 4000): Promise<void> {
   const start = Date.now();
@@ -175,24 +176,8 @@ test('uvsd VRRP glue: forwarding follows MASTER, notify scripts, track_script, r
 });
 
 test('uvsd VRRP glue: smtp_alert mails each new state with keepalived subjects', { timeout: 30_000 }, async () => {
-  const { SMTPServer } = await import('smtp-server');
-  const subjects: string[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    logger: false,
-    onData(stream, _session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const headers = Buffer.concat(chunks).toString('utf8').split('\r\n\r\n')[0]!.replace(/\r\n(?=[ \t])/g, '');
-        subjects.push(/^Subject: (.*)$/m.exec(headers)?.[1] ?? '');
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.server.address() as { port: number }).port;
+  const sink = await smtpSink();
+  const { port, subjects } = sink;
   const dir = mkdtempSync(join(tmpdir(), 'uvs-vrrp-glue-'));
   const channelName = `uvs-vrrp-glue-smtp-${process.pid}-${Date.now()}`;
   const daemon = new FakeDaemon();
@@ -237,7 +222,7 @@ vrrp_instance VI_1 {
     assert.deepEqual(logs.filter((l) => l.startsWith('ERROR')), []);
   } finally {
     await daemon.stop().catch(() => undefined);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await sink.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
