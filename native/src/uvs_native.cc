@@ -1312,6 +1312,33 @@ Napi::Value UnixDgramSend(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// The network namespace's cookie (getsockopt SO_NETNS_COOKIE, Linux >= 5.14): a 64-bit number
+// the kernel hands out from a counter once per namespace and never reuses until the next boot,
+// unlike the namespace's inode number (/proc/self/ns/net), which a namespace created after this
+// one was deleted may get again. The connection state file (src/dataplane/conn-state.ts) records
+// it with the boot id to recognise its own namespace. Returned as 16 hex digits (a u64 does not
+// fit a JS number); throws with the errno (ENOPROTOOPT on an older kernel). One UDP socket per
+// call, closed before returning: called once at start and once at stop.
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+Napi::Value NetnsCookie(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowSys(env, "socket(AF_INET, SOCK_DGRAM)", errno);
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  int r = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  int err = errno;
+  close(fd);
+  if (r < 0) ThrowSys(env, "getsockopt(SO_NETNS_COOKIE)", err);
+  char hex[17];
+  snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(cookie));
+  return Napi::String::New(env, hex);
+}
+
 class UvsNative : public Napi::Addon<UvsNative> {
  public:
   UvsNative(Napi::Env env, Napi::Object exports) {
@@ -1372,6 +1399,7 @@ class UvsNative : public Napi::Addon<UvsNative> {
                              InstanceMethod<&UvsNative::LastPollUs>("lastPollUs", napi_enumerable),
                          });
     exports.Set("unixDgramSend", Napi::Function::New(env, UnixDgramSend, "unixDgramSend"));
+    exports.Set("netnsCookie", Napi::Function::New(env, NetnsCookie, "netnsCookie"));
     instanceId_ = ++instances_;
   }
 

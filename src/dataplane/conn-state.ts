@@ -13,13 +13,15 @@
 // an on-link client would have no next hop (client-hops.ts covers only clients behind a
 // gateway). An entry whose interface is gone uses that route fallback, like a synced one.
 //
-// File layout (little endian), version 1:
-//   header, 64 bytes:
-//     0  "UVSCONNS"                     8  u16 version (1)       10 u16 header bytes (64)
+// File layout (little endian), version 2:
+//   header, 72 bytes:
+//     0  "UVSCONNS"                     8  u16 version (2)       10 u16 header bytes (72)
 //     12 u16 record bytes (96)         14 u16 address bytes (16) 16 u32 records
 //     20 u32 FNV-1a of the records     24 f64 wall clock at save (ms since the epoch)
 //     32 16 bytes: the kernel's boot id (/proc/sys/kernel/random/boot_id)
-//     48 f64 network namespace inode   56 u32 writer pid         60 u32 reserved (0)
+//     48 f64 network namespace inode (for the log only: the kernel reuses it)
+//     56 u32 writer pid                60 u32 reserved (0)
+//     64 8 bytes: the network namespace's cookie (SO_NETNS_COOKIE, big endian)
 //   records, 96 bytes each:
 //     0  u32 META (protocol, family, template, forwarding method, NO_CPORT, ONE_PACKET)
 //     4  u32 STATE (protocol state | INACTIVE | NOOUTPUT)
@@ -33,14 +35,24 @@
 // checksum are wrong (corrupt or not ours), when it was written before the last boot (stale: the
 // connections died with the machine) or in another network namespace (foreign), or when it is
 // older than the longest timeout. It is removed once read, so it is never imported twice.
+//
+// Which namespace: the boot id and the namespace's cookie together. The default path is named by
+// the namespace's inode (/run/uvs/<inode>.conns, beside the control socket), and the kernel
+// reuses inode numbers: a namespace created after another one was deleted may get its number and
+// find the dead namespace's file at its own path. The cookie is drawn from a counter once per
+// namespace and never reused within a boot (net_alloc_cookie), so boot id + cookie name one
+// namespace for good. Version 1 files recorded only the inode: they are refused, as is any file
+// when this kernel gives no cookie (before Linux 5.14; the addon missing): without it a file from
+// a dead namespace cannot be told from ours, and a wrong restore is worse than none.
 
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { ConnTable, HOP_CELLS, SYNC_RECORD_CELLS, SyncCell, Meta, MAX_TIMEOUT_MS, Traffic } from '../conn/table';
 import type { ServiceEntry, ServiceModel } from '../service/model';
+import { loadNative } from '../native/addon';
 
 export const CONN_STATE_MAGIC = 'UVSCONNS';
-export const CONN_STATE_VERSION = 1;
-export const CONN_STATE_HEADER_BYTES = 64;
+export const CONN_STATE_VERSION = 2;
+export const CONN_STATE_HEADER_BYTES = 72;
 export const CONN_STATE_RECORD_BYTES = 96;
 const ADDR_BYTES = 16;
 
@@ -48,10 +60,16 @@ const ADDR_BYTES = 16;
 export interface ConnStateOrigin {
   /** /proc/sys/kernel/random/boot_id as 32 hex digits (dashes removed). */
   bootId: string;
+  /** The network namespace's cookie (SO_NETNS_COOKIE) as 16 hex digits; '' when the kernel
+   *  (before 5.14) or a missing addon cannot tell it. */
+  netnsCookie: string;
+  /** The namespace's inode: only for the log lines (the kernel reuses it). */
   netnsInode: number;
+  /** Why netnsCookie is '' (for the refusal's log line). */
+  cookieError?: string;
 }
 
-export function currentOrigin(): ConnStateOrigin {
+export function currentOrigin(cookie: () => string = () => loadNative().netnsCookie()): ConnStateOrigin {
   const read = (): string => {
     try {
       return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replace(/-/g, '');
@@ -66,8 +84,17 @@ export function currentOrigin(): ConnStateOrigin {
       return 0;
     }
   };
+  let netnsCookie: string;
+  let cookieError: string | undefined;
+  try {
+    netnsCookie = cookie();
+    if (!/^[0-9a-f]{16}$/.test(netnsCookie)) throw new Error(`unexpected value '${netnsCookie}'`);
+  } catch (err) {
+    netnsCookie = '';
+    cookieError = (err as Error).message;
+  }
   const bootId = read();
-  return { bootId: /^[0-9a-f]{32}$/.test(bootId) ? bootId : '0'.repeat(32), netnsInode: inode() };
+  return { bootId: /^[0-9a-f]{32}$/.test(bootId) ? bootId : '0'.repeat(32), netnsCookie, netnsInode: inode(), ...(cookieError ? { cookieError } : {}) };
 }
 
 /** The default state file: beside the control socket (/run/uvs/<netns inode>.conns). */
@@ -94,6 +121,8 @@ export function encodeConnState(records: Int32Array, count: number, savedAtMs: n
   Buffer.from(origin.bootId, 'hex').copy(buf, 32, 0, 16);
   buf.writeDoubleLE(origin.netnsInode, 48);
   buf.writeUInt32LE(pid >>> 0, 56);
+  // No cookie: zeros, which no namespace has (the counter starts at 1), so no reader accepts it.
+  if (origin.netnsCookie) Buffer.from(origin.netnsCookie, 'hex').copy(buf, 64, 0, 8);
   for (let r = 0; r < count; r++) {
     const i = r * SYNC_RECORD_CELLS;
     const o = CONN_STATE_HEADER_BYTES + r * CONN_STATE_RECORD_BYTES;
@@ -147,6 +176,10 @@ export function decodeConnState(buf: Uint8Array, nowMs: number, origin: ConnStat
     throw new ConnStateRefused('not a uvs connection state file (bad magic)');
   }
   const version = b.readUInt16LE(8);
+  if (version === 1) {
+    throw new ConnStateRefused('version 1, written by an older uvsd that named its network namespace only by the inode number, ' +
+      `which the kernel reuses: it may come from another, deleted namespace (this uvsd reads version ${CONN_STATE_VERSION})`);
+  }
   if (version !== CONN_STATE_VERSION) throw new ConnStateRefused(`version ${version}, this uvsd reads version ${CONN_STATE_VERSION}`);
   if (b.readUInt16LE(10) !== CONN_STATE_HEADER_BYTES || b.readUInt16LE(12) !== CONN_STATE_RECORD_BYTES || b.readUInt16LE(14) !== ADDR_BYTES) {
     throw new ConnStateRefused(`unexpected layout (header ${b.readUInt16LE(10)}, record ${b.readUInt16LE(12)}, address ${b.readUInt16LE(14)} bytes)`);
@@ -158,8 +191,13 @@ export function decodeConnState(buf: Uint8Array, nowMs: number, origin: ConnStat
   if (fnv1a(b, CONN_STATE_HEADER_BYTES, b.length) !== b.readUInt32LE(20)) throw new ConnStateRefused('checksum mismatch (corrupt)');
   const bootId = b.toString('hex', 32, 48);
   if (bootId !== origin.bootId) throw new ConnStateRefused(`stale: written before the last boot (boot id ${bootId}, now ${origin.bootId})`);
-  const inode = b.readDoubleLE(48);
-  if (inode !== origin.netnsInode) throw new ConnStateRefused(`foreign: written in another network namespace (inode ${inode}, this one ${origin.netnsInode})`);
+  if (!origin.netnsCookie) {
+    throw new ConnStateRefused(`cannot tell whether it was written in this network namespace: no namespace cookie (SO_NETNS_COOKIE needs Linux 5.14): ${origin.cookieError ?? 'unknown'}`);
+  }
+  const cookie = b.toString('hex', 64, 72);
+  if (cookie !== origin.netnsCookie) {
+    throw new ConnStateRefused(`foreign: written in another network namespace (cookie ${cookie}, inode ${b.readDoubleLE(48)}; this one: cookie ${origin.netnsCookie}, inode ${origin.netnsInode})`);
+  }
   const savedAtMs = b.readDoubleLE(24);
   const elapsed = nowMs - savedAtMs;
   if (!Number.isFinite(elapsed) || elapsed < -1000) throw new ConnStateRefused(`written in the future (${new Date(savedAtMs).toISOString()})`);

@@ -329,6 +329,9 @@ export interface NativeAddon {
   /** One datagram to an AF_UNIX SOCK_DGRAM socket (/dev/log, $NOTIFY_SOCKET; '@name' is
    *  abstract): true when sent, false when it would block; throws (code ENOENT, ECONNREFUSED, ...). */
   unixDgramSend(path: string, buffer: ArrayBuffer | ArrayBufferView): boolean;
+  /** This network namespace's cookie (SO_NETNS_COOKIE, Linux >= 5.14) as 16 hex digits: unique
+   *  per namespace until the next boot, unlike its inode; throws (ENOPROTOOPT) on older kernels. */
+  netnsCookie(): string;
 }
 
 // The frame descriptor layout, fixed here so hot code can use plain constants; the addon's own

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnRef, ConnTable, StateFlag, SYNC_RECORD_CELLS } from '../../src/conn/table';
 import {
-  ConnRestorer, ConnStateRefused, CONN_STATE_HEADER_BYTES, CONN_STATE_RECORD_BYTES, decodeConnState, defaultConnStatePath,
+  ConnRestorer, currentOrigin, ConnStateRefused, CONN_STATE_HEADER_BYTES, CONN_STATE_RECORD_BYTES, decodeConnState, defaultConnStatePath,
   encodeConnState, exportAll, takeConnStateFile, writeConnStateFile, type ConnStateOrigin,
 } from '../../src/dataplane/conn-state';
 import { ServiceModel, type DestConfig, type ServiceConfig } from '../../src/service/model';
@@ -16,7 +16,7 @@ import { ForwardMethod, DestField } from '../../src/tables/dest-table';
 import { ipv4ToInt } from '../../src/packet/addr';
 
 const TCP = 6;
-const ORIGIN: ConnStateOrigin = { bootId: '0123456789abcdef0123456789abcdef', netnsInode: 4026531840 };
+const ORIGIN: ConnStateOrigin = { bootId: '0123456789abcdef0123456789abcdef', netnsCookie: '0000000000001234', netnsInode: 4026531840 };
 const T0 = 1_800_000_000_000;
 const ip = (s: string): number => ipv4ToInt(s);
 const svc = (addr: string, port = 80): ServiceConfig => ({ fwmark: 0, af: 4, protocol: TCP, addr: ip(addr), port, scheduler: 'rr', flags: 0, timeout: 0, netmask: 0xffffffff, peName: '' });
@@ -66,11 +66,11 @@ test('state file: corrupt, stale, foreign, future and other-version files are re
   flipped[CONN_STATE_HEADER_BYTES + 30]! ^= 1;
   refused(flipped, ORIGIN, T0, /checksum/);
   refused(image.subarray(0, image.length - 1), ORIGIN, T0, /truncated/);
-  const v2 = Buffer.from(image);
-  v2.writeUInt16LE(2, 8);
-  refused(v2, ORIGIN, T0, /version 2/);
+  const v3 = Buffer.from(image);
+  v3.writeUInt16LE(3, 8);
+  refused(v3, ORIGIN, T0, /version 3/);
   refused(image, { ...ORIGIN, bootId: 'f'.repeat(32) }, T0, /stale: written before the last boot/);
-  refused(image, { ...ORIGIN, netnsInode: 1 }, T0, /foreign: written in another network namespace/);
+  refused(image, { ...ORIGIN, netnsCookie: '0000000000001235' }, T0, /foreign: written in another network namespace/);
   refused(image, ORIGIN, T0 - 60_000, /in the future/);
   refused(image, ORIGIN, T0 + 30 * 86_400_000, /stale: written \d+ s ago/);
 });
@@ -127,4 +127,40 @@ test('restorer: binds by address to the new slots as services appear; other forw
   assert.equal(again.refused, 2);
 
 
+});
+
+test('state file: a namespace that got a dead namespace\'s inode refuses its file (the cookie differs); version 1 and no cookie are refused', () => {
+  const { table } = source();
+  const { records, count } = exportAll(table, 0);
+  const image = encodeConnState(records, count, T0, ORIGIN);
+  const refused = (buf: Buffer, origin: ConnStateOrigin, why: RegExp) =>
+    assert.throws(() => decodeConnState(buf, T0 + 1000, origin), (e: unknown) => e instanceof ConnStateRefused && why.test(e.message));
+  // Same boot, same inode number (the kernel reused it), another namespace: another cookie.
+  refused(image, { ...ORIGIN, netnsCookie: '00000000000099aa' }, /foreign: written in another network namespace \(cookie 0000000000001234, inode 4026531840; this one: cookie 00000000000099aa, inode 4026531840\)/);
+  // The cookie is what counts: the inode alone changing (a bind mount seen elsewhere) does not refuse.
+  assert.equal(decodeConnState(image, T0 + 1000, { ...ORIGIN, netnsInode: 7 }).count, count);
+  // A kernel without SO_NETNS_COOKIE: no file can be trusted.
+  refused(image, { ...ORIGIN, netnsCookie: '', cookieError: 'getsockopt(SO_NETNS_COOKIE): ENOPROTOOPT' }, /cannot tell whether it was written in this network namespace: .*ENOPROTOOPT/);
+  // A file written without a cookie (zeros) matches no namespace.
+  refused(encodeConnState(records, count, T0, { ...ORIGIN, netnsCookie: '' }), ORIGIN, /foreign/);
+  // The previous format: 64-byte header, inode only.
+  const v1 = Buffer.alloc(64 + 96);
+  v1.write('UVSCONNS', 0, 'latin1');
+  v1.writeUInt16LE(1, 8);
+  v1.writeUInt16LE(64, 10);
+  v1.writeUInt16LE(96, 12);
+  v1.writeUInt16LE(16, 14);
+  v1.writeUInt32LE(1, 16);
+  refused(v1, ORIGIN, /version 1, written by an older uvsd that named its network namespace only by the inode number/);
+});
+
+test('currentOrigin: the cookie from the addon (16 hex digits), or none with the reason', () => {
+  assert.equal(currentOrigin(() => '00000000000000ab').netnsCookie, '00000000000000ab');
+  const none = currentOrigin(() => {
+    throw new Error('getsockopt(SO_NETNS_COOKIE): ENOPROTOOPT');
+  });
+  assert.equal(none.netnsCookie, '');
+  assert.match(none.cookieError ?? '', /ENOPROTOOPT/);
+  assert.equal(currentOrigin(() => 'junk').netnsCookie, '');
+  assert.match(currentOrigin().bootId, /^[0-9a-f]{32}$/);
 });

@@ -5,11 +5,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cannotRunNetns, labSuffix, inNs } from './helpers';
 import { ModeLab, VIP } from './mode-lab';
+import { UvsdProcess } from './uvsd-process';
 
 const why = cannotRunNetns();
 const dir = mkdtempSync(join(tmpdir(), 'uvs-restart-'));
@@ -63,6 +64,7 @@ async function restartDuringDownload(mode: 'dr' | 'nat', flag: '-g' | '-m', rs: 
   assert.equal(await lab.stopUvsd('SIGTERM'), 0, lab.log);
   assert.match(lab.log, /connection state: \d+ connection\(s\) saved to /, lab.log);
   assert.ok(existsSync(state), 'the state file is written');
+  const saved = readFileSync(state);
   const tables = inNs(lab.DIR, 'nft', ['list', 'tables']).stdout;
   assert.match(tables, /table ip uvs_keep\b/, `the guard is handed over: ${tables}`);
   assert.doesNotMatch(tables, /table ip uvs\n/, tables);
@@ -87,6 +89,37 @@ async function restartDuringDownload(mode: 'dr' | 'nat', flag: '-g' | '-m', rs: 
   assert.match(lab.log, /connection state: .* refused and ignored: not a uvs connection state file|truncated/, lab.log);
   assert.equal(existsSync(state), false, 'the refused file is removed');
   await lab.stopUvsd();
+  if (mode === 'dr') await refusedInAnotherNamespace(lab, saved);
+}
+
+/**
+ * The kernel reuses network namespace inode numbers, and the default state file is named by it
+ * (/run/uvs/<inode>.conns): a namespace created after another was deleted may find the dead
+ * one's file at its own default path. Simulated here: the file the lab's director saved, with
+ * the client namespace's inode written into it (as if the dead namespace had had that number), at
+ * the client namespace's default path; a uvsd started there must refuse it (the namespace cookie
+ * differs) and restore nothing.
+ */
+async function refusedInAnotherNamespace(lab: ModeLab, saved: Buffer): Promise<void> {
+  const inode = Number(inNs(lab.CL, 'stat', ['-L', '-c', '%i', '/proc/self/ns/net']).stdout.trim());
+  assert.ok(inode > 0, 'the client namespace has an inode');
+  const image = Buffer.from(saved);
+  image.writeDoubleLE(inode, 48);
+  // uvsd's default: the control socket's path (/run/uvs/<inode>.sock) with .conns (conn-state.ts).
+  const path = `/run/uvs/${inode}.conns`;
+  mkdirSync('/run/uvs', { recursive: true, mode: 0o755 });
+  writeFileSync(path, image, { mode: 0o600 });
+  const other = new UvsdProcess(lab.CL);
+  try {
+    await other.start(['--workers', '1', '--conn-state', path]);
+    for (let i = 0; i < 50 && !/refused and ignored/.test(other.log); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(other.log, new RegExp(`connection state: ${path} refused and ignored: foreign: written in another network namespace \\(cookie [0-9a-f]{16}, inode ${inode};`), other.log);
+    assert.doesNotMatch(other.log, /connection\(s\) from uvsd/, other.log);
+    assert.equal(existsSync(path), false, 'the refused file is removed');
+  } finally {
+    await other.stop('SIGTERM');
+    rmSync(path, { force: true });
+  }
 }
 
 test('DR: uvsd restarted (SIGTERM, start) mid-download keeps the connection; the download completes intact', { skip: why ?? false, timeout: 120_000 }, async () => {
