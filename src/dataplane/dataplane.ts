@@ -37,6 +37,7 @@ import { intToIpv4 } from '../packet/addr';
 import type { Logger } from '../runtime/log';
 import { UvsError } from '../runtime/errors';
 import { ConnRestorer, ConnStateRefused, currentOrigin, decodeConnState, encodeConnState, exportAll, takeConnStateFile, writeConnStateFile } from './conn-state';
+import { IcmpRateLimit } from '../forward/icmp';
 
 /**
  * Busy-poll window (uvsd --busy-poll): after a turn that forwarded frames, the worker spins on its
@@ -169,6 +170,8 @@ export class DataPlane {
   readonly nextHops: NextHopTable;
   /** NAT: routes toward clients, the fallback for entries without their own next hop. */
   readonly clientHops: ClientHopTable;
+  /** The ICMP errors' rate limit, one budget shared by every worker (as the kernel's is per host). */
+  private readonly icmpLimit = new IcmpRateLimit();
   readonly counters: CounterSum;
   readonly connLister: ConnLister;
   private readonly model: ServiceModel;
@@ -526,6 +529,7 @@ export class DataPlane {
       clientHops: this.clientHops.buffer,
       counterLayout: this.layout,
       counters: h.counters.buffer,
+      icmpLimit: this.icmpLimit.buffer,
     };
     let worker: Worker | PcapWorker;
     try {

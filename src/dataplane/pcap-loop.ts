@@ -183,7 +183,7 @@ export class PcapWorker extends EventEmitter {
     const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);
     this.pipeline = new Pipeline({
       dests: this.dests, conns: this.conns, nextHops, counters: this.counters, clientHops,
-      vnetHdr: false, egressCount: Math.max(1, this.ifaces.length),
+      vnetHdr: false, egressCount: Math.max(1, this.ifaces.length), icmpLimit: init.icmpLimit,
     });
     this.tx = this.pipeline.tx;
     this.txMemory = Buffer.from(this.tx.buffer.buffer, this.tx.buffer.byteOffset, this.tx.buffer.byteLength);

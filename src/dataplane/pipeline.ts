@@ -47,7 +47,7 @@ import { TunForwarder, type OffloadInfo } from '../forward/tun';
 import { VNET_GSO_NONE } from '../packet/vnet';
 import { completePartialChecksum } from '../packet/checksum';
 import { Fragmenter } from '../forward/fragment';
-import { IcmpResponder, natIcmpRewrite } from '../forward/icmp';
+import { IcmpRateLimit, IcmpResponder, natIcmpRewrite } from '../forward/icmp';
 import { decrementTtl } from '../forward/dr';
 import type { NextHopTable } from '../tables/next-hop';
 import { ClientHopTable } from '../tables/client-hops';
@@ -79,6 +79,8 @@ export interface PipelineDeps {
   egressCount?: number;
   /** MTU per egress interface, for NAT replies (0 or absent: not checked). */
   egressMtu?: readonly number[];
+  /** The ICMP error budget shared by all workers (IcmpRateLimit's buffer; default: a private one). */
+  icmpLimit?: SharedArrayBuffer;
 }
 
 /** The kernel writes the legacy virtio_net_hdr in host order for packet sockets. */
@@ -127,7 +129,7 @@ export class Pipeline {
     this.clientHops = deps.clientHops ?? new ClientHopTable(16);
     this.tx = new TxQueue(deps.egressCount ?? 1);
     this.tun = new TunForwarder(this.tx, this.vnetHdr);
-    this.icmpOut = new IcmpResponder(this.tx, this.vnetHdr);
+    this.icmpOut = new IcmpResponder(this.tx, this.vnetHdr, deps.icmpLimit ? IcmpRateLimit.over(deps.icmpLimit) : new IcmpRateLimit());
     this.fragmenter = new Fragmenter(this.tx, this.vnetHdr);
     this.egressMtu = Int32Array.from(deps.egressMtu ?? []);
     this.quoted.quoted = true;

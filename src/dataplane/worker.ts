@@ -57,6 +57,8 @@ export interface WorkerInit {
   clientHops: SharedArrayBuffer;
   counterLayout: CounterLayout;
   counters: SharedArrayBuffer;
+  /** The ICMP error rate limit's state, one budget for all workers (forward/icmp.ts IcmpRateLimit). */
+  icmpLimit?: SharedArrayBuffer;
   /** µs a worker keeps polling its rings after a turn that saw frames (0, the default: off); dataplane.ts DEFAULT_BUSY_POLL_US. */
   busyPollUs?: number;
 }
@@ -181,7 +183,7 @@ function main(): void {
   const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);
   const pipeline = new Pipeline({
     dests, conns, nextHops, counters, clientHops, vnetHdr: init.vnetHdr, egressCount: Math.max(1, init.ifaces.length),
-    egressMtu: init.ifaces.map((i) => i.mtu ?? 0),
+    egressMtu: init.ifaces.map((i) => i.mtu ?? 0), icmpLimit: init.icmpLimit,
   });
   const tx = pipeline.tx;
   const connServices = new ConnServiceSet(dests);

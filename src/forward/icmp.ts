@@ -43,68 +43,103 @@ export const ICMP_ERROR_TTL = 64;
  *    with a burst of `burst` (net.ipv4.icmp_msgs_burst, 50);
  *  - "fragmentation needed" is never limited ("Don't limit PMTU discovery", icmpv4_mask_allow),
  *    and of icmp_ratemask's types uvs sends only that and "time exceeded".
- * Per worker: N workers allow up to N × perSec together (the kernel's global bucket is per
- * host). The per-destination state is a fixed table of `slots` entries indexed by a hash of the
- * address, so a flood of sources costs no memory: a collision starts the newcomer with a full
- * burst, as a new inet_peer would. Errors held back are counted as ICMP_RATELIMITED.
+ * One budget for the whole daemon, as the kernel's is per host: the state lives in `buffer`, a
+ * SharedArrayBuffer the data plane hands to every worker (WorkerInit.icmpLimit), so N workers
+ * together send what one director may, not N times that.
+ *
+ * Each bucket is one 32-bit cell holding its "theoretical arrival time" (GCRA, the token bucket
+ * written as a time): how far past now the errors already sent have used up the rate. An error
+ * costs one interval (T) and the bucket holds `burst` of them: it may go when the debt plus T
+ * stays within burst × T. One cell means one compareExchange per update, no lock, no allocation.
+ * Times wrap at 32 bits (the overall bucket in µs: 71 min; the per-destination ones in ms: 49
+ * days); a debt beyond burst × T cannot be real, so it is read as an old wrapped value, i.e. a
+ * full bucket. The order is the kernel's (since 6.11): overall credit looked at, then the
+ * destination's token taken, then the overall credit taken (never below empty).
+ * The per-destination state is a fixed table of `slots` (key, time) pairs indexed by a hash of
+ * the address, so a flood of sources costs no memory: a collision starts the newcomer with a
+ * full burst, as a new inet_peer would. Errors held back are counted as ICMP_RATELIMITED.
  */
 export class IcmpRateLimit {
-  private readonly keys: Uint32Array;
-  private readonly used: Uint8Array;
-  private readonly tokens: Float64Array;
-  private readonly last: Float64Array;
+  /** The shared state: cell 0 the overall bucket, then (key, time) per destination slot. */
+  readonly buffer: SharedArrayBuffer;
+  private readonly cells: Int32Array;
   private readonly mask: number;
-  private credit: number;
-  private creditAt = -1;
+  /** Overall: µs per error and the bucket's depth in µs. */
+  private readonly globalT: number;
+  private readonly globalCap: number;
+
+  /** Bytes of the shared state for `slots` destination slots. */
+  static bytes(slots = 1024): number {
+    return (2 + 2 * slots) * 4;
+  }
 
   constructor(
     readonly perDestMs = 1000,
     readonly perSec = 1000,
     readonly burst = 50,
     slots = 1024,
+    buffer?: SharedArrayBuffer,
   ) {
     if (!Number.isInteger(Math.log2(slots))) throw new RangeError(`IcmpRateLimit: slots must be a power of two, got ${slots}`);
-    this.keys = new Uint32Array(slots);
-    this.used = new Uint8Array(slots);
-    this.tokens = new Float64Array(slots);
-    this.last = new Float64Array(slots);
+    if (!(perDestMs >= 1 && perSec >= 1 && burst >= 1)) throw new RangeError(`IcmpRateLimit: perDestMs ${perDestMs}, perSec ${perSec} and burst ${burst} must be at least 1`);
+    const bytes = IcmpRateLimit.bytes(slots);
+    if (buffer !== undefined && buffer.byteLength !== bytes) {
+      throw new RangeError(`IcmpRateLimit: the shared buffer has ${buffer.byteLength} bytes, ${slots} slots need ${bytes}`);
+    }
+    this.buffer = buffer ?? new SharedArrayBuffer(bytes);
+    this.cells = new Int32Array(this.buffer);
     this.mask = slots - 1;
-    this.credit = burst;
+    this.globalT = Math.max(1, Math.round(1e6 / perSec));
+    this.globalCap = burst * this.globalT;
+  }
+
+  /** A limiter over the state another thread created (`buffer`), with the default rates. */
+  static over(buffer: SharedArrayBuffer): IcmpRateLimit {
+    return new IcmpRateLimit(undefined, undefined, undefined, buffer.byteLength / 8 - 1, buffer);
   }
 
   /** True when an error of `type`/`code` to `dst` may go now (and takes its tokens). */
   allow(dst: number, type: number, code: number, nowMs: number): boolean {
     if (type === 3 && code === 4) return true;
-    dst >>>= 0;
-    const i = (Math.imul(dst, 0x9e3779b1) >>> 22) & this.mask;
-    const max = 6 * this.perDestMs;
-    let token: number;
-    if (this.used[i] === 0 || this.keys[i] !== dst) {
-      token = max;
-    } else {
-      token = this.tokens[i]! + (nowMs - this.last[i]!);
-      if (token > max) token = max;
+    const nowUs = (nowMs * 1000) | 0;
+    if (!this.room(0, nowUs, this.globalT, this.globalCap)) return false;
+    dst |= 0;
+    const slot = 2 + 2 * ((Math.imul(dst, 0x9e3779b1) >>> 22) & this.mask);
+    const cells = this.cells;
+    if (Atomics.load(cells, slot) !== dst) {
+      // A newcomer (or a collision): a full burst, as a new inet_peer.
+      Atomics.store(cells, slot + 1, nowMs | 0);
+      Atomics.store(cells, slot, dst);
     }
-    this.keys[i] = dst;
-    this.used[i] = 1;
-    this.last[i] = nowMs;
-    if (token < this.perDestMs) {
-      this.tokens[i] = token;
-      return false;
-    }
-    // The global bucket: refilled at perSec, at most burst.
-    if (this.creditAt >= 0) {
-      this.credit += ((nowMs - this.creditAt) * this.perSec) / 1000;
-      if (this.credit > this.burst) this.credit = this.burst;
-    }
-    this.creditAt = nowMs;
-    if (this.credit < 1) {
-      this.tokens[i] = token;
-      return false;
-    }
-    this.credit -= 1;
-    this.tokens[i] = token - this.perDestMs;
+    if (!this.take(slot + 1, nowMs | 0, this.perDestMs, 6 * this.perDestMs, false)) return false;
+    this.take(0, nowUs, this.globalT, this.globalCap, true);
     return true;
+  }
+
+  /** The debt of bucket `cell` past `now` (0..cap; a value outside it is an old, wrapped one). */
+  private debt(tat: number, now: number, cap: number): number {
+    const ahead = (tat - now) | 0;
+    return ahead < 0 || ahead > cap ? 0 : ahead;
+  }
+
+  /** Whether bucket `cell` has room for one more error of cost `t` now. */
+  private room(cell: number, now: number, t: number, cap: number): boolean {
+    return this.debt(Atomics.load(this.cells, cell), now, cap) + t <= cap;
+  }
+
+  /** Takes one error of cost `t` from bucket `cell`: false when it has no room, unless `force`
+   *  (the overall credit taken after the destination's, clamped at empty as the kernel's). */
+  private take(cell: number, now: number, t: number, cap: number, force: boolean): boolean {
+    const cells = this.cells;
+    for (;;) {
+      const tat = Atomics.load(cells, cell);
+      let next = this.debt(tat, now, cap) + t;
+      if (next > cap) {
+        if (!force) return false;
+        next = cap;
+      }
+      if (Atomics.compareExchange(cells, cell, tat, (now + next) | 0) === tat) return true;
+    }
   }
 }
 
@@ -118,6 +153,7 @@ export class IcmpResponder {
   nowMs = 0;
   readonly limit: IcmpRateLimit;
 
+  /** `limit`: the daemon's one budget (IcmpRateLimit over the shared buffer); a private one by default. */
   constructor(tx: TxQueue, vnetHdr: boolean, limit: IcmpRateLimit = new IcmpRateLimit()) {
     this.tx = tx;
     this.vnetLen = vnetHdr ? 10 : 0;
