@@ -1,16 +1,20 @@
 // `uvsadm --dataplane` (a uvs extension; ipvsadm has no data plane of its own to show): one row
 // per worker thread with the figures that explain a run — batches, frames in and out, what was
 // not ours, kernel ring drops, time per frame in the pipeline and in sendmmsg, entries the flood
-// defence evicted (drop_entry, by reason: see src/conn/defense.ts) — and the drop reasons counted,
-// summed over the workers.
+// defence evicted (drop_entry, by reason: see src/conn/defense.ts) — then one line for the
+// interface watch (src/dataplane/link-watch.ts: link and address events seen, the re-evaluations
+// they caused, lines not understood, monitor restarts) and the drop reasons counted, summed over
+// the workers.
 
 import type { WorkerReport } from '../dataplane/dataplane';
+import type { LinkWatchStats } from '../dataplane/link-watch';
 
 function perFrame(ns: number, frames: number): string {
   return frames > 0 ? (ns / frames).toFixed(0) : '-';
 }
 
-export function listDataplane(workers: readonly WorkerReport[]): string {
+/** `linkWatch`: the interface watch's counters; null when uvsd does not watch (or is too old to say). */
+export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkWatchStats | null = null): string {
   if (workers.length === 0) return 'no data plane runs in this uvsd (--io none)\n';
   const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame',
     'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed'];
@@ -30,6 +34,9 @@ export function listDataplane(workers: readonly WorkerReport[]): string {
   const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   let out = line(header) + '\n';
   for (const r of rows) out += line(r) + '\n';
+  out += linkWatch
+    ? `Interface watch: ${linkWatch.events} events, ${linkWatch.relinks} relinks, ${linkWatch.bad} bad lines, ${linkWatch.restarts} monitor restarts\n`
+    : 'Interface watch: off\n';
   const drops = new Map<string, number>();
   for (const w of workers) for (const [name, n] of Object.entries(w.drops)) drops.set(name, (drops.get(name) ?? 0) + n);
   if (drops.size === 0) return out + 'Drops: none\n';

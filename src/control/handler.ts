@@ -10,6 +10,7 @@ import type { ServiceEntry } from '../service/model';
 import { StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
 import type { WorkerReport } from '../dataplane/dataplane';
+import type { LinkWatchStats } from '../dataplane/link-watch';
 import { SysctlError, type SysctlValue, type Sysctls } from './sysctl';
 import { SyncError, type SyncDaemonInfo, type SyncDaemonOptions, type SyncState } from '../sync/daemon';
 import type { CheckSnapshot } from '../metrics/snapshot';
@@ -28,6 +29,7 @@ export interface HandlerHooks {
   settle(): Promise<void>;
   /** The data plane's per-worker figures. */
   workers(): WorkerReport[];
+  linkWatch?(): LinkWatchStats | null;
   /** The IPVS knobs (sysctl.ts); absent: a handler without a daemon has none. */
   sysctls?: Sysctls;
   /** The connection-sync daemons (null without a connection table: --io none). */
@@ -71,6 +73,11 @@ export class ControlHandler {
   /** The data plane's per-worker figures; none without a data plane. */
   workers(): WorkerReport[] {
     return this.hooks.workers();
+  }
+
+  /** The data plane's interface-watch counters; null without a data plane or a watch. */
+  linkWatch(): LinkWatchStats | null {
+    return this.hooks.linkWatch?.() ?? null;
   }
 
   /** `uvsadm --sysctl`: all knobs, one, or one set then shown. A bad name or value throws

@@ -4,7 +4,7 @@
 // counted for the metrics' sake.
 
 import { DROP_REASON_COUNT, dropReasonName } from '../packet/drop';
-import type { MetricsSnapshot, CheckSnapshot, WorkerSnapshot } from '../metrics/snapshot';
+import type { MetricsSnapshot, CheckSnapshot, LinkWatchSnapshot, WorkerSnapshot } from '../metrics/snapshot';
 import type { ServiceModel } from '../service/model';
 import type { StatsBook } from '../service/stats';
 import type { WorkerReport } from '../dataplane/dataplane';
@@ -14,6 +14,8 @@ export interface MetricsSources {
   model: ServiceModel;
   stats: StatsBook;
   workers(): WorkerReport[];
+  /** The interface watch's counters (null: no data plane, or it does not watch). */
+  linkWatch?(): LinkWatchSnapshot | null;
   conns(): { entries: number; capacity: number; refused: number } | null;
   vrrp(): Promise<VrrpInstanceReport[]>;
   checks(): CheckSnapshot[];
@@ -41,6 +43,7 @@ export async function collectSnapshot(src: MetricsSources): Promise<MetricsSnaps
     })),
     checks: src.checks(),
     workers,
+    linkWatch: src.linkWatch?.() ?? null,
     conns: src.conns(),
   };
 }

@@ -7,6 +7,7 @@
 import type { SyncDaemonInfo } from '../sync/daemon';
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import type { WorkerReport } from '../dataplane/dataplane';
+import type { LinkWatchStats } from '../dataplane/link-watch';
 import type { ConnRecord } from '../service/conn-list';
 import type { DestEntry, Errno, IpvsOp, ServiceEntry, Timeouts } from '../service/model';
 import type { Counters, Rates } from '../service/stats';
@@ -91,7 +92,7 @@ export type Result =
   | { kind: 'connections'; connections: ConnRecord[] }
   | { kind: 'daemons'; daemons: SyncDaemonInfo[] }
   | { kind: 'pong'; info: DaemonInfo }
-  | { kind: 'workers'; workers: WorkerReport[] }
+  | { kind: 'workers'; workers: WorkerReport[]; /** The interface watch's counters; null: not watching. */ linkWatch?: LinkWatchStats | null }
   | { kind: 'sysctl'; values: SysctlValue[] }
   | { kind: 'vrrp'; instances: VrrpInstanceReport[] }
   | { kind: 'checks'; checks: CheckSnapshot[] };

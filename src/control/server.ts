@@ -185,7 +185,7 @@ export class ControlServer {
           this.send(socket, { id, ok: true, result: { kind: 'pong', info: this.handler.info } });
           return false;
         case 'workers':
-          this.send(socket, { id, ok: true, result: { kind: 'workers', workers: this.handler.workers() } });
+          this.send(socket, { id, ok: true, result: { kind: 'workers', workers: this.handler.workers(), linkWatch: this.handler.linkWatch() } });
           return false;
         case 'sysctl': {
           let values;

@@ -104,7 +104,7 @@ async function dataplane(io: UvsadmIo): Promise<number> {
       io.stderr(`${io.program}: --dataplane: ${!res.ok && 'protocolError' in res ? res.protocolError : 'unexpected answer'}\n`);
       return 2;
     }
-    io.stdout(listDataplane(res.result.workers));
+    io.stdout(listDataplane(res.result.workers, res.result.linkWatch ?? null));
     return 0;
   } catch (err) {
     return communicationFailure(err, io);

@@ -357,7 +357,7 @@ export class DataPlane {
 
   /** Interface-watch counters (null when not watching). */
   linkWatchStats(): LinkWatchStats | null {
-    return this.watcher?.stats ?? null;
+    return this.watcher ? { ...this.watcher.stats } : null;
   }
 
   /**

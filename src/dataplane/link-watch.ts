@@ -39,10 +39,12 @@ export interface LinkWatchStats {
   bad: number;
   /** Times the monitor child was restarted. */
   restarts: number;
+  /** Re-evaluations of the interfaces it asked for (DataPlane.relink; a burst of events makes one). */
+  relinks: number;
 }
 
 export class LinkWatcher {
-  readonly stats: LinkWatchStats = { events: 0, bad: 0, restarts: 0 };
+  readonly stats: LinkWatchStats = { events: 0, bad: 0, restarts: 0, relinks: 0 };
   private child: ChildProcess | null = null;
   private timer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
@@ -118,6 +120,7 @@ export class LinkWatcher {
     if (this.timer || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
+      this.stats.relinks++;
       this.onChange();
     }, DEBOUNCE_MS);
     this.timer.unref();

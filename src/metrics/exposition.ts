@@ -29,7 +29,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { intToIpv4 } from '../packet/addr';
 import { DROP_REASON_COUNT, dropReasonName } from '../packet/drop';
 import type { ServiceEntry } from '../service/model';
-import { VRRP_STATE_NUMBER, type MetricsSnapshot } from './snapshot';
+import { VRRP_STATE_NUMBER, type LinkWatchSnapshot, type MetricsSnapshot } from './snapshot';
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -275,6 +275,25 @@ export class MetricsExposition {
         }
       },
     });
+
+    // ---- interface watch (src/dataplane/link-watch.ts) ----------------------------------------
+    // One per daemon, no labels; without a watch (no data plane, --io none) no sample at all,
+    // as for the connection table below.
+    const watch = (name: string, help: string, pick: (w: LinkWatchSnapshot) => number): void => {
+      const metric = new Counter({ name, help, registers: uvs });
+      const get = metric.get.bind(metric);
+      metric.get = async () => {
+        const w = self().linkWatch ?? null;
+        metric.reset();
+        if (w === null) return { ...(await get()), values: [] };
+        metric.inc(pick(w));
+        return get();
+      };
+    };
+    watch('uvs_dataplane_link_events_total', 'Link and IPv4 address notifications the interface watch saw (ip monitor link address).', (w) => w.events);
+    watch('uvs_dataplane_relinks_total', 'Re-evaluations of the captured interfaces the interface watch caused (a burst of events makes one).', (w) => w.relinks);
+    watch('uvs_dataplane_link_watch_bad_lines_total', 'Lines of the interface monitor that were not understood (ignored).', (w) => w.bad);
+    watch('uvs_dataplane_link_watch_restarts_total', 'Times the interface monitor child was restarted.', (w) => w.restarts);
 
     // ---- connection table ---------------------------------------------------------------------
     // Without a data plane there is no table: these families then print no sample (a labelless

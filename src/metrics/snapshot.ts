@@ -55,6 +55,18 @@ export interface ConnTableSnapshot {
   refused: number;
 }
 
+/** The data plane's interface watch (src/dataplane/link-watch.ts LinkWatchStats). */
+export interface LinkWatchSnapshot {
+  /** Link and IPv4 address notifications seen. */
+  events: number;
+  /** Re-evaluations of the interfaces they caused (a burst makes one). */
+  relinks: number;
+  /** Lines of the monitor not understood (ignored). */
+  bad: number;
+  /** Times the monitor child was restarted. */
+  restarts: number;
+}
+
 export interface MetricsSnapshot {
   /** /proc/net/ip_vs_stats: totals over every service since start or the last `-Z` of all. */
   totals: Counters;
@@ -64,5 +76,7 @@ export interface MetricsSnapshot {
   checks: readonly CheckSnapshot[];
   /** Empty without a data plane (--io none). */
   workers: readonly WorkerSnapshot[];
+  /** Null without a data plane or an interface watch (optional: older sources give none). */
+  linkWatch?: LinkWatchSnapshot | null;
   conns: ConnTableSnapshot | null;
 }

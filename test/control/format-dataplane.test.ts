@@ -20,4 +20,12 @@ test('uvsadm --dataplane: evictions per reason in each worker row, drops summed 
   assert.equal(at(w1!, 'EvictFew'), '0');
   assert.equal(at(w1!, 'TxShed'), '7');
   assert.match(text, /Drops:\n {2}DROP_PACKET {2}3\n/);
+  assert.match(text, /^Interface watch: off$/m, 'no counters given: not watching');
+});
+
+test('uvsadm --dataplane: the interface watch\'s counters on one line below the workers', () => {
+  const text = listDataplane([{ id: 0, alive: true, restarts: 0, stats: {}, drops: {} }], { events: 12, bad: 1, restarts: 2, relinks: 3 });
+  const lines = text.split('\n');
+  assert.equal(lines[2], 'Interface watch: 12 events, 3 relinks, 1 bad lines, 2 monitor restarts');
+  assert.equal(lines[3], 'Drops: none');
 });

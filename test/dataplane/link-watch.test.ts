@@ -17,7 +17,7 @@ test('a burst of notifications makes one re-evaluation; malformed lines are coun
     w.start();
     await wait(800);
     assert.equal(changes, 1, 'one re-evaluation for the burst');
-    assert.deepEqual({ events: w.stats.events, bad: w.stats.bad }, { events: 3, bad: 1 });
+    assert.deepEqual({ events: w.stats.events, bad: w.stats.bad, relinks: w.stats.relinks }, { events: 3, bad: 1, relinks: 1 });
   } finally {
     w.stop();
   }
@@ -32,6 +32,7 @@ test('a monitor that ends is restarted, and a re-evaluation follows', async () =
     await wait(1200);
     assert.ok(w.stats.restarts >= 1, JSON.stringify(w.stats));
     assert.ok(changes >= 1, 'changes while it was down are picked up');
+    assert.equal(w.stats.relinks, changes, 'each re-evaluation asked for is counted');
     assert.ok(logs.some((l) => /interface watch: sh ended \(exit 3\); restarting in \d+ ms/.test(l)), logs.join('\n'));
   } finally {
     w.stop();

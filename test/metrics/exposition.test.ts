@@ -109,6 +109,17 @@ test('uvs_*: VRRP, checkers, workers, drops by reason, evictions and the connect
   has('uvs_conn_table_refused_total 1');
 });
 
+test('uvs_dataplane_*: the interface watch\'s counters, with HELP and TYPE; none without a watch', async () => {
+  const text = await new MetricsExposition().render(knownSnapshot({ linkWatch: { events: 12, relinks: 3, bad: 1, restarts: 2 } }));
+  for (const [name, value] of [['uvs_dataplane_link_events_total', 12], ['uvs_dataplane_relinks_total', 3],
+    ['uvs_dataplane_link_watch_bad_lines_total', 1], ['uvs_dataplane_link_watch_restarts_total', 2]] as const) {
+    assert.match(text, new RegExp(`# HELP ${name} \\S.*\n# TYPE ${name} counter\n${name} ${value}\n`), name);
+  }
+  const none = await new MetricsExposition().render(knownSnapshot({ linkWatch: null }));
+  assert.match(none, /# TYPE uvs_dataplane_relinks_total counter\n/);
+  assert.doesNotMatch(none, /^uvs_dataplane_(link|relinks)/m);
+});
+
 test('without a data plane the connection-table families print no sample (not a capacity of 0)', async () => {
   const text = await new MetricsExposition().render(knownSnapshot());
   assert.match(text, /# TYPE uvs_conn_table_capacity gauge\n/);
