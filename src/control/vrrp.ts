@@ -7,6 +7,7 @@
 //   VrrpHost notify requests ──▶ notify_master/backup/fault/stop/notify scripts (src/notify)
 //   vrrp_script (track_script) ──▶ run here on their interval, rise/fall ──▶ VrrpHost.setScriptResult
 //   SIGTERM (Daemon.onStop) ──▶ VrrpHost.stop(): priority-0 adverts, VIPs removed, notify_stop
+//   interface watch (ip monitor) ──▶ an interface's new primary address ──▶ VrrpHost.setPrimaryAddress
 //
 // As keepalived's backup keeps its IPVS rules, the service table is the same on every director;
 // what VRRP decides is only whether the data plane forwards a VIP's services (DataPlaneOptions
@@ -31,6 +32,7 @@ import type { LoadedConfig } from './config-loader';
 import type { DaemonHost } from './host';
 import { prefixed, type Logger } from '../runtime/log';
 import { parseIpAddrJson, type InterfaceInfo } from '../dataplane/netinfo';
+import { LinkWatcher } from '../dataplane/link-watch';
 
 /** Bound on a notify script's run time (keepalived does not wait for them; we bound them). */
 const NOTIFY_TIMEOUT_MS = 10_000;
@@ -47,6 +49,12 @@ export interface VrrpGlueOptions {
   facts?: () => InterfaceFacts;
   /** Respawn a VRRP thread that dies (default true; keepalived's -R/--dont-respawn turns it off). */
   respawn?: boolean;
+  /**
+   * Interface changes: `onChange` after each burst of link/address events, until stop(). Default:
+   * with the real io, an `ip -o -4 monitor link address` child (src/dataplane/link-watch.ts);
+   * with a test's io, none.
+   */
+  watchInterfaces?: (onChange: () => void) => { stop(): void };
 }
 
 /** One vrrp_script: run every `interval`, rise/fall decide when its result changes. */
@@ -109,7 +117,12 @@ class TrackScript {
 
 /** A configuration turned into what the glue runs. */
 interface Prepared {
+  /** Replaced (with its primary addresses) when an interface's primary address changes. */
   config: VrrpRuntimeConfig;
+  model: KeepalivedConfig;
+  /** Instances that send from their interface's primary address (no unicast_src_ip or
+   *  mcast_src_ip): they follow it when it changes. */
+  followPrimary: Set<string>;
   /** Every VIP (network order number) some instance manages. */
   managed: Set<number>;
   notifyScripts: Map<string, PreparedScript>;
@@ -138,6 +151,7 @@ export interface VrrpInstanceReport {
 
 export class VrrpGlue {
   private host: VrrpHost | null = null;
+  private watcher: { stop(): void } | null = null;
   private current: Prepared | null = null;
   /** Prepared for a file the daemon is still loading (see adopt). */
   private loading: { loaded: LoadedConfig; next: Prepared } | null = null;
@@ -219,6 +233,12 @@ export class VrrpGlue {
     if (this.started) return this.chain;
     this.started = true;
     this.daemon.onStop('vrrp', () => this.stop());
+    const watch = this.options.watchInterfaces ?? (this.options.io ? null : (onChange: () => void) => {
+      const w = new LinkWatcher(onChange, this.options.log);
+      w.start();
+      return w;
+    });
+    this.watcher = watch?.(() => this.followPrimaryAddresses()) ?? null;
     // Unlike a reload (logged, the running instances kept), a failed first start is the caller's:
     // uvsd exits rather than run a director that never takes part in the election.
     const first = this.chain.then(() => this.apply(this.current));
@@ -245,6 +265,8 @@ export class VrrpGlue {
     });
     const next: Prepared = {
       config: mapping.config,
+      model,
+      followPrimary: new Set(model.vrrpInstances.filter((i) => !i.unicastSrcIp && !i.mcastSrcIp).map((i) => i.name)),
       managed: managedAddresses(mapping.config),
       notifyScripts: this.prepareNotifies(model, runner),
       trackScripts: [],
@@ -387,6 +409,33 @@ export class VrrpGlue {
     this.refreshForwarding(previous === null || !sameSet(previous.managed, next.managed));
   }
 
+  /**
+   * The interfaces changed: an instance that sends from its interface's primary IPv4 address
+   * follows a new one at once (keepalived's netlink reflector updates the address it sends from;
+   * without this the adverts would keep the old source until a restart). The address is picked
+   * as at a load (ipFacts: the first primary one that is not a VIP); an interface left without
+   * any keeps the old one. Serialised with the (re)loads.
+   */
+  private followPrimaryAddresses(): void {
+    const run = this.chain.then(() => {
+      const cur = this.current;
+      const host = this.host;
+      if (this.stopped || cur === null || host === null) return;
+      const facts = (this.options.facts ?? (() => ipFacts(cur.model)))();
+      const moved = new Map<string, string>();
+      for (const c of cur.config.instances) {
+        if (!cur.followPrimary.has(c.name)) continue;
+        const address = facts.primaryAddress(c.interface);
+        if (address === null || address === c.primaryAddress) continue;
+        host.setPrimaryAddress(c.name, address);
+        moved.set(c.name, address);
+      }
+      if (moved.size === 0) return;
+      cur.config = { ...cur.config, instances: cur.config.instances.map((c) => (moved.has(c.name) ? { ...c, primaryAddress: moved.get(c.name)! } : c)) };
+    });
+    this.chain = run.catch((err: Error) => this.options.log.warn(`vrrp: following the interfaces' addresses: ${err.message}`));
+  }
+
   // ---- from the VRRP thread -------------------------------------------------------------------
 
   private instanceState(instance: string, state: VrrpState): void {
@@ -463,6 +512,8 @@ export class VrrpGlue {
 
   private async stop(): Promise<void> {
     this.stopped = true;
+    this.watcher?.stop();
+    this.watcher = null;
     for (const t of this.current?.trackScripts ?? []) t.stop();
     await this.chain;
     const host = this.host;

@@ -242,6 +242,13 @@ export class VrrpHost {
     this.send({ type: 'interface', name, up });
   }
 
+  /** Instance `instance` sends its adverts from `address` from now on (its interface's new
+   *  primary address); a respawned thread starts with it too. */
+  setPrimaryAddress(instance: string, address: string): void {
+    this.config = { ...this.config, instances: this.config.instances.map((c) => (c.name === instance ? { ...c, primaryAddress: address } : c)) };
+    this.send({ type: 'primary', instance, address });
+  }
+
   setScriptResult(name: string, ok: boolean): void {
     this.send({ type: 'script', name, ok });
   }

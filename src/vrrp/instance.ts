@@ -84,7 +84,12 @@ function weightInEffect(t: TrackedObject, ok: boolean): number {
 }
 
 export class VrrpInstance {
-  readonly config: VrrpInstanceConfig;
+  /** Replaced (never changed in place) only by setPrimaryAddress; a reload makes a new instance. */
+  private cfg: VrrpInstanceConfig;
+
+  get config(): VrrpInstanceConfig {
+    return this.cfg;
+  }
   readonly stats: VrrpStats = emptyStats();
   state: VrrpState = 'INIT';
   /** The state this instance would be in disregarding its sync group (keepalived's wantstate). */
@@ -114,7 +119,7 @@ export class VrrpInstance {
   private readonly onGarpRefreshBound = (): void => this.onGarpRefresh();
 
   constructor(config: VrrpInstanceConfig, deps: InstanceDeps) {
-    this.config = config;
+    this.cfg = config;
     this.deps = deps;
     this.basePriority = config.priority;
     this.effectivePriority = config.priority;
@@ -573,6 +578,20 @@ export class VrrpInstance {
   }
 
   /** An interface or script this instance may track changed; re-evaluate priority and FAULT. */
+  /**
+   * The interface's primary IPv4 address changed while running (the glue follows `ip monitor`):
+   * adverts go from the new one at once, and the RFC 5798 §6.4.3 tie-break compares it, as
+   * keepalived's netlink reflector updates the interface's address in place. Nothing else
+   * changes: no state change, no new GARP. Not for an instance with unicast_src_ip. Returns
+   * whether the address changed.
+   */
+  setPrimaryAddress(address: string): boolean {
+    if (this.cfg.unicastSource !== undefined || this.cfg.primaryAddress === address) return false;
+    this.deps.logger.info(`(${this.name}) primary address of ${this.cfg.interface} is now ${address} (was ${this.cfg.primaryAddress}): adverts are sent from it`);
+    this.cfg = { ...this.cfg, primaryAddress: address };
+    return true;
+  }
+
   trackingChanged(): void {
     if (this.state === 'STOP') return;
     if (this.state === 'INIT') {

@@ -42,6 +42,8 @@ export type HostToWorker =
   | { type: 'script'; name: string; ok: boolean }
   | { type: 'stats'; id: number }
   | { type: 'reload'; id: number; config: VrrpRuntimeConfig }
+  /** An instance's interface got a new primary IPv4 address: its adverts' source. */
+  | { type: 'primary'; instance: string; address: string }
   | { type: 'stop' };
 
 export type WorkerToHost =

@@ -3,7 +3,7 @@
 // interface ... If not, the packet MUST be discarded"), keeps the current state of tracked
 // interfaces and scripts, and runs the shutdown sequence.
 
-import { VrrpRuntimeConfig, validateRuntimeConfig } from './config';
+import { VrrpRuntimeConfig, isIPv4, validateRuntimeConfig } from './config';
 import { InstanceDeps, TrackingView, VrrpInstance } from './instance';
 import { SyncGroup } from './sync-group';
 import {
@@ -133,6 +133,17 @@ export class VrrpRouter implements AdvertSink, TrackingView {
    * master, its VIPs diffed); instances that are gone stop (priority 0 if master); new ones start.
    * Changing an instance's VRID, interface or version counts as removing it and adding another.
    */
+  /**
+   * Instance `name` now sends from `address` (its interface's new primary IPv4 address; see
+   * VrrpInstance.setPrimaryAddress). The running configuration follows, so a later reload with
+   * the same address finds the instance unchanged. Throws for a bad name or address.
+   */
+  setPrimaryAddress(name: string, address: string): void {
+    if (!isIPv4(address)) throw new Error(`vrrp: primary address "${address}" for ${name} is not an IPv4 address`);
+    if (!this.instance(name).setPrimaryAddress(address)) return;
+    this.config = { ...this.config, instances: this.config.instances.map((c) => (c.name === name ? { ...c, primaryAddress: address } : c)) };
+  }
+
   reload(config: VrrpRuntimeConfig): void {
     validateRuntimeConfig(config);
     if (!this.started) {

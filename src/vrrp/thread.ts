@@ -71,6 +71,13 @@ async function main(): Promise<void> {
       case 'script':
         router.setScriptResult(message.name, message.ok);
         break;
+      case 'primary':
+        try {
+          router.setPrimaryAddress(message.instance, message.address);
+        } catch (err) {
+          logger.error(err instanceof Error ? err.message : String(err));
+        }
+        break;
       case 'stats':
         post({ type: 'stats', id: message.id, stats: router.stats() });
         break;

@@ -15,7 +15,7 @@ export interface FakeIoOptions {
 }
 
 export type FakeIoEvent =
-  | { kind: 'sent'; vrid: number; priority: number; advertIntCs: number; destination: string }
+  | { kind: 'sent'; vrid: number; priority: number; advertIntCs: number; destination: string; source: string | undefined }
   | { kind: 'vip'; op: 'add' | 'remove' | 'garp'; address: string }
   | { kind: 'closed' };
 
@@ -39,7 +39,7 @@ export const createVrrpIo: CreateVrrpIo = (options) => {
         else if (command.kind === 'crash') process.exit(7);
       };
       return {
-        send: (a) => report({ kind: 'sent', vrid: a.vrid, priority: a.priority, advertIntCs: a.advertIntCs, destination: a.destination }),
+        send: (a) => report({ kind: 'sent', vrid: a.vrid, priority: a.priority, advertIntCs: a.advertIntCs, destination: a.destination, source: a.source }),
         close: () => undefined,
       };
     },

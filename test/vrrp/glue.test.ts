@@ -285,3 +285,60 @@ vrrp_instance VI_1 {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('uvsd VRRP glue: the interface\'s primary address changes while running, and the adverts follow it at once', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvs-vrrp-primary-'));
+  const channelName = `uvs-vrrp-primary-${process.pid}-${Date.now()}`;
+  const channel = new BroadcastChannel(channelName);
+  const events: FakeIoEvent[] = [];
+  channel.onmessage = (e) => events.push((e as { data: FakeIoEvent }).data);
+  let primary = '10.0.0.1';
+  let interfacesChanged: (() => void) | null = null;
+  let watchStopped = false;
+  const daemon = new FakeDaemon();
+  const logs: string[] = [];
+  const glue = new VrrpGlue(daemon, {
+    log: linesLogger(logs, 'ERROR '),
+    io: { module: join(__dirname, 'fake-io.js'), options: { channel: channelName } },
+    facts: () => ({ ifindex: () => 0, primaryAddress: () => primary }),
+    // Stands in for the `ip monitor` watch: the test says when the interfaces changed.
+    watchInterfaces: (onChange) => {
+      interfacesChanged = onChange;
+      return { stop: () => { watchStopped = true; } };
+    },
+  });
+  daemon.glue = glue;
+  const sources = (): Array<string | undefined> => events.filter((e) => e.kind === 'sent').map((e) => (e as { source?: string }).source);
+  try {
+    await daemon.load(conf(dir, '10.0.0.100', '/bin/true'));
+    await glue.start();
+    await waitFor('MASTER', () => glue.instanceStates().get('VI_1') === 'MASTER');
+    await waitFor('an advert', () => sources().length > 0);
+    assert.ok(sources().every((s) => s === '10.0.0.1'), sources().join(' '));
+    const garps = events.filter((e) => e.kind === 'vip' && e.op === 'garp').length;
+
+    // The address changes (ip addr del/add on eth0): the next events burst is reported.
+    primary = '10.0.0.9';
+    const before = sources().length;
+    interfacesChanged!();
+    await waitFor('an advert from the new address', () => sources().slice(before).includes('10.0.0.9'));
+    const after = sources().slice(sources().lastIndexOf('10.0.0.1') + 1);
+    await waitFor('three more adverts', () => sources().length >= before + 4);
+    assert.ok(sources().slice(sources().indexOf('10.0.0.9')).every((s) => s === '10.0.0.9'), `no advert from the old address after the first from the new one: ${after.join(' ')}`);
+    assert.equal(glue.instanceStates().get('VI_1'), 'MASTER', 'no state change');
+    assert.equal(events.filter((e) => e.kind === 'vip' && e.op === 'garp').length, garps, 'no new gratuitous ARP');
+    assert.ok(logs.some((l) => /\(VI_1\) primary address of eth0 is now 10\.0\.0\.9 \(was 10\.0\.0\.1\)/.test(l)), logs.join('\n'));
+
+    // Another event with the address unchanged: nothing to do. A reload of the same file (the
+    // facts now give the new address) finds the instance unchanged.
+    interfacesChanged!();
+    await daemon.load(conf(dir, '10.0.0.100', '/bin/true'));
+    await waitFor('reloaded', () => logs.some((l) => l.includes('vrrp reload: 1 unchanged')));
+    assert.equal(logs.filter((l) => l.includes('primary address of eth0 is now')).length, 1);
+  } finally {
+    await daemon.stop();
+    channel.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.ok(watchStopped, 'the interface watch is stopped with VRRP');
+});
