@@ -25,7 +25,7 @@ import { ConnTable, connNowMs } from '../conn/table';
 import { ConnServiceSet } from './conn-services';
 import { NextHopTable } from '../tables/next-hop';
 import { WorkerCounters, WorkerStat, type CounterLayout } from './counters';
-import { Pipeline, NO_TX, QUEUED } from './pipeline';
+import { Pipeline, NO_TX, QUEUED, LOOKUP_BATCH } from './pipeline';
 import { ClientHopTable } from '../tables/client-hops';
 import { DropReason } from '../packet/drop';
 import { ringFrameDrop } from './ring-frame';
@@ -265,6 +265,9 @@ function main(): void {
       counters.add(WorkerStat.RX_BATCHES, 1);
       const t0 = performance.now();
       for (let f = 0; f < n; f++) {
+        // Every LOOKUP_BATCH frames: the connection lookups of the next LOOKUP_BATCH at once.
+        const slot = f & (LOOKUP_BATCH - 1);
+        if (slot === 0) lookAhead(buf, view, f, Math.min(n, f + LOOKUP_BATCH));
         const at = f * FRAME_STRIDE;
         const off = desc[at + FRAME_OFFSET]!;
         const caplen = desc[at + FRAME_CAPLEN]!;
@@ -281,7 +284,7 @@ function main(): void {
         }
         // virtio_net_hdr.gso_type (byte 1 of the header in front of the frame): a GSO super-frame.
         if (vnet !== 0 && buf[off - vnet + 1] !== 0) counters.add(WorkerStat.GSO_FRAMES, 1);
-        const egress = pipeline.process(buf, view, off, caplen, nowMs, si);
+        const egress = pipeline.process(buf, view, off, caplen, nowMs, si, slot);
         if (egress === NO_TX) continue;
         if (egress === QUEUED) {
           if (tx.needsFlush) flushTx();
@@ -322,6 +325,21 @@ function main(): void {
     }
     if (total > 0) counters.add(WorkerStat.RX_FRAMES, total);
     return total;
+  }
+
+  /**
+   * The first pass over frames [from, to) of an rx() batch (pipeline.ts, "Batches"): each whole
+   * frame's key, then all their connection lookups together, so that their cache misses overlap;
+   * drain's second pass then processes the frames one by one with their lookup results.
+   */
+  function lookAhead(buf: Uint8Array, view: DataView, from: number, to: number): void {
+    pipeline.beginBatch();
+    for (let f = from; f < to; f++) {
+      const at = f * FRAME_STRIDE;
+      const caplen = desc[at + FRAME_CAPLEN]!;
+      if (caplen === desc[at + FRAME_WIRELEN]!) pipeline.prepare(f - from, buf, view, desc[at + FRAME_OFFSET]!, caplen);
+    }
+    pipeline.lookupBatch();
   }
 
   function flush(egress: number, buf: Uint8Array): void {
