@@ -77,7 +77,7 @@ function established(fwd: ForwardMethod): Pipeline {
  * LOOKUP_BATCH (prepare each frame, lookupBatch, process each with its slot). Both restore their
  * frames from pristine copies first, as the rows above do.
  */
-function bigTableCases(): { group: string; name: string; opsPerCall: number; fn: () => void }[] {
+export function bigTableCases(): { group: string; name: string; opsPerCall: number; fn: () => void }[] {
   const N = 1 << 20;
   let conns: ConnTable | null = null;
   const p = pipelineFor(ForwardMethod.DROUTE, N, (c) => (conns = c));
