@@ -77,11 +77,10 @@ function established(fwd: ForwardMethod): Pipeline {
  * LOOKUP_BATCH (prepare each frame, lookupBatch, process each with its slot). Both restore their
  * frames from pristine copies first, as the rows above do.
  */
-export function bigTableCases(): { group: string; name: string; opsPerCall: number; fn: () => void }[] {
-  const N = 1 << 20;
+export function bigTableCases(N = 1 << 20): { group: string; name: string; opsPerCall: number; fn: () => void }[] {
   let conns: ConnTable | null = null;
   const p = pipelineFor(ForwardMethod.DROUTE, N, (c) => (conns = c));
-  const live = N - 4096;
+  const live = N - Math.min(4096, N >> 2);
   const caddr = (i: number) => (0x64400000 + (i >>> 6)) | 0;
   const cport = (i: number) => 1024 + (i & 63);
   const vip = ipv4ToInt(VIP) | 0;

@@ -41,7 +41,9 @@
 //      entry the first one created, a frame after a FIN or RST sees the new state). Anything
 //      prepare() got wrong (an odd header, a VLAN tag) only costs a wasted lookup: process()
 //      looks the frame up alone. ICMP errors keep their own single lookups.
-// process() without a slot (tests, the pcap backend) looks each frame up alone.
+// process() without a slot (tests, the pcap backend) looks each frame up alone, and so does the
+// worker while the table holds fewer than LOOKUP_BATCH_MIN_ENTRIES connections (all in cache:
+// nothing to overlap, and the extra pass would cost more than it saves).
 //
 // Per packet: no allocation, no closures, no strings. The objects used here (headers, key, ref,
 // the lookup batches) are allocated once per Pipeline.
@@ -83,6 +85,15 @@ export const QUEUED = -2;
  *  buckets and entry lines (about 12 KiB) stay in the L1/L2 cache until their frames are
  *  processed, and 64 independent loads are more than a core keeps in flight. */
 export const LOOKUP_BATCH = 64;
+/**
+ * Below this many live connections the worker looks frames up one at a time: the table then
+ * sits in the caches, there is no miss to overlap, and the batch's extra pass costs more than
+ * it saves (bench/forward.bench.ts's 1 M-connection cases, interleaved: about 55 ns per frame
+ * slower at 3 K live entries, faster at 64 K and, by 150-200 ns per frame, at 1 M). 32 K
+ * entries (2.5 MiB with their buckets) is past the L2 cache; PipelineDeps.batchMinEntries
+ * overrides it (tests: 0).
+ */
+export const LOOKUP_BATCH_MIN_ENTRIES = 32_768;
 
 /** virtio_net_hdr flag: the L4 checksum is CHECKSUM_PARTIAL. */
 const VNET_F_NEEDS_CSUM = 1;
@@ -102,6 +113,8 @@ export interface PipelineDeps {
   egressCount?: number;
   /** MTU per egress interface, for NAT replies (0 or absent: not checked). */
   egressMtu?: readonly number[];
+  /** Batched lookups only from this many live connections on (default LOOKUP_BATCH_MIN_ENTRIES). */
+  batchMinEntries?: number;
 }
 
 /** The kernel writes the legacy virtio_net_hdr in host order for packet sockets. */
@@ -146,8 +159,9 @@ export class Pipeline {
   private readonly slotIn = new Int32Array(LOOKUP_BATCH).fill(-1);
   private readonly slotOut = new Int32Array(LOOKUP_BATCH).fill(-1);
   private readonly slotSvc = new Int32Array(LOOKUP_BATCH);
-  /** The snapshot the batch was prepared with (a new one voids the batch). */
+  /** The snapshot the batch was prepared with (null: no batch; a new snapshot voids it). */
   private batchSnapshot: ServiceSnapshot | null = null;
+  private readonly batchMinEntries: number;
   /** While process() runs: the frame's slot when its key is the one prepare() read, else -1. */
   private slot = -1;
 
@@ -166,6 +180,7 @@ export class Pipeline {
     this.icmpOut = new IcmpResponder(this.tx, this.vnetHdr);
     this.fragmenter = new Fragmenter(this.tx, this.vnetHdr);
     this.egressMtu = Int32Array.from(deps.egressMtu ?? []);
+    this.batchMinEntries = deps.batchMinEntries ?? LOOKUP_BATCH_MIN_ENTRIES;
     this.quoted.quoted = true;
   }
 
@@ -176,13 +191,22 @@ export class Pipeline {
     this.counters.set(WorkerStat.SNAPSHOT_GEN, snapshot.generation);
   }
 
-  /** Starts a batch of up to LOOKUP_BATCH frames (see "Batches" at the top). */
-  beginBatch(): void {
+  /**
+   * Starts a batch of up to LOOKUP_BATCH frames (see "Batches" at the top). Returns false when
+   * the table is too small for batching to pay (LOOKUP_BATCH_MIN_ENTRIES): then skip prepare and
+   * lookupBatch; process() looks the batch's frames up one at a time whatever slot it is given.
+   */
+  beginBatch(): boolean {
     this.inCount = 0;
     this.outCount = 0;
+    if (this.conns.count < this.batchMinEntries) {
+      this.batchSnapshot = null;
+      return false;
+    }
     this.slotIn.fill(-1);
     this.slotOut.fill(-1);
     this.batchSnapshot = this.snapshot;
+    return true;
   }
 
   /**
@@ -191,7 +215,7 @@ export class Pipeline {
    * parsed the same key), and queues its connection lookup.
    */
   prepare(slot: number, buf: Uint8Array, view: DataView, l2: number, length: number): void {
-    const snapshot = this.snapshot;
+    const snapshot = this.batchSnapshot;
     if (snapshot === null || length < 38) return;
     let l3 = l2 + 14;
     let type = view.getUint16(l2 + 12);
@@ -244,7 +268,7 @@ export class Pipeline {
    * (-1: none, the frame is looked up alone).
    */
   process(buf: Uint8Array, view: DataView, l2: number, length: number, nowMs: number, ingress = 0, slot = -1): number {
-    this.slot = slot >= 0 && slot < LOOKUP_BATCH && this.batchSnapshot === this.snapshot ? slot : -1;
+    this.slot = slot >= 0 && slot < LOOKUP_BATCH && this.batchSnapshot !== null && this.batchSnapshot === this.snapshot ? slot : -1;
     const egress = this.processFrame(buf, view, l2, length, nowMs, ingress);
     this.slot = -1;
     if (egress >= 0) {

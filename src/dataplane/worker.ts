@@ -333,7 +333,7 @@ function main(): void {
    * drain's second pass then processes the frames one by one with their lookup results.
    */
   function lookAhead(buf: Uint8Array, view: DataView, from: number, to: number): void {
-    pipeline.beginBatch();
+    if (!pipeline.beginBatch()) return; // a small table: one lookup per frame (pipeline.ts)
     for (let f = from; f < to; f++) {
       const at = f * FRAME_STRIDE;
       const caplen = desc[at + FRAME_CAPLEN]!;
