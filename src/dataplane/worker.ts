@@ -169,6 +169,18 @@ class LatencyTrace {
   }
 }
 
+/**
+ * UVS_BATCH_MIN_ENTRIES=N (diagnostic, tests): batch the connection lookups from N live entries
+ * on instead of LOOKUP_BATCH_MIN_ENTRIES (0: always), so a small lab runs the batched path.
+ */
+function batchMinEntriesFromEnv(): number | undefined {
+  const v = process.env['UVS_BATCH_MIN_ENTRIES'];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`UVS_BATCH_MIN_ENTRIES must be a whole number of entries (0 or more), got "${v}"`);
+  return n;
+}
+
 function main(): void {
   const port = parentPort;
   if (!port) throw new Error('dataplane/worker.ts runs as a worker thread');
@@ -181,7 +193,7 @@ function main(): void {
   const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);
   const pipeline = new Pipeline({
     dests, conns, nextHops, counters, clientHops, vnetHdr: init.vnetHdr, egressCount: Math.max(1, init.ifaces.length),
-    egressMtu: init.ifaces.map((i) => i.mtu ?? 0),
+    egressMtu: init.ifaces.map((i) => i.mtu ?? 0), batchMinEntries: batchMinEntriesFromEnv(),
   });
   const tx = pipeline.tx;
   const connServices = new ConnServiceSet(dests);
