@@ -118,6 +118,21 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
         },
         {
           group: 'conn',
+          // What the data plane does per batch (src/dataplane/pipeline.ts, "Batches"): the batched
+          // lookup, then each frame takes its result with batchResult (its entry re-read, warm).
+          name: 'lookup hit, batches of 64 as the pipeline takes them (lookupInBatch + batchResult)',
+          opsPerCall: 64 * 16,
+          targetNs: 150,
+          fn: () => {
+            for (let r = 0; r < 16; r++) {
+              fillBatch(80);
+              table.lookupInBatch(batch, 64);
+              for (let j = 0; j < 64; j++) if (table.batchResult(batch, j, ref)) sink++;
+            }
+          },
+        },
+        {
+          group: 'conn',
           name: 'lookup miss, batches of 64',
           opsPerCall: 64 * 16,
           targetNs: 100,

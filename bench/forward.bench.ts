@@ -9,13 +9,14 @@ import { PacketBuilder } from '../src/packet/builder';
 import { TCP_ACK, TCP_SYN } from '../src/packet/tcp';
 import { viewOf } from '../src/packet/layer';
 import { ipv4ToInt } from '../src/packet/addr';
+import { internetChecksum } from '../src/packet/checksum';
 import { DestTable, DestField, ForwardMethod } from '../src/tables/dest-table';
 import { ServiceSnapshot } from '../src/service/snapshot';
-import { ConnTable } from '../src/conn/table';
+import { ConnTable, StateFlag } from '../src/conn/table';
 import { getSchedulerFactory } from '../src/sched/index';
 import { NextHopTable } from '../src/tables/next-hop';
 import { WorkerCounters } from '../src/dataplane/counters';
-import { Pipeline, NO_TX } from '../src/dataplane/pipeline';
+import { Pipeline, NO_TX, LOOKUP_BATCH } from '../src/dataplane/pipeline';
 
 const BATCH = 1000;
 const CLIENT = '10.77.0.10';
@@ -27,9 +28,10 @@ const RS_MAC = '02:00:00:00:01:15';
 
 let sink = 0;
 
-function pipelineFor(fwd: ForwardMethod): Pipeline {
+function pipelineFor(fwd: ForwardMethod, connMax = 4096, onConns?: (conns: ConnTable) => void): Pipeline {
   const dests = new DestTable(16);
-  const conns = new ConnTable(4096, dests, { workerId: 0 });
+  const conns = new ConnTable(connMax, dests, { workerId: 0 });
+  onConns?.(conns);
   const nextHops = new NextHopTable(16);
   const counters = new WorkerCounters({ maxServices: 8, maxDests: 16 });
   const slot = dests.allocate();
@@ -67,6 +69,84 @@ function established(fwd: ForwardMethod): Pipeline {
   if (p.process(syn, viewOf(syn), 0, syn.length, 1_000_000, 0) === NO_TX) throw new Error('bench set-up: the SYN was not forwarded');
   p.tx.reset();
   return p;
+}
+
+/**
+ * DR at 1 M connections, the frames of random established flows (each lookup a DRAM miss or
+ * two): one lookup per frame (process() alone) against the worker's path, batches of
+ * LOOKUP_BATCH (prepare each frame, lookupBatch, process each with its slot). Both restore their
+ * frames from pristine copies first, as the rows above do.
+ */
+export function bigTableCases(N = 1 << 20): { group: string; name: string; opsPerCall: number; fn: () => void }[] {
+  let conns: ConnTable | null = null;
+  const p = pipelineFor(ForwardMethod.DROUTE, N, (c) => (conns = c));
+  const live = N - Math.min(4096, N >> 2);
+  const caddr = (i: number) => (0x64400000 + (i >>> 6)) | 0;
+  const cport = (i: number) => 1024 + (i & 63);
+  const vip = ipv4ToInt(VIP) | 0;
+  const rip = ipv4ToInt(RIP) | 0;
+  for (let i = 0; i < live; i++) conns!.insert(6, caddr(i), cport(i), vip, 80, rip, 8080, 0, ForwardMethod.DROUTE, 0, StateFlag.NOOUTPUT, 1e9, 1_000_000, -1);
+  // 256 K frames of random flows in one buffer, 64 bytes apart as in a ring (32 MiB with their
+  // pristine copies: the frames too come from DRAM, as a ring's do), restored word by word.
+  const POOL = 1 << 18;
+  const STRIDE = 64;
+  const template = frame(CLIENT, VIP, 1, 80, TCP_ACK, 0);
+  const pristine = new Uint8Array(POOL * STRIDE);
+  const work = new Uint8Array(POOL * STRIDE);
+  const view = viewOf(work);
+  const pristine32 = new Int32Array(pristine.buffer);
+  const work32 = new Int32Array(work.buffer);
+  let x = 0x2545f491;
+  for (let k = 0; k < POOL; k++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const i = (x >>> 0) % live;
+    const f = template.slice();
+    const v = viewOf(f);
+    v.setUint32(26, caddr(i) >>> 0);
+    v.setUint16(34, cport(i));
+    v.setUint16(24, 0);
+    v.setUint16(24, internetChecksum(f, 14, 20));
+    pristine.set(f, k * STRIDE);
+  }
+  const len = template.length;
+  const restore = (j: number): void => {
+    for (let w = j * (STRIDE >> 2), e = w + (STRIDE >> 2); w < e; w++) work32[w] = pristine32[w]!;
+  };
+  restore(0);
+  if (p.process(work, view, 0, len, 1_000_000, 0) === NO_TX) throw new Error('bench set-up: a frame of an established flow at 1 M connections was not forwarded');
+  let pos = 0;
+  const PER_CALL = 16 * LOOKUP_BATCH;
+  return [
+    {
+      group: 'forward', name: 'DR client → RS, 1 M connections, one lookup per frame', opsPerCall: PER_CALL,
+      fn: () => {
+        for (let k = 0; k < PER_CALL; k++) {
+          const j = pos++ & (POOL - 1);
+          restore(j);
+          sink += p.process(work, view, j * STRIDE, len, 1_000_000, 0);
+        }
+      },
+    },
+    {
+      group: 'forward', name: `DR client → RS, 1 M connections, batches of ${LOOKUP_BATCH} (the worker's path)`, opsPerCall: PER_CALL,
+      fn: () => {
+        for (let r = 0; r < 16; r++) {
+          const at = pos;
+          pos += LOOKUP_BATCH;
+          p.beginBatch();
+          for (let s = 0; s < LOOKUP_BATCH; s++) {
+            const j = (at + s) & (POOL - 1);
+            restore(j);
+            p.prepare(s, work, view, j * STRIDE, len);
+          }
+          p.lookupBatch();
+          for (let s = 0; s < LOOKUP_BATCH; s++) sink += p.process(work, view, ((at + s) & (POOL - 1)) * STRIDE, len, 1_000_000, 0, s);
+        }
+      },
+    },
+  ];
 }
 
 export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
@@ -132,6 +212,7 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
       },
     );
   }
+  cases.push(...bigTableCases());
   const rows = await runCases('forward', cases, opts);
   if (sink === 0.5) console.log(sink);
   return rows;

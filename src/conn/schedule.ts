@@ -124,10 +124,19 @@ export class ConnScheduler {
    * entry (destination, forwarding method) and the input state transition has been applied.
    */
   inPacket(svc: ConnService, key: PacketKey, tcpFlags: number, nowMs: number, out: ConnRef): ConnVerdict {
+    const hit = this.table.lookupIn(key.protocol, key.saddr, key.sport, key.daddr, key.dport, out);
+    return this.inPacketFound(svc, key, tcpFlags, nowMs, out, hit);
+  }
+
+  /**
+   * inPacket after the caller looked `key` up itself: `hit` and `out` are what lookupIn gave,
+   * or ConnTable.batchResult for a lookup made with the pipeline's batch (the data plane's
+   * path: the whole batch's lookups overlap their cache misses, see src/conn/README.md).
+   */
+  inPacketFound(svc: ConnService, key: PacketKey, tcpFlags: number, nowMs: number, out: ConnRef, hit: boolean): ConnVerdict {
     const table = this.table;
     const proto = key.protocol;
     this.created = false;
-    let hit = table.lookupIn(proto, key.saddr, key.sport, key.daddr, key.dport, out);
 
     // Port reuse: a new connection (SYN) that hits an old entry nobody controls.
     if (hit && proto === IPPROTO_TCP && (tcpFlags & TCP_SYN) !== 0 && out.control === 0) {
@@ -185,8 +194,13 @@ export class ConnScheduler {
    * (table.field(out.index, EntryCell.VADDR), and the low 16 bits of EntryCell.PORTS).
    */
   outPacket(key: PacketKey, tcpFlags: number, nowMs: number, out: ConnRef): boolean {
+    return this.outPacketFound(key, tcpFlags, nowMs, out, this.table.lookupOut(key.protocol, key.saddr, key.sport, key.daddr, key.dport, out));
+  }
+
+  /** outPacket after the caller's own lookupOut of `key` (or ConnTable.batchResult): `hit`, `out`. */
+  outPacketFound(key: PacketKey, tcpFlags: number, nowMs: number, out: ConnRef, hit: boolean): boolean {
     const table = this.table;
-    if (!table.lookupOut(key.protocol, key.saddr, key.sport, key.daddr, key.dport, out)) return false;
+    if (!hit) return false;
     if (key.protocol === IPPROTO_TCP) tcpStateTransition(table, out, ConnDir.OUTPUT, tcpFlags, nowMs);
     else udpStateTransition(table, out, nowMs);
     return true;

@@ -293,6 +293,11 @@ export class ConnLookupBatch {
   readonly warm: Int32Array;
   readonly ref = new ConnRef();
   sink = 0;
+  /** Set by the last lookup: true after lookupOutBatch (reply index), false after lookupInBatch. */
+  reply = false;
+  /** The table's `published` count (this thread's index insertions) when the batch was looked
+   *  up: while it has not changed, the batch's misses still stand (ConnTable.batchResult). */
+  published = -1;
   constructor(size: number) {
     if (!Number.isInteger(size) || size <= 0) throw new RangeError(`ConnLookupBatch: size must be a positive integer, got ${size}`);
     this.size = size;
@@ -427,6 +432,9 @@ export class ConnTable {
   recoveredMisses = 0;
   /** Where the warming loads go, so the compiler keeps them. */
   warmSink = 0;
+  /** Index insertions (new entries, imports) made through this object, i.e. by this thread:
+   *  a batch looked up before the last one may hold misses that are hits now (batchResult). */
+  published = 0;
   /** Lookup scratch for the table's own use (template uniqueness). */
   private readonly scratch = new ConnRef();
   private readonly lockGiveUpMs: number;
@@ -672,6 +680,8 @@ export class ConnTable {
     const c = this.cells;
     const m = Math.min(n, batch.size);
     const { proto, caddr, cport, vaddr, vport, hash, warm } = batch;
+    batch.reply = false;
+    batch.published = this.published;
     const ib = this.fwdBase;
     const eb = this.entryBase;
     const scale = this.scale;
@@ -731,6 +741,8 @@ export class ConnTable {
     const c = this.cells;
     const m = Math.min(n, batch.size);
     const { proto, caddr, cport, vaddr, vport, hash, warm } = batch;
+    batch.reply = true;
+    batch.published = this.published;
     const ib = this.replyBase;
     for (let i = 0; i < m; i++) {
       const ports = ((cport[i]! << 16) | (vport[i]! & 0xffff)) | 0;
@@ -767,6 +779,48 @@ export class ConnTable {
       }
     }
     return hits;
+  }
+
+  /**
+   * Slot `i` of the last lookupInBatch / lookupOutBatch of `batch`, as a lookup made now would
+   * give it: fills `out` and returns true on a hit. Between the batched lookup and the use of
+   * one of its results, the frames before it in the batch were processed and may have changed
+   * the table, so a result is taken only when it still holds:
+   *   - a hit is re-read from its entry (warm in the cache): same generation (SEQ), live, not
+   *     DEAD; its mutable cells (STATE, CONTROL) are read now, so a state change an earlier
+   *     frame made (FIN, RST) is seen. An entry that died meanwhile (port reuse's expire_now,
+   *     expire_nodest_conn) or was recycled is looked up again;
+   *   - a miss stands while this thread has published no entry since the batch was looked up
+   *     (`published`); otherwise (the first frame of a new flow created its entry, and this may
+   *     be the flow's second frame) it is looked up again.
+   * Entries are freed only by their owner's sweep, never inside a batch of this thread; what
+   * other threads change meanwhile is the same race a lookup made a few microseconds earlier
+   * would see (the table's concurrency rules above).
+   */
+  batchResult(batch: ConnLookupBatch, i: number, out: ConnRef): boolean {
+    const index = batch.index[i]!;
+    if (index >= 0) {
+      if (this.reload(index, batch.seq[i]!, out)) return true;
+    } else if (batch.published === this.published) {
+      return false;
+    }
+    return batch.reply
+      ? this.lookupOut(batch.proto[i]!, batch.caddr[i]!, batch.cport[i]!, batch.vaddr[i]!, batch.vport[i]!, out)
+      : this.lookupIn(batch.proto[i]!, batch.caddr[i]!, batch.cport[i]!, batch.vaddr[i]!, batch.vport[i]!, out);
+  }
+
+  /** Entry `index` as a lookup would find it, if it is still generation `seq`, live and not DEAD. */
+  private reload(index: number, seq: number, out: ConnRef): boolean {
+    const c = this.cells;
+    const e = this.entryBase + index * ENTRY_CELLS;
+    const s1 = Atomics.load(c, e + EntryCell.SEQ);
+    if ((s1 | SEQ_BUSY) !== (seq | SEQ_BUSY) || (s1 & SEQ_LIVE) === 0) return false;
+    const state = c[e + EntryCell.STATE]!;
+    if ((state & StateFlag.DEAD) !== 0) return false;
+    this.fill(out, e, index + 1, state);
+    if ((Atomics.load(c, e + EntryCell.SEQ) | SEQ_BUSY) !== (s1 | SEQ_BUSY)) return false;
+    out.seq = s1 & ~SEQ_BUSY;
+    return true;
   }
 
   private probeForward(h: number, keyMeta: number, caddr: number, ports: number, vaddr: number, out: ConnRef): boolean {
@@ -1219,6 +1273,7 @@ export class ConnTable {
     let b = ((h >>> 0) * this.scale) | 0;
     while (c[base + b] !== 0) if (++b === nb) b = 0;
     Atomics.store(c, base + b, ((h & 0xff) << 24) | (index + 1));
+    this.published++;
   }
 
   /** Home bucket of the entry in bucket value `v` of the given index (re-hashed from its key). */

@@ -25,8 +25,28 @@
 //   - Ports with no service: left to the kernel (not ours), as IPVS leaves them.
 //   - Full connection table: the new flow is refused (CONN_TABLE_FULL), existing ones go on.
 //
-// Per packet: no allocation, no closures, no strings. The objects used here (headers, key, ref)
-// are allocated once per Pipeline.
+// Batches (the worker's path; issue 12): at a million entries a connection lookup is a DRAM
+// miss or two, paid one after the other when frames are looked up one at a time. The worker
+// therefore hands the pipeline its frames in batches of LOOKUP_BATCH:
+//   1. beginBatch(), then prepare(slot, frame) for each frame: a quick read of the frame's
+//      5-tuple straight from its bytes (no validation, no allocation) and the service lookup; a
+//      frame to a virtual service goes into the forward batch, any other TCP/UDP frame into the
+//      reply batch (a possible NAT reply), ICMP and the rest into neither;
+//   2. lookupBatch(): ConnTable.lookupInBatch and lookupOutBatch, which load every home bucket
+//      and predicted entry line of the batch before probing, so the misses overlap;
+//   3. process(frame, ..., slot) for each frame, in order, exactly as before (full parse, every
+//      check and drop), except that the connection lookup takes the batch's result when the
+//      key process() parsed equals the one prepare() read (ConnTable.batchResult re-checks it
+//      against what earlier frames of the batch did: a second frame of a new flow sees the
+//      entry the first one created, a frame after a FIN or RST sees the new state). Anything
+//      prepare() got wrong (an odd header, a VLAN tag) only costs a wasted lookup: process()
+//      looks the frame up alone. ICMP errors keep their own single lookups.
+// process() without a slot (tests, the pcap backend) looks each frame up alone, and so does the
+// worker while the table holds fewer than LOOKUP_BATCH_MIN_ENTRIES connections (all in cache:
+// nothing to overlap, and the extra pass would cost more than it saves).
+//
+// Per packet: no allocation, no closures, no strings. The objects used here (headers, key, ref,
+// the lookup batches) are allocated once per Pipeline.
 
 import { endianness } from 'node:os';
 import { DropReason } from '../packet/drop';
@@ -39,7 +59,7 @@ import type { PacketKey } from '../sched/scheduler';
 import type { DestTable } from '../tables/dest-table';
 import { ForwardMethod } from '../tables/dest-table';
 import { SvcFlag, type ServiceSnapshot } from '../service/snapshot';
-import { ConnRef, EntryCell, Meta, type ConnTable } from '../conn/table';
+import { ConnLookupBatch, ConnRef, EntryCell, Meta, type ConnTable } from '../conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../conn/schedule';
 import { forwardDr } from '../forward/dr';
 import { forwardNatIn, forwardNatOut } from '../forward/nat';
@@ -61,6 +81,20 @@ export const NO_TX = -1;
 /** process() result when the output was written into Pipeline.tx (send it after the batch). */
 export const QUEUED = -2;
 
+/** Frames per batched lookup (prepare → lookupBatch → process): a power of two. 64 frames'
+ *  buckets and entry lines (about 12 KiB) stay in the L1/L2 cache until their frames are
+ *  processed, and 64 independent loads are more than a core keeps in flight. */
+export const LOOKUP_BATCH = 64;
+/**
+ * Below this many live connections the worker looks frames up one at a time: the table then
+ * sits in the caches, there is no miss to overlap, and the batch's extra pass costs more than
+ * it saves (bench/forward.bench.ts's 1 M-connection cases, interleaved: about 55 ns per frame
+ * slower at 3 K live entries, faster at 64 K and, by 150-200 ns per frame, at 1 M). 32 K
+ * entries (2.5 MiB with their buckets) is past the L2 cache; PipelineDeps.batchMinEntries
+ * overrides it (tests: 0).
+ */
+export const LOOKUP_BATCH_MIN_ENTRIES = 32_768;
+
 /** virtio_net_hdr flag: the L4 checksum is CHECKSUM_PARTIAL. */
 const VNET_F_NEEDS_CSUM = 1;
 /** Ethernet's shortest frame without the FCS: shorter ones are padded to it. */
@@ -81,6 +115,8 @@ export interface PipelineDeps {
   egressMtu?: readonly number[];
   /** The ICMP error budget shared by all workers (IcmpRateLimit's buffer; default: a private one). */
   icmpLimit?: SharedArrayBuffer;
+  /** Batched lookups only from this many live connections on (default LOOKUP_BATCH_MIN_ENTRIES). */
+  batchMinEntries?: number;
 }
 
 /** The kernel writes the legacy virtio_net_hdr in host order for packet sockets. */
@@ -116,6 +152,20 @@ export class Pipeline {
   private snapshot: ServiceSnapshot | null = null;
   /** ConnService per service slot of the current snapshot (null: no such service). */
   private services: (ConnService | null)[] = [];
+  /** The batch's lookups (see "Batches" at the top): client → VIP frames and the rest. */
+  private readonly inBatch = new ConnLookupBatch(LOOKUP_BATCH);
+  private readonly outBatch = new ConnLookupBatch(LOOKUP_BATCH);
+  private inCount = 0;
+  private outCount = 0;
+  /** Per frame slot: its index in inBatch or outBatch (-1: none) and its service (-1: none). */
+  private readonly slotIn = new Int32Array(LOOKUP_BATCH).fill(-1);
+  private readonly slotOut = new Int32Array(LOOKUP_BATCH).fill(-1);
+  private readonly slotSvc = new Int32Array(LOOKUP_BATCH);
+  /** The snapshot the batch was prepared with (null: no batch; a new snapshot voids it). */
+  private batchSnapshot: ServiceSnapshot | null = null;
+  private readonly batchMinEntries: number;
+  /** While process() runs: the frame's slot when its key is the one prepare() read, else -1. */
+  private slot = -1;
 
   constructor(deps: PipelineDeps) {
     this.connScheduler = new ConnScheduler(deps.conns);
@@ -132,6 +182,7 @@ export class Pipeline {
     this.icmpOut = new IcmpResponder(this.tx, this.vnetHdr, deps.icmpLimit ? IcmpRateLimit.over(deps.icmpLimit) : new IcmpRateLimit());
     this.fragmenter = new Fragmenter(this.tx, this.vnetHdr);
     this.egressMtu = Int32Array.from(deps.egressMtu ?? []);
+    this.batchMinEntries = deps.batchMinEntries ?? LOOKUP_BATCH_MIN_ENTRIES;
     this.quoted.quoted = true;
   }
 
@@ -143,12 +194,85 @@ export class Pipeline {
   }
 
   /**
+   * Starts a batch of up to LOOKUP_BATCH frames (see "Batches" at the top). Returns false when
+   * the table is too small for batching to pay (LOOKUP_BATCH_MIN_ENTRIES): then skip prepare and
+   * lookupBatch; process() looks the batch's frames up one at a time whatever slot it is given.
+   */
+  beginBatch(): boolean {
+    this.inCount = 0;
+    this.outCount = 0;
+    if (this.conns.count < this.batchMinEntries) {
+      this.batchSnapshot = null;
+      return false;
+    }
+    this.slotIn.fill(-1);
+    this.slotOut.fill(-1);
+    this.batchSnapshot = this.snapshot;
+    return true;
+  }
+
+  /**
+   * First pass over frame `slot` (0..LOOKUP_BATCH-1) of the batch: reads its 5-tuple from the
+   * bytes, unchecked (process() parses and checks the frame and uses the lookup only if it
+   * parsed the same key), and queues its connection lookup.
+   */
+  prepare(slot: number, buf: Uint8Array, view: DataView, l2: number, length: number): void {
+    const snapshot = this.batchSnapshot;
+    if (snapshot === null || length < 38) return;
+    let l3 = l2 + 14;
+    let type = view.getUint16(l2 + 12);
+    if (type === 0x8100) {
+      // An 802.1Q tag left in the data: only VID 0 (priority tag) is processed (processFrame).
+      type = view.getUint16(l2 + 16);
+      l3 += 4;
+    }
+    if (type !== ETHERTYPE_IPV4) return;
+    const vihl = buf[l3]!;
+    const l4 = l3 + ((vihl & 0xf) << 2);
+    // Fragments (More Fragments or an offset) are dropped or left to the kernel: no lookup.
+    if (vihl >>> 4 !== 4 || l4 + 4 > l2 + length || (view.getUint16(l3 + 6) & 0x3fff) !== 0) return;
+    const protocol = buf[l3 + 9]!;
+    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return;
+    const dst = view.getUint32(l3 + 16);
+    const dport = view.getUint16(l4 + 2);
+    let svc = snapshot.lookup(protocol, dst, dport);
+    if (svc < 0) svc = snapshot.lookup(protocol, dst, 0);
+    this.slotSvc[slot] = svc;
+    let b: ConnLookupBatch;
+    let j: number;
+    if (svc >= 0) {
+      b = this.inBatch;
+      j = this.inCount++;
+      this.slotIn[slot] = j;
+    } else {
+      b = this.outBatch;
+      j = this.outCount++;
+      this.slotOut[slot] = j;
+    }
+    b.proto[j] = protocol;
+    b.caddr[j] = view.getUint32(l3 + 12) | 0;
+    b.cport[j] = view.getUint16(l4);
+    b.vaddr[j] = dst | 0;
+    b.vport[j] = dport;
+  }
+
+  /** The batch's connection lookups, all at once (ConnTable.lookupInBatch / lookupOutBatch). */
+  lookupBatch(): void {
+    if (this.inCount > 0) this.conns.lookupInBatch(this.inBatch, this.inCount);
+    if (this.outCount > 0) this.conns.lookupOutBatch(this.outBatch, this.outCount);
+  }
+
+  /**
    * Processes the frame buf[l2 .. l2 + length), received on interface `ingress`. Returns the
    * egress interface index to transmit it on (rewritten in place; send this.txLength bytes from
    * l2), QUEUED (the output is in this.tx), or NO_TX (not ours, or dropped and counted).
+   * `slot`: the frame's place in the batch prepared with beginBatch/prepare/lookupBatch
+   * (-1: none, the frame is looked up alone).
    */
-  process(buf: Uint8Array, view: DataView, l2: number, length: number, nowMs: number, ingress = 0): number {
+  process(buf: Uint8Array, view: DataView, l2: number, length: number, nowMs: number, ingress = 0, slot = -1): number {
+    this.slot = slot >= 0 && slot < LOOKUP_BATCH && this.batchSnapshot !== null && this.batchSnapshot === this.snapshot ? slot : -1;
     const egress = this.processFrame(buf, view, l2, length, nowMs, ingress);
+    this.slot = -1;
     if (egress >= 0) {
       // Send the IP packet, not what follows it: the kernel trims a frame to the IPv4 total
       // length on receive (ip_rcv_core: pskb_trim_rcsum), so IPVS never forwards trailing
@@ -203,11 +327,38 @@ export class Pipeline {
     key.saddr = ip.src;
     key.daddr = ip.dst;
 
-    let svc = snapshot.lookup(protocol, ip.dst, key.dport);
-    // __ip_vs_service_find: a persistent port-zero service catches every port of its VIP.
-    if (svc < 0) svc = snapshot.lookup(protocol, ip.dst, 0);
+    let svc: number;
+    if (this.slot >= 0 && this.preparedSame(this.slot)) {
+      svc = this.slotSvc[this.slot]!;
+    } else {
+      this.slot = -1;
+      svc = snapshot.lookup(protocol, ip.dst, key.dport);
+      // __ip_vs_service_find: a persistent port-zero service catches every port of its VIP.
+      if (svc < 0) svc = snapshot.lookup(protocol, ip.dst, 0);
+    }
     if (svc >= 0) return this.toService(buf, view, l2, svc, tcpFlags, nowMs, ingress);
     return this.natReply(buf, view, l2, tcpFlags, nowMs);
+  }
+
+  /** Whether prepare() read the key process() parsed for batch slot `slot`. */
+  private preparedSame(slot: number): boolean {
+    const key = this.key;
+    let b: ConnLookupBatch;
+    let j = this.slotIn[slot]!;
+    if (j >= 0) {
+      b = this.inBatch;
+    } else {
+      j = this.slotOut[slot]!;
+      if (j < 0) return false;
+      b = this.outBatch;
+    }
+    return (
+      b.proto[j] === key.protocol &&
+      b.caddr[j] === (key.saddr | 0) &&
+      b.vaddr[j] === (key.daddr | 0) &&
+      b.cport[j] === key.sport &&
+      b.vport[j] === key.dport
+    );
   }
 
   /** ip_vs_in: a packet from a client to virtual service `svc`. */
@@ -223,7 +374,10 @@ export class Pipeline {
       return this.drop(DropReason.MARTIAN_SOURCE);
     }
     const ref = this.ref;
-    const verdict = this.connScheduler.inPacket(service, this.key, tcpFlags, nowMs, ref);
+    const key = this.key;
+    const j = this.slot >= 0 ? this.slotIn[this.slot]! : -1;
+    const hit = j >= 0 ? this.conns.batchResult(this.inBatch, j, ref) : this.conns.lookupIn(key.protocol, key.saddr, key.sport, key.daddr, key.dport, ref);
+    const verdict = this.connScheduler.inPacketFound(service, key, tcpFlags, nowMs, ref, hit);
     switch (verdict) {
       case ConnVerdict.FORWARD:
         break;
@@ -308,7 +462,10 @@ export class Pipeline {
   /** ip_vs_out: a reply from a NAT real server, or not ours. */
   private natReply(buf: Uint8Array, view: DataView, l2: number, tcpFlags: number, nowMs: number): number {
     const ref = this.ref;
-    if (!this.connScheduler.outPacket(this.key, tcpFlags, nowMs, ref)) return this.notOurs();
+    const key = this.key;
+    const j = this.slot >= 0 ? this.slotOut[this.slot]! : -1;
+    const hit = j >= 0 ? this.conns.batchResult(this.outBatch, j, ref) : this.conns.lookupOut(key.protocol, key.saddr, key.sport, key.daddr, key.dport, ref);
+    if (!this.connScheduler.outPacketFound(key, tcpFlags, nowMs, ref, hit)) return this.notOurs();
     this.conns.countReply(ref.index);
     const ip = this.ip;
     const l3 = ip.headerOffset;

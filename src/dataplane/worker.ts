@@ -25,7 +25,7 @@ import { ConnTable, connNowMs } from '../conn/table';
 import { ConnServiceSet } from './conn-services';
 import { NextHopTable } from '../tables/next-hop';
 import { WorkerCounters, WorkerStat, type CounterLayout } from './counters';
-import { Pipeline, NO_TX, QUEUED } from './pipeline';
+import { Pipeline, NO_TX, QUEUED, LOOKUP_BATCH } from './pipeline';
 import { ClientHopTable } from '../tables/client-hops';
 import { DropReason } from '../packet/drop';
 import { ringFrameDrop } from './ring-frame';
@@ -171,6 +171,18 @@ class LatencyTrace {
   }
 }
 
+/**
+ * UVS_BATCH_MIN_ENTRIES=N (diagnostic, tests): batch the connection lookups from N live entries
+ * on instead of LOOKUP_BATCH_MIN_ENTRIES (0: always), so a small lab runs the batched path.
+ */
+function batchMinEntriesFromEnv(): number | undefined {
+  const v = process.env['UVS_BATCH_MIN_ENTRIES'];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`UVS_BATCH_MIN_ENTRIES must be a whole number of entries (0 or more), got "${v}"`);
+  return n;
+}
+
 function main(): void {
   const port = parentPort;
   if (!port) throw new Error('dataplane/worker.ts runs as a worker thread');
@@ -183,7 +195,7 @@ function main(): void {
   const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);
   const pipeline = new Pipeline({
     dests, conns, nextHops, counters, clientHops, vnetHdr: init.vnetHdr, egressCount: Math.max(1, init.ifaces.length),
-    egressMtu: init.ifaces.map((i) => i.mtu ?? 0), icmpLimit: init.icmpLimit,
+    egressMtu: init.ifaces.map((i) => i.mtu ?? 0), icmpLimit: init.icmpLimit, batchMinEntries: batchMinEntriesFromEnv(),
   });
   const tx = pipeline.tx;
   const connServices = new ConnServiceSet(dests);
@@ -267,6 +279,9 @@ function main(): void {
       counters.add(WorkerStat.RX_BATCHES, 1);
       const t0 = performance.now();
       for (let f = 0; f < n; f++) {
+        // Every LOOKUP_BATCH frames: the connection lookups of the next LOOKUP_BATCH at once.
+        const slot = f & (LOOKUP_BATCH - 1);
+        if (slot === 0) lookAhead(buf, view, f, Math.min(n, f + LOOKUP_BATCH));
         const at = f * FRAME_STRIDE;
         const off = desc[at + FRAME_OFFSET]!;
         const caplen = desc[at + FRAME_CAPLEN]!;
@@ -283,7 +298,7 @@ function main(): void {
         }
         // virtio_net_hdr.gso_type (byte 1 of the header in front of the frame): a GSO super-frame.
         if (vnet !== 0 && buf[off - vnet + 1] !== 0) counters.add(WorkerStat.GSO_FRAMES, 1);
-        const egress = pipeline.process(buf, view, off, caplen, nowMs, si);
+        const egress = pipeline.process(buf, view, off, caplen, nowMs, si, slot);
         if (egress === NO_TX) continue;
         if (egress === QUEUED) {
           if (tx.needsFlush) flushTx();
@@ -324,6 +339,21 @@ function main(): void {
     }
     if (total > 0) counters.add(WorkerStat.RX_FRAMES, total);
     return total;
+  }
+
+  /**
+   * The first pass over frames [from, to) of an rx() batch (pipeline.ts, "Batches"): each whole
+   * frame's key, then all their connection lookups together, so that their cache misses overlap;
+   * drain's second pass then processes the frames one by one with their lookup results.
+   */
+  function lookAhead(buf: Uint8Array, view: DataView, from: number, to: number): void {
+    if (!pipeline.beginBatch()) return; // a small table: one lookup per frame (pipeline.ts)
+    for (let f = from; f < to; f++) {
+      const at = f * FRAME_STRIDE;
+      const caplen = desc[at + FRAME_CAPLEN]!;
+      if (caplen === desc[at + FRAME_WIRELEN]!) pipeline.prepare(f - from, buf, view, desc[at + FRAME_OFFSET]!, caplen);
+    }
+    pipeline.lookupBatch();
   }
 
   function flush(egress: number, buf: Uint8Array): void {

@@ -44,7 +44,7 @@ export interface PipelineLab {
   egressCount: number;
 }
 
-export function makePipelineLab(fwd: ForwardMethod, vnet: boolean, connMax = 4096): PipelineLab {
+export function makePipelineLab(fwd: ForwardMethod, vnet: boolean, connMax = 4096, batchMinEntries?: number): PipelineLab {
   const dests = new DestTable(16);
   const conns = new ConnTable(connMax, dests, { workerId: 0 });
   const nextHops = new NextHopTable(16);
@@ -73,7 +73,7 @@ export function makePipelineLab(fwd: ForwardMethod, vnet: boolean, connMax = 409
   }
   const clientHops = new ClientHopTable(8);
   const egressCount = 3;
-  const pipeline = new Pipeline({ dests, conns, nextHops, counters, clientHops, vnetHdr: vnet, egressCount, egressMtu: [1500, 1500, 1500] });
+  const pipeline = new Pipeline({ dests, conns, nextHops, counters, clientHops, vnetHdr: vnet, egressCount, egressMtu: [1500, 1500, 1500], batchMinEntries });
   pipeline.setSnapshot(ServiceSnapshot.build(1, 8, compiled), services);
   return { pipeline, conns, counters, fwd, vnet, egressCount };
 }
