@@ -10,6 +10,7 @@ import type { ServiceEntry } from '../service/model';
 import { StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
 import type { WorkerReport } from '../dataplane/dataplane';
+import { arrayBatch, type BatchSource } from './batch-codec';
 import { SysctlError, type SysctlValue, type Sysctls } from './sysctl';
 import { SyncError, type SyncDaemonInfo, type SyncDaemonOptions, type SyncState } from '../sync/daemon';
 import type { CheckSnapshot } from '../metrics/snapshot';
@@ -155,25 +156,30 @@ export class ControlHandler {
   /** -R: every line, all or nothing. The batch is first run on a scratch copy of the table, so a
    *  line the kernel would refuse leaves the live table untouched (ipvsadm itself would have applied
    *  the lines before it; uvs keeps its promise that a failed command changes nothing). */
-  executeBatch(commands: readonly IpvsadmCommand[]): { result: Result } | { error: IpvsFailure } {
+  executeBatch(commands: BatchSource | readonly IpvsadmCommand[]): { result: Result } | { error: IpvsFailure } {
+    const batch = isBatchSource(commands) ? commands : arrayBatch(commands);
     const scratch = new ServiceModel({ destCapacity: this.model.destTable.capacity, maxServices: this.model.maxServices });
     try {
       for (const c of planLoad(this.model.exportConfig())) applyChange(scratch, c);
     } catch (err) {
       throw new Error(`uvsd: cannot copy the live table for -R: ${(err as Error).message}`, { cause: err });
     }
-    for (let i = 0; i < commands.length; i++) {
-      try {
-        applyMutation(scratch, commands[i]!);
-      } catch (err) {
-        if (err instanceof IpvsError) return { error: { op: err.op, errno: err.errno, detail: err.message, index: i } };
-        throw err;
-      }
+    let failure: IpvsFailure | null = null;
+    try {
+      batch.forEach((c, i) => {
+        try {
+          applyMutation(scratch, c);
+        } catch (err) {
+          if (err instanceof IpvsError) failure = { op: err.op, errno: err.errno, detail: err.message, index: i };
+          throw err;
+        }
+      });
+    } catch (err) {
+      if (failure === null) throw err;
+      return { error: failure };
     }
     // One notification for the whole batch: the data plane applies it as one change.
-    this.model.batch(() => {
-      for (const c of commands) this.execute(c);
-    });
+    this.model.batch(() => batch.forEach((c) => this.execute(c)));
     return { result: { kind: 'ok' } };
   }
 
@@ -227,6 +233,10 @@ export class ControlHandler {
       }),
     };
   }
+}
+
+function isBatchSource(c: BatchSource | readonly IpvsadmCommand[]): c is BatchSource {
+  return !Array.isArray(c);
 }
 
 /** The changes that build `config` in an empty model. */
