@@ -4,8 +4,7 @@
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import { NO_CONNECTIONS } from '../service/conn-list';
 import type { ConnLister, ConnRecord } from '../service/conn-list';
-import { IpvsError, ServiceModel, applyChange, diffConfigs } from '../service/model';
-import type { ModelChange, ModelConfig } from '../service/model';
+import { IpvsError, ServiceModel } from '../service/model';
 import type { ServiceEntry } from '../service/model';
 import { StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
@@ -158,12 +157,8 @@ export class ControlHandler {
    *  the lines before it; uvs keeps its promise that a failed command changes nothing). */
   executeBatch(commands: BatchSource | readonly IpvsadmCommand[]): { result: Result } | { error: IpvsFailure } {
     const batch = isBatchSource(commands) ? commands : arrayBatch(commands);
-    const scratch = new ServiceModel({ destCapacity: this.model.destTable.capacity, maxServices: this.model.maxServices });
-    try {
-      for (const c of planLoad(this.model.exportConfig())) applyChange(scratch, c);
-    } catch (err) {
-      throw new Error(`uvsd: cannot copy the live table for -R: ${(err as Error).message}`, { cause: err });
-    }
+    // The batch is tried on a check copy first (same checks, same caps, nothing shared written).
+    const scratch = this.model.checkCopy();
     let failure: IpvsFailure | null = null;
     try {
       batch.forEach((c, i) => {
@@ -200,16 +195,15 @@ export class ControlHandler {
     const present: number[] = [];
     for (const id of ids) {
       const before = this.trackedSlots.get(id);
-      if (before) goneSlots.push(...before);
-      const svc = this.model.getById(id);
-      if (!svc) {
+      if (before) for (const slot of before) goneSlots.push(slot);
+      const slots = this.model.slotsOf(id);
+      if (slots === null) {
         gone.push(id);
         this.trackedSlots.delete(id);
         continue;
       }
       present.push(id);
-      const slots = svc.dests.map((d) => d.slot);
-      presentSlots.push(...slots);
+      for (const slot of slots) presentSlots.push(slot);
       this.trackedSlots.set(id, slots);
     }
     // A slot that moved to another service within the window stays tracked.
@@ -239,20 +233,16 @@ function isBatchSource(c: BatchSource | readonly IpvsadmCommand[]): c is BatchSo
   return !Array.isArray(c);
 }
 
-/** The changes that build `config` in an empty model. */
-function planLoad(config: ModelConfig): ModelChange[] {
-  return diffConfigs({ services: [], timeouts: config.timeouts }, config);
-}
-
-/** The table-changing part of a command, on any model (the live one or a scratch copy). */
+/** The table-changing part of a command, on any model (the live one or a check copy); nothing
+ *  is built for an answer. */
 function applyMutation(m: ServiceModel, c: IpvsadmCommand): void {
   switch (c.cmd) {
-    case 'add-service': m.addService(c.service); break;
-    case 'edit-service': m.editService(c.service); break;
+    case 'add-service': m.apply({ kind: 'add-service', service: c.service }); break;
+    case 'edit-service': m.apply({ kind: 'edit-service', service: c.service }); break;
     case 'delete-service': m.deleteService(c.service); break;
     case 'flush': m.flush(); break;
-    case 'add-dest': m.addDest(c.service, c.dest); break;
-    case 'edit-dest': m.editDest(c.service, c.dest); break;
+    case 'add-dest': m.apply({ kind: 'add-dest', service: c.service, dest: c.dest }); break;
+    case 'edit-dest': m.apply({ kind: 'edit-dest', service: c.service, dest: c.dest }); break;
     case 'delete-dest': m.deleteDest(c.service, c.dest); break;
     case 'set-timeouts': m.setTimeouts(c.timeouts); break;
     case 'zero': m.checkZero(c.service); break;

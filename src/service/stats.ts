@@ -165,15 +165,17 @@ export class StatsBook {
   trackChanges(gone: { services: Iterable<number>; slots: Iterable<number> }, present: { services: Iterable<number>; slots: Iterable<number> }): void {
     for (const id of gone.services) this.services.delete(id);
     for (const slot of gone.slots) this.dests.delete(slot);
-    const start = (map: Map<number, Tracked>, id: number, read: (id: number, out: Counters) => void): void => {
-      if (map.has(id)) return;
-      read(id, this.scratch);
-      const est = new Estimator();
-      est.reset(this.scratch);
-      map.set(id, { est, base: { ...this.scratch }, seen: true });
-    };
-    for (const id of present.services) start(this.services, id, (i, out) => this.source.readService(i, out));
-    for (const slot of present.slots) start(this.dests, slot, (i, out) => this.source.readDest(i, out));
+    const c = this.scratch;
+    for (const id of present.services) {
+      if (this.services.has(id)) continue;
+      this.source.readService(id, c);
+      this.services.set(id, startTracking(c));
+    }
+    for (const slot of present.slots) {
+      if (this.dests.has(slot)) continue;
+      this.source.readDest(slot, c);
+      this.dests.set(slot, startTracking(c));
+    }
   }
 
   /** One estimator period. */
@@ -241,6 +243,13 @@ export class StatsBook {
       rates,
     };
   }
+}
+
+/** Tracking that starts from the totals `now` (a copy is kept as the -Z baseline). */
+function startTracking(now: Counters): Tracked {
+  const est = new Estimator();
+  est.reset(now);
+  return { est, base: { conns: now.conns, inpkts: now.inpkts, outpkts: now.outpkts, inbytes: now.inbytes, outbytes: now.outbytes }, seen: true };
 }
 
 function sync(
