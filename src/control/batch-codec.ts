@@ -272,11 +272,17 @@ export class PackedBatch implements BatchSource {
     const key = this.key();
     const len = this.pos - at;
     const prev = this.lastKey;
-    if (prev !== null && len === this.lastKeyLen && this.buf.compare(this.buf, this.lastKeyAt, this.lastKeyAt + len, at, at + len) === 0) return prev;
+    if (prev !== null && len === this.lastKeyLen && this.sameBytes(this.lastKeyAt, at, len)) return prev;
     this.lastKey = key;
     this.lastKeyAt = at;
     this.lastKeyLen = len;
     return key;
+  }
+
+  private sameBytes(a: number, b: number, len: number): boolean {
+    const buf = this.buf;
+    for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+    return true;
   }
 
   private service(): ServiceConfig {

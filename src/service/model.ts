@@ -145,8 +145,12 @@ export function serviceKeyString(k: ServiceKey): string {
   return k.fwmark !== 0 ? `fwm:${k.af}:${k.fwmark}` : `${k.protocol}:${k.addr >>> 0}:${k.port}`;
 }
 
-function destKeyString(k: DestKey): string {
-  return `${k.addr >>> 0}:${k.port}`;
+/** A real server's key within its service: address and port in one exact number (48 bits), so
+ *  a table of 100,000 real servers keeps no key strings. */
+function destKeyOf(k: DestKey): number {
+  // A port that is not 16 bits (a malformed request; additions refuse it first) matches nothing.
+  if (!isU16(k.port)) return NaN;
+  return (k.addr >>> 0) * 65536 + k.port;
 }
 
 /** A real server's record: its configuration and its slot in one object (a table of 100,000 real
@@ -159,14 +163,14 @@ interface ServiceState {
   id: number;
   config: ServiceConfig;
   /** Insertion order, like the kernel's svc->destinations list. */
-  dests: Map<string, DestState>;
+  dests: Map<number, DestState>;
 }
 
 /** A real server deleted while connections still referred to it: kept, unavailable, until its
  *  counters reach zero (the kernel's dest trash, ip_vs_trash_put_dest / ip_vs_dest_trash_expire). */
 interface TrashedDest {
   serviceKey: string;
-  destKey: string;
+  destKey: number;
   slot: number;
 }
 
@@ -413,7 +417,7 @@ export class ServiceModel {
     checkFamily(op, dest.af);
     checkDestConfig(op, dest);
     this.destPolicy?.(op, dest);
-    const dkey = destKeyString(dest);
+    const dkey = destKeyOf(dest);
     if (state.dests.has(dkey)) throw new IpvsError(op, 'EEXIST', `destination ${describeDest(dest)} exists`);
     // A real server deleted while connections still used it comes back from the trash with its
     // slot (ip_vs_trash_get_dest), so those connections keep counting against it.
@@ -452,7 +456,7 @@ export class ServiceModel {
     checkFamily(op, dest.af);
     checkDestConfig(op, dest);
     this.destPolicy?.(op, dest);
-    const dkey = destKeyString(dest);
+    const dkey = destKeyOf(dest);
     const found = state.dests.get(dkey);
     if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
     // A new record, not an edit in place: a check copy shares the records with the live model.
@@ -480,7 +484,7 @@ export class ServiceModel {
     const op: IpvsOp = 'del_dest';
     checkFamily(op, service.af);
     const state = this.find(service, op);
-    const dkey = destKeyString(dest);
+    const dkey = destKeyOf(dest);
     const found = state.dests.get(dkey);
     if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
     state.dests.delete(dkey);
@@ -551,7 +555,7 @@ export class ServiceModel {
     return t.load(slot, DestField.ACTIVE) + t.load(slot, DestField.INACTIVE) + t.load(slot, DestField.PERSIST);
   }
 
-  private retireDest(serviceKey: string, destKey: string, slot: number): void {
+  private retireDest(serviceKey: string, destKey: number, slot: number): void {
     if (this.slotConnections(slot) === 0) {
       this.releaseSlot(slot);
       return;
@@ -822,8 +826,8 @@ export function diffConfigs(from: ModelConfig, to: ModelConfig): ModelChange[] {
       continue;
     }
     if (!sameService(old, s)) changes.push({ kind: 'edit-service', service: serviceOnly(s) });
-    const oldDests = new Map(old.dests.map((d) => [destKeyString(d), d] as const));
-    const newDests = new Map(s.dests.map((d) => [destKeyString(d), d] as const));
+    const oldDests = new Map(old.dests.map((d) => [destKeyOf(d), d] as const));
+    const newDests = new Map(s.dests.map((d) => [destKeyOf(d), d] as const));
     for (const [dk, d] of oldDests) if (!newDests.has(dk)) changes.push({ kind: 'delete-dest', service: s, dest: d });
     for (const [dk, d] of newDests) {
       const o = oldDests.get(dk);
