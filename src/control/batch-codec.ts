@@ -175,8 +175,7 @@ export class BatchEncoder {
 /**
  * A packed batch as a BatchSource: each visit decodes the commands anew, one at a time. A run of
  * commands on the same service (a service's real servers) shares one key object; the model
- * copies what it keeps, so nobody holds on to it. Throws PackedBatchError on malformed bytes
- * (checked in full by the constructor, before anything is applied).
+ * copies what it keeps, so nobody holds on to it.
  */
 export class PackedBatch implements BatchSource {
   readonly count: number;
@@ -188,16 +187,21 @@ export class PackedBatch implements BatchSource {
 
   constructor(base64: string, count: number) {
     this.buf = Buffer.from(base64, 'base64');
-    let n = 0;
-    this.forEach(() => n++);
-    if (n !== count) throw new PackedBatchError(`packed batch: ${n} commands, the request says ${count}`);
     this.count = count;
   }
 
+  /** Visits the commands in order. Malformed bytes, or fewer or more commands than `count`, throw
+   *  PackedBatchError when reached: the first visit (uvsd's check copy) finds them before
+   *  anything live is changed. */
   forEach(visit: (c: IpvsadmCommand, index: number) => void): void {
     this.pos = 0;
     this.lastKey = null;
-    for (let i = 0; this.pos < this.buf.length; i++) visit(this.command(), i);
+    let i = 0;
+    for (; this.pos < this.buf.length; i++) {
+      if (i === this.count) throw new PackedBatchError(`packed batch: more than the ${this.count} commands the request says`);
+      visit(this.command(), i);
+    }
+    if (i !== this.count) throw new PackedBatchError(`packed batch: ${i} commands, the request says ${this.count}`);
   }
 
   private command(): IpvsadmCommand {

@@ -234,7 +234,15 @@ export class ControlServer {
             this.send(socket, { id, ok: false, protocolError: err.message });
             return false;
           }
-          const r = this.handler.executeBatch(batch);
+          let r: ReturnType<ControlHandler['executeBatch']>;
+          try {
+            r = this.handler.executeBatch(batch);
+          } catch (err) {
+            // Found while the batch was tried on the check copy: nothing live has changed.
+            if (!(err instanceof PackedBatchError)) throw err;
+            this.send(socket, { id, ok: false, protocolError: err.message });
+            return false;
+          }
           if ('error' in r) {
             if (r.error.errno === 'ENOMEM') this.log.error(`uvsadm -R refused at line ${(r.error.index ?? 0) + 1}, nothing applied: ${r.error.detail}`);
             this.send(socket, { id, ok: false, error: r.error });

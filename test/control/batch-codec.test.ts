@@ -68,11 +68,15 @@ test('malformed packed batches are refused whole', () => {
   const enc = new BatchEncoder();
   enc.add(parse('-a -t 10.0.0.1:80 -r 10.0.1.1'));
   const bytes = Buffer.from(enc.base64(), 'base64');
-  const refused = (data: Buffer, count: number, why: RegExp): void =>
-    assert.throws(() => new PackedBatch(data.toString('base64'), count), (e: unknown) => e instanceof PackedBatchError && why.test(e.message));
+  const refused = (data: Buffer, count: number, why: RegExp): void => {
+    const seen: number[] = [];
+    assert.throws(() => new PackedBatch(data.toString('base64'), count).forEach((_, i) => seen.push(i)), (e: unknown) => e instanceof PackedBatchError && why.test(e.message));
+    assert.ok(seen.length <= count, 'no command past the count is visited');
+  };
   refused(bytes.subarray(0, bytes.length - 1), 1, /truncated/);
   refused(Buffer.from([99]), 1, /unknown command 99/);
   refused(bytes, 2, /1 commands, the request says 2/);
+  refused(Buffer.concat([bytes, bytes]), 1, /more than the 1 commands/);
   const badAf = Buffer.from(bytes);
   badAf[8] = 5; // the service key's address family
   refused(badAf, 1, /address family 5/);
