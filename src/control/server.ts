@@ -244,7 +244,7 @@ export class ControlServer {
             return false;
           }
           if ('error' in r) {
-            if (r.error.errno === 'ENOMEM') this.log.error(`uvsadm -R refused at line ${(r.error.index ?? 0) + 1}, nothing applied: ${r.error.detail}`);
+            if (r.error.errno === 'ENOMEM') this.log.error(`uvsadm -R refused at command ${(r.error.index ?? 0) + 1} of ${batch.count}, nothing applied: ${r.error.detail}`);
             this.send(socket, { id, ok: false, error: r.error });
           }
           else {
