@@ -212,7 +212,7 @@ export class ServiceModel {
    * but the shared DestTable is only read (connection counters), never written; slots are
    * counted, not taken. null on a live model.
    */
-  private check: { freeSlots: number } | null = null;
+  private check: { freeSlots: number; added: DestState | null } | null = null;
 
   constructor(options: ServiceModelOptions = {}) {
     this.destTable = options.destTable ?? new DestTable(options.destCapacity ?? 4096);
@@ -229,7 +229,7 @@ export class ServiceModel {
    */
   checkCopy(): ServiceModel {
     const c = new ServiceModel({ destTable: this.destTable, maxServices: this.maxServices });
-    c.check = { freeSlots: this.destTable.free };
+    c.check = { freeSlots: this.destTable.free, added: null };
     for (const [key, s] of this.services) {
       const copy: ServiceState = { id: s.id, config: s.config, dests: new Map(s.dests) };
       c.services.set(key, copy);
@@ -437,9 +437,16 @@ export class ServiceModel {
       if (slot < 0) throw new IpvsError(op, 'ENOMEM', `the real-server table is full: ${this.destTable.capacity} real servers (uvsd --dest-max raises the cap)`);
     }
     if (trashIndex >= 0) this.trash.splice(trashIndex, 1);
-    const d = destState(dest, slot);
+    let d: DestState;
+    if (this.check === null) {
+      d = destState(dest, slot);
+      this.writeSlot(slot, state.id, d, true);
+    } else {
+      // A check copy keeps only that the key is taken, and that its slot is new (past the end of
+      // the table: nothing refers to it): one shared record, not one per real server.
+      d = this.check.added ??= destState(dest, this.destTable.capacity);
+    }
     state.dests.set(dkey, d);
-    if (this.check === null) this.writeSlot(slot, state.id, d, true);
     this.changed(state.id);
     return d;
   }
@@ -460,7 +467,8 @@ export class ServiceModel {
     const found = state.dests.get(dkey);
     if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
     // A new record, not an edit in place: a check copy shares the records with the live model.
-    const d = destState(dest, found.slot);
+    // A check copy keeps the record it has (the slot is what matters there).
+    const d = this.check === null ? destState(dest, found.slot) : found;
     state.dests.set(dkey, d);
     if (this.check === null) this.writeSlot(d.slot, state.id, d, false);
     this.changed(state.id);
@@ -528,7 +536,7 @@ export class ServiceModel {
     if (this.check.freeSlots === 0) return -1;
     this.check.freeSlots--;
     // Not a real slot (past the table's end): a check copy never writes to or lists it.
-    return this.destTable.capacity + this.check.freeSlots;
+    return this.destTable.capacity;
   }
 
   private releaseSlot(slot: number): void {
