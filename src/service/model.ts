@@ -377,7 +377,7 @@ export class ServiceModel {
       ids.push(s.id);
     }
     this.services.clear();
-    this.changed(...ids);
+    this.changed(-1, ids);
   }
 
   /** ipvsadm -Z [service]: checks the service exists; counters live in the stats layer. */
@@ -620,10 +620,12 @@ export class ServiceModel {
     };
   }
 
-  private changed(...ids: number[]): void {
+  /** After a change of service `id` (-1: none in particular, the timeouts), or of `ids`. */
+  private changed(id = -1, ids?: readonly number[]): void {
     this.generation++;
     if (this.check !== null) return;
-    for (const id of ids) this.changedAt.set(id, this.generation);
+    if (id >= 0) this.changedAt.set(id, this.generation);
+    if (ids) for (const i of ids) this.changedAt.set(i, this.generation);
     if (this.batchDepth > 0) {
       this.batchChanged = true;
       return;
@@ -696,10 +698,12 @@ function checkDestConfig(op: IpvsOp, d: DestConfig): void {
   if (!isU32(d.addr) || !isInt31(d.weight) || !isInt31(d.uThreshold) || !isInt31(d.lThreshold)) {
     throw new IpvsError(op, 'EINVAL', 'malformed real server');
   }
-  if (![ForwardMethod.MASQ, ForwardMethod.LOCAL, ForwardMethod.TUNNEL, ForwardMethod.DROUTE].includes(d.fwd)) {
+  const fwd = d.fwd;
+  if (fwd !== ForwardMethod.MASQ && fwd !== ForwardMethod.LOCAL && fwd !== ForwardMethod.TUNNEL && fwd !== ForwardMethod.DROUTE) {
     throw new IpvsError(op, 'EINVAL', `unknown forwarding method ${String(d.fwd)}`);
   }
-  if (![TunnelType.IPIP, TunnelType.GUE, TunnelType.GRE].includes(d.tunType) || !Number.isInteger(d.tunFlags) ||
+  const tun = d.tunType;
+  if ((tun !== TunnelType.IPIP && tun !== TunnelType.GUE && tun !== TunnelType.GRE) || !Number.isInteger(d.tunFlags) ||
     d.tunFlags < 0 || d.tunFlags > (TUN_F_CSUM | TUN_F_REMCSUM)) {
     throw new IpvsError(op, 'EINVAL', 'bad tunnel type or flags');
   }
