@@ -143,12 +143,19 @@ export async function runScale(lab: BenchLab, o: ScaleOptions, progress?: Progre
     const p = JSON.parse(probeOut.trim() || '{"sent":0,"got":0}') as { sent: number; got: number };
     const probeNote = `UDP probe to a live service every 10 ms during it all: ${p.got}/${p.sent} answered`;
     const lines = o.services * (1 + o.dests);
+    const full = o.io === 'ring' && o.services >= 10_000;
     return [
       {
-        group: SCALE_GROUP, name: `uvsadm -R, ${o.services} services × ${o.dests} real servers (--io ${o.io})`, value: restore.ms / 1000, unit: 's',
-        target: o.io === 'ring' && o.services >= 10_000 ? '<= 5 s' : undefined,
-        met: o.io === 'ring' && o.services >= 10_000 ? restore.ms <= 5000 : undefined,
-        note: `${lines} lines; uvsd CPU ${restoreCpu.toFixed(2)} s; ${probeNote}`,
+        // Wall clock from uvsadm's start to its exit: parsing, the packed batch, uvsd's check and
+        // apply, and the data plane running it (uvsadm returns once the workers have it).
+        group: SCALE_GROUP, name: `uvsadm -R, ${o.services} services × ${o.dests} real servers (--io ${o.io}), wall clock`, value: restore.ms / 1000, unit: 's',
+        target: full ? '<= 3 s' : undefined,
+        met: full ? restore.ms <= 3000 : undefined,
+        note: `${lines} lines; ${probeNote}`,
+      },
+      {
+        group: SCALE_GROUP, name: `uvsd CPU for that -R (--io ${o.io})`, value: restoreCpu, unit: 's',
+        note: 'user + system of the uvsd process (main thread, workers, collector), from /proc/PID/stat; uvsadm\'s own parse is not in it',
       },
       {
         group: SCALE_GROUP, name: `one more uvsadm -a on ${o.services} services (--io ${o.io})`, value: add.ms, unit: 'ms',

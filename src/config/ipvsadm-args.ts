@@ -155,6 +155,22 @@ const OPTIONS: OptionSpec[] = [
   tag: long === 'syncid' ? 'I' : (short as string) || `--${long as string}`,
 }));
 
+// Lookups by name and by letter (popt's table search, without a scan per option).
+const OPTIONS_BY_LONG = new Map<string, OptionSpec>();
+const OPTIONS_BY_SHORT = new Map<string, OptionSpec>();
+for (const o of OPTIONS) {
+  if (!OPTIONS_BY_LONG.has(o.long)) OPTIONS_BY_LONG.set(o.long, o);
+  if (o.short && !OPTIONS_BY_SHORT.has(o.short)) OPTIONS_BY_SHORT.set(o.short, o);
+}
+
+/** The value of option bit j in a plain number: 34 options fit below 2^53 (a bigint per line
+ *  costs more than the rest of a -R line's parse). */
+const OPT_BIT: readonly number[] = OPT_NAMES.map((_, j) => 2 ** j);
+
+function hasBit(options: number, j: number): boolean {
+  return Math.floor(options / OPT_BIT[j]!) % 2 === 1;
+}
+
 interface PoptResult {
   kind: 'opt';
   tag: string;
@@ -210,7 +226,7 @@ class Popt {
   private longOption(word: string): PoptResult | PoptError {
     const eq = word.indexOf('=');
     const name = eq >= 0 ? word.slice(2, eq) : word.slice(2);
-    const spec = OPTIONS.find((o) => o.long === name);
+    const spec = OPTIONS_BY_LONG.get(name);
     if (!spec) return { kind: 'error', message: 'unknown option', word };
     if (spec.arg === ArgKind.NONE) {
       // popt refuses a value given to an option that takes none (POPT_ERROR_UNWANTEDARG).
@@ -225,7 +241,7 @@ class Popt {
     const letter = this.cluster[0]!;
     this.cluster = this.cluster.slice(1);
     const word = this.clusterWord;
-    const spec = OPTIONS.find((o) => o.short === letter);
+    const spec = OPTIONS_BY_SHORT.get(letter);
     if (!spec) {
       this.cluster = '';
       return { kind: 'error', message: 'unknown option', word };
@@ -397,16 +413,15 @@ export function parseIpvsadmArgs(argv: readonly string[], ctx: ParseContext): Ip
     daemonState: 'master',
     daemon: { mcastInterface: '', syncId: 0, syncMaxlen: 0, mcastGroup: '', mcastPort: 0, mcastTtl: 0 },
   };
-  let options = 0n;
+  let options = 0;
   let format = 0;
   let schedFlagsArg = '';
 
   const setOption = (optc: Optc): void => {
-    const bit = 1n << BigInt(optc);
-    if (options & bit) fail(`multiple '${OPT_NAMES[optc]}' options specified`);
-    options |= bit;
+    if (hasBit(options, optc)) fail(`multiple '${OPT_NAMES[optc]}' options specified`);
+    options += OPT_BIT[optc]!;
   };
-  const has = (optc: Optc): boolean => (options & (1n << BigInt(optc))) !== 0n;
+  const has = (optc: Optc): boolean => hasBit(options, optc);
   const setCommand = (cmd: Cmd): void => {
     if (e.cmd !== Cmd.NONE) fail('multiple commands specified');
     e.cmd = cmd;
@@ -672,13 +687,13 @@ export function parseIpvsadmArgs(argv: readonly string[], ctx: ParseContext): Ip
       return { cmd: 'restore' };
     case Cmd.SAVE: return { cmd: 'save', format: format | FMT_RULE };
     case Cmd.FLUSH: return { cmd: 'flush' };
-    case Cmd.ADD: return { cmd: 'add-service', service: { ...e.svc } };
-    case Cmd.EDIT: return { cmd: 'edit-service', service: { ...e.svc } };
+    case Cmd.ADD: return { cmd: 'add-service', service: e.svc };
+    case Cmd.EDIT: return { cmd: 'edit-service', service: e.svc };
     case Cmd.DEL: return { cmd: 'delete-service', service: key };
     case Cmd.ZERO: return { cmd: 'zero', service: has(Optc.SERVICE) ? key : null };
-    case Cmd.ADDDEST: return { cmd: 'add-dest', service: key, dest: { ...e.dest } };
-    case Cmd.EDITDEST: return { cmd: 'edit-dest', service: key, dest: { ...e.dest } };
-    case Cmd.DELDEST: return { cmd: 'delete-dest', service: key, dest: { ...e.dest } };
+    case Cmd.ADDDEST: return { cmd: 'add-dest', service: key, dest: e.dest };
+    case Cmd.EDITDEST: return { cmd: 'edit-dest', service: key, dest: e.dest };
+    case Cmd.DELDEST: return { cmd: 'delete-dest', service: key, dest: e.dest };
     case Cmd.TIMEOUT: return { cmd: 'set-timeouts', timeouts: e.timeouts };
     case Cmd.STARTDAEMON:
       return { cmd: 'start-daemon', state: e.daemonState, daemon: { ...e.daemon, mcastInterface: e.daemon.mcastInterface || 'eth0' } };
@@ -688,13 +703,13 @@ export function parseIpvsadmArgs(argv: readonly string[], ctx: ParseContext): Ip
   }
 }
 
-function genericOptCheck(cmd: Cmd, options: bigint): void {
+function genericOptCheck(cmd: Cmd, options: number): void {
   const row = COMMANDS_V_OPTIONS[cmd - 1]!;
   let last = 0;
   let count = 0;
   for (let j = 0; j < OPT_NAMES.length; j++) {
     const rule = row[j];
-    if (!(options & (1n << BigInt(j)))) {
+    if (!hasBit(options, j)) {
       if (rule === '+') fail(`You need to supply the '${OPT_NAMES[j]}' option for the '${CMD_NAMES[cmd - 1]}' command`);
     } else {
       if (rule === 'x') fail(`Illegal '${OPT_NAMES[j]}' option with the '${CMD_NAMES[cmd - 1]}' command`);
@@ -737,17 +752,56 @@ function tunnelOptCheck(tunType: number, has: (o: Optc) => boolean): void {
  *  '#' to the end of the line ignored (ipvsadm's config_stream_read). Blank lines yield nothing. */
 export function splitRestoreLines(text: string): string[][] {
   const out: string[][] = [];
-  for (const line of text.split('\n')) {
-    const words: string[] = [];
-    for (const w of line.split(/[ \t\r]+/)) {
-      if (w === '') continue;
-      if (w.startsWith('#')) break;
-      if (w !== 'ipvsadm') words.push(w);
-      if (w.includes('#')) break;
-    }
-    if (words.length > 0) out.push(words);
-  }
+  forEachRestoreLine(text, (words) => {
+    out.push(words);
+    return true;
+  });
   return out;
+}
+
+/** The words of each -R line in turn (as splitRestoreLines), with its line number (1-based);
+ *  `visit` returns false to stop. One pass over the characters, no regex or array per line, and
+ *  nothing kept: a restore of 110,000 lines parses each line as it is read. */
+export function forEachRestoreLine(text: string, visit: (words: string[], lineNumber: number) => boolean): void {
+  let words: string[] = [];
+  let lineNo = 1;
+  // A '#' anywhere in a word ends the line after that word (the word itself is kept unless it
+  // starts with '#'), as config_stream_read's strtok/strchr do.
+  let skipping = false;
+  let start = -1;
+  let hash = false;
+  const n = text.length;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 10;
+    if (c === 32 || c === 9 || c === 13 || c === 10) {
+      if (start >= 0) {
+        const w = text.slice(start, i);
+        if (w !== 'ipvsadm') words.push(w);
+        if (hash) skipping = true;
+        start = -1;
+      }
+      if (c === 10) {
+        if (words.length > 0) {
+          if (!visit(words, lineNo)) return;
+          words = [];
+        }
+        lineNo++;
+        skipping = false;
+      }
+      continue;
+    }
+    if (skipping) continue;
+    if (start < 0) {
+      if (c === 35) {
+        skipping = true;
+        continue;
+      }
+      start = i;
+      hash = false;
+    } else if (c === 35) {
+      hash = true;
+    }
+  }
 }
 
 export const SCHEDULERS_TEXT = 'rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh';

@@ -4,13 +4,13 @@
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import { NO_CONNECTIONS } from '../service/conn-list';
 import type { ConnLister, ConnRecord } from '../service/conn-list';
-import { IpvsError, ServiceModel, applyChange, diffConfigs } from '../service/model';
-import type { ModelChange, ModelConfig } from '../service/model';
+import { IpvsError, ServiceModel } from '../service/model';
 import type { ServiceEntry } from '../service/model';
 import { StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
 import type { WorkerReport } from '../dataplane/dataplane';
 import type { LinkWatchStats } from '../dataplane/link-watch';
+import { arrayBatch, type BatchSource } from './batch-codec';
 import { SysctlError, type SysctlValue, type Sysctls } from './sysctl';
 import { SyncError, type SyncDaemonInfo, type SyncDaemonOptions, type SyncState } from '../sync/daemon';
 import type { CheckSnapshot } from '../metrics/snapshot';
@@ -162,25 +162,26 @@ export class ControlHandler {
   /** -R: every line, all or nothing. The batch is first run on a scratch copy of the table, so a
    *  line the kernel would refuse leaves the live table untouched (ipvsadm itself would have applied
    *  the lines before it; uvs keeps its promise that a failed command changes nothing). */
-  executeBatch(commands: readonly IpvsadmCommand[]): { result: Result } | { error: IpvsFailure } {
-    const scratch = new ServiceModel({ destCapacity: this.model.destTable.capacity, maxServices: this.model.maxServices });
+  executeBatch(commands: BatchSource | readonly IpvsadmCommand[]): { result: Result } | { error: IpvsFailure } {
+    const batch = isBatchSource(commands) ? commands : arrayBatch(commands);
+    // The batch is tried on a check copy first (same checks, same caps, nothing shared written).
+    const scratch = this.model.checkCopy();
+    let failure: IpvsFailure | null = null;
     try {
-      for (const c of planLoad(this.model.exportConfig())) applyChange(scratch, c);
+      batch.forEach((c, i) => {
+        try {
+          applyMutation(scratch, c);
+        } catch (err) {
+          if (err instanceof IpvsError) failure = { op: err.op, errno: err.errno, detail: err.message, index: i };
+          throw err;
+        }
+      });
     } catch (err) {
-      throw new Error(`uvsd: cannot copy the live table for -R: ${(err as Error).message}`, { cause: err });
-    }
-    for (let i = 0; i < commands.length; i++) {
-      try {
-        applyMutation(scratch, commands[i]!);
-      } catch (err) {
-        if (err instanceof IpvsError) return { error: { op: err.op, errno: err.errno, detail: err.message, index: i } };
-        throw err;
-      }
+      if (failure === null) throw err;
+      return { error: failure };
     }
     // One notification for the whole batch: the data plane applies it as one change.
-    this.model.batch(() => {
-      for (const c of commands) this.execute(c);
-    });
+    this.model.batch(() => batch.forEach((c) => this.execute(c)));
     return { result: { kind: 'ok' } };
   }
 
@@ -201,16 +202,15 @@ export class ControlHandler {
     const present: number[] = [];
     for (const id of ids) {
       const before = this.trackedSlots.get(id);
-      if (before) goneSlots.push(...before);
-      const svc = this.model.getById(id);
-      if (!svc) {
+      if (before) for (const slot of before) goneSlots.push(slot);
+      const slots = this.model.slotsOf(id);
+      if (slots === null) {
         gone.push(id);
         this.trackedSlots.delete(id);
         continue;
       }
       present.push(id);
-      const slots = svc.dests.map((d) => d.slot);
-      presentSlots.push(...slots);
+      for (const slot of slots) presentSlots.push(slot);
       this.trackedSlots.set(id, slots);
     }
     // A slot that moved to another service within the window stays tracked.
@@ -236,20 +236,20 @@ export class ControlHandler {
   }
 }
 
-/** The changes that build `config` in an empty model. */
-function planLoad(config: ModelConfig): ModelChange[] {
-  return diffConfigs({ services: [], timeouts: config.timeouts }, config);
+function isBatchSource(c: BatchSource | readonly IpvsadmCommand[]): c is BatchSource {
+  return !Array.isArray(c);
 }
 
-/** The table-changing part of a command, on any model (the live one or a scratch copy). */
+/** The table-changing part of a command, on any model (the live one or a check copy); nothing
+ *  is built for an answer. */
 function applyMutation(m: ServiceModel, c: IpvsadmCommand): void {
   switch (c.cmd) {
-    case 'add-service': m.addService(c.service); break;
-    case 'edit-service': m.editService(c.service); break;
+    case 'add-service': m.apply({ kind: 'add-service', service: c.service }); break;
+    case 'edit-service': m.apply({ kind: 'edit-service', service: c.service }); break;
     case 'delete-service': m.deleteService(c.service); break;
     case 'flush': m.flush(); break;
-    case 'add-dest': m.addDest(c.service, c.dest); break;
-    case 'edit-dest': m.editDest(c.service, c.dest); break;
+    case 'add-dest': m.apply({ kind: 'add-dest', service: c.service, dest: c.dest }); break;
+    case 'edit-dest': m.apply({ kind: 'edit-dest', service: c.service, dest: c.dest }); break;
     case 'delete-dest': m.deleteDest(c.service, c.dest); break;
     case 'set-timeouts': m.setTimeouts(c.timeouts); break;
     case 'zero': m.checkZero(c.service); break;

@@ -28,8 +28,10 @@ export type Request =
    *  last marked `more`), so that neither side holds a big table's whole listing; without it the
    *  listing comes whole, as older uvsadm expect. */
   | { id: number; type: 'command'; command: IpvsadmCommand; stream?: boolean }
-  /** -R: the commands of every line, applied in order; the first refused one stops the batch. */
-  | { id: number; type: 'batch'; commands: IpvsadmCommand[] }
+  /** -R: the commands of every line, applied in order; the first refused one stops the batch and
+   *  nothing is applied. Either `commands` (JSON objects) or `packed` (batch-codec.ts: what
+   *  uvsadm sends, a fifth of the bytes and no object per command to parse). */
+  | { id: number; type: 'batch'; commands?: IpvsadmCommand[]; packed?: PackedBatchText }
   | { id: number; type: 'ping' }
   /** Per-worker data-plane figures (batches, frames, time per stage, ring drops, drop reasons). */
   | { id: number; type: 'workers' }
@@ -41,6 +43,16 @@ export type Request =
   | { id: number; type: 'vrrp' }
   /** The checkers' view of each virtual server (uvsadm --checks). */
   | { id: number; type: 'checks' };
+
+/** A packed -R batch on the wire (batch-codec.ts). */
+export interface PackedBatchText {
+  /** PACKED_BATCH_FORMAT. */
+  format: string;
+  /** Number of commands. */
+  count: number;
+  /** The records, base64. */
+  data: string;
+}
 
 export interface ListedDest extends DestEntry {
   stats: Counters;

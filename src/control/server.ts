@@ -16,6 +16,7 @@ import type { Request, Response } from './protocol';
 import { nullLogger, type Logger } from '../runtime/log';
 import { UvsError } from '../runtime/errors';
 import { SysctlError, formatSysctl } from './sysctl';
+import { arrayBatch, PACKED_BATCH_FORMAT, PackedBatch, PackedBatchError, type BatchSource } from './batch-codec';
 
 /** Connections open at once; at the cap the one idle the longest is closed for a new one. */
 export const MAX_CONNECTIONS = 64;
@@ -225,9 +226,25 @@ export class ControlServer {
           return true;
         }
         case 'batch': {
-          const r = this.handler.executeBatch(req.commands);
+          let batch: BatchSource;
+          try {
+            batch = batchOf(req);
+          } catch (err) {
+            if (!(err instanceof PackedBatchError)) throw err;
+            this.send(socket, { id, ok: false, protocolError: err.message });
+            return false;
+          }
+          let r: ReturnType<ControlHandler['executeBatch']>;
+          try {
+            r = this.handler.executeBatch(batch);
+          } catch (err) {
+            // Found while the batch was tried on the check copy: nothing live has changed.
+            if (!(err instanceof PackedBatchError)) throw err;
+            this.send(socket, { id, ok: false, protocolError: err.message });
+            return false;
+          }
           if ('error' in r) {
-            if (r.error.errno === 'ENOMEM') this.log.error(`uvsadm -R refused at line ${(r.error.index ?? 0) + 1}, nothing applied: ${r.error.detail}`);
+            if (r.error.errno === 'ENOMEM') this.log.error(`uvsadm -R refused at command ${(r.error.index ?? 0) + 1} of ${batch.count}, nothing applied: ${r.error.detail}`);
             this.send(socket, { id, ok: false, error: r.error });
           }
           else {
@@ -319,4 +336,16 @@ export class ControlServer {
       // already gone
     }
   }
+}
+
+/** A batch request's commands: packed (uvsadm) or as JSON objects (older clients). */
+function batchOf(req: Request & { type: 'batch' }): BatchSource {
+  if (req.packed !== undefined) {
+    const p = req.packed;
+    if (p === null || typeof p !== 'object' || typeof p.data !== 'string' || !Number.isInteger(p.count)) throw new PackedBatchError('packed batch: malformed');
+    if (p.format !== PACKED_BATCH_FORMAT) throw new PackedBatchError(`packed batch: format "${String(p.format)}" unknown (this uvsd reads ${PACKED_BATCH_FORMAT})`);
+    return new PackedBatch(p.data, p.count);
+  }
+  if (!Array.isArray(req.commands)) throw new PackedBatchError('batch: neither commands nor packed');
+  return arrayBatch(req.commands);
 }

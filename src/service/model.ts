@@ -145,22 +145,32 @@ export function serviceKeyString(k: ServiceKey): string {
   return k.fwmark !== 0 ? `fwm:${k.af}:${k.fwmark}` : `${k.protocol}:${k.addr >>> 0}:${k.port}`;
 }
 
-function destKeyString(k: DestKey): string {
-  return `${k.addr >>> 0}:${k.port}`;
+/** A real server's key within its service: address and port in one exact number (48 bits), so
+ *  a table of 100,000 real servers keeps no key strings. */
+function destKeyOf(k: DestKey): number {
+  // A port that is not 16 bits (a malformed request; additions refuse it first) matches nothing.
+  if (!isU16(k.port)) return NaN;
+  return (k.addr >>> 0) * 65536 + k.port;
+}
+
+/** A real server's record: its configuration and its slot in one object (a table of 100,000 real
+ *  servers keeps 100,000 of these). Replaced, never changed in place: a check copy shares them. */
+interface DestState extends Readonly<DestConfig> {
+  readonly slot: number;
 }
 
 interface ServiceState {
   id: number;
   config: ServiceConfig;
   /** Insertion order, like the kernel's svc->destinations list. */
-  dests: Map<string, { config: DestConfig; slot: number }>;
+  dests: Map<number, DestState>;
 }
 
 /** A real server deleted while connections still referred to it: kept, unavailable, until its
  *  counters reach zero (the kernel's dest trash, ip_vs_trash_put_dest / ip_vs_dest_trash_expire). */
 interface TrashedDest {
   serviceKey: string;
-  destKey: string;
+  destKey: number;
   slot: number;
 }
 
@@ -197,12 +207,42 @@ export class ServiceModel {
    * (uvsd sets it; null = anything the kernel would accept, as with --io none). Throws IpvsError.
    */
   destPolicy: ((op: IpvsOp, dest: DestConfig) => void) | null = null;
+  /**
+   * A check-only copy (checkCopy()): every command is checked and recorded as on the live model,
+   * but the shared DestTable is only read (connection counters), never written; slots are
+   * counted, not taken. null on a live model.
+   */
+  private check: { freeSlots: number; added: DestState | null } | null = null;
 
   constructor(options: ServiceModelOptions = {}) {
     this.destTable = options.destTable ?? new DestTable(options.destCapacity ?? 4096);
     this.maxServices = options.maxServices ?? 1024;
     if (!Number.isInteger(this.maxServices) || this.maxServices < 1) throw new RangeError(`ServiceModel: bad maxServices ${this.maxServices}`);
     this.usedIds = new Uint8Array(this.maxServices);
+  }
+
+  /**
+   * A copy to try a batch on first (-R is all or nothing): it answers every command exactly as
+   * this model would (same checks, same errno, the same caps counted), shares the configuration
+   * objects (nothing here mutates them) and costs O(services) to make, not a rebuild of the
+   * table. It writes nothing shared: the live DestTable is only read, for connection counts.
+   */
+  checkCopy(): ServiceModel {
+    const c = new ServiceModel({ destTable: this.destTable, maxServices: this.maxServices });
+    c.check = { freeSlots: this.destTable.free, added: null };
+    for (const [key, s] of this.services) {
+      const copy: ServiceState = { id: s.id, config: s.config, dests: new Map(s.dests) };
+      c.services.set(key, copy);
+      c.byId.set(s.id, copy);
+    }
+    c.usedIds.set(this.usedIds);
+    c.idHint = this.idHint;
+    c.trash.push(...this.trash);
+    c.timeouts = { ...this.timeouts };
+    c.destPolicy = this.destPolicy;
+    // Changes are never announced: the copy is always inside a batch.
+    c.batchDepth = 1;
+    return c;
   }
 
   // ---- queries -------------------------------------------------------------------------------
@@ -236,6 +276,16 @@ export class ServiceModel {
     return { services, slots };
   }
 
+  /** The slots of a service's real servers, or null when no service has this id (statistics
+   *  tracking: nothing is built for a listing). */
+  slotsOf(id: number): number[] | null {
+    const s = this.byId.get(id);
+    if (!s) return null;
+    const slots: number[] = [];
+    for (const d of s.dests.values()) slots.push(d.slot);
+    return slots;
+  }
+
   /** Number of virtual services. */
   get size(): number {
     return this.services.size;
@@ -265,7 +315,7 @@ export class ServiceModel {
   exportConfig(): ModelConfig {
     const services: ModelServiceConfig[] = [];
     for (const s of this.services.values()) {
-      services.push({ ...s.config, dests: [...s.dests.values()].map((d) => ({ ...d.config })) });
+      services.push({ ...s.config, dests: [...s.dests.values()].map(destConfigOf) });
     }
     return { services, timeouts: { ...this.timeouts } };
   }
@@ -273,6 +323,10 @@ export class ServiceModel {
   // ---- service commands ----------------------------------------------------------------------
 
   addService(config: ServiceConfig): ServiceEntry {
+    return this.entry(this.insertService(config));
+  }
+
+  private insertService(config: ServiceConfig): ServiceState {
     const op: IpvsOp = 'add_service';
     checkFamily(op, config.af);
     const key = serviceKeyString(config);
@@ -285,18 +339,22 @@ export class ServiceModel {
     this.byId.set(id, state);
     this.usedIds[id] = 1;
     this.changed(id);
-    return this.entry(state);
+    return state;
   }
 
   /** ipvsadm -E replaces the whole configuration of the service (scheduler, flags, persistence). */
   editService(config: ServiceConfig): ServiceEntry {
+    return this.entry(this.updateService(config));
+  }
+
+  private updateService(config: ServiceConfig): ServiceState {
     const op: IpvsOp = 'update_service';
     checkFamily(op, config.af);
     const state = this.find(config, op);
     checkServiceConfig(op, config);
     state.config = normalizeService(config);
     this.changed(state.id);
-    return this.entry(state);
+    return state;
   }
 
   deleteService(key: ServiceKey): void {
@@ -319,14 +377,16 @@ export class ServiceModel {
       ids.push(s.id);
     }
     this.services.clear();
-    this.changed(...ids);
+    this.changed(-1, ids);
   }
 
   /** ipvsadm -Z [service]: checks the service exists; counters live in the stats layer. */
   checkZero(key: ServiceKey | null): ServiceEntry[] {
-    if (key === null) return this.list();
-    checkFamily('zero_service', key.af);
-    return [this.entry(this.find(key, 'zero_service'))];
+    if (key !== null) checkFamily('zero_service', key.af);
+    const state = key === null ? null : this.find(key, 'zero_service');
+    // A check copy only checks: its new real servers have no slots to read counters from.
+    if (this.check !== null) return [];
+    return state === null ? this.list() : [this.entry(state)];
   }
 
   setTimeouts(t: Timeouts): void {
@@ -345,53 +405,94 @@ export class ServiceModel {
   // ---- real-server commands ------------------------------------------------------------------
 
   addDest(service: ServiceKey, dest: DestConfig): DestEntry {
+    const d = this.insertDest(service, dest);
+    return this.destEntry(d, d.slot);
+  }
+
+  private insertDest(service: ServiceKey, dest: DestConfig): DestState {
     const op: IpvsOp = 'add_dest';
     checkFamily(op, service.af);
-    const state = this.find(service, op);
+    const skey = serviceKeyString(service);
+    const state = this.findByKey(skey, service, op);
     checkFamily(op, dest.af);
     checkDestConfig(op, dest);
     this.destPolicy?.(op, dest);
-    const dkey = destKeyString(dest);
+    const dkey = destKeyOf(dest);
     if (state.dests.has(dkey)) throw new IpvsError(op, 'EEXIST', `destination ${describeDest(dest)} exists`);
     // A real server deleted while connections still used it comes back from the trash with its
     // slot (ip_vs_trash_get_dest), so those connections keep counting against it.
-    const skey = serviceKeyString(service);
-    const trashIndex = this.trash.findIndex((t) => t.serviceKey === skey && t.destKey === dkey);
+    let trashIndex = -1;
+    for (let i = 0; i < this.trash.length; i++) {
+      const t = this.trash[i]!;
+      if (t.serviceKey === skey && t.destKey === dkey) {
+        trashIndex = i;
+        break;
+      }
+    }
     let slot: number;
     if (trashIndex >= 0) {
       slot = this.trash[trashIndex]!.slot;
     } else {
-      slot = this.destTable.allocate();
+      slot = this.allocateSlot();
       if (slot < 0) throw new IpvsError(op, 'ENOMEM', `the real-server table is full: ${this.destTable.capacity} real servers (uvsd --dest-max raises the cap)`);
     }
     if (trashIndex >= 0) this.trash.splice(trashIndex, 1);
-    const config = normalizeDest(dest);
-    state.dests.set(dkey, { config, slot });
-    this.writeSlot(slot, state.id, config, true);
+    let d: DestState;
+    if (this.check === null) {
+      d = destState(dest, slot);
+      this.writeSlot(slot, state.id, d, true);
+    } else {
+      // A check copy keeps only that the key is taken, and that its slot is new (past the end of
+      // the table: nothing refers to it): one shared record, not one per real server.
+      d = this.check.added ??= destState(dest, this.destTable.capacity);
+    }
+    state.dests.set(dkey, d);
     this.changed(state.id);
-    return this.destEntry(config, slot);
+    return d;
   }
 
   editDest(service: ServiceKey, dest: DestConfig): DestEntry {
+    const d = this.updateDest(service, dest);
+    return this.destEntry(d, d.slot);
+  }
+
+  private updateDest(service: ServiceKey, dest: DestConfig): DestState {
     const op: IpvsOp = 'update_dest';
     checkFamily(op, service.af);
     const state = this.find(service, op);
     checkFamily(op, dest.af);
     checkDestConfig(op, dest);
     this.destPolicy?.(op, dest);
-    const found = state.dests.get(destKeyString(dest));
+    const dkey = destKeyOf(dest);
+    const found = state.dests.get(dkey);
     if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
-    found.config = normalizeDest(dest);
-    this.writeSlot(found.slot, state.id, found.config, false);
+    // A new record, not an edit in place: a check copy shares the records with the live model.
+    // A check copy keeps the record it has (the slot is what matters there).
+    const d = this.check === null ? destState(dest, found.slot) : found;
+    state.dests.set(dkey, d);
+    if (this.check === null) this.writeSlot(d.slot, state.id, d, false);
     this.changed(state.id);
-    return this.destEntry(found.config, found.slot);
+    return d;
+  }
+
+  /** One change, with nothing built for an answer (a -R batch, a reload). Throws IpvsError. */
+  apply(c: ModelChange): void {
+    switch (c.kind) {
+      case 'add-service': this.insertService(c.service); break;
+      case 'edit-service': this.updateService(c.service); break;
+      case 'delete-service': this.deleteService(c.service); break;
+      case 'add-dest': this.insertDest(c.service, c.dest); break;
+      case 'edit-dest': this.updateDest(c.service, c.dest); break;
+      case 'delete-dest': this.deleteDest(c.service, c.dest); break;
+      case 'set-timeouts': this.setTimeouts(c.timeouts); break;
+    }
   }
 
   deleteDest(service: ServiceKey, dest: DestKey): void {
     const op: IpvsOp = 'del_dest';
     checkFamily(op, service.af);
     const state = this.find(service, op);
-    const dkey = destKeyString(dest);
+    const dkey = destKeyOf(dest);
     const found = state.dests.get(dkey);
     if (!found) throw new IpvsError(op, 'ENOENT', `no destination ${describeDest(dest)} in ${describeService(service)}`);
     state.dests.delete(dkey);
@@ -405,7 +506,7 @@ export class ServiceModel {
     for (let i = this.trash.length - 1; i >= 0; i--) {
       const t = this.trash[i]!;
       if (this.slotConnections(t.slot) === 0) {
-        this.destTable.release(t.slot);
+        this.releaseSlot(t.slot);
         this.trash.splice(i, 1);
         freed++;
       }
@@ -420,9 +521,27 @@ export class ServiceModel {
   // ---- internals -----------------------------------------------------------------------------
 
   private find(key: ServiceKey, op: IpvsOp): ServiceState {
-    const state = this.services.get(serviceKeyString(key));
+    return this.findByKey(serviceKeyString(key), key, op);
+  }
+
+  private findByKey(skey: string, key: ServiceKey, op: IpvsOp): ServiceState {
+    const state = this.services.get(skey);
     if (!state) throw new IpvsError(op, 'ESRCH', `no service ${describeService(key)}`);
     return state;
+  }
+
+  /** A free DestTable slot (a check copy counts instead), or -1 when the table is full. */
+  private allocateSlot(): number {
+    if (this.check === null) return this.destTable.allocate();
+    if (this.check.freeSlots === 0) return -1;
+    this.check.freeSlots--;
+    // Not a real slot (past the table's end): a check copy never writes to or lists it.
+    return this.destTable.capacity;
+  }
+
+  private releaseSlot(slot: number): void {
+    if (this.check === null) this.destTable.release(slot);
+    else this.check.freeSlots++;
   }
 
   /** The lowest free service id, or -1 when all maxServices are taken. */
@@ -438,19 +557,23 @@ export class ServiceModel {
   }
 
   private slotConnections(slot: number): number {
+    // A slot a check copy made up (past the end) is new: nothing refers to it.
+    if (slot >= this.destTable.capacity) return 0;
     const t = this.destTable;
     return t.load(slot, DestField.ACTIVE) + t.load(slot, DestField.INACTIVE) + t.load(slot, DestField.PERSIST);
   }
 
-  private retireDest(serviceKey: string, destKey: string, slot: number): void {
+  private retireDest(serviceKey: string, destKey: number, slot: number): void {
     if (this.slotConnections(slot) === 0) {
-      this.destTable.release(slot);
+      this.releaseSlot(slot);
       return;
     }
     // Connections still point here: stop scheduling to it, keep the slot (IP_VS_DEST_F_AVAILABLE).
-    const t = this.destTable;
-    t.updateFlags(slot, 0, DestFlag.AVAILABLE);
-    Atomics.add(t.cells, t.base(slot) + DestField.GEN, 1);
+    if (this.check === null) {
+      const t = this.destTable;
+      t.updateFlags(slot, 0, DestFlag.AVAILABLE);
+      Atomics.add(t.cells, t.base(slot) + DestField.GEN, 1);
+    }
     this.trash.push({ serviceKey, destKey, slot });
   }
 
@@ -488,7 +611,7 @@ export class ServiceModel {
     // The kernel's list order: __ip_vs_update_dest adds a new real server at the head
     // (list_add_rcu), so the newest comes first; editing one does not move it.
     const dests: DestEntry[] = [];
-    for (const d of s.dests.values()) dests.push(this.destEntry(d.config, d.slot));
+    for (const d of s.dests.values()) dests.push(this.destEntry(d, d.slot));
     dests.reverse();
     const c = s.config;
     return {
@@ -497,9 +620,12 @@ export class ServiceModel {
     };
   }
 
-  private changed(...ids: number[]): void {
+  /** After a change of service `id` (-1: none in particular, the timeouts), or of `ids`. */
+  private changed(id = -1, ids?: readonly number[]): void {
     this.generation++;
-    for (const id of ids) this.changedAt.set(id, this.generation);
+    if (this.check !== null) return;
+    if (id >= 0) this.changedAt.set(id, this.generation);
+    if (ids) for (const i of ids) this.changedAt.set(i, this.generation);
     if (this.batchDepth > 0) {
       this.batchChanged = true;
       return;
@@ -572,10 +698,12 @@ function checkDestConfig(op: IpvsOp, d: DestConfig): void {
   if (!isU32(d.addr) || !isInt31(d.weight) || !isInt31(d.uThreshold) || !isInt31(d.lThreshold)) {
     throw new IpvsError(op, 'EINVAL', 'malformed real server');
   }
-  if (![ForwardMethod.MASQ, ForwardMethod.LOCAL, ForwardMethod.TUNNEL, ForwardMethod.DROUTE].includes(d.fwd)) {
+  const fwd = d.fwd;
+  if (fwd !== ForwardMethod.MASQ && fwd !== ForwardMethod.LOCAL && fwd !== ForwardMethod.TUNNEL && fwd !== ForwardMethod.DROUTE) {
     throw new IpvsError(op, 'EINVAL', `unknown forwarding method ${String(d.fwd)}`);
   }
-  if (![TunnelType.IPIP, TunnelType.GUE, TunnelType.GRE].includes(d.tunType) || !Number.isInteger(d.tunFlags) ||
+  const tun = d.tunType;
+  if ((tun !== TunnelType.IPIP && tun !== TunnelType.GUE && tun !== TunnelType.GRE) || !Number.isInteger(d.tunFlags) ||
     d.tunFlags < 0 || d.tunFlags > (TUN_F_CSUM | TUN_F_REMCSUM)) {
     throw new IpvsError(op, 'EINVAL', 'bad tunnel type or flags');
   }
@@ -606,6 +734,28 @@ function normalizeService(c: ServiceConfig): ServiceConfig {
     netmask: c.netmask >>> 0,
     peName: c.peName,
   };
+}
+
+/** The stored record of a real server: normalized, with its slot. */
+function destState(d: DestConfig, slot: number): DestState {
+  return {
+    af: d.af,
+    addr: d.addr >>> 0,
+    port: d.port,
+    fwd: d.fwd,
+    weight: d.weight,
+    uThreshold: d.uThreshold,
+    lThreshold: d.lThreshold,
+    tunType: d.tunType,
+    tunPort: d.tunPort,
+    tunFlags: d.tunFlags,
+    slot,
+  };
+}
+
+/** A record's configuration alone (exportConfig: what a reload diffs). */
+function destConfigOf(d: DestState): DestConfig {
+  return normalizeDest(d);
 }
 
 function normalizeDest(d: DestConfig): DestConfig {
@@ -688,8 +838,8 @@ export function diffConfigs(from: ModelConfig, to: ModelConfig): ModelChange[] {
       continue;
     }
     if (!sameService(old, s)) changes.push({ kind: 'edit-service', service: serviceOnly(s) });
-    const oldDests = new Map(old.dests.map((d) => [destKeyString(d), d] as const));
-    const newDests = new Map(s.dests.map((d) => [destKeyString(d), d] as const));
+    const oldDests = new Map(old.dests.map((d) => [destKeyOf(d), d] as const));
+    const newDests = new Map(s.dests.map((d) => [destKeyOf(d), d] as const));
     for (const [dk, d] of oldDests) if (!newDests.has(dk)) changes.push({ kind: 'delete-dest', service: s, dest: d });
     for (const [dk, d] of newDests) {
       const o = oldDests.get(dk);
@@ -707,15 +857,7 @@ export function diffConfigs(from: ModelConfig, to: ModelConfig): ModelChange[] {
 
 /** Applies one change; throws IpvsError as the single commands do. */
 export function applyChange(model: ServiceModel, c: ModelChange): void {
-  switch (c.kind) {
-    case 'add-service': model.addService(c.service); break;
-    case 'edit-service': model.editService(c.service); break;
-    case 'delete-service': model.deleteService(c.service); break;
-    case 'add-dest': model.addDest(c.service, c.dest); break;
-    case 'edit-dest': model.editDest(c.service, c.dest); break;
-    case 'delete-dest': model.deleteDest(c.service, c.dest); break;
-    case 'set-timeouts': model.setTimeouts(c.timeouts); break;
-  }
+  model.apply(c);
 }
 
 /** Checks a whole configuration against a scratch model first, so applying it to the live model

@@ -63,74 +63,188 @@ function shr(v: number, n: number): number {
   return Math.floor(v / 2 ** n);
 }
 
+// One entity's estimator state and -Z baseline, as doubles at `at` in a Float64Array: the last
+// totals, the scaled averages (struct ip_vs_estimator), the baseline. A table of 100,000 real
+// servers keeps them in one array rather than 300,000 objects for the collector to trace.
+const LAST = 0;
+const AVG = 5;
+const BASE = 10;
+const FLAG = 15;
+const CELLS = 16;
+const C_CONNS = 0;
+const C_INPKTS = 1;
+const C_OUTPKTS = 2;
+const C_INBYTES = 3;
+const C_OUTBYTES = 4;
+
+function estReset(a: Float64Array, at: number, now: Counters): void {
+  a[at + LAST + C_CONNS] = now.conns;
+  a[at + LAST + C_INPKTS] = now.inpkts;
+  a[at + LAST + C_OUTPKTS] = now.outpkts;
+  a[at + LAST + C_INBYTES] = now.inbytes;
+  a[at + LAST + C_OUTBYTES] = now.outbytes;
+  for (let i = 0; i < 5; i++) a[at + AVG + i] = 0;
+}
+
+/** avg += ((now - last) << scale - avg) >> 2, for one counter (ip_vs_chain_estimation). */
+function estStep(a: Float64Array, at: number, k: number, now: number, scale: number): void {
+  const rate = (now - a[at + LAST + k]!) * scale;
+  a[at + LAST + k] = now;
+  const avg = a[at + AVG + k]!;
+  a[at + AVG + k] = avg + shr(rate - avg, 2);
+}
+
+function estTick(a: Float64Array, at: number, now: Counters): void {
+  estStep(a, at, C_CONNS, now.conns, 512);
+  estStep(a, at, C_INPKTS, now.inpkts, 512);
+  estStep(a, at, C_OUTPKTS, now.outpkts, 512);
+  // Bytes: scaled by 2^5 only, then halved for the 2-second period: << 4.
+  estStep(a, at, C_INBYTES, now.inbytes, 16);
+  estStep(a, at, C_OUTBYTES, now.outbytes, 16);
+}
+
+/** ip_vs_read_estimator: unscale with rounding. */
+function estRead(a: Float64Array, at: number, out: Rates): Rates {
+  out.cps = shr(a[at + AVG + C_CONNS]! + 0x1ff, 10);
+  out.inpps = shr(a[at + AVG + C_INPKTS]! + 0x1ff, 10);
+  out.outpps = shr(a[at + AVG + C_OUTPKTS]! + 0x1ff, 10);
+  out.inbps = shr(a[at + AVG + C_INBYTES]! + 0xf, 5);
+  out.outbps = shr(a[at + AVG + C_OUTBYTES]! + 0xf, 5);
+  return out;
+}
+
 /** One entity's estimator state (struct ip_vs_estimator). */
 export class Estimator {
-  private lastConns = 0;
-  private lastInpkts = 0;
-  private lastOutpkts = 0;
-  private lastInbytes = 0;
-  private lastOutbytes = 0;
-  private cps = 0;
-  private inpps = 0;
-  private outpps = 0;
-  private inbps = 0;
-  private outbps = 0;
+  private readonly a = new Float64Array(CELLS);
 
   /** Starts from the current totals so the first interval does not count history as a burst. */
   reset(now: Counters): void {
-    this.lastConns = now.conns;
-    this.lastInpkts = now.inpkts;
-    this.lastOutpkts = now.outpkts;
-    this.lastInbytes = now.inbytes;
-    this.lastOutbytes = now.outbytes;
-    this.cps = this.inpps = this.outpps = this.inbps = this.outbps = 0;
+    estReset(this.a, 0, now);
   }
 
   /** One 2-second tick (ip_vs_estimation_timer / ip_vs_chain_estimation). */
   tick(now: Counters): void {
-    let rate = (now.conns - this.lastConns) * 512;
-    this.lastConns = now.conns;
-    this.cps += shr(rate - this.cps, 2);
-    rate = (now.inpkts - this.lastInpkts) * 512;
-    this.lastInpkts = now.inpkts;
-    this.inpps += shr(rate - this.inpps, 2);
-    rate = (now.outpkts - this.lastOutpkts) * 512;
-    this.lastOutpkts = now.outpkts;
-    this.outpps += shr(rate - this.outpps, 2);
-    // Bytes: scaled by 2^5 only, then halved for the 2-second period: << 4.
-    rate = (now.inbytes - this.lastInbytes) * 16;
-    this.lastInbytes = now.inbytes;
-    this.inbps += shr(rate - this.inbps, 2);
-    rate = (now.outbytes - this.lastOutbytes) * 16;
-    this.lastOutbytes = now.outbytes;
-    this.outbps += shr(rate - this.outbps, 2);
+    estTick(this.a, 0, now);
   }
 
   /** ip_vs_read_estimator: unscale with rounding. */
   read(out: Rates): Rates {
-    out.cps = shr(this.cps + 0x1ff, 10);
-    out.inpps = shr(this.inpps + 0x1ff, 10);
-    out.outpps = shr(this.outpps + 0x1ff, 10);
-    out.inbps = shr(this.inbps + 0xf, 5);
-    out.outbps = shr(this.outbps + 0xf, 5);
-    return out;
+    return estRead(this.a, 0, out);
   }
 }
 
-interface Tracked {
-  est: Estimator;
-  /** Totals at the last `-Z` (displayed = source total - base). */
-  base: Counters;
-  seen: boolean;
+/** Tracked entities (service ids or real-server slots, small integers) and their estimator
+ *  state, in one growable Float64Array indexed by id. */
+class TrackTable {
+  private a = new Float64Array(64 * CELLS);
+
+  constructor(private readonly read: (id: number, out: Counters) => void, private readonly scratch: Counters) {}
+
+  has(id: number): boolean {
+    const at = id * CELLS;
+    return at < this.a.length && this.a[at + FLAG] !== 0;
+  }
+
+  /** Room for ids up to `maxId`, in one step: growing a large array in many doublings costs a
+   *  collection each (V8 counts the external memory), which a restore of 100,000 real servers
+   *  would pay a dozen times. */
+  reserve(maxId: number): void {
+    const need = (maxId + 1) * CELLS;
+    if (need <= this.a.length) return;
+    const grown = new Float64Array(Math.max(this.a.length * 2, need + (need >> 2)));
+    grown.set(this.a);
+    this.a = grown;
+  }
+
+  /** Starts tracking `id` from its current totals (a re-added entity starts from zero). */
+  start(id: number): void {
+    this.reserve(id);
+    this.restart(id);
+    this.a[id * CELLS + FLAG] = 1;
+  }
+
+  /** start() for every id not tracked yet. */
+  startAll(ids: Iterable<number>): void {
+    const list = Array.isArray(ids) ? (ids as readonly number[]) : Array.from(ids);
+    let max = -1;
+    for (const id of list) if (id > max) max = id;
+    if (max >= 0) this.reserve(max);
+    for (const id of list) if (!this.has(id)) this.start(id);
+  }
+
+  /** -Z, or a new source: estimator and baseline restart from the current totals. */
+  restart(id: number): void {
+    const at = id * CELLS;
+    const now = this.scratch;
+    this.read(id, now);
+    estReset(this.a, at, now);
+    this.a[at + BASE + C_CONNS] = now.conns;
+    this.a[at + BASE + C_INPKTS] = now.inpkts;
+    this.a[at + BASE + C_OUTPKTS] = now.outpkts;
+    this.a[at + BASE + C_INBYTES] = now.inbytes;
+    this.a[at + BASE + C_OUTBYTES] = now.outbytes;
+  }
+
+  delete(id: number): void {
+    const at = id * CELLS;
+    if (at < this.a.length) this.a[at + FLAG] = 0;
+  }
+
+  /** Every tracked id, in id order. */
+  forEach(visit: (id: number) => void): void {
+    for (let at = FLAG, id = 0; at < this.a.length; at += CELLS, id++) if (this.a[at] !== 0) visit(id);
+  }
+
+  /** Keeps exactly `ids` tracked: new ones start, the others are dropped. */
+  sync(ids: Iterable<number>): void {
+    const list = Array.isArray(ids) ? (ids as readonly number[]) : Array.from(ids);
+    let max = -1;
+    for (const id of list) if (id > max) max = id;
+    if (max >= 0) this.reserve(max);
+    const a = this.a;
+    // 2: tracked but not (yet) seen in `ids`.
+    for (let at = FLAG; at < a.length; at += CELLS) if (a[at] !== 0) a[at] = 2;
+    for (const id of list) {
+      if (this.has(id)) this.a[id * CELLS + FLAG] = 1;
+      else this.start(id);
+    }
+    for (let at = FLAG; at < this.a.length; at += CELLS) if (this.a[at] === 2) this.a[at] = 0;
+  }
+
+  tick(id: number): void {
+    this.read(id, this.scratch);
+    estTick(this.a, id * CELLS, this.scratch);
+  }
+
+  /** Counters since the last -Z and the rates of `id`; zeros and no rates when not tracked. */
+  report(id: number): { counters: Counters; rates: Rates } {
+    const now = zeroCounters();
+    this.read(id, now);
+    const rates: Rates = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+    if (!this.has(id)) return { counters: now, rates };
+    const at = id * CELLS;
+    const a = this.a;
+    estRead(a, at, rates);
+    return {
+      counters: {
+        conns: now.conns - a[at + BASE + C_CONNS]!,
+        inpkts: now.inpkts - a[at + BASE + C_INPKTS]!,
+        outpkts: now.outpkts - a[at + BASE + C_OUTPKTS]!,
+        inbytes: now.inbytes - a[at + BASE + C_INBYTES]!,
+        outbytes: now.outbytes - a[at + BASE + C_OUTBYTES]!,
+      },
+      rates,
+    };
+  }
 }
 
 /** Per-service and per-real-server statistics over a CounterSource: the estimators, the `-Z`
  *  baselines, and what `--stats` / `--rate` print. */
 export class StatsBook {
   private source: CounterSource;
-  private readonly services = new Map<number, Tracked>();
-  private readonly dests = new Map<number, Tracked>();
   private readonly scratch = zeroCounters();
+  private readonly services = new TrackTable((id, out) => this.source.readService(id, out), this.scratch);
+  private readonly dests = new TrackTable((slot, out) => this.source.readDest(slot, out), this.scratch);
   /** Totals at the last `-Z` of the whole table. */
   private totalBase = zeroCounters();
 
@@ -143,21 +257,15 @@ export class StatsBook {
     this.source = source;
     this.totalBase = zeroCounters();
     this.source.readTotal?.(this.totalBase);
-    for (const [id, t] of this.services) this.restart(t, () => this.source.readService(id, this.scratch));
-    for (const [slot, t] of this.dests) this.restart(t, () => this.source.readDest(slot, this.scratch));
-  }
-
-  private restart(t: Tracked, read: () => void): void {
-    read();
-    t.est.reset(this.scratch);
-    t.base = { ...this.scratch };
+    this.services.forEach((id) => this.services.restart(id));
+    this.dests.forEach((slot) => this.dests.restart(slot));
   }
 
   /** Keeps exactly these ids tracked: new ones start at the current totals, gone ones are dropped
    *  (a re-added service or real server starts from zero, as a new kernel object would). */
   track(serviceIds: Iterable<number>, destSlots: Iterable<number>): void {
-    sync(this.services, serviceIds, (id, out) => this.source.readService(id, out), this.scratch);
-    sync(this.dests, destSlots, (slot, out) => this.source.readDest(slot, out), this.scratch);
+    this.services.sync(serviceIds);
+    this.dests.sync(destSlots);
   }
 
   /** The incremental form of track(): ids that stopped existing, then ids that (may) have
@@ -165,43 +273,24 @@ export class StatsBook {
   trackChanges(gone: { services: Iterable<number>; slots: Iterable<number> }, present: { services: Iterable<number>; slots: Iterable<number> }): void {
     for (const id of gone.services) this.services.delete(id);
     for (const slot of gone.slots) this.dests.delete(slot);
-    const start = (map: Map<number, Tracked>, id: number, read: (id: number, out: Counters) => void): void => {
-      if (map.has(id)) return;
-      read(id, this.scratch);
-      const est = new Estimator();
-      est.reset(this.scratch);
-      map.set(id, { est, base: { ...this.scratch }, seen: true });
-    };
-    for (const id of present.services) start(this.services, id, (i, out) => this.source.readService(i, out));
-    for (const slot of present.slots) start(this.dests, slot, (i, out) => this.source.readDest(i, out));
+    this.services.startAll(present.services);
+    this.dests.startAll(present.slots);
   }
 
   /** One estimator period. */
   tick(): void {
-    for (const [id, t] of this.services) {
-      this.source.readService(id, this.scratch);
-      t.est.tick(this.scratch);
-    }
-    for (const [slot, t] of this.dests) {
-      this.source.readDest(slot, this.scratch);
-      t.est.tick(this.scratch);
-    }
+    this.services.forEach((id) => this.services.tick(id));
+    this.dests.forEach((slot) => this.dests.tick(slot));
   }
 
   /** ipvsadm -Z: counters and rates of these services and their real servers restart from zero
    *  (ip_vs_zero_stats). */
   zero(serviceIds: readonly number[], destSlots: readonly number[]): void {
-    for (const id of serviceIds) {
-      const t = this.services.get(id);
-      if (t) this.restart(t, () => this.source.readService(id, this.scratch));
-    }
-    for (const slot of destSlots) {
-      const t = this.dests.get(slot);
-      if (t) this.restart(t, () => this.source.readDest(slot, this.scratch));
-    }
+    for (const id of serviceIds) if (this.services.has(id)) this.services.restart(id);
+    for (const slot of destSlots) if (this.dests.has(slot)) this.dests.restart(slot);
   }
 
-  /** /proc/net/ip_vs_stats's totals: every connection, packet and byte counted since start or
+/** /proc/net/ip_vs_stats's totals: every connection, packet and byte counted since start or
    *  since the last `-Z` of the whole table (ip_vs_zero_all zeroes tot_stats too). */
   totals(): Counters {
     const now = zeroCounters();
@@ -217,49 +306,10 @@ export class StatsBook {
   }
 
   serviceStats(id: number): { counters: Counters; rates: Rates } {
-    return this.report(this.services.get(id), (out) => this.source.readService(id, out));
+    return this.services.report(id);
   }
 
   destStats(slot: number): { counters: Counters; rates: Rates } {
-    return this.report(this.dests.get(slot), (out) => this.source.readDest(slot, out));
+    return this.dests.report(slot);
   }
-
-  private report(t: Tracked | undefined, read: (out: Counters) => void): { counters: Counters; rates: Rates } {
-    const now = zeroCounters();
-    read(now);
-    const rates: Rates = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
-    if (!t) return { counters: now, rates };
-    t.est.read(rates);
-    return {
-      counters: {
-        conns: now.conns - t.base.conns,
-        inpkts: now.inpkts - t.base.inpkts,
-        outpkts: now.outpkts - t.base.outpkts,
-        inbytes: now.inbytes - t.base.inbytes,
-        outbytes: now.outbytes - t.base.outbytes,
-      },
-      rates,
-    };
-  }
-}
-
-function sync(
-  map: Map<number, Tracked>,
-  ids: Iterable<number>,
-  read: (id: number, out: Counters) => void,
-  scratch: Counters,
-): void {
-  for (const t of map.values()) t.seen = false;
-  for (const id of ids) {
-    const t = map.get(id);
-    if (t) {
-      t.seen = true;
-      continue;
-    }
-    read(id, scratch);
-    const est = new Estimator();
-    est.reset(scratch);
-    map.set(id, { est, base: { ...scratch }, seen: true });
-  }
-  for (const [id, t] of map) if (!t.seen) map.delete(id);
 }

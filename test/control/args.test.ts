@@ -26,6 +26,9 @@ test('inet_aton forms', () => {
     ['10.0.0.1', '10.0.0.1'], ['10.1', '10.0.0.1'], ['10.1.2', '10.1.0.2'], ['0x0a.1', '10.0.0.1'],
     ['012.0.0.1', '10.0.0.1'], ['167772161', '10.0.0.1'], ['10.65536', '10.1.0.0'], ['4294967295', '255.255.255.255'],
     ['1.2.3.4.5', null], ['256.1', null], ['1..2', null], ['', null], ['09.1', null], ['1.2.3.256', null], ['x', null],
+    // The four-decimal-parts spelling has its own quick reader: its edges, and what it leaves to the full one.
+    ['0.0.0.0', '0.0.0.0'], ['255.255.255.255', '255.255.255.255'], ['01.2.3.4', '1.2.3.4'], ['1.2.3.04', '1.2.3.4'],
+    ['1.2.3.4 x', '1.2.3.4'], ['1.2.3.', null], ['.1.2.3', null], ['1000.2.3.4', null], ['1.2.3.4.', null], ['1.2.3.1000', null],
   ];
   for (const [text, want] of table) {
     const got = inetAton(text);
@@ -40,6 +43,10 @@ test('string_to_number is strtol over the whole string', () => {
   assert.equal(stringToNumber('7 ', 0, 10), -1);
   assert.equal(stringToNumber('', 0, 10), -1);
   assert.equal(stringToNumber('0x10', 0, 100), -1);
+  assert.equal(stringToNumber('007', 0, 10), 7);
+  assert.equal(stringToNumber('999999999', 0, 2147483647), 999999999);
+  assert.equal(stringToNumber('2147483648', 0, 2147483647), -1);
+  assert.equal(stringToNumber('5', 6, 10), -1);
 });
 
 test('combined short options and attached arguments', () => {
@@ -103,6 +110,12 @@ test('-R input lines: words, "ipvsadm" skipped, comments dropped', () => {
   assert.deepEqual(splitRestoreLines('ipvsadm -A -t 1.2.3.4:80 -s rr\n\n  # only a comment\n-a -t 1.2.3.4:80 -r 5.6.7.8 # tail\n'), [
     ['-A', '-t', '1.2.3.4:80', '-s', 'rr'],
     ['-a', '-t', '1.2.3.4:80', '-r', '5.6.7.8'],
+  ]);
+  // Tabs and CRs separate words; a '#' inside a word keeps that word and ends the line; no
+  // newline at the end still ends the last line.
+  assert.deepEqual(splitRestoreLines('-A\t-t 1.2.3.4:80#x -s rr\r\n#-C\n \t\n-D -t 1.2.3.4:80'), [
+    ['-A', '-t', '1.2.3.4:80#x'],
+    ['-D', '-t', '1.2.3.4:80'],
   ]);
   // A -R inside -R input is refused as ipvsadm refuses it (restore_table).
   assert.throws(

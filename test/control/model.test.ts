@@ -101,3 +101,40 @@ test('reload by diff keeps unchanged real servers in place and checks the whole 
   assert.throws(() => planReload(m, bad), IpvsError);
   assert.equal(snapshot(m), before);
 });
+
+test('a check copy answers as the live model would, counts the caps with what the batch frees, and writes nothing shared', () => {
+  const m = new ServiceModel({ destCapacity: 3, maxServices: 2 });
+  m.addService(svc(VIP, 80));
+  m.addDest(svc(VIP, 80), dest(0x0a000002, 80));
+  const busy = m.addDest(svc(VIP, 80), dest(0x0a000003, 80));
+  m.destTable.add(busy.slot, DestField.ACTIVE, 1);
+  const before = snapshot(m);
+  const gen = m.generation;
+
+  const c = m.checkCopy();
+  // Same refusals as the live model.
+  assert.throws(() => c.apply({ kind: 'add-service', service: svc(VIP, 80) }), (e: unknown) => e instanceof IpvsError && e.errno === 'EEXIST');
+  assert.throws(() => c.apply({ kind: 'add-dest', service: svc(VIP, 81), dest: dest(0x0a000004, 80) }), (e: unknown) => e instanceof IpvsError && e.errno === 'ESRCH');
+  // One slot is free: the first new real server fits, the second does not.
+  c.apply({ kind: 'add-service', service: svc(VIP, 81) });
+  c.apply({ kind: 'add-dest', service: svc(VIP, 81), dest: dest(0x0a000004, 80) });
+  assert.throws(() => c.apply({ kind: 'add-dest', service: svc(VIP, 81), dest: dest(0x0a000005, 80) }), (e: unknown) => e instanceof IpvsError && e.errno === 'ENOMEM');
+  assert.throws(() => c.apply({ kind: 'add-service', service: svc(VIP, 82) }), (e: unknown) => e instanceof IpvsError && e.errno === 'ENOMEM');
+  // A deleted idle real server frees its slot; one with connections goes to the trash and keeps it,
+  // and comes back from there without a new slot.
+  c.deleteDest(svc(VIP, 80), dest(0x0a000002, 80));
+  c.apply({ kind: 'add-dest', service: svc(VIP, 81), dest: dest(0x0a000005, 80) });
+  c.deleteDest(svc(VIP, 80), dest(0x0a000003, 80));
+  assert.throws(() => c.apply({ kind: 'add-dest', service: svc(VIP, 81), dest: dest(0x0a000006, 80) }), (e: unknown) => e instanceof IpvsError && e.errno === 'ENOMEM');
+  c.apply({ kind: 'add-dest', service: svc(VIP, 80), dest: dest(0x0a000003, 80) });
+  c.apply({ kind: 'edit-dest', service: svc(VIP, 80), dest: dest(0x0a000003, 80, 9) });
+  c.apply({ kind: 'edit-service', service: svc(VIP, 80, 'wlc') });
+  assert.deepEqual(c.checkZero(svc(VIP, 81)), []);
+  c.flush();
+
+  // The live model, its slots and its listeners saw none of it.
+  assert.equal(snapshot(m), before);
+  assert.equal(m.generation, gen);
+  assert.equal(m.size, 1);
+  assert.deepEqual(m.list()[0]!.dests.map((d) => [d.addr, d.weight]), [[0x0a000003, 1], [0x0a000002, 1]]);
+});

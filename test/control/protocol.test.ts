@@ -45,3 +45,31 @@ test('malformed requests get errors; the table is unchanged and the daemon keeps
     await lab.close();
   }
 });
+
+test('-R batches: packed (what uvsadm sends) or as JSON commands (older clients); a malformed packed one changes nothing', async () => {
+  const lab = await startLab();
+  try {
+    const { BatchEncoder, PACKED_BATCH_FORMAT } = await import('../../src/control/batch-codec');
+    const before = (await uvsadm(lab, ['-S', '-n'])).stdout;
+    const enc = new BatchEncoder();
+    enc.add({ cmd: 'add-service', service: { fwmark: 0, af: 4, protocol: 6, addr: 0x0a000009, port: 80, scheduler: 'rr', flags: 0, timeout: 0, netmask: 0xffffffff, peName: '' } });
+    const truncated = Buffer.from(enc.base64(), 'base64').subarray(0, 5).toString('base64');
+    const answers = await exchange(lab.socketPath, [
+      JSON.stringify({ id: 1, type: 'batch', packed: { format: PACKED_BATCH_FORMAT, count: 1, data: truncated } }),
+      JSON.stringify({ id: 2, type: 'batch', packed: { format: 'uvs-batch/9', count: 1, data: enc.base64() } }),
+      JSON.stringify({ id: 3, type: 'batch' }),
+    ]).then((a) => a.map((l) => JSON.parse(l) as { id: number; ok: boolean; protocolError?: string }));
+    assert.deepEqual(answers.map((a) => [a.id, a.ok]), [[1, false], [2, false], [3, false]]);
+    assert.match(answers[0]!.protocolError!, /truncated/);
+    assert.match(answers[1]!.protocolError!, /format "uvs-batch\/9" unknown/);
+    assert.equal((await uvsadm(lab, ['-S', '-n'])).stdout, before);
+    const ok = await exchange(lab.socketPath, [
+      JSON.stringify({ id: 4, type: 'batch', packed: { format: PACKED_BATCH_FORMAT, count: 1, data: enc.base64() } }),
+      JSON.stringify({ id: 5, type: 'batch', commands: [{ cmd: 'add-service', service: { fwmark: 0, af: 4, protocol: 17, addr: 0x0a000009, port: 53, scheduler: 'wlc', flags: 0, timeout: 0, netmask: 0xffffffff, peName: '' } }] }),
+    ]).then((a) => a.map((l) => JSON.parse(l) as { id: number; ok: boolean }));
+    assert.deepEqual(ok.map((a) => [a.id, a.ok]), [[4, true], [5, true]]);
+    assert.equal((await uvsadm(lab, ['-S', '-n'])).stdout, `${before}-A -t 10.0.0.9:80 -s rr\n-A -u 10.0.0.9:53 -s wlc\n`);
+  } finally {
+    await lab.close();
+  }
+});

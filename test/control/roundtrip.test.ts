@@ -45,10 +45,13 @@ test('-R applies nothing when one line is refused or does not parse', async () =
     await uvsadm(lab, ['-A', '-t', '10.0.0.1:80', '-s', 'rr']);
     const before = (await uvsadm(lab, ['-S', '-n'])).stdout;
     const refused = await uvsadm(lab, ['-R'], '-A -t 10.0.0.2:80 -s rr\n-a -t 10.0.0.2:80 -r 10.0.1.1\n-A -t 10.0.0.1:80 -s rr\n');
-    assert.deepEqual(refused, { status: 255, stdout: '', stderr: 'Service already exists\n' });
+    assert.deepEqual(refused, { status: 255, stdout: '', stderr: 'Service already exists\nuvsadm: -R: nothing restored: line 3: -A -t 10.0.0.1:80 -s rr\n' });
     assert.equal((await uvsadm(lab, ['-S', '-n'])).stdout, before);
     const unparsable = await uvsadm(lab, ['-R'], '-A -t 10.0.0.3:80 -s rr\n-a -t 10.0.0.3:80 -r 10.0.1.1 -w 70000\n');
-    assert.deepEqual(unparsable, { status: 2, stdout: '', stderr: 'illegal weight specified\n' });
+    assert.deepEqual(unparsable, { status: 2, stdout: '', stderr: 'illegal weight specified\nuvsadm: -R: nothing restored: line 2: -a -t 10.0.0.3:80 -r 10.0.1.1 -w 70000\n' });
+    // Line numbers count the input's lines, comments and blank lines included.
+    const later = await uvsadm(lab, ['-R'], '# a comment\n\n-A -t 10.0.0.4:80 -s rr\n-A -t 10.0.0.4:80 -s rr # again\n');
+    assert.deepEqual(later, { status: 255, stdout: '', stderr: 'Service already exists\nuvsadm: -R: nothing restored: line 4: -A -t 10.0.0.4:80 -s rr\n' });
     assert.equal((await uvsadm(lab, ['-S', '-n'])).stdout, before);
   } finally {
     await lab.close();
