@@ -305,7 +305,7 @@ export interface NativeAddon {
   readonly RawSocket: new (options: RawSocketOptions) => RawSocket;
   readonly FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => FdWatcher;
   /** Busy-polls the RX rings of `sockets` (each must have a ring): see RingPoller. */
-  readonly RingPoller: new (sockets: PacketSocket[]) => RingPoller;
+  readonly RingPoller: new (sockets: PacketSocket[], idlePolicy?: boolean) => RingPoller;
   /** if_nametoindex; throws ENODEV for an unknown name. */
   ifIndex(name: string): number;
   ifInfo(name: string): InterfaceInfo;
@@ -326,6 +326,12 @@ export interface NativeAddon {
   clockRealtimeUs(): number;
   /** When this thread's last FdWatcher callback began, before its JS (CLOCK_REALTIME µs). */
   lastPollUs(): number;
+  /** The calling thread's CPU affinity (sched_getaffinity), ascending. */
+  threadCpus(): number[];
+  /** Sets the calling thread's CPU affinity (sched_setaffinity of this thread only). */
+  pinThread(cpus: readonly number[]): void;
+  /** sched_getcpu(): the CPU the calling thread runs on now. */
+  currentCpu(): number;
   /** One datagram to an AF_UNIX SOCK_DGRAM socket (/dev/log, $NOTIFY_SOCKET; '@name' is
    *  abstract): true when sent, false when it would block; throws (code ENOENT, ECONNREFUSED, ...). */
   unixDgramSend(path: string, buffer: ArrayBuffer | ArrayBufferView): boolean;
