@@ -1064,7 +1064,7 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
 class RingPoller : public Napi::ObjectWrap<RingPoller> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "RingPoller", {InstanceMethod<&RingPoller::Spin>("spin")});
+    return DefineClass(env, "RingPoller", {InstanceMethod<&RingPoller::Spin>("spin"), InstanceAccessor<&RingPoller::Starved>("starved")});
   }
 
   explicit RingPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingPoller>(info) {
@@ -1106,8 +1106,13 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     // priority (nice −20 in the bench) with sched_yield starved the co-located nice-0 real servers
     // and TUN decapsulators (native/README.md "Adaptive busy polling"). The policy is restored
     // before returning (its nice kept: static_prio is untouched by SCHED_IDLE).
+    const int64_t start = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+    // Starved lately (see below): no spin for a while, the worker sleeps in epoll_wait and is woken
+    // at its own priority.
+    if (idlePolicy_ && start < starvedUntil_) return Napi::Number::New(env, -1);
     const bool idled = idlePolicy_ && SetIdle(true);
     int found = -1;
+    int64_t look = start;
     for (;;) {
       for (size_t i = 0; i < n; i++) {
         PacketSocket* s = sockets_[i];
@@ -1118,7 +1123,19 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
         }
       }
       clock_gettime(CLOCK_MONOTONIC, &ts);
-      if (static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec >= deadline) goto out;
+      const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+      // An idle-policy spin runs only while nothing else wants its CPU; one that was kept off the
+      // CPU for over STARVED_NS saw its CPU saturated by other work, where it could sit runnable
+      // but starved with frames in the ring (a SCHED_IDLE thread gets a tiny share against normal
+      // ones). Then spins stop for STARVED_PAUSE_NS: the worker sleeps and is woken at its own
+      // priority, as without busy polling.
+      if (idled && now - look > STARVED_NS) {
+        starvedUntil_ = now + STARVED_PAUSE_NS;
+        starved_++;
+        goto out;
+      }
+      look = now;
+      if (now >= deadline) goto out;
       // Give the CPU to any other runnable thread first (NAPI busy polling likewise stops on
       // need_resched): on a machine where the client, the servers or the kernel's softirq
       // threads share our CPUs, a spin that held the CPU would delay the very replies it waits for.
@@ -1129,6 +1146,9 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     if (idled && !SetIdle(false)) idlePolicy_ = false;
     return Napi::Number::New(env, found);
   }
+
+  // Spins ended because the thread was kept off its CPU (see Spin): each pauses spinning for 1 s.
+  Napi::Value Starved(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), starved_); }
 
   // SCHED_IDLE on (true) or back to SCHED_OTHER; false when the kernel refused (then spins stay at
   // the thread's own policy: leaving SCHED_IDLE needs RLIMIT_NICE room or CAP_SYS_NICE).
@@ -1161,6 +1181,10 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
   }
 
   bool idlePolicy_ = MayLeaveIdle();
+  static constexpr int64_t STARVED_NS = 1000000;        // 1 ms off the CPU within a spin
+  static constexpr int64_t STARVED_PAUSE_NS = 1000000000;  // then 1 s without spins
+  int64_t starvedUntil_ = 0;
+  double starved_ = 0;
 
   std::vector<PacketSocket*> sockets_;
   std::vector<Napi::ObjectReference> refs_;

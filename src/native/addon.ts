@@ -297,6 +297,8 @@ export interface NativeConstants {
  */
 export interface RingPoller {
   spin(usec: number): number;
+  /** Spins that ended because the thread was kept off its CPU over 1 ms (each pauses spinning for 1 s). */
+  readonly starved: number;
 }
 
 export interface NativeAddon {
