@@ -1064,7 +1064,7 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
 class RingPoller : public Napi::ObjectWrap<RingPoller> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "RingPoller", {InstanceMethod<&RingPoller::Spin>("spin"), InstanceAccessor<&RingPoller::Starved>("starved")});
+    return DefineClass(env, "RingPoller", {InstanceMethod<&RingPoller::Spin>("spin"), InstanceAccessor<&RingPoller::Starved>("starved"), InstanceAccessor<&RingPoller::Contended>("contended")});
   }
 
   explicit RingPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingPoller>(info) {
@@ -1107,9 +1107,21 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     // and TUN decapsulators (native/README.md "Adaptive busy polling"). The policy is restored
     // before returning (its nice kept: static_prio is untouched by SCHED_IDLE).
     const int64_t start = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-    // Starved lately (see below): no spin for a while, the worker sleeps in epoll_wait and is woken
-    // at its own priority.
-    if (idlePolicy_ && start < starvedUntil_) return Napi::Number::New(env, -1);
+    // Contended: this thread waited on a run queue (schedstat run_delay) over CONTENDED_NS since the
+    // last spin, or a spin was starved (below). Its CPUs are busy, so they do not halt and a
+    // wake-up is cheap, while an idle-policy spin could starve: no spin for a while (-2), the worker
+    // sleeps in epoll_wait and is woken at its own priority.
+    if (idlePolicy_) {
+      const int64_t delay = RunDelayNs();
+      if (delay >= 0) {
+        if (lastRunDelay_ >= 0 && delay - lastRunDelay_ > CONTENDED_NS) {
+          starvedUntil_ = start + STARVED_PAUSE_NS;
+          contended_++;
+        }
+        lastRunDelay_ = delay;
+      }
+      if (start < starvedUntil_) return Napi::Number::New(env, -2);
+    }
     const bool idled = idlePolicy_ && SetIdle(true);
     int found = -1;
     int64_t look = start;
@@ -1132,6 +1144,7 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
       if (idled && now - look > STARVED_NS) {
         starvedUntil_ = now + STARVED_PAUSE_NS;
         starved_++;
+        found = -2;
         goto out;
       }
       look = now;
@@ -1144,11 +1157,28 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     }
   out:
     if (idled && !SetIdle(false)) idlePolicy_ = false;
+    if (idled) lastRunDelay_ = RunDelayNs();  // the spin's own waits (preempted by others) do not count
     return Napi::Number::New(env, found);
+  }
+
+  // This thread's time spent runnable but waiting for a CPU (/proc/thread-self/schedstat, second
+  // field, ns; CONFIG_SCHED_INFO), or -1 when unavailable. Opened on first use, in the spinning
+  // thread, since thread-self names the opener.
+  int64_t RunDelayNs() {
+    if (schedstatFd_ == -2) schedstatFd_ = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    if (schedstatFd_ < 0) return -1;
+    char buf[96];
+    ssize_t n = pread(schedstatFd_, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    unsigned long long run = 0, wait = 0;
+    if (sscanf(buf, "%llu %llu", &run, &wait) != 2) return -1;
+    return static_cast<int64_t>(wait);
   }
 
   // Spins ended because the thread was kept off its CPU (see Spin): each pauses spinning for 1 s.
   Napi::Value Starved(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), starved_); }
+  Napi::Value Contended(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), contended_); }
 
   // SCHED_IDLE on (true) or back to SCHED_OTHER; false when the kernel refused (then spins stay at
   // the thread's own policy: leaving SCHED_IDLE needs RLIMIT_NICE room or CAP_SYS_NICE).
@@ -1183,8 +1213,12 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
   bool idlePolicy_ = MayLeaveIdle();
   static constexpr int64_t STARVED_NS = 1000000;        // 1 ms off the CPU within a spin
   static constexpr int64_t STARVED_PAUSE_NS = 1000000000;  // then 1 s without spins
+  static constexpr int64_t CONTENDED_NS = 500000;  // 0.5 ms waited for a CPU since the last spin
   int64_t starvedUntil_ = 0;
+  int64_t lastRunDelay_ = -1;
+  int schedstatFd_ = -2;
   double starved_ = 0;
+  double contended_ = 0;
 
   std::vector<PacketSocket*> sockets_;
   std::vector<Napi::ObjectReference> refs_;

@@ -182,8 +182,8 @@ uvsd's options:
       --iface IF               capture on IF; repeatable (default: from the configuration)
       --workers N              data-plane worker threads (default: number of CPUs - 1, at least 1)
       --fanout MODE            how frames are spread over the workers: hash (default; a flow stays
-                               on one worker), cpu (the worker of the receiving CPU; for multi-queue
-                               NICs whose RSS already spreads flows), lb (round robin)
+                               on one worker), cpu (the worker of the receiving CPU, pinned to it;
+                               for multi-queue NICs whose RSS already spreads flows), lb (round robin)
       --busy-poll USEC         after forwarding, a worker keeps polling its rings this long before it
                                sleeps (default ${DEFAULT_BUSY_POLL_US}; 0 off): less latency, more CPU under light traffic
       --busy-poll-max USEC     longest adaptive window: traffic whose frames come up to 2/3 of this apart

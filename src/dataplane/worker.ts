@@ -422,6 +422,8 @@ function main(): void {
     const left = Math.ceil((spinUntil - performance.now()) * 1000);
     if (left <= 0) return; // a whole window without a frame: back to sleep in epoll_wait
     const si = poller.spin(Math.min(left, SPIN_SLICE_US));
+    // -2: the CPUs are contended (native RingPoller): no spinning for now, sleep in epoll_wait.
+    if (si === -2) return;
     if (si < 0) {
       // A slice without a frame: the loop's poll phase and timers run, then the window goes on.
       spinning = true;

@@ -292,13 +292,17 @@ export interface NativeConstants {
 
 /**
  * Spins on a set of RX rings (native RingPoller): spin(usec) returns the index of the first socket
- * with a frame ready (at once if one is), or -1 once usec passed without one. Blocks the thread
- * meanwhile: a worker calls it between turns, with a window of a few hundred µs.
+ * with a frame ready (at once if one is), or -1 once usec passed without one, or -2 when it will not
+ * spin for now (the thread's CPUs are contended, or a spin was starved: see `contended`, `starved`).
+ * Blocks the thread meanwhile, under SCHED_IDLE when allowed: a worker calls it between turns,
+ * with a slice of a few hundred µs.
  */
 export interface RingPoller {
   spin(usec: number): number;
   /** Spins that ended because the thread was kept off its CPU over 1 ms (each pauses spinning for 1 s). */
   readonly starved: number;
+  /** Spins refused because the thread had waited over 0.5 ms for a CPU since the last one (each pauses spinning for 1 s). */
+  readonly contended: number;
 }
 
 export interface NativeAddon {
