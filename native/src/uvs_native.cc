@@ -1083,6 +1083,10 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     if (info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value()) idlePolicy_ = false;
   }
 
+  ~RingPoller() override {
+    if (schedstatFd_ >= 0) close(schedstatFd_);
+  }
+
  private:
   // spin(usec): the index of the first socket with a frame ready, at once if one is; -1 when usec
   // passed without one (or a socket was closed).
