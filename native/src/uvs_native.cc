@@ -27,9 +27,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sched.h>
 #include <sys/un.h>
@@ -1062,7 +1064,7 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
 class RingPoller : public Napi::ObjectWrap<RingPoller> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "RingPoller", {InstanceMethod<&RingPoller::Spin>("spin")});
+    return DefineClass(env, "RingPoller", {InstanceMethod<&RingPoller::Spin>("spin"), InstanceAccessor<&RingPoller::Starved>("starved"), InstanceAccessor<&RingPoller::Contended>("contended")});
   }
 
   explicit RingPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingPoller>(info) {
@@ -1077,6 +1079,12 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
       sockets_.push_back(s);
       refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));  // keeps the socket alive
     }
+    // RingPoller(sockets, idlePolicy = true): false keeps spins at the thread's own policy.
+    if (info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value()) idlePolicy_ = false;
+  }
+
+  ~RingPoller() override {
+    if (schedstatFd_ >= 0) close(schedstatFd_);
   }
 
  private:
@@ -1089,21 +1097,132 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     const int64_t deadline = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec + usec * 1000;
     const size_t n = sockets_.size();
+    // A frame ready already: no spin, no policy change.
+    for (size_t i = 0; i < n; i++) {
+      PacketSocket* s = sockets_[i];
+      if (s->fd_ < 0 || !s->ring_) return Napi::Number::New(env, -1);
+      if (s->FrameReady()) return Napi::Number::New(env, static_cast<double>(i));
+    }
+    // The spin runs under SCHED_IDLE: any other thread that wakes on this CPU preempts it at once
+    // (check_preempt_wakeup_fair), so the spin costs co-located work nothing, yet the vCPU stays
+    // out of halt, and the scheduler counts the CPU as idle (sched_idle_cpu) when it places a
+    // woken thread — which then starts without an IPI to a halted vCPU. A spin at the thread's own
+    // priority (nice −20 in the bench) with sched_yield starved the co-located nice-0 real servers
+    // and TUN decapsulators (native/README.md "Adaptive busy polling"). The policy is restored
+    // before returning (its nice kept: static_prio is untouched by SCHED_IDLE).
+    const int64_t start = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+    // Contended: this thread waited on a run queue (schedstat run_delay) over CONTENDED_NS since the
+    // last spin, or a spin was starved (below). Its CPUs are busy, so they do not halt and a
+    // wake-up is cheap, while an idle-policy spin could starve: no spin for a while (-2), the worker
+    // sleeps in epoll_wait and is woken at its own priority.
+    if (idlePolicy_) {
+      const int64_t delay = RunDelayNs();
+      if (delay >= 0) {
+        if (lastRunDelay_ >= 0 && delay - lastRunDelay_ > CONTENDED_NS) {
+          starvedUntil_ = start + STARVED_PAUSE_NS;
+          contended_++;
+        }
+        lastRunDelay_ = delay;
+      }
+      if (start < starvedUntil_) return Napi::Number::New(env, -2);
+    }
+    const bool idled = idlePolicy_ && SetIdle(true);
+    int found = -1;
+    int64_t look = start;
     for (;;) {
       for (size_t i = 0; i < n; i++) {
         PacketSocket* s = sockets_[i];
-        if (s->fd_ < 0 || !s->ring_) return Napi::Number::New(env, -1);
-        if (s->FrameReady()) return Napi::Number::New(env, static_cast<double>(i));
+        if (s->fd_ < 0 || !s->ring_) goto out;
+        if (s->FrameReady()) {
+          found = static_cast<int>(i);
+          goto out;
+        }
       }
       clock_gettime(CLOCK_MONOTONIC, &ts);
-      if (static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec >= deadline) return Napi::Number::New(env, -1);
+      const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+      // An idle-policy spin runs only while nothing else wants its CPU; one that was kept off the
+      // CPU for over STARVED_NS saw its CPU saturated by other work, where it could sit runnable
+      // but starved with frames in the ring (a SCHED_IDLE thread gets a tiny share against normal
+      // ones). Then spins stop for STARVED_PAUSE_NS: the worker sleeps and is woken at its own
+      // priority, as without busy polling.
+      if (idled && now - look > STARVED_NS) {
+        starvedUntil_ = now + STARVED_PAUSE_NS;
+        starved_++;
+        found = -2;
+        goto out;
+      }
+      look = now;
+      if (now >= deadline) goto out;
       // Give the CPU to any other runnable thread first (NAPI busy polling likewise stops on
       // need_resched): on a machine where the client, the servers or the kernel's softirq
       // threads share our CPUs, a spin that held the CPU would delay the very replies it waits for.
       // (A spin with a pause instruction instead starved them: round trips of 2-8 ms at p90.)
       sched_yield();
     }
+  out:
+    if (idled && !SetIdle(false)) idlePolicy_ = false;
+    if (idled) lastRunDelay_ = RunDelayNs();  // the spin's own waits (preempted by others) do not count
+    return Napi::Number::New(env, found);
   }
+
+  // This thread's time spent runnable but waiting for a CPU (/proc/thread-self/schedstat, second
+  // field, ns; CONFIG_SCHED_INFO), or -1 when unavailable. Opened on first use, in the spinning
+  // thread, since thread-self names the opener.
+  int64_t RunDelayNs() {
+    if (schedstatFd_ == -2) schedstatFd_ = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    if (schedstatFd_ < 0) return -1;
+    char buf[96];
+    ssize_t n = pread(schedstatFd_, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    unsigned long long run = 0, wait = 0;
+    if (sscanf(buf, "%llu %llu", &run, &wait) != 2) return -1;
+    return static_cast<int64_t>(wait);
+  }
+
+  // Spins ended because the thread was kept off its CPU (see Spin): each pauses spinning for 1 s.
+  Napi::Value Starved(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), starved_); }
+  Napi::Value Contended(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), contended_); }
+
+  // SCHED_IDLE on (true) or back to SCHED_OTHER; false when the kernel refused (then spins stay at
+  // the thread's own policy: leaving SCHED_IDLE needs RLIMIT_NICE room or CAP_SYS_NICE).
+  bool SetIdle(bool on) {
+    sched_param p{};
+    if (sched_setscheduler(0, on ? SCHED_IDLE : SCHED_OTHER, &p) == 0) return true;
+    idlePolicy_ = false;
+    return false;
+  }
+
+  // Whether this thread may leave SCHED_IDLE again (sched_setscheduler's permission check: a
+  // task under SCHED_IDLE needs can_nice() for its nice, i.e. CAP_SYS_NICE or RLIMIT_NICE ≥ 20 −
+  // nice). Without it a spin stays at the thread's own policy rather than risk staying idle.
+  static bool MayLeaveIdle() {
+    FILE* f = fopen("/proc/thread-self/status", "r");
+    if (f != nullptr) {
+      char line[256];
+      unsigned long long eff = 0;
+      while (fgets(line, sizeof(line), f) != nullptr) {
+        if (sscanf(line, "CapEff: %llx", &eff) == 1) break;
+      }
+      fclose(f);
+      if (eff & (1ULL << 23)) return true;  // CAP_SYS_NICE
+    }
+    rlimit rl{};
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0 || getrlimit(RLIMIT_NICE, &rl) != 0) return false;
+    return rl.rlim_cur == RLIM_INFINITY || static_cast<long long>(rl.rlim_cur) >= 20 - nice;
+  }
+
+  bool idlePolicy_ = MayLeaveIdle();
+  static constexpr int64_t STARVED_NS = 1000000;        // 1 ms off the CPU within a spin
+  static constexpr int64_t STARVED_PAUSE_NS = 1000000000;  // then 1 s without spins
+  static constexpr int64_t CONTENDED_NS = 500000;  // 0.5 ms waited for a CPU since the last spin
+  int64_t starvedUntil_ = 0;
+  int64_t lastRunDelay_ = -1;
+  int schedstatFd_ = -2;
+  double starved_ = 0;
+  double contended_ = 0;
 
   std::vector<PacketSocket*> sockets_;
   std::vector<Napi::ObjectReference> refs_;
@@ -1397,6 +1516,9 @@ class UvsNative : public Napi::Addon<UvsNative> {
                              InstanceMethod<&UvsNative::InstanceId>("instanceId", napi_enumerable),
                              InstanceMethod<&UvsNative::ClockRealtimeUs>("clockRealtimeUs", napi_enumerable),
                              InstanceMethod<&UvsNative::LastPollUs>("lastPollUs", napi_enumerable),
+                             InstanceMethod<&UvsNative::ThreadCpus>("threadCpus", napi_enumerable),
+                             InstanceMethod<&UvsNative::PinThread>("pinThread", napi_enumerable),
+                             InstanceMethod<&UvsNative::CurrentCpu>("currentCpu", napi_enumerable),
                          });
     exports.Set("unixDgramSend", Napi::Function::New(env, UnixDgramSend, "unixDgramSend"));
     exports.Set("netnsCookie", Napi::Function::New(env, NetnsCookie, "netnsCookie"));
@@ -1410,6 +1532,40 @@ class UvsNative : public Napi::Addon<UvsNative> {
   // CLOCK_REALTIME in µs (a double keeps 0.25 µs at today's epoch): the clock of the ring's
   // tp_sec/tp_nsec stamps (tpacket_rcv), for measuring how long a frame waited for its worker.
   Napi::Value LastPollUs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), FdWatcher::lastPollUs); }
+
+  // The calling thread's CPU affinity (sched_getaffinity(0): the thread, not the process), as
+  // CPU numbers in ascending order: the set uvsd was started with (taskset, cgroup cpuset).
+  Napi::Value ThreadCpus(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) < 0) ThrowSys(env, "sched_getaffinity", errno);
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++) if (CPU_ISSET(c, &set)) out.Set(n++, Napi::Number::New(env, c));
+    return out;
+  }
+
+  // pinThread(cpus): sched_setaffinity of the calling thread only (a data-plane worker pins
+  // itself to the CPUs whose received frames it takes: dataplane/worker.ts "placement").
+  Napi::Value PinThread(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsArray()) ThrowType(env, "pinThread(cpus): cpus must be an array of CPU numbers");
+    Napi::Array cpus = info[0].As<Napi::Array>();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (uint32_t i = 0; i < cpus.Length(); i++) {
+      Napi::Value v = cpus.Get(i);
+      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= 0 && d < CPU_SETSIZE) || d != static_cast<int>(d)) ThrowType(env, "pinThread(cpus): cpus[" + std::to_string(i) + "] is not a CPU number 0.." + std::to_string(CPU_SETSIZE - 1));
+      CPU_SET(static_cast<int>(d), &set);
+    }
+    if (CPU_COUNT(&set) == 0) ThrowType(env, "pinThread(cpus): cpus is empty");
+    if (sched_setaffinity(0, sizeof(set), &set) < 0) ThrowSys(env, "sched_setaffinity", errno);
+    return env.Undefined();
+  }
+
+  Napi::Value CurrentCpu(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sched_getcpu()); }
 
   Napi::Value ClockRealtimeUs(const Napi::CallbackInfo& info) {
     timespec ts;

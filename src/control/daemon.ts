@@ -310,6 +310,7 @@ export class Daemon implements DaemonHost {
       workers: pcap ? 1 : this.options.workers,
       fanout: this.options.fanout,
       busyPollUs: this.options.busyPollUs,
+      busyPollMaxUs: this.options.busyPollMaxUs,
       ifaces: this.options.ifaces,
       connMax: this.options.connMax,
       serviceActive: (addr) => this.vrrp?.serviceActive(addr) ?? true,

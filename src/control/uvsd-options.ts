@@ -7,7 +7,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { UvsError } from '../runtime/errors';
 import { CONN_ENTRY_BYTES, MAX_CAPACITY, NO_DEST } from '../conn/table';
 import type { ConnDefense } from '../conn/defense';
-import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from '../dataplane/dataplane';
+import { DEFAULT_BUSY_POLL_MAX_US, DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from '../dataplane/dataplane';
 import { parseListenAddress, type ListenAddress } from '../metrics/listen';
 
 /** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
@@ -64,6 +64,8 @@ export interface UvsdOptions {
   fanout: FanoutChoice;
   /** --busy-poll USEC: a worker's busy-poll window after a turn with frames (0: off). */
   busyPollUs: number;
+  /** --busy-poll-max USEC: the longest adaptive busy-poll window (0: the fixed --busy-poll window only). */
+  busyPollMaxUs: number;
   connMax: number;
   /** --drop-entry, --drop-packet, --secure-tcp, --amemthresh, --am-droprate: the connection
    *  table's flood defence (src/conn/defense.ts); absent ones keep their defaults. */
@@ -180,10 +182,12 @@ uvsd's options:
       --iface IF               capture on IF; repeatable (default: from the configuration)
       --workers N              data-plane worker threads (default: number of CPUs - 1, at least 1)
       --fanout MODE            how frames are spread over the workers: hash (default; a flow stays
-                               on one worker), cpu (the worker of the receiving CPU; for multi-queue
-                               NICs whose RSS already spreads flows), lb (round robin)
+                               on one worker), cpu (the worker of the receiving CPU, pinned to it;
+                               for multi-queue NICs whose RSS already spreads flows), lb (round robin)
       --busy-poll USEC         after forwarding, a worker keeps polling its rings this long before it
                                sleeps (default ${DEFAULT_BUSY_POLL_US}; 0 off): less latency, more CPU under light traffic
+      --busy-poll-max USEC     longest adaptive window: traffic whose frames come up to 2/3 of this apart
+                               keeps a worker polling from frame to frame (default ${DEFAULT_BUSY_POLL_MAX_US}; 0: fixed window)
       --conn-max N             connection table capacity (default ${DEFAULT_CONN_MAX}: 1/64 of memory, ${CONN_ENTRY_BYTES} bytes each)
       --drop-entry 0-3         flood defence, as net.ipv4.vs.drop_entry: evict cheap entries under pressure
                                (0 off, 1/2 auto, 3 always; default 1)
@@ -282,6 +286,7 @@ const SPECS: Spec[] = [
   { long: 'conn-max', short: '', arg: 'required' },
   { long: 'fanout', short: '', arg: 'required' },
   { long: 'busy-poll', short: '', arg: 'required' },
+  { long: 'busy-poll-max', short: '', arg: 'required' },
   { long: 'svc-max', short: '', arg: 'required' },
   { long: 'dest-max', short: '', arg: 'required' },
   { long: 'drop-entry', short: '', arg: 'required' },
@@ -317,7 +322,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     vrrpOnly: false, checkOnly: false, pidFile: null, vrrpPidFile: null, checkersPidFile: null, configId: null,
     umask: null, signum: null, dontRespawn: false, notes: [],
     io: 'ring', ifaces: [],
-    workers: defaultWorkers(), fanout: 'hash', busyPollUs: DEFAULT_BUSY_POLL_US, connMax: DEFAULT_CONN_MAX, connDefense: {}, sysctlFile: null,
+    workers: defaultWorkers(), fanout: 'hash', busyPollUs: DEFAULT_BUSY_POLL_US, busyPollMaxUs: DEFAULT_BUSY_POLL_MAX_US, connMax: DEFAULT_CONN_MAX, connDefense: {}, sysctlFile: null,
     svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, metrics: null, metricsTextfile: null, connState: null,
     help: false, version: false,
   };
@@ -452,6 +457,10 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
     case 'busy-poll':
       if (!/^[0-9]+$/.test(v) || Number(v) > MAX_BUSY_POLL_US) throw new UvsdUsageError(`--busy-poll: "${v}" is not a whole number of µs in 0..${MAX_BUSY_POLL_US}`);
       o.busyPollUs = Number(v);
+      break;
+    case 'busy-poll-max':
+      if (!/^[0-9]+$/.test(v) || Number(v) > MAX_BUSY_POLL_US) throw new UvsdUsageError(`--busy-poll-max: "${v}" is not a whole number of µs in 0..${MAX_BUSY_POLL_US}`);
+      o.busyPollMaxUs = Number(v);
       break;
     case 'conn-max': o.connMax = positiveInt('--conn-max', v, MAX_CONN_MAX); break;
     case 'drop-entry': o.connDefense.dropEntry = mode('--drop-entry', v); break;

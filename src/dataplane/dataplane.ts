@@ -24,6 +24,7 @@ import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
 import { CounterSum, WorkerCounters, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
+import { workerCpus } from './placement';
 import { ConnTable, connNowMs } from '../conn/table';
 import { connTableLister } from './conn-lister';
 import { ForwardMethod, DestFlag, DestField } from '../tables/dest-table';
@@ -46,11 +47,20 @@ import { IcmpRateLimit } from '../forward/icmp';
  * wake-up and a cold run of rx, pipeline and send, about 100 µs a pass here (native/README.md,
  * "Where a pass's time goes"). The spin ends once a window passes without a frame, so an idle
  * worker still sleeps. 200 µs measured better than 0 in every round of the README's runs and
- * keeps the CPU cost small at low rates; a window longer than the gap between requests (1500 for
- * 1 ms) removes most of the latency but keeps a core busy while such traffic flows, like the
- * kernel's net.core.busy_poll, which is why it is not the default.
+ * keeps the CPU cost small at low rates. It is the window's minimum: --busy-poll-max lets it grow
+ * to the gaps of the traffic that flows (DEFAULT_BUSY_POLL_MAX_US).
  */
 export const DEFAULT_BUSY_POLL_US = 200;
+/**
+ * The longest adaptive busy-poll window (uvsd --busy-poll-max): traffic whose frames come up to
+ * 2/3 of this apart (about 300 frames/s and more) keeps a worker spinning from frame to frame
+ * (spin-window.ts), so a request/response flow pays no wake-up per pass; the spin runs under
+ * SCHED_IDLE (native RingPoller), so any other thread on that CPU goes first. 5000 measured best
+ * of 0, 2000 and 5000 (native/README.md, "Adaptive busy polling"): the bench's latency probes
+ * alternate the direct path and the director, so a director sees a request every 2.3 ms or more.
+ * 0 (or ≤ --busy-poll): the fixed window only.
+ */
+export const DEFAULT_BUSY_POLL_MAX_US = 5000;
 /** The longest window --busy-poll takes: 100 ms (a spin holds the worker's messages that long). */
 export const MAX_BUSY_POLL_US = 100_000;
 
@@ -62,6 +72,8 @@ export interface DataPlaneOptions {
   fanout?: FanoutMode;
   /** µs a worker busy-polls its rings after a turn with frames (uvsd --busy-poll; default DEFAULT_BUSY_POLL_US, 0 off). */
   busyPollUs?: number;
+  /** The longest adaptive busy-poll window, µs (uvsd --busy-poll-max; default DEFAULT_BUSY_POLL_MAX_US). */
+  busyPollMaxUs?: number;
   /** Packet I/O: AF_PACKET rings in worker threads (default), or libpcap on the main thread. */
   io?: 'ring' | 'pcap';
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
@@ -267,7 +279,13 @@ export class DataPlane {
     loadNative(); // fail here, in one clear line, when the addon is not built
     this.ifaces = await this.chooseInterfaces();
     await this.guard.install();
-    await Promise.all(this.handles.map((h) => this.spawn(h)));
+    if (this.fanoutMode() === 'cpu') {
+      // One by one, in id order: fanout members are indexed in the order they joined, and worker
+      // i must be member i to be the one that takes the frames of the CPUs it is pinned to.
+      for (const h of this.handles) await this.spawn(h);
+    } else {
+      await Promise.all(this.handles.map((h) => this.spawn(h)));
+    }
     await this.apply();
     this.started = true;
     // Logged once everything runs: scripts and tests wait for this line.
@@ -335,11 +353,39 @@ export class DataPlane {
       this.opts.log.info(`data plane: interfaces now ${now.join(', ') || 'none'}` +
         `${added.length ? `; capturing ${added.join(', ')}` : ''}${gone.length ? `; no longer ${gone.join(', ')}` : ''}` +
         `${!added.length && !gone.length ? ' (link, MAC or MTU changed)' : ''}`);
-      for (const h of this.handles) await this.recycle(h);
+      if (this.fanoutMode() === 'cpu') await this.recycleAll();
+      else for (const h of this.handles) await this.recycle(h);
     }
     const d = this.model.destTable;
     await this.resolver.resolveAgain((slot) => (d.get(slot, DestField.FLAGS) & DestFlag.IN_USE) !== 0);
     await refreshClientRoutes(this.clientHops, this.netinfo, this.ifaces, this.opts.log);
+  }
+
+  /**
+   * Replaces every worker at once, then starts them in id order: under fanout 'cpu' a worker
+   * replaced alone would join at the end of the member array (the kernel moves the last member into
+   * a leaver's place), and worker i would no longer take the frames of the CPUs it is pinned to.
+   */
+  private async recycleAll(): Promise<void> {
+    const live = this.handles.filter((h) => h.worker !== null);
+    for (const h of live) h.recycling = true;
+    try {
+      await Promise.all(live.map((h) => h.worker!.terminate()));
+      for (const h of live) if (!this.stopping) await this.spawn(h);
+    } finally {
+      for (const h of live) h.recycling = false;
+    }
+  }
+
+  private cpusAllowed: number[] | null = null;
+  /** uvsd's CPUs (its affinity when the data plane started: taskset, cgroup cpuset). */
+  private allowedCpus(): number[] {
+    this.cpusAllowed ??= loadNative().threadCpus();
+    return this.cpusAllowed;
+  }
+
+  private fanoutMode(): FanoutMode {
+    return this.opts.fanout ?? 'hash';
   }
 
   /** Replaces a worker with one on the current interfaces (a restart that is not a death). */
@@ -515,8 +561,10 @@ export class DataPlane {
       workerId: h.id,
       ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu })),
       fanoutGroupBase: (process.pid * 16) & 0xffff,
-      fanoutMode: this.opts.fanout ?? 'hash',
+      fanoutMode: this.fanoutMode(),
+      cpus: this.opts.io !== 'pcap' && this.fanoutMode() === 'cpu' ? workerCpus(h.id, this.handles.length, this.allowedCpus()) : [],
       busyPollUs: this.opts.busyPollUs ?? DEFAULT_BUSY_POLL_US,
+      busyPollMaxUs: this.opts.busyPollMaxUs ?? DEFAULT_BUSY_POLL_MAX_US,
       ring: this.opts.ring ?? {},
       vnetHdr: this.opts.vnetHdr ?? true,
       filter: this.lastFilter,

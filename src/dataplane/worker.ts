@@ -29,6 +29,7 @@ import { Pipeline, NO_TX, QUEUED, LOOKUP_BATCH } from './pipeline';
 import { ClientHopTable } from '../tables/client-hops';
 import { DropReason } from '../packet/drop';
 import { ringFrameDrop } from './ring-frame';
+import { SpinWindow } from './spin-window';
 
 export interface WorkerIface {
   name: string;
@@ -59,8 +60,15 @@ export interface WorkerInit {
   counters: SharedArrayBuffer;
   /** The ICMP error rate limit's state, one budget for all workers (forward/icmp.ts IcmpRateLimit). */
   icmpLimit?: SharedArrayBuffer;
+  /**
+   * CPUs this worker pins its thread to (placement.ts workerCpus: with fanout 'cpu', the CPUs whose
+   * received frames its sockets take); absent or empty: the thread floats over uvsd's CPUs.
+   */
+  cpus?: number[];
   /** µs a worker keeps polling its rings after a turn that saw frames (0, the default: off); dataplane.ts DEFAULT_BUSY_POLL_US. */
   busyPollUs?: number;
+  /** The longest adaptive busy-poll window, µs (0 or ≤ busyPollUs: a fixed window); dataplane.ts DEFAULT_BUSY_POLL_MAX_US. */
+  busyPollMaxUs?: number;
 }
 
 /** One service as a worker needs it to build its ConnService. */
@@ -103,6 +111,8 @@ const TURN_BATCHES = 4;
  */
 const SWEEP_INTERVAL_MS = 500;
 const STATS_EVERY = 2;
+/** The longest single busy-poll call (µs): a longer window is polled in slices of this. */
+const SPIN_SLICE_US = 250;
 
 /**
  * Connection-table slots one sweep looks at: the whole table in about 2 s (4 sweeps), at least
@@ -188,6 +198,9 @@ function main(): void {
   if (!port) throw new Error('dataplane/worker.ts runs as a worker thread');
   const init = workerData as WorkerInit;
   const native = loadNative();
+  // Pinned to the CPUs whose frames this worker takes, before any socket opens: the kernel wakes it
+  // on the CPU where its frames arrive, which is awake already (native/README.md "Placement").
+  if (init.cpus !== undefined && init.cpus.length > 0) native.pinThread(init.cpus);
   const dests = new DestTable(init.destCapacity, init.dests);
   const conns = new ConnTable(init.connCapacity, dests, { workerId: init.workerId, buffer: init.conns });
   const nextHops = new NextHopTable(init.destCapacity, init.nextHops);
@@ -409,27 +422,51 @@ function main(): void {
     // The budget ran out with frames possibly left: the socket stays readable and the loop calls
     // back after messages and timers had their turn.
     if (got >= TURN_BATCHES * BATCH) counters.add(WorkerStat.YIELDS, 1);
-    else if (got > 0 && poller !== null && !spinning) {
-      spinning = true;
-      setImmediate(spinTurn);
+    if (got > 0) spin.turn(performance.now());
+    // Frames were taken: the busy-poll window starts (or starts again, when this callback came
+    // between two slices of one).
+    if (got > 0 && got < TURN_BATCHES * BATCH && poller !== null) {
+      if (spinning) spinUntil = performance.now() + spin.window / 1000;
+      else startSpin();
     }
   }
 
   // Busy polling: a spin between turns, each in its own setImmediate so that the loop's poll phase
   // (messages from the main thread, the other sockets) and its timers run between two spins.
   const busyPollUs = init.busyPollUs ?? 0;
-  const poller = busyPollUs > 0 ? new native.RingPoller(sockets) : null;
+  // Spins run under SCHED_IDLE (native RingPoller); UVS_SPIN_OWN_POLICY=1 (diagnostic, for
+  // comparing) keeps them at the thread's own policy, as before.
+  const poller = busyPollUs > 0 ? new native.RingPoller(sockets, process.env['UVS_SPIN_OWN_POLICY'] !== '1') : null;
   let spinning = false;
+  // The window is sized from the gaps between recent turns (spin-window.ts, --busy-poll-max).
+  const spin = new SpinWindow(busyPollUs, init.busyPollMaxUs ?? 0);
+  /** When the current window ends (performance.now() ms); a spin turn polls at most SPIN_SLICE_US
+   *  of it, so messages and timers wait no longer than that behind a long window. */
+  let spinUntil = 0;
+  function startSpin(): void {
+    spinUntil = performance.now() + spin.window / 1000;
+    spinning = true;
+    setImmediate(spinTurn);
+  }
   function spinTurn(): void {
     spinning = false;
     if (!running || poller === null) return;
-    const si = poller.spin(busyPollUs);
-    if (si < 0) return; // a whole window without a frame: back to sleep in epoll_wait
+    const left = Math.ceil((spinUntil - performance.now()) * 1000);
+    if (left <= 0) return; // a whole window without a frame: back to sleep in epoll_wait
+    const si = poller.spin(Math.min(left, SPIN_SLICE_US));
+    // -2: the CPUs are contended (native RingPoller): no spinning for now, sleep in epoll_wait.
+    if (si === -2) return;
+    if (si < 0) {
+      // A slice without a frame: the loop's poll phase and timers run, then the window goes on.
+      spinning = true;
+      setImmediate(spinTurn);
+      return;
+    }
     if (trace !== null) trace.woken(false);
     const got = drain(si, connNowMs(), TURN_BATCHES);
     if (got >= TURN_BATCHES * BATCH) counters.add(WorkerStat.YIELDS, 1);
-    spinning = true;
-    setImmediate(spinTurn);
+    if (got > 0) spin.turn(performance.now());
+    startSpin();
   }
 
   const watchers: FdWatcher[] = sockets.map((s, si) => {

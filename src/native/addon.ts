@@ -292,11 +292,17 @@ export interface NativeConstants {
 
 /**
  * Spins on a set of RX rings (native RingPoller): spin(usec) returns the index of the first socket
- * with a frame ready (at once if one is), or -1 once usec passed without one. Blocks the thread
- * meanwhile: a worker calls it between turns, with a window of a few hundred µs.
+ * with a frame ready (at once if one is), or -1 once usec passed without one, or -2 when it will not
+ * spin for now (the thread's CPUs are contended, or a spin was starved: see `contended`, `starved`).
+ * Blocks the thread meanwhile, under SCHED_IDLE when allowed: a worker calls it between turns,
+ * with a slice of a few hundred µs.
  */
 export interface RingPoller {
   spin(usec: number): number;
+  /** Spins that ended because the thread was kept off its CPU over 1 ms (each pauses spinning for 1 s). */
+  readonly starved: number;
+  /** Spins refused because the thread had waited over 0.5 ms for a CPU since the last one (each pauses spinning for 1 s). */
+  readonly contended: number;
 }
 
 export interface NativeAddon {
@@ -305,7 +311,7 @@ export interface NativeAddon {
   readonly RawSocket: new (options: RawSocketOptions) => RawSocket;
   readonly FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => FdWatcher;
   /** Busy-polls the RX rings of `sockets` (each must have a ring): see RingPoller. */
-  readonly RingPoller: new (sockets: PacketSocket[]) => RingPoller;
+  readonly RingPoller: new (sockets: PacketSocket[], idlePolicy?: boolean) => RingPoller;
   /** if_nametoindex; throws ENODEV for an unknown name. */
   ifIndex(name: string): number;
   ifInfo(name: string): InterfaceInfo;
@@ -326,6 +332,12 @@ export interface NativeAddon {
   clockRealtimeUs(): number;
   /** When this thread's last FdWatcher callback began, before its JS (CLOCK_REALTIME µs). */
   lastPollUs(): number;
+  /** The calling thread's CPU affinity (sched_getaffinity), ascending. */
+  threadCpus(): number[];
+  /** Sets the calling thread's CPU affinity (sched_setaffinity of this thread only). */
+  pinThread(cpus: readonly number[]): void;
+  /** sched_getcpu(): the CPU the calling thread runs on now. */
+  currentCpu(): number;
   /** One datagram to an AF_UNIX SOCK_DGRAM socket (/dev/log, $NOTIFY_SOCKET; '@name' is
    *  abstract): true when sent, false when it would block; throws (code ENOENT, ECONNREFUSED, ...). */
   unixDgramSend(path: string, buffer: ArrayBuffer | ArrayBufferView): boolean;

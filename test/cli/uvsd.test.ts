@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { defaultConnMax, defaultWorkers, parseUvsdArgs, UvsdUsageError } from '../../src/control/uvsd-options';
-import { DEFAULT_BUSY_POLL_US } from '../../src/dataplane/dataplane';
+import { DEFAULT_BUSY_POLL_MAX_US, DEFAULT_BUSY_POLL_US } from '../../src/dataplane/dataplane';
 import { networkInterfaces } from 'node:os';
 
 const root = join(__dirname, '..', '..', '..');
@@ -159,6 +159,8 @@ test('uvsd options: data-plane options are validated', () => {
   assert.equal(o.busyPollUs, DEFAULT_BUSY_POLL_US);
   assert.equal(parseUvsdArgs(['--busy-poll', '0']).busyPollUs, 0);
   assert.equal(parseUvsdArgs(['--busy-poll=1500']).busyPollUs, 1500);
+  assert.equal(o.busyPollMaxUs, DEFAULT_BUSY_POLL_MAX_US);
+  assert.equal(parseUvsdArgs(['--busy-poll-max', '0']).busyPollMaxUs, 0);
   // Default workers: one core left to the kernel's receive work, at least one worker.
   assert.deepEqual([1, 2, 4, 200].map((n) => defaultWorkers(n)), [1, 1, 3, 64]);
   assert.equal(parseUvsdArgs([]).workers, defaultWorkers());
@@ -175,6 +177,7 @@ test('uvsd options: data-plane options are validated', () => {
     [['--fanout', 'rnd'], /--fanout: "rnd" is not one of hash, cpu, lb/],
     [['--busy-poll', '-1'], /--busy-poll: "-1" is not a whole number of µs in 0\.\.100000/],
     [['--busy-poll', '100001'], /--busy-poll: "100001" is not a whole number/],
+    [['--busy-poll-max', '2ms'], /--busy-poll-max: "2ms" is not a whole number of µs in 0\.\.100000/],
     [['--workers', '0'], /--workers: 0 is out of range/],
     [['--workers', 'two'], /not a whole number/],
     [['--conn-max', '99999999999'], /out of range/],

@@ -175,7 +175,7 @@ export interface VisibleResult {
   /** With spinUs: what each spin that ended a round returned (the ready socket's index). */
   spinHits?: number[];
   /** With spinUs: a spin over the two rings before anything was sent: its result and its µs. */
-  idleSpin?: { result: number; us: number };
+  idleSpin?: { result: number; us: number; starved: number };
 }
 
 export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob | IpipJob | TunJob | IfJob | VisibleJob;
@@ -253,7 +253,7 @@ function runVisible(job: VisibleJob): VisibleResult {
   if (poller !== null) {
     const t = process.hrtime.bigint();
     const r = poller.spin(job.spinUs!);
-    result.idleSpin = { result: r, us: Number(process.hrtime.bigint() - t) / 1000 };
+    result.idleSpin = { result: r, us: Number(process.hrtime.bigint() - t) / 1000, starved: poller.starved };
     result.spinHits = [];
   }
   process.stdout.write('READY\n');

@@ -332,8 +332,14 @@ describe('native addon: rings, batches, fanout, filter, VRRP, vnet header (two n
     const got = await spawnChild<VisibleResult>(nsB, job, 15_000).result;
     assert.ok(got.elapsedUs.every((x) => x >= 0), `every reply arrived: ${got.elapsedUs.join(', ')}`);
     // Nothing had been sent: a whole window without a frame, then -1 (the worker goes to sleep).
-    assert.equal(got.idleSpin!.result, -1);
-    assert.ok(got.idleSpin!.us >= 5000, `an idle spin lasts its window: ${got.idleSpin!.us} µs`);
+    // Unless the spin was kept off its CPU over 1 ms (a loaded machine): then it ends early and
+    // counts it (RingPoller.starved), and the worker sleeps instead.
+    if (got.idleSpin!.starved === 0) {
+      assert.equal(got.idleSpin!.result, -1);
+      assert.ok(got.idleSpin!.us >= 5000, `an idle spin lasts its window: ${got.idleSpin!.us} µs`);
+    } else {
+      assert.deepEqual([got.idleSpin!.result, got.idleSpin!.starved], [-2, 1]);
+    }
     // Every spin that found something found the ring with the reply (index 1), never the idle one.
     assert.ok(got.spinHits!.length >= 1 && got.spinHits!.every((i) => i === 1), `spin results: ${got.spinHits!.join(', ')}`);
   });
