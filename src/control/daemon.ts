@@ -18,6 +18,7 @@ import { resolveSocketPath } from '../runtime/paths';
 import { defaultConnStatePath } from '../dataplane/conn-state';
 import type { UvsdOptions } from './uvsd-options';
 import { DataPlane } from '../dataplane/dataplane';
+import { LinkWatcher } from '../dataplane/link-watch';
 import { attachHealth, type HealthGlue } from './health';
 import type { MetricsServer } from '../metrics/server';
 import type { CheckSnapshot, MetricsSnapshot } from '../metrics/snapshot';
@@ -116,7 +117,10 @@ export class Daemon implements DaemonHost {
     // keepalived's -P runs only VRRP, -C only the checkers (and so the table); both or neither: all.
     const both = options.vrrpOnly === options.checkOnly;
     if (options.configFile && (both || options.checkOnly)) daemon.health = attachHealth(daemon, log);
-    if (options.configFile && (both || options.vrrpOnly)) daemon.vrrp = attachVrrp(daemon, log, { respawn: !options.dontRespawn, ...deps.vrrp });
+    // VRRP follows interface addresses through the daemon's one interface watch (with the real io;
+    // a test's io brings its own watch or none).
+    const vrrpWatch = deps.vrrp?.io ? {} : { watchInterfaces: (onChange: () => void) => daemon.interfaceWatch().subscribe(onChange) };
+    if (options.configFile && (both || options.vrrpOnly)) daemon.vrrp = attachVrrp(daemon, log, { respawn: !options.dontRespawn, ...vrrpWatch, ...deps.vrrp });
     if (options.configFile) {
       const loaded = daemon.prepareConfig(options.configFile);
       await daemon.vrrp?.commit(loaded); // before start: only chosen as the file start() runs
@@ -298,6 +302,23 @@ export class Daemon implements DaemonHost {
     }
   }
 
+  /**
+   * The daemon's one interface watch (an `ip -o -4 monitor link address` child, link-watch.ts),
+   * made at the first consumer's request: the data plane and the VRRP glue subscribe to it, so
+   * the daemon runs one monitor, not one each. Stopped with the daemon, after its consumers (stop
+   * hooks run newest first and this one is registered before them).
+   */
+  interfaceWatch(): LinkWatcher {
+    if (this.linkWatcher === null) {
+      const w = new LinkWatcher(null, this.log);
+      this.linkWatcher = w;
+      this.onStop('interface watch', () => w.stop());
+    }
+    return this.linkWatcher;
+  }
+
+  private linkWatcher: LinkWatcher | null = null;
+
   /** Starts the worker threads over the model's tables and follows every model change. */
   private async startDataPlane(): Promise<void> {
     const pcap = this.options.io === 'pcap';
@@ -315,6 +336,7 @@ export class Daemon implements DaemonHost {
       connMax: this.options.connMax,
       serviceActive: (addr) => this.vrrp?.serviceActive(addr) ?? true,
       log: this.log,
+      linkWatcher: this.interfaceWatch(),
     });
     // The data plane forwards TUN as IPIP only: GUE/GRE real servers are refused when added.
     this.model.destPolicy = (op, dest) => {

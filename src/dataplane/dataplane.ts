@@ -80,6 +80,9 @@ export interface DataPlaneOptions {
   ifaces: string[];
   /** Follow interfaces that come and go (default true; see link-watch.ts). */
   watchInterfaces?: boolean;
+  /** The daemon's shared interface watch, subscribed to instead of starting a watch of its own
+   *  (uvsd runs one `ip monitor` child for the data plane and the VRRP glue); stop() leaves it running. */
+  linkWatcher?: LinkWatcher;
   /** Connection-table capacity (uvsd --conn-max). */
   connMax: number;
   /** Flood defence knobs of the connection table (src/conn/defense.ts); defaults otherwise. */
@@ -227,6 +230,7 @@ export class DataPlane {
   private readonly waiters = new Set<() => void>();
   /** Follows interfaces that come and go (null with watchInterfaces false, or before start). */
   private watcher: LinkWatcher | null = null;
+  private watchSubscription: { stop(): void } | null = null;
   /** The re-evaluation running now; notifications meanwhile make one more after it. */
   private relinking: Promise<void> | null = null;
   private relinkAgain = false;
@@ -300,7 +304,10 @@ export class DataPlane {
       clientRoutes();
     }, NEXT_HOP_REFRESH_MS);
     this.refreshTimer.unref();
-    if (this.opts.watchInterfaces !== false) {
+    if (this.opts.linkWatcher) {
+      this.watcher = this.opts.linkWatcher;
+      this.watchSubscription = this.watcher.subscribe(() => void this.relink());
+    } else if (this.opts.watchInterfaces !== false) {
       this.watcher = new LinkWatcher(() => void this.relink(), this.opts.log);
       this.watcher.start();
     }
@@ -434,7 +441,9 @@ export class DataPlane {
    */
   async stop(options: { connStatePath?: string | null } = {}): Promise<void> {
     this.stopping = true;
-    this.watcher?.stop();
+    // A shared watcher is its owner's to stop: only this subscription ends.
+    if (this.watchSubscription) this.watchSubscription.stop();
+    else this.watcher?.stop();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     await this.relinking;
     if (this.restoreTimer) clearTimeout(this.restoreTimer);

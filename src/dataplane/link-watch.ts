@@ -6,6 +6,10 @@
 // re-evaluation after DEBOUNCE_MS. Lines of another form are counted and ignored. The child is
 // restarted with a growing delay if it dies; stop() ends it.
 //
+// One watcher serves the whole daemon: uvsd (src/control/daemon.ts) owns it, and the data plane
+// (DataPlane.relink) and the VRRP glue (an interface's new primary address) subscribe to it, so
+// one `ip monitor` child runs, not one per consumer. Each burst calls every subscriber once.
+//
 // Why a child and not a netlink socket in the addon: a socket would need a new native binding and
 // a message parser on the main thread for a few events a day; the child costs one process and
 // hands over lines that `ip` has already parsed and validated.
@@ -39,7 +43,8 @@ export interface LinkWatchStats {
   bad: number;
   /** Times the monitor child was restarted. */
   restarts: number;
-  /** Re-evaluations of the interfaces it asked for (DataPlane.relink; a burst of events makes one). */
+  /** Re-evaluations of the interfaces it asked for (DataPlane.relink; a burst of events makes one,
+   *  whatever the number of subscribers told of it). */
   relinks: number;
 }
 
@@ -51,12 +56,31 @@ export class LinkWatcher {
   private stopped = false;
   private delay = RESTART_MIN_MS;
   private partial = '';
+  private readonly subscribers = new Set<() => void>();
 
+  /** `onChange` (may be null): a first subscriber; subscribe() adds others. */
   constructor(
-    private readonly onChange: () => void,
+    onChange: (() => void) | null,
     private readonly log: Logger,
     private readonly command: readonly string[] = defaultCommand(),
-  ) {}
+  ) {
+    if (onChange) this.subscribers.add(onChange);
+  }
+
+  /** `onChange` after each burst of notifications from now on (the watcher is started if it is
+   *  not yet); the handle's stop() ends the subscription only, the owner's stop() the child. */
+  subscribe(onChange: () => void): { stop(): void } {
+    // A wrapper per subscription: the same function subscribed twice is told twice.
+    const call = (): void => onChange();
+    this.subscribers.add(call);
+    this.start();
+    return { stop: () => void this.subscribers.delete(call) };
+  }
+
+  /** Subscribers now (the owner's view; tests). */
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
 
   start(): void {
     if (this.stopped || this.child) return;
@@ -121,7 +145,14 @@ export class LinkWatcher {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.stats.relinks++;
-      this.onChange();
+      for (const fn of [...this.subscribers]) {
+        // One consumer's failure does not keep the others from hearing of the change.
+        try {
+          fn();
+        } catch (err) {
+          this.log.error(`interface watch: a consumer failed: ${(err as Error).message}`);
+        }
+      }
     }, DEBOUNCE_MS);
     this.timer.unref();
   }

@@ -5,8 +5,8 @@
 // DIR and renamed over the old one, as the collector's documentation asks: a scrape never reads
 // half a file.
 
-import { createServer, type Server } from 'node:http';
-import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { UvsError } from '../runtime/errors';
 import type { Logger } from '../runtime/log';
@@ -15,6 +15,30 @@ import type { MetricsSnapshot } from './snapshot';
 import type { ListenAddress } from './listen';
 
 export const TEXTFILE_NAME = 'uvs_ipvs.prom';
+
+/** Writes a scrape's pieces as the socket takes them (one large string would be encoded in one
+ *  go, holding the main thread), then ends the response. A closed connection stops it. */
+async function sendParts(res: ServerResponse, parts: readonly Buffer[]): Promise<void> {
+  for (const part of parts) {
+    if (res.destroyed) return;
+    const more = res.write(part);
+    // A turn between pieces even while the socket takes them: encoding them all in a row would
+    // hold the thread as long as one large string.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (!more && !res.destroyed && res.writableNeedDrain) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  if (!res.destroyed) res.end();
+}
 /** node_exporter reads the directory on each of its scrapes (15 s by default in Prometheus). */
 export const TEXTFILE_PERIOD_MS = 10_000;
 
@@ -66,8 +90,12 @@ export class MetricsServer {
           res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('uvsd: GET /metrics\n');
           return;
         }
-        this.options.collect().then((snap) => this.exposition.render(snap)).then(
-          (text) => res.writeHead(200, { 'Content-Type': this.exposition.contentType }).end(req.method === 'HEAD' ? undefined : text),
+        this.options.collect().then((snap) => this.exposition.renderParts(snap)).then(
+          (parts) => {
+            res.writeHead(200, { 'Content-Type': this.exposition.contentType });
+            if (req.method === 'HEAD') res.end();
+            else void sendParts(res, parts);
+          },
           (err: unknown) => {
             this.options.log.error(`metrics: scrape failed: ${(err as Error).message}`);
             res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`uvsd: ${(err as Error).message}\n`);
@@ -108,11 +136,20 @@ export class MetricsServer {
     const dir = this.options.textfileDir;
     if (dir === null) return Promise.resolve();
     const job = this.writing.then(async () => {
-      const text = await this.exposition.renderIpvs(await this.options.collect());
+      const parts = await this.exposition.renderIpvsParts(await this.options.collect());
       const target = join(dir, TEXTFILE_NAME);
       const temp = join(dir, `.${TEXTFILE_NAME}.${process.pid}.tmp`);
       try {
-        writeFileSync(temp, text, { mode: 0o644 });
+        // Piece by piece with a turn of the event loop between: a large table's text is tens of MB.
+        const fd = openSync(temp, 'w', 0o644);
+        try {
+          for (const part of parts) {
+            writeSync(fd, part);
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        } finally {
+          closeSync(fd);
+        }
         renameSync(temp, target);
       } catch (err) {
         try {

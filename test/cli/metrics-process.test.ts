@@ -116,11 +116,18 @@ test('SIGUSR1, SIGUSR2 and --signum=JSON\'s signal write keepalived.data/.stats/
   children.add(child);
   await waitFor('the control socket', () => (existsSync(socket) ? true : null));
   const jsonSignal = Number(spawnSync(process.execPath, [UVSD, '--signum=JSON'], { encoding: 'utf8', timeout: 10_000 }).stdout.trim());
+  // uvsd rewrites a dump in place as keepalived does (open with O_TRUNC, then write): the file can
+  // exist and still be empty for a moment, so each is waited for with its whole content.
+  const expected = {
+    'keepalived.data': /^------< VRRP Topology >------\n------< Health checkers >------\n$/,
+    'keepalived.stats': /^$/, // no vrrp_instance: nothing to count
+    'keepalived.json': /^\[\]$/,
+  } as const;
   for (const [signal, file] of [['SIGUSR1', 'keepalived.data'], ['SIGUSR2', 'keepalived.stats'], [jsonSignal, 'keepalived.json']] as const) {
     process.kill(child.pid!, signal);
-    await waitFor(file, () => (existsSync(join(tmp, file)) ? true : null));
+    await waitFor(file, () => (existsSync(join(tmp, file)) && expected[file].test(readFileSync(join(tmp, file), 'utf8')) ? true : null));
   }
-  assert.match(readFileSync(join(tmp, 'keepalived.data'), 'utf8'), /^------< VRRP Topology >------\n------< Health checkers >------\n$/);
+  assert.match(readFileSync(join(tmp, 'keepalived.data'), 'utf8'), expected['keepalived.data']);
   assert.equal(readFileSync(join(tmp, 'keepalived.json'), 'utf8'), '[]');
   const run = (args: string[]): { status: number | null; stdout: string } =>
     spawnSync(process.execPath, [UVSADM, ...args], { env: { ...process.env, UVS_SOCKET: socket }, encoding: 'utf8', timeout: 10_000 });

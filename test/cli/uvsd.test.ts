@@ -33,7 +33,12 @@ function startUvsd(socket: string, extra: string[] = []): ChildProcess {
   return child;
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+// Every wait below is for a condition; the bound only turns a hung daemon into a failure. It is
+// generous because on a loaded 2-core CI machine starting a Node.js process (uvsd, and each uvsadm
+// probe) takes seconds: a 5 s bound failed there while the daemon was still starting.
+const HUNG_MS = 30_000;
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = HUNG_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -79,11 +84,11 @@ test('socket 0600, a second daemon refused, SIGTERM exits promptly and removes t
   // The first daemon and its table are untouched.
   assert.match(uvsadm(socket, ['-Ln']).stdout, /TCP {2}10\.0\.0\.1:80 rr/);
 
-  const t0 = Date.now();
   first.kill('SIGTERM');
-  const r = await exited(first, 4000);
+  const r = await exited(first, HUNG_MS);
+  // Exit code 0 is the prompt exit: uvsd's SIGTERM watchdog ends a stop that takes over 3 s with
+  // exit code 1 (src/cli/uvsd.ts), so no wall-clock measure is needed here (it failed under load).
   assert.deepEqual(r, { code: 0, signal: null });
-  assert.ok(Date.now() - t0 < 3000, 'SIGTERM took too long');
   assert.equal(existsSync(socket), false);
   const none = uvsadm(socket, ['-Ln']);
   assert.equal(none.status, 2);
@@ -95,7 +100,7 @@ test('a stale socket left by kill -9 does not block the next start; SIGINT exits
   const crashed = startUvsd(socket);
   await waitFor('the control socket', () => existsSync(socket));
   crashed.kill('SIGKILL');
-  await exited(crashed, 4000);
+  await exited(crashed, HUNG_MS);
   assert.ok(existsSync(socket), 'kill -9 leaves the socket file behind');
   assert.equal(uvsadm(socket, ['-Ln']).status, 2, 'nobody answers on the stale socket');
 
@@ -104,7 +109,7 @@ test('a stale socket left by kill -9 does not block the next start; SIGINT exits
   assert.equal(uvsadm(socket, ['-Ln']).stdout, 'IP Virtual Server version 1.2.1 (size=4096)\n' +
     'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n');
   next.kill('SIGINT');
-  assert.deepEqual(await exited(next, 4000), { code: 0, signal: null });
+  assert.deepEqual(await exited(next, HUNG_MS), { code: 0, signal: null });
   assert.equal(existsSync(socket), false);
 });
 
@@ -140,7 +145,7 @@ test('-f loads a keepalived.conf, SIGHUP reloads it by diff; -t checks it with k
   assert.match(stderr(), /^uvsd: reload of .*good\.conf failed, the running table is unchanged: /);
   assert.equal(uvsadm(socket, ['-S', '-n']).stdout, '-A -t 10.0.0.5:80 -s wrr\n-a -t 10.0.0.5:80 -r 10.0.1.1:80 -g -w 9\n');
   daemon.kill('SIGTERM');
-  await exited(daemon, 4000);
+  await exited(daemon, HUNG_MS);
   // A daemon whose file does not check out does not start.
   const refused = spawnSync(process.execPath, [UVSD, '-G', '--io', 'none', '--socket', join(dir, 'd.sock'), '-f', bad], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(refused.status, 5);

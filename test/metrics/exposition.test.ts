@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MetricsExposition, ipvsBackends } from '../../src/metrics/exposition';
+import { MetricsExposition, ipvsBackends, nodeIpvsText } from '../../src/metrics/exposition';
+import type { ServiceEntry } from '../../src/service/model';
+import { ForwardMethod } from '../../src/tables/dest-table';
 import { KNOWN_TABLE, knownSnapshot } from './fixtures';
 
 // What node_exporter's ipvs collector prints for this table (collector/ipvs_linux.go over
@@ -124,4 +126,62 @@ test('without a data plane the connection-table families print no sample (not a 
   const text = await new MetricsExposition().render(knownSnapshot());
   assert.match(text, /# TYPE uvs_conn_table_capacity gauge\n/);
   assert.doesNotMatch(text, /^uvs_conn_table_/m);
+});
+
+/** n services of `per` real servers each (slots numbered across the table, as the model does). */
+function bigTable(n: number, per: number): ServiceEntry[] {
+  const out: ServiceEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({
+      id: i, af: 4, protocol: i % 3 === 0 ? 17 : 6, addr: (0x0a000000 + i) >>> 0, port: 80 + (i % 7), fwmark: i % 11 === 0 ? i + 1 : 0,
+      scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, peName: '',
+      dests: Array.from({ length: per }, (_, k) => ({
+        af: 4 as const, addr: (0x0a010000 + ((i * 7919 + k * 104729) % 65536)) >>> 0, port: 8000 + k, fwd: ForwardMethod.DROUTE,
+        weight: k + 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0, slot: per * i + k,
+        activeConns: (i + k) % 5, inactConns: i % 3, persistConns: 0,
+      })),
+    });
+  }
+  return out;
+}
+
+test('a large table: the render gives the event loop turns, prints the numbers of its start, and its kept rows and order follow table changes', async () => {
+  const services = bigTable(3000, 10);
+  const snap = knownSnapshot({ services });
+  const e = new MetricsExposition();
+  const expected = nodeIpvsText(snap);
+  // One consistent snapshot: numbers changed while the render runs are not in this scrape.
+  let turns = 0;
+  let changed = false;
+  const spin = (): void => {
+    turns++;
+    if (!changed) {
+      changed = true;
+      for (const s of services) for (const d of s.dests) d.activeConns += 1000;
+    }
+    if (!done) setImmediate(spin);
+  };
+  let done = false;
+  setImmediate(spin);
+  const text = await e.renderIpvs(snap);
+  done = true;
+  assert.ok(turns >= 2, `the event loop ran ${turns} times during the render of 30,000 series`);
+  assert.equal(text, expected);
+  // The next scrape (rows and order kept) sees the new numbers, as a fresh render does.
+  assert.equal(await e.renderIpvs(snap), nodeIpvsText(snap));
+  // Table changes: a real server's address, one removed, a service added; a duplicate label set
+  // (summed). The kept rows and order give what a fresh render gives.
+  services[5]!.dests[2]!.addr = 0x0a0a0a0a;
+  services[9]!.dests.pop();
+  services.push({ ...services[1]!, id: 9999, dests: services[1]!.dests.map((d, k) => ({ ...d, slot: 900_000 + k })) });
+  services.unshift({ ...services[2]!, id: 9998, dests: [{ ...services[2]!.dests[0]!, slot: 900_100 }] });
+  assert.equal(await e.renderIpvs(snap), nodeIpvsText(snap));
+  // …and what ipvsBackends (the collector's sums and order, one label set at a time) gives.
+  const backends = ipvsBackends(services);
+  const weights = backends.map((b) => `node_ipvs_backend_weight{${Object.entries(b.labels).map(([k, v]) => `${k}="${v}"`).join(',')}} ${b.weight}`);
+  assert.ok(backends.length < services.reduce((n, s) => n + s.dests.length, 0), 'some label sets are summed');
+  const text2 = nodeIpvsText(snap);
+  assert.equal(text2.slice(text2.indexOf('\nnode_ipvs_backend_weight{') + 1), `${weights.join('\n')}\n`);
+  const whole = await e.render(snap);
+  assert.equal(whole.slice(0, whole.indexOf('\n# HELP uvs_')), nodeIpvsText(snap));
 });

@@ -15,6 +15,11 @@ export class UvsdProcess {
 
   constructor(readonly ns: string) {}
 
+  /** The pid of the running uvsd's process (`ip netns exec` execs it), or null. */
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
   /**
    * Starts `uvsd -n -l [--no-config] ARGS` (after killing one this object started before) and waits, at most
    * 20 s, until uvsadm gets answers and the data plane logged that it runs (`ready`).

@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cannotRunNetns, labSuffix, inNs } from './helpers';
@@ -77,6 +77,11 @@ test('VRRP: the interface\'s primary address replaced under a MASTER, the next a
     assert.equal(daemon.log.match(/Entering MASTER STATE/g)?.length, 1, 'still the one MASTER term: no state change');
     assert.doesNotMatch(daemon.log, /Entering FAULT STATE/);
 
+    // The data plane and VRRP share the daemon's one interface watch: one `ip monitor` child (two
+    // before, one per consumer).
+    const monitors = descendants(daemon.pid!).filter((pid) => /\bmonitor\0link\0address\b/.test(cmdline(pid)));
+    assert.equal(monitors.length, 1, `ip monitor children of uvsd: ${monitors.map((p) => cmdline(p).replace(/\0/g, ' ')).join('; ')}`);
+
     const dp = spawnSync('ip', ['netns', 'exec', DIR, process.execPath, UVSADM, '--dataplane'], { encoding: 'utf8' });
     assert.equal(dp.status, 0, dp.stderr);
     const line = /^Interface watch: (\d+) events, (\d+) relinks, 0 bad lines, 0 monitor restarts$/m.exec(dp.stdout);
@@ -87,3 +92,36 @@ test('VRRP: the interface\'s primary address replaced under a MASTER, the next a
     await daemon.stop();
   }
 });
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return ''; // gone meanwhile
+  }
+}
+
+/** Every process below `root` (children, their children, …), from /proc's parent pids. */
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  for (const pid of parent.keys()) {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === root) {
+        out.push(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
