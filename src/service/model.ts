@@ -738,19 +738,7 @@ function normalizeService(c: ServiceConfig): ServiceConfig {
 
 /** The stored record of a real server: normalized, with its slot. */
 function destState(d: DestConfig, slot: number): DestState {
-  return {
-    af: d.af,
-    addr: d.addr >>> 0,
-    port: d.port,
-    fwd: d.fwd,
-    weight: d.weight,
-    uThreshold: d.uThreshold,
-    lThreshold: d.lThreshold,
-    tunType: d.tunType,
-    tunPort: d.tunPort,
-    tunFlags: d.tunFlags,
-    slot,
-  };
+  return { ...normalizeDest(d), slot };
 }
 
 /** A record's configuration alone (exportConfig: what a reload diffs). */
