@@ -1115,14 +1115,21 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     // last spin, or a spin was starved (below). Its CPUs are busy, so they do not halt and a
     // wake-up is cheap, while an idle-policy spin could starve: no spin for a while (-2), the worker
     // sleeps in epoll_wait and is woken at its own priority.
+    // The wait is judged against the time it accrued in: an absolute 0.5 ms since a spin a second
+    // ago (a few wake-ups that each waited for the sender to block) is no contention, and tripped
+    // the guard about once a second on a quiet machine, so most frames paid a halted vCPU's
+    // wake-up (native/README.md "Adaptive busy polling"). Contended means over CONTENDED_NS and
+    // over 1/CONTENDED_SHARE of the wall time since the previous reading.
     if (idlePolicy_) {
       const int64_t delay = RunDelayNs();
       if (delay >= 0) {
-        if (lastRunDelay_ >= 0 && delay - lastRunDelay_ > CONTENDED_NS) {
-          starvedUntil_ = start + STARVED_PAUSE_NS;
+        const int64_t waited = delay - lastRunDelay_;
+        if (lastRunDelay_ >= 0 && waited > CONTENDED_NS && waited * CONTENDED_SHARE > start - lastRunDelayAt_) {
+          starvedUntil_ = start + Backoff();
           contended_++;
         }
         lastRunDelay_ = delay;
+        lastRunDelayAt_ = start;
       }
       if (start < starvedUntil_) return Napi::Number::New(env, -2);
     }
@@ -1143,10 +1150,10 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
       // An idle-policy spin runs only while nothing else wants its CPU; one that was kept off the
       // CPU for over STARVED_NS saw its CPU saturated by other work, where it could sit runnable
       // but starved with frames in the ring (a SCHED_IDLE thread gets a tiny share against normal
-      // ones). Then spins stop for STARVED_PAUSE_NS: the worker sleeps and is woken at its own
+      // ones). Then spins stop for a while (Backoff): the worker sleeps and is woken at its own
       // priority, as without busy polling.
       if (idled && now - look > STARVED_NS) {
-        starvedUntil_ = now + STARVED_PAUSE_NS;
+        starvedUntil_ = now + Backoff();
         starved_++;
         found = -2;
         goto out;
@@ -1160,8 +1167,14 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
       sched_yield();
     }
   out:
+    // A spin that ran its course (a frame, or the window passed) halves the next pause.
+    if (idled && found != -2 && pauseNs_ > PAUSE_MIN_NS) pauseNs_ /= 2;
     if (idled && !SetIdle(false)) idlePolicy_ = false;
-    if (idled) lastRunDelay_ = RunDelayNs();  // the spin's own waits (preempted by others) do not count
+    if (idled) {
+      lastRunDelay_ = RunDelayNs();  // the spin's own waits (preempted by others) do not count
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      lastRunDelayAt_ = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+    }
     return Napi::Number::New(env, found);
   }
 
@@ -1216,10 +1229,24 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
 
   bool idlePolicy_ = MayLeaveIdle();
   static constexpr int64_t STARVED_NS = 1000000;        // 1 ms off the CPU within a spin
-  static constexpr int64_t STARVED_PAUSE_NS = 1000000000;  // then 1 s without spins
-  static constexpr int64_t CONTENDED_NS = 500000;  // 0.5 ms waited for a CPU since the last spin
+  // A guard that trips pauses spins for pauseNs_: 10 ms at first, doubled by each trip up to 1 s,
+  // halved by each spin that ran its course. A CPU kept saturated by other work reaches the 1 s
+  // pause within a few trips; an odd long wait on a quiet machine costs 10 ms of spinning, not a
+  // second (a fixed 1 s pause, with the waits of a sequential request/response workload tripping
+  // the wait guard every 2-3 s, left the worker asleep for 85-99% of the frames).
+  static constexpr int64_t PAUSE_MIN_NS = 10000000;
+  static constexpr int64_t PAUSE_MAX_NS = 1000000000;
+  int64_t pauseNs_ = PAUSE_MIN_NS;
+  int64_t Backoff() {
+    const int64_t p = pauseNs_;
+    pauseNs_ = p * 2 > PAUSE_MAX_NS ? PAUSE_MAX_NS : p * 2;
+    return p;
+  }
+  static constexpr int64_t CONTENDED_NS = 500000;  // 0.5 ms waited for a CPU since the last spin,
+  static constexpr int64_t CONTENDED_SHARE = 4;     // and over a quarter of the time since then
   int64_t starvedUntil_ = 0;
   int64_t lastRunDelay_ = -1;
+  int64_t lastRunDelayAt_ = 0;
   int schedstatFd_ = -2;
   double starved_ = 0;
   double contended_ = 0;

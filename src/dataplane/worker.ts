@@ -137,9 +137,16 @@ class LatencyTrace {
   constructor(private readonly clock: () => number, private readonly lastPoll: () => number, private readonly frameSize: number[], private readonly ringBytes: number[]) {}
 
   private polledAt = 0;
+  /** Turns started by epoll (libuv's readable callback) and by a busy-poll hit. */
+  private pollWakes = 0;
+  private spinWakes = 0;
+  /** The RingPoller's guard counts, read at stop. */
+  guards: { contended: number; starved: number } = { contended: 0, starved: 0 };
 
   /** A readable callback (fromPoll: libuv's, whose entry the addon stamped) or a busy-poll hit. */
   woken(fromPoll: boolean): void {
+    if (fromPoll) this.pollWakes++;
+    else this.spinWakes++;
     this.wokeAt = this.clock();
     this.polledAt = fromPoll ? this.lastPoll() : this.wokeAt;
   }
@@ -175,7 +182,7 @@ class LatencyTrace {
       return { p50: q(0.5), p90: q(0.9) };
     };
     return {
-      batches: this.count,
+      batches: this.count, pollWakes: this.pollWakes, spinWakes: this.spinWakes, contended: this.guards.contended, starved: this.guards.starved,
       'ring→epoll return': step(0, 5), 'epoll return→JS callback': step(5, 1), 'callback→rx done': step(1, 2), 'pipeline': step(2, 3), 'send': step(3, 4), 'ring→sent': step(0, 4),
     };
   }
@@ -488,6 +495,7 @@ function main(): void {
     for (const w of watchers) w.close();
     for (const s of sockets) s.close();
     for (const s of plainSockets) s.close();
+    if (trace !== null && poller !== null) trace.guards = { contended: poller.contended, starved: poller.starved };
     if (trace !== null) writeFileSync(`${process.env['UVS_LATENCY_TRACE']}.w${init.workerId}.json`, JSON.stringify(trace.summary()));
     port!.close();
   }
