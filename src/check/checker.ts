@@ -2,6 +2,7 @@
 // trail, timeouts tied to an AbortSignal, resolving connect_ip/connect_port against the real
 // server). A check never throws: every failure, timeout or abort is a result with ok=false and a
 // trail saying what happened, because the runner must keep going whatever the network does.
+import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import type { CheckerKind, ConnectionOptions } from './types';
 import { CHECK_DEFAULTS } from './types';

@@ -9,6 +9,7 @@
 // apply() resolves only once the workers run the new snapshot, so `uvsadm -a …` returns when the
 // change is live, as ipvsadm returns when the kernel has it.
 
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { loadNative, type BpfInsn, type FanoutMode, type RingOptions } from '../native/addon';

@@ -45,6 +45,7 @@
 // once per length and kept. Frames the pipeline builds (TUN, ICMP errors) and super-frame
 // segments are written to other Buffers and injected the same way.
 
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import { loadNative } from '../native/addon';
 import { loadPcap, pcapFilter, PCAP_HDR_BYTES, PCAP_HDR_CAPLEN, PCAP_HDR_LEN, type PcapBinding, type PcapBindingSession, type PcapHostSet } from './pcap';

@@ -13,6 +13,7 @@
 // Everything the loop touches per packet was allocated when the worker started or when a snapshot
 // arrived: descriptor arrays, TX offset/length arrays per egress interface, the pipeline's headers.
 
+import { performance } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
