@@ -1120,10 +1120,16 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     // the guard about once a second on a quiet machine, so most frames paid a halted vCPU's
     // wake-up (native/README.md "Adaptive busy polling"). Contended means over CONTENDED_NS and
     // over 1/CONTENDED_SHARE of the wall time since the previous reading.
-    if (idlePolicy_) {
+    // schedstat is read at most once per READ_EVERY_NS (a pread of /proc and its parsing cost 1-2 µs,
+    // and spin() runs once per turn and per 250 µs slice: 1-2% of a busy worker's CPU in perf).
+    // The waits of the spins in between (this thread preempted while idle-policy, which is how a
+    // spin yields) are not contention: each spin adds its time off the CPU, from the thread's CPU
+    // clock, to spinWaitNs_, which the next reading subtracts.
+    if (idlePolicy_ && start - lastRunDelayAt_ >= READ_EVERY_NS) {
       const int64_t delay = RunDelayNs();
       if (delay >= 0) {
-        const int64_t waited = delay - lastRunDelay_;
+        const int64_t waited = delay - lastRunDelay_ - spinWaitNs_;
+        spinWaitNs_ = 0;
         if (lastRunDelay_ >= 0 && waited > CONTENDED_NS && waited * CONTENDED_SHARE > start - lastRunDelayAt_) {
           starvedUntil_ = start + Backoff();
           contended_++;
@@ -1131,9 +1137,10 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
         lastRunDelay_ = delay;
         lastRunDelayAt_ = start;
       }
-      if (start < starvedUntil_) return Napi::Number::New(env, -2);
     }
+    if (idlePolicy_ && start < starvedUntil_) return Napi::Number::New(env, -2);
     const bool idled = idlePolicy_ && SetIdle(true);
+    const int64_t cpuStart = idled ? ThreadCpuNs() : 0;
     int found = -1;
     int64_t look = start;
     for (;;) {
@@ -1171,11 +1178,18 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     if (idled && found != -2 && pauseNs_ > PAUSE_MIN_NS) pauseNs_ /= 2;
     if (idled && !SetIdle(false)) idlePolicy_ = false;
     if (idled) {
-      lastRunDelay_ = RunDelayNs();  // the spin's own waits (preempted by others) do not count
+      // The spin's own waits (preempted by others) do not count: wall time minus CPU time.
       clock_gettime(CLOCK_MONOTONIC, &ts);
-      lastRunDelayAt_ = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+      const int64_t off = (static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec - start) - (ThreadCpuNs() - cpuStart);
+      if (off > 0) spinWaitNs_ += off;
     }
     return Napi::Number::New(env, found);
+  }
+
+  static int64_t ThreadCpuNs() {
+    timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<int64_t>(t.tv_sec) * 1000000000LL + t.tv_nsec;
   }
 
   // This thread's time spent runnable but waiting for a CPU (/proc/thread-self/schedstat, second
@@ -1247,6 +1261,8 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
   int64_t starvedUntil_ = 0;
   int64_t lastRunDelay_ = -1;
   int64_t lastRunDelayAt_ = 0;
+  static constexpr int64_t READ_EVERY_NS = 1000000;  // schedstat read at most once per ms
+  int64_t spinWaitNs_ = 0;  // spins' time off the CPU since the last schedstat reading
   int schedstatFd_ = -2;
   double starved_ = 0;
   double contended_ = 0;
