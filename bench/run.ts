@@ -1,4 +1,5 @@
-// npm run bench [-- --quick] [-- area ...]: runs every bench/<area>.bench.ts — the micro benchmarks
+// npm run bench [-- --quick] [-- area ...]: runs every bench/<area>.bench.ts (or the areas named,
+// exactly: bench/areas.ts) — the micro benchmarks
 // and the end-to-end lab (e2e.bench.ts, root only) — with one progress line, prints one table and
 // writes bench/results/<date>.json, bench/results/latest.md and bench/results/latest.svg
 // (--quick: <date>-quick.json, latest-quick.md, latest-quick.svg, so CI never overwrites the
@@ -7,6 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import type { BenchRow, BenchOptions } from './lib';
+import { selectBenchFiles } from './areas';
 import { Progress, type Step } from './e2e/progress';
 import { toMarkdown, toSvg, type Report } from './e2e/report';
 
@@ -53,10 +55,7 @@ function cpuModel(): string {
 async function main(): Promise<void> {
   const { opts, areas, out } = parseArgs(process.argv.slice(2));
   const started = Date.now();
-  const files = readdirSync(__dirname)
-    .filter((f) => f.endsWith('.bench.js'))
-    .filter((f) => areas.length === 0 || areas.some((a) => f.startsWith(a)))
-    .sort();
+  const files = selectBenchFiles(readdirSync(__dirname), areas);
   const mods: Array<{ file: string; mod: BenchModule }> = [];
   for (const file of files) mods.push({ file, mod: (await import(join(__dirname, file))) as BenchModule });
   // Micro benchmarks have no plan of their own: one step each, sized like benny's defaults.
@@ -112,6 +111,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(err);
+  // A usage error (an unknown option or area) is its message alone; anything else with its stack.
+  console.error(err instanceof Error && err.message.startsWith('bench: ') ? err.message : err);
   process.exit(1);
 });

@@ -165,6 +165,21 @@ export function uvsadm(lab: BenchLab, args: string[]): string {
 }
 
 /** Starts uvsd in the director and waits until it answers and its data plane is up. */
+/**
+ * uvsd's arguments for a bench case: `argv` (the case's) and `extra` (UVS_BENCH_UVSD_ARGS) after
+ * the defaults. Every case starts from an empty connection table: `--conn-state none` unless the
+ * case names a file. With the default (a file next to the socket, which every case of a run
+ * shares) a stopped uvsd saved its connections and handed its kernel guard over to the next uvsd
+ * (the `_keep` table, dataplane.ts stop()): the next case imported the previous one's entries, and
+ * when no uvsd followed, the handed-over guard stayed and kept dropping what the kernel forwards
+ * from the real servers' ports — the replies of the nftables DNAT peer right after uvs NAT.
+ */
+export function uvsdArgs(socket: string, argv: readonly string[], extra: readonly string[] = []): string[] {
+  const all = [...argv, ...extra];
+  return ['-n', '-l', ...(all.includes('-f') ? [] : ['--no-config']), '--socket', socket,
+    ...(all.includes('--conn-state') ? [] : ['--conn-state', 'none']), ...argv, ...extra];
+}
+
 export async function startUvsd(lab: BenchLab, argv: string[], cpus: string): Promise<Uvsd> {
   const log = { text: '' };
   const socket = `/tmp/uvs-bench-${lab.lab.suffix}.sock`;
@@ -174,7 +189,7 @@ export async function startUvsd(lab: BenchLab, argv: string[], cpus: string): Pr
   // compare a setting against its default.
   const nodeArgs = (process.env['UVS_BENCH_UVSD_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
   const extra = (process.env['UVS_BENCH_UVSD_ARGS'] ?? '').split(/\s+/).filter(Boolean);
-  const p = lab.start(lab.ns.d, pinned(cpus, [process.execPath, ...nodeArgs, UVSD, '-n', '-l', ...(argv.includes('-f') ? [] : ['--no-config']), '--socket', socket, ...argv, ...extra]), log);
+  const p = lab.start(lab.ns.d, pinned(cpus, [process.execPath, ...nodeArgs, UVSD, ...uvsdArgs(socket, argv, extra)]), log);
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (p.exitCode !== null) throw new Error(`uvsd exited (${p.exitCode}):\n${log.text.slice(-3000)}`);

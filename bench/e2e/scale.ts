@@ -104,7 +104,8 @@ export async function runScale(lab: BenchLab, o: ScaleOptions, progress?: Progre
   const nodeArgs = (process.env['UVS_BENCH_UVSD_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
   // Caps raised to fit the restore (uvsd's defaults are sized for smaller tables).
   const caps = ['--svc-max', String(Math.max(o.services + 16, 1024)), '--dest-max', String(Math.max(o.services * o.dests + 64, 4096))];
-  const uvsd = lab.start(d, [process.execPath, ...nodeArgs, UVSD, '-n', '-l', '--socket', socket, '--io', o.io, '--workers', '1', ...caps], log);
+  // --conn-state none: no state file left in /tmp, no guard handed over (pps.ts uvsdArgs).
+  const uvsd = lab.start(d, [process.execPath, ...nodeArgs, UVSD, '-n', '-l', '--socket', socket, '--conn-state', 'none', '--io', o.io, '--workers', '1', ...caps], log);
   const uvsadm = (args: string[], input = '', timeoutMs = 120_000): Promise<Run> =>
     runIn(d, [process.execPath, UVSADM, ...args], input, env, timeoutMs);
   try {

@@ -1,7 +1,9 @@
 // `uvsadm --dataplane` (a uvs extension; ipvsadm has no data plane of its own to show): one row
 // per worker thread with the figures that explain a run — batches, frames in and out, what was
 // not ours, kernel ring drops, time per frame in the pipeline and in sendmmsg, entries the flood
-// defence evicted (drop_entry, by reason: see src/conn/defense.ts) — then one line for the
+// defence evicted (drop_entry, by reason: see src/conn/defense.ts), how turns began (an epoll
+// wake-up or a busy-poll hit) and how often the busy poll's guards paused it (native RingPoller:
+// CPUs contended, a spin starved) — then one line for the
 // interface watch (src/dataplane/link-watch.ts: link and address events seen, the re-evaluations
 // they caused, lines not understood, monitor restarts) and the drop reasons counted, summed over
 // the workers.
@@ -17,7 +19,7 @@ function perFrame(ns: number, frames: number): string {
 export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkWatchStats | null = null): string {
   if (workers.length === 0) return 'no data plane runs in this uvsd (--io none)\n';
   const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame',
-    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed'];
+    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved'];
   const rows = workers.map((w) => {
     const s = w.stats;
     const rx = s['rx_frames'] ?? 0;
@@ -28,6 +30,7 @@ export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkW
       perFrame(s['process_ns'] ?? 0, rx), perFrame(s['send_ns'] ?? 0, tx),
       String(s['evict_syn'] ?? 0), String(s['evict_udp'] ?? 0), String(s['evict_nodata'] ?? 0), String(s['evict_few'] ?? 0),
       String(s['tx_shed'] ?? 0),
+      String(s['epoll_wakeups'] ?? 0), String(s['busy_poll_hits'] ?? 0), String(s['busy_poll_contended'] ?? 0), String(s['busy_poll_starved'] ?? 0),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -59,12 +59,22 @@ export const enum WorkerStat {
   /** Of TX_DROPPED, frames shed because a socket's send memory or the device queue was full
    *  (sendmmsg never blocks the worker: MSG_DONTWAIT, EAGAIN/ENOBUFS). */
   TX_SHED = 16,
+  /** Turns that began with a wake-up from epoll (libuv's readable callback), and with a frame the
+   *  busy poll found (native RingPoller spin): how often the busy poll spares a wake-up. */
+  EPOLL_WAKEUPS = 17,
+  BUSY_POLL_HITS = 18,
+  /** The busy-poll guards' trips (native RingPoller `contended`, `starved`), running totals: each
+   *  one paused spinning for a while (the CPUs were busy with other work, or a spin was kept off
+   *  its CPU). Copied from the poller at each sweep, so up to SWEEP_INTERVAL_MS behind. */
+  BUSY_POLL_CONTENDED = 19,
+  BUSY_POLL_STARVED = 20,
 }
 export const WORKER_STAT_CELLS = 24;
 
 export const WORKER_STAT_NAMES: readonly string[] = [
   'rx_batches', 'rx_frames', 'tx_frames', 'tx_dropped', 'not_ours', 'expired', 'yields', 'gso_frames',
   'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops', 'evict_syn', 'evict_udp', 'evict_nodata', 'evict_few', 'tx_shed',
+  'epoll_wakeups', 'busy_poll_hits', 'busy_poll_contended', 'busy_poll_starved',
 ];
 
 export interface CounterLayout {

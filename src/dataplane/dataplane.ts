@@ -361,7 +361,7 @@ export class DataPlane {
       this.opts.log.info(`data plane: interfaces now ${now.join(', ') || 'none'}` +
         `${added.length ? `; capturing ${added.join(', ')}` : ''}${gone.length ? `; no longer ${gone.join(', ')}` : ''}` +
         `${!added.length && !gone.length ? ' (link, MAC or MTU changed)' : ''}`);
-      if (this.fanoutMode() === 'cpu') await this.recycleAll();
+      if (this.fanoutMode() === 'cpu') await this.recycleInOrder(0);
       else for (const h of this.handles) await this.recycle(h);
     }
     const d = this.model.destTable;
@@ -370,20 +370,36 @@ export class DataPlane {
   }
 
   /**
-   * Replaces every worker at once, then starts them in id order: under fanout 'cpu' a worker
-   * replaced alone would join at the end of the member array (the kernel moves the last member into
-   * a leaver's place), and worker i would no longer take the frames of the CPUs it is pinned to.
+   * Under fanout 'cpu': stops the workers from id `from` on at once, then starts them — and any of
+   * them that was down — in id order. A socket joins at the end of the fanout member array, and
+   * one that leaves has its place taken by the last member (af_packet.c __fanout_link,
+   * __fanout_unlink), so a worker replaced alone would become another member than its id and take
+   * the frames of CPUs it is not pinned to (placement.ts). The members below `from` keep their
+   * places: a leaver's place is only ever refilled from the end. `from` 0 replaces every worker
+   * (the interfaces changed); a worker that died is restarted with those after it (its id).
+   * One such pass at a time: a second waits for the first.
    */
-  private async recycleAll(): Promise<void> {
-    const live = this.handles.filter((h) => h.worker !== null);
-    for (const h of live) h.recycling = true;
-    try {
-      await Promise.all(live.map((h) => h.worker!.terminate()));
-      for (const h of live) if (!this.stopping) await this.spawn(h);
-    } finally {
-      for (const h of live) h.recycling = false;
-    }
+  private recycleInOrder(from: number): Promise<void> {
+    const run = this.inOrderPass.then(async () => {
+      const live = this.handles.filter((h) => h.id >= from && h.worker !== null);
+      for (const h of live) h.recycling = true;
+      try {
+        await Promise.all(live.map((h) => h.worker!.terminate()));
+        for (const h of this.handles) {
+          if (this.stopping) break;
+          if (h.id < from || h.worker !== null) continue;
+          // One that fails to start does not keep the next from starting (it is restarted on its own).
+          await this.spawn(h).catch((err: Error) => this.opts.log.error(err.message));
+        }
+      } finally {
+        for (const h of live) h.recycling = false;
+      }
+    });
+    this.inOrderPass = run.catch(() => undefined);
+    return run;
   }
+  /** The in-order replacement running now (recycleInOrder). */
+  private inOrderPass: Promise<void> = Promise.resolve();
 
   private cpusAllowed: number[] | null = null;
   /** uvsd's CPUs (its affinity when the data plane started: taskset, cgroup cpuset). */
@@ -630,6 +646,9 @@ export class DataPlane {
         if (!ready) reject(new DataPlaneError(`worker ${h.id} could not start: ${err.message}`));
       });
       worker.on('exit', (code) => {
+        // Gone before it was ready (without an 'error' event, e.g. terminated): whoever waits for
+        // its start hears of it rather than waiting for ever (a no-op once settled).
+        if (!ready) reject(new DataPlaneError(`worker ${h.id} exited (code ${code}) before it was ready`));
         if (h.worker !== worker) return; // replaced already
         h.worker = null;
         h.ready = false;
@@ -645,7 +664,11 @@ export class DataPlane {
         const delay = workerRestartDelay(h.quickDeaths - 1);
         this.opts.log.warn(`worker ${h.id} exited (code ${code})${ready ? '' : ' before it was ready'}; restarting it in ${delay} ms (restart #${h.restarts})`);
         setTimeout(() => {
-          if (!this.stopping) this.spawn(h).catch((err: Error) => this.opts.log.error(err.message));
+          // Started again meanwhile: by the in-order restart of a worker before it.
+          if (this.stopping || h.worker !== null) return;
+          // Under fanout 'cpu' with several workers, in member order again (recycleInOrder).
+          const again = this.fanoutMode() === 'cpu' && this.opts.io !== 'pcap' && this.handles.length > 1 ? this.recycleInOrder(h.id) : this.spawn(h);
+          again.catch((err: Error) => this.opts.log.error(err.message));
         }, delay);
       });
     });

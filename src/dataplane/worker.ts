@@ -426,6 +426,7 @@ function main(): void {
       else setTimeout(() => running && watchers[si]!.start(1), 100);
       return;
     }
+    counters.add(WorkerStat.EPOLL_WAKEUPS, 1);
     const got = drain(si, connNowMs(), TURN_BATCHES);
     // The budget ran out with frames possibly left: the socket stays readable and the loop calls
     // back after messages and timers had their turn.
@@ -475,6 +476,7 @@ function main(): void {
       if (si === -2) return;
       if (si < 0) continue; // the slice (or the window) passed without a frame
       if (trace !== null) trace.woken(false);
+      counters.add(WorkerStat.BUSY_POLL_HITS, 1);
       const got = drain(si, connNowMs(), TURN_BATCHES);
       if (got >= TURN_BATCHES * BATCH) {
         // A full turn: frames are likely left; let messages and timers run before more.
@@ -501,12 +503,27 @@ function main(): void {
   const sweepTimer = setInterval(() => {
     counters.add(WorkerStat.EXPIRED, conns.expire(connNowMs(), expireBudget));
     if (++sweeps % STATS_EVERY === 0) for (const s of sockets) counters.add(WorkerStat.RING_DROPS, s.stats().drops);
+    copyGuards();
   }, SWEEP_INTERVAL_MS);
+  /** The poller's guard counts when last copied: the counters get the difference, so a restarted
+   *  worker (a new poller from 0) adds to the totals its predecessor left in the shared cells. */
+  let seenContended = 0;
+  let seenStarved = 0;
+  function copyGuards(): void {
+    if (poller === null) return;
+    const contended = poller.contended;
+    const starved = poller.starved;
+    counters.add(WorkerStat.BUSY_POLL_CONTENDED, contended - seenContended);
+    counters.add(WorkerStat.BUSY_POLL_STARVED, starved - seenStarved);
+    seenContended = contended;
+    seenStarved = starved;
+  }
 
   function stop(): void {
     if (!running) return;
     running = false;
     clearInterval(sweepTimer);
+    copyGuards();
     // Watchers first: an fd must not be closed under an active uv_poll.
     for (const w of watchers) w.close();
     for (const s of sockets) s.close();

@@ -445,6 +445,10 @@ export class MetricsExposition {
     worker('uvs_dataplane_not_ours_total', 'Frames that were not for a virtual service or one of its flows (left to the kernel).', 'not_ours');
     worker('uvs_dataplane_ring_drops_total', 'Frames the kernel dropped before the worker read them (PACKET_STATISTICS tp_drops).', 'ring_drops');
     worker('uvs_dataplane_gso_frames_total', 'GSO super-frames received.', 'gso_frames');
+    worker('uvs_dataplane_epoll_wakeups_total', 'Turns a data-plane worker began on a wake-up from epoll (a readable ring).', 'epoll_wakeups');
+    worker('uvs_dataplane_busy_poll_hits_total', 'Turns a data-plane worker began on a frame its busy poll found (no wake-up needed; uvsd --busy-poll).', 'busy_poll_hits');
+    worker('uvs_dataplane_busy_poll_contended_total', 'Times the busy poll paused because the worker had waited for a CPU (CPUs busy with other work).', 'busy_poll_contended');
+    worker('uvs_dataplane_busy_poll_starved_total', 'Times the busy poll paused because a spin was kept off its CPU (starved by other work).', 'busy_poll_starved');
     worker('uvs_conn_expired_total', 'Connection entries freed by the worker\'s expiry sweep (evictions included).', 'expired');
     new Gauge({
       name: 'uvs_dataplane_worker_up', help: 'Data-plane worker thread: 1 running, 0 down (being restarted).',

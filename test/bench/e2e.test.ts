@@ -12,7 +12,7 @@ import type { BenchRow } from '../../bench/lib';
 import { bestOffered, clean, cpuPerPacketNs, inLabPerPacketNs, parsePidStat, generatorShort, highestClean, lossOf, MAX_LOSS, nextRate, parseProcStat, type LoadStep } from '../../bench/e2e/load';
 import { addedRow, percentile, rttStats } from '../../bench/e2e/latency';
 import { httpResponseLength } from '../../bench/e2e/rtt';
-import { LOAD_GROUPS, markLoadTargets } from '../../bench/e2e/pps';
+import { LOAD_GROUPS, markLoadTargets, uvsdArgs } from '../../bench/e2e/pps';
 import { markKeepAliveTargets, TCP_GROUPS } from '../../bench/e2e/tcp';
 
 const JOB: PktgenJob = {
@@ -301,4 +301,11 @@ test('report: setup lines under the title, extra columns per group', () => {
   assert.match(md, /\| case \| median \| min–max \| × baseline \| added p99\/pass µs \| passes \| target \| notes \|/);
   assert.match(md, /\| uvs DR \| 12\.3 µs \| 12\.3–12\.3 \| — \| 40\.0 \| 1 \|/);
   assert.match(md, /\| HAProxy \| 80\.0 µs \| 80\.0–80\.0 \| — \| {2}\| 2 \|/);
+});
+
+test('bench uvsd: every case starts without the previous case\'s connections (--conn-state none) unless it names a file', () => {
+  const a = uvsdArgs('/tmp/s.sock', ['--io', 'ring', '--workers', '1']);
+  assert.deepEqual(a, ['-n', '-l', '--no-config', '--socket', '/tmp/s.sock', '--conn-state', 'none', '--io', 'ring', '--workers', '1']);
+  const own = uvsdArgs('/tmp/s.sock', ['-f', 'k.conf'], ['--conn-state', '/tmp/x.conns']);
+  assert.deepEqual(own, ['-n', '-l', '--socket', '/tmp/s.sock', '-f', 'k.conf', '--conn-state', '/tmp/x.conns']);
 });

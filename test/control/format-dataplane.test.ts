@@ -11,7 +11,7 @@ test('uvsadm --dataplane: evictions per reason in each worker row, drops summed 
   const [header, w0, w1] = text.split('\n');
   const names = header!.trim().split(/\s{2,}/);
   const at = (row: string, name: string): string => row.trim().split(/\s+/)[names.indexOf(name)]!;
-  assert.deepEqual(names.slice(-5), ['EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed']);
+  assert.deepEqual(names.slice(names.indexOf('EvictSyn'), names.indexOf('TxShed') + 1), ['EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed']);
   assert.equal(at(w0!, 'EvictSyn'), '4096');
   assert.equal(at(w0!, 'EvictUdp'), '12');
   assert.equal(at(w0!, 'EvictNoData'), '3000');
@@ -28,4 +28,22 @@ test('uvsadm --dataplane: the interface watch\'s counters on one line below the 
   const lines = text.split('\n');
   assert.equal(lines[2], 'Interface watch: 12 events, 3 relinks, 1 bad lines, 2 monitor restarts');
   assert.equal(lines[3], 'Drops: none');
+});
+
+test('uvsadm --dataplane: epoll wake-ups, busy-poll hits and the busy poll\'s guard trips per worker', () => {
+  const text = listDataplane([
+    { id: 0, alive: true, restarts: 0, stats: { epoll_wakeups: 120, busy_poll_hits: 3400, busy_poll_contended: 5, busy_poll_starved: 2 }, drops: {} },
+    { id: 1, alive: true, restarts: 0, stats: {}, drops: {} },
+  ]);
+  const [header, w0, w1] = text.split('\n');
+  const names = header!.trim().split(/\s{2,}/);
+  const at = (row: string, name: string): string => {
+    assert.ok(names.includes(name), `column ${name} in ${header}`);
+    return row.trim().split(/\s+/)[names.indexOf(name)]!;
+  };
+  assert.equal(at(w0!, 'EpollWakes'), '120');
+  assert.equal(at(w0!, 'SpinHits'), '3400');
+  assert.equal(at(w0!, 'SpinContended'), '5');
+  assert.equal(at(w0!, 'SpinStarved'), '2');
+  for (const name of ['EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved']) assert.equal(at(w1!, name), '0', `${name} of a worker that has none`);
 });

@@ -62,6 +62,11 @@ test('a forwarding uvsd: node_ipvs_* agree with uvsadm --stats; removed services
   assert.ok(value(text, 'uvs_dataplane_rx_frames_total{worker="0"}') >= inpkts);
   assert.ok(value(text, 'uvs_dataplane_tx_frames_total{worker="0"}') >= inpkts);
   assert.equal(value(text, 'uvs_dataplane_worker_up{worker="0"}'), 1);
+  // Every turn with frames began on an epoll wake-up or on a busy-poll hit (the default --busy-poll).
+  const turns = value(text, 'uvs_dataplane_epoll_wakeups_total{worker="0"}') + value(text, 'uvs_dataplane_busy_poll_hits_total{worker="0"}');
+  assert.ok(turns >= 1 && turns <= 10 * value(text, 'uvs_dataplane_rx_frames_total{worker="0"}') + 100, `turns ${turns}`);
+  assert.ok(value(text, 'uvs_dataplane_busy_poll_contended_total{worker="0"}') >= 0);
+  assert.ok(value(text, 'uvs_dataplane_busy_poll_starved_total{worker="0"}') >= 0);
   assert.equal(value(text, 'uvs_conn_table_capacity'), 65536);
   assert.ok(value(text, 'uvs_conn_table_entries') >= 1);
   assert.equal(value(text, 'uvs_conn_table_refused_total'), 0);

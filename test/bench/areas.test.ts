@@ -1,0 +1,24 @@
+// The bench's area selection (bench/areas.ts): names match a file's area exactly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { benchArea, selectBenchFiles } from '../../bench/areas';
+
+const FILES = ['areas.js', 'conn-list.bench.js', 'conn.bench.js', 'e2e.bench.js', 'lib.js', 'run.js', 'scale-apply.bench.js', 'scale.bench.js'];
+
+test('bench areas: the file name without .bench.js; other files are no area', () => {
+  assert.equal(benchArea('conn-list.bench.js'), 'conn-list');
+  assert.equal(benchArea('run.js'), null);
+  assert.equal(benchArea('conn.bench.js.map'), null);
+});
+
+test('bench areas: a name selects its own file only, not the areas it is a prefix of', () => {
+  assert.deepEqual(selectBenchFiles(FILES, ['conn']), ['conn.bench.js']);
+  assert.deepEqual(selectBenchFiles(FILES, ['scale']), ['scale.bench.js']);
+  assert.deepEqual(selectBenchFiles(FILES, ['conn-list', 'conn', 'conn']), ['conn-list.bench.js', 'conn.bench.js']);
+  assert.deepEqual(selectBenchFiles(FILES, []), ['conn-list.bench.js', 'conn.bench.js', 'e2e.bench.js', 'scale-apply.bench.js', 'scale.bench.js']);
+});
+
+test('bench areas: an unknown name (a prefix included) is an error listing the valid areas', () => {
+  assert.throws(() => selectBenchFiles(FILES, ['con']), /^Error: bench: unknown area "con" \(areas: conn, conn-list, e2e, scale, scale-apply\)$/);
+  assert.throws(() => selectBenchFiles(FILES, ['e2e', 'x', 'run']), /unknown areas "x", "run"/);
+});
