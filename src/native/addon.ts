@@ -299,9 +299,9 @@ export interface NativeConstants {
  */
 export interface RingPoller {
   spin(usec: number): number;
-  /** Spins that ended because the thread was kept off its CPU over 1 ms (each pauses spinning for 1 s). */
+  /** Spins that ended because the thread was kept off its CPU over 1 ms (each pauses spinning: 10 ms, doubled per trip up to 1 s, halved per spin that ran its course). */
   readonly starved: number;
-  /** Spins refused because the thread had waited over 0.5 ms for a CPU since the last one (each pauses spinning for 1 s). */
+  /** Spins refused because the thread had waited for a CPU over 0.5 ms and over a quarter of the time since the last reading (each pauses spinning like a starved one). */
   readonly contended: number;
 }
 
