@@ -164,6 +164,9 @@ interface ServiceState {
   config: ServiceConfig;
   /** Insertion order, like the kernel's svc->destinations list. */
   dests: Map<number, DestState>;
+  /** The service as list() hands it out, built at the first listing after its last change
+   *  (null: changed since, or never listed). Its connection counters are refreshed at each list(). */
+  listed: ServiceEntry | null;
 }
 
 /** A real server deleted while connections still referred to it: kept, unavailable, until its
@@ -202,6 +205,9 @@ export class ServiceModel {
   /** Bumped after every successful change, so a compiler knows when to build a new snapshot. */
   generation = 0;
   private readonly changeListeners: (() => void)[] = [];
+  /** list()'s array of services, kept until a service is added, edited or deleted or a real
+   *  server changes (null: rebuilt at the next list(), from each service's `listed`). */
+  private listing: ServiceEntry[] | null = null;
   /**
    * What the running data plane can forward, checked when a real server is added or edited
    * (uvsd sets it; null = anything the kernel would accept, as with --io none). Throws IpvsError.
@@ -231,7 +237,7 @@ export class ServiceModel {
     const c = new ServiceModel({ destTable: this.destTable, maxServices: this.maxServices });
     c.check = { freeSlots: this.destTable.free, added: null };
     for (const [key, s] of this.services) {
-      const copy: ServiceState = { id: s.id, config: s.config, dests: new Map(s.dests) };
+      const copy: ServiceState = { id: s.id, config: s.config, dests: new Map(s.dests), listed: null };
       c.services.set(key, copy);
       c.byId.set(s.id, copy);
     }
@@ -247,11 +253,55 @@ export class ServiceModel {
 
   // ---- queries -------------------------------------------------------------------------------
 
-  /** Services in the order they were added; ipvsadm's listing sorts them itself. */
+  /**
+   * Services in the order they were added; ipvsadm's listing sorts them itself.
+   *
+   * Every /metrics scrape and listing asks for this, and building 100,000 real servers' entries
+   * holds the main thread for over 100 ms. So the entries are kept: a service's entry is built
+   * again only after it changed (changed() drops it), and a call on an unchanged table only
+   * reads the connection counters again, into the kept entries. The entries are shared between
+   * calls: a caller reads them and copies what it keeps (the array itself is the caller's).
+   */
   list(): ServiceEntry[] {
-    const out: ServiceEntry[] = [];
-    for (const s of this.services.values()) out.push(this.entry(s));
-    return out;
+    let listing = this.listing;
+    if (listing === null) {
+      listing = [];
+      for (const s of this.services.values()) listing.push(s.listed ??= this.entry(s));
+      this.listing = listing;
+    }
+    // Kept entries (and those built just now: it costs little) read the counters as they are now.
+    this.refreshCounters(listing);
+    return listing.slice();
+  }
+
+  /**
+   * Builds the kept list() entries of up to about `maxDests` real servers' services that have
+   * none (at least one service), so that the first listing after a big change (a restore, a
+   * reload) does not build them all in one go: uvsd calls this in slices after every change.
+   * Returns true when every service has its entry.
+   */
+  warmListing(maxDests: number): boolean {
+    if (this.listing !== null || this.check !== null) return true;
+    let built = 0;
+    for (const s of this.services.values()) {
+      if (s.listed !== null) continue;
+      if (built >= maxDests) return false;
+      s.listed = this.entry(s);
+      built += s.dests.size + 1;
+    }
+    return true;
+  }
+
+  /** The connection counters of kept entries, read again from their slots. */
+  private refreshCounters(listing: readonly ServiceEntry[]): void {
+    const t = this.destTable;
+    for (const s of listing) {
+      for (const d of s.dests) {
+        d.activeConns = t.load(d.slot, DestField.ACTIVE);
+        d.inactConns = t.load(d.slot, DestField.INACTIVE);
+        d.persistConns = t.load(d.slot, DestField.PERSIST);
+      }
+    }
   }
 
   get(key: ServiceKey, op: IpvsOp = 'get_service'): ServiceEntry {
@@ -334,7 +384,7 @@ export class ServiceModel {
     checkServiceConfig(op, config);
     const id = this.freeServiceId();
     if (id < 0) throw new IpvsError(op, 'ENOMEM', `the service table is full: ${this.maxServices} services (uvsd --svc-max raises the cap)`);
-    const state: ServiceState = { id, config: normalizeService(config), dests: new Map() };
+    const state: ServiceState = { id, config: normalizeService(config), dests: new Map(), listed: null };
     this.services.set(key, state);
     this.byId.set(id, state);
     this.usedIds[id] = 1;
@@ -623,6 +673,12 @@ export class ServiceModel {
   /** After a change of service `id` (-1: none in particular, the timeouts), or of `ids`. */
   private changed(id = -1, ids?: readonly number[]): void {
     this.generation++;
+    // Timeouts (id -1, no ids) are not part of the listing.
+    if (id >= 0 || ids) {
+      this.listing = null;
+      const s = id >= 0 ? this.byId.get(id) : undefined;
+      if (s) s.listed = null;
+    }
     if (this.check !== null) return;
     if (id >= 0) this.changedAt.set(id, this.generation);
     if (ids) for (const i of ids) this.changedAt.set(i, this.generation);
