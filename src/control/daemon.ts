@@ -4,7 +4,7 @@
 
 import { IpvsError, ServiceModel, applyChange, planReload } from '../service/model';
 import type { ModelConfig } from '../service/model';
-import { ESTIMATOR_PERIOD_MS, StatsBook } from '../service/stats';
+import { ESTIMATOR_PERIOD_MS, ESTIMATOR_SLICES, StatsBook } from '../service/stats';
 import type { CounterSource } from '../service/stats';
 import { NO_CONNECTIONS, type ConnLister } from '../service/conn-list';
 import { existsSync } from 'node:fs';
@@ -43,6 +43,9 @@ export interface DaemonDeps {
   vrrp?: Omit<VrrpGlueOptions, 'log'>;
 }
 
+/** Real servers' listing entries built per turn after a change (a few ms at most). */
+export const LISTING_WARM_DESTS = 4096;
+
 export class Daemon implements DaemonHost {
   readonly model: ServiceModel;
   readonly stats = new StatsBook();
@@ -51,6 +54,8 @@ export class Daemon implements DaemonHost {
   /** The IPVS knobs (net.ipv4.vs.*): defaults, the flood options, --sysctl-file, uvsadm --sysctl. */
   readonly sysctls: Sysctls;
   private timer: NodeJS.Timeout | null = null;
+  /** The listing's entries being built after a change, a slice a turn (warmListing). */
+  private warming: NodeJS.Immediate | null = null;
   private stopping: Promise<void> | null = null;
   private readonly stopHooks: { name: string; run: () => void | Promise<void> }[] = [];
   private readonly configListeners: ((loaded: LoadedConfig) => void)[] = [];
@@ -94,6 +99,7 @@ export class Daemon implements DaemonHost {
       checks: () => this.checkReport(),
     });
     this.server = new ControlServer(this.handler, log);
+    this.model.onChange(() => this.warmListing());
     this.connStatePath = options.connState === '' ? null : (options.connState ?? defaultConnStatePath(socketPath));
   }
 
@@ -128,7 +134,12 @@ export class Daemon implements DaemonHost {
     }
     if (options.sysctlFile) for (const note of daemon.sysctls.loadFile(options.sysctlFile)) log.info(note);
     await daemon.server.listen(daemon.socketPath);
-    daemon.timer = setInterval(() => daemon.handler.tick(), ESTIMATOR_PERIOD_MS);
+    // The estimator's period in slices, so 100,000 real servers' counters are not read in one go.
+    let slice = 0;
+    daemon.timer = setInterval(() => {
+      daemon.handler.tickSlice(slice);
+      slice = (slice + 1) % ESTIMATOR_SLICES;
+    }, ESTIMATOR_PERIOD_MS / ESTIMATOR_SLICES);
     daemon.timer.unref();
     if (options.metrics !== null || options.metricsTextfile !== null) {
       // Before the data plane and VRRP: a port in use stops the start before anything is changed.
@@ -429,6 +440,19 @@ export class Daemon implements DaemonHost {
     return this.config;
   }
 
+  /**
+   * After a change, the model's listing entries (ServiceModel.list(), which every /metrics scrape
+   * and listing reads) are built ahead, LISTING_WARM_DESTS real servers a turn, so that the first
+   * scrape after a restore of 100,000 real servers does not build them all in one block.
+   */
+  private warmListing(): void {
+    if (this.warming !== null || this.stopping) return;
+    const step = (): void => {
+      this.warming = this.model.warmListing(LISTING_WARM_DESTS) ? null : setImmediate(step);
+    };
+    this.warming = setImmediate(step);
+  }
+
   reapplyDataPlane(): void {
     this.dataPlane?.apply().catch((err: Error) => this.log.error(`data plane after a VRRP change: ${err.message}`));
   }
@@ -438,6 +462,8 @@ export class Daemon implements DaemonHost {
       this.stopping = (async () => {
         if (this.timer) clearInterval(this.timer);
         this.timer = null;
+        if (this.warming) clearImmediate(this.warming);
+        this.warming = null;
         for (const hook of [...this.stopHooks].reverse()) {
           try {
             await hook.run();

@@ -6,7 +6,7 @@ import { NO_CONNECTIONS } from '../service/conn-list';
 import type { ConnLister, ConnRecord } from '../service/conn-list';
 import { IpvsError, ServiceModel } from '../service/model';
 import type { ServiceEntry } from '../service/model';
-import { StatsBook } from '../service/stats';
+import { ESTIMATOR_SLICES, StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
 import type { WorkerReport } from '../dataplane/dataplane';
 import type { LinkWatchStats } from '../dataplane/link-watch';
@@ -185,10 +185,18 @@ export class ControlHandler {
     return { result: { kind: 'ok' } };
   }
 
-  /** One estimator period: the daemon calls this every 2 seconds. */
+  /** One estimator period at once. */
   tick(): void {
     this.model.sweepTrash();
     this.stats.tick();
+  }
+
+  /** Slice `slice` of ESTIMATOR_SLICES of an estimator period: the daemon runs one every
+   *  ESTIMATOR_PERIOD_MS / ESTIMATOR_SLICES, in order (StatsBook.tickSlice), and sweeps the
+   *  trash once a period, with the first. */
+  tickSlice(slice: number): void {
+    if (slice === 0) this.model.sweepTrash();
+    this.stats.tickSlice(slice, ESTIMATOR_SLICES);
   }
 
   /** Statistics follow the table: only the services changed since the last call are looked at

@@ -39,6 +39,12 @@ export interface CounterSource {
   /** Every service's traffic since start, removed services included (the kernel's tot_stats,
    *  /proc/net/ip_vs_stats); absent = zeros. */
   readTotal?(out: Counters): void;
+  /** The bulk forms the estimator's tick uses when present: the totals of `ids[0..count)` into
+   *  `out`, COUNTER_CELLS cells each (conns, inpkts, outpkts, inbytes, outbytes), exactly
+   *  the figures readService / readDest give one by one. A tick of 100,000 real servers then
+   *  makes one call instead of 100,000. */
+  readServices?(ids: Int32Array, count: number, out: Float64Array): void;
+  readDests?(slots: Int32Array, count: number, out: Float64Array): void;
 }
 
 export function zeroCounters(): Counters {
@@ -53,10 +59,25 @@ export const ZERO_COUNTERS: CounterSource = {
   readDest(_slot: number, out: Counters): void {
     out.conns = out.inpkts = out.outpkts = out.inbytes = out.outbytes = 0;
   },
+  readServices(_ids: Int32Array, count: number, out: Float64Array): void {
+    out.fill(0, 0, count * COUNTER_CELLS);
+  },
+  readDests(_slots: Int32Array, count: number, out: Float64Array): void {
+    out.fill(0, 0, count * COUNTER_CELLS);
+  },
 };
+
+/** Cells per entity in the bulk reads (CounterSource.readServices / readDests). */
+export const COUNTER_CELLS = 5;
 
 /** The estimator's period (ip_vs_est.c: IPVS_EST_TICK is 2 seconds). */
 export const ESTIMATOR_PERIOD_MS = 2000;
+
+/** uvsd runs the period in this many slices (StatsBook.tickSlice), one every 200 ms. */
+export const ESTIMATOR_SLICES = 10;
+
+/** Ids per block of a slice (tickAll): consecutive ids stay together, for the cache. */
+const TICK_BLOCK = 1024;
 
 /** Arithmetic shift right by `n` for integers beyond 32 bits (the kernel works on s64/u64). */
 function shr(v: number, n: number): number {
@@ -95,12 +116,16 @@ function estStep(a: Float64Array, at: number, k: number, now: number, scale: num
 }
 
 function estTick(a: Float64Array, at: number, now: Counters): void {
-  estStep(a, at, C_CONNS, now.conns, 512);
-  estStep(a, at, C_INPKTS, now.inpkts, 512);
-  estStep(a, at, C_OUTPKTS, now.outpkts, 512);
+  estTick5(a, at, now.conns, now.inpkts, now.outpkts, now.inbytes, now.outbytes);
+}
+
+function estTick5(a: Float64Array, at: number, conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number): void {
+  estStep(a, at, C_CONNS, conns, 512);
+  estStep(a, at, C_INPKTS, inpkts, 512);
+  estStep(a, at, C_OUTPKTS, outpkts, 512);
   // Bytes: scaled by 2^5 only, then halved for the 2-second period: << 4.
-  estStep(a, at, C_INBYTES, now.inbytes, 16);
-  estStep(a, at, C_OUTBYTES, now.outbytes, 16);
+  estStep(a, at, C_INBYTES, inbytes, 16);
+  estStep(a, at, C_OUTBYTES, outbytes, 16);
 }
 
 /** ip_vs_read_estimator: unscale with rounding. */
@@ -137,8 +162,16 @@ export class Estimator {
  *  state, in one growable Float64Array indexed by id. */
 class TrackTable {
   private a = new Float64Array(64 * CELLS);
+  /** tickAll()'s tracked ids and their totals: room for every id the table has room for. */
+  private tickIds = new Int32Array(64);
+  private tickTotals = new Float64Array(64 * COUNTER_CELLS);
 
-  constructor(private readonly read: (id: number, out: Counters) => void, private readonly scratch: Counters) {}
+  /** `readMany`: the source's bulk read; false when it has none (then `read`, one by one). */
+  constructor(
+    private readonly read: (id: number, out: Counters) => void,
+    private readonly scratch: Counters,
+    private readonly readMany: (ids: Int32Array, count: number, out: Float64Array) => boolean,
+  ) {}
 
   has(id: number): boolean {
     const at = id * CELLS;
@@ -154,6 +187,8 @@ class TrackTable {
     const grown = new Float64Array(Math.max(this.a.length * 2, need + (need >> 2)));
     grown.set(this.a);
     this.a = grown;
+    this.tickIds = new Int32Array(grown.length / CELLS);
+    this.tickTotals = new Float64Array((grown.length / CELLS) * COUNTER_CELLS);
   }
 
   /** Starts tracking `id` from its current totals (a re-added entity starts from zero). */
@@ -216,6 +251,31 @@ class TrackTable {
     estTick(this.a, id * CELLS, this.scratch);
   }
 
+  /**
+   * One estimator period for the tracked ids of slice `slice` of `slices`: ids come in blocks of
+   * TICK_BLOCK, block b belonging to slice b % slices, so an id stays in its slice whatever the
+   * table's size. With a bulk read, one call reads all the slice's totals and no object is made
+   * per id.
+   */
+  tickAll(slice = 0, slices = 1): void {
+    const a = this.a;
+    const ids = this.tickIds;
+    let n = 0;
+    const end = a.length / CELLS;
+    for (let block = slice * TICK_BLOCK; block < end; block += slices * TICK_BLOCK) {
+      const last = Math.min(end, block + TICK_BLOCK);
+      for (let id = block, at = block * CELLS + FLAG; id < last; id++, at += CELLS) if (a[at] !== 0) ids[n++] = id;
+    }
+    const totals = this.tickTotals;
+    if (!this.readMany(ids, n, totals)) {
+      for (let i = 0; i < n; i++) this.tick(ids[i]!);
+      return;
+    }
+    for (let i = 0, t = 0; i < n; i++, t += COUNTER_CELLS) {
+      estTick5(a, ids[i]! * CELLS, totals[t]!, totals[t + 1]!, totals[t + 2]!, totals[t + 3]!, totals[t + 4]!);
+    }
+  }
+
   /** Counters since the last -Z and the rates of `id`; zeros and no rates when not tracked. */
   report(id: number): { counters: Counters; rates: Rates } {
     const now = zeroCounters();
@@ -243,8 +303,16 @@ class TrackTable {
 export class StatsBook {
   private source: CounterSource;
   private readonly scratch = zeroCounters();
-  private readonly services = new TrackTable((id, out) => this.source.readService(id, out), this.scratch);
-  private readonly dests = new TrackTable((slot, out) => this.source.readDest(slot, out), this.scratch);
+  private readonly services = new TrackTable((id, out) => this.source.readService(id, out), this.scratch, (ids, count, out) => {
+    if (!this.source.readServices) return false;
+    this.source.readServices(ids, count, out);
+    return true;
+  });
+  private readonly dests = new TrackTable((slot, out) => this.source.readDest(slot, out), this.scratch, (slots, count, out) => {
+    if (!this.source.readDests) return false;
+    this.source.readDests(slots, count, out);
+    return true;
+  });
   /** Totals at the last `-Z` of the whole table. */
   private totalBase = zeroCounters();
 
@@ -279,8 +347,20 @@ export class StatsBook {
 
   /** One estimator period. */
   tick(): void {
-    this.services.forEach((id) => this.services.tick(id));
-    this.dests.forEach((slot) => this.dests.tick(slot));
+    this.tickSlice(0, 1);
+  }
+
+  /**
+   * The estimator's period in `slices` parts: a caller that runs slice k at k/slices of every
+   * period (uvsd: ESTIMATOR_SLICES, one every ESTIMATOR_PERIOD_MS / ESTIMATOR_SLICES) ticks
+   * every service and real server once per period, each always at the same point of it, so its
+   * rates are those of whole periods, while the main thread never does all 100,000 at once.
+   * Linux does the same since 6.2: ip_vs_est.c spreads the estimators over IPVS_EST_NTICKS rows,
+   * one row per tick of the 2-second period.
+   */
+  tickSlice(slice: number, slices: number): void {
+    this.services.tickAll(slice, slices);
+    this.dests.tickAll(slice, slices);
   }
 
   /** ipvsadm -Z: counters and rates of these services and their real servers restart from zero

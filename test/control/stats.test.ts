@@ -2,7 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Estimator, StatsBook } from '../../src/service/stats';
+import { COUNTER_CELLS, ESTIMATOR_SLICES, Estimator, StatsBook, zeroCounters } from '../../src/service/stats';
+import { CounterSum, WorkerCounters } from '../../src/dataplane/counters';
 import type { CounterSource, Counters, Rates } from '../../src/service/stats';
 
 const rates = (): Rates => ({ cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
@@ -51,4 +52,64 @@ test('the book tracks services and real servers, and -Z restarts their counters'
   totals.set(0, 310);
   assert.equal(book.serviceStats(0).counters.conns, 10);
   assert.equal(book.destStats(7).counters.conns, 0);
+});
+
+/** Two workers' counter arrays with made-up totals for every service and real server. */
+function twoWorkers(maxServices: number, maxDests: number): WorkerCounters[] {
+  const layout = { maxServices, maxDests };
+  const workers = [new WorkerCounters(layout), new WorkerCounters(layout)];
+  workers.forEach((w, k) => {
+    for (let i = 0; i < w.dropBase; i++) w.cells[i] = (i * 7919 + k * 104729) % 100_003 + i * 0.5;
+  });
+  return workers;
+}
+
+function grow(workers: readonly WorkerCounters[], step: number): void {
+  workers.forEach((w, k) => {
+    for (let i = 0; i < w.dropBase; i++) w.cells[i]! += (i % 13) * step + k * 1_000_000;
+  });
+}
+
+test('CounterSum: the bulk reads give the figures the reads one by one give', () => {
+  const workers = twoWorkers(5, 3000);
+  const sum = new CounterSum(() => workers);
+  const slots = Int32Array.from([2999, 0, 1500, 7, 7]);
+  const out = new Float64Array(slots.length * COUNTER_CELLS).fill(-1);
+  sum.readDests(slots, slots.length, out);
+  const one = zeroCounters();
+  slots.forEach((slot, i) => {
+    sum.readDest(slot, one);
+    assert.deepEqual(Array.from(out.subarray(i * COUNTER_CELLS, (i + 1) * COUNTER_CELLS)), [one.conns, one.inpkts, one.outpkts, one.inbytes, one.outbytes]);
+  });
+  const ids = Int32Array.from([4, 1]);
+  sum.readServices(ids, 2, out);
+  sum.readService(1, one);
+  assert.deepEqual(Array.from(out.subarray(5, 10)), [one.conns, one.inpkts, one.outpkts, one.inbytes, one.outbytes]);
+});
+
+test('the estimator in slices gives the rates of the estimator at once, with or without bulk reads', () => {
+  // Real servers over several blocks of a slice (1024 ids), some untracked, some tracked late.
+  const workers = twoWorkers(40, 5000);
+  const whole = new StatsBook(new CounterSum(() => workers));
+  const sliced = new StatsBook(new CounterSum(() => workers));
+  const sum = new CounterSum(() => workers);
+  const oneByOne = new StatsBook({ readService: (id, out) => sum.readService(id, out), readDest: (slot, out) => sum.readDest(slot, out) });
+  const services = [0, 3, 39];
+  const slots = Array.from({ length: 4000 }, (_, i) => (i * 37) % 5000);
+  for (const b of [whole, sliced, oneByOne]) b.track(services, slots);
+  for (let period = 0; period < 4; period++) {
+    grow(workers, period + 1);
+    whole.tick();
+    for (let s = 0; s < ESTIMATOR_SLICES; s++) sliced.tickSlice(s, ESTIMATOR_SLICES);
+    for (let s = 0; s < 3; s++) oneByOne.tickSlice(s, 3);
+    if (period === 1) for (const b of [whole, sliced, oneByOne]) b.track([...services, 20], [...slots, 4999]);
+  }
+  const untracked = Array.from({ length: 5000 }, (_, i) => i).find((i) => i !== 4999 && !slots.includes(i))!;
+  for (const slot of [...slots, 4999, untracked]) {
+    assert.deepEqual(sliced.destStats(slot), whole.destStats(slot), `real server ${slot}`);
+    assert.deepEqual(oneByOne.destStats(slot), whole.destStats(slot), `real server ${slot}, one by one`);
+  }
+  for (const id of [...services, 20]) assert.deepEqual(sliced.serviceStats(id), whole.serviceStats(id), `service ${id}`);
+  assert.notEqual(whole.destStats(slots[5]!).rates.inpps, 0, 'the rates are not all zero');
+  assert.deepEqual(sliced.destStats(untracked).rates, { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 }, 'an untracked real server has no rates');
 });
