@@ -14,7 +14,7 @@
 // (libipvs's ipvs_strerror table maps (function, errno) to a message).
 
 import { SCHEDULER_NAMES } from '../sched/index';
-import { DestField, DestFlag, DestTable, ForwardMethod } from '../tables/dest-table';
+import { DEST_SLOT_CELLS, DestField, DestFlag, DestTable, ForwardMethod } from '../tables/dest-table';
 import { intToIpv4 } from '../packet/addr';
 import { UvsError } from '../runtime/errors';
 
@@ -294,12 +294,17 @@ export class ServiceModel {
 
   /** The connection counters of kept entries, read again from their slots. */
   private refreshCounters(listing: readonly ServiceEntry[]): void {
-    const t = this.destTable;
-    for (const s of listing) {
-      for (const d of s.dests) {
-        d.activeConns = t.load(d.slot, DestField.ACTIVE);
-        d.inactConns = t.load(d.slot, DestField.INACTIVE);
-        d.persistConns = t.load(d.slot, DestField.PERSIST);
+    const cells = this.destTable.cells;
+    // Indexed loops and the cells read here, not through DestTable.load: the first call runs
+    // before V8 has compiled this loop, and calls are what cost most until then.
+    for (let i = 0; i < listing.length; i++) {
+      const dests = listing[i]!.dests;
+      for (let k = 0; k < dests.length; k++) {
+        const d = dests[k]!;
+        const at = d.slot * DEST_SLOT_CELLS;
+        d.activeConns = Atomics.load(cells, at + DestField.ACTIVE);
+        d.inactConns = Atomics.load(cells, at + DestField.INACTIVE);
+        d.persistConns = Atomics.load(cells, at + DestField.PERSIST);
       }
     }
   }
