@@ -5,6 +5,7 @@
 //   - model.list(): what each /metrics scrape (src/control/metrics-source.ts), each listing and
 //     the sync resolver read. The first call after a table change, then a call on an unchanged
 //     table (the common case: a scrape every few seconds).
+//   - `uvsadm -L` / `-S`: the answer with every real server's statistics, built in pieces;
 //   - the estimator (every 2 s): reads every service's and real server's counters and steps its
 //     rates; uvsd runs it in slices (StatsBook.tickSlice).
 // Every figure is a synchronous call, in ms (each runs in one turn of the event loop, so the call
@@ -13,6 +14,8 @@ import type { BenchOptions, BenchRow } from './lib';
 import { ServiceModel } from '../src/service/model';
 import { ESTIMATOR_PERIOD_MS, ESTIMATOR_SLICES, StatsBook } from '../src/service/stats';
 import { LISTING_WARM_DESTS } from '../src/control/daemon';
+import { ControlHandler } from '../src/control/handler';
+import { LIST_PIECE_DESTS } from '../src/control/server';
 import { CounterSum, WorkerCounters } from '../src/dataplane/counters';
 import { ForwardMethod } from '../src/tables/dest-table';
 
@@ -39,6 +42,14 @@ function timeMs(fn: () => unknown): number {
   const t = process.hrtime.bigint();
   fn();
   return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+/** fn's answer; its time in ms to `took`. */
+function timeMsOf<T>(fn: () => T, took: (ms: number) => void): T {
+  const t = process.hrtime.bigint();
+  const v = fn();
+  took(Number(process.hrtime.bigint() - t) / 1e6);
+  return v;
 }
 
 function longest(runs: number, fn: () => unknown): number {
@@ -109,6 +120,16 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
   model.editDest(svc0, { ...d0, weight: 2 });
   rows.push(row(`model.list(), ${label}, after one real server edited`, timeMs(() => model.list())));
   rows.push(row(`model.list(), ${label}, unchanged table (each /metrics scrape): longest of ${runs}`, longest(runs, () => model.list())));
+
+  // `uvsadm -L` / `-S`: the answer with statistics, as uvsd builds it (ControlHandler.listedPieces,
+  // LIST_PIECE_DESTS real servers a turn, JSON-encoded piece by piece); and at once, for scale.
+  const handler = new ControlHandler(model, stats, { version: 'bench', connTableSize: 4096, pid: 0 });
+  let piece = 0;
+  let parts = 0;
+  const it = handler.listedPieces(LIST_PIECE_DESTS);
+  for (let more = true; more; parts++) more = timeMsOf(() => it.next().done !== true, (ms) => (piece = Math.max(piece, ms)));
+  rows.push(row(`uvsadm -L answer, ${label}: longest piece of ${parts} (${LIST_PIECE_DESTS} real servers a turn, built and JSON-encoded)`, piece));
+  rows.push({ ...row(`uvsadm -L answer, ${label}: built and JSON-encoded at once (before)`, timeMs(() => JSON.stringify(handler.execute({ cmd: 'list', what: 'all', service: null, format: 1 })))), target: undefined, met: undefined });
   await Promise.resolve();
   return rows;
 }

@@ -230,6 +230,32 @@ export class ControlHandler {
     return this.model.list().map((s) => this.listedOne(s));
   }
 
+  /**
+   * `-L` / `-S` (the 'services' answer's `services`) as JSON text in pieces, for an answer built
+   * over several turns of the event loop: 100,000 real servers with their statistics take most of
+   * a second to build and encode, which must not hold VRRP, /metrics and other clients. The
+   * table is read now (model.list()); each next() builds and encodes the following services, about
+   * `maxDests` real servers' worth (at least one service), statistics read then. Joined with ','
+   * inside '[' and ']', the pieces are exactly JSON.stringify(execute(list all).services) would be
+   * at that time. ipvsadm reads the kernel's table piecewise too (one netlink dump for the
+   * services, then one per service for its real servers).
+   */
+  listedPieces(maxDests: number): Iterator<string, void> {
+    const services = this.model.list();
+    let from = 0;
+    return {
+      next: (): IteratorResult<string, void> => {
+        if (from >= services.length) return { done: true, value: undefined };
+        let to = from;
+        let n = 0;
+        while (to < services.length && (to === from || n < maxDests)) n += services[to++]!.dests.length + 1;
+        const piece = JSON.stringify(services.slice(from, to).map((s) => this.listedOne(s))).slice(1, -1);
+        from = to;
+        return { done: false, value: piece };
+      },
+    };
+  }
+
   private listedOne(s: ServiceEntry): ListedService {
     const { counters, rates } = this.stats.serviceStats(s.id);
     return {

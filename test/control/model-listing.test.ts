@@ -8,6 +8,8 @@ import { DestField, ForwardMethod } from '../../src/tables/dest-table';
 import { ServiceModel, TunnelType } from '../../src/service/model';
 import type { DestConfig, ServiceConfig, ServiceEntry } from '../../src/service/model';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../../src/packet/ipv4';
+import { StatsBook } from '../../src/service/stats';
+import { ControlHandler } from '../../src/control/handler';
 
 const svc = (addr: number, port: number, scheduler = 'rr', protocol = IPPROTO_TCP): ServiceConfig => ({
   fwmark: 0, af: 4, protocol, addr, port, scheduler, flags: 0, timeout: 0, netmask: 0xffffffff, peName: '',
@@ -135,4 +137,31 @@ test('warmListing builds the entries ahead in slices, and list() then answers th
   m.editDest(svc(VIP, 1003), dest(RIP + 9, 80, 9));
   assert.equal(m.warmListing(100), true);
   same(m, 'an edit, then a warm-up');
+});
+
+test('the listing in pieces (uvsd builds -L / -S over several turns) is byte for byte the listing at once', () => {
+  const m = new ServiceModel({ destCapacity: 64, maxServices: 16 });
+  const stats = new StatsBook();
+  const h = new ControlHandler(m, stats, { version: 'v', connTableSize: 4096, pid: 1 });
+  const pieces = (maxDests: number): string[] => {
+    const out: string[] = [];
+    const it = h.listedPieces(maxDests);
+    for (let r = it.next(); r.done !== true; r = it.next()) out.push(r.value);
+    return out;
+  };
+  assert.deepEqual(pieces(1), [], 'an empty table has no pieces');
+  for (let i = 0; i < 6; i++) {
+    m.addService({ ...svc(VIP, 1000 + i), scheduler: i % 2 ? 'wlc' : 'rr' });
+    for (let k = 0; k < i; k++) m.addDest(svc(VIP, 1000 + i), dest(RIP + 8 * i + k, 80 + k));
+  }
+  m.destTable.add(m.list()[3]!.dests[1]!.slot, DestField.ACTIVE, 4);
+  const result = h.execute({ cmd: 'list', what: 'all', service: null, format: 0 });
+  assert.equal(result.kind, 'services');
+  const whole = JSON.stringify((result as { services: unknown[] }).services);
+  for (const maxDests of [1, 3, 7, 1000]) {
+    const p = pieces(maxDests);
+    assert.equal(`[${p.join(',')}]`, whole, `pieces of ${maxDests} real servers`);
+    if (maxDests === 1) assert.equal(p.length, 6, 'one service a piece');
+    if (maxDests === 1000) assert.equal(p.length, 1);
+  }
 });
