@@ -124,7 +124,14 @@ export class ControlHandler {
         break;
       case 'zero': {
         const services = m.checkZero(c.service);
-        this.stats.zero(services.map((s) => s.id), services.flatMap((s) => s.dests.map((d) => d.slot)));
+        // Plain loops: flatMap over 10,000 services' small arrays costs several times more.
+        const ids: number[] = [];
+        const slots: number[] = [];
+        for (const s of services) {
+          ids.push(s.id);
+          for (const d of s.dests) slots.push(d.slot);
+        }
+        this.stats.zero(ids, slots);
         if (c.service === null) this.stats.zeroTotals();
         return { kind: 'ok' };
       }

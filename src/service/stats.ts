@@ -202,14 +202,50 @@ class TrackTable {
     let max = -1;
     for (const id of list) if (id > max) max = id;
     if (max >= 0) this.reserve(max);
-    for (const id of list) if (!this.has(id)) this.start(id);
+    const fresh: number[] = [];
+    for (const id of list) {
+      if (this.has(id)) continue;
+      this.a[id * CELLS + FLAG] = 1;
+      fresh.push(id);
+    }
+    this.restartAll(fresh);
+  }
+
+  /** restart() for each of `ids` that is tracked, the totals read a block at a time (a `-Z` or
+   *  a restore of 100,000 real servers makes a hundred bulk reads, not 100,000 single ones). */
+  restartAll(ids: readonly number[]): void {
+    const block = this.tickIds;
+    const totals = this.tickTotals;
+    for (let from = 0; from < ids.length; from += TICK_BLOCK) {
+      const to = Math.min(ids.length, from + TICK_BLOCK);
+      let n = 0;
+      for (let i = from; i < to; i++) if (this.has(ids[i]!)) block[n++] = ids[i]!;
+      if (n === 0) continue;
+      if (!this.readMany(block, n, totals)) {
+        for (let i = 0; i < n; i++) this.restart(block[i]!);
+        continue;
+      }
+      for (let i = 0, t = 0; i < n; i++, t += COUNTER_CELLS) {
+        const now = this.scratch;
+        now.conns = totals[t]!;
+        now.inpkts = totals[t + 1]!;
+        now.outpkts = totals[t + 2]!;
+        now.inbytes = totals[t + 3]!;
+        now.outbytes = totals[t + 4]!;
+        this.restartAt(block[i]!, now);
+      }
+    }
   }
 
   /** -Z, or a new source: estimator and baseline restart from the current totals. */
   restart(id: number): void {
-    const at = id * CELLS;
     const now = this.scratch;
     this.read(id, now);
+    this.restartAt(id, now);
+  }
+
+  private restartAt(id: number, now: Counters): void {
+    const at = id * CELLS;
     estReset(this.a, at, now);
     this.a[at + BASE + C_CONNS] = now.conns;
     this.a[at + BASE + C_INPKTS] = now.inpkts;
@@ -369,8 +405,8 @@ export class StatsBook {
   /** ipvsadm -Z: counters and rates of these services and their real servers restart from zero
    *  (ip_vs_zero_stats). */
   zero(serviceIds: readonly number[], destSlots: readonly number[]): void {
-    for (const id of serviceIds) if (this.services.has(id)) this.services.restart(id);
-    for (const slot of destSlots) if (this.dests.has(slot)) this.dests.restart(slot);
+    this.services.restartAll(serviceIds);
+    this.dests.restartAll(destSlots);
   }
 
 /** /proc/net/ip_vs_stats's totals: every connection, packet and byte counted since start or

@@ -113,3 +113,26 @@ test('the estimator in slices gives the rates of the estimator at once, with or 
   assert.notEqual(whole.destStats(slots[5]!).rates.inpps, 0, 'the rates are not all zero');
   assert.deepEqual(sliced.destStats(untracked).rates, { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 }, 'an untracked real server has no rates');
 });
+
+test('-Z and newly tracked ids read in bulk give what they give read one by one', () => {
+  const workers = twoWorkers(8, 3000);
+  const sum = new CounterSum(() => workers);
+  const bulk = new StatsBook(sum);
+  const single = new StatsBook({ readService: (id, out) => sum.readService(id, out), readDest: (slot, out) => sum.readDest(slot, out) });
+  const slots = Array.from({ length: 2500 }, (_, i) => (i * 7) % 3000);
+  for (const b of [bulk, single]) b.track([1, 2], slots);
+  grow(workers, 1);
+  for (const b of [bulk, single]) b.tick();
+  grow(workers, 2);
+  // -Z of some real servers (one untracked), then more real servers tracked (a restore).
+  const zeroed = [...slots.slice(0, 1500), 1];
+  for (const b of [bulk, single]) {
+    b.zero([2], zeroed);
+    b.trackChanges({ services: [], slots: [] }, { services: [5], slots: [1, 2, 4] });
+  }
+  grow(workers, 3);
+  for (const b of [bulk, single]) b.tick();
+  for (const slot of [...slots, 1, 2, 4]) assert.deepEqual(bulk.destStats(slot), single.destStats(slot), `real server ${slot}`);
+  for (const id of [1, 2, 5]) assert.deepEqual(bulk.serviceStats(id), single.serviceStats(id), `service ${id}`);
+  assert.notDeepEqual(bulk.destStats(slots[0]!).counters, bulk.destStats(slots[2000]!).counters, 'zeroed and not zeroed differ');
+});
