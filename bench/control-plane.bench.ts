@@ -6,10 +6,13 @@
 //     the sync resolver read. The first call after a table change, then a call on an unchanged
 //     table (the common case: a scrape every few seconds).
 //   - `uvsadm -L` / `-S`: the answer with every real server's statistics, built in pieces;
+//   - `uvsadm -Z`: every counter restarts;
 //   - the estimator (every 2 s): reads every service's and real server's counters and steps its
 //     rates; uvsd runs it in slices (StatsBook.tickSlice).
 // Every figure is a synchronous call, in ms (each runs in one turn of the event loop, so the call
-// is the block). `node dist/bench/run.js control-plane` after `npm run build`.
+// is the block), garbage-collector pauses that fall inside it included: on a loaded 2-core
+// machine a scavenge or a mark-compact of this ~100 MB heap takes 10-60 ms (node --trace-gc),
+// so a "longest" figure over 20 ms is usually one of those, not the work itself. `node dist/bench/run.js control-plane` after `npm run build`.
 import type { BenchOptions, BenchRow } from './lib';
 import { ServiceModel } from '../src/service/model';
 import { ESTIMATOR_PERIOD_MS, ESTIMATOR_SLICES, StatsBook } from '../src/service/stats';
@@ -103,8 +106,11 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
 
   // The listing: the first call after loading the table with nothing built ahead (what the first
   // scrape after a restore cost before uvsd built the entries in slices)...
-  const cold = buildModel(services, per);
-  rows.push({ ...row(`model.list(), ${label}, first call after loading the table, nothing built ahead`, timeMs(() => cold.list())), target: undefined, met: undefined });
+  {
+    // A model of its own, dropped after (uvsd holds one table, not two, for the collector to trace).
+    const cold = buildModel(services, per);
+    rows.push({ ...row(`model.list(), ${label}, first call after loading the table, nothing built ahead`, timeMs(() => cold.list())), target: undefined, met: undefined });
+  }
   // ...and as uvsd runs it: the entries built ahead a slice a turn (daemon.ts warmListing), then
   // the first listing; then one after an `uvsadm -e` of one real server; then unchanged.
   let warm = 0;
@@ -130,6 +136,8 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
   for (let more = true; more; parts++) more = timeMsOf(() => it.next().done !== true, (ms) => (piece = Math.max(piece, ms)));
   rows.push(row(`uvsadm -L answer, ${label}: longest piece of ${parts} (${LIST_PIECE_DESTS} real servers a turn, built and JSON-encoded)`, piece));
   rows.push({ ...row(`uvsadm -L answer, ${label}: built and JSON-encoded at once (before)`, timeMs(() => JSON.stringify(handler.execute({ cmd: 'list', what: 'all', service: null, format: 1 })))), target: undefined, met: undefined });
+  // `uvsadm -Z`: every service's and real server's counters restart (read in bulk).
+  rows.push(row(`uvsadm -Z, ${label}, 2 workers' counters: longest of ${runs}`, longest(runs, () => handler.execute({ cmd: 'zero', service: null }))));
   await Promise.resolve();
   return rows;
 }
