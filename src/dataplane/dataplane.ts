@@ -256,7 +256,10 @@ export class DataPlane {
     for (let id = 0; id < opts.workers; id++) {
       this.handles.push({ id, worker: null, ready: false, synced: false, counters: new WorkerCounters(this.layout), appliedGeneration: 0, restarts: 0, startedAt: 0, quickDeaths: 0, recycling: false });
     }
-    this.counters = new CounterSum(() => this.handles.map((h) => h.counters));
+    // The handles (and each one's counters, which outlive its worker's restarts) are fixed from
+    // here on: one array for every read, not a new one per real server read (-L reads 110,000).
+    const workerCounters = this.handles.map((h) => h.counters);
+    this.counters = new CounterSum(() => workerCounters);
     this.connLister = connTableLister(this.conns);
   }
 
