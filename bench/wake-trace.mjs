@@ -4,13 +4,15 @@
 // nice 0, rs-server.mjs answering UDP). Needs root, perf, and a build (npm run build). Not part of
 // `npm run bench`; run it by hand, on a quiet machine:
 //
-//   node bench/wake-trace.mjs MODE [--count 2500] [--seconds 1]
+//   node bench/wake-trace.mjs MODE [--count 2500] [--seconds 1] [--uvsd-cpus 0-1] [--alternate 0]
 //     MODE: direct (client -> real server 1 over its reply link), kernel (the director's kernel
 //     forwarding, replies back through it), dr, nat, tun (uvsd; tun starts uvs-tun-decap in the
 //     real servers). Extra uvsd options: UVS_WAKE_TRACE_UVSD_ARGS.
 //
 // The probe sends UDP requests to the path only (no alternation with the direct path: the trace
-// must show one path), 1 ms after each answer. After 1.5 s, `perf sched record -a` runs for
+// must show one path), 1 ms after each answer. --alternate 1: the direct path and MODE request by
+// request in turn, as the bench's latency rows ask them, and the added p50 is printed (with
+// --seconds 0, no trace). --uvsd-cpus: uvsd's CPUs (taskset list). After 1.5 s, `perf sched record -a` runs for
 // --seconds; its sched_waking/sched_switch events are then matched per thread of interest:
 //   - wake-up latency (sched_waking -> sched_switch onto its CPU), split by where it was placed: the
 //     waker's CPU or another, and whether that CPU was idle (running the idle task) at the waking;
@@ -37,13 +39,20 @@ function args() {
   const argv = process.argv.slice(2);
   const mode = argv.shift();
   if (!MODES.includes(mode)) throw new Error(`wake-trace: MODE is one of ${MODES.join(', ')}`);
-  const opt = { count: 2500, seconds: 1 };
+  const opt = { count: 2500, seconds: 1, 'uvsd-cpus': '0-1', alternate: 0 };
   while (argv.length > 0) {
     const k = argv.shift();
-    const v = Number(argv.shift());
-    if (!['--count', '--seconds'].includes(k) || !Number.isFinite(v) || v <= 0) throw new Error(`wake-trace: bad option ${k}`);
+    const raw = argv.shift() ?? '';
+    if (k === '--uvsd-cpus') {
+      if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(raw)) throw new Error(`wake-trace: --uvsd-cpus takes a CPU list (0-1, 1), got "${raw}"`);
+      opt['uvsd-cpus'] = raw;
+      continue;
+    }
+    const v = Number(raw);
+    if (!['--count', '--seconds', '--alternate'].includes(k) || !Number.isInteger(v) || v < 0) throw new Error(`wake-trace: bad option ${k} ${raw}`);
     opt[k.slice(2)] = v;
   }
+  if (opt.count === 0) throw new Error('wake-trace: --count must be at least 1');
   if (opt.count > 100_000 || opt.seconds > 10) throw new Error('wake-trace: at most --count 100000, --seconds 10');
   return { mode, ...opt };
 }
@@ -157,15 +166,23 @@ async function main() {
     if (o.mode === 'kernel') target = { host: ADDR.rs[0], port: 53 };
     if (['dr', 'nat', 'tun'].includes(o.mode)) {
       const extra = (process.env['UVS_WAKE_TRACE_UVSD_ARGS'] ?? '').split(/\s+/).filter(Boolean);
-      uvsd = await startUvsd(lab, ['--io', 'ring', '--workers', '1', ...extra], '0-1');
+      uvsd = await startUvsd(lab, ['--io', 'ring', '--workers', '1', ...extra], o['uvsd-cpus']);
       const flag = { dr: '-g', nat: '-m', tun: '-i' }[o.mode];
       uvsadm(lab, ['-A', '-u', `${ADDR.vip}:53`, '-s', 'rr']);
       for (const r of ADDR.rs) uvsadm(lab, ['-a', '-u', `${ADDR.vip}:53`, '-r', `${r}:53`, flag]);
       target = { host: ADDR.vip, port: 53 };
     }
     await sleep(500);
-    const job = { proto: 'udp', targets: [target], count: o.count, intervalMs: 1, timeoutMs: 500 };
+    const direct = { host: ADDR.replyRs[0], port: 53 };
+    const targets = o.alternate && o.mode !== 'direct' ? [direct, target] : [target];
+    const job = { proto: 'udp', targets, count: o.count, intervalMs: 1, timeoutMs: 500 };
     const probe = spawnIn(lab.ns.c, pinned('0', [process.execPath, RTT, JSON.stringify(job)]), 600_000);
+    if (o.seconds === 0) {
+      const res = await probe.result;
+      res.forEach((r, i) => console.log(`${i === res.length - 1 ? o.mode : 'direct'}: ${r.samplesUs.length} round trips, p50 ${percentile(r.samplesUs, 50).toFixed(1)} µs, p90 ${percentile(r.samplesUs, 90).toFixed(1)} µs, lost ${r.lost}`));
+      if (res.length === 2) console.log(`added p50 (round trip): ${(percentile(res[1].samplesUs, 50) - percentile(res[0].samplesUs, 50)).toFixed(1)} µs`);
+      return;
+    }
     await sleep(1500);
     const data = `/tmp/uvs-wake-trace-${process.pid}.data`;
     // Threads of interest, named by role (all are "node" to the kernel).
@@ -175,7 +192,7 @@ async function main() {
     decaps.forEach((p, i) => threads.set(p.pid, `uvs-tun-decap ${i + 1}`));
     if (uvsd) for (const tid of tids(uvsd.pid)) if (tid !== uvsd.pid) threads.set(tid, `uvsd thread ${tid}`);
     execFileSync('perf', ['sched', 'record', '-a', '-o', data, '--', 'sleep', String(o.seconds)], { stdio: 'ignore' });
-    const r = (await probe.result)[0];
+    const r = (await probe.result).at(-1);
     console.log(`${o.mode}: ${r.samplesUs.length} round trips, p50 ${percentile(r.samplesUs, 50).toFixed(1)} µs, p90 ${percentile(r.samplesUs, 90).toFixed(1)} µs, lost ${r.lost} (traced for ${o.seconds} s of them)`);
     const text = execFileSync('perf', ['script', '-i', data, '-F', 'cpu,time,event,trace'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
     execFileSync('rm', ['-f', data]);
