@@ -73,6 +73,11 @@ export function addedRow(group: string, name: string, passes: number, runs: read
   const row: BenchRow = {
     group, name, unit: 'µs', value: median(added50), samples: added50, min: Math.min(...added50), max: Math.max(...added50),
     columns: {
+      // The whole round trip's added p50 beside the per-pass figure: DR and TUN cross the
+      // director once, NAT twice, but a co-located real server's wake-up on a halted vCPU comes
+      // once per round trip in every mode (native/README.md "Where DR's and TUN's extra time
+      // goes"), so per pass it counts whole for DR and half for NAT.
+      'added p50/round trip µs': us(median(runs.map((r) => r.via.p50 - r.direct.p50))),
       'added p99/pass µs': us(median(added99)),
       passes: String(passes),
       'RTT p50 / p99 µs': `${us(median(runs.map((r) => r.via.p50)))} / ${us(median(runs.map((r) => r.via.p99)))}`,

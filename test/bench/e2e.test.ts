@@ -237,6 +237,7 @@ test('added latency: nearest-rank percentiles, per-pass difference from the dire
   assert.equal(nat.value, 45, 'median of (100, 80) / 2 passes');
   assert.deepEqual(nat.samples, [50, 40]);
   assert.equal(nat.columns!['added p99/pass µs'], '90.0');
+  assert.equal(nat.columns!['added p50/round trip µs'], '90.0', 'median of (100, 80), not divided by the passes');
   assert.equal(nat.target, '<= 50 µs per pass');
   assert.equal(nat.met, true);
   assert.match(nat.note!, /1 of 200 unanswered/);
