@@ -10,8 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { cannotRunNetns, labSuffix, lab } from './helpers';
+import { cannotRunNetns, labSuffix, lab, childLines } from './helpers';
 
 const S = labSuffix('f');
 const P = `uvs${S}`;
@@ -45,17 +44,7 @@ test('--fanout cpu: frames of CPU i go to worker i, also after worker 0 was kill
   // The child on both CPUs: worker 0 pins itself to CPU 0, worker 1 to CPU 1.
   const proc = spawn('taskset', ['-c', '0,1', 'ip', 'netns', 'exec', `${P}dir`, process.execPath, join(__dirname, 'worker-restart-child.js'), 'cpu'], { stdio: ['pipe', 'pipe', 'pipe'] });
   child = proc;
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: proc.stdout });
-  const nextLine = (): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer from the child; stderr:\n${stderr}`)), 20_000);
-      lines.once('line', (l) => {
-        clearTimeout(timer);
-        resolve(l);
-      });
-    });
+  const { nextLine, stderr } = childLines(proc);
   type Reports = { reports: { id: number; alive: boolean; restarts: number; stats: Record<string, number> }[] };
   const rx = async (): Promise<number[]> => {
     proc.stdin.write('REPORTS\n');
@@ -69,7 +58,7 @@ test('--fanout cpu: frames of CPU i go to worker i, also after worker 0 was kill
       await new Promise((r) => setTimeout(r, 300));
       const got = (await rx()).map((n, i) => n - before[i]!);
       assert.ok(got[cpu]! >= FRAMES * 0.9 && got[1 - cpu]! <= FRAMES * 0.1,
-        `${when}: ${FRAMES} frames sent from CPU ${cpu}, counted by worker 0: ${got[0]}, worker 1: ${got[1]}; stderr:\n${stderr}`);
+        `${when}: ${FRAMES} frames sent from CPU ${cpu}, counted by worker 0: ${got[0]}, worker 1: ${got[1]}; stderr:\n${stderr()}`);
     }
   };
   assert.equal(await nextLine(), 'READY');
@@ -77,7 +66,7 @@ test('--fanout cpu: frames of CPU i go to worker i, also after worker 0 was kill
 
   proc.stdin.write('KILL 0\n');
   const killed = JSON.parse(await nextLine()) as Reports;
-  assert.deepEqual(killed.reports.map((r) => [r.alive, r.restarts]), [[true, 1], [true, 0]], stderr);
+  assert.deepEqual(killed.reports.map((r) => [r.alive, r.restarts]), [[true, 1], [true, 0]], stderr());
   await new Promise((r) => setTimeout(r, 500)); // both have joined their fanout groups
   await checkPlacement('after worker 0 was restarted');
 

@@ -1,7 +1,8 @@
 // Helpers for tests that run in network namespaces: root check, per-run lab suffixes, commands in
 // a namespace, bounded waits. Every lab a test makes is torn down in `after`, even on failure.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export const repoRoot = join(__dirname, '..', '..', '..');
 export const labScript = join(repoRoot, 'netns-scripts', 'lab.sh');
@@ -63,4 +64,21 @@ export function splitFrom(client: string, url: string, n: number, context: () =>
 export function nstatIn(ns: string, name: string): number {
   const r = inNs(ns, 'nstat', ['-a', '-z', '-j', name]);
   return (JSON.parse(r.stdout) as { kernel: Record<string, number> }).kernel[name]!;
+}
+
+/** A child process's stdout line by line: nextLine() waits up to timeoutMs for the next line and
+ *  fails with the child's stderr so far; stderr() is all of it, for assertion messages. */
+export function childLines(proc: ChildProcessWithoutNullStreams, timeoutMs = 20_000): { nextLine: () => Promise<string>; stderr: () => string } {
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines = createInterface({ input: proc.stdout });
+  const nextLine = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer from the child; stderr:\n${stderr}`)), timeoutMs);
+      lines.once('line', (l) => {
+        clearTimeout(timer);
+        resolve(l);
+      });
+    });
+  return { nextLine, stderr: () => stderr };
 }

@@ -4,8 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { cannotRunNetns, labSuffix, lab, inNs } from './helpers';
+import { cannotRunNetns, labSuffix, lab, inNs, childLines } from './helpers';
 
 const why = cannotRunNetns();
 const S = labSuffix('w');
@@ -21,17 +20,7 @@ test('killing every worker thread: they come back, an open connection completes,
   lab(S, 'up', 'dr');
   const proc = spawn('ip', ['netns', 'exec', `${P}dir`, process.execPath, join(__dirname, 'worker-restart-child.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
   child = proc;
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: proc.stdout });
-  const nextLine = (): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer from the child; stderr:\n${stderr}`)), 20_000);
-      lines.once('line', (l) => {
-        clearTimeout(timer);
-        resolve(l);
-      });
-    });
+  const { nextLine, stderr } = childLines(proc);
   assert.equal(await nextLine(), 'READY');
 
   const held = spawn('ip', ['netns', 'exec', `${P}cl`, 'curl', '-s', '-m', '10', 'http://10.77.0.100/slow/2000']);
@@ -42,10 +31,10 @@ test('killing every worker thread: they come back, an open connection completes,
 
   proc.stdin.write('KILL\n');
   const after = JSON.parse(await nextLine()) as { reports: { alive: boolean; restarts: number }[]; conns: { dport: number }[] };
-  assert.deepEqual(after.reports.map((r) => [r.alive, r.restarts]), [[true, 1], [true, 1]], stderr);
+  assert.deepEqual(after.reports.map((r) => [r.alive, r.restarts]), [[true, 1], [true, 1]], stderr());
   assert.equal(after.conns.length, 1, 'the open connection is still in the table');
 
-  assert.equal(await heldDone, 0, `the held request failed; stderr:\n${stderr}`);
+  assert.equal(await heldDone, 0, `the held request failed; stderr:\n${stderr()}`);
   assert.match(heldOut, /^rs[12]\n$/);
   const names = new Set<string>();
   for (let i = 0; i < 4; i++) {
