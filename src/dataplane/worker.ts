@@ -138,16 +138,12 @@ class LatencyTrace {
   constructor(private readonly clock: () => number, private readonly lastPoll: () => number, private readonly frameSize: number[], private readonly ringBytes: number[]) {}
 
   private polledAt = 0;
-  /** Turns started by epoll (libuv's readable callback) and by a busy-poll hit. */
-  private pollWakes = 0;
-  private spinWakes = 0;
-  /** The RingPoller's guard counts, read at stop. */
-  guards: { contended: number; starved: number } = { contended: 0, starved: 0 };
+  /** The worker's own counts of how its turns began and of the busy-poll guards' trips
+   *  (WorkerStat EPOLL_WAKEUPS .. BUSY_POLL_STARVED), set at stop for the summary. */
+  wakes: Record<string, number> = {};
 
   /** A readable callback (fromPoll: libuv's, whose entry the addon stamped) or a busy-poll hit. */
   woken(fromPoll: boolean): void {
-    if (fromPoll) this.pollWakes++;
-    else this.spinWakes++;
     this.wokeAt = this.clock();
     this.polledAt = fromPoll ? this.lastPoll() : this.wokeAt;
   }
@@ -183,7 +179,7 @@ class LatencyTrace {
       return { p50: q(0.5), p90: q(0.9) };
     };
     return {
-      batches: this.count, pollWakes: this.pollWakes, spinWakes: this.spinWakes, contended: this.guards.contended, starved: this.guards.starved,
+      batches: this.count, ...this.wakes,
       'ring→epoll return': step(0, 5), 'epoll return→JS callback': step(5, 1), 'callback→rx done': step(1, 2), 'pipeline': step(2, 3), 'send': step(3, 4), 'ring→sent': step(0, 4),
     };
   }
@@ -486,8 +482,9 @@ function main(): void {
         return;
       }
       if (got > 0) {
-        spin.turn(performance.now());
-        spinUntil = performance.now() + spin.window / 1000;
+        const at = performance.now();
+        spin.turn(at);
+        spinUntil = at + spin.window / 1000;
       }
     }
     spinning = true;
@@ -528,7 +525,13 @@ function main(): void {
     for (const w of watchers) w.close();
     for (const s of sockets) s.close();
     for (const s of plainSockets) s.close();
-    if (trace !== null && poller !== null) trace.guards = { contended: poller.contended, starved: poller.starved };
+    // The counters are this worker id's totals (a restarted worker's included), copied above.
+    if (trace !== null) {
+      trace.wakes = {
+        pollWakes: counters.get(WorkerStat.EPOLL_WAKEUPS), spinWakes: counters.get(WorkerStat.BUSY_POLL_HITS),
+        contended: counters.get(WorkerStat.BUSY_POLL_CONTENDED), starved: counters.get(WorkerStat.BUSY_POLL_STARVED),
+      };
+    }
     if (trace !== null) writeFileSync(`${process.env['UVS_LATENCY_TRACE']}.w${init.workerId}.json`, JSON.stringify(trace.summary()));
     port!.close();
   }
