@@ -34,6 +34,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sched.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +46,8 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -1061,10 +1067,142 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
 // so it touches no kernel state, and it ends when its window passes without a frame: an idle
 // worker sleeps as before.
 
+// SpinWatchdog: a bound on how long a SCHED_IDLE spin can be kept off its CPU. A SCHED_IDLE thread
+// has weight 3 against a nice-0 thread's 1024: while a thread that never blocks (a CPU hog, a
+// packet generator, ksoftirqd under a flood) shares its CPU, the scheduler gives it a slice about
+// once a second, and the worker stalled inside spin() with its ring full — measured: a flooded
+// worker pinned with the generator acknowledged a snapshot only after 5 s, and missed every frame
+// of a second generator (test/netns/overload.test.ts). The spinner cannot notice by itself, since
+// it does not run; this thread does. While spins happen it wakes every TICK_NS and puts any
+// spinner that has not run for LIMIT_NS back to SCHED_OTHER (sched_setscheduler on its tid, as the
+// spinner itself would), so the spinner runs at its own priority, sees that it was starved and
+// backs off (RingPoller::Spin). Without spins for PARK_AFTER_NS it sleeps on a futex until the next
+// spin starts, so an idle uvsd has no wake-ups from it. One thread per process, started with the
+// first RingPoller; its cost while traffic flows is one wake-up per TICK_NS.
+class SpinWatchdog {
+ public:
+  struct Slot {
+    std::atomic<int> used{0};
+    std::atomic<int> tid{0};
+    // CLOCK_MONOTONIC ns: when the current spin went SCHED_IDLE (0: no spin under SCHED_IDLE), and
+    // when the spinner last looked at its rings.
+    std::atomic<int64_t> idleSince{0};
+    std::atomic<int64_t> lastLook{0};
+    std::atomic<uint64_t> rescues{0};
+  };
+
+  static SpinWatchdog& Get() {
+    static SpinWatchdog* w = new SpinWatchdog();  // never destroyed: its thread lives as long as the process
+    return *w;
+  }
+
+  Slot* Claim() {
+    for (Slot& s : slots_) {
+      int expected = 0;
+      if (s.used.compare_exchange_strong(expected, 1)) {
+        s.idleSince.store(0);
+        s.rescues.store(0);
+        return &s;
+      }
+    }
+    return nullptr;  // more spinners than slots: those spin without the watchdog's bound (then not under SCHED_IDLE)
+  }
+
+  void Release(Slot* s) {
+    s->idleSince.store(0);
+    s->used.store(0);
+  }
+
+  // The thread, started when the first poller that may spin under SCHED_IDLE is made (from a
+  // thread at its normal policy; made at the first spin instead, it could be starved with it).
+  void Start() {
+    std::call_once(started_, [this] { std::thread([this] { Run(); }).detach(); });
+  }
+
+  // The spinner, right before it goes SCHED_IDLE: once there it may not run again for a second,
+  // so everything the watchdog needs is published first.
+  void SpinStarting(Slot* s, int tid, int64_t now) {
+    s->tid.store(tid, std::memory_order_relaxed);
+    s->lastLook.store(now, std::memory_order_relaxed);
+    s->idleSince.store(now);
+    activity_.fetch_add(1);
+    if (parked_.load() != 0 && parked_.exchange(0) != 0) {
+      syscall(SYS_futex, &parked_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+    }
+  }
+
+  static void Looked(Slot* s, int64_t now) { s->lastLook.store(now, std::memory_order_relaxed); }
+  static void SpinEnded(Slot* s) { s->idleSince.store(0); }
+
+  static constexpr int64_t TICK_NS = 2000000;         // 2 ms between checks while spins happen
+  static constexpr int64_t LIMIT_NS = 2000000;        // a spinner off its CPU this long is rescued
+  static constexpr int64_t PARK_AFTER_NS = 100000000; // 100 ms without a spin: sleep until the next
+
+ private:
+  static constexpr int SLOTS = 256;
+
+  static int64_t Now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+  }
+
+  void Run() {
+    // Process-directed signals (SIGTERM, SIGHUP, SIGCHLD) go to Node's threads, not to this one.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    pthread_setname_np(pthread_self(), "uvs-spinwatch");
+    // Never SCHED_IDLE, whatever the thread that started it runs under.
+    sched_param p{};
+    sched_setscheduler(0, SCHED_OTHER, &p);
+    uint64_t seen = activity_.load();
+    int64_t quietSince = Now();
+    for (;;) {
+      timespec tick{0, TICK_NS};
+      nanosleep(&tick, nullptr);
+      const int64_t now = Now();
+      bool spinning = false;
+      for (Slot& s : slots_) {
+        if (s.used.load(std::memory_order_relaxed) == 0) continue;
+        int64_t since = s.idleSince.load();
+        if (since == 0) continue;
+        spinning = true;
+        if (now - s.lastLook.load(std::memory_order_relaxed) < LIMIT_NS) continue;
+        // Kept off its CPU: back to SCHED_OTHER, unless the spin ended meanwhile. (A new spin that
+        // started in between loses its idle policy early: harmless, it ends within its window.)
+        if (!s.idleSince.compare_exchange_strong(since, 0)) continue;
+        sched_param p{};
+        if (sched_setscheduler(s.tid.load(std::memory_order_relaxed), SCHED_OTHER, &p) == 0) s.rescues.fetch_add(1);
+      }
+      const uint64_t a = activity_.load();
+      if (a != seen || spinning) {
+        seen = a;
+        quietSince = now;
+        continue;
+      }
+      if (now - quietSince < PARK_AFTER_NS) continue;
+      parked_.store(1);
+      if (activity_.load() != seen) {  // a spin started while parking: it may have missed the flag
+        parked_.store(0);
+        continue;
+      }
+      while (parked_.load() != 0) syscall(SYS_futex, &parked_, FUTEX_WAIT_PRIVATE, 1, nullptr, nullptr, 0);
+      seen = activity_.load();
+      quietSince = Now();
+    }
+  }
+
+  std::atomic<int> parked_{0};
+  std::atomic<uint64_t> activity_{0};
+  Slot slots_[SLOTS];
+  std::once_flag started_;
+};
+
 class RingPoller : public Napi::ObjectWrap<RingPoller> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "RingPoller", {InstanceMethod<&RingPoller::Spin>("spin"), InstanceAccessor<&RingPoller::Starved>("starved"), InstanceAccessor<&RingPoller::Contended>("contended")});
+    return DefineClass(env, "RingPoller", {InstanceMethod<&RingPoller::Spin>("spin"), InstanceAccessor<&RingPoller::Starved>("starved"), InstanceAccessor<&RingPoller::Contended>("contended"), InstanceAccessor<&RingPoller::Rescued>("rescued")});
   }
 
   explicit RingPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingPoller>(info) {
@@ -1081,10 +1219,12 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     }
     // RingPoller(sockets, idlePolicy = true): false keeps spins at the thread's own policy.
     if (info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value()) idlePolicy_ = false;
+    if (idlePolicy_ && watch_ != nullptr) SpinWatchdog::Get().Start();
   }
 
   ~RingPoller() override {
     if (schedstatFd_ >= 0) close(schedstatFd_);
+    if (watch_ != nullptr) SpinWatchdog::Get().Release(watch_);
   }
 
  private:
@@ -1139,7 +1279,10 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
       }
     }
     if (idlePolicy_ && start < starvedUntil_) return Napi::Number::New(env, -2);
-    const bool idled = idlePolicy_ && SetIdle(true);
+    const bool watched = idlePolicy_ && watch_ != nullptr;
+    if (watched) SpinWatchdog::Get().SpinStarting(watch_, tid_, start);
+    const bool idled = watched && SetIdle(true);
+    if (watched && !idled) SpinWatchdog::SpinEnded(watch_);
     const int64_t cpuStart = idled ? ThreadCpuNs() : 0;
     int found = -1;
     int64_t look = start;
@@ -1166,6 +1309,7 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
         goto out;
       }
       look = now;
+      if (idled) SpinWatchdog::Looked(watch_, now);
       if (now >= deadline) goto out;
       // Give the CPU to any other runnable thread first (NAPI busy polling likewise stops on
       // need_resched): on a machine where the client, the servers or the kernel's softirq
@@ -1176,6 +1320,7 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
   out:
     // A spin that ran its course (a frame, or the window passed) halves the next pause.
     if (idled && found != -2 && pauseNs_ > PAUSE_MIN_NS) pauseNs_ /= 2;
+    if (idled) SpinWatchdog::SpinEnded(watch_);
     if (idled && !SetIdle(false)) idlePolicy_ = false;
     if (idled) {
       // The spin's own waits (preempted by others) do not count: wall time minus CPU time.
@@ -1210,6 +1355,10 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
   // Spins ended because the thread was kept off its CPU (see Spin): each pauses spinning for 1 s.
   Napi::Value Starved(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), starved_); }
   Napi::Value Contended(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), contended_); }
+  // Spins the watchdog put back to SCHED_OTHER because they were kept off the CPU (SpinWatchdog).
+  Napi::Value Rescued(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), watch_ != nullptr ? static_cast<double>(watch_->rescues.load()) : 0);
+  }
 
   // SCHED_IDLE on (true) or back to SCHED_OTHER; false when the kernel refused (then spins stay at
   // the thread's own policy: leaving SCHED_IDLE needs RLIMIT_NICE room or CAP_SYS_NICE).
@@ -1242,6 +1391,9 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
   }
 
   bool idlePolicy_ = MayLeaveIdle();
+  // The watchdog's slot for this poller's thread (none: spins stay at the thread's own policy).
+  SpinWatchdog::Slot* watch_ = idlePolicy_ ? SpinWatchdog::Get().Claim() : nullptr;
+  const int tid_ = static_cast<int>(syscall(SYS_gettid));
   static constexpr int64_t STARVED_NS = 1000000;        // 1 ms off the CPU within a spin
   // A guard that trips pauses spins for pauseNs_: 10 ms at first, doubled by each trip up to 1 s,
   // halved by each spin that ran its course. A CPU kept saturated by other work reaches the 1 s

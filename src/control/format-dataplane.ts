@@ -19,7 +19,7 @@ function perFrame(ns: number, frames: number): string {
 export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkWatchStats | null = null): string {
   if (workers.length === 0) return 'no data plane runs in this uvsd (--io none)\n';
   const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame',
-    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved'];
+    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed', 'Yields', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved', 'SpinRescued'];
   const rows = workers.map((w) => {
     const s = w.stats;
     const rx = s['rx_frames'] ?? 0;
@@ -29,8 +29,9 @@ export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkW
       String(s['tx_dropped'] ?? 0), String(s['not_ours'] ?? 0), String(s['ring_drops'] ?? 0), String(s['gso_frames'] ?? 0),
       perFrame(s['process_ns'] ?? 0, rx), perFrame(s['send_ns'] ?? 0, tx),
       String(s['evict_syn'] ?? 0), String(s['evict_udp'] ?? 0), String(s['evict_nodata'] ?? 0), String(s['evict_few'] ?? 0),
-      String(s['tx_shed'] ?? 0),
+      String(s['tx_shed'] ?? 0), String(s['yields'] ?? 0),
       String(s['epoll_wakeups'] ?? 0), String(s['busy_poll_hits'] ?? 0), String(s['busy_poll_contended'] ?? 0), String(s['busy_poll_starved'] ?? 0),
+      String(s['busy_poll_rescued'] ?? 0),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

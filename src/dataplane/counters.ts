@@ -68,13 +68,17 @@ export const enum WorkerStat {
    *  its CPU). Copied from the poller at each sweep, so up to SWEEP_INTERVAL_MS behind. */
   BUSY_POLL_CONTENDED = 19,
   BUSY_POLL_STARVED = 20,
+  /** Spins the native watchdog (SpinWatchdog) put back to the thread's own policy because a busy
+   *  poll under SCHED_IDLE was kept off its CPU for 2 ms (by a thread that never blocks on that
+   *  CPU); each is followed by a STARVED trip. Copied like the two above. */
+  BUSY_POLL_RESCUED = 21,
 }
 export const WORKER_STAT_CELLS = 24;
 
 export const WORKER_STAT_NAMES: readonly string[] = [
   'rx_batches', 'rx_frames', 'tx_frames', 'tx_dropped', 'not_ours', 'expired', 'yields', 'gso_frames',
   'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops', 'evict_syn', 'evict_udp', 'evict_nodata', 'evict_few', 'tx_shed',
-  'epoll_wakeups', 'busy_poll_hits', 'busy_poll_contended', 'busy_poll_starved',
+  'epoll_wakeups', 'busy_poll_hits', 'busy_poll_contended', 'busy_poll_starved', 'busy_poll_rescued',
 ];
 
 export interface CounterLayout {

@@ -506,14 +506,18 @@ function main(): void {
    *  worker (a new poller from 0) adds to the totals its predecessor left in the shared cells. */
   let seenContended = 0;
   let seenStarved = 0;
+  let seenRescued = 0;
   function copyGuards(): void {
     if (poller === null) return;
     const contended = poller.contended;
     const starved = poller.starved;
+    const rescued = poller.rescued;
     counters.add(WorkerStat.BUSY_POLL_CONTENDED, contended - seenContended);
     counters.add(WorkerStat.BUSY_POLL_STARVED, starved - seenStarved);
+    counters.add(WorkerStat.BUSY_POLL_RESCUED, rescued - seenRescued);
     seenContended = contended;
     seenStarved = starved;
+    seenRescued = rescued;
   }
 
   function stop(): void {

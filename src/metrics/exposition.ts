@@ -449,6 +449,8 @@ export class MetricsExposition {
     worker('uvs_dataplane_busy_poll_hits_total', 'Turns a data-plane worker began on a frame its busy poll found (no wake-up needed; uvsd --busy-poll).', 'busy_poll_hits');
     worker('uvs_dataplane_busy_poll_contended_total', 'Times the busy poll paused because the worker had waited for a CPU (CPUs busy with other work).', 'busy_poll_contended');
     worker('uvs_dataplane_busy_poll_starved_total', 'Times the busy poll paused because a spin was kept off its CPU (starved by other work).', 'busy_poll_starved');
+    worker('uvs_dataplane_busy_poll_rescued_total', 'Idle-priority spins the watchdog put back to normal priority after 2 ms off the CPU.', 'busy_poll_rescued');
+    worker('uvs_dataplane_yields_total', 'Turns a data-plane worker cut short at its drain budget (frames left for the next turn: an overloaded worker).', 'yields');
     worker('uvs_conn_expired_total', 'Connection entries freed by the worker\'s expiry sweep (evictions included).', 'expired');
     new Gauge({
       name: 'uvs_dataplane_worker_up', help: 'Data-plane worker thread: 1 running, 0 down (being restarted).',

@@ -303,6 +303,9 @@ export interface RingPoller {
   readonly starved: number;
   /** Spins refused because the thread had waited for a CPU over 0.5 ms and over a quarter of the time since the last reading (each pauses spinning like a starved one). */
   readonly contended: number;
+  /** Spins the native watchdog thread put back to SCHED_OTHER because, under SCHED_IDLE, they had
+   *  been kept off the CPU for 2 ms (a thread that never blocks shared it); the spin then trips `starved`. */
+  readonly rescued: number;
 }
 
 export interface NativeAddon {

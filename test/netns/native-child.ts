@@ -178,7 +178,26 @@ export interface VisibleResult {
   idleSpin?: { result: number; us: number; starved: number };
 }
 
-export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob | IpipJob | TunJob | IfJob | VisibleJob;
+/** Spins of a RingPoller over an idle ring, on a CPU that a thread that never blocks keeps busy. */
+export interface StarveJob {
+  mode: 'starve';
+  iface: string;
+  /** Each spin's window, µs. */
+  spinUs: number;
+  /** At most this many spins, and at most timeoutMs: it stops at the first the watchdog rescued. */
+  spins: number;
+  timeoutMs: number;
+}
+
+export interface StarveResult {
+  spins: number;
+  rescued: number;
+  starved: number;
+  /** What the spins returned, in order (-1 a window without a frame, -2 paused by a guard). */
+  results: number[];
+}
+
+export type ChildJob = RxJob | TxJob | WorkersJob | VrrpJob | ForwardJob | GenJob | IpipJob | TunJob | IfJob | VisibleJob | StarveJob;
 
 const native = loadNative();
 
@@ -238,6 +257,19 @@ function runRx(sock: PacketSocket, job: RxJob): RxResult {
   }
   result.stats = sock.stats();
   return result;
+}
+
+function runStarve(job: StarveJob): StarveResult {
+  const ifindex = native.ifIndex(job.iface);
+  const sock = new native.PacketSocket({ ifindex, ring: {}, filter: [{ code: 0x06, jt: 0, jf: 0, k: 0 }] });
+  const poller = new native.RingPoller([sock]);
+  console.log('READY');
+  const results: number[] = [];
+  const end = performance.now() + job.timeoutMs;
+  while (results.length < job.spins && performance.now() < end && poller.rescued === 0) results.push(poller.spin(job.spinUs));
+  const out = { spins: results.length, rescued: poller.rescued, starved: poller.starved, results };
+  sock.close();
+  return out;
 }
 
 function runVisible(job: VisibleJob): VisibleResult {
@@ -592,6 +624,7 @@ async function main(): Promise<void> {
     case 'tun': out = await runTun(job); break;
     case 'if': out = runIf(job); break;
     case 'visible': out = runVisible(job); break;
+    case 'starve': out = runStarve(job); break;
     default: throw new Error(`native-child: unknown mode in ${process.argv[2]}`);
   }
   process.stdout.write(JSON.stringify(out) + '\n');

@@ -4,11 +4,12 @@
 // GSO super-frames, and forwarding them in place. Needs root (namespaces, AF_PACKET, raw sockets).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { buildHostFilter } from '../../src/dataplane/bpf';
 import { nativeAddonPath } from '../../src/native/addon';
-import type { ForwardJob, ForwardResult, RxFrame, RxJob, RxResult, VisibleJob, VisibleResult } from './native-child';
-import { arpRequest, checksum, ethFrame, fragmentFrame, hex, ipBytes, Lab, runSuffix, spawnChild, spawnIn, udpFrame } from './native-lab';
+import type { ForwardJob, ForwardResult, RxFrame, RxJob, RxResult, StarveJob, StarveResult, VisibleJob, VisibleResult } from './native-child';
+import { arpRequest, CHILD_PATH, checksum, ethFrame, fragmentFrame, hex, ipBytes, jobArg, Lab, runSuffix, sh, spawnChild, spawnIn, udpFrame } from './native-lab';
 
 const TP_STATUS_COPY = 1 << 1;
 const TP_STATUS_CSUMNOTREADY = 1 << 3;
@@ -342,6 +343,29 @@ describe('native addon: rings, batches, fanout, filter, VRRP, vnet header (two n
     }
     // Every spin that found something found the ring with the reply (index 1), never the idle one.
     assert.ok(got.spinHits!.length >= 1 && got.spinHits!.every((i) => i === 1), `spin results: ${got.spinHits!.join(', ')}`);
+  });
+
+  it('RingPoller: a spin kept off its CPU by a thread that never blocks is put back to its own policy by the watchdog', async (t) => {
+    try {
+      sh('taskset', ['-c', '0', 'true']);
+    } catch {
+      t.skip('needs taskset');
+      return;
+    }
+    // A spin runs under SCHED_IDLE; against a nice-0 loop on its CPU it would get a slice about
+    // once a second (a flooded worker acknowledged a snapshot only after 5 s). The watchdog thread
+    // must put it back to SCHED_OTHER (rescued), after which the spin sees it was starved and
+    // pauses spinning (-2). Both the loop and the child are pinned to CPU 0 and bounded in time.
+    const hog = spawn('taskset', ['-c', '0', 'timeout', '20', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+    try {
+      const job: StarveJob = { mode: 'starve', iface: devB, spinUs: 250, spins: 20_000, timeoutMs: 10_000 };
+      const got = await spawnIn<StarveResult>(nsB, ['taskset', '-c', '0', process.execPath, CHILD_PATH, jobArg(job)], 30_000).result;
+      assert.ok(got.rescued >= 1, `the watchdog rescued a starved spin: ${JSON.stringify({ ...got, results: got.results.slice(-20) })}`);
+      assert.ok(got.starved >= 1, 'the rescued spin counted itself starved');
+      assert.equal(got.results[got.results.length - 1], -2, 'the rescued spin ended with -2 (spinning paused)');
+    } finally {
+      hog.kill('SIGKILL');
+    }
   });
 });
 
