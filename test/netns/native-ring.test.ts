@@ -356,7 +356,8 @@ describe('native addon: rings, batches, fanout, filter, VRRP, vnet header (two n
     // once a second (a flooded worker acknowledged a snapshot only after 5 s). The watchdog thread
     // must put it back to SCHED_OTHER (rescued), after which the spin sees it was starved and
     // pauses spinning (-2). Both the loop and the child are pinned to CPU 0 and bounded in time.
-    const hog = spawn('taskset', ['-c', '0', 'timeout', '20', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+    // The loop bounds itself (20 s) and is one process (taskset execs node), so the kill below ends it.
+    const hog = spawn('taskset', ['-c', '0', process.execPath, '-e', 'const end = Date.now() + 20000; while (Date.now() < end);'], { stdio: 'ignore' });
     try {
       const job: StarveJob = { mode: 'starve', iface: devB, spinUs: 250, spins: 20_000, timeoutMs: 10_000 };
       const got = await spawnIn<StarveResult>(nsB, ['taskset', '-c', '0', process.execPath, CHILD_PATH, jobArg(job)], 30_000).result;
