@@ -76,6 +76,15 @@ async function main(): Promise<void> {
     }
   }
   progress.finish();
+  // A row that could not be measured for a reason the harness knows ("not measured: …", e.g. a
+  // tool this machine lacks) is n/a; any other row without a value failed (a peer that would not
+  // start, a lab step that broke): the run says so and exits 1, like an area that threw.
+  for (const r of rows) {
+    if (Number.isFinite(r.value) || r.note?.startsWith('not measured')) continue;
+    const msg = `row failed: ${r.group} / ${r.name}${r.note ? `: ${r.note.slice(0, 200)}` : ''}`;
+    failures.push(msg);
+    process.stderr.write(`bench: ${msg}\n`);
+  }
 
   const header = ['group', 'case', 'value', 'unit', 'ratio', 'target', 'met'];
   const table = rows.map((r) => [
