@@ -105,7 +105,10 @@ async function startUvsd(lab: BenchLab, uvsd: string, workers: number, env: Reco
   const sock = `/tmp/uvs-probe-${lab.lab.suffix}.sock`;
   const log = { text: '' };
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  const p = lab.start(lab.ns.d, [...NICE, 'env', ...envArgs, process.execPath, uvsd, '-n', '-l', '--socket', sock, '--workers', String(workers), ...extra], log);
+  // --conn-state none: each variant starts from an empty table, not from the previous one's
+  // connections (the default state file is per namespace, and every variant runs in the same one).
+  const state = extra.includes('--conn-state') ? [] : ['--conn-state', 'none'];
+  const p = lab.start(lab.ns.d, [...NICE, 'env', ...envArgs, process.execPath, uvsd, '-n', '-l', '--socket', sock, '--workers', String(workers), ...state, ...extra], log);
   const deadline = Date.now() + 20_000;
   while (!/data plane: (\d+ worker|libpcap)/.test(log.text)) {
     if (p.exitCode !== null) throw new Error(`uvsd exited: ${log.text.slice(-2000)}`);
