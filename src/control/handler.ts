@@ -19,6 +19,9 @@ import type { VrrpInstanceReport } from './vrrp';
 /** The most connection records one `-L -c` returns (the kernel's seq file has no limit; a bound
  *  keeps a huge table from building a huge reply). */
 export const CONN_LIST_LIMIT = 1_000_000;
+/** listedPieces: a warm-up slice builds entries for this many times a piece's real servers
+ *  (building an entry costs about a quarter of encoding it with its statistics). */
+const WARM_PER_PIECE = 4;
 
 /** What the handler asks of the daemon around the table: all answer "nothing" without a data plane. */
 export interface HandlerHooks {
@@ -240,18 +243,28 @@ export class ControlHandler {
   /**
    * `-L` / `-S` (the 'services' answer's `services`) as JSON text in pieces, for an answer built
    * over several turns of the event loop: 100,000 real servers with their statistics take most of
-   * a second to build and encode, which must not hold VRRP, /metrics and other clients. The
-   * table is read now (model.list()); each next() builds and encodes the following services, about
-   * `maxDests` real servers' worth (at least one service), statistics read then. Joined with ','
+   * a second to build and encode, which must not hold VRRP, /metrics and other clients. The first
+   * next() calls build the listing's entries not built yet (`maxDests` × WARM_PER_PIECE real
+   * servers a call, each returning an empty piece, which the sender skips); then the table is read
+   * (model.list()), and each next() builds and encodes the following services, about `maxDests`
+   * real servers' worth (at least one service), statistics read then. Joined with ','
    * inside '[' and ']', the pieces are exactly JSON.stringify(execute(list all).services) would be
    * at that time. ipvsadm reads the kernel's table piecewise too (one netlink dump for the
    * services, then one per service for its real servers).
    */
   listedPieces(maxDests: number): Iterator<string, void> {
-    const services = this.model.list();
+    // The listing's entries first, built in slices (ServiceModel.warmListing; an empty piece per
+    // slice): a listing asked for right after a large restore, before the daemon's own warm-up
+    // finished, built them all at once in model.list(), about 200 ms of a blocked event loop at
+    // 10,000 × 10.
+    let services: readonly ServiceEntry[] | null = null;
     let from = 0;
     return {
       next: (): IteratorResult<string, void> => {
+        if (services === null) {
+          if (!this.model.warmListing(maxDests * WARM_PER_PIECE)) return { done: false, value: '' };
+          services = this.model.list();
+        }
         if (from >= services.length) return { done: true, value: undefined };
         let to = from;
         let n = 0;

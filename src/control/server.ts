@@ -350,8 +350,11 @@ export class ControlServer {
         return finish();
       }
       if (piece.done !== true) {
-        parts.push(Buffer.from(first ? piece.value : `,${piece.value}`));
-        first = false;
+        // An empty piece: a turn spent building the listing's entries (listedPieces).
+        if (piece.value !== '') {
+          parts.push(Buffer.from(first ? piece.value : `,${piece.value}`));
+          first = false;
+        }
         setImmediate(step);
         return;
       }

@@ -154,12 +154,21 @@ test('the listing in pieces (uvsd builds -L / -S over several turns) is byte for
     m.addService({ ...svc(VIP, 1000 + i), scheduler: i % 2 ? 'wlc' : 'rr' });
     for (let k = 0; k < i; k++) m.addDest(svc(VIP, 1000 + i), dest(RIP + 8 * i + k, 80 + k));
   }
+  // Asked for before the listing's entries were built (a listing right after a restore): first
+  // empty pieces, each a slice of the building, then the same pieces as a warm table gives.
+  const cold: string[] = [];
+  const it = h.listedPieces(1);
+  for (let r = it.next(); r.done !== true; r = it.next()) cold.push(r.value);
+  assert.ok(cold.indexOf('') === 0 && cold.filter((p) => p === '').length >= 2, `warm-up slices first: ${cold.length} pieces`);
+  assert.ok(cold.slice(cold.lastIndexOf('') + 1).every((p) => p !== ''), 'no empty piece after the warm-up');
   m.destTable.add(m.list()[3]!.dests[1]!.slot, DestField.ACTIVE, 4);
   const result = h.execute({ cmd: 'list', what: 'all', service: null, format: 0 });
   assert.equal(result.kind, 'services');
   const whole = JSON.stringify((result as { services: unknown[] }).services);
+  const warmCold = cold.filter((p) => p !== '');
   for (const maxDests of [1, 3, 7, 1000]) {
     const p = pieces(maxDests);
+    if (maxDests === 1) assert.deepEqual(warmCold.length, p.length, 'as many pieces cold as warm');
     assert.equal(`[${p.join(',')}]`, whole, `pieces of ${maxDests} real servers`);
     if (maxDests === 1) assert.equal(p.length, 6, 'one service a piece');
     if (maxDests === 1000) assert.equal(p.length, 1);
