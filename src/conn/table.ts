@@ -1667,7 +1667,7 @@ export class ConnTable {
       out[o + SyncCell.STATE] = state & ~StateFlag.DEAD;
       out[o + SyncCell.REMAINING_MS] = Math.max(0, this.remainingMs(index, nowMs));
       out[o + SyncCell.TIMEOUT_MS] = c[e + EntryCell.TIMEOUT]!;
-      out[o + SyncCell.RESERVED] = 0;
+      out[o + SyncCell.TRAFFIC] = Atomics.load(c, e + EntryCell.TRAFFIC) & (Traffic.DATA_MASK | Traffic.REPLY_MASK);
       out[o + SyncCell.IN_PKTS] = Atomics.load(c, e + EntryCell.IN_PKTS);
       out[o + SyncCell.INDEX] = index;
       out[o + SyncCell.GENERATION] = s1 & ~SEQ_BUSY;
@@ -1689,8 +1689,9 @@ export class ConnTable {
   /**
    * Creates an entry from one exported record (at `offset` in `rec`), owned by this worker and
    * bound to DestTable slot `destSlot` (the caller resolves daddr:dport to a slot of this
-   * director, as ip_vs_try_bind_dest does; -1 for none). An entry already present with the
-   * same key is updated instead (state, timeout, expiry). Returns the entry number or -1 (full).
+   * director, as ip_vs_try_bind_dest does; -1 for none). A new entry takes the record's IN_PKTS
+   * and TRAFFIC counts. An entry already present with the same key is updated instead (state,
+   * timeout, expiry; its own counts kept). Returns the entry number or -1 (full).
    */
   importEntry(rec: Int32Array, offset: number, destSlot: number, nowMs: number): number {
     if (offset < 0 || offset + SYNC_RECORD_CELLS > rec.length) {
@@ -1738,7 +1739,13 @@ export class ConnTable {
       -1,
     );
     if (index >= 0) {
-      Atomics.store(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.EXPIRES, ((nowMs | 0) + remaining) | 0);
+      const e = this.entryBase + index * ENTRY_CELLS;
+      Atomics.store(this.cells, e + EntryCell.EXPIRES, ((nowMs | 0) + remaining) | 0);
+      // What the entry had carried, so the flood defence judges it as before the restart (or, for
+      // connection sync, by what the master must have seen): an established connection imported
+      // with no counts looked like a spoofed SYN-then-ACK and was evicted within seconds.
+      Atomics.store(this.cells, e + EntryCell.IN_PKTS, Math.max(0, rec[offset + SyncCell.IN_PKTS]!));
+      Atomics.or(this.cells, e + EntryCell.TRAFFIC, rec[offset + SyncCell.TRAFFIC]! & (Traffic.DATA_MASK | Traffic.REPLY_MASK));
     }
     return index;
   }
@@ -1761,9 +1768,13 @@ export const enum SyncCell {
   STATE = 6,
   REMAINING_MS = 7,
   TIMEOUT_MS = 8,
-  RESERVED = 9,
+  /** The entry's traffic counts: the TRAFFIC cell's DATA and REPLY bits (never its next-hop
+   *  bits), which the flood defence judges an entry by (defense.ts). 0 in files written before
+   *  it was carried, where this cell was reserved and always 0. */
+  TRAFFIC = 9,
   /** What the sync master's change scan (src/sync/daemon.ts) needs besides the entry itself;
-   *  importEntry ignores these. Packets seen in the client's direction (IPVS in_pkts). */
+   *  importEntry takes only IN_PKTS, as the new entry's count of packets seen in the client's
+   *  direction (IPVS in_pkts; connection sync credits what the master must have seen). */
   IN_PKTS = 10,
   /** The entry number, and its slot generation (changes when the slot is freed or reused), so
    *  the scan tells a new connection in a recycled slot from the one it saw before. */

@@ -371,8 +371,18 @@ const known = new ConnRef();
 /**
  * The backup's import: one decoded entry into the table. Returns '' when imported, else why not.
  * Timeouts as sent (seconds; 0 = the protocol's timeout for the state, 3 minutes for a template).
+ *
+ * The message carries no packet counts, yet the flood defence (src/conn/defense.ts) judges an
+ * entry by them: with none, every established connection taken over in a failover looked like a
+ * spoofed SYN-then-ACK (TCP ESTABLISHED without client data), the first to be evicted under a
+ * flood. A new entry is credited with what the master must have seen to send it: `creditPkts`
+ * client packets (sync_threshold, 3 by default: a handshake's SYN and ACK and one more), and a
+ * TCP one that arrives ESTABLISHED with one packet of client data. It is then judged like a
+ * connection with a little traffic (drop_entry's FEW class, not NODATA), and becomes protected
+ * as soon as its own packets through this director add up (defense.ts); a new entry's counts on
+ * the master start from 0 again, as in IPVS.
  */
-export function importSyncConn(conns: ConnTable, c: SyncConn, resolveDest: DestResolver, nowMs: number, rec: Int32Array): string {
+export function importSyncConn(conns: ConnTable, c: SyncConn, resolveDest: DestResolver, nowMs: number, rec: Int32Array, creditPkts = 0): string {
   const fwd = c.flags & ConnFlag.FWD_MASK;
   if (fwd > ConnFlag.DROUTE) return `forwarding method ${fwd} (bypass) is not served by uvs`;
   if (c.fwmark !== 0 && (c.flags & ConnFlag.TEMPLATE) !== 0 && c.vport === 0 && c.vaddr === 0) return 'firewall-mark template (uvs has no fwmark classifier)';
@@ -405,6 +415,10 @@ export function importSyncConn(conns: ConnTable, c: SyncConn, resolveDest: DestR
   rec[SyncCell.STATE] = state;
   rec[SyncCell.REMAINING_MS] = timeoutMs | 0;
   rec[SyncCell.TIMEOUT_MS] = timeoutMs | 0;
+  if (!template) {
+    rec[SyncCell.IN_PKTS] = Math.max(0, creditPkts | 0);
+    if (c.protocol === IPPROTO_TCP && c.state === TCP_ESTABLISHED && creditPkts > 0) rec[SyncCell.TRAFFIC] = 1;
+  }
   const slot = resolveDest(c.protocol, c.vaddr, c.vport, c.daddr, c.dport);
   return conns.importEntry(rec, 0, slot, nowMs) >= 0 ? '' : 'connection table full';
 }
@@ -572,7 +586,7 @@ export class SyncBackup implements SyncRunner {
     this.counters.skipped += d.skipped.length;
     const now = this.now();
     for (const c of d.conns) {
-      const why = importSyncConn(this.conns, c, this.resolveDest, now, this.rec);
+      const why = importSyncConn(this.conns, c, this.resolveDest, now, this.rec, this.knobs.threshold);
       if (why === '') this.counters.conns++;
       else if (why === 'connection table full') this.counters.full++;
       else this.counters.skipped++;

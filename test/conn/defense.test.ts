@@ -4,7 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DestTable, ForwardMethod } from '../../src/tables/dest-table';
-import { ConnRef, ConnTable, CONN_ENTRY_BYTES, connTableBytes } from '../../src/conn/table';
+import { ConnRef, ConnTable, CONN_ENTRY_BYTES, connTableBytes, SYNC_RECORD_CELLS } from '../../src/conn/table';
+import { ConnFlag } from '../../src/sync/codec';
+import { importSyncConn } from '../../src/sync/daemon';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../../src/conn/schedule';
 import { EvictReason, getDefense, setDefense } from '../../src/conn/defense';
 import { TcpState } from '../../src/conn/tcp-state';
@@ -53,7 +55,7 @@ function lab(fwd: ForwardMethod, capacity = 64, proto = TCP) {
     const e = table.list(T0).find((x) => x.cport === cport);
     return e ? e.state : -1;
   };
-  return { table, sched, client, reply, evicted, find };
+  return { table, sched, client, reply, evicted, find, slot };
 }
 
 const SYN = TCP_SYN;
@@ -204,4 +206,49 @@ test('setDefense: bad values are refused with the knob named, and change nothing
   setDefense(table, { dropPacket: 2, amemthresh: 0 });
   assert.deepEqual(getDefense(table), { ...before, dropPacket: 2, amemthresh: 0 });
   void EvictReason.SYN;
+});
+
+/** 60 spoofed SYN-then-ACK pairs (ESTABLISHED, no client data) into a 64-slot DR table. */
+function spoofSynAck(client: ReturnType<typeof lab>['client']): void {
+  for (let i = 0; i < 60; i++) {
+    client(ip('172.16.0.0') + i, 1000 + i, SYN, T0);
+    client(ip('172.16.0.0') + i, 1000 + i, ACK, T0);
+  }
+}
+
+test('drop_entry after a restart: a restored connection keeps its traffic counts and stays protected', () => {
+  const before = lab(ForwardMethod.DROUTE, 64);
+  const real = ip('192.168.0.7');
+  before.client(real, 40000, SYN, T0);
+  before.client(real, 40000, ACK, T0);
+  before.client(real, 40000, ACK, T0, true);
+  before.client(real, 40000, ACK, T0);
+  before.client(real, 40000, ACK, T0, true);
+  // The restart's round trip (src/dataplane/conn-state.ts): export, then import into a new table.
+  const rec = new Int32Array(SYNC_RECORD_CELLS * 4);
+  const { records } = before.table.exportBatch(0, rec, T0);
+  assert.equal(records, 1);
+  const after = lab(ForwardMethod.DROUTE, 64);
+  assert.ok(after.table.importEntry(rec, 0, after.slot, T0) >= 0);
+  spoofSynAck(after.client);
+  assert.equal(after.table.expire(T0 + 2_300, 1000), 60, 'the spoofed entries go');
+  setDefense(after.table, { dropEntry: 3 });
+  assert.equal(after.table.expire(T0 + 600_000, 1000), 0, 'the restored connection is never evicted');
+  assert.deepEqual(after.evicted, [0, 0, 60, 0]);
+  assert.equal(after.find(40000), TcpState.ESTABLISHED);
+});
+
+test('drop_entry after a failover: a connection taken over by sync is judged as one with a little traffic, not as a spoofed SYN-then-ACK', () => {
+  const conn = { af: 4 as const, protocol: TCP, flags: ConnFlag.DROUTE, state: TcpState.ESTABLISHED, cport: 40000, vport: 80, dport: 80, fwmark: 0, timeout: 0, caddr: ip('192.168.0.7'), vaddr: VIP, daddr: ip('10.0.1.2') };
+  const rec = new Int32Array(SYNC_RECORD_CELLS);
+  for (const credit of [3, 0]) {
+    const b = lab(ForwardMethod.DROUTE, 64);
+    // Credited with sync_threshold (3) packets and one of data: drop_entry's FEW class, whose
+    // grace at this pressure (3 of 8 threshold slots free) is 5 + 55 × 3/8 = 25.6 s. Without the
+    // credit (as before) it went with the spoofed entries, after the no-data grace of 2.19 s.
+    assert.equal(importSyncConn(b.table, conn, () => b.slot, T0, rec, credit), '');
+    spoofSynAck(b.client);
+    assert.equal(b.table.expire(T0 + 2_300, 1000), credit > 0 ? 60 : 61, `credit ${credit}: at 2.3 s idle`);
+    if (credit > 0) assert.equal(b.find(40000), TcpState.ESTABLISHED, 'still there after the spoofed ones went');
+  }
 });
