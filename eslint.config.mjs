@@ -1,4 +1,4 @@
-// ESLint for the TypeScript sources, run by `npm test` (npm run lint). typescript-eslint's
+// ESLint for the TypeScript sources and the plain-JavaScript scripts (*.mjs), run by `npm test` (npm run lint). typescript-eslint's
 // recommended rules with type information, plus the few this codebase relies on: no floating
 // promises on the control plane (a lost rejection hides a failed apply), no unused code.
 // tsconfig.json has noUncheckedIndexedAccess, so an indexed read is `T | undefined` and a `!` on it
@@ -7,10 +7,21 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'native/build/**', 'bench/results/**', '**/*.mjs', '**/*.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'native/build/**', 'bench/results/**', '**/*.js'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
+  // The plain-JavaScript scripts (test/run.mjs, man/render.mjs, bench/wake-trace.mjs, the lab's
+  // helpers in netns-scripts/): ESLint's recommended rules, without type information.
   {
+    files: ['**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(['process', 'console', 'Buffer', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'URL', 'performance'].map((g) => [g, 'readonly'])),
+    },
+  },
+  {
+    files: ['**/*.ts'],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },

@@ -52,7 +52,7 @@ export function render(name, section, source) {
       para = true;
     } else if (i + 1 < lines.length && lines[i + 1].startsWith(': ')) {
       out.push('.TP', inline(line));
-      for (i++; i < lines.length && (lines[i].startsWith(': ') || lines[i].startsWith('  ')); i++) out.push(inline(lines[i].replace(/^(: |  )/, '')));
+      for (i++; i < lines.length && (lines[i].startsWith(': ') || lines[i].startsWith('  ')); i++) out.push(inline(lines[i].replace(/^(: | {2})/, '')));
       para = true;
       continue;
     } else {
@@ -72,7 +72,7 @@ for (const file of readdirSync(here).filter((f) => /^[a-z-]+\.\d\.md$/.test(f)).
   const page = render(name, section, readFileSync(join(here, file), 'utf8'));
   const target = join(here, `${name}.${section}`);
   if (check) {
-    let current = null;
+    let current;
     try { current = readFileSync(target, 'utf8'); } catch { current = null; }
     if (current !== page) {
       process.stderr.write(`man/${name}.${section} is not current: run npm run man\n`);
