@@ -1,6 +1,8 @@
 // Which bench/<area>.bench.ts files a run takes: the area names on the command line
 // (`npm run bench -- conn e2e`), each matched exactly against a file's area, so `conn` runs
 // conn.bench.ts and not conn-list.bench.ts too (and `scale` not scale-apply). No names: every area.
+// And which rows of a run failed (failedRows).
+import type { BenchRow } from './lib';
 
 const SUFFIX = '.bench.js';
 
@@ -27,4 +29,18 @@ export function selectBenchFiles(files: readonly string[], areas: readonly strin
     throw new Error(`bench: unknown area${unknown.length > 1 ? 's' : ''} ${unknown.map((a) => `"${a}"`).join(', ')} (areas: ${valid})`);
   }
   return [...new Set(areas)].map((a) => known.get(a)!).sort();
+}
+
+/**
+ * The rows that failed: no value, and not marked "not measured: …" (a tool this machine lacks,
+ * which is n/a rather than a failure). One line each, for stderr and the report's failures; a
+ * run with any exits 1 (bench/run.ts).
+ */
+export function failedRows(rows: readonly BenchRow[]): string[] {
+  const out: string[] = [];
+  for (const r of rows) {
+    if (Number.isFinite(r.value) || r.note?.startsWith('not measured')) continue;
+    out.push(`row failed: ${r.group} / ${r.name}${r.note ? `: ${r.note.slice(0, 200)}` : ''}`);
+  }
+  return out;
 }

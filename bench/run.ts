@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import type { BenchRow, BenchOptions } from './lib';
-import { selectBenchFiles } from './areas';
+import { failedRows, selectBenchFiles } from './areas';
 import { Progress, type Step } from './e2e/progress';
 import { toMarkdown, toSvg, type Report } from './e2e/report';
 
@@ -79,9 +79,7 @@ async function main(): Promise<void> {
   // A row that could not be measured for a reason the harness knows ("not measured: …", e.g. a
   // tool this machine lacks) is n/a; any other row without a value failed (a peer that would not
   // start, a lab step that broke): the run says so and exits 1, like an area that threw.
-  for (const r of rows) {
-    if (Number.isFinite(r.value) || r.note?.startsWith('not measured')) continue;
-    const msg = `row failed: ${r.group} / ${r.name}${r.note ? `: ${r.note.slice(0, 200)}` : ''}`;
+  for (const msg of failedRows(rows)) {
     failures.push(msg);
     process.stderr.write(`bench: ${msg}\n`);
   }
