@@ -126,14 +126,7 @@ export class ControlHandler {
         applyMutation(m, c);
         break;
       case 'zero': {
-        const services = m.checkZero(c.service);
-        // Plain loops: flatMap over 10,000 services' small arrays costs several times more.
-        const ids: number[] = [];
-        const slots: number[] = [];
-        for (const s of services) {
-          ids.push(s.id);
-          for (const d of s.dests) slots.push(d.slot);
-        }
+        const { ids, slots } = m.checkZero(c.service);
         this.stats.zero(ids, slots);
         if (c.service === null) this.stats.zeroTotals();
         return { kind: 'ok' };

@@ -129,7 +129,7 @@ test('a check copy answers as the live model would, counts the caps with what th
   c.apply({ kind: 'add-dest', service: svc(VIP, 80), dest: dest(0x0a000003, 80) });
   c.apply({ kind: 'edit-dest', service: svc(VIP, 80), dest: dest(0x0a000003, 80, 9) });
   c.apply({ kind: 'edit-service', service: svc(VIP, 80, 'wlc') });
-  assert.deepEqual(c.checkZero(svc(VIP, 81)), []);
+  assert.deepEqual(c.checkZero(svc(VIP, 81)), { ids: [], slots: [] });
   c.flush();
 
   // The live model, its slots and its listeners saw none of it.
@@ -137,4 +137,23 @@ test('a check copy answers as the live model would, counts the caps with what th
   assert.equal(m.generation, gen);
   assert.equal(m.size, 1);
   assert.deepEqual(m.list()[0]!.dests.map((d) => [d.addr, d.weight]), [[0x0a000003, 1], [0x0a000002, 1]]);
+});
+
+test('checkZero: every service id and real-server slot (-Z), or one service\'s; an unknown service is ESRCH', () => {
+  const m = new ServiceModel({ destCapacity: 16 });
+  m.addService(svc(VIP, 80));
+  m.addService(svc(VIP, 81));
+  m.addDest(svc(VIP, 80), dest(0x0a000002, 80));
+  m.addDest(svc(VIP, 80), dest(0x0a000003, 80));
+  m.addDest(svc(VIP, 81), dest(0x0a000004, 80));
+  const listed = m.list();
+  const all = m.checkZero(null);
+  // The same sets as the listing's (order does not matter for a restart of counters).
+  const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
+  assert.deepEqual(sorted(all.ids), sorted(listed.map((s) => s.id)));
+  assert.deepEqual(sorted(all.slots), sorted(listed.flatMap((s) => s.dests.map((d) => d.slot))));
+  assert.equal(new Set(all.slots).size, 3);
+  const one = m.checkZero(svc(VIP, 81));
+  assert.deepEqual(one, { ids: [listed[1]!.id], slots: [listed[1]!.dests[0]!.slot] });
+  refused(m, () => m.checkZero(svc(VIP, 82)), 'ESRCH');
 });
