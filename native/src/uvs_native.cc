@@ -1219,7 +1219,10 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     }
     // RingPoller(sockets, idlePolicy = true): false keeps spins at the thread's own policy.
     if (info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value()) idlePolicy_ = false;
-    if (idlePolicy_ && watch_ != nullptr) SpinWatchdog::Get().Start();
+    if (idlePolicy_) {
+      watch_ = SpinWatchdog::Get().Claim();
+      if (watch_ != nullptr) SpinWatchdog::Get().Start();
+    }
   }
 
   ~RingPoller() override {
@@ -1352,7 +1355,8 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     return static_cast<int64_t>(wait);
   }
 
-  // Spins ended because the thread was kept off its CPU (see Spin): each pauses spinning for 1 s.
+  // Spins ended because the thread was kept off its CPU, and spins refused because it had waited
+  // for a CPU (see Spin): each pauses spinning (Backoff).
   Napi::Value Starved(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), starved_); }
   Napi::Value Contended(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), contended_); }
   // Spins the watchdog put back to SCHED_OTHER because they were kept off the CPU (SpinWatchdog).
@@ -1392,7 +1396,7 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
 
   bool idlePolicy_ = MayLeaveIdle();
   // The watchdog's slot for this poller's thread (none: spins stay at the thread's own policy).
-  SpinWatchdog::Slot* watch_ = idlePolicy_ ? SpinWatchdog::Get().Claim() : nullptr;
+  SpinWatchdog::Slot* watch_ = nullptr;
   const int tid_ = static_cast<int>(syscall(SYS_gettid));
   static constexpr int64_t STARVED_NS = 1000000;        // 1 ms off the CPU within a spin
   // A guard that trips pauses spins for pauseNs_: 10 ms at first, doubled by each trip up to 1 s,

@@ -379,8 +379,7 @@ const known = new ConnRef();
  * client packets (sync_threshold, 3 by default: a handshake's SYN and ACK and one more), and a
  * TCP one that arrives ESTABLISHED with one packet of client data. It is then judged like a
  * connection with a little traffic (drop_entry's FEW class, not NODATA), and becomes protected
- * as soon as its own packets through this director add up (defense.ts); a new entry's counts on
- * the master start from 0 again, as in IPVS.
+ * as soon as its own packets through this director add up (defense.ts).
  */
 export function importSyncConn(conns: ConnTable, c: SyncConn, resolveDest: DestResolver, nowMs: number, rec: Int32Array, creditPkts = 0): string {
   const fwd = c.flags & ConnFlag.FWD_MASK;
