@@ -1231,11 +1231,16 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
   }
 
  private:
-  // spin(usec): the index of the first socket with a frame ready, at once if one is; -1 when usec
-  // passed without one (or a socket was closed).
+  // spin(usec, polite = true): the index of the first socket with a frame ready, at once if one is;
+  // -1 when usec passed without one (or a socket was closed). polite false: this spin runs at the
+  // thread's own policy even where SCHED_IDLE is allowed (the worker asks for that while its
+  // traffic is sustained, src/dataplane/spin-window.ts: there an idle-policy spin is preempted by
+  // every co-located thread that wakes and sits on ready frames until that thread blocks).
   Napi::Value Spin(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     int64_t usec = IntArg(info, 0, "RingPoller.spin: usec", 0, 1000000);
+    const bool polite = !(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
+    const bool idlePolicy = idlePolicy_ && polite;
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     const int64_t deadline = static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec + usec * 1000;
@@ -1268,7 +1273,7 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     // The waits of the spins in between (this thread preempted while idle-policy, which is how a
     // spin yields) are not contention: each spin adds its time off the CPU, from the thread's CPU
     // clock, to spinWaitNs_, which the next reading subtracts.
-    if (idlePolicy_ && start - lastRunDelayAt_ >= READ_EVERY_NS) {
+    if (idlePolicy && start - lastRunDelayAt_ >= READ_EVERY_NS) {
       const int64_t delay = RunDelayNs();
       if (delay >= 0) {
         const int64_t waited = delay - lastRunDelay_ - spinWaitNs_;
@@ -1281,8 +1286,11 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
         lastRunDelayAt_ = start;
       }
     }
-    if (idlePolicy_ && start < starvedUntil_) return Napi::Number::New(env, -2);
-    const bool watched = idlePolicy_ && watch_ != nullptr;
+    // A spin at its own policy waits on the run queue by design (sched_yield hands the CPU to
+    // others): the next polite spin's reading starts afresh rather than count that as contention.
+    if (!polite) lastRunDelay_ = -1;
+    if (idlePolicy && start < starvedUntil_) return Napi::Number::New(env, -2);
+    const bool watched = idlePolicy && watch_ != nullptr;
     if (watched) SpinWatchdog::Get().SpinStarting(watch_, tid_, start);
     const bool idled = watched && SetIdle(true);
     if (watched && !idled) SpinWatchdog::SpinEnded(watch_);

@@ -16,6 +16,9 @@
 const GAPS = 8;
 /** The window is this times the longest remembered gap: room for jitter. */
 const SLACK = 1.5;
+/** Traffic is sustained after this many turns in a row, each within SUSTAINED_GAP_US of the last. */
+const SUSTAINED_TURNS = 8;
+const SUSTAINED_GAP_US = 100;
 
 export class SpinWindow {
   private readonly gaps = new Float64Array(GAPS);
@@ -23,6 +26,17 @@ export class SpinWindow {
   private lastMs = -Infinity;
   /** The window the next spin takes, µs. */
   window: number;
+  /**
+   * Frames keep coming (SUSTAINED_TURNS turns in a row, each within SUSTAINED_GAP_US of the last:
+   * over ~10,000 turns a second). The worker then spins at its own policy rather than under
+   * SCHED_IDLE: with its CPUs shared by busy threads (the HTTP bench's wrk and servers), an
+   * idle-policy spin is preempted by each of them that wakes and sits on ready frames until that
+   * thread blocks, which halved keep-alive HTTP through NAT (native/README.md, "Sustained traffic
+   * spins at the worker's own policy"). Sparse traffic (request/response at 1 per ms) is never
+   * sustained, so its spins stay polite.
+   */
+  sustained = false;
+  private run = 0;
 
   /** minUs: the fixed window (--busy-poll); maxUs: the longest adaptive one (≤ minUs: fixed). */
   constructor(private readonly minUs: number, private readonly maxUs: number) {
@@ -33,6 +47,8 @@ export class SpinWindow {
   turn(nowMs: number): number {
     const gapUs = (nowMs - this.lastMs) * 1000;
     this.lastMs = nowMs;
+    this.run = gapUs <= SUSTAINED_GAP_US ? this.run + 1 : 0;
+    this.sustained = this.run >= SUSTAINED_TURNS;
     // A gap the longest window could not bridge counts as none: such traffic sleeps between frames.
     this.gaps[this.at] = gapUs * SLACK <= this.maxUs ? gapUs : 0;
     this.at = (this.at + 1) % GAPS;

@@ -439,9 +439,12 @@ function main(): void {
   // Busy polling: a spin between turns, each in its own setImmediate so that the loop's poll phase
   // (messages from the main thread, the other sockets) and its timers run between two spins.
   const busyPollUs = init.busyPollUs ?? 0;
-  // Spins run under SCHED_IDLE (native RingPoller); UVS_SPIN_OWN_POLICY=1 (diagnostic, for
-  // comparing) keeps them at the thread's own policy, as before.
+  // Spins run under SCHED_IDLE (native RingPoller) while the traffic is sparse and at the thread's
+  // own policy while it is sustained (SpinWindow.sustained). Diagnostics, for comparing:
+  // UVS_SPIN_OWN_POLICY=1 keeps every spin at the thread's own policy, UVS_SPIN_ALWAYS_POLITE=1
+  // every spin under SCHED_IDLE.
   const poller = busyPollUs > 0 ? new native.RingPoller(sockets, process.env['UVS_SPIN_OWN_POLICY'] !== '1') : null;
+  const alwaysPolite = process.env['UVS_SPIN_ALWAYS_POLITE'] === '1';
   let spinning = false;
   // The window is sized from the gaps between recent turns (spin-window.ts, --busy-poll-max).
   const spin = new SpinWindow(busyPollUs, init.busyPollMaxUs ?? 0);
@@ -467,7 +470,7 @@ function main(): void {
       if (left <= 0) return; // a whole window without a frame: back to sleep in epoll_wait
       const slice = Math.ceil((sliceEnd - now) * 1000);
       if (slice <= 0) break; // the slice is used up: the loop's turn, then the window goes on
-      const si = poller.spin(Math.min(left, slice));
+      const si = poller.spin(Math.min(left, slice), alwaysPolite || !spin.sustained);
       // -2: the CPUs are contended (native RingPoller): no spinning for now, sleep in epoll_wait.
       if (si === -2) return;
       if (si < 0) continue; // the slice (or the window) passed without a frame

@@ -298,7 +298,8 @@ export interface NativeConstants {
  * with a slice of a few hundred µs.
  */
 export interface RingPoller {
-  spin(usec: number): number;
+  /** polite (default true): under SCHED_IDLE where allowed; false: at the thread's own policy. */
+  spin(usec: number, polite?: boolean): number;
   /** Spins that ended because the thread was kept off its CPU over 1 ms (each pauses spinning: 10 ms, doubled per trip up to 1 s, halved per spin that ran its course). */
   readonly starved: number;
   /** Spins refused because the thread had waited for a CPU over 0.5 ms and over a quarter of the time since the last reading (each pauses spinning like a starved one). */

@@ -38,3 +38,24 @@ test("fanout 'cpu': worker i pins to the allowed CPUs c with c mod N = i", () =>
   assert.deepEqual(workerCpus(0, 2, [1, 3]), [], 'no allowed CPU maps to worker 0: it floats');
   assert.deepEqual(workerCpus(0, 1, [0, 1]), [], 'one worker takes every CPU: not pinned');
 });
+
+test('traffic is sustained after 8 turns in a row within 100 µs of each other, and not after one longer gap', () => {
+  const w = new SpinWindow(200, 5000);
+  let t = 0;
+  w.turn(t);
+  for (let i = 0; i < 7; i++) w.turn((t += 0.05));
+  assert.equal(w.sustained, false, '7 short gaps: not yet');
+  w.turn((t += 0.1));
+  assert.equal(w.sustained, true, 'the 8th gap of 100 µs: sustained');
+  w.turn((t += 0.101));
+  assert.equal(w.sustained, false, 'a gap over 100 µs ends it');
+  // Request/response at 1 per ms (NAT: the reply 150 µs after the request) is never sustained.
+  const rr = new SpinWindow(200, 5000);
+  let u = 0;
+  for (let i = 0; i < 50; i++) {
+    rr.turn((u += 0.15));
+    assert.equal(rr.sustained, false);
+    rr.turn((u += 0.85));
+    assert.equal(rr.sustained, false);
+  }
+});
