@@ -19,7 +19,7 @@ function perFrame(ns: number, frames: number): string {
 export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkWatchStats | null = null): string {
   if (workers.length === 0) return 'no data plane runs in this uvsd (--io none)\n';
   const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame',
-    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed', 'Yields', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved', 'SpinRescued'];
+    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed', 'Yields', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved', 'SpinRescued', 'SpinSustained'];
   const rows = workers.map((w) => {
     const s = w.stats;
     const rx = s['rx_frames'] ?? 0;
@@ -31,7 +31,7 @@ export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkW
       String(s['evict_syn'] ?? 0), String(s['evict_udp'] ?? 0), String(s['evict_nodata'] ?? 0), String(s['evict_few'] ?? 0),
       String(s['tx_shed'] ?? 0), String(s['yields'] ?? 0),
       String(s['epoll_wakeups'] ?? 0), String(s['busy_poll_hits'] ?? 0), String(s['busy_poll_contended'] ?? 0), String(s['busy_poll_starved'] ?? 0),
-      String(s['busy_poll_rescued'] ?? 0),
+      String(s['busy_poll_rescued'] ?? 0), String(s['busy_poll_sustained'] ?? 0),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

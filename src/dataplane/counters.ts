@@ -72,6 +72,9 @@ export const enum WorkerStat {
    *  poll under SCHED_IDLE was kept off its CPU for 2 ms (by a thread that never blocks on that
    *  CPU); each is followed by a STARVED trip. Copied like the two above. */
   BUSY_POLL_RESCUED = 21,
+  /** Spins made at the thread's own policy, not under SCHED_IDLE, because the worker's traffic was
+   *  sustained (SpinWindow.sustained: turns within 100 µs of each other). */
+  BUSY_POLL_SUSTAINED = 22,
 }
 export const WORKER_STAT_CELLS = 24;
 
@@ -79,6 +82,7 @@ export const WORKER_STAT_NAMES: readonly string[] = [
   'rx_batches', 'rx_frames', 'tx_frames', 'tx_dropped', 'not_ours', 'expired', 'yields', 'gso_frames',
   'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops', 'evict_syn', 'evict_udp', 'evict_nodata', 'evict_few', 'tx_shed',
   'epoll_wakeups', 'busy_poll_hits', 'busy_poll_contended', 'busy_poll_starved', 'busy_poll_rescued',
+  'busy_poll_sustained',
 ];
 
 export interface CounterLayout {

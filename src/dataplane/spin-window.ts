@@ -16,7 +16,8 @@
 const GAPS = 8;
 /** The window is this times the longest remembered gap: room for jitter. */
 const SLACK = 1.5;
-/** Traffic is sustained after this many turns in a row, each within SUSTAINED_GAP_US of the last. */
+/** Traffic is sustained after this many turns in a row, each begun within SUSTAINED_GAP_US of the
+ *  end of the one before: the worker hardly waits for frames. */
 const SUSTAINED_TURNS = 8;
 const SUSTAINED_GAP_US = 100;
 
@@ -27,8 +28,9 @@ export class SpinWindow {
   /** The window the next spin takes, µs. */
   window: number;
   /**
-   * Frames keep coming (SUSTAINED_TURNS turns in a row, each within SUSTAINED_GAP_US of the last:
-   * over ~10,000 turns a second). The worker then spins at its own policy rather than under
+   * Frames keep coming (SUSTAINED_TURNS turns in a row, each begun within SUSTAINED_GAP_US of the
+   * end of the one before; a gap between turn starts would not do: a saturated worker's turns are
+   * long). The worker then spins at its own policy rather than under
    * SCHED_IDLE: with its CPUs shared by busy threads (the HTTP bench's wrk and servers), an
    * idle-policy spin is preempted by each of them that wakes and sits on ready frames until that
    * thread blocks, which halved keep-alive HTTP through NAT (native/README.md, "Sustained traffic
@@ -43,12 +45,17 @@ export class SpinWindow {
     this.window = minUs;
   }
 
-  /** A turn that found frames began at nowMs (a monotonic clock in ms): the window is sized again. */
+  /** A turn with frames begins at nowMs (before its drain): how long the worker waited for it
+   *  since the previous turn ended decides whether the traffic is sustained. */
+  began(nowMs: number): void {
+    this.run = (nowMs - this.lastMs) * 1000 <= SUSTAINED_GAP_US ? this.run + 1 : 0;
+    this.sustained = this.run >= SUSTAINED_TURNS;
+  }
+
+  /** A turn that found frames ended at nowMs (a monotonic clock in ms): the window is sized again. */
   turn(nowMs: number): number {
     const gapUs = (nowMs - this.lastMs) * 1000;
     this.lastMs = nowMs;
-    this.run = gapUs <= SUSTAINED_GAP_US ? this.run + 1 : 0;
-    this.sustained = this.run >= SUSTAINED_TURNS;
     // A gap the longest window could not bridge counts as none: such traffic sleeps between frames.
     this.gaps[this.at] = gapUs * SLACK <= this.maxUs ? gapUs : 0;
     this.at = (this.at + 1) % GAPS;

@@ -423,6 +423,7 @@ function main(): void {
       return;
     }
     counters.add(WorkerStat.EPOLL_WAKEUPS, 1);
+    spin.began(performance.now());
     const got = drain(si, connNowMs(), TURN_BATCHES);
     // The budget ran out with frames possibly left: the socket stays readable and the loop calls
     // back after messages and timers had their turn.
@@ -470,12 +471,15 @@ function main(): void {
       if (left <= 0) return; // a whole window without a frame: back to sleep in epoll_wait
       const slice = Math.ceil((sliceEnd - now) * 1000);
       if (slice <= 0) break; // the slice is used up: the loop's turn, then the window goes on
-      const si = poller.spin(Math.min(left, slice), alwaysPolite || !spin.sustained);
+      const polite = alwaysPolite || !spin.sustained;
+      if (!polite) counters.add(WorkerStat.BUSY_POLL_SUSTAINED, 1);
+      const si = poller.spin(Math.min(left, slice), polite);
       // -2: the CPUs are contended (native RingPoller): no spinning for now, sleep in epoll_wait.
       if (si === -2) return;
       if (si < 0) continue; // the slice (or the window) passed without a frame
       if (trace !== null) trace.woken(false);
       counters.add(WorkerStat.BUSY_POLL_HITS, 1);
+      spin.began(performance.now());
       const got = drain(si, connNowMs(), TURN_BATCHES);
       if (got >= TURN_BATCHES * BATCH) {
         // A full turn: frames are likely left; let messages and timers run before more.

@@ -450,6 +450,7 @@ export class MetricsExposition {
     worker('uvs_dataplane_busy_poll_contended_total', 'Times the busy poll paused because the worker had waited for a CPU (CPUs busy with other work).', 'busy_poll_contended');
     worker('uvs_dataplane_busy_poll_starved_total', 'Times the busy poll paused because a spin was kept off its CPU (starved by other work).', 'busy_poll_starved');
     worker('uvs_dataplane_busy_poll_rescued_total', 'Idle-priority spins the watchdog put back to normal priority after 2 ms off the CPU.', 'busy_poll_rescued');
+    worker('uvs_dataplane_busy_poll_sustained_total', 'Busy-poll spins a data-plane worker made at its own priority, not idle priority, because its traffic was sustained.', 'busy_poll_sustained');
     worker('uvs_dataplane_yields_total', 'Turns a data-plane worker cut short at its drain budget (frames left for the next turn: an overloaded worker).', 'yields');
     worker('uvs_conn_expired_total', 'Connection entries freed by the worker\'s expiry sweep (evictions included).', 'expired');
     new Gauge({

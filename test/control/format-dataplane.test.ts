@@ -32,7 +32,7 @@ test('uvsadm --dataplane: the interface watch\'s counters on one line below the 
 
 test('uvsadm --dataplane: epoll wake-ups, busy-poll hits and the busy poll\'s guard trips per worker', () => {
   const text = listDataplane([
-    { id: 0, alive: true, restarts: 0, stats: { epoll_wakeups: 120, busy_poll_hits: 3400, busy_poll_contended: 5, busy_poll_starved: 2, busy_poll_rescued: 1, yields: 7 }, drops: {} },
+    { id: 0, alive: true, restarts: 0, stats: { epoll_wakeups: 120, busy_poll_hits: 3400, busy_poll_contended: 5, busy_poll_starved: 2, busy_poll_rescued: 1, busy_poll_sustained: 9, yields: 7 }, drops: {} },
     { id: 1, alive: true, restarts: 0, stats: {}, drops: {} },
   ]);
   const [header, w0, w1] = text.split('\n');
@@ -46,6 +46,7 @@ test('uvsadm --dataplane: epoll wake-ups, busy-poll hits and the busy poll\'s gu
   assert.equal(at(w0!, 'SpinContended'), '5');
   assert.equal(at(w0!, 'SpinStarved'), '2');
   assert.equal(at(w0!, 'SpinRescued'), '1');
+  assert.equal(at(w0!, 'SpinSustained'), '9');
   assert.equal(at(w0!, 'Yields'), '7');
-  for (const name of ['Yields', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved', 'SpinRescued']) assert.equal(at(w1!, name), '0', `${name} of a worker that has none`);
+  for (const name of ['Yields', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved', 'SpinRescued', 'SpinSustained']) assert.equal(at(w1!, name), '0', `${name} of a worker that has none`);
 });

@@ -39,23 +39,32 @@ test("fanout 'cpu': worker i pins to the allowed CPUs c with c mod N = i", () =>
   assert.deepEqual(workerCpus(0, 1, [0, 1]), [], 'one worker takes every CPU: not pinned');
 });
 
-test('traffic is sustained after 8 turns in a row within 100 µs of each other, and not after one longer gap', () => {
+test('traffic is sustained after 8 turns in a row, each begun within 100 µs of the previous one\'s end', () => {
   const w = new SpinWindow(200, 5000);
   let t = 0;
-  w.turn(t);
-  for (let i = 0; i < 7; i++) w.turn((t += 0.05));
-  assert.equal(w.sustained, false, '7 short gaps: not yet');
-  w.turn((t += 0.1));
-  assert.equal(w.sustained, true, 'the 8th gap of 100 µs: sustained');
-  w.turn((t += 0.101));
-  assert.equal(w.sustained, false, 'a gap over 100 µs ends it');
-  // Request/response at 1 per ms (NAT: the reply 150 µs after the request) is never sustained.
+  // One turn: it begins, drains for `work` ms, ends.
+  const turn = (waitMs: number, workMs: number): boolean => {
+    w.began((t += waitMs));
+    w.turn((t += workMs));
+    return w.sustained;
+  };
+  turn(0, 0.01);
+  for (let i = 0; i < 7; i++) assert.equal(turn(0.05, 0.01), false, `${i + 1} short waits: not yet`);
+  assert.equal(turn(0.099, 0.01), true, 'the 8th wait of 99 µs: sustained');
+  assert.equal(turn(0.101, 0.01), false, 'a wait over 100 µs ends it');
+  // A saturated worker: turns of 2 ms each, the next frames already waiting. The gaps between turn
+  // starts are long, the waits none: sustained.
+  for (let i = 0; i < 8; i++) turn(0.002, 2);
+  assert.equal(w.sustained, true);
+  // Request/response at 1 per ms (NAT: the reply 60 µs after the request) is never sustained.
   const rr = new SpinWindow(200, 5000);
   let u = 0;
   for (let i = 0; i < 50; i++) {
-    rr.turn((u += 0.15));
+    rr.began((u += 0.06));
+    rr.turn((u += 0.02));
     assert.equal(rr.sustained, false);
-    rr.turn((u += 0.85));
+    rr.began((u += 0.9));
+    rr.turn((u += 0.02));
     assert.equal(rr.sustained, false);
   }
 });

@@ -124,11 +124,11 @@ test('uvs_dataplane_*: the interface watch\'s counters, with HELP and TYPE; none
 
 test('uvs_dataplane_*: epoll wake-ups, busy-poll hits and guard trips per worker, with HELP and TYPE', async () => {
   const text = await new MetricsExposition().render(knownSnapshot({
-    workers: [{ id: 0, alive: true, restarts: 0, stats: { epoll_wakeups: 120, busy_poll_hits: 3400, busy_poll_contended: 5, busy_poll_starved: 2, busy_poll_rescued: 1, yields: 7 }, drops: {} }],
+    workers: [{ id: 0, alive: true, restarts: 0, stats: { epoll_wakeups: 120, busy_poll_hits: 3400, busy_poll_contended: 5, busy_poll_starved: 2, busy_poll_rescued: 1, busy_poll_sustained: 9, yields: 7 }, drops: {} }],
   }));
   for (const [name, value] of [['uvs_dataplane_epoll_wakeups_total', 120], ['uvs_dataplane_busy_poll_hits_total', 3400],
     ['uvs_dataplane_busy_poll_contended_total', 5], ['uvs_dataplane_busy_poll_starved_total', 2],
-    ['uvs_dataplane_busy_poll_rescued_total', 1], ['uvs_dataplane_yields_total', 7]] as const) {
+    ['uvs_dataplane_busy_poll_rescued_total', 1], ['uvs_dataplane_busy_poll_sustained_total', 9], ['uvs_dataplane_yields_total', 7]] as const) {
     assert.match(text, new RegExp(`# HELP ${name} \\S.*\n# TYPE ${name} counter\n${name}\\{worker="0"\\} ${value}\n`), name);
   }
 });
