@@ -64,14 +64,14 @@ test('sparse traffic keeps every spin at idle priority; a back-to-back burst mak
   // The worker's counters reach the main thread at its next sweep.
   await new Promise((r) => setTimeout(r, 1500));
   const sparse = workerRow();
-  assert.ok(sparse.get('RxFrames')! >= 60, `the sparse datagrams reached the worker: ${[...sparse]}`);
-  assert.ok(sparse.get('EpollWakes')! + sparse.get('SpinHits')! >= 1, `turns: ${[...sparse]}`);
-  assert.equal(sparse.get('SpinSustained'), 0, `no sustained spin for one datagram every 3 ms: ${[...sparse]}`);
+  assert.ok(sparse.get('RxFrames')! >= 60, `the sparse datagrams reached the worker: ${JSON.stringify(Object.fromEntries(sparse))}`);
+  assert.ok(sparse.get('EpollWakes')! + sparse.get('SpinHits')! >= 1, `turns: ${JSON.stringify(Object.fromEntries(sparse))}`);
+  assert.equal(sparse.get('SpinSustained'), 0, `no sustained spin for one datagram every 3 ms: ${JSON.stringify(Object.fromEntries(sparse))}`);
 
   send(20_000, 0);
   await new Promise((r) => setTimeout(r, 1500));
   const burst = workerRow();
-  assert.ok(burst.get('RxFrames')! >= sparse.get('RxFrames')! + 10_000, `the burst reached the worker: ${[...burst]}`);
-  assert.ok(burst.get('SpinSustained')! > 0, `spins at the worker's own priority during the burst: ${[...burst]}\nuvsd log:\n${daemon.log}`);
+  assert.ok(burst.get('RxFrames')! >= sparse.get('RxFrames')! + 10_000, `the burst reached the worker: ${JSON.stringify(Object.fromEntries(burst))}`);
+  assert.ok(burst.get('SpinSustained')! > 0, `spins at the worker's own priority during the burst: ${JSON.stringify(Object.fromEntries(burst))}\nuvsd log:\n${daemon.log}`);
   assert.equal(await daemon.stop(), 0, daemon.log);
 });
