@@ -22,7 +22,7 @@
 // added-latency rows (bench/e2e/latency.ts): UDP request/response where it forwards UDP (direct =
 // kernel forwarding, uvs, nftables) and TCP request/response for all.
 import { writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchRow } from '../lib';
 import type { ChildProcess } from 'node:child_process';
@@ -31,6 +31,7 @@ import { pinned, startUvsd, uvsadm, type Uvsd } from './pps';
 import { latencySeconds, measurePeer, type LatencyOptions, type RrEndpoints } from './latency';
 import { applyRatios, median, sampledRow, type Progress, type Step } from './progress';
 import { sh } from '../../test/netns/native-lab';
+import { cpuDelta, cpuTimes } from './load';
 
 export interface TcpOptions {
   quick: boolean;
@@ -298,6 +299,11 @@ export interface WrkResult {
   rps: number;
   p50ms: number;
   p99ms: number;
+  /** The whole machine's busy CPU during the run (all cores, softirq included; /proc/stat), in
+   *  cores, and per request in µs: on this 2-core machine wrk, the real servers and the forwarder
+   *  share the CPUs, so a forwarder's CPU per request bounds its rate. NaN when not measured. */
+  busyCores?: number;
+  cpuUsPerReq?: number;
   errors: string;
 }
 
@@ -320,7 +326,16 @@ export function parseWrk(out: string): WrkResult {
 
 function wrk(lab: BenchLab, url: string, seconds: number, close: boolean): WrkResult {
   const args = ['wrk', '-t2', '-c32', `-d${seconds}s`, '--timeout', '2s', '--latency', ...(close ? ['-H', 'Connection: close'] : []), url];
-  return parseWrk(lab.exec(lab.ns.c, args, (seconds + 30) * 1000));
+  const c0 = cpuTimes();
+  const t0 = performance.now();
+  const r = parseWrk(lab.exec(lab.ns.c, args, (seconds + 30) * 1000));
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = cpuDelta(c0, cpuTimes());
+  // wrk's start and exit are inside the window: the busy share is over the whole exec, and the
+  // requests are those wrk counted over its `seconds`.
+  r.busyCores = cpu.busy / wall;
+  r.cpuUsPerReq = (cpu.busy * 1e6) / (r.rps * seconds);
+  return r;
 }
 
 function iperf3(lab: BenchLab, at: Endpoint, seconds: number): number {
@@ -418,7 +433,10 @@ export async function runTcp(lab: BenchLab, o: TcpOptions, progress: Progress): 
       const errs = rs.map((r) => r.errors).filter(Boolean);
       const p50 = median(rs.map((r) => r.p50ms));
       const p99 = median(rs.map((r) => r.p99ms));
-      const row = sampledRow(group, peer.name, 'req/s', rs.map((r) => r.rps), `latency p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms${errs.length ? `; ${errs.join('; ')}` : ''}`);
+      const busy = median(rs.map((r) => r.busyCores ?? NaN));
+      const perReq = median(rs.map((r) => r.cpuUsPerReq ?? NaN));
+      const cpu = Number.isFinite(perReq) ? `; CPU ${busy.toFixed(2)} of ${cpus().length} cores busy, ${perReq.toFixed(1)} µs per request (all cores, softirq included)` : '';
+      const row = sampledRow(group, peer.name, 'req/s', rs.map((r) => r.rps), `latency p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms${cpu}${errs.length ? `; ${errs.join('; ')}` : ''}`);
       row.latency = { p50ms: p50, p99ms: p99 };
       return row;
     };
