@@ -438,8 +438,8 @@ export class ServiceModel {
   /** ipvsadm -Z [service]: checks the service exists and returns the service ids and real-server
    *  slots whose counters restart (they live in the stats layer), read from the table itself
    *  rather than through list(), which would refresh every listed entry's connection counters
-   *  for nothing. (At 10,000 × 10 a -Z still takes 45–85 ms in the bench: the counters' restart
-   *  in the stats layer, StatsBook.zero, not this.) */
+   *  for nothing. `-Z` of everything does not list them (StatsBook.zeroAll restarts every tracked
+   *  id, which are these); a -R batch's check copy still checks its lines here. */
   checkZero(key: ServiceKey | null): { ids: number[]; slots: number[] } {
     if (key !== null) checkFamily('zero_service', key.af);
     const state = key === null ? null : this.find(key, 'zero_service');
