@@ -126,9 +126,13 @@ export class ControlHandler {
         applyMutation(m, c);
         break;
       case 'zero': {
+        // Everything: every tracked service and real server, which are the table's (retrack()).
+        if (c.service === null) {
+          this.stats.zeroAll();
+          return { kind: 'ok' };
+        }
         const { ids, slots } = m.checkZero(c.service);
         this.stats.zero(ids, slots);
-        if (c.service === null) this.stats.zeroTotals();
         return { kind: 'ok' };
       }
       case 'list':

@@ -438,8 +438,8 @@ export class ServiceModel {
   /** ipvsadm -Z [service]: checks the service exists and returns the service ids and real-server
    *  slots whose counters restart (they live in the stats layer), read from the table itself
    *  rather than through list(), which would refresh every listed entry's connection counters
-   *  for nothing. (At 10,000 × 10 a -Z still takes 45–85 ms in the bench: the counters' restart
-   *  in the stats layer, StatsBook.zero, not this.) */
+   *  for nothing. `-Z` of everything does not list them (StatsBook.zeroAll restarts every tracked
+   *  id, which are these); a -R batch's check copy still checks its lines here. */
   checkZero(key: ServiceKey | null): { ids: number[]; slots: number[] } {
     if (key !== null) checkFamily('zero_service', key.af);
     const state = key === null ? null : this.find(key, 'zero_service');
@@ -806,9 +806,24 @@ function normalizeService(c: ServiceConfig): ServiceConfig {
   };
 }
 
-/** The stored record of a real server: normalized, with its slot. */
+/** The stored record of a real server: normalized, with its slot. Spelled out, not spread
+ *  (`{ ...normalizeDest(d), slot }`): V8 gave each spread copy a map of its own, so 100,000 real
+ *  servers had ~100,000 hidden classes, every read of a record's field (checkZero, ids, slotsOf)
+ *  was megamorphic and the collector traced a map and descriptor array per record. */
 function destState(d: DestConfig, slot: number): DestState {
-  return { ...normalizeDest(d), slot };
+  return {
+    af: d.af,
+    addr: d.addr >>> 0,
+    port: d.port,
+    fwd: d.fwd,
+    weight: d.weight,
+    uThreshold: d.uThreshold,
+    lThreshold: d.lThreshold,
+    tunType: d.tunType,
+    tunPort: d.tunPort,
+    tunFlags: d.tunFlags,
+    slot,
+  };
 }
 
 /** A record's configuration alone (exportConfig: what a reload diffs). */

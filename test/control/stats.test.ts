@@ -5,6 +5,11 @@ import { test } from 'node:test';
 import { COUNTER_CELLS, ESTIMATOR_SLICES, Estimator, StatsBook, zeroCounters } from '../../src/service/stats';
 import { CounterSum, WorkerCounters } from '../../src/dataplane/counters';
 import type { CounterSource, Counters, Rates } from '../../src/service/stats';
+import { ServiceModel } from '../../src/service/model';
+import type { DestConfig, ServiceConfig } from '../../src/service/model';
+import { ControlHandler } from '../../src/control/handler';
+import type { ListedService } from '../../src/control/protocol';
+import { ForwardMethod } from '../../src/tables/dest-table';
 
 const rates = (): Rates => ({ cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
 
@@ -135,4 +140,63 @@ test('-Z and newly tracked ids read in bulk give what they give read one by one'
   for (const slot of [...slots, 1, 2, 4]) assert.deepEqual(bulk.destStats(slot), single.destStats(slot), `real server ${slot}`);
   for (const id of [1, 2, 5]) assert.deepEqual(bulk.serviceStats(id), single.serviceStats(id), `service ${id}`);
   assert.notDeepEqual(bulk.destStats(slots[0]!).counters, bulk.destStats(slots[2000]!).counters, 'zeroed and not zeroed differ');
+});
+
+test('uvsadm -Z zeroes every counter and rate of every service and real server, summed over workers; -Z of one service only its own', () => {
+  // 120 services x 10 real servers: over a block of the bulk restart (1024 ids), every counter
+  // counted in both workers, one real server deleted and one re-added before the -Z.
+  const m = new ServiceModel({ maxServices: 128, destCapacity: 1300 });
+  const key = (i: number): ServiceConfig => ({ fwmark: 0, af: 4, protocol: 6, addr: 0x0a000000 + i, port: 80, scheduler: 'wlc', flags: 0, timeout: 0, netmask: 0xffffffff, peName: '' });
+  const rs = (i: number, k: number): DestConfig => ({ af: 4, addr: 0x0b000000 + 16 * i + k, port: 8080, fwd: ForwardMethod.DROUTE, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 });
+  for (let i = 0; i < 120; i++) {
+    m.addService(key(i));
+    for (let k = 0; k < 10; k++) m.addDest(key(i), rs(i, k));
+  }
+  const workers = twoWorkers(128, 1300);
+  const stats = new StatsBook(new CounterSum(() => workers));
+  const h = new ControlHandler(m, stats, { version: 'v', connTableSize: 4096, pid: 1 });
+  m.deleteDest(key(7), rs(7, 3));
+  m.addDest(key(7), rs(7, 12));
+  const listed = (): ListedService[] => (h.execute({ cmd: 'list', what: 'all', service: null, format: 0 }) as { services: ListedService[] }).services;
+  const everyone = (l: ListedService[]): Array<{ stats: Counters; rates: Rates }> => l.flatMap((s) => [s, ...s.dests]);
+  const nothing = { counters: zeroCounters(), rates: rates() };
+  grow(workers, 1);
+  h.tick();
+  grow(workers, 2);
+  h.tick();
+  assert.equal(everyone(listed()).length, 120 * 11);
+  assert.ok(everyone(listed()).every((e) => Object.values(e.stats).every((v) => v > 0) && Object.values(e.rates).some((v) => v > 0)), 'counted and rated before');
+  assert.ok(Object.values(stats.totals()).every((v) => v > 0));
+
+  h.execute({ cmd: 'zero', service: null });
+  for (const e of everyone(listed())) assert.deepEqual({ counters: e.stats, rates: e.rates }, nothing);
+  assert.deepEqual(stats.totals(), zeroCounters(), 'the totals too (ip_vs_zero_all)');
+
+  // Counting goes on from zero: exactly what both workers counted since.
+  const before = workers.map((w) => Float64Array.from(w.cells));
+  grow(workers, 3);
+  const counted = workers.map((w, k) => {
+    const d = new WorkerCounters(w.layout);
+    d.cells.set(w.cells.map((v, i) => v - before[k]![i]!));
+    return d;
+  });
+  const since = new CounterSum(() => counted);
+  const one = zeroCounters();
+  for (const s of listed()) {
+    since.readService(s.id, one);
+    assert.deepEqual(s.stats, one, `service ${s.id}`);
+    for (const d of s.dests) {
+      since.readDest(d.slot, one);
+      assert.deepEqual(d.stats, one, `real server ${d.slot}`);
+    }
+  }
+
+  // -Z of one service: its counters and its real servers', nobody else's.
+  h.execute({ cmd: 'zero', service: key(7) });
+  for (const s of listed()) {
+    for (const e of [s, ...s.dests]) {
+      if (s.id === listed()[7]!.id) assert.deepEqual({ counters: e.stats, rates: e.rates }, nothing);
+      else assert.ok(e.stats.conns > 0, `service ${s.id} keeps its counters`);
+    }
+  }
 });
