@@ -259,7 +259,7 @@ export class TunDecapAgent {
           return PENDING;
         }
         this.flush();
-        gro.begin(this.buffer, at, len);
+        gro.begin(this.buffer, this.view, at, len);
         if (gro.closed) this.flush();
         return PENDING;
       }

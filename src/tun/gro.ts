@@ -23,8 +23,32 @@
 // A frame is written when the next datagram cannot join it and at the end of each batch of reads
 // (drain()), so it adds no latency beyond the batch the agent read anyway.
 
+import { endianness } from 'node:os';
 import { foldSum, onesComplementSum, pseudoHeaderSum } from '../packet/checksum';
 import { IPPROTO_TCP } from '../packet/ipv4';
+import { copyBytes } from '../packet/bytes';
+
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+
+/**
+ * onesComplementSum(buf, offset, length, initial), folded, four bytes per load when buf[offset] is
+ * 4-byte aligned in its ArrayBuffer (u32 views that buffer): the sum of little-endian 32-bit words
+ * folds to the byte-swapped sum of big-endian 16-bit words (RFC 1071 2(B), byte-order
+ * independence; 2^16 ≡ 1 mod 0xffff). A third of the byte-wise sum's time on a 1.4 kB segment,
+ * which was the agent's largest cost with GRO (perf: 18 % of its samples).
+ */
+export function foldedSum(buf: Uint8Array, u32: Uint32Array | null, offset: number, length: number, initial: number): number {
+  const abs = buf.byteOffset + offset;
+  if (u32 === null || (abs & 3) !== 0 || !LITTLE_ENDIAN_HOST || offset + length > buf.length) return foldSum(onesComplementSum(buf, offset, length, initial));
+  const words = length >>> 2;
+  const first = abs >>> 2;
+  let s = 0;
+  for (let i = first, end = first + words; i < end; i++) s += u32[i]!;
+  s = foldSum(s);
+  s = ((s & 0xff) << 8) | (s >>> 8);
+  const done = words * 4;
+  return foldSum(onesComplementSum(buf, offset + done, length - done, s + initial));
+}
 
 /** struct virtio_net_hdr (no num_buffers): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset. */
 export const VNET_HDR_BYTES = 10;
@@ -56,6 +80,9 @@ export class TcpCoalescer {
   private mss = 0;
   private nextSeq = 0;
   private tcpHl = 0;
+  /** A 32-bit view of the ArrayBuffer eligible() last read, for foldedSum(). */
+  private u32: Uint32Array | null = null;
+  private u32Of: ArrayBufferLike | null = null;
   // The candidate examined by the last eligible() call.
   private cTcpHl = 0;
   private cPayload = 0;
@@ -76,18 +103,22 @@ export class TcpCoalescer {
     if (thl < 20 || IP_HEADER + thl >= len) return false; // no payload: an ACK, nothing to join
     const flags = buf[t + 13]!;
     if ((flags & TCP_ACK) === 0 || (flags & NEVER) !== 0) return false;
-    if (foldSum(onesComplementSum(buf, at, IP_HEADER)) !== 0xffff) return false;
+    if (this.u32Of !== buf.buffer) {
+      this.u32Of = buf.buffer;
+      this.u32 = new Uint32Array(buf.buffer, 0, buf.buffer.byteLength >>> 2);
+    }
+    if (foldedSum(buf, this.u32, at, IP_HEADER, 0) !== 0xffff) return false;
     const tcpLen = len - IP_HEADER;
     const pseudo = pseudoHeaderSum(view.getUint32(at + 12), view.getUint32(at + 16), IPPROTO_TCP, tcpLen);
-    if (foldSum(onesComplementSum(buf, t, tcpLen, pseudo)) !== 0xffff) return false;
+    if (foldedSum(buf, this.u32, t, tcpLen, pseudo) !== 0xffff) return false;
     this.cTcpHl = thl;
     this.cPayload = tcpLen - thl;
     return true;
   }
 
   /** Starts a frame with the eligible() packet (none may be pending). */
-  begin(buf: Uint8Array, at: number, len: number): void {
-    this.out.set(buf.subarray(at, at + len), VNET_HDR_BYTES);
+  begin(buf: Uint8Array, view: DataView, at: number, len: number): void {
+    copyBytes(buf, view, at, this.out, this.ov, VNET_HDR_BYTES, len);
     this.length = len;
     this.segments = 1;
     this.tcpHl = this.cTcpHl;
@@ -114,7 +145,7 @@ export class TcpCoalescer {
     // doff, flags and window (tcp_flag_word), PSH aside: PSH may come on the last segment.
     if (((view.getUint32(t + 12) ^ ov.getUint32(pt + 12)) & ~(TCP_PSH << 16)) !== 0) return false;
     for (let i = 20; i < thl; i += 4) if (view.getUint32(t + i) !== ov.getUint32(pt + i)) return false;
-    o.set(buf.subarray(t + thl, t + thl + payload), p + this.length);
+    copyBytes(buf, view, t + thl, o, ov, p + this.length, payload);
     this.length += payload;
     this.segments++;
     this.nextSeq = (this.nextSeq + payload) >>> 0;
