@@ -6,8 +6,13 @@
 // Why: the director's TUN path must send finished, MTU-sized segments (src/forward/tun.ts), and a
 // TUN device has no GRO for what userspace writes (one write() = one skb, even with IFF_NAPI), so
 // without this the real server's TCP stack, its ACK generation and the TUN write all ran once per
-// ~1.4 kB segment. Measured in the bench lab (iperf3, 1 stream, 2 cores): 1.7 Gbit/s with
-// uvs-tun-decap at ~77 % of a core; see the commit that added this file for the figures after.
+// ~1.4 kB segment. Measured in the bench lab (iperf3 through `uvs TUN`, 1 stream, 2 cores shared
+// with another load): the real server spent ~5 CPU-seconds per GB (uvs-tun-decap ~45-75 % of a
+// core, most of it the per-segment TUN write and TCP receive, iperf3 -s ~20 %); with this, ~2.4
+// (iperf3 -s ~5 %), and throughput went from 0.8-1.5 to 1.3-2.8 Gbit/s (bench --quick, six
+// alternations: medians 1.08 → 2.24). The rest is per segment and inherent without ipip: the
+// director sends MTU-sized frames (a virtio_net_hdr cannot say IPIP GSO), each a veth transmit
+// plus the real server's IP receive and raw-socket delivery, and the agent reads each one.
 //
 // The rules are the kernel's tcp_gro_receive(), made stricter where that is cheaper than exact:
 //   - IPv4 without options, not a fragment (DF alone allowed), TCP with payload, ACK set and none
