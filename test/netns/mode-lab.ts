@@ -83,7 +83,7 @@ export class ModeLab {
   decapStats(): Array<Record<string, unknown>> {
     const out: Array<Record<string, unknown>> = [];
     for (let i = 1; i <= 2; i++) {
-      let text = '';
+      let text: string;
       try {
         text = readFileSync(`/run/uvs-lab/${this.suffix}/decap${i}.log`, 'utf8');
       } catch {
