@@ -186,7 +186,7 @@ up_tun() {
       net.ipv4.conf.lo.arp_ignore=1 net.ipv4.conf.lo.arp_announce=2 \
       net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
     nsx "$ns" ip addr add "$VIP/32" dev lo
-    start_bg "$ns" "decap$i" node "$top/dist/src/cli/uvs-tun-decap.js" --dev "${P}t0" --local "10.79.0.$((20 + i))" --allow "$NET.2" -l
+    start_bg "$ns" "decap$i" node "$top/dist/src/cli/uvs-tun-decap.js" --dev "${P}t0" --local "10.79.0.$((20 + i))" --allow "$NET.2" -l --stats-interval 1
     start_bg "$ns" "rs$i" node "$here/rs-server.mjs" "rs$i" --port 80 --udp-port 53
   done
   for i in $(seq 1 "$nrs"); do

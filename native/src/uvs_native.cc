@@ -1845,22 +1845,25 @@ class UvsNative : public Napi::Addon<UvsNative> {
     return env.Undefined();
   }
 
-  // tunOpen(name): a TUN device (IFF_TUN | IFF_NO_PI: reads and writes are bare IP packets), fd
+  // tunOpen(name, vnetHdr): a TUN device (IFF_TUN | IFF_NO_PI: reads and writes are bare IP
+  // packets; with vnetHdr true also IFF_VNET_HDR: each is preceded by a 10-byte virtio_net_hdr, so
+  // a write can hand the kernel a TCP super-frame, GSO, as a VM's virtio NIC does), fd
   // non-blocking. The device lives as long as the fd. Returns {fd, name} (the kernel's name).
   Napi::Value TunOpen(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = info.Length() > 0 && !info[0].IsUndefined() ? StringArg(info, 0, "tunOpen(name): name") : "";
+    bool vnetHdr = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
     if (name.size() >= IFNAMSIZ) ThrowRange(env, "tunOpen: name '" + name + "' is longer than " + std::to_string(IFNAMSIZ - 1) + " characters");
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) ThrowSys(env, "open(/dev/net/tun)", errno);
     ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0);
     memcpy(ifr.ifr_name, name.c_str(), name.size());
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
       int err = errno;
       close(fd);
-      ThrowSys(env, "ioctl(TUNSETIFF, " + name + ", IFF_TUN|IFF_NO_PI)", err);
+      ThrowSys(env, "ioctl(TUNSETIFF, " + name + (vnetHdr ? ", IFF_TUN|IFF_NO_PI|IFF_VNET_HDR)" : ", IFF_TUN|IFF_NO_PI)"), err);
     }
     Napi::Object o = Napi::Object::New(env);
     o.Set("fd", Napi::Number::New(env, fd));

@@ -7,7 +7,7 @@ import { ipv4ToInt } from '../packet/addr';
 import { consoleSink, createLogger } from '../runtime/log';
 import { uvsVersion } from '../runtime/version';
 
-const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--allow ADDR[,ADDR...]] [--mtu N] [-l] [--stats-interval S]
+const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--allow ADDR[,ADDR...]] [--mtu N] [--no-gro] [-l] [--stats-interval S]
   Receives IP-in-IP packets for this host, strips the outer header and hands the inner packet
   to the local stack through a TUN device, so an LVS-TUN real server works without the ipip module.
   --dev NAME            TUN device to create (default uvstun0)
@@ -15,6 +15,8 @@ const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--allow ADDR[,A
   --allow ADDR[,ADDR]   only packets whose outer source is one of these (the directors);
                         repeatable. Default: any source (a warning says so)
   --mtu N               MTU of the TUN device (default 1480)
+  --no-gro              write every TCP segment alone; by default consecutive segments of a
+                        flow are joined into one super-frame (IFF_VNET_HDR, GSO), as NIC GRO does
   -l, --log-console     log start, stop and periodic counters to stdout
   --stats-interval S    with -l, print counters every S seconds (default 0: only at exit)
   -v, --version         uvs's version
@@ -29,6 +31,7 @@ interface Args {
   local: number;
   allow: number[];
   mtu: number;
+  gro: boolean;
   log: boolean;
   statsInterval: number;
 }
@@ -39,7 +42,7 @@ function fail(message: string): never {
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { device: 'uvstun0', local: 0, allow: [], mtu: 1480, log: false, statsInterval: 0 };
+  const a: Args = { device: 'uvstun0', local: 0, allow: [], mtu: 1480, gro: true, log: false, statsInterval: 0 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -75,6 +78,7 @@ function parse(argv: string[]): Args {
         if (!/^\d+$/.test(v) || a.mtu < 68 || a.mtu > 65535) fail(`--mtu ${v}: expected 68..65535`);
         break;
       }
+      case '--no-gro': a.gro = false; break;
       case '-l': case '--log-console': a.log = true; break;
       case '--stats-interval': {
         const v = value();
@@ -100,7 +104,7 @@ function main(): void {
   let agent: TunDecapAgent;
   try {
     agent = new TunDecapAgent({
-      device: args.device, local: args.local, allow: args.allow, mtu: args.mtu, log: createLogger({ sink: consoleSink('uvs-tun-decap', { console: false }) }),
+      device: args.device, local: args.local, allow: args.allow, mtu: args.mtu, gro: args.gro, log: createLogger({ sink: consoleSink('uvs-tun-decap', { console: false }) }),
       // The raw socket is broken (decap.ts, MAX_ERRORS_IN_A_ROW): the agent stopped itself; say why and exit non-zero.
       onFatal: (err) => {
         process.stderr.write(`uvs-tun-decap: ${err.message}\n`);

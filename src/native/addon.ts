@@ -322,8 +322,11 @@ export interface NativeAddon {
   /** One legacy ethtool flag (ETHTOOL_GGRO, ...). */
   ethtoolGet(name: string, feature: EthtoolFeature): boolean;
   ethtoolSet(name: string, feature: EthtoolFeature, on: boolean): void;
-  /** A TUN device (IFF_TUN | IFF_NO_PI, non-blocking fd); it lives as long as the fd. */
-  tunOpen(name?: string): { fd: number; name: string };
+  /**
+   * A TUN device (IFF_TUN | IFF_NO_PI, non-blocking fd); it lives as long as the fd. With vnetHdr
+   * also IFF_VNET_HDR: every write starts with a 10-byte virtio_net_hdr (src/tun/gro.ts).
+   */
+  tunOpen(name?: string, vnetHdr?: boolean): { fd: number; name: string };
   /** Bytes read, or -1 when nothing is ready. */
   fdRead(fd: number, buffer: ArrayBuffer | ArrayBufferView): number;
   /** Bytes written, or -1 when the fd would block. */

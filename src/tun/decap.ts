@@ -13,12 +13,17 @@
 //
 // The agent is event-driven (an FdWatcher on the raw socket, no polling thread) and allocates
 // nothing per packet.
+//
+// With `gro` (the CLI's default; --no-gro turns it off) the TUN device has IFF_VNET_HDR and
+// consecutive TCP segments of a flow are written as one super-frame (src/tun/gro.ts): the real
+// server's stack then runs once per super-frame, as it would behind a NIC with GRO.
 
 import { spawnSync } from 'node:child_process';
 import { RAW_INFO_TRUNCATED, loadNative, type FdWatcher, type NativeAddon, type RawSocket } from '../native/addon';
 import { ipipDecapsulate } from '../packet/ipip';
 import { Ipv4Header } from '../packet/ipv4';
 import { DropReason, dropReasonName } from '../packet/drop';
+import { TcpCoalescer, VNET_HDR_BYTES } from './gro';
 import type { Logger } from '../runtime/log';
 import { UvsError } from '../runtime/errors';
 
@@ -34,6 +39,8 @@ export interface DecapOptions {
    * then any host that can reach this one can inject packets behind its firewall, so the CLI warns.
    */
   allow?: readonly number[];
+  /** Join TCP segments into super-frames (IFF_VNET_HDR, gro.ts). Default false here, true in the CLI. */
+  gro?: boolean;
   log: Logger;
   /** For tests: the addon (default: loadNative()). */
   native?: NativeAddon;
@@ -52,6 +59,9 @@ export interface DecapStats {
   notAllowed: number;
   /** Drops by reason name. */
   dropped: Record<string, number>;
+  /** With gro: super-frames written (2+ segments each), and the datagrams they carried. */
+  superFrames: number;
+  superSegments: number;
   /** Writes to the TUN device that failed (EIO while it is down, ...): those datagrams dropped. */
   writeErrors: number;
   /** Failed reads of the raw socket, and poll errors on it. */
@@ -79,6 +89,8 @@ const NOT_LOCAL = -1;
 const NOT_ALLOWED = -2;
 /** handle(): the write to the TUN device failed (writeErrors). */
 const WRITE_FAILED = -3;
+/** handle(): the datagram joined a super-frame not yet written (counted when it is: flush()). */
+const PENDING = -4;
 
 export class TunDecapAgent {
   private readonly opts: DecapOptions;
@@ -111,6 +123,8 @@ export class TunDecapAgent {
   /** The last write error logged: a device that stays down logs once, not per datagram. */
   private lastWriteError = '';
   private retryTimer: NodeJS.Timeout | null = null;
+  /** With gro: the super-frame being built; null without. */
+  private readonly gro: TcpCoalescer | null;
 
   constructor(opts: DecapOptions) {
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(opts.device)) {
@@ -124,13 +138,14 @@ export class TunDecapAgent {
     // the kernel before raw delivery, the inner one by the stack it is handed to.
     this.outer.verifyChecksum = false;
     this.inner.verifyChecksum = false;
+    this.gro = opts.gro === true ? new TcpCoalescer() : null;
   }
 
   /** Opens the TUN device (brings it up with the tunnel MTU) and the raw socket. */
   start(): void {
     let tun: { fd: number; name: string };
     try {
-      tun = this.native.tunOpen(this.opts.device);
+      tun = this.gro ? this.native.tunOpen(this.opts.device, true) : this.native.tunOpen(this.opts.device);
     } catch (err) {
       throw new DecapError(`cannot create TUN device ${this.opts.device}: ${(err as Error).message} ` +
         '(needs root or CAP_NET_ADMIN, and /dev/net/tun)');
@@ -197,17 +212,34 @@ export class TunDecapAgent {
   private drain(): void {
     const raw = this.raw;
     if (!raw) return;
-    for (let i = 0; i < MAX_READS; i++) {
-      const n = raw.recv(this.buffer, this.info);
-      if (n < 0) return;
-      this.received++;
-      const r = this.handle(n);
-      if (r === NOT_LOCAL) this.notLocal++;
-      else if (r === NOT_ALLOWED) this.notAllowed++;
-      else if (r === WRITE_FAILED) continue;
-      else if (r !== 0) this.drops[r]! += 1;
-      else this.delivered++;
+    try {
+      for (let i = 0; i < MAX_READS; i++) {
+        const n = raw.recv(this.buffer, this.info);
+        if (n < 0) return;
+        this.received++;
+        const r = this.handle(n);
+        if (r === NOT_LOCAL) this.notLocal++;
+        else if (r === NOT_ALLOWED) this.notAllowed++;
+        else if (r === WRITE_FAILED || r === PENDING) continue;
+        else if (r !== 0) this.drops[r]! += 1;
+        else this.delivered++;
+      }
+    } finally {
+      // The end of a batch (or a failed read): what was joined so far goes now, not later.
+      this.flush();
     }
+  }
+
+  /** Writes the pending super-frame, if any; its datagrams are counted delivered or lost here. */
+  flush(): void {
+    const gro = this.gro;
+    if (!gro || gro.segments === 0) return;
+    const segments = gro.segments;
+    const n = gro.finish();
+    const r = this.write(gro.out, n);
+    if (r === 0) this.delivered += segments;
+    else if (r === WRITE_FAILED) this.writeErrors += segments - 1; // write() counted one
+    else this.drops[r]! += segments;
   }
 
   /** One datagram of n bytes at the start of the buffer; returns 0, NOT_LOCAL, NOT_ALLOWED, WRITE_FAILED or why it was dropped. */
@@ -219,11 +251,34 @@ export class TunDecapAgent {
     if (this.allow.size !== 0 && !this.allow.has(this.outer.src >>> 0)) return NOT_ALLOWED;
     const at = this.inner.headerOffset;
     const len = this.inner.totalLength;
+    const gro = this.gro;
+    if (gro) {
+      if (gro.eligible(this.buffer, this.view, at, len)) {
+        if (gro.append(this.buffer, this.view, at)) {
+          if (gro.closed) this.flush();
+          return PENDING;
+        }
+        this.flush();
+        gro.begin(this.buffer, this.view, at, len);
+        if (gro.closed) this.flush();
+        return PENDING;
+      }
+      // Not joinable: after what is pending (order kept), alone with a zero virtio_net_hdr.
+      this.flush();
+      this.buffer.copyWithin(VNET_HDR_BYTES, at, at + len);
+      this.buffer.fill(0, 0, VNET_HDR_BYTES);
+      return this.write(this.buffer, VNET_HDR_BYTES + len);
+    }
     // fdWrite writes from the buffer's start: move the inner packet there (a memmove, no view).
     this.buffer.copyWithin(0, at, at + len);
+    return this.write(this.buffer, len);
+  }
+
+  /** Writes buf[0 .. len) to the TUN device: 0, WRITE_FAILED (counted) or TX_BUFFER_FULL (short write). */
+  private write(buf: Uint8Array, len: number): number {
     let w: number;
     try {
-      w = this.native.fdWrite(this.tunFd, this.buffer, len);
+      w = this.native.fdWrite(this.tunFd, buf, len);
     } catch (err) {
       // EIO while the device is down (tun_get_user), ... : this datagram is lost, the agent goes
       // on; logged when the error changes, counted always.
@@ -245,11 +300,13 @@ export class TunDecapAgent {
     });
     return {
       received: this.received, delivered: this.delivered, notLocal: this.notLocal, notAllowed: this.notAllowed, dropped,
+      superFrames: this.gro?.superFrames ?? 0, superSegments: this.gro?.superSegments ?? 0,
       writeErrors: this.writeErrors, readErrors: this.readErrors, pollErrors: this.pollErrors,
     };
   }
 
   stop(): void {
+    if (this.tunFd >= 0) this.flush();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.watcher?.stop();

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { lab, inNs, curlFrom, splitFrom, nstatIn } from './helpers';
 import { UvsdProcess } from './uvsd-process';
 
@@ -78,6 +79,22 @@ export class ModeLab {
   }
 
   /** POST of 3 MB through the VIP: the real server reports the same SHA-256 (full-size segments from the client). */
+  /** The last counters each uvs-tun-decap printed (lab.sh runs them with -l --stats-interval 1). */
+  decapStats(): Array<Record<string, unknown>> {
+    const out: Array<Record<string, unknown>> = [];
+    for (let i = 1; i <= 2; i++) {
+      let text: string;
+      try {
+        text = readFileSync(`/run/uvs-lab/${this.suffix}/decap${i}.log`, 'utf8');
+      } catch {
+        continue;
+      }
+      const last = text.split('\n').filter((l) => l.startsWith('uvs-tun-decap: {')).pop();
+      if (last) out.push(JSON.parse(last.slice('uvs-tun-decap: '.length)) as Record<string, unknown>);
+    }
+    return out;
+  }
+
   upload3MB(): void {
     const body = Buffer.alloc(3 << 20);
     for (let i = 0; i < body.length; i++) body[i] = (i * 7 + 3) & 0xff;
