@@ -29,6 +29,9 @@ export interface RxJob {
   captureBytes: number;
   /** Keep only frames whose wire length is at least this (0: all). */
   minWirelen?: number;
+  /** After the first frame is ready, wait this long before reading (ms): the frames sent meanwhile
+   *  queue in the ring, so rx() sees them in batches however fast this reader is. */
+  settleMs?: number;
 }
 
 export interface RxFrame {
@@ -226,8 +229,13 @@ function runRx(sock: PacketSocket, job: RxJob): RxResult {
     instance: native.instanceId(), frames: [], batches: [], total: 0, kept: 0, stats: sock.stats(), version: sock.version,
   };
   const deadline = Date.now() + job.durationMs;
+  let settle = job.settleMs ?? 0;
   while (Date.now() < deadline && (job.expect === 0 || result.kept < job.expect)) {
     if (!sock.wait(5)) continue;
+    if (settle > 0) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, settle);
+      settle = 0;
+    }
     const n = sock.rx(desc);
     if (n > 0) result.batches.push(n);
     for (let i = 0; i < n; i++) {

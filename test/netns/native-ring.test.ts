@@ -116,7 +116,10 @@ describe('native addon: rings, batches, fanout, filter, VRRP, vnet header (two n
       for (let j = 2; j < payload.length; j++) payload[j] = (i * 31 + j) & 255;
       frames.push(ethFrame(macB, macA, ETH_P_LOCAL_EXP, payload));
     }
-    const rx = spawnChild<RxResult>(nsB, rxJob({ expect: 200, etherType: ETH_P_LOCAL_EXP }), 10_000);
+    // The reader waits 100 ms after the first frame: a reader faster than the sender (the other CPU
+    // idle, each frame's veth receive run inline in the sender's send) otherwise takes every frame
+    // alone, which CI saw once, and the batching under test would go unseen.
+    const rx = spawnChild<RxResult>(nsB, rxJob({ expect: 200, etherType: ETH_P_LOCAL_EXP, settleMs: 100 }), 10_000);
     await rx.ready;
     const tx = spawnChild<{ sent: number }>(nsA, { mode: 'tx', iface: devA, frames: frames.map(hex) }, 10_000);
     assert.equal((await tx.result).sent, 200, 'the kernel took the whole batch');
