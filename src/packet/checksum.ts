@@ -9,6 +9,7 @@
 //   - a "checksum" is the 16-bit value stored in a header, ~fold(sum) & 0xffff;
 //   - data that verifies sums (checksum field included) to 0xffff.
 
+import { endianness } from 'node:os';
 import { wholeIpv4Offset } from './ethernet';
 import { IPPROTO_TCP, IPPROTO_UDP } from './ipv4';
 
@@ -44,6 +45,28 @@ export function onesComplementSum(buf: Uint8Array, offset: number, length: numbe
   }
   if (i < end) high += buf[i]!; // odd length: the last byte is the high half of a zero-padded word
   return initial + high * 256 + low;
+}
+
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+
+/**
+ * onesComplementSum(buf, offset, length, initial), folded, four bytes per load when buf[offset] is
+ * 4-byte aligned in its ArrayBuffer (u32 views that buffer): the sum of little-endian 32-bit words
+ * folds to the byte-swapped sum of big-endian 16-bit words (RFC 1071 2(B), byte-order
+ * independence; 2^16 ≡ 1 mod 0xffff). A third of the byte-wise sum's time on a 1.4 kB segment,
+ * which was uvs-tun-decap's largest cost with GRO (perf: 18 % of its samples; src/tun/gro.ts).
+ */
+export function foldedSum(buf: Uint8Array, u32: Uint32Array | null, offset: number, length: number, initial: number): number {
+  const abs = buf.byteOffset + offset;
+  if (u32 === null || (abs & 3) !== 0 || !LITTLE_ENDIAN_HOST || offset + length > buf.length) return foldSum(onesComplementSum(buf, offset, length, initial));
+  const words = length >>> 2;
+  const first = abs >>> 2;
+  let s = 0;
+  for (let i = first, end = first + words; i < end; i++) s += u32[i]!;
+  s = foldSum(s);
+  s = ((s & 0xff) << 8) | (s >>> 8);
+  const done = words * 4;
+  return foldSum(onesComplementSum(buf, offset + done, length - done, s + initial));
 }
 
 /** Complemented, folded 16-bit checksum of a (possibly unfolded) sum. */

@@ -8,6 +8,7 @@ import {
   checksumVerifies,
   finishChecksum,
   foldSum,
+  foldedSum,
   internetChecksum,
   onesComplementSum,
   pseudoHeaderSum,
@@ -131,4 +132,24 @@ test('UDP: a zero checksum stays zero, a computed zero becomes 0xffff', () => {
   assert.equal(checksumUpdate16(0xfffe, 0, 1), 0xfffd);
   assert.equal(checksumUpdate16(0x0001, 0x0000, 0x0001), 0x0000);
   assert.equal(udpChecksumUpdate16(0x0001, 0x0000, 0x0001), 0xffff);
+});
+
+test('foldedSum: the same folded sum as the byte-wise one, at every alignment and odd length', () => {
+  const buf = new Uint8Array(4096 + 8);
+  let x = 12345;
+  for (let i = 0; i < buf.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    buf[i] = x >>> 24;
+  }
+  buf.fill(0xff, 100, 400); // long carries
+  const u32 = new Uint32Array(buf.buffer, 0, buf.byteLength >>> 2);
+  for (const offset of [0, 1, 2, 3, 4, 20, 52]) {
+    for (const length of [0, 1, 2, 3, 5, 20, 1399, 1400, 1480, 4096]) {
+      for (const initial of [0, 0x1fffe, 123456]) {
+        assert.equal(foldedSum(buf, u32, offset, length, initial), foldSum(onesComplementSum(buf, offset, length, initial)), `offset ${offset} length ${length} initial ${initial}`);
+      }
+    }
+  }
+  const sub = buf.subarray(4);
+  assert.equal(foldedSum(sub, u32, 16, 1000, 7), foldSum(onesComplementSum(sub, 16, 1000, 7)), 'a view that does not start its buffer');
 });
