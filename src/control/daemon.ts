@@ -338,7 +338,7 @@ export class Daemon implements DaemonHost {
     }
     const dp = new DataPlane({
       model: this.model,
-      io: pcap ? 'pcap' : 'ring',
+      io: pcap ? 'pcap' : this.options.io === 'xdp' ? 'xdp' : 'ring',
       workers: pcap ? 1 : this.options.workers,
       fanout: this.options.fanout,
       busyPollUs: this.options.busyPollUs,

@@ -19,7 +19,7 @@ function perFrame(ns: number, frames: number): string {
 export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkWatchStats | null = null): string {
   if (workers.length === 0) return 'no data plane runs in this uvsd (--io none)\n';
   const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame',
-    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed', 'Yields', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved', 'SpinRescued', 'SpinSustained'];
+    'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed', 'Yields', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved', 'SpinRescued', 'SpinSustained', 'XdpFrames', 'XdpCsumFixed'];
   const rows = workers.map((w) => {
     const s = w.stats;
     const rx = s['rx_frames'] ?? 0;
@@ -32,6 +32,7 @@ export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkW
       String(s['tx_shed'] ?? 0), String(s['yields'] ?? 0),
       String(s['epoll_wakeups'] ?? 0), String(s['busy_poll_hits'] ?? 0), String(s['busy_poll_contended'] ?? 0), String(s['busy_poll_starved'] ?? 0),
       String(s['busy_poll_rescued'] ?? 0), String(s['busy_poll_sustained'] ?? 0),
+      String(s['xdp_frames'] ?? 0), String(s['xdp_csum_completed'] ?? 0),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

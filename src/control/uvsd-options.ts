@@ -11,7 +11,7 @@ import { DEFAULT_BUSY_POLL_MAX_US, DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from
 import { parseListenAddress, type ListenAddress } from '../metrics/listen';
 
 /** ring: AF_PACKET rings (default); pcap: libpcap; none: control plane only, no packet I/O. */
-export type IoBackend = 'ring' | 'pcap' | 'none';
+export type IoBackend = 'ring' | 'xdp' | 'pcap' | 'none';
 
 export interface UvsdOptions {
   /** -n/--dont-fork: accepted, changes nothing (uvsd always stays in the foreground). */
@@ -178,7 +178,8 @@ keepalived's options:
                                accepted with a note: uvsd has no such job (see uvsd(8))
 uvsd's options:
       --log-journal            log to stderr with <N> level prefixes (default under systemd)
-      --io ring|pcap|none      packet I/O backend (default ring; none: control plane only)
+      --io ring|xdp|pcap|none  packet I/O backend (default ring; xdp: AF_XDP beside the rings;
+                               none: control plane only)
       --iface IF               capture on IF; repeatable (default: from the configuration)
       --workers N              data-plane worker threads (default: number of CPUs - 1, at least 1)
       --fanout MODE            how frames are spread over the workers: hash (default; a flow stays
@@ -439,7 +440,7 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
       if (value !== null) o.configTestLog = pathValue(name, v);
       break;
     case 'io':
-      if (v !== 'ring' && v !== 'pcap' && v !== 'none') throw new UvsdUsageError(`--io: "${v}" is not one of ring, pcap, none`);
+      if (v !== 'ring' && v !== 'xdp' && v !== 'pcap' && v !== 'none') throw new UvsdUsageError(`--io: "${v}" is not one of ring, xdp, pcap, none`);
       o.io = v;
       break;
     case 'iface':

@@ -75,14 +75,19 @@ export const enum WorkerStat {
   /** Spins made at the thread's own policy, not under SCHED_IDLE, because the worker's traffic was
    *  sustained (SpinWindow.sustained: turns within 100 µs of each other). */
   BUSY_POLL_SUSTAINED = 22,
+  /** --io xdp: of RX_FRAMES, those that came through an AF_XDP socket (the rest came through the
+   *  ring), and of those, frames whose TCP/UDP checksum the sender had left to offload and the
+   *  addon completed (native XdpSocket.rx: csumCompleted). */
+  XDP_FRAMES = 23,
+  XDP_CSUM_COMPLETED = 24,
 }
-export const WORKER_STAT_CELLS = 24;
+export const WORKER_STAT_CELLS = 32;
 
 export const WORKER_STAT_NAMES: readonly string[] = [
   'rx_batches', 'rx_frames', 'tx_frames', 'tx_dropped', 'not_ours', 'expired', 'yields', 'gso_frames',
   'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops', 'evict_syn', 'evict_udp', 'evict_nodata', 'evict_few', 'tx_shed',
   'epoll_wakeups', 'busy_poll_hits', 'busy_poll_contended', 'busy_poll_starved', 'busy_poll_rescued',
-  'busy_poll_sustained',
+  'busy_poll_sustained', 'xdp_frames', 'xdp_csum_completed',
 ];
 
 export interface CounterLayout {

@@ -25,6 +25,7 @@ import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
 import { CounterSum, WorkerCounters, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
+import { XdpPrograms, XDP_CHUNK_COUNT, XDP_CHUNK_SIZE, XDP_HEADROOM } from './xdp';
 import { workerCpus } from './placement';
 import { ConnTable, connNowMs } from '../conn/table';
 import { connTableLister } from './conn-lister';
@@ -75,8 +76,12 @@ export interface DataPlaneOptions {
   busyPollUs?: number;
   /** The longest adaptive busy-poll window, µs (uvsd --busy-poll-max; default DEFAULT_BUSY_POLL_MAX_US). */
   busyPollMaxUs?: number;
-  /** Packet I/O: AF_PACKET rings in worker threads (default), or libpcap on the main thread. */
-  io?: 'ring' | 'pcap';
+  /**
+   * Packet I/O: AF_PACKET rings in worker threads (default); 'xdp': the same, with AF_XDP sockets
+   * taking the frames an XDP program redirects before the kernel's receive (xdp.ts); or libpcap
+   * on the main thread.
+   */
+  io?: 'ring' | 'xdp' | 'pcap';
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
   ifaces: string[];
   /** Follow interfaces that come and go (default true; see link-watch.ts). */
@@ -235,6 +240,8 @@ export class DataPlane {
   /** The re-evaluation running now; notifications meanwhile make one more after it. */
   private relinking: Promise<void> | null = null;
   private relinkAgain = false;
+  /** --io xdp: the XDP programs on the captured interfaces (null otherwise). */
+  private xdp: XdpPrograms | null = null;
 
   constructor(opts: DataPlaneOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > 64) {
@@ -286,6 +293,7 @@ export class DataPlane {
   async start(): Promise<void> {
     loadNative(); // fail here, in one clear line, when the addon is not built
     this.ifaces = await this.chooseInterfaces();
+    if (this.opts.io === 'xdp') this.startXdp();
     await this.guard.install();
     if (this.fanoutMode() === 'cpu') {
       // One by one, in id order: fanout members are indexed in the order they joined, and worker
@@ -297,7 +305,7 @@ export class DataPlane {
     await this.apply();
     this.started = true;
     // Logged once everything runs: scripts and tests wait for this line.
-    const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)`;
+    const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)${this.xdp !== null ? ' with AF_XDP' : ''}`;
     this.opts.log.info(`data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
     const clientRoutes = (): void => {
       refreshClientRoutes(this.clientHops, this.netinfo, this.ifaces, this.opts.log).catch((err: Error) => this.opts.log.warn(`client routes: ${err.message}`));
@@ -314,6 +322,20 @@ export class DataPlane {
     } else if (this.opts.watchInterfaces !== false) {
       this.watcher = new LinkWatcher(() => void this.relink(), this.opts.log);
       this.watcher.start();
+    }
+  }
+
+  /** --io xdp: the programs on the chosen interfaces, and a word on workers without a queue. */
+  private startXdp(): void {
+    this.xdp = new XdpPrograms(this.opts.log);
+    this.xdp.sync(this.ifaces);
+    const native = loadNative();
+    for (const i of this.ifaces) {
+      const queues = native.ifQueueCount(i.ifname).rx;
+      if (queues < this.handles.length) {
+        this.opts.log.info(`--io xdp: ${i.ifname} has ${queues} RX queue(s): worker(s) ${queues}..${this.handles.length - 1} get no AF_XDP socket on it ` +
+          '(one socket per queue) and take only what its ring gives them');
+      }
     }
   }
 
@@ -364,6 +386,15 @@ export class DataPlane {
       this.opts.log.info(`data plane: interfaces now ${now.join(', ') || 'none'}` +
         `${added.length ? `; capturing ${added.join(', ')}` : ''}${gone.length ? `; no longer ${gone.join(', ')}` : ''}` +
         `${!added.length && !gone.length ? ' (link, MAC or MTU changed)' : ''}`);
+      // New programs first (the gone interfaces' ones detached): the new workers' AF_XDP sockets
+      // register in their maps. Until then those frames pass on to the rings.
+      if (this.xdp !== null) {
+        try {
+          this.xdp.sync(next);
+        } catch (err) {
+          this.opts.log.warn(`${(err as Error).message}; its frames go through the ring`);
+        }
+      }
       if (this.fanoutMode() === 'cpu') await this.recycleInOrder(0);
       else for (const h of this.handles) await this.recycle(h);
     }
@@ -478,6 +509,9 @@ export class DataPlane {
         clearTimeout(timer);
       }),
     );
+    // The workers' AF_XDP sockets are closed: the programs go (the kernel passes frames again).
+    this.xdp?.close();
+    this.xdp = null;
     const path = options.connStatePath;
     if (path && this.saveConnState(path) > 0) {
       await this.guard.handOver(this.guardServices.keys().map(tupleOf), this.guardNat.keys().map(tupleOf));
@@ -588,7 +622,8 @@ export class DataPlane {
   private spawn(h: WorkerHandle): Promise<void> {
     const init: WorkerInit = {
       workerId: h.id,
-      ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu })),
+      ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu, xsksFd: this.xdp?.xsksFd(i.ifindex) })),
+      xdp: this.xdp !== null ? { queue: h.id, chunkCount: XDP_CHUNK_COUNT, chunkSize: XDP_CHUNK_SIZE, headroom: XDP_HEADROOM } : undefined,
       fanoutGroupBase: (process.pid * 16) & 0xffff,
       fanoutMode: this.fanoutMode(),
       cpus: this.opts.io !== 'pcap' && this.fanoutMode() === 'cpu' ? workerCpus(h.id, this.handles.length, this.allowedCpus()) : [],
@@ -918,6 +953,7 @@ export class DataPlane {
     const sources = this.filterSources.keys();
     const filter = destinations.length + sources.length > 0 ? buildSelectFilter(destinations, sources) : [DROP_ALL];
     this.lastHosts = { destinations, sources };
+    this.xdp?.setHosts(destinations, sources);
     if (sameFilter(filter, this.lastFilter)) return false;
     this.lastFilter = filter;
     return true;

@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   FRAME_CAPLEN, FRAME_IFINDEX, FRAME_OFFSET, FRAME_PKTTYPE, FRAME_STATUS, FRAME_STRIDE, FRAME_VLAN_TCI, FRAME_WIRELEN, VNET_HDR_LEN, loadNative, ringFrameSize,
-  type BpfInsn, type FanoutMode, type FdWatcher, type PacketSocket, type RingOptions,
+  type BpfInsn, type FanoutMode, type FdWatcher, type PacketSocket, type RingOptions, type XdpSocket,
 } from '../native/addon';
 import { DestTable } from '../tables/dest-table';
 import { ServiceSnapshot } from '../service/snapshot';
@@ -37,6 +37,19 @@ export interface WorkerIface {
   index: number;
   /** The interface's MTU (NAT replies larger than it are fragmented or refused). */
   mtu?: number;
+  /** --io xdp: the XSKMAP of the interface's XDP program (xdp.ts), where this worker's AF_XDP
+   *  socket puts itself at its queue's key. */
+  xsksFd?: number;
+}
+
+/** --io xdp (xdp.ts): each worker also reads the frames the XDP programs redirect, from one
+ *  AF_XDP socket per interface, all on one UMEM of the worker's own. */
+export interface WorkerXdp {
+  /** The RX queue this worker's sockets bind to (its id: one worker per queue). */
+  queue: number;
+  chunkCount: number;
+  chunkSize: number;
+  headroom: number;
 }
 
 export interface WorkerInit {
@@ -70,6 +83,8 @@ export interface WorkerInit {
   busyPollUs?: number;
   /** The longest adaptive busy-poll window, µs (0 or ≤ busyPollUs: a fixed window); dataplane.ts DEFAULT_BUSY_POLL_MAX_US. */
   busyPollMaxUs?: number;
+  /** --io xdp: the AF_XDP sockets beside the rings (absent: rings only). */
+  xdp?: WorkerXdp;
 }
 
 /** One service as a worker needs it to build its ConnService. */
@@ -244,6 +259,25 @@ function main(): void {
   const plainSockets: PacketSocket[] = init.ifaces.map((iface) =>
     new native.PacketSocket({ ifindex: iface.index, protocol: 0, qdiscBypass: true, vnetHdr: false }),
   );
+  // --io xdp: one AF_XDP socket per interface on the worker's own UMEM (xdp.ts), for the frames
+  // the interface's XDP program redirects; what it passes (larger frames, fragments, VLAN, ARP)
+  // still reaches the ring above. An interface with fewer RX queues than this worker's queue gets
+  // no socket here: its frames come to the worker of their queue, or through the ring.
+  const xdp = init.xdp ?? null;
+  const umem = xdp !== null ? new native.XdpUmem({ chunkCount: xdp.chunkCount, chunkSize: xdp.chunkSize, headroom: xdp.headroom }) : null;
+  const xsks: (XdpSocket | null)[] = init.ifaces.map((iface) => {
+    if (umem === null || xdp === null || iface.xsksFd === undefined) return null;
+    if (xdp.queue >= native.ifQueueCount(iface.name).rx) return null;
+    return new native.XdpSocket({ umem, ifindex: iface.index, queue: xdp.queue, xskMapFd: iface.xsksFd });
+  });
+  const nIf = sockets.length;
+  const umemBytes = umem !== null ? new Uint8Array(umem.buffer) : new Uint8Array(0);
+  const umemView = umem !== null ? new DataView(umem.buffer) : new DataView(new ArrayBuffer(0));
+  /** Every receive source, by source index: the rings (0 .. nIf − 1), then the AF_XDP sockets of
+   *  the interfaces that have one (nIf + k: interface xsksOf[k]). */
+  const xsksOf: number[] = [];
+  xsks.forEach((x, i) => x !== null && xsksOf.push(i));
+  const sources: Array<PacketSocket | XdpSocket> = [...sockets, ...xsksOf.map((i) => xsks[i]!)];
   const rings = sockets.map((s) => new Uint8Array(s.ring!));
   const views = sockets.map((s) => new DataView(s.ring!));
   const desc = new Int32Array(FRAME_STRIDE * BATCH);
@@ -253,6 +287,10 @@ function main(): void {
   /** Each socket's txShed total when last looked at (flush, short). */
   const captureShed = new Float64Array(sockets.length);
   const plainShed = new Float64Array(sockets.length);
+  const xdpShed = new Float64Array(sockets.length);
+  /** The source drain() reads now is an AF_XDP socket: its frames go out through the egress
+   *  interface's AF_XDP socket, from the UMEM (flush). */
+  let fromXdp = false;
   /** Per egress: whether the queued frames carry their virtio_net_hdr (one kind per batch, see drain). */
   const txVnet = new Uint8Array(sockets.length);
   const vnet = init.vnetHdr ? VNET_HDR_LEN : 0;
@@ -282,16 +320,19 @@ function main(): void {
    * Drains socket `si` for at most maxBatches rx() batches: every frame through the pipeline, out
    * in per-egress batches. Returns the frames read.
    */
-  function drain(si: number, nowMs: number, maxBatches: number): number {
-    const sock = sockets[si]!;
-    const buf = rings[si]!;
-    const view = views[si]!;
+  function drain(src: number, nowMs: number, maxBatches: number): number {
+    fromXdp = src >= nIf;
+    // The interface the frames came in on: the ring's, or the AF_XDP socket's.
+    const si = fromXdp ? xsksOf[src - nIf]! : src;
+    const sock = sources[src]!;
+    const buf = fromXdp ? umemBytes : rings[si]!;
+    const view = fromXdp ? umemView : views[si]!;
     const ifindex = init.ifaces[si]!.index;
     let total = 0;
     for (let b = 0; b < maxBatches; b++) {
       const n = sock.rx(desc, BATCH);
       if (n === 0) break;
-      if (trace !== null) trace.received(si, view, desc[FRAME_OFFSET]!);
+      if (trace !== null && !fromXdp) trace.received(si, view, desc[FRAME_OFFSET]!);
       total += n;
       counters.add(WorkerStat.RX_BATCHES, 1);
       const t0 = performance.now();
@@ -321,12 +362,16 @@ function main(): void {
           if (tx.needsFlush) flushTx();
           continue;
         }
-        if (egress >= sockets.length) {
+        if (egress >= sockets.length || (fromXdp && xsks[egress] === null)) {
+          // (An AF_XDP frame toward an interface without an AF_XDP socket of this worker: its
+          // queue does not exist there, so the frame has no way out but a copy. Not a case uvs
+          // makes: every worker has a socket on every interface with its queue, see xdp.ts.)
           counters.drop(DropReason.NO_NEXT_HOP);
           continue;
         }
         // virtio_net_hdr: flags (byte 0, VIRTIO_NET_HDR_F_NEEDS_CSUM = 1) or gso_type (byte 1)
         // set: the frame needs the header's offloads; otherwise it goes out plain, from `off`.
+        // (An AF_XDP frame has zeros there: XdpSocket.rx clears them.)
         const withHdr = vnet !== 0 && ((buf[off - vnet]! & 1) !== 0 || buf[off - vnet + 1] !== 0) ? 1 : 0;
         // One kind per batch: switching flushes what is queued first, so frames toward one egress
         // leave in the order they came (a flow's super-frames and small frames stay in order).
@@ -354,7 +399,10 @@ function main(): void {
       // socket readable (or the busy poll finds it).
       if (n < BATCH) break;
     }
-    if (total > 0) counters.add(WorkerStat.RX_FRAMES, total);
+    if (total > 0) {
+      counters.add(WorkerStat.RX_FRAMES, total);
+      if (fromXdp) counters.add(WorkerStat.XDP_FRAMES, total);
+    }
     return total;
   }
 
@@ -377,17 +425,19 @@ function main(): void {
     const count = txCount[egress]!;
     const t0 = performance.now();
     const plain = txVnet[egress] === 0;
-    const sock = plain ? plainSockets[egress]! : sockets[egress]!;
+    // AF_XDP frames leave from the UMEM through the egress's AF_XDP socket (zero copy between the
+    // worker's sockets); ring frames through a packet socket.
+    const sock = fromXdp ? xsks[egress]! : plain ? plainSockets[egress]! : sockets[egress]!;
     const sent = sock.send(buf, txOffsets[egress]!, txLengths[egress]!, count);
     counters.add(WorkerStat.SEND_NS, (performance.now() - t0) * 1e6);
     counters.add(WorkerStat.TX_FRAMES, sent);
-    if (sent < count) short(sock, plain ? plainShed : captureShed, egress, count - sent);
+    if (sent < count) short(sock, fromXdp ? xdpShed : plain ? plainShed : captureShed, egress, count - sent);
     txCount[egress] = 0;
   }
 
   /** A send that took fewer frames than asked: all are TX_DROPPED, those the socket shed for
    *  want of memory or queue room (its txShed total grew) also TX_SHED. */
-  function short(sock: PacketSocket, seen: Float64Array, i: number, missing: number): void {
+  function short(sock: PacketSocket | XdpSocket, seen: Float64Array, i: number, missing: number): void {
     counters.add(WorkerStat.TX_DROPPED, missing);
     const shed = sock.txShed;
     if (shed > seen[i]!) counters.add(WorkerStat.TX_SHED, shed - seen[i]!);
@@ -415,8 +465,9 @@ function main(): void {
     if (status < 0) {
       // POLLERR (libuv stopped the watcher): a pending socket error, ENETDOWN when the interface
       // went down (packet_notifier). Take it and watch again: the ring receives once it is up.
-      const err = sockets[si]!.takeError();
-      port!.postMessage({ type: 'error', workerId: init.workerId, message: `${init.ifaces[si]!.name}: capture socket error ${err ?? `status ${status}`}; watching again` } satisfies FromWorker);
+      const err = sources[si]!.takeError();
+      const name = init.ifaces[si < nIf ? si : xsksOf[si - nIf]!]!.name;
+      port!.postMessage({ type: 'error', workerId: init.workerId, message: `${name}: ${si < nIf ? 'capture' : 'AF_XDP'} socket error ${err ?? `status ${status}`}; watching again` } satisfies FromWorker);
       // Without a pending error (cleared meanwhile?) wait a little rather than spin on POLLERR.
       if (err !== null) watchers[si]!.start(1);
       else setTimeout(() => running && watchers[si]!.start(1), 100);
@@ -444,7 +495,7 @@ function main(): void {
   // own policy while it is sustained (SpinWindow.sustained). Diagnostics, for comparing:
   // UVS_SPIN_OWN_POLICY=1 keeps every spin at the thread's own policy, UVS_SPIN_ALWAYS_POLITE=1
   // every spin under SCHED_IDLE.
-  const poller = busyPollUs > 0 ? new native.RingPoller(sockets, process.env['UVS_SPIN_OWN_POLICY'] !== '1') : null;
+  const poller = busyPollUs > 0 ? new native.RingPoller(sources, process.env['UVS_SPIN_OWN_POLICY'] !== '1') : null;
   const alwaysPolite = process.env['UVS_SPIN_ALWAYS_POLITE'] === '1';
   let spinning = false;
   // The window is sized from the gaps between recent turns (spin-window.ts, --busy-poll-max).
@@ -498,15 +549,35 @@ function main(): void {
     setImmediate(spinTurn);
   }
 
-  const watchers: FdWatcher[] = sockets.map((s, si) => {
+  const watchers: FdWatcher[] = sources.map((s, si) => {
     const w = new native.FdWatcher(s.fd, (status) => onReadable(si, status));
     w.start(1);
     return w;
   });
   let sweeps = 0;
+  const xdpDropsSeen = new Float64Array(xsks.length);
+  const xdpCsumSeen = new Float64Array(xsks.length);
+  /** The AF_XDP sockets' totals since open, as differences into the counters. */
+  function copyXdpStats(): void {
+    xsks.forEach((x, i) => {
+      if (x === null) return;
+      // What the kernel could not give the socket counts as the ring's drops: rx_dropped (no
+      // fill chunk, too long) and rx_ring_full (the RX ring had no room). (fill_ring_empty counts
+      // the same misses as rx_dropped, from the fill ring's side.)
+      const st = x.stats();
+      const dropped = st.rxDropped + st.rxRingFull;
+      counters.add(WorkerStat.RING_DROPS, dropped - xdpDropsSeen[i]!);
+      xdpDropsSeen[i] = dropped;
+      counters.add(WorkerStat.XDP_CSUM_COMPLETED, st.csumCompleted - xdpCsumSeen[i]!);
+      xdpCsumSeen[i] = st.csumCompleted;
+    });
+  }
   const sweepTimer = setInterval(() => {
     counters.add(WorkerStat.EXPIRED, conns.expire(connNowMs(), expireBudget));
-    if (++sweeps % STATS_EVERY === 0) for (const s of sockets) counters.add(WorkerStat.RING_DROPS, s.stats().drops);
+    if (++sweeps % STATS_EVERY === 0) {
+      for (const s of sockets) counters.add(WorkerStat.RING_DROPS, s.stats().drops);
+      copyXdpStats();
+    }
     copyGuards();
   }, SWEEP_INTERVAL_MS);
   /** The poller's guard counts when last copied: the counters get the difference, so a restarted
@@ -532,10 +603,13 @@ function main(): void {
     running = false;
     clearInterval(sweepTimer);
     copyGuards();
+    copyXdpStats();
     // Watchers first: an fd must not be closed under an active uv_poll.
     for (const w of watchers) w.close();
     for (const s of sockets) s.close();
     for (const s of plainSockets) s.close();
+    for (const x of xsks) x?.close();
+    umem?.close();
     // The counters are this worker id's totals (a restarted worker's included), copied above.
     if (trace !== null) {
       trace.wakes = {

@@ -451,6 +451,8 @@ export class MetricsExposition {
     worker('uvs_dataplane_busy_poll_starved_total', 'Times the busy poll paused because a spin was kept off its CPU (starved by other work).', 'busy_poll_starved');
     worker('uvs_dataplane_busy_poll_rescued_total', 'Idle-priority spins the watchdog put back to normal priority after 2 ms off the CPU.', 'busy_poll_rescued');
     worker('uvs_dataplane_busy_poll_sustained_total', 'Busy-poll spins a data-plane worker made at its own priority, not idle priority, because its traffic was sustained.', 'busy_poll_sustained');
+    worker('uvs_dataplane_xdp_frames_total', 'Frames a data-plane worker received through AF_XDP (uvsd --io xdp), of its received frames.', 'xdp_frames');
+    worker('uvs_dataplane_xdp_checksums_completed_total', 'AF_XDP frames whose TCP/UDP checksum the sender had left to offload, completed by uvs before forwarding.', 'xdp_csum_completed');
     worker('uvs_dataplane_yields_total', 'Turns a data-plane worker cut short at its drain budget (frames left for the next turn: an overloaded worker).', 'yields');
     worker('uvs_conn_expired_total', 'Connection entries freed by the worker\'s expiry sweep (evictions included).', 'expired');
     new Gauge({

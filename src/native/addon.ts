@@ -309,13 +309,48 @@ export interface RingPoller {
   readonly rescued: number;
 }
 
+// TEMP(merge): the AF_XDP types as specified to the native helper; replaced by its version.
+export interface XdpProgram {
+  readonly linkFd: number;
+  readonly progFd: number;
+  readonly xsksFd: number;
+  readonly dstsFd: number;
+  readonly srcsFd: number;
+  close(): void;
+}
+export interface XdpUmemOptions { chunkCount?: number; chunkSize?: number; headroom?: number }
+export interface XdpUmem { readonly buffer: ArrayBuffer; readonly free: number; close(): void }
+export interface XdpSocketOptions { umem: XdpUmem; ifindex: number; queue?: number; xskMapFd?: number; rxSize?: number; txSize?: number }
+export interface XdpSocketStats {
+  rxDropped: number; rxInvalid: number; rxRingFull: number; fillRingEmpty: number; txInvalid: number; txRingEmpty: number;
+  txDropped: number; txShed: number; csumCompleted: number; csumBad: number; lastTxError: string | null;
+}
+export interface XdpSocket {
+  readonly fd: number;
+  readonly ifindex: number;
+  readonly queue: number;
+  readonly txShed: number;
+  rx(desc: U32Cells, maxFrames?: number): number;
+  release(): number;
+  send(buffer: ArrayBuffer | ArrayBufferView, offsets: U32Cells, lengths: U32Cells, count: number): number;
+  stats(): XdpSocketStats;
+  takeError(): string | null;
+  wait(timeoutMs: number): boolean;
+  close(): void;
+}
+
 export interface NativeAddon {
+  readonly XdpUmem: new (options: XdpUmemOptions) => XdpUmem;
+  readonly XdpSocket: new (options: XdpSocketOptions) => XdpSocket;
+  xdpAttach(ifindex: number, opts: { mac: string; maxFrame: number; mapEntries: number }): XdpProgram;
+  bpfMapUpdate(mapFd: number, key: number, on: boolean): void;
+  ifQueueCount(name: string): { rx: number; tx: number };
   readonly constants: NativeConstants;
   readonly PacketSocket: new (options: PacketSocketOptions) => PacketSocket;
   readonly RawSocket: new (options: RawSocketOptions) => RawSocket;
   readonly FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => FdWatcher;
   /** Busy-polls the RX rings of `sockets` (each must have a ring): see RingPoller. */
-  readonly RingPoller: new (sockets: PacketSocket[], idlePolicy?: boolean) => RingPoller;
+  readonly RingPoller: new (sockets: Array<PacketSocket | XdpSocket>, idlePolicy?: boolean) => RingPoller;
   /** if_nametoindex; throws ENODEV for an unknown name. */
   ifIndex(name: string): number;
   ifInfo(name: string): InterfaceInfo;
