@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "common.h"
+#include "xdp.h"
 
 namespace {
 
@@ -1063,14 +1064,17 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
 
   explicit RingPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingPoller>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsArray()) ThrowType(env, "RingPoller(sockets): sockets must be an array of PacketSocket");
+    if (info.Length() < 1 || !info[0].IsArray()) ThrowType(env, "RingPoller(sockets): sockets must be an array of PacketSocket or XdpSocket");
     Napi::Array arr = info[0].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); i++) {
       Napi::Value v = arr.Get(i);
-      PacketSocket* s = v.IsObject() ? PacketSocket::Unwrap(v.As<Napi::Object>()) : nullptr;
-      if (s == nullptr) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] is not a PacketSocket");
-      if (!s->ring_) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] has no RX ring");
+      // An XdpSocket is recognised by its type tag first; anything else must be a PacketSocket.
+      uvs_xdp::XdpSocket* x = uvs_xdp::AsSocket(env, v);
+      PacketSocket* s = x == nullptr && v.IsObject() ? PacketSocket::Unwrap(v.As<Napi::Object>()) : nullptr;
+      if (x == nullptr && s == nullptr) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] is not a PacketSocket or an XdpSocket");
+      if (s != nullptr && !s->ring_) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] has no RX ring");
       sockets_.push_back(s);
+      xsks_.push_back(x);
       refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));  // keeps the socket alive
     }
     // RingPoller(sockets, idlePolicy = true): false keeps spins at the thread's own policy.
@@ -1103,9 +1107,9 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     const size_t n = sockets_.size();
     // A frame ready already: no spin, no policy change.
     for (size_t i = 0; i < n; i++) {
-      PacketSocket* s = sockets_[i];
-      if (s->fd_ < 0 || !s->ring_) return Napi::Number::New(env, -1);
-      if (s->FrameReady()) return Napi::Number::New(env, static_cast<double>(i));
+      int r = Ready(i);
+      if (r < 0) return Napi::Number::New(env, -1);
+      if (r > 0) return Napi::Number::New(env, static_cast<double>(i));
     }
     // The spin runs under SCHED_IDLE: any other thread that wakes on this CPU preempts it at once
     // (check_preempt_wakeup_fair), so the spin costs co-located work nothing, yet the vCPU stays
@@ -1155,9 +1159,9 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     int64_t look = start;
     for (;;) {
       for (size_t i = 0; i < n; i++) {
-        PacketSocket* s = sockets_[i];
-        if (s->fd_ < 0 || !s->ring_) goto out;
-        if (s->FrameReady()) {
+        int r = Ready(i);
+        if (r < 0) goto out;
+        if (r > 0) {
           found = static_cast<int>(i);
           goto out;
         }
@@ -1196,6 +1200,18 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
       if (off > 0) spinWaitNs_ += off;
     }
     return Napi::Number::New(env, found);
+  }
+
+  // Socket i: 1 with a frame ready, 0 without, -1 closed. A PacketSocket's ring says so by the
+  // slot's (block's) status; an XdpSocket's by its RX ring's producer against our consumer.
+  int Ready(size_t i) const {
+    if (uvs_xdp::XdpSocket* x = xsks_[i]) {
+      if (!uvs_xdp::IsOpen(x)) return -1;
+      return uvs_xdp::RxReady(x) ? 1 : 0;
+    }
+    PacketSocket* s = sockets_[i];
+    if (s->fd_ < 0 || !s->ring_) return -1;
+    return s->FrameReady() ? 1 : 0;
   }
 
   static int64_t ThreadCpuNs() {
@@ -1287,7 +1303,8 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
   double starved_ = 0;
   double contended_ = 0;
 
-  std::vector<PacketSocket*> sockets_;
+  std::vector<PacketSocket*> sockets_;          // nullptr where xsks_ has the socket
+  std::vector<uvs_xdp::XdpSocket*> xsks_;       // nullptr for a PacketSocket
   std::vector<Napi::ObjectReference> refs_;
 };
 
@@ -1567,6 +1584,8 @@ class UvsNative : public Napi::Addon<UvsNative> {
                              InstanceValue("RawSocket", RawSocket::Define(env), napi_enumerable),
                              InstanceValue("FdWatcher", FdWatcher::Define(env), napi_enumerable),
                              InstanceValue("RingPoller", RingPoller::Define(env), napi_enumerable),
+                             InstanceValue("XdpUmem", uvs_xdp::DefineUmem(env), napi_enumerable),
+                             InstanceValue("XdpSocket", uvs_xdp::DefineSocket(env), napi_enumerable),
                              InstanceMethod<&UvsNative::IfIndex>("ifIndex", napi_enumerable),
                              InstanceMethod<&UvsNative::IfInfo>("ifInfo", napi_enumerable),
                              InstanceMethod<&UvsNative::EthtoolGet>("ethtoolGet", napi_enumerable),
@@ -1585,6 +1604,9 @@ class UvsNative : public Napi::Addon<UvsNative> {
                          });
     exports.Set("unixDgramSend", Napi::Function::New(env, UnixDgramSend, "unixDgramSend"));
     exports.Set("netnsCookie", Napi::Function::New(env, NetnsCookie, "netnsCookie"));
+    exports.Set("xdpAttach", Napi::Function::New(env, uvs_xdp::Attach, "xdpAttach"));
+    exports.Set("bpfMapUpdate", Napi::Function::New(env, uvs_xdp::MapUpdate, "bpfMapUpdate"));
+    exports.Set("ifQueueCount", Napi::Function::New(env, uvs_xdp::IfQueueCount, "ifQueueCount"));
     instanceId_ = ++instances_;
   }
 
