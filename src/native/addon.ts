@@ -344,6 +344,8 @@ export interface XdpUmem {
   readonly headroom: number;
   /** The longest frame a socket can receive (chunkSize - headroom - 256). */
   readonly maxRxFrame: number;
+  /** Chunks per state: on the free stack, in fill rings, held by JS (rx() until release/send), queued for transmit. */
+  states(): { free: number; fill: number; held: number; tx: number };
   /** Only once every socket on it is closed (throws otherwise). */
   close(): void;
 }
