@@ -967,6 +967,7 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
       u.owner[c] = static_cast<uint16_t>(slot_);
       addr = static_cast<uint64_t>(c) * u.chunkSize + u.headroom;
       memmove(u.base + addr, buf.data + off[i], len[i]);
+      txCopied_++;
       xdp_desc& d = ring[prod & tx_.mask];
       d.addr = addr;
       d.len = len[i];
@@ -996,6 +997,7 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
     o.Set("txRingEmpty", Napi::Number::New(env, static_cast<double>(st.tx_ring_empty_descs)));
     o.Set("txDropped", Napi::Number::New(env, static_cast<double>(txDropped_)));
     o.Set("txShed", Napi::Number::New(env, static_cast<double>(txShed_)));
+    o.Set("txCopied", Napi::Number::New(env, static_cast<double>(txCopied_)));
     o.Set("csumCompleted", Napi::Number::New(env, static_cast<double>(csumCompleted_)));
     o.Set("csumBad", Napi::Number::New(env, static_cast<double>(csumBad_)));
     o.Set("lastTxError", lastTxErrno_ ? Napi::Value(Napi::String::New(env, ErrnoName(lastTxErrno_))) : env.Null());
@@ -1043,6 +1045,7 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
   std::vector<uint32_t> held_;
   uint64_t txDropped_ = 0;
   uint64_t txShed_ = 0;
+  uint64_t txCopied_ = 0;  // frames send() copied into a chunk (not a HELD chunk sent in place)
   uint64_t csumCompleted_ = 0;
   uint64_t csumBad_ = 0;
   int lastTxErrno_ = 0;

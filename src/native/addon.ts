@@ -378,6 +378,8 @@ export interface XdpSocketStats {
   txDropped: number;
   /** Frames send() shed: TX ring full or no free chunk to copy into. */
   txShed: number;
+  /** Frames send() copied into a free chunk (the rest went out in place from a chunk rx() handed out). */
+  txCopied: number;
   /** Received TCP/UDP frames whose partial checksum (CHECKSUM_PARTIAL from a local sender) rx() completed. */
   csumCompleted: number;
   /** Received TCP/UDP frames whose checksum was simply wrong (left as they were). */
