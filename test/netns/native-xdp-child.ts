@@ -56,6 +56,8 @@ export interface XdpForwardResult {
   statesAfter: { free: number; fill: number; held: number; tx: number };
   freeAfterClose: number;
   chunkCount: number;
+  /** How long a new socket on the ingress queue took to bind right after the old one closed. */
+  rebindMs: number;
   xdpAfterClose: string;
 }
 
@@ -169,8 +171,13 @@ async function forward(job: XdpForwardJob): Promise<XdpForwardResult> {
   const ingressStats = ingress.stats();
   const egressStats = egress.stats();
   ingress.close();
-  egress.close();
   ingress.close(); // idempotent
+  // The same queue again at once: the old socket's teardown is asynchronous, bind retries EBUSY.
+  const t0 = Date.now();
+  const again = new n.XdpSocket({ umem, ifindex: inIdx, queue: 0, xskMapFd: prog.xsksFd });
+  const rebindMs = Date.now() - t0;
+  again.close();
+  egress.close();
   const freeAfterClose = umem.free;
   const chunkCount = umem.chunkCount;
   umem.close();
@@ -179,7 +186,7 @@ async function forward(job: XdpForwardJob): Promise<XdpForwardResult> {
   udp.close();
   return {
     ...res, localDelivered, copySent, oversizeSent, secondAttach, queues: n.ifQueueCount(job.ingress),
-    ingressStats, egressStats, statesAfter, freeAfterClose, chunkCount, xdpAfterClose,
+    ingressStats, egressStats, statesAfter, freeAfterClose, chunkCount, rebindMs, xdpAfterClose,
   };
 }
 

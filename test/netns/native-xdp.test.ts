@@ -206,6 +206,7 @@ describe('native addon: AF_XDP (gen → dir with XDP → sink)', { skip }, () =>
     assert.equal(r.oversizeSent, 0);
     assert.equal(r.egressStats.txDropped, 1, 'a frame longer than a chunk is refused and counted');
     assert.equal(r.egressStats.txShed, 0);
+    assert.equal(r.egressStats.txCopied, copyCount, 'forwarded frames went out in place, only the plain-memory ones were copied');
     assert.equal(r.ingressStats.rxDropped, 0);
     // Small datagrams to the local address were taken by XDP; the large ones passed to the kernel.
     assert.deepEqual(r.localTaken, [142, 142, 142]);
@@ -215,6 +216,7 @@ describe('native addon: AF_XDP (gen → dir with XDP → sink)', { skip }, () =>
     assert.equal(r.statesAfter.held, 0, `no chunk held: ${JSON.stringify(r.statesAfter)}`);
     assert.equal(r.statesAfter.tx, 0, `no chunk waiting for a completion: ${JSON.stringify(r.statesAfter)}`);
     assert.equal(r.statesAfter.free + r.statesAfter.fill, r.chunkCount);
+    assert.ok(r.rebindMs < 3500, `rebinding the queue took ${r.rebindMs} ms`);
     assert.equal(r.freeAfterClose, r.chunkCount, 'every chunk free once the sockets closed');
     assert.equal(r.xdpAfterClose, '', 'no XDP program after close()');
     assert.doesNotMatch(lab.exec(dir, ['ip', '-d', 'link', 'show', 'dev', d0]), /xdp/);
