@@ -22,6 +22,8 @@ export interface XdpForwardJob {
   /** A second address in dsts, on the director itself: small datagrams to it are taken, larger-than-maxFrame ones pass. */
   local: string;
   localPort: number;
+  /** A source address put in srcs: frames from it are taken whatever their destination. */
+  source: string;
   maxFrame: number;
   /** Frames copied from a plain Uint8Array and sent on the egress socket at start (ready-made by the test). */
   copyFrames: number[][];
@@ -39,6 +41,8 @@ export interface XdpForwardResult {
   forwarded: number;
   /** Frames to `local` taken by the program (their wire lengths). */
   localTaken: number[];
+  /** Frames from `source` taken by the program (through srcs). */
+  sourceTaken: number;
   /** Datagrams to `local` the kernel delivered to the UDP socket (their lengths). */
   localDelivered: number[];
   csumValid: number;
@@ -97,6 +101,7 @@ async function forward(job: XdpForwardJob): Promise<XdpForwardResult> {
   const egress = new n.XdpSocket({ umem, ifindex: outIdx, queue: 0 });
   n.bpfMapUpdate(prog.dstsFd, ipNum(job.vip), true);
   n.bpfMapUpdate(prog.dstsFd, ipNum(job.local), true);
+  n.bpfMapUpdate(prog.srcsFd, ipNum(job.source), true);
   n.bpfMapUpdate(prog.dstsFd, ipNum('10.255.255.254'), true);
   n.bpfMapUpdate(prog.dstsFd, ipNum('10.255.255.254'), false); // off again
   n.bpfMapUpdate(prog.dstsFd, ipNum('10.255.255.253'), false); // never there: ENOENT ignored
@@ -121,8 +126,9 @@ async function forward(job: XdpForwardJob): Promise<XdpForwardResult> {
   const buf = new Uint8Array(umem.buffer);
   const vip = ipNum(job.vip);
   const local = ipNum(job.local);
+  const source = ipNum(job.source);
   const res = {
-    forwarded: 0, localTaken: [] as number[], csumValid: 0, vnetNonZero: 0, badCells: 0, pollerHits: 0,
+    forwarded: 0, localTaken: [] as number[], sourceTaken: 0, csumValid: 0, vnetNonZero: 0, badCells: 0, pollerHits: 0,
   };
   const TP_STATUS_USER = 1;
   const TP_STATUS_CSUM_VALID = n.constants.TP_STATUS_CSUM_VALID;
@@ -151,6 +157,8 @@ async function forward(job: XdpForwardJob): Promise<XdpForwardResult> {
         k++;
       } else if (dst === local) {
         res.localTaken.push(len);
+      } else if (((buf[at + 26]! << 24) | (buf[at + 27]! << 16) | (buf[at + 28]! << 8) | buf[at + 29]!) >>> 0 === source) {
+        res.sourceTaken++;
       }
     }
     if (k > 0) res.forwarded += egress.send(umem.buffer, offs, lens, k);

@@ -36,6 +36,7 @@ const GEN = '10.214.1.2';
 const DIR_IN = '10.214.1.1';
 const DIR_LOCAL = '10.214.1.3';
 const DIR_OUT = '10.214.2.1';
+const GEN_SRC = '10.214.1.4'; // a second address on gen, in srcs
 const SINK = '10.214.2.2';
 const UDP_PORT = 7001;
 const TCP_PORT = 7002;
@@ -72,14 +73,17 @@ c.on('data', (d) => { reply += d; });
 c.on('end', () => console.log(JSON.stringify({ sha: crypto.createHash('sha256').update(data).digest('hex'), reply })));
 c.on('error', (e) => { console.error('tcp client: ' + e.message); process.exit(1); });`;
 
-// Gen: UDP datagrams, [ip, port, size, count, tag] per argument group, 2 ms apart.
+// Gen: UDP datagrams, {ip, port, size, count, tag, from?} per group, 2 ms apart (from: the source address).
 const GEN_UDP_JS = `
-const d = require('dgram').createSocket('udp4');
+const dgram = require('dgram');
 const jobs = JSON.parse(process.argv[1]); let i = 0;
 const all = []; for (const j of jobs) for (let k = 0; k < j.count; k++) all.push([j, k]);
-const next = () => { if (i >= all.length) { d.close(); console.log('null'); return; }
+const socks = new Map();
+const sock = (from, cb) => { if (socks.has(from)) return cb(socks.get(from)); const d = dgram.createSocket('udp4'); socks.set(from, d);
+  if (from) d.bind(0, from, () => cb(d)); else cb(d); };
+const next = () => { if (i >= all.length) { for (const d of socks.values()) d.close(); console.log('null'); return; }
   const [j, k] = all[i++]; const p = Buffer.alloc(j.size, 0x61 + (k % 26)); p.write(j.tag + '-' + k + '-', 'latin1');
-  d.send(p, j.port, j.ip, () => setTimeout(next, 2)); };
+  sock(j.from || '', (d) => d.send(p, j.port, j.ip, () => setTimeout(next, 2))); };
 next();`;
 
 function payload(tag: string, k: number, size: number): string {
@@ -112,6 +116,7 @@ describe('native addon: AF_XDP (gen → dir with XDP → sink)', { skip }, () =>
     lab.veth(gen, g0, dir, d0);
     lab.veth(dir, d1, sink, s0);
     lab.addr(gen, g0, `${GEN}/24`);
+    lab.addr(gen, g0, `${GEN_SRC}/24`);
     lab.addr(dir, d0, `${DIR_IN}/24`);
     lab.addr(dir, d0, `${DIR_LOCAL}/24`);
     lab.addr(dir, d1, `${DIR_OUT}/24`);
@@ -159,7 +164,7 @@ describe('native addon: AF_XDP (gen → dir with XDP → sink)', { skip }, () =>
     }
     const job: XdpForwardJob = {
       mode: 'forward', ingress: d0, egress: d1, sinkMac, vip: VIP, local: DIR_LOCAL, localPort: LOCAL_PORT,
-      maxFrame: MAX_FRAME, copyFrames, stopFile, durationMs: 20_000,
+      source: GEN_SRC, maxFrame: MAX_FRAME, copyFrames, stopFile, durationMs: 20_000,
     };
     const child = spawnIn<XdpForwardResult>(dir, [process.execPath, CHILD, JSON.stringify(job)], 28_000);
     try {
@@ -175,6 +180,7 @@ describe('native addon: AF_XDP (gen → dir with XDP → sink)', { skip }, () =>
         { ip: VIP, port: UDP_PORT, size: 200, count: udpCount, tag: 'udp' },
         { ip: DIR_LOCAL, port: LOCAL_PORT, size: 100, count: 3, tag: 'small' },
         { ip: DIR_LOCAL, port: LOCAL_PORT, size: 2500, count: 3, tag: 'big' },
+        { ip: DIR_IN, port: LOCAL_PORT + 1, size: 50, count: 4, tag: 'src', from: GEN_SRC },
       ];
       await spawnIn<null>(gen, [process.execPath, '-e', GEN_UDP_JS, JSON.stringify(udpJobs)], 15_000).result;
       const got = await sinkUdp.result;
@@ -211,6 +217,7 @@ describe('native addon: AF_XDP (gen → dir with XDP → sink)', { skip }, () =>
     // Small datagrams to the local address were taken by XDP; the large ones passed to the kernel.
     assert.deepEqual(r.localTaken, [142, 142, 142]);
     assert.deepEqual(r.localDelivered, [2500, 2500, 2500]);
+    assert.equal(r.sourceTaken, 4, 'frames from an address in srcs are taken');
     assert.equal(r.secondAttach, 'EBUSY', 'a second program on the same device is refused');
     assert.deepEqual(r.queues, { rx: 1, tx: 1 });
     assert.equal(r.statesAfter.held, 0, `no chunk held: ${JSON.stringify(r.statesAfter)}`);
