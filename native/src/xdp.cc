@@ -801,6 +801,12 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
     else if (proto == IPPROTO_UDP && l4len >= 8) at = 6;
     else return 0;
     uint8_t* l4 = p + 14 + ihl;
+    if (proto == IPPROTO_UDP) {
+      // UDP's checksum covers its own length field's bytes, which may be fewer than the IP payload.
+      uint32_t ulen = (static_cast<uint32_t>(l4[4]) << 8) | l4[5];
+      if (ulen < 8 || ulen > l4len) return 0;
+      l4len = ulen;
+    }
     uint16_t field;
     memcpy(&field, l4 + at, 2);
     if (proto == IPPROTO_UDP && field == 0) return 0;  // UDP without a checksum
