@@ -51,6 +51,9 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
+#include "xdp.h"
+
 namespace {
 
 // struct virtio_net_hdr and its flags from <linux/virtio_net.h>, which does not compile as C++ (a
@@ -72,140 +75,7 @@ constexpr int VIRTIO_NET_HDR_GSO_UDP = 3;
 constexpr int VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 constexpr int VIRTIO_NET_HDR_GSO_ECN = 0x80;
 
-// ---------------------------------------------------------------------------------------------
-// Errors and argument helpers
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? std::string(name) : "E" + std::to_string(err);
-}
-
-[[noreturn]] void ThrowSys(Napi::Env env, const std::string& call, int err) {
-  Napi::Error e = Napi::Error::New(env, call + ": " + strerror(err));
-  Napi::Object o = e.Value();
-  o.Set("code", Napi::String::New(env, ErrnoName(err)));
-  o.Set("errno", Napi::Number::New(env, err));
-  o.Set("syscall", Napi::String::New(env, call.substr(0, call.find('('))));
-  throw e;
-}
-
-[[noreturn]] void ThrowType(Napi::Env env, const std::string& msg) {
-  throw Napi::TypeError::New(env, msg);
-}
-
-[[noreturn]] void ThrowRange(Napi::Env env, const std::string& msg) {
-  throw Napi::RangeError::New(env, msg);
-}
-
-bool Present(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return !v.IsUndefined() && !v.IsNull();
-}
-
-int64_t IntValue(Napi::Env env, const Napi::Value& v, const std::string& what, int64_t min, int64_t max) {
-  if (!v.IsNumber()) ThrowType(env, what + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (std::floor(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    ThrowRange(env, what + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
-                        "], got " + v.ToString().Utf8Value());
-  }
-  return static_cast<int64_t>(d);
-}
-
-int64_t OptInt(const Napi::Object& o, const char* where, const char* key, int64_t def, int64_t min, int64_t max) {
-  if (!Present(o, key)) return def;
-  return IntValue(o.Env(), o.Get(key), std::string(where) + ": option " + key, min, max);
-}
-
-bool OptBool(const Napi::Object& o, const char* where, const char* key, bool def) {
-  if (!Present(o, key)) return def;
-  Napi::Value v = o.Get(key);
-  if (!v.IsBoolean()) ThrowType(o.Env(), std::string(where) + ": option " + key + " must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) ThrowType(info.Env(), std::string(what) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
-int64_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t min, int64_t max) {
-  if (info.Length() <= i) ThrowType(info.Env(), std::string(what) + " is required");
-  return IntValue(info.Env(), info[i], what, min, max);
-}
-
-struct Bytes {
-  uint8_t* data;
-  size_t len;
-};
-
-// Accepts an ArrayBuffer, a typed array or a DataView (the view's window only).
-Bytes BytesOf(Napi::Env env, const Napi::Value& v, const char* what) {
-  if (v.IsArrayBuffer()) {
-    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
-    return {static_cast<uint8_t*>(ab.Data()), ab.ByteLength()};
-  }
-  if (v.IsTypedArray()) {
-    Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    return {static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength()};
-  }
-  if (v.IsDataView()) {
-    Napi::DataView dv = v.As<Napi::DataView>();
-    return {static_cast<uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset(), dv.ByteLength()};
-  }
-  ThrowType(env, std::string(what) + " must be an ArrayBuffer, a typed array or a DataView");
-}
-
-// An Int32Array or Uint32Array seen as 32-bit cells (the caller interprets signedness).
-uint32_t* Cells32(Napi::Env env, const Napi::Value& v, size_t* count, const char* what) {
-  if (v.IsTypedArray()) {
-    Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    napi_typedarray_type t = ta.TypedArrayType();
-    if (t == napi_int32_array || t == napi_uint32_array) {
-      *count = ta.ElementLength();
-      return reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-    }
-  }
-  ThrowType(env, std::string(what) + " must be an Int32Array or a Uint32Array");
-}
-
-in_addr_t Ipv4Arg(Napi::Env env, const Napi::Value& v, const std::string& what) {
-  if (v.IsString()) {
-    std::string s = v.As<Napi::String>().Utf8Value();
-    in_addr a;
-    if (inet_pton(AF_INET, s.c_str(), &a) != 1) ThrowType(env, what + ": '" + s + "' is not an IPv4 address");
-    return a.s_addr;
-  }
-  if (v.IsNumber()) return htonl(static_cast<uint32_t>(IntValue(env, v, what, 0, 0xffffffffLL)));
-  ThrowType(env, what + " must be a dotted IPv4 string or a 32-bit number (host order)");
-}
-
-std::string Ipv4Text(in_addr_t a) {
-  char buf[INET_ADDRSTRLEN];
-  in_addr ia;
-  ia.s_addr = a;
-  inet_ntop(AF_INET, &ia, buf, sizeof buf);
-  return buf;
-}
-
-void SetSockOpt(Napi::Env env, int fd, int level, int opt, const void* val, socklen_t len, const std::string& desc) {
-  if (setsockopt(fd, level, opt, val, len) < 0) ThrowSys(env, "setsockopt(" + desc + ")", errno);
-}
-
-void SetIntOpt(Napi::Env env, int fd, int level, int opt, int value, const std::string& desc) {
-  SetSockOpt(env, fd, level, opt, &value, sizeof value, desc + ", " + std::to_string(value));
-}
-
-// poll(2) on one fd: true when ready, false on timeout (or EINTR, which the caller's loop retries).
-bool PollOne(Napi::Env env, int fd, short events, int timeoutMs, const char* what) {
-  pollfd p = {fd, events, 0};
-  int r = poll(&p, 1, timeoutMs);
-  if (r < 0) {
-    if (errno == EINTR) return false;
-    ThrowSys(env, std::string("poll(") + what + " fd=" + std::to_string(fd) + ", timeout=" + std::to_string(timeoutMs) + ")", errno);
-  }
-  return r > 0;
-}
+// Errors, argument helpers and the rx() descriptor layout (FrameCell): common.h, shared with xdp.cc.
 
 // Classic BPF program from JS: an array of {code, jt, jf, k}.
 std::vector<sock_filter> FilterFromJs(Napi::Env env, const Napi::Value& v, const char* where) {
@@ -239,19 +109,6 @@ void AttachFilter(Napi::Env env, int fd, const std::vector<sock_filter>& prog) {
 
 // ---------------------------------------------------------------------------------------------
 // PacketSocket: AF_PACKET, SOCK_RAW, optional RX ring (TPACKET_V2 by default, or V3), sendmmsg batches.
-
-// Per frame, rx() writes FRAME_STRIDE 32-bit cells into the caller's descriptor array.
-enum FrameCell : uint32_t {
-  kFrameOffset = 0,   // offset of the Ethernet header in the ring ArrayBuffer
-  kFrameCaplen = 1,   // bytes present in the ring (tp_snaplen)
-  kFrameWirelen = 2,  // bytes on the wire (tp_len); > caplen when the block could not hold it all
-  kFrameStatus = 3,   // tp_status bits: TP_STATUS_CSUMNOTREADY, TP_STATUS_VLAN_VALID, TP_STATUS_CSUM_VALID...
-  kFrameVlanTci = 4,  // tp_vlan_tci (valid when TP_STATUS_VLAN_VALID)
-  kFrameVlanTpid = 5, // tp_vlan_tpid (valid when TP_STATUS_VLAN_TPID_VALID)
-  kFramePkttype = 6,  // sll_pkttype: PACKET_HOST, PACKET_BROADCAST, PACKET_OTHERHOST, PACKET_OUTGOING...
-  kFrameIfindex = 7,  // sll_ifindex the frame arrived on
-  kFrameStride = 8,
-};
 
 // V2 overflow slots (whole frames read with recvmsg): 64 KiB, the largest GSO frame (gso_max_size),
 // plus the Ethernet and VLAN headers; the frame starts at kOverflowFrameAt so the virtio_net_hdr
@@ -1207,14 +1064,17 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
 
   explicit RingPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingPoller>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsArray()) ThrowType(env, "RingPoller(sockets): sockets must be an array of PacketSocket");
+    if (info.Length() < 1 || !info[0].IsArray()) ThrowType(env, "RingPoller(sockets): sockets must be an array of PacketSocket or XdpSocket");
     Napi::Array arr = info[0].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); i++) {
       Napi::Value v = arr.Get(i);
-      PacketSocket* s = v.IsObject() ? PacketSocket::Unwrap(v.As<Napi::Object>()) : nullptr;
-      if (s == nullptr) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] is not a PacketSocket");
-      if (!s->ring_) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] has no RX ring");
+      // An XdpSocket is recognised by its type tag first; anything else must be a PacketSocket.
+      uvs_xdp::XdpSocket* x = uvs_xdp::AsSocket(env, v);
+      PacketSocket* s = x == nullptr && v.IsObject() ? PacketSocket::Unwrap(v.As<Napi::Object>()) : nullptr;
+      if (x == nullptr && s == nullptr) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] is not a PacketSocket or an XdpSocket");
+      if (s != nullptr && !s->ring_) ThrowType(env, "RingPoller(sockets): sockets[" + std::to_string(i) + "] has no RX ring");
       sockets_.push_back(s);
+      xsks_.push_back(x);
       refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));  // keeps the socket alive
     }
     // RingPoller(sockets, idlePolicy = true): false keeps spins at the thread's own policy.
@@ -1247,9 +1107,9 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     const size_t n = sockets_.size();
     // A frame ready already: no spin, no policy change.
     for (size_t i = 0; i < n; i++) {
-      PacketSocket* s = sockets_[i];
-      if (s->fd_ < 0 || !s->ring_) return Napi::Number::New(env, -1);
-      if (s->FrameReady()) return Napi::Number::New(env, static_cast<double>(i));
+      int r = Ready(i);
+      if (r < 0) return Napi::Number::New(env, -1);
+      if (r > 0) return Napi::Number::New(env, static_cast<double>(i));
     }
     // The spin runs under SCHED_IDLE: any other thread that wakes on this CPU preempts it at once
     // (check_preempt_wakeup_fair), so the spin costs co-located work nothing, yet the vCPU stays
@@ -1299,9 +1159,9 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
     int64_t look = start;
     for (;;) {
       for (size_t i = 0; i < n; i++) {
-        PacketSocket* s = sockets_[i];
-        if (s->fd_ < 0 || !s->ring_) goto out;
-        if (s->FrameReady()) {
+        int r = Ready(i);
+        if (r < 0) goto out;
+        if (r > 0) {
           found = static_cast<int>(i);
           goto out;
         }
@@ -1340,6 +1200,18 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
       if (off > 0) spinWaitNs_ += off;
     }
     return Napi::Number::New(env, found);
+  }
+
+  // Socket i: 1 with a frame ready, 0 without, -1 closed. A PacketSocket's ring says so by the
+  // slot's (block's) status; an XdpSocket's by its RX ring's producer against our consumer.
+  int Ready(size_t i) const {
+    if (uvs_xdp::XdpSocket* x = xsks_[i]) {
+      if (!uvs_xdp::IsOpen(x)) return -1;
+      return uvs_xdp::RxReady(x) ? 1 : 0;
+    }
+    PacketSocket* s = sockets_[i];
+    if (s->fd_ < 0 || !s->ring_) return -1;
+    return s->FrameReady() ? 1 : 0;
   }
 
   static int64_t ThreadCpuNs() {
@@ -1431,7 +1303,8 @@ class RingPoller : public Napi::ObjectWrap<RingPoller> {
   double starved_ = 0;
   double contended_ = 0;
 
-  std::vector<PacketSocket*> sockets_;
+  std::vector<PacketSocket*> sockets_;          // nullptr where xsks_ has the socket
+  std::vector<uvs_xdp::XdpSocket*> xsks_;       // nullptr for a PacketSocket
   std::vector<Napi::ObjectReference> refs_;
 };
 
@@ -1711,6 +1584,8 @@ class UvsNative : public Napi::Addon<UvsNative> {
                              InstanceValue("RawSocket", RawSocket::Define(env), napi_enumerable),
                              InstanceValue("FdWatcher", FdWatcher::Define(env), napi_enumerable),
                              InstanceValue("RingPoller", RingPoller::Define(env), napi_enumerable),
+                             InstanceValue("XdpUmem", uvs_xdp::DefineUmem(env), napi_enumerable),
+                             InstanceValue("XdpSocket", uvs_xdp::DefineSocket(env), napi_enumerable),
                              InstanceMethod<&UvsNative::IfIndex>("ifIndex", napi_enumerable),
                              InstanceMethod<&UvsNative::IfInfo>("ifInfo", napi_enumerable),
                              InstanceMethod<&UvsNative::EthtoolGet>("ethtoolGet", napi_enumerable),
@@ -1729,6 +1604,9 @@ class UvsNative : public Napi::Addon<UvsNative> {
                          });
     exports.Set("unixDgramSend", Napi::Function::New(env, UnixDgramSend, "unixDgramSend"));
     exports.Set("netnsCookie", Napi::Function::New(env, NetnsCookie, "netnsCookie"));
+    exports.Set("xdpAttach", Napi::Function::New(env, uvs_xdp::Attach, "xdpAttach"));
+    exports.Set("bpfMapUpdate", Napi::Function::New(env, uvs_xdp::MapUpdate, "bpfMapUpdate"));
+    exports.Set("ifQueueCount", Napi::Function::New(env, uvs_xdp::IfQueueCount, "ifQueueCount"));
     instanceId_ = ++instances_;
   }
 

@@ -291,6 +291,139 @@ export interface NativeConstants {
 }
 
 /**
+ * The XDP program xdpAttach put on a device (generic mode, through a BPF link): IPv4 frames to
+ * this device's MAC whose destination is in `dsts` or whose source is in `srcs` go to the AF_XDP
+ * socket of their RX queue (the `xsks` XSKMAP); everything else passes to the kernel: broadcast,
+ * ARP, VLAN-tagged and IPv6 frames, fragments, frames longer than maxFrame, and frames of a queue
+ * without a socket. The fds are the process's; bpfMapUpdate edits the maps.
+ */
+export interface XdpProgram {
+  /** The BPF link: closing it (close(), or the process ending) detaches the program. */
+  readonly linkFd: number;
+  readonly progFd: number;
+  /** XSKMAP, key = RX queue, 64 entries: XdpSocket's xskMapFd. */
+  readonly xsksFd: number;
+  /** Hash of IPv4 destinations to take (key: the address as in the packet; bpfMapUpdate converts). */
+  readonly dstsFd: number;
+  /** Hash of IPv4 sources to take (replies of real servers, NAT). */
+  readonly srcsFd: number;
+  /** Closes every fd: the program leaves the device. Idempotent. */
+  close(): void;
+}
+
+export interface XdpAttachOptions {
+  /** The device's own MAC (aa:bb:cc:dd:ee:ff): frames to other MACs pass. */
+  mac: string;
+  /** Longer frames pass (GSO super-frames stay on the AF_PACKET path); at most XdpUmem.maxRxFrame. */
+  maxFrame: number;
+  /** max_entries of dsts and srcs. */
+  mapEntries: number;
+}
+
+export interface XdpUmemOptions {
+  /** Chunks (frames) in the UMEM. Default 4096. */
+  chunkCount?: number;
+  /** Bytes per chunk, a power of two from 2048 to the page size. Default 2048. */
+  chunkSize?: number;
+  /** Bytes before a transmitted frame's copy in its chunk, and before the kernel's own 256 on receive. Default 256. */
+  headroom?: number;
+}
+
+/**
+ * AF_XDP packet memory shared by XdpSockets (one thread's: the chunk bookkeeping is not locked).
+ * Received frames lie in `buffer` at the offsets rx() reports; send() transmits a frame that lies in
+ * a chunk rx() handed out without copying it.
+ */
+export interface XdpUmem {
+  /** The UMEM itself (no copy); detached by close(). */
+  readonly buffer: ArrayBuffer;
+  /** Chunks on the free stack (neither in a fill ring, nor held by JS, nor queued for transmit). */
+  readonly free: number;
+  readonly chunkSize: number;
+  readonly chunkCount: number;
+  readonly headroom: number;
+  /** The longest frame a socket can receive (chunkSize - headroom - 256). */
+  readonly maxRxFrame: number;
+  /** Chunks per state: on the free stack, in fill rings, held by JS (rx() until release/send), queued for transmit. */
+  states(): { free: number; fill: number; held: number; tx: number };
+  /** Only once every socket on it is closed (throws otherwise). */
+  close(): void;
+}
+
+export interface XdpSocketOptions {
+  umem: XdpUmem;
+  ifindex: number;
+  /** RX/TX queue to bind. Default 0. One socket per device and queue on a UMEM. */
+  queue?: number;
+  /** XdpProgram.xsksFd: this socket goes into it at key `queue` (and out again at close). */
+  xskMapFd?: number;
+  /** RX ring descriptors, a power of two. Default 2048. */
+  rxSize?: number;
+  /** TX ring descriptors, a power of two. Default 2048. */
+  txSize?: number;
+}
+
+/** XdpSocket.stats(): the kernel's XDP_STATISTICS (totals since bind) and the socket's own counters. */
+export interface XdpSocketStats {
+  /** Frames dropped for want of room in a chunk (longer than maxRxFrame) or other rx errors. */
+  rxDropped: number;
+  rxInvalid: number;
+  /** Frames dropped because the RX ring was full (rx() not called often enough). */
+  rxRingFull: number;
+  /** Frames dropped because the fill ring was empty (too many chunks held or queued). */
+  fillRingEmpty: number;
+  txInvalid: number;
+  txRingEmpty: number;
+  /** Frames send() refused: longer than chunkSize - headroom. */
+  txDropped: number;
+  /** Frames send() shed: TX ring full or no free chunk to copy into. */
+  txShed: number;
+  /** Frames send() copied into a free chunk (the rest went out in place from a chunk rx() handed out). */
+  txCopied: number;
+  /** Received TCP/UDP frames whose partial checksum (CHECKSUM_PARTIAL from a local sender) rx() completed. */
+  csumCompleted: number;
+  /** Received TCP/UDP frames whose checksum was simply wrong (left as they were). */
+  csumBad: number;
+  /** The errno name of the last failed sendto() kick, or null. */
+  lastTxError: string | null;
+}
+
+/**
+ * An AF_XDP socket in copy mode on one device queue, with PacketSocket's rx()/release()/send()
+ * contract: frames are described by FRAME_STRIDE cells each, offsets into umem.buffer, each with
+ * VNET_HDR_LEN zero bytes in front (no offloads).
+ */
+export interface XdpSocket {
+  /** For readiness (FdWatcher): readable when the RX ring has descriptors. */
+  readonly fd: number;
+  readonly ifindex: number;
+  readonly queue: number;
+  /** XdpSocketStats.txShed as a plain number. */
+  readonly txShed: number;
+  /**
+   * Up to maxFrames received frames as FRAME_STRIDE cells each (FRAME_STATUS: TP_STATUS_USER, plus
+   * TP_STATUS_CSUM_VALID when the TCP/UDP checksum verified or was completed here). Frames stay
+   * valid until release(). Also reaps this socket's transmit completions and refills its fill ring.
+   */
+  rx(desc: U32Cells, maxFrames?: number): number;
+  /** Gives back every chunk rx() returned since the last release that send() did not take; returns how many. */
+  release(): number;
+  /**
+   * Queues frames[i] = buffer[offsets[i] .. offsets[i] + lengths[i]) for transmit and kicks the
+   * kernel: without a copy when the frame lies in a chunk rx() handed out (forward in place),
+   * else copied into a free chunk. Returns how many were queued; the rest are counted (txShed, txDropped).
+   */
+  send(buffer: ArrayBuffer | ArrayBufferView, offsets: U32Cells, lengths: U32Cells, count: number): number;
+  stats(): XdpSocketStats;
+  /** The pending socket error (SO_ERROR) as an errno name, or null. */
+  takeError(): string | null;
+  /** True when rx() has frames; waits at most timeoutMs (poll). */
+  wait(timeoutMs: number): boolean;
+  /** Leaves the XSKMAP, unmaps the rings, closes the fd; its chunks go back to the UMEM. Idempotent. */
+  close(): void;
+}
+
+/**
  * Spins on a set of RX rings (native RingPoller): spin(usec) returns the index of the first socket
  * with a frame ready (at once if one is), or -1 once usec passed without one, or -2 when it will not
  * spin for now (the thread's CPUs are contended, or a spin was starved: see `contended`, `starved`).
@@ -309,48 +442,22 @@ export interface RingPoller {
   readonly rescued: number;
 }
 
-// TEMP(merge): the AF_XDP types as specified to the native helper; replaced by its version.
-export interface XdpProgram {
-  readonly linkFd: number;
-  readonly progFd: number;
-  readonly xsksFd: number;
-  readonly dstsFd: number;
-  readonly srcsFd: number;
-  close(): void;
-}
-export interface XdpUmemOptions { chunkCount?: number; chunkSize?: number; headroom?: number }
-export interface XdpUmem { readonly buffer: ArrayBuffer; readonly free: number; close(): void }
-export interface XdpSocketOptions { umem: XdpUmem; ifindex: number; queue?: number; xskMapFd?: number; rxSize?: number; txSize?: number }
-export interface XdpSocketStats {
-  rxDropped: number; rxInvalid: number; rxRingFull: number; fillRingEmpty: number; txInvalid: number; txRingEmpty: number;
-  txDropped: number; txShed: number; csumCompleted: number; csumBad: number; lastTxError: string | null;
-}
-export interface XdpSocket {
-  readonly fd: number;
-  readonly ifindex: number;
-  readonly queue: number;
-  readonly txShed: number;
-  rx(desc: U32Cells, maxFrames?: number): number;
-  release(): number;
-  send(buffer: ArrayBuffer | ArrayBufferView, offsets: U32Cells, lengths: U32Cells, count: number): number;
-  stats(): XdpSocketStats;
-  takeError(): string | null;
-  wait(timeoutMs: number): boolean;
-  close(): void;
-}
-
 export interface NativeAddon {
-  readonly XdpUmem: new (options: XdpUmemOptions) => XdpUmem;
-  readonly XdpSocket: new (options: XdpSocketOptions) => XdpSocket;
-  xdpAttach(ifindex: number, opts: { mac: string; maxFrame: number; mapEntries: number }): XdpProgram;
-  bpfMapUpdate(mapFd: number, key: number, on: boolean): void;
-  ifQueueCount(name: string): { rx: number; tx: number };
   readonly constants: NativeConstants;
   readonly PacketSocket: new (options: PacketSocketOptions) => PacketSocket;
   readonly RawSocket: new (options: RawSocketOptions) => RawSocket;
   readonly FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => FdWatcher;
-  /** Busy-polls the RX rings of `sockets` (each must have a ring): see RingPoller. */
+  /** Busy-polls the RX rings of `sockets` (PacketSockets with a ring, XdpSockets): see RingPoller. */
   readonly RingPoller: new (sockets: Array<PacketSocket | XdpSocket>, idlePolicy?: boolean) => RingPoller;
+  readonly XdpUmem: new (options?: XdpUmemOptions) => XdpUmem;
+  readonly XdpSocket: new (options: XdpSocketOptions) => XdpSocket;
+  /** Loads the steering program and attaches it to the device (generic mode, BPF link); throws
+   *  EBUSY when the device has an XDP program already. */
+  xdpAttach(ifindex: number, options: XdpAttachOptions): XdpProgram;
+  /** Adds (on) or removes a host-order IPv4 address in a dsts/srcs map; any thread. */
+  bpfMapUpdate(mapFd: number, key: number, on: boolean): void;
+  /** The device's RX and TX queue counts (ETHTOOL_GCHANNELS, else /sys/class/net/NAME/queues). */
+  ifQueueCount(name: string): { rx: number; tx: number };
   /** if_nametoindex; throws ENODEV for an unknown name. */
   ifIndex(name: string): number;
   ifInfo(name: string): InterfaceInfo;

@@ -1,0 +1,1085 @@
+// AF_XDP for uvs: an XDP program that steers the director's own IPv4 traffic (destination in `dsts`
+// or source in `srcs`) into AF_XDP sockets, a UMEM shared by those sockets, and the sockets
+// themselves with the same rx()/release()/send() contract as PacketSocket's ring.
+//
+// No libbpf or libxdp: the program is a dozen eBPF instructions assembled here, loaded and attached
+// with the bpf(2) syscall (BPF_MAP_CREATE, BPF_PROG_LOAD, BPF_LINK_CREATE), and the rings are the
+// kernel's plain mmap'd producer/consumer rings. A BPF link rather than the netlink attach: the
+// program is detached when the link's last fd closes, so a crashed process leaves no program behind.
+//
+// Generic (SKB-mode) attach and copy-mode sockets: veth, the lab's device, offers nothing else that
+// is faster (native/README.md "AF_PACKET's floor, and AF_XDP on veth").
+//
+// Threading: a UMEM and its sockets belong to one thread (the chunk bookkeeping is not locked);
+// bpfMapUpdate may be called from any thread, map fds being process-wide.
+
+#include "xdp.h"
+
+#include "common.h"
+
+#include <fcntl.h>
+#include <dirent.h>
+#include <linux/bpf.h>
+#include <linux/ethtool.h>
+#include <linux/if_link.h>
+#include <linux/if_packet.h>
+#include <linux/if_xdp.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <memory>
+#include <vector>
+
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+
+namespace uvs_xdp {
+
+namespace {
+
+long Bpf(int cmd, bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof *attr); }
+
+// The kernel puts received data XDP_PACKET_HEADROOM (256) after the UMEM's own headroom in a chunk.
+constexpr uint32_t kXdpPacketHeadroom = 256;
+
+int MapCreate(Napi::Env env, bpf_map_type type, const char* name, uint32_t valueSize, uint32_t entries) {
+  bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.map_type = type;
+  a.key_size = 4;
+  a.value_size = valueSize;
+  a.max_entries = entries;
+  strncpy(a.map_name, name, sizeof a.map_name - 1);
+  int fd = static_cast<int>(Bpf(BPF_MAP_CREATE, &a));
+  if (fd < 0) ThrowSys(env, std::string("bpf(BPF_MAP_CREATE, ") + name + ", max_entries=" + std::to_string(entries) + ")", errno);
+  return fd;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The XDP program, hand-assembled.
+
+struct Asm {
+  std::vector<bpf_insn> code;
+  std::vector<size_t> toPass;      // jumps to patch to the "return XDP_PASS" block
+  std::vector<size_t> toRedirect;  // jumps to patch to the redirect block
+
+  void Emit(uint8_t op, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+    bpf_insn i;
+    memset(&i, 0, sizeof i);
+    i.code = op;
+    i.dst_reg = dst & 0xf;
+    i.src_reg = src & 0xf;
+    i.off = off;
+    i.imm = imm;
+    code.push_back(i);
+  }
+  void Mov(uint8_t dst, uint8_t src) { Emit(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0); }
+  void MovK(uint8_t dst, int32_t k) { Emit(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, k); }
+  void AddK(uint8_t dst, int32_t k) { Emit(BPF_ALU64 | BPF_ADD | BPF_K, dst, 0, 0, k); }
+  void AndK(uint8_t dst, int32_t k) { Emit(BPF_ALU64 | BPF_AND | BPF_K, dst, 0, 0, k); }
+  void Ld(uint8_t size, uint8_t dst, uint8_t src, int16_t off) { Emit(BPF_LDX | size | BPF_MEM, dst, src, off, 0); }
+  void St(uint8_t size, uint8_t dst, int16_t off, uint8_t src) { Emit(BPF_STX | size | BPF_MEM, dst, src, off, 0); }
+  void LdMapFd(uint8_t dst, int fd) {
+    Emit(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, fd);
+    Emit(0, 0, 0, 0, 0);
+  }
+  void Call(int32_t helper) { Emit(BPF_JMP | BPF_CALL, 0, 0, 0, helper); }
+  void Exit() { Emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
+  // Conditional jump to pass / redirect, patched by Link().
+  void JPass(uint8_t op, uint8_t dst, uint8_t src, int32_t imm) {
+    toPass.push_back(code.size());
+    Emit(op, dst, src, 0, imm);
+  }
+  void JRedirect(uint8_t op, uint8_t dst, int32_t imm) {
+    toRedirect.push_back(code.size());
+    Emit(op, dst, 0, 0, imm);
+  }
+  void Link(size_t pass, size_t redirect) {
+    for (size_t at : toPass) code[at].off = static_cast<int16_t>(pass - at - 1);
+    for (size_t at : toRedirect) code[at].off = static_cast<int16_t>(redirect - at - 1);
+  }
+};
+
+// The steering decision, in the order of the cheapest test first; every "no" is XDP_PASS, so what
+// the program does not take reaches the kernel (and the AF_PACKET ring path) as without it.
+std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int xsks, int dsts, int srcs) {
+  Asm a;
+  const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R10 = 10;
+  a.Mov(R6, R1);                                             // r6 = ctx (r1 is clobbered by calls)
+  a.Ld(BPF_W, R7, R6, offsetof(xdp_md, data));               // r7 = data
+  a.Ld(BPF_W, R3, R6, offsetof(xdp_md, data_end));           // r3 = data_end
+  // 1. Ethernet + IPv4 header present (this bound is also what lets the verifier allow the loads).
+  a.Mov(R4, R7);
+  a.AddK(R4, 34);
+  a.JPass(BPF_JMP | BPF_JGT | BPF_X, R4, R3, 0);
+  // 2. Longer than maxFrame (a GSO super-frame from generic XDP, or a frame larger than a chunk
+  // holds): data + maxFrame + 1 <= data_end. Compared as pointers, not by subtracting them: the
+  // verifier allows pkt-pointer against pkt_end comparisons for every user, pointer subtraction
+  // only with CAP_PERFMON.
+  a.Mov(R4, R7);
+  a.AddK(R4, static_cast<int32_t>(maxFrame) + 1);
+  a.JPass(BPF_JMP | BPF_JLE | BPF_X, R4, R3, 0);
+  // 3. Destination MAC is the device's own: a 32-bit and a 16-bit load against immediates in the
+  // CPU's byte order (the loads are native-endian). JMP32: a 64-bit compare would sign-extend the
+  // immediate and never match a MAC whose fourth byte is ≥ 0x80.
+  uint32_t mac32;
+  uint16_t mac16;
+  memcpy(&mac32, mac, 4);
+  memcpy(&mac16, mac + 4, 2);
+  a.Ld(BPF_W, R4, R7, 0);
+  a.JPass(BPF_JMP32 | BPF_JNE | BPF_K, R4, 0, static_cast<int32_t>(mac32));
+  a.Ld(BPF_H, R4, R7, 4);
+  a.JPass(BPF_JMP32 | BPF_JNE | BPF_K, R4, 0, mac16);
+  // 4. EtherType IPv4 (VLAN tags, ARP and IPv6 pass; IPv6 would get its own maps and branch here).
+  uint16_t ipv4 = htons(ETH_P_IP);
+  a.Ld(BPF_H, R4, R7, 12);
+  a.JPass(BPF_JMP32 | BPF_JNE | BPF_K, R4, 0, ipv4);
+  // 5. Version 4, IHL >= 5.
+  a.Ld(BPF_B, R4, R7, 14);
+  a.Mov(R5, R4);
+  a.AndK(R5, 0xf0);
+  a.JPass(BPF_JMP | BPF_JNE | BPF_K, R5, 0, 0x40);
+  a.AndK(R4, 0x0f);
+  a.JPass(BPF_JMP | BPF_JLT | BPF_K, R4, 0, 5);
+  //    Fragments (MF or a fragment offset) pass: the ring path reassembles them.
+  uint16_t fragMask = htons(0x3fff);
+  a.Ld(BPF_H, R4, R7, 20);
+  a.JPass(BPF_JMP | BPF_JSET | BPF_K, R4, 0, fragMask);
+  // 6. Destination in dsts, else source in srcs (keys: the address as it sits in the packet). Both
+  // keys go on the stack before the first call, which clobbers r1-r5.
+  a.Ld(BPF_W, R4, R7, 30);
+  a.St(BPF_W, R10, -4, R4);
+  a.Ld(BPF_W, R4, R7, 26);
+  a.St(BPF_W, R10, -8, R4);
+  a.LdMapFd(R1, dsts);
+  a.Mov(R2, R10);
+  a.AddK(R2, -4);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.JRedirect(BPF_JMP | BPF_JNE | BPF_K, R0, 0);
+  a.LdMapFd(R1, srcs);
+  a.Mov(R2, R10);
+  a.AddK(R2, -8);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.JRedirect(BPF_JMP | BPF_JNE | BPF_K, R0, 0);
+  const size_t pass = a.code.size();
+  a.MovK(R0, XDP_PASS);
+  a.Exit();
+  // 7. To the socket on this RX queue; flags XDP_PASS: no socket there, the frame passes.
+  const size_t redirect = a.code.size();
+  a.Ld(BPF_W, R2, R6, offsetof(xdp_md, rx_queue_index));
+  a.LdMapFd(R1, xsks);
+  a.MovK(R3, XDP_PASS);
+  a.Call(BPF_FUNC_redirect_map);
+  a.Exit();
+  a.Link(pass, redirect);
+  return a.code;
+}
+
+int ProgLoad(Napi::Env env, const std::vector<bpf_insn>& code) {
+  static const char kLicense[] = "Dual MIT/GPL";
+  bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.prog_type = BPF_PROG_TYPE_XDP;
+  a.expected_attach_type = BPF_XDP;
+  a.insn_cnt = static_cast<uint32_t>(code.size());
+  a.insns = reinterpret_cast<uint64_t>(code.data());
+  a.license = reinterpret_cast<uint64_t>(kLicense);
+  strncpy(a.prog_name, "uvs_xdp", sizeof a.prog_name - 1);
+  int fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &a));
+  if (fd >= 0) return fd;
+  int err = errno;
+  // Again with the verifier's log, for the error message (the first attempt skips the cost of it).
+  std::vector<char> log(1 << 16);
+  a.log_level = 1;
+  a.log_size = static_cast<uint32_t>(log.size());
+  a.log_buf = reinterpret_cast<uint64_t>(log.data());
+  fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &a));
+  if (fd >= 0) return fd;  // passed on the second try: keep it
+  err = errno;
+  log.back() = 0;
+  ThrowSys(env, "bpf(BPF_PROG_LOAD, XDP, " + std::to_string(code.size()) + " insns) verifier log:\n" + std::string(log.data()) + "\n", err);
+}
+
+struct ProgramFds {
+  int link = -1, prog = -1, xsks = -1, dsts = -1, srcs = -1;
+  void Close() {
+    // The link first: that detaches the program from the device.
+    for (int* fd : {&link, &prog, &xsks, &dsts, &srcs}) {
+      if (*fd >= 0) close(*fd);
+      *fd = -1;
+    }
+  }
+  ~ProgramFds() { Close(); }
+};
+
+bool ParseMac(const std::string& s, uint8_t out[6]) {
+  unsigned v[6];
+  char extra;
+  if (sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &extra) != 6) return false;
+  for (int i = 0; i < 6; i++) out[i] = static_cast<uint8_t>(v[i]);
+  return true;
+}
+
+}  // namespace
+
+Napi::Value Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* W = "xdpAttach";
+  int ifindex = static_cast<int>(IntArg(info, 0, "xdpAttach(ifindex, options): ifindex", 1, INT32_MAX));
+  if (info.Length() < 2 || !info[1].IsObject()) ThrowType(env, "xdpAttach(ifindex, options): options must be an object {mac, maxFrame, mapEntries}");
+  Napi::Object o = info[1].As<Napi::Object>();
+  if (!o.Get("mac").IsString()) ThrowType(env, "xdpAttach: option mac must be a string aa:bb:cc:dd:ee:ff");
+  std::string macText = o.Get("mac").As<Napi::String>().Utf8Value();
+  uint8_t mac[6];
+  if (!ParseMac(macText, mac)) ThrowType(env, "xdpAttach: option mac '" + macText + "' is not aa:bb:cc:dd:ee:ff");
+  if (!Present(o, "maxFrame") || !Present(o, "mapEntries")) ThrowType(env, "xdpAttach: options maxFrame and mapEntries are required");
+  uint32_t maxFrame = static_cast<uint32_t>(OptInt(o, W, "maxFrame", 0, 34, 65535));
+  uint32_t mapEntries = static_cast<uint32_t>(OptInt(o, W, "mapEntries", 0, 1, 1 << 24));
+
+  auto fds = std::make_shared<ProgramFds>();
+  fds->xsks = MapCreate(env, BPF_MAP_TYPE_XSKMAP, "uvs_xsks", 4, 64);
+  // IPv4 keys only for now; IPv6 would get dsts6/srcs6 with 16-byte keys and its own branch.
+  fds->dsts = MapCreate(env, BPF_MAP_TYPE_HASH, "uvs_dsts", 1, mapEntries);
+  fds->srcs = MapCreate(env, BPF_MAP_TYPE_HASH, "uvs_srcs", 1, mapEntries);
+  fds->prog = ProgLoad(env, BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs));
+
+  bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.link_create.prog_fd = static_cast<uint32_t>(fds->prog);
+  a.link_create.target_ifindex = static_cast<uint32_t>(ifindex);
+  a.link_create.attach_type = BPF_XDP;
+  a.link_create.flags = XDP_FLAGS_SKB_MODE;
+  fds->link = static_cast<int>(Bpf(BPF_LINK_CREATE, &a));
+  if (fds->link < 0) {
+    // EBUSY: another program (or link) is on the device already.
+    ThrowSys(env, "bpf(BPF_LINK_CREATE, XDP generic, ifindex=" + std::to_string(ifindex) + ")", errno);
+  }
+
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("linkFd", Napi::Number::New(env, fds->link));
+  r.Set("progFd", Napi::Number::New(env, fds->prog));
+  r.Set("xsksFd", Napi::Number::New(env, fds->xsks));
+  r.Set("dstsFd", Napi::Number::New(env, fds->dsts));
+  r.Set("srcsFd", Napi::Number::New(env, fds->srcs));
+  r.Set("close", Napi::Function::New(env, [fds](const Napi::CallbackInfo& ci) {
+          fds->Close();
+          return ci.Env().Undefined();
+        }, "close"));
+  // Garbage-collected without close(): the fds go with it (and the program with the link).
+  auto* hold = new std::shared_ptr<ProgramFds>(fds);
+  r.AddFinalizer([](Napi::Env, std::shared_ptr<ProgramFds>* h) { delete h; }, hold);
+  return r;
+}
+
+Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "bpfMapUpdate(mapFd, key, on): mapFd", 0, INT32_MAX));
+  uint32_t key = htonl(static_cast<uint32_t>(IntArg(info, 1, "bpfMapUpdate(mapFd, key, on): key", 0, 0xffffffffLL)));
+  if (info.Length() < 3 || !info[2].IsBoolean()) ThrowType(env, "bpfMapUpdate(mapFd, key, on): on must be a boolean");
+  bool on = info[2].As<Napi::Boolean>().Value();
+  uint8_t value = 1;
+  bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.map_fd = static_cast<uint32_t>(fd);
+  a.key = reinterpret_cast<uint64_t>(&key);
+  if (on) {
+    a.value = reinterpret_cast<uint64_t>(&value);
+    a.flags = BPF_ANY;
+    if (Bpf(BPF_MAP_UPDATE_ELEM, &a) < 0) ThrowSys(env, "bpf(BPF_MAP_UPDATE_ELEM, fd=" + std::to_string(fd) + ", key=" + Ipv4Text(key) + ")", errno);
+  } else if (Bpf(BPF_MAP_DELETE_ELEM, &a) < 0 && errno != ENOENT) {
+    ThrowSys(env, "bpf(BPF_MAP_DELETE_ELEM, fd=" + std::to_string(fd) + ", key=" + Ipv4Text(key) + ")", errno);
+  }
+  return env.Undefined();
+}
+
+namespace {
+uint32_t CountDir(const std::string& dir, const char* prefix) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  uint32_t n = 0;
+  size_t plen = strlen(prefix);
+  while (dirent* e = readdir(d)) {
+    if (strncmp(e->d_name, prefix, plen) == 0) n++;
+  }
+  closedir(d);
+  return n;
+}
+}  // namespace
+
+Napi::Value IfQueueCount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "ifQueueCount(name): name");
+  if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos) ThrowRange(env, "ifQueueCount: '" + name + "' is not an interface name");
+  uint32_t rx = 0, tx = 0;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) ThrowSys(env, "socket(AF_INET, SOCK_DGRAM, 0)", errno);
+  ethtool_channels ch;
+  memset(&ch, 0, sizeof ch);
+  ch.cmd = ETHTOOL_GCHANNELS;
+  ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name.c_str(), name.size());
+  ifr.ifr_data = reinterpret_cast<char*>(&ch);
+  int r = ioctl(s, SIOCETHTOOL, &ifr);
+  int err = errno;
+  close(s);
+  if (r == 0) {
+    rx = ch.combined_count + ch.rx_count;
+    tx = ch.combined_count + ch.tx_count;
+  } else if (err == ENODEV) {
+    ThrowSys(env, "ioctl(SIOCETHTOOL, " + name + ", ETHTOOL_GCHANNELS)", err);
+  }
+  // EOPNOTSUPP (no get_channels), or a driver that reports no counts: the queues the stack made.
+  if (rx == 0 || tx == 0) {
+    std::string dir = "/sys/class/net/" + name + "/queues";
+    rx = CountDir(dir, "rx-");
+    tx = CountDir(dir, "tx-");
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rx", Napi::Number::New(env, rx));
+  o.Set("tx", Napi::Number::New(env, tx));
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// XdpUmem: the packet memory the sockets share. Aligned mode: chunk i is [i * chunkSize, (i+1) *
+// chunkSize); a descriptor's address may point anywhere inside a chunk, and the chunk is addr /
+// chunkSize. Every chunk is in exactly one place, which its state byte names.
+
+enum ChunkState : uint8_t {
+  kFree = 0,  // on the free stack
+  kFill = 1,  // in a socket's fill ring (or received, not yet taken by rx())
+  kHeld = 2,  // returned by rx(): JS owns it until release() or send()
+  kTx = 3,    // queued for transmit, until its completion arrives
+};
+
+struct XskRing {
+  uint32_t* producer = nullptr;
+  uint32_t* consumer = nullptr;
+  uint8_t* descs = nullptr;
+  uint32_t size = 0;
+  uint32_t mask = 0;
+  void* map = nullptr;
+  size_t mapLen = 0;
+  void Unmap() {
+    if (map != nullptr) munmap(map, mapLen);
+    map = nullptr;
+  }
+};
+
+struct UmemCore {
+  uint8_t* base = nullptr;
+  size_t len = 0;
+  uint32_t chunkSize = 0;
+  uint32_t chunkCount = 0;
+  uint32_t headroom = 0;
+  std::vector<uint32_t> freeStack;
+  std::vector<uint8_t> state;
+  std::vector<uint16_t> owner;              // the socket slot whose ring or held list has the chunk
+  std::vector<XdpSocket*> slots;            // open sockets by slot (nullptr: free slot)
+  uint32_t open = 0;                        // open sockets
+  bool closed = false;
+  ~UmemCore() {
+    if (base != nullptr) munmap(base, len);
+  }
+  void Free(uint32_t c) {
+    state[c] = kFree;
+    freeStack.push_back(c);
+  }
+  int SharedFd() const;
+};
+
+const napi_type_tag kXdpUmemTag = {0x757673756d656d31ULL, 0x4b1e0c9a7d2f3e58ULL};
+
+class XdpUmem : public Napi::ObjectWrap<XdpUmem> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "XdpUmem",
+                       {
+                           InstanceAccessor<&XdpUmem::GetBuffer>("buffer"),
+                           InstanceAccessor<&XdpUmem::GetFree>("free"),
+                           InstanceAccessor<&XdpUmem::GetChunkSize>("chunkSize"),
+                           InstanceAccessor<&XdpUmem::GetChunkCount>("chunkCount"),
+                           InstanceAccessor<&XdpUmem::GetHeadroom>("headroom"),
+                           InstanceAccessor<&XdpUmem::GetMaxRxFrame>("maxRxFrame"),
+                           InstanceMethod<&XdpUmem::States>("states"),
+                           InstanceMethod<&XdpUmem::Close>("close"),
+                       });
+  }
+
+  explicit XdpUmem(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XdpUmem>(info) {
+    Napi::Env env = info.Env();
+    const char* W = "XdpUmem";
+    Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+    long page = sysconf(_SC_PAGESIZE);
+    uint32_t chunkCount = static_cast<uint32_t>(OptInt(o, W, "chunkCount", 4096, 64, 1 << 20));
+    uint32_t chunkSize = static_cast<uint32_t>(OptInt(o, W, "chunkSize", 2048, 2048, page));
+    // Aligned mode wants a power of two between 2 KiB and the page size (xdp_umem_reg).
+    if ((chunkSize & (chunkSize - 1)) != 0) ThrowRange(env, "XdpUmem: chunkSize " + std::to_string(chunkSize) + " must be a power of two (2048.." + std::to_string(page) + ")");
+    uint32_t headroom = static_cast<uint32_t>(OptInt(o, W, "headroom", 256, 0, chunkSize));
+    // The kernel adds its own XDP_PACKET_HEADROOM on receive; leave room for a minimal frame.
+    if (headroom + kXdpPacketHeadroom + 128 > chunkSize) {
+      ThrowRange(env, "XdpUmem: headroom " + std::to_string(headroom) + " leaves no room in a " + std::to_string(chunkSize) + "-byte chunk (the kernel adds 256 on receive)");
+    }
+    core_ = std::make_shared<UmemCore>();
+    core_->len = static_cast<size_t>(chunkCount) * chunkSize;
+    void* base = mmap(nullptr, core_->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (base == MAP_FAILED) ThrowSys(env, "mmap(anonymous, length=" + std::to_string(core_->len) + ")", errno);
+    core_->base = static_cast<uint8_t*>(base);
+    core_->chunkSize = chunkSize;
+    core_->chunkCount = chunkCount;
+    core_->headroom = headroom;
+    core_->state.assign(chunkCount, kFree);
+    core_->owner.assign(chunkCount, 0);
+    core_->freeStack.reserve(chunkCount);
+    // Lowest addresses on top: the first chunks handed out are the first pages.
+    for (uint32_t i = chunkCount; i-- > 0;) core_->freeStack.push_back(i);
+    // The ArrayBuffer holds the memory too: JS may keep it after the UMEM is collected.
+    auto* hold = new std::shared_ptr<UmemCore>(core_);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+        env, base, core_->len, [](Napi::Env, void*, std::shared_ptr<UmemCore>* h) { delete h; }, hold);
+    bufRef_ = Napi::Persistent(ab);
+    napi_type_tag_object(env, info.This(), &kXdpUmemTag);
+  }
+
+  std::shared_ptr<UmemCore> core_;
+
+ private:
+  Napi::Value GetBuffer(const Napi::CallbackInfo& info) {
+    if (bufRef_.IsEmpty()) return info.Env().Undefined();
+    return bufRef_.Value();
+  }
+  Napi::Value GetFree(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), core_ ? core_->freeStack.size() : 0); }
+  Napi::Value GetChunkSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), core_ ? core_->chunkSize : 0); }
+  Napi::Value GetChunkCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), core_ ? core_->chunkCount : 0); }
+  Napi::Value GetHeadroom(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), core_ ? core_->headroom : 0); }
+  // The largest frame a socket can receive into a chunk (chunkSize - headroom - 256): the
+  // program's maxFrame must not exceed it, or the kernel drops the longer frames (rxDropped).
+  Napi::Value GetMaxRxFrame(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), core_ ? core_->chunkSize - core_->headroom - kXdpPacketHeadroom : 0);
+  }
+
+  // states(): how many chunks are in each state — the accounting a test (or a leak check) reads:
+  // with no traffic in flight and everything released, held and tx are 0.
+  Napi::Value States(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    double n[4] = {0, 0, 0, 0};
+    if (core_) {
+      for (uint8_t st : core_->state) n[st & 3]++;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("free", Napi::Number::New(env, n[kFree]));
+    o.Set("fill", Napi::Number::New(env, n[kFill]));
+    o.Set("held", Napi::Number::New(env, n[kHeld]));
+    o.Set("tx", Napi::Number::New(env, n[kTx]));
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (core_ && core_->open > 0) throw Napi::Error::New(env, "XdpUmem.close: " + std::to_string(core_->open) + " XdpSocket(s) still use it; close them first");
+    if (!bufRef_.IsEmpty()) {
+      Napi::ArrayBuffer ab = bufRef_.Value();
+      if (!ab.IsDetached()) ab.Detach();
+      bufRef_.Reset();
+    }
+    if (core_) core_->closed = true;
+    core_.reset();
+    return env.Undefined();
+  }
+
+  Napi::Reference<Napi::ArrayBuffer> bufRef_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// XdpSocket
+
+const napi_type_tag kXdpSocketTag = {0x75767378736b7631ULL, 0x9d2c5680f1e3a4b7ULL};
+
+// Ones-complement sum of len bytes (RFC 1071), 32 bits a load into a 64-bit accumulator, in the
+// CPU's byte order (the sum is byte-order independent up to a final swap, so checksums computed
+// and stored in native order land right on the wire).
+inline uint64_t SumBytes(const uint8_t* p, size_t len, uint64_t sum) {
+  while (len >= 4) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    sum += w;
+    p += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    uint16_t w;
+    memcpy(&w, p, 2);
+    sum += w;
+    p += 2;
+    len -= 2;
+  }
+  if (len == 1) {
+    uint8_t last[2] = {*p, 0};
+    uint16_t w;
+    memcpy(&w, last, 2);
+    sum += w;
+  }
+  return sum;
+}
+
+inline uint16_t Fold(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "XdpSocket",
+                       {
+                           InstanceAccessor<&XdpSocket::GetFd>("fd"),
+                           InstanceAccessor<&XdpSocket::GetIfindex>("ifindex"),
+                           InstanceAccessor<&XdpSocket::GetQueue>("queue"),
+                           InstanceAccessor<&XdpSocket::GetTxShed>("txShed"),
+                           InstanceMethod<&XdpSocket::Rx>("rx"),
+                           InstanceMethod<&XdpSocket::Release>("release"),
+                           InstanceMethod<&XdpSocket::Send>("send"),
+                           InstanceMethod<&XdpSocket::Stats>("stats"),
+                           InstanceMethod<&XdpSocket::TakeError>("takeError"),
+                           InstanceMethod<&XdpSocket::Wait>("wait"),
+                           InstanceMethod<&XdpSocket::Close>("close"),
+                       });
+  }
+
+  explicit XdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XdpSocket>(info) {
+    Napi::Env env = info.Env();
+    const char* W = "XdpSocket";
+    if (info.Length() < 1 || !info[0].IsObject()) ThrowType(env, "XdpSocket(options): options must be an object {umem, ifindex, queue, xskMapFd, rxSize, txSize}");
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value uv = o.Get("umem");
+    XdpUmem* u = nullptr;
+    if (uv.IsObject()) {
+      Napi::Object uo = uv.As<Napi::Object>();
+      // Unwrap only a real XdpUmem (its type tag), never another wrapped object.
+      bool isUmem = false;
+      if (napi_check_object_type_tag(env, uo, &kXdpUmemTag, &isUmem) == napi_ok && isUmem) u = XdpUmem::Unwrap(uo);
+    }
+    if (u == nullptr) ThrowType(env, "XdpSocket: option umem must be an XdpUmem");
+    if (!u->core_ || u->core_->closed) ThrowType(env, "XdpSocket: the XdpUmem is closed");
+    umem_ = u->core_;
+    umemRef_ = Napi::Persistent(uv.As<Napi::Object>());
+    if (!Present(o, "ifindex")) ThrowType(env, "XdpSocket: option ifindex is required");
+    ifindex_ = static_cast<int>(OptInt(o, W, "ifindex", 0, 1, INT32_MAX));
+    queue_ = static_cast<uint32_t>(OptInt(o, W, "queue", 0, 0, 63));
+    uint32_t rxSize = static_cast<uint32_t>(OptInt(o, W, "rxSize", 2048, 64, 1 << 16));
+    uint32_t txSize = static_cast<uint32_t>(OptInt(o, W, "txSize", 2048, 64, 1 << 16));
+    if ((rxSize & (rxSize - 1)) || (txSize & (txSize - 1))) ThrowRange(env, "XdpSocket: rxSize and txSize must be powers of two");
+    int mapFd = static_cast<int>(OptInt(o, W, "xskMapFd", -1, 0, INT32_MAX));
+    for (XdpSocket* s : umem_->slots) {
+      if (s != nullptr && s->ifindex_ == ifindex_ && s->queue_ == queue_) {
+        // The kernel would share that socket's fill ring; this bookkeeping gives each socket its own.
+        ThrowRange(env, "XdpSocket: this UMEM already has a socket on ifindex " + std::to_string(ifindex_) + " queue " + std::to_string(queue_));
+      }
+    }
+    fd_ = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) ThrowSys(env, "socket(AF_XDP, SOCK_RAW, 0)", errno);
+    try {
+      Setup(env, rxSize, txSize, mapFd);
+    } catch (...) {
+      Teardown();
+      throw;
+    }
+    napi_type_tag_object(env, info.This(), &kXdpSocketTag);
+  }
+
+  ~XdpSocket() override { Teardown(); }
+
+  bool Open() const { return fd_ >= 0; }
+  bool RxReady() const { return fd_ >= 0 && __atomic_load_n(rx_.producer, __ATOMIC_ACQUIRE) != rxCons_; }
+
+ private:
+  void MapRing(Napi::Env env, XskRing& r, const xdp_ring_offset& off, uint32_t size, size_t entry, off_t pgoff, const char* what) {
+    r.mapLen = off.desc + static_cast<size_t>(size) * entry;
+    void* m = mmap(nullptr, r.mapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, pgoff);
+    if (m == MAP_FAILED) ThrowSys(env, std::string("mmap(AF_XDP ") + what + ", length=" + std::to_string(r.mapLen) + ")", errno);
+    r.map = m;
+    uint8_t* b = static_cast<uint8_t*>(m);
+    r.producer = reinterpret_cast<uint32_t*>(b + off.producer);
+    r.consumer = reinterpret_cast<uint32_t*>(b + off.consumer);
+    r.descs = b + off.desc;
+    r.size = size;
+    r.mask = size - 1;
+  }
+
+  void Setup(Napi::Env env, uint32_t rxSize, uint32_t txSize, int mapFd) {
+    UmemCore& u = *umem_;
+    int sharedFd = u.SharedFd();
+    if (sharedFd < 0) {
+      // First socket on this UMEM (or the first since all closed): it registers the memory.
+      xdp_umem_reg reg;
+      memset(&reg, 0, sizeof reg);
+      reg.addr = reinterpret_cast<uint64_t>(u.base);
+      reg.len = u.len;
+      reg.chunk_size = u.chunkSize;
+      reg.headroom = u.headroom;
+      SetSockOpt(env, fd_, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg,
+                 "SOL_XDP, XDP_UMEM_REG, len=" + std::to_string(u.len) + ", chunk_size=" + std::to_string(u.chunkSize) + ", headroom=" + std::to_string(u.headroom));
+    }
+    // Every socket gets its own fill and completion ring: sockets on other devices or queues than
+    // the registering one need them (xp_assign_dev_shared), and the bookkeeping stays per socket.
+    // Each ring can hold every chunk, so neither ever refuses a chunk we own.
+    uint32_t ringSize = 1;
+    while (ringSize < u.chunkCount) ringSize <<= 1;
+    SetIntOpt(env, fd_, SOL_XDP, XDP_UMEM_FILL_RING, static_cast<int>(ringSize), "SOL_XDP, XDP_UMEM_FILL_RING");
+    SetIntOpt(env, fd_, SOL_XDP, XDP_UMEM_COMPLETION_RING, static_cast<int>(ringSize), "SOL_XDP, XDP_UMEM_COMPLETION_RING");
+    SetIntOpt(env, fd_, SOL_XDP, XDP_RX_RING, static_cast<int>(rxSize), "SOL_XDP, XDP_RX_RING");
+    SetIntOpt(env, fd_, SOL_XDP, XDP_TX_RING, static_cast<int>(txSize), "SOL_XDP, XDP_TX_RING");
+    xdp_mmap_offsets off;
+    memset(&off, 0, sizeof off);
+    socklen_t ol = sizeof off;
+    if (getsockopt(fd_, SOL_XDP, XDP_MMAP_OFFSETS, &off, &ol) < 0) ThrowSys(env, "getsockopt(SOL_XDP, XDP_MMAP_OFFSETS)", errno);
+    MapRing(env, rx_, off.rx, rxSize, sizeof(xdp_desc), XDP_PGOFF_RX_RING, "RX ring");
+    MapRing(env, tx_, off.tx, txSize, sizeof(xdp_desc), XDP_PGOFF_TX_RING, "TX ring");
+    MapRing(env, fill_, off.fr, ringSize, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING, "fill ring");
+    MapRing(env, comp_, off.cr, ringSize, sizeof(uint64_t), XDP_UMEM_PGOFF_COMPLETION_RING, "completion ring");
+
+    sockaddr_xdp sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sxdp_family = AF_XDP;
+    sa.sxdp_ifindex = static_cast<uint32_t>(ifindex_);
+    sa.sxdp_queue_id = queue_;
+    if (sharedFd >= 0) {
+      // A shared bind takes the copy/zero-copy mode of the socket it shares with: XDP_COPY here is EINVAL.
+      sa.sxdp_flags = XDP_SHARED_UMEM;
+      sa.sxdp_shared_umem_fd = static_cast<uint32_t>(sharedFd);
+    } else {
+      // Copy mode, no XDP_USE_NEED_WAKEUP: in copy mode transmit needs a sendto() kick regardless.
+      sa.sxdp_flags = XDP_COPY;
+    }
+    // Closing an XSK is asynchronous: the queue stays busy for about a second after the previous
+    // owner closed (native/README.md). EBUSY is retried for up to 3 s.
+    for (int tries = 0;; tries++) {
+      if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) break;
+      int err = errno;
+      if (err == EBUSY && tries < 30) {
+        usleep(100000);
+        continue;
+      }
+      ThrowSys(env, "bind(AF_XDP, ifindex=" + std::to_string(ifindex_) + ", queue=" + std::to_string(queue_) +
+                        (sharedFd >= 0 ? ", XDP_SHARED_UMEM fd=" + std::to_string(sharedFd) : std::string(", XDP_COPY")) + ")", err);
+    }
+    if (mapFd >= 0) {
+      // A dup of the map fd: the socket removes its key at close even after the program object
+      // closed its own fds (whose numbers may have been reused by then).
+      mapFd_ = fcntl(mapFd, F_DUPFD_CLOEXEC, 0);
+      if (mapFd_ < 0) ThrowSys(env, "fcntl(F_DUPFD_CLOEXEC, xskMapFd=" + std::to_string(mapFd) + ")", errno);
+      uint32_t key = queue_;
+      uint32_t value = static_cast<uint32_t>(fd_);
+      bpf_attr a;
+      memset(&a, 0, sizeof a);
+      a.map_fd = static_cast<uint32_t>(mapFd_);
+      a.key = reinterpret_cast<uint64_t>(&key);
+      a.value = reinterpret_cast<uint64_t>(&value);
+      a.flags = BPF_ANY;
+      if (Bpf(BPF_MAP_UPDATE_ELEM, &a) < 0) ThrowSys(env, "bpf(BPF_MAP_UPDATE_ELEM, XSKMAP fd=" + std::to_string(mapFd) + ", key=" + std::to_string(queue_) + ")", errno);
+      mapSet_ = true;
+    }
+    // A slot in the UMEM: chunk owners name it.
+    slot_ = 0;
+    while (slot_ < u.slots.size() && u.slots[slot_] != nullptr) slot_++;
+    if (slot_ == u.slots.size()) u.slots.push_back(nullptr);
+    u.slots[slot_] = this;
+    u.open++;
+    registered_ = true;
+    TopUpFill();
+  }
+
+  // Back to the state before the constructor: key out of the XSKMAP, rings unmapped, fd closed, and
+  // every chunk this socket had (fill ring, transmit in flight, held by JS) back on the free stack.
+  void Teardown() {
+    if (mapSet_) {
+      uint32_t key = queue_;
+      bpf_attr a;
+      memset(&a, 0, sizeof a);
+      a.map_fd = static_cast<uint32_t>(mapFd_);
+      a.key = reinterpret_cast<uint64_t>(&key);
+      Bpf(BPF_MAP_DELETE_ELEM, &a);
+      mapSet_ = false;
+    }
+    if (mapFd_ >= 0) close(mapFd_);
+    mapFd_ = -1;
+    rx_.Unmap();
+    tx_.Unmap();
+    fill_.Unmap();
+    comp_.Unmap();
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    if (registered_ && umem_) {
+      UmemCore& u = *umem_;
+      for (uint32_t c = 0; c < u.chunkCount; c++) {
+        if (u.state[c] != kFree && u.owner[c] == slot_) u.Free(c);
+      }
+      u.slots[slot_] = nullptr;
+      u.open--;
+      registered_ = false;
+    }
+    held_.clear();
+  }
+
+  void CheckOpen(Napi::Env env, const char* what) {
+    if (fd_ < 0) throw Napi::Error::New(env, std::string("XdpSocket.") + what + ": socket is closed");
+  }
+
+  Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+  Napi::Value GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
+  Napi::Value GetQueue(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), queue_); }
+  Napi::Value GetTxShed(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(txShed_)); }
+
+  // This socket's share of the free chunks in its fill ring: chunkCount / (2 × sockets), so that
+  // half the UMEM stays free for copies and for the chunks JS holds.
+  void TopUpFill() {
+    UmemCore& u = *umem_;
+    uint32_t quota = u.chunkCount / (2 * (u.open > 0 ? u.open : 1));
+    if (inFill_ >= quota || u.freeStack.empty()) return;
+    uint32_t prod = *fill_.producer;
+    uint32_t room = fill_.size - (prod - __atomic_load_n(fill_.consumer, __ATOMIC_ACQUIRE));
+    uint32_t n = quota - inFill_;
+    if (n > room) n = room;
+    if (n > u.freeStack.size()) n = static_cast<uint32_t>(u.freeStack.size());
+    uint64_t* ring = reinterpret_cast<uint64_t*>(fill_.descs);
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t c = u.freeStack.back();
+      u.freeStack.pop_back();
+      u.state[c] = kFill;
+      u.owner[c] = static_cast<uint16_t>(slot_);
+      ring[(prod + i) & fill_.mask] = static_cast<uint64_t>(c) * u.chunkSize;
+    }
+    __atomic_store_n(fill_.producer, prod + n, __ATOMIC_RELEASE);
+    inFill_ += n;
+  }
+
+  // Completions: chunks whose transmit is done (the kernel copied them into an skb, which in copy
+  // mode is freed before the completion is posted) go back to the free stack.
+  void ReapCompletions() {
+    UmemCore& u = *umem_;
+    uint32_t cons = *comp_.consumer;
+    uint32_t prod = __atomic_load_n(comp_.producer, __ATOMIC_ACQUIRE);
+    if (cons == prod) return;
+    const uint64_t* ring = reinterpret_cast<const uint64_t*>(comp_.descs);
+    for (uint32_t i = cons; i != prod; i++) {
+      uint64_t c = ring[i & comp_.mask] / u.chunkSize;
+      if (c < u.chunkCount && u.state[c] == kTx && u.owner[c] == slot_) u.Free(static_cast<uint32_t>(c));
+    }
+    __atomic_store_n(comp_.consumer, prod, __ATOMIC_RELEASE);
+  }
+
+  bool TxPending() const { return __atomic_load_n(tx_.consumer, __ATOMIC_ACQUIRE) != *tx_.producer; }
+
+  // Frames the kernel handed over with CHECKSUM_PARTIAL. Generic XDP runs after the veth (or tap)
+  // transmit of a local sender that left the TCP/UDP checksum to "hardware": the field holds the
+  // folded pseudo-header sum, not the checksum, and nothing in the XDP frame says so (the skb's
+  // ip_summed is lost on the way into the UMEM). Forwarded as it is, the real server drops the
+  // segment. A frame whose field does not verify but equals the pseudo-header sum is that case:
+  // complete it here. A frame that is simply wrong is left alone (the receiver drops it, as it
+  // would have without us). Returns TP_STATUS_CSUM_VALID when the checksum is (now) good.
+  uint32_t FixChecksum(uint8_t* p, uint32_t len) {
+    if (len < 34 || p[12] != 0x08 || p[13] != 0x00) return 0;
+    const uint8_t* ip = p + 14;
+    uint32_t ihl = (ip[0] & 0x0f) * 4u;
+    if ((ip[0] >> 4) != 4 || ihl < 20) return 0;
+    uint32_t tot = (static_cast<uint32_t>(ip[2]) << 8) | ip[3];
+    if (tot < ihl || 14 + tot > len) return 0;
+    if (((ip[6] & 0x3f) | ip[7]) != 0) return 0;  // a fragment: no whole L4 datagram here
+    uint8_t proto = ip[9];
+    uint32_t l4len = tot - ihl;
+    uint32_t at;
+    if (proto == IPPROTO_TCP && l4len >= 20) at = 16;
+    else if (proto == IPPROTO_UDP && l4len >= 8) at = 6;
+    else return 0;
+    uint8_t* l4 = p + 14 + ihl;
+    if (proto == IPPROTO_UDP) {
+      // UDP's checksum covers its own length field's bytes, which may be fewer than the IP payload.
+      uint32_t ulen = (static_cast<uint32_t>(l4[4]) << 8) | l4[5];
+      if (ulen < 8 || ulen > l4len) return 0;
+      l4len = ulen;
+    }
+    uint16_t field;
+    memcpy(&field, l4 + at, 2);
+    if (proto == IPPROTO_UDP && field == 0) return 0;  // UDP without a checksum
+    uint64_t pseudo = SumBytes(ip + 12, 8, 0);
+    uint16_t tail[2] = {htons(proto), htons(static_cast<uint16_t>(l4len))};
+    pseudo = SumBytes(reinterpret_cast<const uint8_t*>(tail), 4, pseudo);
+    if (Fold(SumBytes(l4, l4len, pseudo)) == 0xffff) return TP_STATUS_CSUM_VALID;
+    uint16_t ps = Fold(pseudo);
+    // Ones-complement has two zeros: 0x0000 and 0xffff stand for the same sum.
+    bool partial = field == ps || (ps == 0xffff && field == 0) || (ps == 0 && field == 0xffff);
+    if (!partial) {
+      csumBad_++;
+      return 0;
+    }
+    memset(l4 + at, 0, 2);
+    uint16_t sum = static_cast<uint16_t>(~Fold(SumBytes(l4, l4len, pseudo)));
+    if (proto == IPPROTO_UDP && sum == 0) sum = 0xffff;  // 0 means "no checksum" for UDP
+    memcpy(l4 + at, &sum, 2);
+    csumCompleted_++;
+    return TP_STATUS_CSUM_VALID;
+  }
+
+  // rx(desc, maxFrames): the received frames, PacketSocket.rx's descriptor format; offsets are into
+  // umem.buffer. Reaps this socket's completions and refills its fill ring first and after.
+  Napi::Value Rx(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "rx");
+    size_t cells;
+    uint32_t* desc = Cells32(env, info.Length() > 0 ? info[0] : env.Undefined(), &cells, "XdpSocket.rx: desc");
+    uint32_t max = static_cast<uint32_t>(cells / kFrameStride);
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      uint32_t want = static_cast<uint32_t>(IntArg(info, 1, "XdpSocket.rx: maxFrames", 0, UINT32_MAX));
+      if (want > max) ThrowRange(env, "XdpSocket.rx: maxFrames " + std::to_string(want) + " needs " + std::to_string(static_cast<uint64_t>(want) * kFrameStride) + " cells, desc has " + std::to_string(cells));
+      max = want;
+    }
+    UmemCore& u = *umem_;
+    ReapCompletions();
+    if (TxPending()) Kick(1);  // frames an earlier send() left queued
+    uint32_t prod = __atomic_load_n(rx_.producer, __ATOMIC_ACQUIRE);
+    uint32_t avail = prod - rxCons_;
+    uint32_t n = avail < max ? avail : max;
+    const xdp_desc* ring = reinterpret_cast<const xdp_desc*>(rx_.descs);
+    for (uint32_t i = 0; i < n; i++) {
+      const xdp_desc& x = ring[(rxCons_ + i) & rx_.mask];
+      uint64_t addr = x.addr;
+      uint32_t len = x.len;
+      uint32_t c = static_cast<uint32_t>(addr / u.chunkSize);
+      if (c < u.chunkCount && u.state[c] == kFill) inFill_--;
+      u.state[c] = kHeld;
+      u.owner[c] = static_cast<uint16_t>(slot_);
+      held_.push_back(c);
+      uint8_t* frame = u.base + addr;
+      // The worker reads a virtio_net_hdr in front of AF_PACKET frames: all zero says "no
+      // offloads", the truth for a frame that came through XDP (the headroom has the room).
+      memset(frame - 10, 0, 10);
+      uint32_t* d = desc + static_cast<size_t>(i) * kFrameStride;
+      d[kFrameOffset] = static_cast<uint32_t>(addr);
+      d[kFrameCaplen] = len;
+      d[kFrameWirelen] = len;
+      d[kFrameStatus] = TP_STATUS_USER | FixChecksum(frame, len);
+      d[kFrameVlanTci] = 0;
+      d[kFrameVlanTpid] = 0;
+      d[kFramePkttype] = PACKET_HOST;
+      d[kFrameIfindex] = static_cast<uint32_t>(ifindex_);
+    }
+    rxCons_ += n;
+    __atomic_store_n(rx_.consumer, rxCons_, __ATOMIC_RELEASE);
+    TopUpFill();
+    return Napi::Number::New(env, n);
+  }
+
+  // release(): every chunk rx() returned since the last release that send() did not take goes back
+  // to the free stack (and from there into fill rings).
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "release");
+    UmemCore& u = *umem_;
+    uint32_t n = 0;
+    for (uint32_t c : held_) {
+      if (u.state[c] == kHeld && u.owner[c] == slot_) {
+        u.Free(c);
+        n++;
+      }
+    }
+    held_.clear();
+    TopUpFill();
+    return Napi::Number::New(env, n);
+  }
+
+  // sendto() kicks: in copy mode each one makes the kernel send at most a batch (32) of the TX ring
+  // (xsk_generic_xmit), so kick while descriptors are left, at most `limit` times. EAGAIN (the
+  // device queue full), ENOBUFS and EBUSY stop the kicks; the frames stay queued for the next one.
+  void Kick(uint32_t limit) {
+    for (uint32_t k = 0; k < limit && TxPending(); k++) {
+      if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) continue;
+      int err = errno;
+      if (err == EINTR) continue;
+      lastTxErrno_ = err;
+      break;
+    }
+  }
+
+  // send(buffer, offsets, lengths, count): PacketSocket.send's contract. A frame that lies in one
+  // chunk this UMEM's sockets handed to JS (HELD) goes out from there, without a copy; any other
+  // frame is copied into a free chunk. Returns how many frames were queued.
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "send");
+    if (info.Length() < 4) ThrowType(env, "XdpSocket.send(buffer, offsets, lengths, count): 4 arguments expected");
+    Bytes buf = BytesOf(env, info[0], "XdpSocket.send: buffer");
+    size_t nOff, nLen;
+    const uint32_t* off = Cells32(env, info[1], &nOff, "XdpSocket.send: offsets");
+    const uint32_t* len = Cells32(env, info[2], &nLen, "XdpSocket.send: lengths");
+    uint32_t count = static_cast<uint32_t>(IntArg(info, 3, "XdpSocket.send: count", 0, UINT32_MAX));
+    if (count > nOff || count > nLen) {
+      ThrowRange(env, "XdpSocket.send: count " + std::to_string(count) + " exceeds offsets (" + std::to_string(nOff) + ") or lengths (" + std::to_string(nLen) + ")");
+    }
+    for (uint32_t i = 0; i < count; i++) {
+      if (len[i] == 0 || static_cast<uint64_t>(off[i]) + len[i] > buf.len) {
+        ThrowRange(env, "XdpSocket.send: frame " + std::to_string(i) + " (offset " + std::to_string(off[i]) + ", length " + std::to_string(len[i]) + ") is outside the buffer of " + std::to_string(buf.len) + " bytes");
+      }
+    }
+    UmemCore& u = *umem_;
+    ReapCompletions();
+    const bool inUmem = buf.data >= u.base && buf.data + buf.len <= u.base + u.len;
+    const uint64_t bufAt = inUmem ? static_cast<uint64_t>(buf.data - u.base) : 0;
+    const uint32_t room = u.chunkSize - u.headroom;
+    uint32_t prod = *tx_.producer;
+    const uint32_t cons = __atomic_load_n(tx_.consumer, __ATOMIC_ACQUIRE);
+    xdp_desc* ring = reinterpret_cast<xdp_desc*>(tx_.descs);
+    uint32_t queued = 0;
+    for (uint32_t i = 0; i < count; i++) {
+      if (prod - cons == tx_.size) {
+        txShed_ += count - i;  // TX ring full
+        break;
+      }
+      uint64_t addr;
+      if (inUmem) {
+        addr = bufAt + off[i];
+        uint32_t c = static_cast<uint32_t>(addr / u.chunkSize);
+        if ((addr + len[i] - 1) / u.chunkSize == c && u.state[c] == kHeld) {
+          u.state[c] = kTx;
+          u.owner[c] = static_cast<uint16_t>(slot_);
+          xdp_desc& d = ring[prod & tx_.mask];
+          d.addr = addr;
+          d.len = len[i];
+          d.options = 0;
+          prod++;
+          queued++;
+          continue;
+        }
+      }
+      if (len[i] > room) {
+        txDropped_++;
+        continue;
+      }
+      if (u.freeStack.empty()) {
+        txShed_ += count - i;  // no chunk to copy into
+        break;
+      }
+      uint32_t c = u.freeStack.back();
+      u.freeStack.pop_back();
+      u.state[c] = kTx;
+      u.owner[c] = static_cast<uint16_t>(slot_);
+      addr = static_cast<uint64_t>(c) * u.chunkSize + u.headroom;
+      memmove(u.base + addr, buf.data + off[i], len[i]);
+      txCopied_++;
+      xdp_desc& d = ring[prod & tx_.mask];
+      d.addr = addr;
+      d.len = len[i];
+      d.options = 0;
+      prod++;
+      queued++;
+    }
+    __atomic_store_n(tx_.producer, prod, __ATOMIC_RELEASE);
+    Kick(count / 16 + 4);
+    return Napi::Number::New(env, queued);
+  }
+
+  // stats(): the kernel's XDP_STATISTICS (totals since bind) and this socket's own counters.
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "stats");
+    xdp_statistics st;
+    memset(&st, 0, sizeof st);
+    socklen_t sl = sizeof st;
+    if (getsockopt(fd_, SOL_XDP, XDP_STATISTICS, &st, &sl) < 0) ThrowSys(env, "getsockopt(SOL_XDP, XDP_STATISTICS)", errno);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("rxDropped", Napi::Number::New(env, static_cast<double>(st.rx_dropped)));
+    o.Set("rxInvalid", Napi::Number::New(env, static_cast<double>(st.rx_invalid_descs)));
+    o.Set("rxRingFull", Napi::Number::New(env, static_cast<double>(st.rx_ring_full)));
+    o.Set("fillRingEmpty", Napi::Number::New(env, static_cast<double>(st.rx_fill_ring_empty_descs)));
+    o.Set("txInvalid", Napi::Number::New(env, static_cast<double>(st.tx_invalid_descs)));
+    o.Set("txRingEmpty", Napi::Number::New(env, static_cast<double>(st.tx_ring_empty_descs)));
+    o.Set("txDropped", Napi::Number::New(env, static_cast<double>(txDropped_)));
+    o.Set("txShed", Napi::Number::New(env, static_cast<double>(txShed_)));
+    o.Set("txCopied", Napi::Number::New(env, static_cast<double>(txCopied_)));
+    o.Set("csumCompleted", Napi::Number::New(env, static_cast<double>(csumCompleted_)));
+    o.Set("csumBad", Napi::Number::New(env, static_cast<double>(csumBad_)));
+    o.Set("lastTxError", lastTxErrno_ ? Napi::Value(Napi::String::New(env, ErrnoName(lastTxErrno_))) : env.Null());
+    return o;
+  }
+
+  Napi::Value TakeError(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "takeError");
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) ThrowSys(env, "getsockopt(SOL_SOCKET, SO_ERROR)", errno);
+    return err != 0 ? Napi::Value(Napi::String::New(env, ErrnoName(err))) : env.Null();
+  }
+
+  // wait(timeoutMs): true when rx() has something (at once if the RX ring has a descriptor).
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env, "wait");
+    int timeoutMs = static_cast<int>(IntArg(info, 0, "XdpSocket.wait: timeoutMs", 0, INT32_MAX));
+    if (RxReady()) return Napi::Boolean::New(env, true);
+    PollOne(env, fd_, POLLIN, timeoutMs, "AF_XDP");
+    return Napi::Boolean::New(env, RxReady());
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Teardown();
+    if (!umemRef_.IsEmpty()) umemRef_.Reset();
+    return info.Env().Undefined();
+  }
+
+  friend struct UmemCore;
+  std::shared_ptr<UmemCore> umem_;
+  Napi::ObjectReference umemRef_;  // keeps the XdpUmem (and its ArrayBuffer) alive while open
+  int fd_ = -1;
+  int ifindex_ = 0;
+  uint32_t queue_ = 0;
+  int mapFd_ = -1;
+  bool mapSet_ = false;
+  bool registered_ = false;
+  size_t slot_ = 0;
+  XskRing rx_, tx_, fill_, comp_;
+  uint32_t rxCons_ = 0;
+  uint32_t inFill_ = 0;
+  std::vector<uint32_t> held_;
+  uint64_t txDropped_ = 0;
+  uint64_t txShed_ = 0;
+  uint64_t txCopied_ = 0;  // frames send() copied into a chunk (not a HELD chunk sent in place)
+  uint64_t csumCompleted_ = 0;
+  uint64_t csumBad_ = 0;
+  int lastTxErrno_ = 0;
+};
+
+int UmemCore::SharedFd() const {
+  for (XdpSocket* s : slots) {
+    if (s != nullptr && s->fd_ >= 0) return s->fd_;
+  }
+  return -1;
+}
+
+}  // namespace uvs_xdp
+
+namespace uvs_xdp {
+
+Napi::Function DefineUmem(Napi::Env env) { return XdpUmem::Define(env); }
+
+Napi::Function DefineSocket(Napi::Env env) { return XdpSocket::Define(env); }
+
+XdpSocket* AsSocket(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject()) return nullptr;
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, v, &kXdpSocketTag, &tagged) != napi_ok || !tagged) return nullptr;
+  return XdpSocket::Unwrap(v.As<Napi::Object>());
+}
+
+bool IsOpen(const XdpSocket* s) { return s->Open(); }
+bool RxReady(const XdpSocket* s) { return s->RxReady(); }
+
+}  // namespace uvs_xdp
