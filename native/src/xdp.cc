@@ -243,6 +243,11 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   if (!Present(o, "maxFrame") || !Present(o, "mapEntries")) ThrowType(env, "xdpAttach: options maxFrame and mapEntries are required");
   uint32_t maxFrame = static_cast<uint32_t>(OptInt(o, W, "maxFrame", 0, 34, 65535));
   uint32_t mapEntries = static_cast<uint32_t>(OptInt(o, W, "mapEntries", 0, 1, 1 << 24));
+  // mode 'generic' (default): after the kernel built its skb, on any device; 'native': in the
+  // driver, before GRO, where the driver supports it (veth does, and then turns its peer's
+  // TSO/GSO off, so the program sees wire-sized frames only).
+  std::string mode = Present(o, "mode") ? o.Get("mode").As<Napi::String>().Utf8Value() : "generic";
+  if (mode != "generic" && mode != "native") ThrowType(env, "xdpAttach: option mode '" + mode + "' is not generic or native");
 
   auto fds = std::make_shared<ProgramFds>();
   fds->xsks = MapCreate(env, BPF_MAP_TYPE_XSKMAP, "uvs_xsks", 4, 64);
@@ -256,11 +261,11 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   a.link_create.prog_fd = static_cast<uint32_t>(fds->prog);
   a.link_create.target_ifindex = static_cast<uint32_t>(ifindex);
   a.link_create.attach_type = BPF_XDP;
-  a.link_create.flags = XDP_FLAGS_SKB_MODE;
+  a.link_create.flags = mode == "native" ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
   fds->link = static_cast<int>(Bpf(BPF_LINK_CREATE, &a));
   if (fds->link < 0) {
-    // EBUSY: another program (or link) is on the device already.
-    ThrowSys(env, "bpf(BPF_LINK_CREATE, XDP generic, ifindex=" + std::to_string(ifindex) + ")", errno);
+    // EBUSY: another program (or link) is on the device already; EOPNOTSUPP (native): the driver has no XDP.
+    ThrowSys(env, "bpf(BPF_LINK_CREATE, XDP " + mode + ", ifindex=" + std::to_string(ifindex) + ")", errno);
   }
 
   Napi::Object r = Napi::Object::New(env);

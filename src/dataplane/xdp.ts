@@ -82,7 +82,7 @@ export class XdpPrograms {
       if (this.attached.has(i.ifindex)) continue;
       let prog: XdpProgram;
       try {
-        prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: XDP_MAX_FRAME, mapEntries: XDP_MAP_ENTRIES });
+        prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: XDP_MAX_FRAME, mapEntries: XDP_MAP_ENTRIES, mode: process.env['UVS_XDP_MODE'] === 'native' ? 'native' : 'generic' });
       } catch (err) {
         throw new Error(`--io xdp: cannot attach the XDP program to ${i.ifname}: ${(err as Error).message}`);
       }

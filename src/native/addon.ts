@@ -318,6 +318,11 @@ export interface XdpAttachOptions {
   maxFrame: number;
   /** max_entries of dsts and srcs. */
   mapEntries: number;
+  /**
+   * 'generic' (default): XDP_FLAGS_SKB_MODE, after the kernel built its skb (and after GRO), on any
+   * device; 'native': XDP_FLAGS_DRV_MODE, in the driver before GRO, where the driver supports it.
+   */
+  mode?: 'generic' | 'native';
 }
 
 export interface XdpUmemOptions {
