@@ -47,9 +47,20 @@ export const XDP_MAX_FRAME = XDP_CHUNK_SIZE - XDP_HEADROOM - KERNEL_HEADROOM;
  */
 export const XDP_MAP_ENTRIES = 65536;
 
+/**
+ * The longest frame the program on an interface of this MTU redirects: what a chunk holds, and no
+ * more than a whole frame of the MTU. A longer one is a GRO or GSO aggregate (generic mode runs
+ * after GRO, and a local sender's TSO frames arrive unsegmented on veth): only the ring carries
+ * its virtio_net_hdr, which says how to segment it again.
+ */
+export function xdpMaxFrame(mtu: number): number {
+  return Math.min(XDP_MAX_FRAME, mtu + 14);
+}
+
 interface Attached {
   name: string;
   mac: string;
+  mtu: number;
   prog: XdpProgram;
 }
 
@@ -67,13 +78,14 @@ export class XdpPrograms {
 
   /**
    * Attaches the program to each of `ifaces` that has none of ours yet (filled with the current
-   * addresses), and detaches it from the interfaces no longer captured or whose MAC changed.
+   * addresses), and detaches it from the interfaces no longer captured or whose MAC or MTU changed.
    * Throws (naming the interface) when an attach fails; the interfaces done so far stay attached.
    */
   sync(ifaces: readonly InterfaceInfo[]): void {
     for (const [index, a] of this.attached) {
       const now = ifaces.find((i) => i.ifindex === index);
-      if (now === undefined || now.mac !== a.mac || now.ifname !== a.name) {
+      // The MAC and the longest frame are baked into the program: a change needs a new one.
+      if (now === undefined || now.mac !== a.mac || now.ifname !== a.name || now.mtu !== a.mtu) {
         a.prog.close();
         this.attached.delete(index);
       }
@@ -82,11 +94,11 @@ export class XdpPrograms {
       if (this.attached.has(i.ifindex)) continue;
       let prog: XdpProgram;
       try {
-        prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: XDP_MAX_FRAME, mapEntries: XDP_MAP_ENTRIES, mode: process.env['UVS_XDP_MODE'] === 'native' ? 'native' : 'generic' });
+        prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: xdpMaxFrame(i.mtu), mapEntries: XDP_MAP_ENTRIES, mode: process.env['UVS_XDP_MODE'] === 'native' ? 'native' : 'generic' });
       } catch (err) {
         throw new Error(`--io xdp: cannot attach the XDP program to ${i.ifname}: ${(err as Error).message}`);
       }
-      const a = { name: i.ifname, mac: i.mac, prog };
+      const a = { name: i.ifname, mac: i.mac, mtu: i.mtu, prog };
       this.attached.set(i.ifindex, a);
       for (const d of this.dsts) this.put(a, a.prog.dstsFd, d, true);
       for (const s of this.srcs) this.put(a, a.prog.srcsFd, s, true);

@@ -4,7 +4,7 @@
 // (test/netns/native-xdp.test.ts, test/netns/xdp.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { XdpPrograms, XDP_MAX_FRAME, XDP_MAP_ENTRIES } from '../../src/dataplane/xdp';
+import { XdpPrograms, XDP_MAX_FRAME, XDP_MAP_ENTRIES, xdpMaxFrame } from '../../src/dataplane/xdp';
 import type { InterfaceInfo } from '../../src/dataplane/netinfo';
 import type { NativeAddon, XdpProgram } from '../../src/native/addon';
 import { memoryLogger } from '../../src/runtime/log';
@@ -55,7 +55,7 @@ test('each captured interface gets one program; its maps hold the VIPs and NAT s
   const f = fakeAddon();
   const x = new XdpPrograms(memoryLogger(), f.addon);
   x.sync([iface(2, 'uvs0', '02:00:00:00:00:01')]);
-  assert.deepEqual(f.attachCalls, [{ ifindex: 2, mac: '02:00:00:00:00:01', maxFrame: XDP_MAX_FRAME, mapEntries: XDP_MAP_ENTRIES }]);
+  assert.deepEqual(f.attachCalls, [{ ifindex: 2, mac: '02:00:00:00:00:01', maxFrame: 1514, mapEntries: XDP_MAP_ENTRIES, mode: 'generic' }]);
   x.setHosts([VIP, VIP2], [RS]);
   const p2 = f.attached.get(2)!.prog;
   assert.deepEqual([...f.maps.get(p2.dstsFd)!.keys].sort(), [VIP, VIP2].sort());
@@ -83,6 +83,10 @@ test('an interface that goes, or whose MAC changes, loses its program; close() d
   const first3 = f.attached.get(3)!;
   x.sync([iface(3, 'uvs1', '02:00:00:00:00:09')]);
   assert.equal(first3.closed, true, 'the old program (old MAC baked in) is detached');
+  const second3 = f.attached.get(3)!;
+  x.sync([{ ...iface(3, 'uvs1', '02:00:00:00:00:09'), mtu: 1400 }]);
+  assert.equal(second3.closed, true, 'an MTU change: the longest frame is baked in too');
+  assert.equal((f.attachCalls.at(-1) as { maxFrame: number }).maxFrame, 1414);
   assert.equal(f.attached.get(3)!.mac, '02:00:00:00:00:09', 'and one with the new MAC attached');
   assert.equal(x.xsksFd(2), undefined, 'uvs0 is no longer captured');
   const now3 = f.attached.get(3)!;
@@ -104,4 +108,10 @@ test('an attach that fails names the interface; a full map is logged once and ch
   const warnings = log.lines.filter((l) => /XDP program's map failed/.test(l));
   assert.equal(warnings.length, 1, `logged once: ${log.lines.join('\n')}`);
   assert.match(warnings[0]!, /uvs0: adding 10\.0\.0\.10[12] .*E2BIG.*through the AF_PACKET ring/);
+});
+
+test('the program redirects whole frames of the MTU at most (longer ones are aggregates for the ring), within a chunk', () => {
+  assert.equal(xdpMaxFrame(1500), 1514);
+  assert.equal(xdpMaxFrame(1280), 1294);
+  assert.equal(xdpMaxFrame(9000), XDP_MAX_FRAME, 'jumbo frames longer than a chunk holds go through the ring');
 });
