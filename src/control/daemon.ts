@@ -341,6 +341,7 @@ export class Daemon implements DaemonHost {
       io: pcap ? 'pcap' : this.options.io === 'xdp' ? 'xdp' : 'ring',
       workers: pcap ? 1 : this.options.workers,
       fanout: this.options.fanout,
+      xdpMode: this.options.xdpMode,
       busyPollUs: this.options.busyPollUs,
       busyPollMaxUs: this.options.busyPollMaxUs,
       ifaces: this.options.ifaces,

@@ -57,6 +57,9 @@ export interface UvsdOptions {
   /** keepalived options uvsd accepts without a job for them: one line each, logged at start. */
   notes: string[];
   io: IoBackend;
+  /** --xdp-mode: how --io xdp attaches its XDP programs (generic: after the kernel's skb and GRO,
+   *  any device; native: in the driver, before GRO). */
+  xdpMode: 'generic' | 'native';
   /** --iface IF, repeatable; empty = chosen from the configuration (docs/architecture.md, "Which interfaces"). */
   ifaces: string[];
   workers: number;
@@ -180,6 +183,8 @@ uvsd's options:
       --log-journal            log to stderr with <N> level prefixes (default under systemd)
       --io ring|xdp|pcap|none  packet I/O backend (default ring; xdp: AF_XDP beside the rings;
                                none: control plane only)
+      --xdp-mode MODE          with --io xdp: generic (default; any device) or native (in the
+                               driver, before GRO: needs driver support)
       --iface IF               capture on IF; repeatable (default: from the configuration)
       --workers N              data-plane worker threads (default: number of CPUs - 1, at least 1)
       --fanout MODE            how frames are spread over the workers: hash (default; a flow stays
@@ -282,6 +287,7 @@ const SPECS: Spec[] = [
   { long: 'debug', short: '', arg: 'optional' },
   { long: 'no-mem-check', short: '', arg: 'none' },
   { long: 'io', short: '', arg: 'required' },
+  { long: 'xdp-mode', short: '', arg: 'required' },
   { long: 'iface', short: '', arg: 'required' },
   { long: 'workers', short: '', arg: 'required' },
   { long: 'conn-max', short: '', arg: 'required' },
@@ -322,7 +328,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     configTestLog: null, logDetail: false, logFacility: LOG_DAEMON, noSyslog: false, logJournal: false,
     vrrpOnly: false, checkOnly: false, pidFile: null, vrrpPidFile: null, checkersPidFile: null, configId: null,
     umask: null, signum: null, dontRespawn: false, notes: [],
-    io: 'ring', ifaces: [],
+    io: 'ring', xdpMode: 'generic', ifaces: [],
     workers: defaultWorkers(), fanout: 'hash', busyPollUs: DEFAULT_BUSY_POLL_US, busyPollMaxUs: DEFAULT_BUSY_POLL_MAX_US, connMax: DEFAULT_CONN_MAX, connDefense: {}, sysctlFile: null,
     svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, metrics: null, metricsTextfile: null, connState: null,
     help: false, version: false,
@@ -451,6 +457,10 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
       if (!o.ifaces.includes(v)) o.ifaces.push(v);
       break;
     case 'workers': o.workers = positiveInt('--workers', v, MAX_WORKERS); break;
+    case 'xdp-mode':
+      if (v !== 'generic' && v !== 'native') throw new UvsdUsageError(`--xdp-mode: "${v}" is not one of generic, native`);
+      o.xdpMode = v;
+      break;
     case 'fanout':
       if (!FANOUT_CHOICES.includes(v as FanoutChoice)) throw new UvsdUsageError(`--fanout: "${v}" is not one of ${FANOUT_CHOICES.join(', ')}`);
       o.fanout = v as FanoutChoice;

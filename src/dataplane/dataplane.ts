@@ -82,6 +82,8 @@ export interface DataPlaneOptions {
    * on the main thread.
    */
   io?: 'ring' | 'xdp' | 'pcap';
+  /** With io 'xdp': how the XDP programs attach (uvsd --xdp-mode; default 'generic'). */
+  xdpMode?: 'generic' | 'native';
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
   ifaces: string[];
   /** Follow interfaces that come and go (default true; see link-watch.ts). */
@@ -327,7 +329,7 @@ export class DataPlane {
 
   /** --io xdp: the programs on the chosen interfaces, and a word on workers without a queue. */
   private startXdp(): void {
-    this.xdp = new XdpPrograms(this.opts.log);
+    this.xdp = new XdpPrograms(this.opts.log, this.opts.xdpMode ?? 'generic');
     this.xdp.sync(this.ifaces);
     const native = loadNative();
     for (const i of this.ifaces) {

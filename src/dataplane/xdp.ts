@@ -72,7 +72,7 @@ export class XdpPrograms {
   private srcs = new Set<number>();
   private fullWarned = false;
 
-  constructor(private readonly log: Logger, native?: NativeAddon) {
+  constructor(private readonly log: Logger, private readonly mode: 'generic' | 'native' = 'generic', native?: NativeAddon) {
     this.native = native ?? loadNative();
   }
 
@@ -94,7 +94,7 @@ export class XdpPrograms {
       if (this.attached.has(i.ifindex)) continue;
       let prog: XdpProgram;
       try {
-        prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: xdpMaxFrame(i.mtu), mapEntries: XDP_MAP_ENTRIES, mode: process.env['UVS_XDP_MODE'] === 'native' ? 'native' : 'generic' });
+        prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: xdpMaxFrame(i.mtu), mapEntries: XDP_MAP_ENTRIES, mode: this.mode });
       } catch (err) {
         throw new Error(`--io xdp: cannot attach the XDP program to ${i.ifname}: ${(err as Error).message}`);
       }

@@ -53,7 +53,7 @@ const RS = toIpv4Int('10.0.1.2');
 
 test('each captured interface gets one program; its maps hold the VIPs and NAT sources, also when attached later', () => {
   const f = fakeAddon();
-  const x = new XdpPrograms(memoryLogger(), f.addon);
+  const x = new XdpPrograms(memoryLogger(), 'generic', f.addon);
   x.sync([iface(2, 'uvs0', '02:00:00:00:00:01')]);
   assert.deepEqual(f.attachCalls, [{ ifindex: 2, mac: '02:00:00:00:00:01', maxFrame: 1514, mapEntries: XDP_MAP_ENTRIES, mode: 'generic' }]);
   x.setHosts([VIP, VIP2], [RS]);
@@ -78,7 +78,7 @@ test('each captured interface gets one program; its maps hold the VIPs and NAT s
 
 test('an interface that goes, or whose MAC changes, loses its program; close() detaches all', () => {
   const f = fakeAddon();
-  const x = new XdpPrograms(memoryLogger(), f.addon);
+  const x = new XdpPrograms(memoryLogger(), 'generic', f.addon);
   x.sync([iface(2, 'uvs0', '02:00:00:00:00:01'), iface(3, 'uvs1', '02:00:00:00:00:02')]);
   const first3 = f.attached.get(3)!;
   x.sync([iface(3, 'uvs1', '02:00:00:00:00:09')]);
@@ -98,7 +98,7 @@ test('an interface that goes, or whose MAC changes, loses its program; close() d
 test('an attach that fails names the interface; a full map is logged once and changes nothing else', () => {
   const f = fakeAddon({ failAttach: 3, mapCap: 1 });
   const log = memoryLogger();
-  const x = new XdpPrograms(log, f.addon);
+  const x = new XdpPrograms(log, 'generic', f.addon);
   assert.throws(() => x.sync([iface(2, 'uvs0', '02:00:00:00:00:01'), iface(3, 'uvs1', '02:00:00:00:00:02')]), /--io xdp: cannot attach the XDP program to uvs1: EBUSY/);
   assert.ok(x.xsksFd(2) !== undefined, 'the interface done before the failure keeps its program');
   x.setHosts([VIP, VIP2], []);
