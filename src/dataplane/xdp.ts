@@ -96,7 +96,7 @@ export class XdpPrograms {
       try {
         prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: xdpMaxFrame(i.mtu), mapEntries: XDP_MAP_ENTRIES, mode: this.mode });
       } catch (err) {
-        throw new Error(`--io xdp: cannot attach the XDP program to ${i.ifname}: ${(err as Error).message}`);
+        throw new Error(`--io xdp: cannot attach the XDP program to ${i.ifname}: ${(err as Error).message}`, { cause: err });
       }
       const a = { name: i.ifname, mac: i.mac, mtu: i.mtu, prog };
       this.attached.set(i.ifindex, a);
