@@ -34,12 +34,23 @@ inline std::string ErrnoName(int err) {
   throw e;
 }
 
+// A socket's pending error (SO_ERROR, which clears it) as an errno name, or null: the takeError()
+// of PacketSocket and XdpSocket.
+inline Napi::Value TakeSocketError(Napi::Env env, int fd);
+
 [[noreturn]] inline void ThrowType(Napi::Env env, const std::string& msg) {
   throw Napi::TypeError::New(env, msg);
 }
 
 [[noreturn]] inline void ThrowRange(Napi::Env env, const std::string& msg) {
   throw Napi::RangeError::New(env, msg);
+}
+
+inline Napi::Value TakeSocketError(Napi::Env env, int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) ThrowSys(env, "getsockopt(SOL_SOCKET, SO_ERROR)", errno);
+  return err != 0 ? Napi::Value(Napi::String::New(env, ErrnoName(err))) : env.Null();
 }
 
 inline bool Present(const Napi::Object& o, const char* key) {

@@ -670,10 +670,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   Napi::Value TakeError(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env, "takeError");
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) ThrowSys(env, "getsockopt(SOL_SOCKET, SO_ERROR)", errno);
-    return err != 0 ? Napi::Value(Napi::String::New(env, ErrnoName(err))) : env.Null();
+    return TakeSocketError(env, fd_);
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

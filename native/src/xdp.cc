@@ -1018,10 +1018,7 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
   Napi::Value TakeError(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env, "takeError");
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) ThrowSys(env, "getsockopt(SOL_SOCKET, SO_ERROR)", errno);
-    return err != 0 ? Napi::Value(Napi::String::New(env, ErrnoName(err))) : env.Null();
+    return TakeSocketError(env, fd_);
   }
 
   // wait(timeoutMs): true when rx() has something (at once if the RX ring has a descriptor).
