@@ -55,7 +55,7 @@ test('each captured interface gets one program; its maps hold the VIPs and NAT s
   const f = fakeAddon();
   const x = new XdpPrograms(memoryLogger(), f.addon);
   x.sync([iface(2, 'uvs0', '02:00:00:00:00:01')]);
-  assert.deepEqual(f.attachCalls, [{ ifindex: 2, mac: '02:00:00:00:00:01', maxFrame: XDP_MAX_FRAME, mapEntries: XDP_MAP_ENTRIES }]);
+  assert.deepEqual(f.attachCalls, [{ ifindex: 2, mac: '02:00:00:00:00:01', maxFrame: XDP_MAX_FRAME, mapEntries: XDP_MAP_ENTRIES, mode: 'generic' }]);
   x.setHosts([VIP, VIP2], [RS]);
   const p2 = f.attached.get(2)!.prog;
   assert.deepEqual([...f.maps.get(p2.dstsFd)!.keys].sort(), [VIP, VIP2].sort());
