@@ -50,11 +50,11 @@ long Bpf(int cmd, bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof *
 // The kernel puts received data XDP_PACKET_HEADROOM (256) after the UMEM's own headroom in a chunk.
 constexpr uint32_t kXdpPacketHeadroom = 256;
 
-int MapCreate(Napi::Env env, bpf_map_type type, const char* name, uint32_t valueSize, uint32_t entries) {
+int MapCreate(Napi::Env env, bpf_map_type type, const char* name, uint32_t valueSize, uint32_t entries, uint32_t keySize = 4) {
   bpf_attr a;
   memset(&a, 0, sizeof a);
   a.map_type = type;
-  a.key_size = 4;
+  a.key_size = keySize;
   a.value_size = valueSize;
   a.max_entries = entries;
   strncpy(a.map_name, name, sizeof a.map_name - 1);
@@ -110,24 +110,36 @@ struct Asm {
 
 // The steering decision, in the order of the cheapest test first; every "no" is XDP_PASS, so what
 // the program does not take reaches the kernel (and the AF_PACKET ring path) as without it.
-std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int xsks, int dsts, int srcs) {
+//
+// Keeping a flow on one path (ringflows). In generic mode the program sees the skb the kernel
+// built, so a bulk TCP flow arrives as a mix of GSO super-frames (longer than maxFrame: AF_XDP
+// cannot carry them, they pass to the ring) and short segments (which would be redirected). The
+// worker drains the ring and the AF_XDP socket separately, so the two halves of one flow overtake
+// each other. Measured (iperf3 upload through the director, DR, --io xdp, generic mode): the real
+// server counted 974 TcpExtTCPOFOQueue, the client 432 retransmits, and throughput fell from
+// ~10 Gbit/s (--io ring) to 0.6 Gbit/s. So the first too-long frame of a TCP/UDP flow puts the
+// flow's key into the LRU hash ringflows, and every later frame of it passes too: a flow is on
+// AF_XDP until its first super-frame and on the ring after it (one reordering window at the
+// switch, at most). Other protocols (ICMP) are steered frame by frame as before.
+//
+// ringflows key (16 bytes, the fields in network byte order as in the packet):
+//   0 saddr u32 | 4 daddr u32 | 8 sport u16 | 10 dport u16 | 12 protocol u8 | 13 three zero bytes
+// IPv6 would get its own map (ringflows6, 16-byte addresses: a 40-byte key) rather than widen this.
+constexpr uint32_t kFlowKeySize = 16;
+
+std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int xsks, int dsts, int srcs, int ringflows) {
   Asm a;
-  const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R10 = 10;
+  const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R10 = 10;
+  // Stack: fp-4 daddr, fp-8 saddr (the dsts/srcs keys), fp-24..fp-9 the ringflows key, fp-32 its value.
+  const int16_t kKey = -24, kValue = -32;
   a.Mov(R6, R1);                                             // r6 = ctx (r1 is clobbered by calls)
   a.Ld(BPF_W, R7, R6, offsetof(xdp_md, data));               // r7 = data
-  a.Ld(BPF_W, R3, R6, offsetof(xdp_md, data_end));           // r3 = data_end
+  a.Ld(BPF_W, R8, R6, offsetof(xdp_md, data_end));           // r8 = data_end (r6-r9 survive calls)
   // 1. Ethernet + IPv4 header present (this bound is also what lets the verifier allow the loads).
   a.Mov(R4, R7);
   a.AddK(R4, 34);
-  a.JPass(BPF_JMP | BPF_JGT | BPF_X, R4, R3, 0);
-  // 2. Longer than maxFrame (a GSO super-frame from generic XDP, or a frame larger than a chunk
-  // holds): data + maxFrame + 1 <= data_end. Compared as pointers, not by subtracting them: the
-  // verifier allows pkt-pointer against pkt_end comparisons for every user, pointer subtraction
-  // only with CAP_PERFMON.
-  a.Mov(R4, R7);
-  a.AddK(R4, static_cast<int32_t>(maxFrame) + 1);
-  a.JPass(BPF_JMP | BPF_JLE | BPF_X, R4, R3, 0);
-  // 3. Destination MAC is the device's own: a 32-bit and a 16-bit load against immediates in the
+  a.JPass(BPF_JMP | BPF_JGT | BPF_X, R4, R8, 0);
+  // 2. Destination MAC is the device's own: a 32-bit and a 16-bit load against immediates in the
   // CPU's byte order (the loads are native-endian). JMP32: a 64-bit compare would sign-extend the
   // immediate and never match a MAC whose fourth byte is ≥ 0x80.
   uint32_t mac32;
@@ -138,11 +150,11 @@ std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int 
   a.JPass(BPF_JMP32 | BPF_JNE | BPF_K, R4, 0, static_cast<int32_t>(mac32));
   a.Ld(BPF_H, R4, R7, 4);
   a.JPass(BPF_JMP32 | BPF_JNE | BPF_K, R4, 0, mac16);
-  // 4. EtherType IPv4 (VLAN tags, ARP and IPv6 pass; IPv6 would get its own maps and branch here).
+  // 3. EtherType IPv4 (VLAN tags, ARP and IPv6 pass; IPv6 would get its own maps and branch here).
   uint16_t ipv4 = htons(ETH_P_IP);
   a.Ld(BPF_H, R4, R7, 12);
   a.JPass(BPF_JMP32 | BPF_JNE | BPF_K, R4, 0, ipv4);
-  // 5. Version 4, IHL >= 5.
+  // 4. Version 4, IHL >= 5.
   a.Ld(BPF_B, R4, R7, 14);
   a.Mov(R5, R4);
   a.AndK(R5, 0xf0);
@@ -153,8 +165,8 @@ std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int 
   uint16_t fragMask = htons(0x3fff);
   a.Ld(BPF_H, R4, R7, 20);
   a.JPass(BPF_JMP | BPF_JSET | BPF_K, R4, 0, fragMask);
-  // 6. Destination in dsts, else source in srcs (keys: the address as it sits in the packet). Both
-  // keys go on the stack before the first call, which clobbers r1-r5.
+  // 5. Destination in dsts, else source in srcs (keys: the address as it sits in the packet); in
+  // neither: pass. Both keys go on the stack before the first call, which clobbers r1-r5.
   a.Ld(BPF_W, R4, R7, 30);
   a.St(BPF_W, R10, -4, R4);
   a.Ld(BPF_W, R4, R7, 26);
@@ -163,16 +175,76 @@ std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int 
   a.Mov(R2, R10);
   a.AddK(R2, -4);
   a.Call(BPF_FUNC_map_lookup_elem);
-  a.JRedirect(BPF_JMP | BPF_JNE | BPF_K, R0, 0);
+  const size_t toMatched = a.code.size();
+  a.Emit(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, 0);            // hit: on to 6 (patched below)
   a.LdMapFd(R1, srcs);
   a.Mov(R2, R10);
   a.AddK(R2, -8);
   a.Call(BPF_FUNC_map_lookup_elem);
-  a.JRedirect(BPF_JMP | BPF_JNE | BPF_K, R0, 0);
+  a.JPass(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0);
+  a.code[toMatched].off = static_cast<int16_t>(a.code.size() - toMatched - 1);
+  // 6. TCP and UDP get a flow key; anything else goes to 9 (steered by its length alone).
+  a.Ld(BPF_B, R4, R7, 23);                                   // protocol
+  const size_t tcp = a.code.size();
+  a.Emit(BPF_JMP | BPF_JEQ | BPF_K, R4, 0, 0, IPPROTO_TCP);
+  const size_t toOther = a.code.size();
+  a.Emit(BPF_JMP | BPF_JNE | BPF_K, R4, 0, 0, IPPROTO_UDP);  // patched to 9 below
+  a.code[tcp].off = static_cast<int16_t>(a.code.size() - tcp - 1);
+  //    The L4 header at 14 + IHL*4 (IHL*4 bounded by & 0x3c for the verifier); its 4 port bytes
+  //    must be in the frame, else pass.
+  a.Ld(BPF_B, R5, R7, 14);
+  a.Emit(BPF_ALU64 | BPF_LSH | BPF_K, R5, 0, 0, 2);
+  a.AndK(R5, 0x3c);
+  a.Emit(BPF_ALU64 | BPF_ADD | BPF_X, R5, R7, 0, 0);         // r5 = data + IHL*4 (a packet pointer)
+  a.Mov(R3, R5);
+  a.AddK(R3, 14 + 4);
+  a.JPass(BPF_JMP | BPF_JGT | BPF_X, R3, R8, 0);
+  //    The key: saddr and daddr (adjacent in the header, one 8-byte copy), the ports, the protocol
+  //    and three zero bytes.
+  a.Ld(BPF_DW, R3, R7, 26);
+  a.St(BPF_DW, R10, kKey, R3);
+  a.Ld(BPF_W, R3, R5, 14);
+  a.St(BPF_W, R10, kKey + 8, R3);
+  a.MovK(R3, 0);
+  a.St(BPF_W, R10, kKey + 12, R3);
+  a.St(BPF_B, R10, kKey + 12, R4);
+  // 7. Longer than maxFrame (a GSO super-frame from generic XDP, or a frame larger than a chunk
+  // holds): data + maxFrame + 1 <= data_end. Compared as pointers, not by subtracting them: the
+  // verifier allows pkt-pointer against pkt_end comparisons for every user, pointer subtraction
+  // only with CAP_PERFMON. Such a frame passes, and its flow goes into ringflows so that the rest
+  // of the flow follows it to the ring.
+  a.Mov(R4, R7);
+  a.AddK(R4, static_cast<int32_t>(maxFrame) + 1);
+  const size_t toShort = a.code.size();
+  a.Emit(BPF_JMP | BPF_JGT | BPF_X, R4, R8, 0, 0);           // short: on to 8 (patched below)
+  a.MovK(R3, 1);
+  a.St(BPF_B, R10, kValue, R3);
+  a.LdMapFd(R1, ringflows);
+  a.Mov(R2, R10);
+  a.AddK(R2, kKey);
+  a.Mov(R3, R10);
+  a.AddK(R3, kValue);
+  a.MovK(R4, BPF_ANY);
+  a.Call(BPF_FUNC_map_update_elem);                          // a full LRU evicts; a failure only costs order
+  a.JPass(BPF_JMP | BPF_JA, 0, 0, 0);
+  a.code[toShort].off = static_cast<int16_t>(a.code.size() - toShort - 1);
+  // 8. A short frame of a flow already on the ring stays there.
+  a.LdMapFd(R1, ringflows);
+  a.Mov(R2, R10);
+  a.AddK(R2, kKey);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.JPass(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0);
+  a.JRedirect(BPF_JMP | BPF_JA, 0, 0);
+  // 9. Other protocols: longer than maxFrame passes, the rest is redirected.
+  a.code[toOther].off = static_cast<int16_t>(a.code.size() - toOther - 1);
+  a.Mov(R4, R7);
+  a.AddK(R4, static_cast<int32_t>(maxFrame) + 1);
+  a.JPass(BPF_JMP | BPF_JLE | BPF_X, R4, R8, 0);
+  a.JRedirect(BPF_JMP | BPF_JA, 0, 0);
   const size_t pass = a.code.size();
   a.MovK(R0, XDP_PASS);
   a.Exit();
-  // 7. To the socket on this RX queue; flags XDP_PASS: no socket there, the frame passes.
+  // 10. To the socket on this RX queue; flags XDP_PASS: no socket there, the frame passes.
   const size_t redirect = a.code.size();
   a.Ld(BPF_W, R2, R6, offsetof(xdp_md, rx_queue_index));
   a.LdMapFd(R1, xsks);
@@ -209,10 +281,10 @@ int ProgLoad(Napi::Env env, const std::vector<bpf_insn>& code) {
 }
 
 struct ProgramFds {
-  int link = -1, prog = -1, xsks = -1, dsts = -1, srcs = -1;
+  int link = -1, prog = -1, xsks = -1, dsts = -1, srcs = -1, ringflows = -1;
   void Close() {
     // The link first: that detaches the program from the device.
-    for (int* fd : {&link, &prog, &xsks, &dsts, &srcs}) {
+    for (int* fd : {&link, &prog, &xsks, &dsts, &srcs, &ringflows}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
     }
@@ -243,6 +315,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   if (!Present(o, "maxFrame") || !Present(o, "mapEntries")) ThrowType(env, "xdpAttach: options maxFrame and mapEntries are required");
   uint32_t maxFrame = static_cast<uint32_t>(OptInt(o, W, "maxFrame", 0, 34, 65535));
   uint32_t mapEntries = static_cast<uint32_t>(OptInt(o, W, "mapEntries", 0, 1, 1 << 24));
+  uint32_t flowEntries = static_cast<uint32_t>(OptInt(o, W, "flowEntries", 65536, 1, 1 << 24));
   // mode 'generic' (default): after the kernel built its skb, on any device; 'native': in the
   // driver, before GRO, where the driver supports it (veth does, and then turns its peer's
   // TSO/GSO off, so the program sees wire-sized frames only).
@@ -254,7 +327,9 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   // IPv4 keys only for now; IPv6 would get dsts6/srcs6 with 16-byte keys and its own branch.
   fds->dsts = MapCreate(env, BPF_MAP_TYPE_HASH, "uvs_dsts", 1, mapEntries);
   fds->srcs = MapCreate(env, BPF_MAP_TYPE_HASH, "uvs_srcs", 1, mapEntries);
-  fds->prog = ProgLoad(env, BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs));
+  // The flows that went to the ring (see BuildProgram); LRU: old flows make room for new ones.
+  fds->ringflows = MapCreate(env, BPF_MAP_TYPE_LRU_HASH, "uvs_ringflows", 1, flowEntries, kFlowKeySize);
+  fds->prog = ProgLoad(env, BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs, fds->ringflows));
 
   bpf_attr a;
   memset(&a, 0, sizeof a);
@@ -274,6 +349,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   r.Set("xsksFd", Napi::Number::New(env, fds->xsks));
   r.Set("dstsFd", Napi::Number::New(env, fds->dsts));
   r.Set("srcsFd", Napi::Number::New(env, fds->srcs));
+  r.Set("ringflowsFd", Napi::Number::New(env, fds->ringflows));
   r.Set("close", Napi::Function::New(env, [fds](const Napi::CallbackInfo& ci) {
           fds->Close();
           return ci.Env().Undefined();

@@ -295,7 +295,11 @@ export interface NativeConstants {
  * this device's MAC whose destination is in `dsts` or whose source is in `srcs` go to the AF_XDP
  * socket of their RX queue (the `xsks` XSKMAP); everything else passes to the kernel: broadcast,
  * ARP, VLAN-tagged and IPv6 frames, fragments, frames longer than maxFrame, and frames of a queue
- * without a socket. The fds are the process's; bpfMapUpdate edits the maps.
+ * without a socket. A TCP or UDP flow (5-tuple, per direction) that had one frame longer than
+ * maxFrame (a GSO super-frame in generic mode) is remembered in `ringflows`, and all its later
+ * frames pass too, so a flow is not split between the AF_PACKET ring and AF_XDP (the worker drains
+ * the two separately, which reorders segments: iperf3 fell from ~10 to 0.6 Gbit/s). The fds are
+ * the process's; bpfMapUpdate edits the maps.
  */
 export interface XdpProgram {
   /** The BPF link: closing it (close(), or the process ending) detaches the program. */
@@ -307,6 +311,11 @@ export interface XdpProgram {
   readonly dstsFd: number;
   /** Hash of IPv4 sources to take (replies of real servers, NAT). */
   readonly srcsFd: number;
+  /**
+   * LRU hash of the TCP/UDP flows that went to the ring: key 16 bytes {saddr, daddr, sport, dport,
+   * protocol, 3 zero bytes} as in the packet, value u8; filled by the program itself.
+   */
+  readonly ringflowsFd: number;
   /** Closes every fd: the program leaves the device. Idempotent. */
   close(): void;
 }
@@ -318,6 +327,8 @@ export interface XdpAttachOptions {
   maxFrame: number;
   /** max_entries of dsts and srcs. */
   mapEntries: number;
+  /** max_entries of ringflows (LRU: the oldest flows make room), default 65536. */
+  flowEntries?: number;
   /**
    * 'generic' (default): XDP_FLAGS_SKB_MODE, after the kernel built its skb (and after GRO), on any
    * device; 'native': XDP_FLAGS_DRV_MODE, in the driver before GRO, where the driver supports it.

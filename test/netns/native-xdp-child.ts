@@ -51,6 +51,8 @@ export interface XdpForwardResult {
   copySent: number;
   oversizeSent: number;
   pollerHits: number;
+  /** typeof XdpProgram.ringflowsFd. */
+  ringflowsFdType: string;
   /** The second attach on the same device: the error code it threw. */
   secondAttach: string;
   queues: { rx: number; tx: number };
@@ -84,7 +86,7 @@ async function forward(job: XdpForwardJob): Promise<XdpForwardResult> {
   const outIdx = n.ifIndex(job.egress);
   const inMac = n.ifInfo(job.ingress).mac;
   const outMac = n.ifInfo(job.egress).mac;
-  const prog = n.xdpAttach(inIdx, { mac: inMac, maxFrame: job.maxFrame, mapEntries: 256 });
+  const prog = n.xdpAttach(inIdx, { mac: inMac, maxFrame: job.maxFrame, mapEntries: 256, flowEntries: 1024 });
   let secondAttach = 'none';
   try {
     n.xdpAttach(inIdx, { mac: inMac, maxFrame: job.maxFrame, mapEntries: 16 }).close();
@@ -193,7 +195,7 @@ async function forward(job: XdpForwardJob): Promise<XdpForwardResult> {
   const xdpAfterClose = xdpOnDevice(job.ingress);
   udp.close();
   return {
-    ...res, localDelivered, copySent, oversizeSent, secondAttach, queues: n.ifQueueCount(job.ingress),
+    ...res, localDelivered, ringflowsFdType: typeof prog.ringflowsFd, copySent, oversizeSent, secondAttach, queues: n.ifQueueCount(job.ingress),
     ingressStats, egressStats, statesAfter, freeAfterClose, chunkCount, rebindMs, xdpAfterClose,
   };
 }

@@ -2,9 +2,10 @@
 // a child (native-xdp-child.ts) attaches the XDP program to the ingress veth with the VIP in
 // `dsts`, and forwards the VIP's frames in place from the UMEM to the egress veth's XdpSocket.
 // Checks: UDP to the VIP arrives intact, TCP from a sender with checksum offload works end to end
-// (partial checksums completed), everything else (ping to dir, ARP, frames over maxFrame) still
-// reaches dir's kernel, no UMEM chunk leaks, and no XDP program stays on the device after close()
-// or after the owner is SIGKILLed. Needs root.
+// (partial checksums completed), everything else (ping to dir, ARP, frames over maxFrame, and the
+// later frames of a UDP flow that had one over maxFrame) still reaches dir's kernel, no UMEM chunk
+// leaks, and no XDP program stays on the device after close() or after the owner is SIGKILLed.
+// Needs root.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
@@ -205,6 +206,11 @@ describe('native addon: AF_XDP (gen → dir with XDP → sink)', { skip }, () =>
         { ip: VIP, port: UDP_PORT, size: 200, count: udpCount, tag: 'udp' },
         { ip: DIR_LOCAL, port: LOCAL_PORT, size: 100, count: 3, tag: 'small' },
         { ip: DIR_LOCAL, port: LOCAL_PORT, size: 2500, count: 3, tag: 'big' },
+        // The same socket (5-tuple) again, small: its flow went to the ring with the first big
+        // frame (ringflows), so these pass too; another flow (a second socket, another source
+        // port) is still taken.
+        { ip: DIR_LOCAL, port: LOCAL_PORT, size: 100, count: 3, tag: 'after' },
+        { ip: DIR_LOCAL, port: LOCAL_PORT, size: 100, count: 3, tag: 'other', from: GEN },
         { ip: DIR_IN, port: LOCAL_PORT + 1, size: 50, count: 4, tag: 'src', from: GEN_SRC },
       ];
       await spawnIn<null>(gen, [process.execPath, '-e', GEN_UDP_JS, JSON.stringify(udpJobs)], 15_000).result;
@@ -248,9 +254,11 @@ describe('native addon: AF_XDP (gen → dir with XDP → sink)', { skip }, () =>
     assert.equal(r.egressStats.txShed, 0);
     assert.equal(r.egressStats.txCopied, copyCount, 'forwarded frames went out in place, only the plain-memory ones were copied');
     assert.equal(r.ingressStats.rxDropped, 0);
-    // Small datagrams to the local address were taken by XDP; the large ones passed to the kernel.
-    assert.deepEqual(r.localTaken, [142, 142, 142]);
-    assert.deepEqual(r.localDelivered, [2500, 2500, 2500]);
+    // Small datagrams to the local address were taken by XDP; the large ones passed to the kernel,
+    // and so did the small ones of the same flow after them; another flow's were taken.
+    assert.deepEqual(r.localTaken, [142, 142, 142, 142, 142, 142]);
+    assert.deepEqual(r.localDelivered, [2500, 2500, 2500, 100, 100, 100]);
+    assert.equal(r.ringflowsFdType, 'number');
     assert.equal(r.sourceTaken, 4, 'frames from an address in srcs are taken');
     assert.equal(r.secondAttach, 'EBUSY', 'a second program on the same device is refused');
     assert.deepEqual(r.queues, { rx: 1, tx: 1 });
