@@ -178,7 +178,8 @@ test('uvsd options: data-plane options are validated', () => {
   assert.equal(defaultConnMax(2 ** 50), 0xfffffd);
   assert.equal(parseUvsdArgs(['-f/etc/k.conf']).configFile, '/etc/k.conf');
   const bad: [string[], RegExp][] = [
-    [['--io', 'xdp'], /--io: "xdp" is not one of ring, pcap, none/],
+    [['--io', 'dpdk'], /--io: "dpdk" is not one of ring, xdp, pcap, none/],
+    [['--xdp-mode', 'offload'], /--xdp-mode: "offload" is not one of generic, native/],
     [['--fanout', 'rnd'], /--fanout: "rnd" is not one of hash, cpu, lb/],
     [['--busy-poll', '-1'], /--busy-poll: "-1" is not a whole number of µs in 0\.\.100000/],
     [['--busy-poll', '100001'], /--busy-poll: "100001" is not a whole number/],
@@ -197,9 +198,11 @@ test('uvsd options: data-plane options are validated', () => {
     [['stray'], /unexpected argument/],
   ];
   for (const [argv, message] of bad) assert.throws(() => parseUvsdArgs(argv), (e: unknown) => e instanceof UvsdUsageError && message.test(e.message), argv.join(' '));
-  const r = spawnSync(process.execPath, [UVSD, '--io', 'xdp'], { encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync(process.execPath, [UVSD, '--io', 'dpdk'], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /^uvsd: --io: "xdp" is not one of ring, pcap, none\nUsage: uvsd/);
+  assert.match(r.stderr, /^uvsd: --io: "dpdk" is not one of ring, xdp, pcap, none\nUsage: uvsd/);
+  assert.equal(parseUvsdArgs(['--io', 'xdp', '--xdp-mode', 'native']).xdpMode, 'native');
+  assert.equal(parseUvsdArgs(['--io', 'xdp']).xdpMode, 'generic');
 });
 
 test('keepalived 2.2 options: meanings, notes, defaults, errors that name the option', () => {
