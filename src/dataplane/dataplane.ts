@@ -25,7 +25,7 @@ import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
 import { CounterSum, WorkerCounters, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
-import { XdpPrograms, XDP_CHUNK_COUNT, XDP_CHUNK_SIZE, XDP_HEADROOM } from './xdp';
+import { XdpPrograms, XDP_CHUNK_COUNT, XDP_CHUNK_SIZE, XDP_HEADROOM, XDP_RX_RING } from './xdp';
 import { workerCpus } from './placement';
 import { ConnTable, connNowMs } from '../conn/table';
 import { connTableLister } from './conn-lister';
@@ -625,7 +625,7 @@ export class DataPlane {
     const init: WorkerInit = {
       workerId: h.id,
       ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu, xsksFd: this.xdp?.xsksFd(i.ifindex) })),
-      xdp: this.xdp !== null ? { queue: h.id, chunkCount: XDP_CHUNK_COUNT, chunkSize: XDP_CHUNK_SIZE, headroom: XDP_HEADROOM } : undefined,
+      xdp: this.xdp !== null ? { queue: h.id, chunkCount: XDP_CHUNK_COUNT, chunkSize: XDP_CHUNK_SIZE, headroom: XDP_HEADROOM, rxRing: XDP_RX_RING } : undefined,
       fanoutGroupBase: (process.pid * 16) & 0xffff,
       fanoutMode: this.fanoutMode(),
       cpus: this.opts.io !== 'pcap' && this.fanoutMode() === 'cpu' ? workerCpus(h.id, this.handles.length, this.allowedCpus()) : [],

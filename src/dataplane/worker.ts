@@ -50,6 +50,8 @@ export interface WorkerXdp {
   chunkCount: number;
   chunkSize: number;
   headroom: number;
+  /** Descriptors in each AF_XDP socket's RX ring. */
+  rxRing: number;
 }
 
 export interface WorkerInit {
@@ -268,7 +270,7 @@ function main(): void {
   const xsks: (XdpSocket | null)[] = init.ifaces.map((iface) => {
     if (umem === null || xdp === null || iface.xsksFd === undefined) return null;
     if (xdp.queue >= native.ifQueueCount(iface.name).rx) return null;
-    return new native.XdpSocket({ umem, ifindex: iface.index, queue: xdp.queue, xskMapFd: iface.xsksFd });
+    return new native.XdpSocket({ umem, ifindex: iface.index, queue: xdp.queue, xskMapFd: iface.xsksFd, rxSize: xdp.rxRing });
   });
   const nIf = sockets.length;
   const umemBytes = umem !== null ? new Uint8Array(umem.buffer) : new Uint8Array(0);

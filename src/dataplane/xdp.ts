@@ -31,8 +31,14 @@ import type { InterfaceInfo } from './netinfo';
 import type { Logger } from '../runtime/log';
 import { intToIpv4 } from '../packet/addr';
 
-/** The UMEM every worker allocates (worker.ts): 4096 chunks of 2 KiB, 8 MiB per worker. */
-export const XDP_CHUNK_COUNT = 4096;
+/**
+ * The UMEM every worker allocates (worker.ts): 8192 chunks of 2 KiB, 16 MiB per worker. Half of
+ * them are shared out to the fill rings (native XdpSocket), the rest cover frames in transmit
+ * and held by the worker; each RX ring holds XDP_RX_RING frames. Together they are how long a
+ * worker may be away (a garbage collection, a long snapshot) before the kernel drops.
+ */
+export const XDP_CHUNK_COUNT = 8192;
+export const XDP_RX_RING = 4096;
 export const XDP_CHUNK_SIZE = 2048;
 /** Bytes before each frame in its chunk: room for the 10 zeroed bytes where the worker looks for
  *  a virtio_net_hdr (an AF_XDP frame has none), cache-line aligned. */
