@@ -318,7 +318,7 @@ export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): 
         rows.push(row);
       }
       if (!loadCase(c, o)) {
-        for (const group of [LOAD_GROUPS.lossFree, LOAD_GROUPS.cpu]) rows.push({ group, name: c.name, value: NaN, unit: group === LOAD_GROUPS.cpu ? 'ns/pkt' : 'pps', note: 'not measured in --quick (only kernel ip_forward and uvs DR ring, 1 worker)' });
+        for (const group of [LOAD_GROUPS.lossFree, LOAD_GROUPS.cpu]) rows.push({ group, name: c.name, value: NaN, unit: group === LOAD_GROUPS.cpu ? 'ns/pkt' : 'pps', note: `not measured in --quick (only ${MANY_FLOWS_CASES.join(', ')})` });
       } else if (job64 && ceiling64 > 0) {
         applyPlacement(place);
         const extra = placementText(c, place);
