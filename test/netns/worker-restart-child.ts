@@ -1,5 +1,6 @@
 // Runs a DataPlane inside a lab director namespace for worker-restart.test.ts (not a test file):
 //   argument "cpu": --fanout cpu (and UDP service VIP:5353 → rs1, rs2 too);
+//   argument "xdp": --io xdp (worker 0 owns the AF_XDP sockets of the lab's one-queue veths);
 //   prints READY once DR service VIP:80 → rs1, rs2 is live;
 //   on "KILL\n" terminates every worker thread, waits until all are back, prints one JSON line;
 //   on "KILL <id>\n" the same for worker <id> alone;
@@ -17,7 +18,8 @@ import { createLogger } from '../../src/runtime/log';
 async function main(): Promise<void> {
   const model = new ServiceModel();
   const cpu = process.argv[2] === 'cpu';
-  const dp = new DataPlane({ model, workers: 2, ifaces: [], connMax: 4096, fanout: cpu ? 'cpu' : 'hash', log: createLogger({ sink: (level, m) => console.error(`${level}: ${m}`) }) });
+  const xdp = process.argv[2] === 'xdp';
+  const dp = new DataPlane({ model, workers: 2, ifaces: [], connMax: 4096, fanout: cpu ? 'cpu' : 'hash', io: xdp ? 'xdp' : 'ring', log: createLogger({ sink: (level, m) => console.error(`${level}: ${m}`) }) });
   await dp.start();
   model.onChange(() => void dp.apply());
   const vip = { fwmark: 0, af: 4 as const, protocol: IPPROTO_TCP, addr: ipv4ToInt('10.77.0.100'), port: 80 };

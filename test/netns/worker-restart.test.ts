@@ -48,3 +48,43 @@ test('killing every worker thread: they come back, an open connection completes,
   child = null;
   assert.doesNotMatch(inNs(`${P}dir`, 'nft', ['list', 'tables']).stdout, /table ip uvs\b/);
 });
+
+test('--io xdp: a killed worker closes its AF_XDP sockets with its thread; the new one binds the queue again and forwards through it', { skip: why ?? false, timeout: 60_000 }, async () => {
+  const X = labSuffix('wx');
+  const PX = `uvs${X}`;
+  lab(X, 'up', 'dr');
+  const proc = spawn('ip', ['netns', 'exec', `${PX}dir`, process.execPath, join(__dirname, 'worker-restart-child.js'), 'xdp'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child = proc;
+  try {
+    const { nextLine, stderr } = childLines(proc);
+    assert.equal(await nextLine(), 'READY');
+    const get = (): void => {
+      for (let i = 0; i < 4; i++) assert.equal(inNs(`${PX}cl`, 'curl', ['-s', '-m', '3', 'http://10.77.0.100/']).status, 0, stderr());
+    };
+    /** Worker 0's AF_XDP frames (copied from its sockets at each 1 s sweep, so wait for one). */
+    const xdpFrames = async (): Promise<number> => {
+      await new Promise((r) => setTimeout(r, 1200));
+      proc.stdin.write('REPORTS\n');
+      const r = JSON.parse(await nextLine()) as { reports: { id: number; stats: Record<string, number> }[] };
+      return r.reports.find((w) => w.id === 0)!.stats['xdp_frames']!;
+    };
+    get();
+    const before = await xdpFrames();
+    assert.ok(before > 0, `frames came through AF_XDP before the kill: ${stderr()}`);
+    proc.stdin.write('KILL\n');
+    const killed = JSON.parse(await nextLine()) as { reports: { alive: boolean; restarts: number }[] };
+    assert.deepEqual(killed.reports.map((r) => [r.alive, r.restarts]), [[true, 1], [true, 1]], stderr());
+    get();
+    const afterKill = await xdpFrames();
+    assert.ok(afterKill > before, `the restarted worker took frames through AF_XDP again (${before} → ${afterKill}): ${stderr()}`);
+    assert.doesNotMatch(stderr(), /EBUSY|could not start/, 'the queue was free for the new socket');
+    proc.stdin.write('STOP\n');
+    await new Promise((resolve) => proc.once('exit', resolve));
+    child = null;
+    assert.doesNotMatch(inNs(`${PX}dir`, 'ip', ['-d', 'link', 'show']).stdout, /xdpgeneric/, 'the programs went with the data plane');
+  } finally {
+    child?.kill('SIGKILL');
+    child = null;
+    lab(X, 'down');
+  }
+});
