@@ -364,10 +364,7 @@ function main(): void {
           if (tx.needsFlush) flushTx();
           continue;
         }
-        if (egress >= sockets.length || (fromXdp && xsks[egress] === null)) {
-          // (An AF_XDP frame toward an interface without an AF_XDP socket of this worker: its
-          // queue does not exist there, so the frame has no way out but a copy. Not a case uvs
-          // makes: every worker has a socket on every interface with its queue, see xdp.ts.)
+        if (egress >= sockets.length) {
           counters.drop(DropReason.NO_NEXT_HOP);
           continue;
         }
@@ -428,12 +425,16 @@ function main(): void {
     const t0 = performance.now();
     const plain = txVnet[egress] === 0;
     // AF_XDP frames leave from the UMEM through the egress's AF_XDP socket (zero copy between the
-    // worker's sockets); ring frames through a packet socket.
-    const sock = fromXdp ? xsks[egress]! : plain ? plainSockets[egress]! : sockets[egress]!;
+    // worker's sockets); ring frames through a packet socket. An egress where this worker has no
+    // AF_XDP socket (a device with fewer RX queues than the worker's id) takes AF_XDP frames
+    // through its plain packet socket, which copies them out of the UMEM (they carry no
+    // virtio_net_hdr, so `plain` holds for them).
+    const xsk = fromXdp ? xsks[egress] ?? null : null;
+    const sock = xsk ?? (plain ? plainSockets[egress]! : sockets[egress]!);
     const sent = sock.send(buf, txOffsets[egress]!, txLengths[egress]!, count);
     counters.add(WorkerStat.SEND_NS, (performance.now() - t0) * 1e6);
     counters.add(WorkerStat.TX_FRAMES, sent);
-    if (sent < count) short(sock, fromXdp ? xdpShed : plain ? plainShed : captureShed, egress, count - sent);
+    if (sent < count) short(sock, xsk !== null ? xdpShed : plain ? plainShed : captureShed, egress, count - sent);
     txCount[egress] = 0;
   }
 

@@ -5,6 +5,7 @@
 // prints one JSON line with what it saw. Mode 'hold' only attaches and waits to be killed.
 // Not a test file itself (no .test suffix).
 import { execFileSync } from 'node:child_process';
+import { ipv4ToInt } from '../../src/packet/addr';
 import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
 import {
@@ -69,10 +70,6 @@ export interface XdpForwardResult {
 
 type Job = XdpForwardJob | XdpHoldJob;
 
-function ipNum(ip: string): number {
-  return ip.split('.').reduce((a, b) => a * 256 + Number(b), 0);
-}
-
 function xdpOnDevice(dev: string): string {
   const out = execFileSync('ip', ['-d', 'link', 'show', 'dev', dev], { encoding: 'utf8' });
   return (out.match(/xdp\S*/g) ?? []).join(' ');
@@ -101,12 +98,12 @@ async function forward(job: XdpForwardJob): Promise<XdpForwardResult> {
   const umem = new n.XdpUmem({ chunkCount: 4096, chunkSize: 2048, headroom: 256 });
   const ingress = new n.XdpSocket({ umem, ifindex: inIdx, queue: 0, xskMapFd: prog.xsksFd });
   const egress = new n.XdpSocket({ umem, ifindex: outIdx, queue: 0 });
-  n.bpfMapUpdate(prog.dstsFd, ipNum(job.vip), true);
-  n.bpfMapUpdate(prog.dstsFd, ipNum(job.local), true);
-  n.bpfMapUpdate(prog.srcsFd, ipNum(job.source), true);
-  n.bpfMapUpdate(prog.dstsFd, ipNum('10.255.255.254'), true);
-  n.bpfMapUpdate(prog.dstsFd, ipNum('10.255.255.254'), false); // off again
-  n.bpfMapUpdate(prog.dstsFd, ipNum('10.255.255.253'), false); // never there: ENOENT ignored
+  n.bpfMapUpdate(prog.dstsFd, ipv4ToInt(job.vip), true);
+  n.bpfMapUpdate(prog.dstsFd, ipv4ToInt(job.local), true);
+  n.bpfMapUpdate(prog.srcsFd, ipv4ToInt(job.source), true);
+  n.bpfMapUpdate(prog.dstsFd, ipv4ToInt('10.255.255.254'), true);
+  n.bpfMapUpdate(prog.dstsFd, ipv4ToInt('10.255.255.254'), false); // off again
+  n.bpfMapUpdate(prog.dstsFd, ipv4ToInt('10.255.255.253'), false); // never there: ENOENT ignored
   const poller = new n.RingPoller([ingress, egress], false);
 
   // A copying send from plain memory, and one frame too long for a chunk.
@@ -126,9 +123,9 @@ async function forward(job: XdpForwardJob): Promise<XdpForwardResult> {
   const offs = new Uint32Array(256);
   const lens = new Uint32Array(256);
   const buf = new Uint8Array(umem.buffer);
-  const vip = ipNum(job.vip);
-  const local = ipNum(job.local);
-  const source = ipNum(job.source);
+  const vip = ipv4ToInt(job.vip);
+  const local = ipv4ToInt(job.local);
+  const source = ipv4ToInt(job.source);
   const res = {
     forwarded: 0, localTaken: [] as number[], sourceTaken: 0, csumValid: 0, vnetNonZero: 0, badCells: 0, pollerHits: 0,
   };
