@@ -27,6 +27,10 @@
 #                             killed mid-transfer, the download completing intact through the backup
 #   lab.sh status             what is up
 #
+# UVS_LAB_DIR_QUEUES=N (1-16, default 1): the director's segment-A interface (uvs<S>e0) and its
+# switch port get N RX and N TX queues, so that XDP in native mode spreads frames over N AF_XDP
+# sockets (uvsd --io xdp --xdp-mode native --workers N); its other interfaces keep one.
+#
 # Every name starts with "uvs" + the lab suffix (UVS_LAB, default "lab"), so several labs (and the
 # test suite's) can coexist and `down` finds everything it made. Addresses exist only inside the
 # lab's namespaces; nothing is added to the root namespace.
@@ -90,16 +94,21 @@ VIP=10.77.0.100
 NET=10.77.0
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
+DIR_QUEUES=${UVS_LAB_DIR_QUEUES:-1}
+if ! [[ $DIR_QUEUES =~ ^[0-9]+$ ]] || [ "$DIR_QUEUES" -lt 1 ] || [ "$DIR_QUEUES" -gt 16 ]; then
+  echo "lab.sh: UVS_LAB_DIR_QUEUES must be a number of queues from 1 to 16, got '$DIR_QUEUES'" >&2
+  exit 2
+fi
 need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}(cl|dir|d[1-3]|sw|rt|rs[0-9]+)$" || true; }
 
 # Joins namespace $1 to a lab switch with interface $2 inside it (index $3 names the switch port;
-# $4 the bridge, default segment A's).
+# $4 the bridge, default segment A's; $5 the RX and TX queues of both ends, default 1).
 plug() {
-  local ns=$1 ifname=$2 idx=$3 bridge=${4:-${P}br}
-  ip link add "$ifname" netns "$ns" type veth peer name "${P}p$idx" netns "${P}sw"
+  local ns=$1 ifname=$2 idx=$3 bridge=${4:-${P}br} q=${5:-1}
+  ip link add "$ifname" numrxqueues "$q" numtxqueues "$q" netns "$ns" type veth peer name "${P}p$idx" numrxqueues "$q" numtxqueues "$q" netns "${P}sw"
   nsx "${P}sw" ip link set "${P}p$idx" master "$bridge" up
   nsx "$ns" ip link set "$ifname" up
 }
@@ -124,7 +133,7 @@ segment_a() {
   nsx "${P}sw" ip link set "${P}bb" up
   plug "${P}cl" "${P}e0" 0
   nsx "${P}cl" ip addr add "$NET.10/24" dev "${P}e0"
-  plug "${P}dir" "${P}e0" 1
+  plug "${P}dir" "${P}e0" 1 "${P}br" "$DIR_QUEUES"
   nsx "${P}dir" ip addr add "$NET.2/24" dev "${P}e0"
   nsx "${P}dir" ip addr add "$VIP/32" dev "${P}e0"
 }
@@ -226,7 +235,7 @@ up_dr() {
   plug "${P}cl" "${P}e0" 0
   nsx "${P}cl" ip addr add "$NET.10/24" dev "${P}e0"
 
-  plug "${P}dir" "${P}e0" 1
+  plug "${P}dir" "${P}e0" 1 "${P}br" "$DIR_QUEUES"
   nsx "${P}dir" ip addr add "$NET.2/24" dev "${P}e0"
   nsx "${P}dir" ip addr add "$VIP/32" dev "${P}e0"
   # The seed tutorial's director settings for DR.

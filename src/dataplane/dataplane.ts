@@ -329,14 +329,23 @@ export class DataPlane {
 
   /** --io xdp: the programs on the chosen interfaces, and a word on workers without a queue. */
   private startXdp(): void {
-    this.xdp = new XdpPrograms(this.opts.log, this.opts.xdpMode ?? 'generic');
+    const mode = this.opts.xdpMode ?? 'generic';
+    this.xdp = new XdpPrograms(this.opts.log, mode);
     this.xdp.sync(this.ifaces);
     const native = loadNative();
+    const workers = this.handles.length;
     for (const i of this.ifaces) {
       const queues = native.ifQueueCount(i.ifname).rx;
-      if (queues < this.handles.length) {
-        this.opts.log.info(`--io xdp: ${i.ifname} has ${queues} RX queue(s): worker(s) ${queues}..${this.handles.length - 1} get no AF_XDP socket on it ` +
-          '(one socket per queue) and take only what its ring gives them');
+      if (mode === 'generic' && i.kind === 'veth' && workers > 1) {
+        // Generic XDP reads the RX queue the driver recorded in the skb, and veth records none
+        // (measured on Linux 6.18: 2 workers, a 2-queue veth, every AF_XDP frame at worker 0),
+        // so its program always redirects to queue 0's socket. Native mode runs per veth queue.
+        this.opts.log.warn(`--io xdp: generic XDP on veth ${i.ifname} sees every frame on RX queue 0 (veth records no RX queue for it), ` +
+          `so only worker 0 takes its AF_XDP frames and workers 1..${workers - 1} only what its ring gives them; ` +
+          `--xdp-mode native spreads the frames over the veth's RX queues (numrxqueues), or use --workers 1`);
+      } else if (queues < workers) {
+        this.opts.log.info(`--io xdp: ${i.ifname} has ${queues} RX queue(s): worker(s) ${queues}..${workers - 1} get no AF_XDP socket on it ` +
+          '(one socket per queue) and take only what its ring gives them; what they forward out of it leaves through their packet socket there');
       }
     }
   }

@@ -21,8 +21,13 @@ export function labSuffix(tag: string): string {
 }
 
 export function lab(suffix: string, ...args: string[]): string {
+  return labWith(suffix, {}, ...args);
+}
+
+/** lab() with more environment for lab.sh (UVS_LAB_DIR_QUEUES, ...). */
+export function labWith(suffix: string, env: Record<string, string>, ...args: string[]): string {
   return execFileSync('bash', [labScript, ...args], {
-    env: { ...process.env, UVS_LAB: suffix },
+    env: { ...process.env, ...env, UVS_LAB: suffix },
     encoding: 'utf8',
     timeout: 120_000,
   });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { lab, inNs, curlFrom, splitFrom, nstatIn } from './helpers';
+import { lab, labWith, inNs, curlFrom, splitFrom, nstatIn } from './helpers';
 import { UvsdProcess } from './uvsd-process';
 
 export const VIP = '10.77.0.100';
@@ -24,8 +24,13 @@ export class ModeLab {
     this.daemon = new UvsdProcess(this.DIR);
   }
 
+  /** More environment for lab.sh's `up` (UVS_LAB_DIR_QUEUES, ...). */
+  protected labEnv(): Record<string, string> {
+    return {};
+  }
+
   up(): void {
-    lab(this.suffix, 'up', this.mode);
+    labWith(this.suffix, this.labEnv(), 'up', this.mode);
   }
 
   down(): void {
@@ -104,12 +109,12 @@ export class ModeLab {
     assert.equal(hash, createHash('sha256').update(body).digest('hex'));
   }
 
-  /** Ten datagrams from ten source ports to VIP:port; the names that answered. */
-  udpNames(port: number): string[] {
+  /** `count` (default ten) datagrams from as many source ports to VIP:port; the names that answered. */
+  udpNames(port: number, count = 10): string[] {
     const script = `
       const dgram = require('dgram'); const names = [];
-      let pending = 10;
-      for (let i = 0; i < 10; i++) {
+      let pending = ${count};
+      for (let i = 0; i < ${count}; i++) {
         const s = dgram.createSocket('udp4');
         const t = setTimeout(() => { names.push('timeout'); s.close(); if (--pending === 0) done(); }, 3000);
         s.on('message', (m) => { clearTimeout(t); names.push(m.toString().trim()); s.close(); if (--pending === 0) done(); });

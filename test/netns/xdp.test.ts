@@ -2,7 +2,10 @@
 // come through AF_XDP (XdpFrames in `uvsadm --dataplane`), the client's TCP segments whose
 // checksum its veth left to offload arrive at the real servers with a correct one (the addon
 // completes them: XdpCsumFixed), super-frames still go through the ring, and the XDP programs go
-// away with uvsd, after a clean stop and after a SIGKILL. Needs root (CI runs it as root).
+// away with uvsd, after a clean stop and after a SIGKILL. With two workers and a 2-queue veth, native
+// mode spreads the frames over both workers' sockets and a worker with no socket on its egress sends
+// through its packet socket, while generic mode (veth records no RX queue for it) gives them all to
+// worker 0 and uvsd says so. Needs root (CI runs it as root).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cannotRunNetns, labSuffix, inNs } from './helpers';
@@ -11,8 +14,22 @@ import { ModeLab, VIP } from './mode-lab';
 const why = cannotRunNetns();
 
 class XdpModeLab extends ModeLab {
+  constructor(
+    suffix: string,
+    mode: 'dr' | 'nat' | 'tun',
+    flag: '-g' | '-m' | '-i',
+    /** queues: the director's segment-A interface's RX/TX queues (lab.sh UVS_LAB_DIR_QUEUES). */
+    readonly opts: { queues?: number; xdpMode?: 'generic' | 'native' } = {},
+  ) {
+    super(suffix, mode, flag);
+  }
+
+  protected override labEnv(): Record<string, string> {
+    return this.opts.queues !== undefined ? { UVS_LAB_DIR_QUEUES: String(this.opts.queues) } : {};
+  }
+
   protected override uvsdArgs(workers: number): string[] {
-    return ['--io', 'xdp', '--workers', String(workers)];
+    return ['--io', 'xdp', ...(this.opts.xdpMode !== undefined ? ['--xdp-mode', this.opts.xdpMode] : []), '--workers', String(workers)];
   }
 
   /** The director's interfaces that have an XDP program attached. */
@@ -21,11 +38,11 @@ class XdpModeLab extends ModeLab {
     return r.stdout.split('\n').filter((l) => /\bxdp(generic)?\b/.test(l)).map((l) => l.split(':')[1]!.trim().replace(/@.*/, ''));
   }
 
-  /** Worker 0's row of `uvsadm --dataplane`, by column name. */
-  worker0(): Map<string, number> {
+  /** Worker `id`'s row of `uvsadm --dataplane`, by column name. */
+  worker(id = 0): Map<string, number> {
     const lines = this.uvsadm('--dataplane').split('\n');
     const names = lines[0]!.trim().split(/\s{2,}/);
-    const cells = lines[1]!.trim().split(/\s+/);
+    const cells = lines[1 + id]!.trim().split(/\s+/);
     return new Map(names.map((n, i) => [n, Number(cells[i])]));
   }
 }
@@ -67,7 +84,7 @@ async function run(l: XdpModeLab, rs: [string, string], udpRs: [string, string])
 
   // The worker copies its AF_XDP figures at its sweeps (every second).
   await new Promise((r) => setTimeout(r, 1200));
-  const w = l.worker0();
+  const w = l.worker();
   const row = JSON.stringify(Object.fromEntries(w));
   assert.ok(w.get('XdpFrames')! > 0, `frames came through AF_XDP: ${row}`);
   assert.ok(w.get('XdpFrames')! < w.get('RxFrames')!, `and the super-frames through the ring: ${row}`);
@@ -101,4 +118,53 @@ test('NAT over AF_XDP: the same, with port translation and the replies through A
 
 test('TUN over AF_XDP: the same, with the IPIP packets built in the worker', { skip: why ?? false, timeout: 120_000 }, async () => {
   await run(new XdpModeLab(labSuffix('xt'), 'tun', '-i'), ['10.79.0.21:80', '10.79.0.22:80'], ['10.79.0.21:53', '10.79.0.22:53']);
+});
+
+test('two workers over AF_XDP: native mode spreads a 2-queue veth over both, worker 1 forwards out of the 1-queue side through its packet socket; generic mode on veth says it cannot spread', { skip: why ?? false, timeout: 120_000 }, async () => {
+  // NAT lab, the director's client side (e0) with 2 RX queues, the real servers' side (e1) with 1:
+  // worker 1 binds queue 1 of e0 and has no AF_XDP socket on e1, so the requests it takes leave
+  // through its plain packet socket on e1 (worker.ts flush); the replies come in on e1's only
+  // queue, to worker 0.
+  const l = new XdpModeLab(labSuffix('xq'), 'nat', '-m', { queues: 2, xdpMode: 'native' });
+  labs.push(l);
+  l.up();
+  const service = (): void => {
+    l.uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
+    l.uvsadm('-a', '-u', `${VIP}:53`, '-r', '10.78.0.21:5353', '-m');
+    l.uvsadm('-a', '-u', `${VIP}:53`, '-r', '10.78.0.22:53', '-m');
+  };
+  // 64 flows: the switch port picks e0's queue by flow hash, so both queues get some (all on one: 2^-63).
+  const ask = (what: string): void => {
+    const names = l.udpNames(53, 64);
+    assert.equal(names.filter((n) => n === 'rs1').length, 32, `${what}: ${JSON.stringify(names)}\nuvsd log:\n${l.log}`);
+    assert.equal(names.filter((n) => n === 'rs2').length, 32, `${what}: ${JSON.stringify(names)}`);
+  };
+
+  await l.startUvsd(2);
+  assert.match(l.log, /uvs\w+e1 has 1 RX queue\(s\): worker\(s\) 1\.\.1 get no AF_XDP socket on it/);
+  assert.doesNotMatch(l.log, /sees every frame on RX queue 0/);
+  service();
+  ask('native');
+  await new Promise((r) => setTimeout(r, 1200)); // the workers copy their AF_XDP figures every second
+  const w0 = l.worker(0);
+  const w1 = l.worker(1);
+  const rows = `worker 0 ${JSON.stringify(Object.fromEntries(w0))}\nworker 1 ${JSON.stringify(Object.fromEntries(w1))}`;
+  assert.ok(w0.get('XdpFrames')! > 0, `worker 0 took AF_XDP frames: ${rows}`);
+  assert.ok(w1.get('XdpFrames')! > 0, `worker 1 took AF_XDP frames from e0's second queue: ${rows}`);
+  assert.equal(w1.get('TxDropped'), 0, rows);
+  assert.equal(await l.stopUvsd(), 0);
+
+  // Generic mode: veth records no RX queue, so every AF_XDP frame goes to queue 0's socket.
+  l.opts.xdpMode = 'generic';
+  await l.startUvsd(2);
+  assert.match(l.log, /generic XDP on veth uvs\w+e0 sees every frame on RX queue 0/);
+  service();
+  ask('generic');
+  await new Promise((r) => setTimeout(r, 1200));
+  const g0 = l.worker(0);
+  const g1 = l.worker(1);
+  const grows = `worker 0 ${JSON.stringify(Object.fromEntries(g0))}\nworker 1 ${JSON.stringify(Object.fromEntries(g1))}`;
+  assert.ok(g0.get('XdpFrames')! >= 64, `worker 0 took every request through AF_XDP: ${grows}`);
+  assert.equal(g1.get('XdpFrames'), 0, `what the warning says (a kernel whose veth records the queue would spread them): ${grows}`);
+  assert.equal(await l.stopUvsd(), 0);
 });
