@@ -672,6 +672,7 @@ export class DataPlane {
         if (msg.type === 'ready') {
           ready = true;
           h.ready = true;
+          if (msg.warmup) this.opts.log.debug(`worker ${h.id}: warmed up with ${msg.warmup.frames} synthetic frames (${msg.warmup.forwarded} forwarded) in ${msg.warmup.ms.toFixed(0)} ms`);
           if (this.lastSnapshot) this.sendSnapshot(h, null);
           resolve();
         } else if (msg.type === 'applied') {

@@ -31,6 +31,7 @@ import { ClientHopTable } from '../tables/client-hops';
 import { DropReason } from '../packet/drop';
 import { ringFrameDrop } from './ring-frame';
 import { SpinWindow } from './spin-window';
+import { warmUpPipeline, type WarmupResult } from './warmup';
 
 export interface WorkerIface {
   name: string;
@@ -111,7 +112,8 @@ export type ToWorker =
   | { type: 'stop' };
 
 export type FromWorker =
-  | { type: 'ready'; workerId: number }
+  /** warmup: the JIT warm-up's figures (warmup.ts), absent when UVS_WORKER_WARMUP=0. */
+  | { type: 'ready'; workerId: number; warmup?: WarmupResult }
   | { type: 'applied'; workerId: number; generation: number }
   | { type: 'error'; workerId: number; message: string };
 
@@ -233,6 +235,9 @@ function main(): void {
   });
   const tx = pipeline.tx;
   const connServices = new ConnServiceSet(dests);
+  // Synthetic traffic through a private pipeline before any socket opens (warmup.ts), so that the
+  // first real frames run optimised code. UVS_WORKER_WARMUP=0 (diagnostic) skips it.
+  const warmup = process.env['UVS_WORKER_WARMUP'] === '0' ? undefined : warmUpPipeline(init.vnetHdr === true);
 
   // V2 slots hold the largest frame of any capture interface; larger ones (GSO super-frames) come
   // whole through the socket's receive queue (PACKET_COPY_THRESH, native/README.md).
@@ -624,7 +629,7 @@ function main(): void {
     port!.close();
   }
 
-  port.postMessage({ type: 'ready', workerId: init.workerId } satisfies FromWorker);
+  port.postMessage({ type: 'ready', workerId: init.workerId, ...(warmup !== undefined ? { warmup } : {}) } satisfies FromWorker);
 }
 
 main();
