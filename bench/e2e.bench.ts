@@ -1,18 +1,20 @@
 // End-to-end benchmarks in one namespace lab (bench/e2e/lab.ts): packet rates through the kernel
 // and uvs, with stepped paced load, CPU per packet and 1M flows (bench/e2e/pps.ts), then the
 // added-latency rows and HTTP and TCP throughput through uvs and its peers (bench/e2e/tcp.ts,
-// bench/e2e/latency.ts), then uvsd's idle cost (bench/e2e/idle.ts), then VRRP failover in a lab of
+// bench/e2e/latency.ts), then uvsd's idle cost (bench/e2e/idle.ts) and its loss when traffic
+// meets it right after a start (bench/e2e/start.ts), then VRRP failover in a lab of
 // its own (bench/e2e/vrrp.ts), then a download across a failover with and without connection sync
 // (bench/e2e/ha.ts, lab.sh's ha lab). Needs root; without it there are no rows. run.ts calls plan() first
 // so its progress line knows the whole run, and setup() for the report's placement lines.
 //
 // Parts of it alone (checking one row on a busy machine):
-//   UVS_BENCH_E2E=pps,tcp,latency,idle,vrrp,ha the parts to run (default: all but "latency", which
+//   UVS_BENCH_E2E=pps,tcp,latency,idle,start,vrrp,ha the parts to run (default: all but "latency", which
 //                                             is inside "tcp"; "latency" alone skips wrk and iperf3)
 //   UVS_BENCH_CASES=REGEX                     only the packet-rate cases and peers whose name matches
 import type { BenchOptions, BenchRow } from './lib';
 import { BenchLab, canPin } from './e2e/lab';
 import { IDLE_GROUP, idleSeconds, runIdle } from './e2e/idle';
+import { runStart, startPlan } from './e2e/start';
 import { CPU_RATE, NICE, ppsPlan, runPps, type PpsOptions } from './e2e/pps';
 import { Progress, type Step } from './e2e/progress';
 import { DIRECTOR_CPUS, runTcp, tcpPlan, type TcpOptions } from './e2e/tcp';
@@ -21,12 +23,12 @@ import { haPlan, runHaFailover } from './e2e/ha';
 
 export { FAILOVER_GROUP } from './e2e/vrrp';
 
-const PARTS = ['pps', 'tcp', 'latency', 'idle', 'vrrp', 'ha'] as const;
+const PARTS = ['pps', 'tcp', 'latency', 'idle', 'start', 'vrrp', 'ha'] as const;
 type Part = (typeof PARTS)[number];
 
 function parts(): Set<Part> {
   const env = process.env['UVS_BENCH_E2E'];
-  if (!env) return new Set(['pps', 'tcp', 'idle', 'vrrp', 'ha']);
+  if (!env) return new Set(['pps', 'tcp', 'idle', 'start', 'vrrp', 'ha']);
   const out = new Set<Part>();
   for (const p of env.split(',').map((x) => x.trim()).filter(Boolean)) {
     if (!(PARTS as readonly string[]).includes(p)) throw new Error(`UVS_BENCH_E2E: unknown part "${p}" (${PARTS.join(', ')})`);
@@ -73,6 +75,7 @@ export function plan(opts: BenchOptions): Step[] {
   if (p.has('pps')) steps.push(...ppsPlan(ppsOptions(opts)));
   if (p.has('tcp') || p.has('latency')) steps.push(...tcpPlan(tcpOptions(opts)));
   if (p.has('idle')) steps.push({ label: 'idle: uvsd with 3 services, no traffic', seconds: idleSeconds(opts.quick) + 5 });
+  if (p.has('start')) steps.push(...startPlan(opts.quick, casesFilter()));
   if (p.has('vrrp')) steps.push(...failoverPlan(failoverOptions(opts)));
   if (p.has('ha')) steps.push(...haPlan());
   return steps;
@@ -112,6 +115,7 @@ export async function collect(opts: BenchOptions, progress = new Progress(plan(o
         rows.push({ group: IDLE_GROUP, name: 'uvsd, default data plane', value: NaN, unit: '% of a core', note: `failed: ${(err as Error).message.slice(0, 300)}` });
       }
     }
+    if (p.has('start')) rows.push(...(await runStart(lab, opts.quick, progress, casesFilter())));
     lab.destroy(); // the failover case builds a lab of its own
     if (p.has('vrrp')) rows.push(...(await runFailover(failoverOptions(opts), progress)));
     if (p.has('ha')) rows.push(...(await runHaFailover(progress)));

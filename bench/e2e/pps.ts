@@ -186,7 +186,8 @@ export function uvsdArgs(socket: string, argv: readonly string[], extra: readonl
     ...(all.includes('--conn-state') ? [] : ['--conn-state', 'none']), ...argv, ...extra];
 }
 
-export async function startUvsd(lab: BenchLab, argv: string[], cpus: string): Promise<Uvsd> {
+/** `env`: more environment for uvsd (diagnostic switches such as UVS_WORKER_WARMUP=0). */
+export async function startUvsd(lab: BenchLab, argv: string[], cpus: string, env: Record<string, string> = {}): Promise<Uvsd> {
   const log = { text: '' };
   const socket = `/tmp/uvs-bench-${lab.lab.suffix}.sock`;
   // UVS_BENCH_UVSD_NODE_ARGS: extra node flags for uvsd, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
@@ -195,7 +196,8 @@ export async function startUvsd(lab: BenchLab, argv: string[], cpus: string): Pr
   // compare a setting against its default.
   const nodeArgs = (process.env['UVS_BENCH_UVSD_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
   const extra = (process.env['UVS_BENCH_UVSD_ARGS'] ?? '').split(/\s+/).filter(Boolean);
-  const p = lab.start(lab.ns.d, pinned(cpus, [process.execPath, ...nodeArgs, UVSD, ...uvsdArgs(socket, argv, extra)]), log);
+  const envArgv = Object.keys(env).length > 0 ? ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)] : [];
+  const p = lab.start(lab.ns.d, [...envArgv, ...pinned(cpus, [process.execPath, ...nodeArgs, UVSD, ...uvsdArgs(socket, argv, extra)])], log);
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (p.exitCode !== null) throw new Error(`uvsd exited (${p.exitCode}):\n${log.text.slice(-3000)}`);
