@@ -5,7 +5,7 @@
 // optimises it on a background thread after that. A fresh worker therefore forwards its first
 // few thousand frames several times slower than later ones, and traffic that arrives at full
 // rate when the worker starts overflows its ring: in the DR lab of netns-scripts/lab.sh, 100,000
-// frames/s of 1024 UDP flows sent the moment uvsd's services were in lost 560–6,000 frames in
+// frames/s of 1024 UDP flows sent the moment uvsd's services were in lost 188–3,531 frames in
 // the first 2 s (ring and xdp alike), then none, also for new flows (native/README.md, "A
 // worker's first frames"). That is the moment it matters most: a VRRP backup taking over under
 // load, a worker restarted after a crash.
@@ -32,13 +32,15 @@ import { getSchedulerFactory } from '../sched/index';
 import { WorkerCounters } from './counters';
 import { Pipeline, NO_TX, LOOKUP_BATCH } from './pipeline';
 
-/** Rounds of the default warm-up: each sends WARMUP_FRAMES_PER_ROUND frames. */
+/** Rounds of the default warm-up, half per pipeline: 6 client frames each, and 2 NAT replies
+ *  once the round's flow is established (about 20,000 frames in all). */
 export const WARMUP_ROUNDS = 3000;
 /** Distinct client ports: the first this many rounds open new connections, later ones reuse them. */
 const FLOWS = 1024;
 const TCP = 6;
 const UDP = 17;
-const VIP = ipv4ToInt('10.255.0.100') | 0;
+const VIP_TEXT = '10.255.0.100';
+const VIP = ipv4ToInt(VIP_TEXT) | 0;
 const CLIENT = '10.255.1.10';
 const CLIENT_MAC = '02:00:00:00:00:0a';
 const DIRECTOR_MAC = '02:00:00:00:00:02';
@@ -99,7 +101,7 @@ function templates(first: boolean): Template[] {
   for (const protocol of [TCP, UDP]) {
     for (const fwd of METHODS) {
       slot++;
-      const b = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: CLIENT, dst: `10.255.0.100`, ttl: 64, df: true });
+      const b = new PacketBuilder().eth({ src: CLIENT_MAC, dst: DIRECTOR_MAC }).ipv4({ src: CLIENT, dst: VIP_TEXT, ttl: 64, df: true });
       const frame = (protocol === TCP ? b.tcp({ srcPort: 1, dstPort: 1000 + slot, flags: first ? TCP_SYN : TCP_ACK }) : b.udp({ srcPort: 1, dstPort: 1000 + slot })).payload(new Uint8Array(first ? 0 : 32)).build();
       out.push({ frame, portAt: 34, ingress: 0 });
       if (fwd === ForwardMethod.MASQ && !first) {
