@@ -31,6 +31,11 @@
 # switch port get N RX and N TX queues, so that XDP in native mode spreads frames over N AF_XDP
 # sockets (uvsd --io xdp --xdp-mode native --workers N); its other interfaces keep one.
 #
+# UVS_LAB_TUN_DECAP=kernel|user (default kernel): how tun's real servers decapsulate IP-in-IP. kernel:
+# uvs-tun-decap --bpf, an eBPF program on the real server's tc ingress strips the outer header as
+# the ipip module would (Linux 6.6 or later), with the TUN device for what it leaves (fragments);
+# user: uvs-tun-decap's TUN device alone (a wake-up and two copies per packet in user space).
+#
 # Every name starts with "uvs" + the lab suffix (UVS_LAB, default "lab"), so several labs (and the
 # test suite's) can coexist and `down` finds everything it made. Addresses exist only inside the
 # lab's namespaces; nothing is added to the root namespace.
@@ -52,7 +57,8 @@
 #   uvs<S>dir  director   10.77.0.2/24 + VIP 10.77.0.100/32 (A), route to 10.79.0.0/24 via 10.77.0.1
 #   uvs<S>rt   router     10.77.0.1/24 (A), 10.79.0.1/24 (B), ip_forward=1
 #   uvs<S>rsI  real srv   10.79.0.(20+I)/24 (B), default route via 10.79.0.1; VIP on lo,
-#                         uvs-tun-decap on device uvs<S>t0, rp_filter=0, arp_ignore/arp_announce
+#                         uvs-tun-decap (--bpf uvs<S>e0, and device uvs<S>t0), rp_filter=0,
+#                         arp_ignore/arp_announce
 #
 # Topology (vrrp): dr's segment with two directors instead of one, no VIP configured by hand
 #   uvs<S>d1   director   10.77.0.2/24, uvsd -f d1.conf: VRRP priority 150 (master)
@@ -99,6 +105,11 @@ if ! [[ $DIR_QUEUES =~ ^[0-9]+$ ]] || [ "$DIR_QUEUES" -lt 1 ] || [ "$DIR_QUEUES"
   echo "lab.sh: UVS_LAB_DIR_QUEUES must be a number of queues from 1 to 16, got '$DIR_QUEUES'" >&2
   exit 2
 fi
+tun_decap=${UVS_LAB_TUN_DECAP:-kernel}
+case "$tun_decap" in
+  kernel|user) ;;
+  *) echo "lab.sh: UVS_LAB_TUN_DECAP must be kernel or user, got '$tun_decap'" >&2; exit 2 ;;
+esac
 need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
@@ -195,7 +206,9 @@ up_tun() {
       net.ipv4.conf.lo.arp_ignore=1 net.ipv4.conf.lo.arp_announce=2 \
       net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
     nsx "$ns" ip addr add "$VIP/32" dev lo
-    start_bg "$ns" "decap$i" node "$top/dist/src/cli/uvs-tun-decap.js" --dev "${P}t0" --local "10.79.0.$((20 + i))" --allow "$NET.2" -l --stats-interval 1
+    local bpf=(--bpf "${P}e0")
+    [ "$tun_decap" = user ] && bpf=()
+    start_bg "$ns" "decap$i" node "$top/dist/src/cli/uvs-tun-decap.js" --dev "${P}t0" --local "10.79.0.$((20 + i))" --allow "$NET.2" "${bpf[@]}" -l --stats-interval 1
     start_bg "$ns" "rs$i" node "$here/rs-server.mjs" "rs$i" --port 80 --udp-port 53
   done
   for i in $(seq 1 "$nrs"); do
@@ -205,11 +218,21 @@ up_tun() {
       sleep 0.1
     done
     [ $ok -eq 1 ] || die "uvs-tun-decap on rs$i did not create ${P}t0 (see $state_dir/decap$i.log)"
+    if [ "$tun_decap" = kernel ]; then
+      ok=0
+      for _ in $(seq 1 50); do
+        if grep -q "in the kernel on" "$state_dir/decap$i.log" 2>/dev/null; then ok=1; break; fi
+        sleep 0.1
+      done
+      [ $ok -eq 1 ] || die "uvs-tun-decap --bpf on rs$i failed (UVS_LAB_TUN_DECAP=user decapsulates in user space instead): $(tail -n 3 "$state_dir/decap$i.log" 2>/dev/null)"
+    fi
     nsx "${P}rs$i" sysctl -qw "net.ipv4.conf.${P}t0.rp_filter=0"
     wait_rs "$i" "10.79.0.$((20 + i))" "${P}cl"
   done
   trap - ERR
-  echo "lab '$S' up (tun): client ${P}cl $NET.10, director ${P}dir $NET.2 VIP $VIP, router ${P}rt $NET.1 / 10.79.0.1, real servers $(seq -s ' ' -f "10.79.0.%g" 21 $((20 + nrs))) (uvs-tun-decap on ${P}t0)"
+  local how="uvs-tun-decap in the kernel on ${P}e0 (tc ingress), the rest on ${P}t0"
+  [ "$tun_decap" = user ] && how="uvs-tun-decap on ${P}t0"
+  echo "lab '$S' up (tun): client ${P}cl $NET.10, director ${P}dir $NET.2 VIP $VIP, router ${P}rt $NET.1 / 10.79.0.1, real servers $(seq -s ' ' -f "10.79.0.%g" 21 $((20 + nrs))) ($how)"
 }
 
 start_bg() { # ns name cmd...: starts a lab process, remembers its pid

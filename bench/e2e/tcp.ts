@@ -12,8 +12,10 @@
 // Every peer is started before its measurements and stopped after them; a peer that fails to start
 // gives rows marked "failed" and the others still run. Adding a peer is one entry in PEERS.
 //   uvs NAT …         the same service with -m: replies come back through the director
-//   uvs TUN …         the same with -i: IP-in-IP to the real servers, which decapsulate with
-//                     uvs-tun-decap and reply directly over the reply links
+//   uvs TUN …         the same with -i: IP-in-IP to the real servers, which decapsulate in the
+//                     kernel (uvs-tun-decap --bpf: a tc ingress program, in place of the ipip
+//                     module this kernel lacks) and reply directly over the reply links; one more
+//                     row, latency only, with uvs-tun-decap's user-space path alone
 //
 // Fairness: every user-space forwarder or proxy in the director (uvsd, HAProxy, nginx) runs at the
 // same nice (NICE) on the same CPUs (DIRECTOR_CPUS); the kernel's own forwarding (direct, nftables)
@@ -64,6 +66,8 @@ export interface Peer {
   name: string;
   /** How replies reach the client (BenchLab.replyPath): through the director unless said. */
   replies?: 'director' | 'direct';
+  /** Measured for added latency only (no wrk or iperf3 rows): a variant worth one row, not four. */
+  latencyOnly?: boolean;
   /** Starts the peer in the lab; returns where the client connects and how to stop it. */
   start(lab: BenchLab): Promise<{ at: Endpoint; stop: () => Promise<void> }>;
 }
@@ -74,16 +78,21 @@ const DIRECT: Endpoint = {
   rr: { udp: { host: ADDR.rs[0], port: 53 }, tcp: { host: ADDR.rs[0], port: 80 }, passes: 2 },
 };
 
-/** uvsd in the director with VIP:80 rr over both real servers and VIP:5201 to real server 1. */
-function uvsPeer(mode: 'DR' | 'NAT' | 'TUN', workers: number, io: 'ring' | 'xdp' = 'ring'): Peer {
+/**
+ * uvsd in the director with VIP:80 rr over both real servers and VIP:5201 to real server 1. TUN's
+ * real servers decapsulate in the kernel (uvs-tun-decap --bpf: a tc ingress program, as the ipip
+ * module would), or with decap 'user' in uvs-tun-decap's user-space path alone.
+ */
+function uvsPeer(mode: 'DR' | 'NAT' | 'TUN', workers: number, io: 'ring' | 'xdp' = 'ring', decap: 'kernel' | 'user' = 'kernel'): Peer {
   const flag = mode === 'DR' ? '-g' : mode === 'NAT' ? '-m' : '-i';
   return {
-    name: `uvs ${mode} ${io}, ${workers} worker${workers > 1 ? 's' : ''}`,
+    name: `uvs ${mode} ${io}, ${workers} worker${workers > 1 ? 's' : ''}${mode === 'TUN' && decap === 'user' ? ', real servers decapsulating in user space' : ''}`,
+    latencyOnly: mode === 'TUN' && decap === 'user',
     // NAT's replies must be translated back by the director; DR's and TUN's bypass it (the
     // director's kernel would drop replies from the VIP, its own address, as martians).
     replies: mode === 'NAT' ? 'director' : 'direct',
     async start(lab) {
-      const decap = mode === 'TUN' ? await startDecap(lab) : null;
+      const stopDecap = mode === 'TUN' ? await startDecap(lab, decap === 'kernel') : null;
       let u: Uvsd | null = null;
       try {
         u = await startUvsd(lab, ['--io', io, '--workers', String(workers)], DIRECTOR_CPUS);
@@ -95,7 +104,7 @@ function uvsPeer(mode: 'DR' | 'NAT' | 'TUN', workers: number, io: 'ring' | 'xdp'
         uvsadm(lab, ['-a', '-t', `${ADDR.vip}:5201`, '-r', `${ADDR.rs[0]}:5201`, flag]);
       } catch (err) {
         if (u) await u.stop();
-        if (decap) await decap();
+        if (stopDecap) await stopDecap();
         throw err;
       }
       const uvsd = u;
@@ -106,7 +115,7 @@ function uvsPeer(mode: 'DR' | 'NAT' | 'TUN', workers: number, io: 'ring' | 'xdp'
         },
         stop: async () => {
           await uvsd.stop();
-          if (decap) await decap();
+          if (stopDecap) await stopDecap();
         },
       };
     },
@@ -116,9 +125,11 @@ function uvsPeer(mode: 'DR' | 'NAT' | 'TUN', workers: number, io: 'ring' | 'xdp'
 /**
  * TUN real servers: this kernel has no ipip module, so each real server runs uvs-tun-decap (IP-in-IP
  * addressed to its own address → inner packet into a TUN device), with the VIP on lo (set by the
- * lab) and rp_filter off on the TUN device, as netns-scripts/lab.sh `up tun` does.
+ * lab) and rp_filter off on the TUN device, as netns-scripts/lab.sh `up tun` does. With `kernel`,
+ * also --bpf on the link from the director: the tc ingress program strips the outer header there,
+ * in the kernel, as the ipip module would, and the TUN device only sees what it leaves.
  */
-async function startDecap(lab: BenchLab): Promise<() => Promise<void>> {
+async function startDecap(lab: BenchLab, kernel: boolean): Promise<() => Promise<void>> {
   const dev = lab.lab.dev('t');
   const procs: ChildProcess[] = [];
   const stopAll = async (): Promise<void> => {
@@ -131,7 +142,8 @@ async function startDecap(lab: BenchLab): Promise<() => Promise<void>> {
       // packets from the client, which the real server routes back over the reply link.
       lab.exec(ns, ['sysctl', '-qw', 'net.ipv4.conf.default.rp_filter=0']);
       const log = { text: '' };
-      procs.push(lab.start(ns, [process.execPath, TUN_DECAP, '--dev', dev, '--local', ADDR.rs[i]!, '--mtu', '1500', '-l'], log));
+      const bpf = kernel ? ['--bpf', i === 0 ? lab.dev.r1 : lab.dev.r2] : [];
+      procs.push(lab.start(ns, [process.execPath, TUN_DECAP, '--dev', dev, '--local', ADDR.rs[i]!, '--mtu', '1500', ...bpf, '-l'], log));
       const deadline = Date.now() + 10_000;
       for (;;) {
         try {
@@ -256,6 +268,8 @@ export const PEERS: Peer[] = [
   uvsPeer('DR', 1, 'xdp'),
   uvsPeer('NAT', 1, 'xdp'),
   uvsPeer('TUN', 1, 'xdp'),
+  // What the user-space decapsulation alone adds (the real server's wake-up and two copies).
+  uvsPeer('TUN', 1, 'ring', 'user'),
   HAPROXY,
   NGINX,
   // nftables last: its nat chain makes the director's namespace track connections from then on.
@@ -289,7 +303,7 @@ export function tcpPlan(o: TcpOptions): Step[] {
   const steps: Step[] = [{ label: 'tcp: starting real servers', seconds: 2 }];
   for (const p of tcpPeers(o)) {
     steps.push({ label: `latency via ${p.name}`, seconds: latencySeconds(o.latency, 2) });
-    if (o.latencyOnly) continue;
+    if (o.latencyOnly || p.latencyOnly) continue;
     for (let r = 1; r <= o.runs; r++) {
       steps.push({ label: `wrk keep-alive via ${p.name} (run ${r}/${o.runs})`, seconds: o.seconds + 0.5 + (r === 1 ? 3 : 0) });
       steps.push({ label: `wrk close via ${p.name} (run ${r}/${o.runs})`, seconds: o.seconds + 0.5 });
@@ -411,7 +425,7 @@ export async function runTcp(lab: BenchLab, o: TcpOptions, progress: Progress): 
       } catch (err) {
         progress.log(`bench: latency via "${peer.name}" failed: ${(err as Error).message.split('\n')[0]}`);
       }
-      if (o.latencyOnly) continue; // the finally block stops the peer
+      if (o.latencyOnly || peer.latencyOnly) continue; // the finally block stops the peer
       wrk(lab, started.at.http, 1, false);
       for (let r = 1; r <= o.runs; r++) {
         progress.begin(`wrk keep-alive via ${peer.name} (run ${r}/${o.runs})`);
@@ -432,6 +446,7 @@ export async function runTcp(lab: BenchLab, o: TcpOptions, progress: Progress): 
     } finally {
       if (stop) await stop().catch((err: Error) => progress.log(`bench: stopping "${peer.name}": ${err.message}`));
     }
+    if (peer.latencyOnly) continue;
     const wrkRow = (group: string, rs: WrkResult[]): BenchRow => {
       if (rs.length === 0) return { group, name: peer.name, value: NaN, unit: 'req/s', note: `failed: ${failures.join('; ')}` };
       const errs = rs.map((r) => r.errors).filter(Boolean);

@@ -1,4 +1,4 @@
-// Helpers shared by the addon's source files (uvs_native.cc, xdp.cc): errors that name the failing
+// Helpers shared by the addon's source files (uvs_native.cc, xdp.cc, tc-decap.cc): errors that name the failing
 // call and its errno, argument checks, and the rx() descriptor layout both socket kinds fill.
 // Everything is inline in an anonymous namespace: each file gets its own copy, nothing is exported.
 #pragma once

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "common.h"
+#include "tc-decap.h"
 #include "xdp.h"
 
 namespace {
@@ -1604,6 +1605,7 @@ class UvsNative : public Napi::Addon<UvsNative> {
     exports.Set("xdpAttach", Napi::Function::New(env, uvs_xdp::Attach, "xdpAttach"));
     exports.Set("bpfMapUpdate", Napi::Function::New(env, uvs_xdp::MapUpdate, "bpfMapUpdate"));
     exports.Set("ifQueueCount", Napi::Function::New(env, uvs_xdp::IfQueueCount, "ifQueueCount"));
+    exports.Set("tcDecapAttach", Napi::Function::New(env, uvs_tc_decap::Attach, "tcDecapAttach"));
     instanceId_ = ++instances_;
   }
 

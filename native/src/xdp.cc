@@ -3,7 +3,7 @@
 // themselves with the same rx()/release()/send() contract as PacketSocket's ring.
 //
 // No libbpf or libxdp: the program is a dozen eBPF instructions assembled here, loaded and attached
-// with the bpf(2) syscall (BPF_MAP_CREATE, BPF_PROG_LOAD, BPF_LINK_CREATE), and the rings are the
+// with the bpf(2) syscall (ebpf.h; BPF_MAP_CREATE, BPF_PROG_LOAD, BPF_LINK_CREATE), and the rings are the
 // kernel's plain mmap'd producer/consumer rings. A BPF link rather than the netlink attach: the
 // program is detached when the link's last fd closes, so a crashed process leaves no program behind.
 //
@@ -16,6 +16,7 @@
 #include "xdp.h"
 
 #include "common.h"
+#include "ebpf.h"
 
 #include <fcntl.h>
 #include <dirent.h>
@@ -45,68 +46,11 @@ namespace uvs_xdp {
 
 namespace {
 
-long Bpf(int cmd, bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof *attr); }
-
 // The kernel puts received data XDP_PACKET_HEADROOM (256) after the UMEM's own headroom in a chunk.
 constexpr uint32_t kXdpPacketHeadroom = 256;
 
-int MapCreate(Napi::Env env, bpf_map_type type, const char* name, uint32_t valueSize, uint32_t entries, uint32_t keySize = 4) {
-  bpf_attr a;
-  memset(&a, 0, sizeof a);
-  a.map_type = type;
-  a.key_size = keySize;
-  a.value_size = valueSize;
-  a.max_entries = entries;
-  strncpy(a.map_name, name, sizeof a.map_name - 1);
-  int fd = static_cast<int>(Bpf(BPF_MAP_CREATE, &a));
-  if (fd < 0) ThrowSys(env, std::string("bpf(BPF_MAP_CREATE, ") + name + ", max_entries=" + std::to_string(entries) + ")", errno);
-  return fd;
-}
-
 // ---------------------------------------------------------------------------------------------
-// The XDP program, hand-assembled.
-
-struct Asm {
-  std::vector<bpf_insn> code;
-  std::vector<size_t> toPass;      // jumps to patch to the "return XDP_PASS" block
-  std::vector<size_t> toRedirect;  // jumps to patch to the redirect block
-
-  void Emit(uint8_t op, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
-    bpf_insn i;
-    memset(&i, 0, sizeof i);
-    i.code = op;
-    i.dst_reg = dst & 0xf;
-    i.src_reg = src & 0xf;
-    i.off = off;
-    i.imm = imm;
-    code.push_back(i);
-  }
-  void Mov(uint8_t dst, uint8_t src) { Emit(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0); }
-  void MovK(uint8_t dst, int32_t k) { Emit(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, k); }
-  void AddK(uint8_t dst, int32_t k) { Emit(BPF_ALU64 | BPF_ADD | BPF_K, dst, 0, 0, k); }
-  void AndK(uint8_t dst, int32_t k) { Emit(BPF_ALU64 | BPF_AND | BPF_K, dst, 0, 0, k); }
-  void Ld(uint8_t size, uint8_t dst, uint8_t src, int16_t off) { Emit(BPF_LDX | size | BPF_MEM, dst, src, off, 0); }
-  void St(uint8_t size, uint8_t dst, int16_t off, uint8_t src) { Emit(BPF_STX | size | BPF_MEM, dst, src, off, 0); }
-  void LdMapFd(uint8_t dst, int fd) {
-    Emit(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, fd);
-    Emit(0, 0, 0, 0, 0);
-  }
-  void Call(int32_t helper) { Emit(BPF_JMP | BPF_CALL, 0, 0, 0, helper); }
-  void Exit() { Emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
-  // Conditional jump to pass / redirect, patched by Link().
-  void JPass(uint8_t op, uint8_t dst, uint8_t src, int32_t imm) {
-    toPass.push_back(code.size());
-    Emit(op, dst, src, 0, imm);
-  }
-  void JRedirect(uint8_t op, uint8_t dst, int32_t imm) {
-    toRedirect.push_back(code.size());
-    Emit(op, dst, 0, 0, imm);
-  }
-  void Link(size_t pass, size_t redirect) {
-    for (size_t at : toPass) code[at].off = static_cast<int16_t>(pass - at - 1);
-    for (size_t at : toRedirect) code[at].off = static_cast<int16_t>(redirect - at - 1);
-  }
-};
+// The XDP program, hand-assembled (the assembler is in ebpf.h).
 
 // The steering decision, in the order of the cheapest test first; every "no" is XDP_PASS, so what
 // the program does not take reaches the kernel (and the AF_PACKET ring path) as without it.
@@ -255,31 +199,6 @@ std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int 
   return a.code;
 }
 
-int ProgLoad(Napi::Env env, const std::vector<bpf_insn>& code) {
-  static const char kLicense[] = "Dual MIT/GPL";
-  bpf_attr a;
-  memset(&a, 0, sizeof a);
-  a.prog_type = BPF_PROG_TYPE_XDP;
-  a.expected_attach_type = BPF_XDP;
-  a.insn_cnt = static_cast<uint32_t>(code.size());
-  a.insns = reinterpret_cast<uint64_t>(code.data());
-  a.license = reinterpret_cast<uint64_t>(kLicense);
-  strncpy(a.prog_name, "uvs_xdp", sizeof a.prog_name - 1);
-  int fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &a));
-  if (fd >= 0) return fd;
-  int err = errno;
-  // Again with the verifier's log, for the error message (the first attempt skips the cost of it).
-  std::vector<char> log(1 << 16);
-  a.log_level = 1;
-  a.log_size = static_cast<uint32_t>(log.size());
-  a.log_buf = reinterpret_cast<uint64_t>(log.data());
-  fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &a));
-  if (fd >= 0) return fd;  // passed on the second try: keep it
-  err = errno;
-  log.back() = 0;
-  ThrowSys(env, "bpf(BPF_PROG_LOAD, XDP, " + std::to_string(code.size()) + " insns) verifier log:\n" + std::string(log.data()) + "\n", err);
-}
-
 struct ProgramFds {
   int link = -1, prog = -1, xsks = -1, dsts = -1, srcs = -1, ringflows = -1;
   void Close() {
@@ -329,7 +248,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   fds->srcs = MapCreate(env, BPF_MAP_TYPE_HASH, "uvs_srcs", 1, mapEntries);
   // The flows that went to the ring (see BuildProgram); LRU: old flows make room for new ones.
   fds->ringflows = MapCreate(env, BPF_MAP_TYPE_LRU_HASH, "uvs_ringflows", 1, flowEntries, kFlowKeySize);
-  fds->prog = ProgLoad(env, BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs, fds->ringflows));
+  fds->prog = ProgLoad(env, BPF_PROG_TYPE_XDP, BPF_XDP, "uvs_xdp", BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs, fds->ringflows), "XDP");
 
   bpf_attr a;
   memset(&a, 0, sizeof a);

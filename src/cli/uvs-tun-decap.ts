@@ -3,13 +3,18 @@
 // module. Thin entry point: options, start, signals; the work is in src/tun/decap.ts.
 
 import { DecapError, TunDecapAgent } from '../tun/decap';
+import { KernelDecap } from '../tun/kernel-decap';
 import { ipv4ToInt } from '../packet/addr';
 import { consoleSink, createLogger } from '../runtime/log';
 import { uvsVersion } from '../runtime/version';
 
-const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--allow ADDR[,ADDR...]] [--mtu N] [--no-gro] [-l] [--stats-interval S]
+const USAGE = `usage: uvs-tun-decap [--dev NAME] [--local ADDR] [--allow ADDR[,ADDR...]] [--bpf IFACE[,IFACE...]] [--mtu N] [--no-gro] [-l] [--stats-interval S]
   Receives IP-in-IP packets for this host, strips the outer header and hands the inner packet
   to the local stack through a TUN device, so an LVS-TUN real server works without the ipip module.
+  --bpf IFACE[,IFACE]   decapsulate in the kernel too: an eBPF program on IFACE's tc ingress
+                        (Linux 6.6 or later) takes the outer header off IPIP arriving there, with
+                        the same --local and --allow; the TUN device stays for what it leaves
+                        (outer fragments, IPIP on other devices). Repeatable
   --dev NAME            TUN device to create (default uvstun0)
   --local ADDR          only packets whose outer destination is ADDR (default: any local address)
   --allow ADDR[,ADDR]   only packets whose outer source is one of these (the directors);
@@ -30,6 +35,7 @@ interface Args {
   device: string;
   local: number;
   allow: number[];
+  bpf: string[];
   mtu: number;
   gro: boolean;
   log: boolean;
@@ -42,7 +48,7 @@ function fail(message: string): never {
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { device: 'uvstun0', local: 0, allow: [], mtu: 1480, gro: true, log: false, statsInterval: 0 };
+  const a: Args = { device: 'uvstun0', local: 0, allow: [], bpf: [], mtu: 1480, gro: true, log: false, statsInterval: 0 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -69,6 +75,15 @@ function parse(argv: string[]): Args {
           } catch {
             fail(`--allow ${v}: ${JSON.stringify(part)} is not a dotted IPv4 address`);
           }
+        }
+        break;
+      }
+      case '--bpf': {
+        const v = value();
+        for (const part of v.split(',')) {
+          const name = part.trim();
+          if (!/^[^\s/]{1,15}$/.test(name)) fail(`--bpf ${v}: ${JSON.stringify(part)} is not an interface name`);
+          if (!a.bpf.includes(name)) a.bpf.push(name);
         }
         break;
       }
@@ -116,15 +131,28 @@ function main(): void {
     process.stderr.write(`uvs-tun-decap: ${err instanceof DecapError ? err.message : String(err)}\n`);
     process.exit(1);
   }
-  log(`decapsulating IPIP into ${agent.deviceName}`);
+  let kernel: KernelDecap | null = null;
+  if (args.bpf.length > 0) {
+    try {
+      kernel = new KernelDecap({ devices: args.bpf, local: args.local, allow: args.allow });
+    } catch (err) {
+      agent.stop();
+      process.stderr.write(`uvs-tun-decap: ${err instanceof DecapError ? err.message : String(err)}\n`);
+      process.exit(1);
+    }
+  }
+  const stats = (): string => JSON.stringify(kernel ? { ...agent.stats(), bpf: kernel.counters() } : agent.stats());
+  log(`decapsulating IPIP into ${agent.deviceName}${kernel ? `, and in the kernel on ${kernel.devices.join(', ')} (tc ingress)` : ''}`);
   if (args.allow.length === 0) {
     process.stderr.write('uvs-tun-decap: warning: no --allow: IPIP from any source is decapsulated; name the directors\' addresses\n');
   }
-  const timer = args.log && args.statsInterval > 0 ? setInterval(() => log(JSON.stringify(agent.stats())), args.statsInterval * 1000) : null;
+  const timer = args.log && args.statsInterval > 0 ? setInterval(() => log(stats()), args.statsInterval * 1000) : null;
   const stop = (signal: string): void => {
     if (timer) clearInterval(timer);
+    const last = stats();
+    kernel?.close();
     agent.stop();
-    log(`${signal}: stopped; ${JSON.stringify(agent.stats())}`);
+    log(`${signal}: stopped; ${last}`);
     process.exit(0);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -336,6 +336,43 @@ export interface XdpAttachOptions {
   mode?: 'generic' | 'native';
 }
 
+/**
+ * The IP-in-IP decapsulation program tcDecapAttach put on a device's tc ingress hook (tcx, through
+ * a BPF link; native/src/tc-decap.cc): IPIP packets to this host (outer destination `local` when
+ * set) from an `allow`ed source lose their outer header, and the kernel receives the inner packet on
+ * that device. Outer fragments, and IPIP to another address, are left to the stack (counted).
+ */
+export interface TcDecapProgram {
+  /** The BPF link: closing it (close(), or the process ending) detaches the program. */
+  readonly linkFd: number;
+  readonly progFd: number;
+  readonly countersFd: number;
+  /** The program's counters since it was attached (all CPUs). */
+  counters(): TcDecapCounters;
+  /** Closes every fd: the program leaves the device. Idempotent. */
+  close(): void;
+}
+
+export interface TcDecapCounters {
+  /** Outer header taken out, inner packet passed on. */
+  decapsulated: number;
+  /** Outer source not in `allow`: dropped. */
+  notAllowed: number;
+  /** Outer fragments left to the stack (which reassembles them for a raw-socket agent). */
+  fragments: number;
+  /** bpf_skb_adjust_room refused (an unsupported GSO type, for one): dropped. */
+  failed: number;
+  /** Outer destination other than `local`: left to the stack. */
+  notLocal: number;
+}
+
+export interface TcDecapOptions {
+  /** Only IPIP whose outer destination is this address (host-order integer); absent or 0: any. */
+  local?: number;
+  /** Only IPIP from these outer sources (host-order integers), at most 256; absent or empty: any. */
+  allow?: readonly number[];
+}
+
 export interface XdpUmemOptions {
   /** Chunks (frames) in the UMEM. Default 4096. */
   chunkCount?: number;
@@ -472,6 +509,9 @@ export interface NativeAddon {
   xdpAttach(ifindex: number, options: XdpAttachOptions): XdpProgram;
   /** Adds (on) or removes a host-order IPv4 address in a dsts/srcs map; any thread. */
   bpfMapUpdate(mapFd: number, key: number, on: boolean): void;
+  /** Attaches the IPIP decapsulation program to the device's tc ingress (tcx: Linux 6.6 or later;
+   *  EINVAL before). Several may share a device (tcx keeps a list). */
+  tcDecapAttach(ifindex: number, options: TcDecapOptions): TcDecapProgram;
   /** The device's RX and TX queue counts (ETHTOOL_GCHANNELS, else /sys/class/net/NAME/queues). */
   ifQueueCount(name: string): { rx: number; tx: number };
   /** if_nametoindex; throws ENODEV for an unknown name. */

@@ -24,9 +24,13 @@ export class ModeLab {
     this.daemon = new UvsdProcess(this.DIR);
   }
 
+  /** How a tun lab's real servers decapsulate (lab.sh UVS_LAB_TUN_DECAP): the kernel's tc
+   *  ingress program with the TUN device as the slow path, or the TUN device alone. */
+  tunDecap: 'kernel' | 'user' = 'kernel';
+
   /** More environment for lab.sh's `up` (UVS_LAB_DIR_QUEUES, ...). */
   protected labEnv(): Record<string, string> {
-    return {};
+    return this.mode === 'tun' ? { UVS_LAB_TUN_DECAP: this.tunDecap } : {};
   }
 
   up(): void {
@@ -83,8 +87,8 @@ export class ModeLab {
     assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(want).digest('hex'));
   }
 
-  /** POST of 3 MB through the VIP: the real server reports the same SHA-256 (full-size segments from the client). */
-  /** The last counters each uvs-tun-decap printed (lab.sh runs them with -l --stats-interval 1). */
+  /** The last counters each uvs-tun-decap printed (lab.sh runs them with -l --stats-interval 1);
+   *  with the kernel path, its program's counters are under `bpf`, per device. */
   decapStats(): Array<Record<string, unknown>> {
     const out: Array<Record<string, unknown>> = [];
     for (let i = 1; i <= 2; i++) {
@@ -100,6 +104,7 @@ export class ModeLab {
     return out;
   }
 
+  /** POST of 3 MB through the VIP: the real server reports the same SHA-256 (full-size segments from the client). */
   upload3MB(): void {
     const body = Buffer.alloc(3 << 20);
     for (let i = 0; i < body.length; i++) body[i] = (i * 7 + 3) & 0xff;

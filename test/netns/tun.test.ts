@@ -1,6 +1,8 @@
 // TUN mode end to end: the real servers are one router away from the director (DR could not
 // reach them), run uvs-tun-decap (this kernel has no ipip module) with the VIP on lo, and answer
-// the client directly. Everything the DR test checks, plus the tunnel's 20 bytes of MTU: a DF
+// the client directly. They decapsulate in the kernel (uvs-tun-decap --bpf: a tc ingress program),
+// with the agent's TUN device for what the program leaves; the last test feeds the program what
+// it must refuse or leave. Everything the DR test checks, plus the tunnel's 20 bytes of MTU: a DF
 // datagram that no longer fits is answered with ICMP "fragmentation needed" (MTU − 20), and
 // path-MTU discovery lets a large upload (full-size segments from the client) complete.
 // Needs root (CI runs it as root).
@@ -23,6 +25,39 @@ after(async () => {
   await lab.stopUvsd('SIGKILL');
   if (!why) lab.down();
 });
+
+interface KernelCounters { decapsulated: number; notAllowed: number; fragments: number; failed: number; notLocal: number }
+
+/** The tc program's counters in one uvs-tun-decap stats line (`bpf`: per device, one here). */
+function kernelCounters(stats: Record<string, unknown>): KernelCounters {
+  const bpf = stats['bpf'] as Record<string, KernelCounters> | undefined;
+  assert.ok(bpf && Object.keys(bpf).length === 1, `uvs-tun-decap runs the kernel path on one device: ${JSON.stringify(stats)}`);
+  return Object.values(bpf)[0]!;
+}
+
+/**
+ * Sends one IPIP packet from `ns` to real server 1 (10.79.0.21) through a raw socket for protocol 4
+ * (the kernel writes the outer header, source = the namespace's address toward it), carrying a UDP
+ * datagram from the client to VIP:53 with `payload` bytes. IP_PMTUDISC_DONT: a packet longer than
+ * the path's MTU leaves in outer fragments.
+ */
+function sendIpip(ns: string, payload: number): void {
+  const py = [
+    'import socket, struct',
+    'def csum(b):',
+    '    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))',
+    '    s = (s >> 16) + (s & 0xffff); s += s >> 16',
+    '    return ~s & 0xffff',
+    `body = struct.pack("!HHHH", 40000, 53, 8 + ${payload}, 0) + b"q" * ${payload}`,
+    `hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, 17, 0, socket.inet_aton("10.77.0.10"), socket.inet_aton(${JSON.stringify(VIP)}))`,
+    'hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]',
+    's = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)',
+    's.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT',
+    's.sendto(hdr + body, ("10.79.0.21", 0))',
+  ].join('\n');
+  const r = inNs(ns, 'python3', ['-c', py], 10_000);
+  assert.equal(r.status, 0, r.stderr);
+}
 
 /** Sends a DF datagram of `size` bytes of payload to VIP:53 and reports the path MTU the client's kernel then holds. */
 function dfProbe(size: number): number {
@@ -72,12 +107,13 @@ test('TUN with one worker: rr 10/10, wrr 15/5, stats, ICMP frag-needed for a DF 
   lab.upload3MB();
   const route = inNs(lab.CL, 'ip', ['route', 'get', VIP]).stdout;
   assert.match(route, /mtu 1480/, `the upload went through path-MTU discovery: ${route}`);
-  // The upload's segments reached the real server's stack joined (uvs-tun-decap's GRO: GSO
-  // super-frames written with a virtio_net_hdr, which this kernel accepted: the hash matched).
+  // All of it was decapsulated in the kernel (uvs-tun-decap --bpf on the real servers' uvs<S>e0):
+  // the program counted it, and nothing reached the user-space path (pcap-tun.test.ts covers that).
   await sleep(1300);
   const decap = lab.decapStats();
-  assert.ok(decap.some((s) => Number(s['superFrames']) > 0), `uvs-tun-decap joined segments: ${JSON.stringify(decap)}`);
-  assert.ok(decap.every((s) => Number(s['writeErrors']) === 0), `no failed TUN write: ${JSON.stringify(decap)}`);
+  const kernel = decap.map((s) => kernelCounters(s));
+  assert.ok(kernel.every((k) => k.decapsulated > 100 && k.failed === 0), `the tc program decapsulated on both real servers: ${JSON.stringify(decap)}`);
+  assert.ok(decap.every((s) => Number(s['received']) === 0), `the TUN device path saw nothing: ${JSON.stringify(decap)}`);
 
   assert.equal(lab.nstat(lab.DIR, 'TcpOutRsts'), rsts, 'the director kernel sent no RST');
   assert.equal(lab.nstat(lab.DIR, 'IpForwDatagrams'), fwd, 'the director kernel forwarded nothing');
@@ -88,4 +124,28 @@ test('TUN with one worker: rr 10/10, wrr 15/5, stats, ICMP frag-needed for a DF 
 test('TUN with two workers: rr 10/10, UDP, persistence, quiescing, deletions', { skip: why ?? false }, async () => {
   await lab.startUvsd(2);
   await lab.commonChecks(RS, UDP_RS);
+});
+
+test('TUN kernel decapsulation: IPIP from a source not allowed is dropped and counted, outer fragments go to the TUN device', { skip: why ?? false }, async () => {
+  // Real server 1's uvs-tun-decap runs with --allow 10.77.0.2 (the director) and --local 10.79.0.21.
+  const before = lab.decapStats()[0]!;
+  const k0 = kernelCounters(before);
+  // From the client (10.77.0.10): not a director. The program drops it; the agent never sees it.
+  sendIpip(lab.CL, 100);
+  // From the director, 1800 bytes of payload without DF: two outer fragments. The program leaves
+  // both to the stack, which reassembles them and hands the datagram to the agent's raw socket.
+  sendIpip(lab.DIR, 1800);
+  let after = before;
+  for (let i = 0; i < 30; i++) {
+    await sleep(200);
+    after = lab.decapStats()[0]!;
+    if (kernelCounters(after).notAllowed > k0.notAllowed && Number(after['delivered']) > Number(before['delivered'])) break;
+  }
+  const k1 = kernelCounters(after);
+  assert.equal(k1.notAllowed - k0.notAllowed, 1, `the client's IPIP was refused in the kernel: ${JSON.stringify(after)}`);
+  assert.equal(k1.fragments - k0.fragments, 2, `both outer fragments were left to the stack: ${JSON.stringify(after)}`);
+  assert.equal(k1.decapsulated, k0.decapsulated, 'neither was decapsulated by the program');
+  assert.equal(Number(after['notAllowed']), Number(before['notAllowed']), 'the refused packet never reached the agent');
+  assert.equal(Number(after['received']) - Number(before['received']), 1, `the agent received the reassembled datagram: ${JSON.stringify(after)}`);
+  assert.equal(Number(after['delivered']) - Number(before['delivered']), 1, 'and wrote its inner packet to the TUN device');
 });

@@ -25,7 +25,7 @@ class XdpModeLab extends ModeLab {
   }
 
   protected override labEnv(): Record<string, string> {
-    return this.opts.queues !== undefined ? { UVS_LAB_DIR_QUEUES: String(this.opts.queues) } : {};
+    return { ...super.labEnv(), ...(this.opts.queues !== undefined ? { UVS_LAB_DIR_QUEUES: String(this.opts.queues) } : {}) };
   }
 
   protected override uvsdArgs(workers: number): string[] {
