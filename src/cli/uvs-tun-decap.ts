@@ -3,7 +3,7 @@
 // module. Thin entry point: options, start, signals; the work is in src/tun/decap.ts.
 
 import { DecapError, TunDecapAgent } from '../tun/decap';
-import { KernelDecap } from '../tun/kernel-decap';
+import { KernelDecap, REFRESH_MS } from '../tun/kernel-decap';
 import { ipv4ToInt } from '../packet/addr';
 import { consoleSink, createLogger } from '../runtime/log';
 import { uvsVersion } from '../runtime/version';
@@ -147,8 +147,25 @@ function main(): void {
     process.stderr.write('uvs-tun-decap: warning: no --allow: IPIP from any source is decapsulated; name the directors\' addresses\n');
   }
   const timer = args.log && args.statsInterval > 0 ? setInterval(() => log(stats()), args.statsInterval * 1000) : null;
+  // The kernel takes the program off a deleted device; a device re-created under the same name
+  // gets it again (KernelDecap.refresh). A failure to attach is said once until it changes.
+  let lastFailure = '';
+  const follow = kernel
+    ? setInterval(() => {
+        for (const e of kernel.refresh()) {
+          if (e.what === 'failed') {
+            if (e.detail !== lastFailure) process.stderr.write(`uvs-tun-decap: --bpf ${e.device}: attaching again failed, retrying every ${REFRESH_MS / 1000} s: ${e.detail}\n`);
+            lastFailure = e.detail;
+          } else {
+            lastFailure = '';
+            log(`--bpf ${e.device}: ${e.what} (${e.detail})`);
+          }
+        }
+      }, REFRESH_MS)
+    : null;
   const stop = (signal: string): void => {
     if (timer) clearInterval(timer);
+    if (follow) clearInterval(follow);
     const last = stats();
     kernel?.close();
     agent.stop();

@@ -14,6 +14,7 @@ interface Attached {
 }
 
 function fakeNative(devices: Record<string, number>, attached: Attached[], failOn?: { ifindex: number; code: string }): NativeAddon {
+  // devices and failOn are read at each call: a test changes them to move the 'kernel' along.
   const fake: Partial<NativeAddon> = {
     ifIndex: (name: string) => {
       const i = devices[name];
@@ -44,7 +45,43 @@ test('attaches to each device with --local and --allow; counters per device; clo
   k.close();
   k.close();
   assert.deepEqual(attached.map((a) => a.closed), [1, 1]);
-  assert.deepEqual(k.counters(), {});
+  assert.equal(k.counters()['eth0']!.attached, false);
+});
+
+test('refresh(): a device that goes is detached, one that comes back (a new ifindex) gets the program again; counters add up', () => {
+  const attached: Attached[] = [];
+  const devices: Record<string, number> = { eth0: 2, eth1: 3 };
+  const k = new KernelDecap({ devices: ['eth0', 'eth1'], local: 0, allow: [], native: fakeNative(devices, attached) });
+  assert.deepEqual(k.refresh(), [], 'nothing changed');
+  delete devices['eth0'];
+  assert.deepEqual(k.refresh().map((e) => [e.device, e.what]), [['eth0', 'detached']]);
+  assert.equal(attached[0]!.closed, 1, 'the defunct link is closed');
+  assert.deepEqual(k.refresh(), [], 'still gone: nothing to do');
+  assert.equal(k.counters()['eth0']!.attached, false);
+  assert.equal(k.counters()['eth0']!.decapsulated, 20, 'the first attachment\'s counters are kept');
+  devices['eth0'] = 7;
+  assert.deepEqual(k.refresh().map((e) => [e.device, e.what, e.detail]), [['eth0', 'attached', 'ifindex 7']]);
+  assert.equal(attached[2]!.ifindex, 7);
+  assert.equal(k.counters()['eth0']!.decapsulated, 20 + 70, 'both attachments in sum');
+  assert.equal(k.counters()['eth0']!.attached, true);
+  // Re-created between two refreshes: detached and attached in one go.
+  devices['eth1'] = 9;
+  assert.deepEqual(k.refresh().map((e) => [e.device, e.what]), [['eth1', 'detached'], ['eth1', 'attached']]);
+  k.close();
+});
+
+test('refresh(): an attach that fails is reported and retried at the next refresh', () => {
+  const attached: Attached[] = [];
+  const devices: Record<string, number> = { eth0: 2 };
+  const fail = { ifindex: 5, code: 'EPERM' };
+  const k = new KernelDecap({ devices: ['eth0'], local: 0, allow: [], native: fakeNative(devices, attached, fail) });
+  devices['eth0'] = 5;
+  const e = k.refresh();
+  assert.deepEqual(e.map((x) => [x.device, x.what]), [['eth0', 'detached'], ['eth0', 'failed']]);
+  assert.match(e[1]!.detail, /--bpf eth0: bpf\(BPF_LINK_CREATE/);
+  fail.ifindex = -1;
+  assert.deepEqual(k.refresh().map((x) => [x.device, x.what]), [['eth0', 'attached']]);
+  k.close();
 });
 
 test('an unknown device: a DecapError naming it, and the devices already done are detached', () => {
