@@ -2,6 +2,9 @@
 // CPU 0, 1024 source ports) through the director, counted at the real servers' veths.
 //
 //   kernel ip_forward   the director's kernel routes 10.201.9.0/24 to sink 1 (no uvsd running)
+//   XDP redirect …      a reference: the same frames redirected to sink 1 by a generic-mode XDP
+//                       program rewriting both MACs (bench/xdp-probe/redirect.c): what an
+//                       in-kernel fast path for established DR flows could reach (no uvsd)
 //   uvs DR …            uvsd in the director, UDP service VIP:9 rr with the two sinks as -g dests
 //
 // Offered = what the generator's sendmmsg calls took; forwarded = frames counted at the sinks per
@@ -15,9 +18,11 @@
 //   /proc/stat over all cores, softirq included, beside the kernel's;
 // - kernel ip_forward and uvs DR ring, 1 worker: a million distinct 5-tuples (20 source addresses
 //   × 50,000 source ports), paced at that case's loss-free rate, then unpaced: rate and loss.
-import { readFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BenchRow } from '../lib';
-import { ADDR, BenchLab, canPin, PKTGEN, sleep, threadCpu, UVSADM, UVSD } from './lab';
+import { ADDR, BenchLab, canPin, PKTGEN, repoRoot, sleep, threadCpu, UVSADM, UVSD } from './lab';
 import type { GenResult, PktgenJob } from './pktgen';
 import { applyRatios, median, sampledRow, type Progress, type Step } from './progress';
 import { background, cpuPerPacketNs, findMaxRate, generatorShort, inLabPerPacketNs, measureStep, parsePidStat, SteppedGen, type LoadStep, type SearchPlan } from './load';
@@ -28,6 +33,8 @@ export interface PpsCase {
   name: string;
   /** null: the kernel forwards (baseline); otherwise uvsd with these data-plane options. */
   uvs: null | { io: 'ring' | 'xdp' | 'pcap'; workers: number; forward: '-g' | '-m' | '-i' };
+  /** With uvs null: an XDP program (bench/xdp-probe/redirect.c) forwards in the kernel instead. */
+  xdpRedirect?: boolean;
   /**
    * Where the work may go, best first guess first. With more than one, each is tried for a short
    * run at the first frame size and the fastest is kept for the case (the note says which).
@@ -51,6 +58,10 @@ const UVS2_PLACEMENTS: Placement[] = [{ cpus: '0-1', rps: '0' }, { cpus: '0-1', 
 
 export const CASES: PpsCase[] = [
   { name: 'kernel ip_forward', uvs: null, placements: KERNEL_PLACEMENTS },
+  // A reference, not a uvs row: the same frames forwarded by a generic-mode XDP program that
+  // rewrites both MACs and redirects (bench/xdp-probe/redirect.c), i.e. what uvs DR does to an
+  // established flow's frame, done in the kernel. What an in-kernel fast path could reach here.
+  { name: 'XDP redirect in the kernel (reference)', uvs: null, xdpRedirect: true, placements: KERNEL_PLACEMENTS },
   { name: 'uvs DR ring, 1 worker', uvs: { io: 'ring', workers: 1, forward: '-g' }, placements: UVS1_PLACEMENTS },
   // AF_XDP beside the rings (src/dataplane/xdp.ts): the frames skip the AF_PACKET tap, the
   // director's IP receive and the guard's drop, and leave through AF_XDP.
@@ -226,10 +237,35 @@ function softnetDrops(): number {
   return text.trim().split('\n').reduce((s, l) => s + Number.parseInt(l.trim().split(/\s+/)[1] ?? '0', 16), 0);
 }
 
+/**
+ * The reference case's forwarder: bench/xdp-probe/redirect.c, built with gcc into a temporary file,
+ * attached to the director's front veth, sending UDP to PORT out of d1 to sink 1's MAC (where the
+ * kernel case routes them). Bounded by its own 1800 s and stopped with the case.
+ */
+async function startRedirect(lab: BenchLab): Promise<ChildProcess> {
+  const bin = `/tmp/uvs-bench-${lab.lab.suffix}-redirect`;
+  const cc = spawnSync('gcc', ['-O2', '-o', bin, join(repoRoot, 'bench', 'xdp-probe', 'redirect.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`gcc bench/xdp-probe/redirect.c: ${cc.error?.message ?? cc.stderr}`);
+  const d1mac = lab.lab.mac(lab.ns.d, lab.dev.d1);
+  const log = { text: '' };
+  const p = lab.start(lab.ns.d, [bin, lab.dev.d0, lab.dev.d1, ADDR.sinkMac[0]!, d1mac, String(PORT), '1800'], log);
+  p.once('exit', () => rmSync(bin, { force: true }));
+  for (let i = 0; i < 50 && !log.text.includes('attached'); i++) {
+    if (p.exitCode !== null) break;
+    await sleep(100);
+  }
+  if (!log.text.includes('attached')) {
+    await lab.stop(p);
+    throw new Error(`redirect did not attach: ${log.text.slice(-500)}`);
+  }
+  return p;
+}
+
 export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const c of ppsCases(o)) {
     let uvsd: Uvsd | null = null;
+    let redirect: ChildProcess | null = null;
     let place = c.placements[0]!;
     let probeNote = '';
     const applyPlacement = (p: Placement): void => {
@@ -247,6 +283,7 @@ export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): 
         for (const sink of ADDR.sink) uvsadm(lab, ['-a', '-u', `${ADDR.vip}:${PORT}`, '-r', sink, c.uvs.forward]);
         await sleep(300); // next hops resolved (they are permanent neighbours), filters attached
       }
+      if (c.xdpRedirect) redirect = await startRedirect(lab);
       for (const size of FRAME_SIZES) {
         const job: PktgenJob = {
           iface: lab.dev.c0, dstMac: lab.mac.d0, srcMac: lab.mac.c0, srcIp: ADDR.client,
@@ -336,6 +373,7 @@ export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): 
       }
     } finally {
       if (uvsd) await uvsd.stop();
+      if (redirect) await lab.stop(redirect);
     }
   }
   for (const size of FRAME_SIZES) {
