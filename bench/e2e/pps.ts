@@ -248,7 +248,7 @@ async function startRedirect(lab: BenchLab): Promise<ChildProcess> {
   if (cc.status !== 0) throw new Error(`gcc bench/xdp-probe/redirect.c: ${cc.error?.message ?? cc.stderr}`);
   const d1mac = lab.lab.mac(lab.ns.d, lab.dev.d1);
   const log = { text: '' };
-  const p = lab.start(lab.ns.d, [bin, lab.dev.d0, lab.dev.d1, ADDR.sinkMac[0]!, d1mac, String(PORT), '1800'], log);
+  const p = lab.start(lab.ns.d, [bin, lab.dev.d0, lab.dev.d1, ADDR.sinkMac[0], d1mac, String(PORT), '1800'], log);
   p.once('exit', () => rmSync(bin, { force: true }));
   for (let i = 0; i < 50 && !log.text.includes('attached'); i++) {
     if (p.exitCode !== null) break;
