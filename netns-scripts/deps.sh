@@ -8,7 +8,7 @@ declare -A pkg_of=(
   [ip]=iproute2 [nft]=nftables [tcpdump]=tcpdump [tshark]=tshark [curl]=curl
   [keepalived]=keepalived [ethtool]=ethtool [ping]=iputils-ping [nstat]=iproute2
   [iperf3]=iperf3 [wrk]=wrk [haproxy]=haproxy [nginx]=nginx [socat]=socat
-  [pcap-config]=libpcap-dev [make]=make [g++]=g++ [python3]=python3 [bird]=bird2
+  [pcap-config]=libpcap-dev [make]=make [g++]=g++ [gcc]=gcc [python3]=python3 [bird]=bird2
 )
 case "$purpose" in
   build) cmds=(make g++ python3 pcap-config) ;;
@@ -16,7 +16,8 @@ case "$purpose" in
   lab)   cmds=(ip nft curl ethtool ping make g++ python3) ;;
   # The ECMP lab's routing daemon: BIRD 2 (BGP, BFD and ECMP in one small daemon).
   ecmp)  cmds=(ip nft curl ethtool ping make g++ python3 bird) ;;
-  bench) cmds=(ip nft curl ethtool ping iperf3 wrk haproxy nginx keepalived make g++ python3) ;;
+  # gcc: the packet-rate reference row's XDP program loader (bench/xdp-probe/redirect.c).
+  bench) cmds=(ip nft curl ethtool ping iperf3 wrk haproxy nginx keepalived make g++ gcc python3) ;;
   *) echo "deps.sh: unknown purpose '$purpose' (build, test, lab, ecmp or bench)" >&2; exit 2 ;;
 esac
 
