@@ -39,6 +39,41 @@ export function inNs(ns: string, cmd: string, args: string[], timeoutMs = 30_000
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
+export interface IpipPacket {
+  /** The outer destination (the real server); the kernel picks the outer source by its route. */
+  outerDst: string;
+  /** The inner packet: a UDP datagram innerSrc:40000 -> innerDst:dport carrying `payload`. */
+  innerSrc: string;
+  innerDst: string;
+  dport: number;
+  payload: string;
+  /** IP_PMTUDISC_DONT: a packet longer than the path's MTU leaves in outer fragments. */
+  fragmentable?: boolean;
+}
+
+/**
+ * Sends one IPIP packet from `ns` through a raw socket for protocol 4: the kernel writes the outer
+ * header, the test writes the inner IPv4 header (with its checksum) and UDP header (checksum 0).
+ */
+export function sendIpip(ns: string, p: IpipPacket): void {
+  const py = [
+    'import socket, struct',
+    'def csum(b):',
+    '    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))',
+    '    s = (s >> 16) + (s & 0xffff); s += s >> 16',
+    '    return ~s & 0xffff',
+    `data = ${JSON.stringify(p.payload)}.encode()`,
+    `body = struct.pack("!HHHH", 40000, ${p.dport}, 8 + len(data), 0) + data`,
+    `hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, 17, 0, socket.inet_aton(${JSON.stringify(p.innerSrc)}), socket.inet_aton(${JSON.stringify(p.innerDst)}))`,
+    'hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]',
+    's = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)',
+    ...(p.fragmentable ? ['s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT'] : []),
+    `s.sendto(hdr + body, (${JSON.stringify(p.outerDst)}, 0))`,
+  ].join('\n');
+  const r = inNs(ns, 'python3', ['-c', py], 10_000);
+  if (r.status !== 0) throw new Error(`sendIpip in ${ns}: ${r.stderr}`);
+}
+
 export function namespacesWithPrefix(prefix: string): string[] {
   const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   return out

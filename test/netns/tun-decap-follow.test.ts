@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cannotRunNetns, inNs } from './helpers';
+import { cannotRunNetns, sendIpip } from './helpers';
 import { Lab, runSuffix } from './native-lab';
 
 const why = cannotRunNetns();
@@ -22,22 +22,9 @@ after(() => {
   if (!why) lab.destroy();
 });
 
-/** Sends one IPIP packet from `ns` (outer 10.91.0.1 -> 10.91.0.2) carrying UDP to VIP:5353 with `text`. */
-function sendIpip(ns: string, text: string): void {
-  const py = [
-    'import socket, struct',
-    'def csum(b):',
-    '    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))',
-    '    s = (s >> 16) + (s & 0xffff); s += s >> 16',
-    '    return ~s & 0xffff',
-    `body = struct.pack("!HHHH", 40000, 5353, 8 + ${text.length}, 0) + ${JSON.stringify(text)}.encode()`,
-    `hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, 17, 0, socket.inet_aton("10.91.0.1"), socket.inet_aton(${JSON.stringify(VIP)}))`,
-    'hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]',
-    's = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)',
-    's.sendto(hdr + body, ("10.91.0.2", 0))',
-  ].join('\n');
-  const r = inNs(ns, 'python3', ['-c', py], 10_000);
-  assert.equal(r.status, 0, r.stderr);
+/** One IPIP packet from `ns` (outer destination 10.91.0.2) carrying UDP to VIP:5353 with `text`. */
+function sendTo(ns: string, text: string): void {
+  sendIpip(ns, { outerDst: '10.91.0.2', innerSrc: '10.91.0.1', innerDst: VIP, dport: 5353, payload: text });
 }
 
 /** Receives one datagram on VIP:5353 in `ns` while `send` runs; returns its text ('' on timeout). */
@@ -83,13 +70,13 @@ test('uvs-tun-decap --bpf: a deleted and re-created device gets the program agai
   };
   await waitFor(/in the kernel on/, 'the agent attached');
 
-  assert.equal(await receiveWhile(b, () => sendIpip(a, 'one')), 'one', 'the first datagram arrived');
+  assert.equal(await receiveWhile(b, () => sendTo(a, 'one')), 'one', 'the first datagram arrived');
   // The device goes (both ends of the veth), and comes back under the same names.
   lab.exec(a, ['ip', 'link', 'del', x]);
   await waitFor(/--bpf \S+: detached \(the device is gone\)/, 'the agent saw the device go');
   plug(a, b, x, y);
   await waitFor(/--bpf \S+: attached \(ifindex \d+\)/, 'the agent attached to the new device');
-  assert.equal(await receiveWhile(b, () => sendIpip(a, 'two')), 'two', 'the second datagram arrived');
+  assert.equal(await receiveWhile(b, () => sendTo(a, 'two')), 'two', 'the second datagram arrived');
 
   await sleep(1300); // a stats line after the second datagram
   const s = lastStats();

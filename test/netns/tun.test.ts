@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cannotRunNetns, labSuffix, inNs } from './helpers';
+import { cannotRunNetns, labSuffix, inNs, sendIpip } from './helpers';
 import { ModeLab, VIP } from './mode-lab';
 
 const why = cannotRunNetns();
@@ -35,28 +35,10 @@ function kernelCounters(stats: Record<string, unknown>): KernelCounters {
   return Object.values(bpf)[0]!;
 }
 
-/**
- * Sends one IPIP packet from `ns` to real server 1 (10.79.0.21) through a raw socket for protocol 4
- * (the kernel writes the outer header, source = the namespace's address toward it), carrying a UDP
- * datagram from the client to VIP:53 with `payload` bytes. IP_PMTUDISC_DONT: a packet longer than
- * the path's MTU leaves in outer fragments.
- */
-function sendIpip(ns: string, payload: number): void {
-  const py = [
-    'import socket, struct',
-    'def csum(b):',
-    '    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))',
-    '    s = (s >> 16) + (s & 0xffff); s += s >> 16',
-    '    return ~s & 0xffff',
-    `body = struct.pack("!HHHH", 40000, 53, 8 + ${payload}, 0) + b"q" * ${payload}`,
-    `hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, 17, 0, socket.inet_aton("10.77.0.10"), socket.inet_aton(${JSON.stringify(VIP)}))`,
-    'hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]',
-    's = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)',
-    's.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT',
-    's.sendto(hdr + body, ("10.79.0.21", 0))',
-  ].join('\n');
-  const r = inNs(ns, 'python3', ['-c', py], 10_000);
-  assert.equal(r.status, 0, r.stderr);
+/** One IPIP packet from `ns` to real server 1, carrying a UDP datagram from the client to VIP:53
+ *  with `payload` bytes; without DF, so a long one leaves in outer fragments. */
+function sendIpipToRs1(ns: string, payload: number): void {
+  sendIpip(ns, { outerDst: '10.79.0.21', innerSrc: '10.77.0.10', innerDst: VIP, dport: 53, payload: 'q'.repeat(payload), fragmentable: true });
 }
 
 /** Sends a DF datagram of `size` bytes of payload to VIP:53 and reports the path MTU the client's kernel then holds. */
@@ -131,10 +113,10 @@ test('TUN kernel decapsulation: IPIP from a source not allowed is dropped and co
   const before = lab.decapStats()[0]!;
   const k0 = kernelCounters(before);
   // From the client (10.77.0.10): not a director. The program drops it; the agent never sees it.
-  sendIpip(lab.CL, 100);
+  sendIpipToRs1(lab.CL, 100);
   // From the director, 1800 bytes of payload without DF: two outer fragments. The program leaves
   // both to the stack, which reassembles them and hands the datagram to the agent's raw socket.
-  sendIpip(lab.DIR, 1800);
+  sendIpipToRs1(lab.DIR, 1800);
   let after = before;
   for (let i = 0; i < 30; i++) {
     await sleep(200);
