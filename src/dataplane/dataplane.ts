@@ -28,6 +28,7 @@ import { PcapWorker } from './pcap-loop';
 import { XdpPrograms, XDP_CHUNK_COUNT, XDP_CHUNK_SIZE, XDP_HEADROOM, XDP_RX_RING } from './xdp';
 import { workerCpus } from './placement';
 import { ConnTable, connNowMs } from '../conn/table';
+import { setTimeouts } from '../conn/tcp-state';
 import { connTableLister } from './conn-lister';
 import { ForwardMethod, DestFlag, DestField } from '../tables/dest-table';
 import { ServiceSnapshot, type CompiledService } from '../service/snapshot';
@@ -773,6 +774,10 @@ export class DataPlane {
    */
   private async applyNow(): Promise<void> {
     const t0 = performance.now();
+    // ipvsadm --set: the table's timeouts follow the model's (each connection takes the new value
+    // at its next state change, as in the kernel).
+    const t = this.model.getTimeouts();
+    setTimeouts(this.conns, t.tcp, t.tcpFin, t.udp);
     const full = this.resync;
     this.resync = false;
     const { generation: modelGen, ids } = this.model.changedSince(full ? 0 : this.modelGen);
