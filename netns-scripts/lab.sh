@@ -394,9 +394,9 @@ up_vrrp() {
 
   plug "${P}cl" "${P}e0" 0
   nsx "${P}cl" ip addr add "$NET.10/24" dev "${P}e0"
-  # ha: a small receive buffer, so that curl --limit-rate paces the transfer on the wire too
-  # (with the default autotuning the socket would take megabytes at once, and a "30 s download"
-  # would cross the director in one second).
+  # ha: a small receive buffer, so that a client reading slowly (curl --limit-rate) holds the
+  # transfer back on the wire too (with the default autotuning the socket would take megabytes at
+  # once). The lab's own downloads are paced by the real server (rs-server.mjs /paced).
   [ "$mode" = ha ] && nsx "${P}cl" sysctl -qw net.ipv4.tcp_rmem="4096 32768 65536"
   for d in 1 2; do
     plug "${P}d$d" "${P}e0" "$d"
@@ -794,11 +794,11 @@ demo_ha() {
     echo "+ ip netns exec ${P}d$d uvsadm -L --daemon     (director d$d)"
     nsx "${P}d$d" node "$uvsadm_bin" -L --daemon
   done
-  local size=6000000 rate=200k out="$state_dir/download.bin"
-  # Bounded: curl gives up after 90 s.
-  echo "== client: curl --limit-rate $rate http://$VIP/bytes/$size (about 30 s) through d1"
-  nsx "${P}cl" curl -s -m 90 --limit-rate "$rate" -o "$out" -w '%{http_code} %{size_download} bytes in %{time_total} s\n' \
-    "http://$VIP/bytes/$size" >"$state_dir/download.txt" 2>&1 &
+  local size=6000000 rate=204800 out="$state_dir/download.bin"
+  # Bounded: curl gives up after 90 s. The real server paces the body (rs-server.mjs /paced).
+  echo "== client: curl http://$VIP/paced/$size/$rate (200 KiB/s, about 30 s) through d1"
+  nsx "${P}cl" curl -s -m 90 -o "$out" -w '%{http_code} %{size_download} bytes in %{time_total} s\n' \
+    "http://$VIP/paced/$size/$rate" >"$state_dir/download.txt" 2>&1 &
   local curl_pid=$!
   sleep 8
   echo "+ ip netns exec ${P}d2 uvsadm -L -n -c          (the backup already knows the connection)"

@@ -1,7 +1,7 @@
 // Connection sync across a failover: what a client's download loses when the VRRP master dies,
 // with and without sync, in netns-scripts/lab.sh's ha lab (two directors, VRRP +
-// lvs_sync_daemon, DR real servers; the client's receive buffer is small so curl --limit-rate
-// paces the transfer on the wire). A trial: curl fetches SIZE bytes at RATE through the master;
+// lvs_sync_daemon, DR real servers; the real server paces the download, rs-server.mjs /paced).
+// A trial: curl fetches SIZE bytes at RATE bytes/s through the master;
 // once a fifth has arrived the master's uvsd gets SIGKILL; the file's size is sampled every
 // SAMPLE_MS until curl ends (it gives up after CURL_MAX_S). Rows: the longest time the file did
 // not grow after the kill (the stall a user sees), and the bytes that never arrived. "Without
@@ -17,7 +17,7 @@ import type { Progress, Step } from './progress';
 
 export const HA_GROUP = 'Connection sync: a 3 MB download at 200 KB/s across a SIGKILL of the VRRP master';
 const SIZE = 3_000_000;
-const RATE = '200k';
+const RATE = 204_800;
 const SAMPLE_MS = 50;
 const CURL_MAX_S = 40;
 const UVSADM = join(UVSD, '..', 'uvsadm.js');
@@ -66,7 +66,7 @@ async function trial(withSync: boolean): Promise<Trial> {
         return 0;
       }
     };
-    const curl = spawn('ip', ['netns', 'exec', `${P}cl`, 'curl', '-s', '-m', String(CURL_MAX_S), '--limit-rate', RATE, '-o', file, `http://10.77.0.100/bytes/${SIZE}`], { stdio: 'ignore' });
+    const curl = spawn('ip', ['netns', 'exec', `${P}cl`, 'curl', '-s', '-m', String(CURL_MAX_S), '-o', file, `http://10.77.0.100/paced/${SIZE}/${RATE}`], { stdio: 'ignore' });
     const ended = new Promise<void>((resolve) => curl.once('exit', () => resolve()));
     let done = false;
     void ended.then(() => (done = true));

@@ -27,7 +27,7 @@ const UVSD = join(repoRoot, 'dist', 'src', 'cli', 'uvsd.js');
 const stateDir = `/run/uvs-lab/${S}`;
 /** ~3 MB at 200 KB/s: a download of about 15 s, long enough to kill a director in the middle. */
 const SIZE = 3_000_000;
-const RATE = '200k';
+const RATE = 200_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -63,11 +63,13 @@ interface Download {
   bytes(): number;
 }
 
-/** curl --limit-rate from the client, bounded by -m 90. */
+/** A download from the client, paced by the real server at RATE bytes/s (rs-server.mjs /paced:
+ *  curl --limit-rate paces only loosely, its bursts follow the path's round-trip time, and
+ *  established flows cross the director in the kernel's fast path), bounded by -m 90. */
 function download(tag: string): Download {
   const file = join(stateDir, `download-${tag}.bin`);
   rmSync(file, { force: true });
-  const p = spawn('ip', ['netns', 'exec', CL, 'curl', '-s', '-m', '90', '--limit-rate', RATE, '-o', file, '-w', '%{http_code} %{size_download}', `http://${VIP}/bytes/${SIZE}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('ip', ['netns', 'exec', CL, 'curl', '-s', '-m', '90', '-o', file, '-w', '%{http_code} %{size_download}', `http://${VIP}/paced/${SIZE}/${RATE}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (b: Buffer) => (out += b.toString()));
   p.stderr.on('data', (b: Buffer) => (out += b.toString()));
