@@ -54,6 +54,7 @@
 #include "common.h"
 #include "tc-decap.h"
 #include "xdp.h"
+#include "fast-path.h"
 
 namespace {
 
@@ -1605,6 +1606,10 @@ class UvsNative : public Napi::Addon<UvsNative> {
     exports.Set("xdpAttach", Napi::Function::New(env, uvs_xdp::Attach, "xdpAttach"));
     exports.Set("bpfMapUpdate", Napi::Function::New(env, uvs_xdp::MapUpdate, "bpfMapUpdate"));
     exports.Set("ifQueueCount", Napi::Function::New(env, uvs_xdp::IfQueueCount, "ifQueueCount"));
+    exports.Set("fastPathMaps", Napi::Function::New(env, uvs_fast::Maps, "fastPathMaps"));
+    exports.Set("fastPut", Napi::Function::New(env, uvs_fast::Put, "fastPut"));
+    exports.Set("fastIdle", Napi::Function::New(env, uvs_fast::Idle, "fastIdle"));
+    exports.Set("fastDelete", Napi::Function::New(env, uvs_fast::Delete, "fastDelete"));
     exports.Set("tcDecapAttach", Napi::Function::New(env, uvs_tc_decap::Attach, "tcDecapAttach"));
     instanceId_ = ++instances_;
   }

@@ -71,7 +71,109 @@ constexpr uint32_t kXdpPacketHeadroom = 256;
 // IPv6 would get its own map (ringflows6, 16-byte addresses: a 40-byte key) rather than widen this.
 constexpr uint32_t kFlowKeySize = 16;
 
-std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int xsks, int dsts, int srcs, int ringflows) {
+// The fast path (fast-path.h; `fast` >= 0): before any steering, a TCP/UDP frame whose flow
+// user space offloaded (the `fast` hash, same 16-byte key as ringflows) is forwarded here, in the
+// kernel, as uvs DR forwards it: both MACs from the real server's record in `hops` (an array by
+// DestTable slot), TTL decremented with the checksum fixed as ip_decrease_ttl does, bpf_redirect
+// to the egress. The record's counters take the packet (IPVS in_pkts/in_bytes: the IP length) and
+// the flow's value its time (bpf_ktime_get_ns, which the owner's expiry sweep asks for). What the
+// fast path does not do goes on to the steering below (or passes) as if it were not there:
+//   - TCP SYN, FIN or RST, and a frame longer than maxFrame (a GSO super-frame): the flow is
+//     demoted (flags = 1) and every later frame of it goes to user space, which sees the state
+//     change, deletes the key and never offloads the flow again;
+//   - a demoted flow; TTL <= 1 (user space answers ICMP time exceeded); a record with ifindex 0
+//     (next hop unknown, the real server unavailable or removed, not DR).
+// `steer` false (--io ring): nothing is redirected to AF_XDP; every other frame passes.
+//
+// fast value (16 bytes): 0 destSlot u32 | 4 flags u32 (1 = demoted) | 8 lastSeen ns u64
+// hops value (32 bytes): 0 dmac[6] | 6 smac[6] | 12 ifindex u32 | 16 packets u64 | 24 bytes u64
+void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel) {
+  const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
+  const int16_t kKey = -24, kSlot = -36;
+  const int demote = a.NewLabel(), notTcp = a.NewLabel(), l4ok = a.NewLabel(), noWrap = a.NewLabel();
+  a.Ld(BPF_B, R4, R7, 23);                                   // protocol
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R4, 0, IPPROTO_TCP, l4ok);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, IPPROTO_UDP, steerLabel);
+  a.Bind(l4ok);
+  a.Ld(BPF_B, R5, R7, 14);
+  a.Emit(BPF_ALU64 | BPF_LSH | BPF_K, R5, 0, 0, 2);
+  a.AndK(R5, 0x3c);
+  a.Emit(BPF_ALU64 | BPF_ADD | BPF_X, R5, R7, 0, 0);         // r5 = data + IHL*4: L4 at r5 + 14
+  a.Mov(R3, R5);
+  a.AddK(R3, 14 + 4);
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R3, R8, 0, steerLabel);
+  a.Ld(BPF_DW, R3, R7, 26);                                  // the key, as step 6 builds it
+  a.St(BPF_DW, R10, kKey, R3);
+  a.Ld(BPF_W, R3, R5, 14);
+  a.St(BPF_W, R10, kKey + 8, R3);
+  a.MovK(R3, 0);
+  a.St(BPF_W, R10, kKey + 12, R3);
+  a.St(BPF_B, R10, kKey + 12, R4);
+  a.Mov(R9, R5);                                             // r9 = L4 - 14 (survives the call)
+  a.LdMapFd(R1, fast);
+  a.Mov(R2, R10);
+  a.AddK(R2, kKey);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, steerLabel);
+  //   r0 = the flow's value. TCP: SYN, FIN or RST demotes.
+  a.Ld(BPF_B, R4, R7, 23);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, IPPROTO_TCP, notTcp);
+  a.Mov(R3, R9);
+  a.AddK(R3, 14 + 14);
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R3, R8, 0, steerLabel);
+  a.Ld(BPF_B, R3, R9, 14 + 13);
+  a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R3, 0, 0x07, demote);  // FIN 1, SYN 2, RST 4
+  a.Bind(notTcp);
+  a.Ld(BPF_W, R3, R0, 4);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, steerLabel);  // demoted already
+  a.Mov(R3, R7);
+  a.AddK(R3, static_cast<int32_t>(maxFrame) + 1);
+  a.JumpTo(BPF_JMP | BPF_JLE | BPF_X, R3, R8, 0, demote);     // longer than maxFrame
+  a.Ld(BPF_B, R3, R7, 22);
+  a.JumpTo(BPF_JMP | BPF_JLE | BPF_K, R3, 0, 1, steerLabel);  // TTL <= 1
+  a.Mov(R9, R0);                                             // r9 = the flow's value
+  a.Ld(BPF_W, R3, R9, 0);
+  a.St(BPF_W, R10, kSlot, R3);
+  a.LdMapFd(R1, hops);
+  a.Mov(R2, R10);
+  a.AddK(R2, kSlot);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, steerLabel);
+  a.Ld(BPF_W, R3, R0, 12);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R3, 0, 0, steerLabel);  // no next hop: user space decides
+  //   Committed. Counters (atomic adds: several CPUs may forward for one real server).
+  a.MovK(R4, 1);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R4, 16, BPF_ADD);
+  a.Ld(BPF_H, R4, R7, 16);                                   // IP total length, network order
+  a.Emit(BPF_ALU | BPF_END | BPF_TO_BE, R4, 0, 0, 16);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R4, 24, BPF_ADD);
+  a.Ld(BPF_DW, R4, R0, 0);                                   // both MACs: 12 bytes
+  a.St(BPF_DW, R7, 0, R4);
+  a.Ld(BPF_W, R4, R0, 8);
+  a.St(BPF_W, R7, 8, R4);
+  a.Ld(BPF_B, R4, R7, 22);                                   // TTL - 1, checksum + htons(0x0100)
+  a.AddK(R4, -1);
+  a.St(BPF_B, R7, 22, R4);
+  a.Ld(BPF_H, R4, R7, 24);
+  a.AddK(R4, htons(0x0100));
+  a.JumpTo(BPF_JMP | BPF_JLT | BPF_K, R4, 0, 0xffff, noWrap);
+  a.AddK(R4, 1);
+  a.Bind(noWrap);
+  a.St(BPF_H, R7, 24, R4);
+  a.Mov(R8, R3);                                             // r8 = egress ifindex
+  a.Call(BPF_FUNC_ktime_get_ns);
+  a.St(BPF_DW, R9, 8, R0);
+  a.Mov(R1, R8);
+  a.MovK(R2, 0);
+  a.Call(BPF_FUNC_redirect);
+  a.Exit();
+  a.Bind(demote);                                            // r0 = the flow's value
+  a.MovK(R3, 1);
+  a.St(BPF_W, R0, 4, R3);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);
+}
+
+std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int xsks, int dsts, int srcs, int ringflows, int fast, int hops, bool steer) {
   Asm a;
   const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R10 = 10;
   // Stack: fp-4 daddr, fp-8 saddr (the dsts/srcs keys), fp-24..fp-9 the ringflows key, fp-32 its value.
@@ -109,6 +211,17 @@ std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int 
   uint16_t fragMask = htons(0x3fff);
   a.Ld(BPF_H, R4, R7, 20);
   a.JPass(BPF_JMP | BPF_JSET | BPF_K, R4, 0, fragMask);
+  // 4b. The fast path for offloaded flows (FastPathBlock); its "no" goes on to the steering.
+  const int steerLabel = a.NewLabel();
+  if (fast >= 0) FastPathBlock(a, fast, hops, maxFrame, steerLabel);
+  a.Bind(steerLabel);
+  if (!steer) {
+    const size_t passHere = a.code.size();
+    a.MovK(R0, XDP_PASS);
+    a.Exit();
+    a.Link(passHere, passHere);
+    return a.code;
+  }
   // 5. Destination in dsts, else source in srcs (keys: the address as it sits in the packet); in
   // neither: pass. Both keys go on the stack before the first call, which clobbers r1-r5.
   a.Ld(BPF_W, R4, R7, 30);
@@ -240,6 +353,13 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   // TSO/GSO off, so the program sees wire-sized frames only).
   std::string mode = Present(o, "mode") ? o.Get("mode").As<Napi::String>().Utf8Value() : "generic";
   if (mode != "generic" && mode != "native") ThrowType(env, "xdpAttach: option mode '" + mode + "' is not generic or native");
+  // steer false: no AF_XDP (--io ring with the fast path only); fastFd/hopsFd: the fast path's
+  // maps (fastPathMaps), shared by the programs of every interface.
+  bool steer = OptBool(o, W, "steer", true);
+  int fast = static_cast<int>(OptInt(o, W, "fastFd", -1, -1, INT32_MAX));
+  int hops = static_cast<int>(OptInt(o, W, "hopsFd", -1, -1, INT32_MAX));
+  if ((fast < 0) != (hops < 0)) ThrowType(env, "xdpAttach: options fastFd and hopsFd go together");
+  if (!steer && fast < 0) ThrowType(env, "xdpAttach: steer false needs the fast path (fastFd, hopsFd): the program would do nothing");
 
   auto fds = std::make_shared<ProgramFds>();
   fds->xsks = MapCreate(env, BPF_MAP_TYPE_XSKMAP, "uvs_xsks", 4, 64);
@@ -248,7 +368,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   fds->srcs = MapCreate(env, BPF_MAP_TYPE_HASH, "uvs_srcs", 1, mapEntries);
   // The flows that went to the ring (see BuildProgram); LRU: old flows make room for new ones.
   fds->ringflows = MapCreate(env, BPF_MAP_TYPE_LRU_HASH, "uvs_ringflows", 1, flowEntries, kFlowKeySize);
-  fds->prog = ProgLoad(env, BPF_PROG_TYPE_XDP, BPF_XDP, "uvs_xdp", BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs, fds->ringflows), "XDP");
+  fds->prog = ProgLoad(env, BPF_PROG_TYPE_XDP, BPF_XDP, "uvs_xdp", BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs, fds->ringflows, fast, hops, steer), "XDP");
 
   bpf_attr a;
   memset(&a, 0, sizeof a);

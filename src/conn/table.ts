@@ -178,6 +178,19 @@ export const enum EntryCell {
 }
 export const ENTRY_CELLS = 16;
 
+/**
+ * What the connection table asks of the in-kernel fast path about an OFFLOADED entry (the
+ * implementation is src/dataplane/fast-path.ts's FastFlows; every thread that expires or frees
+ * entries has one when the fast path is on).
+ */
+export interface ConnOffloadHook {
+  /** Milliseconds since the fast path forwarded a packet of entry `index`, or -1 when the fast
+   *  path does not hold it (then the entry expires by its own clock). */
+  idleMs(table: ConnTable, index: number): number;
+  /** Entry `index` is being freed (its key still readable): take it out of the fast path. */
+  removed(table: ConnTable, index: number): void;
+}
+
 /** Bits of the TRAFFIC cell. The counters saturate, so once an entry has carried real traffic
  *  the data path stops writing them (a load, no store, per packet). */
 export const enum Traffic {
@@ -192,6 +205,13 @@ export const enum Traffic {
   HOP_IF_MASK = 0xff0000,
   /** HOP_A..HOP_C and HOP_IF hold the next hop toward the client. */
   HOP_VALID = 0x1000000,
+  /** The flow is in the in-kernel fast path (src/dataplane/fast-path.ts): its packets may never
+   *  reach user space, so expiry asks the fast path when it last saw one (ConnOffloadHook) and
+   *  freeing the entry takes it out of the fast path. Set and cleared with Atomics.or/and. */
+  OFFLOADED = 0x2000000,
+  /** The flow left the fast path (a SYN, FIN or RST, a super-frame) or could not enter it (map
+   *  full): it is never offloaded again. */
+  NO_FAST = 0x4000000,
 }
 
 /** META bits. */
@@ -448,6 +468,8 @@ export class ConnTable {
   private sweepCursor = 0;
   /** Where this thread's drop_entry evictions are counted (the worker's counters), or null. */
   evictionSink: EvictionSink | null = null;
+  /** The in-kernel fast path, when on: asked before an OFFLOADED entry expires, told when one is freed. */
+  offloadHook: ConnOffloadHook | null = null;
   /** Entries this thread evicted (drop_entry), all reasons. */
   evictions = 0;
   /** drop_packet's countdown (IPVS drop_counter), per thread. */
@@ -995,6 +1017,16 @@ export class ConnTable {
     if ((t & Traffic.DATA_MASK) !== Traffic.DATA_MASK) Atomics.compareExchange(c, at, t, t + 1);
   }
 
+  /** Sets TRAFFIC bits (Traffic.OFFLOADED, NO_FAST); returns the cell as it was. Any thread. */
+  orTraffic(index: number, bits: number): number {
+    return Atomics.or(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.TRAFFIC, bits);
+  }
+
+  /** Clears TRAFFIC bits; returns the cell as it was. Any thread. */
+  clearTraffic(index: number, bits: number): number {
+    return Atomics.and(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.TRAFFIC, ~bits);
+  }
+
   /** Counts a reply from the real server (NAT), saturating at 255, like countData. */
   countReply(index: number): void {
     const c = this.cells;
@@ -1406,6 +1438,16 @@ export class ConnTable {
             due = this.expireNow(idx, seq & ~SEQ_BUSY, now);
           }
         }
+        if (due && this.offloadHook !== null && (Atomics.load(c, e + EntryCell.TRAFFIC) & Traffic.OFFLOADED) !== 0 &&
+            (c[e + EntryCell.STATE]! & StateFlag.DEAD) === 0) {
+          // Its packets go through the kernel: the entry lives as long as they keep coming.
+          const idle = this.offloadHook.idleMs(this, idx);
+          const timeout = Atomics.load(c, e + EntryCell.TIMEOUT);
+          if (idle >= 0 && idle < timeout) {
+            Atomics.store(c, e + EntryCell.EXPIRES, (now + Math.ceil(timeout - idle)) | 0);
+            due = false;
+          }
+        }
         if (due) {
           if (this.expireEntry(idx, seq & ~SEQ_BUSY, now)) freed++;
         } else if (dropEntry) {
@@ -1512,6 +1554,8 @@ export class ConnTable {
     const control = c[e + EntryCell.CONTROL]!;
     const hashed = (meta & Meta.ONE_PACKET) === 0;
     const inReply = hashed && !isTemplate && ((meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) === ForwardMethod.MASQ;
+    // Out of the fast path first, while the key is still this entry's (outside the table lock: a syscall).
+    if ((Atomics.load(c, e + EntryCell.TRAFFIC) & Traffic.OFFLOADED) !== 0 && this.offloadHook !== null) this.offloadHook.removed(this, index);
 
     this.lockTable();
     if (hashed) this.unpublish(true, index);

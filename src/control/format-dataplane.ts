@@ -6,17 +6,18 @@
 // CPUs contended, a spin starved) — then one line for the
 // interface watch (src/dataplane/link-watch.ts: link and address events seen, the re-evaluations
 // they caused, lines not understood, monitor restarts) and the drop reasons counted, summed over
-// the workers.
+// the workers, and one line for the in-kernel fast path (src/dataplane/fast-path.ts).
 
 import type { WorkerReport } from '../dataplane/dataplane';
 import type { LinkWatchStats } from '../dataplane/link-watch';
+import type { FastPathReport } from '../dataplane/fast-path';
 
 function perFrame(ns: number, frames: number): string {
   return frames > 0 ? (ns / frames).toFixed(0) : '-';
 }
 
 /** `linkWatch`: the interface watch's counters; null when uvsd does not watch (or is too old to say). */
-export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkWatchStats | null = null): string {
+export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkWatchStats | null = null, fastPath: FastPathReport | null = null): string {
   if (workers.length === 0) return 'no data plane runs in this uvsd (--io none)\n';
   const header = ['Worker', 'State', 'Restarts', 'Batches', 'RxFrames', 'TxFrames', 'TxDropped', 'NotOurs', 'RingDrops', 'GSO', 'ns/frame', 'send ns/frame',
     'EvictSyn', 'EvictUdp', 'EvictNoData', 'EvictFew', 'TxShed', 'Yields', 'EpollWakes', 'SpinHits', 'SpinContended', 'SpinStarved', 'SpinRescued', 'SpinSustained', 'XdpFrames', 'XdpCsumFixed'];
@@ -42,6 +43,10 @@ export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkW
   out += linkWatch
     ? `Interface watch: ${linkWatch.events} events, ${linkWatch.relinks} relinks, ${linkWatch.bad} bad lines, ${linkWatch.restarts} monitor restarts\n`
     : 'Interface watch: off\n';
+  out += fastPath
+    ? `Fast path: ${fastPath.offloads} flows offloaded, ${fastPath.offloads - fastPath.left} in the kernel now (at most ${fastPath.max}), ` +
+      `${fastPath.left} taken back, ${fastPath.refused} refused (full), ${fastPath.kept} expiries put off; ${fastPath.packets} packets forwarded in the kernel\n`
+    : 'Fast path: off\n';
   const drops = new Map<string, number>();
   for (const w of workers) for (const [name, n] of Object.entries(w.drops)) drops.set(name, (drops.get(name) ?? 0) + n);
   if (drops.size === 0) return out + 'Drops: none\n';

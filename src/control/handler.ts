@@ -10,6 +10,7 @@ import { ESTIMATOR_SLICES, StatsBook } from '../service/stats';
 import type { DaemonInfo, IpvsFailure, ListedService, Result } from './protocol';
 import type { WorkerReport } from '../dataplane/dataplane';
 import type { LinkWatchStats } from '../dataplane/link-watch';
+import type { FastPathReport } from '../dataplane/fast-path';
 import { arrayBatch, type BatchSource } from './batch-codec';
 import { SysctlError, type SysctlValue, type Sysctls } from './sysctl';
 import { SyncError, type SyncDaemonInfo, type SyncDaemonOptions, type SyncState } from '../sync/daemon';
@@ -33,6 +34,8 @@ export interface HandlerHooks {
   /** The data plane's per-worker figures. */
   workers(): WorkerReport[];
   linkWatch?(): LinkWatchStats | null;
+  /** The in-kernel fast path's figures; null: off. */
+  fastPath?(): FastPathReport | null;
   /** The IPVS knobs (sysctl.ts); absent: a handler without a daemon has none. */
   sysctls?: Sysctls;
   /** The connection-sync daemons (null without a connection table: --io none). */
@@ -81,6 +84,11 @@ export class ControlHandler {
   /** The data plane's interface-watch counters; null without a data plane or a watch. */
   linkWatch(): LinkWatchStats | null {
     return this.hooks.linkWatch?.() ?? null;
+  }
+
+  /** The in-kernel fast path's figures; null without a data plane or with it off. */
+  fastPath(): FastPathReport | null {
+    return this.hooks.fastPath?.() ?? null;
   }
 
   /** `uvsadm --sysctl`: all knobs, one, or one set then shown. A bad name or value throws

@@ -8,6 +8,7 @@ import type { SyncDaemonInfo } from '../sync/daemon';
 import type { IpvsadmCommand } from '../config/ipvsadm-args';
 import type { WorkerReport } from '../dataplane/dataplane';
 import type { LinkWatchStats } from '../dataplane/link-watch';
+import type { FastPathReport } from '../dataplane/fast-path';
 import type { ConnRecord } from '../service/conn-list';
 import type { DestEntry, Errno, IpvsOp, ServiceEntry, Timeouts } from '../service/model';
 import type { Counters, Rates } from '../service/stats';
@@ -104,7 +105,7 @@ export type Result =
   | { kind: 'connections'; connections: ConnRecord[] }
   | { kind: 'daemons'; daemons: SyncDaemonInfo[] }
   | { kind: 'pong'; info: DaemonInfo }
-  | { kind: 'workers'; workers: WorkerReport[]; /** The interface watch's counters; null: not watching. */ linkWatch?: LinkWatchStats | null }
+  | { kind: 'workers'; workers: WorkerReport[]; /** The interface watch's counters; null: not watching. */ linkWatch?: LinkWatchStats | null; /** The in-kernel fast path; null: off. */ fastPath?: FastPathReport | null }
   | { kind: 'sysctl'; values: SysctlValue[] }
   | { kind: 'vrrp'; instances: VrrpInstanceReport[] }
   | { kind: 'checks'; checks: CheckSnapshot[] };

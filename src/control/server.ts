@@ -189,7 +189,7 @@ export class ControlServer {
           this.send(socket, { id, ok: true, result: { kind: 'pong', info: this.handler.info } });
           return false;
         case 'workers':
-          this.send(socket, { id, ok: true, result: { kind: 'workers', workers: this.handler.workers(), linkWatch: this.handler.linkWatch() } });
+          this.send(socket, { id, ok: true, result: { kind: 'workers', workers: this.handler.workers(), linkWatch: this.handler.linkWatch(), fastPath: this.handler.fastPath() } });
           return false;
         case 'sysctl': {
           let values;

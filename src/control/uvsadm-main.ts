@@ -105,7 +105,7 @@ async function dataplane(io: UvsadmIo): Promise<number> {
       io.stderr(`${io.program}: --dataplane: ${!res.ok && 'protocolError' in res ? res.protocolError : 'unexpected answer'}\n`);
       return 2;
     }
-    io.stdout(listDataplane(res.result.workers, res.result.linkWatch ?? null));
+    io.stdout(listDataplane(res.result.workers, res.result.linkWatch ?? null, res.result.fastPath ?? null));
     return 0;
   } catch (err) {
     return communicationFailure(err, io);

@@ -60,6 +60,10 @@ export interface UvsdOptions {
   /** --xdp-mode: how --io xdp attaches its XDP programs (generic: after the kernel's skb and GRO,
    *  any device; native: in the driver, before GRO). */
   xdpMode: 'generic' | 'native';
+  /** --fast-path on|off: established DR flows forwarded by an XDP program (src/dataplane/fast-path.ts). */
+  fastPath: boolean;
+  /** --fast-path-max N: flows the fast path holds at most (null: --conn-max). */
+  fastPathMax: number | null;
   /** --iface IF, repeatable; empty = chosen from the configuration (docs/architecture.md, "Which interfaces"). */
   ifaces: string[];
   workers: number;
@@ -185,6 +189,10 @@ uvsd's options:
                                none: control plane only)
       --xdp-mode MODE          with --io xdp: generic (default; any device) or native (in the
                                driver, before GRO: needs driver support)
+      --fast-path on|off       forward established DR flows in the kernel, with an XDP program
+                               (default on with --io ring and xdp)
+      --fast-path-max N        flows the fast path holds at most (default: --conn-max; about
+                               100 bytes of kernel memory per flow offloaded)
       --iface IF               capture on IF; repeatable (default: from the configuration)
       --workers N              data-plane worker threads (default: number of CPUs - 1, at least 1)
       --fanout MODE            how frames are spread over the workers: hash (default; a flow stays
@@ -288,6 +296,8 @@ const SPECS: Spec[] = [
   { long: 'no-mem-check', short: '', arg: 'none' },
   { long: 'io', short: '', arg: 'required' },
   { long: 'xdp-mode', short: '', arg: 'required' },
+  { long: 'fast-path', short: '', arg: 'required' },
+  { long: 'fast-path-max', short: '', arg: 'required' },
   { long: 'iface', short: '', arg: 'required' },
   { long: 'workers', short: '', arg: 'required' },
   { long: 'conn-max', short: '', arg: 'required' },
@@ -328,7 +338,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     configTestLog: null, logDetail: false, logFacility: LOG_DAEMON, noSyslog: false, logJournal: false,
     vrrpOnly: false, checkOnly: false, pidFile: null, vrrpPidFile: null, checkersPidFile: null, configId: null,
     umask: null, signum: null, dontRespawn: false, notes: [],
-    io: 'ring', xdpMode: 'generic', ifaces: [],
+    io: 'ring', xdpMode: 'generic', fastPath: true, fastPathMax: null, ifaces: [],
     workers: defaultWorkers(), fanout: 'hash', busyPollUs: DEFAULT_BUSY_POLL_US, busyPollMaxUs: DEFAULT_BUSY_POLL_MAX_US, connMax: DEFAULT_CONN_MAX, connDefense: {}, sysctlFile: null,
     svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, metrics: null, metricsTextfile: null, connState: null,
     help: false, version: false,
@@ -461,6 +471,11 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
       if (v !== 'generic' && v !== 'native') throw new UvsdUsageError(`--xdp-mode: "${v}" is not one of generic, native`);
       o.xdpMode = v;
       break;
+    case 'fast-path':
+      if (v !== 'on' && v !== 'off') throw new UvsdUsageError(`--fast-path: "${v}" is not one of on, off`);
+      o.fastPath = v === 'on';
+      break;
+    case 'fast-path-max': o.fastPathMax = positiveInt('--fast-path-max', v, 1 << 24); break;
     case 'fanout':
       if (!FANOUT_CHOICES.includes(v as FanoutChoice)) throw new UvsdUsageError(`--fanout: "${v}" is not one of ${FANOUT_CHOICES.join(', ')}`);
       o.fanout = v as FanoutChoice;

@@ -80,6 +80,13 @@ export const enum WorkerStat {
    *  addon completed (native XdpSocket.rx: csumCompleted). */
   XDP_FRAMES = 23,
   XDP_CSUM_COMPLETED = 24,
+  /** The in-kernel fast path (fast-path.ts): flows this worker offloaded, flows that left it (a
+   *  SYN, FIN or RST, a super-frame, or freed while offloaded), offers the kernel refused (map
+   *  full), and expiries put off because the kernel had forwarded packets meanwhile. */
+  FAST_OFFLOADS = 25,
+  FAST_LEFT = 26,
+  FAST_REFUSED = 27,
+  FAST_KEPT = 28,
 }
 export const WORKER_STAT_CELLS = 32;
 
@@ -87,7 +94,7 @@ export const WORKER_STAT_NAMES: readonly string[] = [
   'rx_batches', 'rx_frames', 'tx_frames', 'tx_dropped', 'not_ours', 'expired', 'yields', 'gso_frames',
   'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops', 'evict_syn', 'evict_udp', 'evict_nodata', 'evict_few', 'tx_shed',
   'epoll_wakeups', 'busy_poll_hits', 'busy_poll_contended', 'busy_poll_starved', 'busy_poll_rescued',
-  'busy_poll_sustained', 'xdp_frames', 'xdp_csum_completed',
+  'busy_poll_sustained', 'xdp_frames', 'xdp_csum_completed', 'fast_offloads', 'fast_left', 'fast_refused', 'fast_kept',
 ];
 
 export interface CounterLayout {

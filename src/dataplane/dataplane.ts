@@ -22,9 +22,10 @@ import { ClientHopTable } from '../tables/client-hops';
 import { LinkWatcher, type LinkWatchStats } from './link-watch';
 import { refreshClientRoutes } from './client-routes';
 import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
-import { CounterSum, WorkerCounters, WORKER_STAT_NAMES, type CounterLayout } from './counters';
+import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
+import { FastPath, FAST_ENTRIES_DEFAULT, type FastEgress, type FastPathReport } from './fast-path';
 import { XdpPrograms, XDP_CHUNK_COUNT, XDP_CHUNK_SIZE, XDP_HEADROOM, XDP_RX_RING } from './xdp';
 import { workerCpus } from './placement';
 import { ConnTable, connNowMs } from '../conn/table';
@@ -85,6 +86,11 @@ export interface DataPlaneOptions {
   io?: 'ring' | 'xdp' | 'pcap';
   /** With io 'xdp': how the XDP programs attach (uvsd --xdp-mode; default 'generic'). */
   xdpMode?: 'generic' | 'native';
+  /** The in-kernel fast path for established DR flows (uvsd --fast-path; fast-path.ts): default
+   *  true with io 'ring' and 'xdp'. */
+  fastPath?: boolean;
+  /** Flows the fast path holds at most (uvsd --fast-path-max; default FAST_ENTRIES_DEFAULT, at most connMax). */
+  fastPathMax?: number;
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
   ifaces: string[];
   /** Follow interfaces that come and go (default true; see link-watch.ts). */
@@ -243,8 +249,13 @@ export class DataPlane {
   /** The re-evaluation running now; notifications meanwhile make one more after it. */
   private relinking: Promise<void> | null = null;
   private relinkAgain = false;
-  /** --io xdp: the XDP programs on the captured interfaces (null otherwise). */
+  /** --io xdp: the XDP programs on the captured interfaces; with the fast path alone (--io ring),
+   *  programs that only forward offloaded flows (null: neither). */
   private xdp: XdpPrograms | null = null;
+  /** The in-kernel fast path (null: off, or it could not start). */
+  private fast: FastPath | null = null;
+  /** Every counter set the CounterSum adds up: the workers', then the fast path's. */
+  private readonly counterSets: WorkerCounters[] = [];
 
   constructor(opts: DataPlaneOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > 64) {
@@ -268,8 +279,13 @@ export class DataPlane {
     }
     // The handles (and each one's counters, which outlive its worker's restarts) are fixed from
     // here on: one array for every read, not a new one per real server read (-L reads 110,000).
-    const workerCounters = this.handles.map((h) => h.counters);
-    this.counters = new CounterSum(() => workerCounters);
+    for (const h of this.handles) this.counterSets.push(h.counters);
+    const sets = this.counterSets;
+    this.counters = new CounterSum(() => {
+      // The fast path's packets since the last read (at most every 100 ms: -L reads each server).
+      this.fast?.fold(this.model.destTable);
+      return sets;
+    });
     this.connLister = connTableLister(this.conns);
   }
 
@@ -296,7 +312,9 @@ export class DataPlane {
   async start(): Promise<void> {
     loadNative(); // fail here, in one clear line, when the addon is not built
     this.ifaces = await this.chooseInterfaces();
+    if (this.opts.fastPath !== false && (this.opts.io === undefined || this.opts.io === 'ring' || this.opts.io === 'xdp')) this.startFast();
     if (this.opts.io === 'xdp') this.startXdp();
+    else if (this.fast !== null) this.startFastPrograms();
     await this.guard.install();
     if (this.fanoutMode() === 'cpu') {
       // One by one, in id order: fanout members are indexed in the order they joined, and worker
@@ -308,14 +326,17 @@ export class DataPlane {
     await this.apply();
     this.started = true;
     // Logged once everything runs: scripts and tests wait for this line.
-    const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)${this.xdp !== null ? ' with AF_XDP' : ''}`;
+    const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)${this.xdp?.steer === true ? ' with AF_XDP' : ''}${this.fast !== null && this.xdp !== null ? ' and the fast path in the kernel' : ''}`;
     this.opts.log.info(`data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
     const clientRoutes = (): void => {
       refreshClientRoutes(this.clientHops, this.netinfo, this.ifaces, this.opts.log).catch((err: Error) => this.opts.log.warn(`client routes: ${err.message}`));
     };
     clientRoutes();
+    this.fast?.syncAll(this.model.destTable, this.nextHops, this.fastEgress);
     this.refreshTimer = setInterval(() => {
       this.refreshNextHops().catch((err: Error) => this.opts.log.warn(`next-hop refresh: ${err.message}`));
+      // A catch-all: whatever changed a real server's availability outside an apply.
+      this.fast?.syncAll(this.model.destTable, this.nextHops, this.fastEgress);
       clientRoutes();
     }, NEXT_HOP_REFRESH_MS);
     this.refreshTimer.unref();
@@ -328,10 +349,70 @@ export class DataPlane {
     }
   }
 
+  /** The fast path's maps, the mirror of the next-hop records it forwards with, and the control
+   *  plane's part in expiry. A failure (no BPF here) leaves it off, with a warning. */
+  private startFast(): void {
+    const max = Math.min(this.opts.fastPathMax ?? FAST_ENTRIES_DEFAULT, this.opts.connMax);
+    try {
+      this.fast = new FastPath(loadNative(), this.layout, Math.max(1, max));
+    } catch (err) {
+      this.opts.log.warn(`fast path: off: ${(err as Error).message}`);
+      return;
+    }
+    this.counterSets.push(this.fast.counters);
+    this.conns.offloadHook = this.fast.flows;
+    this.nextHops.onChange = (slot) => this.fast?.syncSlot(slot, this.model.destTable, this.nextHops, this.fastEgress);
+  }
+
+  /** Where the fast path's frames leave: the data plane's interfaces by index. */
+  private readonly fastEgress: FastEgress = {
+    ifindex: (egress) => this.ifaces[egress]?.ifindex ?? 0,
+    maxMtu: () => this.ifaces.reduce((m, i) => Math.max(m, i.mtu), 0),
+  };
+
+  /** --io ring with the fast path: programs that only forward offloaded flows (everything else
+   *  passes to the kernel and the rings as without them). */
+  private startFastPrograms(): void {
+    const fast = this.fast!;
+    this.xdp = new XdpPrograms(this.opts.log, 'generic', undefined, { ...fast.fds, steer: false });
+    try {
+      this.xdp.sync(this.ifaces);
+    } catch (err) {
+      this.opts.log.warn(`fast path: off: ${(err as Error).message}`);
+      this.xdp.close();
+      this.xdp = null;
+      this.stopFast();
+    }
+  }
+
+  private stopFast(): void {
+    if (this.fast === null) return;
+    this.conns.offloadHook = null;
+    this.nextHops.onChange = null;
+    this.fast.close();
+    this.fast = null;
+  }
+
+  /** The fast path's figures for `uvsadm --dataplane` (null: off). */
+  fastPathReport(): FastPathReport | null {
+    const fast = this.fast;
+    if (fast === null) return null;
+    fast.fold(this.model.destTable, true);
+    const sum = (stat: WorkerStat): number => this.handles.reduce((n, h) => n + h.counters.get(stat), 0);
+    return {
+      max: fast.entries,
+      packets: fast.totalPackets(),
+      offloads: sum(WorkerStat.FAST_OFFLOADS) + fast.flows.offloads,
+      left: sum(WorkerStat.FAST_LEFT) + fast.flows.left,
+      refused: sum(WorkerStat.FAST_REFUSED) + fast.flows.refused,
+      kept: sum(WorkerStat.FAST_KEPT) + fast.flows.kept,
+    };
+  }
+
   /** --io xdp: the programs on the chosen interfaces, and a word on workers without a queue. */
   private startXdp(): void {
     const mode = this.opts.xdpMode ?? 'generic';
-    this.xdp = new XdpPrograms(this.opts.log, mode);
+    this.xdp = new XdpPrograms(this.opts.log, mode, undefined, this.fast !== null ? { ...this.fast.fds, steer: true } : null);
     this.xdp.sync(this.ifaces);
     const native = loadNative();
     const workers = this.handles.length;
@@ -412,6 +493,8 @@ export class DataPlane {
     }
     const d = this.model.destTable;
     await this.resolver.resolveAgain((slot) => (d.get(slot, DestField.FLAGS) & DestFlag.IN_USE) !== 0);
+    // Egress indexes may name other interfaces now.
+    this.fast?.syncAll(d, this.nextHops, this.fastEgress);
     await refreshClientRoutes(this.clientHops, this.netinfo, this.ifaces, this.opts.log);
   }
 
@@ -524,6 +607,7 @@ export class DataPlane {
     // The workers' AF_XDP sockets are closed: the programs go (the kernel passes frames again).
     this.xdp?.close();
     this.xdp = null;
+    this.stopFast();
     const path = options.connStatePath;
     if (path && this.saveConnState(path) > 0) {
       await this.guard.handOver(this.guardServices.keys().map(tupleOf), this.guardNat.keys().map(tupleOf));
@@ -634,8 +718,9 @@ export class DataPlane {
   private spawn(h: WorkerHandle): Promise<void> {
     const init: WorkerInit = {
       workerId: h.id,
-      ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu, xsksFd: this.xdp?.xsksFd(i.ifindex) })),
-      xdp: this.xdp !== null ? { queue: h.id, chunkCount: XDP_CHUNK_COUNT, chunkSize: XDP_CHUNK_SIZE, headroom: XDP_HEADROOM, rxRing: XDP_RX_RING } : undefined,
+      ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu, xsksFd: this.xdp?.steer === true ? this.xdp.xsksFd(i.ifindex) : undefined })),
+      fastFd: this.fast?.maps.fastFd,
+      xdp: this.xdp?.steer === true ? { queue: h.id, chunkCount: XDP_CHUNK_COUNT, chunkSize: XDP_CHUNK_SIZE, headroom: XDP_HEADROOM, rxRing: XDP_RX_RING } : undefined,
       fanoutGroupBase: (process.pid * 16) & 0xffff,
       fanoutMode: this.fanoutMode(),
       cpus: this.opts.io !== 'pcap' && this.fanoutMode() === 'cpu' ? workerCpus(h.id, this.handles.length, this.allowedCpus()) : [],
@@ -788,6 +873,8 @@ export class DataPlane {
       const cleared: number[] = [];
       const released = new Set<number>();
       const toResolve: HopTarget[] = [];
+      /** Real-server slots of the changed services: their fast-path records follow. */
+      const touched: number[] = [];
       // Every changed service's old part comes out first, so a real-server slot or an address
       // that moved from one service to another within this apply is counted right.
       for (const id of ids) {
@@ -812,6 +899,7 @@ export class DataPlane {
         if (a.worker) changed.push(a.worker);
         else removed.push(id);
         for (const d of svc.dests) {
+          touched.push(d.slot);
           released.delete(d.slot);
           if (!this.resolver.has(d.slot, d.addr)) toResolve.push({ slot: d.slot, addr: d.addr, fwd: d.fwd });
         }
@@ -820,6 +908,11 @@ export class DataPlane {
       this.modelGen = modelGen;
       const t1 = performance.now();
       await this.resolver.resolve(toResolve);
+      if (this.fast !== null) {
+        // A removed or unavailable real server's record declines at once; new ones forward.
+        for (const slot of released) this.fast.syncSlot(slot, this.model.destTable, this.nextHops, this.fastEgress);
+        for (const slot of touched) this.fast.syncSlot(slot, this.model.destTable, this.nextHops, this.fastEgress);
+      }
       const t2 = performance.now();
       await this.updateGuard();
       const t3 = performance.now();

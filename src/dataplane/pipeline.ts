@@ -75,6 +75,7 @@ import { TxQueue } from '../tables/tx-queue';
 import { DestField } from '../tables/dest-table';
 import { VNET_HDR_LEN } from '../native/addon';
 import { WorkerStat, type WorkerCounters } from './counters';
+import type { FastFlows } from './fast-path';
 
 /** process() result when the frame is not to be transmitted. */
 export const NO_TX = -1;
@@ -117,6 +118,8 @@ export interface PipelineDeps {
   icmpLimit?: SharedArrayBuffer;
   /** Batched lookups only from this many live connections on (default LOOKUP_BATCH_MIN_ENTRIES). */
   batchMinEntries?: number;
+  /** The in-kernel fast path (fast-path.ts): DR flows are offered to it once established. */
+  fast?: FastFlows | null;
 }
 
 /** The kernel writes the legacy virtio_net_hdr in host order for packet sockets. */
@@ -164,6 +167,7 @@ export class Pipeline {
   /** The snapshot the batch was prepared with (null: no batch; a new snapshot voids it). */
   private batchSnapshot: ServiceSnapshot | null = null;
   private readonly batchMinEntries: number;
+  private readonly fast: FastFlows | null;
   /** While process() runs: the frame's slot when its key is the one prepare() read, else -1. */
   private slot = -1;
 
@@ -183,6 +187,7 @@ export class Pipeline {
     this.fragmenter = new Fragmenter(this.tx, this.vnetHdr);
     this.egressMtu = Int32Array.from(deps.egressMtu ?? []);
     this.batchMinEntries = deps.batchMinEntries ?? LOOKUP_BATCH_MIN_ENTRIES;
+    this.fast = deps.fast ?? null;
     this.quoted.quoted = true;
   }
 
@@ -456,6 +461,9 @@ export class Pipeline {
       return this.tx.pending > 0 && out === DropReason.TOO_BIG ? QUEUED : NO_TX;
     }
     counters.countIn(svc, dest, ip.totalLength);
+    if (this.fast !== null && method === ForwardMethod.DROUTE) {
+      this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, key.daddr, key.dport, dest, tcpFlags, this.offload.gsoType !== VNET_GSO_NONE);
+    }
     return egress;
   }
 

@@ -32,6 +32,7 @@ import { DropReason } from '../packet/drop';
 import { ringFrameDrop } from './ring-frame';
 import { SpinWindow } from './spin-window';
 import { warmUpPipeline, type WarmupResult } from './warmup';
+import { FastFlows } from './fast-path';
 
 export interface WorkerIface {
   name: string;
@@ -88,6 +89,8 @@ export interface WorkerInit {
   busyPollMaxUs?: number;
   /** --io xdp: the AF_XDP sockets beside the rings (absent: rings only). */
   xdp?: WorkerXdp;
+  /** The in-kernel fast path's flow map (fast-path.ts; absent: off): the worker offers DR flows. */
+  fastFd?: number;
 }
 
 /** One service as a worker needs it to build its ConnService. */
@@ -229,9 +232,12 @@ function main(): void {
   const nextHops = new NextHopTable(init.destCapacity, init.nextHops);
   const counters = new WorkerCounters(init.counterLayout, init.counters);
   const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);
+  // The fast path: this worker offers DR flows to it, and its sweep asks it before expiring them.
+  const fast = init.fastFd !== undefined ? new FastFlows(native, init.fastFd, counters) : null;
+  conns.offloadHook = fast;
   const pipeline = new Pipeline({
     dests, conns, nextHops, counters, clientHops, vnetHdr: init.vnetHdr, egressCount: Math.max(1, init.ifaces.length),
-    egressMtu: init.ifaces.map((i) => i.mtu ?? 0), icmpLimit: init.icmpLimit, batchMinEntries: batchMinEntriesFromEnv(),
+    egressMtu: init.ifaces.map((i) => i.mtu ?? 0), icmpLimit: init.icmpLimit, batchMinEntries: batchMinEntriesFromEnv(), fast,
   });
   const tx = pipeline.tx;
   const connServices = new ConnServiceSet(dests);

@@ -82,8 +82,14 @@ export class XdpPrograms {
   private srcs = new Set<number>();
   private fullWarned = false;
 
-  constructor(private readonly log: Logger, private readonly mode: 'generic' | 'native' = 'generic', native?: NativeAddon) {
+  /** false: the programs are the fast path alone (--io ring): nothing goes to AF_XDP. */
+  readonly steer: boolean;
+
+  /** `fast`: put the in-kernel fast path (fast-path.ts) into every program, with its maps. */
+  constructor(private readonly log: Logger, private readonly mode: 'generic' | 'native' = 'generic', native?: NativeAddon,
+    private readonly fast: { fastFd: number; hopsFd: number; steer: boolean } | null = null) {
     this.native = native ?? loadNative();
+    this.steer = fast?.steer ?? true;
   }
 
   /**
@@ -104,12 +110,16 @@ export class XdpPrograms {
       if (this.attached.has(i.ifindex)) continue;
       let prog: XdpProgram;
       try {
-        prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: xdpMaxFrame(i.mtu), mapEntries: XDP_MAP_ENTRIES, mode: this.mode });
+        const fast = this.fast !== null ? { fastFd: this.fast.fastFd, hopsFd: this.fast.hopsFd, steer: this.steer } : {};
+        // Without steering the dsts/srcs maps are unused: one entry each.
+        prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: xdpMaxFrame(i.mtu), mapEntries: this.steer ? XDP_MAP_ENTRIES : 1, mode: this.mode, ...fast });
       } catch (err) {
-        throw new Error(`--io xdp: cannot attach the XDP program to ${i.ifname}: ${(err as Error).message}`, { cause: err });
+        const what = this.steer ? '--io xdp' : 'fast path';
+        throw new Error(`${what}: cannot attach the XDP program to ${i.ifname}: ${(err as Error).message}`, { cause: err });
       }
       const a = { name: i.ifname, mac: i.mac, mtu: i.mtu, prog };
       this.attached.set(i.ifindex, a);
+      if (!this.steer) continue;
       for (const d of this.dsts) this.put(a, a.prog.dstsFd, d, true);
       for (const s of this.srcs) this.put(a, a.prog.srcsFd, s, true);
     }
@@ -124,7 +134,7 @@ export class XdpPrograms {
   setHosts(destinations: readonly number[], sources: readonly number[]): void {
     const nd = new Set(destinations);
     const ns = new Set(sources);
-    for (const a of this.attached.values()) {
+    for (const a of this.steer ? this.attached.values() : []) {
       for (const d of this.dsts) if (!nd.has(d)) this.put(a, a.prog.dstsFd, d, false);
       for (const d of nd) if (!this.dsts.has(d)) this.put(a, a.prog.dstsFd, d, true);
       for (const s of this.srcs) if (!ns.has(s)) this.put(a, a.prog.srcsFd, s, false);

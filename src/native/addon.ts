@@ -334,6 +334,28 @@ export interface XdpAttachOptions {
    * device; 'native': XDP_FLAGS_DRV_MODE, in the driver before GRO, where the driver supports it.
    */
   mode?: 'generic' | 'native';
+  /** false: nothing goes to AF_XDP, the program is the fast path alone (--io ring); default true.
+   *  Needs fastFd and hopsFd. */
+  steer?: boolean;
+  /** The fast path's maps (fastPathMaps), shared by every interface's program: offloaded DR flows
+   *  are forwarded in the kernel (native/src/xdp.cc FastPathBlock, src/dataplane/fast-path.ts). */
+  fastFd?: number;
+  hopsFd?: number;
+}
+
+/**
+ * The in-kernel fast path's maps (native/src/fast-path.cc): `fast`, the offloaded flows (hash,
+ * the ringflows key, value {destSlot, flags, lastSeen}), and `hops`, one 32-byte record per
+ * DestTable slot {dmac, smac, ifindex u32 at 12, packets u64 at 16, bytes u64 at 24}, mapped into
+ * this process as `hops`.
+ */
+export interface FastPathMaps {
+  readonly fastFd: number;
+  readonly hopsFd: number;
+  /** The hops array itself (mmap): writes are what the program reads. Stays valid after close(). */
+  readonly hops: ArrayBuffer;
+  /** Closes both fds (the programs that use them keep the maps until they are detached). */
+  close(): void;
 }
 
 /**
@@ -507,6 +529,16 @@ export interface NativeAddon {
   /** Loads the steering program and attaches it to the device (generic mode, BPF link); throws
    *  EBUSY when the device has an XDP program already. */
   xdpAttach(ifindex: number, options: XdpAttachOptions): XdpProgram;
+  /** The fast path's maps: `entries` flows, `slots` real-server records. */
+  fastPathMaps(options: { entries: number; slots: number }): FastPathMaps;
+  /** Offloads a flow (host-order addresses and ports) to real server `destSlot`: 0, or the errno
+   *  (E2BIG: the map is full). Any thread. */
+  fastPut(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, destSlot: number): number;
+  /** Milliseconds since the offloaded flow's last packet in the kernel (since fastPut when none),
+   *  -1 when it is not in the map. */
+  fastIdle(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number): number;
+  /** Removes a flow from the fast path; true when it was there. */
+  fastDelete(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number): boolean;
   /** Adds (on) or removes a host-order IPv4 address in a dsts/srcs map; any thread. */
   bpfMapUpdate(mapFd: number, key: number, on: boolean): void;
   /** Attaches the IPIP decapsulation program to the device's tc ingress (tcx: Linux 6.6 or later;

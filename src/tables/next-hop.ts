@@ -43,6 +43,10 @@ export class NextHopTable {
   readonly bytes: Uint8Array;
   readonly capacity: number;
 
+  /** Control plane: called after set/copy/clear changed a slot's record (the fast path mirrors
+   *  the records it forwards with, fast-path.ts). */
+  onChange: ((slot: number) => void) | null = null;
+
   constructor(capacity: number, buffer?: SharedArrayBuffer) {
     const size = capacity * NEXT_HOP_RECORD_BYTES;
     if (buffer && buffer.byteLength !== size) {
@@ -70,6 +74,7 @@ export class NextHopTable {
     b[base + NextHopField.SRC_ADDR + 2] = (a >>> 8) & 0xff;
     b[base + NextHopField.SRC_ADDR + 3] = a & 0xff;
     Atomics.store(b, base + NextHopField.FLAGS, NextHopFlag.VALID | (info.viaGateway ? NextHopFlag.VIA_GATEWAY : 0));
+    this.onChange?.(slot);
   }
 
   /** Control plane: makes `slot`'s record a copy of `from`'s (many services share a real
@@ -81,10 +86,12 @@ export class NextHopTable {
     Atomics.store(b, base + NextHopField.FLAGS, 0);
     b.copyWithin(base, src, src + NEXT_HOP_RECORD_BYTES);
     Atomics.store(b, base + NextHopField.FLAGS, Atomics.load(b, src + NextHopField.FLAGS));
+    this.onChange?.(slot);
   }
 
   clear(slot: number): void {
     Atomics.store(this.bytes, slot * NEXT_HOP_RECORD_BYTES + NextHopField.FLAGS, 0);
+    this.onChange?.(slot);
   }
 
   flags(slot: number): number {

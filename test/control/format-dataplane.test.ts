@@ -27,7 +27,14 @@ test('uvsadm --dataplane: the interface watch\'s counters on one line below the 
   const text = listDataplane([{ id: 0, alive: true, restarts: 0, stats: {}, drops: {} }], { events: 12, bad: 1, restarts: 2, relinks: 3 });
   const lines = text.split('\n');
   assert.equal(lines[2], 'Interface watch: 12 events, 3 relinks, 1 bad lines, 2 monitor restarts');
-  assert.equal(lines[3], 'Drops: none');
+  assert.equal(lines[3], 'Fast path: off');
+  assert.equal(lines[4], 'Drops: none');
+});
+
+test('uvsadm --dataplane: the fast path\'s figures on one line, flows in the kernel now = offloaded - taken back', () => {
+  const text = listDataplane([{ id: 0, alive: true, restarts: 0, stats: {}, drops: {} }], null,
+    { max: 262144, packets: 123456, offloads: 40, left: 15, refused: 2, kept: 7 });
+  assert.match(text, /^Fast path: 40 flows offloaded, 25 in the kernel now \(at most 262144\), 15 taken back, 2 refused \(full\), 7 expiries put off; 123456 packets forwarded in the kernel$/m);
 });
 
 test('uvsadm --dataplane: epoll wake-ups, busy-poll hits and the busy poll\'s guard trips per worker', () => {

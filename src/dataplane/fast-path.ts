@@ -1,0 +1,304 @@
+// The in-kernel fast path for established DR flows (uvsd --fast-path, on by default with --io
+// ring and --io xdp).
+//
+// Why: on this kind of machine the copy of every packet to user space and back bounds what any
+// user-space path forwards: 0.4-0.55x kernel forwarding in 64-byte packets per second, at 2-3x its
+// CPU per packet (native/README.md, "An in-kernel fast path, measured"). Once a flow is
+// established, all uvs DR does to its packets is rewrite both MACs and decrement the TTL: the
+// XDP program does that too (native/src/xdp.cc FastPathBlock), so user space decides and the
+// kernel carries out.
+//
+// Division of work:
+//   - User space schedules every new flow, follows every state change and owns the connection
+//     entry, as before. A DR flow is offered to the fast path (FastFlows.seen) once it has
+//     carried FAST_MIN_PACKETS packets from the client, is not a super-frame flow, and for TCP is
+//     ESTABLISHED with client data seen: a spoofed SYN, or a spoofed SYN-then-ACK pair, never gets
+//     there (they are the flood defence's cheap entries, src/conn/defense.ts). The entry gets
+//     Traffic.OFFLOADED and the flow's key goes into the kernel's `fast` map with its DestTable
+//     slot.
+//   - The kernel forwards the flow's packets with the record of that slot in `hops` (both MACs,
+//     egress ifindex), which the control plane mirrors from the next-hop table (FastPath.syncSlot):
+//     a record is usable only while its real server is AVAILABLE, DR, on-link with a known MAC,
+//     on an egress whose MTU is no smaller than any captured interface's. A change of next hop or
+//     a removed real server changes the record at once, for every flow of that slot.
+//   - A TCP SYN, FIN or RST, or a super-frame, goes to user space (the program demotes the flow),
+//     which applies the state change, deletes the key and marks the entry NO_FAST. Anything else
+//     the program declines (TTL <= 1, a record not usable) goes to user space for that packet
+//     only.
+//   - Expiry: the owner's sweep, meeting an OFFLOADED entry that looks due, asks the kernel how
+//     long ago it forwarded the flow's last packet (ConnOffloadHook.idleMs) and re-arms the entry
+//     for the rest of its timeout instead. One syscall per flow per timeout (900 s for TCP
+//     ESTABLISHED, 300 s for UDP), not per packet.
+//   - Every path that frees an entry (expiry, drop_entry, -C, expire_nodest_conn) deletes the key
+//     first (ConnTable.freeLocked calls ConnOffloadHook.removed).
+//   - Statistics: the program counts packets and bytes per real server in the hops records; the
+//     control plane folds what they gained into a counter set beside the workers' (FastPath.fold),
+//     so --stats, --rate and the conns counters stay whole.
+//
+// What stays in user space: NAT and TUN (rewriting addresses or adding a header in XDP is future
+// work), fragments, ICMP, flows of super-frames (bulk TCP through generic XDP on veth arrives
+// as GSO aggregates, which a redirect cannot carry), and every flow while the fast path is off.
+// Frames the fast path forwards leave by the driver's xmit directly (generic XDP), like AF_XDP's:
+// no qdisc on the director's egress sees them, and tcpdump there does not show them.
+
+import type { FastPathMaps, NativeAddon } from '../native/addon';
+import { EntryCell, Meta, StateFlag, Traffic, type ConnOffloadHook, type ConnTable } from '../conn/table';
+import { TcpState } from '../conn/tcp-state';
+import { DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
+import { NEXT_HOP_RECORD_BYTES, NextHopFlag, type NextHopTable } from '../tables/next-hop';
+import { Stat, STAT_CELLS, WorkerCounters, WorkerStat, type CounterLayout } from './counters';
+import { IPPROTO_TCP } from '../packet/ipv4';
+
+/** Client packets a flow carries through user space before it is offered to the fast path. */
+export const FAST_MIN_PACKETS = 8;
+/** Flows the fast path holds at most when nothing says otherwise (uvsd's default is --conn-max:
+ *  every connection may be offloaded). The kernel allocates an element per flow offloaded, about
+ *  100 bytes with its hash overhead, not the whole map up front; more flows stay in user space. */
+export const FAST_ENTRIES_DEFAULT = 1 << 20;
+/** Bytes of a hops record (native/src/fast-path.cc). */
+export const FAST_HOP_BYTES = 32;
+const HOP_IFINDEX = 12;
+const HOP_PACKETS = 16;
+const HOP_BYTES = 24;
+/** TCP FIN | SYN | RST. */
+const TCP_CHANGE = 0x07;
+/** How stale the folded statistics may be when somebody reads them. */
+const FOLD_MAX_AGE_MS = 100;
+
+/**
+ * The fast path as one thread sees it: offers flows, takes them back, and answers the connection
+ * table's questions (ConnOffloadHook). Workers have one each; so does the control plane, whose
+ * table frees entries too. One syscall per call, never per packet.
+ */
+export class FastFlows implements ConnOffloadHook {
+  /** Counted here when there are no worker counters (the control plane's instance). */
+  offloads = 0;
+  left = 0;
+  refused = 0;
+  kept = 0;
+
+  constructor(private readonly native: NativeAddon, readonly fd: number, private readonly counters: WorkerCounters | null = null) {}
+
+  /**
+   * A packet of DR entry `index` that user space has just forwarded (the pipeline, after the
+   * rewrite). Offers the flow when it qualifies; takes it back on a SYN, FIN or RST or a
+   * super-frame. `superFrame`: the frame was a GSO aggregate.
+   */
+  seen(conns: ConnTable, index: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number,
+    destSlot: number, tcpFlags: number, superFrame: boolean): void {
+    const t = conns.field(index, EntryCell.TRAFFIC);
+    if ((t & Traffic.OFFLOADED) !== 0) {
+      // In the fast path, yet here: the packet the program declined. A state change or a
+      // super-frame takes the flow back for good; anything else (TTL, a record not usable, frames
+      // queued before the offer) was a one-off.
+      if ((tcpFlags & TCP_CHANGE) !== 0 || superFrame) this.leave(conns, index, protocol, saddr, sport, daddr, dport);
+      return;
+    }
+    if ((t & Traffic.NO_FAST) !== 0) return;
+    if (superFrame) {
+      // A flow of aggregates stays on the ring (the program cannot redirect them): one path, one order.
+      conns.orTraffic(index, Traffic.NO_FAST);
+      return;
+    }
+    if ((tcpFlags & TCP_CHANGE) !== 0 || conns.field(index, EntryCell.IN_PKTS) < FAST_MIN_PACKETS) return;
+    if (protocol === IPPROTO_TCP) {
+      if ((conns.field(index, EntryCell.STATE) & StateFlag.STATE_MASK) !== TcpState.ESTABLISHED) return;
+      if ((t & Traffic.DATA_MASK) === 0) return;
+    }
+    // One thread wins the offer (two workers may see the flow's packets at once).
+    if ((conns.orTraffic(index, Traffic.OFFLOADED) & (Traffic.OFFLOADED | Traffic.NO_FAST)) !== 0) return;
+    const err = this.native.fastPut(this.fd, protocol, saddr, sport, daddr, dport, destSlot);
+    if (err !== 0) {
+      conns.clearTraffic(index, Traffic.OFFLOADED);
+      conns.orTraffic(index, Traffic.NO_FAST);
+      this.count(WorkerStat.FAST_REFUSED);
+      return;
+    }
+    this.count(WorkerStat.FAST_OFFLOADS);
+  }
+
+  private leave(conns: ConnTable, index: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number): void {
+    conns.orTraffic(index, Traffic.NO_FAST);
+    // One thread takes it back (another worker may be doing the same with the flow's next packet).
+    if ((conns.clearTraffic(index, Traffic.OFFLOADED) & Traffic.OFFLOADED) === 0) return;
+    this.native.fastDelete(this.fd, protocol, saddr, sport, daddr, dport);
+    this.count(WorkerStat.FAST_LEFT);
+  }
+
+  idleMs(table: ConnTable, index: number): number {
+    const ports = table.field(index, EntryCell.PORTS);
+    const idle = this.native.fastIdle(this.fd, table.field(index, EntryCell.META) & Meta.PROTO_MASK, table.field(index, EntryCell.CADDR),
+      ports >>> 16, table.field(index, EntryCell.VADDR), ports & 0xffff);
+    if (idle >= 0 && idle < table.field(index, EntryCell.TIMEOUT)) this.count(WorkerStat.FAST_KEPT);
+    return idle;
+  }
+
+  removed(table: ConnTable, index: number): void {
+    const ports = table.field(index, EntryCell.PORTS);
+    this.native.fastDelete(this.fd, table.field(index, EntryCell.META) & Meta.PROTO_MASK, table.field(index, EntryCell.CADDR),
+      ports >>> 16, table.field(index, EntryCell.VADDR), ports & 0xffff);
+    table.clearTraffic(index, Traffic.OFFLOADED);
+    this.count(WorkerStat.FAST_LEFT);
+  }
+
+  private count(stat: WorkerStat): void {
+    if (this.counters !== null) {
+      this.counters.add(stat, 1);
+      return;
+    }
+    if (stat === WorkerStat.FAST_OFFLOADS) this.offloads++;
+    else if (stat === WorkerStat.FAST_LEFT) this.left++;
+    else if (stat === WorkerStat.FAST_REFUSED) this.refused++;
+    else this.kept++;
+  }
+}
+
+/** The fast path in `uvsadm --dataplane`: flows offloaded, taken back (or freed), refused by a
+ *  full map, expiries put off; packets forwarded in the kernel; the map's size. */
+export interface FastPathReport {
+  max: number;
+  packets: number;
+  offloads: number;
+  left: number;
+  refused: number;
+  kept: number;
+}
+
+/** Where a DestTable slot's frames leave, for FastPath.syncSlot. */
+export interface FastEgress {
+  /** ifindex of data-plane interface `egress` (0: none). */
+  ifindex(egress: number): number;
+  /** The largest MTU among the captured interfaces: a frame the program accepts is at most that. */
+  maxMtu(): number;
+}
+
+/**
+ * The control plane's part: the maps, the hops mirror of the next-hop table, and the statistics
+ * fold. Main thread only.
+ */
+export class FastPath {
+  readonly maps: FastPathMaps;
+  readonly entries: number;
+  /** The fast path's traffic in the layout of a worker's counters (services, real servers),
+   *  read by the CounterSum with the workers' own. */
+  readonly counters: WorkerCounters;
+  /** The control plane's own FastFlows (its ConnTable frees entries too). */
+  readonly flows: FastFlows;
+  private readonly hops: Uint8Array;
+  private readonly words: Uint32Array;
+  private readonly slots: number;
+  /** Per slot: packets and bytes of the record already folded into `counters`. */
+  private readonly folded: Float64Array;
+  private foldedAt = -Infinity;
+
+  constructor(native: NativeAddon, layout: CounterLayout, entries = FAST_ENTRIES_DEFAULT) {
+    this.slots = layout.maxDests;
+    this.entries = entries;
+    this.maps = native.fastPathMaps({ entries, slots: this.slots });
+    this.hops = new Uint8Array(this.maps.hops);
+    this.words = new Uint32Array(this.maps.hops);
+    this.folded = new Float64Array(this.slots * 2);
+    this.counters = new WorkerCounters(layout);
+    this.flows = new FastFlows(native, this.maps.fastFd);
+  }
+
+  /** What xdpAttach needs to put the fast path into an interface's program. */
+  get fds(): { fastFd: number; hopsFd: number } {
+    return { fastFd: this.maps.fastFd, hopsFd: this.maps.hopsFd };
+  }
+
+  /**
+   * Makes slot `slot`'s record say what user space would do with the slot's DR frames: both MACs
+   * and the egress ifindex when the program may forward for it, ifindex 0 (decline) otherwise.
+   */
+  syncSlot(slot: number, dests: DestTable, nextHops: NextHopTable, egress: FastEgress): void {
+    if (slot < 0 || slot >= this.slots) return;
+    const w = (slot * FAST_HOP_BYTES + HOP_IFINDEX) >>> 2;
+    let ifindex = 0;
+    const flags = dests.get(slot, DestField.FLAGS);
+    if ((flags & (DestFlag.IN_USE | DestFlag.AVAILABLE)) === (DestFlag.IN_USE | DestFlag.AVAILABLE) &&
+        dests.get(slot, DestField.FWD) === ForwardMethod.DROUTE) {
+      const hop = nextHops.flags(slot);
+      if ((hop & NextHopFlag.VALID) !== 0 && (hop & NextHopFlag.VIA_GATEWAY) === 0 && nextHops.mtu(slot) >= egress.maxMtu()) {
+        ifindex = egress.ifindex(nextHops.egress(slot));
+      }
+    }
+    // Declined while the MACs change, then the ifindex last: the program reads them unlocked.
+    Atomics.store(this.words, w, 0);
+    if (ifindex === 0) return;
+    const src = slot * NEXT_HOP_RECORD_BYTES;
+    this.hops.set(nextHops.bytes.subarray(src, src + 12), slot * FAST_HOP_BYTES);
+    Atomics.store(this.words, w, ifindex);
+  }
+
+  /** syncSlot for every slot (start, interfaces changed, the periodic check). */
+  syncAll(dests: DestTable, nextHops: NextHopTable, egress: FastEgress): void {
+    for (let slot = 0; slot < this.slots; slot++) {
+      if (dests.get(slot, DestField.FLAGS) !== 0 || this.words[(slot * FAST_HOP_BYTES + HOP_IFINDEX) >>> 2] !== 0) {
+        this.syncSlot(slot, dests, nextHops, egress);
+      }
+    }
+  }
+
+  /** The record's ifindex (0: the program declines the slot's frames). */
+  ifindexOf(slot: number): number {
+    return this.words[(slot * FAST_HOP_BYTES + HOP_IFINDEX) >>> 2]!;
+  }
+
+  /** Packets the program forwarded for `slot` since start. */
+  packets(slot: number): number {
+    return this.u64(slot * FAST_HOP_BYTES + HOP_PACKETS);
+  }
+
+  /** Folds what the records gained since the last fold into `counters`: each real server and its
+   *  service (IPVS counts a packet in both). Skipped when the last fold is fresher than
+   *  FOLD_MAX_AGE_MS, unless `force`. */
+  fold(dests: DestTable, force = false): void {
+    const now = performance.now();
+    if (!force && now - this.foldedAt < FOLD_MAX_AGE_MS) return;
+    this.foldedAt = now;
+    const c = this.counters.cells;
+    const destBase = this.counters.destBase;
+    for (let slot = 0; slot < this.slots; slot++) {
+      const at = slot * FAST_HOP_BYTES;
+      if (this.words[(at + HOP_PACKETS) >>> 2] === 0 && this.words[(at + HOP_PACKETS + 4) >>> 2] === 0) continue;
+      const pkts = this.u64(at + HOP_PACKETS);
+      const dp = pkts - this.folded[slot * 2]!;
+      if (dp <= 0) continue;
+      const bytes = this.u64(at + HOP_BYTES);
+      const db = bytes - this.folded[slot * 2 + 1]!;
+      this.folded[slot * 2] = pkts;
+      this.folded[slot * 2 + 1] = bytes;
+      const d = destBase + slot * STAT_CELLS;
+      c[d + Stat.INPKTS]! += dp;
+      c[d + Stat.INBYTES]! += db;
+      const s = dests.get(slot, DestField.SERVICE) * STAT_CELLS;
+      if (s >= 0 && s < destBase) {
+        c[s + Stat.INPKTS]! += dp;
+        c[s + Stat.INBYTES]! += db;
+      }
+    }
+  }
+
+  /** Packets the program forwarded, all real servers. */
+  totalPackets(): number {
+    let n = 0;
+    for (let slot = 0; slot < this.slots; slot++) n += this.folded[slot * 2]!;
+    return n;
+  }
+
+  close(): void {
+    this.maps.close();
+  }
+
+  /** A u64 the program adds to atomically, read as two words without allocating: the high word
+   *  is read again to catch a carry between the two loads. */
+  private u64(byteOffset: number): number {
+    const i = byteOffset >>> 2;
+    for (;;) {
+      const hi = Atomics.load(this.words, i + 1);
+      const lo = Atomics.load(this.words, i);
+      if (Atomics.load(this.words, i + 1) === hi) return hi * 4294967296 + lo;
+    }
+  }
+}

@@ -1,0 +1,227 @@
+// The fast path's policy (src/dataplane/fast-path.ts) over a real connection table, with the
+// kernel's side (the maps) replaced by a fake that records what it was asked: which flows are
+// offered and when, which come back and why, how expiry asks about an offloaded flow, and what the
+// hops records and the statistics fold make of the tables. The XDP program itself runs in
+// test/netns/fast-path.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { PacketKey } from '../../src/sched/scheduler';
+import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/dest-table';
+import { ConnRef, ConnTable, EntryCell, Traffic } from '../../src/conn/table';
+import { ConnScheduler, ConnVerdict, type ConnService } from '../../src/conn/schedule';
+import { NextHopTable } from '../../src/tables/next-hop';
+import { FAST_HOP_BYTES, FAST_MIN_PACKETS, FastFlows, FastPath } from '../../src/dataplane/fast-path';
+import { WorkerCounters, WorkerStat, Stat, STAT_CELLS } from '../../src/dataplane/counters';
+import type { FastPathMaps, NativeAddon } from '../../src/native/addon';
+import { addDest, ip, TestRoundRobin } from '../conn/helpers';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../src/packet/tcp';
+
+const TCP = 6;
+const UDP = 17;
+const VIP = ip('10.0.0.100');
+const T0 = 5_000_000;
+const E2BIG = 7;
+
+/** The kernel's maps as a JS Map keyed by the 5-tuple, with a clock for the flows' last packet. */
+class FakeKernel {
+  flows = new Map<string, { slot: number; lastSeen: number }>();
+  calls: string[] = [];
+  now = 0;
+  full = false;
+  hops = new ArrayBuffer(8 * FAST_HOP_BYTES);
+
+  native(): NativeAddon {
+    const k = (p: number, s: number, sp: number, d: number, dp: number): string => `${p}/${s >>> 0}:${sp}>${d >>> 0}:${dp}`;
+    return {
+      fastPut: (_fd: number, p: number, s: number, sp: number, d: number, dp: number, slot: number): number => {
+        this.calls.push(`put ${k(p, s, sp, d, dp)} -> ${slot}`);
+        if (this.full) return E2BIG;
+        this.flows.set(k(p, s, sp, d, dp), { slot, lastSeen: this.now });
+        return 0;
+      },
+      fastDelete: (_fd: number, p: number, s: number, sp: number, d: number, dp: number): boolean => {
+        this.calls.push(`delete ${k(p, s, sp, d, dp)}`);
+        return this.flows.delete(k(p, s, sp, d, dp));
+      },
+      fastIdle: (_fd: number, p: number, s: number, sp: number, d: number, dp: number): number => {
+        this.calls.push(`idle ${k(p, s, sp, d, dp)}`);
+        const f = this.flows.get(k(p, s, sp, d, dp));
+        return f === undefined ? -1 : this.now - f.lastSeen;
+      },
+      fastPathMaps: (o: { entries: number; slots: number }): FastPathMaps => {
+        this.calls.push(`maps ${o.entries} ${o.slots}`);
+        return { fastFd: 30, hopsFd: 31, hops: this.hops, close: () => this.calls.push('close') };
+      },
+    } as unknown as NativeAddon;
+  }
+}
+
+function setup(protocol = UDP) {
+  const dests = new DestTable(8);
+  const a = addDest(dests, '10.0.1.1', 53, ForwardMethod.DROUTE);
+  const rr = new TestRoundRobin(dests, [a]);
+  const table = new ConnTable(256, dests, { workerId: 0 });
+  const sched = new ConnScheduler(table);
+  const svc: ConnService = { protocol, addr: VIP, port: 53, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff, onePacket: false, scheduler: rr };
+  const kernel = new FakeKernel();
+  const counters = new WorkerCounters({ maxServices: 4, maxDests: 8 });
+  const fast = new FastFlows(kernel.native(), 30, counters);
+  table.offloadHook = fast;
+  const out = new ConnRef();
+  const k: PacketKey = { protocol, saddr: ip('192.168.0.7'), sport: 4000, daddr: VIP, dport: 53 };
+  /** One client packet through the scheduler, then what the pipeline tells the fast path. */
+  const packet = (flags = 0, at = T0, superFrame = false, data = true): void => {
+    assert.equal(sched.inPacket(svc, k, flags, at, out), ConnVerdict.FORWARD);
+    if (data) table.countData(out.index);
+    fast.seen(table, out.index, k.protocol, k.saddr, k.sport, k.daddr, k.dport, out.destSlot, flags, superFrame);
+  };
+  const flowKey = `${protocol}/${ip('192.168.0.7') >>> 0}:4000>${VIP >>> 0}:53`;
+  return { dests, a, table, kernel, counters, fast, out, packet, flowKey };
+}
+
+test(`a UDP flow is offered once, after ${FAST_MIN_PACKETS} packets`, () => {
+  const { kernel, packet, table, out, counters, a, flowKey } = setup();
+  for (let i = 1; i < FAST_MIN_PACKETS; i++) packet();
+  assert.deepEqual(kernel.calls, [], 'not before the threshold');
+  packet();
+  assert.deepEqual(kernel.calls, [`put ${flowKey} -> ${a}`]);
+  assert.ok((table.field(out.index, EntryCell.TRAFFIC) & Traffic.OFFLOADED) !== 0);
+  packet();
+  packet();
+  assert.equal(kernel.calls.length, 1, 'packets the program declined (or queued before the offer) do not offer it again');
+  assert.equal(counters.get(WorkerStat.FAST_OFFLOADS), 1);
+});
+
+test('TCP: offered only ESTABLISHED with client data; a FIN takes it back for good', () => {
+  const { kernel, packet, table, out, counters, flowKey } = setup(TCP);
+  packet(TCP_SYN, T0, false, false);
+  for (let i = 0; i < FAST_MIN_PACKETS + 2; i++) packet(TCP_ACK, T0 + 1, false, false);
+  assert.deepEqual(kernel.calls, [], 'a SYN then bare ACKs (what a spoofed SYN-then-ACK flood sends) are never offered');
+  packet(TCP_ACK | TCP_PSH, T0 + 2);
+  assert.equal(kernel.calls.length, 1);
+  assert.ok(kernel.flows.has(flowKey));
+  packet(TCP_ACK | TCP_FIN, T0 + 3);
+  assert.deepEqual(kernel.calls.slice(1), [`delete ${flowKey}`]);
+  const t = table.field(out.index, EntryCell.TRAFFIC);
+  assert.equal(t & Traffic.OFFLOADED, 0);
+  assert.ok((t & Traffic.NO_FAST) !== 0);
+  packet(TCP_ACK, T0 + 4);
+  assert.equal(kernel.calls.length, 2, 'never offered again');
+  assert.equal(counters.get(WorkerStat.FAST_LEFT), 1);
+});
+
+test('a super-frame: an offloaded flow comes back; a flow not offloaded yet is never offered', () => {
+  const s1 = setup();
+  for (let i = 0; i < FAST_MIN_PACKETS; i++) s1.packet();
+  s1.packet(0, T0, true);
+  assert.deepEqual(s1.kernel.calls.slice(1), [`delete ${s1.flowKey}`]);
+  const s2 = setup();
+  s2.packet(0, T0, true);
+  for (let i = 0; i < FAST_MIN_PACKETS * 2; i++) s2.packet();
+  assert.deepEqual(s2.kernel.calls, []);
+});
+
+test('a full map refuses: the flow stays in user space, counted, and is not offered again', () => {
+  const { kernel, packet, table, out, counters } = setup();
+  kernel.full = true;
+  for (let i = 0; i < FAST_MIN_PACKETS + 3; i++) packet();
+  assert.equal(kernel.calls.length, 1);
+  assert.equal(counters.get(WorkerStat.FAST_REFUSED), 1);
+  const t = table.field(out.index, EntryCell.TRAFFIC);
+  assert.equal(t & Traffic.OFFLOADED, 0);
+  assert.ok((t & Traffic.NO_FAST) !== 0);
+});
+
+test('expiry: an offloaded flow the kernel keeps forwarding is re-armed; an idle one expires and leaves the map', () => {
+  const { kernel, packet, table, counters, flowKey } = setup();
+  for (let i = 0; i < FAST_MIN_PACKETS; i++) packet();
+  const timeout = 300_000; // UDP
+  // The kernel forwarded a packet 1 s before the entry's own clock says it is due.
+  kernel.now = timeout - 1000;
+  kernel.flows.get(flowKey)!.lastSeen = timeout - 1000;
+  kernel.now = timeout + 10;
+  assert.equal(table.expire(T0 + timeout + 10, 1000), 0, 'kept');
+  assert.equal(table.count, 1);
+  assert.ok(kernel.calls.includes(`idle ${flowKey}`));
+  assert.equal(counters.get(WorkerStat.FAST_KEPT), 1);
+  // Not asked again before the new expiry (timeout - idle after the sweep).
+  const asked = kernel.calls.length;
+  assert.equal(table.expire(T0 + timeout + 500, 1000), 0);
+  assert.equal(kernel.calls.length, asked);
+  // Nothing since: due at T0 + timeout + 10 + (timeout - 1010).
+  kernel.now += timeout;
+  assert.equal(table.expire(T0 + 2 * timeout + 20, 1000), 1, 'expired');
+  assert.equal(table.count, 0);
+  assert.ok(!kernel.flows.has(flowKey), 'the key left the map with the entry');
+  assert.deepEqual(kernel.calls.slice(-2), [`idle ${flowKey}`, `delete ${flowKey}`]);
+});
+
+test('every free of an offloaded entry deletes its key: -C (remove) too', () => {
+  const { kernel, packet, table, out, flowKey } = setup();
+  for (let i = 0; i < FAST_MIN_PACKETS; i++) packet();
+  assert.ok(table.remove(out.index, table.seqOf(out.index)));
+  assert.ok(!kernel.flows.has(flowKey));
+});
+
+test('hops records: MACs and ifindex only for an AVAILABLE on-link DR server whose egress MTU is no smaller than any capture MTU', () => {
+  const dests = new DestTable(8);
+  const dr = addDest(dests, '10.0.1.1', 80, ForwardMethod.DROUTE);
+  const nat = addDest(dests, '10.0.1.2', 80, ForwardMethod.MASQ);
+  const gw = addDest(dests, '10.0.1.3', 80, ForwardMethod.DROUTE);
+  const small = addDest(dests, '10.0.1.4', 80, ForwardMethod.DROUTE);
+  const hops = new NextHopTable(8);
+  const info = { dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:aa', egress: 1, mtu: 1500, srcAddr: ip('10.0.1.254'), viaGateway: false };
+  hops.set(dr, info);
+  hops.set(nat, info);
+  hops.set(gw, { ...info, viaGateway: true });
+  hops.set(small, { ...info, mtu: 1400 });
+  const kernel = new FakeKernel();
+  const fp = new FastPath(kernel.native(), { maxServices: 4, maxDests: 8 });
+  const egress = { ifindex: (e: number): number => [0, 17][e] ?? 0, maxMtu: (): number => 1500 };
+  fp.syncAll(dests, hops, egress);
+  assert.equal(fp.ifindexOf(dr), 17);
+  assert.deepEqual([...new Uint8Array(kernel.hops, dr * FAST_HOP_BYTES, 12)], [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0xaa]);
+  assert.equal(fp.ifindexOf(nat), 0, 'NAT stays in user space');
+  assert.equal(fp.ifindexOf(gw), 0, 'behind a router');
+  assert.equal(fp.ifindexOf(small), 0, 'egress MTU below a capture MTU');
+  // Deleted (AVAILABLE cleared): declined at once.
+  dests.set(dr, DestField.FLAGS, DestFlag.IN_USE);
+  fp.syncSlot(dr, dests, hops, egress);
+  assert.equal(fp.ifindexOf(dr), 0);
+  // The next hop moves (NextHopTable.onChange is how the data plane hears of it).
+  dests.set(dr, DestField.FLAGS, DestFlag.IN_USE | DestFlag.AVAILABLE);
+  hops.onChange = (slot) => fp.syncSlot(slot, dests, hops, egress);
+  hops.set(dr, { ...info, dstMac: '02:00:00:00:00:09' });
+  assert.equal(fp.ifindexOf(dr), 17);
+  assert.equal(new Uint8Array(kernel.hops)[dr * FAST_HOP_BYTES + 5], 9);
+  hops.clear(dr);
+  assert.equal(fp.ifindexOf(dr), 0, 'next hop unknown: declined');
+});
+
+test('statistics: what the program counted is folded into the real server and its service, once', () => {
+  const dests = new DestTable(8);
+  const d = addDest(dests, '10.0.1.1', 80, ForwardMethod.DROUTE);
+  dests.set(d, DestField.SERVICE, 2);
+  const kernel = new FakeKernel();
+  const fp = new FastPath(kernel.native(), { maxServices: 4, maxDests: 8 });
+  const words = new Uint32Array(kernel.hops);
+  const put = (packets: number, bytes: number): void => {
+    const w = (d * FAST_HOP_BYTES) >>> 2;
+    words[w + 4] = packets % 4294967296;
+    words[w + 5] = Math.floor(packets / 4294967296);
+    words[w + 6] = bytes % 4294967296;
+    words[w + 7] = Math.floor(bytes / 4294967296);
+  };
+  put(10, 640);
+  fp.fold(dests, true);
+  put(4294967296 + 25, 5_000_000_000);
+  fp.fold(dests, true);
+  fp.fold(dests, true);
+  const c = fp.counters.cells;
+  const db = fp.counters.destBase + d * STAT_CELLS;
+  assert.equal(c[db + Stat.INPKTS], 4294967296 + 25);
+  assert.equal(c[db + Stat.INBYTES], 5_000_000_000);
+  assert.equal(c[2 * STAT_CELLS + Stat.INPKTS], 4294967296 + 25);
+  assert.equal(c[2 * STAT_CELLS + Stat.INBYTES], 5_000_000_000);
+  assert.equal(fp.totalPackets(), 4294967296 + 25);
+});
