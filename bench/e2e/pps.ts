@@ -6,6 +6,8 @@
 //                       program rewriting both MACs (bench/xdp-probe/redirect.c): what an
 //                       in-kernel fast path for established DR flows could reach (no uvsd)
 //   uvs DR …            uvsd in the director, UDP service VIP:9 rr with the two sinks as -g dests
+//                       (established flows through the in-kernel fast path, except in the row
+//                       "no fast path")
 //
 // Offered = what the generator's sendmmsg calls took; forwarded = frames counted at the sinks per
 // second of generator time. Every row's ratio is to the kernel row of the same frame size and run.
@@ -32,7 +34,7 @@ import { request } from '../../src/control/client';
 export interface PpsCase {
   name: string;
   /** null: the kernel forwards (baseline); otherwise uvsd with these data-plane options. */
-  uvs: null | { io: 'ring' | 'xdp' | 'pcap'; workers: number; forward: '-g' | '-m' | '-i' };
+  uvs: null | { io: 'ring' | 'xdp' | 'pcap'; workers: number; forward: '-g' | '-m' | '-i'; args?: string[] };
   /** With uvs null: an XDP program (bench/xdp-probe/redirect.c) forwards in the kernel instead. */
   xdpRedirect?: boolean;
   /**
@@ -62,7 +64,11 @@ export const CASES: PpsCase[] = [
   // rewrites both MACs and redirects (bench/xdp-probe/redirect.c), i.e. what uvs DR does to an
   // established flow's frame, done in the kernel. What an in-kernel fast path could reach here.
   { name: 'XDP redirect in the kernel (reference)', uvs: null, xdpRedirect: true, placements: KERNEL_PLACEMENTS },
+  // DR's established flows cross the director in the kernel's fast path (--fast-path, the
+  // default: src/dataplane/fast-path.ts) after their first 8 packets; the "no fast path" row is
+  // the same with every frame through user space.
   { name: 'uvs DR ring, 1 worker', uvs: { io: 'ring', workers: 1, forward: '-g' }, placements: UVS1_PLACEMENTS },
+  { name: 'uvs DR ring, 1 worker, no fast path', uvs: { io: 'ring', workers: 1, forward: '-g', args: ['--fast-path', 'off'] }, placements: UVS1_PLACEMENTS },
   // AF_XDP beside the rings (src/dataplane/xdp.ts): the frames skip the AF_PACKET tap, the
   // director's IP receive and the guard's drop, and leave through AF_XDP.
   { name: 'uvs DR xdp, 1 worker', uvs: { io: 'xdp', workers: 1, forward: '-g' }, placements: UVS1_PLACEMENTS },
@@ -278,7 +284,7 @@ export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): 
       // The machine's busy time with nothing of this case running, subtracted from CPU per packet.
       const bg = await background(Math.min(1000, o.stepMs));
       if (c.uvs) {
-        uvsd = await startUvsd(lab, ['--io', c.uvs.io, '--workers', String(c.uvs.workers)], place.cpus);
+        uvsd = await startUvsd(lab, ['--io', c.uvs.io, '--workers', String(c.uvs.workers), ...(c.uvs.args ?? [])], place.cpus);
         uvsadm(lab, ['-A', '-u', `${ADDR.vip}:${PORT}`, '-s', 'rr']);
         for (const sink of ADDR.sink) uvsadm(lab, ['-a', '-u', `${ADDR.vip}:${PORT}`, '-r', sink, c.uvs.forward]);
         await sleep(300); // next hops resolved (they are permanent neighbours), filters attached

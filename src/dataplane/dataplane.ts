@@ -368,6 +368,9 @@ export class DataPlane {
   private readonly fastEgress: FastEgress = {
     ifindex: (egress) => this.ifaces[egress]?.ifindex ?? 0,
     maxMtu: () => this.ifaces.reduce((m, i) => Math.max(m, i.mtu), 0),
+    // A service whose VIP this director does not hold (VRRP backup) forwards nothing, in user
+    // space (SERVICE_INACTIVE) or in the kernel.
+    serviceActive: (id) => this.applied.get(id)?.compiled.active ?? false,
   };
 
   /** --io ring with the fast path: programs that only forward offloaded flows (everything else
@@ -933,6 +936,8 @@ export class DataPlane {
             if (now !== a.compiled.active) {
               a.compiled.active = now;
               snapshot.setActive(a.compiled.slot, now);
+              // VRRP moved the VIP: its offloaded flows follow (declined while inactive).
+              for (const slot of a.slots) this.fast?.syncSlot(slot, this.model.destTable, this.nextHops, this.fastEgress);
             }
           }
         }
@@ -943,6 +948,7 @@ export class DataPlane {
           compiled.push(a.compiled);
         }
         snapshot = ServiceSnapshot.build(generation, this.model.maxServices, compiled);
+        this.fast?.syncAll(this.model.destTable, this.nextHops, this.fastEgress);
       }
       this.lastSnapshot = snapshot;
       for (const h of this.handles) this.sendSnapshot(h, { changed, removed, base, filterChanged });

@@ -19,7 +19,8 @@
 //   - The kernel forwards the flow's packets with the record of that slot in `hops` (both MACs,
 //     egress ifindex), which the control plane mirrors from the next-hop table (FastPath.syncSlot):
 //     a record is usable only while its real server is AVAILABLE, DR, on-link with a known MAC,
-//     on an egress whose MTU is no smaller than any captured interface's. A change of next hop or
+//     on an egress whose MTU is no smaller than any captured interface's, and its service active
+//     (this director holds the VIP, when VRRP manages it). A change of next hop or
 //     a removed real server changes the record at once, for every flow of that slot.
 //   - A TCP SYN, FIN or RST, or a super-frame, goes to user space (the program demotes the flow),
 //     which applies the state change, deletes the key and marks the entry NO_FAST. Anything else
@@ -170,6 +171,8 @@ export interface FastEgress {
   ifindex(egress: number): number;
   /** The largest MTU among the captured interfaces: a frame the program accepts is at most that. */
   maxMtu(): number;
+  /** Whether service `id` (DestField.SERVICE) forwards now (false: VRRP backup for its VIP). */
+  serviceActive(id: number): boolean;
 }
 
 /**
@@ -217,7 +220,7 @@ export class FastPath {
     let ifindex = 0;
     const flags = dests.get(slot, DestField.FLAGS);
     if ((flags & (DestFlag.IN_USE | DestFlag.AVAILABLE)) === (DestFlag.IN_USE | DestFlag.AVAILABLE) &&
-        dests.get(slot, DestField.FWD) === ForwardMethod.DROUTE) {
+        dests.get(slot, DestField.FWD) === ForwardMethod.DROUTE && egress.serviceActive(dests.get(slot, DestField.SERVICE))) {
       const hop = nextHops.flags(slot);
       if ((hop & NextHopFlag.VALID) !== 0 && (hop & NextHopFlag.VIA_GATEWAY) === 0 && nextHops.mtu(slot) >= egress.maxMtu()) {
         ifindex = egress.ifindex(nextHops.egress(slot));

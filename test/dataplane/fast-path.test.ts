@@ -177,7 +177,8 @@ test('hops records: MACs and ifindex only for an AVAILABLE on-link DR server who
   hops.set(small, { ...info, mtu: 1400 });
   const kernel = new FakeKernel();
   const fp = new FastPath(kernel.native(), { maxServices: 4, maxDests: 8 });
-  const egress = { ifindex: (e: number): number => [0, 17][e] ?? 0, maxMtu: (): number => 1500 };
+  let active = true;
+  const egress = { ifindex: (e: number): number => [0, 17][e] ?? 0, maxMtu: (): number => 1500, serviceActive: (): boolean => active };
   fp.syncAll(dests, hops, egress);
   assert.equal(fp.ifindexOf(dr), 17);
   assert.deepEqual([...new Uint8Array(kernel.hops, dr * FAST_HOP_BYTES, 12)], [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0xaa]);
@@ -196,6 +197,11 @@ test('hops records: MACs and ifindex only for an AVAILABLE on-link DR server who
   assert.equal(new Uint8Array(kernel.hops)[dr * FAST_HOP_BYTES + 5], 9);
   hops.clear(dr);
   assert.equal(fp.ifindexOf(dr), 0, 'next hop unknown: declined');
+  hops.set(dr, info);
+  assert.equal(fp.ifindexOf(dr), 17);
+  active = false;
+  fp.syncSlot(dr, dests, hops, egress);
+  assert.equal(fp.ifindexOf(dr), 0, 'VRRP backup for the VIP: declined');
 });
 
 test('statistics: what the program counted is folded into the real server and its service, once', () => {
