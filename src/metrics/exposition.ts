@@ -453,6 +453,10 @@ export class MetricsExposition {
     worker('uvs_dataplane_busy_poll_sustained_total', 'Busy-poll spins a data-plane worker made at its own priority, not idle priority, because its traffic was sustained.', 'busy_poll_sustained');
     worker('uvs_dataplane_xdp_frames_total', 'Frames a data-plane worker received through AF_XDP (uvsd --io xdp), of its received frames.', 'xdp_frames');
     worker('uvs_dataplane_xdp_checksums_completed_total', 'AF_XDP frames whose TCP/UDP checksum the sender had left to offload, completed by uvs before forwarding.', 'xdp_csum_completed');
+    worker('uvs_dataplane_fast_offloads_total', 'DR flows a data-plane worker put into the in-kernel fast path (uvsd --fast-path).', 'fast_offloads');
+    worker('uvs_dataplane_fast_left_total', 'Flows that left the fast path through this worker (a SYN, FIN or RST, a super-frame, or the entry freed).', 'fast_left');
+    worker('uvs_dataplane_fast_refused_total', 'Flows the fast path refused (its map was full); they stay in user space.', 'fast_refused');
+    worker('uvs_dataplane_fast_kept_total', 'Expiries of offloaded flows put off because the kernel had forwarded packets of them meanwhile.', 'fast_kept');
     worker('uvs_dataplane_yields_total', 'Turns a data-plane worker cut short at its drain budget (frames left for the next turn: an overloaded worker).', 'yields');
     worker('uvs_conn_expired_total', 'Connection entries freed by the worker\'s expiry sweep (evictions included).', 'expired');
     new Gauge({
