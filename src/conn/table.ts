@@ -186,7 +186,7 @@ export const ENTRY_CELLS = 16;
 export interface ConnOffloadHook {
   /** Milliseconds since the fast path forwarded a packet of entry `index`, or -1 when the fast
    *  path does not hold it (then the entry expires by its own clock). */
-  idleMs(table: ConnTable, index: number): number;
+  idleMs(table: ConnTable, index: number, counted?: boolean): number;
   /** Entry `index` is being freed (its key still readable): take it out of the fast path. */
   removed(table: ConnTable, index: number): void;
 }
@@ -1003,6 +1003,16 @@ export class ConnTable {
     Atomics.store(c, e + EntryCell.EXPIRES, ((nowMs | 0) + t) | 0);
   }
 
+  /** What `-L -c` shows as an entry's expiry: for an OFFLOADED one, counted from the last packet the
+   *  fast path forwarded (its own clock stops while user space sees none), one syscall. */
+  private listedRemainingMs(index: number, nowMs: number): number {
+    const own = Math.max(0, this.remainingMs(index, nowMs));
+    const e = this.entryBase + index * ENTRY_CELLS;
+    if (this.offloadHook === null || (Atomics.load(this.cells, e + EntryCell.TRAFFIC) & Traffic.OFFLOADED) === 0) return own;
+    const idle = this.offloadHook.idleMs(this, index, false);
+    return idle < 0 ? own : Math.max(own, Math.round(Atomics.load(this.cells, e + EntryCell.TIMEOUT) - idle));
+  }
+
   /** Counts a packet in the client's direction (IPVS in_pkts). */
   countInPacket(index: number): number {
     return Atomics.add(this.cells, this.entryBase + index * ENTRY_CELLS + EntryCell.IN_PKTS, 1) + 1;
@@ -1441,7 +1451,7 @@ export class ConnTable {
         if (due && this.offloadHook !== null && (Atomics.load(c, e + EntryCell.TRAFFIC) & Traffic.OFFLOADED) !== 0 &&
             (c[e + EntryCell.STATE]! & StateFlag.DEAD) === 0) {
           // Its packets go through the kernel: the entry lives as long as they keep coming.
-          const idle = this.offloadHook.idleMs(this, idx);
+          const idle = this.offloadHook.idleMs(this, idx, true);
           const timeout = Atomics.load(c, e + EntryCell.TIMEOUT);
           if (idle >= 0 && idle < timeout) {
             Atomics.store(c, e + EntryCell.EXPIRES, (now + Math.ceil(timeout - idle)) | 0);
@@ -1617,7 +1627,7 @@ export class ConnTable {
         dport: dd >>> 16,
         destSlot: entryDestSlot(meta, dd) === NO_DEST ? -1 : entryDestSlot(meta, dd),
         state: state & StateFlag.STATE_MASK,
-        expiresMs: Math.max(0, this.remainingMs(index, nowMs)),
+        expiresMs: this.listedRemainingMs(index, nowMs),
         template,
         forward: (meta & Meta.FWD_MASK) >>> Meta.FWD_SHIFT,
         owner: (meta & Meta.OWNER_MASK) >>> Meta.OWNER_SHIFT,

@@ -126,11 +126,12 @@ export class FastFlows implements ConnOffloadHook {
     this.count(WorkerStat.FAST_LEFT);
   }
 
-  idleMs(table: ConnTable, index: number): number {
+  /** `counted`: the sweep's question (an expiry put off is counted); false: a listing's. */
+  idleMs(table: ConnTable, index: number, counted = true): number {
     const ports = table.field(index, EntryCell.PORTS);
     const idle = this.native.fastIdle(this.fd, table.field(index, EntryCell.META) & Meta.PROTO_MASK, table.field(index, EntryCell.CADDR),
       ports >>> 16, table.field(index, EntryCell.VADDR), ports & 0xffff);
-    if (idle >= 0 && idle < table.field(index, EntryCell.TIMEOUT)) this.count(WorkerStat.FAST_KEPT);
+    if (counted && idle >= 0 && idle < table.field(index, EntryCell.TIMEOUT)) this.count(WorkerStat.FAST_KEPT);
     return idle;
   }
 

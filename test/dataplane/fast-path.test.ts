@@ -156,6 +156,20 @@ test('expiry: an offloaded flow the kernel keeps forwarding is re-armed; an idle
   assert.deepEqual(kernel.calls.slice(-2), [`idle ${flowKey}`, `delete ${flowKey}`]);
 });
 
+test('-L -c lists an offloaded entry\'s time left from the kernel\'s last packet, without counting a put-off expiry', () => {
+  const { kernel, packet, table, counters, flowKey } = setup();
+  for (let i = 0; i < FAST_MIN_PACKETS; i++) packet();
+  // 200 s later by the entry's own clock; the kernel forwarded a packet 1 s ago.
+  kernel.now = 200_000;
+  kernel.flows.get(flowKey)!.lastSeen = 199_000;
+  const [row] = [...table.list(T0 + 200_000)];
+  assert.equal(row!.expiresMs, 300_000 - 1000);
+  assert.equal(counters.get(WorkerStat.FAST_KEPT), 0);
+  // Never forwarded since the offer, long ago: the entry's own clock.
+  kernel.flows.get(flowKey)!.lastSeen = -1_000_000;
+  assert.equal([...table.list(T0 + 200_000)][0]!.expiresMs, 100_000);
+});
+
 test('every free of an offloaded entry deletes its key: -C (remove) too', () => {
   const { kernel, packet, table, out, flowKey } = setup();
   for (let i = 0; i < FAST_MIN_PACKETS; i++) packet();
