@@ -3,8 +3,10 @@
 // back) is src/dataplane/fast-path.ts.
 //
 //   fast  BPF_MAP_TYPE_HASH, key 16 bytes (saddr, daddr, sport, dport as in the packet, then the
-//         protocol and three zero bytes: ringflows' key), value 16 bytes: destSlot u32, flags u32
-//         (1 = demoted by the program), lastSeen u64 (CLOCK_MONOTONIC ns, bpf_ktime_get_ns).
+//         protocol and three zero bytes: ringflows' key), value 32 bytes: destSlot u32, flags u32
+//         (1 = demoted by the program), lastSeen u64 (CLOCK_MONOTONIC ns, bpf_ktime_get_ns),
+//         packets u64 (forwarded by the program), base u32 (the entry's in_pkts when offloaded:
+//         base + packets is the flow's in_pkts, which connection sync counts by), u32 unused.
 //         Not preallocated (BPF_F_NO_PREALLOC): the kernel allocates an element per flow
 //         offloaded (about 100 bytes with its overhead) and frees it on delete. A full map
 //         refuses new flows (E2BIG), which then stay in user space.
@@ -33,14 +35,18 @@ namespace uvs_fast {
 namespace {
 
 constexpr uint32_t kKeySize = 16;
-constexpr uint32_t kValueSize = 16;
+constexpr uint32_t kValueSize = 32;
 constexpr uint32_t kHopSize = 32;
 
 struct Value {
   uint32_t destSlot;
   uint32_t flags;
   uint64_t lastSeen;
+  uint64_t packets;
+  uint32_t base;
+  uint32_t unused;
 };
+static_assert(sizeof(Value) == kValueSize, "the program's value layout");
 
 struct MapFds {
   int fast = -1, hops = -1;
@@ -131,8 +137,9 @@ Napi::Value Put(const Napi::CallbackInfo& info) {
   uint8_t key[kKeySize];
   int fd = KeyArgs(info, "fastPut", key);
   Value v;
+  memset(&v, 0, sizeof v);
   v.destSlot = static_cast<uint32_t>(IntArg(info, 6, "fastPut: destSlot", 0, 0xffffffffLL));
-  v.flags = 0;
+  v.base = static_cast<uint32_t>(IntArg(info, 7, "fastPut: base", 0, 0xffffffffLL));
   v.lastSeen = MonotonicNs();  // an offloaded flow that never sees another packet ages from here
   bpf_attr a;
   memset(&a, 0, sizeof a);
@@ -156,6 +163,14 @@ Napi::Value Idle(const Napi::CallbackInfo& info) {
   if (Bpf(BPF_MAP_LOOKUP_ELEM, &a) < 0) return Napi::Number::New(info.Env(), -1);
   uint64_t now = MonotonicNs();
   double idle = now > v.lastSeen ? static_cast<double>(now - v.lastSeen) / 1e6 : 0;
+  // out (optional Float64Array of 2): the flow's in_pkts base and the packets the program forwarded.
+  if (info.Length() > 6 && info[6].IsTypedArray()) {
+    Napi::TypedArray t = info[6].As<Napi::TypedArray>();
+    if (t.TypedArrayType() != napi_float64_array || t.ElementLength() < 2) ThrowType(info.Env(), "fastIdle: out must be a Float64Array of 2 or more");
+    Napi::Float64Array out = t.As<Napi::Float64Array>();
+    out[0] = static_cast<double>(v.base);
+    out[1] = static_cast<double>(v.packets);
+  }
   return Napi::Number::New(info.Env(), idle);
 }
 

@@ -85,7 +85,8 @@ constexpr uint32_t kFlowKeySize = 16;
 //     (next hop unknown, the real server unavailable or removed, not DR).
 // `steer` false (--io ring): nothing is redirected to AF_XDP; every other frame passes.
 //
-// fast value (16 bytes): 0 destSlot u32 | 4 flags u32 (1 = demoted) | 8 lastSeen ns u64
+// fast value (32 bytes): 0 destSlot u32 | 4 flags u32 (1 = demoted) | 8 lastSeen ns u64 |
+//   16 packets u64 | 24 base u32 (user space's) | 28 unused
 // hops value (32 bytes): 0 dmac[6] | 6 smac[6] | 12 ifindex u32 | 16 packets u64 | 24 bytes u64
 void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel) {
   const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
@@ -160,6 +161,8 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.AddK(R4, 1);
   a.Bind(noWrap);
   a.St(BPF_H, R7, 24, R4);
+  a.MovK(R4, 1);                                             // the flow's own packet count
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R9, R4, 16, BPF_ADD);
   a.Mov(R8, R3);                                             // r8 = egress ifindex
   a.Call(BPF_FUNC_ktime_get_ns);
   a.St(BPF_DW, R9, 8, R0);

@@ -185,8 +185,10 @@ export const ENTRY_CELLS = 16;
  */
 export interface ConnOffloadHook {
   /** Milliseconds since the fast path forwarded a packet of entry `index`, or -1 when the fast
-   *  path does not hold it (then the entry expires by its own clock). */
+   *  path does not hold it (then the entry expires by its own clock). Afterwards `inPackets` is
+   *  the flow's in_pkts counting the fast path's packets. */
   idleMs(table: ConnTable, index: number, counted?: boolean): number;
+  readonly inPackets: number;
   /** Entry `index` is being freed (its key still readable): take it out of the fast path. */
   removed(table: ConnTable, index: number): void;
 }
@@ -1005,12 +1007,22 @@ export class ConnTable {
 
   /** What `-L -c` shows as an entry's expiry: for an OFFLOADED one, counted from the last packet the
    *  fast path forwarded (its own clock stops while user space sees none), one syscall. */
-  private listedRemainingMs(index: number, nowMs: number): number {
+  private listedRemainingMs(index: number, nowMs: number, foldPackets = false): number {
     const own = Math.max(0, this.remainingMs(index, nowMs));
+    const c = this.cells;
     const e = this.entryBase + index * ENTRY_CELLS;
-    if (this.offloadHook === null || (Atomics.load(this.cells, e + EntryCell.TRAFFIC) & Traffic.OFFLOADED) === 0) return own;
-    const idle = this.offloadHook.idleMs(this, index, false);
-    return idle < 0 ? own : Math.max(own, Math.round(Atomics.load(this.cells, e + EntryCell.TIMEOUT) - idle));
+    const hook = this.offloadHook;
+    if (hook === null || (Atomics.load(c, e + EntryCell.TRAFFIC) & Traffic.OFFLOADED) === 0) return own;
+    const idle = hook.idleMs(this, index, false);
+    if (idle < 0) return own;
+    if (foldPackets) {
+      // Raise in_pkts to what the flow carried (workers only ever add to it).
+      const want = hook.inPackets | 0;
+      for (let cur = Atomics.load(c, e + EntryCell.IN_PKTS); ((want - cur) | 0) > 0; cur = Atomics.load(c, e + EntryCell.IN_PKTS)) {
+        if (Atomics.compareExchange(c, e + EntryCell.IN_PKTS, cur, want) === cur) break;
+      }
+    }
+    return Math.max(own, Math.round(Atomics.load(c, e + EntryCell.TIMEOUT) - idle));
   }
 
   /** Counts a packet in the client's direction (IPVS in_pkts). */
@@ -1719,7 +1731,9 @@ export class ConnTable {
       out[o + SyncCell.DADDR] = c[e + EntryCell.DADDR]!;
       out[o + SyncCell.DPORT] = c[e + EntryCell.DPORT_DEST]! >>> 16;
       out[o + SyncCell.STATE] = state & ~StateFlag.DEAD;
-      out[o + SyncCell.REMAINING_MS] = Math.max(0, this.remainingMs(index, nowMs));
+      // An offloaded entry: its time left and in_pkts counting what the fast path forwarded (so
+      // that connection sync resends it every sync_period packets, and a restart keeps it).
+      out[o + SyncCell.REMAINING_MS] = this.listedRemainingMs(index, nowMs, true);
       out[o + SyncCell.TIMEOUT_MS] = c[e + EntryCell.TIMEOUT]!;
       out[o + SyncCell.TRAFFIC] = Atomics.load(c, e + EntryCell.TRAFFIC) & (Traffic.DATA_MASK | Traffic.REPLY_MASK);
       out[o + SyncCell.IN_PKTS] = Atomics.load(c, e + EntryCell.IN_PKTS);

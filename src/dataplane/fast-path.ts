@@ -34,7 +34,11 @@
 //     first (ConnTable.freeLocked calls ConnOffloadHook.removed).
 //   - Statistics: the program counts packets and bytes per real server in the hops records; the
 //     control plane folds what they gained into a counter set beside the workers' (FastPath.fold),
-//     so --stats, --rate and the conns counters stay whole.
+//     so --stats, --rate and the conns counters stay whole. It also counts each flow's packets:
+//     an export of the table (connection sync's scan, the state saved for a restart, -L -c) raises
+//     the entry's in_pkts to the flow's true count and its time left to the kernel's last packet,
+//     so the sync master still resends a busy offloaded flow every sync_period packets and the
+//     backup's copy does not expire under it.
 //
 // What stays in user space: NAT and TUN (rewriting addresses or adding a header in XDP is future
 // work), fragments, ICMP, flows of super-frames (bulk TCP through generic XDP on veth arrives
@@ -108,7 +112,7 @@ export class FastFlows implements ConnOffloadHook {
     }
     // One thread wins the offer (two workers may see the flow's packets at once).
     if ((conns.orTraffic(index, Traffic.OFFLOADED) & (Traffic.OFFLOADED | Traffic.NO_FAST)) !== 0) return;
-    const err = this.native.fastPut(this.fd, protocol, saddr, sport, daddr, dport, destSlot);
+    const err = this.native.fastPut(this.fd, protocol, saddr, sport, daddr, dport, destSlot, conns.field(index, EntryCell.IN_PKTS) >>> 0);
     if (err !== 0) {
       conns.clearTraffic(index, Traffic.OFFLOADED);
       conns.orTraffic(index, Traffic.NO_FAST);
@@ -126,11 +130,16 @@ export class FastFlows implements ConnOffloadHook {
     this.count(WorkerStat.FAST_LEFT);
   }
 
-  /** `counted`: the sweep's question (an expiry put off is counted); false: a listing's. */
+  /** After idleMs: the flow's in_pkts with the fast path's packets (base + forwarded). */
+  inPackets = 0;
+  private readonly stat = new Float64Array(2);
+
+  /** `counted`: the sweep's question (an expiry put off is counted); false: a listing's or an export's. */
   idleMs(table: ConnTable, index: number, counted = true): number {
     const ports = table.field(index, EntryCell.PORTS);
     const idle = this.native.fastIdle(this.fd, table.field(index, EntryCell.META) & Meta.PROTO_MASK, table.field(index, EntryCell.CADDR),
-      ports >>> 16, table.field(index, EntryCell.VADDR), ports & 0xffff);
+      ports >>> 16, table.field(index, EntryCell.VADDR), ports & 0xffff, this.stat);
+    this.inPackets = idle >= 0 ? this.stat[0]! + this.stat[1]! : 0;
     if (counted && idle >= 0 && idle < table.field(index, EntryCell.TIMEOUT)) this.count(WorkerStat.FAST_KEPT);
     return idle;
   }

@@ -531,12 +531,12 @@ export interface NativeAddon {
   xdpAttach(ifindex: number, options: XdpAttachOptions): XdpProgram;
   /** The fast path's maps: `entries` flows, `slots` real-server records. */
   fastPathMaps(options: { entries: number; slots: number }): FastPathMaps;
-  /** Offloads a flow (host-order addresses and ports) to real server `destSlot`: 0, or the errno
-   *  (E2BIG: the map is full). Any thread. */
-  fastPut(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, destSlot: number): number;
+  /** Offloads a flow (host-order addresses and ports) to real server `destSlot`, with `base` the
+   *  entry's in_pkts then: 0, or the errno (E2BIG: the map is full). Any thread. */
+  fastPut(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, destSlot: number, base: number): number;
   /** Milliseconds since the offloaded flow's last packet in the kernel (since fastPut when none),
-   *  -1 when it is not in the map. */
-  fastIdle(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number): number;
+   *  -1 when it is not in the map; `out` (2 cells) gets its base and the packets the program forwarded. */
+  fastIdle(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, out?: Float64Array): number;
   /** Removes a flow from the fast path; true when it was there. */
   fastDelete(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number): boolean;
   /** Adds (on) or removes a host-order IPv4 address in a dsts/srcs map; any thread. */

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PacketKey } from '../../src/sched/scheduler';
 import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/dest-table';
-import { ConnRef, ConnTable, EntryCell, Traffic } from '../../src/conn/table';
+import { ConnRef, ConnTable, EntryCell, SyncCell, SYNC_RECORD_CELLS, Traffic } from '../../src/conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../../src/conn/schedule';
 import { NextHopTable } from '../../src/tables/next-hop';
 import { FAST_HOP_BYTES, FAST_MIN_PACKETS, FastFlows, FastPath } from '../../src/dataplane/fast-path';
@@ -24,7 +24,7 @@ const E2BIG = 7;
 
 /** The kernel's maps as a JS Map keyed by the 5-tuple, with a clock for the flows' last packet. */
 class FakeKernel {
-  flows = new Map<string, { slot: number; lastSeen: number }>();
+  flows = new Map<string, { slot: number; lastSeen: number; base: number; packets: number }>();
   calls: string[] = [];
   now = 0;
   full = false;
@@ -33,20 +33,25 @@ class FakeKernel {
   native(): NativeAddon {
     const k = (p: number, s: number, sp: number, d: number, dp: number): string => `${p}/${s >>> 0}:${sp}>${d >>> 0}:${dp}`;
     return {
-      fastPut: (_fd: number, p: number, s: number, sp: number, d: number, dp: number, slot: number): number => {
+      fastPut: (_fd: number, p: number, s: number, sp: number, d: number, dp: number, slot: number, base: number): number => {
         this.calls.push(`put ${k(p, s, sp, d, dp)} -> ${slot}`);
         if (this.full) return E2BIG;
-        this.flows.set(k(p, s, sp, d, dp), { slot, lastSeen: this.now });
+        this.flows.set(k(p, s, sp, d, dp), { slot, lastSeen: this.now, base, packets: 0 });
         return 0;
       },
       fastDelete: (_fd: number, p: number, s: number, sp: number, d: number, dp: number): boolean => {
         this.calls.push(`delete ${k(p, s, sp, d, dp)}`);
         return this.flows.delete(k(p, s, sp, d, dp));
       },
-      fastIdle: (_fd: number, p: number, s: number, sp: number, d: number, dp: number): number => {
+      fastIdle: (_fd: number, p: number, s: number, sp: number, d: number, dp: number, out?: Float64Array): number => {
         this.calls.push(`idle ${k(p, s, sp, d, dp)}`);
         const f = this.flows.get(k(p, s, sp, d, dp));
-        return f === undefined ? -1 : this.now - f.lastSeen;
+        if (f === undefined) return -1;
+        if (out) {
+          out[0] = f.base;
+          out[1] = f.packets;
+        }
+        return this.now - f.lastSeen;
       },
       fastPathMaps: (o: { entries: number; slots: number }): FastPathMaps => {
         this.calls.push(`maps ${o.entries} ${o.slots}`);
@@ -168,6 +173,22 @@ test('-L -c lists an offloaded entry\'s time left from the kernel\'s last packet
   // Never forwarded since the offer, long ago: the entry's own clock.
   kernel.flows.get(flowKey)!.lastSeen = -1_000_000;
   assert.equal([...table.list(T0 + 200_000)][0]!.expiresMs, 100_000);
+});
+
+test('an export (sync scan, restart) raises in_pkts by the packets the kernel forwarded, so sync resends busy offloaded flows', () => {
+  const { kernel, packet, table, out, flowKey } = setup();
+  for (let i = 0; i < FAST_MIN_PACKETS; i++) packet();
+  assert.equal(kernel.flows.get(flowKey)!.base, FAST_MIN_PACKETS, 'the offer records in_pkts then');
+  kernel.flows.get(flowKey)!.packets = 120;
+  const rec = new Int32Array(SYNC_RECORD_CELLS * 4);
+  const { records } = table.exportBatch(0, rec, T0 + 1000);
+  assert.equal(records, 1);
+  assert.equal(rec[SyncCell.IN_PKTS], FAST_MIN_PACKETS + 120);
+  assert.equal(table.field(out.index, EntryCell.IN_PKTS), FAST_MIN_PACKETS + 120, 'kept in the entry');
+  // A packet through user space meanwhile (a declined one) only adds; the export never lowers it.
+  packet();
+  table.exportBatch(0, rec, T0 + 1000);
+  assert.equal(rec[SyncCell.IN_PKTS], FAST_MIN_PACKETS + 121);
 });
 
 test('every free of an offloaded entry deletes its key: -C (remove) too', () => {
