@@ -358,7 +358,7 @@ export async function runPps(lab: BenchLab, o: PpsOptions, progress: Progress): 
         if (probeNote) notes.push(probeNote);
         if (explain.length) notes.push(`workers (last run): ${explain[explain.length - 1]}`);
         const row = sampledRow(ppsGroup(size), c.name, 'pps', fwd, notes.join('; '));
-        if (c.uvs && (c.uvs.io === 'ring' || c.uvs.io === 'xdp') && c.uvs.workers === 1 && c.uvs.forward === '-g') row.target = '>= 0.9x kernel';
+        if (c.uvs && (c.uvs.io === 'ring' || c.uvs.io === 'xdp') && c.uvs.workers === 1 && c.uvs.forward === '-g' && c.uvs.args === undefined) row.target = '>= 0.9x kernel';
         if (c.uvs && c.uvs.io === 'pcap') row.target = '<= ring / 3';
         rows.push(row);
       }

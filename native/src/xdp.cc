@@ -71,6 +71,30 @@ constexpr uint32_t kXdpPacketHeadroom = 256;
 // IPv6 would get its own map (ringflows6, 16-byte addresses: a 40-byte key) rather than widen this.
 constexpr uint32_t kFlowKeySize = 16;
 
+// The flow key of a TCP/UDP frame (r4 = its protocol, r7 = data, r8 = data_end): r5 = data +
+// IHL*4 (the L4 header at r5 + 14, IHL*4 bounded by & 0x3c for the verifier), and the 16-byte key
+// at fp + kKey: saddr and daddr (adjacent in the header, one 8-byte copy), the ports, the protocol
+// and three zero bytes. `bail(op, dst, src)` emits the jump taken when the ports are not in the
+// frame. Shared by the fast path's lookup and the steering's ringflows.
+template <typename Bail>
+void FlowKey(Asm& a, int16_t kKey, Bail bail) {
+  const uint8_t R3 = 3, R4 = 4, R5 = 5, R7 = 7, R8 = 8, R10 = 10;
+  a.Ld(BPF_B, R5, R7, 14);
+  a.Emit(BPF_ALU64 | BPF_LSH | BPF_K, R5, 0, 0, 2);
+  a.AndK(R5, 0x3c);
+  a.Emit(BPF_ALU64 | BPF_ADD | BPF_X, R5, R7, 0, 0);
+  a.Mov(R3, R5);
+  a.AddK(R3, 14 + 4);
+  bail(BPF_JMP | BPF_JGT | BPF_X, R3, R8);
+  a.Ld(BPF_DW, R3, R7, 26);
+  a.St(BPF_DW, R10, kKey, R3);
+  a.Ld(BPF_W, R3, R5, 14);
+  a.St(BPF_W, R10, kKey + 8, R3);
+  a.MovK(R3, 0);
+  a.St(BPF_W, R10, kKey + 12, R3);
+  a.St(BPF_B, R10, kKey + 12, R4);
+}
+
 // The fast path (fast-path.h; `fast` >= 0): before any steering, a TCP/UDP frame whose flow
 // user space offloaded (the `fast` hash, same 16-byte key as ringflows) is forwarded here, in the
 // kernel, as uvs DR forwards it: both MACs from the real server's record in `hops` (an array by
@@ -96,20 +120,7 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R4, 0, IPPROTO_TCP, l4ok);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, IPPROTO_UDP, steerLabel);
   a.Bind(l4ok);
-  a.Ld(BPF_B, R5, R7, 14);
-  a.Emit(BPF_ALU64 | BPF_LSH | BPF_K, R5, 0, 0, 2);
-  a.AndK(R5, 0x3c);
-  a.Emit(BPF_ALU64 | BPF_ADD | BPF_X, R5, R7, 0, 0);         // r5 = data + IHL*4: L4 at r5 + 14
-  a.Mov(R3, R5);
-  a.AddK(R3, 14 + 4);
-  a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R3, R8, 0, steerLabel);
-  a.Ld(BPF_DW, R3, R7, 26);                                  // the key, as step 6 builds it
-  a.St(BPF_DW, R10, kKey, R3);
-  a.Ld(BPF_W, R3, R5, 14);
-  a.St(BPF_W, R10, kKey + 8, R3);
-  a.MovK(R3, 0);
-  a.St(BPF_W, R10, kKey + 12, R3);
-  a.St(BPF_B, R10, kKey + 12, R4);
+  FlowKey(a, kKey, [&](uint8_t op, uint8_t dst, uint8_t src) { a.JumpTo(op, dst, src, 0, steerLabel); });
   a.Mov(R9, R5);                                             // r9 = L4 - 14 (survives the call)
   a.LdMapFd(R1, fast);
   a.Mov(R2, R10);
@@ -250,24 +261,8 @@ std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int 
   const size_t toOther = a.code.size();
   a.Emit(BPF_JMP | BPF_JNE | BPF_K, R4, 0, 0, IPPROTO_UDP);  // patched to 9 below
   a.code[tcp].off = static_cast<int16_t>(a.code.size() - tcp - 1);
-  //    The L4 header at 14 + IHL*4 (IHL*4 bounded by & 0x3c for the verifier); its 4 port bytes
-  //    must be in the frame, else pass.
-  a.Ld(BPF_B, R5, R7, 14);
-  a.Emit(BPF_ALU64 | BPF_LSH | BPF_K, R5, 0, 0, 2);
-  a.AndK(R5, 0x3c);
-  a.Emit(BPF_ALU64 | BPF_ADD | BPF_X, R5, R7, 0, 0);         // r5 = data + IHL*4 (a packet pointer)
-  a.Mov(R3, R5);
-  a.AddK(R3, 14 + 4);
-  a.JPass(BPF_JMP | BPF_JGT | BPF_X, R3, R8, 0);
-  //    The key: saddr and daddr (adjacent in the header, one 8-byte copy), the ports, the protocol
-  //    and three zero bytes.
-  a.Ld(BPF_DW, R3, R7, 26);
-  a.St(BPF_DW, R10, kKey, R3);
-  a.Ld(BPF_W, R3, R5, 14);
-  a.St(BPF_W, R10, kKey + 8, R3);
-  a.MovK(R3, 0);
-  a.St(BPF_W, R10, kKey + 12, R3);
-  a.St(BPF_B, R10, kKey + 12, R4);
+  //    The key (FlowKey); its 4 port bytes must be in the frame, else pass.
+  FlowKey(a, kKey, [&](uint8_t op, uint8_t dst, uint8_t src) { a.JPass(op, dst, src, 0); });
   // 7. Longer than maxFrame (a GSO super-frame from generic XDP, or a frame larger than a chunk
   // holds): data + maxFrame + 1 <= data_end. Compared as pointers, not by subtracting them: the
   // verifier allows pkt-pointer against pkt_end comparisons for every user, pointer subtraction
