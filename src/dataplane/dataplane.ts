@@ -254,6 +254,8 @@ export class DataPlane {
   private xdp: XdpPrograms | null = null;
   /** The in-kernel fast path (null: off, or it could not start). */
   private fast: FastPath | null = null;
+  /** --io ring: attaching the fast path's programs failed once (not tried again). */
+  private fastAttachFailed = false;
   /** Every counter set the CounterSum adds up: the workers', then the fast path's. */
   private readonly counterSets: WorkerCounters[] = [];
 
@@ -314,7 +316,7 @@ export class DataPlane {
     this.ifaces = await this.chooseInterfaces();
     if (this.opts.fastPath !== false && (this.opts.io === undefined || this.opts.io === 'ring' || this.opts.io === 'xdp')) this.startFast();
     if (this.opts.io === 'xdp') this.startXdp();
-    else if (this.fast !== null) this.startFastPrograms();
+    // With --io ring the fast path's programs come with the first DR real server (syncFastPrograms).
     await this.guard.install();
     if (this.fanoutMode() === 'cpu') {
       // One by one, in id order: fanout members are indexed in the order they joined, and worker
@@ -326,7 +328,7 @@ export class DataPlane {
     await this.apply();
     this.started = true;
     // Logged once everything runs: scripts and tests wait for this line.
-    const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)${this.xdp?.steer === true ? ' with AF_XDP' : ''}${this.fast !== null && this.xdp !== null ? ' and the fast path in the kernel' : ''}`;
+    const where = this.opts.io === 'pcap' ? 'libpcap on the main thread' : `${this.handles.length} worker(s)${this.xdp?.steer === true ? ' with AF_XDP' : ''}${this.fast !== null ? ' and the fast path' : ''}`;
     this.opts.log.info(`data plane: ${where} on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'}`);
     const clientRoutes = (): void => {
       refreshClientRoutes(this.clientHops, this.netinfo, this.ifaces, this.opts.log).catch((err: Error) => this.opts.log.warn(`client routes: ${err.message}`));
@@ -373,19 +375,43 @@ export class DataPlane {
     serviceActive: (id) => this.applied.get(id)?.compiled.active ?? false,
   };
 
-  /** --io ring with the fast path: programs that only forward offloaded flows (everything else
-   *  passes to the kernel and the rings as without them). */
-  private startFastPrograms(): void {
-    const fast = this.fast!;
-    this.xdp = new XdpPrograms(this.opts.log, 'generic', undefined, { ...fast.fds, steer: false });
-    try {
-      this.xdp.sync(this.ifaces);
-    } catch (err) {
-      this.opts.log.warn(`fast path: off: ${(err as Error).message}`);
+  /**
+   * --io ring with the fast path: programs that only forward offloaded flows (everything else
+   * passes to the kernel and the rings as without them), attached while a DR real server is
+   * configured. Without one they would forward nothing and still cost: a generic-mode program
+   * makes the kernel copy every frame it receives on the interface into a buffer with XDP's
+   * headroom (a 64 KB copy per GSO super-frame of a NAT upload). Called by each apply.
+   */
+  private syncFastPrograms(): void {
+    if (this.fast === null || this.opts.io === 'xdp') return;
+    const want = this.hasDrDest();
+    if (want && this.xdp === null && !this.fastAttachFailed) {
+      const fast = this.fast;
+      this.xdp = new XdpPrograms(this.opts.log, 'generic', undefined, { ...fast.fds, steer: false });
+      try {
+        this.xdp.sync(this.ifaces);
+        this.opts.log.info(`fast path: XDP programs on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'} (a DR real server is configured)`);
+      } catch (err) {
+        // Once: the interfaces' other XDP programs stay where they are; DR goes through user space.
+        this.opts.log.warn(`fast path: off: ${(err as Error).message}`);
+        this.xdp.close();
+        this.xdp = null;
+        this.fastAttachFailed = true;
+      }
+    } else if (!want && this.xdp !== null) {
       this.xdp.close();
       this.xdp = null;
-      this.stopFast();
+      this.opts.log.info('fast path: XDP programs removed (no DR real server)');
     }
+  }
+
+  /** Whether a service in force has a DR real server. */
+  private hasDrDest(): boolean {
+    const d = this.model.destTable;
+    for (const a of this.applied.values()) {
+      for (const slot of a.slots) if (d.get(slot, DestField.FWD) === ForwardMethod.DROUTE) return true;
+    }
+    return false;
   }
 
   private stopFast(): void {
@@ -951,6 +977,8 @@ export class DataPlane {
         this.fast?.syncAll(this.model.destTable, this.nextHops, this.fastEgress);
       }
       this.lastSnapshot = snapshot;
+      // Programs first, so the workers' first offers of a new DR service have one to use.
+      this.syncFastPrograms();
       for (const h of this.handles) this.sendSnapshot(h, { changed, removed, base, filterChanged });
       const t4 = performance.now();
       await this.waitApplied(generation);

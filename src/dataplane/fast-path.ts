@@ -40,6 +40,10 @@
 //     so the sync master still resends a busy offloaded flow every sync_period packets and the
 //     backup's copy does not expire under it.
 //
+// With --io ring the programs are attached only while a DR real server is configured
+// (DataPlane.syncFastPrograms): a generic-mode program makes the kernel copy every frame it
+// receives on the interface into a buffer with XDP's headroom, a 64 KB copy per GSO super-frame.
+//
 // What stays in user space: NAT and TUN (rewriting addresses or adding a header in XDP is future
 // work), fragments, ICMP, flows of super-frames (bulk TCP through generic XDP on veth arrives
 // as GSO aggregates, which a redirect cannot carry), and every flow while the fast path is off.

@@ -42,6 +42,12 @@ function udpExchange(sport: number, count: number, gapMs = 0): string[] {
   return JSON.parse(r.stdout) as string[];
 }
 
+/** Waits (at most 5 s) until uvsd's log matches `re` (its output arrives through this event loop). */
+async function logged(re: RegExp): Promise<boolean> {
+  for (let i = 0; i < 50 && !re.test(daemon.log); i++) await new Promise((r) => setTimeout(r, 100));
+  return re.test(daemon.log);
+}
+
 interface FastLine { offloaded: number; inKernel: number; takenBack: number; kept: number; packets: number }
 
 function fastLine(): FastLine {
@@ -77,9 +83,17 @@ after(async () => {
 
 test('fast path: an established UDP flow is forwarded in the kernel, counted, kept while it flows, freed when quiet', { skip: why ?? false }, async () => {
   await daemon.start(['--workers', '1']);
-  assert.match(daemon.log, /data plane: 1 worker\(s\) and the fast path in the kernel on /);
+  assert.match(daemon.log, /data plane: 1 worker\(s\) and the fast path on /);
+  // With --io ring the programs come with the first DR real server (not before: they would cost
+  // every frame a copy for nothing), and go with the last.
+  assert.doesNotMatch(daemon.log, /fast path: XDP programs on/);
   uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
+  uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-m');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.doesNotMatch(daemon.log, /fast path: XDP programs on/, 'a NAT real server brings none');
+  uvsadm('-d', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`);
   uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-g');
+  assert.ok(await logged(/fast path: XDP programs on uvs\w+ \(a DR real server is configured\)/), daemon.log);
   // A 2 s UDP timeout (for the expiry below; an entry takes the timeout of its last packet in user space).
   uvsadm('--set', '0', '0', '2');
   const rx0 = rxFrames();
@@ -120,8 +134,11 @@ test('fast path: an established UDP flow is forwarded in the kernel, counted, ke
   uvsadm('--set', '0', '0', '300');
 });
 
-test('fast path: a removed real server\'s offloaded flow is dropped at once; a download\'s FIN comes back to user space', { skip: why ?? false }, async () => {
+test('fast path: a removed real server\'s offloaded flow is dropped at once; a download\'s FIN comes back to user space; the programs go with the last DR server', { skip: why ?? false }, async () => {
   await daemon.start(['--workers', '1']);
+  // Two DR services, so the programs stay while one server is removed.
+  uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
+  uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[1]}:80`, '-g');
   uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
   uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-g');
   assert.deepEqual(udpExchange(40002, 12), Array(12).fill('rs1'));
@@ -133,18 +150,22 @@ test('fast path: a removed real server\'s offloaded flow is dropped at once; a d
   assert.deepEqual(udpExchange(40002, 2), ['timeout', 'timeout']);
   assert.equal(fastLine().packets, packetsBefore, 'the kernel forwarded none after -d');
   assert.match(uvsadm('--dataplane'), /DEST_UNAVAILABLE +2\n/);
+  assert.doesNotMatch(daemon.log, /fast path: XDP programs removed/, 'a DR server remains');
 
   // TCP: a 2 MB download's ACKs are offloaded, its FIN goes to user space (FIN_WAIT listed).
-  uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
-  uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS[1]}:80`, '-g');
+  // (How many ACKs the client sends depends on GRO: a dozen or more.)
   const before = fastLine();
   const r = inNs(CL, 'curl', ['-s', '-m', '20', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `http://${VIP}/bytes/2097152`], 25_000);
   assert.equal(r.stdout, '200 2097152', r.stderr);
   const after = fastLine();
   assert.equal(after.offloaded - before.offloaded, 1, 'the download was offloaded');
   assert.equal(after.takenBack - before.takenBack, 1, 'and taken back by its FIN');
-  assert.ok(after.packets - before.packets > 20, `the kernel forwarded the ACKs (${after.packets - before.packets})`);
+  assert.ok(after.packets - before.packets >= 5, `the kernel forwarded the ACKs (${after.packets - before.packets})`);
   assert.match(uvsadm('-L', '-n', '-c'), /TCP .*(FIN_WAIT|TIME_WAIT|CLOSE)/);
+
+  // The last DR server goes: so do the programs.
+  uvsadm('-D', '-t', `${VIP}:80`);
+  assert.ok(await logged(/fast path: XDP programs removed \(no DR real server\)/), daemon.log);
 });
 
 test('--fast-path off: every packet through user space, and --dataplane says so', { skip: why ?? false }, async () => {
