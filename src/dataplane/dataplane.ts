@@ -379,8 +379,9 @@ export class DataPlane {
    * --io ring with the fast path: programs that only forward offloaded flows (everything else
    * passes to the kernel and the rings as without them), attached while a DR real server is
    * configured. Without one they would forward nothing and still cost: a generic-mode program
-   * makes the kernel copy every frame it receives on the interface into a buffer with XDP's
-   * headroom (a 64 KB copy per GSO super-frame of a NAT upload). Called by each apply.
+   * runs for every frame the interface receives, after the kernel copied any frame that lacks
+   * XDP's headroom or is not linear (README, "How it works", has a measurement). Called by each
+   * apply.
    */
   private syncFastPrograms(): void {
     if (this.fast === null || this.opts.io === 'xdp') return;

@@ -41,8 +41,9 @@
 //     backup's copy does not expire under it.
 //
 // With --io ring the programs are attached only while a DR real server is configured
-// (DataPlane.syncFastPrograms): a generic-mode program makes the kernel copy every frame it
-// receives on the interface into a buffer with XDP's headroom, a 64 KB copy per GSO super-frame.
+// (DataPlane.syncFastPrograms): a generic-mode program runs for every frame the interface
+// receives, and the kernel copies a frame that lacks XDP's headroom or is not linear (a GSO
+// super-frame) first; without a DR server that work buys nothing.
 //
 // What stays in user space: NAT and TUN (rewriting addresses or adding a header in XDP is future
 // work), fragments, ICMP, flows of super-frames (bulk TCP through generic XDP on veth arrives

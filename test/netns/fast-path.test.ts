@@ -84,8 +84,8 @@ after(async () => {
 test('fast path: an established UDP flow is forwarded in the kernel, counted, kept while it flows, freed when quiet', { skip: why ?? false }, async () => {
   await daemon.start(['--workers', '1']);
   assert.match(daemon.log, /data plane: 1 worker\(s\) and the fast path on /);
-  // With --io ring the programs come with the first DR real server (not before: they would cost
-  // every frame a copy for nothing), and go with the last.
+  // With --io ring the programs come with the first DR real server (before it they would run for
+  // every frame and forward none), and go with the last.
   assert.doesNotMatch(daemon.log, /fast path: XDP programs on/);
   uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
   uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-m');
