@@ -6,7 +6,7 @@
 // --fast-path off forwards everything in user space. Needs root (CI runs it as root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cannotRunNetns, labSuffix, lab, inNs } from './helpers';
+import { cannotRunNetns, dataplaneWorkerRow, labSuffix, lab, inNs } from './helpers';
 import { UvsdProcess } from './uvsd-process';
 
 const why = cannotRunNetns();
@@ -59,10 +59,7 @@ function fastLine(): FastLine {
 
 /** Frames worker 0 took from its rings (RxFrames). */
 function rxFrames(): number {
-  const text = uvsadm('--dataplane');
-  const [header, row] = text.split('\n');
-  const names = header!.trim().split(/\s{2,}/);
-  return Number(row!.trim().split(/\s+/)[names.indexOf('RxFrames')]);
+  return dataplaneWorkerRow(uvsadm('--dataplane')).get('RxFrames')!;
 }
 
 function udpStats(): { conns: number; inPkts: number } {

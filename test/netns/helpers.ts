@@ -122,3 +122,11 @@ export function childLines(proc: ChildProcessWithoutNullStreams, timeoutMs = 20_
     });
   return { nextLine, stderr: () => stderr };
 }
+
+/** Worker `id`'s row of `uvsadm --dataplane` output `text`, by column name. */
+export function dataplaneWorkerRow(text: string, id = 0): Map<string, number> {
+  const lines = text.split('\n');
+  const names = lines[0]!.trim().split(/\s{2,}/);
+  const cells = lines[1 + id]!.trim().split(/\s+/);
+  return new Map(names.map((n, i) => [n, Number(cells[i])]));
+}

@@ -5,7 +5,7 @@
 // lab (client, director, two real servers). Needs root (CI runs it as root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cannotRunNetns, labSuffix, lab, inNs } from './helpers';
+import { cannotRunNetns, dataplaneWorkerRow, labSuffix, lab, inNs } from './helpers';
 import { UvsdProcess } from './uvsd-process';
 
 const why = cannotRunNetns();
@@ -29,10 +29,7 @@ after(async () => {
 
 /** Worker 0's row of `uvsadm --dataplane`, by column name. */
 function workerRow(): Map<string, number> {
-  const lines = daemon.uvsadm('--dataplane').split('\n');
-  const names = lines[0]!.trim().split(/\s{2,}/);
-  const cells = lines[1]!.trim().split(/\s+/);
-  return new Map(names.map((n, i) => [n, Number(cells[i])]));
+  return dataplaneWorkerRow(daemon.uvsadm('--dataplane'));
 }
 
 /** Sends `count` datagrams to VIP:7007 from the client: `gapMs` apart (each timer set after the

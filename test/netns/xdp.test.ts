@@ -8,7 +8,7 @@
 // worker 0 and uvsd says so. Needs root (CI runs it as root).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cannotRunNetns, labSuffix, inNs } from './helpers';
+import { cannotRunNetns, dataplaneWorkerRow, labSuffix, inNs } from './helpers';
 import { ModeLab, VIP } from './mode-lab';
 
 const why = cannotRunNetns();
@@ -40,10 +40,7 @@ class XdpModeLab extends ModeLab {
 
   /** Worker `id`'s row of `uvsadm --dataplane`, by column name. */
   worker(id = 0): Map<string, number> {
-    const lines = this.uvsadm('--dataplane').split('\n');
-    const names = lines[0]!.trim().split(/\s{2,}/);
-    const cells = lines[1 + id]!.trim().split(/\s+/);
-    return new Map(names.map((n, i) => [n, Number(cells[i])]));
+    return dataplaneWorkerRow(this.uvsadm('--dataplane'), id);
   }
 }
 
