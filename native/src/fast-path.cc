@@ -65,15 +65,28 @@ uint64_t MonotonicNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// The argument names of one call, for IntArg's errors: literals, so that a call (one per flow, or
+// per offloaded entry in a sync scan) builds no strings unless an argument is wrong.
+struct KeyNames {
+  const char* fd;
+  const char* protocol;
+  const char* saddr;
+  const char* sport;
+  const char* daddr;
+  const char* dport;
+};
+constexpr KeyNames kPutNames{"fastPut: fd", "fastPut: protocol", "fastPut: saddr", "fastPut: sport", "fastPut: daddr", "fastPut: dport"};
+constexpr KeyNames kIdleNames{"fastIdle: fd", "fastIdle: protocol", "fastIdle: saddr", "fastIdle: sport", "fastIdle: daddr", "fastIdle: dport"};
+constexpr KeyNames kDeleteNames{"fastDelete: fd", "fastDelete: protocol", "fastDelete: saddr", "fastDelete: sport", "fastDelete: daddr", "fastDelete: dport"};
+
 // The key of (protocol, saddr, sport, daddr, dport) from arguments 1..5; fd from argument 0.
-int KeyArgs(const Napi::CallbackInfo& info, const char* name, uint8_t key[kKeySize]) {
-  std::string w(name);
-  int fd = static_cast<int>(IntArg(info, 0, (w + ": fd").c_str(), 0, INT32_MAX));
-  uint32_t proto = static_cast<uint32_t>(IntArg(info, 1, (w + ": protocol").c_str(), 0, 255));
-  uint32_t saddr = htonl(static_cast<uint32_t>(IntArg(info, 2, (w + ": saddr").c_str(), INT32_MIN, 0xffffffffLL)));
-  uint16_t sport = htons(static_cast<uint16_t>(IntArg(info, 3, (w + ": sport").c_str(), 0, 65535)));
-  uint32_t daddr = htonl(static_cast<uint32_t>(IntArg(info, 4, (w + ": daddr").c_str(), INT32_MIN, 0xffffffffLL)));
-  uint16_t dport = htons(static_cast<uint16_t>(IntArg(info, 5, (w + ": dport").c_str(), 0, 65535)));
+int KeyArgs(const Napi::CallbackInfo& info, const KeyNames& n, uint8_t key[kKeySize]) {
+  int fd = static_cast<int>(IntArg(info, 0, n.fd, 0, INT32_MAX));
+  uint32_t proto = static_cast<uint32_t>(IntArg(info, 1, n.protocol, 0, 255));
+  uint32_t saddr = htonl(static_cast<uint32_t>(IntArg(info, 2, n.saddr, INT32_MIN, 0xffffffffLL)));
+  uint16_t sport = htons(static_cast<uint16_t>(IntArg(info, 3, n.sport, 0, 65535)));
+  uint32_t daddr = htonl(static_cast<uint32_t>(IntArg(info, 4, n.daddr, INT32_MIN, 0xffffffffLL)));
+  uint16_t dport = htons(static_cast<uint16_t>(IntArg(info, 5, n.dport, 0, 65535)));
   memset(key, 0, kKeySize);
   memcpy(key, &saddr, 4);
   memcpy(key + 4, &daddr, 4);
@@ -135,7 +148,7 @@ Napi::Value Maps(const Napi::CallbackInfo& info) {
 
 Napi::Value Put(const Napi::CallbackInfo& info) {
   uint8_t key[kKeySize];
-  int fd = KeyArgs(info, "fastPut", key);
+  int fd = KeyArgs(info, kPutNames, key);
   Value v;
   memset(&v, 0, sizeof v);
   v.destSlot = static_cast<uint32_t>(IntArg(info, 6, "fastPut: destSlot", 0, 0xffffffffLL));
@@ -153,7 +166,7 @@ Napi::Value Put(const Napi::CallbackInfo& info) {
 
 Napi::Value Idle(const Napi::CallbackInfo& info) {
   uint8_t key[kKeySize];
-  int fd = KeyArgs(info, "fastIdle", key);
+  int fd = KeyArgs(info, kIdleNames, key);
   Value v;
   bpf_attr a;
   memset(&a, 0, sizeof a);
@@ -176,7 +189,7 @@ Napi::Value Idle(const Napi::CallbackInfo& info) {
 
 Napi::Value Delete(const Napi::CallbackInfo& info) {
   uint8_t key[kKeySize];
-  int fd = KeyArgs(info, "fastDelete", key);
+  int fd = KeyArgs(info, kDeleteNames, key);
   bpf_attr a;
   memset(&a, 0, sizeof a);
   a.map_fd = static_cast<uint32_t>(fd);
