@@ -1,19 +1,36 @@
-// The in-kernel fast path for established DR flows: its two maps and what user space does with
-// them. The XDP program's part is xdp.cc's FastPathBlock; the policy (which flows, when they come
-// back) is src/dataplane/fast-path.ts.
+// The in-kernel fast path for established DR and NAT flows: its maps, what user space does with
+// them, and the tc program that carries out NAT. The XDP program's part is xdp.cc's
+// FastPathBlock; the policy (which flows, when they come back) is src/dataplane/fast-path.ts.
 //
 //   fast  BPF_MAP_TYPE_HASH, key 16 bytes (saddr, daddr, sport, dport as in the packet, then the
-//         protocol and three zero bytes: ringflows' key), value 32 bytes: destSlot u32, flags u32
+//         protocol and three zero bytes: ringflows' key), value 64 bytes: destSlot u32, flags u32
 //         (1 = demoted by the program), lastSeen u64 (CLOCK_MONOTONIC ns, bpf_ktime_get_ns),
 //         packets u64 (forwarded by the program), base u32 (the entry's in_pkts when offloaded:
-//         base + packets is the flow's in_pkts, which connection sync counts by), u32 unused.
-//         Not preallocated (BPF_F_NO_PREALLOC): the kernel allocates an element per flow
-//         offloaded (about 100 bytes with its overhead) and frees it on delete. A full map
-//         refuses new flows (E2BIG), which then stay in user space.
-//   hops  BPF_MAP_TYPE_ARRAY with BPF_F_MMAPABLE, one 32-byte record per DestTable slot: the
-//         MACs, the egress ifindex (0: not forwarded here) and the packets and bytes the program
-//         forwarded. Mapped into the process: the control plane writes the records and reads the
-//         counters as memory, no syscall.
+//         base + packets is the flow's in_pkts, which connection sync counts by), kind u16
+//         (0 DR; 1 NAT, the client's direction; 2 NAT, the real server's reply), the NAT port and
+//         address (network order; 16 bytes of room so IPv6 fits: kind 1 rewrites the destination
+//         to them, kind 2 the source), and for kind 2 the next hop toward the client (both MACs,
+//         ifindex) that the connection's first packet came by. A NAT connection has two keys.
+//         Not preallocated (BPF_F_NO_PREALLOC): the kernel allocates an element per key
+//         (about 130 bytes with its overhead) and frees it on delete. A full map refuses new
+//         flows (E2BIG), which then stay in user space.
+//   hops  BPF_MAP_TYPE_ARRAY with BPF_F_MMAPABLE, one 48-byte record per DestTable slot: the
+//         MACs, the egress ifindex (0: not forwarded here), the packets and bytes the program
+//         forwarded to the real server, and those of its NAT replies. Mapped into the process:
+//         the control plane writes the records and reads the counters as memory, no syscall.
+//
+// NAT in the kernel is two programs. XDP (FastPathBlock) runs before the AF_PACKET taps: it finds
+// the flow, counts and stamps it, and marks the frame (destination MAC kNatMark), which makes it
+// PACKET_OTHERHOST, so the rings do not take it. The tc ingress program below runs after the taps
+// and does the rewrite, because only the skb says whether the L4 checksum is whole or partial
+// (CHECKSUM_PARTIAL: a local sender's frame on veth holds the pseudo-header sum only), and
+// bpf_l4_csum_replace updates either correctly; an XDP program would have to guess. It also keeps
+// GSO frames' metadata. Per marked frame:
+//   lookup the key (gone since XDP marked it: drop, the connection was just taken back);
+//   kind 1: destination address and port := the real server's, MACs and ifindex from its record;
+//   kind 2: source address and port := the virtual service's, MACs and ifindex from the value;
+//   L4 checksum (pseudo-header and port), IP checksum, TTL - 1; bpf_redirect to the egress.
+// A frame without the mark is left alone (TCX_NEXT) after two loads.
 //
 // The calls below run once per flow (put, delete) or once per expiry of an offloaded flow (idle),
 // never per packet. Addresses and ports are host order, as the pipeline holds them.
@@ -24,19 +41,24 @@
 #include "ebpf.h"
 
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <memory>
+#include <vector>
 
 namespace uvs_fast {
 
 namespace {
 
 constexpr uint32_t kKeySize = 16;
-constexpr uint32_t kValueSize = 32;
-constexpr uint32_t kHopSize = 32;
+constexpr uint32_t kValueSize = 64;
+constexpr uint32_t kHopSize = 48;
+
+enum Kind : uint16_t { kDr = 0, kNatIn = 1, kNatReply = 2 };
 
 struct Value {
   uint32_t destSlot;
@@ -44,7 +66,11 @@ struct Value {
   uint64_t lastSeen;
   uint64_t packets;
   uint32_t base;
-  uint32_t unused;
+  uint16_t kind;
+  uint16_t natPort;     // network order
+  uint8_t natAddr[16];  // IPv4 in the first 4 bytes, network order
+  uint8_t macs[12];     // kind 2: destination, source
+  uint32_t ifindex;     // kind 2: egress toward the client
 };
 static_assert(sizeof(Value) == kValueSize, "the program's value layout");
 
@@ -77,6 +103,7 @@ struct KeyNames {
 };
 constexpr KeyNames kPutNames{"fastPut: fd", "fastPut: protocol", "fastPut: saddr", "fastPut: sport", "fastPut: daddr", "fastPut: dport"};
 constexpr KeyNames kIdleNames{"fastIdle: fd", "fastIdle: protocol", "fastIdle: saddr", "fastIdle: sport", "fastIdle: daddr", "fastIdle: dport"};
+constexpr KeyNames kPutNatNames{"fastPutNat: fd", "fastPutNat: protocol", "fastPutNat: caddr", "fastPutNat: cport", "fastPutNat: vaddr", "fastPutNat: vport"};
 constexpr KeyNames kDeleteNames{"fastDelete: fd", "fastDelete: protocol", "fastDelete: saddr", "fastDelete: sport", "fastDelete: daddr", "fastDelete: dport"};
 
 // The key of (protocol, saddr, sport, daddr, dport) from arguments 1..5; fd from argument 0.
@@ -96,7 +123,217 @@ int KeyArgs(const Napi::CallbackInfo& info, const KeyNames& n, uint8_t key[kKeyS
   return fd;
 }
 
+int Update(int fd, const uint8_t key[kKeySize], const Value& v, uint64_t flags) {
+  bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.map_fd = static_cast<uint32_t>(fd);
+  a.key = reinterpret_cast<uint64_t>(key);
+  a.value = reinterpret_cast<uint64_t>(&v);
+  a.flags = flags;
+  return Bpf(BPF_MAP_UPDATE_ELEM, &a) < 0 ? errno : 0;
+}
+
+void Remove(int fd, const uint8_t key[kKeySize]) {
+  bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.map_fd = static_cast<uint32_t>(fd);
+  a.key = reinterpret_cast<uint64_t>(key);
+  Bpf(BPF_MAP_DELETE_ELEM, &a);
+}
+
+void PutBe32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+
+// The NAT program (see the header). Its verdicts are tcx's: next (not marked), drop, redirect.
+constexpr uint32_t kBpfTcxIngress = 46;  // enum bpf_attach_type BPF_TCX_INGRESS (Linux 6.6)
+constexpr int32_t kTcxNext = -1;
+constexpr int32_t kTcxDrop = 2;
+
+std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
+  Asm a;
+  const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
+  // Stack: the key at fp-16 (saddr -16, daddr -12, sport -8, dport -6, protocol -4), the new MACs
+  // at fp-32 (12 bytes), the slot at -36, the NAT address at -40 and port at -44, the TTL word
+  // (TTL, protocol as in the packet) at -48 and its new value at -52.
+  const int16_t kKey = -16, kMacs = -32, kSlot = -36, kAddr = -40, kPort = -44, kTtl = -48, kNewTtl = -52;
+  const int next = a.NewLabel(), drop = a.NewLabel(), pulled = a.NewLabel(), reply = a.NewLabel(), tail = a.NewLabel();
+  a.Mov(R6, R1);
+  a.Ld(BPF_W, R7, R6, offsetof(__sk_buff, data));
+  a.Ld(BPF_W, R8, R6, offsetof(__sk_buff, data_end));
+  a.Mov(R2, R7);
+  a.AddK(R2, 6);
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R2, R8, 0, next);
+  uint32_t mark32;
+  uint16_t mark16;
+  memcpy(&mark32, kNatMark, 4);
+  memcpy(&mark16, kNatMark + 4, 2);
+  a.Ld(BPF_W, R2, R7, 0);
+  a.JumpTo(BPF_JMP32 | BPF_JNE | BPF_K, R2, 0, static_cast<int32_t>(mark32), next);
+  a.Ld(BPF_H, R2, R7, 4);
+  a.JumpTo(BPF_JMP32 | BPF_JNE | BPF_K, R2, 0, mark16, next);
+  // Marked: Ethernet, a 20-byte IPv4 header and the ports, in the linear part (pulled if not).
+  a.Mov(R2, R7);
+  a.AddK(R2, ETH_HLEN + 20 + 4);
+  a.JumpTo(BPF_JMP | BPF_JLE | BPF_X, R2, R8, 0, pulled);
+  a.Mov(R1, R6);
+  a.MovK(R2, ETH_HLEN + 20 + 4);
+  a.Call(BPF_FUNC_skb_pull_data);
+  a.Ld(BPF_W, R7, R6, offsetof(__sk_buff, data));
+  a.Ld(BPF_W, R8, R6, offsetof(__sk_buff, data_end));
+  a.Mov(R2, R7);
+  a.AddK(R2, ETH_HLEN + 20 + 4);
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R2, R8, 0, drop);
+  a.Bind(pulled);
+  a.Ld(BPF_W, R2, R7, 26);
+  a.St(BPF_W, R10, kKey, R2);
+  a.Ld(BPF_W, R2, R7, 30);
+  a.St(BPF_W, R10, kKey + 4, R2);
+  a.Ld(BPF_W, R2, R7, 34);
+  a.St(BPF_W, R10, kKey + 8, R2);
+  a.Ld(BPF_B, R2, R7, 23);
+  a.St(BPF_W, R10, kKey + 12, R2);
+  a.Ld(BPF_H, R2, R7, 22);
+  a.St(BPF_W, R10, kTtl, R2);
+  a.LdMapFd(R1, fast);
+  a.Mov(R2, R10);
+  a.AddK(R2, kKey);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, drop);      // taken back since XDP marked it
+  a.Mov(R9, R0);
+  a.Ld(BPF_W, R2, R9, 32);
+  a.St(BPF_W, R10, kAddr, R2);
+  a.Ld(BPF_H, R2, R9, 30);
+  a.St(BPF_W, R10, kPort, R2);
+  a.Ld(BPF_H, R2, R9, 28);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R2, 0, kNatIn, reply);
+  //   Kind 1: to the real server's record.
+  a.Ld(BPF_W, R2, R9, 0);
+  a.St(BPF_W, R10, kSlot, R2);
+  a.LdMapFd(R1, hops);
+  a.Mov(R2, R10);
+  a.AddK(R2, kSlot);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, drop);
+  a.Ld(BPF_W, R8, R0, 12);                                   // r8 = egress ifindex
+  a.Ld(BPF_DW, R2, R0, 0);
+  a.St(BPF_DW, R10, kMacs, R2);
+  a.Ld(BPF_W, R2, R0, 8);
+  a.St(BPF_W, R10, kMacs + 8, R2);
+  a.MovK(R9, 1);                                             // r9 = kind from here on
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, tail);
+  //   Kind 2: the connection's own hop toward the client.
+  a.Bind(reply);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R2, 0, kNatReply, drop);
+  a.Ld(BPF_W, R8, R9, 60);
+  a.Ld(BPF_DW, R2, R9, 48);
+  a.St(BPF_DW, R10, kMacs, R2);
+  a.Ld(BPF_W, R2, R9, 56);
+  a.St(BPF_W, R10, kMacs + 8, R2);
+  a.MovK(R9, 2);
+  a.Bind(tail);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R8, 0, 0, drop);       // the record says "not here" now
+  // The rewrite: one sequence per (kind, protocol), offsets as constants.
+  for (int kind = 1; kind <= 2; kind++) {
+    for (int proto : {IPPROTO_TCP, IPPROTO_UDP}) {
+      const int skip = a.NewLabel();
+      a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R9, 0, kind, skip);
+      a.Ld(BPF_B, R2, R10, kKey + 12);
+      a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R2, 0, proto, skip);
+      const int32_t csum = ETH_HLEN + 20 + (proto == IPPROTO_TCP ? 16 : 6);
+      // A UDP checksum of 0 means none: it stays 0, and a result of 0 is written as 0xffff.
+      const int32_t mangled0 = proto == IPPROTO_UDP ? static_cast<int32_t>(BPF_F_MARK_MANGLED_0) : 0;
+      const int32_t addrAt = kind == 1 ? ETH_HLEN + 16 : ETH_HLEN + 12;
+      const int16_t oldAddr = kind == 1 ? kKey + 4 : kKey;
+      const int32_t portAt = kind == 1 ? ETH_HLEN + 20 + 2 : ETH_HLEN + 20;
+      const int16_t oldPort = kind == 1 ? kKey + 10 : kKey + 8;
+      auto call = [&](int32_t helper, int32_t off, uint8_t fromSize, int16_t from, int16_t to, int32_t flags) {
+        a.Mov(R1, R6);
+        a.MovK(R2, off);
+        a.Ld(fromSize, R3, R10, from);
+        a.Ld(BPF_W, R4, R10, to);
+        a.MovK(R5, flags);
+        a.Call(helper);
+        a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+      };
+      auto store = [&](int32_t off, int16_t from, int32_t len) {
+        a.Mov(R1, R6);
+        a.MovK(R2, off);
+        a.Mov(R3, R10);
+        a.AddK(R3, from);
+        a.MovK(R4, len);
+        a.MovK(R5, 0);
+        a.Call(BPF_FUNC_skb_store_bytes);
+        a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+      };
+      call(BPF_FUNC_l4_csum_replace, csum, BPF_W, oldAddr, kAddr, static_cast<int32_t>(BPF_F_PSEUDO_HDR) | mangled0 | 4);
+      call(BPF_FUNC_l4_csum_replace, csum, BPF_H, oldPort, kPort, mangled0 | 2);
+      call(BPF_FUNC_l3_csum_replace, ETH_HLEN + 10, BPF_W, oldAddr, kAddr, 4);
+      store(addrAt, kAddr, 4);
+      store(portAt, kPort, 2);
+      a.Bind(skip);
+    }
+  }
+  // TTL - 1 (the XDP program passed only TTL > 1), both MACs, out.
+  a.Ld(BPF_W, R3, R10, kTtl);
+  a.Mov(R4, R3);
+  a.AddK(R4, -1);
+  a.St(BPF_W, R10, kNewTtl, R4);
+  a.Mov(R1, R6);
+  a.MovK(R2, ETH_HLEN + 10);
+  a.MovK(R5, 2);
+  a.Call(BPF_FUNC_l3_csum_replace);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+  a.Mov(R1, R6);
+  a.MovK(R2, ETH_HLEN + 8);
+  a.Mov(R3, R10);
+  a.AddK(R3, kNewTtl);
+  a.MovK(R4, 1);
+  a.MovK(R5, 0);
+  a.Call(BPF_FUNC_skb_store_bytes);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+  a.Mov(R1, R6);
+  a.MovK(R2, 0);
+  a.Mov(R3, R10);
+  a.AddK(R3, kMacs);
+  a.MovK(R4, 12);
+  a.MovK(R5, 0);
+  a.Call(BPF_FUNC_skb_store_bytes);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+  a.Mov(R1, R8);
+  a.MovK(R2, 0);
+  a.Call(BPF_FUNC_redirect);
+  a.Exit();
+  a.Bind(next);
+  a.MovK(R0, kTcxNext);
+  a.Exit();
+  a.Bind(drop);
+  a.MovK(R0, kTcxDrop);
+  a.Exit();
+  return a.code;
+}
+
 }  // namespace
+
+int AttachNatTc(Napi::Env env, int ifindex, int fastFd, int hopsFd, int* prog) {
+  *prog = ProgLoad(env, BPF_PROG_TYPE_SCHED_CLS, 0, "uvs_fast_nat", BuildNatProgram(fastFd, hopsFd), "tc fast-path NAT");
+  bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.link_create.prog_fd = static_cast<uint32_t>(*prog);
+  a.link_create.target_ifindex = static_cast<uint32_t>(ifindex);
+  a.link_create.attach_type = kBpfTcxIngress;
+  int link = static_cast<int>(Bpf(BPF_LINK_CREATE, &a));
+  if (link < 0) {
+    int err = errno;
+    close(*prog);
+    *prog = -1;
+    ThrowSys(env, "bpf(BPF_LINK_CREATE, tcx ingress, ifindex=" + std::to_string(ifindex) + ")", err);
+  }
+  return link;
+}
 
 Napi::Value Maps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -162,6 +399,50 @@ Napi::Value Put(const Napi::CallbackInfo& info) {
   a.flags = BPF_ANY;
   int r = Bpf(BPF_MAP_UPDATE_ELEM, &a) < 0 ? errno : 0;
   return Napi::Number::New(info.Env(), r);
+}
+
+Napi::Value PutNat(const Napi::CallbackInfo& info) {
+  uint8_t in[kKeySize], reply[kKeySize];
+  int fd = KeyArgs(info, kPutNatNames, in);
+  uint32_t daddr = htonl(static_cast<uint32_t>(IntArg(info, 6, "fastPutNat: daddr", INT32_MIN, 0xffffffffLL)));
+  uint16_t dport = htons(static_cast<uint16_t>(IntArg(info, 7, "fastPutNat: dport", 0, 65535)));
+  Value v;
+  memset(&v, 0, sizeof v);
+  v.destSlot = static_cast<uint32_t>(IntArg(info, 8, "fastPutNat: destSlot", 0, 0xffffffffLL));
+  v.base = static_cast<uint32_t>(IntArg(info, 9, "fastPutNat: base", 0, 0xffffffffLL));
+  uint32_t hop[3];
+  hop[0] = static_cast<uint32_t>(IntArg(info, 10, "fastPutNat: hopA", INT32_MIN, 0xffffffffLL));
+  hop[1] = static_cast<uint32_t>(IntArg(info, 11, "fastPutNat: hopB", INT32_MIN, 0xffffffffLL));
+  hop[2] = static_cast<uint32_t>(IntArg(info, 12, "fastPutNat: hopC", INT32_MIN, 0xffffffffLL));
+  uint32_t ifindex = static_cast<uint32_t>(IntArg(info, 13, "fastPutNat: ifindex", 1, INT32_MAX));
+  v.lastSeen = MonotonicNs();
+  // The reply's key: real server -> client, as the reply carries them.
+  memset(reply, 0, kKeySize);
+  memcpy(reply, &daddr, 4);
+  memcpy(reply + 4, in, 4);
+  memcpy(reply + 8, &dport, 2);
+  memcpy(reply + 10, in + 8, 2);
+  reply[12] = in[12];
+  Value r = v;
+  // Client side: the destination becomes the real server (daddr:dport).
+  v.kind = kNatIn;
+  v.natPort = dport;
+  memcpy(v.natAddr, &daddr, 4);
+  // Reply: the source becomes the virtual service (the client's destination), out by the hop the
+  // connection's first packet came in by (the entry's HOP_A..HOP_C: the client's MAC, then ours).
+  r.kind = kNatReply;
+  memcpy(&r.natPort, in + 10, 2);
+  memcpy(r.natAddr, in + 4, 4);
+  PutBe32(r.macs, hop[0]);
+  PutBe32(r.macs + 4, hop[1]);
+  PutBe32(r.macs + 8, hop[2]);
+  r.ifindex = ifindex;
+  int err = Update(fd, reply, r, BPF_ANY);
+  if (err == 0) {
+    err = Update(fd, in, v, BPF_ANY);
+    if (err != 0) Remove(fd, reply);
+  }
+  return Napi::Number::New(info.Env(), err);
 }
 
 Napi::Value Idle(const Napi::CallbackInfo& info) {

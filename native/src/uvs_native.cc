@@ -1610,6 +1610,7 @@ class UvsNative : public Napi::Addon<UvsNative> {
     exports.Set("fastPut", Napi::Function::New(env, uvs_fast::Put, "fastPut"));
     exports.Set("fastIdle", Napi::Function::New(env, uvs_fast::Idle, "fastIdle"));
     exports.Set("fastDelete", Napi::Function::New(env, uvs_fast::Delete, "fastDelete"));
+    exports.Set("fastPutNat", Napi::Function::New(env, uvs_fast::PutNat, "fastPutNat"));
     exports.Set("tcDecapAttach", Napi::Function::New(env, uvs_tc_decap::Attach, "tcDecapAttach"));
     instanceId_ = ++instances_;
   }

@@ -15,6 +15,8 @@
 
 #include "xdp.h"
 
+#include "fast-path.h"
+
 #include "common.h"
 #include "ebpf.h"
 
@@ -109,13 +111,26 @@ void FlowKey(Asm& a, int16_t kKey, Bail bail) {
 //     (next hop unknown, the real server unavailable or removed, not DR).
 // `steer` false (--io ring): nothing is redirected to AF_XDP; every other frame passes.
 //
-// fast value (32 bytes): 0 destSlot u32 | 4 flags u32 (1 = demoted) | 8 lastSeen ns u64 |
-//   16 packets u64 | 24 base u32 (user space's) | 28 unused
-// hops value (32 bytes): 0 dmac[6] | 6 smac[6] | 12 ifindex u32 | 16 packets u64 | 24 bytes u64
-void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel) {
+// `nat` (the NAT program is on this device's tc ingress, fast-path.cc): a NAT flow's frame (value
+// kind 1, the client's direction, or 2, the real server's reply) is counted and stamped here like
+// a DR one, then marked for that program: its destination MAC becomes kFastNatMark and it passes.
+// The mark makes the frame PACKET_OTHERHOST (generic XDP runs eth_type_trans again when the
+// destination MAC changes), so the rings' filters, which take PACKET_HOST only, skip it, and the
+// tc program rewrites addresses, ports and checksums with the kernel's helpers, which know whether
+// the L4 checksum is partial (a local sender on veth) or whole: XDP cannot tell. Without `nat` a
+// NAT flow's frames go on to the steering (user space), as they did before.
+//
+// fast value (64 bytes, fast-path.cc): 0 destSlot u32 | 4 flags u32 (1 = demoted) |
+//   8 lastSeen ns u64 | 16 packets u64 | 24 base u32 (user space's) | 28 kind u16 (0 DR,
+//   1 NAT client side, 2 NAT reply) | 30 NAT port | 32 NAT address[16] | 48 reply dmac[6] |
+//   54 reply smac[6] | 60 reply ifindex u32
+// hops value (48 bytes): 0 dmac[6] | 6 smac[6] | 12 ifindex u32 | 16 packets u64 | 24 bytes u64 |
+//   32 reply packets u64 | 40 reply bytes u64
+void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel, bool nat) {
   const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
   const int16_t kKey = -24, kSlot = -36;
   const int demote = a.NewLabel(), notTcp = a.NewLabel(), l4ok = a.NewLabel(), noWrap = a.NewLabel();
+  const int natFlow = a.NewLabel(), natReply = a.NewLabel(), natMark = a.NewLabel();
   a.Ld(BPF_B, R4, R7, 23);                                   // protocol
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R4, 0, IPPROTO_TCP, l4ok);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, IPPROTO_UDP, steerLabel);
@@ -138,12 +153,22 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Bind(notTcp);
   a.Ld(BPF_W, R3, R0, 4);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, steerLabel);  // demoted already
+  const int sizeOk = a.NewLabel();
+  if (nat) {
+    // NAT's super-frames stay: the tc program rewrites a GSO frame as any other, and the kernel
+    // segments it on the way out. DR's redirect from here cannot carry one.
+    a.Ld(BPF_H, R3, R0, 28);
+    a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, sizeOk);
+  }
   a.Mov(R3, R7);
   a.AddK(R3, static_cast<int32_t>(maxFrame) + 1);
   a.JumpTo(BPF_JMP | BPF_JLE | BPF_X, R3, R8, 0, demote);     // longer than maxFrame
+  a.Bind(sizeOk);
   a.Ld(BPF_B, R3, R7, 22);
   a.JumpTo(BPF_JMP | BPF_JLE | BPF_K, R3, 0, 1, steerLabel);  // TTL <= 1
   a.Mov(R9, R0);                                             // r9 = the flow's value
+  a.Ld(BPF_H, R3, R9, 28);                                   // kind: not DR goes to NAT, or on
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, nat ? natFlow : steerLabel);
   a.Ld(BPF_W, R3, R9, 0);
   a.St(BPF_W, R10, kSlot, R3);
   a.LdMapFd(R1, hops);
@@ -185,9 +210,54 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.MovK(R3, 1);
   a.St(BPF_W, R0, 4, R3);
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);
+  if (!nat) return;
+  //   NAT (r3 = kind, r9 = the value). The tc program's offsets assume a 20-byte IPv4 header.
+  a.Bind(natFlow);
+  a.Ld(BPF_B, R4, R7, 14);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, 0x45, steerLabel);
+  a.Mov(R8, R3);                                             // r8 = kind (data_end is done with)
+  a.Ld(BPF_W, R3, R9, 0);
+  a.St(BPF_W, R10, kSlot, R3);
+  a.LdMapFd(R1, hops);
+  a.Mov(R2, R10);
+  a.AddK(R2, kSlot);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.Ld(BPF_H, R4, R7, 16);                                   // IP total length
+  a.Emit(BPF_ALU | BPF_END | BPF_TO_BE, R4, 0, 0, 16);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R8, 0, 1, natReply);
+  //     The client's side: to the real server's record, as DR.
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, steerLabel);
+  a.Ld(BPF_W, R3, R0, 12);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R3, 0, 0, steerLabel);
+  a.MovK(R3, 1);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R3, 16, BPF_ADD);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R4, 24, BPF_ADD);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, natMark);
+  //     The reply: toward the client by the connection's own hop, counted as out_pkts/out_bytes.
+  a.Bind(natReply);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R8, 0, 2, steerLabel);
+  a.Ld(BPF_W, R3, R9, 60);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R3, 0, 0, steerLabel);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, natMark);    // no record: counted nowhere
+  a.MovK(R3, 1);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R3, 32, BPF_ADD);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R4, 40, BPF_ADD);
+  a.Bind(natMark);
+  a.MovK(R4, 1);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R9, R4, 16, BPF_ADD);
+  a.Call(BPF_FUNC_ktime_get_ns);
+  a.St(BPF_DW, R9, 8, R0);
+  uint32_t mark32;
+  uint16_t mark16;
+  memcpy(&mark32, uvs_fast::kNatMark, 4);
+  memcpy(&mark16, uvs_fast::kNatMark + 4, 2);
+  a.Emit(BPF_ST | BPF_W | BPF_MEM, R7, 0, 0, static_cast<int32_t>(mark32));
+  a.Emit(BPF_ST | BPF_H | BPF_MEM, R7, 0, 4, mark16);
+  a.MovK(R0, XDP_PASS);
+  a.Exit();
 }
 
-std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int xsks, int dsts, int srcs, int ringflows, int fast, int hops, bool steer) {
+std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int xsks, int dsts, int srcs, int ringflows, int fast, int hops, bool steer, bool nat) {
   Asm a;
   const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R10 = 10;
   // Stack: fp-4 daddr, fp-8 saddr (the dsts/srcs keys), fp-24..fp-9 the ringflows key, fp-32 its value.
@@ -227,7 +297,7 @@ std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int 
   a.JPass(BPF_JMP | BPF_JSET | BPF_K, R4, 0, fragMask);
   // 4b. The fast path for offloaded flows (FastPathBlock); its "no" goes on to the steering.
   const int steerLabel = a.NewLabel();
-  if (fast >= 0) FastPathBlock(a, fast, hops, maxFrame, steerLabel);
+  if (fast >= 0) FastPathBlock(a, fast, hops, maxFrame, steerLabel, nat);
   a.Bind(steerLabel);
   if (!steer) {
     const size_t passHere = a.code.size();
@@ -311,10 +381,11 @@ std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int 
 }
 
 struct ProgramFds {
-  int link = -1, prog = -1, xsks = -1, dsts = -1, srcs = -1, ringflows = -1;
+  int link = -1, prog = -1, xsks = -1, dsts = -1, srcs = -1, ringflows = -1, tcLink = -1, tcProg = -1;
   void Close() {
-    // The link first: that detaches the program from the device.
-    for (int* fd : {&link, &prog, &xsks, &dsts, &srcs, &ringflows}) {
+    // The link first: that detaches the program from the device. The NAT tc program after the XDP
+    // one, which stops marking frames for it.
+    for (int* fd : {&link, &prog, &xsks, &dsts, &srcs, &ringflows, &tcLink, &tcProg}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
     }
@@ -358,15 +429,28 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   int hops = static_cast<int>(OptInt(o, W, "hopsFd", -1, -1, INT32_MAX));
   if ((fast < 0) != (hops < 0)) ThrowType(env, "xdpAttach: options fastFd and hopsFd go together");
   if (!steer && fast < 0) ThrowType(env, "xdpAttach: steer false needs the fast path (fastFd, hopsFd): the program would do nothing");
+  // nat: NAT flows too, with the tc program (fast-path.cc) on the device's tc ingress. Attached
+  // first, since the XDP program's marked frames need it; when it cannot be attached (no tcx
+  // before Linux 6.6), NAT stays in user space and natError says why.
+  bool nat = fast >= 0 && OptBool(o, W, "nat", false);
 
   auto fds = std::make_shared<ProgramFds>();
+  std::string natError;
+  if (nat) {
+    try {
+      fds->tcLink = uvs_fast::AttachNatTc(env, ifindex, fast, hops, &fds->tcProg);
+    } catch (const Napi::Error& e) {
+      natError = e.Message();
+      nat = false;
+    }
+  }
   fds->xsks = MapCreate(env, BPF_MAP_TYPE_XSKMAP, "uvs_xsks", 4, 64);
   // IPv4 keys only for now; IPv6 would get dsts6/srcs6 with 16-byte keys and its own branch.
   fds->dsts = MapCreate(env, BPF_MAP_TYPE_HASH, "uvs_dsts", 1, mapEntries);
   fds->srcs = MapCreate(env, BPF_MAP_TYPE_HASH, "uvs_srcs", 1, mapEntries);
   // The flows that went to the ring (see BuildProgram); LRU: old flows make room for new ones.
   fds->ringflows = MapCreate(env, BPF_MAP_TYPE_LRU_HASH, "uvs_ringflows", 1, flowEntries, kFlowKeySize);
-  fds->prog = ProgLoad(env, BPF_PROG_TYPE_XDP, BPF_XDP, "uvs_xdp", BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs, fds->ringflows, fast, hops, steer), "XDP");
+  fds->prog = ProgLoad(env, BPF_PROG_TYPE_XDP, BPF_XDP, "uvs_xdp", BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs, fds->ringflows, fast, hops, steer, nat), "XDP");
 
   bpf_attr a;
   memset(&a, 0, sizeof a);
@@ -387,6 +471,8 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   r.Set("dstsFd", Napi::Number::New(env, fds->dsts));
   r.Set("srcsFd", Napi::Number::New(env, fds->srcs));
   r.Set("ringflowsFd", Napi::Number::New(env, fds->ringflows));
+  r.Set("nat", Napi::Boolean::New(env, nat));
+  if (!natError.empty()) r.Set("natError", Napi::String::New(env, natError));
   r.Set("close", Napi::Function::New(env, [fds](const Napi::CallbackInfo& ci) {
           fds->Close();
           return ci.Env().Undefined();

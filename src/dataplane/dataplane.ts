@@ -25,7 +25,7 @@ import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
 import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
-import { FastPath, FAST_ENTRIES_DEFAULT, type FastEgress, type FastPathReport } from './fast-path';
+import { FastPath, FAST_ENTRIES_DEFAULT, fastMethod, type FastEgress, type FastPathReport } from './fast-path';
 import { XdpPrograms, XDP_CHUNK_COUNT, XDP_CHUNK_SIZE, XDP_HEADROOM, XDP_RX_RING } from './xdp';
 import { workerCpus } from './placement';
 import { ConnTable, connNowMs } from '../conn/table';
@@ -316,7 +316,7 @@ export class DataPlane {
     this.ifaces = await this.chooseInterfaces();
     if (this.opts.fastPath !== false && (this.opts.io === undefined || this.opts.io === 'ring' || this.opts.io === 'xdp')) this.startFast();
     if (this.opts.io === 'xdp') this.startXdp();
-    // With --io ring the fast path's programs come with the first DR real server (syncFastPrograms).
+    // With --io ring the fast path's programs come with the first DR or NAT real server (syncFastPrograms).
     await this.guard.install();
     if (this.fanoutMode() === 'cpu') {
       // One by one, in id order: fanout members are indexed in the order they joined, and worker
@@ -377,7 +377,7 @@ export class DataPlane {
 
   /**
    * --io ring with the fast path: programs that only forward offloaded flows (everything else
-   * passes to the kernel and the rings as without them), attached while a DR real server is
+   * passes to the kernel and the rings as without them), attached while a DR or NAT real server is
    * configured. Without one they would forward nothing and still cost: a generic-mode program
    * runs for every frame the interface receives, after the kernel copied any frame that lacks
    * XDP's headroom or is not linear (README, "How it works", has a measurement). Called by each
@@ -385,13 +385,13 @@ export class DataPlane {
    */
   private syncFastPrograms(): void {
     if (this.fast === null || this.opts.io === 'xdp') return;
-    const want = this.hasDrDest();
+    const want = this.hasFastDest();
     if (want && this.xdp === null && !this.fastAttachFailed) {
       const fast = this.fast;
       this.xdp = new XdpPrograms(this.opts.log, 'generic', undefined, { ...fast.fds, steer: false });
       try {
         this.xdp.sync(this.ifaces);
-        this.opts.log.info(`fast path: XDP programs on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'} (a DR real server is configured)`);
+        this.opts.log.info(`fast path: XDP programs on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'} (a DR or NAT real server is configured)`);
       } catch (err) {
         // Once: the interfaces' other XDP programs stay where they are; DR goes through user space.
         this.opts.log.warn(`fast path: off: ${(err as Error).message}`);
@@ -402,15 +402,15 @@ export class DataPlane {
     } else if (!want && this.xdp !== null) {
       this.xdp.close();
       this.xdp = null;
-      this.opts.log.info('fast path: XDP programs removed (no DR real server)');
+      this.opts.log.info('fast path: XDP programs removed (no DR or NAT real server)');
     }
   }
 
-  /** Whether a service in force has a DR real server. */
-  private hasDrDest(): boolean {
+  /** Whether a service in force has a real server the fast path carries (DR or NAT). */
+  private hasFastDest(): boolean {
     const d = this.model.destTable;
     for (const a of this.applied.values()) {
-      for (const slot of a.slots) if (d.get(slot, DestField.FWD) === ForwardMethod.DROUTE) return true;
+      for (const slot of a.slots) if (fastMethod(d.get(slot, DestField.FWD))) return true;
     }
     return false;
   }

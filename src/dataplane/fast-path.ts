@@ -66,12 +66,21 @@ export const FAST_MIN_PACKETS = 8;
  *  100 bytes with its hash overhead, not the whole map up front; more flows stay in user space. */
 export const FAST_ENTRIES_DEFAULT = 1 << 20;
 /** Bytes of a hops record (native/src/fast-path.cc). */
-export const FAST_HOP_BYTES = 32;
+export const FAST_HOP_BYTES = 48;
 const HOP_IFINDEX = 12;
 const HOP_PACKETS = 16;
 const HOP_BYTES = 24;
+const HOP_OUT_PACKETS = 32;
+const HOP_OUT_BYTES = 40;
 /** TCP FIN | SYN | RST. */
 const TCP_CHANGE = 0x07;
+/** FastPath.folded's cells per slot: in packets, in bytes, out packets, out bytes. */
+const FOLDED_CELLS = 4;
+
+/** The forwarding methods the fast path carries: DR (MACs only) and NAT (with the tc program). */
+export function fastMethod(fwd: number): boolean {
+  return fwd === ForwardMethod.DROUTE || fwd === ForwardMethod.MASQ;
+}
 /** How stale the folded statistics may be when somebody reads them. */
 const FOLD_MAX_AGE_MS = 100;
 
@@ -87,21 +96,32 @@ export class FastFlows implements ConnOffloadHook {
   refused = 0;
   kept = 0;
 
-  constructor(private readonly native: NativeAddon, readonly fd: number, private readonly counters: WorkerCounters | null = null) {}
+  /**
+   * `replyEgress`: per data-plane interface (the index a NAT entry's client hop holds), the
+   * ifindex its replies may leave by in the kernel, 0 where they may not (an MTU below the largest
+   * captured one: a frame the program redirects there could be too long). Empty (the control
+   * plane's instance): no NAT offers.
+   */
+  constructor(private readonly native: NativeAddon, readonly fd: number, private readonly counters: WorkerCounters | null = null,
+    private readonly replyEgress: readonly number[] = []) {}
 
   /**
-   * A packet of DR entry `index` that user space has just forwarded (the pipeline, after the
-   * rewrite). Offers the flow when it qualifies; takes it back on a SYN, FIN or RST or a
-   * super-frame. `superFrame`: the frame was a GSO aggregate.
+   * A packet of DR or NAT entry `index` from the client that user space has just forwarded (the
+   * pipeline, after the rewrite). Offers the flow when it qualifies; takes it back on a SYN, FIN
+   * or RST or a super-frame. `superFrame`: the frame was a GSO aggregate. `nat`: a NAT entry,
+   * whose real server is `daddr`:`dport` (the key's daddr:dport are the VIP's).
    */
   seen(conns: ConnTable, index: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number,
-    destSlot: number, tcpFlags: number, superFrame: boolean): void {
+    destSlot: number, tcpFlags: number, superFrame: boolean, nat = false): void {
     const t = conns.field(index, EntryCell.TRAFFIC);
+    // NAT's super-frames go through the kernel like any other frame (the tc program rewrites
+    // them whole); DR's cannot.
+    if (nat) superFrame = false;
     if ((t & Traffic.OFFLOADED) !== 0) {
       // In the fast path, yet here: the packet the program declined. A state change or a
       // super-frame takes the flow back for good; anything else (TTL, a record not usable, frames
       // queued before the offer) was a one-off.
-      if ((tcpFlags & TCP_CHANGE) !== 0 || superFrame) this.leave(conns, index, protocol, saddr, sport, daddr, dport);
+      if ((tcpFlags & TCP_CHANGE) !== 0 || superFrame) this.leave(conns, index);
       return;
     }
     if ((t & Traffic.NO_FAST) !== 0) return;
@@ -115,9 +135,21 @@ export class FastFlows implements ConnOffloadHook {
       if ((conns.field(index, EntryCell.STATE) & StateFlag.STATE_MASK) !== TcpState.ESTABLISHED) return;
       if ((t & Traffic.DATA_MASK) === 0) return;
     }
+    let egress = 0;
+    if (nat) {
+      // The replies leave by the client's own hop (kept with the entry), on an interface the
+      // kernel may redirect to.
+      if ((t & Traffic.HOP_VALID) === 0) return;
+      egress = this.replyEgress[(t & Traffic.HOP_IF_MASK) >>> Traffic.HOP_IF_SHIFT] ?? 0;
+      if (egress === 0) return;
+    }
     // One thread wins the offer (two workers may see the flow's packets at once).
     if ((conns.orTraffic(index, Traffic.OFFLOADED) & (Traffic.OFFLOADED | Traffic.NO_FAST)) !== 0) return;
-    const err = this.native.fastPut(this.fd, protocol, saddr, sport, daddr, dport, destSlot, conns.field(index, EntryCell.IN_PKTS) >>> 0);
+    const base = conns.field(index, EntryCell.IN_PKTS) >>> 0;
+    const err = nat
+      ? this.native.fastPutNat(this.fd, protocol, saddr, sport, conns.field(index, EntryCell.VADDR) >>> 0, conns.field(index, EntryCell.PORTS) & 0xffff,
+        daddr, dport, destSlot, base, conns.field(index, EntryCell.HOP_A), conns.field(index, EntryCell.HOP_B), conns.field(index, EntryCell.HOP_C), egress)
+      : this.native.fastPut(this.fd, protocol, saddr, sport, daddr, dport, destSlot, base);
     if (err !== 0) {
       conns.clearTraffic(index, Traffic.OFFLOADED);
       conns.orTraffic(index, Traffic.NO_FAST);
@@ -127,12 +159,35 @@ export class FastFlows implements ConnOffloadHook {
     this.count(WorkerStat.FAST_OFFLOADS);
   }
 
-  private leave(conns: ConnTable, index: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number): void {
+  /**
+   * A reply of NAT entry `index` that user space has just forwarded: the program declined it.
+   * A SYN, FIN or RST takes the connection back, as from the client's side.
+   */
+  seenReply(conns: ConnTable, index: number, tcpFlags: number): void {
+    if ((conns.field(index, EntryCell.TRAFFIC) & Traffic.OFFLOADED) === 0) return;
+    if ((tcpFlags & TCP_CHANGE) !== 0) this.leave(conns, index);
+  }
+
+  private leave(conns: ConnTable, index: number): void {
     conns.orTraffic(index, Traffic.NO_FAST);
     // One thread takes it back (another worker may be doing the same with the flow's next packet).
     if ((conns.clearTraffic(index, Traffic.OFFLOADED) & Traffic.OFFLOADED) === 0) return;
-    this.native.fastDelete(this.fd, protocol, saddr, sport, daddr, dport);
+    this.deleteKeys(conns, index);
     this.count(WorkerStat.FAST_LEFT);
+  }
+
+  /** Both keys of entry `index` (the reply's only for NAT) out of the kernel's map. */
+  private deleteKeys(table: ConnTable, index: number): void {
+    const ports = table.field(index, EntryCell.PORTS);
+    this.native.fastDelete(this.fd, table.field(index, EntryCell.META) & Meta.PROTO_MASK, table.field(index, EntryCell.CADDR),
+      ports >>> 16, table.field(index, EntryCell.VADDR), ports & 0xffff);
+    if (isNat(table, index)) this.deleteReplyKey(table, index);
+  }
+
+  /** A NAT entry's reply key: real server -> client. */
+  private deleteReplyKey(table: ConnTable, index: number): void {
+    this.native.fastDelete(this.fd, table.field(index, EntryCell.META) & Meta.PROTO_MASK, table.field(index, EntryCell.DADDR),
+      table.field(index, EntryCell.DPORT_DEST) >>> 16, table.field(index, EntryCell.CADDR), table.field(index, EntryCell.PORTS) >>> 16);
   }
 
   /** After idleMs: the flow's in_pkts with the fast path's packets (base + forwarded). */
@@ -142,17 +197,22 @@ export class FastFlows implements ConnOffloadHook {
   /** `counted`: the sweep's question (an expiry put off is counted); false: a listing's or an export's. */
   idleMs(table: ConnTable, index: number, counted = true): number {
     const ports = table.field(index, EntryCell.PORTS);
-    const idle = this.native.fastIdle(this.fd, table.field(index, EntryCell.META) & Meta.PROTO_MASK, table.field(index, EntryCell.CADDR),
+    const protocol = table.field(index, EntryCell.META) & Meta.PROTO_MASK;
+    let idle = this.native.fastIdle(this.fd, protocol, table.field(index, EntryCell.CADDR),
       ports >>> 16, table.field(index, EntryCell.VADDR), ports & 0xffff, this.stat);
     this.inPackets = idle >= 0 ? this.stat[0]! + this.stat[1]! : 0;
+    if (idle >= 0 && isNat(table, index)) {
+      // A NAT connection lives while either direction moves, as IPVS's timer does.
+      const reply = this.native.fastIdle(this.fd, protocol, table.field(index, EntryCell.DADDR),
+        table.field(index, EntryCell.DPORT_DEST) >>> 16, table.field(index, EntryCell.CADDR), ports >>> 16);
+      if (reply >= 0 && reply < idle) idle = reply;
+    }
     if (counted && idle >= 0 && idle < table.field(index, EntryCell.TIMEOUT)) this.count(WorkerStat.FAST_KEPT);
     return idle;
   }
 
   removed(table: ConnTable, index: number): void {
-    const ports = table.field(index, EntryCell.PORTS);
-    this.native.fastDelete(this.fd, table.field(index, EntryCell.META) & Meta.PROTO_MASK, table.field(index, EntryCell.CADDR),
-      ports >>> 16, table.field(index, EntryCell.VADDR), ports & 0xffff);
+    this.deleteKeys(table, index);
     table.clearTraffic(index, Traffic.OFFLOADED);
     this.count(WorkerStat.FAST_LEFT);
   }
@@ -167,6 +227,10 @@ export class FastFlows implements ConnOffloadHook {
     else if (stat === WorkerStat.FAST_REFUSED) this.refused++;
     else this.kept++;
   }
+}
+
+function isNat(table: ConnTable, index: number): boolean {
+  return ((table.field(index, EntryCell.META) & Meta.FWD_MASK) >>> Meta.FWD_SHIFT) === ForwardMethod.MASQ;
 }
 
 /** The fast path in `uvsadm --dataplane`: flows offloaded, taken back (or freed), refused by a
@@ -205,7 +269,7 @@ export class FastPath {
   private readonly hops: Uint8Array;
   private readonly words: Uint32Array;
   private readonly slots: number;
-  /** Per slot: packets and bytes of the record already folded into `counters`. */
+  /** Per slot: packets and bytes of the record already folded into `counters`, in, then out. */
   private readonly folded: Float64Array;
   private foldedAt = -Infinity;
 
@@ -215,7 +279,7 @@ export class FastPath {
     this.maps = native.fastPathMaps({ entries, slots: this.slots });
     this.hops = new Uint8Array(this.maps.hops);
     this.words = new Uint32Array(this.maps.hops);
-    this.folded = new Float64Array(this.slots * 2);
+    this.folded = new Float64Array(this.slots * FOLDED_CELLS);
     this.counters = new WorkerCounters(layout);
     this.flows = new FastFlows(native, this.maps.fastFd);
   }
@@ -235,7 +299,7 @@ export class FastPath {
     let ifindex = 0;
     const flags = dests.get(slot, DestField.FLAGS);
     if ((flags & (DestFlag.IN_USE | DestFlag.AVAILABLE)) === (DestFlag.IN_USE | DestFlag.AVAILABLE) &&
-        dests.get(slot, DestField.FWD) === ForwardMethod.DROUTE && egress.serviceActive(dests.get(slot, DestField.SERVICE))) {
+        fastMethod(dests.get(slot, DestField.FWD)) && egress.serviceActive(dests.get(slot, DestField.SERVICE))) {
       const hop = nextHops.flags(slot);
       if ((hop & NextHopFlag.VALID) !== 0 && (hop & NextHopFlag.VIA_GATEWAY) === 0 && nextHops.mtu(slot) >= egress.maxMtu()) {
         ifindex = egress.ifindex(nextHops.egress(slot));
@@ -279,29 +343,42 @@ export class FastPath {
     const destBase = this.counters.destBase;
     for (let slot = 0; slot < this.slots; slot++) {
       const at = slot * FAST_HOP_BYTES;
-      if (this.words[(at + HOP_PACKETS) >>> 2] === 0 && this.words[(at + HOP_PACKETS + 4) >>> 2] === 0) continue;
-      const pkts = this.u64(at + HOP_PACKETS);
-      const dp = pkts - this.folded[slot * 2]!;
-      if (dp <= 0) continue;
-      const bytes = this.u64(at + HOP_BYTES);
-      const db = bytes - this.folded[slot * 2 + 1]!;
-      this.folded[slot * 2] = pkts;
-      this.folded[slot * 2 + 1] = bytes;
+      const w = (at + HOP_PACKETS) >>> 2;
+      const wo = (at + HOP_OUT_PACKETS) >>> 2;
+      if ((this.words[w]! | this.words[w + 1]! | this.words[wo]! | this.words[wo + 1]!) === 0) continue;
+      const f = slot * FOLDED_CELLS;
+      const pin = this.u64(at + HOP_PACKETS);
+      const pout = this.u64(at + HOP_OUT_PACKETS);
+      const dpIn = pin - this.folded[f]!;
+      const dpOut = pout - this.folded[f + 2]!;
+      if (dpIn <= 0 && dpOut <= 0) continue;
+      const bin = this.u64(at + HOP_BYTES);
+      const bout = this.u64(at + HOP_OUT_BYTES);
+      const dbIn = bin - this.folded[f + 1]!;
+      const dbOut = bout - this.folded[f + 3]!;
+      this.folded[f] = pin;
+      this.folded[f + 1] = bin;
+      this.folded[f + 2] = pout;
+      this.folded[f + 3] = bout;
       const d = destBase + slot * STAT_CELLS;
-      c[d + Stat.INPKTS]! += dp;
-      c[d + Stat.INBYTES]! += db;
+      c[d + Stat.INPKTS]! += dpIn;
+      c[d + Stat.INBYTES]! += dbIn;
+      c[d + Stat.OUTPKTS]! += dpOut;
+      c[d + Stat.OUTBYTES]! += dbOut;
       const s = dests.get(slot, DestField.SERVICE) * STAT_CELLS;
       if (s >= 0 && s < destBase) {
-        c[s + Stat.INPKTS]! += dp;
-        c[s + Stat.INBYTES]! += db;
+        c[s + Stat.INPKTS]! += dpIn;
+        c[s + Stat.INBYTES]! += dbIn;
+        c[s + Stat.OUTPKTS]! += dpOut;
+        c[s + Stat.OUTBYTES]! += dbOut;
       }
     }
   }
 
-  /** Packets the program forwarded, all real servers. */
+  /** Packets the program forwarded, all real servers, both directions. */
   totalPackets(): number {
     let n = 0;
-    for (let slot = 0; slot < this.slots; slot++) n += this.folded[slot * 2]!;
+    for (let slot = 0; slot < this.slots; slot++) n += this.folded[slot * FOLDED_CELLS]! + this.folded[slot * FOLDED_CELLS + 2]!;
     return n;
   }
 

@@ -461,8 +461,12 @@ export class Pipeline {
       return this.tx.pending > 0 && out === DropReason.TOO_BIG ? QUEUED : NO_TX;
     }
     counters.countIn(svc, dest, ip.totalLength);
-    if (this.fast !== null && method === ForwardMethod.DROUTE) {
-      this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, key.daddr, key.dport, dest, tcpFlags, this.offload.gsoType !== VNET_GSO_NONE);
+    if (this.fast !== null) {
+      if (method === ForwardMethod.DROUTE) {
+        this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, key.daddr, key.dport, dest, tcpFlags, this.offload.gsoType !== VNET_GSO_NONE);
+      } else if (method === ForwardMethod.MASQ) {
+        this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, ref.daddr, ref.dport, dest, tcpFlags, this.offload.gsoType !== VNET_GSO_NONE, true);
+      }
     }
     return egress;
   }
@@ -507,6 +511,7 @@ export class Pipeline {
       if (r !== 0) return this.drop(r);
     }
     if (dest >= 0) this.counters.countOut(this.dests.get(dest, DestField.SERVICE), dest, ip.totalLength);
+    if (this.fast !== null) this.fast.seenReply(table, ref.index, tcpFlags);
     return oversize ? QUEUED : egress;
   }
 

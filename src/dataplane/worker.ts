@@ -233,7 +233,11 @@ function main(): void {
   const counters = new WorkerCounters(init.counterLayout, init.counters);
   const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);
   // The fast path: this worker offers DR flows to it, and its sweep asks it before expiring them.
-  const fast = init.fastFd !== undefined ? new FastFlows(native, init.fastFd, counters) : null;
+  // NAT replies may leave in the kernel by an interface whose MTU is the largest captured one (a
+  // frame the program redirects is at most that long).
+  const largestMtu = init.ifaces.reduce((m, i) => Math.max(m, i.mtu ?? 0), 0);
+  const replyEgress = init.ifaces.map((i) => (largestMtu > 0 && (i.mtu ?? 0) >= largestMtu ? i.index : 0));
+  const fast = init.fastFd !== undefined ? new FastFlows(native, init.fastFd, counters, replyEgress) : null;
   conns.offloadHook = fast;
   const pipeline = new Pipeline({
     dests, conns, nextHops, counters, clientHops, vnetHdr: init.vnetHdr, egressCount: Math.max(1, init.ifaces.length),

@@ -316,6 +316,10 @@ export interface XdpProgram {
    * protocol, 3 zero bytes} as in the packet, value u8; filled by the program itself.
    */
   readonly ringflowsFd: number;
+  /** Whether NAT flows are in the fast path here too (the tc program is on the device's ingress). */
+  readonly nat: boolean;
+  /** Why the tc program could not be attached, when `nat` was asked for and is false. */
+  readonly natError?: string;
   /** Closes every fd: the program leaves the device. Idempotent. */
   close(): void;
 }
@@ -341,6 +345,9 @@ export interface XdpAttachOptions {
    *  are forwarded in the kernel (native/src/xdp.cc FastPathBlock, src/dataplane/fast-path.ts). */
   fastFd?: number;
   hopsFd?: number;
+  /** NAT flows too: the tc program (native/src/fast-path.cc) goes on the device's tc ingress
+   *  first; when it cannot, the result's `nat` is false and natError says why. */
+  nat?: boolean;
 }
 
 /**
@@ -534,6 +541,11 @@ export interface NativeAddon {
   /** Offloads a flow (host-order addresses and ports) to real server `destSlot`, with `base` the
    *  entry's in_pkts then: 0, or the errno (E2BIG: the map is full). Any thread. */
   fastPut(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, destSlot: number, base: number): number;
+  /** Offloads a NAT connection: client caddr:cport -> VIP vaddr:vport, to real server daddr:dport
+   *  (slot destSlot), its replies out by interface `ifindex` with the MACs of the entry's client
+   *  hop (HOP_A..HOP_C). Both keys or neither: 0, or the errno. Any thread. */
+  fastPutNat(fd: number, protocol: number, caddr: number, cport: number, vaddr: number, vport: number, daddr: number, dport: number,
+    destSlot: number, base: number, hopA: number, hopB: number, hopC: number, ifindex: number): number;
   /** Milliseconds since the offloaded flow's last packet in the kernel (since fastPut when none),
    *  -1 when it is not in the map; `out` (2 cells) gets its base and the packets the program forwarded. */
   fastIdle(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, out?: Float64Array): number;

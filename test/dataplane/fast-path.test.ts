@@ -39,6 +39,14 @@ class FakeKernel {
         this.flows.set(k(p, s, sp, d, dp), { slot, lastSeen: this.now, base, packets: 0 });
         return 0;
       },
+      fastPutNat: (_fd: number, p: number, c: number, cp: number, v: number, vp: number, d: number, dp: number, slot: number, base: number,
+        hopA: number, hopB: number, hopC: number, ifindex: number): number => {
+        this.calls.push(`putNat ${k(p, c, cp, v, vp)} / ${k(p, d, dp, c, cp)} -> ${slot} hop ${(hopA >>> 0).toString(16)}.${(hopB >>> 0).toString(16)}.${(hopC >>> 0).toString(16)}@${ifindex}`);
+        if (this.full) return E2BIG;
+        this.flows.set(k(p, c, cp, v, vp), { slot, lastSeen: this.now, base, packets: 0 });
+        this.flows.set(k(p, d, dp, c, cp), { slot, lastSeen: this.now, base: 0, packets: 0 });
+        return 0;
+      },
       fastDelete: (_fd: number, p: number, s: number, sp: number, d: number, dp: number): boolean => {
         this.calls.push(`delete ${k(p, s, sp, d, dp)}`);
         return this.flows.delete(k(p, s, sp, d, dp));
@@ -198,16 +206,18 @@ test('every free of an offloaded entry deletes its key: -C (remove) too', () => 
   assert.ok(!kernel.flows.has(flowKey));
 });
 
-test('hops records: MACs and ifindex only for an AVAILABLE on-link DR server whose egress MTU is no smaller than any capture MTU', () => {
+test('hops records: MACs and ifindex only for an AVAILABLE on-link DR or NAT server whose egress MTU is no smaller than any capture MTU', () => {
   const dests = new DestTable(8);
   const dr = addDest(dests, '10.0.1.1', 80, ForwardMethod.DROUTE);
   const nat = addDest(dests, '10.0.1.2', 80, ForwardMethod.MASQ);
   const gw = addDest(dests, '10.0.1.3', 80, ForwardMethod.DROUTE);
   const small = addDest(dests, '10.0.1.4', 80, ForwardMethod.DROUTE);
+  const tun = addDest(dests, '10.0.1.5', 80, ForwardMethod.TUNNEL);
   const hops = new NextHopTable(8);
   const info = { dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:aa', egress: 1, mtu: 1500, srcAddr: ip('10.0.1.254'), viaGateway: false };
   hops.set(dr, info);
   hops.set(nat, info);
+  hops.set(tun, info);
   hops.set(gw, { ...info, viaGateway: true });
   hops.set(small, { ...info, mtu: 1400 });
   const kernel = new FakeKernel();
@@ -217,7 +227,8 @@ test('hops records: MACs and ifindex only for an AVAILABLE on-link DR server who
   fp.syncAll(dests, hops, egress);
   assert.equal(fp.ifindexOf(dr), 17);
   assert.deepEqual([...new Uint8Array(kernel.hops, dr * FAST_HOP_BYTES, 12)], [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0xaa]);
-  assert.equal(fp.ifindexOf(nat), 0, 'NAT stays in user space');
+  assert.equal(fp.ifindexOf(nat), 17, 'NAT: the tc program forwards the client\'s side with it');
+  assert.equal(fp.ifindexOf(tun), 0, 'TUN stays in user space');
   assert.equal(fp.ifindexOf(gw), 0, 'behind a router');
   assert.equal(fp.ifindexOf(small), 0, 'egress MTU below a capture MTU');
   // Deleted (AVAILABLE cleared): declined at once.
@@ -265,4 +276,86 @@ test('statistics: what the program counted is folded into the real server and it
   assert.equal(c[2 * STAT_CELLS + Stat.INPKTS], 4294967296 + 25);
   assert.equal(c[2 * STAT_CELLS + Stat.INBYTES], 5_000_000_000);
   assert.equal(fp.totalPackets(), 4294967296 + 25);
+  // NAT replies the program forwarded: out_pkts / out_bytes, of the server and of its service.
+  const w = (d * FAST_HOP_BYTES) >>> 2;
+  words[w + 8] = 7;
+  words[w + 10] = 700;
+  fp.fold(dests, true);
+  assert.equal(c[db + Stat.OUTPKTS], 7);
+  assert.equal(c[db + Stat.OUTBYTES], 700);
+  assert.equal(c[2 * STAT_CELLS + Stat.OUTPKTS], 7);
+  assert.equal(c[db + Stat.INPKTS], 4294967296 + 25, 'in unchanged');
+  assert.equal(fp.totalPackets(), 4294967296 + 25 + 7);
+});
+
+/** A NAT service's flow: client 192.168.0.7:4000 -> VIP:80, real server 10.0.1.1:8080, its client
+ *  hop learned on data-plane interface 1, which may send replies as ifindex 23. */
+function natSetup() {
+  const dests = new DestTable(8);
+  const a = addDest(dests, '10.0.1.1', 8080, ForwardMethod.MASQ);
+  const rr = new TestRoundRobin(dests, [a]);
+  const table = new ConnTable(256, dests, { workerId: 0 });
+  const sched = new ConnScheduler(table);
+  const svc: ConnService = { protocol: TCP, addr: VIP, port: 80, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff, onePacket: false, scheduler: rr };
+  const kernel = new FakeKernel();
+  const counters = new WorkerCounters({ maxServices: 4, maxDests: 8 });
+  const fast = new FastFlows(kernel.native(), 30, counters, [0, 23]);
+  table.offloadHook = fast;
+  const out = new ConnRef();
+  const k: PacketKey = { protocol: TCP, saddr: ip('192.168.0.7'), sport: 4000, daddr: VIP, dport: 80 };
+  // The client's frame: destination MAC (ours) 02:00:00:00:00:aa, source (the client) 02:00:00:00:00:07.
+  const frame = Uint8Array.from([2, 0, 0, 0, 0, 0xaa, 2, 0, 0, 0, 0, 7]);
+  let hopLearned = false;
+  const packet = (flags = TCP_ACK | TCP_PSH, at = T0, superFrame = false, ingress = 1): void => {
+    assert.equal(sched.inPacket(svc, k, flags, at, out), ConnVerdict.FORWARD);
+    if (!hopLearned) {
+      table.setClientHop(out.index, frame, 0, ingress);
+      hopLearned = true;
+    }
+    table.countData(out.index);
+    fast.seen(table, out.index, TCP, k.saddr, k.sport, out.daddr, out.dport, out.destSlot, flags, superFrame, true);
+  };
+  const inKey = `${TCP}/${ip('192.168.0.7') >>> 0}:4000>${VIP >>> 0}:80`;
+  const replyKey = `${TCP}/${ip('10.0.1.1') >>> 0}:8080>${ip('192.168.0.7') >>> 0}:4000`;
+  return { table, kernel, fast, out, packet, inKey, replyKey, a, sched };
+}
+
+test('NAT: both keys offered together, the reply\'s with the client hop and its egress; super-frames do not keep it out', () => {
+  const { kernel, packet, table, out, inKey, replyKey, a } = natSetup();
+  packet(TCP_SYN);
+  for (let i = 0; i < FAST_MIN_PACKETS; i++) packet(TCP_ACK | TCP_PSH, T0 + 1, i === 2);
+  // The reply's MACs as the entry holds them: the client's (02:00:00:00:00:07), then ours.
+  assert.deepEqual(kernel.calls, [`putNat ${inKey} / ${replyKey} -> ${a} hop 2000000.70200.aa@23`]);
+  assert.ok(kernel.flows.has(inKey) && kernel.flows.has(replyKey));
+  assert.ok((table.field(out.index, EntryCell.TRAFFIC) & Traffic.OFFLOADED) !== 0);
+});
+
+test('NAT: the reply\'s FIN takes both keys back; expiry asks both directions; a free deletes both', () => {
+  const s = natSetup();
+  s.packet(TCP_SYN);
+  for (let i = 0; i < FAST_MIN_PACKETS; i++) s.packet();
+  assert.equal(s.kernel.flows.size, 2);
+  // Expiry: the client side quiet for 5 s, the replies 1 s ago: 1 s idle.
+  s.kernel.now = 5000;
+  s.kernel.flows.get(s.replyKey)!.lastSeen = 4000;
+  assert.equal(s.fast.idleMs(s.table, s.out.index), 1000);
+  // A FIN from the real server, declined by the program, seen by user space.
+  s.fast.seenReply(s.table, s.out.index, TCP_ACK);
+  assert.equal(s.kernel.flows.size, 2, 'a plain ACK is a one-off');
+  s.fast.seenReply(s.table, s.out.index, TCP_FIN | TCP_ACK);
+  assert.equal(s.kernel.flows.size, 0, 'both keys deleted');
+  assert.ok((s.table.field(s.out.index, EntryCell.TRAFFIC) & Traffic.NO_FAST) !== 0);
+  // Another connection, offloaded, then freed by -C: both keys go.
+  const t = natSetup();
+  t.packet(TCP_SYN);
+  for (let i = 0; i < FAST_MIN_PACKETS; i++) t.packet();
+  assert.ok(t.table.remove(t.out.index, t.table.seqOf(t.out.index)));
+  assert.equal(t.kernel.flows.size, 0);
+});
+
+test('NAT: not offered when the client\'s interface may not send replies in the kernel', () => {
+  const s = natSetup();
+  s.packet(TCP_SYN, T0, false, 0);
+  for (let i = 0; i < FAST_MIN_PACKETS + 2; i++) s.packet(TCP_ACK | TCP_PSH, T0 + 1, false, 0);
+  assert.deepEqual(s.kernel.calls, [], 'interface 0: a smaller MTU, no kernel egress');
 });

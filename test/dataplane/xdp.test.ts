@@ -27,7 +27,7 @@ function fakeAddon(opts: { failAttach?: number; mapCap?: number } = {}): { addon
         return fd;
       };
       const rec = { mac: o.mac, closed: false, prog: null as unknown as XdpProgram };
-      const prog: XdpProgram = { linkFd: nextFd++, progFd: nextFd++, xsksFd: mk(), dstsFd: mk(), srcsFd: mk(), ringflowsFd: nextFd++, close: () => { rec.closed = true; } };
+      const prog: XdpProgram = { linkFd: nextFd++, progFd: nextFd++, xsksFd: mk(), dstsFd: mk(), srcsFd: mk(), ringflowsFd: nextFd++, nat: false, close: () => { rec.closed = true; } };
       rec.prog = prog;
       attached.set(ifindex, rec);
       return prog;

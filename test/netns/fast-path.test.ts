@@ -6,7 +6,7 @@
 // --fast-path off forwards everything in user space. Needs root (CI runs it as root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cannotRunNetns, dataplaneWorkerRow, labSuffix, lab, inNs } from './helpers';
+import { cannotRunNetns, dataplaneWorkerRow, fastPathLine, labSuffix, lab, inNs, udpExchange as udpExchangeFrom, type FastPathLine } from './helpers';
 import { UvsdProcess } from './uvsd-process';
 
 const why = cannotRunNetns();
@@ -20,26 +20,9 @@ const RS = ['10.77.0.21', '10.77.0.22'];
 const daemon = new UvsdProcess(DIR);
 const uvsadm = (...args: string[]): string => daemon.uvsadm(...args);
 
-/**
- * From one client socket (source port `sport`), `count` datagrams to VIP:53, one after the other
- * `gapMs` apart, each waiting for its answer (the real server's name); returns the answers
- * ('timeout' for none within 1 s).
- */
+/** udpExchange from the client to VIP:53. */
 function udpExchange(sport: number, count: number, gapMs = 0): string[] {
-  const script = `
-    const s = require('dgram').createSocket('udp4');
-    const out = [];
-    let t = null;
-    const next = () => {
-      if (out.length === ${count}) { console.log(JSON.stringify(out)); s.close(); return; }
-      t = setTimeout(() => { out.push('timeout'); setTimeout(next, ${gapMs}); }, 1000);
-      s.send('who', 53, ${JSON.stringify(VIP)});
-    };
-    s.on('message', (m) => { clearTimeout(t); out.push(m.toString().trim()); setTimeout(next, ${gapMs}); });
-    s.bind(${sport}, next);`;
-  const r = inNs(CL, process.execPath, ['-e', script], 20_000 + count * (gapMs + 1100));
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as string[];
+  return udpExchangeFrom(CL, VIP, 53, sport, count, gapMs);
 }
 
 /** Waits (at most 5 s) until uvsd's log matches `re` (its output arrives through this event loop). */
@@ -48,13 +31,8 @@ async function logged(re: RegExp): Promise<boolean> {
   return re.test(daemon.log);
 }
 
-interface FastLine { offloaded: number; inKernel: number; takenBack: number; kept: number; packets: number }
-
-function fastLine(): FastLine {
-  const text = uvsadm('--dataplane');
-  const m = /^Fast path: (\d+) flows offloaded, (\d+) in the kernel now \(at most \d+\), (\d+) taken back, \d+ refused \(full\), (\d+) expiries put off; (\d+) packets forwarded in the kernel$/m.exec(text);
-  assert.ok(m, text);
-  return { offloaded: Number(m[1]), inKernel: Number(m[2]), takenBack: Number(m[3]), kept: Number(m[4]), packets: Number(m[5]) };
+function fastLine(): FastPathLine {
+  return fastPathLine(uvsadm('--dataplane'));
 }
 
 /** Frames worker 0 took from its rings (RxFrames). */
@@ -81,16 +59,16 @@ after(async () => {
 test('fast path: an established UDP flow is forwarded in the kernel, counted, kept while it flows, freed when quiet', { skip: why ?? false }, async () => {
   await daemon.start(['--workers', '1']);
   assert.match(daemon.log, /data plane: 1 worker\(s\) and the fast path on /);
-  // With --io ring the programs come with the first DR real server (before it they would run for
+  // With --io ring the programs come with the first DR or NAT real server (before it they would run for
   // every frame and forward none), and go with the last.
   assert.doesNotMatch(daemon.log, /fast path: XDP programs on/);
   uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
-  uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-m');
+  uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-i');
   await new Promise((r) => setTimeout(r, 300));
-  assert.doesNotMatch(daemon.log, /fast path: XDP programs on/, 'a NAT real server brings none');
+  assert.doesNotMatch(daemon.log, /fast path: XDP programs on/, 'a TUN real server brings none');
   uvsadm('-d', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`);
   uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-g');
-  assert.ok(await logged(/fast path: XDP programs on uvs\w+ \(a DR real server is configured\)/), daemon.log);
+  assert.ok(await logged(/fast path: XDP programs on uvs\w+ \(a DR or NAT real server is configured\)/), daemon.log);
   // A 2 s UDP timeout (for the expiry below; an entry takes the timeout of its last packet in user space).
   uvsadm('--set', '0', '0', '2');
   const rx0 = rxFrames();
@@ -131,7 +109,7 @@ test('fast path: an established UDP flow is forwarded in the kernel, counted, ke
   uvsadm('--set', '0', '0', '300');
 });
 
-test('fast path: a removed real server\'s offloaded flow is dropped at once; a download\'s FIN comes back to user space; the programs go with the last DR server', { skip: why ?? false }, async () => {
+test('fast path: a removed real server\'s offloaded flow is dropped at once; a download\'s FIN comes back to user space; the programs go with the last DR or NAT server', { skip: why ?? false }, async () => {
   await daemon.start(['--workers', '1']);
   // Two DR services, so the programs stay while one server is removed.
   uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
@@ -160,9 +138,9 @@ test('fast path: a removed real server\'s offloaded flow is dropped at once; a d
   assert.ok(after.packets - before.packets >= 5, `the kernel forwarded the ACKs (${after.packets - before.packets})`);
   assert.match(uvsadm('-L', '-n', '-c'), /TCP .*(FIN_WAIT|TIME_WAIT|CLOSE)/);
 
-  // The last DR server goes: so do the programs.
+  // The last DR (or NAT) server goes: so do the programs.
   uvsadm('-D', '-t', `${VIP}:80`);
-  assert.ok(await logged(/fast path: XDP programs removed \(no DR real server\)/), daemon.log);
+  assert.ok(await logged(/fast path: XDP programs removed \(no DR or NAT real server\)/), daemon.log);
 });
 
 test('--fast-path off: every packet through user space, and --dataplane says so', { skip: why ?? false }, async () => {

@@ -130,3 +130,34 @@ export function dataplaneWorkerRow(text: string, id = 0): Map<string, number> {
   const cells = lines[1 + id]!.trim().split(/\s+/);
   return new Map(names.map((n, i) => [n, Number(cells[i])]));
 }
+
+/** The "Fast path:" line of `uvsadm --dataplane` output `text`, as numbers. */
+export interface FastPathLine { offloaded: number; inKernel: number; takenBack: number; kept: number; packets: number }
+
+export function fastPathLine(text: string): FastPathLine {
+  const m = /^Fast path: (\d+) flows offloaded, (\d+) in the kernel now \(at most \d+\), (\d+) taken back, \d+ refused \(full\), (\d+) expiries put off; (\d+) packets forwarded in the kernel$/m.exec(text);
+  if (m === null) throw new Error(`no "Fast path:" line in:\n${text}`);
+  return { offloaded: Number(m[1]), inKernel: Number(m[2]), takenBack: Number(m[3]), kept: Number(m[4]), packets: Number(m[5]) };
+}
+
+/**
+ * From one socket in namespace `ns` (source port `sport`), `count` datagrams to `host`:`port`, one
+ * after the other `gapMs` apart, each waiting for its answer (a real server's name); returns the
+ * answers ('timeout' for none within 1 s).
+ */
+export function udpExchange(ns: string, host: string, port: number, sport: number, count: number, gapMs = 0): string[] {
+  const script = `
+    const s = require('dgram').createSocket('udp4');
+    const out = [];
+    let t = null;
+    const next = () => {
+      if (out.length === ${count}) { console.log(JSON.stringify(out)); s.close(); return; }
+      t = setTimeout(() => { out.push('timeout'); setTimeout(next, ${gapMs}); }, 1000);
+      s.send('who', ${port}, ${JSON.stringify(host)});
+    };
+    s.on('message', (m) => { clearTimeout(t); out.push(m.toString().trim()); setTimeout(next, ${gapMs}); });
+    s.bind(${sport}, next);`;
+  const r = inNs(ns, process.execPath, ['-e', script], 20_000 + count * (gapMs + 1100));
+  if (r.status !== 0) throw new Error(`udpExchange in ${ns}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as string[];
+}
