@@ -128,7 +128,8 @@ void FlowKey(Asm& a, int16_t kKey, Bail bail) {
 //   32 reply packets u64 | 40 reply bytes u64
 void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel, bool nat) {
   const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
-  const int16_t kKey = -24, kSlot = -36;
+  // Stack: the steering's (fp-32..fp-1) stays free for it; the key is the same as its ringflows key.
+  const int16_t kKey = -24, kSlot = -36, kKind = -40;
   const int demote = a.NewLabel(), notTcp = a.NewLabel(), l4ok = a.NewLabel(), noWrap = a.NewLabel();
   const int natFlow = a.NewLabel(), natReply = a.NewLabel(), natMark = a.NewLabel();
   a.Ld(BPF_B, R4, R7, 23);                                   // protocol
@@ -215,7 +216,7 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Bind(natFlow);
   a.Ld(BPF_B, R4, R7, 14);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, 0x45, steerLabel);
-  a.Mov(R8, R3);                                             // r8 = kind (data_end is done with)
+  a.St(BPF_W, R10, kKind, R3);                               // kind (r8, data_end, stays for the steering)
   a.Ld(BPF_W, R3, R9, 0);
   a.St(BPF_W, R10, kSlot, R3);
   a.LdMapFd(R1, hops);
@@ -224,7 +225,8 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Call(BPF_FUNC_map_lookup_elem);
   a.Ld(BPF_H, R4, R7, 16);                                   // IP total length
   a.Emit(BPF_ALU | BPF_END | BPF_TO_BE, R4, 0, 0, 16);
-  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R8, 0, 1, natReply);
+  a.Ld(BPF_W, R5, R10, kKind);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R5, 0, 1, natReply);
   //     The client's side: to the real server's record, as DR.
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, steerLabel);
   a.Ld(BPF_W, R3, R0, 12);
@@ -235,7 +237,7 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, natMark);
   //     The reply: toward the client by the connection's own hop, counted as out_pkts/out_bytes.
   a.Bind(natReply);
-  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R8, 0, 2, steerLabel);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R5, 0, 2, steerLabel);
   a.Ld(BPF_W, R3, R9, 60);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R3, 0, 0, steerLabel);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, natMark);    // no record: counted nowhere
