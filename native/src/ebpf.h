@@ -17,6 +17,12 @@
 
 namespace {
 
+// Newer than the headers of Debian 12's linux-libc-dev (6.1); the kernel's numbers (uapi bpf.h).
+constexpr uint32_t kBpfTcxIngress = 46;  // enum bpf_attach_type BPF_TCX_INGRESS (Linux 6.6)
+constexpr int32_t kTcxNext = -1;         // enum tcx_action_base
+constexpr int32_t kTcxPass = 0;
+constexpr int32_t kTcxDrop = 2;
+
 inline long Bpf(int cmd, bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof *attr); }
 
 inline int MapCreate(Napi::Env env, bpf_map_type type, const char* name, uint32_t valueSize, uint32_t entries, uint32_t keySize = 4) {
@@ -63,6 +69,14 @@ struct Asm {
     Emit(0, 0, 0, 0, 0);
   }
   void Call(int32_t helper) { Emit(BPF_JMP | BPF_CALL, 0, 0, 0, helper); }
+  // r0 = bpf_map_lookup_elem(map, &key) for a u32 key in register `key`, stored at fp + `at` first.
+  void LookupU32(int map, uint8_t key, int16_t at) {
+    St(BPF_W, 10, at, key);
+    LdMapFd(1, map);
+    Mov(2, 10);
+    AddK(2, at);
+    Call(BPF_FUNC_map_lookup_elem);
+  }
   void Exit() { Emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
   // Conditional jump to pass / redirect, patched by Link().
   void JPass(uint8_t op, uint8_t dst, uint8_t src, int32_t imm) {

@@ -149,9 +149,6 @@ void PutBe32(uint8_t* p, uint32_t v) {
 }
 
 // The NAT program (see the header). Its verdicts are tcx's: next (not marked), drop, redirect.
-constexpr uint32_t kBpfTcxIngress = 46;  // enum bpf_attach_type BPF_TCX_INGRESS (Linux 6.6)
-constexpr int32_t kTcxNext = -1;
-constexpr int32_t kTcxDrop = 2;
 
 std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
   Asm a;
@@ -212,11 +209,7 @@ std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R2, 0, kNatIn, reply);
   //   Kind 1: to the real server's record.
   a.Ld(BPF_W, R2, R9, 0);
-  a.St(BPF_W, R10, kSlot, R2);
-  a.LdMapFd(R1, hops);
-  a.Mov(R2, R10);
-  a.AddK(R2, kSlot);
-  a.Call(BPF_FUNC_map_lookup_elem);
+  a.LookupU32(hops, R2, kSlot);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, drop);
   a.Ld(BPF_W, R8, R0, 12);                                   // r8 = egress ifindex
   a.Ld(BPF_DW, R2, R0, 0);
@@ -236,6 +229,17 @@ std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
   a.MovK(R9, 2);
   a.Bind(tail);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R8, 0, 0, drop);       // the record says "not here" now
+  // bpf_skb_store_bytes(skb, off, fp + from, len, 0); a failure drops.
+  auto store = [&](int32_t off, int16_t from, int32_t len) {
+    a.Mov(R1, R6);
+    a.MovK(R2, off);
+    a.Mov(R3, R10);
+    a.AddK(R3, from);
+    a.MovK(R4, len);
+    a.MovK(R5, 0);
+    a.Call(BPF_FUNC_skb_store_bytes);
+    a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+  };
   // The rewrite: one sequence per (kind, protocol), offsets as constants.
   for (int kind = 1; kind <= 2; kind++) {
     for (int proto : {IPPROTO_TCP, IPPROTO_UDP}) {
@@ -259,16 +263,6 @@ std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
         a.Call(helper);
         a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
       };
-      auto store = [&](int32_t off, int16_t from, int32_t len) {
-        a.Mov(R1, R6);
-        a.MovK(R2, off);
-        a.Mov(R3, R10);
-        a.AddK(R3, from);
-        a.MovK(R4, len);
-        a.MovK(R5, 0);
-        a.Call(BPF_FUNC_skb_store_bytes);
-        a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
-      };
       call(BPF_FUNC_l4_csum_replace, csum, BPF_W, oldAddr, kAddr, static_cast<int32_t>(BPF_F_PSEUDO_HDR) | mangled0 | 4);
       call(BPF_FUNC_l4_csum_replace, csum, BPF_H, oldPort, kPort, mangled0 | 2);
       call(BPF_FUNC_l3_csum_replace, ETH_HLEN + 10, BPF_W, oldAddr, kAddr, 4);
@@ -287,22 +281,8 @@ std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
   a.MovK(R5, 2);
   a.Call(BPF_FUNC_l3_csum_replace);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
-  a.Mov(R1, R6);
-  a.MovK(R2, ETH_HLEN + 8);
-  a.Mov(R3, R10);
-  a.AddK(R3, kNewTtl);
-  a.MovK(R4, 1);
-  a.MovK(R5, 0);
-  a.Call(BPF_FUNC_skb_store_bytes);
-  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
-  a.Mov(R1, R6);
-  a.MovK(R2, 0);
-  a.Mov(R3, R10);
-  a.AddK(R3, kMacs);
-  a.MovK(R4, 12);
-  a.MovK(R5, 0);
-  a.Call(BPF_FUNC_skb_store_bytes);
-  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+  store(ETH_HLEN + 8, kNewTtl, 1);
+  store(0, kMacs, 12);
   a.Mov(R1, R8);
   a.MovK(R2, 0);
   a.Call(BPF_FUNC_redirect);
@@ -391,14 +371,7 @@ Napi::Value Put(const Napi::CallbackInfo& info) {
   v.destSlot = static_cast<uint32_t>(IntArg(info, 6, "fastPut: destSlot", 0, 0xffffffffLL));
   v.base = static_cast<uint32_t>(IntArg(info, 7, "fastPut: base", 0, 0xffffffffLL));
   v.lastSeen = MonotonicNs();  // an offloaded flow that never sees another packet ages from here
-  bpf_attr a;
-  memset(&a, 0, sizeof a);
-  a.map_fd = static_cast<uint32_t>(fd);
-  a.key = reinterpret_cast<uint64_t>(key);
-  a.value = reinterpret_cast<uint64_t>(&v);
-  a.flags = BPF_ANY;
-  int r = Bpf(BPF_MAP_UPDATE_ELEM, &a) < 0 ? errno : 0;
-  return Napi::Number::New(info.Env(), r);
+  return Napi::Number::New(info.Env(), Update(fd, key, v, BPF_ANY));
 }
 
 Napi::Value PutNat(const Napi::CallbackInfo& info) {

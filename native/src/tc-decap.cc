@@ -43,12 +43,6 @@ namespace uvs_tc_decap {
 
 namespace {
 
-// Newer than the headers of Debian 12's linux-libc-dev (6.1); the kernel's numbers (uapi bpf.h).
-constexpr uint32_t kBpfTcxIngress = 46;  // enum bpf_attach_type BPF_TCX_INGRESS (Linux 6.6)
-constexpr int32_t kTcxNext = -1;         // enum tcx_action_base
-constexpr int32_t kTcxPass = 0;
-constexpr int32_t kTcxDrop = 2;
-
 constexpr int kCounters = 5;
 enum Counter { kDecapsulated = 0, kNotAllowed = 1, kFragments = 2, kFailed = 3, kNotLocal = 4 };
 const char* const kCounterNames[kCounters] = {"decapsulated", "notAllowed", "fragments", "failed", "notLocal"};

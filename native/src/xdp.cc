@@ -171,11 +171,7 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Ld(BPF_H, R3, R9, 28);                                   // kind: not DR goes to NAT, or on
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, nat ? natFlow : steerLabel);
   a.Ld(BPF_W, R3, R9, 0);
-  a.St(BPF_W, R10, kSlot, R3);
-  a.LdMapFd(R1, hops);
-  a.Mov(R2, R10);
-  a.AddK(R2, kSlot);
-  a.Call(BPF_FUNC_map_lookup_elem);
+  a.LookupU32(hops, R3, kSlot);                              // r0 = the real server's record
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, steerLabel);
   a.Ld(BPF_W, R3, R0, 12);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R3, 0, 0, steerLabel);  // no next hop: user space decides
@@ -218,11 +214,7 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, 0x45, steerLabel);
   a.St(BPF_W, R10, kKind, R3);                               // kind (r8, data_end, stays for the steering)
   a.Ld(BPF_W, R3, R9, 0);
-  a.St(BPF_W, R10, kSlot, R3);
-  a.LdMapFd(R1, hops);
-  a.Mov(R2, R10);
-  a.AddK(R2, kSlot);
-  a.Call(BPF_FUNC_map_lookup_elem);
+  a.LookupU32(hops, R3, kSlot);
   a.Ld(BPF_H, R4, R7, 16);                                   // IP total length
   a.Emit(BPF_ALU | BPF_END | BPF_TO_BE, R4, 0, 0, 16);
   a.Ld(BPF_W, R5, R10, kKind);
