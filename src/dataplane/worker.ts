@@ -232,7 +232,7 @@ function main(): void {
   const nextHops = new NextHopTable(init.destCapacity, init.nextHops);
   const counters = new WorkerCounters(init.counterLayout, init.counters);
   const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);
-  // The fast path: this worker offers DR flows to it, and its sweep asks it before expiring them.
+  // The fast path: this worker offers DR and NAT flows to it, and its sweep asks it before expiring them.
   // NAT replies may leave in the kernel by an interface whose MTU is the largest captured one (a
   // frame the program redirects is at most that long).
   const largestMtu = init.ifaces.reduce((m, i) => Math.max(m, i.mtu ?? 0), 0);
