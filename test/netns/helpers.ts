@@ -143,9 +143,10 @@ export function fastPathLine(text: string): FastPathLine {
 /**
  * From one socket in namespace `ns` (source port `sport`), `count` datagrams to `host`:`port`, one
  * after the other `gapMs` apart, each waiting for its answer (a real server's name); returns the
- * answers ('timeout' for none within 1 s).
+ * answers ('timeout' for none within 1 s). With `checkSource`, an answer from another source than
+ * `host`:`port` (which the unconnected socket takes too) reads 'NAME from ADDR:PORT'.
  */
-export function udpExchange(ns: string, host: string, port: number, sport: number, count: number, gapMs = 0): string[] {
+export function udpExchange(ns: string, host: string, port: number, sport: number, count: number, gapMs = 0, checkSource = false): string[] {
   const script = `
     const s = require('dgram').createSocket('udp4');
     const out = [];
@@ -155,7 +156,12 @@ export function udpExchange(ns: string, host: string, port: number, sport: numbe
       t = setTimeout(() => { out.push('timeout'); setTimeout(next, ${gapMs}); }, 1000);
       s.send('who', ${port}, ${JSON.stringify(host)});
     };
-    s.on('message', (m) => { clearTimeout(t); out.push(m.toString().trim()); setTimeout(next, ${gapMs}); });
+    s.on('message', (m, r) => {
+      clearTimeout(t);
+      const from = !${checkSource} || (r.address === ${JSON.stringify(host)} && r.port === ${port}) ? '' : ' from ' + r.address + ':' + r.port;
+      out.push(m.toString().trim() + from);
+      setTimeout(next, ${gapMs});
+    });
     s.bind(${sport}, next);`;
   const r = inNs(ns, process.execPath, ['-e', script], 20_000 + count * (gapMs + 1100));
   if (r.status !== 0) throw new Error(`udpExchange in ${ns}: ${r.stderr}`);
