@@ -58,7 +58,7 @@ constexpr uint32_t kKeySize = 16;
 constexpr uint32_t kValueSize = 64;
 constexpr uint32_t kHopSize = 48;
 
-enum Kind : uint16_t { kDr = 0, kNatIn = 1, kNatReply = 2 };
+enum Kind : uint16_t { kDr = 0, kNatIn = 1, kNatReply = 2, kTun = kFastTun };
 
 struct Value {
   uint32_t destSlot;
@@ -68,9 +68,15 @@ struct Value {
   uint32_t base;
   uint16_t kind;
   uint16_t natPort;     // network order
-  uint8_t natAddr[16];  // IPv4 in the first 4 bytes, network order
-  uint8_t macs[12];     // kind 2: destination, source
-  uint32_t ifindex;     // kind 2: egress toward the client
+  uint8_t natAddr[16];  // kind 1, 2: the NAT address; kind 3: the real server (outer destination).
+                        // IPv4 in the first 4 bytes, network order
+  union {
+    struct {
+      uint8_t macs[12];  // destination, source
+      uint32_t ifindex;  // egress toward the client
+    } reply;             // kind 2
+    uint8_t outerSrc[16];  // kind 3: the outer source address (IPv4 in the first 4 bytes)
+  } u;
 };
 static_assert(sizeof(Value) == kValueSize, "the program's value layout");
 
@@ -104,6 +110,7 @@ struct KeyNames {
 constexpr KeyNames kPutNames{"fastPut: fd", "fastPut: protocol", "fastPut: saddr", "fastPut: sport", "fastPut: daddr", "fastPut: dport"};
 constexpr KeyNames kIdleNames{"fastIdle: fd", "fastIdle: protocol", "fastIdle: saddr", "fastIdle: sport", "fastIdle: daddr", "fastIdle: dport"};
 constexpr KeyNames kPutNatNames{"fastPutNat: fd", "fastPutNat: protocol", "fastPutNat: caddr", "fastPutNat: cport", "fastPutNat: vaddr", "fastPutNat: vport"};
+constexpr KeyNames kPutTunNames{"fastPutTun: fd", "fastPutTun: protocol", "fastPutTun: saddr", "fastPutTun: sport", "fastPutTun: daddr", "fastPutTun: dport"};
 constexpr KeyNames kDeleteNames{"fastDelete: fd", "fastDelete: protocol", "fastDelete: saddr", "fastDelete: sport", "fastDelete: daddr", "fastDelete: dport"};
 
 // The key of (protocol, saddr, sport, daddr, dport) from arguments 1..5; fd from argument 0.
@@ -155,9 +162,10 @@ std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
   const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
   // Stack: the key at fp-16 (saddr -16, daddr -12, sport -8, dport -6, protocol -4), the new MACs
   // at fp-32 (12 bytes), the slot at -36, the NAT address at -40 and port at -44, the TTL word
-  // (TTL, protocol as in the packet) at -48 and its new value at -52.
-  const int16_t kKey = -16, kMacs = -32, kSlot = -36, kAddr = -40, kPort = -44, kTtl = -48, kNewTtl = -52;
+  // (TTL, protocol as in the packet) at -48 and its new value at -52, TUN's outer header at -72.
+  const int16_t kKey = -16, kMacs = -32, kSlot = -36, kAddr = -40, kPort = -44, kTtl = -48, kNewTtl = -52, kOuter = -72;
   const int next = a.NewLabel(), drop = a.NewLabel(), pulled = a.NewLabel(), reply = a.NewLabel(), tail = a.NewLabel();
+  const int tun = a.NewLabel();
   a.Mov(R6, R1);
   a.Ld(BPF_W, R7, R6, offsetof(__sk_buff, data));
   a.Ld(BPF_W, R8, R6, offsetof(__sk_buff, data_end));
@@ -206,21 +214,27 @@ std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
   a.Ld(BPF_H, R2, R9, 30);
   a.St(BPF_W, R10, kPort, R2);
   a.Ld(BPF_H, R2, R9, 28);
-  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R2, 0, kNatIn, reply);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, kNatReply, reply);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, kTun, tun);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R2, 0, kNatIn, drop);
+  // The real server's record (kinds 1 and 3): r8 = its egress ifindex, its MACs on the stack.
+  auto record = [&]() {
+    a.Ld(BPF_W, R2, R9, 0);
+    a.LookupU32(hops, R2, kSlot);
+    a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, drop);
+    a.Ld(BPF_W, R8, R0, 12);
+    a.Ld(BPF_DW, R2, R0, 0);
+    a.St(BPF_DW, R10, kMacs, R2);
+    a.Ld(BPF_W, R2, R0, 8);
+    a.St(BPF_W, R10, kMacs + 8, R2);
+    a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R8, 0, 0, drop);     // the record says "not here" now
+  };
   //   Kind 1: to the real server's record.
-  a.Ld(BPF_W, R2, R9, 0);
-  a.LookupU32(hops, R2, kSlot);
-  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, drop);
-  a.Ld(BPF_W, R8, R0, 12);                                   // r8 = egress ifindex
-  a.Ld(BPF_DW, R2, R0, 0);
-  a.St(BPF_DW, R10, kMacs, R2);
-  a.Ld(BPF_W, R2, R0, 8);
-  a.St(BPF_W, R10, kMacs + 8, R2);
+  record();
   a.MovK(R9, 1);                                             // r9 = kind from here on
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, tail);
   //   Kind 2: the connection's own hop toward the client.
   a.Bind(reply);
-  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R2, 0, kNatReply, drop);
   a.Ld(BPF_W, R8, R9, 60);
   a.Ld(BPF_DW, R2, R9, 48);
   a.St(BPF_DW, R10, kMacs, R2);
@@ -239,6 +253,27 @@ std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
     a.MovK(R5, 0);
     a.Call(BPF_FUNC_skb_store_bytes);
     a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+  };
+  // TTL - 1 with the IP checksum updated (the TTL word at kTtl as loaded before any rewrite).
+  auto decrementTtl = [&]() {
+    a.Ld(BPF_W, R3, R10, kTtl);
+    a.Mov(R4, R3);
+    a.AddK(R4, -1);
+    a.St(BPF_W, R10, kNewTtl, R4);
+    a.Mov(R1, R6);
+    a.MovK(R2, ETH_HLEN + 10);
+    a.MovK(R5, 2);
+    a.Call(BPF_FUNC_l3_csum_replace);
+    a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+    store(ETH_HLEN + 8, kNewTtl, 1);
+  };
+  // Both MACs, then bpf_redirect to the egress (r8).
+  auto out = [&]() {
+    store(0, kMacs, 12);
+    a.Mov(R1, R8);
+    a.MovK(R2, 0);
+    a.Call(BPF_FUNC_redirect);
+    a.Exit();
   };
   // The rewrite: one sequence per (kind, protocol), offsets as constants.
   for (int kind = 1; kind <= 2; kind++) {
@@ -272,21 +307,69 @@ std::vector<bpf_insn> BuildNatProgram(int fast, int hops) {
     }
   }
   // TTL - 1 (the XDP program passed only TTL > 1), both MACs, out.
-  a.Ld(BPF_W, R3, R10, kTtl);
-  a.Mov(R4, R3);
-  a.AddK(R4, -1);
-  a.St(BPF_W, R10, kNewTtl, R4);
+  decrementTtl();
+  out();
+  // Kind 3, TUN: TTL - 1, then an outer IPv4 header in front of the packet (ip_vs_tunnel_xmit's:
+  // TOS, DF and TTL from the inner header, protocol 4, from the director's address toward the
+  // real server to the real server), the real server's MACs, out. The inner packet is not
+  // touched otherwise: a partial L4 checksum stays partial (csum_start moves with it), and the
+  // receiver completes or trusts it as it would have without the tunnel. The outer ID is the
+  // inner one: the XDP program passed only frames that fit the egress with the outer header, so
+  // this director never fragments them.
+  a.Bind(tun);
+  a.Ld(BPF_W, R2, R9, 32);
+  a.St(BPF_W, R10, kAddr, R2);                               // the real server
+  a.Ld(BPF_W, R2, R9, 48);
+  a.St(BPF_W, R10, kPort, R2);                               // the outer source (kPort's slot reused)
+  record();
+  decrementTtl();
+  //   The inner header, TTL already decremented, becomes the outer one's template.
   a.Mov(R1, R6);
-  a.MovK(R2, ETH_HLEN + 10);
-  a.MovK(R5, 2);
-  a.Call(BPF_FUNC_l3_csum_replace);
+  a.MovK(R2, ETH_HLEN);
+  a.Mov(R3, R10);
+  a.AddK(R3, kOuter);
+  a.MovK(R4, 20);
+  a.Call(BPF_FUNC_skb_load_bytes);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
-  store(ETH_HLEN + 8, kNewTtl, 1);
-  store(0, kMacs, 12);
-  a.Mov(R1, R8);
+  a.Ld(BPF_H, R2, R10, kOuter + 2);                          // total length + 20
+  a.Emit(BPF_ALU | BPF_END | BPF_TO_BE, R2, 0, 0, 16);
+  a.AddK(R2, 20);
+  a.Emit(BPF_ALU | BPF_END | BPF_TO_BE, R2, 0, 0, 16);
+  a.St(BPF_H, R10, kOuter + 2, R2);
+  a.Ld(BPF_H, R2, R10, kOuter + 6);                          // DF only: no MF, offset 0
+  a.AndK(R2, htons(0x4000));
+  a.St(BPF_H, R10, kOuter + 6, R2);
+  a.Emit(BPF_ST | BPF_B | BPF_MEM, R10, 0, kOuter + 9, IPPROTO_IPIP);
+  a.Emit(BPF_ST | BPF_H | BPF_MEM, R10, 0, kOuter + 10, 0);
+  a.Ld(BPF_W, R2, R10, kPort);
+  a.St(BPF_W, R10, kOuter + 12, R2);
+  a.Ld(BPF_W, R2, R10, kAddr);
+  a.St(BPF_W, R10, kOuter + 16, R2);
+  //   Header checksum: bpf_csum_diff's 32-bit sum of the 20 bytes, folded twice, complemented.
+  a.MovK(R1, 0);
   a.MovK(R2, 0);
-  a.Call(BPF_FUNC_redirect);
-  a.Exit();
+  a.Mov(R3, R10);
+  a.AddK(R3, kOuter);
+  a.MovK(R4, 20);
+  a.MovK(R5, 0);
+  a.Call(BPF_FUNC_csum_diff);
+  for (int fold = 0; fold < 2; fold++) {
+    a.Emit(BPF_ALU | BPF_MOV | BPF_X, R2, R0, 0, 0);         // 32-bit moves: the sum is a u32
+    a.Emit(BPF_ALU | BPF_RSH | BPF_K, R2, 0, 0, 16);
+    a.Emit(BPF_ALU | BPF_AND | BPF_K, R0, 0, 0, 0xffff);
+    a.Emit(BPF_ALU | BPF_ADD | BPF_X, R0, R2, 0, 0);
+  }
+  a.Emit(BPF_ALU | BPF_XOR | BPF_K, R0, 0, 0, 0xffff);
+  a.St(BPF_H, R10, kOuter + 10, R0);
+  //   Room for it between the Ethernet header and the packet, then the header, MACs, out.
+  a.Mov(R1, R6);
+  a.MovK(R2, 20);
+  a.MovK(R3, BPF_ADJ_ROOM_MAC);
+  a.MovK(R4, static_cast<int32_t>(BPF_F_ADJ_ROOM_ENCAP_L3_IPV4));
+  a.Call(BPF_FUNC_skb_adjust_room);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, drop);
+  store(ETH_HLEN, kOuter, 20);
+  out();
   a.Bind(next);
   a.MovK(R0, kTcxNext);
   a.Exit();
@@ -406,16 +489,30 @@ Napi::Value PutNat(const Napi::CallbackInfo& info) {
   r.kind = kNatReply;
   memcpy(&r.natPort, in + 10, 2);
   memcpy(r.natAddr, in + 4, 4);
-  PutBe32(r.macs, hop[0]);
-  PutBe32(r.macs + 4, hop[1]);
-  PutBe32(r.macs + 8, hop[2]);
-  r.ifindex = ifindex;
+  PutBe32(r.u.reply.macs, hop[0]);
+  PutBe32(r.u.reply.macs + 4, hop[1]);
+  PutBe32(r.u.reply.macs + 8, hop[2]);
+  r.u.reply.ifindex = ifindex;
   int err = Update(fd, reply, r, BPF_ANY);
   if (err == 0) {
     err = Update(fd, in, v, BPF_ANY);
     if (err != 0) Remove(fd, reply);
   }
   return Napi::Number::New(info.Env(), err);
+}
+
+Napi::Value PutTun(const Napi::CallbackInfo& info) {
+  uint8_t key[kKeySize];
+  int fd = KeyArgs(info, kPutTunNames, key);
+  Value v;
+  memset(&v, 0, sizeof v);
+  v.destSlot = static_cast<uint32_t>(IntArg(info, 6, "fastPutTun: destSlot", 0, 0xffffffffLL));
+  v.base = static_cast<uint32_t>(IntArg(info, 7, "fastPutTun: base", 0, 0xffffffffLL));
+  PutBe32(v.natAddr, static_cast<uint32_t>(IntArg(info, 8, "fastPutTun: rip", INT32_MIN, 0xffffffffLL)));
+  PutBe32(v.u.outerSrc, static_cast<uint32_t>(IntArg(info, 9, "fastPutTun: source", INT32_MIN, 0xffffffffLL)));
+  v.kind = kTun;
+  v.lastSeen = MonotonicNs();
+  return Napi::Number::New(info.Env(), Update(fd, key, v, BPF_ANY));
 }
 
 Napi::Value Idle(const Napi::CallbackInfo& info) {

@@ -6,11 +6,14 @@
 
 namespace uvs_fast {
 
-// The destination MAC the XDP program gives a NAT flow's frame for the tc program (locally
+// The destination MAC the XDP program gives a NAT or TUN flow's frame for the tc program (locally
 // administered, unicast: 0e "uvs" "na"). No device of a director has it.
 constexpr uint8_t kNatMark[6] = {0x0e, 0x75, 0x76, 0x73, 0x6e, 0x61};
 
-// Loads the NAT program (the tc half of the fast path's NAT) and attaches it to the device's tc
+// The fast map's value kind of a TUN flow (fast-path.cc: 0 DR, 1 and 2 NAT, 3 TUN).
+constexpr int32_t kFastTun = 3;
+
+// Loads the rewrite program (the tc half of the fast path's NAT and TUN) and attaches it to the device's tc
 // ingress through a BPF link (tcx, Linux 6.6). Returns the link fd and sets *prog; throws on
 // failure. Closing the link detaches it.
 int AttachNatTc(Napi::Env env, int ifindex, int fastFd, int hopsFd, int* prog);
@@ -22,6 +25,9 @@ Napi::Value Put(const Napi::CallbackInfo& info);
 // fastPutNat(fd, protocol, caddr, cport, vaddr, vport, daddr, dport, destSlot, base, hopA, hopB,
 // hopC, ifindex) -> 0 or an errno: both keys of a NAT connection, or neither
 Napi::Value PutNat(const Napi::CallbackInfo& info);
+// fastPutTun(fd, protocol, saddr, sport, daddr, dport, destSlot, base, rip, source) -> 0 or an
+// errno: a TUN flow, encapsulated toward rip from source (the outer header's addresses)
+Napi::Value PutTun(const Napi::CallbackInfo& info);
 // fastIdle(fd, protocol, saddr, sport, daddr, dport[, out]) -> ms since the flow's last packet, -1
 // absent; out (Float64Array): [in_pkts base, packets forwarded]
 Napi::Value Idle(const Napi::CallbackInfo& info);

@@ -1611,6 +1611,7 @@ class UvsNative : public Napi::Addon<UvsNative> {
     exports.Set("fastIdle", Napi::Function::New(env, uvs_fast::Idle, "fastIdle"));
     exports.Set("fastDelete", Napi::Function::New(env, uvs_fast::Delete, "fastDelete"));
     exports.Set("fastPutNat", Napi::Function::New(env, uvs_fast::PutNat, "fastPutNat"));
+    exports.Set("fastPutTun", Napi::Function::New(env, uvs_fast::PutTun, "fastPutTun"));
     exports.Set("tcDecapAttach", Napi::Function::New(env, uvs_tc_decap::Attach, "tcDecapAttach"));
     instanceId_ = ++instances_;
   }

@@ -127,9 +127,10 @@ void FlowKey(Asm& a, int16_t kKey, Bail bail) {
 // hops value (48 bytes): 0 dmac[6] | 6 smac[6] | 12 ifindex u32 | 16 packets u64 | 24 bytes u64 |
 //   32 reply packets u64 | 40 reply bytes u64
 void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel, bool nat) {
-  const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
+  // r6 = the context (BuildProgram), r7 = data, r8 = data_end: they survive calls.
+  const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
   // Stack: the steering's (fp-32..fp-1) stays free for it; the key is the same as its ringflows key.
-  const int16_t kKey = -24, kSlot = -36, kKind = -40;
+  const int16_t kKey = -24, kSlot = -36, kKind = -40, kMtu = -44;
   const int demote = a.NewLabel(), notTcp = a.NewLabel(), l4ok = a.NewLabel(), noWrap = a.NewLabel();
   const int natFlow = a.NewLabel(), natReply = a.NewLabel(), natMark = a.NewLabel();
   a.Ld(BPF_B, R4, R7, 23);                                   // protocol
@@ -154,13 +155,16 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Bind(notTcp);
   a.Ld(BPF_W, R3, R0, 4);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, steerLabel);  // demoted already
-  const int sizeOk = a.NewLabel();
+  const int sizeOk = a.NewLabel(), sizeCheck = a.NewLabel();
   if (nat) {
     // NAT's super-frames stay: the tc program rewrites a GSO frame as any other, and the kernel
-    // segments it on the way out. DR's redirect from here cannot carry one.
+    // segments it on the way out. DR's redirect from here cannot carry one, nor TUN's outer
+    // header (it would need IPIP segmentation on every path to the real server).
     a.Ld(BPF_H, R3, R0, 28);
+    a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R3, 0, uvs_fast::kFastTun, sizeCheck);
     a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, sizeOk);
   }
+  a.Bind(sizeCheck);
   a.Mov(R3, R7);
   a.AddK(R3, static_cast<int32_t>(maxFrame) + 1);
   a.JumpTo(BPF_JMP | BPF_JLE | BPF_X, R3, R8, 0, demote);     // longer than maxFrame
@@ -208,18 +212,43 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.St(BPF_W, R0, 4, R3);
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);
   if (!nat) return;
-  //   NAT (r3 = kind, r9 = the value). The tc program's offsets assume a 20-byte IPv4 header.
+  //   NAT and TUN (r3 = kind, r9 = the value). The tc program's offsets assume a 20-byte IPv4
+  //   header.
   a.Bind(natFlow);
   a.Ld(BPF_B, R4, R7, 14);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, 0x45, steerLabel);
   a.St(BPF_W, R10, kKind, R3);                               // kind (r8, data_end, stays for the steering)
+  const int natRecord = a.NewLabel();
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, uvs_fast::kFastTun, natRecord);
+  //     TUN: the frame must fit the real server's egress with the outer header (bpf_check_mtu,
+  //     20 bytes more). One that does not demotes the flow: user space fragments it or answers
+  //     "fragmentation needed", and the flow stays on one path from then on.
+  a.Ld(BPF_W, R3, R9, 0);
+  a.LookupU32(hops, R3, kSlot);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, steerLabel);
+  a.Ld(BPF_W, R2, R0, 12);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, 0, steerLabel);
+  a.Ld(BPF_H, R3, R7, 16);                                   // the IP length, as the MTU counts
+  a.Emit(BPF_ALU | BPF_END | BPF_TO_BE, R3, 0, 0, 16);
+  a.St(BPF_W, R10, kMtu, R3);
+  a.Mov(R1, R6);
+  a.Mov(R3, R10);
+  a.AddK(R3, kMtu);
+  a.MovK(R4, 20);
+  a.MovK(R5, 0);
+  a.Call(BPF_FUNC_check_mtu);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, natRecord);
+  a.MovK(R3, 1);
+  a.St(BPF_W, R9, 4, R3);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);
+  a.Bind(natRecord);
   a.Ld(BPF_W, R3, R9, 0);
   a.LookupU32(hops, R3, kSlot);
   a.Ld(BPF_H, R4, R7, 16);                                   // IP total length
   a.Emit(BPF_ALU | BPF_END | BPF_TO_BE, R4, 0, 0, 16);
   a.Ld(BPF_W, R5, R10, kKind);
-  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R5, 0, 1, natReply);
-  //     The client's side: to the real server's record, as DR.
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R5, 0, 2, natReply);
+  //     The client's side (NAT kind 1, TUN): to the real server's record, as DR.
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, steerLabel);
   a.Ld(BPF_W, R3, R0, 12);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R3, 0, 0, steerLabel);

@@ -85,9 +85,16 @@ const TCP_CHANGE = 0x07;
 /** FastPath.folded's cells per slot: in packets, in bytes, out packets, out bytes. */
 const FOLDED_CELLS = 4;
 
-/** The forwarding methods the fast path carries: DR (MACs only) and NAT (with the tc program). */
+/** The forwarding methods the fast path carries: DR (MACs only), NAT and TUN (with the tc program). */
 export function fastMethod(fwd: number): boolean {
-  return fwd === ForwardMethod.DROUTE || fwd === ForwardMethod.MASQ;
+  return fwd === ForwardMethod.DROUTE || fwd === ForwardMethod.MASQ || fwd === ForwardMethod.TUNNEL;
+}
+
+/** What FastFlows.seen offers a flow as (the map value's kind for the client's direction). */
+export const enum FastKind {
+  DR = 0,
+  NAT = 1,
+  TUN = 3,
 }
 /** How stale the folded statistics may be when somebody reads them. */
 const FOLD_MAX_AGE_MS = 100;
@@ -114,13 +121,15 @@ export class FastFlows implements ConnOffloadHook {
     private readonly replyEgress: readonly number[] = []) {}
 
   /**
-   * A packet of DR or NAT entry `index` from the client that user space has just forwarded (the
-   * pipeline, after the rewrite). Offers the flow when it qualifies; takes it back on a SYN, FIN
-   * or RST or a super-frame. `superFrame`: the frame was a GSO aggregate. `nat`: a NAT entry,
-   * whose real server is `daddr`:`dport` (the key's daddr:dport are the VIP's).
+   * A packet of DR, NAT or TUN entry `index` from the client that user space has just forwarded
+   * (the pipeline, after the rewrite). Offers the flow when it qualifies; takes it back on a SYN,
+   * FIN or RST or a super-frame. `superFrame`: the frame was a GSO aggregate (for TUN also: it
+   * left in fragments). `kind` NAT: the real server is `daddr`:`dport` (the key's daddr:dport are
+   * the VIP's). `kind` TUN: the outer header goes from `tunSource` to `tunRip` (the real server).
    */
   seen(conns: ConnTable, index: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number,
-    destSlot: number, tcpFlags: number, superFrame: boolean, nat = false): void {
+    destSlot: number, tcpFlags: number, superFrame: boolean, kind: FastKind = FastKind.DR, tunRip = 0, tunSource = 0): void {
+    const nat = kind === FastKind.NAT;
     const t = conns.field(index, EntryCell.TRAFFIC);
     // NAT's super-frames go through the kernel like any other frame (the tc program rewrites
     // them whole); DR's cannot.
@@ -154,10 +163,15 @@ export class FastFlows implements ConnOffloadHook {
     // One thread wins the offer (two workers may see the flow's packets at once).
     if ((conns.orTraffic(index, Traffic.OFFLOADED) & (Traffic.OFFLOADED | Traffic.NO_FAST)) !== 0) return;
     const base = conns.field(index, EntryCell.IN_PKTS) >>> 0;
-    const err = nat
-      ? this.native.fastPutNat(this.fd, protocol, saddr, sport, conns.field(index, EntryCell.VADDR) >>> 0, conns.field(index, EntryCell.PORTS) & 0xffff,
-        daddr, dport, destSlot, base, conns.field(index, EntryCell.HOP_A), conns.field(index, EntryCell.HOP_B), conns.field(index, EntryCell.HOP_C), egress)
-      : this.native.fastPut(this.fd, protocol, saddr, sport, daddr, dport, destSlot, base);
+    let err: number;
+    if (nat) {
+      err = this.native.fastPutNat(this.fd, protocol, saddr, sport, conns.field(index, EntryCell.VADDR) >>> 0, conns.field(index, EntryCell.PORTS) & 0xffff,
+        daddr, dport, destSlot, base, conns.field(index, EntryCell.HOP_A), conns.field(index, EntryCell.HOP_B), conns.field(index, EntryCell.HOP_C), egress);
+    } else if (kind === FastKind.TUN) {
+      err = this.native.fastPutTun(this.fd, protocol, saddr, sport, daddr, dport, destSlot, base, tunRip, tunSource);
+    } else {
+      err = this.native.fastPut(this.fd, protocol, saddr, sport, daddr, dport, destSlot, base);
+    }
     if (err !== 0) {
       conns.clearTraffic(index, Traffic.OFFLOADED);
       conns.orTraffic(index, Traffic.NO_FAST);
@@ -306,10 +320,15 @@ export class FastPath {
     const w = (slot * FAST_HOP_BYTES + HOP_IFINDEX) >>> 2;
     let ifindex = 0;
     const flags = dests.get(slot, DestField.FLAGS);
+    const fwd = dests.get(slot, DestField.FWD);
     if ((flags & (DestFlag.IN_USE | DestFlag.AVAILABLE)) === (DestFlag.IN_USE | DestFlag.AVAILABLE) &&
-        fastMethod(dests.get(slot, DestField.FWD)) && egress.serviceActive(dests.get(slot, DestField.SERVICE))) {
+        fastMethod(fwd) && egress.serviceActive(dests.get(slot, DestField.SERVICE))) {
       const hop = nextHops.flags(slot);
-      if ((hop & NextHopFlag.VALID) !== 0 && (hop & NextHopFlag.VIA_GATEWAY) === 0 && nextHops.mtu(slot) >= egress.maxMtu()) {
+      // DR and NAT: on-link, and any frame the program takes fits the egress. TUN is routed (a
+      // gateway's MACs are as good), and the program checks each frame against the egress MTU
+      // with the outer header (bpf_check_mtu).
+      const tun = fwd === ForwardMethod.TUNNEL;
+      if ((hop & NextHopFlag.VALID) !== 0 && (tun || ((hop & NextHopFlag.VIA_GATEWAY) === 0 && nextHops.mtu(slot) >= egress.maxMtu()))) {
         ifindex = egress.ifindex(nextHops.egress(slot));
       }
     }

@@ -75,7 +75,7 @@ import { TxQueue } from '../tables/tx-queue';
 import { DestField } from '../tables/dest-table';
 import { VNET_HDR_LEN } from '../native/addon';
 import { WorkerStat, type WorkerCounters } from './counters';
-import type { FastFlows } from './fast-path';
+import { FastKind, type FastFlows } from './fast-path';
 
 /** process() result when the frame is not to be transmitted. */
 export const NO_TX = -1;
@@ -412,6 +412,7 @@ export class Pipeline {
     const l3 = ip.headerOffset;
     let out: number;
     let egress = this.nextHops.egress(dest);
+    let tunSplit = false;
     if (method === ForwardMethod.DROUTE || method === ForwardMethod.MASQ) {
       const partial = this.readOffload(view, l2);
       const mtu = this.nextHops.mtu(dest);
@@ -438,6 +439,8 @@ export class Pipeline {
     } else if (method === ForwardMethod.TUNNEL) {
       this.readOffload(view, l2);
       out = this.tun.forward(buf, view, l2, l3, ip.totalLength, this.offload, this.nextHops, dest, ref.daddr);
+      // Several frames out of one (a super-frame cut, or outer fragments): such a flow stays here.
+      tunSplit = this.tun.frames > 1;
       if (out === DropReason.TOO_BIG && this.tun.icmpMtu > 0) {
         // ensure_mtu_is_adequate: "fragmentation needed" with the tunnel's MTU, from the VIP, for
         // a DF packet only (icmpMtu is 0 for a refusal of any other kind).
@@ -465,7 +468,10 @@ export class Pipeline {
       if (method === ForwardMethod.DROUTE) {
         this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, key.daddr, key.dport, dest, tcpFlags, this.offload.gsoType !== VNET_GSO_NONE);
       } else if (method === ForwardMethod.MASQ) {
-        this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, ref.daddr, ref.dport, dest, tcpFlags, this.offload.gsoType !== VNET_GSO_NONE, true);
+        this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, ref.daddr, ref.dport, dest, tcpFlags, this.offload.gsoType !== VNET_GSO_NONE, FastKind.NAT);
+      } else if (method === ForwardMethod.TUNNEL) {
+        this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, key.daddr, key.dport, dest, tcpFlags,
+          this.offload.gsoType !== VNET_GSO_NONE || tunSplit, FastKind.TUN, ref.daddr, this.nextHops.srcAddr(dest));
       }
     }
     return egress;

@@ -546,6 +546,10 @@ export interface NativeAddon {
    *  hop (HOP_A..HOP_C). Both keys or neither: 0, or the errno. Any thread. */
   fastPutNat(fd: number, protocol: number, caddr: number, cport: number, vaddr: number, vport: number, daddr: number, dport: number,
     destSlot: number, base: number, hopA: number, hopB: number, hopC: number, ifindex: number): number;
+  /** Offloads a TUN flow to real server `destSlot`: its frames get an outer IPv4 header from
+   *  `source` (the director's address toward the real server) to `rip`. 0, or the errno. Any thread. */
+  fastPutTun(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, destSlot: number, base: number,
+    rip: number, source: number): number;
   /** Milliseconds since the offloaded flow's last packet in the kernel (since fastPut when none),
    *  -1 when it is not in the map; `out` (2 cells) gets its base and the packets the program forwarded. */
   fastIdle(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, out?: Float64Array): number;

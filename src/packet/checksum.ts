@@ -133,30 +133,38 @@ export function completePartialChecksum(buf: Uint8Array, view: DataView, from: n
  */
 export function partialChecksumL3(frame: Uint8Array, view: DataView, length: number): number {
   const l3 = wholeIpv4Offset(frame, view, length);
-  if (l3 < 0) return -1;
+  return l3 >= 0 && holdsPseudoSum(frame, view, l3) ? l3 : -1;
+}
+
+/**
+ * Whether the whole IPv4 packet at `l3` (not a fragment, all of it in the buffer) is TCP or UDP
+ * with the folded pseudo-header sum in its checksum field: a CHECKSUM_PARTIAL packet as a raw or
+ * packet socket hands it over. Completing such a checksum is safe even when it was whole already
+ * and merely equal to that sum (1 in 65,536): completion then writes the same value back.
+ */
+export function holdsPseudoSum(frame: Uint8Array, view: DataView, l3: number): boolean {
   const ihl = (frame[l3]! & 0x0f) * 4;
   const totalLength = view.getUint16(l3 + 2);
   const protocol = frame[l3 + 9]!;
   const l4Length = totalLength - ihl;
   let field: number;
   if (protocol === IPPROTO_TCP) {
-    if (l4Length < 20) return -1;
+    if (l4Length < 20) return false;
     field = l3 + ihl + 16;
   } else if (protocol === IPPROTO_UDP) {
-    if (l4Length < 8) return -1;
+    if (l4Length < 8) return false;
     field = l3 + ihl + 6;
   } else {
-    return -1;
+    return false;
   }
   const stored = view.getUint16(field);
-  if (protocol === IPPROTO_UDP && stored === 0) return -1; // UDP without a checksum (RFC 768)
-  const pseudo = foldSum(pseudoHeaderSum(view.getUint32(l3 + 12), view.getUint32(l3 + 16), protocol, l4Length));
-  return stored === pseudo ? l3 : -1;
+  if (protocol === IPPROTO_UDP && stored === 0) return false; // UDP without a checksum (RFC 768)
+  return stored === foldSum(pseudoHeaderSum(view.getUint32(l3 + 12), view.getUint32(l3 + 16), protocol, l4Length));
 }
 
 /**
  * Completes the TCP/UDP checksum of the IPv4 packet at `l3` whose checksum field holds the
- * pseudo-header sum (a frame partialChecksumL3 accepted): completePartialChecksum over its L4 bytes.
+ * pseudo-header sum (partialChecksumL3, holdsPseudoSum): completePartialChecksum over its L4 bytes.
  */
 export function completeL4Checksum(frame: Uint8Array, view: DataView, l3: number): void {
   const ihl = (frame[l3]! & 0x0f) * 4;

@@ -22,6 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { RAW_INFO_TRUNCATED, loadNative, type FdWatcher, type NativeAddon, type RawSocket } from '../native/addon';
 import { ipipDecapsulate } from '../packet/ipip';
 import { Ipv4Header } from '../packet/ipv4';
+import { completeL4Checksum, holdsPseudoSum } from '../packet/checksum';
 import { DropReason, dropReasonName } from '../packet/drop';
 import { TcpCoalescer, VNET_HDR_BYTES } from './gro';
 import type { Logger } from '../runtime/log';
@@ -67,6 +68,8 @@ export interface DecapStats {
   /** Failed reads of the raw socket, and poll errors on it. */
   readErrors: number;
   pollErrors: number;
+  /** Inner checksums completed (CHECKSUM_PARTIAL packets: see handle()). */
+  checksumsCompleted: number;
 }
 
 export class DecapError extends UvsError {
@@ -118,6 +121,8 @@ export class TunDecapAgent {
   writeErrors = 0;
   readErrors = 0;
   pollErrors = 0;
+  /** Inner TCP/UDP checksums that held the pseudo-header sum only (CHECKSUM_PARTIAL), completed. */
+  checksumsCompleted = 0;
   /** Failed callbacks since the last good one. */
   private errorsInARow = 0;
   /** The last write error logged: a device that stays down logs once, not per datagram. */
@@ -251,6 +256,14 @@ export class TunDecapAgent {
     if (this.allow.size !== 0 && !this.allow.has(this.outer.src >>> 0)) return NOT_ALLOWED;
     const at = this.inner.headerOffset;
     const len = this.inner.totalLength;
+    // A CHECKSUM_PARTIAL inner packet: a sender on the director's host (veth) left only the
+    // pseudo-header sum in the field, the director's in-kernel TUN fast path kept it that way (a
+    // kernel decapsulator carries the skb's checksum state along), and the raw socket hands it over
+    // as is. Behind the TUN device the stack would drop it as corrupt: completed here.
+    if (!this.inner.isFragment && holdsPseudoSum(this.buffer, this.view, at)) {
+      completeL4Checksum(this.buffer, this.view, at);
+      this.checksumsCompleted++;
+    }
     const gro = this.gro;
     if (gro) {
       if (gro.eligible(this.buffer, this.view, at, len)) {
@@ -302,6 +315,7 @@ export class TunDecapAgent {
       received: this.received, delivered: this.delivered, notLocal: this.notLocal, notAllowed: this.notAllowed, dropped,
       superFrames: this.gro?.superFrames ?? 0, superSegments: this.gro?.superSegments ?? 0,
       writeErrors: this.writeErrors, readErrors: this.readErrors, pollErrors: this.pollErrors,
+      checksumsCompleted: this.checksumsCompleted,
     };
   }
 

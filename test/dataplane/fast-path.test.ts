@@ -10,7 +10,7 @@ import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/
 import { ConnRef, ConnTable, EntryCell, SyncCell, SYNC_RECORD_CELLS, Traffic } from '../../src/conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../../src/conn/schedule';
 import { NextHopTable } from '../../src/tables/next-hop';
-import { FAST_HOP_BYTES, FAST_MIN_PACKETS, FastFlows, FastPath } from '../../src/dataplane/fast-path';
+import { FAST_HOP_BYTES, FAST_MIN_PACKETS, FastFlows, FastKind, FastPath } from '../../src/dataplane/fast-path';
 import { WorkerCounters, WorkerStat, Stat, STAT_CELLS } from '../../src/dataplane/counters';
 import type { FastPathMaps, NativeAddon } from '../../src/native/addon';
 import { addDest, ip, TestRoundRobin } from '../conn/helpers';
@@ -45,6 +45,12 @@ class FakeKernel {
         if (this.full) return E2BIG;
         this.flows.set(k(p, c, cp, v, vp), { slot, lastSeen: this.now, base, packets: 0 });
         this.flows.set(k(p, d, dp, c, cp), { slot, lastSeen: this.now, base: 0, packets: 0 });
+        return 0;
+      },
+      fastPutTun: (_fd: number, p: number, s: number, sp: number, d: number, dp: number, slot: number, base: number, rip: number, src: number): number => {
+        this.calls.push(`putTun ${k(p, s, sp, d, dp)} -> ${slot} outer ${src >>> 0}>${rip >>> 0}`);
+        if (this.full) return E2BIG;
+        this.flows.set(k(p, s, sp, d, dp), { slot, lastSeen: this.now, base, packets: 0 });
         return 0;
       },
       fastDelete: (_fd: number, p: number, s: number, sp: number, d: number, dp: number): boolean => {
@@ -206,19 +212,21 @@ test('every free of an offloaded entry deletes its key: -C (remove) too', () => 
   assert.ok(!kernel.flows.has(flowKey));
 });
 
-test('hops records: MACs and ifindex only for an AVAILABLE on-link DR or NAT server whose egress MTU is no smaller than any capture MTU', () => {
+test('hops records: MACs and ifindex for an AVAILABLE on-link DR or NAT server whose egress MTU is no smaller than any capture MTU, and a TUN one anywhere', () => {
   const dests = new DestTable(8);
   const dr = addDest(dests, '10.0.1.1', 80, ForwardMethod.DROUTE);
   const nat = addDest(dests, '10.0.1.2', 80, ForwardMethod.MASQ);
   const gw = addDest(dests, '10.0.1.3', 80, ForwardMethod.DROUTE);
   const small = addDest(dests, '10.0.1.4', 80, ForwardMethod.DROUTE);
   const tun = addDest(dests, '10.0.1.5', 80, ForwardMethod.TUNNEL);
+  const tunRouted = addDest(dests, '10.9.1.5', 80, ForwardMethod.TUNNEL);
   const hops = new NextHopTable(8);
   const info = { dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:aa', egress: 1, mtu: 1500, srcAddr: ip('10.0.1.254'), viaGateway: false };
   hops.set(dr, info);
   hops.set(nat, info);
   hops.set(tun, info);
   hops.set(gw, { ...info, viaGateway: true });
+  hops.set(tunRouted, { ...info, viaGateway: true, mtu: 1400 });
   hops.set(small, { ...info, mtu: 1400 });
   const kernel = new FakeKernel();
   const fp = new FastPath(kernel.native(), { maxServices: 4, maxDests: 8 });
@@ -228,7 +236,8 @@ test('hops records: MACs and ifindex only for an AVAILABLE on-link DR or NAT ser
   assert.equal(fp.ifindexOf(dr), 17);
   assert.deepEqual([...new Uint8Array(kernel.hops, dr * FAST_HOP_BYTES, 12)], [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0xaa]);
   assert.equal(fp.ifindexOf(nat), 17, 'NAT: the tc program forwards the client\'s side with it');
-  assert.equal(fp.ifindexOf(tun), 0, 'TUN stays in user space');
+  assert.equal(fp.ifindexOf(tun), 17, 'TUN: the tc program encapsulates');
+  assert.equal(fp.ifindexOf(tunRouted), 17, 'TUN behind a router with a smaller MTU: the program checks each frame (bpf_check_mtu)');
   assert.equal(fp.ifindexOf(gw), 0, 'behind a router');
   assert.equal(fp.ifindexOf(small), 0, 'egress MTU below a capture MTU');
   // Deleted (AVAILABLE cleared): declined at once.
@@ -313,7 +322,7 @@ function natSetup() {
       hopLearned = true;
     }
     table.countData(out.index);
-    fast.seen(table, out.index, TCP, k.saddr, k.sport, out.daddr, out.dport, out.destSlot, flags, superFrame, true);
+    fast.seen(table, out.index, TCP, k.saddr, k.sport, out.daddr, out.dport, out.destSlot, flags, superFrame, FastKind.NAT);
   };
   const inKey = `${TCP}/${ip('192.168.0.7') >>> 0}:4000>${VIP >>> 0}:80`;
   const replyKey = `${TCP}/${ip('10.0.1.1') >>> 0}:8080>${ip('192.168.0.7') >>> 0}:4000`;
@@ -358,4 +367,33 @@ test('NAT: not offered when the client\'s interface may not send replies in the 
   s.packet(TCP_SYN, T0, false, 0);
   for (let i = 0; i < FAST_MIN_PACKETS + 2; i++) s.packet(TCP_ACK | TCP_PSH, T0 + 1, false, 0);
   assert.deepEqual(s.kernel.calls, [], 'interface 0: a smaller MTU, no kernel egress');
+});
+
+test('TUN: offered with the real server and the outer source; a flow whose frames left in pieces is never offered', () => {
+  const dests = new DestTable(8);
+  const a = addDest(dests, '10.0.1.1', 80, ForwardMethod.TUNNEL);
+  const rr = new TestRoundRobin(dests, [a]);
+  const table = new ConnTable(256, dests, { workerId: 0 });
+  const sched = new ConnScheduler(table);
+  const svc: ConnService = { protocol: UDP, addr: VIP, port: 53, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff, onePacket: false, scheduler: rr };
+  const kernel = new FakeKernel();
+  const fast = new FastFlows(kernel.native(), 30, new WorkerCounters({ maxServices: 4, maxDests: 8 }));
+  table.offloadHook = fast;
+  const out = new ConnRef();
+  const src = ip('10.0.1.254');
+  const flow = (sport: number, split: (i: number) => boolean): { key: string; index: number } => {
+    const k: PacketKey = { protocol: UDP, saddr: ip('192.168.0.7'), sport, daddr: VIP, dport: 53 };
+    for (let i = 0; i < FAST_MIN_PACKETS + 2; i++) {
+      assert.equal(sched.inPacket(svc, k, 0, T0, out), ConnVerdict.FORWARD);
+      fast.seen(table, out.index, UDP, k.saddr, k.sport, k.daddr, k.dport, out.destSlot, 0, split(i), FastKind.TUN, out.daddr, src);
+    }
+    return { key: `${UDP}/${ip('192.168.0.7') >>> 0}:${sport}>${VIP >>> 0}:53`, index: out.index };
+  };
+  const offered = flow(4000, () => false);
+  assert.deepEqual(kernel.calls, [`putTun ${offered.key} -> ${a} outer ${src >>> 0}>${ip('10.0.1.1') >>> 0}`]);
+  flow(4001, (i) => i === 1);
+  assert.equal(kernel.calls.length, 1, 'outer fragments (or a cut super-frame) keep the flow in user space');
+  // One key: a free deletes it alone.
+  assert.ok(table.remove(offered.index, table.seqOf(offered.index)));
+  assert.deepEqual(kernel.calls.slice(1), [`delete ${offered.key}`]);
 });
