@@ -377,7 +377,7 @@ export class DataPlane {
 
   /**
    * --io ring with the fast path: programs that only forward offloaded flows (everything else
-   * passes to the kernel and the rings as without them), attached while a DR or NAT real server is
+   * passes to the kernel and the rings as without them), attached while a DR, NAT or TUN real server is
    * configured. Without one they would forward nothing and still cost: a generic-mode program
    * runs for every frame the interface receives, after the kernel copied any frame that lacks
    * XDP's headroom or is not linear (README, "How it works", has a measurement). Called by each
@@ -391,7 +391,7 @@ export class DataPlane {
       this.xdp = new XdpPrograms(this.opts.log, 'generic', undefined, { ...fast.fds, steer: false });
       try {
         this.xdp.sync(this.ifaces);
-        this.opts.log.info(`fast path: XDP programs on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'} (a DR or NAT real server is configured)`);
+        this.opts.log.info(`fast path: XDP programs on ${this.ifaces.map((i) => i.ifname).join(', ') || 'no interface'} (a DR, NAT or TUN real server is configured)`);
       } catch (err) {
         // Once: the interfaces' other XDP programs stay where they are; DR goes through user space.
         this.opts.log.warn(`fast path: off: ${(err as Error).message}`);
@@ -402,7 +402,7 @@ export class DataPlane {
     } else if (!want && this.xdp !== null) {
       this.xdp.close();
       this.xdp = null;
-      this.opts.log.info('fast path: XDP programs removed (no DR or NAT real server)');
+      this.opts.log.info('fast path: XDP programs removed (no DR, NAT or TUN real server)');
     }
   }
 

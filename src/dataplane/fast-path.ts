@@ -123,8 +123,7 @@ export class FastFlows implements ConnOffloadHook {
   /**
    * A packet of DR, NAT or TUN entry `index` from the client that user space has just forwarded
    * (the pipeline, after the rewrite). Offers the flow when it qualifies; takes it back on a SYN,
-   * FIN or RST or a super-frame. `superFrame`: the frame was a GSO aggregate (for TUN also: it
-   * left in fragments). `kind` NAT: the real server is `daddr`:`dport` (the key's daddr:dport are
+   * FIN or RST or a super-frame. `superFrame`: the frame was a GSO aggregate. `kind` NAT: the real server is `daddr`:`dport` (the key's daddr:dport are
    * the VIP's). `kind` TUN: the outer header goes from `tunSource` to `tunRip` (the real server).
    */
   seen(conns: ConnTable, index: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number,
@@ -179,6 +178,16 @@ export class FastFlows implements ConnOffloadHook {
       return;
     }
     this.count(WorkerStat.FAST_OFFLOADS);
+  }
+
+  /**
+   * A frame of entry `index` that the fast path cannot carry and user space did not forward whole
+   * (TUN: too big for the tunnel, refused or sent in fragments): the flow stays in user space
+   * from now on, taken back if it was offloaded (the program has demoted it already).
+   */
+  keepHere(conns: ConnTable, index: number): void {
+    if ((conns.field(index, EntryCell.TRAFFIC) & Traffic.OFFLOADED) !== 0) this.leave(conns, index);
+    else conns.orTraffic(index, Traffic.NO_FAST);
   }
 
   /**

@@ -412,7 +412,6 @@ export class Pipeline {
     const l3 = ip.headerOffset;
     let out: number;
     let egress = this.nextHops.egress(dest);
-    let tunSplit = false;
     if (method === ForwardMethod.DROUTE || method === ForwardMethod.MASQ) {
       const partial = this.readOffload(view, l2);
       const mtu = this.nextHops.mtu(dest);
@@ -439,8 +438,11 @@ export class Pipeline {
     } else if (method === ForwardMethod.TUNNEL) {
       this.readOffload(view, l2);
       out = this.tun.forward(buf, view, l2, l3, ip.totalLength, this.offload, this.nextHops, dest, ref.daddr);
-      // Several frames out of one (a super-frame cut, or outer fragments): such a flow stays here.
-      tunSplit = this.tun.frames > 1;
+      // Too big for the tunnel (refused, or sent in outer fragments): a flow the fast path cannot
+      // carry whole stays here (its program demoted it already if it was offloaded).
+      if (this.fast !== null && (out === DropReason.TOO_BIG || (out === 0 && this.tun.frames > 1 && this.offload.gsoType === VNET_GSO_NONE))) {
+        this.fast.keepHere(this.conns, ref.index);
+      }
       if (out === DropReason.TOO_BIG && this.tun.icmpMtu > 0) {
         // ensure_mtu_is_adequate: "fragmentation needed" with the tunnel's MTU, from the VIP, for
         // a DF packet only (icmpMtu is 0 for a refusal of any other kind).
@@ -471,7 +473,7 @@ export class Pipeline {
         this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, ref.daddr, ref.dport, dest, tcpFlags, this.offload.gsoType !== VNET_GSO_NONE, FastKind.NAT);
       } else if (method === ForwardMethod.TUNNEL) {
         this.fast.seen(this.conns, ref.index, key.protocol, key.saddr, key.sport, key.daddr, key.dport, dest, tcpFlags,
-          this.offload.gsoType !== VNET_GSO_NONE || tunSplit, FastKind.TUN, ref.daddr, this.nextHops.srcAddr(dest));
+          this.offload.gsoType !== VNET_GSO_NONE, FastKind.TUN, ref.daddr, this.nextHops.srcAddr(dest));
       }
     }
     return egress;

@@ -111,7 +111,7 @@ export class XdpPrograms {
       let prog: XdpProgram;
       try {
         // NAT's tc half relies on the skb's checksum state, which a generic-mode program leaves
-        // as the sender set it; native mode on veth may rebuild the skb: NAT stays in user space.
+        // as the sender set it; native mode on veth may rebuild the skb: NAT and TUN stay in user space.
         const fast = this.fast !== null ? { fastFd: this.fast.fastFd, hopsFd: this.fast.hopsFd, steer: this.steer, nat: this.mode === 'generic' } : {};
         // Without steering the dsts/srcs maps are unused: one entry each.
         prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: xdpMaxFrame(i.mtu), mapEntries: this.steer ? XDP_MAP_ENTRIES : 1, mode: this.mode, ...fast });
@@ -119,7 +119,7 @@ export class XdpPrograms {
         const what = this.steer ? '--io xdp' : 'fast path';
         throw new Error(`${what}: cannot attach the XDP program to ${i.ifname}: ${(err as Error).message}`, { cause: err });
       }
-      if (this.fast !== null && this.mode === 'generic' && !prog.nat) this.log.warn(`fast path: NAT stays in user space on ${i.ifname}: ${prog.natError ?? 'no tc program'}`);
+      if (this.fast !== null && this.mode === 'generic' && !prog.nat) this.log.warn(`fast path: NAT and TUN stay in user space on ${i.ifname}: ${prog.natError ?? 'no tc program'}`);
       const a = { name: i.ifname, mac: i.mac, mtu: i.mtu, prog };
       this.attached.set(i.ifindex, a);
       if (!this.steer) continue;

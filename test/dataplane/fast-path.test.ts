@@ -369,7 +369,7 @@ test('NAT: not offered when the client\'s interface may not send replies in the 
   assert.deepEqual(s.kernel.calls, [], 'interface 0: a smaller MTU, no kernel egress');
 });
 
-test('TUN: offered with the real server and the outer source; a flow whose frames left in pieces is never offered', () => {
+test('TUN: offered with the real server and the outer source; a frame too big for the tunnel keeps or takes its flow back', () => {
   const dests = new DestTable(8);
   const a = addDest(dests, '10.0.1.1', 80, ForwardMethod.TUNNEL);
   const rr = new TestRoundRobin(dests, [a]);
@@ -377,23 +377,34 @@ test('TUN: offered with the real server and the outer source; a flow whose frame
   const sched = new ConnScheduler(table);
   const svc: ConnService = { protocol: UDP, addr: VIP, port: 53, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff, onePacket: false, scheduler: rr };
   const kernel = new FakeKernel();
-  const fast = new FastFlows(kernel.native(), 30, new WorkerCounters({ maxServices: 4, maxDests: 8 }));
+  const counters = new WorkerCounters({ maxServices: 4, maxDests: 8 });
+  const fast = new FastFlows(kernel.native(), 30, counters);
   table.offloadHook = fast;
   const out = new ConnRef();
   const src = ip('10.0.1.254');
-  const flow = (sport: number, split: (i: number) => boolean): { key: string; index: number } => {
+  /** `count` packets of flow `sport`; `tooBig(i)`: packet i did not fit the tunnel (the pipeline
+   *  then calls keepHere instead of seen). */
+  const flow = (sport: number, count: number, tooBig: (i: number) => boolean): { key: string; index: number } => {
     const k: PacketKey = { protocol: UDP, saddr: ip('192.168.0.7'), sport, daddr: VIP, dport: 53 };
-    for (let i = 0; i < FAST_MIN_PACKETS + 2; i++) {
+    for (let i = 0; i < count; i++) {
       assert.equal(sched.inPacket(svc, k, 0, T0, out), ConnVerdict.FORWARD);
-      fast.seen(table, out.index, UDP, k.saddr, k.sport, k.daddr, k.dport, out.destSlot, 0, split(i), FastKind.TUN, out.daddr, src);
+      if (tooBig(i)) fast.keepHere(table, out.index);
+      else fast.seen(table, out.index, UDP, k.saddr, k.sport, k.daddr, k.dport, out.destSlot, 0, false, FastKind.TUN, out.daddr, src);
     }
     return { key: `${UDP}/${ip('192.168.0.7') >>> 0}:${sport}>${VIP >>> 0}:53`, index: out.index };
   };
-  const offered = flow(4000, () => false);
+  const offered = flow(4000, FAST_MIN_PACKETS + 2, () => false);
   assert.deepEqual(kernel.calls, [`putTun ${offered.key} -> ${a} outer ${src >>> 0}>${ip('10.0.1.1') >>> 0}`]);
-  flow(4001, (i) => i === 1);
-  assert.equal(kernel.calls.length, 1, 'outer fragments (or a cut super-frame) keep the flow in user space');
+  flow(4001, FAST_MIN_PACKETS + 2, (i) => i === 1);
+  assert.equal(kernel.calls.length, 1, 'a flow that sent a packet too big for the tunnel is never offered');
+  // An offloaded flow's too-big packet (the program demoted the flow): taken back for good.
+  const third = flow(4002, FAST_MIN_PACKETS, () => false);
+  assert.equal(kernel.calls.length, 2);
+  flow(4002, 3, (i) => i === 0);
+  assert.deepEqual(kernel.calls.slice(2), [`delete ${kernel.calls[1]!.slice(7, kernel.calls[1]!.indexOf(' ->'))}`]);
+  assert.ok((table.field(third.index, EntryCell.TRAFFIC) & Traffic.NO_FAST) !== 0);
+  assert.equal(counters.get(WorkerStat.FAST_LEFT), 1);
   // One key: a free deletes it alone.
   assert.ok(table.remove(offered.index, table.seqOf(offered.index)));
-  assert.deepEqual(kernel.calls.slice(1), [`delete ${offered.key}`]);
+  assert.deepEqual(kernel.calls.slice(3), [`delete ${offered.key}`]);
 });

@@ -8,7 +8,7 @@
 // GSO super-frames stay in the kernel. Needs root (CI runs it as root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cannotRunNetns, dataplaneWorkerRow, fastPathLine, inNs, labSuffix, nstatIn, udpExchange } from './helpers';
+import { cannotRunNetns, dataplaneWorkerRow, fastPathLine, keepAlive, labSuffix, nstatIn, txChecksumOff, udpExchange } from './helpers';
 import { ModeLab, VIP } from './mode-lab';
 
 const why = cannotRunNetns();
@@ -19,26 +19,9 @@ const RS1_NS = `${lab.P}rs1`;
 const fast = (): ReturnType<typeof fastPathLine> => fastPathLine(lab.uvsadm('--dataplane'));
 const rxFrames = (): number => dataplaneWorkerRow(lab.uvsadm('--dataplane')).get('RxFrames')!;
 
-/** Checksum offload off on every uvs device of namespace `ns` (ethtool -K DEV tx off). */
-function txChecksumOff(ns: string): void {
-  const links = inNs(ns, 'ip', ['-o', 'link', 'show']).stdout;
-  for (const m of links.matchAll(/^\d+: (uvs[^:@]+)/gm)) {
-    const r = inNs(ns, 'ethtool', ['-K', m[1]!, 'tx', 'off']);
-    assert.equal(r.status, 0, `ethtool -K ${m[1]} tx off in ${ns}: ${r.stderr}`);
-  }
-}
-
 /** Checksum errors the client and the real server counted (UDP and TCP). */
 function csumErrors(): number {
   return [lab.CL, RS1_NS].reduce((n, ns) => n + nstatIn(ns, 'UdpInCsumErrors') + nstatIn(ns, 'TcpInCsumErrors'), 0);
-}
-
-/** `count` GETs of VIP:80 over one keep-alive connection: their status codes. */
-function keepAlive(count: number): string[] {
-  // -o applies to one URL: one per URL.
-  const urls = Array.from({ length: count }, () => ['-o', '/dev/null', `http://${VIP}/`]).flat();
-  const r = inNs(lab.CL, 'curl', ['-s', '-m', '20', '-w', '%{http_code}\\n', ...urls], 25_000);
-  return r.stdout.trim().split('\n');
 }
 
 before(() => {
@@ -57,8 +40,8 @@ test('fast path, NAT: both directions in the kernel with port translation, count
   lab.uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
   lab.uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS1}:80`, '-m');
   for (let i = 0; i < 50 && !/fast path: XDP programs on/.test(lab.log); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.match(lab.log, /fast path: XDP programs on uvs\w+, uvs\w+ \(a DR or NAT real server is configured\)/);
-  assert.doesNotMatch(lab.log, /NAT stays in user space/);
+  assert.match(lab.log, /fast path: XDP programs on uvs\w+, uvs\w+ \(a DR, NAT or TUN real server is configured\)/);
+  assert.doesNotMatch(lab.log, /stay in user space/);
   const rx0 = rxFrames();
 
   // 40 request/answer pairs of one flow. User space forwards the first 8 requests and the first 7
@@ -82,7 +65,7 @@ test('fast path, NAT: both directions in the kernel with port translation, count
   txChecksumOff(lab.DIR);
   const p0 = fast().packets;
   assert.deepEqual(udpExchange(lab.CL, VIP, 53, 40002, 20, 0, true), Array(20).fill('rs1'));
-  assert.deepEqual(keepAlive(30), Array(30).fill('200'));
+  assert.deepEqual(keepAlive(lab.CL, VIP, 30), Array(30).fill('200'));
   assert.ok(fast().packets - p0 >= 24 + 30, `the kernel forwarded them (${fast().packets - p0})`);
   assert.equal(csumErrors(), errors0, 'no checksum errors (partial checksums)');
 
@@ -91,7 +74,7 @@ test('fast path, NAT: both directions in the kernel with port translation, count
   txChecksumOff(RS1_NS);
   const p1 = fast().packets;
   assert.deepEqual(udpExchange(lab.CL, VIP, 53, 40003, 20, 0, true), Array(20).fill('rs1'));
-  assert.deepEqual(keepAlive(30), Array(30).fill('200'));
+  assert.deepEqual(keepAlive(lab.CL, VIP, 30), Array(30).fill('200'));
   assert.ok(fast().packets - p1 >= 24 + 30, `the kernel forwarded them (${fast().packets - p1})`);
   assert.equal(csumErrors(), errors0, 'no checksum errors (whole checksums)');
 });
@@ -101,7 +84,7 @@ test('fast path, NAT: a keep-alive connection leaves with its FIN; an upload\'s 
   lab.uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
   lab.uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS1}:80`, '-m');
   const f0 = fast();
-  assert.deepEqual(keepAlive(30), Array(30).fill('200'));
+  assert.deepEqual(keepAlive(lab.CL, VIP, 30), Array(30).fill('200'));
   const f1 = fast();
   assert.equal(f1.offloaded - f0.offloaded, 1, 'offloaded once established with data');
   assert.equal(f1.takenBack - f0.takenBack, 1, 'its FIN took it back');

@@ -59,16 +59,18 @@ after(async () => {
 test('fast path: an established UDP flow is forwarded in the kernel, counted, kept while it flows, freed when quiet', { skip: why ?? false }, async () => {
   await daemon.start(['--workers', '1']);
   assert.match(daemon.log, /data plane: 1 worker\(s\) and the fast path on /);
-  // With --io ring the programs come with the first DR or NAT real server (before it they would run for
-  // every frame and forward none), and go with the last.
+  // With --io ring the programs come with the first DR, NAT or TUN real server (before it they would
+  // run for every frame and forward none), and go with the last.
   assert.doesNotMatch(daemon.log, /fast path: XDP programs on/);
   uvsadm('-A', '-u', `${VIP}:53`, '-s', 'rr');
-  uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-i');
   await new Promise((r) => setTimeout(r, 300));
-  assert.doesNotMatch(daemon.log, /fast path: XDP programs on/, 'a TUN real server brings none');
+  assert.doesNotMatch(daemon.log, /fast path: XDP programs on/, 'a service without real servers brings none');
+  uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-i');
+  assert.ok(await logged(/fast path: XDP programs on uvs\w+ \(a DR, NAT or TUN real server is configured\)/), daemon.log);
   uvsadm('-d', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`);
+  assert.ok(await logged(/fast path: XDP programs removed \(no DR, NAT or TUN real server\)/), daemon.log);
   uvsadm('-a', '-u', `${VIP}:53`, '-r', `${RS[0]}:53`, '-g');
-  assert.ok(await logged(/fast path: XDP programs on uvs\w+ \(a DR or NAT real server is configured\)/), daemon.log);
+  assert.ok(await logged(/XDP programs removed[^]*fast path: XDP programs on uvs\w+/), `and again with a DR one: ${daemon.log}`);
   // A 2 s UDP timeout (for the expiry below; an entry takes the timeout of its last packet in user space).
   uvsadm('--set', '0', '0', '2');
   const rx0 = rxFrames();
@@ -140,7 +142,7 @@ test('fast path: a removed real server\'s offloaded flow is dropped at once; a d
 
   // The last DR (or NAT) server goes: so do the programs.
   uvsadm('-D', '-t', `${VIP}:80`);
-  assert.ok(await logged(/fast path: XDP programs removed \(no DR or NAT real server\)/), daemon.log);
+  assert.ok(await logged(/fast path: XDP programs removed \(no DR, NAT or TUN real server\)/), daemon.log);
 });
 
 test('--fast-path off: every packet through user space, and --dataplane says so', { skip: why ?? false }, async () => {

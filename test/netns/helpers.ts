@@ -144,9 +144,10 @@ export function fastPathLine(text: string): FastPathLine {
  * From one socket in namespace `ns` (source port `sport`), `count` datagrams to `host`:`port`, one
  * after the other `gapMs` apart, each waiting for its answer (a real server's name); returns the
  * answers ('timeout' for none within 1 s). With `checkSource`, an answer from another source than
- * `host`:`port` (which the unconnected socket takes too) reads 'NAME from ADDR:PORT'.
+ * `host`:`port` (which the unconnected socket takes too) reads 'NAME from ADDR:PORT'. `bytes` > 0:
+ * datagrams of that many bytes instead of "who" (the real servers answer any).
  */
-export function udpExchange(ns: string, host: string, port: number, sport: number, count: number, gapMs = 0, checkSource = false): string[] {
+export function udpExchange(ns: string, host: string, port: number, sport: number, count: number, gapMs = 0, checkSource = false, bytes = 0): string[] {
   const script = `
     const s = require('dgram').createSocket('udp4');
     const out = [];
@@ -154,7 +155,7 @@ export function udpExchange(ns: string, host: string, port: number, sport: numbe
     const next = () => {
       if (out.length === ${count}) { console.log(JSON.stringify(out)); s.close(); return; }
       t = setTimeout(() => { out.push('timeout'); setTimeout(next, ${gapMs}); }, 1000);
-      s.send('who', ${port}, ${JSON.stringify(host)});
+      s.send(${bytes} > 0 ? Buffer.alloc(${bytes}, 'w') : 'who', ${port}, ${JSON.stringify(host)});
     };
     s.on('message', (m, r) => {
       clearTimeout(t);
@@ -166,4 +167,22 @@ export function udpExchange(ns: string, host: string, port: number, sport: numbe
   const r = inNs(ns, process.execPath, ['-e', script], 20_000 + count * (gapMs + 1100));
   if (r.status !== 0) throw new Error(`udpExchange in ${ns}: ${r.stderr}`);
   return JSON.parse(r.stdout) as string[];
+}
+
+/** Checksum offload off on every uvs device of namespace `ns` (ethtool -K DEV tx off): its
+ *  senders then put whole checksums in their packets. */
+export function txChecksumOff(ns: string): void {
+  const links = inNs(ns, 'ip', ['-o', 'link', 'show']).stdout;
+  for (const m of links.matchAll(/^\d+: (uvs[^:@]+)/gm)) {
+    const r = inNs(ns, 'ethtool', ['-K', m[1]!, 'tx', 'off']);
+    if (r.status !== 0) throw new Error(`ethtool -K ${m[1]} tx off in ${ns}: ${r.stderr}`);
+  }
+}
+
+/** `count` GETs of http://HOST/ from namespace `ns` over one keep-alive connection: their status codes. */
+export function keepAlive(ns: string, host: string, count: number): string[] {
+  // -o applies to one URL: one per URL.
+  const urls = Array.from({ length: count }, () => ['-o', '/dev/null', `http://${host}/`]).flat();
+  const r = inNs(ns, 'curl', ['-s', '-m', '20', '-w', '%{http_code}\\n', ...urls], 25_000);
+  return r.stdout.trim().split('\n');
 }
