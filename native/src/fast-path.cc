@@ -1,5 +1,5 @@
-// The in-kernel fast path for established DR and NAT flows: its maps, what user space does with
-// them, and the tc program that carries out NAT. The XDP program's part is xdp.cc's
+// The in-kernel fast path for established DR, NAT and TUN flows: its maps, what user space does
+// with them, and the tc program that carries out NAT and TUN. The XDP program's part is xdp.cc's
 // FastPathBlock; the policy (which flows, when they come back) is src/dataplane/fast-path.ts.
 //
 //   fast  BPF_MAP_TYPE_HASH, key 16 bytes (saddr, daddr, sport, dport as in the packet, then the
@@ -7,10 +7,12 @@
 //         (1 = demoted by the program), lastSeen u64 (CLOCK_MONOTONIC ns, bpf_ktime_get_ns),
 //         packets u64 (forwarded by the program), base u32 (the entry's in_pkts when offloaded:
 //         base + packets is the flow's in_pkts, which connection sync counts by), kind u16
-//         (0 DR; 1 NAT, the client's direction; 2 NAT, the real server's reply), the NAT port and
-//         address (network order; 16 bytes of room so IPv6 fits: kind 1 rewrites the destination
-//         to them, kind 2 the source), and for kind 2 the next hop toward the client (both MACs,
-//         ifindex) that the connection's first packet came by. A NAT connection has two keys.
+//         (0 DR; 1 NAT, the client's direction; 2 NAT, the real server's reply; 3 TUN), the NAT
+//         port and address (network order; 16 bytes of room so IPv6 fits: kind 1 rewrites the
+//         destination to them, kind 2 the source; kind 3: the real server, the outer destination),
+//         and 16 more bytes: for kind 2 the next hop toward the client (both MACs, ifindex) that
+//         the connection's first packet came by, for kind 3 the outer source (the director's
+//         address toward the real server). A NAT connection has two keys.
 //         Not preallocated (BPF_F_NO_PREALLOC): the kernel allocates an element per key
 //         (about 130 bytes with its overhead) and frees it on delete. A full map refuses new
 //         flows (E2BIG), which then stay in user space.
@@ -30,6 +32,12 @@
 //   kind 1: destination address and port := the real server's, MACs and ifindex from its record;
 //   kind 2: source address and port := the virtual service's, MACs and ifindex from the value;
 //   L4 checksum (pseudo-header and port), IP checksum, TTL - 1; bpf_redirect to the egress.
+//   kind 3 (TUN): TTL - 1, then bpf_skb_adjust_room(+20, MAC, ENCAP_L3_IPV4) and an outer IPv4
+//   header (the inner one's TOS, DF, TTL and ID; protocol 4; the value's addresses; its checksum
+//   by bpf_csum_diff), MACs and ifindex from the real server's record; bpf_redirect. The inner
+//   packet is otherwise untouched: a partial checksum stays partial (its csum_start moves with
+//   it), for the receiver's kernel to trust, or uvs-tun-decap to complete. The XDP program
+//   marked only frames that fit the egress with the outer header, and no GSO frame.
 // A frame without the mark is left alone (TCX_NEXT) after two loads.
 //
 // The calls below run once per flow (put, delete) or once per expiry of an offloaded flow (idle),

@@ -111,19 +111,21 @@ void FlowKey(Asm& a, int16_t kKey, Bail bail) {
 //     (next hop unknown, the real server unavailable or removed, not DR).
 // `steer` false (--io ring): nothing is redirected to AF_XDP; every other frame passes.
 //
-// `nat` (the NAT program is on this device's tc ingress, fast-path.cc): a NAT flow's frame (value
-// kind 1, the client's direction, or 2, the real server's reply) is counted and stamped here like
-// a DR one, then marked for that program: its destination MAC becomes kFastNatMark and it passes.
+// `nat` (the NAT/TUN program is on this device's tc ingress, fast-path.cc): a NAT flow's frame
+// (value kind 1, the client's direction, or 2, the real server's reply) or a TUN flow's (kind 3,
+// when it fits the real server's egress with the 20-byte outer header: bpf_check_mtu; a frame that
+// does not, or a super-frame, demotes the flow) is counted and stamped here like a DR one, then
+// marked for that program: its destination MAC becomes kFastNatMark and it passes.
 // The mark makes the frame PACKET_OTHERHOST (generic XDP runs eth_type_trans again when the
 // destination MAC changes), so the rings' filters, which take PACKET_HOST only, skip it, and the
 // tc program rewrites addresses, ports and checksums with the kernel's helpers, which know whether
 // the L4 checksum is partial (a local sender on veth) or whole: XDP cannot tell. Without `nat` a
-// NAT flow's frames go on to the steering (user space), as they did before.
+// NAT or TUN flow's frames go on to the steering (user space), as they did before.
 //
 // fast value (64 bytes, fast-path.cc): 0 destSlot u32 | 4 flags u32 (1 = demoted) |
 //   8 lastSeen ns u64 | 16 packets u64 | 24 base u32 (user space's) | 28 kind u16 (0 DR,
-//   1 NAT client side, 2 NAT reply) | 30 NAT port | 32 NAT address[16] | 48 reply dmac[6] |
-//   54 reply smac[6] | 60 reply ifindex u32
+//   1 NAT client side, 2 NAT reply, 3 TUN) | 30 NAT port | 32 NAT address[16] (TUN: the real
+//   server) | 48 reply dmac[6] | 54 reply smac[6] | 60 reply ifindex u32 (TUN: 48 outer source[16])
 // hops value (48 bytes): 0 dmac[6] | 6 smac[6] | 12 ifindex u32 | 16 packets u64 | 24 bytes u64 |
 //   32 reply packets u64 | 40 reply bytes u64
 void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel, bool nat) {

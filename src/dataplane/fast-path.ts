@@ -1,5 +1,5 @@
-// The in-kernel fast path for established DR and NAT flows (uvsd --fast-path, on by default with
-// --io ring and --io xdp).
+// The in-kernel fast path for established DR, NAT and TUN flows (uvsd --fast-path, on by default
+// with --io ring and --io xdp).
 //
 // Why: on this kind of machine the copy of every packet to user space and back bounds what any
 // user-space path forwards: 0.4-0.55x kernel forwarding in 64-byte packets per second, at 2-3x its
@@ -8,28 +8,34 @@
 // XDP program does that too (native/src/xdp.cc FastPathBlock), so user space decides and the
 // kernel carries out. NAT also rewrites an address, a port and two checksums in each direction:
 // the XDP program finds and marks the frame, and a tc ingress program does the rewrite with the
-// kernel's checksum helpers (native/src/fast-path.cc explains why it takes two programs).
+// kernel's checksum helpers (native/src/fast-path.cc explains why it takes two programs). TUN puts
+// an outer IPv4 header in front: marked by the XDP program after an MTU check, added by the same
+// tc program, which leaves the inner packet's checksum state as it was.
 //
 // Division of work:
 //   - User space schedules every new flow, follows every state change and owns the connection
-//     entry, as before. A DR or NAT flow is offered to the fast path (FastFlows.seen) once it has
-//     carried FAST_MIN_PACKETS packets from the client, is not a DR super-frame flow, and for TCP
+//     entry, as before. A DR, NAT or TUN flow is offered to the fast path (FastFlows.seen) once it
+//     has carried FAST_MIN_PACKETS packets from the client, is not a DR or TUN super-frame flow
+//     (nor a TUN flow that sent a packet too big for the tunnel), and for TCP
 //     is ESTABLISHED with client data seen: a spoofed SYN, or a spoofed SYN-then-ACK pair, never
 //     gets there (they are the flood defence's cheap entries, src/conn/defense.ts). The entry gets
 //     Traffic.OFFLOADED and the flow's key goes into the kernel's `fast` map with its DestTable
 //     slot. A NAT connection puts two keys: the client's direction (rewritten to the real server)
 //     and the reply's (rewritten back to the virtual service, sent out by the next hop toward the
 //     client that the entry keeps, exactly as user space sends replies: client-hops.ts), and only
-//     while that hop's interface has the largest captured MTU.
+//     while that hop's interface has the largest captured MTU. A TUN flow's key carries the real
+//     server's address and the director's address toward it (the outer header's).
 //   - The kernel forwards the flow's packets with the record of that slot in `hops` (both MACs,
 //     egress ifindex), which the control plane mirrors from the next-hop table (FastPath.syncSlot):
 //     a record is usable only while its real server is AVAILABLE, DR or NAT, on-link with a known
 //     MAC, on an egress whose MTU is no smaller than any captured interface's, and its service
-//     active (this director holds the VIP, when VRRP manages it). A change of next hop or a
+//     active (this director holds the VIP, when VRRP manages it). A TUN server's record needs a
+//     known next hop only (a router's MAC is as good; the program checks each frame's size). A change of next hop or a
 //     removed real server changes the record at once, for every flow of that slot.
-//   - A TCP SYN, FIN or RST in either direction, or a DR super-frame, goes to user space (the
-//     program demotes the flow), which applies the state change, deletes the keys and marks the
-//     entry NO_FAST. Anything else the program declines (TTL <= 1, a record not usable, an IPv4
+//   - A TCP SYN, FIN or RST in either direction, a DR or TUN super-frame, or a TUN frame that
+//     would not fit the egress with the outer header, goes to user space (the program demotes the
+//     flow), which applies the state change (or fragments, or answers "fragmentation needed"),
+//     deletes the keys and marks the entry NO_FAST. Anything else the program declines (TTL <= 1, a record not usable, an IPv4
 //     header with options for NAT) goes to user space for that packet only. NAT's super-frames
 //     stay in the kernel: the tc program rewrites a GSO frame whole.
 //   - Expiry: the owner's sweep, meeting an OFFLOADED entry that looks due, asks the kernel how
@@ -46,15 +52,15 @@
 //     count and its time left to the kernel's last packet, so the sync master still resends a
 //     busy offloaded flow every sync_period packets and the backup's copy does not expire under it.
 //
-// With --io ring the programs are attached only while a DR or NAT real server is configured
+// With --io ring the programs are attached only while a DR, NAT or TUN real server is configured
 // (DataPlane.syncFastPrograms): a generic-mode program runs for every frame the interface
 // receives, and the kernel copies a frame that lacks XDP's headroom or is not linear (a GSO
 // super-frame) first; without such a server that work buys nothing.
 //
-// What stays in user space: TUN (adding a header in XDP is future work), fragments, ICMP, flows of
-// DR super-frames (bulk TCP through generic XDP on veth arrives as GSO aggregates, which a
-// redirect from XDP cannot carry), NAT where the tc program cannot be attached (tcx needs Linux
-// 6.6; uvsd warns), and every flow while the fast path is off. Frames the fast path forwards skip
+// What stays in user space: fragments, ICMP, flows of DR and TUN super-frames (bulk TCP through
+// generic XDP on veth arrives as GSO aggregates, which a redirect from XDP cannot carry, nor an
+// outer header without IPIP segmentation on the way), NAT and TUN where the tc program cannot be
+// attached (tcx needs Linux 6.6; uvsd warns), and every flow while the fast path is off. Frames the fast path forwards skip
 // the director's egress qdisc (DR: generic XDP's redirect, like AF_XDP's; NAT: tc's redirect from
 // ingress goes straight to the device), and tcpdump on the director shows a NAT frame once, on
 // its way in, with the mark as its destination MAC.

@@ -111,7 +111,7 @@ test('fast path: an established UDP flow is forwarded in the kernel, counted, ke
   uvsadm('--set', '0', '0', '300');
 });
 
-test('fast path: a removed real server\'s offloaded flow is dropped at once; a download\'s FIN comes back to user space; the programs go with the last DR or NAT server', { skip: why ?? false }, async () => {
+test('fast path: a removed real server\'s offloaded flow is dropped at once; a download\'s FIN comes back to user space; the programs go with the last DR, NAT or TUN server', { skip: why ?? false }, async () => {
   await daemon.start(['--workers', '1']);
   // Two DR services, so the programs stay while one server is removed.
   uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
