@@ -375,6 +375,53 @@ test('batched lookups give the same answers as single ones', () => {
   assert.equal(totalReplies, 66, 'the 66 NAT entries of the 100');
 });
 
+test('batched lookups: one-packet entries, DEAD ones and templates are not hits; a new entry of a DEAD one\'s key is; odd capacity', () => {
+  // Every kind of entry a predicted slot may hold, against single lookups (the batch takes a
+  // key found live in its predicted pair without its bucket).
+  for (const capacity of [33, 64]) {
+    const { table, nat } = setup(capacity);
+    const c = ip('192.0.2.1');
+    const vip = ip('10.0.0.100');
+    const ref = new ConnRef();
+    const batch = new ConnLookupBatch(16);
+    const ask = (keys: Array<[number, number]>): number[] => {
+      keys.forEach(([caddr, cport], j) => {
+        batch.proto[j] = TCP;
+        batch.caddr[j] = caddr | 0;
+        batch.cport[j] = cport;
+        batch.vaddr[j] = vip | 0;
+        batch.vport[j] = 80;
+      });
+      const hits = table.lookupInBatch(batch, keys.length);
+      const out = keys.map((_k, j) => batch.index[j]!);
+      assert.equal(hits, out.filter((x) => x >= 0).length);
+      keys.forEach(([caddr, cport], j) => {
+        const single = table.lookupIn(TCP, caddr, cport, vip, 80, ref);
+        assert.equal(out[j]! >= 0, single, `capacity ${capacity}, key ${j}: batch and single agree`);
+        if (single) assert.equal(out[j], ref.index);
+      });
+      return out;
+    };
+    const onePacket = table.insert(TCP, c, 1001, vip, 80, table.dests.addr(nat), 8080, nat, ForwardMethod.MASQ, Meta.ONE_PACKET, StateFlag.INACTIVE, 60_000, NOW, -1);
+    const template = table.insert(TCP, c, 0, vip, 80, table.dests.addr(nat), 8080, nat, ForwardMethod.MASQ, Meta.TEMPLATE, 0, 60_000, NOW, -1);
+    const dead = put(table, nat, ForwardMethod.MASQ, c, 1003);
+    const plain = put(table, nat, ForwardMethod.MASQ, c, 1004);
+    assert.ok(onePacket >= 0 && template >= 0 && dead >= 0 && plain >= 0);
+    assert.ok(table.expireNow(dead, table.seqOf(dead), NOW));
+    assert.deepEqual(ask([[c, 1001], [c, 0], [c, 1003], [c, 1004], [c, 1005]]), [-1, -1, -1, plain, -1]);
+    // The DEAD entry's key again: a new entry (elsewhere: the predicted pair may be taken) is the hit.
+    const again = put(table, nat, ForwardMethod.MASQ, c, 1003);
+    assert.ok(again >= 0 && again !== dead);
+    assert.deepEqual(ask([[c, 1003]]), [again]);
+    // A table filled to the brim: every key, wherever it was placed, is found by both.
+    const keys: Array<[number, number]> = [];
+    for (let i = 0; table.count < capacity; i++) {
+      if (put(table, nat, ForwardMethod.MASQ, c + 1 + i, 2000 + i) >= 0) keys.push([c + 1 + i, 2000 + i]);
+    }
+    for (let i = 0; i < keys.length; i += 16) assert.ok(ask(keys.slice(i, i + 16)).every((x) => x >= 0));
+  }
+});
+
 test("a live worker adopts a dead worker's entries and then expires them", () => {
   const { table, nat, dests } = setup(64);
   const dead = new ConnTable(64, dests, { workerId: 5, buffer: table.buffer });
