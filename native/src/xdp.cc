@@ -157,16 +157,14 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Bind(notTcp);
   a.Ld(BPF_W, R3, R0, 4);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, steerLabel);  // demoted already
-  const int sizeOk = a.NewLabel(), sizeCheck = a.NewLabel();
+  const int sizeOk = a.NewLabel();
   if (nat) {
-    // NAT's super-frames stay: the tc program rewrites a GSO frame as any other, and the kernel
-    // segments it on the way out. DR's redirect from here cannot carry one, nor TUN's outer
-    // header (it would need IPIP segmentation on every path to the real server).
+    // NAT's and TUN's super-frames stay: the tc program rewrites a GSO frame as any other (TUN:
+    // the outer header makes it an IPIP GSO frame, its segment size 20 bytes smaller), and the
+    // kernel segments it where a device cannot. DR's redirect from here cannot carry one.
     a.Ld(BPF_H, R3, R0, 28);
-    a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R3, 0, uvs_fast::kFastTun, sizeCheck);
     a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, sizeOk);
   }
-  a.Bind(sizeCheck);
   a.Mov(R3, R7);
   a.AddK(R3, static_cast<int32_t>(maxFrame) + 1);
   a.JumpTo(BPF_JMP | BPF_JLE | BPF_X, R3, R8, 0, demote);     // longer than maxFrame
@@ -222,9 +220,16 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.St(BPF_W, R10, kKind, R3);                               // kind (r8, data_end, stays for the steering)
   const int natRecord = a.NewLabel();
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, uvs_fast::kFastTun, natRecord);
-  //     TUN: the frame must fit the real server's egress with the outer header (bpf_check_mtu,
-  //     20 bytes more). One that does not demotes the flow: user space fragments it or answers
-  //     "fragmentation needed", and the flow stays on one path from then on.
+  //     TUN. A super-frame (longer than the interface's frame): TCP only (the kernel refuses to
+  //     shrink a UDP GSO frame's segments for the outer header), and short enough that the outer
+  //     length fits 16 bits; else the flow is demoted. Its segments shrink by 20 bytes (tc's
+  //     bpf_skb_adjust_room), so they fit any egress the record allows (MTU no smaller than any
+  //     captured one). Any other frame must fit the real server's egress with the outer header
+  //     (bpf_check_mtu, 20 bytes more). One that does not goes to user space: with DF, which
+  //     answers "fragmentation needed" and drops it, so the flow stays offloaded (its sender
+  //     sends smaller segments from then on); without DF, which fragments it, so the flow is
+  //     demoted and stays on one path.
+  const int tunDemote = a.NewLabel(), tunFits = a.NewLabel();
   a.Ld(BPF_W, R3, R9, 0);
   a.LookupU32(hops, R3, kSlot);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, steerLabel);
@@ -232,6 +237,14 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, 0, steerLabel);
   a.Ld(BPF_H, R3, R7, 16);                                   // the IP length, as the MTU counts
   a.Emit(BPF_ALU | BPF_END | BPF_TO_BE, R3, 0, 0, 16);
+  a.Mov(R4, R7);
+  a.AddK(R4, static_cast<int32_t>(maxFrame) + 1);
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R4, R8, 0, tunFits);    // not a super-frame: the MTU check
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_K, R3, 0, 0xffff - 20, tunDemote);
+  a.Ld(BPF_B, R4, R7, 23);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R4, 0, IPPROTO_TCP, natRecord);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, tunDemote);
+  a.Bind(tunFits);
   a.St(BPF_W, R10, kMtu, R3);
   a.Mov(R1, R6);
   a.Mov(R3, R10);
@@ -240,6 +253,9 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.MovK(R5, 0);
   a.Call(BPF_FUNC_check_mtu);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, natRecord);
+  a.Ld(BPF_H, R3, R7, 20);                                   // DF: user space answers, no demotion
+  a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R3, 0, htons(0x4000), steerLabel);
+  a.Bind(tunDemote);
   a.MovK(R3, 1);
   a.St(BPF_W, R9, 4, R3);
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);

@@ -136,9 +136,9 @@ export class FastFlows implements ConnOffloadHook {
     destSlot: number, tcpFlags: number, superFrame: boolean, kind: FastKind = FastKind.DR, tunRip = 0, tunSource = 0): void {
     const nat = kind === FastKind.NAT;
     const t = conns.field(index, EntryCell.TRAFFIC);
-    // NAT's super-frames go through the kernel like any other frame (the tc program rewrites
-    // them whole); DR's cannot.
-    if (nat) superFrame = false;
+    // NAT's and TUN's super-frames go through the kernel like any other frame (the tc program
+    // rewrites or encapsulates them whole); DR's cannot.
+    if (kind !== FastKind.DR) superFrame = false;
     if ((t & Traffic.OFFLOADED) !== 0) {
       // In the fast path, yet here: the packet the program declined. A state change or a
       // super-frame takes the flow back for good; anything else (TTL, a record not usable, frames
@@ -188,7 +188,7 @@ export class FastFlows implements ConnOffloadHook {
 
   /**
    * A frame of entry `index` that the fast path cannot carry and user space did not forward whole
-   * (TUN: too big for the tunnel, refused or sent in fragments): the flow stays in user space
+   * (TUN: too big for the tunnel without DF, sent in fragments): the flow stays in user space
    * from now on, taken back if it was offloaded (the program has demoted it already).
    */
   keepHere(conns: ConnTable, index: number): void {
@@ -339,11 +339,12 @@ export class FastPath {
     if ((flags & (DestFlag.IN_USE | DestFlag.AVAILABLE)) === (DestFlag.IN_USE | DestFlag.AVAILABLE) &&
         fastMethod(fwd) && egress.serviceActive(dests.get(slot, DestField.SERVICE))) {
       const hop = nextHops.flags(slot);
-      // DR and NAT: on-link, and any frame the program takes fits the egress. TUN is routed (a
-      // gateway's MACs are as good), and the program checks each frame against the egress MTU
-      // with the outer header (bpf_check_mtu).
+      // On an egress whose MTU is no smaller than any captured interface's, so that any frame
+      // (or GSO segment) the program takes fits it; DR and NAT also on-link. TUN is routed (a
+      // gateway's MACs are as good); the program checks each frame against the egress MTU with
+      // the outer header (bpf_check_mtu), and a super-frame's segments shrink by that header.
       const tun = fwd === ForwardMethod.TUNNEL;
-      if ((hop & NextHopFlag.VALID) !== 0 && (tun || ((hop & NextHopFlag.VIA_GATEWAY) === 0 && nextHops.mtu(slot) >= egress.maxMtu()))) {
+      if ((hop & NextHopFlag.VALID) !== 0 && (tun || (hop & NextHopFlag.VIA_GATEWAY) === 0) && nextHops.mtu(slot) >= egress.maxMtu()) {
         ifindex = egress.ifindex(nextHops.egress(slot));
       }
     }

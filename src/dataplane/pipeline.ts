@@ -438,9 +438,10 @@ export class Pipeline {
     } else if (method === ForwardMethod.TUNNEL) {
       this.readOffload(view, l2);
       out = this.tun.forward(buf, view, l2, l3, ip.totalLength, this.offload, this.nextHops, dest, ref.daddr);
-      // Too big for the tunnel (refused, or sent in outer fragments): a flow the fast path cannot
-      // carry whole stays here (its program demoted it already if it was offloaded).
-      if (this.fast !== null && (out === DropReason.TOO_BIG || (out === 0 && this.tun.frames > 1 && this.offload.gsoType === VNET_GSO_NONE))) {
+      // Too big for the tunnel without DF (sent in outer fragments): a flow the fast path cannot
+      // carry whole stays here (its program demoted it already if it was offloaded). With DF the
+      // packet is refused with "fragmentation needed" and the flow may stay in the kernel.
+      if (this.fast !== null && out === 0 && this.tun.frames > 1 && this.offload.gsoType === VNET_GSO_NONE) {
         this.fast.keepHere(this.conns, ref.index);
       }
       if (out === DropReason.TOO_BIG && this.tun.icmpMtu > 0) {

@@ -237,7 +237,10 @@ test('hops records: MACs and ifindex for an AVAILABLE on-link DR or NAT server w
   assert.deepEqual([...new Uint8Array(kernel.hops, dr * FAST_HOP_BYTES, 12)], [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0xaa]);
   assert.equal(fp.ifindexOf(nat), 17, 'NAT: the tc program forwards the client\'s side with it');
   assert.equal(fp.ifindexOf(tun), 17, 'TUN: the tc program encapsulates');
-  assert.equal(fp.ifindexOf(tunRouted), 17, 'TUN behind a router with a smaller MTU: the program checks each frame (bpf_check_mtu)');
+  assert.equal(fp.ifindexOf(tunRouted), 0, 'TUN behind a router, on an egress with a smaller MTU than a capture MTU: a super-frame\'s segments might not fit');
+  hops.set(tunRouted, { ...info, viaGateway: true });
+  fp.syncSlot(tunRouted, dests, hops, egress);
+  assert.equal(fp.ifindexOf(tunRouted), 17, 'TUN behind a router: a gateway\'s MACs are as good');
   assert.equal(fp.ifindexOf(gw), 0, 'behind a router');
   assert.equal(fp.ifindexOf(small), 0, 'egress MTU below a capture MTU');
   // Deleted (AVAILABLE cleared): declined at once.
@@ -369,7 +372,7 @@ test('NAT: not offered when the client\'s interface may not send replies in the 
   assert.deepEqual(s.kernel.calls, [], 'interface 0: a smaller MTU, no kernel egress');
 });
 
-test('TUN: offered with the real server and the outer source; a frame too big for the tunnel keeps or takes its flow back', () => {
+test('TUN: offered with the real server and the outer source, super-frames or not; a packet sent in outer fragments keeps or takes its flow back', () => {
   const dests = new DestTable(8);
   const a = addDest(dests, '10.0.1.1', 80, ForwardMethod.TUNNEL);
   const rr = new TestRoundRobin(dests, [a]);
@@ -382,22 +385,22 @@ test('TUN: offered with the real server and the outer source; a frame too big fo
   table.offloadHook = fast;
   const out = new ConnRef();
   const src = ip('10.0.1.254');
-  /** `count` packets of flow `sport`; `tooBig(i)`: packet i did not fit the tunnel (the pipeline
-   *  then calls keepHere instead of seen). */
+  /** `count` packets of flow `sport`; `tooBig(i)`: packet i left in outer fragments (the pipeline
+   *  then calls keepHere instead of seen); every third one is a super-frame. */
   const flow = (sport: number, count: number, tooBig: (i: number) => boolean): { key: string; index: number } => {
     const k: PacketKey = { protocol: UDP, saddr: ip('192.168.0.7'), sport, daddr: VIP, dport: 53 };
     for (let i = 0; i < count; i++) {
       assert.equal(sched.inPacket(svc, k, 0, T0, out), ConnVerdict.FORWARD);
       if (tooBig(i)) fast.keepHere(table, out.index);
-      else fast.seen(table, out.index, UDP, k.saddr, k.sport, k.daddr, k.dport, out.destSlot, 0, false, FastKind.TUN, out.daddr, src);
+      else fast.seen(table, out.index, UDP, k.saddr, k.sport, k.daddr, k.dport, out.destSlot, 0, i % 3 === 0, FastKind.TUN, out.daddr, src);
     }
     return { key: `${UDP}/${ip('192.168.0.7') >>> 0}:${sport}>${VIP >>> 0}:53`, index: out.index };
   };
   const offered = flow(4000, FAST_MIN_PACKETS + 2, () => false);
   assert.deepEqual(kernel.calls, [`putTun ${offered.key} -> ${a} outer ${src >>> 0}>${ip('10.0.1.1') >>> 0}`]);
   flow(4001, FAST_MIN_PACKETS + 2, (i) => i === 1);
-  assert.equal(kernel.calls.length, 1, 'a flow that sent a packet too big for the tunnel is never offered');
-  // An offloaded flow's too-big packet (the program demoted the flow): taken back for good.
+  assert.equal(kernel.calls.length, 1, 'a flow that sent a packet in outer fragments is never offered');
+  // An offloaded flow's packet sent in fragments (the program demoted the flow): taken back for good.
   const third = flow(4002, FAST_MIN_PACKETS, () => false);
   assert.equal(kernel.calls.length, 2);
   flow(4002, 3, (i) => i === 0);

@@ -2,14 +2,14 @@
 // program adds the outer IPv4 header) in TUN labs, through real sockets: an established flow's
 // requests leave user space and still reach the real server one router away, counted; the real
 // servers' kernels accept the inner checksums whether the client left them partial (veth's
-// default, kept partial through the tunnel) or whole; a datagram too big for the tunnel takes its
-// flow back to user space, which answers "fragmentation needed"; an upload's super-frames keep
-// their flow in user space. With real servers that decapsulate in user space (a raw socket, where
+// default, kept partial through the tunnel) or whole; a datagram too big for the tunnel goes to
+// user space, which answers "fragmentation needed" (DF: the flow stays offloaded) or fragments it
+// (no DF: the flow is taken back); an upload's super-frames are encapsulated in the kernel. With real servers that decapsulate in user space (a raw socket, where
 // nobody completes a partial checksum), uvs-tun-decap completes them. Needs root (CI runs it as
 // root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cannotRunNetns, dataplaneWorkerRow, fastPathLine, keepAlive, labSuffix, nstatIn, txChecksumOff, udpExchange } from './helpers';
+import { cannotRunNetns, dataplaneWorkerRow, fastPathLine, inNs, keepAlive, labSuffix, nstatIn, txChecksumOff, udpExchange } from './helpers';
 import { ModeLab, VIP } from './mode-lab';
 
 const why = cannotRunNetns();
@@ -23,6 +23,29 @@ const rxFrames = (lab: ModeLab): number => dataplaneWorkerRow(lab.uvsadm('--data
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Checksum errors real server 1 counted (UDP and TCP). */
 const csumErrors = (lab: ModeLab): number => nstatIn(`${lab.P}rs1`, 'UdpInCsumErrors') + nstatIn(`${lab.P}rs1`, 'TcpInCsumErrors');
+
+/** From source port `sport` of the client, one datagram of each size to VIP:53 without DF
+ *  (IP_PMTUDISC_DONT, which Node's dgram cannot set), each waiting for its answer: the answers. */
+function noDfExchange(lab: ModeLab, sport: number, sizes: number[]): string[] {
+  const script = [
+    'import socket, sys',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    's.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT',
+    `s.bind(('0.0.0.0', ${sport}))`,
+    's.settimeout(1)',
+    'out = []',
+    `for n in ${JSON.stringify(sizes)}:`,
+    `    s.sendto(b'w' * n, ('${VIP}', 53))`,
+    '    try:',
+    '        out.append(s.recv(2000).decode().strip())',
+    '    except socket.timeout:',
+    "        out.append('timeout')",
+    "print(','.join(out))",
+  ].join('\n');
+  const r = inNs(lab.CL, 'python3', ['-c', script], 30_000);
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split(',');
+}
 
 async function services(lab: ModeLab): Promise<void> {
   await lab.startUvsd(1);
@@ -49,7 +72,7 @@ after(async () => {
   userLab.down();
 });
 
-test('fast path, TUN: requests encapsulated in the kernel, counted, inner checksums accepted partial and whole; too big or super-frames go back to user space', { skip: why ?? false }, async () => {
+test('fast path, TUN: requests encapsulated in the kernel, super-frames too, counted, inner checksums accepted partial and whole; too big goes to user space', { skip: why ?? false }, async () => {
   const lab = kernelLab;
   await services(lab);
   const rx0 = rxFrames(lab);
@@ -70,22 +93,33 @@ test('fast path, TUN: requests encapsulated in the kernel, counted, inner checks
   assert.equal(f2.offloaded, 2);
   assert.ok(f2.packets - f1.packets >= 20, `the kernel forwarded the requests (${f2.packets - f1.packets})`);
 
-  // An offloaded flow, then one datagram that fits the link but not the tunnel (1500 bytes with
-  // DF; 1520 with the outer header): the program demotes the flow, user space answers
-  // "fragmentation needed" and the flow stays in user space.
+  // An offloaded flow, then one datagram that fits the link but not the tunnel (1500 bytes; 1520
+  // with the outer header). With DF: user space answers "fragmentation needed" and drops it, and
+  // the flow stays in the kernel. Without DF: user space sends it in outer fragments (answered),
+  // and takes the flow back, so that it stays on one path.
   assert.deepEqual(udpExchange(lab.CL, VIP, 53, 40003, 10), Array(10).fill('rs1'));
   const f4 = fast(lab);
   assert.deepEqual(udpExchange(lab.CL, VIP, 53, 40003, 1, 0, false, 1472), ['timeout']);
   const f5 = fast(lab);
-  assert.equal(f5.takenBack - f4.takenBack, 1, 'taken back by the too-big datagram');
+  assert.equal(f5.takenBack, f4.takenBack, 'DF: not taken back');
+  assert.equal(f5.inKernel, f4.inKernel);
   assert.match(lab.uvsadm('--dataplane'), /TOO_BIG/);
+  assert.deepEqual(noDfExchange(lab, 40004, [100, 100, 100, 100, 100, 100, 100, 100, 100, 100]), Array(10).fill('rs1'));
+  const f6 = fast(lab);
+  assert.equal(f6.offloaded - f5.offloaded, 1);
+  assert.deepEqual(noDfExchange(lab, 40004, [1472]), ['rs1'], 'sent in outer fragments and answered');
+  const f7 = fast(lab);
+  assert.equal(f7.takenBack - f6.takenBack, 1, 'no DF: taken back by the datagram that left in fragments');
 
-  // A 3 MB upload: TSO super-frames (the client's checksum offload is still on), which would need
-  // IPIP segmentation, keep its flow in user space.
+  // A 3 MB upload: the client's TSO super-frames (its checksum offload is still on) go through
+  // the kernel whole, each an IPIP GSO frame whose segments are 20 bytes shorter; the real
+  // server's kernel decapsulates them.
+  const rxU = rxFrames(lab);
   lab.upload3MB();
   const fu = fast(lab);
-  assert.ok(fu.packets - f5.packets < 20, `the kernel carried at most the frames before the first super-frame (${fu.packets - f5.packets})`);
-  assert.equal(fu.inKernel, f5.inKernel, 'the upload is not in the kernel\'s map');
+  assert.equal(fu.offloaded - f7.offloaded, 1, 'the upload was offloaded');
+  assert.ok(fu.packets - f7.packets >= 20, `the kernel carried its frames (${fu.packets - f7.packets})`);
+  assert.ok(rxFrames(lab) - rxU < 60, `user space saw only its start and end (${rxFrames(lab) - rxU} frames)`);
 
   // Whole checksums from the client (and no more TSO: it needs checksum offload).
   txChecksumOff(lab.CL);
@@ -100,7 +134,7 @@ test('fast path, TUN: requests encapsulated in the kernel, counted, inner checks
   assert.ok(decapsulated >= f3.packets, `the real server's kernel decapsulated them (${JSON.stringify(decap)})`);
 });
 
-test('fast path, TUN: real servers decapsulating in user space get whole inner checksums (uvs-tun-decap completes partial ones)', { skip: why ?? false }, async () => {
+test('fast path, TUN: real servers decapsulating in user space get whole inner checksums (uvs-tun-decap completes partial ones), super-frames too', { skip: why ?? false }, async () => {
   const lab = userLab;
   await services(lab);
   const errors0 = csumErrors(lab);
@@ -110,6 +144,11 @@ test('fast path, TUN: real servers decapsulating in user space get whole inner c
   assert.equal(f.offloaded, 2);
   assert.ok(f.packets >= 32 + 20, `the kernel forwarded them (${f.packets})`);
   assert.equal(csumErrors(lab), errors0, 'no checksum errors at the real server');
+  // An upload's IPIP super-frames reach the agent's raw socket whole (up to 64 KiB each).
+  lab.upload3MB();
+  const fu = fast(lab);
+  assert.equal(fu.offloaded - f.offloaded, 1, 'the upload was offloaded');
+  assert.ok(fu.packets - f.packets >= 20, `the kernel carried its frames (${fu.packets - f.packets})`);
   await sleep(1500);
   const decap = lab.decapStats()[0] as { checksumsCompleted: number };
   assert.ok(decap.checksumsCompleted >= f.packets - 5, `uvs-tun-decap completed the partial ones: ${JSON.stringify(decap)}`);
