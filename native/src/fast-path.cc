@@ -37,7 +37,9 @@
 //   by bpf_csum_diff), MACs and ifindex from the real server's record; bpf_redirect. The inner
 //   packet is otherwise untouched: a partial checksum stays partial (its csum_start moves with
 //   it), for the receiver's kernel to trust, or uvs-tun-decap to complete. The XDP program
-//   marked only frames that fit the egress with the outer header, and no GSO frame.
+//   marked only frames that fit the egress with the outer header, and TCP GSO frames: for those
+//   the helper also shrinks gso_size by 20 and adds SKB_GSO_IPXIP4, so their segments fit as
+//   they did, and a device that cannot carry IPIP GSO gets them segmented by the kernel.
 // A frame without the mark is left alone (TCX_NEXT) after two loads.
 //
 // The calls below run once per flow (put, delete) or once per expiry of an offloaded flow (idle),

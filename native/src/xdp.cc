@@ -112,9 +112,9 @@ void FlowKey(Asm& a, int16_t kKey, Bail bail) {
 // `steer` false (--io ring): nothing is redirected to AF_XDP; every other frame passes.
 //
 // `nat` (the NAT/TUN program is on this device's tc ingress, fast-path.cc): a NAT flow's frame
-// (value kind 1, the client's direction, or 2, the real server's reply) or a TUN flow's (kind 3,
-// when it fits the real server's egress with the 20-byte outer header: bpf_check_mtu; a frame that
-// does not, or a super-frame, demotes the flow) is counted and stamped here like a DR one, then
+// (value kind 1, the client's direction, or 2, the real server's reply) or a TUN flow's (kind 3:
+// a TCP super-frame, or a frame that fits the real server's egress with the 20-byte outer header,
+// bpf_check_mtu; see the TUN branch for the rest) is counted and stamped here like a DR one, then
 // marked for that program: its destination MAC becomes kFastNatMark and it passes.
 // The mark makes the frame PACKET_OTHERHOST (generic XDP runs eth_type_trans again when the
 // destination MAC changes), so the rings' filters, which take PACKET_HOST only, skip it, and the

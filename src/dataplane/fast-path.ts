@@ -15,8 +15,8 @@
 // Division of work:
 //   - User space schedules every new flow, follows every state change and owns the connection
 //     entry, as before. A DR, NAT or TUN flow is offered to the fast path (FastFlows.seen) once it
-//     has carried FAST_MIN_PACKETS packets from the client, is not a DR or TUN super-frame flow
-//     (nor a TUN flow that sent a packet too big for the tunnel), and for TCP
+//     has carried FAST_MIN_PACKETS packets from the client, is not a DR super-frame flow (nor a
+//     TUN flow that sent a packet in outer fragments), and for TCP
 //     is ESTABLISHED with client data seen: a spoofed SYN, or a spoofed SYN-then-ACK pair, never
 //     gets there (they are the flood defence's cheap entries, src/conn/defense.ts). The entry gets
 //     Traffic.OFFLOADED and the flow's key goes into the kernel's `fast` map with its DestTable
@@ -29,15 +29,18 @@
 //     egress ifindex), which the control plane mirrors from the next-hop table (FastPath.syncSlot):
 //     a record is usable only while its real server is AVAILABLE, DR or NAT, on-link with a known
 //     MAC, on an egress whose MTU is no smaller than any captured interface's, and its service
-//     active (this director holds the VIP, when VRRP manages it). A TUN server's record needs a
-//     known next hop only (a router's MAC is as good; the program checks each frame's size). A change of next hop or a
+//     active (this director holds the VIP, when VRRP manages it). A TUN server may be behind a
+//     router (its MACs are as good); the program checks each frame against the egress MTU with
+//     the outer header, and a super-frame's segments shrink by it. A change of next hop or a
 //     removed real server changes the record at once, for every flow of that slot.
-//   - A TCP SYN, FIN or RST in either direction, a DR or TUN super-frame, or a TUN frame that
-//     would not fit the egress with the outer header, goes to user space (the program demotes the
-//     flow), which applies the state change (or fragments, or answers "fragmentation needed"),
-//     deletes the keys and marks the entry NO_FAST. Anything else the program declines (TTL <= 1, a record not usable, an IPv4
-//     header with options for NAT) goes to user space for that packet only. NAT's super-frames
-//     stay in the kernel: the tc program rewrites a GSO frame whole.
+//   - A TCP SYN, FIN or RST in either direction, a DR super-frame, or a TUN frame without DF
+//     that would not fit the egress with the outer header, goes to user space (the program demotes
+//     the flow), which applies the state change (or sends the frame in outer fragments), deletes
+//     the keys and marks the entry NO_FAST. Anything else the program declines (TTL <= 1, a record
+//     not usable, an IPv4 header with options for NAT and TUN, a TUN frame with DF too big for the
+//     tunnel, which user space answers with "fragmentation needed") goes to user space for that
+//     packet only. NAT's and TUN's super-frames stay in the kernel: the tc program rewrites a GSO
+//     frame whole, or makes it an IPIP GSO frame.
 //   - Expiry: the owner's sweep, meeting an OFFLOADED entry that looks due, asks the kernel how
 //     long ago it forwarded the flow's last packet (ConnOffloadHook.idleMs; for NAT the later of
 //     both directions) and re-arms the entry for the rest of its timeout instead. One syscall per
@@ -57,9 +60,8 @@
 // receives, and the kernel copies a frame that lacks XDP's headroom or is not linear (a GSO
 // super-frame) first; without such a server that work buys nothing.
 //
-// What stays in user space: fragments, ICMP, flows of DR and TUN super-frames (bulk TCP through
-// generic XDP on veth arrives as GSO aggregates, which a redirect from XDP cannot carry, nor an
-// outer header without IPIP segmentation on the way), NAT and TUN where the tc program cannot be
+// What stays in user space: fragments, ICMP, flows of DR super-frames (bulk TCP through generic
+// XDP on veth arrives as GSO aggregates, which a redirect from XDP cannot carry), NAT and TUN where the tc program cannot be
 // attached (tcx needs Linux 6.6; uvsd warns), and every flow while the fast path is off. Frames the fast path forwards skip
 // the director's egress qdisc (DR: generic XDP's redirect, like AF_XDP's; NAT: tc's redirect from
 // ingress goes straight to the device), and tcpdump on the director shows a NAT frame once, on
