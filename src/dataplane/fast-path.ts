@@ -64,7 +64,7 @@
 // XDP on veth arrives as GSO aggregates, which a redirect from XDP cannot carry), NAT and TUN where the tc program cannot be
 // attached (tcx needs Linux 6.6; uvsd warns), and every flow while the fast path is off. Frames the fast path forwards skip
 // the director's egress qdisc (DR: generic XDP's redirect, like AF_XDP's; NAT: tc's redirect from
-// ingress goes straight to the device), and tcpdump on the director shows a NAT frame once, on
+// ingress goes straight to the device), and tcpdump on the director shows a NAT or TUN frame once, on
 // its way in, with the mark as its destination MAC.
 
 import type { FastPathMaps, NativeAddon } from '../native/addon';
