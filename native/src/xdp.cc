@@ -221,8 +221,8 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   const int natRecord = a.NewLabel();
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, uvs_fast::kFastTun, natRecord);
   //     TUN. A super-frame (longer than the interface's frame): TCP only (the kernel refuses to
-  //     shrink a UDP GSO frame's segments for the outer header), and short enough that the outer
-  //     length fits 16 bits; else the flow is demoted. Its segments shrink by 20 bytes (tc's
+  //     shrink a UDP GSO frame's segments for the outer header), its IP length the frame's (not
+  //     BIG TCP's 0) and short enough that the outer length fits 16 bits; else the flow is demoted. Its segments shrink by 20 bytes (tc's
   //     bpf_skb_adjust_room), so they fit any egress the record allows (MTU no smaller than any
   //     captured one). Any other frame must fit the real server's egress with the outer header
   //     (bpf_check_mtu, 20 bytes more). One that does not goes to user space: with DF, which
@@ -241,6 +241,10 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.AddK(R4, static_cast<int32_t>(maxFrame) + 1);
   a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R4, R8, 0, tunFits);    // not a super-frame: the MTU check
   a.JumpTo(BPF_JMP | BPF_JGT | BPF_K, R3, 0, 0xffff - 20, tunDemote);
+  a.Mov(R4, R7);                                             // the IP length is the frame's (BIG TCP's 0 is not)
+  a.AddK(R4, 14);
+  a.Emit(BPF_ALU64 | BPF_ADD | BPF_X, R4, R3, 0, 0);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_X, R4, R8, 0, tunDemote);
   a.Ld(BPF_B, R4, R7, 23);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R4, 0, IPPROTO_TCP, natRecord);
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, tunDemote);
