@@ -456,14 +456,21 @@ Napi::Value Maps(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// A value with the DestTable slot and the in_pkts base from arguments `at` and `at` + 1, its
+// lastSeen now (an offloaded flow that never sees another packet ages from here), the rest zero.
+static Value NewValue(const Napi::CallbackInfo& info, size_t at, const char* slotName, const char* baseName) {
+  Value v;
+  memset(&v, 0, sizeof v);
+  v.destSlot = static_cast<uint32_t>(IntArg(info, at, slotName, 0, 0xffffffffLL));
+  v.base = static_cast<uint32_t>(IntArg(info, at + 1, baseName, 0, 0xffffffffLL));
+  v.lastSeen = MonotonicNs();
+  return v;
+}
+
 Napi::Value Put(const Napi::CallbackInfo& info) {
   uint8_t key[kKeySize];
   int fd = KeyArgs(info, kPutNames, key);
-  Value v;
-  memset(&v, 0, sizeof v);
-  v.destSlot = static_cast<uint32_t>(IntArg(info, 6, "fastPut: destSlot", 0, 0xffffffffLL));
-  v.base = static_cast<uint32_t>(IntArg(info, 7, "fastPut: base", 0, 0xffffffffLL));
-  v.lastSeen = MonotonicNs();  // an offloaded flow that never sees another packet ages from here
+  Value v = NewValue(info, 6, "fastPut: destSlot", "fastPut: base");
   return Napi::Number::New(info.Env(), Update(fd, key, v, BPF_ANY));
 }
 
@@ -472,16 +479,12 @@ Napi::Value PutNat(const Napi::CallbackInfo& info) {
   int fd = KeyArgs(info, kPutNatNames, in);
   uint32_t daddr = htonl(static_cast<uint32_t>(IntArg(info, 6, "fastPutNat: daddr", INT32_MIN, 0xffffffffLL)));
   uint16_t dport = htons(static_cast<uint16_t>(IntArg(info, 7, "fastPutNat: dport", 0, 65535)));
-  Value v;
-  memset(&v, 0, sizeof v);
-  v.destSlot = static_cast<uint32_t>(IntArg(info, 8, "fastPutNat: destSlot", 0, 0xffffffffLL));
-  v.base = static_cast<uint32_t>(IntArg(info, 9, "fastPutNat: base", 0, 0xffffffffLL));
+  Value v = NewValue(info, 8, "fastPutNat: destSlot", "fastPutNat: base");
   uint32_t hop[3];
   hop[0] = static_cast<uint32_t>(IntArg(info, 10, "fastPutNat: hopA", INT32_MIN, 0xffffffffLL));
   hop[1] = static_cast<uint32_t>(IntArg(info, 11, "fastPutNat: hopB", INT32_MIN, 0xffffffffLL));
   hop[2] = static_cast<uint32_t>(IntArg(info, 12, "fastPutNat: hopC", INT32_MIN, 0xffffffffLL));
   uint32_t ifindex = static_cast<uint32_t>(IntArg(info, 13, "fastPutNat: ifindex", 1, INT32_MAX));
-  v.lastSeen = MonotonicNs();
   // The reply's key: real server -> client, as the reply carries them.
   memset(reply, 0, kKeySize);
   memcpy(reply, &daddr, 4);
@@ -514,14 +517,10 @@ Napi::Value PutNat(const Napi::CallbackInfo& info) {
 Napi::Value PutTun(const Napi::CallbackInfo& info) {
   uint8_t key[kKeySize];
   int fd = KeyArgs(info, kPutTunNames, key);
-  Value v;
-  memset(&v, 0, sizeof v);
-  v.destSlot = static_cast<uint32_t>(IntArg(info, 6, "fastPutTun: destSlot", 0, 0xffffffffLL));
-  v.base = static_cast<uint32_t>(IntArg(info, 7, "fastPutTun: base", 0, 0xffffffffLL));
+  Value v = NewValue(info, 6, "fastPutTun: destSlot", "fastPutTun: base");
   PutBe32(v.natAddr, static_cast<uint32_t>(IntArg(info, 8, "fastPutTun: rip", INT32_MIN, 0xffffffffLL)));
   PutBe32(v.u.outerSrc, static_cast<uint32_t>(IntArg(info, 9, "fastPutTun: source", INT32_MIN, 0xffffffffLL)));
   v.kind = kTun;
-  v.lastSeen = MonotonicNs();
   return Napi::Number::New(info.Env(), Update(fd, key, v, BPF_ANY));
 }
 

@@ -222,9 +222,9 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, uvs_fast::kFastTun, natRecord);
   //     TUN. A super-frame (longer than the interface's frame): TCP only (the kernel refuses to
   //     shrink a UDP GSO frame's segments for the outer header), its IP length the frame's (not
-  //     BIG TCP's 0) and short enough that the outer length fits 16 bits; else the flow is demoted. Its segments shrink by 20 bytes (tc's
-  //     bpf_skb_adjust_room), so they fit any egress the record allows (MTU no smaller than any
-  //     captured one). Any other frame must fit the real server's egress with the outer header
+  //     BIG TCP's 0) and short enough that the outer length fits 16 bits; else the flow is
+  //     demoted. Its segments shrink by 20 bytes (tc's bpf_skb_adjust_room), so they fit any
+  //     egress the record allows (MTU no smaller than any captured one). Any other frame must fit the real server's egress with the outer header
   //     (bpf_check_mtu, 20 bytes more). One that does not goes to user space: with DF, which
   //     answers "fragmentation needed" and drops it, so the flow stays offloaded (its sender
   //     sends smaller segments from then on); without DF, which fragments it, so the flow is

@@ -377,8 +377,8 @@ export class DataPlane {
 
   /**
    * --io ring with the fast path: programs that only forward offloaded flows (everything else
-   * passes to the kernel and the rings as without them), attached while a DR, NAT or TUN real server is
-   * configured. Without one they would forward nothing and still cost: a generic-mode program
+   * passes to the kernel and the rings as without them), attached while a DR, NAT or TUN real
+   * server is configured. Without one they would forward nothing and still cost: a generic-mode program
    * runs for every frame the interface receives, after the kernel copied any frame that lacks
    * XDP's headroom or is not linear (README, "How it works", has a measurement). Called by each
    * apply.

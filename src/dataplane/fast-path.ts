@@ -16,8 +16,8 @@
 //   - User space schedules every new flow, follows every state change and owns the connection
 //     entry, as before. A DR, NAT or TUN flow is offered to the fast path (FastFlows.seen) once it
 //     has carried FAST_MIN_PACKETS packets from the client, is not a DR super-frame flow (nor a
-//     TUN flow that sent a packet in outer fragments), and for TCP
-//     is ESTABLISHED with client data seen: a spoofed SYN, or a spoofed SYN-then-ACK pair, never
+//     TUN flow that sent a packet in outer fragments), and for TCP is ESTABLISHED with client
+//     data seen: a spoofed SYN, or a spoofed SYN-then-ACK pair, never
 //     gets there (they are the flood defence's cheap entries, src/conn/defense.ts). The entry gets
 //     Traffic.OFFLOADED and the flow's key goes into the kernel's `fast` map with its DestTable
 //     slot. A NAT connection puts two keys: the client's direction (rewritten to the real server)
@@ -61,11 +61,12 @@
 // super-frame) first; without such a server that work buys nothing.
 //
 // What stays in user space: fragments, ICMP, flows of DR super-frames (bulk TCP through generic
-// XDP on veth arrives as GSO aggregates, which a redirect from XDP cannot carry), NAT and TUN where the tc program cannot be
-// attached (tcx needs Linux 6.6; uvsd warns), and every flow while the fast path is off. Frames the fast path forwards skip
-// the director's egress qdisc (DR: generic XDP's redirect, like AF_XDP's; NAT: tc's redirect from
-// ingress goes straight to the device), and tcpdump on the director shows a NAT or TUN frame once, on
-// its way in, with the mark as its destination MAC.
+// XDP on veth arrives as GSO aggregates, which a redirect from XDP cannot carry), NAT and TUN
+// where the tc program cannot be attached (tcx needs Linux 6.6; uvsd warns), and every flow while
+// the fast path is off. Frames the fast path forwards skip the director's egress qdisc (DR:
+// generic XDP's redirect, like AF_XDP's; NAT and TUN: tc's redirect from ingress goes straight to
+// the device), and tcpdump on the director shows a NAT or TUN frame once, on its way in, with the
+// mark as its destination MAC.
 
 import type { FastPathMaps, NativeAddon } from '../native/addon';
 import { EntryCell, Meta, StateFlag, Traffic, type ConnOffloadHook, type ConnTable } from '../conn/table';
@@ -131,8 +132,9 @@ export class FastFlows implements ConnOffloadHook {
   /**
    * A packet of DR, NAT or TUN entry `index` from the client that user space has just forwarded
    * (the pipeline, after the rewrite). Offers the flow when it qualifies; takes it back on a SYN,
-   * FIN or RST or a super-frame. `superFrame`: the frame was a GSO aggregate. `kind` NAT: the real server is `daddr`:`dport` (the key's daddr:dport are
-   * the VIP's). `kind` TUN: the outer header goes from `tunSource` to `tunRip` (the real server).
+   * FIN or RST or a DR super-frame. `superFrame`: the frame was a GSO aggregate. `kind` NAT: the
+   * real server is `daddr`:`dport` (the key's daddr:dport are the VIP's). `kind` TUN: the outer
+   * header goes from `tunSource` to `tunRip` (the real server).
    */
   seen(conns: ConnTable, index: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number,
     destSlot: number, tcpFlags: number, superFrame: boolean, kind: FastKind = FastKind.DR, tunRip = 0, tunSource = 0): void {
