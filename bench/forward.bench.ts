@@ -4,7 +4,7 @@
 // frame from a pristine copy (TypedArray.set, no allocation); the "restore only" rows measure that
 // copy, to be subtracted when comparing. TUN builds its output in the worker's TX buffer, which
 // is reset after each operation as the worker does after each batch.
-import { runCases, type BenchOptions, type BenchRow } from './lib';
+import { runCases, tryNative, type BenchOptions, type BenchRow } from './lib';
 import { PacketBuilder } from '../src/packet/builder';
 import { TCP_ACK, TCP_SYN } from '../src/packet/tcp';
 import { viewOf } from '../src/packet/layer';
@@ -12,7 +12,7 @@ import { ipv4ToInt } from '../src/packet/addr';
 import { internetChecksum } from '../src/packet/checksum';
 import { DestTable, DestField, ForwardMethod } from '../src/tables/dest-table';
 import { ServiceSnapshot } from '../src/service/snapshot';
-import { ConnTable, StateFlag } from '../src/conn/table';
+import { ConnTable, StateFlag, type ConnBatchLookup } from '../src/conn/table';
 import { getSchedulerFactory } from '../src/sched/index';
 import { NextHopTable } from '../src/tables/next-hop';
 import { WorkerCounters } from '../src/dataplane/counters';
@@ -77,9 +77,10 @@ function established(fwd: ForwardMethod): Pipeline {
  * LOOKUP_BATCH (prepare each frame, lookupBatch, process each with its slot). Both restore their
  * frames from pristine copies first, as the rows above do.
  */
-export function bigTableCases(N = 1 << 20): { group: string; name: string; opsPerCall: number; fn: () => void }[] {
+export function bigTableCases(N = 1 << 20, batchLookup: ConnBatchLookup | null = null): { group: string; name: string; opsPerCall: number; fn: () => void }[] {
   let conns: ConnTable | null = null;
   const p = pipelineFor(ForwardMethod.DROUTE, N, (c) => (conns = c));
+  const size = N === 1 << 20 ? '1 M' : `${N}`;
   const live = N - Math.min(4096, N >> 2);
   const caddr = (i: number) => (0x64400000 + (i >>> 6)) | 0;
   const cport = (i: number) => 1024 + (i & 63);
@@ -118,9 +119,27 @@ export function bigTableCases(N = 1 << 20): { group: string; name: string; opsPe
   if (p.process(work, view, 0, len, 1_000_000, 0) === NO_TX) throw new Error('bench set-up: a frame of an established flow at 1 M connections was not forwarded');
   let pos = 0;
   const PER_CALL = 16 * LOOKUP_BATCH;
+  const batchedCase = (how: string, lookup: ConnBatchLookup | null) => ({
+    group: 'forward', name: `DR client → RS, ${size} connections, batches of ${LOOKUP_BATCH} (${how})`, opsPerCall: PER_CALL,
+    fn: () => {
+      conns!.batchLookup = lookup;
+      for (let r = 0; r < 16; r++) {
+        const at = pos;
+        pos += LOOKUP_BATCH;
+        p.beginBatch();
+        for (let s = 0; s < LOOKUP_BATCH; s++) {
+          const j = (at + s) & (POOL - 1);
+          restore(j);
+          p.prepare(s, work, view, j * STRIDE, len);
+        }
+        p.lookupBatch();
+        for (let s = 0; s < LOOKUP_BATCH; s++) sink += p.process(work, view, ((at + s) & (POOL - 1)) * STRIDE, len, 1_000_000, 0, s);
+      }
+    },
+  });
   return [
     {
-      group: 'forward', name: 'DR client → RS, 1 M connections, one lookup per frame', opsPerCall: PER_CALL,
+      group: 'forward', name: `DR client → RS, ${size} connections, one lookup per frame`, opsPerCall: PER_CALL,
       fn: () => {
         for (let k = 0; k < PER_CALL; k++) {
           const j = pos++ & (POOL - 1);
@@ -129,23 +148,8 @@ export function bigTableCases(N = 1 << 20): { group: string; name: string; opsPe
         }
       },
     },
-    {
-      group: 'forward', name: `DR client → RS, 1 M connections, batches of ${LOOKUP_BATCH} (the worker's path)`, opsPerCall: PER_CALL,
-      fn: () => {
-        for (let r = 0; r < 16; r++) {
-          const at = pos;
-          pos += LOOKUP_BATCH;
-          p.beginBatch();
-          for (let s = 0; s < LOOKUP_BATCH; s++) {
-            const j = (at + s) & (POOL - 1);
-            restore(j);
-            p.prepare(s, work, view, j * STRIDE, len);
-          }
-          p.lookupBatch();
-          for (let s = 0; s < LOOKUP_BATCH; s++) sink += p.process(work, view, ((at + s) & (POOL - 1)) * STRIDE, len, 1_000_000, 0, s);
-        }
-      },
-    },
+    batchedCase('JS passes', null),
+    ...(batchLookup !== null ? [batchedCase('native connLookupBatch, the workers\' path', batchLookup)] : []),
   ];
 }
 
@@ -212,7 +216,9 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
       },
     );
   }
-  cases.push(...bigTableCases());
+  // The worker's path: the batches through the addon (without it, only the JS rows above).
+  const native = tryNative();
+  cases.push(...bigTableCases(1 << 20, native?.connLookupBatch ?? null));
   const rows = await runCases('forward', cases, opts);
   if (sink === 0.5) console.log(sink);
   return rows;

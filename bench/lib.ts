@@ -1,6 +1,7 @@
 // Shared pieces of the micro benchmarks: each bench/<area>.bench.ts exports
 // `collect(opts): Promise<BenchRow[]>`, usually by handing its cases to runCases (benny).
 import * as benny from 'benny';
+import { loadNative, type NativeAddon } from '../src/native/addon';
 
 export interface BenchRow {
   group: string;
@@ -64,4 +65,13 @@ export async function runCases(suite: string, cases: BenchCase[], opts: BenchOpt
     }),
   );
   return rows;
+}
+
+/** The addon, or null when it is not built (benches leave their native rows out). */
+export function tryNative(): NativeAddon | null {
+  try {
+    return loadNative();
+  } catch {
+    return null;
+  }
 }

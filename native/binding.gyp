@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "uvs_native",
-      "sources": ["src/uvs_native.cc", "src/xdp.cc", "src/tc-decap.cc", "src/fast-path.cc"],
+      "sources": ["src/uvs_native.cc", "src/xdp.cc", "src/tc-decap.cc", "src/fast-path.cc", "src/conn-lookup.cc"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-O2", "-Wall", "-Wextra"],

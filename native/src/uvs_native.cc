@@ -55,6 +55,7 @@
 #include "tc-decap.h"
 #include "xdp.h"
 #include "fast-path.h"
+#include "conn-lookup.h"
 
 namespace {
 
@@ -1612,6 +1613,7 @@ class UvsNative : public Napi::Addon<UvsNative> {
     exports.Set("fastDelete", Napi::Function::New(env, uvs_fast::Delete, "fastDelete"));
     exports.Set("fastPutNat", Napi::Function::New(env, uvs_fast::PutNat, "fastPutNat"));
     exports.Set("fastPutTun", Napi::Function::New(env, uvs_fast::PutTun, "fastPutTun"));
+    exports.Set("connLookupBatch", Napi::Function::New(env, uvs_conn::LookupBatch, "connLookupBatch"));
     exports.Set("tcDecapAttach", Napi::Function::New(env, uvs_tc_decap::Attach, "tcDecapAttach"));
     instanceId_ = ++instances_;
   }

@@ -294,9 +294,40 @@ export class ConnRef {
   control = 0;
 }
 
-/** Keys in and results out of ConnTable.lookupInBatch, one slot per packet of a batch. */
+/** The blocks of ConnLookupBatch.io, `size` cells each, in this order (the native batched lookup,
+ *  native/src/conn-lookup.cc IoField, reads the keys and writes the results by these numbers). */
+export const enum BatchField {
+  PROTO = 0,
+  CADDR,
+  CPORT,
+  VADDR,
+  VPORT,
+  INDEX,
+  SEQ,
+  DADDR,
+  DPORT,
+  DEST_SLOT,
+  STATE,
+  META,
+  CONTROL,
+  HASH,
+  WARM,
+  COUNT,
+}
+
+/**
+ * The native batched lookup (the addon's connLookupBatch): the same answers as lookupInBatch's
+ * and lookupOutBatch's JS passes, with the misses of a batch overlapped by software prefetch.
+ * Writes INDEX -1 for a miss, -2 for a miss the table's VERSION did not confirm; returns hits.
+ */
+export type ConnBatchLookup = (cells: Int32Array, io: Int32Array, n: number, reply: boolean) => number;
+
+/** Keys in and results out of ConnTable.lookupInBatch, one slot per packet of a batch. All
+ *  arrays are views of one Int32Array, `io` (BatchField blocks), so a native lookup takes the
+ *  whole batch as one argument. */
 export class ConnLookupBatch {
   readonly size: number;
+  readonly io: Int32Array;
   readonly proto: Int32Array;
   readonly caddr: Int32Array;
   readonly cport: Int32Array;
@@ -324,22 +355,23 @@ export class ConnLookupBatch {
   constructor(size: number) {
     if (!Number.isInteger(size) || size <= 0) throw new RangeError(`ConnLookupBatch: size must be a positive integer, got ${size}`);
     this.size = size;
-    const a = () => new Int32Array(size);
-    this.proto = a();
-    this.caddr = a();
-    this.cport = a();
-    this.vaddr = a();
-    this.vport = a();
-    this.index = a();
-    this.seq = a();
-    this.daddr = a();
-    this.dport = a();
-    this.destSlot = a();
-    this.state = a();
-    this.meta = a();
-    this.control = a();
-    this.hash = a();
-    this.warm = a();
+    this.io = new Int32Array(size * BatchField.COUNT);
+    const a = (f: BatchField): Int32Array => this.io.subarray(f * size, (f + 1) * size);
+    this.proto = a(BatchField.PROTO);
+    this.caddr = a(BatchField.CADDR);
+    this.cport = a(BatchField.CPORT);
+    this.vaddr = a(BatchField.VADDR);
+    this.vport = a(BatchField.VPORT);
+    this.index = a(BatchField.INDEX);
+    this.seq = a(BatchField.SEQ);
+    this.daddr = a(BatchField.DADDR);
+    this.dport = a(BatchField.DPORT);
+    this.destSlot = a(BatchField.DEST_SLOT);
+    this.state = a(BatchField.STATE);
+    this.meta = a(BatchField.META);
+    this.control = a(BatchField.CONTROL);
+    this.hash = a(BatchField.HASH);
+    this.warm = a(BatchField.WARM);
   }
 }
 
@@ -394,6 +426,18 @@ function finish(h: number): number {
   return h ^ (h >>> 16);
 }
 
+/** Slot `i` of `batch` takes the hit in `ref`. */
+function storeResult(batch: ConnLookupBatch, i: number, ref: ConnRef): void {
+  batch.index[i] = ref.index;
+  batch.seq[i] = ref.seq;
+  batch.daddr[i] = ref.daddr;
+  batch.dport[i] = ref.dport;
+  batch.destSlot[i] = ref.destSlot;
+  batch.state[i] = ref.state;
+  batch.meta[i] = ref.meta;
+  batch.control[i] = ref.control;
+}
+
 /** Bytes per entry, indexes included: a 64-byte entry, two 8-byte bucket pairs and one bit of
  *  the taken bitmap. */
 export const CONN_ENTRY_BYTES = (ENTRY_CELLS + 4) * 4 + 1 / 8;
@@ -432,6 +476,9 @@ export interface ConnTableOptions {
   /** A lock held longer than this (ms) is taken over: its holder died (a worker terminated
    *  inside a few stores). Default 5000. */
   lockGiveUpMs?: number;
+  /** The addon's connLookupBatch: lookupInBatch and lookupOutBatch use it instead of their JS
+   *  passes (the data-plane workers pass it; without it the JS passes run). */
+  batchLookup?: ConnBatchLookup | null;
 }
 
 export class ConnTable {
@@ -474,6 +521,8 @@ export class ConnTable {
   offloadHook: ConnOffloadHook | null = null;
   /** Entries this thread evicted (drop_entry), all reasons. */
   evictions = 0;
+  /** The native batched lookup (ConnTableOptions.batchLookup), or null for the JS passes. */
+  batchLookup: ConnBatchLookup | null;
   /** drop_packet's countdown (IPVS drop_counter), per thread. */
   private dropCounter = 0;
 
@@ -526,6 +575,7 @@ export class ConnTable {
     }
     this.seed = c[HeaderCell.SEED]!;
     this.lockGiveUpMs = options.lockGiveUpMs ?? LOCK_GIVE_UP_MS;
+    this.batchLookup = options.batchLookup ?? null;
     // Each worker starts its sweep at a different place so they do not walk in lockstep.
     this.sweepCursor = (workerId * 7919) % capacity;
     this.allocCursor = Math.floor((workerId * capacity) / 256) >>> 5;
@@ -707,6 +757,7 @@ export class ConnTable {
    * returns the number of hits.
    */
   lookupInBatch(batch: ConnLookupBatch, n: number): number {
+    if (this.batchLookup !== null) return this.lookupBatchNative(batch, n, false);
     const c = this.cells;
     const m = Math.min(n, batch.size);
     const { proto, caddr, cport, vaddr, vport, hash, warm } = batch;
@@ -747,14 +798,7 @@ export class ConnTable {
         this.confirmMiss(h, keyMeta, caddr[i]!, ports, vaddr[i]!, ref, true);
       if (hit) {
         hits++;
-        batch.index[i] = ref.index;
-        batch.seq[i] = ref.seq;
-        batch.daddr[i] = ref.daddr;
-        batch.dport[i] = ref.dport;
-        batch.destSlot[i] = ref.destSlot;
-        batch.state[i] = ref.state;
-        batch.meta[i] = ref.meta;
-        batch.control[i] = ref.control;
+        storeResult(batch, i, ref);
       } else {
         batch.index[i] = -1;
       }
@@ -768,6 +812,7 @@ export class ConnTable {
    * destination (the client: caddr:cport of the entry), i.e. the packet's own addresses in order.
    */
   lookupOutBatch(batch: ConnLookupBatch, n: number): number {
+    if (this.batchLookup !== null) return this.lookupBatchNative(batch, n, true);
     const c = this.cells;
     const m = Math.min(n, batch.size);
     const { proto, caddr, cport, vaddr, vport, hash, warm } = batch;
@@ -796,16 +841,38 @@ export class ConnTable {
       const hit = this.probeReply(h, p, caddr[i]!, ports, vaddr[i]!, ref) || this.confirmMiss(h, p, caddr[i]!, ports, vaddr[i]!, ref, false);
       if (hit) {
         hits++;
-        batch.index[i] = ref.index;
-        batch.seq[i] = ref.seq;
-        batch.daddr[i] = ref.daddr;
-        batch.dport[i] = ref.dport;
-        batch.destSlot[i] = ref.destSlot;
-        batch.state[i] = ref.state;
-        batch.meta[i] = ref.meta;
-        batch.control[i] = ref.control;
+        storeResult(batch, i, ref);
       } else {
         batch.index[i] = -1;
+      }
+    }
+    return hits;
+  }
+
+  /**
+   * lookupInBatch (reply false) or lookupOutBatch (reply true) through the addon's
+   * connLookupBatch: the same passes with software prefetch, so the misses of the whole batch
+   * are in flight at once. Its misses are confirmed as a batch (VERSION even and unchanged
+   * across it); those it could not confirm (-2) are looked up again here, one at a time, with
+   * confirmMiss's waits.
+   */
+  private lookupBatchNative(batch: ConnLookupBatch, n: number, reply: boolean): number {
+    const m = Math.min(n, batch.size);
+    batch.reply = reply;
+    batch.published = this.published;
+    let hits = this.batchLookup!(this.cells, batch.io, m, reply);
+    if (hits === m) return hits;
+    const { index, proto, caddr, cport, vaddr, vport, ref } = batch;
+    for (let i = 0; i < m; i++) {
+      if (index[i] !== -2) continue;
+      const hit = reply
+        ? this.lookupOut(proto[i]!, caddr[i]!, cport[i]!, vaddr[i]!, vport[i]!, ref)
+        : this.lookupIn(proto[i]!, caddr[i]!, cport[i]!, vaddr[i]!, vport[i]!, ref);
+      if (hit) {
+        hits++;
+        storeResult(batch, i, ref);
+      } else {
+        index[i] = -1;
       }
     }
     return hits;

@@ -228,7 +228,8 @@ function main(): void {
   // on the CPU where its frames arrive, which is awake already (native/README.md "Placement").
   if (init.cpus !== undefined && init.cpus.length > 0) native.pinThread(init.cpus);
   const dests = new DestTable(init.destCapacity, init.dests);
-  const conns = new ConnTable(init.connCapacity, dests, { workerId: init.workerId, buffer: init.conns });
+  // Batched lookups through the addon: software prefetch overlaps a batch's DRAM misses.
+  const conns = new ConnTable(init.connCapacity, dests, { workerId: init.workerId, buffer: init.conns, batchLookup: native.connLookupBatch });
   const nextHops = new NextHopTable(init.destCapacity, init.nextHops);
   const counters = new WorkerCounters(init.counterLayout, init.counters);
   const clientHops = new ClientHopTable(init.clientHopCapacity, init.clientHops);

@@ -555,6 +555,10 @@ export interface NativeAddon {
   fastIdle(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, out?: Float64Array): number;
   /** Removes a flow from the fast path; true when it was there. */
   fastDelete(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number): boolean;
+  /** The connection table's batched lookup with software prefetch (src/conn/table.ts
+   *  ConnBatchLookup, native/src/conn-lookup.cc): `cells` the table, `io` a ConnLookupBatch's
+   *  cells; returns the hits. Any thread. */
+  connLookupBatch(this: void, cells: Int32Array, io: Int32Array, n: number, reply: boolean): number;
   /** Adds (on) or removes a host-order IPv4 address in a dsts/srcs map; any thread. */
   bpfMapUpdate(mapFd: number, key: number, on: boolean): void;
   /** Attaches the IPIP decapsulation program to the device's tc ingress (tcx: Linux 6.6 or later;

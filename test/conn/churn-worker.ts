@@ -5,7 +5,8 @@
 // then moves the keepers while the other worker is looking them up.
 import { parentPort, workerData } from 'node:worker_threads';
 import { DestTable, ForwardMethod } from '../../src/tables/dest-table';
-import { ConnRef, ConnTable, StateFlag } from '../../src/conn/table';
+import { ConnLookupBatch, ConnRef, ConnTable, StateFlag } from '../../src/conn/table';
+import { loadNative } from '../../src/native/addon';
 
 interface Job {
   buffer: SharedArrayBuffer;
@@ -24,11 +25,18 @@ interface Job {
   daddr: number;
   dport: number;
   churnSlot: number;
+  /** Look the others up in batches through the addon's connLookupBatch (the workers' path). */
+  nativeBatch?: boolean;
 }
 
 const job = workerData as Job;
 const dests = new DestTable(job.destCapacity, job.destBuffer);
-const table = new ConnTable(job.capacity, dests, { workerId: job.workerId, buffer: job.buffer });
+const table = new ConnTable(job.capacity, dests, {
+  workerId: job.workerId,
+  buffer: job.buffer,
+  batchLookup: job.nativeBatch === true ? loadNative().connLookupBatch : null,
+});
+const batch = new ConnLookupBatch(64);
 const sync = new Int32Array(job.syncBuffer);
 const ref = new ConnRef();
 const TCP = 6;
@@ -46,6 +54,10 @@ function put(caddr: number, cport: number, timeoutMs: number, now: number): numb
 }
 
 function checkOthers(from: number): void {
+  if (job.nativeBatch === true) {
+    checkOthersBatched(from);
+    return;
+  }
   for (let k = 0; k < job.keepers; k++) {
     counts.lookups += 2;
     if (!table.lookupIn(TCP, keeperOf(job.otherId, k), 7, job.vip, 80, ref)) counts.keeperMiss++;
@@ -55,6 +67,44 @@ function checkOthers(from: number): void {
     counts.lookups += 2;
     if (!table.lookupIn(TCP, (0x0a000000 | s) | 0, 1000, job.vip, 80, ref)) counts.stableMiss++;
     if (!table.lookupOut(TCP, job.daddr, job.dport, (0x0a000000 | s) | 0, 1000, ref)) counts.stableReplyMiss++;
+  }
+}
+
+/** checkOthers with batched lookups: the other worker's keepers and 8 stable keys, forward,
+ *  then the same keys' replies. */
+function checkOthersBatched(from: number): void {
+  let n = 0;
+  const key = (caddr: number, cport: number): void => {
+    batch.proto[n] = TCP;
+    batch.caddr[n] = caddr;
+    batch.cport[n] = cport;
+    batch.vaddr[n] = job.vip;
+    batch.vport[n] = 80;
+    n++;
+  };
+  for (let k = 0; k < job.keepers; k++) key(keeperOf(job.otherId, k), 7);
+  for (let s = from % job.stable, m = 0; m < 8; m++, s = (s + 1) % job.stable) key((0x0a000000 | s) | 0, 1000);
+  counts.lookups += 2 * n;
+  table.lookupInBatch(batch, n);
+  for (let j = 0; j < n; j++) {
+    if (batch.index[j]! >= 0) continue;
+    if (j < job.keepers) counts.keeperMiss++;
+    else counts.stableMiss++;
+  }
+  // The replies: real server → client, the packet's own addresses in order.
+  for (let j = 0; j < n; j++) {
+    const caddr = batch.caddr[j]!;
+    const cport = batch.cport[j]!;
+    batch.caddr[j] = job.daddr;
+    batch.cport[j] = job.dport;
+    batch.vaddr[j] = caddr;
+    batch.vport[j] = cport;
+  }
+  table.lookupOutBatch(batch, n);
+  for (let j = 0; j < n; j++) {
+    if (batch.index[j]! >= 0) continue;
+    if (j < job.keepers) counts.keeperMiss++;
+    else counts.stableReplyMiss++;
   }
 }
 

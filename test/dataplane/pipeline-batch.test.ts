@@ -12,6 +12,8 @@ import { PacketBuilder } from '../../src/packet/builder';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/packet/tcp';
 import { ForwardMethod } from '../../src/tables/dest-table';
 import { LOOKUP_BATCH, NO_TX } from '../../src/dataplane/pipeline';
+import { loadNative, nativeAddonPath } from '../../src/native/addon';
+import { existsSync } from 'node:fs';
 import { prng } from '../packet/fixtures';
 import { FrameSource, mutate } from '../robust/fuzz';
 import { CLIENT, CLIENT_MAC, DIRECTOR_MAC, TCP_PORT, VIP, drainTx, makePipelineLab, type PipelineLab } from '../robust/pipeline-lab';
@@ -58,13 +60,18 @@ function compare(single: PipelineLab, batched: PipelineLab, frames: Uint8Array[]
   }
 }
 
-for (const [fwd, vnet, name] of [
-  [ForwardMethod.DROUTE, false, 'DR'],
-  [ForwardMethod.MASQ, false, 'NAT'],
-  [ForwardMethod.MASQ, true, 'NAT+vnet'],
-  [ForwardMethod.TUNNEL, false, 'TUN'],
+const nativeBuilt = existsSync(nativeAddonPath());
+for (const [fwd, vnet, name, engine] of [
+  [ForwardMethod.DROUTE, false, 'DR', 'js'],
+  [ForwardMethod.MASQ, false, 'NAT', 'js'],
+  [ForwardMethod.MASQ, true, 'NAT+vnet', 'js'],
+  [ForwardMethod.TUNNEL, false, 'TUN', 'js'],
+  // The workers' path: the batches looked up by the addon (connLookupBatch).
+  [ForwardMethod.DROUTE, false, 'DR', 'native'],
+  [ForwardMethod.MASQ, false, 'NAT', 'native'],
 ] as const) {
-  test(`batched lookups give the same verdicts, bytes and counters as single ones: ${name}, 6,000 fuzz frames`, () => {
+  const skip = engine === 'native' && !nativeBuilt ? `native addon not built at ${nativeAddonPath()}` : false;
+  test(`batched lookups (${engine === 'js' ? 'JS passes' : 'native connLookupBatch'}) give the same verdicts, bytes and counters as single ones: ${name}, 6,000 fuzz frames`, { skip }, () => {
     const rand = prng(0x5eed00 + fwd * 2 + (vnet ? 1 : 0));
     const source = new FrameSource(rand);
     const frames: Uint8Array[] = [];
@@ -81,6 +88,7 @@ for (const [fwd, vnet, name] of [
     }
     const single = makePipelineLab(fwd, vnet);
     const batched = makePipelineLab(fwd, vnet, 4096, 0);
+    if (engine === 'native') batched.conns.batchLookup = loadNative().connLookupBatch;
     // Count the lookups made one at a time: the batched lab must take most results from its batches.
     let singleLookups = 0;
     const lookupIn = batched.conns.lookupIn.bind(batched.conns);
