@@ -33,7 +33,9 @@
 //      frame to a virtual service goes into the forward batch, any other TCP/UDP frame into the
 //      reply batch (a possible NAT reply), ICMP and the rest into neither;
 //   2. lookupBatch(): ConnTable.lookupInBatch and lookupOutBatch, which load every home bucket
-//      and predicted entry line of the batch before probing, so the misses overlap;
+//      and predicted entry line of the batch before probing, so the misses overlap (in the
+//      workers through the addon's connLookupBatch, whose software prefetch puts the whole
+//      batch's misses in flight at once: src/conn/README.md "Batched lookups");
 //   3. process(frame, ..., slot) for each frame, in order, exactly as before (full parse, every
 //      check and drop), except that the connection lookup takes the batch's result when the
 //      key process() parsed equals the one prepare() read (ConnTable.batchResult re-checks it
