@@ -26,7 +26,7 @@ import { DestTable, DestField, ForwardMethod } from '../tables/dest-table';
 import { NextHopTable } from '../tables/next-hop';
 import { ClientHopTable } from '../tables/client-hops';
 import { ServiceSnapshot, type CompiledService } from '../service/snapshot';
-import { ConnTable } from '../conn/table';
+import { ConnTable, type ConnBatchLookup } from '../conn/table';
 import type { ConnService } from '../conn/schedule';
 import { getSchedulerFactory } from '../sched/index';
 import { WorkerCounters } from './counters';
@@ -118,7 +118,7 @@ function templates(first: boolean): Template[] {
  * Runs `rounds` rounds of synthetic traffic through fresh pipelines (one with batched lookups,
  * one without, half the rounds each), with frames behind a virtio_net_hdr when `vnetHdr`.
  */
-export function warmUpPipeline(vnetHdr: boolean, rounds = WARMUP_ROUNDS): WarmupResult {
+export function warmUpPipeline(vnetHdr: boolean, rounds = WARMUP_ROUNDS, batchLookup: ConnBatchLookup | null = null): WarmupResult {
   const t0 = performance.now();
   const opening = templates(true);
   const ongoing = templates(false);
@@ -132,7 +132,8 @@ export function warmUpPipeline(vnetHdr: boolean, rounds = WARMUP_ROUNDS): Warmup
   for (const batched of [true, false]) {
     const dests = new DestTable(8);
     const nextHops = new NextHopTable(8);
-    const conns = new ConnTable(4 * FLOWS * METHODS.length, dests, { workerId: 0 });
+    // The worker's batched-lookup path (the addon's, when it passes one), so that path is warm too.
+    const conns = new ConnTable(4 * FLOWS * METHODS.length, dests, { workerId: 0, batchLookup: batched ? batchLookup : null });
     const counters = new WorkerCounters({ maxServices: 8, maxDests: 8 });
     const pipeline = new Pipeline({
       dests, conns, nextHops, counters, clientHops: new ClientHopTable(16), vnetHdr, egressCount: 2,

@@ -248,7 +248,7 @@ function main(): void {
   const connServices = new ConnServiceSet(dests);
   // Synthetic traffic through a private pipeline before any socket opens (warmup.ts), so that the
   // first real frames run optimised code. UVS_WORKER_WARMUP=0 (diagnostic) skips it.
-  const warmup = process.env['UVS_WORKER_WARMUP'] === '0' ? undefined : warmUpPipeline(init.vnetHdr === true);
+  const warmup = process.env['UVS_WORKER_WARMUP'] === '0' ? undefined : warmUpPipeline(init.vnetHdr === true, undefined, native.connLookupBatch);
 
   // V2 slots hold the largest frame of any capture interface; larger ones (GSO super-frames) come
   // whole through the socket's receive queue (PACKET_COPY_THRESH, native/README.md).

@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { warmUpPipeline, WARMUP_ROUNDS } from '../../src/dataplane/warmup';
+import { loadNative, nativeAddonPath } from '../../src/native/addon';
+import { existsSync } from 'node:fs';
 
 for (const vnetHdr of [false, true]) {
   test(`warm-up ${vnetHdr ? 'behind a virtio_net_hdr' : 'of plain frames'}: every synthetic frame is forwarded`, () => {
@@ -22,4 +24,12 @@ test('warm-up: a few rounds are enough for a short run, and two runs are indepen
   // 10 rounds per pipeline, all of them new flows: 6 frames each, no replies yet.
   assert.deepEqual([a.frames, a.forwarded], [120, 120]);
   assert.deepEqual([b.frames, b.forwarded], [120, 120], 'the second run opened its connections again: nothing carried over');
+});
+
+test('warm-up through the addon\'s batched lookup (the workers\' path): every synthetic frame is forwarded', {
+  skip: existsSync(nativeAddonPath()) ? false : `native addon not built at ${nativeAddonPath()}`,
+}, () => {
+  const r = warmUpPipeline(false, WARMUP_ROUNDS, loadNative().connLookupBatch);
+  assert.ok(r.frames >= WARMUP_ROUNDS * 6, JSON.stringify(r));
+  assert.equal(r.forwarded, r.frames, JSON.stringify(r));
 });
