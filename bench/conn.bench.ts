@@ -72,50 +72,42 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
   for (let i = 0; i < order.length; i++) smallOrder[i] = order[i]! % smallLive;
   const native = tryNative();
   /** The batched rows with the table's batched lookup set to `lookup` (null: the JS passes). */
-  const batchRows = (how: string, lookup: ConnBatchLookup | null, targetNs: number | undefined) => [
-    {
+  const batchRows = (how: string, lookup: ConnBatchLookup | null, targetNs: number | undefined) => {
+    // lookupInBatch alone: hits (vport 80: every key is live) or misses (81: none is).
+    const lookups = (name: string, vport: number, target: number | undefined) => ({
       group: 'conn',
-      name: `lookup hit, batches of 64 (${how}, key copy included)`,
+      name,
       opsPerCall: 64 * 16,
-      targetNs,
+      targetNs: target,
       fn: () => {
         table.batchLookup = lookup;
         for (let r = 0; r < 16; r++) {
-          fillBatch(80);
+          fillBatch(vport);
           sink += table.lookupInBatch(batch, 64);
         }
       },
-    },
-    {
-      group: 'conn',
-      // What the data plane does per batch (src/dataplane/pipeline.ts, "Batches"): the batched
-      // lookup, then each frame takes its result with batchResult (its entry re-read, warm).
-      name: `lookup hit, batches of 64 as the pipeline takes them (${how}, + batchResult)`,
-      opsPerCall: 64 * 16,
-      targetNs,
-      fn: () => {
-        table.batchLookup = lookup;
-        for (let r = 0; r < 16; r++) {
-          fillBatch(80);
-          table.lookupInBatch(batch, 64);
-          for (let j = 0; j < 64; j++) if (table.batchResult(batch, j, ref)) sink++;
-        }
+    });
+    return [
+      lookups(`lookup hit, batches of 64 (${how}, key copy included)`, 80, targetNs),
+      {
+        group: 'conn',
+        // What the data plane does per batch (src/dataplane/pipeline.ts, "Batches"): the batched
+        // lookup, then each frame takes its result with batchResult (its entry re-read, warm).
+        name: `lookup hit, batches of 64 as the pipeline takes them (${how}, + batchResult)`,
+        opsPerCall: 64 * 16,
+        targetNs,
+        fn: () => {
+          table.batchLookup = lookup;
+          for (let r = 0; r < 16; r++) {
+            fillBatch(80);
+            table.lookupInBatch(batch, 64);
+            for (let j = 0; j < 64; j++) if (table.batchResult(batch, j, ref)) sink++;
+          }
+        },
       },
-    },
-    {
-      group: 'conn',
-      name: `lookup miss, batches of 64 (${how})`,
-      opsPerCall: 64 * 16,
-      targetNs: targetNs === undefined ? undefined : 100,
-      fn: () => {
-        table.batchLookup = lookup;
-        for (let r = 0; r < 16; r++) {
-          fillBatch(81);
-          sink += table.lookupInBatch(batch, 64);
-        }
-      },
-    },
-  ];
+      lookups(`lookup miss, batches of 64 (${how})`, 81, targetNs === undefined ? undefined : 100),
+    ];
+  };
   const extra = new Int32Array(BATCH);
   const extraSeq = new Int32Array(BATCH);
   let serial = 0;
