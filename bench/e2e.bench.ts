@@ -88,9 +88,9 @@ export function setup(_opts: BenchOptions): string[] {
   return [
     `Same nice and CPUs for every system measured: the generator, the latency probes and every user-space forwarder or proxy in the director (uvsd, HAProxy, nginx) run at nice ${NICE}; the kernel's forwarding and nftables DNAT run in softirq where the packets arrive, as the others' receive work does; wrk, iperf3 and the real servers run at nice 0, unpinned.`,
     pin
-      ? `Packet rates: the generator is pinned to CPU 0; each case (kernel included) is tried in the same candidate placements (the director's receive RPS on CPU 1 or inline on CPU 0; uvsd on CPU 1 or 0) and keeps its fastest (each row's note says which); stepped load, CPU per packet and 1M flows run at that placement. HTTP, TCP and latency: uvsd, HAProxy and nginx on CPUs ${DIRECTOR_CPUS}, the probes on CPU 0.`
+      ? `Packet rates: the generator is pinned to CPU 0; each case (kernel included) is tried in the same candidate placements (the director's receive RPS on CPU 1 or inline on CPU 0; uvsd on CPU 1 or 0) and keeps its fastest (each row's note says which); the stepped load runs at that placement, the 1M-flow case chooses its own the same way, and CPU per packet runs with the director's receive RPS on CPU 1 for every case (uvsd where its case runs best). HTTP, TCP and latency: uvsd, HAProxy and nginx on CPUs ${DIRECTOR_CPUS}, the probes on CPU 0.`
       : 'taskset is unavailable here: nothing is pinned.',
-    `CPU per packet: /proc/stat busy time of all cores (softirq included) over a step paced at ${CPU_RATE / 1000} kpps, minus the generator's user time and the machine's background measured before the case, per frame counted at the sinks.`,
+    `CPU per packet: /proc/stat busy time of all cores (softirq included) over a step paced at ${CPU_RATE / 1000} kpps, minus the generator's user time and the machine's background measured before the case (once it has settled), per frame counted at the sinks.`,
   ];
 }
 
