@@ -116,7 +116,7 @@ export function bigTableCases(N = 1 << 20, batchLookup: ConnBatchLookup | null =
     for (let w = j * (STRIDE >> 2), e = w + (STRIDE >> 2); w < e; w++) work32[w] = pristine32[w]!;
   };
   restore(0);
-  if (p.process(work, view, 0, len, 1_000_000, 0) === NO_TX) throw new Error('bench set-up: a frame of an established flow at 1 M connections was not forwarded');
+  if (p.process(work, view, 0, len, 1_000_000, 0) === NO_TX) throw new Error(`bench set-up: a frame of an established flow at ${size} connections was not forwarded`);
   let pos = 0;
   const PER_CALL = 16 * LOOKUP_BATCH;
   const batchedCase = (how: string, lookup: ConnBatchLookup | null) => ({
@@ -219,6 +219,9 @@ export async function collect(opts: BenchOptions): Promise<BenchRow[]> {
   // The worker's path: the batches through the addon (without it, only the JS rows above).
   const native = tryNative();
   cases.push(...bigTableCases(1 << 20, native?.connLookupBatch ?? null));
+  // At LOOKUP_BATCH_MIN_ENTRIES (32 K), where the worker starts batching: one lookup per frame
+  // against the batches (src/conn/README.md "Batched lookups" reads these rows).
+  cases.push(...bigTableCases(1 << 15, native?.connLookupBatch ?? null));
   const rows = await runCases('forward', cases, opts);
   if (sink === 0.5) console.log(sink);
   return rows;

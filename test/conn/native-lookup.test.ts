@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { ForwardMethod } from '../../src/tables/dest-table';
-import { ConnLookupBatch, ConnRef, ConnTable, HeaderCell, Meta, StateFlag, type ConnBatchLookup } from '../../src/conn/table';
+import { BatchField, ConnLookupBatch, ConnRef, ConnTable, HeaderCell, Meta, StateFlag, type ConnBatchLookup } from '../../src/conn/table';
 import { setDefense } from '../../src/conn/defense';
 import { loadNative, nativeAddonPath } from '../../src/native/addon';
 import { addDest, ip } from './helpers';
@@ -236,8 +236,8 @@ test('misses connLookupBatch could not confirm (-2: VERSION moved) are looked up
   const unconfirmed: ConnBatchLookup = (cells, io, n, reply) => {
     calls++;
     const hits = native(cells, io, n, reply);
-    const size = io.length / 15;
-    for (let i = 0; i < n; i++) if (io[5 * size + i] === -1) io[5 * size + i] = -2;
+    const at = BatchField.INDEX * (io.length / BatchField.COUNT);
+    for (let i = 0; i < n; i++) if (io[at + i] === -1) io[at + i] = -2;
     return hits;
   };
   const b = build(4096, 31, unconfirmed);
