@@ -467,10 +467,19 @@ static Value NewValue(const Napi::CallbackInfo& info, size_t at, const char* slo
   return v;
 }
 
+// The optional flags argument at `at`: 0 when absent, else 0 or kFastTrack.
+static uint32_t FlagsArg(const Napi::CallbackInfo& info, size_t at, const char* name) {
+  if (info.Length() <= at || info[at].IsUndefined()) return 0;
+  uint32_t f = static_cast<uint32_t>(IntArg(info, at, name, 0, kFastTrack));
+  if (f != 0 && f != kFastTrack) ThrowRange(info.Env(), std::string(name) + " must be 0 or 2 (tracked)");
+  return f;
+}
+
 Napi::Value Put(const Napi::CallbackInfo& info) {
   uint8_t key[kKeySize];
   int fd = KeyArgs(info, kPutNames, key);
   Value v = NewValue(info, 6, "fastPut: destSlot", "fastPut: base");
+  v.flags = FlagsArg(info, 8, "fastPut: flags");
   return Napi::Number::New(info.Env(), Update(fd, key, v, BPF_ANY));
 }
 
@@ -485,6 +494,7 @@ Napi::Value PutNat(const Napi::CallbackInfo& info) {
   hop[1] = static_cast<uint32_t>(IntArg(info, 11, "fastPutNat: hopB", INT32_MIN, 0xffffffffLL));
   hop[2] = static_cast<uint32_t>(IntArg(info, 12, "fastPutNat: hopC", INT32_MIN, 0xffffffffLL));
   uint32_t ifindex = static_cast<uint32_t>(IntArg(info, 13, "fastPutNat: ifindex", 1, INT32_MAX));
+  v.flags = FlagsArg(info, 14, "fastPutNat: flags");
   // The reply's key: real server -> client, as the reply carries them.
   memset(reply, 0, kKeySize);
   memcpy(reply, &daddr, 4);
@@ -521,6 +531,7 @@ Napi::Value PutTun(const Napi::CallbackInfo& info) {
   PutBe32(v.natAddr, static_cast<uint32_t>(IntArg(info, 8, "fastPutTun: rip", INT32_MIN, 0xffffffffLL)));
   PutBe32(v.u.outerSrc, static_cast<uint32_t>(IntArg(info, 9, "fastPutTun: source", INT32_MIN, 0xffffffffLL)));
   v.kind = kTun;
+  v.flags = FlagsArg(info, 10, "fastPutTun: flags");
   return Napi::Number::New(info.Env(), Update(fd, key, v, BPF_ANY));
 }
 
@@ -536,13 +547,15 @@ Napi::Value Idle(const Napi::CallbackInfo& info) {
   if (Bpf(BPF_MAP_LOOKUP_ELEM, &a) < 0) return Napi::Number::New(info.Env(), -1);
   uint64_t now = MonotonicNs();
   double idle = now > v.lastSeen ? static_cast<double>(now - v.lastSeen) / 1e6 : 0;
-  // out (optional Float64Array of 2): the flow's in_pkts base and the packets the program forwarded.
+  // out (optional Float64Array of 2 or more): the flow's in_pkts base and the packets the program
+  // forwarded; a third element gets the value's flags (fast-path.h kFast*).
   if (info.Length() > 6 && info[6].IsTypedArray()) {
     Napi::TypedArray t = info[6].As<Napi::TypedArray>();
     if (t.TypedArrayType() != napi_float64_array || t.ElementLength() < 2) ThrowType(info.Env(), "fastIdle: out must be a Float64Array of 2 or more");
     Napi::Float64Array out = t.As<Napi::Float64Array>();
     out[0] = static_cast<double>(v.base);
     out[1] = static_cast<double>(v.packets);
+    if (t.ElementLength() > 2) out[2] = static_cast<double>(v.flags);
   }
   return Napi::Number::New(info.Env(), idle);
 }

@@ -104,9 +104,13 @@ void FlowKey(Asm& a, int16_t kKey, Bail bail) {
 // to the egress. The record's counters take the packet (IPVS in_pkts/in_bytes: the IP length) and
 // the flow's value its time (bpf_ktime_get_ns, which the owner's expiry sweep asks for). What the
 // fast path does not do goes on to the steering below (or passes) as if it were not there:
-//   - TCP SYN, FIN or RST, and a frame longer than maxFrame (a GSO super-frame): the flow is
-//     demoted (flags = 1) and every later frame of it goes to user space, which sees the state
-//     change, deletes the key and never offloads the flow again;
+//   - TCP RST, a SYN or FIN of a flow user space did not mark tracked, and a frame longer than
+//     maxFrame (a GSO super-frame): the flow is demoted (flags = 1) and every later frame of it
+//     goes to user space, which sees the state change, deletes the key and never offloads the
+//     flow again. A tracked flow (flags bit 2, fast-path.h; offered at its SYN) keeps its SYNs
+//     here (the SYN-ACK, retransmissions) until its direction has sent a FIN, and its FINs are
+//     forwarded here and recorded in its value (bit 4) for user space to read
+//     (src/dataplane/fast-path.ts, "Whole connections in the kernel");
 //   - a demoted flow; TTL <= 1 (user space answers ICMP time exceeded); a record with ifindex 0
 //     (next hop unknown, the real server unavailable or removed, not DR).
 // `steer` false (--io ring): nothing is redirected to AF_XDP; every other frame passes.
@@ -122,7 +126,7 @@ void FlowKey(Asm& a, int16_t kKey, Bail bail) {
 // the L4 checksum is partial (a local sender on veth) or whole: XDP cannot tell. Without `nat` a
 // NAT or TUN flow's frames go on to the steering (user space), as they did before.
 //
-// fast value (64 bytes, fast-path.cc): 0 destSlot u32 | 4 flags u32 (1 = demoted) |
+// fast value (64 bytes, fast-path.cc): 0 destSlot u32 | 4 flags u32 (1 demoted, 2 tracked, 4 FIN) |
 //   8 lastSeen ns u64 | 16 packets u64 | 24 base u32 (user space's) | 28 kind u16 (0 DR,
 //   1 NAT client side, 2 NAT reply, 3 TUN) | 30 NAT port | 32 NAT address[16] (TUN: the real
 //   server) | 48 reply dmac[6] | 54 reply smac[6] | 60 reply ifindex u32 (TUN: 48 outer source[16])
@@ -134,6 +138,7 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   // Stack: the steering's (fp-32..fp-1) stays free for it; the key is the same as its ringflows key.
   const int16_t kKey = -24, kSlot = -36, kKind = -40, kMtu = -44;
   const int demote = a.NewLabel(), notTcp = a.NewLabel(), l4ok = a.NewLabel(), noWrap = a.NewLabel();
+  const int fin = a.NewLabel(), tracked = a.NewLabel(), finTracked = a.NewLabel();
   const int natFlow = a.NewLabel(), natReply = a.NewLabel(), natMark = a.NewLabel();
   a.Ld(BPF_B, R4, R7, 23);                                   // protocol
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R4, 0, IPPROTO_TCP, l4ok);
@@ -153,10 +158,27 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.AddK(R3, 14 + 14);
   a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R3, R8, 0, steerLabel);
   a.Ld(BPF_B, R3, R9, 14 + 13);
-  a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R3, 0, 0x07, demote);  // FIN 1, SYN 2, RST 4
+  a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R3, 0, 0x04, demote);  // RST 4
+  a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R3, 0, 0x03, fin);     // FIN 1, SYN 2
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, notTcp);
+  //   A SYN or FIN demotes an untracked flow. A tracked one (offered at its SYN): a SYN (the
+  //   real server's SYN-ACK, a retransmitted SYN) is forwarded, unless this direction has sent a
+  //   FIN (a new connection on the port of a closed one: user space schedules it); a FIN is
+  //   recorded (an atomic OR, user space reads it) and forwarded like any other frame.
+  a.Bind(fin);
+  a.Ld(BPF_W, R4, R0, 4);
+  a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R4, 0, static_cast<int32_t>(uvs_fast::kFastTrack), tracked);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, demote);
+  a.Bind(tracked);
+  a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R3, 0, 0x01, finTracked);
+  a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R4, 0, static_cast<int32_t>(uvs_fast::kFastFin), demote);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, notTcp);
+  a.Bind(finTracked);
+  a.MovK(R4, static_cast<int32_t>(uvs_fast::kFastFin));
+  a.Emit(BPF_STX | BPF_W | BPF_ATOMIC, R0, R4, 4, BPF_OR);
   a.Bind(notTcp);
   a.Ld(BPF_W, R3, R0, 4);
-  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0, steerLabel);  // demoted already
+  a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R3, 0, static_cast<int32_t>(uvs_fast::kFastDemoted), steerLabel);  // demoted already
   const int sizeOk = a.NewLabel();
   if (nat) {
     // NAT's and TUN's super-frames stay: the tc program rewrites a GSO frame as any other (TUN:
@@ -208,8 +230,8 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Call(BPF_FUNC_redirect);
   a.Exit();
   a.Bind(demote);                                            // r0 = the flow's value
-  a.MovK(R3, 1);
-  a.St(BPF_W, R0, 4, R3);
+  a.MovK(R3, static_cast<int32_t>(uvs_fast::kFastDemoted));  // an OR: a tracked flow's FIN bit stays for user space
+  a.Emit(BPF_STX | BPF_W | BPF_ATOMIC, R0, R3, 4, BPF_OR);
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);
   if (!nat) return;
   //   NAT and TUN (r3 = kind, r9 = the value). The tc program's offsets assume a 20-byte IPv4
@@ -260,8 +282,8 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Ld(BPF_H, R3, R7, 20);                                   // DF: user space answers, no demotion
   a.JumpTo(BPF_JMP | BPF_JSET | BPF_K, R3, 0, htons(0x4000), steerLabel);
   a.Bind(tunDemote);
-  a.MovK(R3, 1);
-  a.St(BPF_W, R9, 4, R3);
+  a.MovK(R3, static_cast<int32_t>(uvs_fast::kFastDemoted));
+  a.Emit(BPF_STX | BPF_W | BPF_ATOMIC, R9, R3, 4, BPF_OR);
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);
   a.Bind(natRecord);
   a.Ld(BPF_W, R3, R9, 0);

@@ -906,6 +906,28 @@ export class ConnTable {
       : this.lookupIn(batch.proto[i]!, batch.caddr[i]!, batch.cport[i]!, batch.vaddr[i]!, batch.vport[i]!, out);
   }
 
+  /** Entry `index` into `out` as a lookup would find it, if it is still generation `seq`
+   *  (seqOf), live and not DEAD. Any thread. */
+  refAt(index: number, seq: number, out: ConnRef): boolean {
+    return this.reload(index, seq, out);
+  }
+
+  /** Raises the TRAFFIC counters of entry `index` to at least `data` client packets with payload
+   *  and `replies` replies (what the fast path forwarded, which the data path never counted). */
+  raiseTraffic(index: number, data: number, replies: number): void {
+    const c = this.cells;
+    const at = this.entryBase + index * ENTRY_CELLS + EntryCell.TRAFFIC;
+    const d = Math.min(data, 255);
+    const r = Math.min(replies, 255);
+    for (let tries = 0; tries < 4; tries++) {
+      const t = Atomics.load(c, at);
+      let n = t;
+      if ((n & Traffic.DATA_MASK) < d) n = (n & ~Traffic.DATA_MASK) | d;
+      if ((n & Traffic.REPLY_MASK) >>> Traffic.REPLY_SHIFT < r) n = (n & ~Traffic.REPLY_MASK) | (r << Traffic.REPLY_SHIFT);
+      if (n === t || Atomics.compareExchange(c, at, t, n) === t) return;
+    }
+  }
+
   /** Entry `index` as a lookup would find it, if it is still generation `seq`, live and not DEAD. */
   private reload(index: number, seq: number, out: ConnRef): boolean {
     const c = this.cells;

@@ -345,6 +345,7 @@ export class Daemon implements DaemonHost {
       xdpMode: this.options.xdpMode,
       fastPath: this.options.fastPath,
       fastPathMax: this.options.fastPathMax ?? this.options.connMax,
+      fastPathEarly: this.options.fastPathEarly,
       busyPollUs: this.options.busyPollUs,
       busyPollMaxUs: this.options.busyPollMaxUs,
       ifaces: this.options.ifaces,

@@ -64,6 +64,9 @@ export interface UvsdOptions {
   fastPath: boolean;
   /** --fast-path-max N: flows the fast path holds at most (null: --conn-max). */
   fastPathMax: number | null;
+  /** --fast-path-early on|off: TCP connections enter the fast path at their SYN and close in the
+   *  kernel (src/dataplane/fast-path.ts, "Whole connections in the kernel"). */
+  fastPathEarly: boolean;
   /** --iface IF, repeatable; empty = chosen from the configuration (docs/architecture.md, "Which interfaces"). */
   ifaces: string[];
   workers: number;
@@ -193,6 +196,8 @@ uvsd's options:
                                (default on with --io ring and xdp)
       --fast-path-max N        flows the fast path holds at most (default: --conn-max; about
                                100 bytes of kernel memory per flow offloaded)
+      --fast-path-early on|off TCP connections enter the fast path at their SYN and close
+                               in the kernel (default off)
       --iface IF               capture on IF; repeatable (default: from the configuration)
       --workers N              data-plane worker threads (default: number of CPUs - 1, at least 1)
       --fanout MODE            how frames are spread over the workers: hash (default; a flow stays
@@ -298,6 +303,7 @@ const SPECS: Spec[] = [
   { long: 'xdp-mode', short: '', arg: 'required' },
   { long: 'fast-path', short: '', arg: 'required' },
   { long: 'fast-path-max', short: '', arg: 'required' },
+  { long: 'fast-path-early', short: '', arg: 'required' },
   { long: 'iface', short: '', arg: 'required' },
   { long: 'workers', short: '', arg: 'required' },
   { long: 'conn-max', short: '', arg: 'required' },
@@ -338,7 +344,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     configTestLog: null, logDetail: false, logFacility: LOG_DAEMON, noSyslog: false, logJournal: false,
     vrrpOnly: false, checkOnly: false, pidFile: null, vrrpPidFile: null, checkersPidFile: null, configId: null,
     umask: null, signum: null, dontRespawn: false, notes: [],
-    io: 'ring', xdpMode: 'generic', fastPath: true, fastPathMax: null, ifaces: [],
+    io: 'ring', xdpMode: 'generic', fastPath: true, fastPathMax: null, fastPathEarly: false, ifaces: [],
     workers: defaultWorkers(), fanout: 'hash', busyPollUs: DEFAULT_BUSY_POLL_US, busyPollMaxUs: DEFAULT_BUSY_POLL_MAX_US, connMax: DEFAULT_CONN_MAX, connDefense: {}, sysctlFile: null,
     svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, metrics: null, metricsTextfile: null, connState: null,
     help: false, version: false,
@@ -476,6 +482,10 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
       o.fastPath = v === 'on';
       break;
     case 'fast-path-max': o.fastPathMax = positiveInt('--fast-path-max', v, 1 << 24); break;
+    case 'fast-path-early':
+      if (v !== 'on' && v !== 'off') throw new UvsdUsageError(`--fast-path-early: "${v}" is not one of on, off`);
+      o.fastPathEarly = v === 'on';
+      break;
     case 'fanout':
       if (!FANOUT_CHOICES.includes(v as FanoutChoice)) throw new UvsdUsageError(`--fanout: "${v}" is not one of ${FANOUT_CHOICES.join(', ')}`);
       o.fanout = v as FanoutChoice;

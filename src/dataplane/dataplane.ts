@@ -91,6 +91,8 @@ export interface DataPlaneOptions {
   fastPath?: boolean;
   /** Flows the fast path holds at most (uvsd --fast-path-max; default FAST_ENTRIES_DEFAULT, at most connMax). */
   fastPathMax?: number;
+  /** TCP connections offered at their SYN, closing in the kernel (uvsd --fast-path-early; default false). */
+  fastPathEarly?: boolean;
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
   ifaces: string[];
   /** Follow interfaces that come and go (default true; see link-watch.ts). */
@@ -750,6 +752,7 @@ export class DataPlane {
       workerId: h.id,
       ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu, xsksFd: this.xdp?.steer === true ? this.xdp.xsksFd(i.ifindex) : undefined })),
       fastFd: this.fast?.maps.fastFd,
+      fastEarly: this.opts.fastPathEarly ?? false,
       xdp: this.xdp?.steer === true ? { queue: h.id, chunkCount: XDP_CHUNK_COUNT, chunkSize: XDP_CHUNK_SIZE, headroom: XDP_HEADROOM, rxRing: XDP_RX_RING } : undefined,
       fanoutGroupBase: (process.pid * 16) & 0xffff,
       fanoutMode: this.fanoutMode(),

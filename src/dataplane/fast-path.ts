@@ -33,7 +33,7 @@
 //     router (its MACs are as good); the program checks each frame against the egress MTU with
 //     the outer header, and a super-frame's segments shrink by it. A change of next hop or a
 //     removed real server changes the record at once, for every flow of that slot.
-//   - A TCP SYN, FIN or RST in either direction, a DR super-frame, or a TUN frame without DF
+//   - A TCP SYN, FIN or RST in either direction (of a flow not tracked, below), a DR super-frame, or a TUN frame without DF
 //     that would not fit the egress with the outer header, goes to user space (the program demotes
 //     the flow), which applies the state change (or sends the frame in outer fragments), deletes
 //     the keys and marks the entry NO_FAST. Anything else the program declines (TTL <= 1, a record
@@ -55,6 +55,33 @@
 //     count and its time left to the kernel's last packet, so the sync master still resends a
 //     busy offloaded flow every sync_period packets and the backup's copy does not expire under it.
 //
+// Whole connections in the kernel (uvsd --fast-path-early on; off by default): a TCP connection is
+// offered at its first SYN, as soon as user space has scheduled it, with FAST_TRACK in both
+// keys' values. The program then keeps the rest of the connection: the real server's SYN-ACK and
+// any retransmitted SYN, the handshake's ACK, the data, and the FINs, which it records in the
+// value (FAST_FIN) instead of demoting the flow; a RST still demotes it, and so does a SYN after
+// its direction's FIN (a new connection on the port of a closed one, which user space schedules
+// again). User space reads a tracked flow back (poll(): one lookup per key) 200 ms after the
+// offer and then at doubling intervals up to 12.8 s, for as long as it is open:
+//   - the handshake is applied to the entry as user space would have seen it (SYN_RECV to
+//     ESTABLISHED, so the real server's active connections count it), and the packets the kernel
+//     forwarded count as data and replies for the flood defence;
+//   - no packet from the client since the SYN at the first read-back (a spoofed source, or a
+//     client slower than 200 ms): the flow is taken back and goes on in user space, where the
+//     flood defence sees a SYN_RECV entry as before. When more than half of 64 first read-backs
+//     find their SYN unanswered (a spoofed SYN flood), offers stop for 1 s, so a flood costs no
+//     map updates; the table's pressure (amemthresh) stops them as well;
+//   - each FIN is applied through the state table (the real server's as OUTPUT, the client's as
+//     INPUT), and once the connection is closed (both FINs for NAT; the client's for DR and TUN,
+//     which see no replies) the keys are deleted: the entry stays in FIN_WAIT, CLOSE_WAIT or
+//     TIME_WAIT for its timeout, and the last ACKs, a client reusing the port, and anything late
+//     come to user space as for any entry. A SYN or RST the program hands back first brings the
+//     entry up to date (the pipeline calls refresh()), so a reused port is scheduled anew.
+// A short connection (HTTP with `Connection: close`) then costs user space its SYN and two or
+// three map calls instead of its nine or ten packets. What it changes for the schedulers: between
+// the SYN and the first read-back an entry counts as inactive, where IPVS counts it active from
+// the handshake's ACK (lc, wlc and the others weigh inactive connections too, by 1 against 256).
+//
 // With --io ring the programs are attached only while a DR, NAT or TUN real server is configured
 // (DataPlane.syncFastPrograms): a generic-mode program runs for every frame the interface
 // receives, and the kernel copies a frame that lacks XDP's headroom or is not linear (a GSO
@@ -70,14 +97,35 @@
 
 import type { FastPathMaps, NativeAddon } from '../native/addon';
 import { EntryCell, Meta, StateFlag, Traffic, type ConnOffloadHook, type ConnTable } from '../conn/table';
-import { TcpState } from '../conn/tcp-state';
+import { ConnDir, TcpState, tcpStateTransition } from '../conn/tcp-state';
+import { ConnRef, connNowMs } from '../conn/table';
 import { DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
 import { NEXT_HOP_RECORD_BYTES, NextHopFlag, type NextHopTable } from '../tables/next-hop';
 import { Stat, STAT_CELLS, WorkerCounters, WorkerStat, type CounterLayout } from './counters';
 import { IPPROTO_TCP } from '../packet/ipv4';
 
-/** Client packets a flow carries through user space before it is offered to the fast path. */
+/** Client packets a flow carries through user space before it is offered to the fast path
+ *  (a TCP flow offered at its handshake, FastFlows' `track`, is not counted this way). */
 export const FAST_MIN_PACKETS = 8;
+/** Value flags (native/src/fast-path.h): the flow's FINs stay in the kernel, which records them. */
+export const FAST_TRACK = 2;
+export const FAST_FIN = 4;
+/** A tracked flow is read back this long after its offer, then at doubling intervals up to
+ *  CHECK_FIRST_MS << (CHECK_LEVELS - 1) (12.8 s), and from then on at that interval. */
+const CHECK_FIRST_MS = 200;
+const CHECK_LEVELS = 7;
+/** Flows each level holds; a flow that finds its level full is no longer read back (its close
+ *  is then found when the sweep meets it idle, as for a flow whose FIN the director missed). */
+const CHECK_SLOTS = 16384;
+/** Flows read back per poll at most (each costs one or two map lookups). */
+const CHECK_BUDGET = 2048;
+/** Offers stop for EARLY_PAUSE_MS when more than half of EARLY_WINDOW first read-backs found a
+ *  SYN unanswered. */
+const EARLY_WINDOW = 64;
+const EARLY_PAUSE_MS = 1000;
+const TCP_FIN = 0x01;
+const TCP_SYN = 0x02;
+const TCP_ACK = 0x10;
 /** Flows the fast path holds at most when nothing says otherwise (uvsd's default is --conn-max:
  *  every connection may be offloaded). The kernel allocates an element per flow offloaded, about
  *  100 bytes with its hash overhead, not the whole map up front; more flows stay in user space. */
@@ -126,8 +174,25 @@ export class FastFlows implements ConnOffloadHook {
    * captured one: a frame the program redirects there could be too long). Empty (the control
    * plane's instance): no NAT offers.
    */
+  /** Tracked flows waiting to be read back: per level, a ring of (index, generation, due ms). */
+  private readonly checks: Int32Array[] = [];
+  private readonly heads = new Int32Array(CHECK_LEVELS);
+  private readonly sizes = new Int32Array(CHECK_LEVELS);
+  private readonly ref = new ConnRef();
+  private readonly inStat = new Float64Array(3);
+  private readonly outStat = new Float64Array(3);
+  /** The connection table's clock (connNowMs); tests set their own. */
+  clock: () => number = connNowMs;
+
+  /**
+   * `track` (uvsd --fast-path-early): a TCP connection is offered at its SYN and its FINs stay
+   * in the kernel ("Whole connections in the kernel" above). Off: offered after
+   * FAST_MIN_PACKETS packets with data, and taken back by its first SYN, FIN or RST.
+   */
   constructor(private readonly native: NativeAddon, readonly fd: number, private readonly counters: WorkerCounters | null = null,
-    private readonly replyEgress: readonly number[] = []) {}
+    private readonly replyEgress: readonly number[] = [], readonly track = false) {
+    if (track) for (let l = 0; l < CHECK_LEVELS; l++) this.checks.push(new Int32Array(CHECK_SLOTS * 3));
+  }
 
   /**
    * A packet of DR, NAT or TUN entry `index` from the client that user space has just forwarded
@@ -156,11 +221,19 @@ export class FastFlows implements ConnOffloadHook {
       conns.orTraffic(index, Traffic.NO_FAST);
       return;
     }
-    if ((tcpFlags & TCP_CHANGE) !== 0 || conns.field(index, EntryCell.IN_PKTS) < FAST_MIN_PACKETS) return;
-    if (protocol === IPPROTO_TCP) {
-      if ((conns.field(index, EntryCell.STATE) & StateFlag.STATE_MASK) !== TcpState.ESTABLISHED) return;
-      if ((t & Traffic.DATA_MASK) === 0) return;
+    // Tracked ("Whole connections in the kernel"): a TCP connection at its first SYN, while the
+    // table is not under pressure and SYNs are not going unanswered (earlyOk).
+    const early = (tcpFlags & TCP_CHANGE) === TCP_SYN && this.track && protocol === IPPROTO_TCP &&
+      conns.field(index, EntryCell.IN_PKTS) === 1 && this.earlyOk(conns);
+    if (!early) {
+      if ((tcpFlags & TCP_CHANGE) !== 0 || conns.field(index, EntryCell.IN_PKTS) < FAST_MIN_PACKETS) return;
+      if (protocol === IPPROTO_TCP) {
+        if ((conns.field(index, EntryCell.STATE) & StateFlag.STATE_MASK) !== TcpState.ESTABLISHED) return;
+        if ((t & Traffic.DATA_MASK) === 0) return;
+      }
     }
+    const seq = early ? conns.seqOf(index) : 0;
+    const flags = early ? FAST_TRACK : 0;
     let egress = 0;
     if (nat) {
       // The replies leave by the client's own hop (kept with the entry), on an interface the
@@ -175,11 +248,11 @@ export class FastFlows implements ConnOffloadHook {
     let err: number;
     if (nat) {
       err = this.native.fastPutNat(this.fd, protocol, saddr, sport, conns.field(index, EntryCell.VADDR) >>> 0, conns.field(index, EntryCell.PORTS) & 0xffff,
-        daddr, dport, destSlot, base, conns.field(index, EntryCell.HOP_A), conns.field(index, EntryCell.HOP_B), conns.field(index, EntryCell.HOP_C), egress);
+        daddr, dport, destSlot, base, conns.field(index, EntryCell.HOP_A), conns.field(index, EntryCell.HOP_B), conns.field(index, EntryCell.HOP_C), egress, flags);
     } else if (kind === FastKind.TUN) {
-      err = this.native.fastPutTun(this.fd, protocol, saddr, sport, daddr, dport, destSlot, base, tunRip, tunSource);
+      err = this.native.fastPutTun(this.fd, protocol, saddr, sport, daddr, dport, destSlot, base, tunRip, tunSource, flags);
     } else {
-      err = this.native.fastPut(this.fd, protocol, saddr, sport, daddr, dport, destSlot, base);
+      err = this.native.fastPut(this.fd, protocol, saddr, sport, daddr, dport, destSlot, base, flags);
     }
     if (err !== 0) {
       conns.clearTraffic(index, Traffic.OFFLOADED);
@@ -188,6 +261,149 @@ export class FastFlows implements ConnOffloadHook {
       return;
     }
     this.count(WorkerStat.FAST_OFFLOADS);
+    if (early) this.enqueue(0, index, seq, (this.clock() | 0) + CHECK_FIRST_MS);
+  }
+
+  /** Puts a tracked flow on level `level`'s ring; false when the ring is full. */
+  private enqueue(level: number, index: number, seq: number, due: number): boolean {
+    const size = this.sizes[level]!;
+    if (size >= CHECK_SLOTS) return false;
+    const q = this.checks[level]!;
+    const at = ((this.heads[level]! + size) % CHECK_SLOTS) * 3;
+    q[at] = index;
+    q[at + 1] = seq;
+    q[at + 2] = due | 0;
+    this.sizes[level] = size + 1;
+    return true;
+  }
+
+  /**
+   * Whether a SYN may be offered now: the table is not under pressure, the first read-back
+   * level has room, and no SYN flood is under way: when most of the SYNs offered lately were
+   * never answered by the client's ACK (spoofed sources), offers stop for EARLY_PAUSE_MS, so a
+   * flood costs no map updates (the flood defence, src/conn/defense.ts, then sees only
+   * user-space entries, as without this).
+   */
+  private earlyOk(conns: ConnTable): boolean {
+    if (this.sizes[0]! >= CHECK_SLOTS || conns.underPressure()) return false;
+    if (this.pausedUntil !== 0) {
+      if ((((this.clock() | 0) - this.pausedUntil) | 0) < 0) return false;
+      this.pausedUntil = 0;
+    }
+    return true;
+  }
+
+  /** Read-backs of the first level lately, and those that found no ACK after the SYN. */
+  private firstChecks = 0;
+  private unanswered = 0;
+  private pausedUntil = 0;
+  /** SYNs taken back unanswered (a flood pauses offers). */
+  unansweredSyns = 0;
+
+  private firstCheck(answered: boolean, now: number): void {
+    this.firstChecks++;
+    if (!answered) {
+      this.unanswered++;
+      this.unansweredSyns++;
+    }
+    if (this.firstChecks < EARLY_WINDOW) return;
+    if (this.unanswered * 2 > this.firstChecks) this.pausedUntil = (now + EARLY_PAUSE_MS) | 0 || 1;
+    this.firstChecks = 0;
+    this.unanswered = 0;
+  }
+
+  /** Tracked flows waiting to be read back (every level). */
+  get tracked(): number {
+    let n = 0;
+    for (let l = 0; l < CHECK_LEVELS; l++) n += this.sizes[l]!;
+    return n;
+  }
+
+  /**
+   * Reads back the tracked flows that are due (the owner's turns and sweeps call it; at most
+   * CHECK_BUDGET flows per call): a flow the kernel saw close is taken back with its state moved
+   * as its FINs would have moved it; an open one is read again later. Returns the flows read.
+   */
+  poll(conns: ConnTable, nowMs: number): number {
+    if (!this.track) return 0;
+    const now = nowMs | 0;
+    let done = 0;
+    for (let l = 0; l < CHECK_LEVELS && done < CHECK_BUDGET; l++) {
+      const q = this.checks[l]!;
+      while (this.sizes[l]! > 0 && done < CHECK_BUDGET) {
+        const at = this.heads[l]! * 3;
+        if (((now - q[at + 2]!) | 0) < 0) break;
+        const index = q[at]!;
+        const seq = q[at + 1]!;
+        this.heads[l] = (this.heads[l]! + 1) % CHECK_SLOTS;
+        this.sizes[l] = this.sizes[l]! - 1;
+        done++;
+        if (this.refresh(conns, index, seq, now, l === 0)) {
+          const next = Math.min(l + 1, CHECK_LEVELS - 1);
+          this.enqueue(next, index, seq, now + (CHECK_FIRST_MS << next));
+        }
+      }
+    }
+    return done;
+  }
+
+  /**
+   * Brings entry `index` (generation `seq`) up to date with what the kernel forwarded of a
+   * tracked flow: its data and reply counts (for the flood defence), and each direction's FIN
+   * through the state table as if user space had seen it. A connection closed in the kernel
+   * (both FINs for NAT; the client's for DR and TUN, which see no replies) is taken back: its
+   * keys are deleted and its last packets come to user space in the state its FINs left it.
+   * Returns whether the flow is still tracked and open. Also called by the pipeline before a
+   * SYN or RST of an offloaded flow is applied (a client reusing the port of a closed one).
+   */
+  refresh(conns: ConnTable, index: number, seq: number, nowMs: number, first = false): boolean {
+    const ref = this.ref;
+    if (!conns.refAt(index, seq, ref)) return false;
+    if ((conns.field(index, EntryCell.TRAFFIC) & Traffic.OFFLOADED) === 0) return false;
+    const protocol = ref.meta & Meta.PROTO_MASK;
+    if (protocol !== IPPROTO_TCP) return false;
+    const ports = conns.field(index, EntryCell.PORTS);
+    const caddr = conns.field(index, EntryCell.CADDR);
+    if (this.native.fastIdle(this.fd, protocol, caddr, ports >>> 16, conns.field(index, EntryCell.VADDR), ports & 0xffff, this.inStat) < 0) return false;
+    const inFlags = this.inStat[2]!;
+    if ((inFlags & FAST_TRACK) === 0) return false;
+    const nat = isNat(conns, index);
+    let outFlags = 0;
+    let replies = 0;
+    if (nat && this.native.fastIdle(this.fd, protocol, conns.field(index, EntryCell.DADDR), conns.field(index, EntryCell.DPORT_DEST) >>> 16,
+      caddr, ports >>> 16, this.outStat) >= 0) {
+      outFlags = this.outStat[2]!;
+      replies = this.outStat[1]!;
+    }
+    // Client packets after the SYN (the handshake's ACK is the first), replies from the server.
+    const forwarded = this.inStat[1]!;
+    if ((ref.state & StateFlag.STATE_MASK) === TcpState.SYN_RECV) {
+      if (forwarded === 0) {
+        // No ACK since the SYN: a spoofed source, or a client slower than the read-back. The
+        // connection goes on in user space, where the flood defence sees it.
+        if (first) this.firstCheck(false, nowMs);
+        this.leave(conns, index);
+        return false;
+      }
+      if (first) this.firstCheck(true, nowMs);
+      // The handshake, as user space would have seen it: the SYN-ACK (NAT), the client's ACK.
+      if (nat && replies > 0 && tcpStateTransition(conns, ref, ConnDir.OUTPUT, TCP_SYN | TCP_ACK, nowMs) < 0) return false;
+      if (tcpStateTransition(conns, ref, ConnDir.INPUT, TCP_ACK, nowMs) < 0) return false;
+    } else if (first) {
+      this.firstCheck(true, nowMs);
+    }
+    // Data beyond the handshake's ACK, and replies beyond the SYN-ACK, for the flood defence.
+    if (forwarded > 1 || replies > 0) conns.raiseTraffic(index, forwarded > 1 ? 1 : 0, replies);
+    const finIn = (inFlags & FAST_FIN) !== 0;
+    const finOut = (outFlags & FAST_FIN) !== 0;
+    if (!finIn && !finOut) return true;
+    if (finOut && tcpStateTransition(conns, ref, ConnDir.OUTPUT, TCP_FIN | TCP_ACK, nowMs) < 0) return false;
+    if (finIn && tcpStateTransition(conns, ref, ConnDir.INPUT, TCP_FIN | TCP_ACK, nowMs) < 0) return false;
+    if (nat ? finIn && finOut : finIn) {
+      this.leave(conns, index);
+      return false;
+    }
+    return true;
   }
 
   /**

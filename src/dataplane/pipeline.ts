@@ -61,7 +61,7 @@ import type { PacketKey } from '../sched/scheduler';
 import type { DestTable } from '../tables/dest-table';
 import { ForwardMethod } from '../tables/dest-table';
 import { SvcFlag, type ServiceSnapshot } from '../service/snapshot';
-import { ConnLookupBatch, ConnRef, EntryCell, Meta, type ConnTable } from '../conn/table';
+import { ConnLookupBatch, ConnRef, EntryCell, Meta, Traffic, type ConnTable } from '../conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../conn/schedule';
 import { forwardDr } from '../forward/dr';
 import { forwardNatIn, forwardNatOut } from '../forward/nat';
@@ -78,6 +78,9 @@ import { DestField } from '../tables/dest-table';
 import { VNET_HDR_LEN } from '../native/addon';
 import { WorkerStat, type WorkerCounters } from './counters';
 import { FastKind, type FastFlows } from './fast-path';
+
+/** TCP SYN | RST. */
+const TCP_SYN_RST = 0x06;
 
 /** process() result when the frame is not to be transmitted. */
 export const NO_TX = -1;
@@ -383,7 +386,14 @@ export class Pipeline {
     const ref = this.ref;
     const key = this.key;
     const j = this.slot >= 0 ? this.slotIn[this.slot]! : -1;
-    const hit = j >= 0 ? this.conns.batchResult(this.inBatch, j, ref) : this.conns.lookupIn(key.protocol, key.saddr, key.sport, key.daddr, key.dport, ref);
+    let hit = j >= 0 ? this.conns.batchResult(this.inBatch, j, ref) : this.conns.lookupIn(key.protocol, key.saddr, key.sport, key.daddr, key.dport, ref);
+    if (hit && (tcpFlags & TCP_SYN_RST) !== 0 && this.fast !== null && this.fast.track && key.protocol === IPPROTO_TCP &&
+        (this.conns.field(ref.index, EntryCell.TRAFFIC) & Traffic.OFFLOADED) !== 0) {
+      // A SYN or RST the fast path handed back: the kernel may have carried the connection's
+      // close already (a client reusing its port). Its state first, then this packet's.
+      this.fast.refresh(this.conns, ref.index, ref.seq, nowMs);
+      hit = this.conns.refAt(ref.index, ref.seq, ref);
+    }
     const verdict = this.connScheduler.inPacketFound(service, key, tcpFlags, nowMs, ref, hit);
     switch (verdict) {
       case ConnVerdict.FORWARD:

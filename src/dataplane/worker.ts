@@ -91,6 +91,8 @@ export interface WorkerInit {
   xdp?: WorkerXdp;
   /** The in-kernel fast path's flow map (fast-path.ts; absent: off): the worker offers DR flows. */
   fastFd?: number;
+  /** --fast-path-early: TCP connections offered at their SYN, their FINs kept in the kernel. */
+  fastEarly?: boolean;
 }
 
 /** One service as a worker needs it to build its ConnService. */
@@ -238,7 +240,7 @@ function main(): void {
   // frame the program redirects is at most that long).
   const largestMtu = init.ifaces.reduce((m, i) => Math.max(m, i.mtu ?? 0), 0);
   const replyEgress = init.ifaces.map((i) => (largestMtu > 0 && (i.mtu ?? 0) >= largestMtu ? i.index : 0));
-  const fast = init.fastFd !== undefined ? new FastFlows(native, init.fastFd, counters, replyEgress) : null;
+  const fast = init.fastFd !== undefined ? new FastFlows(native, init.fastFd, counters, replyEgress, init.fastEarly ?? false) : null;
   conns.offloadHook = fast;
   const pipeline = new Pipeline({
     dests, conns, nextHops, counters, clientHops, vnetHdr: init.vnetHdr, egressCount: Math.max(1, init.ifaces.length),
@@ -418,6 +420,9 @@ function main(): void {
       counters.add(WorkerStat.RX_FRAMES, total);
       if (fromXdp) counters.add(WorkerStat.XDP_FRAMES, total);
     }
+    // Tracked fast-path flows that are due are read back (fast-path.ts, "Closing in the kernel"):
+    // a few loads when none is due.
+    if (fast !== null && fast.track) fast.poll(conns, nowMs);
     return total;
   }
 
@@ -593,6 +598,7 @@ function main(): void {
   }
   const sweepTimer = setInterval(() => {
     counters.add(WorkerStat.EXPIRED, conns.expire(connNowMs(), expireBudget));
+    if (fast !== null && fast.track) fast.poll(conns, connNowMs());
     if (++sweeps % STATS_EVERY === 0) {
       for (const s of sockets) counters.add(WorkerStat.RING_DROPS, s.stats().drops);
       copyXdpStats();

@@ -539,19 +539,21 @@ export interface NativeAddon {
   /** The fast path's maps: `entries` flows, `slots` real-server records. */
   fastPathMaps(options: { entries: number; slots: number }): FastPathMaps;
   /** Offloads a flow (host-order addresses and ports) to real server `destSlot`, with `base` the
-   *  entry's in_pkts then: 0, or the errno (E2BIG: the map is full). Any thread. */
-  fastPut(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, destSlot: number, base: number): number;
+   *  entry's in_pkts then: 0, or the errno (E2BIG: the map is full). `flags` (every put): 0, or
+   *  FAST_TRACK (fast-path.ts): its FINs stay in the kernel. Any thread. */
+  fastPut(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, destSlot: number, base: number, flags?: number): number;
   /** Offloads a NAT connection: client caddr:cport -> VIP vaddr:vport, to real server daddr:dport
    *  (slot destSlot), its replies out by interface `ifindex` with the MACs of the entry's client
    *  hop (HOP_A..HOP_C). Both keys or neither: 0, or the errno. Any thread. */
   fastPutNat(fd: number, protocol: number, caddr: number, cport: number, vaddr: number, vport: number, daddr: number, dport: number,
-    destSlot: number, base: number, hopA: number, hopB: number, hopC: number, ifindex: number): number;
+    destSlot: number, base: number, hopA: number, hopB: number, hopC: number, ifindex: number, flags?: number): number;
   /** Offloads a TUN flow to real server `destSlot`: its frames get an outer IPv4 header from
    *  `source` (the director's address toward the real server) to `rip`. 0, or the errno. Any thread. */
   fastPutTun(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, destSlot: number, base: number,
-    rip: number, source: number): number;
+    rip: number, source: number, flags?: number): number;
   /** Milliseconds since the offloaded flow's last packet in the kernel (since fastPut when none),
-   *  -1 when it is not in the map; `out` (2 cells) gets its base and the packets the program forwarded. */
+   *  -1 when it is not in the map; `out` (2 cells) gets its base and the packets the program
+   *  forwarded, and a third cell, when there is one, the value's flags (FAST_TRACK, FAST_FIN). */
   fastIdle(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number, out?: Float64Array): number;
   /** Removes a flow from the fast path; true when it was there. */
   fastDelete(fd: number, protocol: number, saddr: number, sport: number, daddr: number, dport: number): boolean;

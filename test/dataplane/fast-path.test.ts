@@ -7,10 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PacketKey } from '../../src/sched/scheduler';
 import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/dest-table';
-import { ConnRef, ConnTable, EntryCell, SyncCell, SYNC_RECORD_CELLS, Traffic } from '../../src/conn/table';
+import { ConnRef, ConnTable, EntryCell, HeaderCell, SyncCell, SYNC_RECORD_CELLS, Traffic } from '../../src/conn/table';
 import { ConnScheduler, ConnVerdict, type ConnService } from '../../src/conn/schedule';
 import { NextHopTable } from '../../src/tables/next-hop';
-import { FAST_HOP_BYTES, FAST_MIN_PACKETS, FastFlows, FastKind, FastPath } from '../../src/dataplane/fast-path';
+import { FAST_FIN, FAST_HOP_BYTES, FAST_MIN_PACKETS, FAST_TRACK, FastFlows, FastKind, FastPath } from '../../src/dataplane/fast-path';
+import { connStateName, TcpState } from '../../src/conn/tcp-state';
+import { parseUvsdArgs } from '../../src/control/uvsd-options';
 import { WorkerCounters, WorkerStat, Stat, STAT_CELLS } from '../../src/dataplane/counters';
 import type { FastPathMaps, NativeAddon } from '../../src/native/addon';
 import { addDest, ip, TestRoundRobin } from '../conn/helpers';
@@ -24,7 +26,7 @@ const E2BIG = 7;
 
 /** The kernel's maps as a JS Map keyed by the 5-tuple, with a clock for the flows' last packet. */
 class FakeKernel {
-  flows = new Map<string, { slot: number; lastSeen: number; base: number; packets: number }>();
+  flows = new Map<string, { slot: number; lastSeen: number; base: number; packets: number; flags: number }>();
   calls: string[] = [];
   now = 0;
   full = false;
@@ -33,24 +35,24 @@ class FakeKernel {
   native(): NativeAddon {
     const k = (p: number, s: number, sp: number, d: number, dp: number): string => `${p}/${s >>> 0}:${sp}>${d >>> 0}:${dp}`;
     return {
-      fastPut: (_fd: number, p: number, s: number, sp: number, d: number, dp: number, slot: number, base: number): number => {
-        this.calls.push(`put ${k(p, s, sp, d, dp)} -> ${slot}`);
+      fastPut: (_fd: number, p: number, s: number, sp: number, d: number, dp: number, slot: number, base: number, flags = 0): number => {
+        this.calls.push(`put ${k(p, s, sp, d, dp)} -> ${slot}${flags !== 0 ? ` flags ${flags}` : ''}`);
         if (this.full) return E2BIG;
-        this.flows.set(k(p, s, sp, d, dp), { slot, lastSeen: this.now, base, packets: 0 });
+        this.flows.set(k(p, s, sp, d, dp), { slot, lastSeen: this.now, base, packets: 0, flags });
         return 0;
       },
       fastPutNat: (_fd: number, p: number, c: number, cp: number, v: number, vp: number, d: number, dp: number, slot: number, base: number,
-        hopA: number, hopB: number, hopC: number, ifindex: number): number => {
-        this.calls.push(`putNat ${k(p, c, cp, v, vp)} / ${k(p, d, dp, c, cp)} -> ${slot} hop ${(hopA >>> 0).toString(16)}.${(hopB >>> 0).toString(16)}.${(hopC >>> 0).toString(16)}@${ifindex}`);
+        hopA: number, hopB: number, hopC: number, ifindex: number, flags = 0): number => {
+        this.calls.push(`putNat ${k(p, c, cp, v, vp)} / ${k(p, d, dp, c, cp)} -> ${slot} hop ${(hopA >>> 0).toString(16)}.${(hopB >>> 0).toString(16)}.${(hopC >>> 0).toString(16)}@${ifindex}${flags !== 0 ? ` flags ${flags}` : ''}`);
         if (this.full) return E2BIG;
-        this.flows.set(k(p, c, cp, v, vp), { slot, lastSeen: this.now, base, packets: 0 });
-        this.flows.set(k(p, d, dp, c, cp), { slot, lastSeen: this.now, base: 0, packets: 0 });
+        this.flows.set(k(p, c, cp, v, vp), { slot, lastSeen: this.now, base, packets: 0, flags });
+        this.flows.set(k(p, d, dp, c, cp), { slot, lastSeen: this.now, base: 0, packets: 0, flags });
         return 0;
       },
       fastPutTun: (_fd: number, p: number, s: number, sp: number, d: number, dp: number, slot: number, base: number, rip: number, src: number): number => {
         this.calls.push(`putTun ${k(p, s, sp, d, dp)} -> ${slot} outer ${src >>> 0}>${rip >>> 0}`);
         if (this.full) return E2BIG;
-        this.flows.set(k(p, s, sp, d, dp), { slot, lastSeen: this.now, base, packets: 0 });
+        this.flows.set(k(p, s, sp, d, dp), { slot, lastSeen: this.now, base, packets: 0, flags: 0 });
         return 0;
       },
       fastDelete: (_fd: number, p: number, s: number, sp: number, d: number, dp: number): boolean => {
@@ -64,6 +66,7 @@ class FakeKernel {
         if (out) {
           out[0] = f.base;
           out[1] = f.packets;
+          if (out.length > 2) out[2] = f.flags;
         }
         return this.now - f.lastSeen;
       },
@@ -75,7 +78,7 @@ class FakeKernel {
   }
 }
 
-function setup(protocol = UDP) {
+function setup(protocol = UDP, track = false) {
   const dests = new DestTable(8);
   const a = addDest(dests, '10.0.1.1', 53, ForwardMethod.DROUTE);
   const rr = new TestRoundRobin(dests, [a]);
@@ -84,18 +87,21 @@ function setup(protocol = UDP) {
   const svc: ConnService = { protocol, addr: VIP, port: 53, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff, onePacket: false, scheduler: rr };
   const kernel = new FakeKernel();
   const counters = new WorkerCounters({ maxServices: 4, maxDests: 8 });
-  const fast = new FastFlows(kernel.native(), 30, counters);
+  const fast = new FastFlows(kernel.native(), 30, counters, [], track);
+  let now = T0;
+  fast.clock = () => now;
   table.offloadHook = fast;
   const out = new ConnRef();
   const k: PacketKey = { protocol, saddr: ip('192.168.0.7'), sport: 4000, daddr: VIP, dport: 53 };
   /** One client packet through the scheduler, then what the pipeline tells the fast path. */
   const packet = (flags = 0, at = T0, superFrame = false, data = true): void => {
+    now = at;
     assert.equal(sched.inPacket(svc, k, flags, at, out), ConnVerdict.FORWARD);
     if (data) table.countData(out.index);
     fast.seen(table, out.index, k.protocol, k.saddr, k.sport, k.daddr, k.dport, out.destSlot, flags, superFrame);
   };
   const flowKey = `${protocol}/${ip('192.168.0.7') >>> 0}:4000>${VIP >>> 0}:53`;
-  return { dests, a, table, kernel, counters, fast, out, packet, flowKey };
+  return { dests, a, table, kernel, counters, fast, out, packet, flowKey, sched, svc, k };
 }
 
 test(`a UDP flow is offered once, after ${FAST_MIN_PACKETS} packets`, () => {
@@ -302,7 +308,7 @@ test('statistics: what the program counted is folded into the real server and it
 
 /** A NAT service's flow: client 192.168.0.7:4000 -> VIP:80, real server 10.0.1.1:8080, its client
  *  hop learned on data-plane interface 1, which may send replies as ifindex 23. */
-function natSetup() {
+function natSetup(track = false) {
   const dests = new DestTable(8);
   const a = addDest(dests, '10.0.1.1', 8080, ForwardMethod.MASQ);
   const rr = new TestRoundRobin(dests, [a]);
@@ -311,7 +317,8 @@ function natSetup() {
   const svc: ConnService = { protocol: TCP, addr: VIP, port: 80, persistent: false, persistTimeoutMs: 0, netmask: 0xffffffff, onePacket: false, scheduler: rr };
   const kernel = new FakeKernel();
   const counters = new WorkerCounters({ maxServices: 4, maxDests: 8 });
-  const fast = new FastFlows(kernel.native(), 30, counters, [0, 23]);
+  const fast = new FastFlows(kernel.native(), 30, counters, [0, 23], track);
+  fast.clock = () => T0;
   table.offloadHook = fast;
   const out = new ConnRef();
   const k: PacketKey = { protocol: TCP, saddr: ip('192.168.0.7'), sport: 4000, daddr: VIP, dport: 80 };
@@ -329,7 +336,7 @@ function natSetup() {
   };
   const inKey = `${TCP}/${ip('192.168.0.7') >>> 0}:4000>${VIP >>> 0}:80`;
   const replyKey = `${TCP}/${ip('10.0.1.1') >>> 0}:8080>${ip('192.168.0.7') >>> 0}:4000`;
-  return { table, kernel, fast, out, packet, inKey, replyKey, a, sched };
+  return { table, kernel, fast, out, packet, inKey, replyKey, a, sched, dests, counters };
 }
 
 test('NAT: both keys offered together, the reply\'s with the client hop and its egress; super-frames do not keep it out', () => {
@@ -410,4 +417,122 @@ test('TUN: offered with the real server and the outer source, super-frames or no
   // One key: a free deletes it alone.
   assert.ok(table.remove(offered.index, table.seqOf(offered.index)));
   assert.deepEqual(kernel.calls.slice(3), [`delete ${offered.key}`]);
+});
+
+// ---- whole connections in the kernel (--fast-path-early: tracked flows) ----------------------
+
+test('tracked DR: offered at its SYN; the read-back applies the handshake and data, then the client\'s FIN takes it back in FIN_WAIT', () => {
+  const { kernel, packet, table, out, fast, counters, flowKey, dests, a } = setup(TCP, true);
+  packet(TCP_SYN, T0, false, false);
+  assert.deepEqual(kernel.calls, [`put ${flowKey} -> ${a} flags ${FAST_TRACK}`], 'offered at once, tracked');
+  assert.equal(table.field(out.index, EntryCell.STATE) & 0xff, TcpState.SYN_RECV);
+  assert.equal(fast.tracked, 1);
+  // Not due yet: nothing is read.
+  assert.equal(fast.poll(table, T0 + 100), 0);
+  // The kernel forwarded the handshake's ACK and two data packets.
+  kernel.flows.get(flowKey)!.packets = 3;
+  assert.equal(fast.poll(table, T0 + 200), 1);
+  assert.equal(table.field(out.index, EntryCell.STATE) & 0xff, TcpState.ESTABLISHED, 'the handshake applied');
+  assert.equal(dests.get(a, DestField.ACTIVE), 1, 'counted active, as IPVS does once established');
+  assert.ok((table.field(out.index, EntryCell.TRAFFIC) & Traffic.DATA_MASK) >= 1, 'the data counted for the flood defence');
+  assert.ok(kernel.flows.has(flowKey), 'still in the kernel');
+  // Its FIN, forwarded and recorded by the program; read at the next level (400 ms later).
+  kernel.flows.get(flowKey)!.flags |= FAST_FIN;
+  assert.equal(fast.poll(table, T0 + 599), 0);
+  assert.equal(fast.poll(table, T0 + 600), 1);
+  assert.equal(kernel.flows.has(flowKey), false, 'closed: the key is deleted');
+  const t = table.field(out.index, EntryCell.TRAFFIC);
+  assert.equal(t & Traffic.OFFLOADED, 0);
+  assert.ok((t & Traffic.NO_FAST) !== 0);
+  assert.equal(connStateName(TCP, table.field(out.index, EntryCell.STATE) & 0xff, false), 'FIN_WAIT', 'the state its FIN leads to (input only)');
+  assert.equal(dests.get(a, DestField.ACTIVE), 0);
+  assert.equal(dests.get(a, DestField.INACTIVE), 1);
+  assert.equal(counters.get(WorkerStat.FAST_LEFT), 1);
+  assert.equal(fast.tracked, 0);
+});
+
+test('tracked: a SYN nobody answered is taken back at the first read-back; a flood of them pauses the offers for a second', () => {
+  const s = setup(TCP, true);
+  s.packet(TCP_SYN, T0, false, false);
+  assert.equal(s.kernel.flows.size, 1);
+  s.fast.poll(s.table, T0 + 200);
+  assert.equal(s.kernel.flows.size, 0, 'taken back');
+  assert.equal(s.table.field(s.out.index, EntryCell.STATE) & 0xff, TcpState.SYN_RECV, 'left to user space as it was');
+  assert.ok((s.table.field(s.out.index, EntryCell.TRAFFIC) & Traffic.NO_FAST) !== 0);
+  assert.equal(s.fast.unansweredSyns, 1);
+
+  // 64 spoofed sources, none answered: the next SYN is not offered for a second.
+  const f = setup(TCP, true);
+  let at = T0;
+  for (let i = 0; i < 64; i++) {
+    f.k.saddr = ip('192.168.1.1') + i;
+    f.packet(TCP_SYN, at, false, false);
+    at += 3;
+  }
+  assert.equal(f.kernel.flows.size, 64);
+  f.fast.poll(f.table, at + 200);
+  assert.equal(f.kernel.flows.size, 0);
+  f.kernel.calls.length = 0;
+  f.k.saddr = ip('192.168.2.1');
+  f.packet(TCP_SYN, at + 300, false, false);
+  assert.deepEqual(f.kernel.calls, [], 'paused');
+  f.k.saddr = ip('192.168.2.2');
+  f.packet(TCP_SYN, at + 200 + 1000, false, false);
+  assert.equal(f.kernel.calls.length, 1, 'offered again after the pause');
+});
+
+test('tracked: no offer while the table is under pressure', () => {
+  const s = setup(TCP, true);
+  s.table.cells[HeaderCell.AMEMTHRESH] = s.table.capacity + 1;
+  s.packet(TCP_SYN, T0, false, false);
+  assert.deepEqual(s.kernel.calls, []);
+});
+
+test('tracked NAT: the real server\'s FIN alone keeps it in the kernel (FIN_WAIT); the client\'s closes it (TIME_WAIT), both keys deleted', () => {
+  const s = natSetup(true);
+  s.packet(TCP_SYN);
+  assert.equal(s.kernel.calls.length, 1);
+  assert.match(s.kernel.calls[0]!, new RegExp(`^putNat .* flags ${FAST_TRACK}$`));
+  const inFlow = s.kernel.flows.get(s.inKey)!;
+  const reply = s.kernel.flows.get(s.replyKey)!;
+  inFlow.packets = 2; // the ACK, the request
+  reply.packets = 3; // the SYN-ACK, the response, its FIN
+  reply.flags |= FAST_FIN;
+  s.fast.poll(s.table, T0 + 200);
+  assert.equal(connStateName(TCP, s.table.field(s.out.index, EntryCell.STATE) & 0xff, false), 'FIN_WAIT');
+  assert.equal(s.kernel.flows.size, 2, 'half closed: both keys stay');
+  const traffic = s.table.field(s.out.index, EntryCell.TRAFFIC);
+  assert.equal((traffic & Traffic.REPLY_MASK) >>> Traffic.REPLY_SHIFT, 3, 'replies counted');
+  inFlow.flags |= FAST_FIN;
+  s.fast.poll(s.table, T0 + 600);
+  assert.equal(connStateName(TCP, s.table.field(s.out.index, EntryCell.STATE) & 0xff, false), 'TIME_WAIT');
+  assert.equal(s.kernel.flows.size, 0, 'both keys deleted');
+  assert.equal(s.counters.get(WorkerStat.FAST_LEFT), 1);
+});
+
+test('tracked: a SYN handed back on a port whose connection closed in the kernel brings the entry up to date, so it is scheduled anew', () => {
+  const s = setup(TCP, true);
+  s.packet(TCP_SYN, T0, false, false);
+  const first = s.out.index;
+  const flow = s.kernel.flows.get(s.flowKey)!;
+  flow.packets = 4;
+  flow.flags |= FAST_FIN;
+  // Before any read-back, the client reuses its port: the program hands the SYN back (its
+  // direction sent a FIN) and marks the flow demoted (an OR: the other bits stay); the pipeline
+  // refreshes the entry before applying the SYN.
+  flow.flags |= 1;
+  assert.equal(s.fast.refresh(s.table, first, s.table.seqOf(first), T0 + 50), false, 'closed');
+  assert.equal(s.kernel.flows.size, 0);
+  assert.equal(connStateName(TCP, s.table.field(first, EntryCell.STATE) & 0xff, false), 'FIN_WAIT');
+  // conn_reuse_mode 1 expires a TIME_WAIT entry only; an input-only FIN_WAIT one takes the SYN
+  // as IPVS's table says (SYN_RECV), on the same real server.
+  assert.equal(s.sched.inPacket(s.svc, s.k, TCP_SYN, T0 + 51, s.out), ConnVerdict.FORWARD);
+  assert.equal(s.table.field(s.out.index, EntryCell.STATE) & 0xff, TcpState.SYN_RECV);
+});
+
+test('uvsd --fast-path-early: off by default, on|off, anything else refused with the option named', () => {
+  assert.equal(parseUvsdArgs([]).fastPathEarly, false);
+  assert.equal(parseUvsdArgs(['--fast-path-early', 'on']).fastPathEarly, true);
+  assert.equal(parseUvsdArgs(['--fast-path-early', 'off']).fastPathEarly, false);
+  assert.throws(() => parseUvsdArgs(['--fast-path-early', 'yes']), /^UvsdUsageError: --fast-path-early: "yes" is not one of on, off$|--fast-path-early: "yes" is not one of on, off/);
 });

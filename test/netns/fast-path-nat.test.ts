@@ -5,10 +5,12 @@
 // completes them on a device without checksum offload, here the director's own egress) or send
 // them whole (checksum offload off on the client and the real server, whose kernels then verify
 // every segment); a keep-alive connection is offloaded and its FIN takes it back; a bulk upload's
-// GSO super-frames stay in the kernel. Needs root (CI runs it as root).
+// GSO super-frames stay in the kernel; with --fast-path-early on, short connections
+// are offered at their SYN and everything after it, their close included, stays in the kernel.
+// Needs root (CI runs it as root).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cannotRunNetns, dataplaneWorkerRow, fastPathLine, keepAlive, labSuffix, nstatIn, txChecksumOff, udpExchange } from './helpers';
+import { cannotRunNetns, dataplaneWorkerRow, fastPathLine, inNs, keepAlive, labSuffix, nstatIn, txChecksumOff, udpExchange } from './helpers';
 import { ModeLab, VIP } from './mode-lab';
 
 const why = cannotRunNetns();
@@ -100,4 +102,47 @@ test('fast path, NAT: a keep-alive connection leaves with its FIN; an upload\'s 
   assert.equal(f2.offloaded - f1.offloaded, 1, 'the upload was offloaded');
   assert.ok(f2.packets - f1.packets >= 20, `the kernel forwarded its frames (${f2.packets - f1.packets})`);
   assert.ok(rxFrames() - rx0 < 60, `user space saw only its start and end (${rxFrames() - rx0} frames)`);
+});
+
+/** One HTTP request with `Connection: close` (the real server closes first), from `port` when given. */
+function closeRequest(port = 0): string {
+  const r = inNs(lab.CL, 'curl', ['-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Connection: close',
+    ...(port > 0 ? ['--local-port', String(port)] : []), `http://${VIP}/`], 10_000);
+  return r.stdout;
+}
+
+test('fast path, NAT, --fast-path-early on: offered at the SYN, the rest in the kernel, the close read back (TIME_WAIT); a reused port is scheduled anew', { skip: why ?? false }, async () => {
+  await lab.stopUvsd('SIGKILL');
+  await lab.startUvsd(1, ['--fast-path-early', 'on']);
+  lab.uvsadm('-A', '-t', `${VIP}:80`, '-s', 'rr');
+  lab.uvsadm('-a', '-t', `${VIP}:80`, '-r', `${RS1}:80`, '-m');
+  const f0 = fast();
+  const rx0 = rxFrames();
+  for (let i = 0; i < 5; i++) assert.equal(closeRequest(), '200');
+  const f1 = fast();
+  assert.equal(f1.offloaded - f0.offloaded, 5, 'each offered at its SYN');
+  const rx = rxFrames() - rx0;
+  // Each connection's SYN; the handshake, request, response and both FINs (about 9 frames
+  // more each) went through the kernel.
+  assert.ok(rx >= 5 && rx <= 8, `user space saw the SYNs only (${rx} frames)`);
+  assert.ok(f1.packets - f0.packets >= 5 * 6, `the kernel forwarded the rest (${f1.packets - f0.packets})`);
+  // Read back within a second or so: closed, taken back, listed in TIME_WAIT.
+  const deadline = Date.now() + 5000;
+  while (fast().takenBack - f0.takenBack < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const f2 = fast();
+  assert.equal(f2.takenBack - f0.takenBack, 5, 'all five closes read back');
+  assert.equal(f2.inKernel, 0);
+  const listed = lab.uvsadm('-L', '-n', '-c');
+  assert.equal((listed.match(/^TCP .*TIME_WAIT/gm) ?? []).length, 5, listed);
+  assert.equal(lab.stats('TCP', 80).conns, 5);
+
+  // The same client port twice in a row (the client's own TIME_WAIT destroyed in between): the
+  // second SYN meets the first connection's keys (closed in the kernel, not read back yet) or
+  // its TIME_WAIT entry; either way it is a new connection, scheduled and offered again.
+  const f3 = fast();
+  assert.equal(closeRequest(41000), '200');
+  inNs(lab.CL, 'ss', ['-K', '-tn', 'state', 'time-wait']);
+  assert.equal(closeRequest(41000), '200');
+  assert.equal(lab.stats('TCP', 80).conns, 7, 'a new connection');
+  assert.equal(fast().offloaded - f3.offloaded, 2, 'both offered');
 });

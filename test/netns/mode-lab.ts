@@ -50,8 +50,9 @@ export class ModeLab {
     return ['--workers', String(workers)];
   }
 
-  async startUvsd(workers: number): Promise<void> {
-    await this.daemon.start(this.uvsdArgs(workers));
+  /** `extra`: more uvsd options after --workers. */
+  async startUvsd(workers: number, extra: readonly string[] = []): Promise<void> {
+    await this.daemon.start([...this.uvsdArgs(workers), ...extra]);
   }
 
   stopUvsd(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
