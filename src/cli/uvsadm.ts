@@ -21,6 +21,14 @@ const program = basename(process.argv[1] ?? 'uvsadm').replace(/\.js$/, '');
 // rather than queue a million lines in memory.
 let stdoutFull = false;
 
+// A reader that stops early (`uvsadm -L -n -c | head`): ipvsadm dies of SIGPIPE, silently, and a
+// shell reports 128 + 13. Node ignores SIGPIPE and raised an unhandled EPIPE with a stack trace;
+// uvsadm now ends as ipvsadm does, with that status.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(141);
+  throw err;
+});
+
 runUvsadm(process.argv.slice(2), {
   program,
   stdout: (t) => {

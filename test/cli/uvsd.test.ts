@@ -280,3 +280,15 @@ test('-t runs the VRRP conversion a start runs: what a start would refuse, -t re
   const checkersOnly = spawnSync(process.execPath, [UVSD, '-t', '-C', '-f', ah], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(checkersOnly.status, 0, `-C runs no VRRP, so -t -C does not check it\n${checkersOnly.stderr}`);
 });
+
+test('uvsadm whose reader stops early (| head) ends as ipvsadm does on SIGPIPE: status 141, nothing on stderr', async () => {
+  // The read end is closed before uvsadm (a node process, tens of ms to start) writes.
+  const child = spawn(process.execPath, [UVSADM, '--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  assert.equal(status, 141, stderr);
+  assert.equal(stderr, '');
+});
