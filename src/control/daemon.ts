@@ -344,7 +344,7 @@ export class Daemon implements DaemonHost {
       fanout: this.options.fanout,
       xdpMode: this.options.xdpMode,
       fastPath: this.options.fastPath,
-      fastPathMax: this.options.fastPathMax ?? this.options.connMax,
+      fastPathMax: this.options.fastPathMax ?? undefined,
       fastPathEarly: this.options.fastPathEarly,
       busyPollUs: this.options.busyPollUs,
       busyPollMaxUs: this.options.busyPollMaxUs,

@@ -62,7 +62,7 @@ export interface UvsdOptions {
   xdpMode: 'generic' | 'native';
   /** --fast-path on|off: established DR flows forwarded by an XDP program (src/dataplane/fast-path.ts). */
   fastPath: boolean;
-  /** --fast-path-max N: flows the fast path holds at most (null: --conn-max). */
+  /** --fast-path-max N: flows the fast path holds at most (null: FAST_ENTRIES_DEFAULT, at most --conn-max). */
   fastPathMax: number | null;
   /** --fast-path-early on|off: TCP connections enter the fast path at their SYN and close in the
    *  kernel (src/dataplane/fast-path.ts, "Whole connections in the kernel"). */
@@ -194,8 +194,9 @@ uvsd's options:
                                driver, before GRO: needs driver support)
       --fast-path on|off       forward established DR flows in the kernel, with an XDP program
                                (default on with --io ring and xdp)
-      --fast-path-max N        flows the fast path holds at most (default: --conn-max; about
-                               100 bytes of kernel memory per flow offloaded)
+      --fast-path-max N        flows the fast path holds at most (default: 1048576, at most
+                               --conn-max; 16 bytes of kernel memory per flow at start, about
+                               100 more per flow offloaded)
       --fast-path-early on|off TCP connections enter the fast path at their SYN and close
                                in the kernel (default off)
       --iface IF               capture on IF; repeatable (default: from the configuration)

@@ -65,7 +65,9 @@
 // offer and then at doubling intervals up to 12.8 s, for as long as it is open:
 //   - the handshake is applied to the entry as user space would have seen it (SYN_RECV to
 //     ESTABLISHED, so the real server's active connections count it), and the packets the kernel
-//     forwarded count as data and replies for the flood defence;
+//     forwarded count as data and replies for the flood defence; a connection with nothing after
+//     its handshake 1.4 s after its SYN (what a spoofed SYN-then-ACK pair leaves) is taken back,
+//     so such a flood holds no keys of the kernel's map for ESTABLISHED's 15 minutes;
 //   - no packet from the client since the SYN at the first read-back (a spoofed source, or a
 //     client slower than 200 ms): the flow is taken back and goes on in user space, where the
 //     flood defence sees a SYN_RECV entry as before. When more than half of 64 first read-backs
@@ -122,13 +124,19 @@ const CHECK_BUDGET = 2048;
 /** Offers stop for EARLY_PAUSE_MS when more than half of EARLY_WINDOW first read-backs found a
  *  SYN unanswered. */
 const EARLY_WINDOW = 64;
+/** A tracked connection with nothing after its handshake at this read-back level (1.4 s after
+ *  its SYN) goes back to user space (FastFlows.refresh). */
+const IDLE_HANDSHAKE_LEVEL = 2;
 const EARLY_PAUSE_MS = 1000;
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
 const TCP_ACK = 0x10;
-/** Flows the fast path holds at most when nothing says otherwise (uvsd's default is --conn-max:
- *  every connection may be offloaded). The kernel allocates an element per flow offloaded, about
- *  100 bytes with its hash overhead, not the whole map up front; more flows stay in user space. */
+/** Flows the fast path holds at most when nothing says otherwise (uvsd --fast-path-max; at most
+ *  --conn-max). The kernel allocates an element per flow offloaded (about 100 bytes with its hash
+ *  overhead) as flows come, but the hash's bucket array up front: 16 bytes per entry of the
+ *  maximum rounded up to a power of two, 16 MiB here (measured as the map's memlock in
+ *  /proc/PID/fdinfo: 134,218,624 bytes when the default was --conn-max, 4.9 M on a 24 GiB
+ *  machine). Flows past the maximum stay in user space (counted as refused). */
 export const FAST_ENTRIES_DEFAULT = 1 << 20;
 /** Bytes of a hops record (native/src/fast-path.cc). */
 export const FAST_HOP_BYTES = 48;
@@ -338,7 +346,7 @@ export class FastFlows implements ConnOffloadHook {
         this.heads[l] = (this.heads[l]! + 1) % CHECK_SLOTS;
         this.sizes[l] = this.sizes[l]! - 1;
         done++;
-        if (this.refresh(conns, index, seq, now, l === 0)) {
+        if (this.refresh(conns, index, seq, now, l)) {
           const next = Math.min(l + 1, CHECK_LEVELS - 1);
           this.enqueue(next, index, seq, now + (CHECK_FIRST_MS << next));
         }
@@ -353,10 +361,17 @@ export class FastFlows implements ConnOffloadHook {
    * through the state table as if user space had seen it. A connection closed in the kernel
    * (both FINs for NAT; the client's for DR and TUN, which see no replies) is taken back: its
    * keys are deleted and its last packets come to user space in the state its FINs left it.
-   * Returns whether the flow is still tracked and open. Also called by the pipeline before a
-   * SYN or RST of an offloaded flow is applied (a client reusing the port of a closed one).
+   * A connection whose client sent nothing after the handshake's ACK by the read-back of level
+   * IDLE_HANDSHAKE_LEVEL (1.4 s after its SYN; for NAT, the server nothing after its SYN-ACK
+   * either) is taken back as well: a spoofed SYN-then-ACK pair looks like that, and in user
+   * space the flood defence sees it as the ESTABLISHED entry without data it is, where it would
+   * otherwise hold a key of the kernel's map for ESTABLISHED's timeout.
+   * Returns whether the flow is still tracked and open. `level`: the read-back's level (poll);
+   * -1 when the pipeline calls it, before a SYN or RST of an offloaded flow is applied (a client
+   * reusing the port of a closed one).
    */
-  refresh(conns: ConnTable, index: number, seq: number, nowMs: number, first = false): boolean {
+  refresh(conns: ConnTable, index: number, seq: number, nowMs: number, level = -1): boolean {
+    const first = level === 0;
     const ref = this.ref;
     if (!conns.refAt(index, seq, ref)) return false;
     if ((conns.field(index, EntryCell.TRAFFIC) & Traffic.OFFLOADED) === 0) return false;
@@ -394,6 +409,10 @@ export class FastFlows implements ConnOffloadHook {
     }
     // Data beyond the handshake's ACK, and replies beyond the SYN-ACK, for the flood defence.
     if (forwarded > 1 || replies > 0) conns.raiseTraffic(index, forwarded > 1 ? 1 : 0, replies);
+    if (level >= IDLE_HANDSHAKE_LEVEL && forwarded <= 1 && replies <= 1) {
+      this.leave(conns, index);
+      return false;
+    }
     const finIn = (inFlags & FAST_FIN) !== 0;
     const finOut = (outFlags & FAST_FIN) !== 0;
     if (!finIn && !finOut) return true;

@@ -536,3 +536,25 @@ test('uvsd --fast-path-early: off by default, on|off, anything else refused with
   assert.equal(parseUvsdArgs(['--fast-path-early', 'off']).fastPathEarly, false);
   assert.throws(() => parseUvsdArgs(['--fast-path-early', 'yes']), /^UvsdUsageError: --fast-path-early: "yes" is not one of on, off$|--fast-path-early: "yes" is not one of on, off/);
 });
+
+test('tracked: a connection with nothing after its handshake (a spoofed SYN-then-ACK pair) is taken back 1.4 s after its SYN; one with data stays', () => {
+  const s = setup(TCP, true);
+  s.packet(TCP_SYN, T0, false, false);
+  const spoofed = s.out.index;
+  s.k.saddr = ip('192.168.0.8');
+  s.packet(TCP_SYN, T0, false, false);
+  const real = s.out.index;
+  const keys = [...s.kernel.flows.keys()];
+  assert.equal(keys.length, 2);
+  s.kernel.flows.get(keys[0]!)!.packets = 1; // the ACK alone
+  s.kernel.flows.get(keys[1]!)!.packets = 1;
+  s.fast.poll(s.table, T0 + 200);
+  s.fast.poll(s.table, T0 + 600);
+  assert.equal(s.kernel.flows.size, 2, 'both still in the kernel at the first two read-backs');
+  assert.equal(s.table.field(spoofed, EntryCell.STATE) & 0xff, TcpState.ESTABLISHED);
+  s.kernel.flows.get(keys[1]!)!.packets = 2; // the real client's request
+  s.fast.poll(s.table, T0 + 1400);
+  assert.deepEqual([...s.kernel.flows.keys()], [keys[1]], 'the idle one taken back, the other kept');
+  assert.equal(s.table.field(spoofed, EntryCell.TRAFFIC) & (Traffic.OFFLOADED | Traffic.DATA_MASK), 0, 'back in user space, no data: what drop_entry evicts first');
+  assert.ok((s.table.field(real, EntryCell.TRAFFIC) & Traffic.OFFLOADED) !== 0);
+});
