@@ -33,8 +33,9 @@
 //     router (its MACs are as good); the program checks each frame against the egress MTU with
 //     the outer header, and a super-frame's segments shrink by it. A change of next hop or a
 //     removed real server changes the record at once, for every flow of that slot.
-//   - A TCP SYN, FIN or RST in either direction (of a flow not tracked, below), a DR super-frame, or a TUN frame without DF
-//     that would not fit the egress with the outer header, goes to user space (the program demotes
+//   - A TCP SYN, FIN or RST in either direction (of a flow not tracked, below), a DR
+//     super-frame, or a TUN frame without DF that would not fit the egress with the outer
+//     header, goes to user space (the program demotes
 //     the flow), which applies the state change (or sends the frame in outer fragments), deletes
 //     the keys and marks the entry NO_FAST. Anything else the program declines (TTL <= 1, a record
 //     not usable, an IPv4 header with options for NAT and TUN, a TUN frame with DF too big for the
@@ -98,16 +99,15 @@
 // mark as its destination MAC.
 
 import type { FastPathMaps, NativeAddon } from '../native/addon';
-import { EntryCell, Meta, StateFlag, Traffic, type ConnOffloadHook, type ConnTable } from '../conn/table';
+import { ConnRef, connNowMs, EntryCell, Meta, StateFlag, Traffic, type ConnOffloadHook, type ConnTable } from '../conn/table';
 import { ConnDir, TcpState, tcpStateTransition } from '../conn/tcp-state';
-import { ConnRef, connNowMs } from '../conn/table';
 import { DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
 import { NEXT_HOP_RECORD_BYTES, NextHopFlag, type NextHopTable } from '../tables/next-hop';
 import { Stat, STAT_CELLS, WorkerCounters, WorkerStat, type CounterLayout } from './counters';
 import { IPPROTO_TCP } from '../packet/ipv4';
 
 /** Client packets a flow carries through user space before it is offered to the fast path
- *  (a TCP flow offered at its handshake, FastFlows' `track`, is not counted this way). */
+ *  (a TCP connection offered at its SYN, FastFlows' `track`, is not counted this way). */
 export const FAST_MIN_PACKETS = 8;
 /** Value flags (native/src/fast-path.h): the flow's FINs stay in the kernel, which records them. */
 export const FAST_TRACK = 2;
@@ -176,12 +176,6 @@ export class FastFlows implements ConnOffloadHook {
   refused = 0;
   kept = 0;
 
-  /**
-   * `replyEgress`: per data-plane interface (the index a NAT entry's client hop holds), the
-   * ifindex its replies may leave by in the kernel, 0 where they may not (an MTU below the largest
-   * captured one: a frame the program redirects there could be too long). Empty (the control
-   * plane's instance): no NAT offers.
-   */
   /** Tracked flows waiting to be read back: per level, a ring of (index, generation, due ms). */
   private readonly checks: Int32Array[] = [];
   private readonly heads = new Int32Array(CHECK_LEVELS);
@@ -193,9 +187,13 @@ export class FastFlows implements ConnOffloadHook {
   clock: () => number = connNowMs;
 
   /**
-   * `track` (uvsd --fast-path-early): a TCP connection is offered at its SYN and its FINs stay
-   * in the kernel ("Whole connections in the kernel" above). Off: offered after
-   * FAST_MIN_PACKETS packets with data, and taken back by its first SYN, FIN or RST.
+   * `replyEgress`: per data-plane interface (the index a NAT entry's client hop holds), the
+   * ifindex its replies may leave by in the kernel, 0 where they may not (an MTU below the largest
+   * captured one: a frame the program redirects there could be too long). Empty (the control
+   * plane's instance): no NAT offers. `track` (uvsd --fast-path-early): a TCP connection is
+   * offered at its SYN and its FINs stay in the kernel ("Whole connections in the kernel"
+   * above); without it a flow is offered after FAST_MIN_PACKETS packets with data and taken back
+   * by its first SYN, FIN or RST.
    */
   constructor(private readonly native: NativeAddon, readonly fd: number, private readonly counters: WorkerCounters | null = null,
     private readonly replyEgress: readonly number[] = [], readonly track = false) {
