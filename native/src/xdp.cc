@@ -105,7 +105,7 @@ void FlowKey(Asm& a, int16_t kKey, Bail bail) {
 // the flow's value its time (bpf_ktime_get_ns, which the owner's expiry sweep asks for). What the
 // fast path does not do goes on to the steering below (or passes) as if it were not there:
 //   - TCP RST, a SYN or FIN of a flow user space did not mark tracked, and a frame longer than
-//     maxFrame (a GSO super-frame): the flow is demoted (flags = 1) and every later frame of it
+//     maxFrame (a GSO super-frame): the flow is demoted (flags |= 1) and every later frame of it
 //     goes to user space, which sees the state change, deletes the key and never offloads the
 //     flow again. A tracked flow (flags bit 2, fast-path.h; offered at its SYN) keeps its SYNs
 //     here (the SYN-ACK, retransmissions) until its direction has sent a FIN, and its FINs are

@@ -105,6 +105,7 @@ import { DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/de
 import { NEXT_HOP_RECORD_BYTES, NextHopFlag, type NextHopTable } from '../tables/next-hop';
 import { Stat, STAT_CELLS, WorkerCounters, WorkerStat, type CounterLayout } from './counters';
 import { IPPROTO_TCP } from '../packet/ipv4';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/tcp';
 
 /** Client packets a flow carries through user space before it is offered to the fast path
  *  (a TCP connection offered at its SYN, FastFlows' `track`, is not counted this way). */
@@ -128,9 +129,6 @@ const EARLY_WINDOW = 64;
  *  its SYN) goes back to user space (FastFlows.refresh). */
 const IDLE_HANDSHAKE_LEVEL = 2;
 const EARLY_PAUSE_MS = 1000;
-const TCP_FIN = 0x01;
-const TCP_SYN = 0x02;
-const TCP_ACK = 0x10;
 /** Flows the fast path holds at most when nothing says otherwise (uvsd --fast-path-max; at most
  *  --conn-max). The kernel allocates an element per flow offloaded (about 100 bytes with its hash
  *  overhead) as flows come, but the hash's bucket array up front: 16 bytes per entry of the
@@ -146,7 +144,7 @@ const HOP_BYTES = 24;
 const HOP_OUT_PACKETS = 32;
 const HOP_OUT_BYTES = 40;
 /** TCP FIN | SYN | RST. */
-const TCP_CHANGE = 0x07;
+const TCP_CHANGE = TCP_FIN | TCP_SYN | TCP_RST;
 /** FastPath.folded's cells per slot: in packets, in bytes, out packets, out bytes. */
 const FOLDED_CELLS = 4;
 

@@ -55,7 +55,7 @@ import { DropReason } from '../packet/drop';
 import { EthernetHeader, ETHERTYPE_IPV4 } from '../packet/ethernet';
 import { Ipv4Header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
 import { IcmpHeader, ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_FRAG_NEEDED, ICMP_SOURCE_QUENCH, ICMP_TIME_EXCEEDED } from '../packet/icmp';
-import { TcpHeader } from '../packet/tcp';
+import { TcpHeader, TCP_RST, TCP_SYN } from '../packet/tcp';
 import { UdpHeader } from '../packet/udp';
 import type { PacketKey } from '../sched/scheduler';
 import type { DestTable } from '../tables/dest-table';
@@ -78,9 +78,6 @@ import { DestField } from '../tables/dest-table';
 import { VNET_HDR_LEN } from '../native/addon';
 import { WorkerStat, type WorkerCounters } from './counters';
 import { FastKind, type FastFlows } from './fast-path';
-
-/** TCP SYN | RST. */
-const TCP_SYN_RST = 0x06;
 
 /** process() result when the frame is not to be transmitted. */
 export const NO_TX = -1;
@@ -387,7 +384,7 @@ export class Pipeline {
     const key = this.key;
     const j = this.slot >= 0 ? this.slotIn[this.slot]! : -1;
     let hit = j >= 0 ? this.conns.batchResult(this.inBatch, j, ref) : this.conns.lookupIn(key.protocol, key.saddr, key.sport, key.daddr, key.dport, ref);
-    if (hit && (tcpFlags & TCP_SYN_RST) !== 0 && this.fast !== null && this.fast.track && key.protocol === IPPROTO_TCP &&
+    if (hit && (tcpFlags & (TCP_SYN | TCP_RST)) !== 0 && this.fast !== null && this.fast.track && key.protocol === IPPROTO_TCP &&
         (this.conns.field(ref.index, EntryCell.TRAFFIC) & Traffic.OFFLOADED) !== 0) {
       // A SYN or RST the fast path handed back: the kernel may have carried the connection's
       // close already (a client reusing its port). Its state first, then this packet's.

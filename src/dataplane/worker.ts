@@ -420,7 +420,7 @@ function main(): void {
       counters.add(WorkerStat.RX_FRAMES, total);
       if (fromXdp) counters.add(WorkerStat.XDP_FRAMES, total);
     }
-    // Tracked fast-path flows that are due are read back (fast-path.ts, "Closing in the kernel"):
+    // Tracked fast-path flows that are due are read back (fast-path.ts, "Whole connections in the kernel"):
     // a few loads when none is due.
     if (fast !== null && fast.track) fast.poll(conns, nowMs);
     return total;

@@ -534,7 +534,7 @@ test('uvsd --fast-path-early: off by default, on|off, anything else refused with
   assert.equal(parseUvsdArgs([]).fastPathEarly, false);
   assert.equal(parseUvsdArgs(['--fast-path-early', 'on']).fastPathEarly, true);
   assert.equal(parseUvsdArgs(['--fast-path-early', 'off']).fastPathEarly, false);
-  assert.throws(() => parseUvsdArgs(['--fast-path-early', 'yes']), /^UvsdUsageError: --fast-path-early: "yes" is not one of on, off$|--fast-path-early: "yes" is not one of on, off/);
+  assert.throws(() => parseUvsdArgs(['--fast-path-early', 'yes']), /--fast-path-early: "yes" is not one of on, off/);
 });
 
 test('tracked: a connection with nothing after its handshake (a spoofed SYN-then-ACK pair) is taken back 1.4 s after its SYN; one with data stays', () => {
