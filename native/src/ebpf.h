@@ -97,6 +97,12 @@ struct Asm {
     return static_cast<int>(labels.size() - 1);
   }
   void JumpTo(uint8_t op, uint8_t dst, uint8_t src, int32_t imm, int label) {
+    // A label bound already (a jump back): its offset now; else patched by Bind().
+    const long at = labels[label];
+    if (at >= 0) {
+      Emit(op, dst, src, static_cast<int16_t>(at - static_cast<long>(code.size()) - 1), imm);
+      return;
+    }
     toLabel.emplace_back(code.size(), label);
     Emit(op, dst, src, 0, imm);
   }

@@ -57,7 +57,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace uvs_fast {
@@ -91,9 +93,9 @@ struct Value {
 static_assert(sizeof(Value) == kValueSize, "the program's value layout");
 
 struct MapFds {
-  int fast = -1, hops = -1;
+  int fast = -1, hops = -1, svc = -1, ctl = -1, events = -1;
   void Close() {
-    for (int* fd : {&fast, &hops}) {
+    for (int* fd : {&fast, &hops, &svc, &ctl, &events}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
     }
@@ -408,6 +410,18 @@ int AttachNatTc(Napi::Env env, int ifindex, int fastFd, int hopsFd, int* prog) {
   return link;
 }
 
+// The control cell of kernel scheduling, mapped into this thread's buffer (the mapping holds the map).
+static Napi::ArrayBuffer CtlBuffer(Napi::Env env, int fd) {
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* mem = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mem == MAP_FAILED) ThrowSys(env, "mmap(uvs_fast_ctl)", errno);
+  return Napi::ArrayBuffer::New(env, mem, kCtlSize, [page](Napi::Env, void* p) { munmap(p, page); });
+}
+
+Napi::Value Ctl(const Napi::CallbackInfo& info) {
+  return CtlBuffer(info.Env(), static_cast<int>(IntArg(info, 0, "fastCtl: ctlFd", 0, INT32_MAX)));
+}
+
 Napi::Value Maps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* W = "fastPathMaps";
@@ -447,6 +461,40 @@ Napi::Value Maps(const Napi::CallbackInfo& info) {
   r.Set("fastFd", Napi::Number::New(env, fds->fast));
   r.Set("hopsFd", Napi::Number::New(env, fds->hops));
   r.Set("hops", hopsBuf);
+  // Kernel scheduling's maps (fast-path.h), when asked for.
+  if (Present(o, "sched")) {
+    if (!o.Get("sched").IsObject()) ThrowType(env, "fastPathMaps: option sched must be an object {services}");
+    Napi::Object so = o.Get("sched").As<Napi::Object>();
+    uint32_t services = static_cast<uint32_t>(OptInt(so, "fastPathMaps sched", "services", 0, 1, 1 << 20));
+    memset(&a, 0, sizeof a);
+    a.map_type = BPF_MAP_TYPE_HASH;
+    a.key_size = kSvcKeySize;
+    a.value_size = kSvcValueSize;
+    a.max_entries = services;
+    a.map_flags = BPF_F_NO_PREALLOC;  // 4 KiB per service scheduled in the kernel, not per possible one
+    strncpy(a.map_name, "uvs_fast_svc", sizeof a.map_name - 1);
+    fds->svc = static_cast<int>(Bpf(BPF_MAP_CREATE, &a));
+    if (fds->svc < 0) ThrowSys(env, "bpf(BPF_MAP_CREATE, uvs_fast_svc, max_entries=" + std::to_string(services) + ")", errno);
+    memset(&a, 0, sizeof a);
+    a.map_type = BPF_MAP_TYPE_ARRAY;
+    a.key_size = 4;
+    a.value_size = kCtlSize;
+    a.max_entries = 1;
+    a.map_flags = BPF_F_MMAPABLE;
+    strncpy(a.map_name, "uvs_fast_ctl", sizeof a.map_name - 1);
+    fds->ctl = static_cast<int>(Bpf(BPF_MAP_CREATE, &a));
+    if (fds->ctl < 0) ThrowSys(env, "bpf(BPF_MAP_CREATE, uvs_fast_ctl, mmapable)", errno);
+    r.Set("ctl", CtlBuffer(env, fds->ctl));
+    memset(&a, 0, sizeof a);
+    a.map_type = BPF_MAP_TYPE_RINGBUF;
+    a.max_entries = kEventsBytes;
+    strncpy(a.map_name, "uvs_fast_evts", sizeof a.map_name - 1);
+    fds->events = static_cast<int>(Bpf(BPF_MAP_CREATE, &a));
+    if (fds->events < 0) ThrowSys(env, "bpf(BPF_MAP_CREATE, uvs_fast_events, ringbuf " + std::to_string(kEventsBytes) + " bytes)", errno);
+    r.Set("svcFd", Napi::Number::New(env, fds->svc));
+    r.Set("ctlFd", Napi::Number::New(env, fds->ctl));
+    r.Set("eventsFd", Napi::Number::New(env, fds->events));
+  }
   r.Set("close", Napi::Function::New(env, [fds](const Napi::CallbackInfo& ci) {
           fds->Close();
           return ci.Env().Undefined();
@@ -568,6 +616,165 @@ Napi::Value Delete(const Napi::CallbackInfo& info) {
   a.map_fd = static_cast<uint32_t>(fd);
   a.key = reinterpret_cast<uint64_t>(key);
   return Napi::Boolean::New(info.Env(), Bpf(BPF_MAP_DELETE_ELEM, &a) == 0);
+}
+
+// The service key of kernel scheduling (fast-path.h, svc) from arguments 1..3.
+static void SvcKey(const Napi::CallbackInfo& info, const char* what, uint8_t key[kSvcKeySize]) {
+  uint32_t proto = static_cast<uint32_t>(IntArg(info, 1, what, 0, 255));
+  uint32_t vaddr = htonl(static_cast<uint32_t>(IntArg(info, 2, what, INT32_MIN, 0xffffffffLL)));
+  uint16_t vport = htons(static_cast<uint16_t>(IntArg(info, 3, what, 0, 65535)));
+  memset(key, 0, kSvcKeySize);
+  memcpy(key, &vaddr, 4);
+  memcpy(key + 4, &vport, 2);
+  key[6] = static_cast<uint8_t>(proto);
+}
+
+Napi::Value SvcPut(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "fastSvcPut: fd", 0, INT32_MAX));
+  uint8_t key[kSvcKeySize];
+  SvcKey(info, "fastSvcPut: protocol, vaddr or vport", key);
+  uint32_t svcId = static_cast<uint32_t>(IntArg(info, 4, "fastSvcPut: svcId", 0, INT32_MAX));
+  if (info.Length() < 6 || !info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    ThrowType(env, "fastSvcPut: entries must be an Int32Array");
+  }
+  Napi::Int32Array e = info[5].As<Napi::Int32Array>();
+  uint32_t count = static_cast<uint32_t>(IntArg(info, 6, "fastSvcPut: count", 1, kSchedSlots));
+  if (e.ElementLength() < static_cast<size_t>(count) * 4) ThrowRange(env, "fastSvcPut: entries holds fewer than count * 4 cells");
+  std::vector<uint8_t> v(kSvcValueSize, 0);
+  memcpy(v.data(), &count, 4);
+  memcpy(v.data() + 8, &svcId, 4);
+  for (uint32_t i = 0; i < count; i++) {
+    uint8_t* p = v.data() + 16 + i * 16;
+    uint32_t slot = static_cast<uint32_t>(e[i * 4]);
+    uint16_t kind = static_cast<uint16_t>(e[i * 4 + 1]);
+    uint32_t addr = htonl(static_cast<uint32_t>(e[i * 4 + 2]));
+    uint16_t port = htons(static_cast<uint16_t>(e[i * 4 + 3]));
+    memcpy(p, &slot, 4);
+    memcpy(p + 4, &kind, 2);
+    memcpy(p + 6, &port, 2);
+    memcpy(p + 8, &addr, 4);
+  }
+  bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.map_fd = static_cast<uint32_t>(fd);
+  a.key = reinterpret_cast<uint64_t>(key);
+  a.value = reinterpret_cast<uint64_t>(v.data());
+  a.flags = BPF_ANY;
+  return Napi::Number::New(env, Bpf(BPF_MAP_UPDATE_ELEM, &a) < 0 ? errno : 0);
+}
+
+Napi::Value SvcDelete(const Napi::CallbackInfo& info) {
+  int fd = static_cast<int>(IntArg(info, 0, "fastSvcDelete: fd", 0, INT32_MAX));
+  uint8_t key[kSvcKeySize];
+  SvcKey(info, "fastSvcDelete: protocol, vaddr or vport", key);
+  bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.map_fd = static_cast<uint32_t>(fd);
+  a.key = reinterpret_cast<uint64_t>(key);
+  return Napi::Boolean::New(info.Env(), Bpf(BPF_MAP_DELETE_ELEM, &a) == 0);
+}
+
+namespace {
+
+// The events ring as mapped by its reader: the consumer page (read-write), then the producer
+// page and the data, mapped twice in a row by the kernel so a record never wraps.
+struct EventsReader {
+  int fd = -1;
+  size_t page = 0;
+  uint8_t* consumer = nullptr;
+  uint8_t* producer = nullptr;  // producer page, data at + page
+  size_t producerLen = 0;
+  ~EventsReader() {
+    if (consumer != nullptr) munmap(consumer, page);
+    if (producer != nullptr) munmap(producer, producerLen);
+  }
+};
+
+// One reader at a time: workers share the ring (any of them may find a record first).
+std::mutex gEventsLock;
+
+uint32_t Be32(const uint8_t* p) {
+  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) | (static_cast<uint32_t>(p[2]) << 8) | p[3];
+}
+
+}  // namespace
+
+Napi::Value Events(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "fastEvents: eventsFd", 0, INT32_MAX));
+  auto r = std::make_shared<EventsReader>();
+  r->fd = fd;
+  r->page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* c = mmap(nullptr, r->page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (c == MAP_FAILED) ThrowSys(env, "mmap(uvs_fast_events consumer page)", errno);
+  r->consumer = static_cast<uint8_t*>(c);
+  r->producerLen = r->page + 2 * static_cast<size_t>(kEventsBytes);
+  void* p = mmap(nullptr, r->producerLen, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(r->page));
+  if (p == MAP_FAILED) ThrowSys(env, "mmap(uvs_fast_events producer page and data)", errno);
+  r->producer = static_cast<uint8_t*>(p);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("read", Napi::Function::New(env, [r](const Napi::CallbackInfo& ci) {
+          Napi::Env e = ci.Env();
+          if (ci.Length() < 1 || !ci[0].IsTypedArray() || ci[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+            ThrowType(e, "fastEvents.read: out must be an Int32Array");
+          }
+          Napi::Int32Array out = ci[0].As<Napi::Int32Array>();
+          size_t room = out.ElementLength() / kEventCells;
+          if (r->consumer == nullptr) return Napi::Number::New(e, 0);
+          std::unique_lock<std::mutex> lock(gEventsLock, std::try_to_lock);
+          if (!lock.owns_lock()) return Napi::Number::New(e, 0);
+          auto* consPos = reinterpret_cast<std::atomic<uint64_t>*>(r->consumer);
+          auto* prodPos = reinterpret_cast<std::atomic<uint64_t>*>(r->producer);
+          const uint8_t* data = r->producer + r->page;
+          const uint64_t mask = kEventsBytes - 1;
+          uint64_t cons = consPos->load(std::memory_order_acquire);
+          const uint64_t prod = prodPos->load(std::memory_order_acquire);
+          size_t n = 0;
+          int32_t* cells = out.Data();
+          while (cons < prod && n < room) {
+            const uint8_t* h = data + (cons & mask);
+            uint32_t len = reinterpret_cast<const std::atomic<uint32_t>*>(h)->load(std::memory_order_acquire);
+            if (len & BPF_RINGBUF_BUSY_BIT) break;  // still being written
+            const bool discarded = (len & BPF_RINGBUF_DISCARD_BIT) != 0;
+            len &= ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+            const uint8_t* rec = h + BPF_RINGBUF_HDR_SZ;
+            if (!discarded && len >= kEventSize) {
+              int32_t* c = cells + n * kEventCells;
+              c[0] = static_cast<int32_t>(Be32(rec));       // saddr
+              c[1] = static_cast<int32_t>(Be32(rec + 4));   // daddr
+              c[2] = (rec[8] << 8) | rec[9];                // sport
+              c[3] = (rec[10] << 8) | rec[11];              // dport
+              c[4] = rec[12];                               // protocol
+              uint32_t v32;
+              memcpy(&v32, rec + 16, 4);
+              c[5] = static_cast<int32_t>(v32);             // destSlot
+              memcpy(&v32, rec + 20, 4);
+              c[6] = static_cast<int32_t>(v32);             // svcId
+              memcpy(&v32, rec + 24, 4);
+              c[7] = static_cast<int32_t>(v32);             // ingress ifindex
+              uint16_t kind;
+              memcpy(&kind, rec + 28, 2);
+              c[8] = kind;
+              c[9] = static_cast<int32_t>(Be32(rec + 32));  // client MAC 0..3
+              c[10] = static_cast<int32_t>(Be32(rec + 36)); // client MAC 4..5, ours 0..1
+              c[11] = static_cast<int32_t>(Be32(rec + 40)); // ours 2..5
+              n++;
+            }
+            cons += (static_cast<uint64_t>(len) + BPF_RINGBUF_HDR_SZ + 7) & ~static_cast<uint64_t>(7);
+            consPos->store(cons, std::memory_order_release);
+          }
+          return Napi::Number::New(e, static_cast<double>(n));
+        }, "read"));
+  o.Set("close", Napi::Function::New(env, [r](const Napi::CallbackInfo& ci) {
+          std::lock_guard<std::mutex> lock(gEventsLock);
+          if (r->consumer != nullptr) munmap(r->consumer, r->page);
+          if (r->producer != nullptr) munmap(r->producer, r->producerLen);
+          r->consumer = nullptr;
+          r->producer = nullptr;
+          return ci.Env().Undefined();
+        }, "close"));
+  return o;
 }
 
 }  // namespace uvs_fast

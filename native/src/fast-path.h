@@ -24,12 +24,41 @@ constexpr uint32_t kFastDemoted = 1;
 constexpr uint32_t kFastTrack = 2;
 constexpr uint32_t kFastFin = 4;
 
+// Kernel scheduling (uvsd --fast-path-sched, src/dataplane/fast-path.ts "New connections scheduled
+// in the kernel"): three more maps, created by fastPathMaps({..., sched: {services}}).
+//   svc     BPF_MAP_TYPE_HASH, key 8 bytes {vaddr u32, vport u16 (both network order), protocol
+//           u8, 0}, value kSvcValueSize bytes: count u32 (entries in the cycle, 1..kSchedSlots),
+//           cursor u32 (the program's atomic fetch-and-add), svcId u32 (the data plane's service
+//           slot), 0 u32, then kSchedSlots entries of 16 bytes {destSlot u32, kind u16 (0 DR,
+//           1 NAT), port u16 (network order: the real server's, NAT), address u32 (network order:
+//           the real server's, NAT), 0 u32}: one round of rr's or wrr's choices, which user space
+//           computes and the program walks.
+//   ctl     BPF_MAP_TYPE_ARRAY with BPF_F_MMAPABLE, one kCtlSize-byte cell mapped into the
+//           process: pausedUntil u64 at 0 (CLOCK_MONOTONIC ns; the program schedules nothing
+//           before it), then u64 counters the program adds to: scheduled at 8, refused at 16 (a
+//           key could not be put: the map is full, or the flow's key exists), lost at 24 (the
+//           events ring was full; the keys are taken back and the SYN goes to user space).
+//   events  BPF_MAP_TYPE_RINGBUF of kEventsBytes: one kEventSize-byte record per connection the
+//           program scheduled {key 16 bytes as in the fast map, destSlot u32, svcId u32, ingress
+//           ifindex u32, kind u16, 0 u16, the client's MAC then ours (12 bytes), 0 u32}, for user
+//           space to create the connection's entry (fastEvents).
+constexpr uint32_t kSchedSlots = 255;
+constexpr uint32_t kSvcKeySize = 8;
+constexpr uint32_t kSvcValueSize = 16 + kSchedSlots * 16;
+constexpr uint32_t kCtlSize = 64;
+constexpr uint32_t kEventSize = 48;
+constexpr uint32_t kEventsBytes = 4u << 20;
+// The program asks the ring to wake its reader only once this much is waiting (about 85
+// connections): below it the reader finds the records on its next turn or sweep.
+constexpr uint32_t kEventsWakeBytes = 85 * (kEventSize + 8);
+
 // Loads the rewrite program (the tc half of the fast path's NAT and TUN) and attaches it to the device's tc
 // ingress through a BPF link (tcx, Linux 6.6). Returns the link fd and sets *prog; throws on
 // failure. Closing the link detaches it.
 int AttachNatTc(Napi::Env env, int ifindex, int fastFd, int hopsFd, int* prog);
 
-// fastPathMaps({entries, slots}) -> {fastFd, hopsFd, hops: ArrayBuffer, close()}
+// fastPathMaps({entries, slots[, sched: {services}]}) -> {fastFd, hopsFd, hops: ArrayBuffer,
+// [svcFd, ctlFd, eventsFd, ctl: ArrayBuffer,] close()}
 Napi::Value Maps(const Napi::CallbackInfo& info);
 // Each put takes an optional last argument, the value's initial flags (0 or kFastTrack).
 // fastPut(fd, protocol, saddr, sport, daddr, dport, destSlot, base[, flags]) -> 0 or an errno
@@ -45,5 +74,20 @@ Napi::Value PutTun(const Napi::CallbackInfo& info);
 Napi::Value Idle(const Napi::CallbackInfo& info);
 // fastDelete(fd, protocol, saddr, sport, daddr, dport) -> true when it was there
 Napi::Value Delete(const Napi::CallbackInfo& info);
+
+// fastSvcPut(fd, protocol, vaddr, vport, svcId, entries: Int32Array, count) -> 0 or an errno:
+// service vaddr:vport's cycle, `count` entries of 4 cells {destSlot, kind, address, port} (host
+// order); its cursor starts at 0.
+Napi::Value SvcPut(const Napi::CallbackInfo& info);
+// fastSvcDelete(fd, protocol, vaddr, vport) -> true when it was there
+Napi::Value SvcDelete(const Napi::CallbackInfo& info);
+// fastEvents(eventsFd) -> {read(out: Int32Array) -> records, close()}: the events ring's reader.
+// Each record becomes kEventCells cells {saddr, daddr, sport, dport, protocol (host order),
+// destSlot, svcId, ifindex, kind, hopA, hopB, hopC (the MACs as ConnTable's HOP_A..HOP_C)}.
+// One reader at a time per process (a try-lock: a thread that finds it busy reads nothing).
+Napi::Value Events(const Napi::CallbackInfo& info);
+// fastCtl(ctlFd) -> ArrayBuffer: the control cell mapped into the calling thread (any thread).
+Napi::Value Ctl(const Napi::CallbackInfo& info);
+constexpr uint32_t kEventCells = 12;
 
 }  // namespace uvs_fast

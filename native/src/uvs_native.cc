@@ -1613,6 +1613,10 @@ class UvsNative : public Napi::Addon<UvsNative> {
     exports.Set("fastDelete", Napi::Function::New(env, uvs_fast::Delete, "fastDelete"));
     exports.Set("fastPutNat", Napi::Function::New(env, uvs_fast::PutNat, "fastPutNat"));
     exports.Set("fastPutTun", Napi::Function::New(env, uvs_fast::PutTun, "fastPutTun"));
+    exports.Set("fastSvcPut", Napi::Function::New(env, uvs_fast::SvcPut, "fastSvcPut"));
+    exports.Set("fastSvcDelete", Napi::Function::New(env, uvs_fast::SvcDelete, "fastSvcDelete"));
+    exports.Set("fastEvents", Napi::Function::New(env, uvs_fast::Events, "fastEvents"));
+    exports.Set("fastCtl", Napi::Function::New(env, uvs_fast::Ctl, "fastCtl"));
     exports.Set("connLookupBatch", Napi::Function::New(env, uvs_conn::LookupBatch, "connLookupBatch"));
     exports.Set("tcDecapAttach", Napi::Function::New(env, uvs_tc_decap::Attach, "tcDecapAttach"));
     instanceId_ = ++instances_;

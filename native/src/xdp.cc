@@ -132,7 +132,17 @@ void FlowKey(Asm& a, int16_t kKey, Bail bail) {
 //   server) | 48 reply dmac[6] | 54 reply smac[6] | 60 reply ifindex u32 (TUN: 48 outer source[16])
 // hops value (48 bytes): 0 dmac[6] | 6 smac[6] | 12 ifindex u32 | 16 packets u64 | 24 bytes u64 |
 //   32 reply packets u64 | 40 reply bytes u64
-void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel, bool nat) {
+// Kernel scheduling's maps (fast-path.h) for FastPathBlock; svc < 0: not scheduled here.
+// natReply: this device may carry NAT replies in the kernel (its MTU is the largest captured one),
+// so a NAT connection whose SYN came in here may be scheduled here.
+struct SchedFds {
+  int svc = -1, ctl = -1, events = -1;
+  bool natReply = false;
+};
+
+void SchedBlock(Asm& a, int fast, int hops, const SchedFds& k, bool nat, int steerLabel, int hitLabel, int16_t kKey);
+
+void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel, bool nat, const SchedFds& sched) {
   // r6 = the context (BuildProgram), r7 = data, r8 = data_end: they survive calls.
   const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
   // Stack: the steering's (fp-32..fp-1) stays free for it; the key is the same as its ringflows key.
@@ -150,7 +160,9 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Mov(R2, R10);
   a.AddK(R2, kKey);
   a.Call(BPF_FUNC_map_lookup_elem);
-  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, steerLabel);
+  const int hit = a.NewLabel(), miss = a.NewLabel();
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, sched.svc >= 0 ? miss : steerLabel);
+  a.Bind(hit);
   //   r0 = the flow's value. TCP: SYN, FIN or RST demotes.
   a.Ld(BPF_B, R4, R7, 23);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, IPPROTO_TCP, notTcp);
@@ -233,6 +245,10 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.MovK(R3, static_cast<int32_t>(uvs_fast::kFastDemoted));  // an OR: a tracked flow's FIN bit stays for user space
   a.Emit(BPF_STX | BPF_W | BPF_ATOMIC, R0, R3, 4, BPF_OR);
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);
+  if (sched.svc >= 0) {
+    a.Bind(miss);
+    SchedBlock(a, fast, hops, sched, nat, steerLabel, hit, kKey);
+  }
   if (!nat) return;
   //   NAT and TUN (r3 = kind, r9 = the value). The tc program's offsets assume a 20-byte IPv4
   //   header.
@@ -324,7 +340,245 @@ void FastPathBlock(Asm& a, int fast, int hops, uint32_t maxFrame, int steerLabel
   a.Exit();
 }
 
-std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int xsks, int dsts, int srcs, int ringflows, int fast, int hops, bool steer, bool nat) {
+// A new TCP connection of a service whose choices user space laid out in `svc` (fast-path.h;
+// src/dataplane/fast-path.ts, "New connections scheduled in the kernel"): the fast map missed
+// (r6 = ctx, r7 = data, r8 = data_end, r9 = L4 - 14, the key at fp + kKey). A frame that is a
+// bare SYN (no ACK, FIN or RST), with a 20-byte IPv4 header, a TTL above 1 and a source that is
+// not martian (0/8, 127/8, 224/4 and above, the destination itself: what user space drops), to a
+// service in `svc`, while ctl's pausedUntil has passed, gets the cycle's next entry (an atomic
+// fetch-and-add of its cursor). If that real server's record forwards (ifindex set), the
+// connection's keys go into the fast map as user space would put them at the SYN (FAST_TRACK;
+// base 1 and packets -1, so that the forward below makes it 0: the SYN is the base's packet),
+// a NAT connection's reply key first, with the client's MAC, ours and the ingress ifindex as its
+// hop; then a record goes to the events ring, and the frame goes on as a hit of the new key
+// (`hitLabel`: the tracked SYN is forwarded). Anything that fails takes back what was put and
+// goes to user space (`steerLabel`), which schedules the SYN itself.
+void SchedBlock(Asm& a, int fast, int hops, const SchedFds& k, bool nat, int steerLabel, int hitLabel, int16_t kKey) {
+  const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R9 = 9, R10 = 10;
+  // Stack, below FastPathBlock's (fp-44 and up) and the steering's (fp-32 and up).
+  const int16_t kSavedL4 = -56, kNow = -64, kSvcKey = -72, kVal = -136, kRKey = -152, kRVal = -216, kRec = -264, kTmp = -268;
+  const int restore = a.NewLabel(), undoReply = a.NewLabel(), refused = a.NewLabel(), notNat = a.NewLabel(), keysIn = a.NewLabel();
+  const int wakeNo = a.NewLabel(), emitted = a.NewLabel();
+  // The frame: TCP, flags in the frame, exactly SYN among SYN, ACK, FIN, RST.
+  a.Ld(BPF_B, R4, R7, 23);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, IPPROTO_TCP, steerLabel);
+  a.Mov(R3, R9);
+  a.AddK(R3, 14 + 14);
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R3, 8, 0, steerLabel);
+  a.Ld(BPF_B, R3, R9, 14 + 13);
+  a.AndK(R3, 0x17);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R3, 0, 0x02, steerLabel);
+  a.Ld(BPF_B, R4, R7, 14);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, 0x45, steerLabel);
+  a.Ld(BPF_B, R4, R7, 22);
+  a.JumpTo(BPF_JMP | BPF_JLE | BPF_K, R4, 0, 1, steerLabel);
+  a.Ld(BPF_B, R4, R7, 26);                                   // the source's first byte
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R4, 0, 0, steerLabel);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R4, 0, 127, steerLabel);
+  a.JumpTo(BPF_JMP | BPF_JGE | BPF_K, R4, 0, 224, steerLabel);
+  a.Ld(BPF_W, R4, R7, 26);
+  a.Ld(BPF_W, R5, R7, 30);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_X, R4, R5, 0, steerLabel);
+  // Paused (a SYN flood, table pressure: user space sets pausedUntil)?
+  a.St(BPF_DW, R10, kSavedL4, R9);
+  a.Call(BPF_FUNC_ktime_get_ns);
+  a.St(BPF_DW, R10, kNow, R0);
+  a.MovK(R2, 0);
+  a.LookupU32(k.ctl, R2, kTmp);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, restore);
+  a.Ld(BPF_DW, R2, R0, 0);
+  a.Ld(BPF_DW, R3, R10, kNow);
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_X, R2, R3, 0, restore);
+  // The service: {vaddr, vport, protocol, 0} from the flow key.
+  a.Ld(BPF_W, R2, R10, kKey + 4);
+  a.St(BPF_W, R10, kSvcKey, R2);
+  a.Ld(BPF_H, R2, R10, kKey + 10);
+  a.St(BPF_H, R10, kSvcKey + 4, R2);
+  a.Emit(BPF_ST | BPF_H | BPF_MEM, R10, 0, kSvcKey + 6, IPPROTO_TCP);
+  a.LdMapFd(R1, k.svc);
+  a.Mov(R2, R10);
+  a.AddK(R2, kSvcKey);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, restore);
+  a.Mov(R9, R0);                                             // r9 = the service's cycle
+  a.Ld(BPF_W, R2, R9, 0);                                    // count
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, 0, restore);
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_K, R2, 0, static_cast<int32_t>(uvs_fast::kSchedSlots), restore);
+  a.MovK(R3, 1);
+  a.Emit(BPF_STX | BPF_W | BPF_ATOMIC, R9, R3, 4, BPF_ADD | BPF_FETCH);  // r3 = the cursor before
+  a.Emit(BPF_ALU | BPF_MOD | BPF_X, R3, R2, 0, 0);
+  a.JumpTo(BPF_JMP | BPF_JGT | BPF_K, R3, 0, static_cast<int32_t>(uvs_fast::kSchedSlots) - 1, restore);
+  a.Emit(BPF_ALU64 | BPF_LSH | BPF_K, R3, 0, 0, 4);
+  a.Emit(BPF_ALU64 | BPF_ADD | BPF_X, R3, R9, 0, 0);         // r3 = the entry - 16
+  // The forward value (fast-path.cc Value), zeroed first: the helpers read all 64 bytes.
+  for (int16_t off = 0; off < 64; off += 8) a.Emit(BPF_ST | BPF_DW | BPF_MEM, R10, 0, static_cast<int16_t>(kVal + off), 0);
+  a.Ld(BPF_W, R2, R3, 16);
+  a.St(BPF_W, R10, kVal, R2);                                // destSlot
+  a.Ld(BPF_H, R2, R3, 20);
+  a.St(BPF_H, R10, kVal + 28, R2);                           // kind
+  a.Ld(BPF_H, R2, R3, 22);
+  a.St(BPF_H, R10, kVal + 30, R2);                           // NAT port
+  a.Ld(BPF_W, R2, R3, 24);
+  a.St(BPF_W, R10, kVal + 32, R2);                           // NAT address
+  a.Emit(BPF_ST | BPF_W | BPF_MEM, R10, 0, kVal + 4, static_cast<int32_t>(uvs_fast::kFastTrack));
+  a.Ld(BPF_DW, R2, R10, kNow);
+  a.St(BPF_DW, R10, kVal + 8, R2);                           // lastSeen
+  a.Emit(BPF_ST | BPF_DW | BPF_MEM, R10, 0, kVal + 16, -1);  // packets: the forward makes it 0
+  a.Emit(BPF_ST | BPF_W | BPF_MEM, R10, 0, kVal + 24, 1);    // base: the SYN
+  // The event record: the key, destSlot, svcId, ingress ifindex, kind, the MACs.
+  a.Ld(BPF_DW, R2, R10, kKey);
+  a.St(BPF_DW, R10, kRec, R2);
+  a.Ld(BPF_DW, R2, R10, kKey + 8);
+  a.St(BPF_DW, R10, kRec + 8, R2);
+  a.Ld(BPF_W, R2, R10, kVal);
+  a.St(BPF_W, R10, kRec + 16, R2);
+  a.Ld(BPF_W, R2, R9, 8);
+  a.St(BPF_W, R10, kRec + 20, R2);
+  a.Ld(BPF_W, R2, R6, offsetof(xdp_md, ingress_ifindex));
+  a.St(BPF_W, R10, kRec + 24, R2);
+  a.Ld(BPF_H, R2, R10, kVal + 28);
+  a.St(BPF_W, R10, kRec + 28, R2);                           // kind u16, then 0
+  a.Ld(BPF_W, R2, R7, 6);                                    // the client's MAC (the source)
+  a.St(BPF_W, R10, kRec + 32, R2);
+  a.Ld(BPF_H, R2, R7, 10);
+  a.St(BPF_H, R10, kRec + 36, R2);
+  a.Ld(BPF_H, R2, R7, 0);                                    // ours (the destination)
+  a.St(BPF_H, R10, kRec + 38, R2);
+  a.Ld(BPF_W, R2, R7, 2);
+  a.St(BPF_W, R10, kRec + 40, R2);
+  a.Emit(BPF_ST | BPF_W | BPF_MEM, R10, 0, kRec + 44, 0);
+  // The real server's record must forward now (available, next hop known, this director active).
+  a.Ld(BPF_W, R2, R10, kVal);
+  a.LookupU32(hops, R2, kTmp);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, restore);
+  a.Ld(BPF_W, R2, R0, 12);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, 0, restore);
+  a.Ld(BPF_H, R2, R10, kVal + 28);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, 0, notNat);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R2, 0, 1, restore);
+  if (!nat || !k.natReply) {
+    a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, restore);            // NAT: not from this device
+  } else {
+    //   NAT: the reply's key {rip, caddr, rport, cport, protocol} and value (kind 2: the source
+    //   becomes the VIP's; out by the hop the SYN came in by), put first.
+    a.Ld(BPF_W, R2, R10, kVal + 32);
+    a.St(BPF_W, R10, kRKey, R2);
+    a.Ld(BPF_W, R2, R10, kKey);
+    a.St(BPF_W, R10, kRKey + 4, R2);
+    a.Ld(BPF_H, R2, R10, kVal + 30);
+    a.St(BPF_H, R10, kRKey + 8, R2);
+    a.Ld(BPF_H, R2, R10, kKey + 8);
+    a.St(BPF_H, R10, kRKey + 10, R2);
+    a.Emit(BPF_ST | BPF_W | BPF_MEM, R10, 0, kRKey + 12, IPPROTO_TCP);
+    for (int16_t off = 0; off < 32; off += 8) {
+      a.Ld(BPF_DW, R2, R10, static_cast<int16_t>(kVal + off));
+      a.St(BPF_DW, R10, static_cast<int16_t>(kRVal + off), R2);
+    }
+    a.Emit(BPF_ST | BPF_DW | BPF_MEM, R10, 0, kRVal + 16, 0);  // packets 0
+    a.Emit(BPF_ST | BPF_H | BPF_MEM, R10, 0, kRVal + 28, 2);   // kind: the reply
+    a.Ld(BPF_H, R2, R10, kKey + 10);
+    a.St(BPF_H, R10, kRVal + 30, R2);                           // the VIP's port
+    a.Emit(BPF_ST | BPF_DW | BPF_MEM, R10, 0, kRVal + 32, 0);
+    a.Emit(BPF_ST | BPF_DW | BPF_MEM, R10, 0, kRVal + 40, 0);
+    a.Ld(BPF_W, R2, R10, kKey + 4);
+    a.St(BPF_W, R10, kRVal + 32, R2);                           // the VIP
+    a.Ld(BPF_W, R2, R10, kRec + 32);                            // the client's MAC, then ours
+    a.St(BPF_W, R10, kRVal + 48, R2);
+    a.Ld(BPF_H, R2, R10, kRec + 36);
+    a.St(BPF_H, R10, kRVal + 52, R2);
+    a.Ld(BPF_H, R2, R10, kRec + 38);
+    a.St(BPF_H, R10, kRVal + 54, R2);
+    a.Ld(BPF_W, R2, R10, kRec + 40);
+    a.St(BPF_W, R10, kRVal + 56, R2);
+    a.Ld(BPF_W, R2, R10, kRec + 24);
+    a.St(BPF_W, R10, kRVal + 60, R2);                           // ifindex toward the client
+    a.LdMapFd(R1, fast);
+    a.Mov(R2, R10);
+    a.AddK(R2, kRKey);
+    a.Mov(R3, R10);
+    a.AddK(R3, kRVal);
+    a.MovK(R4, BPF_NOEXIST);
+    a.Call(BPF_FUNC_map_update_elem);
+    a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, refused);
+  }
+  a.Bind(notNat);
+  a.LdMapFd(R1, fast);
+  a.Mov(R2, R10);
+  a.AddK(R2, kKey);
+  a.Mov(R3, R10);
+  a.AddK(R3, kVal);
+  a.MovK(R4, BPF_NOEXIST);
+  a.Call(BPF_FUNC_map_update_elem);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, keysIn);
+  a.Ld(BPF_H, R2, R10, kVal + 28);                           // NAT: the reply's key out again
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, 0, refused);
+  a.LdMapFd(R1, fast);
+  a.Mov(R2, R10);
+  a.AddK(R2, kRKey);
+  a.Call(BPF_FUNC_map_delete_elem);
+  a.Bind(refused);
+  a.MovK(R2, 0);
+  a.LookupU32(k.ctl, R2, kTmp);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, restore);
+  a.MovK(R2, 1);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R2, 16, BPF_ADD);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, restore);
+  //   The keys are in: the record for user space. The ring wakes its reader only once
+  //   kEventsWakeBytes wait; a full ring takes the keys back.
+  a.Bind(keysIn);
+  a.LdMapFd(R1, k.events);
+  a.MovK(R2, BPF_RB_AVAIL_DATA);
+  a.Call(BPF_FUNC_ringbuf_query);
+  a.MovK(R4, BPF_RB_NO_WAKEUP);
+  a.JumpTo(BPF_JMP | BPF_JLT | BPF_K, R0, 0, static_cast<int32_t>(uvs_fast::kEventsWakeBytes), wakeNo);
+  a.MovK(R4, BPF_RB_FORCE_WAKEUP);
+  a.Bind(wakeNo);
+  a.LdMapFd(R1, k.events);
+  a.Mov(R2, R10);
+  a.AddK(R2, kRec);
+  a.MovK(R3, static_cast<int32_t>(uvs_fast::kEventSize));
+  a.Call(BPF_FUNC_ringbuf_output);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, emitted);
+  a.LdMapFd(R1, fast);
+  a.Mov(R2, R10);
+  a.AddK(R2, kKey);
+  a.Call(BPF_FUNC_map_delete_elem);
+  a.Ld(BPF_H, R2, R10, kVal + 28);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, 0, undoReply);
+  a.LdMapFd(R1, fast);
+  a.Mov(R2, R10);
+  a.AddK(R2, kRKey);
+  a.Call(BPF_FUNC_map_delete_elem);
+  a.Bind(undoReply);
+  a.MovK(R2, 0);
+  a.LookupU32(k.ctl, R2, kTmp);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, restore);
+  a.MovK(R2, 1);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R2, 24, BPF_ADD);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, restore);
+  a.Bind(emitted);
+  a.MovK(R2, 0);
+  a.LookupU32(k.ctl, R2, kTmp);
+  const int counted = a.NewLabel();
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, counted);
+  a.MovK(R2, 1);
+  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R2, 8, BPF_ADD);
+  a.Bind(counted);
+  //   On as a hit of the new key: r9 = L4 - 14 again, r0 = the value.
+  a.Ld(BPF_DW, R9, R10, kSavedL4);
+  a.LdMapFd(R1, fast);
+  a.Mov(R2, R10);
+  a.AddK(R2, kKey);
+  a.Call(BPF_FUNC_map_lookup_elem);
+  a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 0, hitLabel);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);
+  a.Bind(restore);
+  a.Ld(BPF_DW, R9, R10, kSavedL4);
+  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, steerLabel);
+}
+
+std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int xsks, int dsts, int srcs, int ringflows, int fast, int hops, bool steer, bool nat,
+                                   const SchedFds& sched) {
   Asm a;
   const uint8_t R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R10 = 10;
   // Stack: fp-4 daddr, fp-8 saddr (the dsts/srcs keys), fp-24..fp-9 the ringflows key, fp-32 its value.
@@ -364,7 +618,7 @@ std::vector<bpf_insn> BuildProgram(const uint8_t mac[6], uint32_t maxFrame, int 
   a.JPass(BPF_JMP | BPF_JSET | BPF_K, R4, 0, fragMask);
   // 4b. The fast path for offloaded flows (FastPathBlock); its "no" goes on to the steering.
   const int steerLabel = a.NewLabel();
-  if (fast >= 0) FastPathBlock(a, fast, hops, maxFrame, steerLabel, nat);
+  if (fast >= 0) FastPathBlock(a, fast, hops, maxFrame, steerLabel, nat, sched);
   a.Bind(steerLabel);
   if (!steer) {
     const size_t passHere = a.code.size();
@@ -500,6 +754,15 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   // first, since the XDP program's marked frames need it; when it cannot be attached (no tcx
   // before Linux 6.6), NAT stays in user space and natError says why.
   bool nat = fast >= 0 && OptBool(o, W, "nat", false);
+  // Kernel scheduling (fast-path.h): svcFd, ctlFd and eventsFd together; natReply: this device may
+  // carry NAT replies in the kernel.
+  SchedFds sched;
+  sched.svc = static_cast<int>(OptInt(o, W, "svcFd", -1, -1, INT32_MAX));
+  sched.ctl = static_cast<int>(OptInt(o, W, "ctlFd", -1, -1, INT32_MAX));
+  sched.events = static_cast<int>(OptInt(o, W, "eventsFd", -1, -1, INT32_MAX));
+  sched.natReply = OptBool(o, W, "natReply", false);
+  if ((sched.svc < 0) != (sched.ctl < 0) || (sched.svc < 0) != (sched.events < 0)) ThrowType(env, "xdpAttach: options svcFd, ctlFd and eventsFd go together");
+  if (sched.svc >= 0 && fast < 0) ThrowType(env, "xdpAttach: svcFd needs the fast path (fastFd, hopsFd)");
 
   auto fds = std::make_shared<ProgramFds>();
   std::string natError;
@@ -517,7 +780,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   fds->srcs = MapCreate(env, BPF_MAP_TYPE_HASH, "uvs_srcs", 1, mapEntries);
   // The flows that went to the ring (see BuildProgram); LRU: old flows make room for new ones.
   fds->ringflows = MapCreate(env, BPF_MAP_TYPE_LRU_HASH, "uvs_ringflows", 1, flowEntries, kFlowKeySize);
-  fds->prog = ProgLoad(env, BPF_PROG_TYPE_XDP, BPF_XDP, "uvs_xdp", BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs, fds->ringflows, fast, hops, steer, nat), "XDP");
+  fds->prog = ProgLoad(env, BPF_PROG_TYPE_XDP, BPF_XDP, "uvs_xdp", BuildProgram(mac, maxFrame, fds->xsks, fds->dsts, fds->srcs, fds->ringflows, fast, hops, steer, nat, sched), "XDP");
 
   bpf_attr a;
   memset(&a, 0, sizeof a);

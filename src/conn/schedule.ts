@@ -206,6 +206,29 @@ export class ConnScheduler {
     return true;
   }
 
+  /**
+   * A connection the in-kernel fast path scheduled itself (src/dataplane/fast-path.ts, "New
+   * connections scheduled in the kernel"): its SYN (`key`) went to real server `slot`. Creates
+   * the entry as schedule() and inPacketFound() would have for that SYN: an entry nobody
+   * controls that may be reused (isNewConnExpected) is expired first; any other entry of the
+   * tuple wins (NO_CONN: the caller takes the kernel's keys back).
+   */
+  adopt(svc: ConnService, key: PacketKey, slot: number, nowMs: number, out: ConnRef): ConnVerdict {
+    const table = this.table;
+    this.created = false;
+    if (table.lookupIn(key.protocol, key.saddr, key.sport, key.daddr, key.dport, out)) {
+      if (out.control !== 0 || !isNewConnExpected(key.protocol, out.state, table.knob(HeaderCell.CONN_REUSE_MODE) || 1)) return ConnVerdict.PASS;
+      table.expireNow(out.index, out.seq, nowMs);
+    }
+    if ((Atomics.load(this.dests.cells, this.dests.base(slot) + DestField.FLAGS) & DestFlag.AVAILABLE) === 0) return ConnVerdict.DEST_UNAVAILABLE;
+    const destPort = this.dests.get(slot, DestField.PORT);
+    const verdict = this.createConn(svc, key, slot, destPort !== 0 ? destPort : key.dport, -1, nowMs, out);
+    if (verdict !== ConnVerdict.FORWARD) return verdict;
+    table.countInPacket(out.index);
+    tcpStateTransition(table, out, ConnDir.INPUT, TCP_SYN, nowMs);
+    return ConnVerdict.FORWARD;
+  }
+
   /** ip_vs_schedule: a new entry for the first packet of a connection. */
   schedule(svc: ConnService, key: PacketKey, nowMs: number, out: ConnRef): ConnVerdict {
     if (svc.persistent) return this.schedulePersist(svc, key, nowMs, out);

@@ -346,6 +346,7 @@ export class Daemon implements DaemonHost {
       fastPath: this.options.fastPath,
       fastPathMax: this.options.fastPathMax ?? undefined,
       fastPathEarly: this.options.fastPathEarly,
+      fastPathSched: this.options.fastPathSched,
       busyPollUs: this.options.busyPollUs,
       busyPollMaxUs: this.options.busyPollMaxUs,
       ifaces: this.options.ifaces,

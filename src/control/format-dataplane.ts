@@ -47,6 +47,11 @@ export function listDataplane(workers: readonly WorkerReport[], linkWatch: LinkW
     ? `Fast path: ${fastPath.offloads} flows offloaded, ${fastPath.offloads - fastPath.left} in the kernel now (at most ${fastPath.max}), ` +
       `${fastPath.left} taken back, ${fastPath.refused} refused (full), ${fastPath.kept} expiries put off; ${fastPath.packets} packets forwarded in the kernel\n`
     : 'Fast path: off\n';
+  if (fastPath?.sched) {
+    const k = fastPath.sched;
+    out += `Kernel scheduling: ${k.services} services, ${k.scheduled} connections scheduled in the kernel, ${k.adopted} entered in the table, ` +
+      `${k.dropped} taken back, ${k.refused} refused (key exists or map full), ${k.lost} lost (events ring full)\n`;
+  }
   const drops = new Map<string, number>();
   for (const w of workers) for (const [name, n] of Object.entries(w.drops)) drops.set(name, (drops.get(name) ?? 0) + n);
   if (drops.size === 0) return out + 'Drops: none\n';

@@ -67,6 +67,10 @@ export interface UvsdOptions {
   /** --fast-path-early on|off: TCP connections enter the fast path at their SYN and close in the
    *  kernel (src/dataplane/fast-path.ts, "Whole connections in the kernel"). */
   fastPathEarly: boolean;
+  /** --fast-path-sched on|off: the XDP program schedules new TCP connections of rr and wrr services
+   *  itself (src/dataplane/fast-path.ts, "New connections scheduled in the kernel"); needs
+   *  --fast-path-early on. */
+  fastPathSched: boolean;
   /** --iface IF, repeatable; empty = chosen from the configuration (docs/architecture.md, "Which interfaces"). */
   ifaces: string[];
   workers: number;
@@ -199,6 +203,9 @@ uvsd's options:
                                100 more per flow offloaded)
       --fast-path-early on|off TCP connections enter the fast path at their SYN and close
                                in the kernel (default off)
+      --fast-path-sched on|off the XDP program schedules new TCP connections of rr and wrr
+                               services itself, user space enters them afterwards (default
+                               off; needs --fast-path-early on)
       --iface IF               capture on IF; repeatable (default: from the configuration)
       --workers N              data-plane worker threads (default: number of CPUs - 1, at least 1)
       --fanout MODE            how frames are spread over the workers: hash (default; a flow stays
@@ -305,6 +312,7 @@ const SPECS: Spec[] = [
   { long: 'fast-path', short: '', arg: 'required' },
   { long: 'fast-path-max', short: '', arg: 'required' },
   { long: 'fast-path-early', short: '', arg: 'required' },
+  { long: 'fast-path-sched', short: '', arg: 'required' },
   { long: 'iface', short: '', arg: 'required' },
   { long: 'workers', short: '', arg: 'required' },
   { long: 'conn-max', short: '', arg: 'required' },
@@ -345,7 +353,7 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     configTestLog: null, logDetail: false, logFacility: LOG_DAEMON, noSyslog: false, logJournal: false,
     vrrpOnly: false, checkOnly: false, pidFile: null, vrrpPidFile: null, checkersPidFile: null, configId: null,
     umask: null, signum: null, dontRespawn: false, notes: [],
-    io: 'ring', xdpMode: 'generic', fastPath: true, fastPathMax: null, fastPathEarly: false, ifaces: [],
+    io: 'ring', xdpMode: 'generic', fastPath: true, fastPathMax: null, fastPathEarly: false, fastPathSched: false, ifaces: [],
     workers: defaultWorkers(), fanout: 'hash', busyPollUs: DEFAULT_BUSY_POLL_US, busyPollMaxUs: DEFAULT_BUSY_POLL_MAX_US, connMax: DEFAULT_CONN_MAX, connDefense: {}, sysctlFile: null,
     svcMax: DEFAULT_SVC_MAX, destMax: DEFAULT_DEST_MAX, socket: null, metrics: null, metricsTextfile: null, connState: null,
     help: false, version: false,
@@ -394,6 +402,9 @@ export function parseUvsdArgs(argv: readonly string[]): UvsdOptions {
     apply(o, spec, value, named(spec, word));
   }
   if (useFile && noConfig) throw new UvsdUsageError('--no-config and -f/--use-file exclude each other');
+  if (o.fastPathSched && (!o.fastPathEarly || !o.fastPath)) {
+    throw new UvsdUsageError('--fast-path-sched on needs --fast-path-early on (the kernel keeps the connections it schedules) and the fast path');
+  }
   if (o.connDefense.amemthresh !== undefined && o.connDefense.amemthresh > o.connMax) {
     throw new UvsdUsageError(`--amemthresh: ${o.connDefense.amemthresh} free slots is more than --conn-max (${o.connMax})`);
   }
@@ -486,6 +497,10 @@ function apply(o: UvsdOptions, spec: Spec, value: string | null, name: string): 
     case 'fast-path-early':
       if (v !== 'on' && v !== 'off') throw new UvsdUsageError(`--fast-path-early: "${v}" is not one of on, off`);
       o.fastPathEarly = v === 'on';
+      break;
+    case 'fast-path-sched':
+      if (v !== 'on' && v !== 'off') throw new UvsdUsageError(`--fast-path-sched: "${v}" is not one of on, off`);
+      o.fastPathSched = v === 'on';
       break;
     case 'fanout':
       if (!FANOUT_CHOICES.includes(v as FanoutChoice)) throw new UvsdUsageError(`--fanout: "${v}" is not one of ${FANOUT_CHOICES.join(', ')}`);

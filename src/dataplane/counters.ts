@@ -87,6 +87,11 @@ export const enum WorkerStat {
   FAST_LEFT = 26,
   FAST_REFUSED = 27,
   FAST_KEPT = 28,
+  /** Kernel scheduling (uvsd --fast-path-sched): connections the program scheduled whose entry
+   *  user space created, and those it could not take (table full, service gone, an entry of its
+   *  own for the tuple), whose keys it took back. */
+  FAST_SCHEDULED = 29,
+  FAST_SCHED_DROPPED = 30,
 }
 export const WORKER_STAT_CELLS = 32;
 
@@ -95,6 +100,7 @@ export const WORKER_STAT_NAMES: readonly string[] = [
   'snapshot_gen', 'process_ns', 'send_ns', 'ring_drops', 'evict_syn', 'evict_udp', 'evict_nodata', 'evict_few', 'tx_shed',
   'epoll_wakeups', 'busy_poll_hits', 'busy_poll_contended', 'busy_poll_starved', 'busy_poll_rescued',
   'busy_poll_sustained', 'xdp_frames', 'xdp_csum_completed', 'fast_offloads', 'fast_left', 'fast_refused', 'fast_kept',
+  'fast_scheduled', 'fast_sched_dropped',
 ];
 
 export interface CounterLayout {

@@ -25,7 +25,7 @@ import { getDefense, setDefense, type ConnDefense } from '../conn/defense';
 import { CounterSum, WorkerCounters, WorkerStat, WORKER_STAT_NAMES, type CounterLayout } from './counters';
 import type { WorkerInit, WorkerService, ToWorker, FromWorker } from './worker';
 import { PcapWorker } from './pcap-loop';
-import { FastPath, FAST_ENTRIES_DEFAULT, fastMethod, type FastEgress, type FastPathReport } from './fast-path';
+import { FastCtl, FastPath, FAST_ENTRIES_DEFAULT, fastMethod, type FastEgress, type FastPathReport } from './fast-path';
 import { XdpPrograms, XDP_CHUNK_COUNT, XDP_CHUNK_SIZE, XDP_HEADROOM, XDP_RX_RING } from './xdp';
 import { workerCpus } from './placement';
 import { ConnTable, connNowMs } from '../conn/table';
@@ -93,6 +93,9 @@ export interface DataPlaneOptions {
   fastPathMax?: number;
   /** TCP connections offered at their SYN, closing in the kernel (uvsd --fast-path-early; default false). */
   fastPathEarly?: boolean;
+  /** New TCP connections of rr/wrr services scheduled by the XDP program (uvsd --fast-path-sched;
+   *  default false; needs fastPathEarly). */
+  fastPathSched?: boolean;
   /** Capture interfaces (uvsd --iface); empty: every interface that is up and not loopback. */
   ifaces: string[];
   /** Follow interfaces that come and go (default true; see link-watch.ts). */
@@ -358,7 +361,8 @@ export class DataPlane {
   private startFast(): void {
     const max = Math.min(this.opts.fastPathMax ?? FAST_ENTRIES_DEFAULT, this.opts.connMax);
     try {
-      this.fast = new FastPath(loadNative(), this.layout, Math.max(1, max));
+      const sched = this.opts.fastPathSched === true && this.opts.fastPathEarly === true ? { services: this.model.maxServices } : null;
+      this.fast = new FastPath(loadNative(), this.layout, Math.max(1, max), sched);
     } catch (err) {
       this.opts.log.warn(`fast path: off: ${(err as Error).message}`);
       return;
@@ -438,6 +442,12 @@ export class DataPlane {
       left: sum(WorkerStat.FAST_LEFT) + fast.flows.left,
       refused: sum(WorkerStat.FAST_REFUSED) + fast.flows.refused,
       kept: sum(WorkerStat.FAST_KEPT) + fast.flows.kept,
+      ...(fast.ctl !== null ? {
+        sched: {
+          services: fast.scheduledServices, scheduled: Number(fast.ctl[FastCtl.SCHEDULED]), refused: Number(fast.ctl[FastCtl.REFUSED]),
+          lost: Number(fast.ctl[FastCtl.LOST]), adopted: sum(WorkerStat.FAST_SCHEDULED), dropped: sum(WorkerStat.FAST_SCHED_DROPPED),
+        },
+      } : {}),
     };
   }
 
@@ -753,6 +763,7 @@ export class DataPlane {
       ifaces: this.ifaces.map((i) => ({ name: i.ifname, index: i.ifindex, mtu: i.mtu, xsksFd: this.xdp?.steer === true ? this.xdp.xsksFd(i.ifindex) : undefined })),
       fastFd: this.fast?.maps.fastFd,
       fastEarly: this.opts.fastPathEarly ?? false,
+      fastSched: this.fast?.maps.ctlFd !== undefined ? { ctlFd: this.fast.maps.ctlFd, eventsFd: this.fast.maps.eventsFd! } : undefined,
       xdp: this.xdp?.steer === true ? { queue: h.id, chunkCount: XDP_CHUNK_COUNT, chunkSize: XDP_CHUNK_SIZE, headroom: XDP_HEADROOM, rxRing: XDP_RX_RING } : undefined,
       fanoutGroupBase: (process.pid * 16) & 0xffff,
       fanoutMode: this.fanoutMode(),
@@ -945,6 +956,8 @@ export class DataPlane {
         // A removed or unavailable real server's record declines at once; new ones forward.
         for (const slot of released) this.fast.syncSlot(slot, this.model.destTable, this.nextHops, this.fastEgress);
         for (const slot of touched) this.fast.syncSlot(slot, this.model.destTable, this.nextHops, this.fastEgress);
+        // Kernel scheduling: the changed services' cycles (after their records forward).
+        for (const id of ids) this.fast.syncService(id, this.model.getById(id) ?? undefined, this.model.destTable, SVC_F_PERSISTENT, SVC_F_ONEPACKET);
       }
       const t2 = performance.now();
       await this.updateGuard();

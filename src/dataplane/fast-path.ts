@@ -98,7 +98,7 @@
 // the device), and tcpdump on the director shows a NAT or TUN frame once, on its way in, with the
 // mark as its destination MAC.
 
-import type { FastPathMaps, NativeAddon } from '../native/addon';
+import type { FastEventsReader, FastPathMaps, NativeAddon } from '../native/addon';
 import { ConnRef, connNowMs, EntryCell, Meta, StateFlag, Traffic, type ConnOffloadHook, type ConnTable } from '../conn/table';
 import { ConnDir, TcpState, tcpStateTransition } from '../conn/tcp-state';
 import { DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
@@ -268,6 +268,49 @@ export class FastFlows implements ConnOffloadHook {
     if (early) this.enqueue(0, index, seq, (this.clock() | 0) + CHECK_FIRST_MS);
   }
 
+  /** Kernel scheduling (attachSched): the events ring's reader and the control cell. */
+  private events: FastEventsReader | null = null;
+  private ctl: BigUint64Array | null = null;
+
+  /** Kernel scheduling (uvsd --fast-path-sched): this thread reads the events ring and pauses
+   *  the program's scheduling with the offers (earlyOk). */
+  attachSched(events: FastEventsReader, ctl: BigUint64Array): void {
+    this.events = events;
+    this.ctl = ctl;
+  }
+
+  /** Reads records of the events ring into `out` (FAST_EVENT_CELLS each); 0 without kernel scheduling. */
+  readEvents(out: Int32Array): number {
+    return this.events !== null ? this.events.read(out) : 0;
+  }
+
+  /**
+   * A connection the program scheduled, whose entry `index` the pipeline has just created: tracked
+   * from here as one offered at its SYN (its keys are in the map already).
+   */
+  adopted(conns: ConnTable, index: number, nowMs: number): void {
+    conns.orTraffic(index, Traffic.OFFLOADED);
+    this.count(WorkerStat.FAST_OFFLOADS);
+    this.count(WorkerStat.FAST_SCHEDULED);
+    this.enqueue(0, index, conns.seqOf(index), (nowMs | 0) + CHECK_FIRST_MS);
+  }
+
+  /** A connection the program scheduled that user space does not take: its keys come out (NAT:
+   *  both), and its next packets come to user space, which schedules or drops them itself. */
+  refuseScheduled(protocol: number, saddr: number, sport: number, daddr: number, dport: number, nat: boolean, rip: number, rport: number): void {
+    this.native.fastDelete(this.fd, protocol, saddr, sport, daddr, dport);
+    if (nat) this.native.fastDelete(this.fd, protocol, rip, rport, saddr, sport);
+    this.count(WorkerStat.FAST_SCHED_DROPPED);
+  }
+
+  /** Kernel scheduling stops for EARLY_PAUSE_MS too (the program reads pausedUntil). */
+  private pauseKernel(): void {
+    const ctl = this.ctl;
+    if (ctl === null) return;
+    const until = process.hrtime.bigint() + BigInt(EARLY_PAUSE_MS) * 1000000n;
+    if (until > Atomics.load(ctl, FastCtl.PAUSED_UNTIL)) Atomics.store(ctl, FastCtl.PAUSED_UNTIL, until);
+  }
+
   /** Puts a tracked flow on level `level`'s ring; false when the ring is full. */
   private enqueue(level: number, index: number, seq: number, due: number): boolean {
     const size = this.sizes[level]!;
@@ -289,7 +332,10 @@ export class FastFlows implements ConnOffloadHook {
    * user-space entries, as without this).
    */
   private earlyOk(conns: ConnTable): boolean {
-    if (this.sizes[0]! >= CHECK_SLOTS || conns.underPressure()) return false;
+    if (this.sizes[0]! >= CHECK_SLOTS || conns.underPressure()) {
+      this.pauseKernel();
+      return false;
+    }
     if (this.pausedUntil !== 0) {
       if ((((this.clock() | 0) - this.pausedUntil) | 0) < 0) return false;
       this.pausedUntil = 0;
@@ -311,7 +357,10 @@ export class FastFlows implements ConnOffloadHook {
       this.unansweredSyns++;
     }
     if (this.firstChecks < EARLY_WINDOW) return;
-    if (this.unanswered * 2 > this.firstChecks) this.pausedUntil = (now + EARLY_PAUSE_MS) | 0 || 1;
+    if (this.unanswered * 2 > this.firstChecks) {
+      this.pausedUntil = (now + EARLY_PAUSE_MS) | 0 || 1;
+      this.pauseKernel();
+    }
     this.firstChecks = 0;
     this.unanswered = 0;
   }
@@ -514,6 +563,94 @@ export interface FastPathReport {
   left: number;
   refused: number;
   kept: number;
+  /** Kernel scheduling (absent: off): services in the map; connections the program scheduled,
+   *  could not put (key exists, map full), lost (events ring full); entries user space created
+   *  for them, and those it could not take. */
+  sched?: { services: number; scheduled: number; refused: number; lost: number; adopted: number; dropped: number };
+}
+
+/** Entries of a kernel-scheduled service's cycle at most (native/src/fast-path.h kSchedSlots). */
+export const SCHED_SLOTS = 255;
+/** Cells per cycle entry given to fastSvcPut: destSlot, kind, real server address, port. */
+const SCHED_CELLS = 4;
+/** Cells per record fastEvents' read() gives (native/src/fast-path.h kEventCells). */
+export const FAST_EVENT_CELLS = 12;
+/** The control cell's words (u64 index into a BigUint64Array over ctl). */
+export const enum FastCtl {
+  PAUSED_UNTIL = 0,
+  SCHEDULED = 1,
+  REFUSED = 2,
+  LOST = 3,
+}
+
+/** What schedCycle needs of a service (a ServiceEntry of the model). */
+export interface SchedService {
+  protocol: number;
+  port: number;
+  fwmark: number;
+  flags: number;
+  scheduler: string;
+  /** Real servers, newest first (the model's order). */
+  dests: readonly { slot: number; addr: number; port: number; fwd: number; uThreshold: number; lThreshold: number }[];
+}
+
+function gcdOf(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * Kernel scheduling ("New connections scheduled in the kernel" above): one round of the service's
+ * choices into `out` (SCHED_CELLS cells per entry: destSlot, kind, address, port), returned as
+ * the entry count; 0 when the service is not scheduled in the kernel. Eligible: a TCP service on
+ * a port (no fwmark, no persistence, no one-packet scheduling), scheduler rr or wrr, whose real
+ * servers with a weight are all DR or NAT, available, and without connection thresholds (-x/-y:
+ * those depend on live counts). The round is what ip_vs_rr_schedule / ip_vs_wrr_schedule walk
+ * for servers in the order they were added (rr: each server with a weight once; wrr: from the
+ * largest weight down by their gcd, each server whose weight reaches the current one), so the
+ * kernel's choices keep rr's and wrr's proportions exactly; it keeps its own position, apart
+ * from user space's (which schedules what the kernel declines).
+ */
+export function schedCycle(svc: SchedService, dests: DestTable, persistentFlag: number, onePacketFlag: number, out: Int32Array): number {
+  if (svc.protocol !== IPPROTO_TCP || svc.fwmark !== 0 || svc.port === 0 || (svc.flags & (persistentFlag | onePacketFlag)) !== 0) return 0;
+  if (svc.scheduler !== 'rr' && svc.scheduler !== 'wrr') return 0;
+  const list: { slot: number; weight: number; kind: number; addr: number; port: number }[] = [];
+  for (let i = svc.dests.length - 1; i >= 0; i--) {
+    const d = svc.dests[i]!;
+    const weight = dests.get(d.slot, DestField.WEIGHT);
+    if (weight <= 0) continue;
+    if (d.uThreshold !== 0 || d.lThreshold !== 0) return 0;
+    if ((dests.get(d.slot, DestField.FLAGS) & DestFlag.AVAILABLE) === 0) continue;
+    if (d.fwd === ForwardMethod.DROUTE) list.push({ slot: d.slot, weight, kind: FastKind.DR, addr: d.addr, port: svc.port });
+    else if (d.fwd === ForwardMethod.MASQ) list.push({ slot: d.slot, weight, kind: FastKind.NAT, addr: d.addr, port: d.port !== 0 ? d.port : svc.port });
+    else return 0;
+  }
+  if (list.length === 0) return 0;
+  const order: number[] = [];
+  if (svc.scheduler === 'rr') {
+    for (let i = 0; i < list.length; i++) order.push(i);
+  } else {
+    let di = 0;
+    let mw = 0;
+    for (const d of list) {
+      di = gcdOf(d.weight, di);
+      mw = Math.max(mw, d.weight);
+    }
+    let total = 0;
+    for (const d of list) total += d.weight / di;
+    if (total > SCHED_SLOTS) return 0;
+    for (let cw = mw; cw > 0; cw -= di) for (let i = 0; i < list.length; i++) if (list[i]!.weight >= cw) order.push(i);
+  }
+  if (order.length > SCHED_SLOTS) return 0;
+  for (let k = 0; k < order.length; k++) {
+    const d = list[order[k]!]!;
+    const at = k * SCHED_CELLS;
+    out[at] = d.slot;
+    out[at + 1] = d.kind;
+    out[at + 2] = d.addr | 0;
+    out[at + 3] = d.port;
+  }
+  return order.length;
 }
 
 /** Where a DestTable slot's frames leave, for FastPath.syncSlot. */
@@ -545,20 +682,58 @@ export class FastPath {
   private readonly folded: Float64Array;
   private foldedAt = -Infinity;
 
-  constructor(native: NativeAddon, layout: CounterLayout, entries = FAST_ENTRIES_DEFAULT) {
+  /** Kernel scheduling's control cell (null: off). */
+  readonly ctl: BigUint64Array | null = null;
+  /** Kernel scheduling: what each service's cycle in the map is, by service id (its key and
+   *  entries, to write only what changed). */
+  private readonly cycles = new Map<number, { protocol: number; addr: number; port: number; sig: string }>();
+  private readonly cycleCells = new Int32Array(SCHED_SLOTS * SCHED_CELLS);
+  private readonly native: NativeAddon;
+
+  /** `sched`: with kernel scheduling (uvsd --fast-path-sched) for up to `services` services. */
+  constructor(native: NativeAddon, layout: CounterLayout, entries = FAST_ENTRIES_DEFAULT, sched: { services: number } | null = null) {
+    this.native = native;
     this.slots = layout.maxDests;
     this.entries = entries;
-    this.maps = native.fastPathMaps({ entries, slots: this.slots });
+    this.maps = native.fastPathMaps({ entries, slots: this.slots, ...(sched !== null ? { sched } : {}) });
     this.hops = new Uint8Array(this.maps.hops);
     this.words = new Uint32Array(this.maps.hops);
     this.folded = new Float64Array(this.slots * FOLDED_CELLS);
     this.counters = new WorkerCounters(layout);
     this.flows = new FastFlows(native, this.maps.fastFd);
+    if (this.maps.ctl !== undefined) this.ctl = new BigUint64Array(this.maps.ctl);
   }
 
   /** What xdpAttach needs to put the fast path into an interface's program. */
-  get fds(): { fastFd: number; hopsFd: number } {
-    return { fastFd: this.maps.fastFd, hopsFd: this.maps.hopsFd };
+  get fds(): { fastFd: number; hopsFd: number; svcFd?: number; ctlFd?: number; eventsFd?: number } {
+    const m = this.maps;
+    return m.svcFd !== undefined ? { fastFd: m.fastFd, hopsFd: m.hopsFd, svcFd: m.svcFd, ctlFd: m.ctlFd!, eventsFd: m.eventsFd! } : { fastFd: m.fastFd, hopsFd: m.hopsFd };
+  }
+
+  /**
+   * Kernel scheduling: makes service `id`'s cycle in the map what schedCycle says of `svc` now
+   * (removed when `svc` is undefined or not eligible). One map update per service that changed.
+   */
+  syncService(id: number, svc: (SchedService & { addr: number }) | undefined, dests: DestTable, persistentFlag: number, onePacketFlag: number): void {
+    const fd = this.maps.svcFd;
+    if (fd === undefined) return;
+    const had = this.cycles.get(id);
+    const count = svc !== undefined ? schedCycle(svc, dests, persistentFlag, onePacketFlag, this.cycleCells) : 0;
+    const sig = count > 0 ? `${svc!.protocol}/${svc!.addr}/${svc!.port}:${this.cycleCells.subarray(0, count * SCHED_CELLS).join(',')}` : '';
+    if (had !== undefined && had.sig === sig) return;
+    if (had !== undefined && (count === 0 || had.protocol !== svc!.protocol || had.addr !== svc!.addr || had.port !== svc!.port)) {
+      this.native.fastSvcDelete(fd, had.protocol, had.addr, had.port);
+    }
+    this.cycles.delete(id);
+    if (count === 0) return;
+    if (this.native.fastSvcPut(fd, svc!.protocol, svc!.addr, svc!.port, id, this.cycleCells, count) === 0) {
+      this.cycles.set(id, { protocol: svc!.protocol, addr: svc!.addr, port: svc!.port, sig });
+    }
+  }
+
+  /** Services whose new connections the kernel schedules now. */
+  get scheduledServices(): number {
+    return this.cycles.size;
   }
 
   /**

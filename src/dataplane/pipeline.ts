@@ -77,7 +77,7 @@ import { TxQueue } from '../tables/tx-queue';
 import { DestField } from '../tables/dest-table';
 import { VNET_HDR_LEN } from '../native/addon';
 import { WorkerStat, type WorkerCounters } from './counters';
-import { FastKind, type FastFlows } from './fast-path';
+import { FAST_EVENT_CELLS, FastKind, type FastFlows } from './fast-path';
 
 /** process() result when the frame is not to be transmitted. */
 export const NO_TX = -1;
@@ -488,6 +488,55 @@ export class Pipeline {
     }
     return egress;
   }
+
+  /**
+   * Kernel scheduling (fast-path.ts, "New connections scheduled in the kernel"): creates the
+   * entries of the connections the program scheduled, from `n` records of the events ring in
+   * `rec` (FAST_EVENT_CELLS cells each), as toService would have for their SYNs: the entry, its
+   * real server, the service's and server's connection counts, a NAT entry's hop toward the
+   * client; then tracked as an early offer. The SYN's packet and bytes were counted by the
+   * program. A record user space cannot take (service gone or inactive, table full, an entry of
+   * its own for the tuple) has its keys taken back. `ifaceOf`: data-plane interface index by
+   * ifindex (-1: not captured).
+   */
+  adoptScheduled(rec: Int32Array, n: number, nowMs: number, ifaceOf: (ifindex: number) => number): void {
+    const fast = this.fast;
+    if (fast === null) return;
+    const key = this.key;
+    const ref = this.ref;
+    const snapshot = this.snapshot;
+    for (let r = 0; r < n; r++) {
+      const at = r * FAST_EVENT_CELLS;
+      key.saddr = rec[at]! >>> 0;
+      key.daddr = rec[at + 1]! >>> 0;
+      key.sport = rec[at + 2]!;
+      key.dport = rec[at + 3]!;
+      key.protocol = rec[at + 4]!;
+      const dest = rec[at + 5]!;
+      const svc = rec[at + 6]!;
+      const nat = rec[at + 8] === FastKind.NAT;
+      const service = this.services[svc];
+      let verdict = ConnVerdict.NO_DEST;
+      if (service && snapshot !== null && (snapshot.flags(svc) & SvcFlag.ACTIVE) !== 0 && service.addr === key.daddr && service.port === key.dport) {
+        verdict = this.connScheduler.adopt(service, key, dest, nowMs, ref);
+      }
+      if (verdict !== ConnVerdict.FORWARD) {
+        fast.refuseScheduled(key.protocol, key.saddr, key.sport, key.daddr, key.dport, nat, this.dests.addr(dest), this.dests.get(dest, DestField.PORT) || key.dport);
+        continue;
+      }
+      this.counters.countConn(svc, dest);
+      if (nat) {
+        const hop = this.hopCells;
+        hop[0] = rec[at + 9]!;
+        hop[1] = rec[at + 10]!;
+        hop[2] = rec[at + 11]!;
+        hop[3] = Traffic.HOP_VALID;
+        this.conns.setClientHopCells(ref.index, hop, 0, ifaceOf(rec[at + 7]!));
+      }
+      fast.adopted(this.conns, ref.index, nowMs);
+    }
+  }
+  private readonly hopCells = new Int32Array(4);
 
   /** ip_vs_out: a reply from a NAT real server, or not ours. */
   private natReply(buf: Uint8Array, view: DataView, l2: number, tcpFlags: number, nowMs: number): number {

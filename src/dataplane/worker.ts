@@ -32,7 +32,7 @@ import { DropReason } from '../packet/drop';
 import { ringFrameDrop } from './ring-frame';
 import { SpinWindow } from './spin-window';
 import { warmUpPipeline, type WarmupResult } from './warmup';
-import { FastFlows } from './fast-path';
+import { FAST_EVENT_CELLS, FastFlows } from './fast-path';
 
 export interface WorkerIface {
   name: string;
@@ -93,6 +93,9 @@ export interface WorkerInit {
   fastFd?: number;
   /** --fast-path-early: TCP connections offered at their SYN, their FINs kept in the kernel. */
   fastEarly?: boolean;
+  /** --fast-path-sched: the program schedules new connections of rr/wrr services; the workers
+   *  read its events ring (any of them, in turns) and create the entries. */
+  fastSched?: { ctlFd: number; eventsFd: number };
 }
 
 /** One service as a worker needs it to build its ConnService. */
@@ -242,6 +245,11 @@ function main(): void {
   const replyEgress = init.ifaces.map((i) => (largestMtu > 0 && (i.mtu ?? 0) >= largestMtu ? i.index : 0));
   const fast = init.fastFd !== undefined ? new FastFlows(native, init.fastFd, counters, replyEgress, init.fastEarly ?? false) : null;
   conns.offloadHook = fast;
+  const sched = fast !== null && init.fastSched !== undefined ? init.fastSched : null;
+  if (sched !== null) fast!.attachSched(native.fastEvents(sched.eventsFd), new BigUint64Array(native.fastCtl(sched.ctlFd)));
+  /** Kernel scheduling's records, read per turn. */
+  const schedRecords = new Int32Array(sched !== null ? 256 * FAST_EVENT_CELLS : 0);
+  const ifaceOf = (ifindex: number): number => init.ifaces.findIndex((i) => i.index === ifindex);
   const pipeline = new Pipeline({
     dests, conns, nextHops, counters, clientHops, vnetHdr: init.vnetHdr, egressCount: Math.max(1, init.ifaces.length),
     egressMtu: init.ifaces.map((i) => i.mtu ?? 0), icmpLimit: init.icmpLimit, batchMinEntries: batchMinEntriesFromEnv(), fast,
@@ -340,7 +348,19 @@ function main(): void {
    * Drains socket `si` for at most maxBatches rx() batches: every frame through the pipeline, out
    * in per-egress batches. Returns the frames read.
    */
+  /** Kernel scheduling: entries for the connections the program scheduled since the last read
+   *  (at most 4 × 256 per call), before any frame of theirs is processed here. */
+  function adoptScheduled(nowMs: number): void {
+    for (let round = 0; round < 4; round++) {
+      const n = fast!.readEvents(schedRecords);
+      if (n === 0) return;
+      pipeline.adoptScheduled(schedRecords, n, nowMs, ifaceOf);
+      if (n < 256) return;
+    }
+  }
+
   function drain(src: number, nowMs: number, maxBatches: number): number {
+    if (sched !== null) adoptScheduled(nowMs);
     fromXdp = src >= nIf;
     // The interface the frames came in on: the ring's, or the AF_XDP socket's.
     const si = fromXdp ? xsksOf[src - nIf]! : src;
@@ -596,7 +616,12 @@ function main(): void {
       xdpCsumSeen[i] = st.csumCompleted;
     });
   }
+  // The events ring wakes this thread only once many records wait (native/src/fast-path.h
+  // kEventsWakeBytes); otherwise they are read on the next turn or sweep.
+  const schedWatcher = sched !== null ? new native.FdWatcher(sched.eventsFd, () => adoptScheduled(connNowMs())) : null;
+  schedWatcher?.start(1);
   const sweepTimer = setInterval(() => {
+    if (sched !== null) adoptScheduled(connNowMs());
     counters.add(WorkerStat.EXPIRED, conns.expire(connNowMs(), expireBudget));
     if (fast !== null && fast.track) fast.poll(conns, connNowMs());
     if (++sweeps % STATS_EVERY === 0) {
@@ -631,6 +656,7 @@ function main(): void {
     copyXdpStats();
     // Watchers first: an fd must not be closed under an active uv_poll.
     for (const w of watchers) w.close();
+    schedWatcher?.close();
     for (const s of sockets) s.close();
     for (const s of plainSockets) s.close();
     for (const x of xsks) x?.close();

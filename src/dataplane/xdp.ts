@@ -71,6 +71,7 @@ interface Attached {
   name: string;
   mac: string;
   mtu: number;
+  natReply: boolean;
   prog: XdpProgram;
 }
 
@@ -87,7 +88,7 @@ export class XdpPrograms {
 
   /** `fast`: put the in-kernel fast path (fast-path.ts) into every program, with its maps. */
   constructor(private readonly log: Logger, private readonly mode: 'generic' | 'native' = 'generic', native?: NativeAddon,
-    private readonly fast: { fastFd: number; hopsFd: number; steer: boolean } | null = null) {
+    private readonly fast: { fastFd: number; hopsFd: number; steer: boolean; svcFd?: number; ctlFd?: number; eventsFd?: number } | null = null) {
     this.native = native ?? loadNative();
     this.steer = fast?.steer ?? true;
   }
@@ -98,10 +99,13 @@ export class XdpPrograms {
    * Throws (naming the interface) when an attach fails; the interfaces done so far stay attached.
    */
   sync(ifaces: readonly InterfaceInfo[]): void {
+    // Kernel scheduling takes NAT connections only on an interface their replies may leave by in
+    // the kernel: one whose MTU is the largest captured (fast-path.ts, FastFlows' replyEgress).
+    const largestMtu = ifaces.reduce((m, i) => Math.max(m, i.mtu), 0);
     for (const [index, a] of this.attached) {
       const now = ifaces.find((i) => i.ifindex === index);
-      // The MAC and the longest frame are baked into the program: a change needs a new one.
-      if (now === undefined || now.mac !== a.mac || now.ifname !== a.name || now.mtu !== a.mtu) {
+      // The MAC, the longest frame and natReply are baked into the program: a change needs a new one.
+      if (now === undefined || now.mac !== a.mac || now.ifname !== a.name || now.mtu !== a.mtu || (now.mtu >= largestMtu) !== a.natReply) {
         a.prog.close();
         this.attached.delete(index);
       }
@@ -112,7 +116,9 @@ export class XdpPrograms {
       try {
         // NAT's tc half relies on the skb's checksum state, which a generic-mode program leaves
         // as the sender set it; native mode on veth may rebuild the skb: NAT and TUN stay in user space.
-        const fast = this.fast !== null ? { fastFd: this.fast.fastFd, hopsFd: this.fast.hopsFd, steer: this.steer, nat: this.mode === 'generic' } : {};
+        const f = this.fast;
+        const sched = f !== null && f.svcFd !== undefined ? { svcFd: f.svcFd, ctlFd: f.ctlFd!, eventsFd: f.eventsFd!, natReply: i.mtu >= largestMtu } : {};
+        const fast = f !== null ? { fastFd: f.fastFd, hopsFd: f.hopsFd, steer: this.steer, nat: this.mode === 'generic', ...sched } : {};
         // Without steering the dsts/srcs maps are unused: one entry each.
         prog = this.native.xdpAttach(i.ifindex, { mac: i.mac, maxFrame: xdpMaxFrame(i.mtu), mapEntries: this.steer ? XDP_MAP_ENTRIES : 1, mode: this.mode, ...fast });
       } catch (err) {
@@ -120,7 +126,7 @@ export class XdpPrograms {
         throw new Error(`${what}: cannot attach the XDP program to ${i.ifname}: ${(err as Error).message}`, { cause: err });
       }
       if (this.fast !== null && this.mode === 'generic' && !prog.nat) this.log.warn(`fast path: NAT and TUN stay in user space on ${i.ifname}: ${prog.natError ?? 'no tc program'}`);
-      const a = { name: i.ifname, mac: i.mac, mtu: i.mtu, prog };
+      const a = { name: i.ifname, mac: i.mac, mtu: i.mtu, natReply: i.mtu >= largestMtu, prog };
       this.attached.set(i.ifindex, a);
       if (!this.steer) continue;
       for (const d of this.dsts) this.put(a, a.prog.dstsFd, d, true);

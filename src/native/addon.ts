@@ -348,6 +348,14 @@ export interface XdpAttachOptions {
   /** NAT flows too: the tc program (native/src/fast-path.cc) goes on the device's tc ingress
    *  first; when it cannot, the result's `nat` is false and natError says why. */
   nat?: boolean;
+  /** Kernel scheduling's maps (fastPathMaps with `sched`; native/src/fast-path.h), all three or
+   *  none: new TCP connections of the services in `svc` are scheduled by the program. */
+  svcFd?: number;
+  ctlFd?: number;
+  eventsFd?: number;
+  /** This device may carry NAT replies in the kernel: NAT connections arriving here may be
+   *  scheduled in the kernel. */
+  natReply?: boolean;
 }
 
 /**
@@ -361,7 +369,21 @@ export interface FastPathMaps {
   readonly hopsFd: number;
   /** The hops array itself (mmap): writes are what the program reads. Stays valid after close(). */
   readonly hops: ArrayBuffer;
-  /** Closes both fds (the programs that use them keep the maps until they are detached). */
+  /** Kernel scheduling (options.sched): the services' cycles, the control cell, the events ring. */
+  readonly svcFd?: number;
+  readonly ctlFd?: number;
+  readonly eventsFd?: number;
+  /** The control cell (mmap, 64 bytes): pausedUntil u64 (CLOCK_MONOTONIC ns), then the
+   *  program's counters scheduled, refused, lost (u64 each). */
+  readonly ctl?: ArrayBuffer;
+  /** Closes the fds (the programs that use them keep the maps until they are detached). */
+  close(): void;
+}
+
+/** The events ring's reader (fastEvents): read() fills FAST_EVENT_CELLS cells per record. */
+export interface FastEventsReader {
+  /** Records read into `out` (as many as fit); 0 while another thread reads. */
+  read(out: Int32Array): number;
   close(): void;
 }
 
@@ -537,7 +559,16 @@ export interface NativeAddon {
    *  EBUSY when the device has an XDP program already. */
   xdpAttach(ifindex: number, options: XdpAttachOptions): XdpProgram;
   /** The fast path's maps: `entries` flows, `slots` real-server records. */
-  fastPathMaps(options: { entries: number; slots: number }): FastPathMaps;
+  fastPathMaps(options: { entries: number; slots: number; sched?: { services: number } }): FastPathMaps;
+  /** Kernel scheduling: service vaddr:vport's cycle of `count` entries, 4 cells each {destSlot,
+   *  kind (0 DR, 1 NAT), real server address, port} (host order). 0, or the errno. */
+  fastSvcPut(fd: number, protocol: number, vaddr: number, vport: number, svcId: number, entries: Int32Array, count: number): number;
+  /** Removes a service's cycle; true when it was there. */
+  fastSvcDelete(fd: number, protocol: number, vaddr: number, vport: number): boolean;
+  /** Kernel scheduling's control cell (FastPathMaps.ctl) mapped into the calling thread. */
+  fastCtl(ctlFd: number): ArrayBuffer;
+  /** A reader of the events ring (one per thread; reads take turns). */
+  fastEvents(eventsFd: number): FastEventsReader;
   /** Offloads a flow (host-order addresses and ports) to real server `destSlot`, with `base` the
    *  entry's in_pkts then: 0, or the errno (E2BIG: the map is full). `flags` (every put): 0, or
    *  FAST_TRACK (fast-path.ts): its FINs stay in the kernel. Any thread. */
