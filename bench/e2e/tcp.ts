@@ -84,10 +84,10 @@ const DIRECT: Endpoint = {
  * module would), or with decap 'user' in uvs-tun-decap's user-space path alone.
  */
 /** `early`: uvsd --fast-path-early on (whole TCP connections in the kernel from their SYN). */
-function uvsPeer(mode: 'DR' | 'NAT' | 'TUN', workers: number, io: 'ring' | 'xdp' = 'ring', decap: 'kernel' | 'user' = 'kernel', early = false): Peer {
+function uvsPeer(mode: 'DR' | 'NAT' | 'TUN', workers: number, io: 'ring' | 'xdp' = 'ring', decap: 'kernel' | 'user' = 'kernel', early: false | 'early' | 'sched' = false): Peer {
   const flag = mode === 'DR' ? '-g' : mode === 'NAT' ? '-m' : '-i';
   return {
-    name: `uvs ${mode} ${io}, ${workers} worker${workers > 1 ? 's' : ''}${mode === 'TUN' && decap === 'user' ? ', real servers decapsulating in user space' : ''}${early ? ', --fast-path-early on' : ''}`,
+    name: `uvs ${mode} ${io}, ${workers} worker${workers > 1 ? 's' : ''}${mode === 'TUN' && decap === 'user' ? ', real servers decapsulating in user space' : ''}${early === 'early' ? ', --fast-path-early on' : early === 'sched' ? ', --fast-path-sched on' : ''}`,
     latencyOnly: mode === 'TUN' && decap === 'user',
     // NAT's replies must be translated back by the director; DR's and TUN's bypass it (the
     // director's kernel would drop replies from the VIP, its own address, as martians).
@@ -96,7 +96,7 @@ function uvsPeer(mode: 'DR' | 'NAT' | 'TUN', workers: number, io: 'ring' | 'xdp'
       const stopDecap = mode === 'TUN' ? await startDecap(lab, decap === 'kernel') : null;
       let u: Uvsd | null = null;
       try {
-        u = await startUvsd(lab, ['--io', io, '--workers', String(workers), ...(early ? ['--fast-path-early', 'on'] : [])], DIRECTOR_CPUS);
+        u = await startUvsd(lab, ['--io', io, '--workers', String(workers), ...(early !== false ? ['--fast-path-early', 'on'] : []), ...(early === 'sched' ? ['--fast-path-sched', 'on'] : [])], DIRECTOR_CPUS);
         uvsadm(lab, ['-A', '-u', `${ADDR.vip}:53`, '-s', 'rr']);
         for (const rs of ADDR.rs) uvsadm(lab, ['-a', '-u', `${ADDR.vip}:53`, '-r', `${rs}:53`, flag]);
         uvsadm(lab, ['-A', '-t', `${ADDR.vip}:80`, '-s', 'rr']);
@@ -272,7 +272,8 @@ export const PEERS: Peer[] = [
   // What the user-space decapsulation alone adds (the real server's wake-up and two copies).
   uvsPeer('TUN', 1, 'ring', 'user'),
   // Short connections whole in the kernel (native/README.md, "Whole connections in the kernel").
-  uvsPeer('NAT', 1, 'ring', 'kernel', true),
+  uvsPeer('NAT', 1, 'ring', 'kernel', 'early'),
+  uvsPeer('NAT', 1, 'ring', 'kernel', 'sched'),
   HAPROXY,
   NGINX,
   // nftables last: its nat chain makes the director's namespace track connections from then on.

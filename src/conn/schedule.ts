@@ -9,7 +9,7 @@
 import type { PacketKey, Scheduler } from '../sched/scheduler';
 import { DestField, DestFlag, ForwardMethod, type DestTable } from '../tables/dest-table';
 import { checkTemplate, TemplateKey, templateKey } from './persistence';
-import { ConnRef, EntryCell, HeaderCell, Meta, NO_DEST, StateFlag, entryDestSlot, type ConnTable } from './table';
+import { ConnRef, EntryCell, HeaderCell, Meta, NO_DEST, StateFlag, Traffic, entryDestSlot, type ConnTable } from './table';
 import { ConnDir, TcpState, tcpStateTransition, udpStateTransition } from './tcp-state';
 import { TCP_RST, TCP_SYN } from '../packet/tcp';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4';
@@ -209,15 +209,17 @@ export class ConnScheduler {
   /**
    * A connection the in-kernel fast path scheduled itself (src/dataplane/fast-path.ts, "New
    * connections scheduled in the kernel"): its SYN (`key`) went to real server `slot`. Creates
-   * the entry as schedule() and inPacketFound() would have for that SYN: an entry nobody
-   * controls that may be reused (isNewConnExpected) is expired first; any other entry of the
-   * tuple wins (NO_CONN: the caller takes the kernel's keys back).
+   * the entry as schedule() and inPacketFound() would have for that SYN. An older entry of the
+   * tuple (a client reusing its port: TIME_WAIT, or a DR/TUN FIN_WAIT that IPVS would have
+   * taken the SYN on) is expired first: the SYN went to the kernel's choice, and the rest of the
+   * connection must follow it. Its keys are not the old entry's any more, so its expiry leaves
+   * them alone.
    */
   adopt(svc: ConnService, key: PacketKey, slot: number, nowMs: number, out: ConnRef): ConnVerdict {
     const table = this.table;
     this.created = false;
     if (table.lookupIn(key.protocol, key.saddr, key.sport, key.daddr, key.dport, out)) {
-      if (out.control !== 0 || !isNewConnExpected(key.protocol, out.state, table.knob(HeaderCell.CONN_REUSE_MODE) || 1)) return ConnVerdict.PASS;
+      table.clearTraffic(out.index, Traffic.OFFLOADED);
       table.expireNow(out.index, out.seq, nowMs);
     }
     if ((Atomics.load(this.dests.cells, this.dests.base(slot) + DestField.FLAGS) & DestFlag.AVAILABLE) === 0) return ConnVerdict.DEST_UNAVAILABLE;

@@ -606,17 +606,18 @@ function gcdOf(a: number, b: number): number {
  * a port (no fwmark, no persistence, no one-packet scheduling), scheduler rr or wrr, whose real
  * servers with a weight are all DR or NAT, available, and without connection thresholds (-x/-y:
  * those depend on live counts). The round is what ip_vs_rr_schedule / ip_vs_wrr_schedule walk
- * for servers in the order they were added (rr: each server with a weight once; wrr: from the
- * largest weight down by their gcd, each server whose weight reaches the current one), so the
- * kernel's choices keep rr's and wrr's proportions exactly; it keeps its own position, apart
- * from user space's (which schedules what the kernel declines).
+ * over the service's list, newest server first as the kernel keeps it (rr: each server with a
+ * weight once; wrr: from the largest weight down by their gcd, each server whose weight reaches
+ * the current one), so the kernel's choices keep rr's and wrr's proportions and order exactly;
+ * the program keeps its own position in the round, apart from user space's (which schedules what
+ * the program declines).
  */
 export function schedCycle(svc: SchedService, dests: DestTable, persistentFlag: number, onePacketFlag: number, out: Int32Array): number {
   if (svc.protocol !== IPPROTO_TCP || svc.fwmark !== 0 || svc.port === 0 || (svc.flags & (persistentFlag | onePacketFlag)) !== 0) return 0;
   if (svc.scheduler !== 'rr' && svc.scheduler !== 'wrr') return 0;
   const list: { slot: number; weight: number; kind: number; addr: number; port: number }[] = [];
-  for (let i = svc.dests.length - 1; i >= 0; i--) {
-    const d = svc.dests[i]!;
+  // The model's order (newest first) is the kernel's list, which rr and wrr walk.
+  for (const d of svc.dests) {
     const weight = dests.get(d.slot, DestField.WEIGHT);
     if (weight <= 0) continue;
     if (d.uThreshold !== 0 || d.lThreshold !== 0) return 0;
@@ -639,7 +640,9 @@ export function schedCycle(svc: SchedService, dests: DestTable, persistentFlag: 
     let total = 0;
     for (const d of list) total += d.weight / di;
     if (total > SCHED_SLOTS) return 0;
-    for (let cw = mw; cw > 0; cw -= di) for (let i = 0; i < list.length; i++) if (list[i]!.weight >= cw) order.push(i);
+    // ip_vs_wrr: cw from mw = max - (di - 1) down by di while positive; each server whose weight
+    // reaches cw, in list order.
+    for (let cw = mw - (di - 1); cw > 0; cw -= di) for (let i = 0; i < list.length; i++) if (list[i]!.weight >= cw) order.push(i);
   }
   if (order.length > SCHED_SLOTS) return 0;
   for (let k = 0; k < order.length; k++) {

@@ -495,8 +495,8 @@ export class Pipeline {
    * `rec` (FAST_EVENT_CELLS cells each), as toService would have for their SYNs: the entry, its
    * real server, the service's and server's connection counts, a NAT entry's hop toward the
    * client; then tracked as an early offer. The SYN's packet and bytes were counted by the
-   * program. A record user space cannot take (service gone or inactive, table full, an entry of
-   * its own for the tuple) has its keys taken back. `ifaceOf`: data-plane interface index by
+   * program. A record user space cannot take (service gone or inactive, real server no longer
+   * available, table full) has its keys taken back. `ifaceOf`: data-plane interface index by
    * ifindex (-1: not captured).
    */
   adoptScheduled(rec: Int32Array, n: number, nowMs: number, ifaceOf: (ifindex: number) => number): void {
