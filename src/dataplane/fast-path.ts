@@ -303,6 +303,12 @@ export class FastFlows implements ConnOffloadHook {
     this.count(WorkerStat.FAST_SCHED_DROPPED);
   }
 
+  /** Before records are entered: table pressure (or no room to read them back) pauses the
+   *  program's scheduling, so that new connections meet the flood defence in user space. */
+  schedCheck(conns: ConnTable): void {
+    if (this.sizes[0]! >= CHECK_SLOTS || conns.underPressure()) this.pauseKernel();
+  }
+
   /** Kernel scheduling stops for EARLY_PAUSE_MS too (the program reads pausedUntil). */
   private pauseKernel(): void {
     const ctl = this.ctl;

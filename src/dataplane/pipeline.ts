@@ -505,6 +505,7 @@ export class Pipeline {
     const key = this.key;
     const ref = this.ref;
     const snapshot = this.snapshot;
+    fast.schedCheck(this.conns);
     for (let r = 0; r < n; r++) {
       const at = r * FAST_EVENT_CELLS;
       key.saddr = rec[at]! >>> 0;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DestField, DestFlag, DestTable, ForwardMethod } from '../../src/tables/dest-table';
-import { ConnRef, ConnTable, EntryCell, Traffic } from '../../src/conn/table';
+import { ConnRef, ConnTable, EntryCell, HeaderCell, Traffic } from '../../src/conn/table';
 import type { ConnService } from '../../src/conn/schedule';
 import { getSchedulerFactory } from '../../src/sched/index';
 import { NextHopTable } from '../../src/tables/next-hop';
@@ -287,6 +287,13 @@ test('the flood pause (most first read-backs unanswered) and table pressure stop
   const until = s.ctl[FastCtl.PAUSED_UNTIL];
   assert.ok(until >= before + 900_000_000n && until <= process.hrtime.bigint() + 1_000_000_000n, 'a second from now, CLOCK_MONOTONIC');
   assert.equal(s.kernel.flows.size, 0, 'the unanswered SYNs\' keys are taken back');
+
+  // Table pressure (amemthresh): the records entered next pause the program first.
+  const p = lab(ForwardMethod.DROUTE);
+  p.conns.cells[HeaderCell.AMEMTHRESH] = p.conns.capacity + 1;
+  p.record(0, 44000, p.slots[0]!);
+  p.adopt(1);
+  assert.ok(p.ctl[FastCtl.PAUSED_UNTIL]! > process.hrtime.bigint(), 'paused under pressure');
 });
 
 test('FastPath.syncService: writes a service\'s cycle once, again when it changes, and removes it when it stops qualifying or goes', () => {

@@ -140,6 +140,22 @@ export function fastPathLine(text: string): FastPathLine {
   return { offloaded: Number(m[1]), inKernel: Number(m[2]), takenBack: Number(m[3]), kept: Number(m[4]), packets: Number(m[5]) };
 }
 
+export interface SchedLine {
+  services: number;
+  scheduled: number;
+  entered: number;
+  takenBack: number;
+  refused: number;
+  lost: number;
+}
+
+/** `uvsadm --dataplane`'s "Kernel scheduling:" line (uvsd --fast-path-sched on). */
+export function schedLine(text: string): SchedLine {
+  const m = /^Kernel scheduling: (\d+) services, (\d+) connections scheduled in the kernel, (\d+) entered in the table, (\d+) taken back, (\d+) refused \(key exists or map full\), (\d+) lost \(events ring full\)$/m.exec(text);
+  if (m === null) throw new Error(`no "Kernel scheduling:" line in:\n${text}`);
+  return { services: Number(m[1]), scheduled: Number(m[2]), entered: Number(m[3]), takenBack: Number(m[4]), refused: Number(m[5]), lost: Number(m[6]) };
+}
+
 /**
  * From one socket in namespace `ns` (source port `sport`), `count` datagrams to `host`:`port`, one
  * after the other `gapMs` apart, each waiting for its answer (a real server's name); returns the
