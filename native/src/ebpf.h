@@ -64,6 +64,10 @@ struct Asm {
   void AndK(uint8_t dst, int32_t k) { Emit(BPF_ALU64 | BPF_AND | BPF_K, dst, 0, 0, k); }
   void Ld(uint8_t size, uint8_t dst, uint8_t src, int16_t off) { Emit(BPF_LDX | size | BPF_MEM, dst, src, off, 0); }
   void St(uint8_t size, uint8_t dst, int16_t off, uint8_t src) { Emit(BPF_STX | size | BPF_MEM, dst, src, off, 0); }
+  void LdImm64(uint8_t dst, uint64_t v) {
+    Emit(BPF_LD | BPF_DW | BPF_IMM, dst, 0, 0, static_cast<int32_t>(v & 0xffffffffu));
+    Emit(0, 0, 0, 0, static_cast<int32_t>(v >> 32));
+  }
   void LdMapFd(uint8_t dst, int fd) {
     Emit(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, fd);
     Emit(0, 0, 0, 0, 0);

@@ -37,7 +37,8 @@ constexpr uint32_t kFastFin = 4;
 //           process: pausedUntil u64 at 0 (CLOCK_MONOTONIC ns; the program schedules nothing
 //           before it), then u64 counters the program adds to: scheduled at 8, refused at 16 (a
 //           key could not be put: the map is full, or the flow's key exists), lost at 24 (the
-//           events ring was full; the keys are taken back and the SYN goes to user space).
+//           events ring was full; the keys are taken back and the SYN goes to user space), and
+//           lastWake u64 at 32 (the program's last wake-up of the events' reader, ktime ns).
 //   events  BPF_MAP_TYPE_RINGBUF of kEventsBytes: one kEventSize-byte record per connection the
 //           program scheduled {key 16 bytes as in the fast map, destSlot u32, svcId u32, ingress
 //           ifindex u32, kind u16, 0 u16, the client's MAC then ours (12 bytes), 0 u32}, for user
@@ -48,9 +49,12 @@ constexpr uint32_t kSvcValueSize = 16 + kSchedSlots * 16;
 constexpr uint32_t kCtlSize = 64;
 constexpr uint32_t kEventSize = 48;
 constexpr uint32_t kEventsBytes = 4u << 20;
-// The program asks the ring to wake its reader only once this much is waiting (about 85
-// connections): below it the reader finds the records on its next turn or sweep.
+// The program asks the ring to wake its reader when kEventsWakeNs passed since the last time it
+// did (ctl's lastWake, so a connection is entered within about that at low rates, with at most
+// 250 wake-ups a second at high ones) or this much is waiting (about 85 connections); otherwise
+// the reader finds the records on its next turn.
 constexpr uint32_t kEventsWakeBytes = 85 * (kEventSize + 8);
+constexpr uint64_t kEventsWakeNs = 4000000;
 
 // Loads the rewrite program (the tc half of the fast path's NAT and TUN) and attaches it to the device's tc
 // ingress through a BPF link (tcx, Linux 6.6). Returns the link fd and sets *prog; throws on

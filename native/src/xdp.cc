@@ -523,14 +523,33 @@ void SchedBlock(Asm& a, int fast, int hops, const SchedFds& k, bool nat, int ste
   a.MovK(R2, 1);
   a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R2, 16, BPF_ADD);
   a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, restore);
-  //   The keys are in: the record for user space. The ring wakes its reader only once
-  //   kEventsWakeBytes wait; a full ring takes the keys back.
+  //   The keys are in: the record for user space. The ring wakes its reader when
+  //   kEventsWakeNs passed since the last wake-up (ctl's lastWake; a race between CPUs only
+  //   wakes it twice) or kEventsWakeBytes wait; otherwise the reader finds the record on its next
+  //   turn. A full ring takes the keys back.
   a.Bind(keysIn);
+  const int wake = a.NewLabel();
+  a.MovK(R2, 0);
+  a.LookupU32(k.ctl, R2, kTmp);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, wake);
+  a.Ld(BPF_DW, R2, R0, 32);                                  // lastWake
+  a.Ld(BPF_DW, R3, R10, kNow);
+  a.Emit(BPF_ALU64 | BPF_SUB | BPF_X, R3, R2, 0, 0);
+  a.Mov(R2, R3);
+  a.LdImm64(R4, uvs_fast::kEventsWakeNs);
+  a.JumpTo(BPF_JMP | BPF_JGE | BPF_X, R2, R4, 0, wake);
   a.LdMapFd(R1, k.events);
   a.MovK(R2, BPF_RB_AVAIL_DATA);
   a.Call(BPF_FUNC_ringbuf_query);
   a.MovK(R4, BPF_RB_NO_WAKEUP);
   a.JumpTo(BPF_JMP | BPF_JLT | BPF_K, R0, 0, static_cast<int32_t>(uvs_fast::kEventsWakeBytes), wakeNo);
+  a.Bind(wake);
+  a.MovK(R2, 0);
+  a.LookupU32(k.ctl, R2, kTmp);
+  a.MovK(R4, BPF_RB_FORCE_WAKEUP);
+  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, wakeNo);
+  a.Ld(BPF_DW, R3, R10, kNow);
+  a.St(BPF_DW, R0, 32, R3);
   a.MovK(R4, BPF_RB_FORCE_WAKEUP);
   a.Bind(wakeNo);
   a.LdMapFd(R1, k.events);

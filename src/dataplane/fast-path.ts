@@ -85,6 +85,40 @@
 // the SYN and the first read-back an entry counts as inactive, where IPVS counts it active from
 // the handshake's ACK (lc, wlc and the others weigh inactive connections too, by 1 against 256).
 //
+// New connections scheduled in the kernel (uvsd --fast-path-sched on, with --fast-path-early on;
+// off by default). What early mode leaves in user space is each connection's SYN, and on this
+// kind of VM that SYN's wake-up of a sleeping worker (an IPI and a VM exit, about 30-50 µs of
+// machine time) is most of what separates uvs from nftables DNAT for short connections
+// (native/README.md, "Whole connections in the kernel"). So the XDP program schedules the SYN
+// itself where the choice does not depend on live counts:
+//   - User space lays out, per eligible service (schedCycle: TCP, rr or wrr, DR or NAT servers, no
+//     persistence, thresholds, one-packet scheduling or fwmark), one round of the scheduler's
+//     choices in the `svc` map (FastPath.syncService, at every apply that touches the service;
+//     a server that is not available, or has weight 0, is not in it).
+//   - A bare SYN that misses the fast map, to such a service, takes the round's next entry (an
+//     atomic fetch-and-add of its cursor). If that server's hops record forwards, the program
+//     puts the connection's keys exactly as FastFlows.seen would at the SYN (FAST_TRACK; NAT: the
+//     reply's too, with the SYN's MACs and ingress as the hop toward the client), forwards the
+//     SYN as a hit, and writes a record to the `events` ring. Anything it declines (martian
+//     source, TTL, IP options, a real server that does not forward now, a full map, a full ring,
+//     a pause) goes to user space, which schedules the SYN as before; the program keeps its own
+//     position in the round, apart from user space's.
+//   - The workers read the ring at the start of every turn and every sweep, and when it wakes
+//     them: the program wakes its reader at most every 4 ms (or when 85 records wait), so a
+//     connection is entered within a few milliseconds at low rates and at most 250 wake-ups a
+//     second are spent at high ones. For each record Pipeline.adoptScheduled creates the entry
+//     as toService would have for the SYN (ConnScheduler.adopt: SYN_RECV, the real server, the
+//     connection counts, a NAT entry's hop), and from then on the connection is an early-offered
+//     one: read back, closed, taken back. A record user space cannot take (the service gone or
+//     inactive, the server no longer available, a full table) has its keys deleted. An older
+//     entry of the same tuple (a client reusing its port) gives way: the SYN went to the
+//     kernel's choice.
+//   - Floods: the first read-back's unanswered SYNs pause the program's scheduling for a second
+//     (ctl's pausedUntil) as they pause the offers, and so does table pressure, checked whenever
+//     records are entered; paused, the SYNs meet the flood defence in user space.
+// Costs per short connection: no frame through user space; two map updates by the program, a
+// record, one or two read-backs (one lookup per key) and one delete per key by the worker.
+
 // With --io ring the programs are attached only while a DR, NAT or TUN real server is configured
 // (DataPlane.syncFastPrograms): a generic-mode program runs for every frame the interface
 // receives, and the kernel copies a frame that lacks XDP's headroom or is not linear (a GSO
@@ -587,6 +621,8 @@ export const enum FastCtl {
   SCHEDULED = 1,
   REFUSED = 2,
   LOST = 3,
+  /** The program's last wake-up of the events' reader (ktime ns). */
+  LAST_WAKE = 4,
 }
 
 /** What schedCycle needs of a service (a ServiceEntry of the model). */
