@@ -739,7 +739,9 @@ Napi::Value Events(const Napi::CallbackInfo& info) {
             const bool discarded = (len & BPF_RINGBUF_DISCARD_BIT) != 0;
             len &= ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
             const uint8_t* rec = h + BPF_RINGBUF_HDR_SZ;
-            if (!discarded && len >= kEventSize) {
+            uint16_t version = 0;
+            if (len >= kEventSize) memcpy(&version, rec + 30, 2);
+            if (!discarded && len >= kEventSize && version == 4) {
               int32_t* c = cells + n * kEventCells;
               c[0] = static_cast<int32_t>(Be32(rec));       // saddr
               c[1] = static_cast<int32_t>(Be32(rec + 4));   // daddr

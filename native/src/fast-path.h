@@ -41,8 +41,10 @@ constexpr uint32_t kFastFin = 4;
 //           lastWake u64 at 32 (the program's last wake-up of the events' reader, ktime ns).
 //   events  BPF_MAP_TYPE_RINGBUF of kEventsBytes: one kEventSize-byte record per connection the
 //           program scheduled {key 16 bytes as in the fast map, destSlot u32, svcId u32, ingress
-//           ifindex u32, kind u16, 0 u16, the client's MAC then ours (12 bytes), 0 u32}, for user
-//           space to create the connection's entry (fastEvents).
+//           ifindex u32, kind u16, IP version u16 (4), the client's MAC then ours (12 bytes),
+//           0 u32}, for user space to create the connection's entry (fastEvents).
+// IPv6 would get maps of its own (svc6 keyed by a 16-byte address, a fast6 map) and records of
+// version 6 with 16-byte addresses, longer: the reader skips a version it does not know.
 constexpr uint32_t kSchedSlots = 255;
 constexpr uint32_t kSvcKeySize = 8;
 constexpr uint32_t kSvcValueSize = 16 + kSchedSlots * 16;

@@ -359,6 +359,22 @@ void SchedBlock(Asm& a, int fast, int hops, const SchedFds& k, bool nat, int ste
   const int16_t kSavedL4 = -56, kNow = -64, kSvcKey = -72, kVal = -136, kRKey = -152, kRVal = -216, kRec = -264, kTmp = -268;
   const int restore = a.NewLabel(), undoReply = a.NewLabel(), refused = a.NewLabel(), notNat = a.NewLabel(), keysIn = a.NewLabel();
   const int wakeNo = a.NewLabel(), emitted = a.NewLabel();
+  // Deletes the fast map's key at fp + `at`.
+  auto deleteKey = [&](int16_t at) {
+    a.LdMapFd(R1, fast);
+    a.Mov(R2, R10);
+    a.AddK(R2, at);
+    a.Call(BPF_FUNC_map_delete_elem);
+  };
+  // Adds 1 to ctl's u64 at byte `field`, then goes on at `next` (there also when ctl is missing).
+  auto countCtl = [&](int16_t field, int next) {
+    a.MovK(R2, 0);
+    a.LookupU32(k.ctl, R2, kTmp);
+    a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, next);
+    a.MovK(R2, 1);
+    a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R2, field, BPF_ADD);
+    a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, next);
+  };
   // The frame: TCP, flags in the frame, exactly SYN among SYN, ACK, FIN, RST.
   a.Ld(BPF_B, R4, R7, 23);
   a.JumpTo(BPF_JMP | BPF_JNE | BPF_K, R4, 0, IPPROTO_TCP, steerLabel);
@@ -437,7 +453,8 @@ void SchedBlock(Asm& a, int fast, int hops, const SchedFds& k, bool nat, int ste
   a.Ld(BPF_W, R2, R6, offsetof(xdp_md, ingress_ifindex));
   a.St(BPF_W, R10, kRec + 24, R2);
   a.Ld(BPF_H, R2, R10, kVal + 28);
-  a.St(BPF_W, R10, kRec + 28, R2);                           // kind u16, then 0
+  a.St(BPF_H, R10, kRec + 28, R2);                           // kind
+  a.Emit(BPF_ST | BPF_H | BPF_MEM, R10, 0, kRec + 30, 4);    // the IP version of the key
   a.Ld(BPF_W, R2, R7, 6);                                    // the client's MAC (the source)
   a.St(BPF_W, R10, kRec + 32, R2);
   a.Ld(BPF_H, R2, R7, 10);
@@ -512,17 +529,9 @@ void SchedBlock(Asm& a, int fast, int hops, const SchedFds& k, bool nat, int ste
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, keysIn);
   a.Ld(BPF_H, R2, R10, kVal + 28);                           // NAT: the reply's key out again
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, 0, refused);
-  a.LdMapFd(R1, fast);
-  a.Mov(R2, R10);
-  a.AddK(R2, kRKey);
-  a.Call(BPF_FUNC_map_delete_elem);
+  deleteKey(kRKey);
   a.Bind(refused);
-  a.MovK(R2, 0);
-  a.LookupU32(k.ctl, R2, kTmp);
-  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, restore);
-  a.MovK(R2, 1);
-  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R2, 16, BPF_ADD);
-  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, restore);
+  countCtl(16, restore);
   //   The keys are in: the record for user space. The ring wakes its reader when
   //   kEventsWakeNs passed since the last wake-up (ctl's lastWake; a race between CPUs only
   //   wakes it twice) or kEventsWakeBytes wait; otherwise the reader finds the record on its next
@@ -549,8 +558,8 @@ void SchedBlock(Asm& a, int fast, int hops, const SchedFds& k, bool nat, int ste
   a.MovK(R4, BPF_RB_FORCE_WAKEUP);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, wakeNo);
   a.Ld(BPF_DW, R3, R10, kNow);
-  a.St(BPF_DW, R0, 32, R3);
-  a.MovK(R4, BPF_RB_FORCE_WAKEUP);
+  a.St(BPF_DW, R0, 32, R3);                                  // lastWake := now
+  a.MovK(R4, BPF_RB_FORCE_WAKEUP);                           // (r4 is clobbered by the lookup's call)
   a.Bind(wakeNo);
   a.LdMapFd(R1, k.events);
   a.Mov(R2, R10);
@@ -558,30 +567,15 @@ void SchedBlock(Asm& a, int fast, int hops, const SchedFds& k, bool nat, int ste
   a.MovK(R3, static_cast<int32_t>(uvs_fast::kEventSize));
   a.Call(BPF_FUNC_ringbuf_output);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, emitted);
-  a.LdMapFd(R1, fast);
-  a.Mov(R2, R10);
-  a.AddK(R2, kKey);
-  a.Call(BPF_FUNC_map_delete_elem);
+  deleteKey(kKey);
   a.Ld(BPF_H, R2, R10, kVal + 28);
   a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R2, 0, 0, undoReply);
-  a.LdMapFd(R1, fast);
-  a.Mov(R2, R10);
-  a.AddK(R2, kRKey);
-  a.Call(BPF_FUNC_map_delete_elem);
+  deleteKey(kRKey);
   a.Bind(undoReply);
-  a.MovK(R2, 0);
-  a.LookupU32(k.ctl, R2, kTmp);
-  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, restore);
-  a.MovK(R2, 1);
-  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R2, 24, BPF_ADD);
-  a.JumpTo(BPF_JMP | BPF_JA, 0, 0, 0, restore);
+  countCtl(24, restore);
   a.Bind(emitted);
-  a.MovK(R2, 0);
-  a.LookupU32(k.ctl, R2, kTmp);
   const int counted = a.NewLabel();
-  a.JumpTo(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, counted);
-  a.MovK(R2, 1);
-  a.Emit(BPF_STX | BPF_DW | BPF_ATOMIC, R0, R2, 8, BPF_ADD);
+  countCtl(8, counted);
   a.Bind(counted);
   //   On as a hit of the new key: r9 = L4 - 14 again, r0 = the value.
   a.Ld(BPF_DW, R9, R10, kSavedL4);

@@ -178,9 +178,11 @@ test('fast path, NAT, --fast-path-sched on: the program schedules rr\'s new conn
   // A client reusing its port right after the close, before the read-back: the program hands
   // the SYN to user space (its direction's FIN is recorded), which reads the closed connection
   // back and schedules the new one itself.
-  assert.equal(closeRequest(41000), '200', lab.uvsadm('--dataplane'));
+  // (Port 41100: the early test above leaves its own 41000 in the client's TIME_WAIT.)
   inNs(lab.CL, 'ss', ['-K', '-tn', 'state', 'time-wait']);
-  assert.equal(closeRequest(41000), '200', lab.uvsadm('--dataplane'));
+  assert.equal(closeRequest(41100), '200', lab.uvsadm('--dataplane'));
+  inNs(lab.CL, 'ss', ['-K', '-tn', 'state', 'time-wait']);
+  assert.equal(closeRequest(41100), '200', lab.uvsadm('--dataplane'));
   while (sched().entered < 7 && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 100));
   assert.equal(sched().entered, 7);
   assert.equal(lab.stats('TCP', 80).conns, 8, 'a new connection');
