@@ -344,10 +344,6 @@ function main(): void {
     }
   });
 
-  /**
-   * Drains socket `si` for at most maxBatches rx() batches: every frame through the pipeline, out
-   * in per-egress batches. Returns the frames read.
-   */
   /** Kernel scheduling: entries for the connections the program scheduled since the last read
    *  (at most 4 × 256 per call), before any frame of theirs is processed here. */
   function adoptScheduled(nowMs: number): void {
@@ -359,6 +355,10 @@ function main(): void {
     }
   }
 
+  /**
+   * Drains socket `si` for at most maxBatches rx() batches: every frame through the pipeline, out
+   * in per-egress batches. Returns the frames read.
+   */
   function drain(src: number, nowMs: number, maxBatches: number): number {
     if (sched !== null) adoptScheduled(nowMs);
     fromXdp = src >= nIf;
@@ -616,8 +616,8 @@ function main(): void {
       xdpCsumSeen[i] = st.csumCompleted;
     });
   }
-  // The events ring wakes this thread only once many records wait (native/src/fast-path.h
-  // kEventsWakeBytes); otherwise they are read on the next turn or sweep.
+  // The program wakes this thread at most every 4 ms, or when many records wait (native/src/
+  // fast-path.h kEventsWakeNs, kEventsWakeBytes); otherwise they are read on the next turn or sweep.
   const schedWatcher = sched !== null ? new native.FdWatcher(sched.eventsFd, () => adoptScheduled(connNowMs())) : null;
   schedWatcher?.start(1);
   const sweepTimer = setInterval(() => {
