@@ -355,6 +355,16 @@ function main(): void {
     }
   }
 
+  /** The events ring's wake-up (at most every 4 ms under load): the new entries, then the
+   *  read-backs that are due. With kernel scheduling no frame wakes this thread, so without this
+   *  the read-backs would wait for the sweep and come 500 ms at a time (thousands in one call,
+   *  milliseconds of this thread's CPU, a p99 of 18 ms in the close bench). */
+  function onEvents(): void {
+    const now = connNowMs();
+    adoptScheduled(now);
+    fast!.poll(conns, now);
+  }
+
   /**
    * Drains socket `si` for at most maxBatches rx() batches: every frame through the pipeline, out
    * in per-egress batches. Returns the frames read.
@@ -618,7 +628,7 @@ function main(): void {
   }
   // The program wakes this thread at most every 4 ms, or when many records wait (native/src/
   // fast-path.h kEventsWakeNs, kEventsWakeBytes); otherwise they are read on the next turn or sweep.
-  const schedWatcher = sched !== null ? new native.FdWatcher(sched.eventsFd, () => adoptScheduled(connNowMs())) : null;
+  const schedWatcher = sched !== null ? new native.FdWatcher(sched.eventsFd, onEvents) : null;
   schedWatcher?.start(1);
   const sweepTimer = setInterval(() => {
     if (sched !== null) adoptScheduled(connNowMs());
