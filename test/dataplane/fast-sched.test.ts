@@ -227,10 +227,9 @@ test('adoptScheduled: an entry per record on the kernel\'s real server, SYN_RECV
   assert.equal(s.counters.get(WorkerStat.FAST_SCHEDULED), 2);
   assert.equal(s.fast.tracked, 2);
   // The read-back finds the rest of a short connection done in the kernel: closed, keys deleted.
-  for (const [k, f] of s.kernel.flows) {
+  for (const f of s.kernel.flows.values()) {
     f.packets = 3;
     f.flags |= FAST_FIN;
-    if (k.startsWith(`${TCP}/${CLIENT}:`)) f.packets = 3;
   }
   assert.equal(s.fast.poll(s.conns, T0 + 200), 2);
   assert.equal(s.kernel.flows.size, 0, 'both connections\' keys deleted');
